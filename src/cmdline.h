@@ -1,0 +1,23 @@
+/* Turns a definition's `qemu:` list into qemu's argv; pure, no I/O. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "definition.h"
+
+/* One option value as qemu expects it: parts joined with ',', key=value with commas in the
+ * value doubled, no separator added after a part that already ends in an unescaped ','.
+ * NULL on allocation failure. */
+char *cmdline_option_value(const struct qemu_option *opt);
+
+/* argv[0] = d->binary, then every option in order ("-name", value...). NULL-terminated. */
+int cmdline_build(const struct definition *d, char ***ret_argv, struct ql_error *err);
+
+/* True if the qemu list contains the option `name` (e.g. "S"). */
+bool cmdline_has_option(const struct definition *d, const char *name);
+
+/* Quotes one word so a POSIX shell reads it back unchanged ('...' with '\'' for quotes; words
+ * made only of safe characters stay bare). */
+char *cmdline_shell_quote(const char *word);
+/* All of argv shell-quoted and space-separated. */
+char *cmdline_shell_join(char *const *argv);

@@ -1,0 +1,130 @@
+/* A VM definition (NAME.yml) parsed and validated; the only module that knows YAML. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cpulist.h"
+#include "error.h"
+
+/* Bounds on untrusted input (files may come from users in setuid mode). */
+#define DEFINITION_MAX_BYTES (1024 * 1024)
+#define DEFINITION_MAX_DEPTH 16
+#define DEFINITION_MAX_NODES 100000
+
+enum ql_sched_policy {
+	QL_SCHED_UNSET = 0,
+	QL_SCHED_OTHER,
+	QL_SCHED_BATCH,
+	QL_SCHED_IDLE,
+	QL_SCHED_FIFO,
+	QL_SCHED_RR,
+	QL_SCHED_DEADLINE,
+};
+
+enum ql_isolate {
+	QL_ISOLATE_AUTO = 0, /* isolate when a cpuset backend is usable, else affinity */
+	QL_ISOLATE_TRUE,     /* require a cpuset backend */
+	QL_ISOLATE_FALSE,    /* affinity only */
+};
+
+enum ql_memlock {
+	QL_MEMLOCK_UNCHANGED = 0,
+	QL_MEMLOCK_UNLIMITED,
+	QL_MEMLOCK_BYTES,
+};
+
+/* Position in the definition file, 1-based, for FILE:LINE:COL messages. */
+struct ql_mark {
+	unsigned line, column;
+};
+
+/* One part of an option value, e.g. `accel: kvm` or `pc`.
+ *  key == NULL:  a bare part, passed as written (`pc`, `accel=kvm`, `readonly`, `pc,`).
+ *  key != NULL:  a `key: value` part; value is one qemu value (its commas get escaped);
+ *                value == NULL when the YAML wrote no value at all (`readonly:`), giving `key`. */
+struct qemu_part {
+	char *key;
+	char *value;
+};
+
+/* One entry of the `qemu:` list. */
+struct qemu_option {
+	char *name; /* without the leading '-' */
+	/* false for a flag (`- nographic`). true otherwise; then either `scalar` (a single verbatim
+	 * argument, `- m: 2G`) or `parts` (a sequence/mapping value) is used. */
+	bool has_value;
+	bool is_scalar;
+	char *scalar;
+	struct qemu_part *parts;
+	size_t n_parts;
+	struct ql_mark mark;
+};
+
+/* One vcpu_pinning entry. Nested form: socket/core/thread set, index = -1.
+ * Flat-list form: index = position (qemu's cpu-index), socket/core/thread = -1. */
+struct vcpu_pin {
+	int socket, core, thread;
+	int index;
+	unsigned host_cpu;
+	struct ql_mark mark;
+};
+
+struct definition {
+	char *path; /* as given to definition_parse(), for messages */
+
+	/* launcher: */
+	char *binary;
+	bool clear_env;
+	char **env; /* "KEY=VALUE", NULL-terminated, never NULL (may be empty) */
+	bool debug;
+
+	bool has_user;
+	uid_t user;
+	char *user_name; /* set when `user` resolved to a passwd entry (for supplementary groups) */
+	gid_t user_gid;  /* primary group of that passwd entry, valid when user_name != NULL */
+	bool has_group;
+	gid_t group;
+
+	enum ql_sched_policy scheduler;
+	bool has_priority;
+	int priority;
+	uint64_t sched_runtime, sched_deadline, sched_period; /* ns, deadline only */
+
+	struct vcpu_pin *pins;
+	size_t n_pins;
+	bool pins_flat; /* flat-list form */
+	struct ql_mark pins_mark;
+
+	enum ql_isolate isolate_cpus;
+	struct cpu_list *emulator_cpus; /* NULL when not set */
+
+	enum ql_memlock memlock;
+	uint64_t memlock_bytes;
+
+	unsigned shutdown_timeout; /* seconds, default 60 */
+
+	struct qemu_option *options;
+	size_t n_options;
+	struct ql_mark qemu_mark;
+};
+
+/* Parses and validates a definition. `path` is only used in messages. On any problem returns
+ * -EINVAL (or -ENOMEM) and err->msg = "PATH:LINE:COL: message". Nothing outside the text is
+ * consulted except passwd/group lookups for `user`/`group` names. */
+int definition_parse(const char *path, const char *text, size_t len, struct definition **ret,
+		     struct ql_error *err);
+
+void definition_free(struct definition *d);
+static inline void definition_freep(struct definition **d)
+{
+	definition_free(*d);
+}
+#define _cleanup_definition_ _cleanup_(definition_freep)
+
+/* True when the definition asks for any pinning or scheduling (so qemu must start with -S). */
+bool definition_wants_pinning(const struct definition *d);
+
+const char *ql_sched_policy_name(enum ql_sched_policy p);

@@ -1,0 +1,77 @@
+/* The error object shared by all modules. */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+__attribute__((format(printf, 4, 0)))
+static int error_vset(struct ql_error *err, int errnum, bool with_strerror, const char *fmt,
+		      va_list ap)
+{
+	if (errnum <= 0)
+		errnum = EINVAL;
+	if (!err)
+		return -errnum;
+
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	if (msg && with_strerror) {
+		char *full = NULL;
+		if (asprintf(&full, "%s: %s", msg, strerror(errnum)) >= 0) {
+			free(msg);
+			msg = full;
+		}
+	}
+	free(err->msg);
+	err->msg = msg;
+	err->code = errnum;
+	return -errnum;
+}
+
+int ql_error_set(struct ql_error *err, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = error_vset(err, errnum, false, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int ql_error_set_errno(struct ql_error *err, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = error_vset(err, errnum, true, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+void ql_error_prefix(struct ql_error *err, const char *fmt, ...)
+{
+	if (!err || !err->msg)
+		return;
+	char *prefix = NULL, *full = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vasprintf(&prefix, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return;
+	if (asprintf(&full, "%s%s", prefix, err->msg) >= 0) {
+		free(err->msg);
+		err->msg = full;
+	}
+	free(prefix);
+}
+
+void ql_error_clear(struct ql_error *err)
+{
+	if (!err)
+		return;
+	free(err->msg);
+	err->msg = NULL;
+	err->code = 0;
+}

@@ -1,0 +1,21 @@
+/* The error object: library code fills it once, only the CLI prints it (crun's libcrun_error_t). */
+#pragma once
+
+#include "macro.h"
+
+struct ql_error {
+	int code;  /* positive errno value, 0 when unset */
+	char *msg; /* complete sentence without trailing newline; NULL when unset */
+};
+
+/* Records errnum and a formatted message (replacing any earlier one) and returns -errnum, so a
+ * caller can write `return ql_error_set(err, errno, "open `%s`", path);`. errnum 0 means EINVAL. */
+int ql_error_set(struct ql_error *err, int errnum, const char *fmt, ...) _printf_(3, 4);
+
+/* Same, with ": strerror(errnum)" appended to the message. */
+int ql_error_set_errno(struct ql_error *err, int errnum, const char *fmt, ...) _printf_(3, 4);
+
+/* Prefixes an existing message with more context ("pinning vCPU 2: " + old). */
+void ql_error_prefix(struct ql_error *err, const char *fmt, ...) _printf_(2, 3);
+
+void ql_error_clear(struct ql_error *err);

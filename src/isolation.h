@@ -1,0 +1,79 @@
+/* Host CPU isolation: one lifecycle API over three backends (crun's cgroup split).
+ *   cpuset v1  - the specification's design, <mount>/<prefix>/{pool,<vm>/cpuN}
+ *   cgroup v2  - <root>/<prefix>/<vm>/{emulator,vcpuN}, threaded, optional partitions
+ *   affinity   - sched_setaffinity only; pins but does not keep other tasks away
+ * All host changes of the cgroup backends happen under one flock so concurrent launchers agree. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "cpulist.h"
+#include "definition.h"
+#include "error.h"
+#include "log.h"
+
+enum isolation_kind {
+	ISOLATION_CPUSET_V1,
+	ISOLATION_CGROUP_V2,
+	ISOLATION_AFFINITY,
+};
+
+struct isolation_config {
+	const char *vm_name;       /* the definition's NAME; names the VM's sets */
+	const char *mount_path;    /* cpuset v1 mount path or delegated dir (QEMU_LAUNCHER_CPUSET_MOUNT_PATH) */
+	const char *cgroup2_root;  /* cgroup2 mount (default /sys/fs/cgroup) or a delegated dir */
+	const char *prefix;        /* QEMU_LAUNCHER_CPUSET_PREFIX, default "qemu" */
+	enum ql_isolate mode;      /* isolate_cpus */
+	bool may_mount;            /* false in setuid mode unless the path is under /sys/fs/cgroup */
+	const struct ql_logger *log;
+};
+
+/* One vCPU thread and the host CPU it must run on. */
+struct vcpu_placement {
+	int cpu_index;
+	pid_t tid;
+	unsigned host_cpu;
+};
+
+struct isolation_plan {
+	pid_t qemu_pid;
+	const struct vcpu_placement *vcpus;
+	size_t n_vcpus;
+	const struct cpu_list *emulator_cpus; /* NULL: the backend's default (pool / leftover CPUs) */
+};
+
+struct isolation;
+
+/* Chooses the backend (printed with -v) without changing the host; fails when `mode` is
+ * QL_ISOLATE_TRUE and no cpuset backend is usable. */
+int isolation_open(const struct isolation_config *cfg, struct isolation **ret, struct ql_error *err);
+enum isolation_kind isolation_kind(const struct isolation *iso);
+const char *isolation_kind_name(enum isolation_kind kind);
+
+/* The host CPUs this launcher may place threads on (cpuset of the mount path / cgroup root /
+ * its own affinity), for the topology checks. */
+int isolation_usable_cpus(struct isolation *iso, struct cpu_list **ret, struct ql_error *err);
+
+/* Human-readable plan for --dry-run: backend, paths of the sets that would be created. */
+char *isolation_describe(struct isolation *iso, const struct isolation_plan *plan);
+
+/* Places every thread of the plan; reads each placement back from the kernel. A host CPU owned
+ * by another running VM fails with -EBUSY and that VM's name in err. On failure everything this
+ * call changed is undone before it returns. */
+int isolation_apply(struct isolation *iso, const struct isolation_plan *plan, struct ql_error *err);
+
+/* Moves threads qemu created since apply (not vCPUs) out of the vCPU sets. */
+int isolation_rescan(struct isolation *iso, struct ql_error *err);
+
+/* Undoes every host change (idempotent; also right after qemu died). */
+int isolation_release(struct isolation *iso, struct ql_error *err);
+
+/* Releases if still applied (best effort), then frees. */
+void isolation_free(struct isolation *iso);
+static inline void isolation_freep(struct isolation **iso)
+{
+	isolation_free(*iso);
+}
+#define _cleanup_isolation_ _cleanup_(isolation_freep)

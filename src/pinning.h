@@ -1,0 +1,44 @@
+/* vCPU pinning and scheduling of one VM: maps the definition's vcpu_pinning onto the threads qemu
+ * reports, checks the host topology, drives the isolation backend and the scheduler, and reads
+ * every placement back before the guest may run. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "definition.h"
+#include "error.h"
+#include "isolation.h"
+#include "log.h"
+#include "qmp.h"
+
+struct pinning;
+
+/* Before qemu exists: validates the definition against the host (CPUs exist, online, usable;
+ * warnings for shared CPUs and split SMT siblings) and opens the backend. Nothing is changed. */
+int pinning_prepare(const struct definition *d, const struct isolation_config *cfg,
+		    struct pinning **ret, struct ql_error *err);
+
+/* For --dry-run / --check: the plan as text (backend, vCPU -> host CPU, sets to create). */
+char *pinning_describe(struct pinning *p);
+
+/* With qemu in prelaunch: maps cpus (from query-cpus-fast) to host CPUs, checks each TID belongs
+ * to qemu_pid, places the threads, sets scheduling, reads everything back. A pinning entry for a
+ * vCPU qemu does not have is an error with the entry's FILE:LINE:COL. On failure nothing stays
+ * changed. */
+int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus, size_t n_cpus,
+		  struct ql_error *err);
+
+/* After cont and from time to time: moves new non-vCPU threads out of vCPU sets. */
+int pinning_rescan(struct pinning *p, struct ql_error *err);
+
+/* Undo all host changes (idempotent). */
+int pinning_release(struct pinning *p, struct ql_error *err);
+
+void pinning_free(struct pinning *p);
+static inline void pinning_freep(struct pinning **p)
+{
+	pinning_free(*p);
+}
+#define _cleanup_pinning_ _cleanup_(pinning_freep)

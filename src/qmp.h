@@ -1,0 +1,60 @@
+/* QMP client over a private socket to qemu; the only module that knows JSON. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* Largest single QMP message accepted (query-cpus-fast is ~180 bytes per vCPU). */
+#define QMP_MAX_MESSAGE (4 * 1024 * 1024)
+
+struct qmp;
+
+/* Called for every asynchronous event (`"event": NAME`) read, whatever call read it. */
+typedef void (*qmp_event_fn)(const char *event, void *userdata);
+
+/* Takes ownership of fd (a connected stream socket, made non-blocking and close-on-exec here). */
+int qmp_new(int fd, qmp_event_fn on_event, void *userdata, struct qmp **ret, struct ql_error *err);
+void qmp_free(struct qmp *q);
+static inline void qmp_freep(struct qmp **q)
+{
+	qmp_free(*q);
+}
+#define _cleanup_qmp_ _cleanup_(qmp_freep)
+
+int qmp_fd(const struct qmp *q);
+
+/* Waits for the greeting and sends qmp_capabilities. -ETIMEDOUT, -ECONNRESET when qemu went
+ * away (EOF/ECONNRESET), -EPROTO on malformed input. */
+int qmp_handshake(struct qmp *q, int timeout_ms, struct ql_error *err);
+
+/* Runs a command without arguments whose result is ignored ("cont", "quit", "stop",
+ * "system_powerdown"), waiting for its reply; events read meanwhile go to on_event.
+ * A QMP error reply gives -EREMOTEIO with qemu's class and desc in err. */
+int qmp_execute(struct qmp *q, const char *command, int timeout_ms, struct ql_error *err);
+
+/* Sends a command without waiting; its reply is consumed later by qmp_process_input(). */
+int qmp_send(struct qmp *q, const char *command, struct ql_error *err);
+
+/* "prelaunch", "running", "paused", ... (query-status). */
+int qmp_query_status(struct qmp *q, int timeout_ms, char **ret_status, struct ql_error *err);
+
+struct qmp_cpu {
+	int cpu_index;
+	pid_t thread_id;            /* host TID (top-level "thread-id") */
+	int socket, core, thread; /* props; -1 when qemu did not report one */
+};
+
+/* query-cpus-fast, sorted by cpu_index. */
+int qmp_query_cpus_fast(struct qmp *q, int timeout_ms, struct qmp_cpu **ret_cpus, size_t *ret_n,
+			struct ql_error *err);
+
+/* Reads what is available without blocking, dispatching events and dropping replies to
+ * qmp_send() commands. 0 when qemu is still there, -ECONNRESET once it has closed the channel. */
+int qmp_process_input(struct qmp *q, struct ql_error *err);
+
+/* Pure parsing pieces, exposed for unit tests and the fuzzer. */
+int qmp_parse_cpus(const char *json, struct qmp_cpu **ret_cpus, size_t *ret_n,
+		   struct ql_error *err);
