@@ -1,0 +1,32 @@
+/* Safe file operations inside a cgroup filesystem subtree: every path is relative to a directory
+ * fd we opened ourselves, opened with O_NOFOLLOW, never contains "..", and every write is traced
+ * to the logger (-d) so the user sees each host change. Shared by the v1 and v2 backends. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "cpulist.h"
+#include "error.h"
+#include "log.h"
+
+/* Opens dir (absolute) as O_PATH|O_DIRECTORY... suitable for *at(). */
+int cgroupfs_open_dir(const char *path, int *ret_fd, struct ql_error *err);
+/* mkdir relative to dirfd (EEXIST is fine when exist_ok). Traced. */
+int cgroupfs_mkdir(int dirfd, const char *name, bool exist_ok, const struct ql_logger *log,
+		   const char *display_path, struct ql_error *err);
+/* rmdir, retrying EBUSY for a short bounded time (tasks of a dead qemu vanish asynchronously). */
+int cgroupfs_rmdir(int dirfd, const char *name, const struct ql_logger *log,
+		   const char *display_path, struct ql_error *err);
+/* Writes value (one write(2)) to file relative to dirfd. Traced. */
+int cgroupfs_write(int dirfd, const char *file, const char *value, const struct ql_logger *log,
+		   const char *display_path, struct ql_error *err);
+/* Reads the whole (small) file, trailing newline stripped. */
+int cgroupfs_read(int dirfd, const char *file, char **ret, struct ql_error *err);
+int cgroupfs_read_cpus(int dirfd, const char *file, struct cpu_list **ret, struct ql_error *err);
+/* Reads a tasks/cgroup.threads/cgroup.procs file into an array of ids. */
+int cgroupfs_read_pids(int dirfd, const char *file, pid_t **ret, size_t *ret_n,
+		       struct ql_error *err);
+
+/* True when tid is a thread of process pid (/proc/<pid>/task/<tid> exists). */
+bool thread_belongs_to(pid_t pid, pid_t tid);
