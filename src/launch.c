@@ -1,2 +1,249 @@
-/* placeholder until the module lands */
-#include "error.h"
+/* fork/exec of qemu with everything the child needs set up before exec. */
+#include "launch.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* What the child reports through the status pipe when something before exec fails. */
+struct child_failure {
+	int error;   /* positive errno */
+	char step[64];
+};
+
+int launch_sanitize_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+		if (n < 0)
+			return -errno;
+		if (n != fd) {
+			/* Lower fds were closed too and got filled first; keep going. */
+			if (dup2(n, fd) < 0)
+				return -errno;
+			close(n);
+		}
+	}
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return 0;
+	/* Older kernels: walk the table. */
+	for (int fd = 3; fd < 65536; fd++) {
+		int flags = fcntl(fd, F_GETFD);
+		if (flags >= 0)
+			fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+	}
+	return 0;
+}
+
+static int strv_push(char ***v, size_t *n, char *s)
+{
+	if (!s)
+		return -ENOMEM;
+	char **grown = realloc(*v, (*n + 2) * sizeof(char *));
+	if (!grown) {
+		free(s);
+		return -ENOMEM;
+	}
+	*v = grown;
+	(*v)[(*n)++] = s;
+	(*v)[*n] = NULL;
+	return 0;
+}
+
+/* Replaces an existing NAME=... entry or appends. */
+static int env_set(char ***v, size_t *n, const char *entry)
+{
+	size_t name_len = strcspn(entry, "=");
+	for (size_t i = 0; i < *n; i++)
+		if (strncmp((*v)[i], entry, name_len) == 0 && (*v)[i][name_len] == '=') {
+			char *copy = strdup(entry);
+			if (!copy)
+				return -ENOMEM;
+			free((*v)[i]);
+			(*v)[i] = copy;
+			return 0;
+		}
+	return strv_push(v, n, strdup(entry));
+}
+
+/* Variables a desktop VM needs (display, sound, terminal) and that give an unprivileged qemu
+ * nothing it could not have had anyway; everything else is dropped in setuid mode. */
+static const char *const setuid_env_keep[] = {
+	"TERM", "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "XDG_RUNTIME_DIR", "PULSE_SERVER",
+	"LANG", "LC_ALL", "TZ",
+};
+
+int launch_build_env(const struct definition *d, bool setuid, const struct identity *id,
+		     char ***ret_envp, struct ql_error *err)
+{
+	_cleanup_strv_free_ char **env = calloc(1, sizeof(char *));
+	size_t n = 0;
+	int r = 0;
+	if (!env)
+		return ql_error_set(err, ENOMEM, "out of memory");
+
+	if (setuid) {
+		uid_t uid = id && id->change ? id->uid : getuid();
+		struct passwd *pw = getpwuid(uid);
+		r = env_set(&env, &n, "PATH=/usr/local/bin:/usr/bin:/bin");
+		if (r == 0 && pw) {
+			char *s = NULL;
+			if (asprintf(&s, "HOME=%s", pw->pw_dir) >= 0)
+				r = strv_push(&env, &n, s);
+			if (r == 0 && asprintf(&s, "USER=%s", pw->pw_name) >= 0)
+				r = strv_push(&env, &n, s);
+			if (r == 0 && asprintf(&s, "LOGNAME=%s", pw->pw_name) >= 0)
+				r = strv_push(&env, &n, s);
+		}
+		for (size_t i = 0; r == 0 && !d->clear_env && i < ELEMENTSOF(setuid_env_keep); i++) {
+			const char *v = getenv(setuid_env_keep[i]);
+			char *s = NULL;
+			if (v && asprintf(&s, "%s=%s", setuid_env_keep[i], v) >= 0)
+				r = strv_push(&env, &n, s);
+		}
+	} else if (!d->clear_env) {
+		for (char **e = environ; r == 0 && e && *e; e++)
+			r = strv_push(&env, &n, strdup(*e));
+	}
+	for (char **e = d->env; r == 0 && e && *e; e++)
+		r = env_set(&env, &n, *e);
+	if (r < 0)
+		return ql_error_set(err, -r, "building qemu's environment: out of memory");
+	*ret_envp = TAKE_PTR(env);
+	return 0;
+}
+
+static int apply_memlock(const struct launch_spec *spec, const char **ret_step)
+{
+	if (spec->memlock == QL_MEMLOCK_UNCHANGED)
+		return 0;
+	struct rlimit rl;
+	if (spec->memlock == QL_MEMLOCK_UNLIMITED)
+		rl = (struct rlimit){RLIM_INFINITY, RLIM_INFINITY};
+	else
+		rl = (struct rlimit){spec->memlock_bytes, spec->memlock_bytes};
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0) {
+		*ret_step = spec->memlock == QL_MEMLOCK_UNLIMITED
+				    ? "raising RLIMIT_MEMLOCK to unlimited (rlimit_memlock)"
+				    : "setting RLIMIT_MEMLOCK (rlimit_memlock)";
+		return -errno;
+	}
+	return 0;
+}
+
+_noreturn_ static void child_fail(int status_fd, int error, const char *step)
+{
+	struct child_failure f = {.error = error};
+	snprintf(f.step, sizeof(f.step), "%s", step);
+	ssize_t _unused_ k = write(status_fd, &f, sizeof(f));
+	_exit(127);
+}
+
+_noreturn_ static void child_run(const struct launch_spec *spec, pid_t parent, int status_fd)
+{
+	const char *step = NULL;
+	int r;
+
+	/* qemu does not notice its QMP peer going away; make sure a killed launcher takes it
+	 * along instead of leaving an unmanaged VM. The getppid check closes the race with a
+	 * parent that died before prctl. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+		child_fail(status_fd, errno, "prctl(PR_SET_PDEATHSIG)");
+	if (getppid() != parent)
+		_exit(127);
+
+	/* The launcher ignores SIGPIPE and blocks the signals it waits for; qemu must not
+	 * inherit either. */
+	signal(SIGPIPE, SIG_DFL);
+	if (spec->restore_mask)
+		sigprocmask(SIG_SETMASK, spec->restore_mask, NULL);
+
+	if (spec->qmp_fd != QL_QMP_CHILD_FD) {
+		if (dup2(spec->qmp_fd, QL_QMP_CHILD_FD) < 0)
+			child_fail(status_fd, errno, "dup2 of the QMP socket");
+	} else if (fcntl(QL_QMP_CHILD_FD, F_SETFD, 0) < 0) {
+		child_fail(status_fd, errno, "clearing FD_CLOEXEC on the QMP socket");
+	}
+
+	r = apply_memlock(spec, &step);
+	if (r < 0)
+		child_fail(status_fd, -r, step);
+	r = privileges_drop(spec->identity, &step);
+	if (r < 0)
+		child_fail(status_fd, -r, step);
+
+	if (spec->path_lookup)
+		execvpe(spec->argv[0], spec->argv, spec->envp);
+	else
+		execve(spec->argv[0], spec->argv, spec->envp);
+	child_fail(status_fd, errno, "exec");
+}
+
+int launch_spawn(const struct launch_spec *spec, pid_t *ret_pid, struct ql_error *err)
+{
+	int status_pipe[2];
+	if (pipe2(status_pipe, O_CLOEXEC) < 0)
+		return ql_error_set_errno(err, errno, "pipe");
+	/* The status pipe must not land on fd 3, where the QMP socket goes. */
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(status_pipe[0]);
+		close(status_pipe[1]);
+		return ql_error_set_errno(err, e, "fork");
+	}
+	if (pid == 0) {
+		close(status_pipe[0]);
+		int fd = status_pipe[1];
+		if (fd == QL_QMP_CHILD_FD) {
+			fd = fcntl(fd, F_DUPFD_CLOEXEC, QL_QMP_CHILD_FD + 1);
+			if (fd < 0)
+				_exit(127);
+		}
+		child_run(spec, parent, fd);
+	}
+	close(status_pipe[1]);
+
+	struct child_failure f;
+	ssize_t k;
+	do
+		k = read(status_pipe[0], &f, sizeof(f));
+	while (k < 0 && errno == EINTR);
+	close(status_pipe[0]);
+	if (k <= 0) { /* EOF: exec succeeded and closed the pipe */
+		*ret_pid = pid;
+		return 0;
+	}
+
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	f.step[sizeof(f.step) - 1] = '\0';
+	if (streq(f.step, "exec")) {
+		if (f.error == ENOENT)
+			return ql_error_set(err, ENOENT, "cannot run `%s`: not found", spec->argv[0]);
+		/* -ENOEXEC stands for every other exec failure (exit 126); the message keeps
+		 * the real reason. */
+		ql_error_set_errno(err, f.error, "cannot execute `%s`", spec->argv[0]);
+		if (err)
+			err->code = ENOEXEC;
+		return -ENOEXEC;
+	}
+	/* Setup failures must not look like exec failures to the caller's exit-code mapping. */
+	int e = f.error == ENOENT || f.error == ENOEXEC ? EIO : f.error;
+	ql_error_set_errno(err, f.error, "starting qemu: %s failed", f.step);
+	if (err)
+		err->code = e;
+	return -e;
+}

@@ -1,1 +1,275 @@
-int main(void){return 0;}
+/* The command line interface: the only place that prints and chooses exit codes. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "cmdline.h"
+#include "config.h"
+#include "definition.h"
+#include "launch.h"
+#include "log.h"
+#include "pinning.h"
+#include "privileges.h"
+#include "vm.h"
+
+/* Exit codes (DESIGN §2.6; the env(1)/timeout(1) convention). */
+#define EXIT_USAGE 2
+#define EXIT_LAUNCHER 125
+#define EXIT_NOT_EXECUTABLE 126
+#define EXIT_NOT_FOUND 127
+
+enum mode { MODE_RUN, MODE_DRY_RUN, MODE_CHECK, MODE_LIST };
+
+struct cli {
+	enum mode mode;
+	bool verbose, debug;
+	const char *config_dir;
+	const char *name;
+};
+
+struct printer {
+	bool verbose, debug;
+};
+
+static void print_log(void *userdata, enum ql_log_level level, const char *msg)
+{
+	const struct printer *p = userdata;
+	switch (level) {
+	case QL_LOG_WARNING:
+		fprintf(stderr, "qemu-launcher: warning: %s\n", msg);
+		break;
+	case QL_LOG_INFO:
+		if (p->verbose || p->debug)
+			fprintf(stderr, "qemu-launcher: %s\n", msg);
+		break;
+	case QL_LOG_DEBUG:
+		if (p->debug)
+			fprintf(stderr, "qemu-launcher: debug: %s\n", msg);
+		break;
+	}
+}
+
+static void usage(FILE *f)
+{
+	fputs("Usage: qemu-launcher [OPTIONS] NAME\n"
+	      "Start the VM defined in CONFIG_DIR/NAME.yml, pin its vCPUs, supervise it.\n"
+	      "\n"
+	      "  -n, --dry-run          print the qemu command line and the pinning plan; change nothing\n"
+	      "  -c, --check            validate the definition and the host CPUs it names\n"
+	      "  -l, --list             list the definitions in the config dir\n"
+	      "  -C, --config-dir DIR   read definitions from DIR (default $QEMU_LAUNCHER_CONFIG_DIR or\n"
+	      "                         " QL_DEFAULT_CONFIG_DIR ")\n"
+	      "  -v, --verbose          print each step\n"
+	      "  -d, --debug            print the pinning map and every change made to the host\n"
+	      "  -h, --help             show this help\n"
+	      "  -V, --version          show the version\n"
+	      "\n"
+	      "Exit status: qemu's own; 128+N if qemu died of signal N; 2 usage error; 125 launcher\n"
+	      "failure (invalid definition, host setup failed); 126 qemu binary not executable;\n"
+	      "127 qemu binary not found. See qemu-launcher(1) and qemu-launcher.yml(5).\n",
+	      f);
+}
+
+_printf_(1, 2) static void print_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("qemu-launcher: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static int parse_args(int argc, char **argv, struct cli *cli)
+{
+	static const struct option opts[] = {
+		{"help", no_argument, NULL, 'h'},       {"version", no_argument, NULL, 'V'},
+		{"verbose", no_argument, NULL, 'v'},    {"debug", no_argument, NULL, 'd'},
+		{"dry-run", no_argument, NULL, 'n'},    {"check", no_argument, NULL, 'c'},
+		{"list", no_argument, NULL, 'l'},       {"config-dir", required_argument, NULL, 'C'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "+hVvdnclC:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			exit(EXIT_SUCCESS);
+		case 'V':
+			printf("qemu-launcher %s\n", QL_VERSION);
+			exit(EXIT_SUCCESS);
+		case 'v':
+			cli->verbose = true;
+			break;
+		case 'd':
+			cli->debug = true;
+			break;
+		case 'n':
+			cli->mode = MODE_DRY_RUN;
+			break;
+		case 'c':
+			cli->mode = MODE_CHECK;
+			break;
+		case 'l':
+			cli->mode = MODE_LIST;
+			break;
+		case 'C':
+			cli->config_dir = optarg;
+			break;
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (cli->mode == MODE_LIST) {
+		if (optind != argc) {
+			print_error("--list takes no NAME");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (optind + 1 != argc) {
+		print_error(optind == argc ? "missing NAME (try --help)"
+					   : "expected one NAME, got %d arguments (try --help)",
+			    argc - optind);
+		return -EINVAL;
+	}
+	cli->name = argv[optind];
+	return 0;
+}
+
+static int exit_code_for_status(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return EXIT_LAUNCHER;
+}
+
+static int list_definitions(const struct config_paths *paths)
+{
+	struct ql_error err = {0};
+	_cleanup_strv_free_ char **names = NULL;
+	if (config_list(paths, &names, &err) < 0) {
+		print_error("%s", err.msg);
+		ql_error_clear(&err);
+		return EXIT_LAUNCHER;
+	}
+	for (char **n = names; *n; n++)
+		printf("%s\n", *n);
+	return EXIT_SUCCESS;
+}
+
+static int show_plan(const struct cli *cli, const struct definition *d,
+		     const struct config_paths *paths, const struct ql_logger *log)
+{
+	struct ql_error err = {0};
+	_cleanup_strv_free_ char **argv = NULL;
+	_cleanup_strv_free_ char **extra = NULL;
+	if (vm_command_line(d, &argv, &err) < 0 || vm_private_options(d, &extra, &err) < 0) {
+		print_error("%s", err.msg);
+		ql_error_clear(&err);
+		return EXIT_LAUNCHER;
+	}
+
+	_cleanup_pinning_ struct pinning *pinning = NULL;
+	if (definition_wants_pinning(d)) {
+		struct isolation_config icfg = {
+			.vm_name = cli->name,
+			.mount_path = paths->cpuset_mount,
+			.cgroup2_root = paths->cgroup2_root,
+			.prefix = paths->cpuset_prefix,
+			.mode = d->isolate_cpus,
+			.may_mount = true,
+			.log = log,
+		};
+		if (pinning_prepare(d, &icfg, &pinning, &err) < 0) {
+			print_error("%s", err.msg);
+			ql_error_clear(&err);
+			return EXIT_LAUNCHER;
+		}
+	}
+
+	if (cli->mode == MODE_CHECK) {
+		printf("%s: OK\n", d->path);
+		return EXIT_SUCCESS;
+	}
+	_cleanup_free_ char *line = cmdline_shell_join(argv);
+	_cleanup_free_ char *added = cmdline_shell_join(extra);
+	if (!line || !added) {
+		print_error("out of memory");
+		return EXIT_LAUNCHER;
+	}
+	printf("%s\n", line);
+	printf("# qemu-launcher adds its private QMP channel: %s\n", added);
+	if (pinning) {
+		_cleanup_free_ char *plan = pinning_describe(pinning);
+		if (plan) {
+			/* Every plan line as a comment, so the output stays pasteable. */
+			for (char *l = strtok(plan, "\n"); l; l = strtok(NULL, "\n"))
+				printf("# %s\n", l);
+		}
+	}
+	return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+	if (launch_sanitize_fds() < 0)
+		return EXIT_LAUNCHER;
+
+	struct cli cli = {0};
+	if (parse_args(argc, argv, &cli) < 0)
+		return EXIT_USAGE;
+
+	struct ql_error err = {0};
+	struct config_paths paths;
+	if (config_paths_init(&paths, privileges_is_setuid(), cli.config_dir, &err) < 0) {
+		print_error("%s", err.msg);
+		ql_error_clear(&err);
+		return EXIT_LAUNCHER;
+	}
+	if (cli.mode == MODE_LIST) {
+		int code = list_definitions(&paths);
+		config_paths_done(&paths);
+		return code;
+	}
+
+	int code = EXIT_LAUNCHER;
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	_cleanup_definition_ struct definition *d = NULL;
+	size_t len = 0;
+	if (config_read_definition(&paths, cli.name, &path, &text, &len, &err) < 0 ||
+	    definition_parse(path, text, len, &d, &err) < 0) {
+		print_error("%s", err.msg);
+		goto out;
+	}
+
+	struct printer printer = {.verbose = cli.verbose, .debug = cli.debug || d->debug};
+	struct ql_logger log = {.fn = print_log, .userdata = &printer};
+
+	if (cli.mode == MODE_DRY_RUN || cli.mode == MODE_CHECK) {
+		code = show_plan(&cli, d, &paths, &log);
+		goto out;
+	}
+
+	struct vm_options o = {.name = cli.name, .def = d, .paths = &paths, .log = &log};
+	int status = 0;
+	if (vm_run(&o, &status, &err) < 0) {
+		print_error("%s", err.msg ? err.msg : "failed");
+		code = err.code == ENOENT    ? EXIT_NOT_FOUND
+		       : err.code == ENOEXEC ? EXIT_NOT_EXECUTABLE
+					     : EXIT_LAUNCHER;
+		goto out;
+	}
+	code = exit_code_for_status(status);
+	ql_log(&log, QL_LOG_INFO, "qemu ended; exit status %d", code);
+out:
+	ql_error_clear(&err);
+	config_paths_done(&paths);
+	return code;
+}

@@ -1,2 +1,136 @@
-/* placeholder until the module lands */
-#include "error.h"
+/* Identity of the qemu child and the order-sensitive privilege drop (util-linux setpriv). */
+#include "privileges.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+#include <unistd.h>
+
+bool privileges_is_setuid(void)
+{
+	uid_t ruid, euid, suid;
+	gid_t rgid, egid, sgid;
+	if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0)
+		return true; /* cannot tell: assume the careful mode */
+	return ruid != euid || rgid != egid;
+}
+
+static int groups_of_user(const char *user, gid_t gid, gid_t **ret, size_t *ret_n,
+			  struct ql_error *err)
+{
+	int n = 32;
+	for (;;) {
+		_cleanup_free_ gid_t *groups = calloc((size_t)n, sizeof(gid_t));
+		if (!groups)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		int want = n;
+		if (getgrouplist(user, gid, groups, &want) >= 0) {
+			*ret = TAKE_PTR(groups);
+			*ret_n = (size_t)want;
+			return 0;
+		}
+		if (want <= n || want > QL_MAX_GROUPS)
+			return ql_error_set(err, E2BIG, "user `%s` has too many groups", user);
+		n = want;
+	}
+}
+
+static int caller_groups(gid_t **ret, size_t *ret_n, struct ql_error *err)
+{
+	int n = getgroups(0, NULL);
+	if (n < 0)
+		return ql_error_set_errno(err, errno, "getgroups");
+	gid_t *groups = calloc((size_t)n + 1, sizeof(gid_t));
+	if (!groups)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	n = getgroups(n, groups);
+	if (n < 0) {
+		free(groups);
+		return ql_error_set_errno(err, errno, "getgroups");
+	}
+	*ret = groups;
+	*ret_n = (size_t)n;
+	return 0;
+}
+
+int privileges_identity(const struct definition *d, bool setuid, struct identity *ret,
+			struct ql_error *err)
+{
+	struct identity id = {0};
+	int r;
+
+	if (d->has_user) {
+		id.change = true;
+		id.uid = d->user;
+		id.gid = d->has_group ? d->group : d->user_name ? d->user_gid : getgid();
+		if (d->user_name)
+			r = groups_of_user(d->user_name, id.gid, &id.groups, &id.n_groups, err);
+		else {
+			id.groups = calloc(1, sizeof(gid_t));
+			r = id.groups ? 0 : ql_error_set(err, ENOMEM, "out of memory");
+			if (r == 0) {
+				id.groups[0] = id.gid;
+				id.n_groups = 1;
+			}
+		}
+		if (r < 0)
+			return r;
+	} else if (d->has_group) {
+		id.change = true;
+		id.uid = getuid();
+		id.gid = d->group;
+		id.groups = calloc(1, sizeof(gid_t));
+		if (!id.groups)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		id.groups[0] = id.gid;
+		id.n_groups = 1;
+	} else if (setuid) {
+		/* The invoking user gets exactly what they had before exec'ing us. */
+		id.change = true;
+		id.uid = getuid();
+		id.gid = getgid();
+		r = caller_groups(&id.groups, &id.n_groups, err);
+		if (r < 0)
+			return r;
+	}
+	*ret = id;
+	return 0;
+}
+
+void identity_done(struct identity *id)
+{
+	free(id->groups);
+	*id = (struct identity){0};
+}
+
+int privileges_drop(const struct identity *id, const char **ret_step)
+{
+	if (!id->change)
+		return 0;
+	/* Groups first: after setresuid we could no longer change them. */
+	if (setgroups(id->n_groups, id->groups) < 0) {
+		*ret_step = "setgroups";
+		return -errno;
+	}
+	if (setresgid(id->gid, id->gid, id->gid) < 0) {
+		*ret_step = "setresgid";
+		return -errno;
+	}
+	if (setresuid(id->uid, id->uid, id->uid) < 0) {
+		*ret_step = "setresuid";
+		return -errno;
+	}
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+	if (getresuid(&r, &e, &s) < 0 || r != id->uid || e != id->uid || s != id->uid ||
+	    getresgid(&rg, &eg, &sg) < 0 || rg != id->gid || eg != id->gid || sg != id->gid) {
+		*ret_step = "verifying the new ids";
+		return -EPERM;
+	}
+	/* A non-root target must not be able to get root back. */
+	if (id->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+		*ret_step = "verifying root cannot be regained";
+		return -EPERM;
+	}
+	return 0;
+}

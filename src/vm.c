@@ -1,2 +1,291 @@
-/* placeholder until the module lands */
-#include "error.h"
+/* The start sequence (DESIGN §2.3-2.4): -S when pinning, handshake, prelaunch check, pin, read
+ * back, cont; then supervision and unwind. */
+#include "vm.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "cmdline.h"
+#include "isolation.h"
+#include "launch.h"
+#include "pinning.h"
+#include "privileges.h"
+#include "qmp.h"
+#include "supervise.h"
+
+#define QMP_CHARDEV_ID "qemu-launcher-qmp"
+/* Generous: qemu with mem-lock on a big guest allocates all RAM before greeting. */
+#define GREETING_TIMEOUT_MS 60000
+#define COMMAND_TIMEOUT_MS 10000
+
+int vm_command_line(const struct definition *d, char ***ret_argv, struct ql_error *err)
+{
+	return cmdline_build(d, ret_argv, err);
+}
+
+int vm_private_options(const struct definition *d, char ***ret_extra, struct ql_error *err)
+{
+	bool paused = definition_wants_pinning(d) && !cmdline_has_option(d, "S");
+	char **extra = calloc(6, sizeof(char *));
+	if (!extra)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	size_t n = 0;
+	extra[n++] = strdup("-chardev");
+	if (asprintf(&extra[n++], "socket,id=" QMP_CHARDEV_ID ",fd=%d", QL_QMP_CHILD_FD) < 0)
+		extra[n - 1] = NULL;
+	extra[n++] = strdup("-mon");
+	extra[n++] = strdup("chardev=" QMP_CHARDEV_ID ",mode=control");
+	if (paused)
+		extra[n++] = strdup("-S");
+	for (size_t i = 0; i < n; i++)
+		if (!extra[i]) {
+			for (size_t j = 0; j < n; j++)
+				free(extra[j]);
+			free(extra);
+			return ql_error_set(err, ENOMEM, "out of memory");
+		}
+	*ret_extra = extra;
+	return 0;
+}
+
+static int strv_concat(char **a, char **b, char ***ret)
+{
+	size_t na = strv_length(a), nb = strv_length(b);
+	char **v = calloc(na + nb + 1, sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < na; i++)
+		v[i] = a[i];
+	for (size_t i = 0; i < nb; i++)
+		v[na + i] = b[i];
+	*ret = v;
+	return 0;
+}
+
+static void on_qmp_event(const char *event, void *userdata)
+{
+	ql_log(userdata, QL_LOG_INFO, "qemu event %s", event);
+}
+
+static int rescan_cb(void *userdata, struct ql_error *err)
+{
+	return pinning_rescan(userdata, err);
+}
+
+/* qemu ended on its own during startup: that is qemu's failure, reported with its status (its
+ * own message is already on stderr), not the launcher's. */
+static int startup_ended(const struct ql_logger *log, pid_t pid, int *ret_wait_status)
+{
+	int status = 0;
+	supervise_terminate(pid, NULL, &status);
+	if (WIFEXITED(status))
+		ql_log(log, QL_LOG_WARNING, "qemu exited with status %d during startup",
+		       WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		ql_log(log, QL_LOG_WARNING, "qemu was killed by signal %d (%s) during startup",
+		       WTERMSIG(status), strsignal(WTERMSIG(status)));
+	*ret_wait_status = status;
+	return 0;
+}
+
+/* Exit codes 126/127 are reserved for exec failures; keep other ENOENTs (a missing cpuset file)
+ * from looking like "binary not found". */
+static int launcher_failure(int r, struct ql_error *err)
+{
+	if (r == -ENOENT || r == -ENOEXEC) {
+		if (err)
+			err->code = EIO;
+		return -EIO;
+	}
+	return r;
+}
+
+static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool *ret_spawned,
+			  struct ql_error *err);
+
+int vm_run(const struct vm_options *o, int *ret_wait_status, struct ql_error *err)
+{
+	bool exec_attempted = false;
+	int r = vm_run_checked(o, ret_wait_status, &exec_attempted, err);
+	return r < 0 && !exec_attempted ? launcher_failure(r, err) : r;
+}
+
+static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool *ret_spawned,
+			  struct ql_error *err)
+{
+	const struct definition *d = o->def;
+	const struct ql_logger *log = o->log;
+	bool setuid = o->paths->setuid;
+	bool wants_pinning = definition_wants_pinning(d);
+	bool user_paused = cmdline_has_option(d, "S");
+	int r;
+
+	_cleanup_strv_free_ char **argv_user = NULL;
+	_cleanup_strv_free_ char **extra = NULL;
+	_cleanup_free_ char **argv = NULL; /* borrows the strings above */
+	r = vm_command_line(d, &argv_user, err);
+	if (r < 0)
+		return r;
+	r = vm_private_options(d, &extra, err);
+	if (r < 0)
+		return r;
+	if (strv_concat(argv_user, extra, &argv) < 0)
+		return ql_error_set(err, ENOMEM, "out of memory");
+
+	_cleanup_pinning_ struct pinning *pinning = NULL;
+	if (wants_pinning) {
+		struct isolation_config icfg = {
+			.vm_name = o->name,
+			.mount_path = o->paths->cpuset_mount,
+			.cgroup2_root = o->paths->cgroup2_root,
+			.prefix = o->paths->cpuset_prefix,
+			.mode = d->isolate_cpus,
+			.may_mount = !setuid || strncmp(o->paths->cpuset_mount, "/sys/fs/cgroup/", 15) == 0,
+			.log = log,
+		};
+		r = pinning_prepare(d, &icfg, &pinning, err);
+		if (r < 0)
+			return r;
+	}
+
+	struct identity id = {0};
+	r = privileges_identity(d, setuid, &id, err);
+	if (r < 0)
+		return r;
+	_cleanup_strv_free_ char **envp = NULL;
+	r = launch_build_env(d, setuid, &id, &envp, err);
+	if (r < 0) {
+		identity_done(&id);
+		return r;
+	}
+
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		identity_done(&id);
+		return ql_error_set_errno(err, errno, "socketpair");
+	}
+	_cleanup_close_ int qmp_ours = sv[0];
+	_cleanup_close_ int qmp_theirs = sv[1];
+
+	sigset_t old_mask;
+	_cleanup_close_ int sigfd = -1;
+	r = supervise_signals_setup(&old_mask, &sigfd, err);
+	if (r < 0) {
+		identity_done(&id);
+		return r;
+	}
+
+	struct launch_spec spec = {
+		.argv = argv,
+		.envp = envp,
+		.path_lookup = !setuid && !strchr(d->binary, '/'),
+		.identity = &id,
+		.memlock = d->memlock,
+		.memlock_bytes = d->memlock_bytes,
+		.qmp_fd = qmp_theirs,
+		.restore_mask = &old_mask,
+	};
+	pid_t pid;
+	ql_log(log, QL_LOG_INFO, "starting %s", d->binary);
+	r = launch_spawn(&spec, &pid, err);
+	identity_done(&id);
+	if (r < 0) {
+		*ret_spawned = r == -ENOENT || r == -ENOEXEC;
+		return r;
+	}
+	closep(&qmp_theirs);
+	qmp_theirs = -1;
+	ql_log(log, QL_LOG_INFO, "qemu running as pid %d", (int)pid);
+
+	_cleanup_qmp_ struct qmp *qmp = NULL;
+	int status = 0;
+	r = qmp_new(TAKE_FD(qmp_ours), on_qmp_event, (void *)log, &qmp, err);
+	if (r < 0)
+		goto fail_kill;
+	r = qmp_handshake(qmp, GREETING_TIMEOUT_MS, err);
+	if (r == -ECONNRESET)
+		return startup_ended(log, pid, ret_wait_status);
+	if (r < 0)
+		goto fail_kill;
+	ql_log(log, QL_LOG_INFO, "QMP connected");
+
+	bool guest_running = !user_paused;
+	if (pinning) {
+		_cleanup_free_ char *state = NULL;
+		r = qmp_query_status(qmp, COMMAND_TIMEOUT_MS, &state, err);
+		if (r < 0)
+			goto fail_qmp;
+		if (!streq(state, "prelaunch")) {
+			r = ql_error_set(err, EPROTO,
+					 "qemu is `%s`, not `prelaunch`: refusing to pin a guest "
+					 "that may already run",
+					 state);
+			goto fail_kill;
+		}
+		_cleanup_free_ struct qmp_cpu *cpus = NULL;
+		size_t n_cpus = 0;
+		r = qmp_query_cpus_fast(qmp, COMMAND_TIMEOUT_MS, &cpus, &n_cpus, err);
+		if (r < 0)
+			goto fail_qmp;
+		r = pinning_apply(pinning, pid, cpus, n_cpus, err);
+		if (r < 0)
+			goto fail_kill;
+
+		int sig = supervise_take_stop_signal(sigfd);
+		if (sig) {
+			/* Asked to stop while starting: never let the guest run. */
+			ql_log(log, QL_LOG_INFO, "received %s during start; not starting the guest",
+			       strsignal(sig));
+			supervise_terminate(pid, qmp, &status);
+			pinning_release(pinning, NULL);
+			*ret_wait_status = status;
+			return 0;
+		}
+		if (!user_paused) {
+			r = qmp_execute(qmp, "cont", COMMAND_TIMEOUT_MS, err);
+			if (r < 0)
+				goto fail_qmp;
+			ql_log(log, QL_LOG_INFO, "guest started");
+		} else {
+			ql_log(log, QL_LOG_INFO, "guest left paused (-S in the definition)");
+		}
+	}
+
+	struct supervise_params sp = {
+		.pid = pid,
+		.qmp = qmp,
+		.sigfd = sigfd,
+		.guest_running = guest_running,
+		.shutdown_timeout = d->shutdown_timeout,
+		.rescan = pinning ? rescan_cb : NULL,
+		.userdata = pinning,
+		.log = log,
+	};
+	r = supervise_wait(&sp, &status, err);
+	if (r < 0)
+		goto fail_kill;
+	if (pinning) {
+		struct ql_error e = {0};
+		if (pinning_release(pinning, &e) < 0)
+			ql_log(log, QL_LOG_WARNING, "undoing host changes: %s", e.msg);
+		ql_error_clear(&e);
+	}
+	*ret_wait_status = status;
+	return 0;
+
+fail_qmp:
+	if (r == -ECONNRESET) {
+		startup_ended(log, pid, ret_wait_status);
+		if (pinning)
+			pinning_release(pinning, NULL);
+		return 0;
+	}
+fail_kill:
+	supervise_terminate(pid, qmp, NULL);
+	if (pinning)
+		pinning_release(pinning, NULL);
+	return r;
+}

@@ -1,0 +1,77 @@
+#!/bin/bash
+# The whole test suite: installs what is missing, builds, runs unit and integration tests (real
+# qemu under TCG, real cpusets in a delegated subtree, cgroup v2 in a TCG guest) and ends with
+# "N passed, N failed, N skipped".
+#   ./run-tests.sh            everything
+#   ./run-tests.sh --asan     the same against an ASan/UBSan build (build-asan/)
+#   ./run-tests.sh FILTER     only tests whose file name contains FILTER
+set -u
+cd "$(dirname "$0")"
+BUILD=build
+SANITIZE=""
+FILTER=""
+for a in "$@"; do
+	case $a in
+	--asan) BUILD=build-asan SANITIZE="-Db_sanitize=address,undefined -Db_lundef=false" ;;
+	*) FILTER=$a ;;
+	esac
+done
+
+./scripts/install-deps.sh ${SANITIZE:+--dev} || { echo "0 passed, 1 failed"; exit 1; }
+if [ ! -d "$BUILD" ]; then
+	meson setup "$BUILD" $SANITIZE >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+fi
+ninja -C "$BUILD" >/dev/null || { ninja -C "$BUILD"; echo "0 passed, 1 failed"; exit 1; }
+
+export QL_BUILD_DIR=$PWD/$BUILD QL=$PWD/$BUILD/qemu-launcher CMOCKA_MESSAGE_OUTPUT=TAP
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+pass=0 fail=0 skipped=0
+failed_names=()
+
+# Runs one TAP producer and counts its results; a crash or a short plan is a failure.
+run_tap() {
+	local name=$1
+	shift
+	echo "=== $name"
+	local out rc planned=0 seen=0 line
+	out=$(mktemp)
+	"$@" >"$out" 2>&1
+	rc=$?
+	while IFS= read -r line; do
+		echo "$line"
+		case $line in
+		1..*) planned=${line#1..}; planned=${planned%% *} ;;
+		"ok "*"# SKIP"* | "ok "*"# skip"*) skipped=$((skipped + 1)); seen=$((seen + 1)) ;;
+		"ok "*) pass=$((pass + 1)); seen=$((seen + 1)) ;;
+		"not ok "*) fail=$((fail + 1)); seen=$((seen + 1)); failed_names+=("$name: ${line#not ok }") ;;
+		esac
+	done <"$out"
+	rm -f "$out"
+	if [ "$seen" -lt "$planned" ] || [ "$planned" -eq 0 ]; then
+		fail=$((fail + 1))
+		failed_names+=("$name: ran $seen of $planned planned tests (exit $rc)")
+		echo "not ok - $name ended early (exit $rc)"
+	fi
+}
+
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	case $t in *"$FILTER"*) ;; *) continue ;; esac
+	run_tap "unit/$(basename "$t")" "$t"
+done
+for t in tests/integration/*.sh; do
+	[ "$(basename "$t")" = lib.sh ] && continue
+	case $t in *"$FILTER"*) ;; *) continue ;; esac
+	run_tap "integration/$(basename "$t" .sh)" bash "$t"
+done
+
+if [ ${#failed_names[@]} -gt 0 ]; then
+	echo
+	echo "Failures:"
+	printf '  %s\n' "${failed_names[@]}"
+fi
+echo
+echo "$pass passed, $fail failed, $skipped skipped"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Installs the Debian packages qemu-launcher needs to build, test and demo (only what is missing).
+set -eu
+PKGS="meson ninja-build pkg-config gcc libc6-dev libfyaml-dev libjson-c-dev libcmocka-dev scdoc
+qemu-system-x86 busybox-static cpio util-linux procps"
+[ "${1:-}" = "--dev" ] && PKGS="$PKGS clang libclang-rt-14-dev valgrind"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "Installing:$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

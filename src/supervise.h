@@ -1,0 +1,40 @@
+/* Supervision of a running qemu: waits for it while draining QMP, turns SIGTERM/SIGHUP/SIGINT
+ * into the graceful shutdown ladder (powerdown -> quit -> SIGKILL), runs scheduled rescans.
+ * Event driven: no wake-ups while nothing happens. */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "log.h"
+#include "qmp.h"
+
+/* Blocks SIGTERM, SIGINT, SIGHUP and SIGCHLD, ignores SIGPIPE and returns a signalfd for them;
+ * ret_old_mask receives the mask qemu should get back. */
+int supervise_signals_setup(sigset_t *ret_old_mask, int *ret_sigfd, struct ql_error *err);
+
+/* Non-blocking: the terminating signal (SIGTERM/SIGINT/SIGHUP) that arrived, 0 if none; other
+ * signals read meanwhile (SIGCHLD) are left for the caller's waitpid. */
+int supervise_take_stop_signal(int sigfd);
+
+struct supervise_params {
+	pid_t pid;
+	struct qmp *qmp;              /* may be NULL (QMP already gone) */
+	int sigfd;
+	bool guest_running;          /* false while paused/prelaunch: stopping is immediate */
+	unsigned shutdown_timeout;   /* seconds to wait after system_powerdown */
+	int pending_signal;           /* a stop signal taken before supervision began, or 0 */
+	/* Called ~0.1 s, 1 s and 5 s after the start (threads qemu creates late). */
+	int (*rescan)(void *userdata, struct ql_error *err);
+	void *userdata;
+	const struct ql_logger *log;
+};
+
+/* Returns once qemu has been reaped, with its wait status. */
+int supervise_wait(const struct supervise_params *p, int *ret_wait_status, struct ql_error *err);
+
+/* Ends qemu quickly (quit over QMP, then SIGKILL after a few seconds) and reaps it; for failures
+ * during startup. */
+void supervise_terminate(pid_t pid, struct qmp *qmp, int *ret_wait_status);
