@@ -741,7 +741,7 @@ static void test_bad_directory(void **state)
 	DIR *dir = opendir(DEFS "/bad");
 	assert_non_null(dir);
 	struct dirent *de;
-	size_t count = 0;
+	size_t count = 0, failures = 0;
 	while ((de = readdir(dir))) {
 		size_t nl = strlen(de->d_name);
 		if (nl < 5 || !streq(de->d_name + nl - 4, ".yml"))
@@ -769,18 +769,20 @@ static void test_bad_directory(void **state)
 		int r = definition_parse(de->d_name, text, len, &d, &err);
 		char prefix[300];
 		snprintf(prefix, sizeof(prefix), "%s:%s: ", de->d_name, expect);
+		/* report every mismatch, not just the first */
 		if (r != -EINVAL || !err.msg || strncmp(err.msg, prefix, strlen(prefix)) != 0 ||
-		    !strstr(err.msg, fragment))
+		    !strstr(err.msg, fragment)) {
 			print_error("%s: got `%s`, expected `%s...%s...`\n", de->d_name,
 				    err.msg ? err.msg : "(no error)", prefix, fragment);
-		assert_int_equal(r, -EINVAL);
+			failures++;
+		}
 		assert_null(d);
-		assert_memory_equal(err.msg, prefix, strlen(prefix));
-		assert_non_null(strstr(err.msg, fragment));
+		definition_free(d);
 		ql_error_clear(&err);
 		count++;
 	}
 	closedir(dir);
+	assert_int_equal(failures, 0);
 	assert_true(count >= 40);
 }
 
