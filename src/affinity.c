@@ -1,2 +1,267 @@
-/* placeholder until the module lands */
-#include "error.h"
+/* Isolation backend "affinity": pins with sched_setaffinity(2) only. Needs no cgroups and works
+ * unprivileged for the user's own qemu, but does not keep other tasks off the pinned CPUs. */
+#include <dirent.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cgroupfs.h"
+#include "isolation_backend.h"
+#include "macro.h"
+
+struct affinity_state {
+	struct cpu_list *original; /* the launcher's own affinity: what qemu inherited */
+	pid_t qemu_pid;
+	struct vcpu_placement *vcpus;
+	size_t n_vcpus;
+	struct cpu_list *emulator; /* NULL: non-vCPU threads keep `original` */
+};
+
+static int get_affinity(pid_t tid, struct cpu_list **ret, struct ql_error *err)
+{
+	_cleanup_cpu_list_ struct cpu_list *l = cpu_list_new(CPU_LIST_MAX_CPUS);
+	if (!l)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	if (sched_getaffinity(tid, l->nbytes, l->set) < 0)
+		return ql_error_set_errno(err, errno, "reading the CPU affinity of thread %d",
+					  (int)tid);
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+/* Sets and reads back. A thread that vanished meanwhile (ESRCH) is reported as -ESRCH. */
+static int set_affinity(pid_t tid, const struct cpu_list *cpus, const struct ql_logger *log,
+			const char *what, struct ql_error *err)
+{
+	_cleanup_free_ char *text = cpu_list_format(cpus);
+	if (sched_setaffinity(tid, cpus->nbytes, cpus->set) < 0) {
+		int e = errno;
+		if (e == ESRCH)
+			return -ESRCH;
+		return ql_error_set_errno(err, e, "setting the CPU affinity of %s (thread %d) to %s",
+					  what, (int)tid, text ? text : "?");
+	}
+	_cleanup_cpu_list_ struct cpu_list *back = NULL;
+	int r = get_affinity(tid, &back, err);
+	if (r < 0)
+		return r == -ESRCH ? -ESRCH : r;
+	/* The kernel clips a mask to the thread's cpuset; anything else than what we asked for
+	 * means the thread is not where the plan says. */
+	if (!cpu_list_equal(back, cpus)) {
+		_cleanup_free_ char *got = cpu_list_format(back);
+		return ql_error_set(err, EIO, "%s (thread %d) has CPU affinity %s instead of %s",
+				    what, (int)tid, got ? got : "?", text ? text : "?");
+	}
+	ql_log(log, QL_LOG_DEBUG, "sched_setaffinity thread %d (%s) -> %s", (int)tid, what,
+	       text ? text : "?");
+	return 0;
+}
+
+/* The current threads of pid. */
+static int list_threads(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *dir = opendir(path);
+	if (!dir)
+		return ql_error_set_errno(err, errno, "listing the threads of process %d", (int)pid);
+	size_t n = 0, cap = 0;
+	_cleanup_free_ pid_t *tids = NULL;
+	struct dirent *de;
+	while ((errno = 0, de = readdir(dir))) {
+		char *end;
+		long v = strtol(de->d_name, &end, 10);
+		if (*end || v <= 0)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 32;
+			pid_t *nt = reallocarray(tids, ncap, sizeof(*nt));
+			if (!nt) {
+				closedir(dir);
+				return ql_error_set(err, ENOMEM, "out of memory");
+			}
+			tids = nt;
+			cap = ncap;
+		}
+		tids[n++] = (pid_t)v;
+	}
+	closedir(dir);
+	*ret = TAKE_PTR(tids);
+	*ret_n = n;
+	return 0;
+}
+
+static const struct vcpu_placement *find_vcpu(const struct affinity_state *s, pid_t tid)
+{
+	for (size_t i = 0; i < s->n_vcpus; i++)
+		if (s->vcpus[i].tid == tid)
+			return &s->vcpus[i];
+	return NULL;
+}
+
+static void affinity_free_state(void *p)
+{
+	struct affinity_state *s = p;
+	if (!s)
+		return;
+	cpu_list_free(s->original);
+	cpu_list_free(s->emulator);
+	free(s->vcpus);
+	free(s);
+}
+
+static int affinity_probe(struct isolation *iso, struct ql_error *err)
+{
+	struct affinity_state *s = calloc(1, sizeof(*s));
+	if (!s)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	int r = get_affinity(0, &s->original, err);
+	if (r < 0) {
+		affinity_free_state(s);
+		return r;
+	}
+	iso->state = s;
+	return 0;
+}
+
+static int affinity_usable_cpus(struct isolation *iso, struct cpu_list **ret, struct ql_error *err)
+{
+	struct affinity_state *s = iso->state;
+	struct cpu_list *l = cpu_list_dup(s->original);
+	if (!l)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	*ret = l;
+	return 0;
+}
+
+static char *affinity_describe(struct isolation *iso, const struct isolation_plan *plan)
+{
+	_cleanup_free_ char *emu = plan->emulator_cpus ? cpu_list_format(plan->emulator_cpus) : NULL;
+	char *out = NULL;
+	if (asprintf(&out,
+		     "affinity (sched_setaffinity): each vCPU thread gets its host CPU; qemu's other "
+		     "threads %s%s; other tasks of the host may still run on the pinned CPUs\n",
+		     emu ? "go to CPUs " : "keep the launcher's affinity", emu ? emu : "") < 0)
+		return NULL;
+	return out;
+}
+
+/* Every thread qemu still has goes back to the launcher's own affinity (which it inherited). */
+static int affinity_reset_all(struct affinity_state *s, const struct ql_logger *log,
+			      struct ql_error *err)
+{
+	if (s->qemu_pid <= 0)
+		return 0;
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n = 0;
+	int r = list_threads(s->qemu_pid, &tids, &n, NULL);
+	if (r < 0)
+		return 0; /* qemu is gone: nothing to undo */
+	int ret = 0;
+	for (size_t i = 0; i < n; i++) {
+		r = set_affinity(tids[i], s->original, log, "qemu thread", err);
+		if (r < 0 && r != -ESRCH && ret == 0)
+			ret = r;
+	}
+	return ret;
+}
+
+/* Non-vCPU threads go to the emulator CPUs; a new thread inherits its creator's (maybe a
+ * vCPU's) mask, so without emulator CPUs they get the original mask. */
+static int affinity_place_others(struct affinity_state *s, const struct ql_logger *log,
+				 struct ql_error *err)
+{
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n = 0;
+	int r = list_threads(s->qemu_pid, &tids, &n, err);
+	if (r < 0)
+		return r;
+	const struct cpu_list *target = s->emulator ? s->emulator : s->original;
+	for (size_t i = 0; i < n; i++) {
+		if (find_vcpu(s, tids[i]))
+			continue;
+		_cleanup_cpu_list_ struct cpu_list *cur = NULL;
+		if (get_affinity(tids[i], &cur, NULL) < 0)
+			continue; /* vanished */
+		if (cpu_list_equal(cur, target))
+			continue;
+		r = set_affinity(tids[i], target, log, "qemu emulator thread", err);
+		if (r < 0 && r != -ESRCH)
+			return r;
+	}
+	return 0;
+}
+
+static int affinity_apply(struct isolation *iso, const struct isolation_plan *plan,
+			  struct ql_error *err)
+{
+	struct affinity_state *s = iso->state;
+	const struct ql_logger *log = iso->cfg.log;
+
+	free(s->vcpus);
+	cpu_list_free(s->emulator);
+	s->emulator = NULL;
+	s->vcpus = calloc(plan->n_vcpus ? plan->n_vcpus : 1, sizeof(*s->vcpus));
+	if (!s->vcpus)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	memcpy(s->vcpus, plan->vcpus, plan->n_vcpus * sizeof(*s->vcpus));
+	s->n_vcpus = plan->n_vcpus;
+	s->qemu_pid = plan->qemu_pid;
+	if (plan->emulator_cpus && !(s->emulator = cpu_list_dup(plan->emulator_cpus)))
+		return ql_error_set(err, ENOMEM, "out of memory");
+
+	int r = 0;
+	for (size_t i = 0; i < s->n_vcpus; i++) {
+		_cleanup_cpu_list_ struct cpu_list *one = cpu_list_new(s->vcpus[i].host_cpu + 1);
+		if (!one || cpu_list_add(one, s->vcpus[i].host_cpu) < 0) {
+			r = ql_error_set(err, ENOMEM, "out of memory");
+			goto fail;
+		}
+		char what[32];
+		snprintf(what, sizeof(what), "vCPU %d", s->vcpus[i].cpu_index);
+		r = set_affinity(s->vcpus[i].tid, one, log, what, err);
+		if (r == -ESRCH)
+			r = ql_error_set(err, ESRCH, "vCPU %d (thread %d) vanished",
+					 s->vcpus[i].cpu_index, (int)s->vcpus[i].tid);
+		if (r < 0)
+			goto fail;
+	}
+	if (s->emulator) {
+		r = affinity_place_others(s, log, err);
+		if (r < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	affinity_reset_all(s, log, NULL);
+	return r;
+}
+
+static int affinity_rescan(struct isolation *iso, struct ql_error *err)
+{
+	struct affinity_state *s = iso->state;
+	if (s->qemu_pid <= 0)
+		return 0;
+	return affinity_place_others(s, iso->cfg.log, err);
+}
+
+static int affinity_release(struct isolation *iso, struct ql_error *err)
+{
+	struct affinity_state *s = iso->state;
+	int r = affinity_reset_all(s, iso->cfg.log, err);
+	s->qemu_pid = 0;
+	return r;
+}
+
+const struct isolation_backend isolation_backend_affinity = {
+	.kind = ISOLATION_AFFINITY,
+	.probe = affinity_probe,
+	.usable_cpus = affinity_usable_cpus,
+	.describe = affinity_describe,
+	.apply = affinity_apply,
+	.rescan = affinity_rescan,
+	.release = affinity_release,
+	.free_state = affinity_free_state,
+};

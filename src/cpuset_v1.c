@@ -1,2 +1,1141 @@
-/* placeholder until the module lands */
-#include "error.h"
+/* Isolation backend "cpuset v1" (the specification's design): M/<prefix>/pool holds every other
+ * task on the unpinned CPUs, M/<prefix>/<vm>/cpuN holds only the vCPU thread(s) of host CPU N.
+ * The per-VM directory records ownership in the kernel itself, so conflicts name the VM and a
+ * killed launcher's sets (no tasks left) are reclaimed by the next start. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cgroupfs.h"
+#include "isolation_backend.h"
+#include "macro.h"
+
+#define MOUNTINFO_MAX_LINE 8192
+
+struct cpuset_v1_state {
+	char *mount_path; /* M, canonical */
+	char *p_disp;     /* M/<prefix>, for messages */
+	bool delegated;   /* M is below the hierarchy root */
+	bool need_mount;  /* M is not a cpuset mount yet; apply mounts it */
+	bool mounted;     /* we mounted M: umount on release */
+	bool created_mount_dir;
+	bool touched; /* apply changed something; release has work to do */
+	bool vm_created; /* P/<vm> is ours (never remove a running twin's sets) */
+
+	pid_t qemu_pid;
+	struct vcpu_placement *vcpus;
+	size_t n_vcpus;
+	struct cpu_list *vcpu_cpus; /* distinct host CPUs of our vCPUs */
+	struct cpu_list *emulator;  /* NULL: qemu's other threads stay in pool */
+};
+
+/* ---- names and mountinfo ---- */
+
+/* The VM name becomes a directory beside `pool` and the cgroup control files. */
+static bool vm_name_is_safe(const char *name)
+{
+	if (!name || !*name || strlen(name) > NAME_MAX || name[0] == '.')
+		return false;
+	for (const char *p = name; *p; p++)
+		if (*p == '/' || *p == '\n' || (unsigned char)*p < 0x20)
+			return false;
+	static const char *const reserved[] = {"pool", "tasks", "notify_on_release",
+					       "release_agent"};
+	for (size_t i = 0; i < ELEMENTSOF(reserved); i++)
+		if (streq(name, reserved[i]))
+			return false;
+	return strncmp(name, "cpuset.", 7) != 0 && strncmp(name, "cgroup.", 7) != 0;
+}
+
+static bool prefix_is_safe(const char *prefix)
+{
+	return prefix && *prefix && !strchr(prefix, '/') && !streq(prefix, ".") &&
+	       !streq(prefix, "..") && vm_name_is_safe(prefix);
+}
+
+/* Undo mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape_mountinfo(char *s)
+{
+	char *out = s;
+	for (char *in = s; *in; in++) {
+		if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' && in[2] <= '7' &&
+		    in[3] >= '0' && in[3] <= '7') {
+			*out++ = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
+			in += 3;
+		} else {
+			*out++ = *in;
+		}
+	}
+	*out = '\0';
+}
+
+static bool option_present(const char *opts, const char *opt)
+{
+	size_t len = strlen(opt);
+	for (const char *p = opts; p && *p;) {
+		size_t n = strcspn(p, ",");
+		if (n == len && strncmp(p, opt, len) == 0)
+			return true;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+static bool path_is_under(const char *path, const char *mnt)
+{
+	if (streq(mnt, "/"))
+		return true;
+	size_t n = strlen(mnt);
+	return strncmp(path, mnt, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+struct mount_match {
+	char mountpoint[PATH_MAX];
+	char fstype[64];
+	bool has_cpuset;
+	bool cgroup2_with_cpuset; /* some cgroup2 mount offers cpuset: v1 mounting would fail */
+};
+
+/* Finds the mount containing path (longest mount point prefix; later lines win ties, they are
+ * mounted on top). */
+static int find_mount(const char *path, struct mount_match *ret, struct ql_error *err)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return ql_error_set_errno(err, errno, "opening /proc/self/mountinfo");
+	struct mount_match best = {0};
+	size_t best_len = 0;
+	bool found = false;
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	while (getline(&line, &cap, f) > 0) {
+		/* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
+		char *save = NULL, *tok[5] = {0};
+		char *p = line;
+		size_t i;
+		for (i = 0; i < 5; i++, p = NULL)
+			if (!(tok[i] = strtok_r(p, " ", &save)))
+				break;
+		if (i < 5)
+			continue;
+		char *fstype = NULL, *superopts = NULL, *t;
+		while ((t = strtok_r(NULL, " \n", &save)))
+			if (streq(t, "-"))
+				break;
+		fstype = strtok_r(NULL, " \n", &save);
+		(void)strtok_r(NULL, " \n", &save); /* source */
+		superopts = strtok_r(NULL, " \n", &save);
+		if (!fstype)
+			continue;
+		char *mp = tok[4];
+		unescape_mountinfo(mp);
+		bool cpuset = superopts && option_present(superopts, "cpuset");
+		if (streq(fstype, "cgroup2")) {
+			char ctl[PATH_MAX + 32];
+			snprintf(ctl, sizeof(ctl), "%s/cgroup.controllers", mp);
+			FILE *c = fopen(ctl, "re");
+			if (c) {
+				char buf[512] = "";
+				if (fgets(buf, sizeof(buf), c)) {
+					for (char *w = strtok_r(buf, " \n", &save); w;
+					     w = strtok_r(NULL, " \n", &save))
+						if (streq(w, "cpuset"))
+							best.cgroup2_with_cpuset = true;
+				}
+				fclose(c);
+			}
+		}
+		size_t len = strlen(mp);
+		if (path_is_under(path, mp) && len >= best_len && len < sizeof(best.mountpoint)) {
+			best_len = len;
+			found = true;
+			snprintf(best.mountpoint, sizeof(best.mountpoint), "%s", mp);
+			snprintf(best.fstype, sizeof(best.fstype), "%s", fstype);
+			best.has_cpuset = streq(fstype, "cgroup") && cpuset;
+		}
+	}
+	fclose(f);
+	if (!found)
+		return ql_error_set(err, ENOENT, "no mount contains `%s`", path);
+	*ret = best;
+	return 0;
+}
+
+static bool dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	struct dirent *de;
+	bool empty = true;
+	while ((de = readdir(d)))
+		if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
+			empty = false;
+			break;
+		}
+	closedir(d);
+	return empty;
+}
+
+/* The canonical form of M, also when M itself does not exist yet (its parent must). */
+static int canonical_mount_path(const char *path, char **ret, struct ql_error *err)
+{
+	char *real = realpath(path, NULL);
+	if (real) {
+		*ret = real;
+		return 0;
+	}
+	if (errno != ENOENT)
+		return ql_error_set_errno(err, errno, "resolving `%s`", path);
+	_cleanup_free_ char *copy = strdup(path);
+	if (!copy)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	char *slash = strrchr(copy, '/');
+	if (!slash || !slash[1])
+		return ql_error_set(err, EINVAL, "`%s` is not a usable cpuset mount path", path);
+	*slash = '\0';
+	_cleanup_free_ char *parent = realpath(*copy ? copy : "/", NULL);
+	if (!parent)
+		return ql_error_set_errno(err, errno, "resolving the parent of `%s`", path);
+	if (asprintf(ret, "%s/%s", streq(parent, "/") ? "" : parent, slash + 1) < 0)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+/* ---- probe ---- */
+
+static void cpuset_v1_free_state(void *p)
+{
+	struct cpuset_v1_state *s = p;
+	if (!s)
+		return;
+	free(s->mount_path);
+	free(s->p_disp);
+	free(s->vcpus);
+	cpu_list_free(s->vcpu_cpus);
+	cpu_list_free(s->emulator);
+	free(s);
+}
+
+static int cpuset_v1_probe(struct isolation *iso, struct ql_error *err)
+{
+	const struct isolation_config *cfg = &iso->cfg;
+	if (!vm_name_is_safe(cfg->vm_name))
+		return ql_error_set(err, EINVAL, "VM name `%s` cannot name a cpuset directory",
+				    cfg->vm_name ? cfg->vm_name : "");
+	if (!prefix_is_safe(cfg->prefix))
+		return ql_error_set(err, EINVAL, "cpuset prefix `%s` must be one plain directory name",
+				    cfg->prefix);
+
+	_cleanup_free_ char *m = NULL;
+	int r = canonical_mount_path(cfg->mount_path, &m, err);
+	if (r < 0)
+		return r;
+	struct mount_match mm;
+	r = find_mount(m, &mm, err);
+	if (r < 0)
+		return r;
+
+	bool need_mount = false, delegated = false;
+	struct stat st;
+	bool exists = stat(m, &st) == 0;
+	if (mm.has_cpuset) {
+		if (!exists || !S_ISDIR(st.st_mode))
+			return ql_error_set(err, ENOENT,
+					    "`%s` does not exist in the cpuset hierarchy mounted at "
+					    "`%s`",
+					    m, mm.mountpoint);
+		delegated = !streq(m, mm.mountpoint);
+	} else if (streq(mm.fstype, "cgroup") || streq(mm.fstype, "cgroup2")) {
+		return ql_error_set(err, ENOTSUP,
+				    "`%s` is on a %s hierarchy without the cpuset controller", m,
+				    streq(mm.fstype, "cgroup2") ? "cgroup2" : "cgroup v1");
+	} else {
+		if (exists && (!S_ISDIR(st.st_mode) || !dir_is_empty(m)))
+			return ql_error_set(err, ENOTSUP,
+					    "`%s` is neither a cpuset mount nor an empty directory",
+					    m);
+		if (!cfg->may_mount)
+			return ql_error_set(err, EPERM,
+					    "`%s` is not a cpuset mount and mounting there is not "
+					    "allowed",
+					    m);
+		if (mm.cgroup2_with_cpuset)
+			return ql_error_set(err, ENOTSUP,
+					    "the cpuset controller is bound to cgroup v2; it cannot be "
+					    "mounted as cpuset v1 at `%s`",
+					    m);
+		need_mount = true;
+	}
+
+	struct cpuset_v1_state *s = calloc(1, sizeof(*s));
+	if (!s)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	s->need_mount = need_mount;
+	s->delegated = delegated;
+	if (asprintf(&s->p_disp, "%s/%s", m, cfg->prefix) < 0) {
+		free(s);
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	s->mount_path = TAKE_PTR(m);
+	iso->state = s;
+	return 0;
+}
+
+static int cpuset_v1_usable_cpus(struct isolation *iso, struct cpu_list **ret,
+				 struct ql_error *err)
+{
+	struct cpuset_v1_state *s = iso->state;
+	/* A fresh mount shows the hierarchy root, which always spans every online CPU. */
+	if (s->need_mount)
+		return cpu_list_read_file("/sys/devices/system/cpu/online", ret, err);
+	_cleanup_close_ int mfd = -1;
+	int r = cgroupfs_open_dir(s->mount_path, &mfd, err);
+	if (r < 0)
+		return r;
+	return cgroupfs_read_cpus(mfd, "cpuset.cpus", ret, err);
+}
+
+static char *cpuset_v1_describe(struct isolation *iso, const struct isolation_plan *plan)
+{
+	struct cpuset_v1_state *s = iso->state;
+	const char *vm = iso->cfg.vm_name;
+	_cleanup_cpu_list_ struct cpu_list *mine = cpu_list_new(64);
+	if (!mine)
+		return NULL;
+	for (size_t i = 0; i < plan->n_vcpus; i++)
+		if (cpu_list_add(mine, plan->vcpus[i].host_cpu) < 0)
+			return NULL;
+	_cleanup_free_ char *mine_text = cpu_list_format(mine);
+	_cleanup_free_ char *emu_text = plan->emulator_cpus ? cpu_list_format(plan->emulator_cpus)
+							     : NULL;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	fprintf(f, "cpuset v1 at %s%s%s\n", s->mount_path,
+		s->need_mount ? " (the cpuset hierarchy gets mounted there)" : "",
+		s->delegated ? " (delegated subtree: only its own tasks move)" : "");
+	fprintf(f, "  %s  cpus and mems of %s\n", s->p_disp, s->mount_path);
+	fprintf(f, "  %s/pool  every other task of %s; all its CPUs except pinned vCPU CPUs %s\n",
+		s->p_disp, s->mount_path, mine_text ? mine_text : "");
+	fprintf(f, "  %s/%s  cpus %s%s%s\n", s->p_disp, vm, mine_text ? mine_text : "",
+		emu_text ? "," : "", emu_text ? emu_text : "");
+	for (int c = cpu_list_next(mine, -1); c >= 0; c = cpu_list_next(mine, c)) {
+		fprintf(f, "  %s/%s/cpu%d  cpus %d: vCPU", s->p_disp, vm, c, c);
+		for (size_t i = 0; i < plan->n_vcpus; i++)
+			if (plan->vcpus[i].host_cpu == (unsigned)c && plan->vcpus[i].cpu_index >= 0)
+				fprintf(f, " %d", plan->vcpus[i].cpu_index);
+		fprintf(f, " thread(s)\n");
+	}
+	if (emu_text)
+		fprintf(f, "  %s/%s/emulator  cpus %s: qemu's other threads\n", s->p_disp, vm,
+			emu_text);
+	else
+		fprintf(f, "  qemu's other threads stay in %s/pool\n", s->p_disp);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* ---- helpers on the tree ---- */
+
+/* Subdirectories of dirfd/rel (names, NULL-terminated). */
+static int list_subdirs(int dirfd, const char *rel, char ***ret, struct ql_error *err)
+{
+	int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return ql_error_set_errno(err, errno, "opening `%s`", rel);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return ql_error_set_errno(err, errno, "listing `%s`", rel);
+	}
+	size_t n = 0;
+	_cleanup_strv_free_ char **names = calloc(1, sizeof(char *));
+	if (!names) {
+		closedir(d);
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		char **nn = reallocarray(names, n + 2, sizeof(char *));
+		if (!nn) {
+			closedir(d);
+			return ql_error_set(err, ENOMEM, "out of memory");
+		}
+		names = nn;
+		if (!(names[n] = strdup(de->d_name))) {
+			closedir(d);
+			return ql_error_set(err, ENOMEM, "out of memory");
+		}
+		names[++n] = NULL;
+	}
+	closedir(d);
+	*ret = TAKE_PTR(names);
+	return 0;
+}
+
+static char *join(const char *a, const char *b)
+{
+	char *out = NULL;
+	if (asprintf(&out, "%s/%s", a, b) < 0)
+		return NULL;
+	return out;
+}
+
+/* Tasks in dirfd/rel and in its direct subdirectories (a VM's set and its cpuN/emulator). */
+static int count_subtree_tasks(int dirfd, const char *rel, size_t *ret, struct ql_error *err)
+{
+	size_t total = 0, n = 0;
+	_cleanup_free_ char *tasks = join(rel, "tasks");
+	_cleanup_free_ pid_t *pids = NULL;
+	if (!tasks)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	int r = cgroupfs_read_pids(dirfd, tasks, &pids, &n, err);
+	if (r < 0)
+		return r;
+	total += n;
+	_cleanup_strv_free_ char **children = NULL;
+	r = list_subdirs(dirfd, rel, &children, err);
+	if (r < 0)
+		return r;
+	for (char **c = children; *c; c++) {
+		_cleanup_free_ char *sub = join(rel, *c);
+		_cleanup_free_ char *subtasks = sub ? join(sub, "tasks") : NULL;
+		_cleanup_free_ pid_t *sp = NULL;
+		if (!subtasks)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		r = cgroupfs_read_pids(dirfd, subtasks, &sp, &n, err);
+		if (r < 0)
+			return r;
+		total += n;
+	}
+	*ret = total;
+	return 0;
+}
+
+/* Removes dirfd/rel and its direct subdirectories. */
+static int remove_subtree(int dirfd, const char *rel, const struct ql_logger *log,
+			  const char *disp, struct ql_error *err)
+{
+	_cleanup_strv_free_ char **children = NULL;
+	int r = list_subdirs(dirfd, rel, &children, err);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	for (char **c = children; *c; c++) {
+		_cleanup_free_ char *sub = join(rel, *c);
+		if (!sub)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		r = cgroupfs_rmdir(dirfd, sub, log, disp, err);
+		if (r < 0)
+			return r;
+	}
+	return cgroupfs_rmdir(dirfd, rel, log, disp, err);
+}
+
+static int write_cpus(int dirfd, const char *rel, const struct cpu_list *cpus,
+		      const struct ql_logger *log, const char *disp, struct ql_error *err)
+{
+	_cleanup_free_ char *text = cpu_list_format(cpus);
+	_cleanup_free_ char *file = join(rel, "cpuset.cpus");
+	if (!text || !file)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	int r = cgroupfs_write(dirfd, file, text, log, disp, err);
+	if (r < 0)
+		return r;
+	_cleanup_cpu_list_ struct cpu_list *back = NULL;
+	r = cgroupfs_read_cpus(dirfd, file, &back, err);
+	if (r < 0)
+		return r;
+	if (!cpu_list_equal(back, cpus)) {
+		_cleanup_free_ char *got = cpu_list_format(back);
+		return ql_error_set(err, EIO, "`%s/%s` reads back `%s` after writing `%s`", disp,
+				    file, got ? got : "?", text);
+	}
+	return 0;
+}
+
+/* cpus then mems (a set with empty mems refuses tasks with ENOSPC). */
+static int make_set(int dirfd, const char *rel, const struct cpu_list *cpus, const char *mems,
+		    bool exist_ok, const struct ql_logger *log, const char *disp,
+		    struct ql_error *err)
+{
+	int r = cgroupfs_mkdir(dirfd, rel, exist_ok, log, disp, err);
+	if (r < 0)
+		return r;
+	r = write_cpus(dirfd, rel, cpus, log, disp, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *file = join(rel, "cpuset.mems");
+	if (!file)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	return cgroupfs_write(dirfd, file, mems, log, disp, err);
+}
+
+static bool pid_in(const pid_t *pids, size_t n, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] == pid)
+			return true;
+	return false;
+}
+
+/* Reads Cpus_allowed_list of a thread of pid. */
+static int thread_cpus_allowed(pid_t pid, pid_t tid, struct cpu_list **ret, struct ql_error *err)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return ql_error_set_errno(err, errno, "opening `%s`", path);
+	char line[4096];
+	int r = ql_error_set(err, EPROTO, "`%s` has no Cpus_allowed_list", path);
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "Cpus_allowed_list:", 18) == 0) {
+			ql_error_clear(err);
+			r = cpu_list_parse(line + 18 + strspn(line + 18, " \t"), ret, err);
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+/* After placing tid into set rel: the kernel must list it there and its allowed CPUs must be
+ * the set's (exact) or within them (pool: a task may keep a narrower own affinity). */
+static int verify_placement(int dirfd, const char *rel, pid_t pid, pid_t tid,
+			    const struct cpu_list *cpus, bool exact, const char *disp,
+			    struct ql_error *err)
+{
+	_cleanup_free_ char *tasks = join(rel, "tasks");
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	if (!tasks)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	int r = cgroupfs_read_pids(dirfd, tasks, &pids, &n, err);
+	if (r < 0)
+		return r;
+	if (!pid_in(pids, n, tid))
+		return ql_error_set(err, EIO, "thread %d is not listed in `%s/%s` after moving it",
+				    (int)tid, disp, tasks);
+	_cleanup_cpu_list_ struct cpu_list *allowed = NULL;
+	r = thread_cpus_allowed(pid, tid, &allowed, err);
+	if (r < 0)
+		return r;
+	if (exact ? !cpu_list_equal(allowed, cpus)
+		  : (!cpu_list_is_subset(allowed, cpus) || cpu_list_is_empty(allowed))) {
+		_cleanup_free_ char *a = cpu_list_format(allowed), *w = cpu_list_format(cpus);
+		return ql_error_set(err, EIO, "thread %d may run on CPUs %s, not %s as `%s/%s`",
+				    (int)tid, a ? a : "?", w ? w : "?", disp, rel);
+	}
+	return 0;
+}
+
+static int write_pid(int dirfd, const char *file, pid_t pid, const struct ql_logger *log,
+		     const char *disp, struct ql_error *err)
+{
+	char buf[24];
+	snprintf(buf, sizeof(buf), "%d", (int)pid);
+	return cgroupfs_write(dirfd, file, buf, log, disp, err);
+}
+
+/* Moves every task listed in from_file to to_file one id per write, tolerating kernel threads
+ * that refuse (EINVAL) and tasks that exited (ESRCH). Only a summary is logged: M may hold
+ * hundreds of tasks. */
+static int move_all_tasks(int from_fd, const char *from_file, int to_fd, const char *to_file,
+			  const struct ql_logger *log, const char *what, struct ql_error *err)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0, moved = 0, refused = 0, vanished = 0, failed = 0;
+	int r = cgroupfs_read_pids(from_fd, from_file, &pids, &n, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct ql_error e = {0};
+		r = write_pid(to_fd, to_file, pids[i], NULL, NULL, &e);
+		ql_error_clear(&e);
+		if (r == 0)
+			moved++;
+		else if (r == -EINVAL)
+			refused++;
+		else if (r == -ESRCH)
+			vanished++;
+		else
+			failed++;
+	}
+	ql_log(log, QL_LOG_DEBUG,
+	       "%s: moved %zu tasks, %zu kernel threads refused, %zu vanished, %zu failed", what,
+	       moved, refused, vanished, failed);
+	return 0;
+}
+
+struct other_vms {
+	struct cpu_list *vcpu_cpus; /* union of live VMs' cpuN */
+	/* for messages: owner of each CPU of a live VM */
+	char **owner; /* indexed by CPU, NULL when free; bounded by CPU_LIST_MAX_CPUS */
+	size_t n_owner;
+	bool ours_running;
+};
+
+static void other_vms_done(struct other_vms *o)
+{
+	cpu_list_free(o->vcpu_cpus);
+	for (size_t i = 0; i < o->n_owner; i++)
+		free(o->owner[i]);
+	free(o->owner);
+	*o = (struct other_vms){0};
+}
+
+/* Parses "cpuN". */
+static int cpu_dir_number(const char *name)
+{
+	if (strncmp(name, "cpu", 3) != 0 || !name[3])
+		return -1;
+	char *end;
+	errno = 0;
+	long v = strtol(name + 3, &end, 10);
+	if (errno || *end || v < 0 || v >= CPU_LIST_MAX_CPUS || name[3] == '+' || name[3] == '-')
+		return -1;
+	return (int)v;
+}
+
+/* Looks at every VM set in P: reclaims those without tasks (their launcher was killed) and
+ * records the CPUs of live ones. */
+static int scan_vms(int pfd, const char *vm, const char *p_disp, const struct ql_logger *log,
+		    struct other_vms *o, struct ql_error *err)
+{
+	*o = (struct other_vms){0};
+	o->vcpu_cpus = cpu_list_new(64);
+	o->n_owner = CPU_LIST_MAX_CPUS;
+	o->owner = calloc(o->n_owner, sizeof(char *));
+	if (!o->vcpu_cpus || !o->owner) {
+		other_vms_done(o);
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	_cleanup_strv_free_ char **names = NULL;
+	int r = list_subdirs(pfd, ".", &names, err);
+	if (r < 0)
+		goto fail;
+	for (char **name = names; *name; name++) {
+		if (streq(*name, "pool"))
+			continue;
+		size_t ntasks = 0;
+		r = count_subtree_tasks(pfd, *name, &ntasks, err);
+		if (r < 0)
+			goto fail;
+		if (ntasks == 0) {
+			ql_log(log, QL_LOG_INFO,
+			       "reclaiming the cpusets of VM `%s` (no tasks left; its launcher did "
+			       "not clean up)",
+			       *name);
+			r = remove_subtree(pfd, *name, log, p_disp, err);
+			if (r < 0)
+				goto fail;
+			continue;
+		}
+		/* a running twin of our VM still owns its CPUs (apply refuses to start then) */
+		if (streq(*name, vm))
+			o->ours_running = true;
+		_cleanup_strv_free_ char **children = NULL;
+		r = list_subdirs(pfd, *name, &children, err);
+		if (r < 0)
+			goto fail;
+		for (char **c = children; *c; c++) {
+			int cpu = cpu_dir_number(*c);
+			if (cpu < 0)
+				continue;
+			if (cpu_list_add(o->vcpu_cpus, (unsigned)cpu) < 0 ||
+			    (!o->owner[cpu] && !(o->owner[cpu] = strdup(*name)))) {
+				r = ql_error_set(err, ENOMEM, "out of memory");
+				goto fail;
+			}
+		}
+	}
+	return 0;
+fail:
+	other_vms_done(o);
+	return r;
+}
+
+/* ---- mount ---- */
+
+static int mount_hierarchy(struct cpuset_v1_state *s, const struct ql_logger *log,
+			   struct ql_error *err)
+{
+	if (mkdir(s->mount_path, 0755) == 0) {
+		s->created_mount_dir = true;
+		ql_log(log, QL_LOG_DEBUG, "mkdir %s", s->mount_path);
+	} else if (errno != EEXIST) {
+		return ql_error_set_errno(err, errno, "creating `%s`", s->mount_path);
+	}
+	if (mount("cpuset", s->mount_path, "cgroup", 0, "cpuset") < 0) {
+		int e = errno;
+		if (s->created_mount_dir && rmdir(s->mount_path) == 0)
+			s->created_mount_dir = false;
+		if (e == EBUSY)
+			return ql_error_set(err, e,
+					    "mounting the cpuset hierarchy at `%s`: the cpuset "
+					    "controller is in use by another hierarchy (EBUSY)",
+					    s->mount_path);
+		return ql_error_set_errno(err, e, "mounting the cpuset hierarchy at `%s`",
+					  s->mount_path);
+	}
+	s->mounted = true;
+	ql_log(log, QL_LOG_DEBUG, "mount -t cgroup -o cpuset cpuset %s", s->mount_path);
+	return 0;
+}
+
+static void unmount_hierarchy(struct cpuset_v1_state *s, const struct ql_logger *log)
+{
+	if (s->mounted) {
+		if (umount2(s->mount_path, 0) == 0) {
+			s->mounted = false;
+			ql_log(log, QL_LOG_DEBUG, "umount %s", s->mount_path);
+		} else {
+			ql_log(log, QL_LOG_WARNING, "could not unmount `%s`: %s", s->mount_path,
+			       strerror(errno));
+		}
+	}
+	if (!s->mounted && s->created_mount_dir) {
+		if (rmdir(s->mount_path) == 0) {
+			s->created_mount_dir = false;
+			ql_log(log, QL_LOG_DEBUG, "rmdir %s", s->mount_path);
+		}
+	}
+}
+
+/* ---- release ---- */
+
+/* Tears down our sets and, when no VM is left, pool and P (their tasks back to M). Works from
+ * what the kernel shows, so it also serves as the undo of a half-done apply. */
+static int cpuset_v1_release_locked(struct isolation *iso, struct ql_error *err)
+{
+	struct cpuset_v1_state *s = iso->state;
+	const struct ql_logger *log = iso->cfg.log;
+	const char *vm = iso->cfg.vm_name;
+	if (!s->touched)
+		return 0;
+
+	int ret = 0, r;
+	_cleanup_close_ int mfd = -1, pfd = -1;
+	if (cgroupfs_open_dir(s->mount_path, &mfd, NULL) < 0)
+		goto unmount; /* nothing left to undo in it */
+	{
+		_cleanup_free_ char *p = join(s->mount_path, iso->cfg.prefix);
+		if (!p) {
+			ret = ql_error_set(err, ENOMEM, "out of memory");
+			goto unmount;
+		}
+		if (cgroupfs_open_dir(p, &pfd, NULL) < 0)
+			goto unmount; /* nothing of ours exists */
+	}
+
+	struct stat st;
+	bool have_pool = fstatat(pfd, "pool", &st, AT_SYMLINK_NOFOLLOW) == 0;
+
+	if (s->vm_created) {
+		/* qemu's remaining threads (alive or not yet reaped) leave our sets first */
+		_cleanup_strv_free_ char **children = NULL;
+		if (list_subdirs(pfd, vm, &children, NULL) == 0) {
+			for (char **c = children; *c; c++) {
+				_cleanup_free_ char *sub = join(vm, *c);
+				if (!sub)
+					continue;
+				_cleanup_free_ char *from = join(sub, "tasks");
+				if (!from)
+					continue;
+				if (have_pool)
+					move_all_tasks(pfd, from, pfd, "pool/tasks", log, sub, NULL);
+				else
+					move_all_tasks(pfd, from, mfd, "tasks", log, sub, NULL);
+			}
+		}
+		r = remove_subtree(pfd, vm, log, s->p_disp, err);
+		if (r < 0 && ret == 0)
+			ret = r;
+		if (r == 0)
+			s->vm_created = false;
+	}
+
+	struct other_vms o;
+	r = scan_vms(pfd, vm, s->p_disp, log, &o, err);
+	if (r < 0) {
+		ret = ret ? ret : r;
+		goto unmount;
+	}
+	/* scan_vms removed the dead ones: every set left besides pool is a running VM */
+	bool others = false;
+	{
+		_cleanup_strv_free_ char **names = NULL;
+		if (list_subdirs(pfd, ".", &names, NULL) < 0)
+			others = true;
+		else
+			for (char **n = names; *n; n++)
+				if (!streq(*n, "pool"))
+					others = true;
+	}
+	if (others && have_pool) {
+		_cleanup_cpu_list_ struct cpu_list *pool = NULL;
+		r = cgroupfs_read_cpus(pfd, "cpuset.cpus", &pool, err);
+		if (r == 0) {
+			cpu_list_subtract(pool, o.vcpu_cpus);
+			r = write_cpus(pfd, "pool", pool, log, s->p_disp, err);
+		}
+		if (r < 0 && ret == 0)
+			ret = r;
+	} else if (!others) {
+		if (have_pool) {
+			move_all_tasks(pfd, "pool/tasks", mfd, "tasks", log,
+				       "pool back to the mount path", NULL);
+			r = cgroupfs_rmdir(pfd, "pool", log, s->p_disp, err);
+			if (r < 0 && ret == 0)
+				ret = r;
+		}
+		if (ret == 0) {
+			r = cgroupfs_rmdir(mfd, iso->cfg.prefix, log, s->mount_path, err);
+			if (r < 0)
+				ret = r;
+		}
+	}
+	other_vms_done(&o);
+unmount:
+	if (ret == 0) {
+		s->touched = false;
+		/* our own descriptors would keep the mount busy */
+		if (pfd >= 0)
+			close(TAKE_FD(pfd));
+		if (mfd >= 0)
+			close(TAKE_FD(mfd));
+		unmount_hierarchy(s, log);
+	}
+	return ret;
+}
+
+/* ---- apply ---- */
+
+static int cpuset_v1_apply_locked(struct isolation *iso, const struct isolation_plan *plan,
+				  struct ql_error *err)
+{
+	struct cpuset_v1_state *s = iso->state;
+	const struct ql_logger *log = iso->cfg.log;
+	const char *vm = iso->cfg.vm_name;
+	const char *prefix = iso->cfg.prefix;
+	int r;
+
+	/* remember the plan */
+	free(s->vcpus);
+	s->n_vcpus = 0;
+	cpu_list_free(s->vcpu_cpus);
+	cpu_list_free(s->emulator);
+	s->emulator = NULL;
+	s->vcpus = calloc(plan->n_vcpus ? plan->n_vcpus : 1, sizeof(*s->vcpus));
+	s->vcpu_cpus = cpu_list_new(64);
+	if (!s->vcpus || !s->vcpu_cpus)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	memcpy(s->vcpus, plan->vcpus, plan->n_vcpus * sizeof(*s->vcpus));
+	s->n_vcpus = plan->n_vcpus;
+	s->qemu_pid = plan->qemu_pid;
+	for (size_t i = 0; i < plan->n_vcpus; i++)
+		if (cpu_list_add(s->vcpu_cpus, plan->vcpus[i].host_cpu) < 0)
+			return ql_error_set(err, ERANGE, "host CPU %u is out of range",
+					    plan->vcpus[i].host_cpu);
+	if (plan->emulator_cpus && !(s->emulator = cpu_list_dup(plan->emulator_cpus)))
+		return ql_error_set(err, ENOMEM, "out of memory");
+
+	if (s->need_mount && !s->mounted) {
+		s->touched = true;
+		r = mount_hierarchy(s, log, err);
+		if (r < 0)
+			return r;
+	}
+
+	_cleanup_close_ int mfd = -1, pfd = -1;
+	r = cgroupfs_open_dir(s->mount_path, &mfd, err);
+	if (r < 0)
+		return r;
+	_cleanup_cpu_list_ struct cpu_list *m_cpus = NULL;
+	_cleanup_free_ char *mems = NULL;
+	r = cgroupfs_read_cpus(mfd, "cpuset.cpus", &m_cpus, err);
+	if (r == 0)
+		r = cgroupfs_read(mfd, "cpuset.mems", &mems, err);
+	if (r < 0)
+		return r;
+	if (cpu_list_is_empty(m_cpus) || !*mems)
+		return ql_error_set(err, ENOSPC,
+				    "`%s` has no CPUs or no memory nodes (cpuset.cpus/cpuset.mems "
+				    "empty)",
+				    s->mount_path);
+
+	/* P */
+	r = cgroupfs_mkdir(mfd, prefix, false, log, s->mount_path, err);
+	if (r == 0) {
+		s->touched = true;
+		r = make_set(mfd, prefix, m_cpus, mems, true, log, s->mount_path, err);
+		if (r < 0)
+			return r;
+	} else if (r == -EEXIST) {
+		ql_error_clear(err);
+		s->touched = true;
+	} else {
+		return r;
+	}
+	{
+		_cleanup_free_ char *p = join(s->mount_path, prefix);
+		if (!p)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		r = cgroupfs_open_dir(p, &pfd, err);
+		if (r < 0)
+			return r;
+	}
+	_cleanup_cpu_list_ struct cpu_list *p_cpus = NULL;
+	_cleanup_free_ char *p_mems = NULL;
+	r = cgroupfs_read_cpus(pfd, "cpuset.cpus", &p_cpus, err);
+	if (r == 0)
+		r = cgroupfs_read(pfd, "cpuset.mems", &p_mems, err);
+	if (r < 0)
+		return r;
+
+	/* who else is here */
+	struct other_vms o;
+	r = scan_vms(pfd, vm, s->p_disp, log, &o, err);
+	if (r < 0)
+		return r;
+	if (o.ours_running) {
+		other_vms_done(&o);
+		return ql_error_set(err, EBUSY, "VM `%s` is already running (`%s/%s` has tasks)", vm,
+				    s->p_disp, vm);
+	}
+	for (int c = cpu_list_next(s->vcpu_cpus, -1); c >= 0; c = cpu_list_next(s->vcpu_cpus, c)) {
+		if (cpu_list_has(o.vcpu_cpus, (unsigned)c)) {
+			r = ql_error_set(err, EBUSY, "host CPU %d is pinned by running VM `%s`", c,
+					 o.owner[c]);
+			other_vms_done(&o);
+			return r;
+		}
+		if (!cpu_list_has(p_cpus, (unsigned)c)) {
+			_cleanup_free_ char *t = cpu_list_format(p_cpus);
+			other_vms_done(&o);
+			return ql_error_set(err, EINVAL, "host CPU %d is not among the CPUs of `%s` (%s)",
+					    c, s->p_disp, t ? t : "?");
+		}
+	}
+	if (s->emulator) {
+		for (int c = cpu_list_next(s->emulator, -1); c >= 0;
+		     c = cpu_list_next(s->emulator, c)) {
+			if (cpu_list_has(o.vcpu_cpus, (unsigned)c)) {
+				r = ql_error_set(err, EBUSY,
+						 "emulator_pinning: host CPU %d is pinned by running "
+						 "VM `%s`",
+						 c, o.owner[c]);
+				other_vms_done(&o);
+				return r;
+			}
+			if (!cpu_list_has(p_cpus, (unsigned)c)) {
+				other_vms_done(&o);
+				return ql_error_set(err, EINVAL,
+						    "emulator_pinning: host CPU %d is not among the "
+						    "CPUs of `%s`",
+						    c, s->p_disp);
+			}
+		}
+	}
+	_cleanup_cpu_list_ struct cpu_list *pool_before = cpu_list_dup(p_cpus);
+	_cleanup_cpu_list_ struct cpu_list *pool_after = NULL;
+	if (!pool_before) {
+		other_vms_done(&o);
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	cpu_list_subtract(pool_before, o.vcpu_cpus);
+	other_vms_done(&o);
+	pool_after = cpu_list_dup(pool_before);
+	if (!pool_after)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	cpu_list_subtract(pool_after, s->vcpu_cpus);
+	if (cpu_list_is_empty(pool_after)) {
+		_cleanup_free_ char *t = cpu_list_format(pool_before);
+		return ql_error_set(err, EBUSY,
+				    "pinning leaves no CPU for `%s/pool` (free CPUs: %s); keep at "
+				    "least one host CPU unpinned",
+				    s->p_disp, t ? t : "none");
+	}
+
+	/* pool, and on first use every task of M into it */
+	struct stat st;
+	if (fstatat(pfd, "pool", &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = make_set(pfd, "pool", pool_before, p_mems, false, log, s->p_disp, err);
+		if (r < 0)
+			return r;
+		_cleanup_free_ char *what = NULL;
+		if (asprintf(&what, "tasks of %s into %s/pool", s->mount_path, s->p_disp) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		r = move_all_tasks(mfd, "tasks", pfd, "pool/tasks", log, what, err);
+		if (r < 0)
+			return r;
+	}
+
+	/* P/<vm>, its cpuN and emulator sets */
+	_cleanup_cpu_list_ struct cpu_list *vm_cpus = cpu_list_dup(s->vcpu_cpus);
+	if (!vm_cpus)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	if (s->emulator)
+		for (int c = cpu_list_next(s->emulator, -1); c >= 0;
+		     c = cpu_list_next(s->emulator, c))
+			if (cpu_list_add(vm_cpus, (unsigned)c) < 0)
+				return ql_error_set(err, ENOMEM, "out of memory");
+	r = cgroupfs_mkdir(pfd, vm, false, log, s->p_disp, err);
+	if (r < 0)
+		return r;
+	s->vm_created = true;
+	r = make_set(pfd, vm, vm_cpus, p_mems, true, log, s->p_disp, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *emu_rel = join(vm, "emulator");
+	if (!emu_rel)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	if (s->emulator) {
+		r = make_set(pfd, emu_rel, s->emulator, p_mems, false, log, s->p_disp, err);
+		if (r < 0)
+			return r;
+	}
+	for (int c = cpu_list_next(s->vcpu_cpus, -1); c >= 0; c = cpu_list_next(s->vcpu_cpus, c)) {
+		char rel[NAME_MAX + 32];
+		snprintf(rel, sizeof(rel), "%s/cpu%d", vm, c);
+		_cleanup_cpu_list_ struct cpu_list *one = cpu_list_new((size_t)c + 1);
+		if (!one || cpu_list_add(one, (unsigned)c) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		r = make_set(pfd, rel, one, p_mems, false, log, s->p_disp, err);
+		if (r < 0)
+			return r;
+	}
+
+	/* qemu as a whole first (cgroup.procs moves every thread), then each vCPU thread: a later
+	 * cgroup.procs write would pull the vCPUs back. */
+	const char *home = s->emulator ? emu_rel : "pool";
+	const struct cpu_list *home_cpus = s->emulator ? s->emulator : pool_before;
+	{
+		_cleanup_free_ char *procs = join(home, "cgroup.procs");
+		if (!procs)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		r = write_pid(pfd, procs, plan->qemu_pid, log, s->p_disp, err);
+		if (r < 0)
+			return r;
+		r = verify_placement(pfd, home, plan->qemu_pid, plan->qemu_pid, home_cpus,
+				     s->emulator != NULL, s->p_disp, err);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < s->n_vcpus; i++) {
+		const struct vcpu_placement *v = &s->vcpus[i];
+		if (!thread_belongs_to(plan->qemu_pid, v->tid))
+			return ql_error_set(err, ESRCH, "vCPU %d thread %d is not a thread of qemu (%d)",
+					    v->cpu_index, (int)v->tid, (int)plan->qemu_pid);
+		char rel[NAME_MAX + 32], tasks[NAME_MAX + 48];
+		snprintf(rel, sizeof(rel), "%s/cpu%u", vm, v->host_cpu);
+		snprintf(tasks, sizeof(tasks), "%s/tasks", rel);
+		r = write_pid(pfd, tasks, v->tid, log, s->p_disp, err);
+		if (r < 0) {
+			ql_error_prefix(err, "pinning vCPU %d: ", v->cpu_index);
+			return r;
+		}
+		_cleanup_cpu_list_ struct cpu_list *one = cpu_list_new(v->host_cpu + 1);
+		if (!one || cpu_list_add(one, v->host_cpu) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		r = verify_placement(pfd, rel, plan->qemu_pid, v->tid, one, true, s->p_disp, err);
+		if (r < 0) {
+			ql_error_prefix(err, "pinning vCPU %d: ", v->cpu_index);
+			return r;
+		}
+	}
+
+	/* only now the pool gives up the pinned CPUs */
+	return write_cpus(pfd, "pool", pool_after, log, s->p_disp, err);
+}
+
+static int cpuset_v1_apply(struct isolation *iso, const struct isolation_plan *plan,
+			   struct ql_error *err)
+{
+	int r = cpuset_v1_apply_locked(iso, plan, err);
+	if (r < 0) {
+		struct ql_error undo = {0};
+		if (cpuset_v1_release_locked(iso, &undo) < 0)
+			ql_log(iso->cfg.log, QL_LOG_WARNING, "undoing the cpuset changes: %s",
+			       undo.msg ? undo.msg : "failed");
+		ql_error_clear(&undo);
+	}
+	return r;
+}
+
+static int cpuset_v1_release(struct isolation *iso, struct ql_error *err)
+{
+	return cpuset_v1_release_locked(iso, err);
+}
+
+/* Threads qemu created after apply start in their creator's set (KVM's kvm-nx-lpage-re inherits
+ * its vCPU's): anything in a cpuN set that is not that set's vCPU goes to pool/emulator. */
+static int cpuset_v1_rescan(struct isolation *iso, struct ql_error *err)
+{
+	struct cpuset_v1_state *s = iso->state;
+	const char *vm = iso->cfg.vm_name;
+	_cleanup_close_ int pfd = -1;
+	_cleanup_free_ char *p = join(s->mount_path, iso->cfg.prefix);
+	if (!p)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	int r = cgroupfs_open_dir(p, &pfd, err);
+	if (r < 0)
+		return r;
+	char home[NAME_MAX + 32];
+	if (s->emulator)
+		snprintf(home, sizeof(home), "%s/emulator/tasks", vm);
+	else
+		snprintf(home, sizeof(home), "pool/tasks");
+	for (int c = cpu_list_next(s->vcpu_cpus, -1); c >= 0; c = cpu_list_next(s->vcpu_cpus, c)) {
+		char tasks[NAME_MAX + 48];
+		snprintf(tasks, sizeof(tasks), "%s/cpu%d/tasks", vm, c);
+		_cleanup_free_ pid_t *pids = NULL;
+		size_t n = 0;
+		r = cgroupfs_read_pids(pfd, tasks, &pids, &n, err);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++) {
+			bool is_vcpu = false;
+			for (size_t j = 0; j < s->n_vcpus; j++)
+				if (s->vcpus[j].tid == pids[i] && s->vcpus[j].host_cpu == (unsigned)c)
+					is_vcpu = true;
+			if (is_vcpu)
+				continue;
+			ql_log(iso->cfg.log, QL_LOG_DEBUG,
+			       "thread %d appeared in %s/%s/cpu%d; moving it out", (int)pids[i],
+			       s->p_disp, vm, c);
+			r = write_pid(pfd, home, pids[i], iso->cfg.log, s->p_disp, err);
+			if (r < 0 && r != -ESRCH)
+				return r;
+		}
+	}
+	return 0;
+}
+
+const struct isolation_backend isolation_backend_cpuset_v1 = {
+	.kind = ISOLATION_CPUSET_V1,
+	.probe = cpuset_v1_probe,
+	.usable_cpus = cpuset_v1_usable_cpus,
+	.describe = cpuset_v1_describe,
+	.apply = cpuset_v1_apply,
+	.rescan = cpuset_v1_rescan,
+	.release = cpuset_v1_release,
+	.free_state = cpuset_v1_free_state,
+};

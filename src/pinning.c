@@ -1,2 +1,524 @@
-/* placeholder until the module lands */
-#include "error.h"
+/* vCPU pinning and scheduling of one VM: checks the definition's pins against the host, maps
+ * them onto the threads qemu reports, and drives the isolation backend and the scheduler. */
+#include "pinning.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cgroupfs.h"
+#include "macro.h"
+#include "vcpu_sched.h"
+
+struct sched_change {
+	pid_t tid;
+	struct sched_saved saved;
+};
+
+struct pinning {
+	char *def_path;
+	struct vcpu_pin *pins;
+	size_t n_pins;
+	bool flat;
+	struct sched_params sched;
+	struct cpu_list *emulator;
+	const struct ql_logger *log;
+	struct isolation *iso; /* NULL when nothing is pinned (scheduling only) */
+
+	pid_t qemu_pid;
+	struct sched_change *changes;
+	size_t n_changes;
+	bool applied;
+};
+
+static void describe_pin(const struct vcpu_pin *pin, char *buf, size_t size)
+{
+	if (pin->index >= 0)
+		snprintf(buf, size, "vCPU %d", pin->index);
+	else
+		snprintf(buf, size, "vCPU (socket %d core %d thread %d)", pin->socket, pin->core,
+			 pin->thread);
+}
+
+static int pin_error(const struct pinning *p, const struct vcpu_pin *pin, int errnum,
+		     const char *msg, struct ql_error *err)
+{
+	return ql_error_set(err, errnum, "%s:%u:%u: %s", p->def_path, pin->mark.line,
+			    pin->mark.column, msg);
+}
+
+static int read_topology(unsigned cpu, const char *file, long *ret)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%u/topology/%s", cpu, file);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	long v;
+	int r = fscanf(f, "%ld", &v) == 1 ? 0 : -EIO;
+	fclose(f);
+	if (r == 0)
+		*ret = v;
+	return r;
+}
+
+/* One host CPU must exist, be online and be usable by this launcher. */
+static int check_host_cpu(const struct pinning *p, const struct vcpu_pin *pin, unsigned cpu,
+			  const char *role, const struct cpu_list *possible,
+			  const struct cpu_list *online, const struct cpu_list *usable,
+			  struct ql_error *err)
+{
+	char msg[512];
+	_cleanup_free_ char *pt = cpu_list_format(possible), *ot = cpu_list_format(online);
+	_cleanup_free_ char *ut = usable ? cpu_list_format(usable) : NULL;
+	if (!cpu_list_has(possible, cpu))
+		snprintf(msg, sizeof(msg), "%s: host CPU %u does not exist (this host has CPUs %s)",
+			 role, cpu, pt ? pt : "?");
+	else if (!cpu_list_has(online, cpu))
+		snprintf(msg, sizeof(msg), "%s: host CPU %u is offline (online CPUs: %s)", role,
+			 cpu, ot ? ot : "?");
+	else if (usable && !cpu_list_has(usable, cpu))
+		snprintf(msg, sizeof(msg),
+			 "%s: host CPU %u is outside the CPUs this launcher may use (%s)", role, cpu,
+			 ut ? ut : "?");
+	else
+		return 0;
+	if (pin)
+		return pin_error(p, pin, EINVAL, msg, err);
+	return ql_error_set(err, EINVAL, "%s: %s", p->def_path, msg);
+}
+
+static void warn_topology(const struct pinning *p)
+{
+	/* two vCPUs on one host CPU */
+	for (size_t i = 0; i < p->n_pins; i++)
+		for (size_t j = 0; j < i; j++)
+			if (p->pins[i].host_cpu == p->pins[j].host_cpu) {
+				char a[64], b[64];
+				describe_pin(&p->pins[i], a, sizeof(a));
+				describe_pin(&p->pins[j], b, sizeof(b));
+				ql_log(p->log, QL_LOG_WARNING,
+				       "%s:%u:%u: %s shares host CPU %u with %s", p->def_path,
+				       p->pins[i].mark.line, p->pins[i].mark.column, a,
+				       p->pins[i].host_cpu, b);
+				break;
+			}
+
+	/* The specification's "important note": SMT siblings of one vCPU core belong on the
+	 * hyper-threads of one host core. */
+	if (p->flat)
+		return;
+	for (size_t i = 0; i < p->n_pins; i++) {
+		const struct vcpu_pin *a = &p->pins[i];
+		bool first = true;
+		for (size_t j = 0; j < i; j++)
+			if (p->pins[j].socket == a->socket && p->pins[j].core == a->core)
+				first = false;
+		if (!first)
+			continue;
+		long pkg_a, core_a;
+		if (read_topology(a->host_cpu, "physical_package_id", &pkg_a) < 0 ||
+		    read_topology(a->host_cpu, "core_id", &core_a) < 0)
+			continue;
+		for (size_t j = i + 1; j < p->n_pins; j++) {
+			const struct vcpu_pin *b = &p->pins[j];
+			if (b->socket != a->socket || b->core != a->core)
+				continue;
+			long pkg_b, core_b;
+			if (read_topology(b->host_cpu, "physical_package_id", &pkg_b) < 0 ||
+			    read_topology(b->host_cpu, "core_id", &core_b) < 0)
+				continue;
+			if (pkg_a != pkg_b || core_a != core_b) {
+				ql_log(p->log, QL_LOG_WARNING,
+				       "%s:%u:%u: the threads of vCPU socket %d core %d are pinned to "
+				       "different host cores (CPU %u is package %ld core %ld, CPU %u "
+				       "is package %ld core %ld); SMT siblings of a vCPU core should "
+				       "share one host core",
+				       p->def_path, b->mark.line, b->mark.column, a->socket, a->core,
+				       a->host_cpu, pkg_a, core_a, b->host_cpu, pkg_b, core_b);
+				break;
+			}
+		}
+	}
+}
+
+static void warn_realtime(const struct pinning *p)
+{
+	if (!sched_policy_is_realtime(p->sched.policy))
+		return;
+	const char *pol = ql_sched_policy_name(p->sched.policy);
+	long rt = sched_rt_runtime_us();
+	char throttle[160];
+	if (rt >= 0)
+		snprintf(throttle, sizeof(throttle),
+			 "the kernel throttles real-time threads to kernel.sched_rt_runtime_us = "
+			 "%ld us per second",
+			 rt);
+	else
+		snprintf(throttle, sizeof(throttle),
+			 "real-time throttling (kernel.sched_rt_runtime_us) is all that protects them");
+	if (p->n_pins == 0) {
+		ql_log(p->log, QL_LOG_WARNING,
+		       "vCPUs get %s without pinning: they can starve other tasks on any CPU; %s",
+		       pol, throttle);
+		return;
+	}
+	for (size_t i = 0; i < p->n_pins; i++)
+		for (size_t j = 0; j < i; j++)
+			if (p->pins[i].host_cpu == p->pins[j].host_cpu) {
+				ql_log(p->log, QL_LOG_WARNING,
+				       "%s vCPUs share host CPU %u: they take turns only when one "
+				       "blocks, and %s",
+				       pol, p->pins[i].host_cpu, throttle);
+				i = p->n_pins - 1;
+				break;
+			}
+	if (p->iso && isolation_kind(p->iso) == ISOLATION_AFFINITY)
+		ql_log(p->log, QL_LOG_WARNING,
+		       "%s vCPUs on CPUs that are not isolated: other tasks pinned there can "
+		       "starve; %s",
+		       pol, throttle);
+}
+
+int pinning_prepare(const struct definition *d, const struct isolation_config *cfg,
+		    struct pinning **ret, struct ql_error *err)
+{
+	struct pinning *p = calloc(1, sizeof(*p));
+	if (!p)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	_cleanup_pinning_ struct pinning *guard = p;
+	p->log = cfg->log;
+	p->flat = d->pins_flat;
+	sched_params_from_definition(d, &p->sched);
+	if (!(p->def_path = strdup(d->path ? d->path : "(definition)")))
+		return ql_error_set(err, ENOMEM, "out of memory");
+	if (d->n_pins) {
+		p->pins = calloc(d->n_pins, sizeof(*p->pins));
+		if (!p->pins)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		memcpy(p->pins, d->pins, d->n_pins * sizeof(*p->pins));
+		p->n_pins = d->n_pins;
+	}
+	if (d->emulator_cpus && !(p->emulator = cpu_list_dup(d->emulator_cpus)))
+		return ql_error_set(err, ENOMEM, "out of memory");
+
+	if (p->n_pins || p->emulator) {
+		_cleanup_cpu_list_ struct cpu_list *possible = NULL, *online = NULL, *usable = NULL;
+		int r = cpu_list_read_file("/sys/devices/system/cpu/possible", &possible, err);
+		if (r == 0)
+			r = cpu_list_read_file("/sys/devices/system/cpu/online", &online, err);
+		if (r < 0)
+			return r;
+		/* existence first: a typo'd CPU number is the likelier mistake than the backend */
+		for (size_t i = 0; i < p->n_pins; i++) {
+			char role[64];
+			describe_pin(&p->pins[i], role, sizeof(role));
+			r = check_host_cpu(p, &p->pins[i], p->pins[i].host_cpu, role, possible,
+					   online, NULL, err);
+			if (r < 0)
+				return r;
+		}
+		r = isolation_open(cfg, &p->iso, err);
+		if (r < 0)
+			return r;
+		r = isolation_usable_cpus(p->iso, &usable, err);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < p->n_pins; i++) {
+			char role[64];
+			describe_pin(&p->pins[i], role, sizeof(role));
+			r = check_host_cpu(p, &p->pins[i], p->pins[i].host_cpu, role, possible,
+					   online, usable, err);
+			if (r < 0)
+				return r;
+		}
+		if (p->emulator)
+			for (int c = cpu_list_next(p->emulator, -1); c >= 0;
+			     c = cpu_list_next(p->emulator, c)) {
+				r = check_host_cpu(p, NULL, (unsigned)c, "emulator_pinning", possible,
+						   online, usable, err);
+				if (r < 0)
+					return r;
+			}
+		if (isolation_kind(p->iso) != ISOLATION_AFFINITY) {
+			_cleanup_cpu_list_ struct cpu_list *left = cpu_list_dup(usable);
+			if (!left)
+				return ql_error_set(err, ENOMEM, "out of memory");
+			for (size_t i = 0; i < p->n_pins; i++)
+				cpu_list_remove(left, p->pins[i].host_cpu);
+			if (cpu_list_is_empty(left))
+				return ql_error_set(err, EINVAL,
+						    "%s: vcpu_pinning uses every host CPU this launcher "
+						    "may use; keep at least one for the other tasks",
+						    p->def_path);
+		}
+	}
+	warn_topology(p);
+	warn_realtime(p);
+	*ret = TAKE_PTR(guard);
+	return 0;
+}
+
+char *pinning_describe(struct pinning *p)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	if (p->iso)
+		fprintf(f, "CPU isolation: %s\n", isolation_kind_name(isolation_kind(p->iso)));
+	for (size_t i = 0; i < p->n_pins; i++) {
+		char what[64];
+		describe_pin(&p->pins[i], what, sizeof(what));
+		fprintf(f, "%s -> host CPU %u\n", what, p->pins[i].host_cpu);
+	}
+	if (p->emulator) {
+		_cleanup_free_ char *t = cpu_list_format(p->emulator);
+		fprintf(f, "qemu's other threads -> host CPUs %s\n", t ? t : "?");
+	}
+	if (p->sched.policy != QL_SCHED_UNSET) {
+		fprintf(f, "scheduler %s", ql_sched_policy_name(p->sched.policy));
+		if (sched_policy_is_realtime(p->sched.policy))
+			fprintf(f, " priority %d", p->sched.priority);
+		if (p->sched.policy == QL_SCHED_DEADLINE)
+			fprintf(f, " runtime %llu deadline %llu period %llu ns",
+				(unsigned long long)p->sched.runtime,
+				(unsigned long long)p->sched.deadline,
+				(unsigned long long)p->sched.period);
+		fprintf(f, " for %s vCPU threads (reset on fork)\n", p->n_pins ? "the pinned" : "all");
+	}
+	if (p->iso) {
+		struct vcpu_placement *v = calloc(p->n_pins ? p->n_pins : 1, sizeof(*v));
+		if (v) {
+			for (size_t i = 0; i < p->n_pins; i++)
+				v[i] = (struct vcpu_placement){
+					.cpu_index = p->pins[i].index,
+					.host_cpu = p->pins[i].host_cpu,
+				};
+			struct isolation_plan plan = {
+				.vcpus = v,
+				.n_vcpus = p->n_pins,
+				.emulator_cpus = p->emulator,
+			};
+			_cleanup_free_ char *d = isolation_describe(p->iso, &plan);
+			if (d)
+				fputs(d, f);
+			free(v);
+		}
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static const struct qmp_cpu *find_cpu(const struct pinning *p, const struct vcpu_pin *pin,
+				      const struct qmp_cpu *cpus, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p->flat ? cpus[i].cpu_index == pin->index
+			    : (cpus[i].socket == pin->socket && cpus[i].core == pin->core &&
+			       cpus[i].thread == pin->thread))
+			return &cpus[i];
+	}
+	return NULL;
+}
+
+static void undo_sched(struct pinning *p)
+{
+	for (size_t i = p->n_changes; i-- > 0;) {
+		struct sched_change *c = &p->changes[i];
+		if (!thread_belongs_to(p->qemu_pid, c->tid))
+			continue;
+		struct ql_error e = {0};
+		if (sched_restore(c->tid, &c->saved, &e) < 0)
+			ql_log(p->log, QL_LOG_WARNING, "%s", e.msg ? e.msg : "restoring scheduling");
+		else
+			ql_log(p->log, QL_LOG_DEBUG, "thread %d: scheduling policy restored",
+			       (int)c->tid);
+		ql_error_clear(&e);
+	}
+	p->n_changes = 0;
+}
+
+static int schedule_thread(struct pinning *p, pid_t tid, int cpu_index, struct ql_error *err)
+{
+	for (size_t i = 0; i < p->n_changes; i++)
+		if (p->changes[i].tid == tid)
+			return 0; /* one thread running several vCPUs */
+	struct sched_change c = {.tid = tid};
+	int r = sched_save(tid, &c.saved, err);
+	if (r < 0)
+		return r;
+	char what[32];
+	snprintf(what, sizeof(what), "vCPU %d", cpu_index);
+	r = sched_apply(tid, &p->sched, what, err);
+	if (r < 0)
+		return r;
+	p->changes[p->n_changes++] = c;
+	if (sched_policy_is_realtime(p->sched.policy))
+		ql_log(p->log, QL_LOG_DEBUG, "vCPU %d thread %d: scheduler %s priority %d",
+		       cpu_index, (int)tid, ql_sched_policy_name(p->sched.policy),
+		       p->sched.priority);
+	else
+		ql_log(p->log, QL_LOG_DEBUG, "vCPU %d thread %d: scheduler %s", cpu_index, (int)tid,
+		       ql_sched_policy_name(p->sched.policy));
+	return 0;
+}
+
+int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus, size_t n_cpus,
+		  struct ql_error *err)
+{
+	if (p->applied)
+		return ql_error_set(err, EALREADY, "vCPU pinning is already applied");
+	int r;
+	p->qemu_pid = qemu_pid;
+
+	for (size_t i = 0; i < n_cpus; i++)
+		if (!thread_belongs_to(qemu_pid, cpus[i].thread_id))
+			return ql_error_set(err, ESRCH,
+					    "qemu reports thread %d for vCPU %d, but it is not a "
+					    "thread of qemu (pid %d)",
+					    (int)cpus[i].thread_id, cpus[i].cpu_index, (int)qemu_pid);
+
+	_cleanup_free_ struct vcpu_placement *placements = NULL;
+	if (p->n_pins) {
+		for (size_t i = 0; i < n_cpus; i++)
+			for (size_t j = 0; j < i; j++)
+				if (cpus[i].thread_id == cpus[j].thread_id)
+					return ql_error_set(
+						err, EINVAL,
+						"qemu runs vCPUs %d and %d on one thread (%d), so they "
+						"cannot be pinned separately (TCG with thread=single?)",
+						cpus[j].cpu_index, cpus[i].cpu_index,
+						(int)cpus[i].thread_id);
+		placements = calloc(p->n_pins, sizeof(*placements));
+		if (!placements)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		for (size_t i = 0; i < p->n_pins; i++) {
+			const struct vcpu_pin *pin = &p->pins[i];
+			const struct qmp_cpu *c = find_cpu(p, pin, cpus, n_cpus);
+			char what[64], msg[256];
+			describe_pin(pin, what, sizeof(what));
+			if (!c) {
+				snprintf(msg, sizeof(msg),
+					 "vcpu_pinning names %s, but qemu has no such vCPU (it has %zu "
+					 "vCPUs)",
+					 what, n_cpus);
+				return pin_error(p, pin, ENOENT, msg, err);
+			}
+			for (size_t j = 0; j < i; j++)
+				if (placements[j].tid == c->thread_id) {
+					snprintf(msg, sizeof(msg), "%s is pinned twice", what);
+					return pin_error(p, pin, EINVAL, msg, err);
+				}
+			placements[i] = (struct vcpu_placement){
+				.cpu_index = c->cpu_index,
+				.tid = c->thread_id,
+				.host_cpu = pin->host_cpu,
+			};
+			if (c->socket >= 0)
+				ql_log(p->log, QL_LOG_DEBUG,
+				       "vCPU %d (socket %d core %d thread %d) thread %d -> host CPU %u",
+				       c->cpu_index, c->socket, c->core, c->thread, (int)c->thread_id,
+				       pin->host_cpu);
+			else
+				ql_log(p->log, QL_LOG_DEBUG, "vCPU %d thread %d -> host CPU %u",
+				       c->cpu_index, (int)c->thread_id, pin->host_cpu);
+		}
+		for (size_t i = 0; i < n_cpus; i++) {
+			bool pinned = false;
+			for (size_t j = 0; j < p->n_pins; j++)
+				if (placements[j].tid == cpus[i].thread_id)
+					pinned = true;
+			if (!pinned)
+				ql_log(p->log, QL_LOG_DEBUG,
+				       "vCPU %d thread %d is not pinned; it stays with qemu's other "
+				       "threads",
+				       cpus[i].cpu_index, (int)cpus[i].thread_id);
+		}
+	}
+
+	if (p->iso) {
+		struct isolation_plan plan = {
+			.qemu_pid = qemu_pid,
+			.vcpus = placements,
+			.n_vcpus = p->n_pins,
+			.emulator_cpus = p->emulator,
+		};
+		r = isolation_apply(p->iso, &plan, err);
+		if (r < 0)
+			return r;
+	}
+
+	if (p->sched.policy != QL_SCHED_UNSET) {
+		free(p->changes);
+		p->n_changes = 0;
+		p->changes = calloc(n_cpus ? n_cpus : 1, sizeof(*p->changes));
+		if (!p->changes) {
+			r = ql_error_set(err, ENOMEM, "out of memory");
+			goto fail;
+		}
+		if (p->n_pins) {
+			for (size_t i = 0; i < p->n_pins; i++) {
+				r = schedule_thread(p, placements[i].tid, placements[i].cpu_index, err);
+				if (r < 0)
+					goto fail;
+			}
+		} else {
+			for (size_t i = 0; i < n_cpus; i++) {
+				r = schedule_thread(p, cpus[i].thread_id, cpus[i].cpu_index, err);
+				if (r < 0)
+					goto fail;
+			}
+		}
+	}
+	p->applied = true;
+	return 0;
+
+fail:
+	undo_sched(p);
+	if (p->iso) {
+		struct ql_error e = {0};
+		if (isolation_release(p->iso, &e) < 0)
+			ql_log(p->log, QL_LOG_WARNING, "undoing CPU isolation: %s",
+			       e.msg ? e.msg : "failed");
+		ql_error_clear(&e);
+	}
+	return r;
+}
+
+int pinning_rescan(struct pinning *p, struct ql_error *err)
+{
+	if (!p->applied || !p->iso)
+		return 0;
+	return isolation_rescan(p->iso, err);
+}
+
+int pinning_release(struct pinning *p, struct ql_error *err)
+{
+	if (!p)
+		return 0;
+	undo_sched(p);
+	p->applied = false;
+	if (p->iso)
+		return isolation_release(p->iso, err);
+	return 0;
+}
+
+void pinning_free(struct pinning *p)
+{
+	if (!p)
+		return;
+	if (p->applied)
+		(void)pinning_release(p, NULL);
+	isolation_free(p->iso);
+	free(p->def_path);
+	free(p->pins);
+	free(p->changes);
+	cpu_list_free(p->emulator);
+	free(p);
+}
