@@ -1,2 +1,666 @@
-/* placeholder until the module lands */
-#include "error.h"
+/* QMP client over the private socket qemu was started with; the only module that knows JSON.
+ * Framing, id matching, event dispatch and timeouts follow notes/qemu-experiments.md §8. */
+#include "qmp.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* One line may carry QMP_MAX_MESSAGE bytes of JSON plus the "\r\n" qemu's monitor ends it with. */
+#define QMP_LINE_MAX (QMP_MAX_MESSAGE + 2)
+#define QMP_READ_CHUNK 4096
+/* Commands not yet accepted by the socket; a few dozen bytes each, so this means qemu hangs. */
+#define QMP_OUT_MAX (64 * 1024)
+/* qmp_process_input() reads at most this often per call so an event flood cannot starve the
+ * caller's loop; the fd stays readable and the caller comes back. */
+#define QMP_DRAIN_READS 64
+/* Bounds for query-cpus-fast (Linux NR_CPUS max, like CPU_LIST_MAX_CPUS). */
+#define QMP_MAX_CPUS 8192
+#define QMP_COMMAND_NAME_MAX 64
+#define QMP_STATUS_MAX 64
+/* How much of qemu's error text we copy into messages. */
+#define QMP_DESC_MAX 512
+
+struct qmp {
+	int fd;
+	qmp_event_fn on_event;
+	void *userdata;
+	struct json_tokener *tok;
+	/* Bytes read from qemu; [in_start, in_len) is not consumed yet. Holds at most one partial
+	 * line when we read, because complete lines are always handled before reading more. */
+	char *in;
+	size_t in_start, in_len, in_cap;
+	/* Commands queued but not yet accepted by the socket (partial writes). */
+	char *out;
+	size_t out_len;
+	int64_t next_id;
+	bool eof;   /* qemu closed its end; buffered complete lines are still delivered */
+	int failed; /* sticky -errno once the channel cannot be trusted or qemu is gone */
+};
+
+static void json_object_putp(json_object **o)
+{
+	json_object_put(*o);
+}
+#define _cleanup_json_ _cleanup_(json_object_putp)
+
+static void json_tokener_freep(struct json_tokener **t)
+{
+	if (*t)
+		json_tokener_free(*t);
+}
+
+static struct json_tokener *qmp_tokener_new(void)
+{
+	struct json_tokener *tok = json_tokener_new();
+	/* Our own check rejects anything but whitespace after the object. */
+	if (tok)
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8 |
+						    JSON_TOKENER_ALLOW_TRAILING_CHARS);
+	return tok;
+}
+
+int qmp_new(int fd, qmp_event_fn on_event, void *userdata, struct qmp **ret, struct ql_error *err)
+{
+	_cleanup_close_ int owned = fd;
+	if (fd < 0)
+		return ql_error_set(err, EBADF, "invalid QMP socket");
+
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return ql_error_set_errno(err, errno, "making the QMP socket non-blocking");
+	int fdflags = fcntl(fd, F_GETFD);
+	if (fdflags < 0 || fcntl(fd, F_SETFD, fdflags | FD_CLOEXEC) < 0)
+		return ql_error_set_errno(err, errno, "making the QMP socket close-on-exec");
+
+	struct qmp *q = calloc(1, sizeof(*q));
+	if (!q)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	q->tok = qmp_tokener_new();
+	if (!q->tok) {
+		free(q);
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	q->fd = TAKE_FD(owned);
+	q->on_event = on_event;
+	q->userdata = userdata;
+	q->next_id = 1;
+	*ret = q;
+	return 0;
+}
+
+void qmp_free(struct qmp *q)
+{
+	if (!q)
+		return;
+	if (q->fd >= 0)
+		close(q->fd);
+	if (q->tok)
+		json_tokener_free(q->tok);
+	free(q->in);
+	free(q->out);
+	free(q);
+}
+
+int qmp_fd(const struct qmp *q)
+{
+	return q->fd;
+}
+
+bool qmp_wants_write(const struct qmp *q)
+{
+	return q->out_len > 0 && q->failed == 0;
+}
+
+/* Marks the channel unusable: later calls fail at once with the same code. */
+static int qmp_fail(struct qmp *q, struct ql_error *err, int errnum, const char *msg)
+{
+	q->failed = -errnum;
+	return ql_error_set(err, errnum, "%s", msg);
+}
+
+static int qmp_closed(struct qmp *q, struct ql_error *err)
+{
+	if (q->in_len > q->in_start)
+		return qmp_fail(q, err, ECONNRESET,
+				"qemu closed the QMP connection in the middle of a message");
+	return qmp_fail(q, err, ECONNRESET, "qemu closed the QMP connection");
+}
+
+static int qmp_check_usable(const struct qmp *q, struct ql_error *err)
+{
+	if (q->failed == -ECONNRESET)
+		return ql_error_set(err, ECONNRESET, "qemu closed the QMP connection");
+	if (q->failed < 0)
+		return ql_error_set(err, -q->failed,
+				    "the QMP connection is unusable after an earlier error");
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t deadline_after(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+}
+
+/* poll() timeout until deadline: -1 forever, 0 when it has passed. */
+static int remaining_ms(int64_t deadline)
+{
+	if (deadline < 0)
+		return -1;
+	int64_t left = deadline - now_ms();
+	if (left <= 0)
+		return 0;
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* Writes as much queued output as the socket takes now. */
+static int flush_output(struct qmp *q, struct ql_error *err)
+{
+	while (q->out_len > 0) {
+		ssize_t n = send(q->fd, q->out, q->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EPIPE || errno == ECONNRESET)
+				return qmp_fail(q, err, ECONNRESET, "qemu closed the QMP connection");
+			int e = errno;
+			q->failed = -e;
+			return ql_error_set_errno(err, e, "writing to the QMP socket");
+		}
+		memmove(q->out, q->out + n, q->out_len - (size_t)n);
+		q->out_len -= (size_t)n;
+	}
+	return 0;
+}
+
+static bool valid_command_name(const char *command)
+{
+	size_t len = strlen(command);
+	if (len == 0 || len > QMP_COMMAND_NAME_MAX)
+		return false;
+	for (const char *c = command; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_')
+			return false;
+	return true;
+}
+
+/* Queues {"execute":COMMAND,"id":N} and tries to write it; the id is returned for matching. */
+static int queue_command(struct qmp *q, const char *command, int64_t *ret_id,
+			 struct ql_error *err)
+{
+	if (!valid_command_name(command))
+		return ql_error_set(err, EINVAL, "invalid QMP command name `%.*s`",
+				    QMP_COMMAND_NAME_MAX, command);
+
+	_cleanup_json_ json_object *cmd = json_object_new_object();
+	if (!cmd)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	int64_t id = q->next_id;
+	if (json_object_object_add(cmd, "execute", json_object_new_string(command)) < 0 ||
+	    json_object_object_add(cmd, "id", json_object_new_int64(id)) < 0)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	const char *text = json_object_to_json_string_ext(cmd, JSON_C_TO_STRING_PLAIN);
+	if (!text)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	size_t len = strlen(text);
+
+	if (q->out_len + len + 1 > QMP_OUT_MAX)
+		return ql_error_set(err, ENOBUFS, "qemu does not read its QMP commands");
+	char *out = realloc(q->out, q->out_len + len + 1);
+	if (!out)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	q->out = out;
+	memcpy(q->out + q->out_len, text, len);
+	q->out[q->out_len + len] = '\n';
+	q->out_len += len + 1;
+	q->next_id++;
+	*ret_id = id;
+	return flush_output(q, err);
+}
+
+/* Reads once without blocking. 1: progress (data or EOF recorded), 0: nothing available. */
+static int fill_input(struct qmp *q, struct ql_error *err)
+{
+	if (q->in_start > 0) {
+		memmove(q->in, q->in + q->in_start, q->in_len - q->in_start);
+		q->in_len -= q->in_start;
+		q->in_start = 0;
+	}
+	if (q->in_len == q->in_cap) {
+		/* The buffer holds only one unfinished line here (see struct qmp). */
+		if (q->in_cap >= QMP_LINE_MAX)
+			return qmp_fail(q, err, EMSGSIZE,
+					"qemu sent a QMP message larger than the limit");
+		size_t cap = q->in_cap ? q->in_cap * 2 : QMP_READ_CHUNK;
+		if (cap > QMP_LINE_MAX)
+			cap = QMP_LINE_MAX;
+		char *in = realloc(q->in, cap);
+		if (!in)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		q->in = in;
+		q->in_cap = cap;
+	}
+	for (;;) {
+		ssize_t n = read(q->fd, q->in + q->in_len, q->in_cap - q->in_len);
+		if (n > 0) {
+			q->in_len += (size_t)n;
+			return 1;
+		}
+		if (n == 0 || errno == ECONNRESET) {
+			/* ECONNRESET was seen after `quit`: qemu is gone either way. */
+			q->eof = true;
+			return 1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		int e = errno;
+		q->failed = -e;
+		return ql_error_set_errno(err, e, "reading from the QMP socket");
+	}
+}
+
+/* Parses one line. 1 with *ret set, 0 for a blank line. */
+static int parse_line(struct qmp *q, const char *line, size_t len, json_object **ret,
+		      struct ql_error *err)
+{
+	size_t i = 0;
+	while (i < len && isspace((unsigned char)line[i]))
+		i++;
+	if (i == len)
+		return 0;
+	if (memchr(line, '\0', len))
+		return qmp_fail(q, err, EPROTO, "qemu sent a QMP message containing a NUL byte");
+
+	json_tokener_reset(q->tok);
+	json_object *obj = json_tokener_parse_ex(q->tok, line, (int)len);
+	if (!obj) {
+		enum json_tokener_error jerr = json_tokener_get_error(q->tok);
+		q->failed = -EPROTO;
+		return ql_error_set(err, EPROTO, "qemu sent malformed JSON on the QMP socket: %s",
+				    jerr == json_tokener_continue ? "incomplete value"
+								  : json_tokener_error_desc(jerr));
+	}
+	for (size_t end = json_tokener_get_parse_end(q->tok); end < len; end++)
+		if (!isspace((unsigned char)line[end])) {
+			json_object_put(obj);
+			return qmp_fail(q, err, EPROTO,
+					"qemu sent trailing data after a QMP message");
+		}
+	if (!json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		return qmp_fail(q, err, EPROTO, "qemu sent a QMP message that is not a JSON object");
+	}
+	*ret = obj;
+	return 1;
+}
+
+/* Next complete message from the buffer: 1 with *ret set, 0 when no complete line is buffered. */
+static int next_buffered_message(struct qmp *q, json_object **ret, struct ql_error *err)
+{
+	for (;;) {
+		char *start = q->in + q->in_start;
+		size_t avail = q->in_len - q->in_start;
+		char *nl = avail ? memchr(start, '\n', avail) : NULL;
+		if (!nl)
+			return 0;
+		size_t len = (size_t)(nl - start) + 1;
+		q->in_start += len;
+		int r = parse_line(q, start, len, ret, err);
+		if (r != 0)
+			return r;
+	}
+}
+
+enum msg_kind {
+	MSG_GREETING,
+	MSG_EVENT,
+	MSG_REPLY,
+};
+
+/* Sorts a message out and hands events to the callback. */
+static int classify(struct qmp *q, json_object *obj, enum msg_kind *ret_kind, struct ql_error *err)
+{
+	json_object *v;
+	if (json_object_object_get_ex(obj, "event", &v)) {
+		if (!json_object_is_type(v, json_type_string))
+			return qmp_fail(q, err, EPROTO, "qemu sent a QMP event without a name");
+		if (q->on_event)
+			q->on_event(json_object_get_string(v), q->userdata);
+		*ret_kind = MSG_EVENT;
+		return 0;
+	}
+	if (json_object_object_get_ex(obj, "return", NULL) ||
+	    json_object_object_get_ex(obj, "error", NULL)) {
+		*ret_kind = MSG_REPLY;
+		return 0;
+	}
+	if (json_object_object_get_ex(obj, "QMP", &v) && json_object_is_type(v, json_type_object)) {
+		*ret_kind = MSG_GREETING;
+		return 0;
+	}
+	return qmp_fail(q, err, EPROTO, "qemu sent a QMP message of unknown kind");
+}
+
+/* The reply's id, or -1 when it has none we could have sent (qemu's id-less errors answer input
+ * it could not parse; we never send such input, so they cannot belong to a command of ours). */
+static int64_t reply_id(json_object *obj)
+{
+	json_object *id;
+	if (!json_object_object_get_ex(obj, "id", &id) || !json_object_is_type(id, json_type_int))
+		return -1;
+	return json_object_get_int64(id);
+}
+
+/* Reads until the greeting (want_id 0) or the reply with want_id arrives; everything else read
+ * meanwhile is dispatched (events) or dropped (other replies). */
+static int wait_for(struct qmp *q, int64_t want_id, const char *what, int64_t deadline,
+		    json_object **ret, struct ql_error *err)
+{
+	for (;;) {
+		json_object *obj = NULL;
+		int r = next_buffered_message(q, &obj, err);
+		if (r < 0)
+			return r;
+		if (r > 0) {
+			_cleanup_json_ json_object *msg = obj;
+			enum msg_kind kind;
+			r = classify(q, msg, &kind, err);
+			if (r < 0)
+				return r;
+			if ((want_id == 0 && kind == MSG_GREETING) ||
+			    (want_id > 0 && kind == MSG_REPLY && reply_id(msg) == want_id)) {
+				*ret = TAKE_PTR(msg);
+				return 0;
+			}
+			continue;
+		}
+		if (q->eof)
+			return qmp_closed(q, err);
+
+		r = flush_output(q, err);
+		if (r < 0)
+			return r;
+		r = fill_input(q, err);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
+
+		int timeout = remaining_ms(deadline);
+		if (timeout == 0)
+			return ql_error_set(err, ETIMEDOUT, "timed out waiting for qemu to answer %s",
+					    what);
+		struct pollfd pfd = {
+			.fd = q->fd,
+			.events = POLLIN | (q->out_len > 0 ? POLLOUT : 0),
+		};
+		/* POLLHUP/POLLERR need no case: the next read or write reports them. */
+		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
+			return ql_error_set_errno(err, errno, "waiting for qemu on the QMP socket");
+	}
+}
+
+/* Runs COMMAND and returns its "return" value (a new reference). */
+static int run_command(struct qmp *q, const char *command, int timeout_ms,
+		       json_object **ret_return, struct ql_error *err)
+{
+	int r = qmp_check_usable(q, err);
+	if (r < 0)
+		return r;
+	int64_t deadline = deadline_after(timeout_ms);
+	int64_t id;
+	r = queue_command(q, command, &id, err);
+	if (r < 0)
+		return r;
+
+	_cleanup_free_ char *what = NULL;
+	if (asprintf(&what, "`%s`", command) < 0)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	_cleanup_json_ json_object *reply = NULL;
+	r = wait_for(q, id, what, deadline, &reply, err);
+	if (r < 0)
+		return r;
+
+	json_object *error, *ret;
+	if (json_object_object_get_ex(reply, "error", &error)) {
+		json_object *cls = NULL, *desc = NULL;
+		json_object_object_get_ex(error, "class", &cls);
+		json_object_object_get_ex(error, "desc", &desc);
+		return ql_error_set(err, EREMOTEIO, "qemu refused `%s`: %s: %.*s", command,
+				    json_object_is_type(cls, json_type_string)
+					    ? json_object_get_string(cls)
+					    : "(no class)",
+				    QMP_DESC_MAX,
+				    json_object_is_type(desc, json_type_string)
+					    ? json_object_get_string(desc)
+					    : "(no description)");
+	}
+	if (!json_object_object_get_ex(reply, "return", &ret))
+		return ql_error_set(err, EPROTO, "qemu's reply to `%s` has no result", command);
+	*ret_return = json_object_get(ret);
+	return 0;
+}
+
+int qmp_handshake(struct qmp *q, int timeout_ms, struct ql_error *err)
+{
+	int r = qmp_check_usable(q, err);
+	if (r < 0)
+		return r;
+	int64_t deadline = deadline_after(timeout_ms);
+	_cleanup_json_ json_object *greeting = NULL;
+	r = wait_for(q, 0, "the QMP greeting", deadline, &greeting, err);
+	if (r < 0)
+		return r;
+	_cleanup_json_ json_object *ret = NULL;
+	return run_command(q, "qmp_capabilities", remaining_ms(deadline), &ret, err);
+}
+
+int qmp_execute(struct qmp *q, const char *command, int timeout_ms, struct ql_error *err)
+{
+	_cleanup_json_ json_object *ret = NULL;
+	return run_command(q, command, timeout_ms, &ret, err);
+}
+
+int qmp_send(struct qmp *q, const char *command, struct ql_error *err)
+{
+	int r = qmp_check_usable(q, err);
+	if (r < 0)
+		return r;
+	int64_t id;
+	return queue_command(q, command, &id, err);
+}
+
+int qmp_query_status(struct qmp *q, int timeout_ms, char **ret_status, struct ql_error *err)
+{
+	_cleanup_json_ json_object *ret = NULL;
+	int r = run_command(q, "query-status", timeout_ms, &ret, err);
+	if (r < 0)
+		return r;
+	json_object *status;
+	if (!json_object_is_type(ret, json_type_object) ||
+	    !json_object_object_get_ex(ret, "status", &status) ||
+	    !json_object_is_type(status, json_type_string) ||
+	    json_object_get_string_len(status) == 0 ||
+	    json_object_get_string_len(status) > QMP_STATUS_MAX)
+		return ql_error_set(err, EPROTO, "qemu's reply to `query-status` has no valid status");
+	char *s = strdup(json_object_get_string(status));
+	if (!s)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	*ret_status = s;
+	return 0;
+}
+
+/* An integer member in [min, max]; absent gives -ENOENT without touching err. */
+static int get_int_member(json_object *obj, const char *key, int64_t min, int64_t max,
+			  int64_t *ret)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(obj, key, &v))
+		return -ENOENT;
+	if (!json_object_is_type(v, json_type_int))
+		return -EPROTO;
+	int64_t n = json_object_get_int64(v);
+	if (n < min || n > max)
+		return -EPROTO;
+	*ret = n;
+	return 0;
+}
+
+static int cpu_field_error(struct ql_error *err, size_t i, const char *key, int r)
+{
+	if (r == -ENOENT)
+		return ql_error_set(err, EPROTO, "query-cpus-fast entry %zu has no `%s`", i, key);
+	return ql_error_set(err, EPROTO, "query-cpus-fast entry %zu has an invalid `%s`", i, key);
+}
+
+static int compare_cpu_index(const void *a, const void *b)
+{
+	const struct qmp_cpu *x = a, *y = b;
+	return (x->cpu_index > y->cpu_index) - (x->cpu_index < y->cpu_index);
+}
+
+static int parse_cpus_array(json_object *arr, struct qmp_cpu **ret_cpus, size_t *ret_n,
+			    struct ql_error *err)
+{
+	if (!json_object_is_type(arr, json_type_array))
+		return ql_error_set(err, EPROTO, "query-cpus-fast did not return a list");
+	size_t n = json_object_array_length(arr);
+	if (n == 0)
+		return ql_error_set(err, EPROTO, "query-cpus-fast returned no vCPUs");
+	if (n > QMP_MAX_CPUS)
+		return ql_error_set(err, EPROTO, "query-cpus-fast returned %zu vCPUs (limit %d)", n,
+				    QMP_MAX_CPUS);
+
+	_cleanup_free_ struct qmp_cpu *cpus = calloc(n, sizeof(*cpus));
+	if (!cpus)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(arr, i), *props;
+		if (!json_object_is_type(e, json_type_object))
+			return ql_error_set(err, EPROTO, "query-cpus-fast entry %zu is not an object",
+					    i);
+		int64_t v;
+		int r = get_int_member(e, "cpu-index", 0, QMP_MAX_CPUS - 1, &v);
+		if (r < 0)
+			return cpu_field_error(err, i, "cpu-index", r);
+		cpus[i].cpu_index = (int)v;
+		/* Top level: the host TID. props.thread-id below is the SMT index (same name). */
+		r = get_int_member(e, "thread-id", 1, INT32_MAX, &v);
+		if (r < 0)
+			return cpu_field_error(err, i, "thread-id", r);
+		cpus[i].thread_id = (pid_t)v;
+
+		cpus[i].socket = cpus[i].core = cpus[i].thread = -1;
+		if (!json_object_object_get_ex(e, "props", &props))
+			continue;
+		if (!json_object_is_type(props, json_type_object))
+			return cpu_field_error(err, i, "props", -EPROTO);
+		static const char *const keys[] = {"socket-id", "core-id", "thread-id"};
+		int *fields[] = {&cpus[i].socket, &cpus[i].core, &cpus[i].thread};
+		for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+			r = get_int_member(props, keys[k], 0, INT32_MAX, &v);
+			if (r == -ENOENT)
+				continue;
+			if (r < 0)
+				return cpu_field_error(err, i, keys[k], r);
+			*fields[k] = (int)v;
+		}
+	}
+
+	qsort(cpus, n, sizeof(*cpus), compare_cpu_index);
+	for (size_t i = 1; i < n; i++)
+		if (cpus[i].cpu_index == cpus[i - 1].cpu_index)
+			return ql_error_set(err, EPROTO,
+					    "query-cpus-fast lists cpu-index %d more than once",
+					    cpus[i].cpu_index);
+	*ret_cpus = TAKE_PTR(cpus);
+	*ret_n = n;
+	return 0;
+}
+
+int qmp_query_cpus_fast(struct qmp *q, int timeout_ms, struct qmp_cpu **ret_cpus, size_t *ret_n,
+			struct ql_error *err)
+{
+	_cleanup_json_ json_object *ret = NULL;
+	int r = run_command(q, "query-cpus-fast", timeout_ms, &ret, err);
+	if (r < 0)
+		return r;
+	return parse_cpus_array(ret, ret_cpus, ret_n, err);
+}
+
+int qmp_parse_cpus(const char *json, struct qmp_cpu **ret_cpus, size_t *ret_n,
+		   struct ql_error *err)
+{
+	size_t len = strlen(json);
+	if (len > QMP_LINE_MAX)
+		return ql_error_set(err, EMSGSIZE, "query-cpus-fast reply is too large");
+	_cleanup_(json_tokener_freep) struct json_tokener *tok = qmp_tokener_new();
+	if (!tok)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	/* A number alone is only complete at a delimiter, so parse with the terminating NUL. */
+	_cleanup_json_ json_object *obj = json_tokener_parse_ex(tok, json, (int)len + 1);
+	if (!obj)
+		return ql_error_set(err, EPROTO, "malformed query-cpus-fast reply: %s",
+				    json_tokener_error_desc(json_tokener_get_error(tok)));
+	for (size_t end = json_tokener_get_parse_end(tok); end < len; end++)
+		if (!isspace((unsigned char)json[end]))
+			return ql_error_set(err, EPROTO,
+					    "malformed query-cpus-fast reply: trailing data");
+
+	json_object *arr = obj;
+	if (json_object_is_type(obj, json_type_object) &&
+	    !json_object_object_get_ex(obj, "return", &arr))
+		return ql_error_set(err, EPROTO, "query-cpus-fast reply has no `return`");
+	return parse_cpus_array(arr, ret_cpus, ret_n, err);
+}
+
+int qmp_process_input(struct qmp *q, struct ql_error *err)
+{
+	int r = qmp_check_usable(q, err);
+	if (r < 0)
+		return r;
+	r = flush_output(q, err);
+	if (r < 0)
+		return r;
+	for (int reads = 0;; reads++) {
+		json_object *obj = NULL;
+		while ((r = next_buffered_message(q, &obj, err)) > 0) {
+			_cleanup_json_ json_object *msg = obj;
+			enum msg_kind kind;
+			r = classify(q, msg, &kind, err);
+			if (r < 0)
+				return r;
+		}
+		if (r < 0)
+			return r;
+		if (q->eof)
+			return qmp_closed(q, err);
+		if (reads == QMP_DRAIN_READS)
+			return 0;
+		r = fill_input(q, err);
+		if (r <= 0)
+			return r;
+	}
+}

@@ -25,6 +25,9 @@ static inline void qmp_freep(struct qmp **q)
 #define _cleanup_qmp_ _cleanup_(qmp_freep)
 
 int qmp_fd(const struct qmp *q);
+/* True while commands given to qmp_send() wait for room in the socket: poll qmp_fd() for
+ * POLLOUT as well and call qmp_process_input() when it is writable. */
+bool qmp_wants_write(const struct qmp *q);
 
 /* Waits for the greeting and sends qmp_capabilities. -ETIMEDOUT, -ECONNRESET when qemu went
  * away (EOF/ECONNRESET), -EPROTO on malformed input. */

@@ -1,0 +1,1079 @@
+/* Unit tests of the QMP client: the test plays qemu on the other end of a socketpair, from real
+ * transcripts (tests/data/qmp/NAME.txt, recorded with record.py) and hand-made streams, plus one
+ * session with a real qemu (TCG). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qmp.h"
+
+#define TIMEOUT_MS 5000
+
+/* ---- helpers ---- */
+
+/* Everything the client did, in order: results of calls and events, one per line. */
+struct log {
+	char text[8192];
+};
+
+static void log_add(struct log *lg, const char *fmt, ...) _printf_(2, 3);
+static void log_add(struct log *lg, const char *fmt, ...)
+{
+	size_t len = strlen(lg->text);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(lg->text + len, sizeof(lg->text) - len, fmt, ap);
+	va_end(ap);
+}
+
+static void on_event(const char *event, void *userdata)
+{
+	log_add(userdata, "event %s\n", event);
+}
+
+static void new_pair(struct log *lg, struct qmp **ret_q, int *ret_server)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	struct ql_error err = {0};
+	assert_int_equal(qmp_new(sv[0], lg ? on_event : NULL, lg, ret_q, &err), 0);
+	*ret_server = sv[1];
+}
+
+static void srv_write_len(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		assert_true(n > 0);
+		data += n;
+		len -= (size_t)n;
+	}
+}
+
+static void srv_write(int fd, const char *data)
+{
+	srv_write_len(fd, data, strlen(data));
+}
+
+static const char greeting[] =
+	"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "
+	"\"package\": \"Debian 1:7.2+dfsg-7+deb12u18+b3\"}, \"capabilities\": [\"oob\"]}}\r\n";
+
+/* Reads one line the client sent (without "\n"); "" on timeout or EOF. */
+static void srv_read_line(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+	buf[0] = '\0';
+	while (len + 1 < size) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, TIMEOUT_MS) <= 0)
+			break;
+		char c;
+		if (read(fd, &c, 1) != 1)
+			break;
+		if (c == '\n')
+			break;
+		buf[len++] = c;
+		buf[len] = '\0';
+	}
+}
+
+static void expect_client_line(int fd, const char *expected)
+{
+	char line[256];
+	srv_read_line(fd, line, sizeof(line));
+	assert_string_equal(line, expected);
+}
+
+/* Handshake against a pre-written greeting and capabilities reply (id 1). */
+static void handshake(struct qmp *q, int server)
+{
+	struct ql_error err = {0};
+	srv_write(server, greeting);
+	srv_write(server, "{\"return\": {}, \"id\": 1}\r\n");
+	assert_int_equal(qmp_handshake(q, TIMEOUT_MS, &err), 0);
+	expect_client_line(server, "{\"execute\":\"qmp_capabilities\",\"id\":1}");
+}
+
+/* Waits (as the supervision loop does) until qmp_process_input() reports qemu gone. */
+static int wait_closed(struct qmp *q, struct ql_error *err)
+{
+	for (int i = 0; i < 1000; i++) {
+		struct pollfd pfd = {.fd = qmp_fd(q), .events = POLLIN};
+		assert_true(poll(&pfd, 1, TIMEOUT_MS) >= 0);
+		int r = qmp_process_input(q, err);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+static int64_t elapsed_ms(const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)(now.tv_sec - start->tv_sec) * 1000 +
+	       (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+/* A thread writing a buffer to the server end (for data larger than the socket buffer). */
+struct writer {
+	pthread_t thread;
+	int fd;
+	const char *data;
+	size_t len;
+	bool close_after;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	const char *p = w->data;
+	size_t len = w->len;
+	while (len > 0) {
+		ssize_t n = send(w->fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* the client gave up; the test checks why */
+		p += n;
+		len -= (size_t)n;
+	}
+	if (w->close_after)
+		close(w->fd);
+	return NULL;
+}
+
+/* ---- transcripts ---- */
+
+struct transcript {
+	char **lines;
+	size_t n;
+};
+
+static void transcript_load(const char *name, struct transcript *t)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/qmp/%s", TEST_DATA_DIR, name);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		print_error("cannot open %s\n", path);
+	assert_non_null(f);
+	t->lines = NULL;
+	t->n = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		if (len > 0 && line[len - 1] == '\n')
+			line[len - 1] = '\0';
+		t->lines = realloc(t->lines, (t->n + 1) * sizeof(*t->lines));
+		assert_non_null(t->lines);
+		t->lines[t->n++] = strdup(line);
+	}
+	free(line);
+	fclose(f);
+}
+
+static void transcript_free(struct transcript *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->lines[i]);
+	free(t->lines);
+}
+
+/* Plays qemu: "<- X" is written as X + CRLF (byte by byte with a pause if split), "-> X" must be
+ * what the client sends next, "=> X" was sent by the recorder only, "== EOF" closes. */
+struct player {
+	pthread_t thread;
+	int fd;
+	const struct transcript *t;
+	bool split;
+	char failure[512];
+};
+
+static void *player_main(void *arg)
+{
+	struct player *p = arg;
+	for (size_t i = 0; i < p->t->n; i++) {
+		const char *line = p->t->lines[i];
+		if (strncmp(line, "<- ", 3) == 0) {
+			char buf[65536];
+			snprintf(buf, sizeof(buf), "%s\r\n", line + 3);
+			if (!p->split) {
+				if (send(p->fd, buf, strlen(buf), MSG_NOSIGNAL) != (ssize_t)strlen(buf))
+					snprintf(p->failure, sizeof(p->failure), "write failed");
+				continue;
+			}
+			for (const char *c = buf; *c; c++) {
+				if (send(p->fd, c, 1, MSG_NOSIGNAL) != 1) {
+					snprintf(p->failure, sizeof(p->failure), "write failed");
+					break;
+				}
+				struct timespec ts = {0, 20000};
+				nanosleep(&ts, NULL);
+			}
+		} else if (strncmp(line, "-> ", 3) == 0) {
+			char got[256];
+			srv_read_line(p->fd, got, sizeof(got));
+			if (strcmp(got, line + 3) != 0) {
+				snprintf(p->failure, sizeof(p->failure), "expected `%s`, client sent `%s`",
+					 line + 3, got);
+				break;
+			}
+		} else if (strcmp(line, "== EOF") == 0) {
+			break;
+		}
+	}
+	close(p->fd);
+	return NULL;
+}
+
+struct session {
+	struct log log;
+	struct qmp_cpu *cpus;
+	size_t ncpus;
+};
+
+/* Drives the client through the commands of a transcript, logging what every call returned. */
+static void run_transcript(const char *name, bool split, struct session *s)
+{
+	struct transcript t;
+	transcript_load(name, &t);
+	memset(s, 0, sizeof(*s));
+	struct qmp *q;
+	struct player p = {.t = &t, .split = split};
+	new_pair(&s->log, &q, &p.fd);
+	assert_int_equal(pthread_create(&p.thread, NULL, player_main, &p), 0);
+
+	for (size_t i = 0; i < t.n; i++) {
+		char cmd[64];
+		if (sscanf(t.lines[i], "-> {\"execute\":\"%63[^\"]\"", cmd) != 1)
+			continue;
+		struct ql_error err = {0};
+		int r;
+		if (streq(cmd, "qmp_capabilities")) {
+			r = qmp_handshake(q, TIMEOUT_MS, &err);
+			log_add(&s->log, "handshake %d\n", r);
+		} else if (streq(cmd, "query-status")) {
+			char *status = NULL;
+			r = qmp_query_status(q, TIMEOUT_MS, &status, &err);
+			log_add(&s->log, "query-status %d %s\n", r, status ? status : "");
+			free(status);
+		} else if (streq(cmd, "query-cpus-fast")) {
+			r = qmp_query_cpus_fast(q, TIMEOUT_MS, &s->cpus, &s->ncpus, &err);
+			log_add(&s->log, "query-cpus-fast %d %zu\n", r, s->ncpus);
+		} else {
+			r = qmp_execute(q, cmd, TIMEOUT_MS, &err);
+			log_add(&s->log, "%s %d%s%s\n", cmd, r, err.msg ? " " : "",
+				err.msg ? err.msg : "");
+		}
+		ql_error_clear(&err);
+	}
+	if (strcmp(t.lines[t.n - 1], "== EOF") == 0) {
+		struct ql_error err = {0};
+		int r = wait_closed(q, &err);
+		log_add(&s->log, "closed %d %s\n", r, err.msg ? err.msg : "");
+		ql_error_clear(&err);
+	}
+	assert_int_equal(pthread_join(p.thread, NULL), 0);
+	if (p.failure[0])
+		print_error("%s: player: %s\n", name, p.failure);
+	assert_string_equal(p.failure, "");
+	qmp_free(q);
+	transcript_free(&t);
+}
+
+static void assert_log(const struct session *s, const char *expected)
+{
+	if (strcmp(s->log.text, expected) != 0)
+		print_error("log:\n%s\nexpected:\n%s\n", s->log.text, expected);
+	assert_string_equal(s->log.text, expected);
+}
+
+static void assert_cpu(const struct qmp_cpu *c, int index, pid_t tid, int socket, int core,
+		       int thread)
+{
+	assert_int_equal(c->cpu_index, index);
+	assert_int_equal(c->thread_id, tid);
+	assert_int_equal(c->socket, socket);
+	assert_int_equal(c->core, core);
+	assert_int_equal(c->thread, thread);
+}
+
+static void test_transcript_session(void **state)
+{
+	for (int split = 0; split <= 1; split++) {
+		struct session s;
+		run_transcript("session-smp4.txt", split, &s);
+		assert_log(&s, "handshake 0\n"
+			       "query-status 0 prelaunch\n"
+			       "query-cpus-fast 0 4\n"
+			       "event RESUME\n"
+			       "cont 0\n"
+			       "query-status 0 running\n"
+			       "event SHUTDOWN\n"
+			       "quit 0\n"
+			       "closed -104 qemu closed the QMP connection\n");
+		/* Top-level thread-id is the TID; props.thread-id the SMT index. */
+		assert_cpu(&s.cpus[0], 0, 6357, 0, 0, 0);
+		assert_cpu(&s.cpus[1], 1, 6358, 0, 0, 1);
+		assert_cpu(&s.cpus[2], 2, 6359, 0, 1, 0);
+		assert_cpu(&s.cpus[3], 3, 6360, 0, 1, 1);
+		free(s.cpus);
+	}
+}
+
+static const char cpus_log[] = "handshake 0\n"
+			       "query-cpus-fast 0 %zu\n"
+			       "event SHUTDOWN\n"
+			       "quit 0\n"
+			       "closed -104 qemu closed the QMP connection\n";
+
+static void run_cpus_transcript(const char *name, bool split, struct session *s, size_t n)
+{
+	run_transcript(name, split, s);
+	char expected[256];
+	snprintf(expected, sizeof(expected), cpus_log, n);
+	assert_log(s, expected);
+	assert_int_equal(s->ncpus, n);
+}
+
+static void test_transcript_topologies(void **state)
+{
+	for (int split = 0; split <= 1; split++) {
+		struct session s;
+		run_cpus_transcript("cpus-smp1.txt", split, &s, 1);
+		assert_cpu(&s.cpus[0], 0, 6408, 0, 0, 0);
+		free(s.cpus);
+
+		run_cpus_transcript("cpus-2sockets.txt", split, &s, 8);
+		for (int i = 0; i < 8; i++)
+			assert_cpu(&s.cpus[i], i, 6456 + i, i / 4, (i / 2) % 2, i % 2);
+		free(s.cpus);
+
+		/* dies=2: core-id counts within a die; die-id itself is not reported to us. */
+		run_cpus_transcript("cpus-dies.txt", split, &s, 4);
+		for (int i = 0; i < 4; i++)
+			assert_cpu(&s.cpus[i], i, 6511 + i, 0, i % 2, 0);
+		free(s.cpus);
+
+		run_cpus_transcript("cpus-numa.txt", split, &s, 4);
+		for (int i = 0; i < 4; i++)
+			assert_cpu(&s.cpus[i], i, 6562 + i, i / 2, i % 2, 0);
+		free(s.cpus);
+
+		/* One thread runs every vCPU: the same TID four times is reported as it is. */
+		run_cpus_transcript("cpus-tcg-single.txt", split, &s, 4);
+		for (int i = 0; i < 4; i++)
+			assert_cpu(&s.cpus[i], i, 6613, 0, i / 2, i % 2);
+		free(s.cpus);
+
+		run_cpus_transcript("cpus-maxcpus.txt", split, &s, 2);
+		assert_cpu(&s.cpus[0], 0, 6661, 0, 0, 0);
+		assert_cpu(&s.cpus[1], 1, 6662, 0, 1, 0);
+		free(s.cpus);
+	}
+}
+
+static void test_transcript_errors(void **state)
+{
+	/* Includes qemu's answers to input the client never sends (a command before
+	 * qmp_capabilities with id 99, and garbage answered by an id-less error): they arrive
+	 * while the client waits and must be dropped. */
+	for (int split = 0; split <= 1; split++) {
+		struct session s;
+		run_transcript("errors.txt", split, &s);
+		assert_log(&s, "handshake 0\n"
+			       "nosuch -121 qemu refused `nosuch`: CommandNotFound: The command nosuch "
+			       "has not been found\n"
+			       "device_del -121 qemu refused `device_del`: GenericError: Parameter "
+			       "'id' is missing\n"
+			       "query-status 0 prelaunch\n"
+			       "event SHUTDOWN\n"
+			       "quit 0\n"
+			       "closed -104 qemu closed the QMP connection\n");
+	}
+}
+
+static void test_transcript_events(void **state)
+{
+	for (int split = 0; split <= 1; split++) {
+		struct session s;
+		run_transcript("events.txt", split, &s);
+		assert_log(&s, "handshake 0\n"
+			       "event RESUME\n"
+			       "cont 0\n"
+			       "event STOP\n"
+			       "stop 0\n"
+			       "event RESET\n"
+			       "system_reset 0\n"
+			       "event POWERDOWN\n"
+			       "system_powerdown 0\n"
+			       "query-status 0 prelaunch\n"
+			       "event SHUTDOWN\n"
+			       "quit 0\n"
+			       "closed -104 qemu closed the QMP connection\n");
+	}
+}
+
+/* ---- hand-made streams ---- */
+
+static void test_new_sets_fd_flags(void **state)
+{
+	struct qmp *q;
+	int server;
+	new_pair(NULL, &q, &server);
+	int fd = qmp_fd(q);
+	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	assert_false(qmp_wants_write(q));
+	qmp_free(q);
+	/* qmp_free closed the fd it owned: the peer sees EOF. */
+	char c;
+	assert_int_equal(read(server, &c, 1), 0);
+	close(server);
+
+	struct ql_error err = {0};
+	assert_int_equal(qmp_new(-1, NULL, NULL, &q, &err), -EBADF);
+	ql_error_clear(&err);
+}
+
+static void test_process_input_byte_by_byte(void **state)
+{
+	struct log lg = {0};
+	struct qmp *q;
+	int server;
+	struct ql_error err = {0};
+	new_pair(&lg, &q, &server);
+	handshake(q, server);
+
+	/* The event is dispatched exactly when its newline arrives, never before. Also a reply
+	 * to an earlier qmp_send() (id 2) is dropped silently, and "\n" alone ends a line too. */
+	assert_int_equal(qmp_send(q, "stop", &err), 0);
+	expect_client_line(server, "{\"execute\":\"stop\",\"id\":2}");
+	const char stream[] = "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": "
+			      "\"STOP\"}\r\n{\"return\": {}, \"id\": 2}\n";
+	const char *first_nl = strchr(stream, '\n');
+	for (const char *c = stream; *c; c++) {
+		srv_write_len(server, c, 1);
+		assert_int_equal(qmp_process_input(q, &err), 0);
+		assert_string_equal(lg.text, c < first_nl ? "" : "event STOP\n");
+	}
+	/* Nothing there: returns at once. */
+	assert_int_equal(qmp_process_input(q, &err), 0);
+	assert_string_equal(lg.text, "event STOP\n");
+	assert_null(err.msg);
+
+	/* The next command still matches its own reply (id 3). */
+	srv_write(server, "{\"return\": {\"status\": \"paused\", \"running\": false}, \"id\": 3}\r\n");
+	char *status = NULL;
+	assert_int_equal(qmp_query_status(q, TIMEOUT_MS, &status, &err), 0);
+	assert_string_equal(status, "paused");
+	free(status);
+
+	close(server);
+	assert_int_equal(qmp_process_input(q, &err), -ECONNRESET);
+	assert_string_equal(err.msg, "qemu closed the QMP connection");
+	/* Sticky. */
+	assert_int_equal(qmp_process_input(q, &err), -ECONNRESET);
+	assert_int_equal(qmp_execute(q, "cont", TIMEOUT_MS, &err), -ECONNRESET);
+	ql_error_clear(&err);
+	qmp_free(q);
+}
+
+static void test_replies_out_of_order(void **state)
+{
+	struct log lg = {0};
+	struct qmp *q;
+	int server;
+	struct ql_error err = {0};
+	new_pair(&lg, &q, &server);
+	handshake(q, server);
+
+	assert_int_equal(qmp_send(q, "system_powerdown", &err), 0); /* id 2 */
+	/* Before the reply to id 3: a reply for an id never used, an event, the reply to the
+	 * qmp_send() command, an id-less error and a reply with a string id. */
+	srv_write(server, "{\"return\": {\"status\": \"bogus\"}, \"id\": 999}\r\n"
+			  "{\"event\": \"POWERDOWN\", \"timestamp\": {}}\r\n"
+			  "{\"return\": {}, \"id\": 2}\r\n"
+			  "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n"
+			  "{\"return\": {\"status\": \"bogus\"}, \"id\": \"3\"}\r\n"
+			  "{\"id\": 3, \"return\": {\"running\": true, \"status\": \"running\"}}\r\n"
+			  "{\"return\": {\"status\": \"late\"}, \"id\": 3}\r\n");
+	char *status = NULL;
+	assert_int_equal(qmp_query_status(q, TIMEOUT_MS, &status, &err), 0);
+	assert_string_equal(status, "running");
+	free(status);
+	assert_string_equal(lg.text, "event POWERDOWN\n");
+	expect_client_line(server, "{\"execute\":\"system_powerdown\",\"id\":2}");
+	expect_client_line(server, "{\"execute\":\"query-status\",\"id\":3}");
+
+	/* A reply for a later id arriving first does not satisfy an earlier wait. */
+	srv_write(server, "{\"return\": {}, \"id\": 5}\r\n{\"return\": {}, \"id\": 4}\r\n");
+	assert_int_equal(qmp_execute(q, "cont", TIMEOUT_MS, &err), 0);
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	/* id 5 was consumed (dropped) before id 4 matched: waiting for id 5 now times out. */
+	assert_int_equal(qmp_execute(q, "stop", 100, &err), -ETIMEDOUT);
+	assert_true(elapsed_ms(&start) >= 100);
+	ql_error_clear(&err);
+	close(server);
+	qmp_free(q);
+}
+
+static void test_error_reply(void **state)
+{
+	struct qmp *q;
+	int server;
+	struct ql_error err = {0};
+	new_pair(NULL, &q, &server);
+	handshake(q, server);
+	srv_write(server, "{\"id\": 2, \"error\": {\"class\": \"DeviceNotActive\", \"desc\": "
+			  "\"No CPU\"}}\r\n"
+			  "{\"id\": 3, \"error\": {}}\r\n");
+	assert_int_equal(qmp_execute(q, "cont", TIMEOUT_MS, &err), -EREMOTEIO);
+	assert_string_equal(err.msg, "qemu refused `cont`: DeviceNotActive: No CPU");
+	assert_int_equal(err.code, EREMOTEIO);
+	/* Not sticky; an error without class/desc still gives a message. */
+	assert_int_equal(qmp_execute(q, "stop", TIMEOUT_MS, &err), -EREMOTEIO);
+	assert_string_equal(err.msg, "qemu refused `stop`: (no class): (no description)");
+	ql_error_clear(&err);
+	close(server);
+	qmp_free(q);
+}
+
+static void test_invalid_command_name(void **state)
+{
+	struct qmp *q;
+	int server;
+	struct ql_error err = {0};
+	new_pair(NULL, &q, &server);
+	const char *bad[] = {"", "a\"b", "cont\n", "a b", "{}",
+			     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		assert_int_equal(qmp_send(q, bad[i], &err), -EINVAL);
+		assert_int_equal(qmp_execute(q, bad[i], 10, &err), -EINVAL);
+	}
+	ql_error_clear(&err);
+	/* Nothing was sent. */
+	qmp_free(q);
+	char c;
+	assert_int_equal(read(server, &c, 1), 0);
+	close(server);
+}
+
+static void test_handshake_bad_greeting(void **state)
+{
+	const char *bad[] = {"{\"foo\": 1}\r\n", "{\"QMP\": 1}\r\n", "[1]\r\n"};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		struct qmp *q;
+		int server;
+		struct ql_error err = {0};
+		new_pair(NULL, &q, &server);
+		srv_write(server, bad[i]);
+		assert_int_equal(qmp_handshake(q, TIMEOUT_MS, &err), -EPROTO);
+		assert_non_null(err.msg);
+		ql_error_clear(&err);
+		close(server);
+		qmp_free(q);
+	}
+}
+
+static void test_malformed(void **state)
+{
+	const struct {
+		const char *data;
+		size_t len;
+	} bad[] = {
+#define S(x) {x, sizeof(x) - 1}
+		S("{\"return\": {}, \"id\": 2\r\n"),        /* unterminated object */
+		S("{\"return\": {}, \"id\": 2}}\r\n"),      /* trailing data */
+		S("{\"return\": {}, \"id\": 2} {}\r\n"),    /* two objects on a line */
+		S("[{\"return\": {}, \"id\": 2}]\r\n"),     /* not an object */
+		S("\"string\"\r\n"), S("42\r\n"), S("null\r\n"),
+		S("{\"return\": {}, \"id\": 2, \"x\": \"\xff\"}\r\n"), /* invalid UTF-8 */
+		S("{\"return\": {}, \"id\": 2, \"x\": \"a\0b\"}\r\n"), /* NUL byte */
+		S("{\"timestamp\": {}}\r\n"),                /* neither event nor reply */
+		S("{\"event\": 7}\r\n"),                     /* event without a name */
+#undef S
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		struct qmp *q;
+		int server;
+		struct ql_error err = {0};
+		new_pair(NULL, &q, &server);
+		handshake(q, server);
+		srv_write_len(server, bad[i].data, bad[i].len);
+		srv_write(server, "{\"return\": {}, \"id\": 2}\r\n");
+		int r = qmp_execute(q, "cont", TIMEOUT_MS, &err);
+		if (r != -EPROTO)
+			print_error("case %zu: got %d %s\n", i, r, err.msg ? err.msg : "");
+		assert_int_equal(r, -EPROTO);
+		/* The stream is no longer trusted: the valid reply behind it is not used. */
+		assert_int_equal(qmp_process_input(q, &err), -EPROTO);
+		assert_int_equal(qmp_execute(q, "cont", TIMEOUT_MS, &err), -EPROTO);
+		ql_error_clear(&err);
+		close(server);
+		qmp_free(q);
+	}
+}
+
+static void test_blank_lines_tolerated(void **state)
+{
+	struct qmp *q;
+	int server;
+	struct ql_error err = {0};
+	new_pair(NULL, &q, &server);
+	srv_write(server, "\r\n\n   \r\n");
+	handshake(q, server);
+	srv_write(server, "\n  {\"return\": {}, \"id\": 2}  \r\n\r\n");
+	assert_int_equal(qmp_execute(q, "cont", TIMEOUT_MS, &err), 0);
+	assert_null(err.msg);
+	close(server);
+	qmp_free(q);
+}
+
+static void test_eof(void **state)
+{
+	/* Before the greeting. */
+	struct qmp *q;
+	int server;
+	struct ql_error err = {0};
+	new_pair(NULL, &q, &server);
+	close(server);
+	assert_int_equal(qmp_handshake(q, TIMEOUT_MS, &err), -ECONNRESET);
+	assert_string_equal(err.msg, "qemu closed the QMP connection");
+	qmp_free(q);
+
+	/* In the middle of a reply (half-close, so writing the command still works). */
+	new_pair(NULL, &q, &server);
+	handshake(q, server);
+	srv_write(server, "{\"return\": {}, \"i");
+	shutdown(server, SHUT_WR);
+	assert_int_equal(qmp_execute(q, "cont", TIMEOUT_MS, &err), -ECONNRESET);
+	assert_string_equal(err.msg, "qemu closed the QMP connection in the middle of a message");
+	qmp_free(q);
+	close(server);
+
+	/* Complete lines before EOF are still delivered: quit's SHUTDOWN and reply, then EOF. */
+	struct log lg = {0};
+	new_pair(&lg, &q, &server);
+	handshake(q, server);
+	srv_write(server, "{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": false}}\r\n"
+			  "{\"return\": {}, \"id\": 2}\r\n");
+	shutdown(server, SHUT_WR);
+	assert_int_equal(qmp_execute(q, "quit", TIMEOUT_MS, &err), 0);
+	assert_string_equal(lg.text, "event SHUTDOWN\n");
+	assert_int_equal(qmp_process_input(q, &err), -ECONNRESET);
+	ql_error_clear(&err);
+	qmp_free(q);
+	close(server);
+}
+
+static void test_connection_reset(void **state)
+{
+	/* The peer closes with our command unread: our next read gets ECONNRESET, which counts
+	 * as qemu gone (seen after `quit` on real qemu). */
+	struct qmp *q;
+	int server;
+	struct ql_error err = {0};
+	new_pair(NULL, &q, &server);
+	handshake(q, server);
+	assert_int_equal(qmp_send(q, "quit", &err), 0);
+	close(server);
+	assert_int_equal(qmp_process_input(q, &err), -ECONNRESET);
+	ql_error_clear(&err);
+	qmp_free(q);
+}
+
+static void test_write_after_close_no_sigpipe(void **state)
+{
+	struct qmp *q;
+	int server;
+	struct ql_error err = {0};
+	new_pair(NULL, &q, &server);
+	handshake(q, server);
+	shutdown(server, SHUT_RD); /* writes from the client now fail with EPIPE */
+	/* Default SIGPIPE action would kill the test process here. */
+	assert_int_equal(qmp_send(q, "cont", &err), -ECONNRESET);
+	assert_string_equal(err.msg, "qemu closed the QMP connection");
+	assert_int_equal(qmp_execute(q, "cont", TIMEOUT_MS, &err), -ECONNRESET);
+	ql_error_clear(&err);
+	close(server);
+	qmp_free(q);
+}
+
+static void test_timeout(void **state)
+{
+	struct qmp *q;
+	int server;
+	struct ql_error err = {0};
+	new_pair(NULL, &q, &server);
+
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	assert_int_equal(qmp_handshake(q, 150, &err), -ETIMEDOUT);
+	int64_t ms = elapsed_ms(&start);
+	assert_true(ms >= 150);
+	assert_true(ms < 1500);
+	assert_string_equal(err.msg, "timed out waiting for qemu to answer the QMP greeting");
+
+	handshake(q, server);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	char *status = (char *)0x1;
+	assert_int_equal(qmp_query_status(q, 100, &status, &err), -ETIMEDOUT);
+	assert_ptr_equal(status, (char *)0x1); /* untouched */
+	assert_string_equal(err.msg, "timed out waiting for qemu to answer `query-status`");
+	assert_true(elapsed_ms(&start) >= 100);
+	expect_client_line(server, "{\"execute\":\"query-status\",\"id\":2}");
+
+	/* The late reply to id 2 is dropped; id 3 gets its own. Timeout 0 still reads what is
+	 * already there. */
+	srv_write(server, "{\"return\": {\"status\": \"prelaunch\"}, \"id\": 2}\r\n"
+			  "{\"return\": {\"status\": \"running\"}, \"id\": 3}\r\n");
+	assert_int_equal(qmp_query_status(q, 0, &status, &err), 0);
+	assert_string_equal(status, "running");
+	free(status);
+	ql_error_clear(&err);
+	close(server);
+	qmp_free(q);
+}
+
+static char *make_event_line(size_t json_len)
+{
+	/* {"event": "BIG", "data": "xxx...x"} of exactly json_len bytes, then CRLF. */
+	const char head[] = "{\"event\": \"BIG\", \"data\": \"", tail[] = "\"}";
+	size_t fixed = sizeof(head) - 1 + sizeof(tail) - 1;
+	char *line = malloc(json_len + 3);
+	assert_non_null(line);
+	memcpy(line, head, sizeof(head) - 1);
+	memset(line + sizeof(head) - 1, 'x', json_len - fixed);
+	memcpy(line + json_len - (sizeof(tail) - 1), tail, sizeof(tail) - 1);
+	memcpy(line + json_len, "\r\n", 3);
+	return line;
+}
+
+static void test_message_size_limit(void **state)
+{
+	struct ql_error err = {0};
+	for (int over = 0; over <= 1; over++) {
+		struct log lg = {0};
+		struct qmp *q;
+		int server;
+		new_pair(&lg, &q, &server);
+		handshake(q, server);
+		/* Exactly QMP_MAX_MESSAGE bytes of JSON is fine; one more byte is not. */
+		char *line = make_event_line(QMP_MAX_MESSAGE + (size_t)over);
+		size_t len = strlen(line);
+		char *data = malloc(len + 64);
+		assert_non_null(data);
+		memcpy(data, line, len);
+		strcpy(data + len, "{\"return\": {}, \"id\": 2}\r\n");
+		struct writer w = {.fd = server, .data = data, .len = strlen(data)};
+		assert_int_equal(pthread_create(&w.thread, NULL, writer_main, &w), 0);
+		int r = qmp_execute(q, "cont", TIMEOUT_MS, &err);
+		if (over) {
+			assert_int_equal(r, -EMSGSIZE);
+			assert_string_equal(lg.text, "");
+			shutdown(server, SHUT_RDWR); /* unblock the writer */
+		} else {
+			assert_int_equal(r, 0);
+			assert_string_equal(lg.text, "event BIG\n");
+		}
+		assert_int_equal(pthread_join(w.thread, NULL), 0);
+		if (over)
+			assert_int_equal(qmp_process_input(q, &err), -EMSGSIZE);
+		ql_error_clear(&err);
+		free(line);
+		free(data);
+		close(server);
+		qmp_free(q);
+	}
+}
+
+static void test_send_queue(void **state)
+{
+	/* qemu does not read: qmp_send() never blocks, queues what the socket does not take and
+	 * refuses once the queue is full; the queue drains through qmp_process_input(). */
+	struct qmp *q;
+	int server;
+	struct ql_error err = {0};
+	new_pair(NULL, &q, &server);
+	handshake(q, server);
+	int sent = 0, r;
+	while ((r = qmp_send(q, "system_powerdown", &err)) == 0) {
+		sent++;
+		assert_true(sent < 100000);
+	}
+	assert_int_equal(r, -ENOBUFS);
+	assert_true(qmp_wants_write(q));
+	/* The refused command was not queued partially and did not use up an id. */
+	int lines = 0, expect_id = 2;
+	char line[256], want[256];
+	while (lines < sent) {
+		assert_int_equal(qmp_process_input(q, &err), 0);
+		srv_read_line(server, line, sizeof(line));
+		snprintf(want, sizeof(want), "{\"execute\":\"system_powerdown\",\"id\":%d}",
+			 expect_id++);
+		assert_string_equal(line, want);
+		lines++;
+	}
+	assert_false(qmp_wants_write(q));
+	/* Next command continues the sequence. */
+	srv_write(server, "{\"return\": {}, \"id\": 99999}\r\n");
+	assert_int_equal(qmp_execute(q, "cont", 50, &err), -ETIMEDOUT);
+	snprintf(want, sizeof(want), "{\"execute\":\"cont\",\"id\":%d}", expect_id);
+	expect_client_line(server, want);
+	ql_error_clear(&err);
+	close(server);
+	qmp_free(q);
+}
+
+/* ---- qmp_parse_cpus ---- */
+
+static void test_parse_cpus_valid(void **state)
+{
+	struct ql_error err = {0};
+	struct qmp_cpu *cpus = NULL;
+	size_t n = 0;
+	/* Unsorted, bare array, extra keys, props partly or entirely missing, die/node ids. */
+	const char *json =
+		"  [{\"cpu-index\": 2, \"thread-id\": 12, \"props\": {\"socket-id\": 1}},"
+		" {\"thread-id\": 10, \"cpu-index\": 0, \"qom-path\": \"/x\", \"target\": \"x86_64\","
+		"  \"props\": {\"core-id\": 3, \"thread-id\": 1, \"socket-id\": 0, \"die-id\": 1,"
+		"  \"node-id\": 0}},"
+		" {\"cpu-index\": 1, \"thread-id\": 2147483647}]\n";
+	assert_int_equal(qmp_parse_cpus(json, &cpus, &n, &err), 0);
+	assert_int_equal(n, 3);
+	assert_cpu(&cpus[0], 0, 10, 0, 3, 1);
+	assert_cpu(&cpus[1], 1, 2147483647, -1, -1, -1);
+	assert_cpu(&cpus[2], 2, 12, 1, -1, -1);
+	free(cpus);
+
+	/* The whole reply object as qemu sends it. */
+	assert_int_equal(qmp_parse_cpus("{\"return\": [{\"cpu-index\": 0, \"thread-id\": 5}], "
+					"\"id\": 3}",
+					&cpus, &n, &err),
+			 0);
+	assert_int_equal(n, 1);
+	assert_cpu(&cpus[0], 0, 5, -1, -1, -1);
+	free(cpus);
+	assert_null(err.msg);
+}
+
+static void assert_parse_cpus_fails(const char *json, int code, const char *msg_part)
+{
+	struct ql_error err = {0};
+	struct qmp_cpu *cpus = (struct qmp_cpu *)0x1;
+	size_t n = 77;
+	int r = qmp_parse_cpus(json, &cpus, &n, &err);
+	if (r != -code || !err.msg || !strstr(err.msg, msg_part))
+		print_error("`%.80s`: %d %s\n", json, r, err.msg ? err.msg : "");
+	assert_int_equal(r, -code);
+	assert_non_null(strstr(err.msg, msg_part));
+	assert_ptr_equal(cpus, (struct qmp_cpu *)0x1);
+	assert_int_equal(n, 77);
+	ql_error_clear(&err);
+}
+
+static void test_parse_cpus_invalid(void **state)
+{
+	assert_parse_cpus_fails("", EPROTO, "malformed");
+	assert_parse_cpus_fails("[", EPROTO, "malformed");
+	assert_parse_cpus_fails("[] x", EPROTO, "trailing");
+	assert_parse_cpus_fails("[]", EPROTO, "no vCPUs");
+	assert_parse_cpus_fails("{}", EPROTO, "no `return`");
+	assert_parse_cpus_fails("{\"return\": {}}", EPROTO, "not return a list");
+	assert_parse_cpus_fails("42", EPROTO, "not return a list");
+	assert_parse_cpus_fails("[1]", EPROTO, "entry 0 is not an object");
+	assert_parse_cpus_fails("[{\"thread-id\": 5}]", EPROTO, "entry 0 has no `cpu-index`");
+	assert_parse_cpus_fails("[{\"cpu-index\": 0}]", EPROTO, "entry 0 has no `thread-id`");
+	assert_parse_cpus_fails("[{\"cpu-index\": 0, \"thread-id\": 0}]", EPROTO,
+				"invalid `thread-id`");
+	assert_parse_cpus_fails("[{\"cpu-index\": 0, \"thread-id\": -5}]", EPROTO,
+				"invalid `thread-id`");
+	assert_parse_cpus_fails("[{\"cpu-index\": 0, \"thread-id\": \"5\"}]", EPROTO,
+				"invalid `thread-id`");
+	assert_parse_cpus_fails("[{\"cpu-index\": 0, \"thread-id\": 5.0}]", EPROTO,
+				"invalid `thread-id`");
+	assert_parse_cpus_fails("[{\"cpu-index\": 0, \"thread-id\": 2147483648}]", EPROTO,
+				"invalid `thread-id`");
+	assert_parse_cpus_fails("[{\"cpu-index\": 0, \"thread-id\": 99999999999999999999999}]",
+				EPROTO, "invalid `thread-id`");
+	assert_parse_cpus_fails("[{\"cpu-index\": -1, \"thread-id\": 5}]", EPROTO,
+				"invalid `cpu-index`");
+	assert_parse_cpus_fails("[{\"cpu-index\": 8192, \"thread-id\": 5}]", EPROTO,
+				"invalid `cpu-index`");
+	assert_parse_cpus_fails("[{\"cpu-index\": null, \"thread-id\": 5}]", EPROTO,
+				"invalid `cpu-index`");
+	assert_parse_cpus_fails("[{\"cpu-index\": 0, \"thread-id\": 5, \"props\": []}]", EPROTO,
+				"invalid `props`");
+	assert_parse_cpus_fails(
+		"[{\"cpu-index\": 0, \"thread-id\": 5, \"props\": {\"socket-id\": -1}}]", EPROTO,
+		"invalid `socket-id`");
+	assert_parse_cpus_fails(
+		"[{\"cpu-index\": 0, \"thread-id\": 5, \"props\": {\"core-id\": true}}]", EPROTO,
+		"invalid `core-id`");
+	assert_parse_cpus_fails(
+		"[{\"cpu-index\": 0, \"thread-id\": 5, \"props\": {\"thread-id\": \"x\"}}]", EPROTO,
+		"invalid `thread-id`");
+	assert_parse_cpus_fails("[{\"cpu-index\": 1, \"thread-id\": 5},"
+				" {\"cpu-index\": 0, \"thread-id\": 6},"
+				" {\"cpu-index\": 1, \"thread-id\": 7}]",
+				EPROTO, "cpu-index 1 more than once");
+	assert_parse_cpus_fails("{\"return\": [{\"cpu-index\": 0, \"thread-id\": 5}], \"id\": 3} {}",
+				EPROTO, "trailing");
+
+	/* More vCPUs than any Linux host has CPUs. */
+	size_t count = 8193;
+	char *big = malloc(count * 40 + 16);
+	assert_non_null(big);
+	size_t len = (size_t)sprintf(big, "[");
+	for (size_t i = 0; i < count; i++)
+		len += (size_t)sprintf(big + len, "%s{\"cpu-index\": %zu, \"thread-id\": 1}",
+				       i ? "," : "", i % 8192);
+	strcpy(big + len, "]");
+	assert_parse_cpus_fails(big, EPROTO, "8193 vCPUs");
+	free(big);
+}
+
+/* ---- real qemu ---- */
+
+static void test_real_qemu(void **state)
+{
+	if (access("/usr/bin/qemu-system-x86_64", X_OK) != 0)
+		skip(); /* qemu-system-x86 is not installed */
+
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* dup2 clears CLOEXEC on fd 3; a leftover qemu dies with us or after 20 s
+		 * (alarm survives execve). */
+		if (dup2(sv[1], 3) < 0)
+			_exit(127);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		alarm(20);
+		int devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+		}
+		execl("/usr/bin/qemu-system-x86_64", "qemu-system-x86_64", "-accel", "tcg",
+		      "-nodefaults", "-display", "none", "-S", "-m", "64", "-smp", "2", "-chardev",
+		      "socket,id=qmp,fd=3", "-mon", "chardev=qmp,mode=control", (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+
+	struct log lg = {0};
+	struct qmp *q = NULL;
+	struct ql_error err = {0};
+	int r = qmp_new(sv[0], on_event, &lg, &q, &err);
+	if (r == 0)
+		r = qmp_handshake(q, 10000, &err);
+	char *status = NULL;
+	if (r == 0)
+		r = qmp_query_status(q, TIMEOUT_MS, &status, &err);
+	struct qmp_cpu *cpus = NULL;
+	size_t n = 0;
+	int rc = -1;
+	if (r == 0)
+		rc = qmp_query_cpus_fast(q, TIMEOUT_MS, &cpus, &n, &err);
+	char task[64];
+	bool tasks_ok = true;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(task, sizeof(task), "/proc/%d/task/%d", (int)pid, (int)cpus[i].thread_id);
+		struct stat st;
+		if (stat(task, &st) != 0 || cpus[i].thread_id == pid ||
+		    cpus[i].cpu_index != (int)i || cpus[i].socket != 0 || cpus[i].thread != 0 ||
+		    (i > 0 && cpus[i].thread_id == cpus[i - 1].thread_id))
+			tasks_ok = false;
+	}
+	int rq = r == 0 ? qmp_execute(q, "quit", TIMEOUT_MS, &err) : r;
+	/* quit: its reply, or the reset seen once after `quit` on real qemu. */
+	int rclosed = q ? wait_closed(q, &err) : -1;
+
+	/* Reap; kill by pid if it is still there after 5 s. */
+	int wstatus = 0;
+	pid_t w = 0;
+	for (int i = 0; i < 500 && w == 0; i++) {
+		w = waitpid(pid, &wstatus, WNOHANG);
+		if (w == 0) {
+			struct timespec ts = {0, 10000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (w == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &wstatus, 0);
+	}
+	if (r < 0 || rc < 0)
+		print_error("qemu session failed: %s\n", err.msg ? err.msg : "");
+	qmp_free(q);
+	ql_error_clear(&err);
+
+	assert_int_equal(r, 0);
+	assert_string_equal(status, "prelaunch");
+	free(status);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 2);
+	free(cpus);
+	assert_true(tasks_ok);
+	assert_true(rq == 0 || rq == -ECONNRESET);
+	assert_int_equal(rclosed, -ECONNRESET);
+	if (rq == 0)
+		assert_string_equal(lg.text, "event SHUTDOWN\n");
+	assert_int_not_equal(w, 0); /* exited by itself after quit */
+	assert_true(WIFEXITED(wstatus));
+	assert_int_equal(WEXITSTATUS(wstatus), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_new_sets_fd_flags),
+		cmocka_unit_test(test_transcript_session),
+		cmocka_unit_test(test_transcript_topologies),
+		cmocka_unit_test(test_transcript_errors),
+		cmocka_unit_test(test_transcript_events),
+		cmocka_unit_test(test_process_input_byte_by_byte),
+		cmocka_unit_test(test_replies_out_of_order),
+		cmocka_unit_test(test_error_reply),
+		cmocka_unit_test(test_invalid_command_name),
+		cmocka_unit_test(test_handshake_bad_greeting),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_blank_lines_tolerated),
+		cmocka_unit_test(test_eof),
+		cmocka_unit_test(test_connection_reset),
+		cmocka_unit_test(test_write_after_close_no_sigpipe),
+		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_message_size_limit),
+		cmocka_unit_test(test_send_queue),
+		cmocka_unit_test(test_parse_cpus_valid),
+		cmocka_unit_test(test_parse_cpus_invalid),
+		cmocka_unit_test(test_real_qemu),
+	};
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
