@@ -137,8 +137,8 @@ static bool shell_safe(const char *w)
 		return false;
 	for (; *w; w++) {
 		char ch = *w;
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      strchr("_@%+=:,./-", ch)))
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || strchr("_@%+=:,./-", ch)))
 			return false;
 	}
 	return true;

@@ -210,7 +210,7 @@ static void diag_output(struct fy_diag *diag, void *user, const char *buf, size_
 	struct diag_capture *dc = user;
 	/* libfyaml writes "SOURCE:LINE:COL: error: MESSAGE\n" and then source context lines;
 	 * keep only the first error line. */
-	if (dc->first || len == 0 || !memmem(buf, len, ": error: ", 9))
+	if (dc->first || !buf || len == 0 || !memmem(buf, len, ": error: ", 9))
 		return;
 	dc->first = strndup(buf, len);
 }
@@ -444,7 +444,8 @@ static int find_duplicates(const struct ynode *n, struct dup_search *ds)
 			const struct ynode *first = map_key(n, idx[g]);
 			for (i = g + 1; i < cnt; i++) {
 				const struct ynode *k = map_key(n, idx[i]);
-				if (k->len != first->len || memcmp(k->text, first->text, k->len) != 0)
+				if (k->len != first->len ||
+				    memcmp(k->text, first->text, k->len) != 0)
 					break;
 			}
 			if (i - g < 2)
@@ -488,8 +489,8 @@ static int build_tree(struct ctx *c, const char *text, size_t len, struct ynode 
 		return oom(c);
 
 	struct fy_parse_cfg pcfg = {
-		.flags = FYPCF_DEFAULT_VERSION_1_2 | FYPCF_JSON_NONE | FYPCF_DISABLE_MMAP_OPT,
-		.diag = diag,
+	    .flags = FYPCF_DEFAULT_VERSION_1_2 | FYPCF_JSON_NONE | FYPCF_DISABLE_MMAP_OPT,
+	    .diag = diag,
 	};
 	struct fy_parser *fyp = fy_parser_create(&pcfg);
 	if (!fyp) {
@@ -645,7 +646,8 @@ static int get_uint(struct ctx *c, const struct ynode *v, const char *key, uint6
 		return fail(c, v->mark, "`%s` must be an integer, got the quoted string `%s`", key,
 			    show(&s, v->text));
 	if (v->text[0] == '+')
-		return fail(c, v->mark, "`%s` must be a decimal integer without a leading `+`", key);
+		return fail(c, v->mark, "`%s` must be a decimal integer without a leading `+`",
+			    key);
 	bool neg = false;
 	uint64_t x = 0;
 	enum int_result ir = parse_decimal(v->text, &neg, &x);
@@ -653,8 +655,9 @@ static int get_uint(struct ctx *c, const struct ynode *v, const char *key, uint6
 		return fail(c, v->mark, "`%s` must be a decimal integer, got `%s`", key,
 			    show(&s, v->text));
 	if (ir == INT_RANGE || (neg && x != 0) || x < min || x > max)
-		return fail(c, v->mark, "`%s` must be between %" PRIu64 " and %" PRIu64 ", got `%s`",
-			    key, min, max, show(&s, v->text));
+		return fail(c, v->mark,
+			    "`%s` must be between %" PRIu64 " and %" PRIu64 ", got `%s`", key, min,
+			    max, show(&s, v->text));
 	*ret = x;
 	return 0;
 }
@@ -677,18 +680,31 @@ static int get_string(struct ctx *c, const struct ynode *v, const char *key, cha
 /* launcher: */
 
 static const char *const launcher_keys[] = {
-	"binary",	 "clear_env",	   "env",	     "debug",	       "user",
-	"group",	 "scheduler",	   "priority",	     "sched_runtime", "sched_deadline",
-	"sched_period",	 "vcpu_pinning",   "isolate_cpus",   "emulator_pinning",
-	"rlimit_memlock", "shutdown_timeout", NULL,
+    "binary",
+    "clear_env",
+    "env",
+    "debug",
+    "user",
+    "group",
+    "scheduler",
+    "priority",
+    "sched_runtime",
+    "sched_deadline",
+    "sched_period",
+    "vcpu_pinning",
+    "isolate_cpus",
+    "emulator_pinning",
+    "rlimit_memlock",
+    "shutdown_timeout",
+    NULL,
 };
 
 static const char *const top_keys[] = {"launcher", "qemu", NULL};
 
 static const char *const sched_names[] = {
-	[QL_SCHED_UNSET] = NULL,      [QL_SCHED_OTHER] = "other", [QL_SCHED_BATCH] = "batch",
-	[QL_SCHED_IDLE] = "idle",     [QL_SCHED_FIFO] = "fifo",	  [QL_SCHED_RR] = "rr",
-	[QL_SCHED_DEADLINE] = "deadline",
+    [QL_SCHED_UNSET] = NULL,	      [QL_SCHED_OTHER] = "other", [QL_SCHED_BATCH] = "batch",
+    [QL_SCHED_IDLE] = "idle",	      [QL_SCHED_FIFO] = "fifo",	  [QL_SCHED_RR] = "rr",
+    [QL_SCHED_DEADLINE] = "deadline",
 };
 
 const char *ql_sched_policy_name(enum ql_sched_policy p)
@@ -731,7 +747,8 @@ static int parse_env(struct ctx *c, const struct ynode *v)
 				    "and without `=`)",
 				    show(&s, k->text));
 		if (val->type != YN_SCALAR)
-			return fail(c, val->mark, "environment variable `%s` must be a scalar, got %s",
+			return fail(c, val->mark,
+				    "environment variable `%s` must be a scalar, got %s",
 				    show(&s, k->text), ynode_kind(val));
 		if (val->null)
 			return fail(c, k->mark,
@@ -813,8 +830,8 @@ static int lookup_group(struct ctx *c, const struct ynode *v)
  * including any quoted text, is a name. */
 static bool looks_numeric(const struct ynode *v)
 {
-	return v->plain && (v->text[0] == '-' || v->text[0] == '+' ||
-			    (v->text[0] >= '0' && v->text[0] <= '9'));
+	return v->plain &&
+	       (v->text[0] == '-' || v->text[0] == '+' || (v->text[0] >= '0' && v->text[0] <= '9'));
 }
 
 #define MAX_ID 4294967294ULL /* (uid_t)-1 means "unchanged" to setresuid */
@@ -860,8 +877,8 @@ static int parse_group(struct ctx *c, const struct ynode *v)
 
 static int parse_scheduler(struct ctx *c, const struct ynode *v)
 {
-	static const char *const choices[] = {"batch", "deadline", "fifo", "idle", "other", "rr",
-					      NULL};
+	static const char *const choices[] = {"batch", "deadline", "fifo", "idle",
+					      "other", "rr",	   NULL};
 	int r = expect_scalar(c, v, "scheduler", "one of batch, deadline, fifo, idle, other, rr");
 	if (r < 0)
 		return r;
@@ -891,12 +908,12 @@ static int pin_add(struct ctx *c, int socket, int core, int thread, int index,
 		return oom(c);
 	d->pins = pins;
 	d->pins[d->n_pins++] = (struct vcpu_pin){
-		.socket = socket,
-		.core = core,
-		.thread = thread,
-		.index = index,
-		.host_cpu = (unsigned)host,
-		.mark = cpu->mark,
+	    .socket = socket,
+	    .core = core,
+	    .thread = thread,
+	    .index = index,
+	    .host_cpu = (unsigned)host,
+	    .mark = cpu->mark,
 	};
 	return 0;
 }
@@ -935,10 +952,11 @@ static int parse_vcpu_pinning(struct ctx *c, const struct ynode *key, const stru
 		return 0;
 	}
 	if (v->type != YN_MAP)
-		return fail(c, v->mark,
-			    "`vcpu_pinning` must be a mapping (socket: core: thread: host CPU) or a "
-			    "list of host CPUs, got %s",
-			    ynode_kind(v));
+		return fail(
+		    c, v->mark,
+		    "`vcpu_pinning` must be a mapping (socket: core: thread: host CPU) or a "
+		    "list of host CPUs, got %s",
+		    ynode_kind(v));
 	d->pins_flat = false;
 
 	const struct ynode *sockets = v;
@@ -994,7 +1012,8 @@ static int parse_isolate(struct ctx *c, const struct ynode *v)
 		c->d->isolate_cpus = QL_ISOLATE_FALSE;
 	else {
 		struct shown s;
-		return fail(c, v->mark, "`isolate_cpus` must be `auto`, `true` or `false`, got `%s`",
+		return fail(c, v->mark,
+			    "`isolate_cpus` must be `auto`, `true` or `false`, got `%s`",
 			    show(&s, v->text));
 	}
 	return 0;
@@ -1022,18 +1041,19 @@ static int parse_emulator_pinning(struct ctx *c, const struct ynode *v)
 			return oom(c);
 		for (size_t i = 0; i < v->n_items; i++) {
 			uint64_t cpu;
-			int r = get_uint(c, v->items[i], "emulator_pinning", 0, CPU_LIST_MAX_CPUS - 1,
-					 &cpu);
+			int r = get_uint(c, v->items[i], "emulator_pinning", 0,
+					 CPU_LIST_MAX_CPUS - 1, &cpu);
 			if (r < 0)
 				return r;
 			if (cpu_list_add(l, (unsigned)cpu) < 0)
 				return oom(c);
 		}
 	} else {
-		return fail(c, v->mark,
-			    "`emulator_pinning` must be a host CPU list (\"0-1,4\"), a CPU number or "
-			    "a list of CPU numbers, got %s",
-			    ynode_kind(v));
+		return fail(
+		    c, v->mark,
+		    "`emulator_pinning` must be a host CPU list (\"0-1,4\"), a CPU number or "
+		    "a list of CPU numbers, got %s",
+		    ynode_kind(v));
 	}
 	if (cpu_list_is_empty(l))
 		return fail(c, v->mark, "`emulator_pinning` is empty%s%s%s",
@@ -1051,8 +1071,8 @@ static int parse_memlock(struct ctx *c, const struct ynode *v)
 		const char *suffix;
 		unsigned shift;
 	} units[] = {
-		{"", 0},      {"K", 10},    {"M", 20},    {"G", 30},	 {"T", 40},
-		{"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40},
+	    {"", 0},	 {"K", 10},   {"M", 20},   {"G", 30},	{"T", 40},
+	    {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40},
 	};
 	struct definition *d = c->d;
 	struct shown s;
@@ -1086,18 +1106,20 @@ static int parse_memlock(struct ctx *c, const struct ynode *v)
 			return fail(c, v->mark, "`rlimit_memlock` size `%s` is too large",
 				    show(&s, v->text));
 		if (x == 0)
-			return fail(c, v->mark,
-				    "`rlimit_memlock` size must not be zero (write `false` to leave "
-				    "the limit unchanged)");
+			return fail(
+			    c, v->mark,
+			    "`rlimit_memlock` size must not be zero (write `false` to leave "
+			    "the limit unchanged)");
 		d->memlock = QL_MEMLOCK_BYTES;
 		d->memlock_bytes = x << units[i].shift;
 		return 0;
 	}
 bad:
-	return fail(c, v->mark,
-		    "`rlimit_memlock` must be `true`, `false` or a size (bytes, or with K, M, G, T, "
-		    "KiB, MiB, GiB, TiB), got `%s`",
-		    show(&s, v->text));
+	return fail(
+	    c, v->mark,
+	    "`rlimit_memlock` must be `true`, `false` or a size (bytes, or with K, M, G, T, "
+	    "KiB, MiB, GiB, TiB), got `%s`",
+	    show(&s, v->text));
 }
 
 static int check_scheduling(struct ctx *c, const struct sched_marks *sm)
@@ -1106,7 +1128,7 @@ static int check_scheduling(struct ctx *c, const struct sched_marks *sm)
 	const char *name = ql_sched_policy_name(d->scheduler);
 
 	if (d->scheduler != QL_SCHED_DEADLINE) {
-		const struct ynode *stray = sm->runtime_key ? sm->runtime_key
+		const struct ynode *stray = sm->runtime_key    ? sm->runtime_key
 					    : sm->deadline_key ? sm->deadline_key
 							       : sm->period_key;
 		/* report the first one written */
@@ -1115,8 +1137,8 @@ static int check_scheduling(struct ctx *c, const struct sched_marks *sm)
 		if (sm->period_key && mark_before(sm->period_key->mark, stray->mark))
 			stray = sm->period_key;
 		if (stray)
-			return fail(c, stray->mark,
-				    "`%s` is only valid with `scheduler: deadline`", stray->text);
+			return fail(c, stray->mark, "`%s` is only valid with `scheduler: deadline`",
+				    stray->text);
 	}
 	if (sm->priority_key && d->scheduler == QL_SCHED_UNSET)
 		return fail(c, sm->priority_key->mark, "`priority` needs `scheduler`");
@@ -1165,7 +1187,8 @@ static int check_scheduling(struct ctx *c, const struct sched_marks *sm)
 				    d->sched_runtime);
 		if (d->sched_runtime > d->sched_deadline)
 			return fail(c, sm->runtime->mark,
-				    "`sched_runtime` (%" PRIu64 ") must not exceed `sched_deadline` "
+				    "`sched_runtime` (%" PRIu64
+				    ") must not exceed `sched_deadline` "
 				    "(%" PRIu64 ")",
 				    d->sched_runtime, d->sched_deadline);
 		if (d->sched_deadline > d->sched_period)
@@ -1260,15 +1283,14 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 
 static int check_option_name(struct ctx *c, const struct ynode *n)
 {
-	struct shown s;
+	struct shown s, s2;
 	const char *t = n->text;
 	if (t[0] == '\0')
 		return fail(c, n->mark, "empty option name");
-	if (t[0] == '-') {
-		const char *bare = t + strspn(t, "-");
-		return fail(c, n->mark, "option names are written without `-`: write `%s`, not `%s`",
-			    show(&s, bare), t[1] == '-' ? "--..." : "-...");
-	}
+	if (t[0] == '-')
+		return fail(c, n->mark,
+			    "option names are written without `-`: write `%s`, not `%s`",
+			    show(&s, t + strspn(t, "-")), show(&s2, t));
 	if (strpbrk(t, " \t\n\r\v\f=,"))
 		return fail(c, n->mark,
 			    "invalid option name `%s` (no whitespace, `=` or `,`; put values after "
@@ -1308,10 +1330,11 @@ static int parse_part_map(struct ctx *c, struct qemu_option *o, const struct yno
 				    "or `,`)",
 				    o->name, show(&s, k->text));
 		if (v->type != YN_SCALAR)
-			return fail(c, v->mark,
-				    "option `%s`: the value of `%s` must be a scalar, got %s (nested "
-				    "too deeply)",
-				    o->name, show(&s, k->text), ynode_kind(v));
+			return fail(
+			    c, v->mark,
+			    "option `%s`: the value of `%s` must be a scalar, got %s (nested "
+			    "too deeply)",
+			    o->name, show(&s, k->text), ynode_kind(v));
 		int r = part_add(c, o, k->text, v->null ? NULL : v->text);
 		if (r < 0)
 			return r;
@@ -1438,7 +1461,8 @@ static int parse_root(struct ctx *c, const struct ynode *root)
 				misplaced |= streq(k->text, launcher_keys[j]);
 			if (misplaced) {
 				struct shown s;
-				r = fail(c, k->mark, "unknown key `%s`; it belongs under `launcher:`",
+				r = fail(c, k->mark,
+					 "unknown key `%s`; it belongs under `launcher:`",
 					 show(&s, k->text));
 			} else {
 				r = fail_unknown(c, k, "key", top_keys);
@@ -1448,7 +1472,8 @@ static int parse_root(struct ctx *c, const struct ynode *root)
 			return r;
 	}
 	if (!launcher)
-		return fail(c, root->mark, "missing `launcher:` section (it needs at least `binary`)");
+		return fail(c, root->mark,
+			    "missing `launcher:` section (it needs at least `binary`)");
 	return 0;
 }
 

@@ -98,17 +98,25 @@ static struct definition *parse_file(const char *path)
 static void test_readme_forms_identical(void **state)
 {
 	static const char *const expected[] = {
-		"qemu-system-x86_64",
-		"-name", "my virtual machine",
-		"-machine", "pc,accel=kvm",
-		"-nographic",
-		"-monitor", "unix:/run/my-vm.sock",
-		"-cpu", "host",
-		"-smp", "2,sockets=1,cores=1,threads=1",
-		"-m", "2G",
-		"-device", "ide-hd,bus=ide.0,drive=drive0",
-		"-drive", "file=/var/storage/my-vm.qcow,if=none,id=drive0,format=qcow,readonly",
-		NULL,
+	    "qemu-system-x86_64",
+	    "-name",
+	    "my virtual machine",
+	    "-machine",
+	    "pc,accel=kvm",
+	    "-nographic",
+	    "-monitor",
+	    "unix:/run/my-vm.sock",
+	    "-cpu",
+	    "host",
+	    "-smp",
+	    "2,sockets=1,cores=1,threads=1",
+	    "-m",
+	    "2G",
+	    "-device",
+	    "ide-hd,bus=ide.0,drive=drive0",
+	    "-drive",
+	    "file=/var/storage/my-vm.qcow,if=none,id=drive0,format=qcow,readonly",
+	    NULL,
 	};
 	static const char *const files[] = {"readme-structured.yml", "readme-strings.yml",
 					    "readme-mixed.yml"};
@@ -166,31 +174,31 @@ static void test_minimal_defaults(void **state)
 
 static void test_full_launcher(void **state)
 {
-	_cleanup_definition_ struct definition *d = parse_ok(
-		"launcher:\n"
-		"  binary: /usr/bin/qemu-system-x86_64\n"
-		"  clear_env: true\n"
-		"  env:\n"
-		"    QEMU_AUDIO_DRV: pa\n"
-		"    HEX: 0x1f\n"
-		"    EMPTY: ''\n"
-		"    SPACED: \"a b\"\n"
-		"  debug: true\n"
-		"  user: root\n"
-		"  group: 0\n"
-		"  scheduler: fifo\n"
-		"  priority: 10\n"
-		"  vcpu_pinning:\n"
-		"    0:\n"
-		"      0:\n"
-		"        0: 1\n"
-		"        1: 0\n"
-		"  isolate_cpus: true\n"
-		"  emulator_pinning: 0-1,4\n"
-		"  rlimit_memlock: true\n"
-		"  shutdown_timeout: 5\n"
-		"qemu:\n"
-		"- S\n");
+	_cleanup_definition_ struct definition *d =
+	    parse_ok("launcher:\n"
+		     "  binary: /usr/bin/qemu-system-x86_64\n"
+		     "  clear_env: true\n"
+		     "  env:\n"
+		     "    QEMU_AUDIO_DRV: pa\n"
+		     "    HEX: 0x1f\n"
+		     "    EMPTY: ''\n"
+		     "    SPACED: \"a b\"\n"
+		     "  debug: true\n"
+		     "  user: root\n"
+		     "  group: 0\n"
+		     "  scheduler: fifo\n"
+		     "  priority: 10\n"
+		     "  vcpu_pinning:\n"
+		     "    0:\n"
+		     "      0:\n"
+		     "        0: 1\n"
+		     "        1: 0\n"
+		     "  isolate_cpus: true\n"
+		     "  emulator_pinning: 0-1,4\n"
+		     "  rlimit_memlock: true\n"
+		     "  shutdown_timeout: 5\n"
+		     "qemu:\n"
+		     "- S\n");
 	assert_string_equal(d->binary, "/usr/bin/qemu-system-x86_64");
 	assert_true(d->clear_env);
 	assert_int_equal(strv_length(d->env), 4);
@@ -252,10 +260,12 @@ static void test_binary(void **state)
 
 static void test_booleans(void **state)
 {
-	_cleanup_definition_ struct definition *d = parse_ok(L "  clear_env: false\n  debug: true\n");
+	_cleanup_definition_ struct definition *d =
+	    parse_ok(L "  clear_env: false\n  debug: true\n");
 	assert_false(d->clear_env);
 	assert_true(d->debug);
-	check_error(L "  clear_env: yes\n", "3:14", "`clear_env` must be `true` or `false`, got `yes`");
+	check_error(L "  clear_env: yes\n", "3:14",
+		    "`clear_env` must be `true` or `false`, got `yes`");
 	check_error(L "  debug: True\n", "3:10", "`debug` must be `true` or `false`");
 	check_error(L "  debug: \"true\"\n", "3:10", "got quoted `true`");
 	check_error(L "  debug: 1\n", "3:10", "`true` or `false`");
@@ -266,7 +276,7 @@ static void test_booleans(void **state)
 static void test_env(void **state)
 {
 	_cleanup_definition_ struct definition *d =
-		parse_ok(L "  env:\n    A: 1.0\n    B: true\n    C: 'it''s'\n    lower_ok: x=y\n");
+	    parse_ok(L "  env:\n    A: 1.0\n    B: true\n    C: 'it''s'\n    lower_ok: x=y\n");
 	assert_int_equal(strv_length(d->env), 4);
 	assert_string_equal(d->env[0], "A=1.0");
 	assert_string_equal(d->env[1], "B=true");
@@ -335,11 +345,11 @@ static void test_scheduling(void **state)
 		enum ql_sched_policy p;
 		int prio;
 	} ok[] = {
-		{L "  scheduler: fifo\n  priority: 1\n", QL_SCHED_FIFO, 1},
-		{L "  priority: 99\n  scheduler: rr\n", QL_SCHED_RR, 99},
-		{L "  scheduler: other\n", QL_SCHED_OTHER, 0},
-		{L "  scheduler: batch\n  priority: 0\n", QL_SCHED_BATCH, 0},
-		{L "  scheduler: idle\n", QL_SCHED_IDLE, 0},
+	    {L "  scheduler: fifo\n  priority: 1\n", QL_SCHED_FIFO, 1},
+	    {L "  priority: 99\n  scheduler: rr\n", QL_SCHED_RR, 99},
+	    {L "  scheduler: other\n", QL_SCHED_OTHER, 0},
+	    {L "  scheduler: batch\n  priority: 0\n", QL_SCHED_BATCH, 0},
+	    {L "  scheduler: idle\n", QL_SCHED_IDLE, 0},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
 		_cleanup_definition_ struct definition *d = parse_ok(ok[i].yaml);
@@ -348,8 +358,8 @@ static void test_scheduling(void **state)
 		assert_int_equal(d->priority, ok[i].prio);
 		assert_true(definition_wants_pinning(d));
 	}
-	_cleanup_definition_ struct definition *d = parse_ok(
-		L "  scheduler: deadline\n  sched_runtime: 1024\n  sched_deadline: 2000000\n");
+	_cleanup_definition_ struct definition *d =
+	    parse_ok(L "  scheduler: deadline\n  sched_runtime: 1024\n  sched_deadline: 2000000\n");
 	assert_int_equal(d->scheduler, QL_SCHED_DEADLINE);
 	assert_int_equal(d->sched_runtime, 1024);
 	assert_int_equal(d->sched_deadline, 2000000);
@@ -367,11 +377,13 @@ static void test_scheduling(void **state)
 	check_error(L "  scheduler: [fifo]\n", "3:14", "got a sequence");
 	check_error(L "  priority: 5\n", "3:3", "`priority` needs `scheduler`");
 	check_error(L "  scheduler: fifo\n", "3:14", "scheduler `fifo` needs a `priority`");
-	check_error(L "  scheduler: rr\n  priority: 0\n", "4:13", "must be between 1 and 99, got 0");
+	check_error(L "  scheduler: rr\n  priority: 0\n", "4:13",
+		    "must be between 1 and 99, got 0");
 	check_error(L "  scheduler: rr\n  priority: 100\n", "4:13", "between 0 and 99");
 	check_error(L "  scheduler: rr\n  priority: -1\n", "4:13", "between 0 and 99");
 	check_error(L "  scheduler: rr\n  priority: '5'\n", "4:13", "got the quoted string `5`");
-	check_error(L "  scheduler: other\n  priority: 5\n", "4:13", "only takes priority 0, got 5");
+	check_error(L "  scheduler: other\n  priority: 5\n", "4:13",
+		    "only takes priority 0, got 5");
 	check_error(L "  scheduler: idle\n  priority: 1\n", "4:13", "`idle` only takes priority 0");
 	check_error(L "  scheduler: deadline\n  sched_deadline: 2000\n", "3:14",
 		    "needs `sched_runtime`");
@@ -389,7 +401,8 @@ static void test_scheduling(void **state)
 		    "4:13", "takes no priority");
 	check_error(L "  sched_runtime: 2000\n", "3:3",
 		    "`sched_runtime` is only valid with `scheduler: deadline`");
-	check_error(L "  scheduler: fifo\n  priority: 3\n  sched_period: 2000\n  sched_deadline: 1\n",
+	check_error(L
+		    "  scheduler: fifo\n  priority: 3\n  sched_period: 2000\n  sched_deadline: 1\n",
 		    "5:3", "`sched_period` is only valid with");
 	check_error(L "  scheduler: deadline\n  sched_runtime: 9223372036854775808\n", "4:18",
 		    "between 0 and 9223372036854775807");
@@ -399,8 +412,8 @@ static void test_vcpu_pinning(void **state)
 {
 	/* the seed README's example */
 	_cleanup_definition_ struct definition *d =
-		parse_ok(L "  vcpu_pinning:\n    0:\n      0:\n        0: 2\n        1: 6\n"
-			   "      1:\n        0: 3\n        1: 7\n");
+	    parse_ok(L "  vcpu_pinning:\n    0:\n      0:\n        0: 2\n        1: 6\n"
+		       "      1:\n        0: 3\n        1: 7\n");
 	static const int want[4][4] = {{0, 0, 0, 2}, {0, 0, 1, 6}, {0, 1, 0, 3}, {0, 1, 1, 7}};
 	assert_int_equal(d->n_pins, 4);
 	assert_false(d->pins_flat);
@@ -467,19 +480,24 @@ static void test_isolate_emulator(void **state)
 	static const struct {
 		const char *v;
 		enum ql_isolate want;
-	} iso[] = {{"auto", QL_ISOLATE_AUTO}, {"true", QL_ISOLATE_TRUE}, {"false", QL_ISOLATE_FALSE}};
+	} iso[] = {
+	    {"auto", QL_ISOLATE_AUTO}, {"true", QL_ISOLATE_TRUE}, {"false", QL_ISOLATE_FALSE}};
 	for (size_t i = 0; i < ELEMENTSOF(iso); i++) {
 		char yaml[128];
 		snprintf(yaml, sizeof(yaml), L "  isolate_cpus: %s\n", iso[i].v);
 		_cleanup_definition_ struct definition *d = parse_ok(yaml);
 		assert_int_equal(d->isolate_cpus, iso[i].want);
 	}
-	check_error(L "  isolate_cpus: yes\n", "3:17", "must be `auto`, `true` or `false`, got `yes`");
+	check_error(L "  isolate_cpus: yes\n", "3:17",
+		    "must be `auto`, `true` or `false`, got `yes`");
 	check_error(L "  isolate_cpus: [auto]\n", "3:17", "got a sequence");
 
 	static const struct {
 		const char *v, *want;
-	} emu[] = {{"0-1,4", "0-1,4"}, {"3", "3"}, {"'2'", "2"}, {"[0, 2, 2]", "0,2"},
+	} emu[] = {{"0-1,4", "0-1,4"},
+		   {"3", "3"},
+		   {"'2'", "2"},
+		   {"[0, 2, 2]", "0,2"},
 		   {"\"5,0-1\"", "0-1,5"}};
 	for (size_t i = 0; i < ELEMENTSOF(emu); i++) {
 		char yaml[128];
@@ -506,20 +524,20 @@ static void test_memlock_timeout(void **state)
 		enum ql_memlock m;
 		uint64_t bytes;
 	} ok[] = {
-		{"true", QL_MEMLOCK_UNLIMITED, 0},
-		{"false", QL_MEMLOCK_UNCHANGED, 0},
-		{"1", QL_MEMLOCK_BYTES, 1},
-		{"65536", QL_MEMLOCK_BYTES, 65536},
-		{"64K", QL_MEMLOCK_BYTES, 64ULL << 10},
-		{"16G", QL_MEMLOCK_BYTES, 16ULL << 30},
-		{"3M", QL_MEMLOCK_BYTES, 3ULL << 20},
-		{"2T", QL_MEMLOCK_BYTES, 2ULL << 40},
-		{"2KiB", QL_MEMLOCK_BYTES, 2048},
-		{"5MiB", QL_MEMLOCK_BYTES, 5ULL << 20},
-		{"1GiB", QL_MEMLOCK_BYTES, 1ULL << 30},
-		{"1TiB", QL_MEMLOCK_BYTES, 1ULL << 40},
-		{"18446744073709551615", QL_MEMLOCK_BYTES, UINT64_MAX},
-		{"16777215T", QL_MEMLOCK_BYTES, 16777215ULL << 40},
+	    {"true", QL_MEMLOCK_UNLIMITED, 0},
+	    {"false", QL_MEMLOCK_UNCHANGED, 0},
+	    {"1", QL_MEMLOCK_BYTES, 1},
+	    {"65536", QL_MEMLOCK_BYTES, 65536},
+	    {"64K", QL_MEMLOCK_BYTES, 64ULL << 10},
+	    {"16G", QL_MEMLOCK_BYTES, 16ULL << 30},
+	    {"3M", QL_MEMLOCK_BYTES, 3ULL << 20},
+	    {"2T", QL_MEMLOCK_BYTES, 2ULL << 40},
+	    {"2KiB", QL_MEMLOCK_BYTES, 2048},
+	    {"5MiB", QL_MEMLOCK_BYTES, 5ULL << 20},
+	    {"1GiB", QL_MEMLOCK_BYTES, 1ULL << 30},
+	    {"1TiB", QL_MEMLOCK_BYTES, 1ULL << 40},
+	    {"18446744073709551615", QL_MEMLOCK_BYTES, UINT64_MAX},
+	    {"16777215T", QL_MEMLOCK_BYTES, 16777215ULL << 40},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
 		char yaml[128];
@@ -553,11 +571,13 @@ static void test_memlock_timeout(void **state)
 
 static void test_unknown_duplicate_keys(void **state)
 {
-	check_error("lancher:\n  binary: q\n", "1:1", "unknown key `lancher`; did you mean `launcher`?");
+	check_error("lancher:\n  binary: q\n", "1:1",
+		    "unknown key `lancher`; did you mean `launcher`?");
 	check_error(L "qemus: []\n", "3:1", "did you mean `qemu`?");
 	check_error(L "vm: x\n", "3:1", "unknown key `vm`");
 	check_error(L "binary: x\n", "3:1", "it belongs under `launcher:`");
-	check_error(L "  binray: x\n", "3:3", "unknown launcher key `binray`; did you mean `binary`?");
+	check_error(L "  binray: x\n", "3:3",
+		    "unknown launcher key `binray`; did you mean `binary`?");
 	check_error(L "  cpu_pinning: x\n", "3:3", "did you mean `vcpu_pinning`?");
 	check_error(L "  clear_environment: true\n", "3:3", "unknown launcher key");
 	check_error(L "  shutdown_timout: 3\n", "3:3", "did you mean `shutdown_timeout`?");
@@ -567,7 +587,8 @@ static void test_unknown_duplicate_keys(void **state)
 	check_error(L "qemu:\n- drive: {file: a, file: b}\n", "4:20", "duplicate key `file`");
 	/* the earliest duplicate wins, wherever it is nested */
 	check_error(L "  env: {A: 1, A: 2}\nqemu: []\nqemu: []\n", "3:15", "duplicate key `A`");
-	check_error("[1, 2]\n", "1:1", "must be a mapping with `launcher:` and `qemu:`, got a sequence");
+	check_error("[1, 2]\n", "1:1",
+		    "must be a mapping with `launcher:` and `qemu:`, got a sequence");
 	check_error("hello\n", "1:1", "got a scalar");
 	check_error("", "1:1", "definition is empty");
 	check_error("# only a comment\n", "1:1", "definition is empty");
@@ -576,31 +597,57 @@ static void test_unknown_duplicate_keys(void **state)
 
 static void test_qemu_values_verbatim(void **state)
 {
-	_cleanup_definition_ struct definition *d = parse_ok(
-		L "qemu:\n"
-		  "- nographic\n"
-		  "- 'S'\n"
-		  "- addr: 0x1f\n"
-		  "- ver: 1.0\n"
-		  "- b: true\n"
-		  "- q: 'x'\n"
-		  "- n: null\n"
-		  "- t: ~\n"
-		  "- e: ''\n"
-		  "- o: 010\n"
-		  "- sp: \"a b\\tc\"\n"
-		  "- blk: |\n    line\n"
-		  "- drive: {file: x.img, if: none}\n"
-		  "- device: [virtio-blk, {drive: d0, readonly: }]\n"
-		  "- chardev: [null, id: c0]\n"
-		  "- smp: [2, sockets: 1]\n");
+	_cleanup_definition_ struct definition *d =
+	    parse_ok(L "qemu:\n"
+		       "- nographic\n"
+		       "- 'S'\n"
+		       "- addr: 0x1f\n"
+		       "- ver: 1.0\n"
+		       "- b: true\n"
+		       "- q: 'x'\n"
+		       "- n: null\n"
+		       "- t: ~\n"
+		       "- e: ''\n"
+		       "- o: 010\n"
+		       "- sp: \"a b\\tc\"\n"
+		       "- blk: |\n    line\n"
+		       "- drive: {file: x.img, if: none}\n"
+		       "- device: [virtio-blk, {drive: d0, readonly: }]\n"
+		       "- chardev: [null, id: c0]\n"
+		       "- smp: [2, sockets: 1]\n");
 	static const char *const want[] = {
-		"qemu",	   "-nographic", "-S",	  "-addr",   "0x1f",   "-ver",	  "1.0",
-		"-b",	   "true",	 "-q",	  "x",	     "-n",     "null",	  "-t",
-		"~",	   "-e",	 "",	  "-o",	     "010",    "-sp",	  "a b\tc",
-		"-blk",	   "line\n",	 "-drive", "file=x.img,if=none",	"-device",
-		"virtio-blk,drive=d0,readonly",	  "-chardev", "null,id=c0", "-smp", "2,sockets=1",
-		NULL,
+	    "qemu",
+	    "-nographic",
+	    "-S",
+	    "-addr",
+	    "0x1f",
+	    "-ver",
+	    "1.0",
+	    "-b",
+	    "true",
+	    "-q",
+	    "x",
+	    "-n",
+	    "null",
+	    "-t",
+	    "~",
+	    "-e",
+	    "",
+	    "-o",
+	    "010",
+	    "-sp",
+	    "a b\tc",
+	    "-blk",
+	    "line\n",
+	    "-drive",
+	    "file=x.img,if=none",
+	    "-device",
+	    "virtio-blk,drive=d0,readonly",
+	    "-chardev",
+	    "null,id=c0",
+	    "-smp",
+	    "2,sockets=1",
+	    NULL,
 	};
 	_cleanup_strv_free_ char **argv = argv_of(d);
 	for (size_t i = 0; want[i] || argv[i]; i++) {
@@ -631,8 +678,8 @@ static void test_qemu_errors(void **state)
 {
 	check_error(L "qemu:\n- name:\n", "4:3",
 		    "option `name` has no value (write `- name` for a flag)");
-	check_error(L "qemu:\n- -nographic\n", "4:3", "write `nographic`, not `-...`");
-	check_error(L "qemu:\n- --m: 2G\n", "4:3", "write `m`, not `--...`");
+	check_error(L "qemu:\n- -nographic\n", "4:3", "write `nographic`, not `-nographic`");
+	check_error(L "qemu:\n- --m: 2G\n", "4:3", "write `m`, not `--m`");
 	check_error(L "qemu:\n- no graphic\n", "4:3", "invalid option name `no graphic`");
 	check_error(L "qemu:\n- m=2G\n", "4:3", "invalid option name `m=2G`");
 	check_error(L "qemu:\n- 'a,b': x\n", "4:3", "invalid option name");
@@ -668,7 +715,8 @@ static void test_yaml_syntax_quiet(void **state)
 	unlink(tmpl);
 	assert_true(dup2(fd, STDERR_FILENO) >= 0);
 
-	check_error(L "qemu: [a, b\n", "4:1", "invalid YAML: flow sequence without a closing bracket");
+	check_error(L "qemu: [a, b\n", "4:1",
+		    "invalid YAML: flow sequence without a closing bracket");
 	check_error(L "qemu:\n\t- x\n", "4:1", "invalid YAML: tab character");
 	check_error(L "qemu:\n- m: \"2G\n", "4:7", "invalid YAML: double-quoted scalar");
 	check_error("launcher: {binary: q\n", "2:1", "invalid YAML");
@@ -690,7 +738,7 @@ static void test_input_limits(void **state)
 	check_error(L "qemu:\n- name: caf\xc3\xa9 \xff\n", "4:14", "invalid UTF-8 (byte 0xff)");
 	check_error(L "qemu:\n- name: \xc0\xaf\n", "4:9", "invalid UTF-8 (byte 0xc0)");
 	check_error(L "qemu:\n- name: \xed\xa0\x80\n", "4:9", "invalid UTF-8"); /* surrogate */
-	check_error(L "qemu:\n- name: \xe2\x82\n", "4:9", "invalid UTF-8");     /* truncated */
+	check_error(L "qemu:\n- name: \xe2\x82\n", "4:9", "invalid UTF-8");	/* truncated */
 	check_error(L "qemu:\n- name: &a x\n- cpu: *a\n", "4:9", "anchors (&name)");
 	check_error(L "qemu:\n- name: *a\n", "4:9", "aliases (*name)");
 	check_error(L "qemu:\n- m: !!str 2G\n", "4:6", "tags (!tag) are not supported");
@@ -789,23 +837,23 @@ static void test_bad_directory(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_readme_forms_identical),
-		cmocka_unit_test(test_minimal_defaults),
-		cmocka_unit_test(test_full_launcher),
-		cmocka_unit_test(test_binary),
-		cmocka_unit_test(test_booleans),
-		cmocka_unit_test(test_env),
-		cmocka_unit_test(test_user_group),
-		cmocka_unit_test(test_scheduling),
-		cmocka_unit_test(test_vcpu_pinning),
-		cmocka_unit_test(test_isolate_emulator),
-		cmocka_unit_test(test_memlock_timeout),
-		cmocka_unit_test(test_unknown_duplicate_keys),
-		cmocka_unit_test(test_qemu_values_verbatim),
-		cmocka_unit_test(test_qemu_errors),
-		cmocka_unit_test(test_yaml_syntax_quiet),
-		cmocka_unit_test(test_input_limits),
-		cmocka_unit_test(test_bad_directory),
+	    cmocka_unit_test(test_readme_forms_identical),
+	    cmocka_unit_test(test_minimal_defaults),
+	    cmocka_unit_test(test_full_launcher),
+	    cmocka_unit_test(test_binary),
+	    cmocka_unit_test(test_booleans),
+	    cmocka_unit_test(test_env),
+	    cmocka_unit_test(test_user_group),
+	    cmocka_unit_test(test_scheduling),
+	    cmocka_unit_test(test_vcpu_pinning),
+	    cmocka_unit_test(test_isolate_emulator),
+	    cmocka_unit_test(test_memlock_timeout),
+	    cmocka_unit_test(test_unknown_duplicate_keys),
+	    cmocka_unit_test(test_qemu_values_verbatim),
+	    cmocka_unit_test(test_qemu_errors),
+	    cmocka_unit_test(test_yaml_syntax_quiet),
+	    cmocka_unit_test(test_input_limits),
+	    cmocka_unit_test(test_bad_directory),
 	};
 	return cmocka_run_group_tests_name("definition", tests, NULL, NULL);
 }
