@@ -578,9 +578,10 @@ static int move_all_tasks(int from_fd, const char *from_file, int to_fd, const c
 		else
 			failed++;
 	}
-	ql_log(log, QL_LOG_DEBUG,
-	       "%s: moved %zu tasks, %zu kernel threads refused, %zu vanished, %zu failed", what,
-	       moved, refused, vanished, failed);
+	if (n)
+		ql_log(log, QL_LOG_DEBUG,
+		       "%s: moved %zu tasks, %zu kernel threads refused, %zu vanished, %zu failed",
+		       what, moved, refused, vanished, failed);
 	return 0;
 }
 

@@ -1,0 +1,229 @@
+#!/bin/bash
+# vCPU pinning with the cpuset v1 backend, against the real kernel: the launcher is pointed at a
+# delegated test cpuset (QEMU_LAUNCHER_CPUSET_MOUNT_PATH=/sys/fs/cgroup/cpuset/<testdir>) so it
+# only ever moves tasks this script put there. vCPUs go to the last host CPU, the pool keeps
+# the others.
+. "$(dirname "$0")/lib.sh"
+NTESTS=59
+plan $NTESTS
+
+CS=/sys/fs/cgroup/cpuset
+skip_all() {
+	local i
+	for ((i = TEST_NUM; i < NTESTS; i++)); do skip "$1"; done
+	exit 0
+}
+[ "$(id -u)" = 0 ] || skip_all "needs root for cpuset v1"
+grep -q ' - cgroup [^ ]* [^ ]*cpuset' /proc/self/mountinfo && [ -w "$CS/cpuset.cpus" ] ||
+	skip_all "no writable cpuset v1 hierarchy at $CS"
+ONLINE=$(cat /sys/devices/system/cpu/online)
+NCPU=$(nproc --all)
+[ "$NCPU" -ge 2 ] || skip_all "needs 2 host CPUs (one for vCPUs, one for the pool)"
+PIN=$((NCPU - 1)) # vCPUs here; CPU 0 .. PIN-1 stay in the pool
+POOL_EXPECT=$([ "$PIN" -eq 1 ] && echo 0 || echo "0-$((PIN - 1))")
+
+TD=qltest-pin-$$
+M=$CS/$TD
+mkdir "$M"
+register_cgroup "$M"
+cat "$CS/cpuset.cpus" >"$M/cpuset.cpus"
+cat "$CS/cpuset.mems" >"$M/cpuset.mems"
+export QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M
+unset QEMU_LAUNCHER_CPUSET_PREFIX
+
+# thread_of QEMU_PID COMM: the TID whose comm is COMM (qemu runs with debug-threads=on).
+thread_of() {
+	local t
+	for t in /proc/$1/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] && { basename "$t"; return 0; }
+	done
+	return 1
+}
+cpuset_of() { cat "/proc/$1/task/$2/cpuset" 2>/dev/null; }
+allowed_of() { awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$1/task/$2/status" 2>/dev/null; }
+# policy_of TID: "SCHED_FIFO|SCHED_RESET_ON_FORK 10"
+policy_of() {
+	chrt -p "$1" 2>/dev/null | awk -F': ' '/policy/ {p=$2} /priority/ {print p, $2}'
+}
+# subdirs DIR: the cgroup directories below DIR (relative), one per line, sorted.
+subdirs() { (cd "$1" && find . -mindepth 1 -type d | sed 's|^\./||' | sort); }
+
+# pinned_def NAME PINS [EXTRA_LAUNCHER_LINES]: a paused 2-vCPU TCG VM (-S in the definition).
+pinned_def() {
+	{
+		printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n' "$QEMU"
+		printf '%s\n' "$2"
+		[ $# -ge 3 ] && printf '%s\n' "$3"
+		printf 'qemu:\n'
+		guest_opts idle
+		printf -- '- smp: [ 2, sockets: 1, cores: 2, threads: 1 ]\n'
+		printf -- '- name: [ %s, debug-threads: on ]\n- S\n' "$1"
+	} | def "$1"
+}
+# Starts NAME and waits until the launcher says the guest stays paused (pinning done).
+start_pinned() {
+	ql_start "$1" -d
+	if wait_until 20 grep -q "guest left paused" "$LERR"; then
+		L=$(launcher_of "$LPID")
+		Q=$(child_of "$L")
+		return 0
+	fi
+	diag "launcher output:" "$(cat "$LERR")"
+	L=$(launcher_of "$LPID")
+	Q=$(child_of "$L")
+	return 1
+}
+
+# A task of the delegated subtree (stands for "every task of M"): it must move to the pool and
+# back.
+sleep 600 &
+SLEEPER=$!
+register_pid "$SLEEPER"
+echo "$SLEEPER" >"$M/tasks"
+
+# --- one VM: vCPU 0 pinned, vCPU 1 not, SCHED_FIFO ------------------------------------------
+pinned_def vm1 "  scheduler: fifo
+  priority: 10
+  vcpu_pinning:
+    0:
+      0:
+        0: $PIN"
+check "vm1 started and pinned while paused (-S): placement is in force before the guest runs" start_pinned vm1
+V0=$(thread_of "$Q" "CPU 0/TCG")
+V1=$(thread_of "$Q" "CPU 1/TCG")
+check "vCPU threads found (CPU 0/TCG, CPU 1/TCG)" test -n "$V0" -a -n "$V1"
+expect_eq "layout: prefix, pool, VM set and one cpuN set" "qemu
+qemu/pool
+qemu/vm1
+qemu/vm1/cpu$PIN" "$(subdirs "$M")"
+expect_eq "vCPU 0 thread is in <M>/qemu/vm1/cpu$PIN" "/$TD/qemu/vm1/cpu$PIN" "$(cpuset_of "$Q" "$V0")"
+expect_eq "vCPU 0 may run only on host CPU $PIN" "$PIN" "$(allowed_of "$Q" "$V0")"
+expect_eq "cpu$PIN set holds exactly the vCPU 0 thread" "$V0" "$(cat "$M/qemu/vm1/cpu$PIN/tasks")"
+expect_eq "cpu$PIN set: cpuset.cpus" "$PIN" "$(cat "$M/qemu/vm1/cpu$PIN/cpuset.cpus")"
+expect_eq "pool lost the pinned CPU" "$POOL_EXPECT" "$(cat "$M/qemu/pool/cpuset.cpus")"
+expect_eq "prefix set keeps the CPUs of the mount path" "$(cat "$M/cpuset.cpus")" "$(cat "$M/qemu/cpuset.cpus")"
+expect_eq "cpu_exclusive is not set on the prefix" 0 "$(cat "$M/qemu/cpuset.cpu_exclusive")"
+bad=""
+for t in /proc/$Q/task/*; do
+	tid=$(basename "$t")
+	[ "$tid" = "$V0" ] && continue
+	[ "$(cpuset_of "$Q" "$tid")" = "/$TD/qemu/pool" ] || bad="$bad $tid:$(cpuset_of "$Q" "$tid")"
+	[ "$(allowed_of "$Q" "$tid")" = "$POOL_EXPECT" ] || bad="$bad $tid:$(allowed_of "$Q" "$tid")"
+done
+expect_eq "every other qemu thread (unpinned vCPU 1 too) is in the pool, off CPU $PIN" "" "$bad"
+expect_eq "vCPU 0: SCHED_FIFO priority 10, reset-on-fork" "SCHED_FIFO|SCHED_RESET_ON_FORK 10" "$(policy_of "$V0")"
+expect_eq "vCPU 1 (not pinned) keeps SCHED_OTHER" "SCHED_OTHER 0" "$(policy_of "$V1")"
+expect_eq "qemu main thread keeps SCHED_OTHER" "SCHED_OTHER 0" "$(policy_of "$Q")"
+check "-d prints the pinning map" grep -q "vCPU 0 (socket 0 core 0 thread 0) thread $V0 -> host CPU $PIN" "$LERR"
+check "-d traces cgroup writes" grep -q "write $M/qemu/vm1/cpu$PIN/tasks <- $V0" "$LERR"
+expect_eq "a task of the delegated subtree was moved to the pool" "/$TD/qemu/pool" "$(cat /proc/$SLEEPER/cpuset)"
+expect_eq "... and now runs off the pinned CPU" "$POOL_EXPECT" "$(awk '/^Cpus_allowed_list:/ {print $2}' /proc/$SLEEPER/status)"
+VM1_L=$L VM1_Q=$Q VM1_LPID=$LPID VM1_V0=$V0
+
+# --- a second VM wanting the same CPU is refused, naming the first --------------------------
+pinned_def intruder "  vcpu_pinning:
+    0:
+      0:
+        0: $PIN"
+timeout -s KILL 30 "$QL" intruder >"$SCRATCH/intr.out" 2>"$SCRATCH/intr.err" </dev/null
+expect_eq "overlapping VM: exit 125" 125 $?
+check "overlapping VM: the error names the running VM" grep -q "host CPU $PIN is pinned by running VM \`vm1\`" "$SCRATCH/intr.err"
+check "overlapping VM: no set of it is left" test ! -e "$M/qemu/intruder"
+check "overlapping VM: its qemu is gone" bash -c "! pgrep -f 'name [i]ntruder,' >/dev/null"
+expect_eq "overlapping VM: vm1's vCPU is still pinned" "/$TD/qemu/vm1/cpu$PIN" "$(cpuset_of "$VM1_Q" "$VM1_V0")"
+expect_eq "overlapping VM: the pool still excludes CPU $PIN" "$POOL_EXPECT" "$(cat "$M/qemu/pool/cpuset.cpus")"
+
+timeout -s KILL 30 "$QL" vm1 >/dev/null 2>"$SCRATCH/twin.err" </dev/null
+expect_eq "the same VM started twice: exit 125" 125 $?
+check "the same VM started twice: says it is already running" grep -q "VM \`vm1\` is already running" "$SCRATCH/twin.err"
+expect_eq "the same VM started twice: the running one keeps its sets" "/$TD/qemu/vm1/cpu$PIN" "$(cpuset_of "$VM1_Q" "$VM1_V0")"
+
+if [ "$NCPU" -ge 3 ]; then
+	pinned_def other "  vcpu_pinning:
+    0:
+      0:
+        0: $((PIN - 1))"
+	start_pinned other
+	OV0=$(thread_of "$Q" "CPU 0/TCG")
+	expect_eq "disjoint second VM: its vCPU is pinned to CPU $((PIN - 1))" "/$TD/qemu/other/cpu$((PIN - 1))" "$(cpuset_of "$Q" "$OV0")"
+	expect_eq "disjoint second VM: pool excludes both VMs' CPUs" "$([ "$PIN" -eq 2 ] && echo 0 || echo "0-$((PIN - 2))")" "$(cat "$M/qemu/pool/cpuset.cpus")"
+	kill -KILL "$Q"
+	wait "$LPID"
+	expect_eq "disjoint second VM gone: pool gets its CPU back" "$POOL_EXPECT" "$(cat "$M/qemu/pool/cpuset.cpus")"
+else
+	skip "disjoint second VM needs 3 host CPUs (have $NCPU)"
+	skip "disjoint second VM needs 3 host CPUs (have $NCPU)"
+	skip "disjoint second VM needs 3 host CPUs (have $NCPU)"
+fi
+
+# --- qemu killed: everything unwinds ---------------------------------------------------------
+kill -KILL "$VM1_Q"
+wait "$VM1_LPID"
+expect_eq "qemu SIGKILLed: launcher exits 128+9" 137 $?
+expect_eq "qemu SIGKILLed: no cpuset of ours is left" "" "$(subdirs "$M")"
+expect_eq "qemu SIGKILLed: the delegated subtree's task is back in it" "/$TD" "$(cat /proc/$SLEEPER/cpuset)"
+check "qemu SIGKILLed: -d traced the removal" grep -q "rmdir $M/qemu/pool" "$LERR"
+
+# --- bad pinning: nothing is left behind -----------------------------------------------------
+pinned_def nosuch "  vcpu_pinning:
+    1:
+      0:
+        0: $PIN"
+timeout -s KILL 30 "$QL" nosuch >/dev/null 2>"$SCRATCH/nosuch.err" </dev/null
+expect_eq "pin for a vCPU qemu does not have: exit 125" 125 $?
+check "pin for a vCPU qemu does not have: FILE:LINE:COL of the pin" grep -q "$CONF/nosuch.yml:[0-9]*:[0-9]*: vcpu_pinning names vCPU (socket 1 core 0 thread 0), but qemu has no such vCPU" "$SCRATCH/nosuch.err"
+expect_eq "pin for a vCPU qemu does not have: no cpuset left" "" "$(subdirs "$M")"
+check "pin for a vCPU qemu does not have: qemu is gone" bash -c "! pgrep -f 'name [n]osuch,' >/dev/null"
+
+BADCPU=$((NCPU + 3))
+pinned_def badcpu "  vcpu_pinning:
+    0:
+      0:
+        0: $BADCPU"
+timeout -s KILL 30 "$QL" badcpu >/dev/null 2>"$SCRATCH/badcpu.err" </dev/null
+expect_eq "host CPU $BADCPU that does not exist: exit 125" 125 $?
+check "host CPU $BADCPU: FILE:LINE:COL and the reason" grep -q "$CONF/badcpu.yml:[0-9]*:[0-9]*: vCPU (socket 0 core 0 thread 0): host CPU $BADCPU does not exist" "$SCRATCH/badcpu.err"
+expect_eq "host CPU $BADCPU: no cpuset created" "" "$(subdirs "$M")"
+check "host CPU $BADCPU: qemu was never started" bash -c "! pgrep -f 'name [b]adcpu,' >/dev/null"
+
+# every usable CPU pinned: nothing left for the pool
+pinned_def allcpus "  vcpu_pinning: [ $(seq -s ', ' 0 $PIN) ]"
+timeout -s KILL 30 "$QL" allcpus >/dev/null 2>"$SCRATCH/all.err" </dev/null
+expect_eq "pinning every CPU of the mount path: exit 125" 125 $?
+check "pinning every CPU: the message says why" grep -q "keep at least one" "$SCRATCH/all.err"
+
+# --- a SIGKILLed launcher leaves empty sets; the next start reclaims them ---------------------
+check "stale run: vm1 pinned again" start_pinned vm1
+kill -KILL "$L"
+check "stale run: qemu ends with its launcher (PDEATHSIG)" wait_until 10 pid_gone "$Q"
+wait "$LPID" 2>/dev/null
+check "stale run: the killed launcher's sets are still there" test -d "$M/qemu/vm1/cpu$PIN"
+pinned_def vm2 "  vcpu_pinning:
+    0:
+      0:
+        0: $PIN"
+check "stale run: another VM can take CPU $PIN" start_pinned vm2
+check "stale run: the stale sets were reclaimed" grep -q "reclaiming the cpusets of VM \`vm1\`" "$LERR"
+expect_eq "stale run: layout now has vm2 only" "qemu
+qemu/pool
+qemu/vm2
+qemu/vm2/cpu$PIN" "$(subdirs "$M")"
+kill -TERM "$L"
+wait "$LPID"
+expect_eq "SIGTERM: launcher exits with qemu's status" 0 $?
+expect_eq "SIGTERM: no cpuset left" "" "$(subdirs "$M")"
+
+# --- emulator_pinning and the flat list form -------------------------------------------------
+pinned_def emu "  vcpu_pinning: [ $PIN ]
+  emulator_pinning: 0"
+check "emulator_pinning: VM started" start_pinned emu
+V0=$(thread_of "$Q" "CPU 0/TCG")
+V1=$(thread_of "$Q" "CPU 1/TCG")
+expect_eq "flat form: vCPU 0 (cpu-index 0) is in cpu$PIN" "/$TD/qemu/emu/cpu$PIN" "$(cpuset_of "$Q" "$V0")"
+expect_eq "emulator_pinning: qemu's main thread is in the emulator set" "/$TD/qemu/emu/emulator" "$(cpuset_of "$Q" "$Q")"
+expect_eq "emulator_pinning: the unpinned vCPU 1 stays with the emulator threads" "/$TD/qemu/emu/emulator" "$(cpuset_of "$Q" "$V1")"
+expect_eq "emulator_pinning: emulator threads may run on CPU 0 only" 0 "$(allowed_of "$Q" "$Q")"
+expect_eq "emulator_pinning: VM set spans vCPU and emulator CPUs" "0-$PIN" "$(cat "$M/qemu/emu/cpuset.cpus")"
+kill -KILL "$Q"
+wait "$LPID"
+expect_eq "emulator_pinning: everything removed after qemu ended" "" "$(subdirs "$M")"
