@@ -1492,6 +1492,10 @@ int definition_parse(const char *path, const char *text, size_t len, struct defi
 	d->isolate_cpus = QL_ISOLATE_AUTO;
 	d->memlock = QL_MEMLOCK_UNCHANGED;
 
+	if (!text && len == 0)
+		text = "";
+	if (!text)
+		return ql_error_set(err, EINVAL, "%s: no definition text", path);
 	int r = check_bytes(&c, text, len);
 	if (r < 0)
 		return r;
