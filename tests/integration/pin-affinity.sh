@@ -1,0 +1,139 @@
+#!/bin/bash
+# vCPU pinning without cpusets (sched_setaffinity) and scheduling, against the real kernel:
+# unprivileged pinning as `nobody`, isolate_cpus true/auto without a cpuset backend, scheduler
+# policies read back from the kernel.
+. "$(dirname "$0")/lib.sh"
+NTESTS=27
+plan $NTESTS
+
+skip_all() {
+	local i
+	for ((i = TEST_NUM; i < NTESTS; i++)); do skip "$1"; done
+	exit 0
+}
+NCPU=$(nproc --all)
+[ "$NCPU" -ge 2 ] || skip_all "needs 2 host CPUs"
+PIN=$((NCPU - 1))
+ALL=$(awk '/^Cpus_allowed_list:/ {print $2}' /proc/self/status)
+# No cpuset backend anywhere: an existing, non-empty directory that is no cgroup.
+NOCG=$SCRATCH/not-a-cpuset
+mkdir -p "$NOCG/x"
+export QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$NOCG
+
+thread_of() {
+	local t
+	for t in /proc/$1/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] && { basename "$t"; return 0; }
+	done
+	return 1
+}
+allowed_of() { awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$1/task/$2/status" 2>/dev/null; }
+policy_of() { chrt -p "$1" 2>/dev/null | awk -F': ' '/policy/ {p=$2} /priority/ {print p, $2}'; }
+
+vm_def() { # vm_def NAME LAUNCHER_LINES
+	{
+		printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n%s\nqemu:\n' "$QEMU" "$2"
+		guest_opts idle
+		printf -- '- smp: [ 2, sockets: 1, cores: 2, threads: 1 ]\n'
+		printf -- '- name: [ %s, debug-threads: on ]\n- S\n' "$1"
+	} | def "$1"
+}
+# run_bg NAME [as nobody]: starts the launcher in the background and waits for the paused guest.
+run_bg() {
+	LOUT=$SCRATCH/$1.out
+	LERR=$SCRATCH/$1.err
+	if [ "${2:-}" = nobody ]; then
+		timeout -s KILL 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
+			env QEMU_LAUNCHER_CONFIG_DIR="$CONF" QEMU_LAUNCHER_CPUSET_MOUNT_PATH="$NOCG" \
+			"$QL" -d "$1" >"$LOUT" 2>"$LERR" </dev/null &
+	else
+		timeout -s KILL 60 "$QL" -d "$1" >"$LOUT" 2>"$LERR" </dev/null &
+	fi
+	LPID=$!
+	register_pid "$LPID"
+	if wait_until 20 grep -q "guest left paused" "$LERR"; then
+		Q=$(pgrep -f "name [${1:0:1}]${1:1}," | head -n1)
+		return 0
+	fi
+	diag "launcher output:" "$(cat "$LERR")"
+	return 1
+}
+stop_bg() {
+	[ -n "${Q:-}" ] && kill -KILL "$Q" 2>/dev/null
+	wait "$LPID" 2>/dev/null
+}
+
+# --- unprivileged affinity pinning ----------------------------------------------------------
+chmod 755 "$CONF"
+vm_def aff "  isolate_cpus: false
+  vcpu_pinning: [ $PIN ]"
+chmod 644 "$CONF/aff.yml"
+if setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$QL"; then
+	check "as nobody with isolate_cpus: false: VM started and pinned" run_bg aff nobody
+	expect_eq "as nobody: qemu runs as uid 65534" 65534 "$(awk '/^Uid:/ {print $2}' "/proc/$Q/status")"
+	V0=$(thread_of "$Q" "CPU 0/TCG")
+	V1=$(thread_of "$Q" "CPU 1/TCG")
+	expect_eq "as nobody: vCPU 0 affinity is host CPU $PIN" "$PIN" "$(allowed_of "$Q" "$V0")"
+	expect_eq "as nobody: unpinned vCPU 1 keeps the launcher's affinity" "$ALL" "$(allowed_of "$Q" "$V1")"
+	expect_eq "as nobody: qemu's main thread keeps the launcher's affinity" "$ALL" "$(allowed_of "$Q" "$Q")"
+	check "as nobody: the backend is affinity" grep -q "CPU isolation backend\|affinity" "$LERR"
+	check "as nobody: -d traces sched_setaffinity" grep -q "sched_setaffinity thread $V0 (vCPU 0) -> $PIN" "$LERR"
+	stop_bg
+	expect_eq "as nobody: no directory created at the mount path" "x" "$(ls "$NOCG")"
+
+	vm_def affrt "  isolate_cpus: false
+  scheduler: fifo
+  priority: 5
+  vcpu_pinning: [ $PIN ]"
+	chmod 644 "$CONF/affrt.yml"
+	timeout -s KILL 30 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env QEMU_LAUNCHER_CONFIG_DIR="$CONF" "$QL" affrt >/dev/null 2>"$SCRATCH/affrt.err" </dev/null
+	expect_eq "as nobody, SCHED_FIFO: exit 125" 125 $?
+	check "as nobody, SCHED_FIFO: the error names CAP_SYS_NICE" grep -q "setting SCHED_FIFO on vCPU 0 needs CAP_SYS_NICE (run as root)" "$SCRATCH/affrt.err"
+	check "as nobody, SCHED_FIFO: qemu is gone" bash -c "! pgrep -f 'name [a]ffrt,' >/dev/null"
+else
+	for i in 1 2 3 4 5 6 7 8 9 10 11; do skip "nobody cannot execute $QL (build dir not world-readable)"; done
+fi
+
+# --- isolate_cpus without a cpuset backend --------------------------------------------------
+vm_def isotrue "  isolate_cpus: true
+  vcpu_pinning: [ $PIN ]"
+timeout -s KILL 30 "$QL" isotrue >/dev/null 2>"$SCRATCH/isotrue.err" </dev/null
+expect_eq "isolate_cpus: true without a cpuset backend: exit 125" 125 $?
+check "isolate_cpus: true: the message says why" grep -q "isolate_cpus is true but no cpuset backend is usable" "$SCRATCH/isotrue.err"
+
+vm_def isoauto "  vcpu_pinning: [ $PIN ]
+  emulator_pinning: 0"
+check "isolate_cpus: auto without a cpuset backend: VM started" run_bg isoauto
+check "isolate_cpus: auto: warns that CPUs are pinned but not isolated" grep -q "warning: CPUs are pinned but not isolated" "$LERR"
+V0=$(thread_of "$Q" "CPU 0/TCG")
+V1=$(thread_of "$Q" "CPU 1/TCG")
+expect_eq "auto -> affinity: vCPU 0 on host CPU $PIN" "$PIN" "$(allowed_of "$Q" "$V0")"
+expect_eq "auto -> affinity, emulator_pinning: main thread on CPU 0" 0 "$(allowed_of "$Q" "$Q")"
+expect_eq "auto -> affinity, emulator_pinning: unpinned vCPU 1 on CPU 0" 0 "$(allowed_of "$Q" "$V1")"
+stop_bg
+
+# --- scheduling -----------------------------------------------------------------------------
+if [ "$(id -u)" = 0 ]; then
+	vm_def rronly "  scheduler: rr
+  priority: 7"
+	check "scheduler without pinning: VM started" run_bg rronly
+	V0=$(thread_of "$Q" "CPU 0/TCG")
+	V1=$(thread_of "$Q" "CPU 1/TCG")
+	expect_eq "scheduler without pinning: vCPU 0 SCHED_RR 7" "SCHED_RR|SCHED_RESET_ON_FORK 7" "$(policy_of "$V0")"
+	expect_eq "scheduler without pinning: vCPU 1 SCHED_RR 7" "SCHED_RR|SCHED_RESET_ON_FORK 7" "$(policy_of "$V1")"
+	expect_eq "scheduler without pinning: main thread stays SCHED_OTHER" "SCHED_OTHER 0" "$(policy_of "$Q")"
+	check "scheduler without pinning: warns about starving other tasks" grep -q "without pinning.*sched_rt_runtime_us" "$LERR"
+	stop_bg
+
+	vm_def dl "  scheduler: deadline
+  sched_runtime: 1000000
+  sched_deadline: 10000000
+  sched_period: 10000000"
+	check "SCHED_DEADLINE: VM started" run_bg dl
+	V0=$(thread_of "$Q" "CPU 0/TCG")
+	expect_eq "SCHED_DEADLINE: vCPU 0 reads back runtime/deadline/period" "SCHED_DEADLINE|SCHED_RESET_ON_FORK 1000000/10000000/10000000" "$(chrt -p "$V0" | awk -F': ' '/policy/ {p=$2} /parameters/ {print p, $2}')"
+	stop_bg
+else
+	for i in 1 2 3 4 5 6 7; do skip "scheduling needs root"; done
+fi
