@@ -3,7 +3,7 @@
 # unprivileged pinning as `nobody`, isolate_cpus true/auto without a cpuset backend, scheduler
 # policies read back from the kernel.
 . "$(dirname "$0")/lib.sh"
-NTESTS=27
+NTESTS=25
 plan $NTESTS
 
 skip_all() {
