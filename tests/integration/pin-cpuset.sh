@@ -4,7 +4,7 @@
 # only ever moves tasks this script put there. vCPUs go to the last host CPU, the pool keeps
 # the others.
 . "$(dirname "$0")/lib.sh"
-NTESTS=59
+NTESTS=61
 plan $NTESTS
 
 CS=/sys/fs/cgroup/cpuset
@@ -119,6 +119,14 @@ check "-d traces cgroup writes" grep -q "write $M/qemu/vm1/cpu$PIN/tasks <- $V0"
 expect_eq "a task of the delegated subtree was moved to the pool" "/$TD/qemu/pool" "$(cat /proc/$SLEEPER/cpuset)"
 expect_eq "... and now runs off the pinned CPU" "$POOL_EXPECT" "$(awk '/^Cpus_allowed_list:/ {print $2}' /proc/$SLEEPER/status)"
 VM1_L=$L VM1_Q=$Q VM1_LPID=$LPID VM1_V0=$V0
+
+# A thread that lands in a vCPU set later (as KVM's kvm-nx-lpage-re does) is moved out by the
+# launcher's rescans (100 ms, 1 s, 5 s after start).
+RCU=$(thread_of "$Q" "IO mon_iothread")
+echo "$RCU" >"$M/qemu/vm1/cpu$PIN/tasks"
+in_pool() { [ "$(cpuset_of "$VM1_Q" "$RCU")" = "/$TD/qemu/pool" ]; }
+check "rescan: a non-vCPU thread put into cpu$PIN is moved back to the pool" wait_until 8 in_pool
+check "rescan: -d says so" grep -q "thread $RCU appeared in $M/qemu/vm1/cpu$PIN; moving it out" "$LERR"
 
 # --- a second VM wanting the same CPU is refused, naming the first --------------------------
 pinned_def intruder "  vcpu_pinning:
