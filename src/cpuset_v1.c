@@ -145,9 +145,10 @@ static int find_mount(const char *path, struct mount_match *ret, struct ql_error
 			FILE *c = fopen(ctl, "re");
 			if (c) {
 				char buf[512] = "";
+				char *wsave = NULL;
 				if (fgets(buf, sizeof(buf), c)) {
-					for (char *w = strtok_r(buf, " \n", &save); w;
-					     w = strtok_r(NULL, " \n", &save))
+					for (char *w = strtok_r(buf, " \n", &wsave); w;
+					     w = strtok_r(NULL, " \n", &wsave))
 						if (streq(w, "cpuset"))
 							best.cgroup2_with_cpuset = true;
 				}
