@@ -12,10 +12,16 @@
 
 struct qmp;
 
-/* Called for every asynchronous event (`"event": NAME`) read, whatever call read it. */
+/* Called for every asynchronous event (`"event": NAME`) read, whatever call read it. NAME is
+ * valid during the call only; the callback must not call qmp_* functions. */
 typedef void (*qmp_event_fn)(const char *event, void *userdata);
 
-/* Takes ownership of fd (a connected stream socket, made non-blocking and close-on-exec here). */
+/* Takes ownership of fd (a connected stream socket, made non-blocking and close-on-exec here),
+ * also when it fails.
+ * Common rules: timeout_ms < 0 waits forever (EINTR never cuts a wait short). Commands carry an
+ * "id" counting from 1 per connection; replies with another id (late replies after a timeout,
+ * replies to qmp_send(), id-less errors) are dropped. -ECONNRESET (qemu gone), -EPROTO and
+ * -EMSGSIZE (untrustworthy stream) are sticky: every later call returns them again. */
 int qmp_new(int fd, qmp_event_fn on_event, void *userdata, struct qmp **ret, struct ql_error *err);
 void qmp_free(struct qmp *q);
 static inline void qmp_freep(struct qmp **q)
@@ -35,10 +41,13 @@ int qmp_handshake(struct qmp *q, int timeout_ms, struct ql_error *err);
 
 /* Runs a command without arguments whose result is ignored ("cont", "quit", "stop",
  * "system_powerdown"), waiting for its reply; events read meanwhile go to on_event.
- * A QMP error reply gives -EREMOTEIO with qemu's class and desc in err. */
+ * A QMP error reply gives -EREMOTEIO with qemu's class and desc in err. For "quit",
+ * -ECONNRESET also means success (qemu may close before its reply is read). */
 int qmp_execute(struct qmp *q, const char *command, int timeout_ms, struct ql_error *err);
 
-/* Sends a command without waiting; its reply is consumed later by qmp_process_input(). */
+/* Sends a command without waiting (never blocks: what the socket does not take now is queued,
+ * see qmp_wants_write(); -ENOBUFS when 64 KiB are queued); its reply is dropped later by
+ * qmp_process_input() or by a waiting call. */
 int qmp_send(struct qmp *q, const char *command, struct ql_error *err);
 
 /* "prelaunch", "running", "paused", ... (query-status). */
@@ -55,9 +64,12 @@ int qmp_query_cpus_fast(struct qmp *q, int timeout_ms, struct qmp_cpu **ret_cpus
 			struct ql_error *err);
 
 /* Reads what is available without blocking, dispatching events and dropping replies to
- * qmp_send() commands. 0 when qemu is still there, -ECONNRESET once it has closed the channel. */
+ * qmp_send() commands; also writes queued commands. 0 when qemu is still there, -ECONNRESET once
+ * it has closed the channel. Call it whenever qmp_fd() is readable (POLLIN, POLLHUP, POLLERR),
+ * so qemu never blocks on a full socket. */
 int qmp_process_input(struct qmp *q, struct ql_error *err);
 
-/* Pure parsing pieces, exposed for unit tests and the fuzzer. */
+/* Pure parsing pieces, exposed for unit tests and the fuzzer. JSON text is either the whole
+ * reply object ({"return": [...], "id": N}) or the bare "return" array. */
 int qmp_parse_cpus(const char *json, struct qmp_cpu **ret_cpus, size_t *ret_n,
 		   struct ql_error *err);
