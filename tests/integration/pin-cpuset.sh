@@ -4,7 +4,7 @@
 # only ever moves tasks this script put there. vCPUs go to the last host CPU, the pool keeps
 # the others.
 . "$(dirname "$0")/lib.sh"
-NTESTS=61
+NTESTS=65
 plan $NTESTS
 
 CS=/sys/fs/cgroup/cpuset
@@ -220,6 +220,25 @@ kill -TERM "$L"
 wait "$LPID"
 expect_eq "SIGTERM: launcher exits with qemu's status" 0 $?
 expect_eq "SIGTERM: no cpuset left" "" "$(subdirs "$M")"
+
+# --- two launchers racing for one CPU: the lock lets exactly one win ------------------------
+for n in racea raceb; do
+	pinned_def $n "  vcpu_pinning: [ $PIN ]"
+done
+ql_start racea -d
+RA_PID=$LPID RA_ERR=$LERR
+ql_start raceb -d
+RB_PID=$LPID RB_ERR=$LERR
+settled() { # one paused, the other refused
+	{ grep -q "guest left paused" "$RA_ERR" && pid_gone "$RB_PID"; } ||
+		{ grep -q "guest left paused" "$RB_ERR" && pid_gone "$RA_PID"; }
+}
+check "race: one launcher pinned, the other ended" wait_until 20 settled
+expect_eq "race: the loser names the winner" 1 "$(cat "$RA_ERR" "$RB_ERR" | grep -c "host CPU $PIN is pinned by running VM \`race[ab]\`")"
+expect_eq "race: exactly one VM set exists" 1 "$(subdirs "$M" | grep -c '^qemu/race[ab]$')"
+kill -KILL $(pgrep -f 'name [r]ace[ab],') 2>/dev/null
+wait "$RA_PID" "$RB_PID" 2>/dev/null
+check "race: everything removed afterwards" wait_until 5 test -z "$(subdirs "$M")"
 
 # --- emulator_pinning and the flat list form -------------------------------------------------
 pinned_def emu "  vcpu_pinning: [ $PIN ]
