@@ -40,8 +40,9 @@ static int set_affinity(pid_t tid, const struct cpu_list *cpus, const struct ql_
 		int e = errno;
 		if (e == ESRCH)
 			return -ESRCH;
-		return ql_error_set_errno(err, e, "setting the CPU affinity of %s (thread %d) to %s",
-					  what, (int)tid, text ? text : "?");
+		return ql_error_set_errno(err, e,
+					  "setting the CPU affinity of %s (thread %d) to %s", what,
+					  (int)tid, text ? text : "?");
 	}
 	_cleanup_cpu_list_ struct cpu_list *back = NULL;
 	int r = get_affinity(tid, &back, err);
@@ -66,7 +67,8 @@ static int list_threads(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	DIR *dir = opendir(path);
 	if (!dir)
-		return ql_error_set_errno(err, errno, "listing the threads of process %d", (int)pid);
+		return ql_error_set_errno(err, errno, "listing the threads of process %d",
+					  (int)pid);
 	size_t n = 0, cap = 0;
 	_cleanup_free_ pid_t *tids = NULL;
 	struct dirent *de;
@@ -138,12 +140,14 @@ static int affinity_usable_cpus(struct isolation *iso, struct cpu_list **ret, st
 
 static char *affinity_describe(struct isolation *iso, const struct isolation_plan *plan)
 {
-	_cleanup_free_ char *emu = plan->emulator_cpus ? cpu_list_format(plan->emulator_cpus) : NULL;
+	_cleanup_free_ char *emu =
+	    plan->emulator_cpus ? cpu_list_format(plan->emulator_cpus) : NULL;
 	char *out = NULL;
-	if (asprintf(&out,
-		     "affinity (sched_setaffinity): each vCPU thread gets its host CPU; qemu's other "
-		     "threads %s%s; other tasks of the host may still run on the pinned CPUs\n",
-		     emu ? "go to CPUs " : "keep the launcher's affinity", emu ? emu : "") < 0)
+	if (asprintf(
+		&out,
+		"affinity (sched_setaffinity): each vCPU thread gets its host CPU; qemu's other "
+		"threads %s%s; other tasks of the host may still run on the pinned CPUs\n",
+		emu ? "go to CPUs " : "keep the launcher's affinity", emu ? emu : "") < 0)
 		return NULL;
 	return out;
 }
@@ -256,12 +260,12 @@ static int affinity_release(struct isolation *iso, struct ql_error *err)
 }
 
 const struct isolation_backend isolation_backend_affinity = {
-	.kind = ISOLATION_AFFINITY,
-	.probe = affinity_probe,
-	.usable_cpus = affinity_usable_cpus,
-	.describe = affinity_describe,
-	.apply = affinity_apply,
-	.rescan = affinity_rescan,
-	.release = affinity_release,
-	.free_state = affinity_free_state,
+    .kind = ISOLATION_AFFINITY,
+    .probe = affinity_probe,
+    .usable_cpus = affinity_usable_cpus,
+    .describe = affinity_describe,
+    .apply = affinity_apply,
+    .rescan = affinity_rescan,
+    .release = affinity_release,
+    .free_state = affinity_free_state,
 };

@@ -28,7 +28,8 @@ static bool relative_path_is_safe(const char *name)
 	const char *p = name;
 	while (*p) {
 		size_t len = strcspn(p, "/");
-		if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+		if (len == 0 || (len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.'))
 			return false;
 		p += len;
 		if (*p == '/')
@@ -62,8 +63,7 @@ int cgroupfs_mkdir(int dirfd, const char *name, bool exist_ok, const struct ql_l
 	if (mkdirat(dirfd, name, 0755) < 0) {
 		if (errno == EEXIST && exist_ok)
 			return 0;
-		return ql_error_set_errno(err, errno, "creating `%s/%s`", disp(display_path),
-					  name);
+		return ql_error_set_errno(err, errno, "creating `%s/%s`", disp(display_path), name);
 	}
 	ql_log(log, QL_LOG_DEBUG, "mkdir %s/%s", disp(display_path), name);
 	return 0;
@@ -135,8 +135,8 @@ int cgroupfs_read(int dirfd, const char *file, char **ret, struct ql_error *err)
 	for (;;) {
 		if (len + 1 >= cap) {
 			if (cap >= CGROUPFS_MAX_READ)
-				return ql_error_set(err, EFBIG, "`%s` is larger than %d bytes", file,
-						    CGROUPFS_MAX_READ);
+				return ql_error_set(err, EFBIG, "`%s` is larger than %d bytes",
+						    file, CGROUPFS_MAX_READ);
 			char *nbuf = realloc(buf, cap * 2);
 			if (!nbuf)
 				return ql_error_set(err, ENOMEM, "out of memory");

@@ -21,12 +21,12 @@
 
 struct cpuset_v1_state {
 	char *mount_path; /* M, canonical */
-	char *p_disp;     /* M/<prefix>, for messages */
-	bool delegated;   /* M is below the hierarchy root */
+	char *p_disp;	  /* M/<prefix>, for messages */
+	bool delegated;	  /* M is below the hierarchy root */
 	bool need_mount;  /* M is not a cpuset mount yet; apply mounts it */
-	bool mounted;     /* we mounted M: umount on release */
+	bool mounted;	  /* we mounted M: umount on release */
 	bool created_mount_dir;
-	bool touched; /* apply changed something; release has work to do */
+	bool touched;	 /* apply changed something; release has work to do */
 	bool vm_created; /* P/<vm> is ours (never remove a running twin's sets) */
 
 	pid_t qemu_pid;
@@ -234,7 +234,8 @@ static int cpuset_v1_probe(struct isolation *iso, struct ql_error *err)
 		return ql_error_set(err, EINVAL, "VM name `%s` cannot name a cpuset directory",
 				    cfg->vm_name ? cfg->vm_name : "");
 	if (!prefix_is_safe(cfg->prefix))
-		return ql_error_set(err, EINVAL, "cpuset prefix `%s` must be one plain directory name",
+		return ql_error_set(err, EINVAL,
+				    "cpuset prefix `%s` must be one plain directory name",
 				    cfg->prefix);
 
 	_cleanup_free_ char *m = NULL;
@@ -251,10 +252,11 @@ static int cpuset_v1_probe(struct isolation *iso, struct ql_error *err)
 	bool exists = stat(m, &st) == 0;
 	if (mm.has_cpuset) {
 		if (!exists || !S_ISDIR(st.st_mode))
-			return ql_error_set(err, ENOENT,
-					    "`%s` does not exist in the cpuset hierarchy mounted at "
-					    "`%s`",
-					    m, mm.mountpoint);
+			return ql_error_set(
+			    err, ENOENT,
+			    "`%s` does not exist in the cpuset hierarchy mounted at "
+			    "`%s`",
+			    m, mm.mountpoint);
 		delegated = !streq(m, mm.mountpoint);
 	} else if (streq(mm.fstype, "cgroup") || streq(mm.fstype, "cgroup2")) {
 		return ql_error_set(err, ENOTSUP,
@@ -271,10 +273,11 @@ static int cpuset_v1_probe(struct isolation *iso, struct ql_error *err)
 					    "allowed",
 					    m);
 		if (mm.cgroup2_with_cpuset)
-			return ql_error_set(err, ENOTSUP,
-					    "the cpuset controller is bound to cgroup v2; it cannot be "
-					    "mounted as cpuset v1 at `%s`",
-					    m);
+			return ql_error_set(
+			    err, ENOTSUP,
+			    "the cpuset controller is bound to cgroup v2; it cannot be "
+			    "mounted as cpuset v1 at `%s`",
+			    m);
 		need_mount = true;
 	}
 
@@ -292,8 +295,7 @@ static int cpuset_v1_probe(struct isolation *iso, struct ql_error *err)
 	return 0;
 }
 
-static int cpuset_v1_usable_cpus(struct isolation *iso, struct cpu_list **ret,
-				 struct ql_error *err)
+static int cpuset_v1_usable_cpus(struct isolation *iso, struct cpu_list **ret, struct ql_error *err)
 {
 	struct cpuset_v1_state *s = iso->state;
 	/* A fresh mount shows the hierarchy root, which always spans every online CPU. */
@@ -317,8 +319,8 @@ static char *cpuset_v1_describe(struct isolation *iso, const struct isolation_pl
 		if (cpu_list_add(mine, plan->vcpus[i].host_cpu) < 0)
 			return NULL;
 	_cleanup_free_ char *mine_text = cpu_list_format(mine);
-	_cleanup_free_ char *emu_text = plan->emulator_cpus ? cpu_list_format(plan->emulator_cpus)
-							     : NULL;
+	_cleanup_free_ char *emu_text =
+	    plan->emulator_cpus ? cpu_list_format(plan->emulator_cpus) : NULL;
 	char *out = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
@@ -431,8 +433,8 @@ static int count_subtree_tasks(int dirfd, const char *rel, size_t *ret, struct q
 }
 
 /* Removes dirfd/rel and its direct subdirectories. */
-static int remove_subtree(int dirfd, const char *rel, const struct ql_logger *log,
-			  const char *disp, struct ql_error *err)
+static int remove_subtree(int dirfd, const char *rel, const struct ql_logger *log, const char *disp,
+			  struct ql_error *err)
 {
 	_cleanup_strv_free_ char **children = NULL;
 	int r = list_subdirs(dirfd, rel, &children, err);
@@ -762,7 +764,8 @@ static int cpuset_v1_release_locked(struct isolation *iso, struct ql_error *err)
 				if (!from)
 					continue;
 				if (have_pool)
-					move_all_tasks(pfd, from, pfd, "pool/tasks", log, sub, NULL);
+					move_all_tasks(pfd, from, pfd, "pool/tasks", log, sub,
+						       NULL);
 				else
 					move_all_tasks(pfd, from, mfd, "tasks", log, sub, NULL);
 			}
@@ -919,8 +922,8 @@ static int cpuset_v1_apply_locked(struct isolation *iso, const struct isolation_
 		return r;
 	if (o.ours_running) {
 		other_vms_done(&o);
-		return ql_error_set(err, EBUSY, "VM `%s` is already running (`%s/%s` has tasks)", vm,
-				    s->p_disp, vm);
+		return ql_error_set(err, EBUSY, "VM `%s` is already running (`%s/%s` has tasks)",
+				    vm, s->p_disp, vm);
 	}
 	for (int c = cpu_list_next(s->vcpu_cpus, -1); c >= 0; c = cpu_list_next(s->vcpu_cpus, c)) {
 		if (cpu_list_has(o.vcpu_cpus, (unsigned)c)) {
@@ -932,27 +935,30 @@ static int cpuset_v1_apply_locked(struct isolation *iso, const struct isolation_
 		if (!cpu_list_has(p_cpus, (unsigned)c)) {
 			_cleanup_free_ char *t = cpu_list_format(p_cpus);
 			other_vms_done(&o);
-			return ql_error_set(err, EINVAL, "host CPU %d is not among the CPUs of `%s` (%s)",
-					    c, s->p_disp, t ? t : "?");
+			return ql_error_set(err, EINVAL,
+					    "host CPU %d is not among the CPUs of `%s` (%s)", c,
+					    s->p_disp, t ? t : "?");
 		}
 	}
 	if (s->emulator) {
 		for (int c = cpu_list_next(s->emulator, -1); c >= 0;
 		     c = cpu_list_next(s->emulator, c)) {
 			if (cpu_list_has(o.vcpu_cpus, (unsigned)c)) {
-				r = ql_error_set(err, EBUSY,
-						 "emulator_pinning: host CPU %d is pinned by running "
-						 "VM `%s`",
-						 c, o.owner[c]);
+				r = ql_error_set(
+				    err, EBUSY,
+				    "emulator_pinning: host CPU %d is pinned by running "
+				    "VM `%s`",
+				    c, o.owner[c]);
 				other_vms_done(&o);
 				return r;
 			}
 			if (!cpu_list_has(p_cpus, (unsigned)c)) {
 				other_vms_done(&o);
-				return ql_error_set(err, EINVAL,
-						    "emulator_pinning: host CPU %d is not among the "
-						    "CPUs of `%s`",
-						    c, s->p_disp);
+				return ql_error_set(
+				    err, EINVAL,
+				    "emulator_pinning: host CPU %d is not among the "
+				    "CPUs of `%s`",
+				    c, s->p_disp);
 			}
 		}
 	}
@@ -1044,7 +1050,8 @@ static int cpuset_v1_apply_locked(struct isolation *iso, const struct isolation_
 	for (size_t i = 0; i < s->n_vcpus; i++) {
 		const struct vcpu_placement *v = &s->vcpus[i];
 		if (!thread_belongs_to(plan->qemu_pid, v->tid))
-			return ql_error_set(err, ESRCH, "vCPU %d thread %d is not a thread of qemu (%d)",
+			return ql_error_set(err, ESRCH,
+					    "vCPU %d thread %d is not a thread of qemu (%d)",
 					    v->cpu_index, (int)v->tid, (int)plan->qemu_pid);
 		char rel[NAME_MAX + 32], tasks[NAME_MAX + 48];
 		snprintf(rel, sizeof(rel), "%s/cpu%u", vm, v->host_cpu);
@@ -1116,7 +1123,8 @@ static int cpuset_v1_rescan(struct isolation *iso, struct ql_error *err)
 		for (size_t i = 0; i < n; i++) {
 			bool is_vcpu = false;
 			for (size_t j = 0; j < s->n_vcpus; j++)
-				if (s->vcpus[j].tid == pids[i] && s->vcpus[j].host_cpu == (unsigned)c)
+				if (s->vcpus[j].tid == pids[i] &&
+				    s->vcpus[j].host_cpu == (unsigned)c)
 					is_vcpu = true;
 			if (is_vcpu)
 				continue;
@@ -1132,12 +1140,12 @@ static int cpuset_v1_rescan(struct isolation *iso, struct ql_error *err)
 }
 
 const struct isolation_backend isolation_backend_cpuset_v1 = {
-	.kind = ISOLATION_CPUSET_V1,
-	.probe = cpuset_v1_probe,
-	.usable_cpus = cpuset_v1_usable_cpus,
-	.describe = cpuset_v1_describe,
-	.apply = cpuset_v1_apply,
-	.rescan = cpuset_v1_rescan,
-	.release = cpuset_v1_release,
-	.free_state = cpuset_v1_free_state,
+    .kind = ISOLATION_CPUSET_V1,
+    .probe = cpuset_v1_probe,
+    .usable_cpus = cpuset_v1_usable_cpus,
+    .describe = cpuset_v1_describe,
+    .apply = cpuset_v1_apply,
+    .rescan = cpuset_v1_rescan,
+    .release = cpuset_v1_release,
+    .free_state = cpuset_v1_free_state,
 };

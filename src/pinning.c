@@ -80,8 +80,8 @@ static int check_host_cpu(const struct pinning *p, const struct vcpu_pin *pin, u
 			 cpu, ot ? ot : "?");
 	else if (usable && !cpu_list_has(usable, cpu))
 		snprintf(msg, sizeof(msg),
-			 "%s: host CPU %u is outside the CPUs this launcher may use (%s)", role, cpu,
-			 ut ? ut : "?");
+			 "%s: host CPU %u is outside the CPUs this launcher may use (%s)", role,
+			 cpu, ut ? ut : "?");
 	else
 		return 0;
 	if (pin)
@@ -130,13 +130,14 @@ static void warn_topology(const struct pinning *p)
 			    read_topology(b->host_cpu, "core_id", &core_b) < 0)
 				continue;
 			if (pkg_a != pkg_b || core_a != core_b) {
-				ql_log(p->log, QL_LOG_WARNING,
-				       "%s:%u:%u: the threads of vCPU socket %d core %d are pinned to "
-				       "different host cores (CPU %u is package %ld core %ld, CPU %u "
-				       "is package %ld core %ld); SMT siblings of a vCPU core should "
-				       "share one host core",
-				       p->def_path, b->mark.line, b->mark.column, a->socket, a->core,
-				       a->host_cpu, pkg_a, core_a, b->host_cpu, pkg_b, core_b);
+				ql_log(
+				    p->log, QL_LOG_WARNING,
+				    "%s:%u:%u: the threads of vCPU socket %d core %d are pinned to "
+				    "different host cores (CPU %u is package %ld core %ld, CPU %u "
+				    "is package %ld core %ld); SMT siblings of a vCPU core should "
+				    "share one host core",
+				    p->def_path, b->mark.line, b->mark.column, a->socket, a->core,
+				    a->host_cpu, pkg_a, core_a, b->host_cpu, pkg_b, core_b);
 				break;
 			}
 		}
@@ -156,8 +157,9 @@ static void warn_realtime(const struct pinning *p)
 			 "%ld us per second",
 			 rt);
 	else
-		snprintf(throttle, sizeof(throttle),
-			 "real-time throttling (kernel.sched_rt_runtime_us) is all that protects them");
+		snprintf(
+		    throttle, sizeof(throttle),
+		    "real-time throttling (kernel.sched_rt_runtime_us) is all that protects them");
 	if (p->n_pins == 0) {
 		ql_log(p->log, QL_LOG_WARNING,
 		       "vCPUs get %s without pinning: they can starve other tasks on any CPU; %s",
@@ -236,8 +238,8 @@ int pinning_prepare(const struct definition *d, const struct isolation_config *c
 		if (p->emulator)
 			for (int c = cpu_list_next(p->emulator, -1); c >= 0;
 			     c = cpu_list_next(p->emulator, c)) {
-				r = check_host_cpu(p, NULL, (unsigned)c, "emulator_pinning", possible,
-						   online, usable, err);
+				r = check_host_cpu(p, NULL, (unsigned)c, "emulator_pinning",
+						   possible, online, usable, err);
 				if (r < 0)
 					return r;
 			}
@@ -248,10 +250,11 @@ int pinning_prepare(const struct definition *d, const struct isolation_config *c
 			for (size_t i = 0; i < p->n_pins; i++)
 				cpu_list_remove(left, p->pins[i].host_cpu);
 			if (cpu_list_is_empty(left))
-				return ql_error_set(err, EINVAL,
-						    "%s: vcpu_pinning uses every host CPU this launcher "
-						    "may use; keep at least one for the other tasks",
-						    p->def_path);
+				return ql_error_set(
+				    err, EINVAL,
+				    "%s: vcpu_pinning uses every host CPU this launcher "
+				    "may use; keep at least one for the other tasks",
+				    p->def_path);
 		}
 	}
 	warn_topology(p);
@@ -287,20 +290,21 @@ char *pinning_describe(struct pinning *p)
 				(unsigned long long)p->sched.runtime,
 				(unsigned long long)p->sched.deadline,
 				(unsigned long long)p->sched.period);
-		fprintf(f, " for %s vCPU threads (reset on fork)\n", p->n_pins ? "the pinned" : "all");
+		fprintf(f, " for %s vCPU threads (reset on fork)\n",
+			p->n_pins ? "the pinned" : "all");
 	}
 	if (p->iso) {
 		struct vcpu_placement *v = calloc(p->n_pins ? p->n_pins : 1, sizeof(*v));
 		if (v) {
 			for (size_t i = 0; i < p->n_pins; i++)
 				v[i] = (struct vcpu_placement){
-					.cpu_index = p->pins[i].index,
-					.host_cpu = p->pins[i].host_cpu,
+				    .cpu_index = p->pins[i].index,
+				    .host_cpu = p->pins[i].host_cpu,
 				};
 			struct isolation_plan plan = {
-				.vcpus = v,
-				.n_vcpus = p->n_pins,
-				.emulator_cpus = p->emulator,
+			    .vcpus = v,
+			    .n_vcpus = p->n_pins,
+			    .emulator_cpus = p->emulator,
 			};
 			_cleanup_free_ char *d = isolation_describe(p->iso, &plan);
 			if (d)
@@ -335,7 +339,8 @@ static void undo_sched(struct pinning *p)
 			continue;
 		struct ql_error e = {0};
 		if (sched_restore(c->tid, &c->saved, &e) < 0)
-			ql_log(p->log, QL_LOG_WARNING, "%s", e.msg ? e.msg : "restoring scheduling");
+			ql_log(p->log, QL_LOG_WARNING, "%s",
+			       e.msg ? e.msg : "restoring scheduling");
 		else
 			ql_log(p->log, QL_LOG_DEBUG, "thread %d: scheduling policy restored",
 			       (int)c->tid);
@@ -382,7 +387,8 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 			return ql_error_set(err, ESRCH,
 					    "qemu reports thread %d for vCPU %d, but it is not a "
 					    "thread of qemu (pid %d)",
-					    (int)cpus[i].thread_id, cpus[i].cpu_index, (int)qemu_pid);
+					    (int)cpus[i].thread_id, cpus[i].cpu_index,
+					    (int)qemu_pid);
 
 	_cleanup_free_ struct vcpu_placement *placements = NULL;
 	if (p->n_pins) {
@@ -390,11 +396,11 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 			for (size_t j = 0; j < i; j++)
 				if (cpus[i].thread_id == cpus[j].thread_id)
 					return ql_error_set(
-						err, EINVAL,
-						"qemu runs vCPUs %d and %d on one thread (%d), so they "
-						"cannot be pinned separately (TCG with thread=single?)",
-						cpus[j].cpu_index, cpus[i].cpu_index,
-						(int)cpus[i].thread_id);
+					    err, EINVAL,
+					    "qemu runs vCPUs %d and %d on one thread (%d), so they "
+					    "cannot be pinned separately (TCG with thread=single?)",
+					    cpus[j].cpu_index, cpus[i].cpu_index,
+					    (int)cpus[i].thread_id);
 		placements = calloc(p->n_pins, sizeof(*placements));
 		if (!placements)
 			return ql_error_set(err, ENOMEM, "out of memory");
@@ -404,10 +410,11 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 			char what[64], msg[256];
 			describe_pin(pin, what, sizeof(what));
 			if (!c) {
-				snprintf(msg, sizeof(msg),
-					 "vcpu_pinning names %s, but qemu has no such vCPU (it has %zu "
-					 "vCPUs)",
-					 what, n_cpus);
+				snprintf(
+				    msg, sizeof(msg),
+				    "vcpu_pinning names %s, but qemu has no such vCPU (it has %zu "
+				    "vCPUs)",
+				    what, n_cpus);
 				return pin_error(p, pin, ENOENT, msg, err);
 			}
 			for (size_t j = 0; j < i; j++)
@@ -416,15 +423,16 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 					return pin_error(p, pin, EINVAL, msg, err);
 				}
 			placements[i] = (struct vcpu_placement){
-				.cpu_index = c->cpu_index,
-				.tid = c->thread_id,
-				.host_cpu = pin->host_cpu,
+			    .cpu_index = c->cpu_index,
+			    .tid = c->thread_id,
+			    .host_cpu = pin->host_cpu,
 			};
 			if (c->socket >= 0)
 				ql_log(p->log, QL_LOG_DEBUG,
-				       "vCPU %d (socket %d core %d thread %d) thread %d -> host CPU %u",
-				       c->cpu_index, c->socket, c->core, c->thread, (int)c->thread_id,
-				       pin->host_cpu);
+				       "vCPU %d (socket %d core %d thread %d) thread %d -> host "
+				       "CPU %u",
+				       c->cpu_index, c->socket, c->core, c->thread,
+				       (int)c->thread_id, pin->host_cpu);
 			else
 				ql_log(p->log, QL_LOG_DEBUG, "vCPU %d thread %d -> host CPU %u",
 				       c->cpu_index, (int)c->thread_id, pin->host_cpu);
@@ -435,19 +443,20 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 				if (placements[j].tid == cpus[i].thread_id)
 					pinned = true;
 			if (!pinned)
-				ql_log(p->log, QL_LOG_DEBUG,
-				       "vCPU %d thread %d is not pinned; it stays with qemu's other "
-				       "threads",
-				       cpus[i].cpu_index, (int)cpus[i].thread_id);
+				ql_log(
+				    p->log, QL_LOG_DEBUG,
+				    "vCPU %d thread %d is not pinned; it stays with qemu's other "
+				    "threads",
+				    cpus[i].cpu_index, (int)cpus[i].thread_id);
 		}
 	}
 
 	if (p->iso) {
 		struct isolation_plan plan = {
-			.qemu_pid = qemu_pid,
-			.vcpus = placements,
-			.n_vcpus = p->n_pins,
-			.emulator_cpus = p->emulator,
+		    .qemu_pid = qemu_pid,
+		    .vcpus = placements,
+		    .n_vcpus = p->n_pins,
+		    .emulator_cpus = p->emulator,
 		};
 		r = isolation_apply(p->iso, &plan, err);
 		if (r < 0)
@@ -464,7 +473,8 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 		}
 		if (p->n_pins) {
 			for (size_t i = 0; i < p->n_pins; i++) {
-				r = schedule_thread(p, placements[i].tid, placements[i].cpu_index, err);
+				r = schedule_thread(p, placements[i].tid, placements[i].cpu_index,
+						    err);
 				if (r < 0)
 					goto fail;
 			}

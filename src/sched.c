@@ -139,13 +139,13 @@ int sched_save(pid_t tid, struct sched_saved *ret, struct ql_error *err)
 		return ql_error_set_errno(err, errno, "reading the scheduling policy of thread %d",
 					  (int)tid);
 	*ret = (struct sched_saved){
-		.policy = a.sched_policy,
-		.flags = a.sched_flags,
-		.nice = a.sched_nice,
-		.priority = a.sched_priority,
-		.runtime = a.sched_runtime,
-		.deadline = a.sched_deadline,
-		.period = a.sched_period,
+	    .policy = a.sched_policy,
+	    .flags = a.sched_flags,
+	    .nice = a.sched_nice,
+	    .priority = a.sched_priority,
+	    .runtime = a.sched_runtime,
+	    .deadline = a.sched_deadline,
+	    .period = a.sched_period,
 	};
 	return 0;
 }
@@ -189,14 +189,14 @@ int sched_apply(pid_t tid, const struct sched_params *sp, const char *what, stru
 	/* Keep the thread's nice value: sched_setattr would otherwise reset it to 0. */
 	struct kernel_sched_attr cur = {.size = sizeof(cur)};
 	if (sys_sched_getattr(tid, &cur) < 0)
-		return ql_error_set_errno(err, errno, "reading the scheduling policy of %s (thread %d)",
-					  what, (int)tid);
+		return ql_error_set_errno(
+		    err, errno, "reading the scheduling policy of %s (thread %d)", what, (int)tid);
 
 	struct kernel_sched_attr a = {
-		.size = sizeof(a),
-		.sched_policy = (uint32_t)policy,
-		.sched_flags = SCHED_FLAG_RESET_ON_FORK,
-		.sched_nice = cur.sched_nice,
+	    .size = sizeof(a),
+	    .sched_policy = (uint32_t)policy,
+	    .sched_flags = SCHED_FLAG_RESET_ON_FORK,
+	    .sched_nice = cur.sched_nice,
 	};
 	if (sched_policy_is_realtime(sp->policy))
 		a.sched_priority = (uint32_t)sp->priority;
@@ -213,8 +213,7 @@ int sched_apply(pid_t tid, const struct sched_params *sp, const char *what, stru
 	if (sys_sched_getattr(tid, &back) < 0)
 		return ql_error_set_errno(err, errno, "reading back the scheduling policy of %s",
 					  what);
-	bool ok = back.sched_policy == a.sched_policy &&
-		  back.sched_priority == a.sched_priority &&
+	bool ok = back.sched_policy == a.sched_policy && back.sched_priority == a.sched_priority &&
 		  (back.sched_flags & SCHED_FLAG_RESET_ON_FORK);
 	if (sp->policy == QL_SCHED_DEADLINE)
 		ok = ok && back.sched_runtime == a.sched_runtime &&
@@ -222,31 +221,32 @@ int sched_apply(pid_t tid, const struct sched_params *sp, const char *what, stru
 		     /* the kernel reports period = deadline when none was given */
 		     (a.sched_period == 0 || back.sched_period == a.sched_period);
 	if (!ok)
-		return ql_error_set(err, EIO,
-				    "%s (thread %d) reads back policy %u priority %u flags 0x%" PRIx64
-				    " after setting %s priority %d",
-				    what, (int)tid, back.sched_policy, back.sched_priority,
-				    back.sched_flags, policy_label(sp->policy), sp->priority);
+		return ql_error_set(
+		    err, EIO,
+		    "%s (thread %d) reads back policy %u priority %u flags 0x%" PRIx64
+		    " after setting %s priority %d",
+		    what, (int)tid, back.sched_policy, back.sched_priority, back.sched_flags,
+		    policy_label(sp->policy), sp->priority);
 	return 0;
 }
 
 int sched_restore(pid_t tid, const struct sched_saved *saved, struct ql_error *err)
 {
 	struct kernel_sched_attr a = {
-		.size = sizeof(a),
-		.sched_policy = saved->policy,
-		.sched_flags = saved->flags & SCHED_FLAG_RESET_ON_FORK,
-		.sched_nice = saved->nice,
-		.sched_priority = saved->priority,
-		.sched_runtime = saved->runtime,
-		.sched_deadline = saved->deadline,
-		.sched_period = saved->period,
+	    .size = sizeof(a),
+	    .sched_policy = saved->policy,
+	    .sched_flags = saved->flags & SCHED_FLAG_RESET_ON_FORK,
+	    .sched_nice = saved->nice,
+	    .sched_priority = saved->priority,
+	    .sched_runtime = saved->runtime,
+	    .sched_deadline = saved->deadline,
+	    .sched_period = saved->period,
 	};
 	if (sys_sched_setattr(tid, &a) < 0) {
 		if (errno == ESRCH)
 			return 0;
-		return ql_error_set_errno(err, errno, "restoring the scheduling policy of thread %d",
-					  (int)tid);
+		return ql_error_set_errno(err, errno,
+					  "restoring the scheduling policy of thread %d", (int)tid);
 	}
 	return 0;
 }

@@ -10,8 +10,8 @@
 #include "error.h"
 
 struct sched_params {
-	enum ql_sched_policy policy; /* QL_SCHED_UNSET: nothing to do */
-	int priority;                /* fifo/rr: 1..99; others: 0 */
+	enum ql_sched_policy policy;	    /* QL_SCHED_UNSET: nothing to do */
+	int priority;			    /* fifo/rr: 1..99; others: 0 */
 	uint64_t runtime, deadline, period; /* ns, deadline only */
 };
 
