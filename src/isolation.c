@@ -84,9 +84,11 @@ int isolation_open(const struct isolation_config *cfg, struct isolation **ret, s
 	}
 
 	_cleanup_free_ char *reason = NULL;
-	if (asprintf(&reason, "cpuset v1: %s; cgroup v2: %s",
-		     v1_err.msg ? v1_err.msg : "not usable",
-		     v2_err.msg ? v2_err.msg : "not usable") < 0)
+	const char *v2_msg = v2_err.msg ? v2_err.msg : "not usable";
+	/* the v2 backend may already name itself */
+	bool v2_named = strncmp(v2_msg, "cgroup v2", 9) == 0;
+	if (asprintf(&reason, "cpuset v1: %s; %s%s", v1_err.msg ? v1_err.msg : "not usable",
+		     v2_named ? "" : "cgroup v2: ", v2_msg) < 0)
 		reason = NULL;
 	ql_error_clear(&v1_err);
 	ql_error_clear(&v2_err);
