@@ -57,13 +57,13 @@ run_tap() {
 }
 
 for t in "$BUILD"/tests/test_*; do
-	[ -x "$t" ] || continue
-	case $t in *"$FILTER"*) ;; *) continue ;; esac
+	[ -f "$t" ] && [ -x "$t" ] || continue
+	case unit/$(basename "$t") in *"$FILTER"*) ;; *) continue ;; esac
 	run_tap "unit/$(basename "$t")" "$t"
 done
 for t in tests/integration/*.sh; do
 	[ "$(basename "$t")" = lib.sh ] && continue
-	case $t in *"$FILTER"*) ;; *) continue ;; esac
+	case integration/$(basename "$t") in *"$FILTER"*) ;; *) continue ;; esac
 	run_tap "integration/$(basename "$t" .sh)" bash "$t"
 done
 
