@@ -1,0 +1,35 @@
+# The built binary over the definition corpus: every malformed definition exits 125 with a
+# FILE:LINE:COL message naming the problem and starts nothing; the specification's three forms
+# of its example give the same command line.
+. "$(dirname "$0")/lib.sh"
+DEFS=$(cd "$(dirname "$0")/../data/defs" && pwd)
+bad=("$DEFS"/bad/*.yml)
+plan $((${#bad[@]} + 3))
+
+# A qemu stand-in that leaves a mark if anything ever executes it.
+printf '#!/bin/sh\ntouch %s/ran\n' "$SCRATCH" >"$SCRATCH/qemu"
+chmod 755 "$SCRATCH/qemu"
+
+for f in "${bad[@]}"; do
+	name=$(basename "$f" .yml)
+	expect=$(sed -n '1s/^# expect: //p' "$f")
+	# Point every definition's binary at the stand-in without moving any line or column.
+	sed "s|binary: qemu-system-x86_64|binary: $SCRATCH/qemu|" "$f" >"$CONF/$name.yml"
+	timeout 20 "$QL" "$name" >/dev/null 2>"$SCRATCH/err"
+	rc=$?
+	msg=$(head -n1 "$SCRATCH/err")
+	pos=${expect%%: *}      # LINE:COL
+	fragment=${expect#*: } # text the message must contain
+	if [ $rc -eq 125 ] && [[ "$msg" == "qemu-launcher: $CONF/$name.yml:$pos: "*"$fragment"* ]]; then
+		ok "bad/$name: 125, $expect"
+	else
+		not_ok "bad/$name"
+		diag "exit $rc, expected 125" "got:      $msg" "expected: $CONF/$name.yml:$expect"
+	fi
+done
+check "no malformed definition executed anything" test ! -e "$SCRATCH/ran"
+
+export QEMU_LAUNCHER_CONFIG_DIR=$DEFS
+s=$("$QL" --dry-run readme-structured | head -n1)
+expect_eq "specification example: strings form == structured form" "$s" "$("$QL" --dry-run readme-strings | head -n1)"
+expect_eq "specification example: mixed form == structured form" "$s" "$("$QL" --dry-run readme-mixed | head -n1)"
