@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A CPU list file of the kernel is at most ~5 bytes per CPU ("8190,"); anything larger is not one. */
+/* A CPU list file of the kernel is at most ~5 bytes per CPU ("8190,"); anything larger is not one.
+ */
 #define CPU_LIST_FILE_MAX (8 * CPU_LIST_MAX_CPUS)
 /* How much of a bad token an error message quotes. */
 #define QUOTE_MAX 64
@@ -182,8 +183,9 @@ char *cpu_list_format(const struct cpu_list *l)
 		int end = c;
 		while (cpu_list_has(l, (unsigned)end + 1))
 			end++;
-		int n = end == c ? snprintf(buf + len, cap - len, "%s%d", len ? "," : "", c)
-				 : snprintf(buf + len, cap - len, "%s%d-%d", len ? "," : "", c, end);
+		int n = end == c
+			    ? snprintf(buf + len, cap - len, "%s%d", len ? "," : "", c)
+			    : snprintf(buf + len, cap - len, "%s%d-%d", len ? "," : "", c, end);
 		if (n < 0 || (size_t)n >= cap - len) {
 			free(buf);
 			errno = EOVERFLOW;
@@ -212,17 +214,18 @@ static int parse_cpu_number(const char *s, const char **ret_end, unsigned *ret_c
 	return 0;
 }
 
-static int parse_error(struct ql_error *err, int r, const char *text, const char *tok, size_t toklen)
+static int parse_error(struct ql_error *err, int r, const char *text, const char *tok,
+		       size_t toklen)
 {
 	int qlen = toklen > QUOTE_MAX ? QUOTE_MAX : (int)toklen;
 	if (toklen == 0)
 		return ql_error_set(err, EINVAL, "invalid CPU list `%.*s`: empty entry", QUOTE_MAX,
 				    text);
 	if (r == -ERANGE)
-		return ql_error_set(err, ERANGE,
-				    "invalid CPU list `%.*s`: `%.*s%s` is out of range (CPUs are 0-%d)",
-				    QUOTE_MAX, text, qlen, tok, toklen > QUOTE_MAX ? "..." : "",
-				    CPU_LIST_MAX_CPUS - 1);
+		return ql_error_set(
+		    err, ERANGE,
+		    "invalid CPU list `%.*s`: `%.*s%s` is out of range (CPUs are 0-%d)", QUOTE_MAX,
+		    text, qlen, tok, toklen > QUOTE_MAX ? "..." : "", CPU_LIST_MAX_CPUS - 1);
 	return ql_error_set(err, EINVAL,
 			    "invalid CPU list `%.*s`: `%.*s%s` is not a CPU number or range N-M",
 			    QUOTE_MAX, text, qlen, tok, toklen > QUOTE_MAX ? "..." : "");
@@ -256,9 +259,10 @@ int cpu_list_parse(const char *text, struct cpu_list **ret, struct ql_error *err
 			if (r < 0)
 				return parse_error(err, r, text, tok, toklen);
 			if (last < first)
-				return ql_error_set(err, EINVAL,
-						    "invalid CPU list `%.*s`: range `%.*s` ends before it starts",
-						    QUOTE_MAX, text, (int)toklen, tok);
+				return ql_error_set(
+				    err, EINVAL,
+				    "invalid CPU list `%.*s`: range `%.*s` ends before it starts",
+				    QUOTE_MAX, text, (int)toklen, tok);
 		}
 		if (after != tok + toklen)
 			return parse_error(err, -EINVAL, text, tok, toklen);
@@ -271,7 +275,8 @@ int cpu_list_parse(const char *text, struct cpu_list **ret, struct ql_error *err
 
 		if (after == end)
 			break;
-		/* after points at ','; a list must not end with one (the loop would see "" next). */
+		/* after points at ','; a list must not end with one (the loop would see "" next).
+		 */
 		p = after + 1;
 		if (p == end)
 			return parse_error(err, -EINVAL, text, p, 0);

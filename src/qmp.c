@@ -67,7 +67,7 @@ static struct json_tokener *qmp_tokener_new(void)
 	/* Our own check rejects anything but whitespace after the object. */
 	if (tok)
 		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8 |
-						    JSON_TOKENER_ALLOW_TRAILING_CHARS);
+						JSON_TOKENER_ALLOW_TRAILING_CHARS);
 	return tok;
 }
 
@@ -182,7 +182,8 @@ static int flush_output(struct qmp *q, struct ql_error *err)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return 0;
 			if (errno == EPIPE || errno == ECONNRESET)
-				return qmp_fail(q, err, ECONNRESET, "qemu closed the QMP connection");
+				return qmp_fail(q, err, ECONNRESET,
+						"qemu closed the QMP connection");
 			int e = errno;
 			q->failed = -e;
 			return ql_error_set_errno(err, e, "writing to the QMP socket");
@@ -205,8 +206,7 @@ static bool valid_command_name(const char *command)
 }
 
 /* Queues {"execute":COMMAND,"id":N} and tries to write it; the id is returned for matching. */
-static int queue_command(struct qmp *q, const char *command, int64_t *ret_id,
-			 struct ql_error *err)
+static int queue_command(struct qmp *q, const char *command, int64_t *ret_id, struct ql_error *err)
 {
 	if (!valid_command_name(command))
 		return ql_error_set(err, EINVAL, "invalid QMP command name `%.*s`",
@@ -281,14 +281,20 @@ static int fill_input(struct qmp *q, struct ql_error *err)
 	}
 }
 
+/* True when text[from, len) is only whitespace (our tokener allows trailing characters). */
+static bool only_space_after(const char *text, size_t from, size_t len)
+{
+	for (size_t i = from; i < len; i++)
+		if (!isspace((unsigned char)text[i]))
+			return false;
+	return true;
+}
+
 /* Parses one line. 1 with *ret set, 0 for a blank line. */
 static int parse_line(struct qmp *q, const char *line, size_t len, json_object **ret,
 		      struct ql_error *err)
 {
-	size_t i = 0;
-	while (i < len && isspace((unsigned char)line[i]))
-		i++;
-	if (i == len)
+	if (only_space_after(line, 0, len))
 		return 0;
 	if (memchr(line, '\0', len))
 		return qmp_fail(q, err, EPROTO, "qemu sent a QMP message containing a NUL byte");
@@ -302,15 +308,14 @@ static int parse_line(struct qmp *q, const char *line, size_t len, json_object *
 				    jerr == json_tokener_continue ? "incomplete value"
 								  : json_tokener_error_desc(jerr));
 	}
-	for (size_t end = json_tokener_get_parse_end(q->tok); end < len; end++)
-		if (!isspace((unsigned char)line[end])) {
-			json_object_put(obj);
-			return qmp_fail(q, err, EPROTO,
-					"qemu sent trailing data after a QMP message");
-		}
+	if (!only_space_after(line, json_tokener_get_parse_end(q->tok), len)) {
+		json_object_put(obj);
+		return qmp_fail(q, err, EPROTO, "qemu sent trailing data after a QMP message");
+	}
 	if (!json_object_is_type(obj, json_type_object)) {
 		json_object_put(obj);
-		return qmp_fail(q, err, EPROTO, "qemu sent a QMP message that is not a JSON object");
+		return qmp_fail(q, err, EPROTO,
+				"qemu sent a QMP message that is not a JSON object");
 	}
 	*ret = obj;
 	return 1;
@@ -410,11 +415,11 @@ static int wait_for(struct qmp *q, int64_t want_id, const char *what, int64_t de
 
 		int timeout = remaining_ms(deadline);
 		if (timeout == 0)
-			return ql_error_set(err, ETIMEDOUT, "timed out waiting for qemu to answer %s",
-					    what);
+			return ql_error_set(err, ETIMEDOUT,
+					    "timed out waiting for qemu to answer %s", what);
 		struct pollfd pfd = {
-			.fd = q->fd,
-			.events = POLLIN | (q->out_len > 0 ? POLLOUT : 0),
+		    .fd = q->fd,
+		    .events = POLLIN | (q->out_len > 0 ? POLLOUT : 0),
 		};
 		/* POLLHUP/POLLERR need no case: the next read or write reports them. */
 		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
@@ -423,8 +428,8 @@ static int wait_for(struct qmp *q, int64_t want_id, const char *what, int64_t de
 }
 
 /* Runs COMMAND and returns its "return" value (a new reference). */
-static int run_command(struct qmp *q, const char *command, int timeout_ms,
-		       json_object **ret_return, struct ql_error *err)
+static int run_command(struct qmp *q, const char *command, int timeout_ms, json_object **ret_return,
+		       struct ql_error *err)
 {
 	int r = qmp_check_usable(q, err);
 	if (r < 0)
@@ -448,14 +453,13 @@ static int run_command(struct qmp *q, const char *command, int timeout_ms,
 		json_object *cls = NULL, *desc = NULL;
 		json_object_object_get_ex(error, "class", &cls);
 		json_object_object_get_ex(error, "desc", &desc);
-		return ql_error_set(err, EREMOTEIO, "qemu refused `%s`: %s: %.*s", command,
-				    json_object_is_type(cls, json_type_string)
-					    ? json_object_get_string(cls)
-					    : "(no class)",
-				    QMP_DESC_MAX,
-				    json_object_is_type(desc, json_type_string)
-					    ? json_object_get_string(desc)
-					    : "(no description)");
+		return ql_error_set(
+		    err, EREMOTEIO, "qemu refused `%s`: %s: %.*s", command,
+		    json_object_is_type(cls, json_type_string) ? json_object_get_string(cls)
+							       : "(no class)",
+		    QMP_DESC_MAX,
+		    json_object_is_type(desc, json_type_string) ? json_object_get_string(desc)
+								: "(no description)");
 	}
 	if (!json_object_object_get_ex(reply, "return", &ret))
 		return ql_error_set(err, EPROTO, "qemu's reply to `%s` has no result", command);
@@ -504,7 +508,8 @@ int qmp_query_status(struct qmp *q, int timeout_ms, char **ret_status, struct ql
 	    !json_object_is_type(status, json_type_string) ||
 	    json_object_get_string_len(status) == 0 ||
 	    json_object_get_string_len(status) > QMP_STATUS_MAX)
-		return ql_error_set(err, EPROTO, "qemu's reply to `query-status` has no valid status");
+		return ql_error_set(err, EPROTO,
+				    "qemu's reply to `query-status` has no valid status");
 	char *s = strdup(json_object_get_string(status));
 	if (!s)
 		return ql_error_set(err, ENOMEM, "out of memory");
@@ -513,8 +518,7 @@ int qmp_query_status(struct qmp *q, int timeout_ms, char **ret_status, struct ql
 }
 
 /* An integer member in [min, max]; absent gives -ENOENT without touching err. */
-static int get_int_member(json_object *obj, const char *key, int64_t min, int64_t max,
-			  int64_t *ret)
+static int get_int_member(json_object *obj, const char *key, int64_t min, int64_t max, int64_t *ret)
 {
 	json_object *v;
 	if (!json_object_object_get_ex(obj, key, &v))
@@ -559,8 +563,8 @@ static int parse_cpus_array(json_object *arr, struct qmp_cpu **ret_cpus, size_t 
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(arr, i), *props;
 		if (!json_object_is_type(e, json_type_object))
-			return ql_error_set(err, EPROTO, "query-cpus-fast entry %zu is not an object",
-					    i);
+			return ql_error_set(err, EPROTO,
+					    "query-cpus-fast entry %zu is not an object", i);
 		int64_t v;
 		int r = get_int_member(e, "cpu-index", 0, QMP_MAX_CPUS - 1, &v);
 		if (r < 0)
@@ -610,8 +614,7 @@ int qmp_query_cpus_fast(struct qmp *q, int timeout_ms, struct qmp_cpu **ret_cpus
 	return parse_cpus_array(ret, ret_cpus, ret_n, err);
 }
 
-int qmp_parse_cpus(const char *json, struct qmp_cpu **ret_cpus, size_t *ret_n,
-		   struct ql_error *err)
+int qmp_parse_cpus(const char *json, struct qmp_cpu **ret_cpus, size_t *ret_n, struct ql_error *err)
 {
 	size_t len = strlen(json);
 	if (len > QMP_LINE_MAX)
@@ -624,10 +627,8 @@ int qmp_parse_cpus(const char *json, struct qmp_cpu **ret_cpus, size_t *ret_n,
 	if (!obj)
 		return ql_error_set(err, EPROTO, "malformed query-cpus-fast reply: %s",
 				    json_tokener_error_desc(json_tokener_get_error(tok)));
-	for (size_t end = json_tokener_get_parse_end(tok); end < len; end++)
-		if (!isspace((unsigned char)json[end]))
-			return ql_error_set(err, EPROTO,
-					    "malformed query-cpus-fast reply: trailing data");
+	if (!only_space_after(json, json_tokener_get_parse_end(tok), len))
+		return ql_error_set(err, EPROTO, "malformed query-cpus-fast reply: trailing data");
 
 	json_object *arr = obj;
 	if (json_object_is_type(obj, json_type_object) &&

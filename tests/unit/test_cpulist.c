@@ -113,7 +113,8 @@ static void test_parse_invalid(void **state)
 	struct ql_error err = {0};
 	struct cpu_list *l = NULL;
 	assert_int_equal(cpu_list_parse("0-3,x", &l, &err), -EINVAL);
-	assert_string_equal(err.msg, "invalid CPU list `0-3,x`: `x` is not a CPU number or range N-M");
+	assert_string_equal(err.msg,
+			    "invalid CPU list `0-3,x`: `x` is not a CPU number or range N-M");
 	ql_error_clear(&err);
 	/* A NULL error object is allowed. */
 	assert_int_equal(cpu_list_parse("9-2", &l, NULL), -EINVAL);
@@ -291,10 +292,10 @@ static void test_read_sysfs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_valid),   cmocka_unit_test(test_parse_content),
-		cmocka_unit_test(test_parse_invalid), cmocka_unit_test(test_add_remove_grow),
-		cmocka_unit_test(test_iterate),       cmocka_unit_test(test_set_ops),
-		cmocka_unit_test(test_read_file),     cmocka_unit_test(test_read_sysfs),
+	    cmocka_unit_test(test_parse_valid),	  cmocka_unit_test(test_parse_content),
+	    cmocka_unit_test(test_parse_invalid), cmocka_unit_test(test_add_remove_grow),
+	    cmocka_unit_test(test_iterate),	  cmocka_unit_test(test_set_ops),
+	    cmocka_unit_test(test_read_file),	  cmocka_unit_test(test_read_sysfs),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);

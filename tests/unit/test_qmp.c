@@ -74,8 +74,8 @@ static void srv_write(int fd, const char *data)
 }
 
 static const char greeting[] =
-	"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "
-	"\"package\": \"Debian 1:7.2+dfsg-7+deb12u18+b3\"}, \"capabilities\": [\"oob\"]}}\r\n";
+    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "
+    "\"package\": \"Debian 1:7.2+dfsg-7+deb12u18+b3\"}, \"capabilities\": [\"oob\"]}}\r\n";
 
 /* Reads one line the client sent (without "\n"); "" on timeout or EOF. */
 static void srv_read_line(int fd, char *buf, size_t size)
@@ -219,7 +219,8 @@ static void *player_main(void *arg)
 			char buf[65536];
 			snprintf(buf, sizeof(buf), "%s\r\n", line + 3);
 			if (!p->split) {
-				if (send(p->fd, buf, strlen(buf), MSG_NOSIGNAL) != (ssize_t)strlen(buf))
+				if (send(p->fd, buf, strlen(buf), MSG_NOSIGNAL) !=
+				    (ssize_t)strlen(buf))
 					snprintf(p->failure, sizeof(p->failure), "write failed");
 				continue;
 			}
@@ -235,8 +236,8 @@ static void *player_main(void *arg)
 			char got[256];
 			srv_read_line(p->fd, got, sizeof(got));
 			if (strcmp(got, line + 3) != 0) {
-				snprintf(p->failure, sizeof(p->failure), "expected `%s`, client sent `%s`",
-					 line + 3, got);
+				snprintf(p->failure, sizeof(p->failure),
+					 "expected `%s`, client sent `%s`", line + 3, got);
 				break;
 			}
 		} else if (strcmp(line, "== EOF") == 0) {
@@ -402,15 +403,16 @@ static void test_transcript_errors(void **state)
 	for (int split = 0; split <= 1; split++) {
 		struct session s;
 		run_transcript("errors.txt", split, &s);
-		assert_log(&s, "handshake 0\n"
-			       "nosuch -121 qemu refused `nosuch`: CommandNotFound: The command nosuch "
-			       "has not been found\n"
-			       "device_del -121 qemu refused `device_del`: GenericError: Parameter "
-			       "'id' is missing\n"
-			       "query-status 0 prelaunch\n"
-			       "event SHUTDOWN\n"
-			       "quit 0\n"
-			       "closed -104 qemu closed the QMP connection\n");
+		assert_log(&s,
+			   "handshake 0\n"
+			   "nosuch -121 qemu refused `nosuch`: CommandNotFound: The command nosuch "
+			   "has not been found\n"
+			   "device_del -121 qemu refused `device_del`: GenericError: Parameter "
+			   "'id' is missing\n"
+			   "query-status 0 prelaunch\n"
+			   "event SHUTDOWN\n"
+			   "quit 0\n"
+			   "closed -104 qemu closed the QMP connection\n");
 	}
 }
 
@@ -484,7 +486,8 @@ static void test_process_input_byte_by_byte(void **state)
 	assert_null(err.msg);
 
 	/* The next command still matches its own reply (id 3). */
-	srv_write(server, "{\"return\": {\"status\": \"paused\", \"running\": false}, \"id\": 3}\r\n");
+	srv_write(server,
+		  "{\"return\": {\"status\": \"paused\", \"running\": false}, \"id\": 3}\r\n");
 	char *status = NULL;
 	assert_int_equal(qmp_query_status(q, TIMEOUT_MS, &status, &err), 0);
 	assert_string_equal(status, "paused");
@@ -512,13 +515,14 @@ static void test_replies_out_of_order(void **state)
 	assert_int_equal(qmp_send(q, "system_powerdown", &err), 0); /* id 2 */
 	/* Before the reply to id 3: a reply for an id never used, an event, the reply to the
 	 * qmp_send() command, an id-less error and a reply with a string id. */
-	srv_write(server, "{\"return\": {\"status\": \"bogus\"}, \"id\": 999}\r\n"
-			  "{\"event\": \"POWERDOWN\", \"timestamp\": {}}\r\n"
-			  "{\"return\": {}, \"id\": 2}\r\n"
-			  "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n"
-			  "{\"return\": {\"status\": \"bogus\"}, \"id\": \"3\"}\r\n"
-			  "{\"id\": 3, \"return\": {\"running\": true, \"status\": \"running\"}}\r\n"
-			  "{\"return\": {\"status\": \"late\"}, \"id\": 3}\r\n");
+	srv_write(server,
+		  "{\"return\": {\"status\": \"bogus\"}, \"id\": 999}\r\n"
+		  "{\"event\": \"POWERDOWN\", \"timestamp\": {}}\r\n"
+		  "{\"return\": {}, \"id\": 2}\r\n"
+		  "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n"
+		  "{\"return\": {\"status\": \"bogus\"}, \"id\": \"3\"}\r\n"
+		  "{\"id\": 3, \"return\": {\"running\": true, \"status\": \"running\"}}\r\n"
+		  "{\"return\": {\"status\": \"late\"}, \"id\": 3}\r\n");
 	char *status = NULL;
 	assert_int_equal(qmp_query_status(q, TIMEOUT_MS, &status, &err), 0);
 	assert_string_equal(status, "running");
@@ -567,8 +571,9 @@ static void test_invalid_command_name(void **state)
 	int server;
 	struct ql_error err = {0};
 	new_pair(NULL, &q, &server);
-	const char *bad[] = {"", "a\"b", "cont\n", "a b", "{}",
-			     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+	const char *bad[] = {
+	    "",	   "a\"b", "cont\n",
+	    "a b", "{}",   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		assert_int_equal(qmp_send(q, bad[i], &err), -EINVAL);
 		assert_int_equal(qmp_execute(q, bad[i], 10, &err), -EINVAL);
@@ -605,15 +610,17 @@ static void test_malformed(void **state)
 		size_t len;
 	} bad[] = {
 #define S(x) {x, sizeof(x) - 1}
-		S("{\"return\": {}, \"id\": 2\r\n"),        /* unterminated object */
-		S("{\"return\": {}, \"id\": 2}}\r\n"),      /* trailing data */
-		S("{\"return\": {}, \"id\": 2} {}\r\n"),    /* two objects on a line */
-		S("[{\"return\": {}, \"id\": 2}]\r\n"),     /* not an object */
-		S("\"string\"\r\n"), S("42\r\n"), S("null\r\n"),
-		S("{\"return\": {}, \"id\": 2, \"x\": \"\xff\"}\r\n"), /* invalid UTF-8 */
-		S("{\"return\": {}, \"id\": 2, \"x\": \"a\0b\"}\r\n"), /* NUL byte */
-		S("{\"timestamp\": {}}\r\n"),                /* neither event nor reply */
-		S("{\"event\": 7}\r\n"),                     /* event without a name */
+	    S("{\"return\": {}, \"id\": 2\r\n"),     /* unterminated object */
+	    S("{\"return\": {}, \"id\": 2}}\r\n"),   /* trailing data */
+	    S("{\"return\": {}, \"id\": 2} {}\r\n"), /* two objects on a line */
+	    S("[{\"return\": {}, \"id\": 2}]\r\n"),  /* not an object */
+	    S("\"string\"\r\n"),
+	    S("42\r\n"),
+	    S("null\r\n"),
+	    S("{\"return\": {}, \"id\": 2, \"x\": \"\xff\"}\r\n"), /* invalid UTF-8 */
+	    S("{\"return\": {}, \"id\": 2, \"x\": \"a\0b\"}\r\n"), /* NUL byte */
+	    S("{\"timestamp\": {}}\r\n"),			   /* neither event nor reply */
+	    S("{\"event\": 7}\r\n"),				   /* event without a name */
 #undef S
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -857,11 +864,11 @@ static void test_parse_cpus_valid(void **state)
 	size_t n = 0;
 	/* Unsorted, bare array, extra keys, props partly or entirely missing, die/node ids. */
 	const char *json =
-		"  [{\"cpu-index\": 2, \"thread-id\": 12, \"props\": {\"socket-id\": 1}},"
-		" {\"thread-id\": 10, \"cpu-index\": 0, \"qom-path\": \"/x\", \"target\": \"x86_64\","
-		"  \"props\": {\"core-id\": 3, \"thread-id\": 1, \"socket-id\": 0, \"die-id\": 1,"
-		"  \"node-id\": 0}},"
-		" {\"cpu-index\": 1, \"thread-id\": 2147483647}]\n";
+	    "  [{\"cpu-index\": 2, \"thread-id\": 12, \"props\": {\"socket-id\": 1}},"
+	    " {\"thread-id\": 10, \"cpu-index\": 0, \"qom-path\": \"/x\", \"target\": \"x86_64\","
+	    "  \"props\": {\"core-id\": 3, \"thread-id\": 1, \"socket-id\": 0, \"die-id\": 1,"
+	    "  \"node-id\": 0}},"
+	    " {\"cpu-index\": 1, \"thread-id\": 2147483647}]\n";
 	assert_int_equal(qmp_parse_cpus(json, &cpus, &n, &err), 0);
 	assert_int_equal(n, 3);
 	assert_cpu(&cpus[0], 0, 10, 0, 3, 1);
@@ -928,20 +935,21 @@ static void test_parse_cpus_invalid(void **state)
 	assert_parse_cpus_fails("[{\"cpu-index\": 0, \"thread-id\": 5, \"props\": []}]", EPROTO,
 				"invalid `props`");
 	assert_parse_cpus_fails(
-		"[{\"cpu-index\": 0, \"thread-id\": 5, \"props\": {\"socket-id\": -1}}]", EPROTO,
-		"invalid `socket-id`");
+	    "[{\"cpu-index\": 0, \"thread-id\": 5, \"props\": {\"socket-id\": -1}}]", EPROTO,
+	    "invalid `socket-id`");
 	assert_parse_cpus_fails(
-		"[{\"cpu-index\": 0, \"thread-id\": 5, \"props\": {\"core-id\": true}}]", EPROTO,
-		"invalid `core-id`");
+	    "[{\"cpu-index\": 0, \"thread-id\": 5, \"props\": {\"core-id\": true}}]", EPROTO,
+	    "invalid `core-id`");
 	assert_parse_cpus_fails(
-		"[{\"cpu-index\": 0, \"thread-id\": 5, \"props\": {\"thread-id\": \"x\"}}]", EPROTO,
-		"invalid `thread-id`");
+	    "[{\"cpu-index\": 0, \"thread-id\": 5, \"props\": {\"thread-id\": \"x\"}}]", EPROTO,
+	    "invalid `thread-id`");
 	assert_parse_cpus_fails("[{\"cpu-index\": 1, \"thread-id\": 5},"
 				" {\"cpu-index\": 0, \"thread-id\": 6},"
 				" {\"cpu-index\": 1, \"thread-id\": 7}]",
 				EPROTO, "cpu-index 1 more than once");
-	assert_parse_cpus_fails("{\"return\": [{\"cpu-index\": 0, \"thread-id\": 5}], \"id\": 3} {}",
-				EPROTO, "trailing");
+	assert_parse_cpus_fails(
+	    "{\"return\": [{\"cpu-index\": 0, \"thread-id\": 5}], \"id\": 3} {}", EPROTO,
+	    "trailing");
 
 	/* More vCPUs than any Linux host has CPUs. */
 	size_t count = 8193;
@@ -1052,27 +1060,27 @@ static void test_real_qemu(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_new_sets_fd_flags),
-		cmocka_unit_test(test_transcript_session),
-		cmocka_unit_test(test_transcript_topologies),
-		cmocka_unit_test(test_transcript_errors),
-		cmocka_unit_test(test_transcript_events),
-		cmocka_unit_test(test_process_input_byte_by_byte),
-		cmocka_unit_test(test_replies_out_of_order),
-		cmocka_unit_test(test_error_reply),
-		cmocka_unit_test(test_invalid_command_name),
-		cmocka_unit_test(test_handshake_bad_greeting),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_blank_lines_tolerated),
-		cmocka_unit_test(test_eof),
-		cmocka_unit_test(test_connection_reset),
-		cmocka_unit_test(test_write_after_close_no_sigpipe),
-		cmocka_unit_test(test_timeout),
-		cmocka_unit_test(test_message_size_limit),
-		cmocka_unit_test(test_send_queue),
-		cmocka_unit_test(test_parse_cpus_valid),
-		cmocka_unit_test(test_parse_cpus_invalid),
-		cmocka_unit_test(test_real_qemu),
+	    cmocka_unit_test(test_new_sets_fd_flags),
+	    cmocka_unit_test(test_transcript_session),
+	    cmocka_unit_test(test_transcript_topologies),
+	    cmocka_unit_test(test_transcript_errors),
+	    cmocka_unit_test(test_transcript_events),
+	    cmocka_unit_test(test_process_input_byte_by_byte),
+	    cmocka_unit_test(test_replies_out_of_order),
+	    cmocka_unit_test(test_error_reply),
+	    cmocka_unit_test(test_invalid_command_name),
+	    cmocka_unit_test(test_handshake_bad_greeting),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_blank_lines_tolerated),
+	    cmocka_unit_test(test_eof),
+	    cmocka_unit_test(test_connection_reset),
+	    cmocka_unit_test(test_write_after_close_no_sigpipe),
+	    cmocka_unit_test(test_timeout),
+	    cmocka_unit_test(test_message_size_limit),
+	    cmocka_unit_test(test_send_queue),
+	    cmocka_unit_test(test_parse_cpus_valid),
+	    cmocka_unit_test(test_parse_cpus_invalid),
+	    cmocka_unit_test(test_real_qemu),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);
