@@ -173,8 +173,11 @@ int supervise_wait(const struct supervise_params *p, int *ret_wait_status, struc
 		if (w < 0 && errno != EINTR)
 			return ql_error_set_errno(err, errno, "waitpid");
 
-		struct pollfd fds[2] = {{.fd = p->sigfd, .events = POLLIN},
-					{.fd = l.qmp ? qmp_fd(l.qmp) : -1, .events = POLLIN}};
+		struct pollfd fds[2] = {
+			{.fd = p->sigfd, .events = POLLIN},
+			{.fd = l.qmp ? qmp_fd(l.qmp) : -1,
+			 .events = POLLIN | (l.qmp && qmp_wants_write(l.qmp) ? POLLOUT : 0)},
+		};
 		int n = poll(fds, 2, next_timeout(&l));
 		if (n < 0) {
 			if (errno == EINTR)
@@ -191,7 +194,7 @@ int supervise_wait(const struct supervise_params *p, int *ret_wait_status, struc
 				if (is_stop_signal((int)si.ssi_signo))
 					on_stop_signal(&l, (int)si.ssi_signo);
 		}
-		if (l.qmp && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+		if (l.qmp && (fds[1].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR))) {
 			struct ql_error e = {0};
 			if (qmp_process_input(l.qmp, &e) < 0) {
 				/* qemu closed QMP: it is exiting; SIGCHLD follows. Stop watching. */
@@ -208,7 +211,9 @@ int supervise_wait(const struct supervise_params *p, int *ret_wait_status, struc
 void supervise_terminate(pid_t pid, struct qmp *qmp, int *ret_wait_status)
 {
 	struct ql_error e = {0};
-	if (!qmp || qmp_execute(qmp, "quit", 2000, &e) < 0)
+	/* qemu may close the channel before its reply to quit arrives; that is success too. */
+	int r = qmp ? qmp_execute(qmp, "quit", 2000, &e) : -ENOTCONN;
+	if (r < 0 && r != -ECONNRESET)
 		kill(pid, SIGTERM);
 	ql_error_clear(&e);
 
