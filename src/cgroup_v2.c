@@ -111,7 +111,7 @@ static char *path_join(const char *a, const char *b, const char *c)
 static int cg_write(struct cgroup_v2 *s, const char *dir, const char *file, const char *value,
 		    struct ql_error *err)
 {
-	_cleanup_free_ char *rel = path_join(dir, file, NULL);
+	_cleanup_free_ char *rel = dir ? path_join(dir, file, NULL) : strdup(file);
 	if (!rel)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	return cgroupfs_write(s->root_fd, rel, value, s->log, s->root, err);
@@ -291,10 +291,28 @@ static int cgroup_v2_probe(struct isolation *iso, struct ql_error *err)
 	return 0;
 }
 
+/* The root's effective CPUs plus all CPUs our partitioned prefix holds: a partition removes its
+ * CPUs from the root's effective set, yet they are ours to hand out (or to report as taken by a
+ * named VM). */
+static int read_usable(struct cgroup_v2 *s, struct cpu_list **ret, struct ql_error *err)
+{
+	_cleanup_cpu_list_ struct cpu_list *u = NULL, *p = NULL;
+	int r = cg_read_cpus(s, NULL, "cpuset.cpus.effective", &u, err);
+	if (r < 0)
+		return r;
+	if (cg_exists(s, s->prefix) && cg_partition(s, s->prefix, NULL) == PART_ROOT &&
+	    cg_read_cpus(s, s->prefix, "cpuset.cpus", &p, NULL) == 0)
+		for (int x = cpu_list_next(p, -1); x >= 0; x = cpu_list_next(p, x))
+			if (cpu_list_add(u, (unsigned)x) < 0)
+				return ql_error_set(err, ENOMEM, "out of memory");
+	*ret = TAKE_PTR(u);
+	return 0;
+}
+
 static int cgroup_v2_usable_cpus(struct isolation *iso, struct cpu_list **ret,
 				 struct ql_error *err)
 {
-	return cg_read_cpus(state(iso), NULL, "cpuset.cpus.effective", ret, err);
+	return read_usable(state(iso), ret, err);
 }
 
 /* ---- plan computations ---- */
@@ -362,7 +380,7 @@ static char *cgroup_v2_describe(struct isolation *iso, const struct isolation_pl
 	if (!f)
 		return NULL;
 	_cleanup_cpu_list_ struct cpu_list *usable = NULL, *mine = NULL, *emu = NULL;
-	cg_read_cpus(s, NULL, "cpuset.cpus.effective", &usable, NULL);
+	read_usable(s, &usable, NULL);
 	vcpu_set_cpus(plan, &mine, NULL);
 	if (usable && mine)
 		emu = emulator_cpus(plan, usable, mine, NULL);
@@ -900,8 +918,7 @@ static bool partitions_possible(struct apply_ctx *c, struct cpu_list **ret_prefi
 	if (!left)
 		return false;
 	cpu_list_subtract(left, pcpus);
-	if (pick_cpu(pcpus, taken) < 0 || cpu_list_is_empty(left) ||
-	    !cpu_list_is_subset(pcpus, c->usable)) {
+	if (pick_cpu(pcpus, taken) < 0 || cpu_list_is_empty(left)) {
 		_cleanup_free_ char *u = fmt_cpus(c->usable), *v = fmt_cpus(c->vm_cpus);
 		set_why_not(c, "the VM's CPUs %s leave too few of the usable CPUs %s: %s and %s/%s "
 			       "must each keep one CPU; pin the emulator to fewer CPUs "
@@ -968,30 +985,13 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 
 	if (plan->qemu_pid <= 0 || plan->n_vcpus == 0)
 		return ql_error_set(err, EINVAL, "cgroup v2: nothing to place");
-	r = cg_read_cpus(s, NULL, "cpuset.cpus.effective", &c->usable, err);
-	if (r < 0)
-		return r;
-	r = vcpu_set_cpus(plan, &c->mine, err);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < plan->n_vcpus; i++) {
-		if (!cpu_list_has(c->usable, plan->vcpus[i].host_cpu)) {
-			_cleanup_free_ char *u = fmt_cpus(c->usable);
-			return ql_error_set(err, EINVAL,
-					    "host CPU %u (vCPU %d) is not among the CPUs of %s (%s)",
-					    plan->vcpus[i].host_cpu, plan->vcpus[i].cpu_index, s->root,
-					    u);
-		}
+	for (size_t i = 0; i < plan->n_vcpus; i++)
 		if (!thread_belongs_to(plan->qemu_pid, plan->vcpus[i].tid))
 			return ql_error_set(err, ESRCH, "thread %d of vCPU %d is not a thread of qemu",
 					    (int)plan->vcpus[i].tid, plan->vcpus[i].cpu_index);
-	}
-	if (plan->emulator_cpus && (cpu_list_is_empty(plan->emulator_cpus) ||
-				    !cpu_list_is_subset(plan->emulator_cpus, c->usable))) {
-		_cleanup_free_ char *e = fmt_cpus(plan->emulator_cpus), *u = fmt_cpus(c->usable);
-		return ql_error_set(err, EINVAL, "emulator CPUs %s are not among the CPUs of %s (%s)",
-				    e, s->root, u);
-	}
+	r = vcpu_set_cpus(plan, &c->mine, err);
+	if (r < 0)
+		return r;
 
 	/* The root must hand cpuset down; the hierarchy root may hold processes, a delegated
 	 * one was checked to be empty in probe. */
@@ -1000,7 +1000,7 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 	if (r < 0)
 		return r;
 	if (!word_in_list(sc, "cpuset")) {
-		r = cg_write(s, ".", "cgroup.subtree_control", "+cpuset", err);
+		r = cg_write(s, NULL, "cgroup.subtree_control", "+cpuset", err);
 		if (r < 0)
 			return r;
 	}
@@ -1018,6 +1018,29 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 	}
 
 	r = scan_prefix(s, &c->others, &c->n_others, err);
+	if (r < 0)
+		return r;
+	c->prefix_state = cg_partition(s, s->prefix, NULL);
+	c->prefix_was_root = c->n_others > 0 && c->prefix_state == PART_ROOT;
+	if (c->n_others == 0 && c->prefix_state != PART_MEMBER && c->prefix_state != PART_NONE) {
+		/* Left over from VMs that are gone: start from a plain prefix. */
+		r = reset_partition(s, s->prefix, err);
+		if (r < 0)
+			return r;
+		c->prefix_state = PART_MEMBER;
+	}
+	if (c->n_others == 0) {
+		/* CPUs a dead partitioned run left on the prefix would limit us: inherit again
+		 * ("\n": an empty write might not reach the kernel). */
+		_cleanup_free_ char *pc = NULL;
+		if (cg_read(s, s->prefix, "cpuset.cpus", &pc, NULL) == 0 && *pc) {
+			r = cg_write(s, s->prefix, "cpuset.cpus", "\n", err);
+			if (r < 0)
+				return r;
+		}
+	}
+
+	r = read_usable(s, &c->usable, err);
 	if (r < 0)
 		return r;
 	if (!(c->others_vcpus = cpu_list_new(0)) || !(c->others_part = cpu_list_new(0)))
@@ -1043,6 +1066,20 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 	r = conflicts(c, err);
 	if (r < 0)
 		return r;
+	for (size_t i = 0; i < plan->n_vcpus; i++)
+		if (!cpu_list_has(c->usable, plan->vcpus[i].host_cpu)) {
+			_cleanup_free_ char *u = fmt_cpus(c->usable);
+			return ql_error_set(err, EINVAL,
+					    "host CPU %u (vCPU %d) is not among the CPUs of %s (%s)",
+					    plan->vcpus[i].host_cpu, plan->vcpus[i].cpu_index, s->root,
+					    u);
+		}
+	if (plan->emulator_cpus && (cpu_list_is_empty(plan->emulator_cpus) ||
+				    !cpu_list_is_subset(plan->emulator_cpus, c->usable))) {
+		_cleanup_free_ char *e = fmt_cpus(plan->emulator_cpus), *u = fmt_cpus(c->usable);
+		return ql_error_set(err, EINVAL, "emulator CPUs %s are not among the CPUs of %s (%s)",
+				    e, s->root, u);
+	}
 	if (!plan->emulator_cpus && cpu_list_is_subset(c->emu, c->mine))
 		ql_log(s->log, QL_LOG_WARNING,
 		       "no CPU is left for qemu's emulator threads: they share the vCPUs' CPUs");
@@ -1050,26 +1087,6 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 		return ql_error_set(err, ENOMEM, "out of memory");
 	for (int x = cpu_list_next(c->mine, -1); x >= 0; x = cpu_list_next(c->mine, x))
 		cpu_list_add(c->vm_cpus, (unsigned)x);
-
-	c->prefix_state = cg_partition(s, s->prefix, NULL);
-	c->prefix_was_root = c->n_others > 0 && c->prefix_state == PART_ROOT;
-	if (c->n_others == 0 && c->prefix_state != PART_MEMBER && c->prefix_state != PART_NONE) {
-		/* Left over from VMs that are gone: start from a plain prefix. */
-		r = reset_partition(s, s->prefix, err);
-		if (r < 0)
-			return r;
-		c->prefix_state = PART_MEMBER;
-	}
-	if (c->n_others == 0) {
-		/* CPUs a dead partitioned run left on the prefix would limit us: inherit again
-		 * ("\n": an empty write might not reach the kernel). */
-		_cleanup_free_ char *pc = NULL;
-		if (cg_read(s, s->prefix, "cpuset.cpus", &pc, NULL) == 0 && *pc) {
-			r = cg_write(s, s->prefix, "cpuset.cpus", "\n", err);
-			if (r < 0)
-				return r;
-		}
-	}
 
 	_cleanup_cpu_list_ struct cpu_list *prefix_cpus = NULL;
 	bool partitions = false;

@@ -1,0 +1,366 @@
+/* A tiny static stand-in for qemu-system-x86_64 inside the cgroup-v2 test guest: takes qemu's argv,
+ * runs one named thread per vCPU ("CPU k/TCG") and speaks enough QMP for the launcher. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_VCPUS 64
+#define MAX_MSG (64 * 1024)
+
+static int qmp_fd = -1;
+static int n_cpus = 1, sockets, cores = 1, threads = 1;
+static pid_t tids[MAX_VCPUS];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static bool running, quitting;
+static const char *status = "prelaunch";
+
+/* Parses "N" or "key=N,..." values of -smp (qemu 7.2 prefers sockets when they are left out). */
+static void parse_smp(const char *v)
+{
+	char *copy = strdup(v), *save = NULL;
+	int cpus = 0;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(t, '=');
+		if (!eq) {
+			cpus = atoi(t);
+			continue;
+		}
+		*eq = '\0';
+		int n = atoi(eq + 1);
+		if (!strcmp(t, "cpus"))
+			cpus = n;
+		else if (!strcmp(t, "sockets"))
+			sockets = n;
+		else if (!strcmp(t, "cores"))
+			cores = n;
+		else if (!strcmp(t, "threads"))
+			threads = n;
+	}
+	free(copy);
+	if (cores < 1)
+		cores = 1;
+	if (threads < 1)
+		threads = 1;
+	if (!cpus)
+		cpus = (sockets ? sockets : 1) * cores * threads;
+	if (!sockets)
+		sockets = (cpus + cores * threads - 1) / (cores * threads);
+	n_cpus = cpus < 1 ? 1 : cpus > MAX_VCPUS ? MAX_VCPUS : cpus;
+}
+
+static void *vcpu_thread(void *arg)
+{
+	int k = (int)(long)arg;
+	char name[16];
+	snprintf(name, sizeof(name), "CPU %d/TCG", k);
+	pthread_setname_np(pthread_self(), name);
+	pthread_mutex_lock(&lock);
+	tids[k] = (pid_t)syscall(SYS_gettid);
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&lock);
+	/* Idle like a halted vCPU; the guest test only looks at placement. */
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void *helper_thread(void *arg)
+{
+	pthread_setname_np(pthread_self(), (const char *)arg);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void send_line(const char *fmt, ...)
+{
+	if (qmp_fd < 0)
+		return;
+	char buf[MAX_MSG];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= (int)sizeof(buf) - 2)
+		return;
+	buf[n++] = '\r';
+	buf[n++] = '\n';
+	for (int off = 0; off < n;) {
+		ssize_t w = send(qmp_fd, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		off += (int)w;
+	}
+}
+
+static void event(const char *name, const char *data)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	send_line("{\"timestamp\": {\"seconds\": %ld, \"microseconds\": %ld}, \"event\": \"%s\"%s%s%s}",
+		  (long)ts.tv_sec, ts.tv_nsec / 1000, name, data ? ", \"data\": " : "",
+		  data ? data : "", "");
+}
+
+/* The raw JSON token after "key": in obj (string or number), copied into out. */
+static bool json_token(const char *obj, const char *key, char *out, size_t len)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\"%s\"", key);
+	const char *p = strstr(obj, pat);
+	if (!p)
+		return false;
+	p += strlen(pat);
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	if (*p++ != ':')
+		return false;
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	const char *e = p;
+	if (*p == '"') {
+		for (e = p + 1; *e && *e != '"'; e++)
+			if (*e == '\\' && e[1])
+				e++;
+		if (*e == '"')
+			e++;
+	} else {
+		while (*e && *e != ',' && *e != '}' && *e != ' ')
+			e++;
+	}
+	if ((size_t)(e - p) >= len)
+		return false;
+	memcpy(out, p, (size_t)(e - p));
+	out[e - p] = '\0';
+	return true;
+}
+
+static void reply(const char *id, const char *body)
+{
+	if (id[0])
+		send_line("{%s, \"id\": %s}", body, id);
+	else
+		send_line("{%s}", body);
+}
+
+static bool negotiated;
+
+static void handle(const char *obj)
+{
+	char cmd[128] = "", id[256] = "";
+	json_token(obj, "id", id, sizeof(id));
+	if (!json_token(obj, "execute", cmd, sizeof(cmd)) &&
+	    !json_token(obj, "exec-oob", cmd, sizeof(cmd))) {
+		reply(id, "\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must be a "
+			  "JSON object with an 'execute' key\"}");
+		return;
+	}
+	if (!strcmp(cmd, "\"qmp_capabilities\"")) {
+		negotiated = true;
+		reply(id, "\"return\": {}");
+		return;
+	}
+	if (!negotiated) {
+		reply(id, "\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Expecting "
+			  "capabilities negotiation with 'qmp_capabilities'\"}");
+		return;
+	}
+	if (!strcmp(cmd, "\"query-status\"")) {
+		char body[160];
+		snprintf(body, sizeof(body),
+			 "\"return\": {\"status\": \"%s\", \"singlestep\": false, \"running\": %s}",
+			 status, running ? "true" : "false");
+		reply(id, body);
+	} else if (!strcmp(cmd, "\"query-cpus-fast\"")) {
+		static char body[MAX_MSG - 512];
+		size_t off = (size_t)snprintf(body, sizeof(body), "\"return\": [");
+		for (int k = 0; k < n_cpus; k++) {
+			int th = k % threads, co = (k / threads) % cores, so = k / (threads * cores);
+			off += (size_t)snprintf(
+				body + off, sizeof(body) - off,
+				"%s{\"thread-id\": %d, \"props\": {\"core-id\": %d, \"thread-id\": %d, "
+				"\"socket-id\": %d}, \"qom-path\": \"/machine/unattached/device[%d]\", "
+				"\"cpu-index\": %d, \"target\": \"x86_64\"}",
+				k ? ", " : "", (int)tids[k], co, th, so, k, k);
+			if (off >= sizeof(body) - 2)
+				return;
+		}
+		snprintf(body + off, sizeof(body) - off, "]");
+		reply(id, body);
+	} else if (!strcmp(cmd, "\"cont\"")) {
+		event("RESUME", NULL);
+		running = true;
+		status = "running";
+		reply(id, "\"return\": {}");
+	} else if (!strcmp(cmd, "\"stop\"")) {
+		event("STOP", NULL);
+		running = false;
+		status = "paused";
+		reply(id, "\"return\": {}");
+	} else if (!strcmp(cmd, "\"system_powerdown\"")) {
+		event("POWERDOWN", NULL);
+		reply(id, "\"return\": {}");
+		/* Like a guest OS that handles ACPI; FAKE_QEMU_POWERDOWN=ignore acts like no OS. */
+		const char *pd = getenv("FAKE_QEMU_POWERDOWN");
+		if (!pd || strcmp(pd, "ignore")) {
+			event("SHUTDOWN", "{\"guest\": true, \"reason\": \"guest-shutdown\"}");
+			quitting = true;
+		}
+	} else if (!strcmp(cmd, "\"quit\"")) {
+		event("SHUTDOWN", "{\"guest\": false, \"reason\": \"host-qmp-quit\"}");
+		reply(id, "\"return\": {}");
+		quitting = true;
+	} else {
+		char body[256];
+		snprintf(body, sizeof(body),
+			 "\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command %.100s "
+			 "has not been found\"}",
+			 cmd);
+		reply(id, body);
+	}
+}
+
+/* Splits the byte stream into top-level JSON objects (brace depth outside strings). */
+static char inbuf[MAX_MSG];
+static size_t inlen;
+
+static void feed(const char *data, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (inlen >= sizeof(inbuf) - 1)
+			inlen = 0; /* oversized garbage: drop */
+		inbuf[inlen++] = data[i];
+		int depth = 0;
+		bool str = false, esc = false;
+		for (size_t k = 0; k < inlen; k++) {
+			char ch = inbuf[k];
+			if (str) {
+				if (esc)
+					esc = false;
+				else if (ch == '\\')
+					esc = true;
+				else if (ch == '"')
+					str = false;
+				continue;
+			}
+			if (ch == '"')
+				str = true;
+			else if (ch == '{')
+				depth++;
+			else if (ch == '}' && --depth == 0) {
+				inbuf[k + 1] = '\0';
+				const char *start = strchr(inbuf, '{');
+				handle(start);
+				inlen = 0;
+				break;
+			}
+		}
+		if (inlen && depth == 0 && !str && !strchr(inbuf, '{'))
+			inlen = 0; /* whitespace between objects */
+	}
+}
+
+int main(int argc, char **argv)
+{
+	bool paused = false;
+	const char *mon = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-S"))
+			paused = true;
+		else if (!strcmp(argv[i], "-smp") && i + 1 < argc)
+			parse_smp(argv[++i]);
+		else if (!strcmp(argv[i], "-chardev") && i + 1 < argc) {
+			const char *v = argv[++i], *fd = strstr(v, "fd=");
+			if (!strncmp(v, "socket,", 7) && fd)
+				qmp_fd = atoi(fd + 3);
+		} else if ((!strcmp(argv[i], "-mon") || !strcmp(argv[i], "-qmp")) && i + 1 < argc)
+			mon = argv[++i];
+		else if (!strcmp(argv[i], "-version") || !strcmp(argv[i], "--version")) {
+			printf("QEMU emulator version 7.2.0 (fake-qemu)\n");
+			return 0;
+		}
+	}
+	(void)mon;
+	if (!sockets)
+		parse_smp("1");
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	/* Blocked before any thread exists, so only the signalfd sees them. */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		perror("fake-qemu: signalfd");
+		return 1;
+	}
+
+	pthread_t t;
+	pthread_create(&t, NULL, helper_thread, "call_rcu");
+	for (long k = 0; k < n_cpus; k++)
+		if (pthread_create(&t, NULL, vcpu_thread, (void *)k) != 0) {
+			perror("fake-qemu: pthread_create");
+			return 1;
+		}
+	pthread_mutex_lock(&lock);
+	for (int k = 0; k < n_cpus; k++)
+		while (!tids[k])
+			pthread_cond_wait(&cond, &lock);
+	pthread_mutex_unlock(&lock);
+	if (!paused) {
+		running = true;
+		status = "running";
+	}
+	send_line("{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, "
+		  "\"package\": \"fake-qemu\"}, \"capabilities\": [\"oob\"]}}");
+
+	while (!quitting) {
+		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = qmp_fd, .events = POLLIN}};
+		int n = poll(p, qmp_fd >= 0 ? 2 : 1, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return 1;
+		}
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				char data[96];
+				snprintf(data, sizeof(data), "{\"guest\": false, \"reason\": \"host-signal\"}");
+				event("SHUTDOWN", data);
+				fprintf(stderr, "fake-qemu: terminating on signal %u\n", si.ssi_signo);
+				return 0;
+			}
+		}
+		if (qmp_fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			char buf[4096];
+			ssize_t r = read(qmp_fd, buf, sizeof(buf));
+			if (r > 0)
+				feed(buf, (size_t)r);
+			else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+				/* qemu keeps running when its monitor goes away. */
+				close(qmp_fd);
+				qmp_fd = -1;
+			}
+		}
+	}
+	return 0;
+}

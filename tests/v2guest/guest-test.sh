@@ -1,0 +1,257 @@
+#!/bin/busybox sh
+# cgroup v2 tests, run by /init inside the TCG guest (6 CPUs, a pure cgroup2 tree nobody else
+# uses). Drives the backend through /v2drive and, when present, the real /qemu-launcher, with
+# /fake-qemu standing in for qemu. Prints "V2TAP: ..." lines; the host turns them into TAP.
+CG=/sys/fs/cgroup
+FQ=/fake-qemu
+DRV=/v2drive
+QL=/qemu-launcher
+T=/tmp
+PLAN=59
+
+tap() { echo "V2TAP: $*"; }
+ok() { tap "ok - $*"; }
+nok() { tap "not ok - $*"; }
+diag() { tap "# $*"; }
+check() {
+	d=$1
+	shift
+	if "$@"; then ok "$d"; else
+		nok "$d"
+		return 1
+	fi
+}
+eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else
+		nok "$1"
+		diag "expected '$2', got '$3'"
+	fi
+}
+skipn() {
+	n=$1
+	shift
+	while [ "$n" -gt 0 ]; do
+		tap "ok # SKIP $*"
+		n=$((n - 1))
+	done
+}
+# wait_for SECONDS COMMAND...
+wait_for() {
+	t=$(($1 * 20))
+	shift
+	while ! "$@"; do
+		t=$((t - 1))
+		[ $t -le 0 ] && return 1
+		sleep 0.05
+	done
+	return 0
+}
+absent() { [ ! -e "$1" ]; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+contains() { grep -q -- "$2" "$1"; }
+rd() { cat "$1" 2>/dev/null | tr '\n' ' ' | sed 's/ $//'; }
+
+# drv TAG ARGS...: v2drive in the background; output in $T/TAG.{out,err}, pid in $DP.
+drv() {
+	tag=$1
+	shift
+	"$DRV" "$@" >"$T/$tag.out" 2>"$T/$tag.err" &
+	DP=$!
+}
+ready() { grep -q '^READY' "$T/$1.out"; }
+qpid() { sed -n 's/^READY //p' "$T/$1.out"; }
+# Stops a driver with SIGTERM and returns its exit status.
+stop_drv() {
+	kill -TERM "$1" 2>/dev/null
+	wait "$1"
+}
+# Thread of process $1 whose comm is $2.
+tid_named() {
+	for t in /proc/$1/task/*; do
+		if [ "$(cat "$t/comm" 2>/dev/null)" = "$2" ]; then
+			echo "${t##*/}"
+			return
+		fi
+	done
+}
+aff() { sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null; }
+dump_err() { sed 's/^/# /' "$T/$1.err" | head -n 20 | while read -r l; do tap "$l"; done; }
+
+tap "PLAN $PLAN"
+echo +cpuset >$CG/cgroup.subtree_control
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 1. placement without partitions (isolate_cpus auto, emulator on the leftover CPUs) -------
+drv a -d a 3,4 -- $FQ -smp 2 -name guest=a
+wait_for 15 ready a
+check "driver a: placement applied (READY)" ready a
+eq "backend chosen on a cgroup2 host is cgroup v2" "BACKEND cgroup v2" "$(head -n1 $T/a.out)"
+A=$(qpid a)
+V0=$(tid_named "$A" "CPU 0/TCG")
+V1=$(tid_named "$A" "CPU 1/TCG")
+RCU=$(tid_named "$A" call_rcu)
+eq "prefix cgroup.type is domain" "domain" "$(rd $CG/qemu/cgroup.type)"
+eq "VM cgroup.type is domain threaded" "domain threaded" "$(rd $CG/qemu/a/cgroup.type)"
+eq "emulator, vcpu3, vcpu4 are threaded" "threaded threaded threaded" \
+	"$(rd $CG/qemu/a/emulator/cgroup.type) $(rd $CG/qemu/a/vcpu3/cgroup.type) $(rd $CG/qemu/a/vcpu4/cgroup.type)"
+eq "qemu's pid is the VM cgroup's only process" "$A" "$(rd $CG/qemu/a/cgroup.procs)"
+eq "prefix holds no process" "" "$(rd $CG/qemu/cgroup.procs)"
+eq "vcpu3 holds exactly vCPU 0's thread, vcpu4 vCPU 1's" "$V0 $V1" \
+	"$(rd $CG/qemu/a/vcpu3/cgroup.threads) $(rd $CG/qemu/a/vcpu4/cgroup.threads)"
+eq "vCPU 0 thread runs only on CPU 3" "3" "$(aff "$V0")"
+eq "vCPU 1 thread runs only on CPU 4" "4" "$(aff "$V1")"
+eq "main and call_rcu threads run on the leftover CPUs 0-2,5" "0-2,5 0-2,5" "$(aff "$A") $(aff "$RCU")"
+check "non-vCPU threads are in emulator/cgroup.threads" \
+	sh -c "grep -qx $A $CG/qemu/a/emulator/cgroup.threads && grep -qx $RCU $CG/qemu/a/emulator/cgroup.threads"
+eq "auto without own emulator CPUs: vcpu3 stays a member partition" "member" \
+	"$(rd $CG/qemu/a/vcpu3/cpuset.cpus.partition)"
+eq "auto fallback is reported once" "1" "$(grep -c 'isolation unavailable' $T/a.err)"
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 2. conflict: a second VM wants CPU 4 -----------------------------------------------------
+"$DRV" b 4 -- $FQ -smp 1 >$T/b.out 2>$T/b.err
+eq "conflicting VM is refused (exit 125)" 125 $?
+check "the refusal names the VM that owns the CPU" contains $T/b.err "running VM \`a\`"
+check "the refused VM left no cgroup behind" absent $CG/qemu/b
+check "the running VM is untouched by the refusal" test "$(aff "$V1")" = 4 -a -d $CG/qemu/a/vcpu4
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 3. release while qemu still runs ----------------------------------------------------------
+stop_drv "$DP"
+eq "driver a released cleanly" 0 $?
+check "release reported" contains $T/a.out RELEASED
+eq "qemu was moved back to the cgroup it came from" "QEMU-CGROUP 0::/" "$(grep QEMU-CGROUP $T/a.out)"
+check "the whole tree is gone after release (prefix removed)" absent $CG/qemu
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 4. isolate_cpus: true without CPUs for the emulator: refused, nothing left -----------------
+"$DRV" --mode true t 3,4 -- $FQ -smp 2 >$T/t.out 2>$T/t.err
+eq "isolate true without a free emulator CPU fails (125)" 125 $?
+check "the message says what to change (emulator_pinning)" contains $T/t.err emulator_pinning
+check "nothing left behind after the refused isolation" absent $CG/qemu
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 5. partitions: two isolated VMs, a third refused -------------------------------------------
+drv p --mode true --emulator 2 p 3 -- $FQ -smp 1
+PD=$DP
+wait_for 15 ready p
+check "partitioned VM p: READY" ready p || dump_err p
+P=$(qpid p)
+PV=$(tid_named "$P" "CPU 0/TCG")
+eq "partitions: prefix root, VM root, vcpu3 isolated" "root root isolated" \
+	"$(rd $CG/qemu/cpuset.cpus.partition) $(rd $CG/qemu/p/cpuset.cpus.partition) $(rd $CG/qemu/p/vcpu3/cpuset.cpus.partition)"
+eq "p: vCPU on 3, emulator threads on 2" "3 2" "$(aff "$PV") $(aff "$P")"
+eq "isolated CPUs 2,3 (and the prefix's spare 5) left the root's effective set" "0-1,4" \
+	"$(rd $CG/cpuset.cpus.effective)"
+eq "other tasks (this shell) can no longer run on the VM's CPUs" "0-1,4" "$(aff $$)"
+
+drv q --mode true --emulator 1 q 4 -- $FQ -smp 1
+QD=$DP
+wait_for 15 ready q
+check "second partitioned VM q: READY" ready q || dump_err q
+Q=$(qpid q)
+QV=$(tid_named "$Q" "CPU 0/TCG")
+eq "q: vcpu4 isolated, VM root" "root isolated" \
+	"$(rd $CG/qemu/q/cpuset.cpus.partition) $(rd $CG/qemu/q/vcpu4/cpuset.cpus.partition)"
+eq "q: vCPU on 4, emulator on 1" "4 1" "$(aff "$QV") $(aff "$Q")"
+eq "p still isolated after q joined" "isolated 3" \
+	"$(rd $CG/qemu/p/vcpu3/cpuset.cpus.partition) $(aff "$PV")"
+
+"$DRV" --mode true --emulator 0 r 3 -- $FQ -smp 1 >$T/r.out 2>$T/r.err
+eq "third VM on p's CPU 3 is refused (125)" 125 $?
+check "the refusal names p" contains $T/r.err "running VM \`p\`" || dump_err r
+
+stop_drv "$PD"
+eq "p released" 0 $?
+check "p's tree is gone" absent $CG/qemu/p
+eq "q keeps its isolated partition after p left" "isolated 4" \
+	"$(rd $CG/qemu/q/vcpu4/cpuset.cpus.partition) $(aff "$QV")"
+check "p's CPUs 2,3 are back in the root's effective set" \
+	sh -c "case \$(cat $CG/cpuset.cpus.effective) in *2-3*|*3*) exit 0;; esac; exit 1"
+stop_drv "$QD"
+eq "q released" 0 $?
+check "everything is gone after the last VM" absent $CG/qemu
+eq "all CPUs are back for other tasks" "0-5 0-5" "$(rd $CG/cpuset.cpus.effective) $(aff $$)"
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 6. reclaim after the launcher was SIGKILLed -----------------------------------------------
+drv k --mode true --emulator 2 k 3 -- $FQ -smp 1
+KD=$DP
+wait_for 15 ready k
+K=$(qpid k)
+kill -KILL "$KD"
+wait "$KD" 2>/dev/null
+wait_for 10 gone "$K"
+check "killed driver: qemu died with it (PDEATHSIG)" gone "$K"
+eq "a stale tree is left behind (no tasks, partition still set)" "populated 0 isolated" \
+	"$(grep populated $CG/qemu/k/cgroup.events) $(rd $CG/qemu/k/vcpu3/cpuset.cpus.partition)"
+drv k2 --mode true --emulator 2 k2 3 -- $FQ -smp 1
+K2D=$DP
+wait_for 15 ready k2
+check "a new VM on the same CPU starts (stale tree reclaimed)" ready k2 || dump_err k2
+check "the stale VM's cgroup is gone" absent $CG/qemu/k
+eq "the new VM got CPU 3 as an isolated partition" "isolated 3" \
+	"$(rd $CG/qemu/k2/vcpu3/cpuset.cpus.partition) $(aff "$(tid_named "$(qpid k2)" "CPU 0/TCG")")"
+stop_drv "$K2D"
+check "after release nothing is left" absent $CG/qemu
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 7. delegated subtree (systemd Delegate=yes): placement without partitions ------------------
+mkdir $CG/deleg
+drv d --root $CG/deleg d 5 -- $FQ -smp 1
+DD=$DP
+wait_for 15 ready d
+check "delegated root: READY" ready d || dump_err d
+eq "delegated root: tree under the delegated dir, vCPU on 5" "domain threaded 5" \
+	"$(rd $CG/deleg/qemu/d/cgroup.type) $(aff "$(tid_named "$(qpid d)" "CPU 0/TCG")")"
+stop_drv "$DD"
+check "delegated root: our tree is gone, the delegated dir stays" \
+	sh -c "[ ! -e $CG/deleg/qemu ] && [ -d $CG/deleg ]"
+rmdir $CG/deleg
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 8. the real launcher with fake-qemu ---------------------------------------------------------
+if [ -x "$QL" ]; then
+	mkdir -p /etc/ql
+	cat >/etc/ql/lt.yml <<EOT
+launcher:
+  binary: $FQ
+  isolate_cpus: true
+  emulator_pinning: 2
+  vcpu_pinning: [3, 4]
+  shutdown_timeout: 5
+qemu:
+- smp: 2
+- name: guest=lt,debug-threads=on
+- nodefaults
+EOT
+	cat >/etc/ql/lc.yml <<EOT
+launcher:
+  binary: $FQ
+  vcpu_pinning: [4]
+qemu:
+- smp: 1
+EOT
+	export QEMU_LAUNCHER_CONFIG_DIR=/etc/ql
+	"$QL" -v lt >$T/lt.out 2>$T/lt.err &
+	LP=$!
+	wait_for 15 test -e $CG/qemu/lt/vcpu4/cgroup.threads
+	wait_for 5 sh -c "[ -n \"\$(cat $CG/qemu/lt/vcpu4/cgroup.threads 2>/dev/null)\" ]"
+	LQ=$(cat $CG/qemu/lt/cgroup.procs 2>/dev/null)
+	check "launcher: VM lt is placed" test -n "$LQ" || dump_err lt
+	eq "launcher: vCPU threads on 3 and 4, emulator on 2" "3 4 2" \
+		"$(aff "$(tid_named "$LQ" "CPU 0/TCG")") $(aff "$(tid_named "$LQ" "CPU 1/TCG")") $(aff "$LQ")"
+	eq "launcher: isolate_cpus true gives isolated partitions" "root isolated isolated" \
+		"$(rd $CG/qemu/lt/cpuset.cpus.partition) $(rd $CG/qemu/lt/vcpu3/cpuset.cpus.partition) $(rd $CG/qemu/lt/vcpu4/cpuset.cpus.partition)"
+	timeout 20 "$QL" lc >$T/lc.out 2>$T/lc.err </dev/null
+	eq "launcher: a VM wanting CPU 4 exits 125" 125 $?
+	check "launcher: the refusal names lt" contains $T/lc.err "running VM \`lt\`" || dump_err lc
+	kill -TERM "$LP"
+	wait "$LP"
+	eq "launcher: SIGTERM -> powerdown -> qemu's exit status 0" 0 $?
+	check "launcher: nothing left after exit" absent $CG/qemu || dump_err lt
+else
+	skipn 6 "no static qemu-launcher in the guest"
+fi
+
+tap "# guest test done, uptime $(cut -d' ' -f1 /proc/uptime)"
