@@ -2,6 +2,8 @@
  * step or a rescan is due. */
 #include "supervise.h"
 
+#include "notify.h"
+
 #include <poll.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -120,6 +122,8 @@ static void escalate(struct loop *l)
 static void on_stop_signal(struct loop *l, int sig)
 {
 	ql_log(l->p->log, QL_LOG_INFO, "received %s", strsignal(sig));
+	if (l->stage == STAGE_RUNNING)
+		notify_send("STOPPING=1\nSTATUS=shutting the VM down");
 	if (sig == SIGINT && l->stage == STAGE_RUNNING) {
 		l->stage = STAGE_SIGINT_GRACE;
 		l->deadline = now_ms() + SIGINT_GRACE_MS;

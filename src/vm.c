@@ -11,6 +11,7 @@
 #include "cmdline.h"
 #include "isolation.h"
 #include "launch.h"
+#include "notify.h"
 #include "pinning.h"
 #include "privileges.h"
 #include "qmp.h"
@@ -254,6 +255,9 @@ static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool
 		}
 	}
 
+	/* Ready means: pinned, scheduled and (unless -S) running. */
+	if (notify_send(user_paused ? "READY=1\nSTATUS=VM paused (-S)" : "READY=1\nSTATUS=VM running") < 0)
+		ql_log(log, QL_LOG_WARNING, "could not notify the service manager ($NOTIFY_SOCKET)");
 	struct supervise_params sp = {
 		.pid = pid,
 		.qmp = qmp,
