@@ -2,6 +2,7 @@
  * runs one named thread per vCPU ("CPU k/TCG") and speaks enough QMP for the launcher. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,12 +21,23 @@
 #define MAX_MSG (64 * 1024)
 
 static int qmp_fd = -1;
+
+static void *helper_thread(void *arg)
+{
+	pthread_setname_np(pthread_self(), (const char *)arg);
+	for (;;)
+		pause();
+	return NULL;
+}
 static int n_cpus = 1, sockets, cores = 1, threads = 1;
 static pid_t tids[MAX_VCPUS];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static bool running, quitting;
 static const char *status = "prelaunch";
+/* cont wakes vCPU 0, which then starts a helper thread the way KVM starts kvm-nx-lpage-re on the
+ * first KVM_RUN: it inherits the vCPU's cgroup, so the launcher's rescan has to move it. */
+static int first_run[2] = {-1, -1};
 
 /* Parses "N" or "key=N,..." values of -smp (qemu 7.2 prefers sockets when they are left out). */
 static void parse_smp(const char *v)
@@ -71,15 +83,12 @@ static void *vcpu_thread(void *arg)
 	tids[k] = (pid_t)syscall(SYS_gettid);
 	pthread_cond_broadcast(&cond);
 	pthread_mutex_unlock(&lock);
+	char b;
+	if (k == 0 && read(first_run[0], &b, 1) == 1) {
+		pthread_t t;
+		pthread_create(&t, NULL, helper_thread, "kvm-nx-lpage-re");
+	}
 	/* Idle like a halted vCPU; the guest test only looks at placement. */
-	for (;;)
-		pause();
-	return NULL;
-}
-
-static void *helper_thread(void *arg)
-{
-	pthread_setname_np(pthread_self(), (const char *)arg);
 	for (;;)
 		pause();
 	return NULL;
@@ -205,6 +214,11 @@ static void handle(const char *obj)
 		reply(id, body);
 	} else if (!strcmp(cmd, "\"cont\"")) {
 		event("RESUME", NULL);
+		if (first_run[1] >= 0) {
+			(void)!write(first_run[1], "x", 1);
+			close(first_run[1]);
+			first_run[1] = -1;
+		}
 		running = true;
 		status = "running";
 		reply(id, "\"return\": {}");
@@ -313,6 +327,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	if (pipe2(first_run, O_CLOEXEC) < 0) {
+		perror("fake-qemu: pipe");
+		return 1;
+	}
 	pthread_t t;
 	pthread_create(&t, NULL, helper_thread, "call_rcu");
 	for (long k = 0; k < n_cpus; k++)

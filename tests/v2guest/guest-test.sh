@@ -7,7 +7,7 @@ FQ=/fake-qemu
 DRV=/v2drive
 QL=/qemu-launcher
 T=/tmp
-PLAN=59
+PLAN=66
 
 tap() { echo "V2TAP: $*"; }
 ok() { tap "ok - $*"; }
@@ -211,6 +211,9 @@ rmdir $CG/deleg
 
 diag "uptime $(cut -d" " -f1 /proc/uptime)"
 # --- 8. the real launcher with fake-qemu ---------------------------------------------------------
+# lt_placed: the launcher's VM lt has both vCPU threads in their sets.
+lt_placed() { [ -n "$(cat $CG/qemu/lt/vcpu3/cgroup.threads $CG/qemu/lt/vcpu4/cgroup.threads 2>/dev/null | sed -n 2p)" ]; }
+no_fake() { [ -z "$(pidof fake-qemu)" ]; }
 if [ -x "$QL" ]; then
 	mkdir -p /etc/ql
 	cat >/etc/ql/lt.yml <<EOT
@@ -232,17 +235,32 @@ launcher:
 qemu:
 - smp: 1
 EOT
+	cat >/etc/ql/lx.yml <<EOT
+launcher:
+  binary: $FQ
+  isolate_cpus: true
+  vcpu_pinning: [3]
+qemu:
+- smp: 1
+EOT
 	export QEMU_LAUNCHER_CONFIG_DIR=/etc/ql
-	"$QL" -v lt >$T/lt.out 2>$T/lt.err &
+	"$QL" -v lt >$T/lt.out 2>$T/lt.err </dev/null &
 	LP=$!
-	wait_for 15 test -e $CG/qemu/lt/vcpu4/cgroup.threads
-	wait_for 5 sh -c "[ -n \"\$(cat $CG/qemu/lt/vcpu4/cgroup.threads 2>/dev/null)\" ]"
+	wait_for 15 lt_placed
 	LQ=$(cat $CG/qemu/lt/cgroup.procs 2>/dev/null)
 	check "launcher: VM lt is placed" test -n "$LQ" || dump_err lt
+	L0=$(tid_named "$LQ" "CPU 0/TCG")
 	eq "launcher: vCPU threads on 3 and 4, emulator on 2" "3 4 2" \
-		"$(aff "$(tid_named "$LQ" "CPU 0/TCG")") $(aff "$(tid_named "$LQ" "CPU 1/TCG")") $(aff "$LQ")"
+		"$(aff "$L0") $(aff "$(tid_named "$LQ" "CPU 1/TCG")") $(aff "$LQ")"
 	eq "launcher: isolate_cpus true gives isolated partitions" "root isolated isolated" \
 		"$(rd $CG/qemu/lt/cpuset.cpus.partition) $(rd $CG/qemu/lt/vcpu3/cpuset.cpus.partition) $(rd $CG/qemu/lt/vcpu4/cpuset.cpus.partition)"
+	# vCPU 0 starts a thread on its first run (like KVM's kvm-nx-lpage-re): the rescan moves it.
+	nx_moved() {
+		NX=$(tid_named "$LQ" kvm-nx-lpage-re)
+		[ -n "$NX" ] && [ "$(aff "$NX")" = 2 ] && [ "$(rd $CG/qemu/lt/vcpu3/cgroup.threads)" = "$L0" ]
+	}
+	wait_for 10 nx_moved
+	check "launcher: a thread born in vCPU 0's set after cont is moved to the emulator set" nx_moved
 	timeout 20 "$QL" lc >$T/lc.out 2>$T/lc.err </dev/null
 	eq "launcher: a VM wanting CPU 4 exits 125" 125 $?
 	check "launcher: the refusal names lt" contains $T/lc.err "running VM \`lt\`" || dump_err lc
@@ -250,8 +268,33 @@ EOT
 	wait "$LP"
 	eq "launcher: SIGTERM -> powerdown -> qemu's exit status 0" 0 $?
 	check "launcher: nothing left after exit" absent $CG/qemu || dump_err lt
+
+	timeout 20 "$QL" lx >$T/lx.out 2>$T/lx.err </dev/null
+	eq "launcher: isolate_cpus true without CPUs for the emulator exits 125" 125 $?
+	check "launcher: ... says to set emulator_pinning" contains $T/lx.err emulator_pinning || dump_err lx
+	wait_for 5 no_fake
+	check "launcher: ... and leaves no cgroup and no qemu behind" sh -c "[ ! -e $CG/qemu ] && [ -z \"\$(pidof fake-qemu)\" ]"
+
+	"$QL" lt >$T/lt2.out 2>$T/lt2.err </dev/null &
+	LP=$!
+	wait_for 15 lt_placed
+	LQ=$(cat $CG/qemu/lt/cgroup.procs 2>/dev/null)
+	kill -KILL "$LP"
+	wait "$LP" 2>/dev/null
+	wait_for 10 no_fake
+	check "launcher SIGKILLed: qemu follows (PDEATHSIG), a stale tree stays" \
+		sh -c "[ -n '$LQ' ] && [ -z \"\$(pidof fake-qemu)\" ] && [ -d $CG/qemu/lt ]"
+	"$QL" lt >$T/lt3.out 2>$T/lt3.err </dev/null &
+	LP=$!
+	wait_for 15 lt_placed
+	LQ=$(cat $CG/qemu/lt/cgroup.procs 2>/dev/null)
+	eq "launcher: the next start reclaims the stale tree and isolates again" "isolated 3" \
+		"$(rd $CG/qemu/lt/vcpu3/cpuset.cpus.partition) $(aff "$(tid_named "$LQ" "CPU 0/TCG")")"
+	kill -TERM "$LP"
+	wait "$LP"
+	check "launcher: clean exit after the reclaimed run" sh -c "[ $? = 0 ] && [ ! -e $CG/qemu ]" || dump_err lt3
 else
-	skipn 6 "no static qemu-launcher in the guest"
+	skipn 14 "no static qemu-launcher in the guest"
 fi
 
 tap "# guest test done, uptime $(cut -d' ' -f1 /proc/uptime)"
