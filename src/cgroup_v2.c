@@ -31,21 +31,21 @@
 #define MAX_OTHER_VMS 4096
 
 struct cgroup_v2 {
-	char *root;        /* absolute; the cgroup2 mount or a delegated directory */
-	int root_fd;       /* O_PATH; every path below is relative to it */
+	char *root;  /* absolute; the cgroup2 mount or a delegated directory */
+	int root_fd; /* O_PATH; every path below is relative to it */
 	const char *prefix;
 	const char *vm;
-	bool top_root;     /* root is the hierarchy's root cgroup (always a partition root) */
+	bool top_root; /* root is the hierarchy's root cgroup (always a partition root) */
 	const struct ql_logger *log;
 
 	/* What apply did, for rescan/release. */
 	pid_t qemu_pid;
-	char *origin;      /* absolute cgroup dir qemu came from; NULL if unknown */
+	char *origin; /* absolute cgroup dir qemu came from; NULL if unknown */
 	pid_t *vcpu_tids;
 	size_t n_vcpu_tids;
-	bool created_vm;   /* <prefix>/<vm> is ours: release may empty and remove it */
+	bool created_vm; /* <prefix>/<vm> is ours: release may empty and remove it */
 	bool partitioned;
-	bool warned;       /* the AUTO fallback warning is said once */
+	bool warned; /* the AUTO fallback warning is said once */
 };
 
 /* A live VM found under the prefix. */
@@ -53,7 +53,7 @@ struct other_vm {
 	char name[NAME_MAX + 1];
 	struct cpu_list *vcpu_cpus; /* union of its vcpuN sets */
 	struct cpu_list *vm_cpus;   /* its <vm>/cpuset.cpus (all CPUs it asked for) */
-	bool partition;             /* its <vm> is a valid partition root */
+	bool partition;		    /* its <vm> is a valid partition root */
 };
 
 static void other_vms_free(struct other_vm *o, size_t n)
@@ -186,8 +186,7 @@ static bool word_in_list(const char *list, const char *word)
 }
 
 /* Child directories of rel (cgroups), up to max. */
-static int cg_list_children(struct cgroup_v2 *s, const char *rel, char ***ret,
-			    struct ql_error *err)
+static int cg_list_children(struct cgroup_v2 *s, const char *rel, char ***ret, struct ql_error *err)
 {
 	int fd = openat(s->root_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -241,7 +240,8 @@ static int cgroup_v2_probe(struct isolation *iso, struct ql_error *err)
 		return ql_error_set_errno(err, errno == ENOENT ? ENOENT : ENOTSUP,
 					  "cgroup v2: cannot access `%s`", root);
 	if (sfs.f_type != CGROUP2_SUPER_MAGIC)
-		return ql_error_set(err, ENOTSUP, "cgroup v2: `%s` is not a cgroup2 filesystem", root);
+		return ql_error_set(err, ENOTSUP, "cgroup v2: `%s` is not a cgroup2 filesystem",
+				    root);
 	if (!cgroup_name_is_valid(prefix))
 		return ql_error_set(err, EINVAL, "cgroup v2: invalid prefix `%s`", prefix);
 	if (!cgroup_name_is_valid(iso->cfg.vm_name))
@@ -260,8 +260,8 @@ static int cgroup_v2_probe(struct isolation *iso, struct ql_error *err)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	int r = cgroupfs_open_dir(root, &s->root_fd, err);
 	if (r < 0)
-		return ql_error_set(err, r == -ENOENT ? ENOENT : ENOTSUP, "cgroup v2: cannot open `%s`: %s",
-				    root, strerror(-r));
+		return ql_error_set(err, r == -ENOENT ? ENOENT : ENOTSUP,
+				    "cgroup v2: cannot open `%s`: %s", root, strerror(-r));
 
 	_cleanup_free_ char *ctrl = NULL;
 	r = cg_read(s, NULL, "cgroup.controllers", &ctrl, err);
@@ -269,10 +269,11 @@ static int cgroup_v2_probe(struct isolation *iso, struct ql_error *err)
 		return ql_error_set(err, ENOTSUP, "cgroup v2: cannot read `%s/cgroup.controllers`",
 				    root);
 	if (!word_in_list(ctrl, "cpuset"))
-		return ql_error_set(err, ENOTSUP,
-				    "cgroup v2: the cpuset controller is not available in `%s` "
-				    "(cgroup.controllers: \"%s\"; on hybrid hosts it is bound to v1)",
-				    root, ctrl);
+		return ql_error_set(
+		    err, ENOTSUP,
+		    "cgroup v2: the cpuset controller is not available in `%s` "
+		    "(cgroup.controllers: \"%s\"; on hybrid hosts it is bound to v1)",
+		    root, ctrl);
 
 	/* The hierarchy root has no cgroup.type. */
 	s->top_root = !cg_exists(s, "cgroup.type");
@@ -282,10 +283,11 @@ static int cgroup_v2_probe(struct isolation *iso, struct ql_error *err)
 		_cleanup_free_ pid_t *pids = NULL;
 		size_t n = 0;
 		if (cgroupfs_read_pids(s->root_fd, "cgroup.procs", &pids, &n, NULL) == 0 && n > 0)
-			return ql_error_set(err, ENOTSUP,
-					    "cgroup v2: delegated cgroup `%s` holds %zu process(es); "
-					    "move them into a child cgroup first",
-					    root, n);
+			return ql_error_set(
+			    err, ENOTSUP,
+			    "cgroup v2: delegated cgroup `%s` holds %zu process(es); "
+			    "move them into a child cgroup first",
+			    root, n);
 	}
 	iso->state = TAKE_PTR(s);
 	return 0;
@@ -309,8 +311,7 @@ static int read_usable(struct cgroup_v2 *s, struct cpu_list **ret, struct ql_err
 	return 0;
 }
 
-static int cgroup_v2_usable_cpus(struct isolation *iso, struct cpu_list **ret,
-				 struct ql_error *err)
+static int cgroup_v2_usable_cpus(struct isolation *iso, struct cpu_list **ret, struct ql_error *err)
 {
 	return read_usable(state(iso), ret, err);
 }
@@ -394,8 +395,9 @@ static char *cgroup_v2_describe(struct isolation *iso, const struct isolation_pl
 	fprintf(f, "  %s/%s/%s/%s: threaded, cpus %s, all non-vCPU threads\n", s->root, s->prefix,
 		s->vm, EMULATOR_SET, emu_text);
 	for (int c = mine ? cpu_list_next(mine, -1) : -1; c >= 0; c = cpu_list_next(mine, c)) {
-		fprintf(f, "  %s/%s/%s/vcpu%d: threaded, cpus %d%s:", s->root, s->prefix, s->vm, c,
-			c, iso->cfg.mode == QL_ISOLATE_FALSE ? "" : " (isolated partition when possible)");
+		fprintf(
+		    f, "  %s/%s/%s/vcpu%d: threaded, cpus %d%s:", s->root, s->prefix, s->vm, c, c,
+		    iso->cfg.mode == QL_ISOLATE_FALSE ? "" : " (isolated partition when possible)");
 		for (size_t i = 0; i < plan->n_vcpus; i++)
 			if ((int)plan->vcpus[i].host_cpu == c)
 				fprintf(f, " vCPU %d", plan->vcpus[i].cpu_index);
@@ -462,7 +464,7 @@ static int remove_vm_tree(struct cgroup_v2 *s, const char *name, struct ql_error
 }
 
 /* Smallest CPU of from that is not in not; -1 when none. */
-static int pick_cpu(const struct cpu_list *from, const struct cpu_list *not)
+static int pick_cpu(const struct cpu_list *from, const struct cpu_list * not )
 {
 	for (int c = cpu_list_next(from, -1); c >= 0; c = cpu_list_next(from, c))
 		if (!not || !cpu_list_has(not, (unsigned)c))
@@ -552,7 +554,8 @@ static char *process_cgroup_dir(struct cgroup_v2 *s, pid_t pid)
 			continue;
 		size_t ml = strlen(mpoint), rl = strlen(mroot);
 		/* Our root must lie in this mount; prefer the deepest such mount. */
-		if (strncmp(s->root, mpoint, ml) != 0 || (s->root[ml] != '/' && s->root[ml] != '\0'))
+		if (strncmp(s->root, mpoint, ml) != 0 ||
+		    (s->root[ml] != '/' && s->root[ml] != '\0'))
 			continue;
 		if (ml < best_len && best)
 			continue;
@@ -702,7 +705,8 @@ static int scan_prefix(struct cgroup_v2 *s, struct other_vm **ret, size_t *ret_n
 		_cleanup_strv_free_ char **sets = NULL;
 		if (!v->vcpu_cpus || !v->vm_cpus || cg_list_children(s, rel, &sets, err) < 0) {
 			other_vms_free(o, k);
-			return err && err->code ? -err->code : ql_error_set(err, ENOMEM, "out of memory");
+			return err && err->code ? -err->code
+						: ql_error_set(err, ENOMEM, "out of memory");
 		}
 		for (char **c = sets; *c; c++) {
 			if (strncmp(*c, "vcpu", 4) != 0)
@@ -710,7 +714,8 @@ static int scan_prefix(struct cgroup_v2 *s, struct other_vm **ret, size_t *ret_n
 			_cleanup_free_ char *srel = path_join(rel, *c, NULL);
 			_cleanup_cpu_list_ struct cpu_list *cc = NULL;
 			if (srel && cg_read_cpus(s, srel, "cpuset.cpus", &cc, NULL) == 0)
-				for (int x = cpu_list_next(cc, -1); x >= 0; x = cpu_list_next(cc, x))
+				for (int x = cpu_list_next(cc, -1); x >= 0;
+				     x = cpu_list_next(cc, x))
 					cpu_list_add(v->vcpu_cpus, (unsigned)x);
 		}
 	}
@@ -739,8 +744,8 @@ static int check_affinity(pid_t tid, const struct cpu_list *want, struct ql_erro
 	}
 	if (!cpu_list_equal(got, want)) {
 		_cleanup_free_ char *g = fmt_cpus(got), *w = fmt_cpus(want);
-		return ql_error_set(err, EIO, "thread %d runs on CPUs %s instead of %s", (int)tid, g,
-				    w);
+		return ql_error_set(err, EIO, "thread %d runs on CPUs %s instead of %s", (int)tid,
+				    g, w);
 	}
 	return 0;
 }
@@ -774,8 +779,8 @@ static int write_cpus(struct cgroup_v2 *s, const char *rel, const struct cpu_lis
 
 /* Writes a partition type and reads it back: the write "succeeds" even when the kernel
  * cannot form the partition. ret_reason gets the kernel's text on -EINVAL. */
-static int set_partition(struct cgroup_v2 *s, const char *rel, const char *type,
-			 char **ret_reason, struct ql_error *err)
+static int set_partition(struct cgroup_v2 *s, const char *rel, const char *type, char **ret_reason,
+			 struct ql_error *err)
 {
 	int r = cg_write(s, rel, "cpuset.cpus.partition", type, err);
 	if (r < 0)
@@ -805,7 +810,7 @@ struct apply_ctx {
 	enum partition_state prefix_state;
 	bool prefix_was_root; /* a partition root kept by other live VMs */
 	bool want_partitions;
-	char *why_not;        /* reason partitions cannot form */
+	char *why_not; /* reason partitions cannot form */
 };
 
 static void apply_ctx_done(struct apply_ctx *c)
@@ -832,17 +837,19 @@ static int conflicts(struct apply_ctx *c, struct ql_error *err)
 				return ql_error_set(err, EBUSY,
 						    "host CPU %u (vCPU %d) is already used by the "
 						    "running VM `%s` (%s/%s/%s)",
-						    cpu, c->plan->vcpus[k].cpu_index, o->name, c->s->root,
-						    c->s->prefix, o->name);
+						    cpu, c->plan->vcpus[k].cpu_index, o->name,
+						    c->s->root, c->s->prefix, o->name);
 		}
 		if (c->plan->emulator_cpus)
-			for (int x = cpu_list_next(c->emu, -1); x >= 0; x = cpu_list_next(c->emu, x))
+			for (int x = cpu_list_next(c->emu, -1); x >= 0;
+			     x = cpu_list_next(c->emu, x))
 				if (cpu_list_has(o->vcpu_cpus, (unsigned)x) ||
 				    (o->partition && cpu_list_has(o->vm_cpus, (unsigned)x)))
-					return ql_error_set(err, EBUSY,
-							    "emulator CPU %d is already used by the "
-							    "running VM `%s`",
-							    x, o->name);
+					return ql_error_set(
+					    err, EBUSY,
+					    "emulator CPU %d is already used by the "
+					    "running VM `%s`",
+					    x, o->name);
 	}
 	return 0;
 }
@@ -867,8 +874,10 @@ static bool partitions_possible(struct apply_ctx *c, struct cpu_list **ret_prefi
 	if (!s->top_root) {
 		enum partition_state st = cg_partition(s, NULL, NULL);
 		if (st != PART_ROOT) {
-			set_why_not(c, "%s is not a partition root (make it one or use the top of the "
-				       "hierarchy)", s->root);
+			set_why_not(c,
+				    "%s is not a partition root (make it one or use the top of the "
+				    "hierarchy)",
+				    s->root);
 			return false;
 		}
 	}
@@ -903,7 +912,8 @@ static bool partitions_possible(struct apply_ctx *c, struct cpu_list **ret_prefi
 	_cleanup_cpu_list_ struct cpu_list *taken = cpu_list_dup(c->vm_cpus);
 	if (!taken)
 		return false;
-	for (int x = cpu_list_next(c->others_part, -1); x >= 0; x = cpu_list_next(c->others_part, x))
+	for (int x = cpu_list_next(c->others_part, -1); x >= 0;
+	     x = cpu_list_next(c->others_part, x))
 		cpu_list_add(taken, (unsigned)x);
 	if (pick_cpu(pcpus, taken) < 0) {
 		/* The highest free CPU: the low ones usually do the host's housekeeping. */
@@ -920,9 +930,10 @@ static bool partitions_possible(struct apply_ctx *c, struct cpu_list **ret_prefi
 	cpu_list_subtract(left, pcpus);
 	if (pick_cpu(pcpus, taken) < 0 || cpu_list_is_empty(left)) {
 		_cleanup_free_ char *u = fmt_cpus(c->usable), *v = fmt_cpus(c->vm_cpus);
-		set_why_not(c, "the VM's CPUs %s leave too few of the usable CPUs %s: %s and %s/%s "
-			       "must each keep one CPU; pin the emulator to fewer CPUs "
-			       "(emulator_pinning)",
+		set_why_not(c,
+			    "the VM's CPUs %s leave too few of the usable CPUs %s: %s and %s/%s "
+			    "must each keep one CPU; pin the emulator to fewer CPUs "
+			    "(emulator_pinning)",
 			    v, u, s->root, s->root, s->prefix);
 		return false;
 	}
@@ -987,7 +998,8 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 		return ql_error_set(err, EINVAL, "cgroup v2: nothing to place");
 	for (size_t i = 0; i < plan->n_vcpus; i++)
 		if (!thread_belongs_to(plan->qemu_pid, plan->vcpus[i].tid))
-			return ql_error_set(err, ESRCH, "thread %d of vCPU %d is not a thread of qemu",
+			return ql_error_set(err, ESRCH,
+					    "thread %d of vCPU %d is not a thread of qemu",
 					    (int)plan->vcpus[i].tid, plan->vcpus[i].cpu_index);
 	r = vcpu_set_cpus(plan, &c->mine, err);
 	if (r < 0)
@@ -1058,7 +1070,8 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 	_cleanup_cpu_list_ struct cpu_list *busy = cpu_list_dup(c->others_vcpus);
 	if (!busy)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	for (int x = cpu_list_next(c->others_part, -1); x >= 0; x = cpu_list_next(c->others_part, x))
+	for (int x = cpu_list_next(c->others_part, -1); x >= 0;
+	     x = cpu_list_next(c->others_part, x))
 		cpu_list_add(busy, (unsigned)x);
 	c->emu = emulator_cpus(plan, c->usable, c->mine, busy);
 	if (!c->emu)
@@ -1069,16 +1082,16 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 	for (size_t i = 0; i < plan->n_vcpus; i++)
 		if (!cpu_list_has(c->usable, plan->vcpus[i].host_cpu)) {
 			_cleanup_free_ char *u = fmt_cpus(c->usable);
-			return ql_error_set(err, EINVAL,
-					    "host CPU %u (vCPU %d) is not among the CPUs of %s (%s)",
-					    plan->vcpus[i].host_cpu, plan->vcpus[i].cpu_index, s->root,
-					    u);
+			return ql_error_set(
+			    err, EINVAL, "host CPU %u (vCPU %d) is not among the CPUs of %s (%s)",
+			    plan->vcpus[i].host_cpu, plan->vcpus[i].cpu_index, s->root, u);
 		}
 	if (plan->emulator_cpus && (cpu_list_is_empty(plan->emulator_cpus) ||
 				    !cpu_list_is_subset(plan->emulator_cpus, c->usable))) {
 		_cleanup_free_ char *e = fmt_cpus(plan->emulator_cpus), *u = fmt_cpus(c->usable);
-		return ql_error_set(err, EINVAL, "emulator CPUs %s are not among the CPUs of %s (%s)",
-				    e, s->root, u);
+		return ql_error_set(err, EINVAL,
+				    "emulator CPUs %s are not among the CPUs of %s (%s)", e,
+				    s->root, u);
 	}
 	if (!plan->emulator_cpus && cpu_list_is_subset(c->emu, c->mine))
 		ql_log(s->log, QL_LOG_WARNING,
@@ -1093,16 +1106,17 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 	if (c->mode != QL_ISOLATE_FALSE)
 		partitions = partitions_possible(c, &prefix_cpus);
 	if (c->mode == QL_ISOLATE_TRUE && !partitions)
-		return ql_error_set(err, EINVAL,
-				    "isolate_cpus: true, but cgroup v2 cannot form CPU partitions: %s",
-				    c->why_not ? c->why_not : "unknown reason");
+		return ql_error_set(
+		    err, EINVAL, "isolate_cpus: true, but cgroup v2 cannot form CPU partitions: %s",
+		    c->why_not ? c->why_not : "unknown reason");
 	if (c->prefix_was_root && !partitions) {
 		/* A member VM inside a partitioned prefix only gets CPUs the prefix owns. */
 		_cleanup_cpu_list_ struct cpu_list *pc = NULL;
 		r = cg_read_cpus(s, s->prefix, "cpuset.cpus", &pc, err);
 		if (r < 0)
 			return r;
-		for (int x = cpu_list_next(c->vm_cpus, -1); x >= 0; x = cpu_list_next(c->vm_cpus, x))
+		for (int x = cpu_list_next(c->vm_cpus, -1); x >= 0;
+		     x = cpu_list_next(c->vm_cpus, x))
 			cpu_list_add(pc, (unsigned)x);
 		_cleanup_cpu_list_ struct cpu_list *left = cpu_list_dup(c->usable);
 		if (!left)
@@ -1190,7 +1204,8 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 			ok = set_partition(s, s->prefix, "root", &reason, err) == 0;
 		if (ok)
 			ok = set_partition(s, c->vm_rel, "root", &reason, err) == 0;
-		for (int x = cpu_list_next(c->mine, -1); ok && x >= 0; x = cpu_list_next(c->mine, x)) {
+		for (int x = cpu_list_next(c->mine, -1); ok && x >= 0;
+		     x = cpu_list_next(c->mine, x)) {
 			char name[32];
 			snprintf(name, sizeof(name), "%s/vcpu%d", c->vm_rel, x);
 			ok = set_partition(s, name, "isolated", &reason, err) == 0;
@@ -1199,14 +1214,16 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 			if (!reason)
 				return -(err && err->code ? err->code : EIO);
 			if (c->mode == QL_ISOLATE_TRUE)
-				return ql_error_set(err, EINVAL,
-						    "isolate_cpus: true, but the kernel refused the CPU "
-						    "partition: %s; give the emulator threads CPUs of "
-						    "their own (emulator_pinning) and leave at least one "
-						    "CPU outside the VM",
-						    reason);
+				return ql_error_set(
+				    err, EINVAL,
+				    "isolate_cpus: true, but the kernel refused the CPU "
+				    "partition: %s; give the emulator threads CPUs of "
+				    "their own (emulator_pinning) and leave at least one "
+				    "CPU outside the VM",
+				    reason);
 			/* AUTO: undo the partitions bottom-up and keep plain placement. */
-			for (int x = cpu_list_next(c->mine, -1); x >= 0; x = cpu_list_next(c->mine, x)) {
+			for (int x = cpu_list_next(c->mine, -1); x >= 0;
+			     x = cpu_list_next(c->mine, x)) {
 				char name[32];
 				snprintf(name, sizeof(name), "%s/vcpu%d", c->vm_rel, x);
 				r = reset_partition(s, name, err);
@@ -1259,7 +1276,10 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 			return r;
 	}
 
-	/* Read everything back. */
+	/* Read everything back. A VM partition keeps only what its isolated children leave. */
+	r = check_effective(s, c->vm_rel, partitions ? c->emu : c->vm_cpus, err);
+	if (r < 0)
+		return r;
 	r = check_effective(s, emu_rel, c->emu, err);
 	if (r < 0)
 		return r;
@@ -1276,10 +1296,10 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 		r = check_affinity(plan->vcpus[i].tid, want, err);
 		if (r < 0) {
 			ql_error_prefix(err, "vCPU %d: ", plan->vcpus[i].cpu_index);
-			return r == -ESRCH ? ql_error_set(err, ESRCH, "vCPU %d thread %d vanished",
-							  plan->vcpus[i].cpu_index,
-							  (int)plan->vcpus[i].tid)
-					   : r;
+			return r == -ESRCH
+				   ? ql_error_set(err, ESRCH, "vCPU %d thread %d vanished",
+						  plan->vcpus[i].cpu_index, (int)plan->vcpus[i].tid)
+				   : r;
 		}
 		ql_log(s->log, QL_LOG_DEBUG, "vCPU %d (thread %d) -> host CPU %u%s",
 		       plan->vcpus[i].cpu_index, (int)plan->vcpus[i].tid, cpu,
@@ -1372,7 +1392,8 @@ static int cgroup_v2_rescan(struct isolation *iso, struct ql_error *err)
 		while (fgets(line, sizeof(line), f)) {
 			line[strcspn(line, "\n")] = '\0';
 			size_t ll = strlen(line), sl = strlen(suffix);
-			if (strncmp(line, "0::", 3) == 0 && ll >= sl && streq(line + ll - sl, suffix))
+			if (strncmp(line, "0::", 3) == 0 && ll >= sl &&
+			    streq(line + ll - sl, suffix))
 				in_emu = true;
 		}
 		fclose(f);
@@ -1399,12 +1420,12 @@ static void cgroup_v2_free_state(void *p)
 }
 
 const struct isolation_backend isolation_backend_cgroup_v2 = {
-	.kind = ISOLATION_CGROUP_V2,
-	.probe = cgroup_v2_probe,
-	.usable_cpus = cgroup_v2_usable_cpus,
-	.describe = cgroup_v2_describe,
-	.apply = cgroup_v2_apply,
-	.rescan = cgroup_v2_rescan,
-	.release = cgroup_v2_release,
-	.free_state = cgroup_v2_free_state,
+    .kind = ISOLATION_CGROUP_V2,
+    .probe = cgroup_v2_probe,
+    .usable_cpus = cgroup_v2_usable_cpus,
+    .describe = cgroup_v2_describe,
+    .apply = cgroup_v2_apply,
+    .rescan = cgroup_v2_rescan,
+    .release = cgroup_v2_release,
+    .free_state = cgroup_v2_free_state,
 };

@@ -122,9 +122,10 @@ static void event(const char *name, const char *data)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	send_line("{\"timestamp\": {\"seconds\": %ld, \"microseconds\": %ld}, \"event\": \"%s\"%s%s%s}",
-		  (long)ts.tv_sec, ts.tv_nsec / 1000, name, data ? ", \"data\": " : "",
-		  data ? data : "", "");
+	send_line(
+	    "{\"timestamp\": {\"seconds\": %ld, \"microseconds\": %ld}, \"event\": \"%s\"%s%s%s}",
+	    (long)ts.tv_sec, ts.tv_nsec / 1000, name, data ? ", \"data\": " : "", data ? data : "",
+	    "");
 }
 
 /* The raw JSON token after "key": in obj (string or number), copied into out. */
@@ -176,8 +177,9 @@ static void handle(const char *obj)
 	json_token(obj, "id", id, sizeof(id));
 	if (!json_token(obj, "execute", cmd, sizeof(cmd)) &&
 	    !json_token(obj, "exec-oob", cmd, sizeof(cmd))) {
-		reply(id, "\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must be a "
-			  "JSON object with an 'execute' key\"}");
+		reply(id,
+		      "\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must be a "
+		      "JSON object with an 'execute' key\"}");
 		return;
 	}
 	if (!strcmp(cmd, "\"qmp_capabilities\"")) {
@@ -200,13 +202,14 @@ static void handle(const char *obj)
 		static char body[MAX_MSG - 512];
 		size_t off = (size_t)snprintf(body, sizeof(body), "\"return\": [");
 		for (int k = 0; k < n_cpus; k++) {
-			int th = k % threads, co = (k / threads) % cores, so = k / (threads * cores);
+			int th = k % threads, co = (k / threads) % cores,
+			    so = k / (threads * cores);
 			off += (size_t)snprintf(
-				body + off, sizeof(body) - off,
-				"%s{\"thread-id\": %d, \"props\": {\"core-id\": %d, \"thread-id\": %d, "
-				"\"socket-id\": %d}, \"qom-path\": \"/machine/unattached/device[%d]\", "
-				"\"cpu-index\": %d, \"target\": \"x86_64\"}",
-				k ? ", " : "", (int)tids[k], co, th, so, k, k);
+			    body + off, sizeof(body) - off,
+			    "%s{\"thread-id\": %d, \"props\": {\"core-id\": %d, \"thread-id\": %d, "
+			    "\"socket-id\": %d}, \"qom-path\": \"/machine/unattached/device[%d]\", "
+			    "\"cpu-index\": %d, \"target\": \"x86_64\"}",
+			    k ? ", " : "", (int)tids[k], co, th, so, k, k);
 			if (off >= sizeof(body) - 2)
 				return;
 		}
@@ -242,10 +245,11 @@ static void handle(const char *obj)
 		quitting = true;
 	} else {
 		char body[256];
-		snprintf(body, sizeof(body),
-			 "\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command %.100s "
-			 "has not been found\"}",
-			 cmd);
+		snprintf(
+		    body, sizeof(body),
+		    "\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command %.100s "
+		    "has not been found\"}",
+		    cmd);
 		reply(id, body);
 	}
 }
@@ -351,7 +355,8 @@ int main(int argc, char **argv)
 		  "\"package\": \"fake-qemu\"}, \"capabilities\": [\"oob\"]}}");
 
 	while (!quitting) {
-		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = qmp_fd, .events = POLLIN}};
+		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
+				      {.fd = qmp_fd, .events = POLLIN}};
 		int n = poll(p, qmp_fd >= 0 ? 2 : 1, -1);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -362,9 +367,11 @@ int main(int argc, char **argv)
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				char data[96];
-				snprintf(data, sizeof(data), "{\"guest\": false, \"reason\": \"host-signal\"}");
+				snprintf(data, sizeof(data),
+					 "{\"guest\": false, \"reason\": \"host-signal\"}");
 				event("SHUTDOWN", data);
-				fprintf(stderr, "fake-qemu: terminating on signal %u\n", si.ssi_signo);
+				fprintf(stderr, "fake-qemu: terminating on signal %u\n",
+					si.ssi_signo);
 				return 0;
 			}
 		}

@@ -24,7 +24,10 @@ static void log_fn(void *ud, enum ql_log_level level, const char *msg)
 	if (level == QL_LOG_DEBUG && !debug)
 		return;
 	fprintf(stderr, "%s: %s\n",
-		level == QL_LOG_WARNING ? "warning" : level == QL_LOG_INFO ? "info" : "debug", msg);
+		level == QL_LOG_WARNING ? "warning"
+		: level == QL_LOG_INFO	? "info"
+					: "debug",
+		msg);
 }
 
 /* TID of the thread whose comm starts with "CPU k/", 0 if none yet. */
@@ -64,7 +67,7 @@ int main(int argc, char **argv)
 			debug = true;
 		else if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
 			const char *m = argv[++i];
-			cfg.mode = !strcmp(m, "true")    ? QL_ISOLATE_TRUE
+			cfg.mode = !strcmp(m, "true")	 ? QL_ISOLATE_TRUE
 				   : !strcmp(m, "false") ? QL_ISOLATE_FALSE
 							 : QL_ISOLATE_AUTO;
 		} else if (!strcmp(argv[i], "--root") && i + 1 < argc)
@@ -129,10 +132,11 @@ int main(int argc, char **argv)
 			kill(child, SIGKILL);
 			return 125;
 		}
-		pl[k] = (struct vcpu_placement){.cpu_index = k, .tid = tid, .host_cpu = (unsigned)c};
+		pl[k] =
+		    (struct vcpu_placement){.cpu_index = k, .tid = tid, .host_cpu = (unsigned)c};
 	}
 	struct isolation_plan plan = {
-		.qemu_pid = child, .vcpus = pl, .n_vcpus = n, .emulator_cpus = emu};
+	    .qemu_pid = child, .vcpus = pl, .n_vcpus = n, .emulator_cpus = emu};
 
 	struct isolation *iso = NULL;
 	if (isolation_open(&cfg, &iso, &err) < 0) {
