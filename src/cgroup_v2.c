@@ -29,6 +29,7 @@
 /* Bounds on names we turn into directories and on the VMs we are willing to look at. */
 #define CG_NAME_MAX 200
 #define MAX_OTHER_VMS 4096
+#define MAX_QEMU_THREADS 65536
 
 struct cgroup_v2 {
 	char *root;  /* absolute; the cgroup2 mount or a delegated directory */
@@ -958,6 +959,12 @@ static int list_tids(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err
 		long t = strtol(de->d_name, &end, 10);
 		if (*end || t <= 0 || t > INT_MAX)
 			continue;
+		if (n >= MAX_QEMU_THREADS) {
+			free(v);
+			closedir(d);
+			return ql_error_set(err, E2BIG, "qemu (pid %d) has more than %d threads",
+					    (int)pid, MAX_QEMU_THREADS);
+		}
 		pid_t *nv = reallocarray(v, n + 1, sizeof(*v));
 		if (!nv) {
 			free(v);
