@@ -154,14 +154,6 @@ _noreturn_ static void child_run(const struct launch_spec *spec, pid_t parent, i
 	const char *step = NULL;
 	int r;
 
-	/* qemu does not notice its QMP peer going away; make sure a killed launcher takes it
-	 * along instead of leaving an unmanaged VM. The getppid check closes the race with a
-	 * parent that died before prctl. */
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
-		child_fail(status_fd, errno, "prctl(PR_SET_PDEATHSIG)");
-	if (getppid() != parent)
-		_exit(127);
-
 	/* The launcher ignores SIGPIPE and blocks the signals it waits for; qemu must not
 	 * inherit either. */
 	signal(SIGPIPE, SIG_DFL);
@@ -181,6 +173,15 @@ _noreturn_ static void child_run(const struct launch_spec *spec, pid_t parent, i
 	r = privileges_drop(spec->identity, &step);
 	if (r < 0)
 		child_fail(status_fd, -r, step);
+
+	/* qemu does not notice its QMP peer going away; make sure a killed launcher takes it
+	 * along instead of leaving an unmanaged VM. Only after the privilege drop: the kernel
+	 * clears the parent-death signal whenever the euid/egid/fsuid/fsgid change (setuid mode,
+	 * `user`, `group`). The getppid check closes the race with a parent that died before. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+		child_fail(status_fd, errno, "prctl(PR_SET_PDEATHSIG)");
+	if (getppid() != parent)
+		_exit(127);
 
 	if (spec->path_lookup)
 		execvpe(spec->argv[0], spec->argv, spec->envp);

@@ -1,0 +1,286 @@
+#!/bin/bash
+# Setuid mode (DESIGN §4): a copy of the launcher installed setuid-root in a scratch dir, run as
+# `nobody`. Every override and every untrusted definition is refused with a plain message and
+# nothing runs; a root-owned definition runs qemu as the caller with a rebuilt environment.
+# The setuid binary only reads the compiled-in config dir, so this test puts its definitions in
+# /usr/local/etc/qemu-launcher (creating it if absent and removing it afterwards; if it exists,
+# only files named qltest-su-* are added and removed). Runs are serialised by a lock file.
+. "$(dirname "$0")/lib.sh"
+NTESTS=62
+plan $NTESTS
+
+skip_all() {
+	local i
+	for ((i = TEST_NUM; i < NTESTS; i++)); do skip "$1"; done
+	exit 0
+}
+[ "$(id -u)" = 0 ] || skip_all "needs root to install a setuid-root copy"
+command -v setpriv >/dev/null || skip_all "setpriv (util-linux) is missing"
+
+SU=$SCRATCH/su
+mkdir -m 755 "$SU"
+cp "$QL" "$SU/qemu-launcher"
+chown root:root "$SU/qemu-launcher"
+chmod 4755 "$SU/qemu-launcher"
+SUQL=$SU/qemu-launcher
+# The marker stand-in for qemu: leaves a file if anything ever executes it (as any user).
+MARK=$SCRATCH/mark
+mkdir -m 1777 "$MARK"
+printf '#!/bin/sh\ntouch %s/ran-$$\n' "$MARK" >"$SU/marker-qemu"
+chmod 755 "$SU/marker-qemu"
+nothing_ran() { [ -z "$(ls -A "$MARK")" ]; }
+
+SYSCONF=/usr/local/etc/qemu-launcher
+exec 9>/tmp/qemu-launcher-setuid-test.lock
+flock -w 120 9 || skip_all "another setuid test holds /tmp/qemu-launcher-setuid-test.lock"
+CREATED_SYSCONF=""
+if [ ! -e "$SYSCONF" ]; then
+	mkdir -p "$(dirname "$SYSCONF")"
+	mkdir -m 755 "$SYSCONF"
+	CREATED_SYSCONF=1
+fi
+P=qltest-su-$$
+su_cleanup() {
+	rm -f "$SYSCONF/$P"-*.yml
+	[ -n "$CREATED_SYSCONF" ] && { chown root:root "$SYSCONF"; chmod 755 "$SYSCONF"; rmdir "$SYSCONF"; }
+	_cleanup
+}
+trap su_cleanup EXIT
+# sdef SUFFIX: writes a root-owned 0644 $SYSCONF/$P-SUFFIX.yml from stdin.
+sdef() {
+	cat >"$SYSCONF/$P-$1.yml"
+	chown root:root "$SYSCONF/$P-$1.yml"
+	chmod 644 "$SYSCONF/$P-$1.yml"
+}
+# as_nobody CMD...: runs CMD as nobody:nogroup, no supplementary groups, without the suite's
+# QEMU_LAUNCHER_CONFIG_DIR.
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups env -u QEMU_LAUNCHER_CONFIG_DIR "$@"; }
+
+# Host state that a refused run must not change.
+CS=/sys/fs/cgroup/cpuset
+host_state() { # (other tests may add their own sets under $CS meanwhile: look at ours only)
+	grep -c cgroup /proc/self/mountinfo
+	ls -d "$CS/qemu" 2>/dev/null
+}
+STATE0=$(host_state)
+
+# refused DESC EXPECTED_MESSAGE_REGEX [env VAR=VAL...] -- ARGS: exit 125, the message, nothing run.
+refused() {
+	local desc=$1 re=$2
+	shift 2
+	local envs=()
+	while [ "$1" != -- ]; do envs+=("$1"); shift; done
+	shift
+	(cd "${RCWD:-$PWD}" && as_nobody "${envs[@]}" timeout -s KILL 20 "$SUQL" "$@") \
+		>/dev/null 2>"$SCRATCH/refused.err" </dev/null
+	local rc=$?
+	if [ $rc = 125 ] && grep -Eq -- "$re" "$SCRATCH/refused.err" && nothing_ran; then
+		ok "$desc"
+	else
+		not_ok "$desc"
+		diag "exit $rc, stderr: $(cat "$SCRATCH/refused.err")" "marker: $(ls "$MARK")"
+	fi
+}
+
+printf 'launcher:\n  binary: %s\nqemu:\n- nodefaults\n' "$SU/marker-qemu" | sdef marker
+# The marker definition itself is trusted: as root (not setuid mode) through --config-dir it runs.
+as_nobody "$SUQL" --version | grep -q "^qemu-launcher " && ok "the setuid copy runs as nobody" ||
+	not_ok "the setuid copy runs as nobody"
+
+# --- overrides of where things are: refused before anything is read -------------------------
+refused "QEMU_LAUNCHER_CONFIG_DIR is refused" \
+	"QEMU_LAUNCHER_CONFIG_DIR is not honoured when qemu-launcher runs setuid" \
+	QEMU_LAUNCHER_CONFIG_DIR=$CONF -- "$P-marker"
+refused "QEMU_LAUNCHER_CONFIG_DIR set to the default dir is still refused" \
+	"QEMU_LAUNCHER_CONFIG_DIR is not honoured" QEMU_LAUNCHER_CONFIG_DIR=$SYSCONF -- "$P-marker"
+refused "QEMU_LAUNCHER_CONFIG_DIR set but empty is refused" \
+	"QEMU_LAUNCHER_CONFIG_DIR is not honoured" QEMU_LAUNCHER_CONFIG_DIR= -- "$P-marker"
+refused "--config-dir is refused" "--config-dir is not accepted when qemu-launcher runs setuid" \
+	-- --config-dir "$SYSCONF" "$P-marker"
+refused "--config-dir with --list is refused" "--config-dir is not accepted" \
+	-- --list --config-dir "$CONF"
+refused "QEMU_LAUNCHER_CPUSET_MOUNT_PATH is refused" \
+	"QEMU_LAUNCHER_CPUSET_MOUNT_PATH is not honoured" \
+	QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$SCRATCH/mnt -- "$P-marker"
+refused "QEMU_LAUNCHER_CPUSET_PREFIX is refused" "QEMU_LAUNCHER_CPUSET_PREFIX is not honoured" \
+	QEMU_LAUNCHER_CPUSET_PREFIX=evil -- "$P-marker"
+refused "QEMU_LAUNCHER_CGROUP2_ROOT is refused" "QEMU_LAUNCHER_CGROUP2_ROOT is not honoured" \
+	QEMU_LAUNCHER_CGROUP2_ROOT=$SCRATCH -- "$P-marker"
+refused "--dry-run with an override is refused as well" "QEMU_LAUNCHER_CPUSET_PREFIX is not honoured" \
+	QEMU_LAUNCHER_CPUSET_PREFIX=x -- --dry-run "$P-marker"
+
+# --- untrusted definitions --------------------------------------------------------------------
+printf 'launcher:\n  binary: %s\nqemu:\n- nodefaults\n' "$SU/marker-qemu" | sdef userowned
+chown nobody "$SYSCONF/$P-userowned.yml"
+refused "a definition owned by the caller is refused" \
+	"definition \`$SYSCONF/$P-userowned.yml\` is not owned by root" -- "$P-userowned"
+refused "... also for --dry-run (nothing of it is printed)" "is not owned by root" -- --dry-run "$P-userowned"
+
+printf 'launcher:\n  binary: %s\nqemu:\n- nodefaults\n' "$SU/marker-qemu" | sdef groupw
+chmod 664 "$SYSCONF/$P-groupw.yml"
+refused "a group-writable definition is refused" \
+	"definition \`$SYSCONF/$P-groupw.yml\` is writable by group or others" -- "$P-groupw"
+printf 'launcher:\n  binary: %s\nqemu:\n- nodefaults\n' "$SU/marker-qemu" | sdef otherw
+chmod 646 "$SYSCONF/$P-otherw.yml"
+refused "an other-writable definition is refused" "is writable by group or others" -- "$P-otherw"
+
+# A symlink named like a definition, pointing at a trusted root-owned definition.
+cp "$SYSCONF/$P-marker.yml" "$SCRATCH/target.yml"
+chmod 644 "$SCRATCH/target.yml"
+ln -s "$SCRATCH/target.yml" "$SYSCONF/$P-link.yml"
+refused "a symlinked definition is refused, saying it is a symlink" \
+	"$SYSCONF/$P-link.yml\` is a symbolic link" -- "$P-link"
+ln -s "$SYSCONF/$P-marker.yml" "$SYSCONF/$P-link2.yml"
+refused "a symlink to a trusted definition in the same dir is refused too" "is a symbolic link" -- "$P-link2"
+
+printf 'launcher:\n  binary: marker-qemu\nqemu:\n- nodefaults\n' | sdef relbin
+refused "a bare binary name (PATH lookup) is refused" \
+	"\`binary\` must be an absolute path when qemu-launcher runs setuid" -- "$P-relbin"
+# ... even when the caller's cwd holds such a file (execve would run ./marker-qemu).
+RCWD=$SU refused "a bare binary name is refused with the binary in the caller's cwd" \
+	"must be an absolute path" -- "$P-relbin"
+printf 'launcher:\n  binary: ./marker-qemu\nqemu:\n- nodefaults\n' | sdef relbin2
+RCWD=$SU refused "a relative path with a slash (./marker-qemu) is refused" \
+	"must be an absolute path" -- "$P-relbin2"
+printf 'launcher:\n  binary: su/marker-qemu\nqemu:\n- nodefaults\n' | sdef relbin3
+RCWD=$SCRATCH refused "a relative path (su/marker-qemu) is refused" "must be an absolute path" -- "$P-relbin3"
+
+if [ -n "$CREATED_SYSCONF" ]; then
+	chown nobody "$SYSCONF"
+	refused "a config dir owned by the caller is refused" \
+		"config dir \`$SYSCONF\` is not owned by root" -- "$P-marker"
+	chown root "$SYSCONF"
+	chmod 775 "$SYSCONF"
+	refused "a group-writable config dir is refused" \
+		"config dir \`$SYSCONF\` is writable by group or others" -- "$P-marker"
+	chmod 755 "$SYSCONF"
+else
+	skip "$SYSCONF existed before the test; its ownership is not changed"
+	skip "$SYSCONF existed before the test; its mode is not changed"
+fi
+refused "a NAME with a path is refused" "invalid VM name" -- "../../../tmp/x"
+
+expect_eq "refusals changed nothing: same cgroup mounts, no $CS/qemu" "$STATE0" "$(host_state)"
+as_nobody "$SU/marker-qemu"
+check "the marker stand-in leaves its marker when run (so 'nothing ran' means something)" test -n "$(ls -A "$MARK")"
+rm -f "$MARK"/*
+as_nobody timeout 20 "$SUQL" "$P-marker" </dev/null >/dev/null 2>&1
+check "... and the trusted root-owned marker definition does run it in setuid mode" test -n "$(ls -A "$MARK")"
+rm -f "$MARK"/*
+
+# --- a root-owned definition runs qemu as the caller ------------------------------------------
+{
+	printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n  env:\n    QL_DEF_VAR: from-definition\nqemu:\n' "$QEMU_PATH"
+	guest_opts idle
+} | sdef run
+# su_start SUFFIX SETPRIV_ARGS...: starts the setuid launcher in the background as a caller
+# with an environment of its own; sets LPID, L (launcher), Q (qemu), LERR.
+su_start() {
+	local name=$P-$1
+	shift
+	LERR=$SCRATCH/$name.err
+	QL_CALLER_SECRET=leaked TERM=xterm-test HOME=/root USER=root PATH=/tmp/evil:/usr/bin:/bin \
+		timeout -s KILL 60 setpriv "$@" env -u QEMU_LAUNCHER_CONFIG_DIR "$SUQL" -v "$name" \
+		>/dev/null 2>"$LERR" </dev/null &
+	LPID=$!
+	register_pid "$LPID"
+	L="" Q=""
+	wait_until 10 test -n "$(pgrep -P "$(launcher_of $LPID)" 2>/dev/null)"
+	L=$(launcher_of "$LPID")
+	Q=$(child_of "$L")
+	wait_until 5 grep -q "qemu running as pid" "$LERR"
+	wait_until 5 qemu_execd
+	QS+=("$Q")
+	[ -n "$Q" ] && register_pid "$Q"
+}
+QS=()
+qemu_execd() { [ -n "$Q" ] && [ "$(readlink "/proc/$Q/exe" 2>/dev/null)" = "$QEMU_PATH" ]; }
+su_start run --reuid=nobody --regid=nogroup --groups=100
+check "root-owned definition: qemu is running" qemu_execd
+expect_eq "the launcher itself runs setuid (real uid nobody, effective root)" "65534 0 0" \
+	"$(awk '/^Uid:/ {print $2, $3, $4}' "/proc/$L/status")"
+expect_eq "qemu Uid: the caller in all four fields" "65534 65534 65534 65534" \
+	"$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$Q/status")"
+expect_eq "qemu Gid: the caller's group in all four fields" "65534 65534 65534 65534" \
+	"$(awk '/^Gid:/ {print $2, $3, $4, $5}' "/proc/$Q/status")"
+expect_eq "qemu Groups: exactly the caller's supplementary groups" "100" \
+	"$(awk '/^Groups:/ {$1=""; print}' "/proc/$Q/status" | xargs)"
+expect_eq "qemu holds no capabilities" "0000000000000000 0000000000000000" \
+	"$(awk '/^CapEff:/ {e=$2} /^CapPrm:/ {p=$2} END {print e, p}' "/proc/$Q/status")"
+env=$(tr '\0' '\n' <"/proc/$Q/environ")
+check "env: a variable the caller set is absent" bash -c "! grep -q QL_CALLER_SECRET <<<'$env'"
+check "env: PATH is rebuilt (not the caller's)" grep -qx "PATH=/usr/local/bin:/usr/bin:/bin" <<<"$env"
+check "env: HOME is the caller's passwd home, not the caller's HOME" grep -qx "HOME=$(getent passwd nobody | cut -d: -f6)" <<<"$env"
+check "env: USER is the caller's name" grep -qx "USER=nobody" <<<"$env"
+check "env: LOGNAME is the caller's name" grep -qx "LOGNAME=nobody" <<<"$env"
+check "env: TERM is kept (display/terminal variables)" grep -qx "TERM=xterm-test" <<<"$env"
+check "env: the definition's env is added" grep -qx "QL_DEF_VAR=from-definition" <<<"$env"
+expect_eq "env: nothing else of the caller's (only the kept display/locale variables)" "" \
+	"$(grep -Ev '^(PATH|HOME|USER|LOGNAME|TERM|DISPLAY|WAYLAND_DISPLAY|XAUTHORITY|XDG_RUNTIME_DIR|PULSE_SERVER|LANG|LC_ALL|TZ|QL_DEF_VAR)=' <<<"$env")"
+# The caller may stop their own VM: SIGTERM from nobody reaches the setuid launcher.
+setpriv --reuid=nobody --regid=nogroup --clear-groups kill -TERM "$L"
+wait "$LPID"
+expect_eq "SIGTERM from the caller: graceful stop, status 0" 0 $?
+check "SIGTERM from the caller: qemu is gone" pid_gone "$Q"
+check "SIGTERM from the caller: the ladder ran" grep -q "telling qemu to quit" "$LERR"
+
+su_start run --reuid=nobody --regid=nogroup --clear-groups
+expect_eq "--clear-groups caller: qemu has no supplementary groups" "" \
+	"$(awk '/^Groups:/ {$1=""; print}' "/proc/$Q/status" | xargs)"
+kill -KILL "$L"
+check "setuid launcher SIGKILLed: qemu (running as the caller) ends too (PDEATHSIG survives the drop)" \
+	wait_until 10 pid_gone "$Q"
+{ wait "$LPID"; } 2>/dev/null
+
+# --- user: in a root-owned definition ----------------------------------------------------------
+{
+	printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n  user: daemon\nqemu:\n' "$QEMU_PATH"
+	guest_opts idle
+} | sdef asdaemon
+su_start asdaemon --reuid=nobody --regid=nogroup --groups=100
+DUID=$(id -u daemon) DGID=$(id -g daemon)
+expect_eq "user: daemon: qemu Uid all four fields" "$DUID $DUID $DUID $DUID" \
+	"$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$Q/status")"
+expect_eq "user: daemon: qemu Gid is daemon's primary group" "$DGID $DGID $DGID $DGID" \
+	"$(awk '/^Gid:/ {print $2, $3, $4, $5}' "/proc/$Q/status")"
+expect_eq "user: daemon: Groups are daemon's, not the caller's" "$(id -G daemon | tr ' ' '\n' | sort -n | xargs)" \
+	"$(awk '/^Groups:/ {$1=""; print}' "/proc/$Q/status" | tr ' ' '\n' | sort -n | xargs)"
+env=$(tr '\0' '\n' <"/proc/$Q/environ")
+check "user: daemon: HOME and USER are daemon's" bash -c "grep -qx 'USER=daemon' <<<'$env' && grep -qx 'HOME=$(getent passwd daemon | cut -d: -f6)' <<<'$env'"
+check "user: daemon: the caller's variable is absent" bash -c "! grep -q QL_CALLER_SECRET <<<'$env'"
+kill -KILL "$L"
+check "user: daemon: SIGKILLed launcher takes qemu along" wait_until 10 pid_gone "$Q"
+{ wait "$LPID"; } 2>/dev/null
+
+{
+	printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n  group: 100\nqemu:\n' "$QEMU_PATH"
+	guest_opts idle
+} | sdef asgroup
+su_start asgroup --reuid=nobody --regid=nogroup --clear-groups
+expect_eq "group: 100 alone: qemu keeps the caller's uid" "65534 65534 65534 65534" \
+	"$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$Q/status")"
+expect_eq "group: 100 alone: Gid 100 in all four fields" "100 100 100 100" \
+	"$(awk '/^Gid:/ {print $2, $3, $4, $5}' "/proc/$Q/status")"
+kill -TERM "$L"
+wait "$LPID"
+expect_eq "group: 100: stopped with status 0" 0 $?
+
+# A definition that asks for more than the caller could do: qemu exits, nothing is left.
+{
+	printf 'launcher:\n  binary: %s\nqemu:\n' "$QEMU_PATH"
+	guest_opts exit
+} | sdef exit
+as_nobody timeout 30 "$SUQL" "$P-exit" >/dev/null 2>&1 </dev/null
+expect_eq "exit guest in setuid mode: qemu's status (11)" 11 $?
+
+# --- what the caller can see of the root side ---------------------------------------------------
+as_nobody timeout 20 "$SUQL" --list >"$SCRATCH/list" 2>&1
+check "--list in setuid mode lists the trusted dir" grep -qx "$P-run" "$SCRATCH/list"
+as_nobody timeout 20 "$SUQL" --dry-run "$P-run" >"$SCRATCH/dry" 2>&1
+check "--dry-run of a trusted definition works in setuid mode" grep -q "^$QEMU_PATH -machine pc,accel=tcg" "$SCRATCH/dry"
+as_nobody timeout 20 "$SUQL" --dry-run "$P-relbin" >"$SCRATCH/dry" 2>&1
+expect_eq "--dry-run of a relative binary in setuid mode: exit 125" 125 $?
+expect_eq "the whole test changed nothing on the host: cgroup mounts, no $CS/qemu" "$STATE0" "$(host_state)"
+left=""
+for q in "${QS[@]}"; do pid_gone "$q" || left="$left $q"; done
+expect_eq "no qemu of the test is left" "" "$left"
