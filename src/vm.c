@@ -24,6 +24,14 @@
 
 int vm_command_line(const struct definition *d, char ***ret_argv, struct ql_error *err)
 {
+	/* Setuid mode (DESIGN §4): a bare name would be found through the caller's PATH, a
+	 * relative path through the caller's cwd; both let the caller choose what runs. Checked
+	 * here so --dry-run and --check refuse it as well. */
+	if (privileges_is_setuid() && d->binary[0] != '/')
+		return ql_error_set(err, EPERM,
+				    "%s: `binary` must be an absolute path when qemu-launcher runs "
+				    "setuid (got `%s`)",
+				    d->path, d->binary);
 	return cmdline_build(d, ret_argv, err);
 }
 
