@@ -151,6 +151,11 @@ int config_read_definition(const struct config_paths *paths, const char *name, c
 	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | (paths->setuid ? O_NOFOLLOW : 0);
 	_cleanup_close_ int fd = openat(dfd, strrchr(path, '/') + 1, flags);
 	if (fd < 0) {
+		if (errno == ELOOP && paths->setuid)
+			return ql_error_set(err, EPERM,
+					    "definition `%s` is a symbolic link; a setuid qemu-launcher "
+					    "does not follow links (copy the file instead)",
+					    path);
 		if (errno == ENOENT)
 			return ql_error_set(err, ENOENT,
 					    "no definition `%s`: `%s` does not exist (see --list)", name,
