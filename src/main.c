@@ -9,10 +9,12 @@
 #include "cmdline.h"
 #include "config.h"
 #include "definition.h"
+#include "import.h"
 #include "launch.h"
 #include "log.h"
 #include "pinning.h"
 #include "privileges.h"
+#include "status.h"
 #include "vm.h"
 
 /* Exit codes (DESIGN §2.6; the env(1)/timeout(1) convention). */
@@ -21,13 +23,15 @@
 #define EXIT_NOT_EXECUTABLE 126
 #define EXIT_NOT_FOUND 127
 
-enum mode { MODE_RUN, MODE_DRY_RUN, MODE_CHECK, MODE_LIST };
+enum mode { MODE_RUN, MODE_DRY_RUN, MODE_CHECK, MODE_LIST, MODE_IMPORT, MODE_STATUS };
 
 struct cli {
 	enum mode mode;
 	bool verbose, debug;
 	const char *config_dir;
 	const char *name;
+	char **import_argv; /* --import: the qemu command line */
+	size_t import_argc;
 };
 
 struct printer {
@@ -55,11 +59,17 @@ static void print_log(void *userdata, enum ql_log_level level, const char *msg)
 static void usage(FILE *f)
 {
 	fputs("Usage: qemu-launcher [OPTIONS] NAME\n"
+	      "       qemu-launcher --import -- QEMU-BINARY [QEMU-ARGS...]\n"
+	      "       qemu-launcher --status [NAME]\n"
 	      "Start the VM defined in CONFIG_DIR/NAME.yml, pin its vCPUs, supervise it.\n"
 	      "\n"
 	      "  -n, --dry-run          print the qemu command line and the pinning plan; change nothing\n"
 	      "  -c, --check            validate the definition and the host CPUs it names\n"
 	      "  -l, --list             list the definitions in the config dir\n"
+	      "  -i, --import -- QEMU ARGS...\n"
+	      "                         print a definition for a qemu command line\n"
+	      "  -s, --status [NAME]    show the running VMs' threads as the kernel has them placed;\n"
+	      "                         exit 1 when they differ from their definitions\n"
 	      "  -C, --config-dir DIR   read definitions from DIR (default $QEMU_LAUNCHER_CONFIG_DIR or\n"
 	      "                         " QL_DEFAULT_CONFIG_DIR ")\n"
 	      "  -v, --verbose          print each step\n"
@@ -90,10 +100,11 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{"verbose", no_argument, NULL, 'v'},    {"debug", no_argument, NULL, 'd'},
 		{"dry-run", no_argument, NULL, 'n'},    {"check", no_argument, NULL, 'c'},
 		{"list", no_argument, NULL, 'l'},       {"config-dir", required_argument, NULL, 'C'},
+		{"import", no_argument, NULL, 'i'},     {"status", no_argument, NULL, 's'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "+hVvdnclC:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+hVvdncliC:s", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			usage(stdout);
@@ -116,6 +127,14 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case 'l':
 			cli->mode = MODE_LIST;
 			break;
+		case 'i':
+			cli->mode = MODE_IMPORT;
+			/* everything after --import (and an optional `--`) is qemu's, even words
+			 * that look like our options */
+			goto import_args;
+		case 's':
+			cli->mode = MODE_STATUS;
+			break;
 		case 'C':
 			cli->config_dir = optarg;
 			break;
@@ -123,6 +142,26 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 			usage(stderr);
 			return -EINVAL;
 		}
+	}
+import_args:
+	if (cli->mode == MODE_IMPORT) {
+		if (optind < argc && streq(argv[optind], "--"))
+			optind++;
+		if (optind >= argc) {
+			print_error("--import needs a qemu command line: --import -- QEMU ARGS...");
+			return -EINVAL;
+		}
+		cli->import_argv = argv + optind;
+		cli->import_argc = (size_t)(argc - optind);
+		return 0;
+	}
+	if (cli->mode == MODE_STATUS) {
+		if (optind + 1 < argc) {
+			print_error("--status takes at most one NAME");
+			return -EINVAL;
+		}
+		cli->name = optind < argc ? argv[optind] : NULL;
+		return 0;
 	}
 	if (cli->mode == MODE_LIST) {
 		if (optind != argc) {
@@ -162,6 +201,50 @@ static int list_definitions(const struct config_paths *paths)
 	for (char **n = names; *n; n++)
 		printf("%s\n", *n);
 	return EXIT_SUCCESS;
+}
+
+static int import_definition(const struct cli *cli)
+{
+	struct ql_error err = {0};
+	_cleanup_free_ char *yaml = NULL;
+	_cleanup_strv_free_ char **warnings = NULL;
+	if (import_command_line(cli->import_argv, cli->import_argc, &yaml, &warnings, &err) < 0) {
+		print_error("%s", err.msg);
+		ql_error_clear(&err);
+		return EXIT_LAUNCHER;
+	}
+	for (char **w = warnings; *w; w++)
+		fprintf(stderr, "qemu-launcher: warning: %s\n", *w);
+	fputs(yaml, stdout);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		print_error("writing the definition: %m");
+		return EXIT_LAUNCHER;
+	}
+	return EXIT_SUCCESS;
+}
+
+/* Exit 0: every VM is placed as its definition says; 1: a difference was flagged (or NAME is not
+ * running); 125: the kernel's view could not be read. */
+static int show_status(const struct cli *cli, const struct config_paths *paths)
+{
+	struct ql_error err = {0};
+	_cleanup_status_report_ struct status_report *report = NULL;
+	if (status_collect(paths, cli->name, &report, &err) < 0) {
+		print_error("%s", err.msg);
+		ql_error_clear(&err);
+		return EXIT_LAUNCHER;
+	}
+	_cleanup_free_ char *text = status_format(report);
+	if (!text) {
+		print_error("out of memory");
+		return EXIT_LAUNCHER;
+	}
+	fputs(text, stdout);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		print_error("writing the status: %m");
+		return EXIT_LAUNCHER;
+	}
+	return status_is_consistent(report) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 static int show_plan(const struct cli *cli, const struct definition *d,
@@ -226,6 +309,9 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &cli) < 0)
 		return EXIT_USAGE;
 
+	if (cli.mode == MODE_IMPORT)
+		return import_definition(&cli);
+
 	struct ql_error err = {0};
 	struct config_paths paths;
 	if (config_paths_init(&paths, privileges_is_setuid(), cli.config_dir, &err) < 0) {
@@ -233,8 +319,8 @@ int main(int argc, char **argv)
 		ql_error_clear(&err);
 		return EXIT_LAUNCHER;
 	}
-	if (cli.mode == MODE_LIST) {
-		int code = list_definitions(&paths);
+	if (cli.mode == MODE_LIST || cli.mode == MODE_STATUS) {
+		int code = cli.mode == MODE_LIST ? list_definitions(&paths) : show_status(&cli, &paths);
 		config_paths_done(&paths);
 		return code;
 	}

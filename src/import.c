@@ -1,0 +1,460 @@
+/* --import: a qemu command line -> a definition whose --dry-run argv is the same command line.
+ * The YAML is written by hand (libfyaml's emitter decides quoting by YAML types, we need quoting
+ * by "would any reader see something other than this exact string"). */
+#include "import.h"
+
+#include <errno.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "definition.h"
+#include "macro.h"
+
+/* Options of qemu-system-x86_64 that take no argument (probed on 7.2: `-OPT -m` fails with
+ * "-m: requires an argument" exactly for these), plus flags older releases had, so old command
+ * lines still import (qemu 7.2 itself refuses those). */
+static const char *const flags[] = {
+    /* 7.2 */
+    "h", "help", "version", "audio-help", "mem-prealloc", "snapshot", "usb", "nographic",
+    "portrait", "full-screen", "win2k-hack", "no-fd-bootchk", "no-acpi", "no-hpet", "enable-kvm",
+    "xen-attach", "xen-domid-restrict", "no-reboot", "no-shutdown", "S", "s", "daemonize",
+    "preconfig", "old-param", "only-migratable", "nodefaults", "no-user-config",
+    "enable-sync-profile", "semihosting", "singlestep", "async-teardown",
+    /* removed before 7.2 */
+    "nodefconfig", "no-quit", "alt-grab", "ctrl-grab", "no-frame", "curses", "sdl", "enable-fips",
+    "no-kvm", "no-kvm-irqchip", "no-kvm-pit", "no-kvm-pit-reinjection", "tdf", "no-kvm-pit",
+    "show-cursor"};
+
+/* Options whose value is one string (a path, a kernel command line, a guest name...), never a
+ * `key=value,...` list: splitting `-append "root=/dev/vda console=ttyS0"` at `=` would round-trip
+ * but misdescribe it. */
+static const char *const plain_value[] = {
+    "append", "kernel",	 "initrd", "dtb",	   "bios",    "hda",	  "hdb",
+    "hdc",    "hdd",	 "cdrom",  "fda",	   "fdb",     "mtdblock", "sd",
+    "pflash", "pidfile", "loadvm", "L",		   "D",	      "k",	  "writeconfig",
+    "readconfig", "runas", "chroot", "option-rom", "mem-path", "global", "uuid",
+    "incoming", "usbdevice", "g"};
+
+static bool in_table(const char *const *t, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(t[i], name))
+			return true;
+	return false;
+}
+
+bool import_option_is_flag(const char *name)
+{
+	return in_table(flags, ELEMENTSOF(flags), name);
+}
+
+/* ---- YAML scalars ------------------------------------------------------------------------- */
+
+/* Plain scalars YAML 1.1 (PyYAML, yaml-language-server's default) or 1.2 would resolve to
+ * something other than a string. Decimal integers without a leading zero stay plain: every reader
+ * gives back the same digits and definitions are full of them (`sockets: 1`). */
+static const char *const typed_patterns[] = {
+    "^(y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$",
+    "^(null|Null|NULL|~|=|<<)$",
+    "^[-+]?0[0-7_]+$",
+    "^[-+]?0o[0-7_]+$",
+    "^[-+]?0x[0-9a-fA-F_]+$",
+    "^[-+]?0b[01_]+$",
+    "^[-+]?[0-9][0-9_]*$",
+    "^[-+]?([0-9][0-9_]*)?\\.[0-9_]*([eE][-+]?[0-9]+)?$",
+    "^[-+]?[0-9][0-9_]*(\\.[0-9_]*)?[eE][-+]?[0-9]+$",
+    "^[-+]?\\.(inf|Inf|INF)$",
+    "^\\.(nan|NaN|NAN)$",
+    "^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\\.[0-9_]*)?$",
+    "^[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?",
+};
+
+static bool plain_decimal(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (streq(s, "0"))
+		return true;
+	if (*s < '1' || *s > '9')
+		return false;
+	return strspn(s, "0123456789") == strlen(s);
+}
+
+static bool looks_typed(const char *s)
+{
+	if (plain_decimal(s))
+		return false;
+	for (size_t i = 0; i < ELEMENTSOF(typed_patterns); i++) {
+		regex_t re;
+		if (regcomp(&re, typed_patterns[i], REG_EXTENDED | REG_NOSUB) != 0)
+			return true; /* cannot tell: quoting is always safe */
+		int m = regexec(&re, s, 0, NULL, 0);
+		regfree(&re);
+		if (m == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Safe as a plain scalar in flow context (inside `[ ... ]`), which is stricter than block
+ * context: a conservative character whitelist, no indicator at the start, `:` only inside a word
+ * (never `: `, never last, never before a flow indicator), single inner spaces are fine. */
+static bool plain_safe(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || s[0] == ' ' || s[n - 1] == ' ')
+		return false;
+	if (!(is_alnum(s[0]) || strchr("_./+", s[0]) || (s[0] == '-' && is_alnum(s[1]))))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (is_alnum(c) || strchr("_./+-=@%^~ ", c))
+			continue;
+		if (c == ':' && i + 1 < n && (is_alnum(s[i + 1]) || strchr("/._-+:", s[i + 1])))
+			continue;
+		return false;
+	}
+	return !looks_typed(s);
+}
+
+char *import_yaml_scalar(const char *s)
+{
+	if (plain_safe(s))
+		return strdup(s);
+
+	bool controls = false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			controls = true;
+
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	if (!controls) {
+		/* single quotes: everything literal, a quote is written twice */
+		fputc('\'', f);
+		for (const char *p = s; *p; p++) {
+			if (*p == '\'')
+				fputc('\'', f);
+			fputc(*p, f);
+		}
+		fputc('\'', f);
+	} else {
+		/* a newline or tab would be folded inside single quotes: escape */
+		fputc('"', f);
+		for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				fprintf(f, "\\%c", *p);
+			else if (*p == '\n')
+				fputs("\\n", f);
+			else if (*p == '\t')
+				fputs("\\t", f);
+			else if (*p < 0x20 || *p == 0x7f)
+				fprintf(f, "\\x%02x", *p);
+			else
+				fputc(*p, f);
+		}
+		fputc('"', f);
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* ---- qemu values -------------------------------------------------------------------------- */
+
+/* Valid UTF-8 (the definition loader refuses anything else). */
+static bool utf8_ok(const unsigned char *s)
+{
+	while (*s) {
+		unsigned char c = *s;
+		size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+							       : c >= 0xf0 && c <= 0xf4 ? 4
+											 : 0;
+		if (n == 0)
+			return false;
+		uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+		for (size_t i = 1; i < n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		s += n;
+	}
+	return true;
+}
+
+struct raw_part {
+	const char *start;
+	size_t len;
+};
+
+/* Splits at separator commas the way qemu's option parser does (left to right, `,,` is a
+ * literal comma). Returns the number of parts, or 0 when there are more than `max`. */
+static size_t split_value(const char *v, struct raw_part *parts, size_t max)
+{
+	size_t n = 0;
+	const char *start = v;
+	for (const char *p = v;; p++) {
+		if (*p == ',' && p[1] == ',') {
+			p++;
+			continue;
+		}
+		if (*p == ',' || *p == '\0') {
+			if (n == max)
+				return 0;
+			parts[n++] = (struct raw_part){start, (size_t)(p - start)};
+			if (*p == '\0')
+				return n;
+			start = p + 1;
+		}
+	}
+}
+
+/* The key of `key=value` in a raw part, or 0 when the part is bare (no `=`, an empty key, or a
+ * key holding an escaped comma, which the definition's `key:` cannot carry). */
+static size_t part_key_len(const struct raw_part *rp)
+{
+	const char *eq = memchr(rp->start, '=', rp->len);
+	if (!eq || eq == rp->start || memchr(rp->start, ',', (size_t)(eq - rp->start)))
+		return 0;
+	return (size_t)(eq - rp->start);
+}
+
+static int write_scalar(FILE *f, const char *s)
+{
+	_cleanup_free_ char *q = import_yaml_scalar(s);
+	if (!q)
+		return -ENOMEM;
+	fputs(q, f);
+	return 0;
+}
+
+static int write_scalar_n(FILE *f, const char *s, size_t n)
+{
+	_cleanup_free_ char *t = strndup(s, n);
+	if (!t)
+		return -ENOMEM;
+	return write_scalar(f, t);
+}
+
+#define MAX_PARTS 4096
+
+/* `[ bare, key: value, ... ]` when the value is a key=value list the builder can rebuild
+ * exactly; false (nothing written) when it must stay one verbatim string. */
+static int write_structured(FILE *f, const char *value, bool *ret_done)
+{
+	_cleanup_free_ struct raw_part *parts = calloc(MAX_PARTS, sizeof(*parts));
+	if (!parts)
+		return -ENOMEM;
+	size_t n = split_value(value, parts, MAX_PARTS);
+	bool any_key = false;
+	for (size_t i = 0; i < n; i++) {
+		if (parts[i].len == 0) /* `a,,,` or a trailing separator: the loader refuses "" */
+			n = 0;
+		else if (part_key_len(&parts[i]))
+			any_key = true;
+	}
+	*ret_done = false;
+	if (n == 0 || !any_key)
+		return 0;
+
+	fputs("[ ", f);
+	for (size_t i = 0; i < n; i++) {
+		const struct raw_part *rp = &parts[i];
+		if (i > 0)
+			fputs(", ", f);
+		size_t kl = part_key_len(rp);
+		int r;
+		if (!kl) {
+			/* bare parts are passed as written, escaped commas included */
+			r = write_scalar_n(f, rp->start, rp->len);
+		} else {
+			r = write_scalar_n(f, rp->start, kl);
+			if (r < 0)
+				return r;
+			fputs(": ", f);
+			/* one value: unescape `,,`; the builder doubles its commas again */
+			_cleanup_free_ char *val = malloc(rp->len - kl);
+			if (!val)
+				return -ENOMEM;
+			size_t o = 0;
+			for (size_t j = kl + 1; j < rp->len; j++) {
+				val[o++] = rp->start[j];
+				if (rp->start[j] == ',')
+					j++;
+			}
+			val[o] = '\0';
+			r = write_scalar(f, val);
+		}
+		if (r < 0)
+			return r;
+	}
+	fputs(" ]", f);
+	*ret_done = true;
+	return 0;
+}
+
+static bool valid_option_name(const char *name)
+{
+	return *name && !strpbrk(name, " \t\n\r\v\f=,") && name[0] != '-';
+}
+
+struct warnings {
+	char **v;
+	size_t n;
+};
+
+_printf_(2, 3) static int warn(struct warnings *w, const char *fmt, ...)
+{
+	char **v = reallocarray(w->v, w->n + 2, sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	w->v = v;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vasprintf(&w->v[w->n], fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		w->v[w->n] = NULL;
+		return -ENOMEM;
+	}
+	w->v[++w->n] = NULL;
+	return 0;
+}
+
+static int write_option(FILE *f, const char *name, const char *value)
+{
+	fputs("- ", f);
+	int r = write_scalar(f, name);
+	if (r < 0 || !value)
+		return r;
+	fputs(": ", f);
+	bool done = false;
+	if (!in_table(plain_value, ELEMENTSOF(plain_value), name)) {
+		r = write_structured(f, value, &done);
+		if (r < 0)
+			return r;
+	}
+	return done ? 0 : write_scalar(f, value);
+}
+
+static int import_options(FILE *f, char *const *argv, size_t argc, struct warnings *w,
+			  struct ql_error *err)
+{
+	for (size_t i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int r;
+		if (!utf8_ok((const unsigned char *)a))
+			return ql_error_set(err, EINVAL,
+					    "argument %zu is not valid UTF-8; a definition is UTF-8 "
+					    "text and cannot hold it",
+					    i);
+		if (a[0] != '-') {
+			/* qemu itself reads a positional argument as `-hda ARG` */
+			if ((r = warn(w, "positional argument `%s` imported as `-hda %s` (what qemu "
+					 "does with it)",
+				      a, a)) < 0 ||
+			    (r = write_option(f, "hda", a)) < 0)
+				return ql_error_set(err, ENOMEM, "import: out of memory");
+			fputc('\n', f);
+			continue;
+		}
+		const char *name = a + 1;
+		if (name[0] == '-') {
+			/* qemu accepts `--opt` as `-opt`; the definition writes names without dashes */
+			name++;
+			if (warn(w, "`%s` imported as `-%s` (qemu treats both alike)", a, name) < 0)
+				return ql_error_set(err, ENOMEM, "import: out of memory");
+		}
+		if (!valid_option_name(name))
+			return ql_error_set(err, EINVAL,
+					    "argument %zu `%s` is not a qemu option a definition can "
+					    "hold (an option name has no `=`, `,` or whitespace)",
+					    i, a);
+		const char *value = NULL;
+		if (!import_option_is_flag(name)) {
+			if (i + 1 >= argc)
+				return ql_error_set(err, EINVAL,
+						    "option `%s` needs a value, but the command line "
+						    "ends (if it is a flag qemu knows, write it as the "
+						    "last option of a definition by hand)",
+						    a);
+			value = argv[++i];
+			if (!utf8_ok((const unsigned char *)value))
+				return ql_error_set(err, EINVAL,
+						    "the value of `%s` is not valid UTF-8; a "
+						    "definition is UTF-8 text and cannot hold it",
+						    a);
+		}
+		if (streq(name, "daemonize") &&
+		    warn(w, "-daemonize: qemu forks into the background and the launcher sees it "
+			    "end at once; remove it to have the launcher supervise the VM") < 0)
+			return ql_error_set(err, ENOMEM, "import: out of memory");
+		if (write_option(f, name, value) < 0)
+			return ql_error_set(err, ENOMEM, "import: out of memory");
+		fputc('\n', f);
+	}
+	return 0;
+}
+
+int import_command_line(char *const *argv, size_t argc, char **ret_yaml, char ***ret_warnings,
+			struct ql_error *err)
+{
+	if (argc < 1 || !argv[0] || !*argv[0])
+		return ql_error_set(err, EINVAL, "--import needs a qemu command line after `--`");
+	if (!utf8_ok((const unsigned char *)argv[0]))
+		return ql_error_set(err, EINVAL, "the qemu binary name is not valid UTF-8");
+
+	struct warnings w = {0};
+	_cleanup_free_ char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return ql_error_set_errno(err, errno, "import");
+
+	fputs("# Imported with qemu-launcher --import; --dry-run gives back the same command line.\n"
+	      "launcher:\n"
+	      "  binary: ",
+	      f);
+	int r = write_scalar(f, argv[0]);
+	if (r < 0)
+		r = ql_error_set(err, ENOMEM, "import: out of memory");
+	else if (argc == 1)
+		fputs("\nqemu: []\n", f);
+	else {
+		fputs("\nqemu:\n", f);
+		r = import_options(f, argv, argc, &w, err);
+	}
+	if (fclose(f) != 0 && r == 0)
+		r = ql_error_set(err, ENOMEM, "import: out of memory");
+	if (r == 0 && len > DEFINITION_MAX_BYTES)
+		r = ql_error_set(err, EFBIG,
+				 "the imported definition would be %zu bytes, more than the %d a "
+				 "definition may have",
+				 len, DEFINITION_MAX_BYTES);
+	if (r == 0 && !w.v && !(w.v = calloc(1, sizeof(char *))))
+		r = ql_error_set(err, ENOMEM, "import: out of memory");
+	if (r < 0) {
+		strv_free(w.v);
+		return r;
+	}
+	*ret_yaml = TAKE_PTR(out);
+	*ret_warnings = w.v;
+	return 0;
+}

@@ -1,0 +1,26 @@
+/* --import: turns a qemu command line into a definition (YAML text) that --dry-run turns back
+ * into the same argv; pure, no I/O. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+/* Imports argv[0..argc) (argv[0] is the qemu binary). On success *ret_yaml is the definition
+ * and *ret_warnings a NULL-terminated list (never NULL, maybe empty) of things the caller should
+ * tell the user (a positional disk image turned into `-hda`, `--opt` written as `-opt`,
+ * -daemonize). Fails with -EINVAL and a message naming the argument for what a definition cannot
+ * hold: an option without its value, an option name with `=`/`,`/whitespace, invalid UTF-8, or a
+ * result larger than DEFINITION_MAX_BYTES. */
+int import_command_line(char *const *argv, size_t argc, char **ret_yaml, char ***ret_warnings,
+			struct ql_error *err);
+
+/* True when qemu-system-x86_64 (7.2, plus a few removed in earlier releases that old command
+ * lines still carry) takes no argument after `-name`. */
+bool import_option_is_flag(const char *name);
+
+/* `s` as a YAML scalar usable in flow and block context that every YAML reader (1.1 and 1.2)
+ * reads back as the string `s`: plain when that is safe and unambiguous, else single-quoted, or
+ * double-quoted with escapes when `s` holds control characters. NULL on allocation failure. */
+char *import_yaml_scalar(const char *s);

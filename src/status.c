@@ -1,0 +1,894 @@
+/* --status: what the kernel says about the running VMs (their cgroup sets, every qemu thread's
+ * allowed CPUs, set and scheduling), compared with the definitions. Nothing here writes. */
+#include "status.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmdline.h"
+#include "cpulist.h"
+#include "definition.h"
+#include "macro.h"
+
+#define SMALL_FILE_MAX 4096
+/* Highest cpu-index we map from a definition (qemu's own limit for x86 is 1024/4096). */
+#define MAX_VCPU_INDEX 8192
+
+static void fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+#define _cleanup_fclose_ _cleanup_(fclosep)
+
+static void closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}
+#define _cleanup_closedir_ _cleanup_(closedirp)
+
+/* ---- small readers ------------------------------------------------------------------------ */
+
+/* Reads a small file (at most SMALL_FILE_MAX - 1 bytes kept); trailing newlines stripped. */
+static int read_small(const char *path, char **ret)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	char buf[SMALL_FILE_MAX];
+	size_t len = 0;
+	while (len < sizeof(buf) - 1) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	while (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	char *s = strdup(buf);
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+/* The value of `key:` in a /proc status file, leading whitespace skipped. */
+static int status_field(const char *path, const char *key, char **ret)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	char line[SMALL_FILE_MAX];
+	size_t kl = strlen(key);
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, kl) != 0 || line[kl] != ':')
+			continue;
+		char *v = line + kl + 1;
+		v += strspn(v, " \t");
+		v[strcspn(v, "\n")] = '\0';
+		char *s = strdup(v);
+		if (!s)
+			return -ENOMEM;
+		*ret = s;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static bool parse_pid(const char *s, pid_t *ret)
+{
+	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 9)
+		return false;
+	long v = strtol(s, NULL, 10);
+	if (v <= 0)
+		return false;
+	*ret = (pid_t)v;
+	return true;
+}
+
+/* Ids in a tasks/cgroup.threads/cgroup.procs file, at most STATUS_MAX_THREADS. */
+static int read_ids(const char *path, pid_t **ret, size_t *ret_n)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	_cleanup_free_ pid_t *ids = NULL;
+	size_t n = 0;
+	char line[64];
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		pid_t id;
+		if (!parse_pid(line, &id))
+			continue;
+		if (n == STATUS_MAX_THREADS)
+			return -E2BIG;
+		pid_t *p = reallocarray(ids, n + 1, sizeof(*ids));
+		if (!p)
+			return -ENOMEM;
+		ids = p;
+		ids[n++] = id;
+	}
+	*ret = TAKE_PTR(ids);
+	*ret_n = n;
+	return 0;
+}
+
+/* "CPU 3/TCG", "CPU 3/KVM": qemu's thread names with -name debug-threads=on. */
+static int vcpu_of_comm(const char *comm)
+{
+	if (strncmp(comm, "CPU ", 4) != 0 || !isdigit((unsigned char)comm[4]))
+		return -1;
+	char *end;
+	long v = strtol(comm + 4, &end, 10);
+	return *end == '/' && v < MAX_VCPU_INDEX ? (int)v : -1;
+}
+
+/* ---- building the report ------------------------------------------------------------------ */
+
+static void vm_done(struct status_vm *vm)
+{
+	free(vm->name);
+	free(vm->dir);
+	for (size_t i = 0; i < vm->n_threads; i++) {
+		free(vm->threads[i].cpus_allowed);
+		free(vm->threads[i].set);
+	}
+	free(vm->threads);
+	free(vm->definition_note);
+	strv_free(vm->problems);
+}
+
+void status_report_free(struct status_report *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_vms; i++)
+		vm_done(&r->vms[i]);
+	free(r->vms);
+	free(r->only);
+	free(r);
+}
+
+_printf_(2, 3) static int problem(struct status_vm *vm, const char *fmt, ...)
+{
+	size_t n = strv_length(vm->problems);
+	char **p = reallocarray(vm->problems, n + 2, sizeof(char *));
+	if (!p)
+		return -ENOMEM;
+	vm->problems = p;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vasprintf(&p[n], fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		p[n] = NULL;
+		return -ENOMEM;
+	}
+	p[n + 1] = NULL;
+	return 0;
+}
+
+static struct status_vm *vm_add(struct status_report *r, const char *name,
+				enum status_backend backend, struct ql_error *err)
+{
+	if (r->n_vms == STATUS_MAX_VMS) {
+		ql_error_set(err, E2BIG, "more than %d VMs found", STATUS_MAX_VMS);
+		return NULL;
+	}
+	struct status_vm *v = reallocarray(r->vms, r->n_vms + 1, sizeof(*v));
+	if (!v) {
+		ql_error_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	r->vms = v;
+	struct status_vm *vm = &v[r->n_vms];
+	*vm = (struct status_vm){.backend = backend};
+	vm->name = strdup(name);
+	vm->problems = calloc(1, sizeof(char *));
+	if (!vm->name || !vm->problems) {
+		vm_done(vm);
+		ql_error_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	r->n_vms++;
+	return vm;
+}
+
+static bool vm_known(const struct status_report *r, pid_t qemu_pid)
+{
+	for (size_t i = 0; i < r->n_vms; i++)
+		if (qemu_pid > 0 && r->vms[i].qemu_pid == qemu_pid)
+			return true;
+	return false;
+}
+
+static int fill_thread(struct status_thread *t, pid_t pid, pid_t tid)
+{
+	char path[128];
+	*t = (struct status_thread){.tid = tid, .policy = -1, .vcpu = -1, .vcpu_set_cpu = -1};
+
+	_cleanup_free_ char *comm = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	int r = read_small(path, &comm);
+	if (r < 0)
+		return r; /* the thread ended meanwhile */
+	snprintf(t->comm, sizeof(t->comm), "%s", comm);
+	t->vcpu = vcpu_of_comm(t->comm);
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	r = status_field(path, "Cpus_allowed_list", &t->cpus_allowed);
+	if (r < 0)
+		return r;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/cpuset", (int)pid, (int)tid);
+	if (read_small(path, &t->set) < 0) {
+		/* no /proc/.../cpuset: the cgroup v2 line `0::/path` */
+		_cleanup_free_ char *cg = NULL;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int)pid, (int)tid);
+		if (read_small(path, &cg) == 0) {
+			char *l = strstr(cg, "0::");
+			if (l && (l == cg || l[-1] == '\n')) {
+				l[strcspn(l, "\n")] = '\0';
+				t->set = strdup(l + 3);
+			}
+		}
+		if (!t->set && !(t->set = strdup("?")))
+			return -ENOMEM;
+	}
+
+	int pol = sched_getscheduler(tid);
+	struct sched_param sp;
+	if (pol >= 0 && sched_getparam(tid, &sp) == 0) {
+		t->reset_on_fork = (pol & SCHED_RESET_ON_FORK) != 0;
+		t->policy = pol & ~SCHED_RESET_ON_FORK;
+		t->priority = sp.sched_priority;
+	}
+	return 0;
+}
+
+static int cmp_thread(const void *a, const void *b)
+{
+	const struct status_thread *x = a, *y = b;
+	return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+/* Every thread of the qemu process, from /proc/<pid>/task. */
+static int read_threads(struct status_vm *vm, struct ql_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)vm->qemu_pid);
+	_cleanup_closedir_ DIR *d = opendir(path);
+	if (!d) {
+		if (errno == ENOENT || errno == ESRCH)
+			return 0; /* qemu ended while we looked */
+		return ql_error_set_errno(err, errno, "reading %s", path);
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		pid_t tid;
+		if (!parse_pid(de->d_name, &tid))
+			continue;
+		if (vm->n_threads == STATUS_MAX_THREADS)
+			return ql_error_set(err, E2BIG, "qemu %d has more than %d threads",
+					    (int)vm->qemu_pid, STATUS_MAX_THREADS);
+		struct status_thread *t =
+		    reallocarray(vm->threads, vm->n_threads + 1, sizeof(*t));
+		if (!t)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		vm->threads = t;
+		int r = fill_thread(&t[vm->n_threads], vm->qemu_pid, tid);
+		if (r == -ENOMEM)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		if (r < 0) {
+			free(t[vm->n_threads].cpus_allowed);
+			free(t[vm->n_threads].set);
+			continue; /* ended meanwhile */
+		}
+		vm->n_threads++;
+	}
+	qsort(vm->threads, vm->n_threads, sizeof(*vm->threads), cmp_thread);
+	return 0;
+}
+
+static pid_t tgid_of(pid_t tid)
+{
+	char path[64];
+	_cleanup_free_ char *v = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	pid_t pid;
+	if (status_field(path, "Tgid", &v) < 0 || !parse_pid(v, &pid))
+		return 0;
+	return pid;
+}
+
+/* "cpu3" / "vcpu3" -> 3 */
+static int set_cpu(const char *name, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	if (strncmp(name, prefix, pl) != 0 || !name[pl] ||
+	    strspn(name + pl, "0123456789") != strlen(name + pl) || strlen(name + pl) > 5)
+		return -1;
+	return (int)strtol(name + pl, NULL, 10);
+}
+
+struct tid_cpu {
+	pid_t tid;
+	int cpu;
+};
+
+/* One VM directory of a cgroup backend: its vCPU sets, its qemu, its threads. */
+static int collect_cgroup_vm(struct status_report *rep, const char *vm_dir, const char *name,
+			     enum status_backend backend, struct ql_error *err)
+{
+	const char *set_prefix = backend == STATUS_CPUSET_V1 ? "cpu" : "vcpu";
+	const char *ids_file = backend == STATUS_CPUSET_V1 ? "tasks" : "cgroup.threads";
+
+	_cleanup_closedir_ DIR *d = opendir(vm_dir);
+	if (!d)
+		return errno == ENOENT ? 0 : ql_error_set_errno(err, errno, "reading %s", vm_dir);
+
+	_cleanup_free_ struct tid_cpu *members = NULL;
+	size_t n_members = 0;
+	bool is_vm = false;
+	pid_t qemu = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		int cpu = set_cpu(de->d_name, set_prefix);
+		if (cpu < 0 && !streq(de->d_name, "emulator"))
+			continue;
+		_cleanup_free_ char *sub = NULL;
+		struct stat st;
+		if (asprintf(&sub, "%s/%s", vm_dir, de->d_name) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		if (lstat(sub, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		is_vm = true;
+		_cleanup_free_ char *file = NULL;
+		_cleanup_free_ pid_t *ids = NULL;
+		size_t n = 0;
+		if (asprintf(&file, "%s/%s", sub, ids_file) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		int r = read_ids(file, &ids, &n);
+		if (r < 0)
+			return ql_error_set_errno(err, -r, "reading %s", file);
+		for (size_t i = 0; i < n; i++) {
+			if (!qemu)
+				qemu = tgid_of(ids[i]);
+			if (cpu < 0)
+				continue;
+			struct tid_cpu *m =
+			    reallocarray(members, n_members + 1, sizeof(*members));
+			if (!m)
+				return ql_error_set(err, ENOMEM, "out of memory");
+			members = m;
+			members[n_members++] = (struct tid_cpu){ids[i], cpu};
+		}
+	}
+	if (!is_vm)
+		return 0;
+	if (!qemu && backend == STATUS_CGROUP_V2) {
+		_cleanup_free_ char *procs = NULL;
+		_cleanup_free_ pid_t *ids = NULL;
+		size_t n = 0;
+		if (asprintf(&procs, "%s/cgroup.procs", vm_dir) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		if (read_ids(procs, &ids, &n) == 0 && n > 0)
+			qemu = ids[0];
+	}
+
+	struct status_vm *vm = vm_add(rep, name, backend, err);
+	if (!vm)
+		return -err->code;
+	if (!(vm->dir = strdup(vm_dir)))
+		return ql_error_set(err, ENOMEM, "out of memory");
+	vm->qemu_pid = qemu;
+	if (qemu) {
+		int r = read_threads(vm, err);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < vm->n_threads; i++)
+		for (size_t j = 0; j < n_members; j++)
+			if (members[j].tid == vm->threads[i].tid)
+				vm->threads[i].vcpu_set_cpu = members[j].cpu;
+	return 0;
+}
+
+/* <base>/<vm> for every VM directory below the prefix. */
+static int collect_cgroup_tree(struct status_report *rep, const char *base,
+			       enum status_backend backend, struct ql_error *err)
+{
+	_cleanup_closedir_ DIR *d = opendir(base);
+	if (!d) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0; /* no VM was ever pinned with this backend here */
+		return ql_error_set_errno(err, errno, "reading %s", base);
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || streq(de->d_name, "pool"))
+			continue;
+		if (rep->only && !streq(rep->only, de->d_name))
+			continue;
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;
+		_cleanup_free_ char *vm_dir = NULL;
+		if (asprintf(&vm_dir, "%s/%s", base, de->d_name) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		int r = collect_cgroup_vm(rep, vm_dir, de->d_name, backend, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The launcher's NAME: the last word of its command line. */
+static char *launcher_vm_name(pid_t launcher)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)launcher);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	char buf[SMALL_FILE_MAX];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	size_t len = (size_t)n;
+	while (len > 0 && buf[len - 1] == '\0')
+		len--;
+	buf[len] = '\0';
+	char *last = buf;
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] == '\0')
+			last = buf + i + 1;
+	return *last ? strdup(last) : NULL;
+}
+
+static bool is_launcher(pid_t pid)
+{
+	char path[64], exe[PATH_MAX];
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	char *del = strstr(exe, " (deleted)");
+	if (del && del[10] == '\0')
+		*del = '\0';
+	const char *base = strrchr(exe, '/');
+	return streq(base ? base + 1 : exe, "qemu-launcher");
+}
+
+/* qemu processes whose parent is a qemu-launcher and that no cgroup set names: VMs pinned with
+ * the affinity backend (or not pinned at all). */
+static int collect_launcher_children(struct status_report *rep, struct ql_error *err)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc");
+	if (!d)
+		return ql_error_set_errno(err, errno, "reading /proc");
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		pid_t pid, ppid;
+		if (!parse_pid(de->d_name, &pid) || vm_known(rep, pid))
+			continue;
+		char path[64];
+		_cleanup_free_ char *pp = NULL;
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+		if (status_field(path, "PPid", &pp) < 0 || !parse_pid(pp, &ppid) ||
+		    !is_launcher(ppid))
+			continue;
+		_cleanup_free_ char *name = launcher_vm_name(ppid);
+		if (!name || (rep->only && !streq(rep->only, name)))
+			continue;
+		struct status_vm *vm = vm_add(rep, name, STATUS_AFFINITY, err);
+		if (!vm)
+			return -err->code;
+		vm->qemu_pid = pid;
+		int r = read_threads(vm, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- comparing with the definition -------------------------------------------------------- */
+
+struct topology {
+	unsigned sockets, dies, cores, threads;
+	bool known;
+};
+
+static unsigned smp_number(const char *s)
+{
+	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 6)
+		return 0;
+	return (unsigned)strtoul(s, NULL, 10);
+}
+
+/* qemu 7.2's -smp rules for current machine types (missing sockets default to 1, missing cores
+ * take the rest: "prefer cores"). */
+static struct topology topology_of(const struct definition *d)
+{
+	struct topology t = {1, 1, 1, 1, true};
+	const struct qemu_option *smp = NULL;
+	for (size_t i = 0; i < d->n_options; i++)
+		if (streq(d->options[i].name, "smp") && d->options[i].has_value)
+			smp = &d->options[i];
+	if (!smp)
+		return t;
+	_cleanup_free_ char *v = cmdline_option_value(smp);
+	if (!v)
+		return (struct topology){0};
+	unsigned cpus = 0, maxcpus = 0, sockets = 0, dies = 0, cores = 0, threads = 0,
+		 clusters = 0;
+	for (char *save = NULL, *p = strtok_r(v, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(p, '=');
+		if (!eq) {
+			cpus = smp_number(p);
+			continue;
+		}
+		*eq = '\0';
+		unsigned x = smp_number(eq + 1);
+		if (streq(p, "cpus"))
+			cpus = x;
+		else if (streq(p, "maxcpus"))
+			maxcpus = x;
+		else if (streq(p, "sockets"))
+			sockets = x;
+		else if (streq(p, "dies"))
+			dies = x;
+		else if (streq(p, "clusters"))
+			clusters = x;
+		else if (streq(p, "cores"))
+			cores = x;
+		else if (streq(p, "threads"))
+			threads = x;
+	}
+	dies = dies ? dies : 1;
+	clusters = clusters ? clusters : 1;
+	threads = threads ? threads : 1;
+	maxcpus = maxcpus ? maxcpus : cpus;
+	if (!maxcpus) {
+		sockets = sockets ? sockets : 1;
+		cores = cores ? cores : 1;
+	} else if (!cores) {
+		sockets = sockets ? sockets : 1;
+		cores = maxcpus / (sockets * dies * clusters * threads);
+	} else if (!sockets) {
+		sockets = maxcpus / (dies * clusters * cores * threads);
+	}
+	if (!sockets || !cores || clusters != 1)
+		return (struct topology){0};
+	return (struct topology){sockets, dies, cores, threads, true};
+}
+
+/* expected[cpu-index] = host CPU or -1; the vCPU of a nested entry is found with the x86
+ * topology order (thread fastest, then core, die, socket). */
+static int expected_pins(const struct definition *d, int *expected, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		expected[i] = -1;
+	struct topology t = topology_of(d);
+	for (size_t i = 0; i < d->n_pins; i++) {
+		const struct vcpu_pin *p = &d->pins[i];
+		long idx = p->index;
+		if (idx < 0) {
+			if (!t.known)
+				return -EINVAL;
+			idx = ((long)p->socket * t.dies * t.cores + p->core) * t.threads + p->thread;
+		}
+		if (idx >= 0 && (size_t)idx < n)
+			expected[idx] = (int)p->host_cpu;
+	}
+	return 0;
+}
+
+static const char *policy_name(int policy)
+{
+	switch (policy) {
+	case SCHED_OTHER:
+		return "other";
+	case SCHED_FIFO:
+		return "fifo";
+	case SCHED_RR:
+		return "rr";
+	case SCHED_BATCH:
+		return "batch";
+	case SCHED_IDLE:
+		return "idle";
+#ifdef SCHED_DEADLINE
+	case SCHED_DEADLINE:
+		return "deadline";
+#endif
+	case -1:
+		return "?";
+	default:
+		return "unknown";
+	}
+}
+
+static bool allowed_is(const struct status_thread *t, int cpu)
+{
+	char want[16];
+	snprintf(want, sizeof(want), "%d", cpu);
+	return t->cpus_allowed && streq(t->cpus_allowed, want);
+}
+
+static int compare_threads(struct status_vm *vm, const struct definition *d, const int *expected,
+			   bool expected_known)
+{
+	const char *set_prefix = vm->backend == STATUS_CPUSET_V1 ? "cpu" : "vcpu";
+	bool cgroup = vm->backend != STATUS_AFFINITY;
+	bool named = false; /* debug-threads names tell vCPU threads apart */
+	for (size_t i = 0; i < vm->n_threads; i++)
+		named = named || vm->threads[i].vcpu >= 0;
+
+	for (size_t i = 0; i < vm->n_threads; i++) {
+		const struct status_thread *t = &vm->threads[i];
+		int want = expected_known && t->vcpu >= 0 ? expected[t->vcpu] : -1;
+		int r = 0;
+		if (want >= 0) {
+			if (cgroup && t->vcpu_set_cpu != want)
+				r = t->vcpu_set_cpu >= 0
+					? problem(vm,
+						  "vCPU %d (thread %d) is in set %s%d, vcpu_pinning "
+						  "says host CPU %d",
+						  t->vcpu, (int)t->tid, set_prefix, t->vcpu_set_cpu,
+						  want)
+					: problem(vm,
+						  "vCPU %d (thread %d) is not in its set %s%d but in "
+						  "%s",
+						  t->vcpu, (int)t->tid, set_prefix, want, t->set);
+			if (r == 0 && !allowed_is(t, want))
+				r = problem(vm,
+					    "vCPU %d (thread %d) may run on CPUs %s, vcpu_pinning "
+					    "says host CPU %d",
+					    t->vcpu, (int)t->tid, t->cpus_allowed, want);
+			if (r == 0 && d->scheduler != QL_SCHED_UNSET &&
+			    (!streq(policy_name(t->policy), ql_sched_policy_name(d->scheduler)) ||
+			     (d->has_priority && t->priority != d->priority &&
+			      (t->policy == SCHED_FIFO || t->policy == SCHED_RR))))
+				r = problem(vm,
+					    "vCPU %d (thread %d) runs %s %d, the definition says %s "
+					    "%d",
+					    t->vcpu, (int)t->tid, policy_name(t->policy),
+					    t->priority, ql_sched_policy_name(d->scheduler),
+					    d->has_priority ? d->priority : 0);
+		} else if (t->vcpu_set_cpu >= 0) {
+			if (named && t->vcpu < 0)
+				r = problem(vm, "thread %d (%s) is not a vCPU but is inside vCPU set %s%d",
+					    (int)t->tid, t->comm, set_prefix, t->vcpu_set_cpu);
+			else if (named && expected_known)
+				r = problem(vm,
+					    "vCPU %d (thread %d) is in set %s%d, vcpu_pinning does "
+					    "not pin it",
+					    t->vcpu, (int)t->tid, set_prefix, t->vcpu_set_cpu);
+			else if (!allowed_is(t, t->vcpu_set_cpu))
+				r = problem(vm, "thread %d in set %s%d may run on CPUs %s",
+					    (int)t->tid, set_prefix, t->vcpu_set_cpu,
+					    t->cpus_allowed);
+		} else if (d->emulator_cpus && !(t->vcpu >= 0 && want >= 0)) {
+			_cleanup_cpu_list_ struct cpu_list *have = NULL;
+			struct ql_error e = {0};
+			if (cpu_list_parse(t->cpus_allowed, &have, &e) == 0 &&
+			    !cpu_list_equal(have, d->emulator_cpus)) {
+				_cleanup_free_ char *w = cpu_list_format(d->emulator_cpus);
+				r = problem(vm,
+					    "thread %d (%s) may run on CPUs %s, emulator_pinning says "
+					    "%s",
+					    (int)t->tid, t->comm, t->cpus_allowed, w ? w : "?");
+			}
+			ql_error_clear(&e);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Without debug-threads names vCPU threads cannot be told apart: count what each set holds. */
+static int compare_sets(struct status_vm *vm, const int *expected, bool expected_known)
+{
+	const char *set_prefix = vm->backend == STATUS_CPUSET_V1 ? "cpu" : "vcpu";
+	if (vm->backend == STATUS_AFFINITY || !expected_known)
+		return 0;
+	bool named = false;
+	for (size_t i = 0; i < vm->n_threads; i++)
+		named = named || vm->threads[i].vcpu >= 0;
+
+	_cleanup_cpu_list_ struct cpu_list *want = cpu_list_new(64), *have = cpu_list_new(64);
+	if (!want || !have)
+		return -ENOMEM;
+	for (size_t i = 0; i < MAX_VCPU_INDEX; i++)
+		if (expected[i] >= 0 && cpu_list_add(want, (unsigned)expected[i]) < 0)
+			return -ENOMEM;
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (vm->threads[i].vcpu_set_cpu >= 0 &&
+		    cpu_list_add(have, (unsigned)vm->threads[i].vcpu_set_cpu) < 0)
+			return -ENOMEM;
+	for (int c = cpu_list_next(want, -1); c >= 0; c = cpu_list_next(want, c)) {
+		size_t n_want = 0, n_have = 0;
+		for (size_t i = 0; i < MAX_VCPU_INDEX; i++)
+			n_want += expected[i] == c;
+		for (size_t i = 0; i < vm->n_threads; i++)
+			n_have += vm->threads[i].vcpu_set_cpu == c;
+		if (!named && n_have != n_want && problem(vm,
+							   "set %s%d holds %zu thread(s), "
+							   "vcpu_pinning puts %zu vCPU(s) on "
+							   "host CPU %d",
+							   set_prefix, c, n_have, n_want, c) < 0)
+			return -ENOMEM;
+	}
+	for (int c = cpu_list_next(have, -1); c >= 0; c = cpu_list_next(have, c))
+		if (!cpu_list_has(want, (unsigned)c) && !named &&
+		    problem(vm, "set %s%d is not in vcpu_pinning", set_prefix, c) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+static int compare_with_definition(struct status_vm *vm, const struct config_paths *paths)
+{
+	struct ql_error e = {0};
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	_cleanup_definition_ struct definition *d = NULL;
+	size_t len = 0;
+	if (config_read_definition(paths, vm->name, &path, &text, &len, &e) < 0 ||
+	    definition_parse(path, text, len, &d, &e) < 0) {
+		int r = asprintf(&vm->definition_note, "not compared with its definition: %s",
+				 e.msg ? e.msg : "unreadable");
+		ql_error_clear(&e);
+		if (r < 0)
+			vm->definition_note = NULL;
+		return r < 0 ? -ENOMEM : 0;
+	}
+	_cleanup_free_ int *expected = calloc(MAX_VCPU_INDEX, sizeof(int));
+	if (!expected)
+		return -ENOMEM;
+	bool known = expected_pins(d, expected, MAX_VCPU_INDEX) == 0;
+	if (!known && asprintf(&vm->definition_note,
+			       "vcpu_pinning not compared: the -smp topology of %s is not "
+			       "understood",
+			       path) < 0) {
+		vm->definition_note = NULL;
+		return -ENOMEM;
+	}
+	if (vm->backend != STATUS_AFFINITY && d->n_pins == 0 &&
+	    problem(vm, "it has cgroup sets but its definition pins no vCPU") < 0)
+		return -ENOMEM;
+	int r = compare_threads(vm, d, expected, known);
+	if (r == 0)
+		r = compare_sets(vm, expected, known);
+	return r;
+}
+
+/* ---- entry points ------------------------------------------------------------------------- */
+
+static int cmp_vm(const void *a, const void *b)
+{
+	const struct status_vm *x = a, *y = b;
+	return strcmp(x->name, y->name);
+}
+
+int status_collect(const struct config_paths *paths, const char *name,
+		   struct status_report **ret, struct ql_error *err)
+{
+	_cleanup_status_report_ struct status_report *rep = calloc(1, sizeof(*rep));
+	if (!rep || (name && !(rep->only = strdup(name))))
+		return ql_error_set(err, ENOMEM, "out of memory");
+
+	_cleanup_free_ char *v1 = NULL, *v2 = NULL;
+	if (asprintf(&v1, "%s/%s", paths->cpuset_mount, paths->cpuset_prefix) < 0 ||
+	    asprintf(&v2, "%s/%s", paths->cgroup2_root, paths->cpuset_prefix) < 0)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	int r = collect_cgroup_tree(rep, v1, STATUS_CPUSET_V1, err);
+	/* on a cgroup v1 host the v2 root may be the v1 tmpfs: a prefix there is not ours */
+	if (r == 0 && !streq(v1, v2))
+		r = collect_cgroup_tree(rep, v2, STATUS_CGROUP_V2, err);
+	if (r == 0)
+		r = collect_launcher_children(rep, err);
+	if (r < 0)
+		return r;
+
+	for (size_t i = 0; i < rep->n_vms; i++) {
+		struct status_vm *vm = &rep->vms[i];
+		if (!vm->qemu_pid) {
+			r = problem(vm, "no qemu thread is left in its sets (its launcher was "
+					"killed; the next start of this VM reclaims them)");
+		} else {
+			r = compare_with_definition(vm, paths);
+		}
+		if (r < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	qsort(rep->vms, rep->n_vms, sizeof(*rep->vms), cmp_vm);
+	*ret = TAKE_PTR(rep);
+	return 0;
+}
+
+bool status_is_consistent(const struct status_report *r)
+{
+	if (r->only && r->n_vms == 0)
+		return false;
+	for (size_t i = 0; i < r->n_vms; i++)
+		if (r->vms[i].problems[0])
+			return false;
+	return true;
+}
+
+static const char *backend_name(enum status_backend b)
+{
+	switch (b) {
+	case STATUS_CPUSET_V1:
+		return "cpuset v1";
+	case STATUS_CGROUP_V2:
+		return "cgroup v2";
+	case STATUS_AFFINITY:
+		return "no cgroup sets (affinity backend or not pinned)";
+	}
+	return "?";
+}
+
+char *status_format(const struct status_report *r)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	if (r->n_vms == 0)
+		fprintf(f, r->only ? "VM %s is not running\n" : "no running VM found\n",
+			r->only);
+	size_t n_problems = 0;
+	for (size_t i = 0; i < r->n_vms; i++) {
+		const struct status_vm *vm = &r->vms[i];
+		fprintf(f, "%sVM %s: ", i ? "\n" : "", vm->name);
+		if (vm->qemu_pid)
+			fprintf(f, "qemu pid %d, ", (int)vm->qemu_pid);
+		else
+			fputs("not running, ", f);
+		fprintf(f, "%s%s%s\n", backend_name(vm->backend), vm->dir ? " at " : "",
+			vm->dir ? vm->dir : "");
+		if (vm->n_threads)
+			fprintf(f, "  %-8s %-16s %-10s %-8s %s\n", "TID", "NAME", "CPUS", "SCHED",
+				"SET");
+		for (size_t j = 0; j < vm->n_threads; j++) {
+			const struct status_thread *t = &vm->threads[j];
+			char sched[32];
+			snprintf(sched, sizeof(sched), "%s%s%.0d", policy_name(t->policy),
+				 t->priority ? " " : "", t->priority);
+			fprintf(f, "  %-8d %-16s %-10s %-8s %s\n", (int)t->tid, t->comm,
+				t->cpus_allowed ? t->cpus_allowed : "?", sched,
+				t->set ? t->set : "?");
+		}
+		if (vm->definition_note)
+			fprintf(f, "  note: %s\n", vm->definition_note);
+		for (char **p = vm->problems; *p; p++, n_problems++)
+			fprintf(f, "  ! %s\n", *p);
+	}
+	if (n_problems)
+		fprintf(f, "\n%zu difference(s) from the definitions\n", n_problems);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
