@@ -499,8 +499,13 @@ static int collect_launcher_children(struct status_report *rep, struct ql_error 
 		_cleanup_free_ char *name = launcher_vm_name(ppid);
 		if (!name || (rep->only && !streq(rep->only, name)))
 			continue;
-		struct status_vm *vm = vm_add(rep, name, STATUS_AFFINITY, err);
-		if (!vm)
+		/* a VM whose sets hold no thread any more (all moved out by hand) is still this
+		 * launcher's VM: its qemu is found here */
+		struct status_vm *vm = NULL;
+		for (size_t i = 0; i < rep->n_vms && !vm; i++)
+			if (!rep->vms[i].qemu_pid && streq(rep->vms[i].name, name))
+				vm = &rep->vms[i];
+		if (!vm && !(vm = vm_add(rep, name, STATUS_AFFINITY, err)))
 			return -err->code;
 		vm->qemu_pid = pid;
 		int r = read_threads(vm, err);
