@@ -61,6 +61,9 @@ fi
 STARTED=$SECONDS
 L=$(launcher_of "$LPID")
 Q=$(child_of "$L")
+# timeout(1) does not pass a SIGKILL on: the cleanup must end the launcher and qemu by pid
+register_pid "$L"
+register_pid "$Q"
 V0=$(thread_of "$Q" "CPU 0/TCG")
 V1=$(thread_of "$Q" "CPU 1/TCG")
 IO=$(thread_of "$Q" "IO mon_iothread")
@@ -125,7 +128,10 @@ AVM=sta$$
 } | def "$AVM"
 ql_start "$AVM" -d
 if wait_until 20 grep -q "guest left paused" "$LERR"; then
-	AQ=$(child_of "$(launcher_of "$LPID")")
+	AL=$(launcher_of "$LPID")
+	AQ=$(child_of "$AL")
+	register_pid "$AL"
+	register_pid "$AQ"
 	AV0=$(thread_of "$AQ" "CPU 0/TCG")
 	"$QL" --status "$AVM" >"$SCRATCH/a1" 2>&1
 	expect_eq "affinity VM: exit 0" 0 $?
@@ -139,3 +145,8 @@ else
 	diag "launcher output:" "$(cat "$LERR")"
 	for i in 1 2 3 4; do not_ok "affinity VM did not start"; done
 fi
+
+# both VMs are stopped the way a user would, so their launchers undo every host change
+kill -TERM "$L" ${AL:+"$AL"} 2>/dev/null
+wait_until 20 pid_gone "$L"
+[ -n "${AL:-}" ] && wait_until 20 pid_gone "$AL"
