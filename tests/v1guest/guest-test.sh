@@ -159,7 +159,7 @@ S0=$(tid_named "$Q" "CPU 0/TCG")
 S1=$(tid_named "$Q" "CPU 1/TCG")
 check "s: the launcher mounted the cpuset v1 hierarchy at $M" mounted_cpuset
 check "-d: traces mkdir and mount of $M" \
-	sh -c "grep -qF 'debug: mkdir $M' $T/s.err && grep -qF 'debug: mount -t cgroup -o cpuset cpuset $M' $T/s.err"
+	sh -c "grep -qxF 'qemu-launcher: debug: mkdir $M' $T/s.err && grep -qx 'qemu-launcher: debug: mount -t cgroup -o cpuset [^ ]* $M' $T/s.err"
 MV=$(sed -n "s|.*tasks of $M into $P/pool: moved \([0-9]*\) tasks, \([0-9]*\) kernel threads refused, [0-9]* vanished, \([0-9]*\) failed.*|\1 \2 \3|p" $T/s.err)
 set -- $MV 0 0 0
 diag "moved $1 tasks, $2 kernel threads refused, $3 failed"
