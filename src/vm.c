@@ -2,11 +2,13 @@
  * back, cont; then supervision and unwind. */
 #include "vm.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "cmdline.h"
 #include "isolation.h"
@@ -115,6 +117,39 @@ static int launcher_failure(int r, struct ql_error *err)
 static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool *ret_spawned,
 			  struct ql_error *err);
 
+/* Waits until qemu has written on QMP (its greeting) or closed it, or a stop signal arrived.
+ * The handshake cannot watch the signalfd, and qemu may take long before greeting (mem-lock
+ * of a big guest); a SIGTERM meanwhile must not wait for it. Returns the signal, or 0 to let
+ * the handshake proceed (it reports timeouts and EOF itself). */
+static int wait_for_greeting(struct qmp *qmp, int sigfd, int timeout_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		int64_t left = deadline - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		if (left <= 0)
+			return 0;
+		struct pollfd fds[2] = {
+			{.fd = qmp_fd(qmp), .events = POLLIN},
+			{.fd = sigfd, .events = POLLIN},
+		};
+		int n = poll(fds, 2, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return 0;
+		if (fds[1].revents & POLLIN) {
+			int sig = supervise_take_stop_signal(sigfd);
+			if (sig)
+				return sig;
+		}
+		if (fds[0].revents)
+			return 0;
+	}
+}
+
 int vm_run(const struct vm_options *o, int *ret_wait_status, struct ql_error *err)
 {
 	bool exec_attempted = false;
@@ -214,6 +249,15 @@ static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool
 	r = qmp_new(TAKE_FD(qmp_ours), on_qmp_event, (void *)log, &qmp, err);
 	if (r < 0)
 		goto fail_kill;
+	int early_sig = wait_for_greeting(qmp, sigfd, GREETING_TIMEOUT_MS);
+	if (early_sig) {
+		/* Nothing is pinned yet; qemu (no QMP yet) gets SIGTERM, then SIGKILL. */
+		ql_log(log, QL_LOG_INFO, "received %s before qemu answered on QMP; stopping it",
+		       strsignal(early_sig));
+		supervise_terminate(pid, NULL, &status);
+		*ret_wait_status = status;
+		return 0;
+	}
 	r = qmp_handshake(qmp, GREETING_TIMEOUT_MS, err);
 	if (r == -ECONNRESET)
 		return startup_ended(log, pid, ret_wait_status);

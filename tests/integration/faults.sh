@@ -1,0 +1,425 @@
+#!/bin/bash
+# Faults at every phase of a pinned start, against the real kernel (cpuset v1, delegated test
+# subtree as in pin-cpuset.sh): qemu dying, the launcher signalled or SIGKILLed, lying or
+# vanishing vCPU threads, a cgroup write failing part-way. Each case checks the exit status, that
+# qemu is gone when it should be, and zero residue: no set under the subtree, the subtree's task
+# back in it, no stray process.
+# The phases are driven by a stand-in qemu (python3) that speaks QMP on fd 3 like qemu 7.2 and
+# acts on cue: ACTION@PHASE, PHASE in start (before the greeting), caps, status, cpus (the
+# queries), cont (pinned, guest not started), running (0.3 s after cont); ACTION exit:N, kill
+# (SIGKILL itself), pause (tell the test, then go on after PAUSE_S), hang, lie (report a TID that
+# is not its own), vanish (report a vCPU thread that already ended), notprelaunch. Real qemu
+# covers the running VM.
+. "$(dirname "$0")/lib.sh"
+NTESTS=104
+plan $NTESTS
+
+CS=/sys/fs/cgroup/cpuset
+skip_all() {
+	local i
+	for ((i = TEST_NUM; i < NTESTS; i++)); do skip "$1"; done
+	exit 0
+}
+[ "$(id -u)" = 0 ] || skip_all "needs root for cpuset v1"
+grep -q ' - cgroup [^ ]* [^ ]*cpuset' /proc/self/mountinfo && [ -w "$CS/cpuset.cpus" ] ||
+	skip_all "no writable cpuset v1 hierarchy at $CS"
+command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
+NCPU=$(nproc --all)
+[ "$NCPU" -ge 2 ] || skip_all "needs 2 host CPUs"
+PIN=$((NCPU - 1))
+
+TD=qltest-faults-$$
+M=$CS/$TD
+mkdir "$M"
+register_cgroup "$M"
+cat "$CS/cpuset.cpus" >"$M/cpuset.cpus"
+cat "$CS/cpuset.mems" >"$M/cpuset.mems"
+M_CPUS=$(cat "$M/cpuset.cpus")
+export QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M
+unset QEMU_LAUNCHER_CPUSET_PREFIX
+
+# A task of the delegated subtree: moved to the pool while a VM runs, back afterwards.
+sleep 1000 &
+SLEEPER=$!
+register_pid "$SLEEPER"
+echo "$SLEEPER" >"$M/tasks"
+
+FAKE=$SCRATCH/fake-qemu
+cat >"$FAKE" <<'EOF'
+#!/usr/bin/python3
+# Stand-in qemu: QMP on fd 3, vCPU threads of its own, faults on cue (see faults.sh).
+import json, os, signal, socket, sys, threading, time
+
+args = sys.argv[1:]
+def opt(name, default=""):
+    return args[args.index("-" + name) + 1] if "-" + name in args else default
+
+actions = {}
+for item in filter(None, opt("fake").split(",")):
+    action, phase = item.split("@")
+    actions[phase] = action
+mark = opt("fakemark")
+pause_s = float(opt("fakepause", "1.5"))
+ncpus = int(opt("fakecpus", "2"))
+for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(s, lambda *a: os._exit(0))  # qemu ends cleanly on these
+if mark:
+    open(os.path.join(mark, "pid"), "w").write(str(os.getpid()))
+
+stop = threading.Event()
+tids = [None] * ncpus
+def vcpu(i):
+    tids[i] = threading.get_native_id()
+    stop.wait()
+threads = [threading.Thread(target=vcpu, args=(i,), daemon=True) for i in range(ncpus)]
+for t in threads:
+    t.start()
+while None in tids:
+    time.sleep(0.001)
+
+sock = socket.socket(fileno=3)
+def send(obj):
+    sock.sendall(json.dumps(obj).encode() + b"\r\n")
+def log(what):
+    if mark:
+        with open(os.path.join(mark, "log"), "a") as f:
+            f.write(what + "\n")
+
+def at(phase):
+    """Runs the cue for PHASE; returns the action if the caller must act on it."""
+    a = actions.get(phase)
+    if not a:
+        return None
+    log("phase " + phase)
+    if a.startswith("exit:"):
+        os._exit(int(a[5:]))
+    if a == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if a == "hang":
+        while True:
+            time.sleep(60)
+    if a == "pause":
+        open(os.path.join(mark, "at-" + phase), "w").close()
+        time.sleep(pause_s)
+    return a
+
+at("start")
+send({"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "fake"},
+              "capabilities": ["oob"]}})
+buf = b""
+dec = json.JSONDecoder()
+while True:
+    try:
+        data = sock.recv(65536)
+    except ConnectionResetError:
+        data = b""
+    if not data:
+        # qemu does not notice its QMP peer going away: keep running (PDEATHSIG must end us).
+        while True:
+            time.sleep(60)
+    buf += data
+    while True:
+        text = buf.decode().lstrip()
+        try:
+            cmd, end = dec.raw_decode(text)
+        except ValueError:
+            break
+        buf = text[end:].encode()
+        name, cid = cmd.get("execute"), cmd.get("id")
+        log("cmd " + str(name))
+        reply = {}
+        if name == "qmp_capabilities":
+            at("caps")
+        elif name == "query-status":
+            state = "running" if at("status") == "notprelaunch" else "prelaunch"
+            reply = {"status": state, "singlestep": False, "running": state == "running"}
+        elif name == "query-cpus-fast":
+            a = at("cpus")
+            listed = list(tids)
+            if a == "lie":
+                listed[0] = int(opt("fakelie"))
+            elif a == "vanish":
+                stop.set()
+                for t in threads:
+                    t.join()
+            reply = [{"thread-id": tid, "cpu-index": i, "target": "x86_64",
+                      "qom-path": "/machine/unattached/device[%d]" % i,
+                      "props": {"socket-id": 0, "core-id": i, "thread-id": 0}}
+                     for i, tid in enumerate(listed)]
+        elif name == "cont":
+            at("cont")
+            send({"event": "RESUME", "timestamp": {"seconds": 0, "microseconds": 0}})
+            if "running" in actions:
+                threading.Timer(0.3, at, args=("running",)).start()
+        elif name == "quit":
+            send({"return": {}, "id": cid})
+            os._exit(0)
+        elif name in ("system_powerdown", "stop"):
+            pass  # no ACPI in this guest: powerdown does nothing, as with the idle BIOS
+        else:
+            send({"error": {"class": "CommandNotFound", "desc": "fake"}, "id": cid})
+            continue
+        send({"return": reply, "id": cid})
+EOF
+chmod 755 "$FAKE"
+
+subdirs() { (cd "$1" && find . -mindepth 1 -type d | sed 's|^\./||' | sort); }
+MARKN=0
+# fake_def NAME CUES [PAUSE]: a 2-vCPU stand-in with vCPU 0 pinned to host CPU $PIN; sets MARK.
+fake_def() {
+	MARKN=$((MARKN + 1))
+	MARK=$SCRATCH/mark$MARKN
+	mkdir -p "$MARK"
+	{
+		printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n  vcpu_pinning: [ %s ]\n' "$FAKE" "$PIN"
+		printf 'qemu:\n- fake: "%s"\n- fakemark: %s\n- fakepause: "%s"\n' "$2" "$MARK" "${3:-1.5}"
+		[ -n "${FAKE_LIE:-}" ] && printf -- '- fakelie: "%s"\n' "$FAKE_LIE"
+	} | def "$1"
+}
+# The stand-in's pid, once it wrote it.
+fake_pid() { cat "$MARK/pid" 2>/dev/null; }
+# residue: what a finished case left behind, one line each; empty when clean.
+residue() {
+	local s p
+	s=$(subdirs "$M" | tr '\n' ' ')
+	[ -n "$s" ] && echo "sets: $s"
+	[ "$(cat "/proc/$SLEEPER/cpuset")" = "/$TD" ] || echo "subtree task in $(cat "/proc/$SLEEPER/cpuset")"
+	[ "$(cat "$M/tasks")" = "$SLEEPER" ] || echo "subtree tasks: $(cat "$M/tasks" | tr '\n' ' ')"
+	for p in $(pgrep -f "$FAKE|$BIOS_IDLE"); do
+		pid_gone "$p" || echo "process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+	done
+	[ "$(cat "$M/cpuset.cpus")" = "$M_CPUS" ] || echo "subtree cpus $(cat "$M/cpuset.cpus")"
+}
+no_residue() {
+	local r
+	wait_until 5 test -z "$(residue)"
+	r=$(residue)
+	if [ -z "$r" ]; then ok "$1: no residue"; else
+		not_ok "$1: no residue"
+		diag "$r"
+	fi
+}
+# run_case DESC NAME EXPECTED_STATUS: runs NAME to its end (bounded), checks status and residue.
+run_case() {
+	timeout -s KILL 40 "$QL" -d "$2" >"$SCRATCH/$2.out" 2>"$SCRATCH/$2.err" </dev/null
+	local rc=$?
+	if [ "$rc" = "$3" ]; then ok "$1: exit $3"; else
+		not_ok "$1: exit $3"
+		diag "got $rc" "$(tail -n 5 "$SCRATCH/$2.err")"
+	fi
+	no_residue "$1"
+}
+# bg_case NAME: starts NAME in the background (sets LPID, LERR, L).
+bg_case() {
+	ql_start "$1" -d
+	wait_until 10 test -n "$(launcher_of "$LPID")"
+	L=$(launcher_of "$LPID")
+}
+# finish DESC EXPECTED_STATUS: waits for the background launcher and checks status and residue.
+finish() {
+	wait "$LPID"
+	local rc=$?
+	if [ "$rc" = "$2" ]; then ok "$1: exit $2"; else
+		not_ok "$1: exit $2"
+		diag "got $rc" "$(tail -n 5 "$LERR")"
+	fi
+	no_residue "$1"
+}
+sent() { grep -qx "cmd $1" "$MARK/log" 2>/dev/null; }
+
+# --- the stand-in itself works: pinned, cont, quit on SIGTERM ---------------------------------
+fake_def sane ""
+bg_case sane
+wait_until 10 sent cont
+check "stand-in: the launcher pins it and sends cont" sent cont
+expect_eq "stand-in: its vCPU 0 thread is in the cpu$PIN set" 1 "$(wc -l <"$M/qemu/sane/cpu$PIN/tasks")"
+kill -TERM "$L"
+finish "stand-in stopped by SIGTERM" 0
+
+# --- qemu dies at each phase ----------------------------------------------------------------
+fake_def d_start "exit:3@start"
+run_case "qemu exits 3 before its greeting" d_start 3
+fake_def d_caps "exit:4@caps"
+run_case "qemu exits 4 on qmp_capabilities" d_caps 4
+fake_def d_status "kill@status"
+run_case "qemu SIGKILLed during query-status" d_status 137
+fake_def d_cpus "kill@cpus"
+run_case "qemu SIGKILLed during query-cpus-fast" d_cpus 137
+fake_def d_cont "exit:5@cont"
+run_case "qemu exits 5 after pinning, on cont" d_cont 5
+check "qemu exits after pinning: the launcher had pinned it (sets were traced)" grep -q "write $M/qemu/d_cont/cpu$PIN/tasks" "$SCRATCH/d_cont.err"
+fake_def d_run "exit:6@running"
+run_case "qemu exits 6 after cont (guest running)" d_run 6
+fake_def d_runk "kill@running"
+run_case "qemu SIGKILLed after cont" d_runk 137
+
+# --- qemu misbehaves ------------------------------------------------------------------------
+fake_def notpre "notprelaunch@status"
+run_case "qemu is already running at query-status: refused" notpre 125
+check "already running: the message says so" grep -q "not \`prelaunch\`: refusing to pin" "$SCRATCH/notpre.err"
+check "already running: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
+
+FAKE_LIE=$SLEEPER fake_def lie "lie@cpus"
+run_case "qemu reports a TID that is not its own: refused" lie 125
+check "lying TID: the message names the thread" grep -q "$SLEEPER" "$SCRATCH/lie.err"
+check "lying TID: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
+
+fake_def vanish "vanish@cpus"
+run_case "a vCPU thread that ended before pinning: refused" vanish 125
+check "vanished thread: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
+
+fake_def hang_start "hang@start"
+ql_start hang_start -d
+L=""
+wait_until 10 test -n "$(fake_pid)"
+L=$(launcher_of "$LPID")
+sleep 0.3
+kill -TERM "$L"
+check "qemu hangs before its greeting: SIGTERM ends the launcher within 5 s" wait_until 5 pid_gone "$L"
+finish "qemu hanging before greeting, SIGTERM" 0
+
+# --- the launcher gets SIGTERM/SIGINT/SIGHUP at each phase ------------------------------------
+for sig in TERM INT HUP; do
+	# Before the greeting: qemu is stopped at once, nothing was pinned.
+	fake_def s_start_$sig "pause@start"
+	bg_case s_start_$sig
+	wait_until 10 test -e "$MARK/at-start"
+	kill -$sig "$L"
+	finish "SIG$sig before the greeting" 0
+	check "SIG$sig before the greeting: no QMP command was sent" bash -c "! grep -q '^cmd' '$MARK/log'"
+
+	# During the queries: pinning completes, but the guest never runs.
+	fake_def s_cpus_$sig "pause@cpus"
+	bg_case s_cpus_$sig
+	wait_until 10 test -e "$MARK/at-cpus"
+	kill -$sig "$L"
+	finish "SIG$sig during query-cpus-fast" 0
+	check "SIG$sig during the queries: cont was never sent, qemu was told to quit" \
+		bash -c "! grep -qx 'cmd cont' '$MARK/log' && grep -qx 'cmd quit' '$MARK/log'"
+
+	# Pinned, cont on its way: the guest started, then the shutdown ladder runs.
+	fake_def s_cont_$sig "pause@cont"
+	bg_case s_cont_$sig
+	wait_until 10 test -e "$MARK/at-cont"
+	kill -$sig "$L"
+	finish "SIG$sig after pinning, during cont" 0
+	check "SIG$sig during cont: powerdown, then quit" \
+		bash -c "grep -qx 'cmd system_powerdown' '$MARK/log' && grep -qx 'cmd quit' '$MARK/log'"
+done
+
+# Running: real qemu, pinned.
+real_def() {
+	{
+		printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n  vcpu_pinning: [ %s ]\nqemu:\n' "$QEMU" "$PIN"
+		guest_opts idle
+		printf -- '- smp: 2\n'
+	} | def "$1"
+}
+running() { grep -q "guest started" "$LERR"; }
+for sig in TERM INT HUP; do
+	real_def r_$sig
+	bg_case r_$sig
+	wait_until 20 running
+	Q=$(child_of "$L")
+	kill -$sig "$L"
+	finish "real qemu running, SIG$sig" 0
+	check "real qemu running, SIG$sig: qemu is gone" pid_gone "$Q"
+done
+
+# Two signals in a row: the second escalates, still nothing left.
+real_def r_twice
+sed -i 's/shutdown_timeout: 1/shutdown_timeout: 30/' "$CONF/r_twice.yml"
+bg_case r_twice
+wait_until 20 running
+kill -TERM "$L"
+wait_until 5 grep -q system_powerdown "$LERR"
+kill -TERM "$L"
+finish "real qemu, SIGTERM twice (escalation to quit)" 0
+
+# qemu killed from outside while running.
+real_def r_kill
+bg_case r_kill
+wait_until 20 running
+Q=$(child_of "$L")
+kill -KILL "$Q"
+finish "real qemu SIGKILLed while running" 137
+
+# --- the launcher is SIGKILLed at each phase, then started again (reclaim) ----------------------
+for phase in start cpus cont; do
+	fake_def k_$phase "pause@$phase" 30
+	bg_case k_$phase
+	wait_until 10 test -e "$MARK/at-$phase"
+	F=$(fake_pid)
+	kill -KILL "$L"
+	check "launcher SIGKILLed at $phase: qemu ends (PDEATHSIG)" wait_until 10 pid_gone "$F"
+	{ wait "$LPID"; } 2>/dev/null
+	# The same VM again: reclaims whatever the killed launcher left, runs, stops cleanly.
+	fake_def k_$phase ""
+	bg_case k_$phase
+	wait_until 10 sent cont
+	check "after SIGKILL at $phase: the VM starts again" sent cont
+	kill -TERM "$L"
+	finish "after SIGKILL at $phase, rerun and SIGTERM" 0
+done
+check "the cont-phase kill left sets that the rerun reclaimed" grep -q "reclaiming the cpusets of VM \`k_cont\`" "$LERR"
+
+real_def k_run
+bg_case k_run
+wait_until 20 running
+Q=$(child_of "$L")
+kill -KILL "$L"
+check "launcher SIGKILLed while real qemu runs: qemu ends (PDEATHSIG)" wait_until 10 pid_gone "$Q"
+{ wait "$LPID"; } 2>/dev/null
+check "launcher SIGKILLed while running: its sets are left for reclaim" test -d "$M/qemu/k_run"
+# Another VM takes the same CPU: it reclaims the stale sets.
+fake_def k_other ""
+bg_case k_other
+wait_until 10 sent cont
+check "another VM on the same CPU starts after the stale run" sent cont
+check "... and reclaimed the killed launcher's sets" grep -q "reclaiming the cpusets of VM \`k_run\`" "$LERR"
+kill -TERM "$L"
+finish "reclaiming VM stopped" 0
+
+# --- a cgroup write fails part-way -------------------------------------------------------------
+# The subtree loses the pinned CPU while qemu is being queried: the prefix and pool get created,
+# the cpu$PIN set cannot be. Everything done so far must be undone.
+fake_def shrink "pause@cpus"
+bg_case shrink
+wait_until 10 test -e "$MARK/at-cpus"
+echo 0 >"$M/cpuset.cpus"
+wait "$LPID"
+rc=$?
+echo "$M_CPUS" >"$M/cpuset.cpus"
+expect_eq "subtree shrunk under the launcher: exit 125" 125 "$rc"
+check "subtree shrunk: the error is explained" grep -q "cpu$PIN\|$PIN" "$LERR"
+check "subtree shrunk: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
+no_residue "subtree shrunk under the launcher"
+
+# A set with a task of ours in it, named like the VM: the VM counts as running and is refused;
+# the foreign set and its task are untouched.
+mkdir -p "$M/qemu/busy"
+for f in cpus mems; do cat "$M/cpuset.$f" >"$M/qemu/cpuset.$f"; cat "$M/cpuset.$f" >"$M/qemu/busy/cpuset.$f"; done
+sleep 1000 &
+BUSY=$!
+register_pid "$BUSY"
+echo "$BUSY" >"$M/qemu/busy/tasks"
+fake_def busy ""
+timeout -s KILL 30 "$QL" busy >/dev/null 2>"$SCRATCH/busy.err" </dev/null
+expect_eq "a live set named like the VM: exit 125" 125 $?
+check "a live set named like the VM: says it is running" grep -q "already running" "$SCRATCH/busy.err"
+check "a live set named like the VM: its qemu never got cont" bash -c "! grep -qx 'cmd cont' '$MARK/log' 2>/dev/null"
+expect_eq "a live set named like the VM: its task stays" "/$TD/qemu/busy" "$(cat /proc/$BUSY/cpuset)"
+kill -KILL "$BUSY"
+wait "$BUSY" 2>/dev/null
+rmdir "$M/qemu/busy" "$M/qemu"
+no_residue "after the live-set case"
+
+# A stale prefix without pool (left by hand): the launcher adopts it and cleans it up.
+mkdir "$M/qemu"
+for f in cpus mems; do cat "$M/cpuset.$f" >"$M/qemu/cpuset.$f"; done
+fake_def adopt ""
+bg_case adopt
+wait_until 10 sent cont
+check "a pre-existing empty prefix: the VM starts" sent cont
+kill -TERM "$L"
+finish "a pre-existing empty prefix" 0
