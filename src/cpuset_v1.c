@@ -18,13 +18,17 @@
 #include "macro.h"
 
 #define MOUNTINFO_MAX_LINE 8192
+/* The source of the mounts we make: whichever launcher releases the last VM recognises them in
+ * mountinfo and unmounts, also when another launcher (maybe a killed one) mounted. */
+#define MOUNT_SOURCE "qemu-launcher"
 
 struct cpuset_v1_state {
-	char *mount_path; /* M, canonical */
-	char *p_disp;	  /* M/<prefix>, for messages */
-	bool delegated;	  /* M is below the hierarchy root */
-	bool need_mount;  /* M is not a cpuset mount yet; apply mounts it */
-	bool mounted;	  /* we mounted M: umount on release */
+	char *mount_path;    /* M, canonical */
+	char *p_disp;	     /* M/<prefix>, for messages */
+	bool delegated;	     /* M is below the hierarchy root */
+	bool need_mount;     /* M is not a cpuset mount yet; apply mounts it */
+	bool mounted;	     /* we mounted M: umount on release */
+	bool launcher_mount; /* M was mounted by another launcher (source MOUNT_SOURCE) */
 	bool created_mount_dir;
 	bool touched;	 /* apply changed something; release has work to do */
 	bool vm_created; /* P/<vm> is ours (never remove a running twin's sets) */
@@ -101,6 +105,7 @@ static bool path_is_under(const char *path, const char *mnt)
 struct mount_match {
 	char mountpoint[PATH_MAX];
 	char fstype[64];
+	char source[64];
 	bool has_cpuset;
 	bool cgroup2_with_cpuset; /* some cgroup2 mount offers cpuset: v1 mounting would fail */
 };
@@ -132,7 +137,7 @@ static int find_mount(const char *path, struct mount_match *ret, struct ql_error
 			if (streq(t, "-"))
 				break;
 		fstype = strtok_r(NULL, " \n", &save);
-		(void)strtok_r(NULL, " \n", &save); /* source */
+		char *source = strtok_r(NULL, " \n", &save);
 		superopts = strtok_r(NULL, " \n", &save);
 		if (!fstype)
 			continue;
@@ -161,6 +166,7 @@ static int find_mount(const char *path, struct mount_match *ret, struct ql_error
 			found = true;
 			snprintf(best.mountpoint, sizeof(best.mountpoint), "%s", mp);
 			snprintf(best.fstype, sizeof(best.fstype), "%s", fstype);
+			snprintf(best.source, sizeof(best.source), "%s", source ? source : "");
 			best.has_cpuset = streq(fstype, "cgroup") && cpuset;
 		}
 	}
@@ -286,6 +292,7 @@ static int cpuset_v1_probe(struct isolation *iso, struct ql_error *err)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	s->need_mount = need_mount;
 	s->delegated = delegated;
+	s->launcher_mount = mm.has_cpuset && !delegated && streq(mm.source, MOUNT_SOURCE);
 	if (asprintf(&s->p_disp, "%s/%s", m, cfg->prefix) < 0) {
 		free(s);
 		return ql_error_set(err, ENOMEM, "out of memory");
@@ -687,7 +694,7 @@ static int mount_hierarchy(struct cpuset_v1_state *s, const struct ql_logger *lo
 	} else if (errno != EEXIST) {
 		return ql_error_set_errno(err, errno, "creating `%s`", s->mount_path);
 	}
-	if (mount("cpuset", s->mount_path, "cgroup", 0, "cpuset") < 0) {
+	if (mount(MOUNT_SOURCE, s->mount_path, "cgroup", 0, "cpuset") < 0) {
 		int e = errno;
 		if (s->created_mount_dir && rmdir(s->mount_path) == 0)
 			s->created_mount_dir = false;
@@ -700,15 +707,16 @@ static int mount_hierarchy(struct cpuset_v1_state *s, const struct ql_logger *lo
 					  s->mount_path);
 	}
 	s->mounted = true;
-	ql_log(log, QL_LOG_DEBUG, "mount -t cgroup -o cpuset cpuset %s", s->mount_path);
+	ql_log(log, QL_LOG_DEBUG, "mount -t cgroup -o cpuset %s %s", MOUNT_SOURCE, s->mount_path);
 	return 0;
 }
 
 static void unmount_hierarchy(struct cpuset_v1_state *s, const struct ql_logger *log)
 {
-	if (s->mounted) {
+	if (s->mounted || s->launcher_mount) {
 		if (umount2(s->mount_path, 0) == 0) {
 			s->mounted = false;
+			s->launcher_mount = false;
 			ql_log(log, QL_LOG_DEBUG, "umount %s", s->mount_path);
 		} else {
 			ql_log(log, QL_LOG_WARNING, "could not unmount `%s`: %s", s->mount_path,
@@ -736,6 +744,9 @@ static int cpuset_v1_release_locked(struct isolation *iso, struct ql_error *err)
 		return 0;
 
 	int ret = 0, r;
+	/* Unmounting while another VM's sets exist would only detach the hierarchy (the kernel
+	 * keeps it) and strand the pool's tasks: only the launcher of the last VM unmounts. */
+	bool last = true;
 	_cleanup_close_ int mfd = -1, pfd = -1;
 	if (cgroupfs_open_dir(s->mount_path, &mfd, NULL) < 0)
 		goto unmount; /* nothing left to undo in it */
@@ -781,6 +792,7 @@ static int cpuset_v1_release_locked(struct isolation *iso, struct ql_error *err)
 	r = scan_vms(pfd, vm, s->p_disp, log, &o, err);
 	if (r < 0) {
 		ret = ret ? ret : r;
+		last = false;
 		goto unmount;
 	}
 	/* scan_vms removed the dead ones: every set left besides pool is a running VM */
@@ -794,6 +806,7 @@ static int cpuset_v1_release_locked(struct isolation *iso, struct ql_error *err)
 				if (!streq(*n, "pool"))
 					others = true;
 	}
+	last = !others;
 	if (others && have_pool) {
 		_cleanup_cpu_list_ struct cpu_list *pool = NULL;
 		r = cgroupfs_read_cpus(pfd, "cpuset.cpus", &pool, err);
@@ -826,7 +839,8 @@ unmount:
 			close(TAKE_FD(pfd));
 		if (mfd >= 0)
 			close(TAKE_FD(mfd));
-		unmount_hierarchy(s, log);
+		if (last)
+			unmount_hierarchy(s, log);
 	}
 	return ret;
 }
