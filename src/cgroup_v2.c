@@ -784,6 +784,14 @@ static int set_partition(struct cgroup_v2 *s, const char *rel, const char *type,
 			 struct ql_error *err)
 {
 	int r = cg_write(s, rel, "cpuset.cpus.partition", type, err);
+	if (r == -EINVAL || r == -EOPNOTSUPP) {
+		/* Kernels before 6.1 reject `isolated` at the write itself; that is a refusal like
+		 * an "invalid" read-back, so `auto` can still fall back to plain placement. */
+		if (ret_reason && asprintf(ret_reason, "the kernel refused \"%s\" for %s/%s (%s)",
+					   type, s->root, rel, strerror(-r)) < 0)
+			*ret_reason = NULL;
+		return r;
+	}
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *text = NULL;
