@@ -1,0 +1,608 @@
+#!/usr/bin/env python3
+"""qemu-launcher benchmark: start overhead against bare qemu, memory, idle wake-ups and the
+query-cpus-fast -> cont interval with 64 vCPUs. A measurement, not a test: it asserts nothing
+about timing, it prints figures beside their targets.
+
+Runs as root on a host with a writable cpuset v1 hierarchy; works in a delegated cpuset subtree
+it creates (and removes), so the launcher only ever moves tasks this script put there. Every
+process it starts runs under timeout(1) and is killed by pid on the way out.
+"""
+import argparse
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CPUSET_ROOT = "/sys/fs/cgroup/cpuset"
+QEMU = "qemu-system-x86_64"
+PIN_CPU = 1  # vCPUs go here; CPU 0 stays with the pool
+EXIT_STATUS = 11  # isa-debug-exit with 5: (5 << 1) | 1
+TIMEOUT = ["timeout", "-s", "KILL"]
+
+started_pids = []  # every pid we spawned (timeout(1) wrappers and helpers), killed on exit
+
+
+def log(*a):
+    print("#", *a, file=sys.stderr, flush=True)
+
+
+# --- scratch: guests, definitions, cpuset ----------------------------------------------------
+
+def write_bios(path, code):
+    with open(path, "wb") as f:
+        f.write(bytes(65536 - 16) + code.ljust(16, b"\0"))
+    os.chmod(path, 0o644)
+
+
+def definition(name, bios, ncpu, pins, mem=16, extra_launcher=""):
+    pin_list = ", ".join(str(p) for p in pins)
+    return f"""launcher:
+  binary: {QEMU}
+  shutdown_timeout: 1
+  vcpu_pinning: [ {pin_list} ]
+{extra_launcher}qemu:
+- machine: [ pc, accel: tcg ]
+- nodefaults
+- display: none
+- m: {mem}
+- bios: {bios}
+- device: [ isa-debug-exit, iobase: 0xf4, iosize: 0x04 ]
+- smp: [ {ncpu}, sockets: 1, cores: {ncpu}, threads: 1 ]
+"""
+
+
+class Cpuset:
+    """A delegated cpuset v1 subtree: cpus/mems copied from the root, removed at the end."""
+
+    def __init__(self):
+        self.path = f"{CPUSET_ROOT}/qlbench-{os.getpid()}"
+        os.mkdir(self.path)
+        for f in ("cpuset.cpus", "cpuset.mems"):
+            with open(f"{CPUSET_ROOT}/{f}") as src, open(f"{self.path}/{f}", "w") as dst:
+                dst.write(src.read())
+
+    def leftovers(self):
+        out = []
+        for root, dirs, _ in os.walk(self.path):
+            out += [os.path.relpath(os.path.join(root, d), self.path) for d in dirs]
+        return sorted(out)
+
+    def remove(self):
+        if not os.path.isdir(self.path):
+            return
+        dirs = [r for r, _, _ in os.walk(self.path)]
+        for d in sorted(dirs, key=len, reverse=True):  # bottom-up
+            try:
+                with open(f"{d}/tasks") as f:
+                    tids = f.read().split()
+            except OSError:
+                tids = []
+            for t in tids:  # only tasks we started can be here
+                try:
+                    with open(f"{CPUSET_ROOT}/tasks", "w") as f:
+                        f.write(t)
+                except OSError:
+                    pass
+            for _ in range(20):
+                try:
+                    os.rmdir(d)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+def spawn(argv, env, stdout=os.devnull, stderr=os.devnull, fd3=None):
+    """posix_spawn (cheap and identical for every variant) with stdio redirected; fd3 becomes
+    fd 3 of the child (qemu's QMP channel)."""
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+        (os.POSIX_SPAWN_OPEN, 2, stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+    ]
+    if fd3 is not None:
+        actions.append((os.POSIX_SPAWN_DUP2, fd3, 3))
+    pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions)
+    started_pids.append(pid)
+    return pid
+
+
+def reap(pid):
+    _, status = os.waitpid(pid, 0)
+    if pid in started_pids:
+        started_pids.remove(pid)
+    return os.waitstatus_to_exitcode(status)
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def wait_for(pred, secs, step=0.01):
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+def kill_all():
+    for pid in list(started_pids):
+        for c in children(pid):  # the launcher under timeout(1), and its qemu
+            for cc in children(c):
+                try:
+                    os.kill(cc, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                os.kill(c, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        started_pids.remove(pid)
+
+
+# --- 1. start -> exit overhead -------------------------------------------------------------
+
+class QmpDriver:
+    """Does what the launcher does over QMP (capabilities, query-status, query-cpus-fast, cont)
+    from this process: gives qemu's own share of the launcher's -S + QMP steps."""
+
+    def __init__(self, sock):
+        self.s = sock
+        self.buf = b""
+
+    def line(self):
+        while b"\n" not in self.buf:
+            d = self.s.recv(65536)
+            if not d:
+                raise EOFError
+            self.buf += d
+        l, self.buf = self.buf.split(b"\n", 1)
+        return l
+
+    def cmd(self, name, i):
+        self.s.sendall(b'{"execute":"%s","id":%d}\n' % (name.encode(), i))
+        while b'"id": %d' % i not in self.line():
+            pass
+
+    def run(self):
+        self.line()  # greeting
+        for i, c in enumerate(("qmp_capabilities", "query-status", "query-cpus-fast", "cont")):
+            self.cmd(c, i + 1)
+
+
+def time_run(kind, argv, env):
+    """One run, start -> exit: (wall ms, CPU ms of every process of the run); checks the guest's
+    exit status."""
+    if kind == "qmp":
+        a, b = socket.socketpair()
+        t0 = time.perf_counter_ns()
+        pid = spawn(argv, env, fd3=b.fileno())
+        b.close()
+        try:
+            QmpDriver(a).run()
+        except (EOFError, OSError):
+            pass
+    else:
+        t0 = time.perf_counter_ns()
+        pid = spawn(argv, env)
+    _, status, ru = os.wait4(pid, 0)
+    t1 = time.perf_counter_ns()
+    started_pids.remove(pid)
+    if kind == "qmp":
+        a.close()
+    rc = os.waitstatus_to_exitcode(status)
+    if rc != EXIT_STATUS:
+        raise RuntimeError(f"{kind} run of {argv} exited {rc}, expected {EXIT_STATUS}")
+    # timeout(1) reaps its child, so the rusage covers launcher and qemu (or qemu alone).
+    return (t1 - t0) / 1e6, (ru.ru_utime + ru.ru_stime) * 1000
+
+
+def bench_overhead(ql, name, env, runs, warmup):
+    dry = subprocess.run(TIMEOUT + ["20", ql, "--dry-run", name], env=env, check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+    bare = shlex.split(dry[0])
+    m = re.search(r"adds its private QMP channel: (.*)$", "\n".join(dry), re.M)
+    private = shlex.split(m.group(1)) if m else []
+    with_qmp = bare + private
+    variants = {
+        "launcher": TIMEOUT + ["30", ql, name],
+        "bare": TIMEOUT + ["30"] + bare,
+        "qmp": TIMEOUT + ["30"] + with_qmp,
+    }
+    samples = {k: [] for k in variants}
+    cpu = {k: [] for k in variants}
+    for i in range(warmup + runs):
+        for k, argv in variants.items():  # alternate launcher / bare / bare+QMP
+            wall, c = time_run(k, argv, env)
+            if i >= warmup:
+                samples[k].append(wall)
+                cpu[k].append(c)
+    return bare, samples, cpu
+
+
+# --- 2./3. memory and idle wake-ups --------------------------------------------------------
+
+def smaps_rollup(pid):
+    v = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            m = re.match(r"(\w+):\s+(\d+) kB", line)
+            if m:
+                v[m.group(1)] = int(m.group(2))
+    return {"pss": v["Pss"], "rss": v["Rss"], "dirty": v["Private_Dirty"], "anon": v["Anonymous"],
+            "private": v["Private_Clean"] + v["Private_Dirty"]}
+
+
+def top_private_mappings(pid, n=6):
+    """The mappings holding the most private memory: the evidence for a memory miss."""
+    out, cur = [], None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                parts = line.split()
+                cur = {"name": parts[5] if len(parts) > 5 else "[anon]", "Clean": 0, "Dirty": 0}
+                out.append(cur)
+            else:
+                m = re.match(r"Private_(Clean|Dirty):\s+(\d+) kB", line)
+                if m:
+                    cur[m.group(1)] += int(m.group(2))
+    agg = {}
+    for o in out:
+        c, d = agg.get(o["name"], (0, 0))
+        agg[o["name"]] = (c + o["Clean"], d + o["Dirty"])
+    return sorted(agg.items(), key=lambda kv: -sum(kv[1]))[:n]
+
+
+def ctxt(pid):
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            for line in f:
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    total += int(line.split()[1])
+    return total
+
+
+def bench_idle(ql, name, env, scratch, settle, window):
+    """Starts an idle pinned VM; memory after it settles, context switches over `window` s."""
+    res = {}
+    sp = spawn(["sleep", "60"], env)
+    time.sleep(0.3)
+    res["sleep"] = smaps_rollup(sp)
+    os.kill(sp, signal.SIGKILL)
+    reap(sp)
+
+    t_start = time.monotonic()
+    tp = spawn(TIMEOUT + ["90", ql, name], env, stderr=f"{scratch}/idle.err")
+    lp = wait_for(lambda: (children(tp) or [None])[0], 10)
+    qp = lp and wait_for(lambda: (children(lp) or [None])[0], 10)
+    if not qp:
+        raise RuntimeError("idle VM did not start: " + open(f"{scratch}/idle.err").read())
+    time.sleep(max(0, t_start + settle - time.monotonic()))
+    res["threads"] = len(os.listdir(f"/proc/{lp}/task"))
+    res["mem"] = smaps_rollup(lp)
+    res["top"] = top_private_mappings(lp)
+    res["qemu_running"] = os.path.exists(f"/proc/{qp}")
+    # File pages count as private only while no other process maps the file: say who else does.
+    res["sharers"] = {}
+    for lib in ("libfyaml.so", "libjson-c.so", ql):
+        n = 0
+        for p in os.listdir("/proc"):
+            if p.isdigit() and int(p) != lp:
+                try:
+                    with open(f"/proc/{p}/maps") as f:
+                        n += any(lib in line for line in f)
+                except OSError:
+                    pass
+        res["sharers"][lib] = n
+
+    perf = shutil.which("perf")
+    pp = None
+    if perf:
+        pp = spawn(TIMEOUT + [str(window + 20), perf, "stat", "-x,", "-e",
+                              "context-switches,raw_syscalls:sys_enter", "-p", str(lp), "--",
+                              "sleep", str(window)],
+                   env, stderr=f"{scratch}/perf-idle.txt")
+    c0, t0 = ctxt(lp), time.monotonic()
+    time.sleep(window)
+    c1, t1 = ctxt(lp), time.monotonic()
+    res["wakeups"] = (c1 - c0) / (t1 - t0)
+    res["ctxt_delta"] = c1 - c0
+    res["window"] = t1 - t0
+    res["mem_end"] = smaps_rollup(lp)
+    if pp:
+        reap(pp)
+        res["perf"] = {}
+        for line in open(f"{scratch}/perf-idle.txt"):
+            f = line.strip().split(",")
+            if len(f) > 3 and f[0].isdigit():
+                res["perf"][f[2]] = f[0]
+            elif len(f) > 3 and f[0] == "<not counted>":  # the task never ran in the window
+                res["perf"][f[2]] = "0 (not counted: never scheduled)"
+
+    os.kill(lp, signal.SIGTERM)  # the launcher's own shutdown path: powerdown, then quit
+    res["stop_status"] = reap(tp)
+    return res
+
+
+# --- 4. query-cpus-fast -> cont with 64 vCPUs ---------------------------------------------
+
+QUERY_CPUS = b'{"execute":"query-cpus-fast","id":3}\n'
+CONT = b'{"execute":"cont","id":4}\n'
+
+
+def cont_perf_trace(ql, name, env, scratch, i):
+    """perf trace (tracepoints, no ptrace stops: the launcher runs at full speed). The launcher
+    sends exactly capabilities, query-status, query-cpus-fast, cont, in that order; the last two
+    are told apart by their length. Returns (query-cpus-fast send -> cont send, reply fully
+    read -> cont send) in ms."""
+    trace = f"{scratch}/perf-trace-{i}.txt"
+    tp = spawn(TIMEOUT + ["120", "perf", "trace", "-e", "sendto,read", "-o", trace, "--", ql,
+                          name], env, stderr=f"{scratch}/cont-{i}.err")
+    reap(tp)
+    ev = []
+    for line in open(trace):
+        m = re.match(r"\s*([\d.]+) \(\s*([\d.]+) ms\): qemu-launcher/\d+ (sendto|read)\(fd: (\d+)[^,]*,"
+                     r".*?(?:len|count): (\d+).*\)\s+= (-?\d+)", line)
+        if m:
+            ev.append((float(m.group(1)) + float(m.group(2)), m.group(3), int(m.group(4)),
+                       int(m.group(5)), int(m.group(6))))
+    sends = [e for e in ev if e[1] == "sendto"]
+    q = next(e for e in sends if e[3] == len(QUERY_CPUS))
+    c = next(e for e in sends if e[3] == len(CONT) and e[0] > q[0])
+    reply = [e for e in ev if e[1] == "read" and e[2] == q[2] and q[0] < e[0] < c[0] and e[4] > 0]
+    if not reply:
+        raise RuntimeError(f"no read of the query-cpus-fast reply in {trace}")
+    return c[0] - q[0], c[0] - reply[-1][0]
+
+
+def cont_strace(ql, name, env, scratch, i):
+    """strace -ttt of the sendto(2) calls, content-checked (the QMP fd is the only socket the
+    launcher sends on; --seccomp-bpf leaves every other syscall untraced)."""
+    trace = f"{scratch}/strace-{i}.txt"
+    tp = spawn(TIMEOUT + ["120", "strace", "-f", "--seccomp-bpf", "-ttt", "-e", "trace=sendto",
+                          "-s", "200", "-o", trace, ql, name], env,
+               stderr=f"{scratch}/cont-{i}.err")
+    rc = reap(tp)
+    if rc != EXIT_STATUS:
+        raise RuntimeError(f"64-vCPU run exited {rc}: " + open(f"{scratch}/cont-{i}.err").read())
+    sends = {}
+    order = []
+    for line in open(trace):
+        m = re.search(r'^(?:\d+ +)?(\d+\.\d+) sendto\(\d+, "\{\\"execute\\":\\"([\w-]+)\\"',
+                      line)
+        if m:
+            sends[m.group(2)] = float(m.group(1))
+            order.append(m.group(2))
+    # what cont_perf_trace relies on
+    if order != ["qmp_capabilities", "query-status", "query-cpus-fast", "cont"]:
+        raise RuntimeError(f"unexpected QMP command sequence {order}")
+    return (sends["cont"] - sends["query-cpus-fast"]) * 1000
+
+
+def bench_attach_floor(cs, env, runs):
+    """The kernel's price of a cgroup v1 task move, which any cpuset pinning pays: the first
+    write to `tasks` after an idle spell waits for an RCU grace period (percpu_down_write ->
+    rcu_sync_enter -> synchronize_rcu_expedited on cgroup_threadgroup_rwsem); writes that follow
+    within a grace period do not. Returns (first, second) write times in ms."""
+    d = f"{cs.path}/attach-floor"
+    os.mkdir(d)
+    for f in ("cpuset.cpus", "cpuset.mems"):
+        with open(f"{cs.path}/{f}") as src, open(f"{d}/{f}", "w") as dst:
+            dst.write(src.read())
+    sp = spawn(["sleep", "120"], env)
+    first, second = [], []
+    try:
+        for _ in range(runs):
+            time.sleep(0.5)
+            for dst, out in ((d, first), (cs.path, second)):
+                fd = os.open(f"{dst}/tasks", os.O_WRONLY)
+                t0 = time.perf_counter_ns()
+                os.write(fd, str(sp).encode())
+                out.append((time.perf_counter_ns() - t0) / 1e6)
+                os.close(fd)
+    finally:
+        os.kill(sp, signal.SIGKILL)
+        reap(sp)
+        os.rmdir(d)
+    return first, second
+
+
+def bench_cont(ql, name, env, scratch, runs):
+    """perf trace is the measurement; strace (which also stops on every thread qemu creates, as
+    -f is needed for --seccomp-bpf) runs once to check the QMP commands and their order, or
+    stands in when perf is missing."""
+    perf, strace = [], []
+    have_perf = shutil.which("perf") is not None
+    for i in range(runs):
+        if have_perf:
+            perf.append(cont_perf_trace(ql, name, env, scratch, i))
+        if shutil.which("strace") and (i == 0 or not have_perf):
+            strace.append(cont_strace(ql, name, env, scratch, i))
+    return perf, strace
+
+
+# --- report ------------------------------------------------------------------------------------
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def q25(xs):
+    return statistics.quantiles(xs, n=4)[0]
+
+
+def q75(xs):
+    return statistics.quantiles(xs, n=4)[2]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--launcher", required=True)
+    ap.add_argument("--runs", type=int, default=40)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--cont-runs", type=int, default=5)
+    ap.add_argument("--settle", type=float, default=6.5)
+    ap.add_argument("--window", type=float, default=10.0)
+    ap.add_argument("--only", default="overhead,idle,cont",
+                    help="comma-separated sections: overhead, idle (memory, wake-ups), cont")
+    args = ap.parse_args()
+    ql = os.path.abspath(args.launcher)
+
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (cpuset v1)")
+    if os.cpu_count() < 2:
+        sys.exit("bench: needs 2 host CPUs")
+
+    scratch = tempfile.mkdtemp(prefix="ql-bench.")
+    os.chmod(scratch, 0o755)
+    conf = f"{scratch}/conf"
+    os.mkdir(conf)
+    write_bios(f"{scratch}/exit.bin", b"\xb0\x05\xe6\xf4\xf4\xeb\xfe")
+    write_bios(f"{scratch}/idle.bin", b"\xfa\xf4\xeb\xfd")
+    defs = {
+        "exit2": definition("exit2", f"{scratch}/exit.bin", 2, [PIN_CPU] * 2),
+        "exit4": definition("exit4", f"{scratch}/exit.bin", 4, [PIN_CPU] * 4),
+        "idle2": definition("idle2", f"{scratch}/idle.bin", 2, [PIN_CPU] * 2),
+        "exit64": definition("exit64", f"{scratch}/exit.bin", 64, [PIN_CPU] * 64, mem=64),
+    }
+    for n, text in defs.items():
+        with open(f"{conf}/{n}.yml", "w") as f:
+            f.write(text)
+
+    cs = Cpuset()
+    env = dict(os.environ, QEMU_LAUNCHER_CONFIG_DIR=conf, QEMU_LAUNCHER_CPUSET_MOUNT_PATH=cs.path)
+    env.pop("QEMU_LAUNCHER_CPUSET_PREFIX", None)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    rows, details = [], []
+
+    def overhead():
+        for n in (2, 4):
+            log(f"overhead, {n} vCPUs: {args.warmup} warm-up + {args.runs} runs per variant")
+            bare, s, cpu = bench_overhead(ql, f"exit{n}", env, args.runs, args.warmup)
+            L, B, Q = med(s["launcher"]), med(s["bare"]), med(s["qmp"])
+            pair = med([x - y for x, y in zip(s["launcher"], s["bare"])])
+            ov = L - B
+            rows.append((f"start->exit overhead, {n} vCPUs pinned (median launcher - bare)",
+                         f"{ov:.2f} ms", "<= 2 ms", ov <= 2.0))
+            rows.append((f"  launcher / bare qemu, {n} vCPUs (medians {L:.1f} / {B:.1f} ms)",
+                         f"{L / B:.3f}", "-", None))
+            details.append(
+                f"{n} vCPUs, {args.runs} runs of each variant, alternating. Wall ms median "
+                f"[p25..p75]: launcher {L:.2f} [{q25(s['launcher']):.1f}..{q75(s['launcher']):.1f}]"
+                f", bare qemu {B:.2f} [{q25(s['bare']):.1f}..{q75(s['bare']):.1f}], ratio "
+                f"{L / B:.3f}; median of paired differences {pair:.2f}. Bare qemu + -S + the "
+                f"launcher's 4 QMP commands sent by the harness: {Q:.2f} ms -> qemu's -S/QMP "
+                f"share {Q - B:.2f} ms, the launcher's own share {L - Q:.2f} ms. CPU ms (user+sys, "
+                f"all processes) median: launcher run {med(cpu['launcher']):.1f}, bare "
+                f"{med(cpu['bare']):.1f}, bare+QMP {med(cpu['qmp']):.1f}")
+            if n == 2:
+                details.append("bare command: " + shlex.join(bare))
+
+    def idle():
+        log(f"idle VM: settle {args.settle} s, count for {args.window} s")
+        r = bench_idle(ql, "idle2", env, scratch, args.settle, args.window)
+        m, sl = r["mem"], r["sleep"]
+        rows.append(("launcher PSS while a VM runs", f"{m['pss']} KiB", "<= 1024 KiB",
+                     m["pss"] <= 1024))
+        rows.append(("launcher private (Private_Clean+Private_Dirty)", f"{m['private']} KiB",
+                     "<= 256 KiB", m["private"] <= 256))
+        rows.append(("  sleep(1), the floor of a glibc program: PSS / private",
+                     f"{sl['pss']} / {sl['private']} KiB", "-", None))
+        rows.append((f"launcher wake-ups/s while idle ({r['window']:.1f} s window, "
+                     f"after {args.settle} s)", f"{r['wakeups']:.2f}/s", "0/s",
+                     r["wakeups"] == 0))
+        details.append(f"launcher RSS {m['rss']} KiB, threads {r['threads']}; at the end of the "
+                       f"window PSS {r['mem_end']['pss']} KiB, private {r['mem_end']['private']} KiB")
+        details.append("other processes mapping the same files (their pages then count as "
+                       "shared): " + ", ".join(f"{k} {v}" for k, v in r["sharers"].items()))
+        details.append(f"launcher Private_Dirty {m['dirty']} KiB, Anonymous {m['anon']} KiB "
+                       f"(sleep: {sl['dirty']} / {sl['anon']} KiB)")
+        details.append("launcher private KiB by mapping (clean+dirty): " +
+                       ", ".join(f"{os.path.basename(k)} {c}+{d}" for k, (c, d) in r["top"]))
+        if "perf" in r:
+            details.append("perf stat over the window: " +
+                           ", ".join(f"{k} {v}" for k, v in r["perf"].items()))
+        details.append(f"context switches in window: {r['ctxt_delta']}; launcher exit status "
+                       f"after SIGTERM: {r['stop_status']}")
+
+    def cont():
+        log(f"64 vCPUs: {args.cont_runs} runs under perf trace, 1 under strace")
+        perf, st = bench_cont(ql, "exit64", env, scratch, args.cont_runs)
+        if perf:
+            tot = med([p[0] for p in perf])
+            own = med([p[1] for p in perf])
+            rows.append(("query-cpus-fast -> cont, 64 vCPUs on CPU 1 (perf trace, median)",
+                         f"{tot:.1f} ms", "<= 20 ms", tot <= 20))
+            rows.append(("  of which after the reply was read (the launcher's own part)",
+                         f"{own:.1f} ms", "-", None))
+            details.append("query-cpus-fast -> cont per run, perf trace (ms, total/after reply): " +
+                           ", ".join(f"{x:.1f}/{y:.1f}" for x, y in perf))
+        if st and not perf:
+            rows.append(("query-cpus-fast -> cont, 64 vCPUs (strace, median; perturbed)",
+                         f"{med(st):.1f} ms", "<= 20 ms", med(st) <= 20))
+        if st:
+            details.append("strace check: the launcher sent qmp_capabilities, query-status, "
+                           "query-cpus-fast, cont in this order; under strace -f (which stops "
+                           "on each of qemu's thread creations) query-cpus-fast -> cont took " +
+                           ", ".join(f"{x:.1f}" for x in st) + " ms")
+        first, second = bench_attach_floor(cs, env, 10)
+        details.append(f"kernel floor, one cgroup v1 task move (write to `tasks`), median of 10: "
+                       f"first after 0.5 s idle {med(first):.2f} ms (max {max(first):.2f}), "
+                       f"the next one at once {med(second):.3f} ms")
+        details.append(f"load average at the end: {open('/proc/loadavg').read().strip()}")
+
+    try:
+        for name, fn in (("overhead", overhead), ("idle", idle), ("cont", cont)):
+            if name not in args.only.split(","):
+                continue
+            try:
+                fn()
+            except Exception as e:  # report the others anyway
+                log(f"{name}: {e!r}")
+                rows.append((f"{name}: FAILED ({e})"[:100], "-", "-", False))
+                kill_all()
+    finally:
+        kill_all()
+        left = cs.leftovers()
+        cs.remove()
+        shutil.rmtree(scratch, ignore_errors=True)
+        if left:
+            log("the launcher left cpusets behind: " + ", ".join(left))
+
+    if not rows:
+        return
+    w = max(len(r[0]) for r in rows)
+    print(f"| {'measure'.ljust(w)} | {'result':>16} | {'target':>12} | pass |")
+    print(f"|{'-' * (w + 2)}|{'-' * 18}|{'-' * 14}|------|")
+    for name, val, tgt, ok in rows:
+        v = "-" if ok is None else ("pass" if ok else "MISS")
+        print(f"| {name.ljust(w)} | {val:>16} | {tgt:>12} | {v:<4} |")
+    print()
+    for d in details:
+        print("- " + d)
+    print(f"- cpusets left behind: {', '.join(left) if left else 'none'}")
+
+
+if __name__ == "__main__":
+    main()

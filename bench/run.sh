@@ -1,0 +1,27 @@
+#!/bin/bash
+# Benchmark of qemu-launcher against bare qemu (not a test: it prints figures beside targets and
+# never fails on a miss). Builds a release build in build-bench if needed, then runs bench.py as
+# root (cpuset v1 through a delegated subtree it creates and removes). Extra args go to bench.py
+# (--runs N, --cont-runs N, --window S, ...).
+set -eu
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+	exec sudo --preserve-env=PATH "$0" "$@"
+fi
+B=${QL_BENCH_BUILD:-build-bench}
+if [ ! -f "$B/build.ninja" ]; then
+	meson setup "$B" --buildtype=release >/dev/null
+fi
+if ! out=$(ninja -C "$B" qemu-launcher 2>&1); then
+	printf '%s\n' "$out" >&2
+	[ -x "$B/qemu-launcher" ] || { echo "bench: build failed" >&2; exit 1; }
+	echo "bench: WARNING: build failed; measuring the previous $B/qemu-launcher" >&2
+fi
+sync "$B/qemu-launcher" # a freshly linked binary's pages are dirty until written back: smaps would call them Private_Dirty
+for t in qemu-system-x86_64 timeout python3; do
+	command -v "$t" >/dev/null || { echo "bench: $t is missing" >&2; exit 1; }
+done
+echo "# qemu-launcher $(git describe --always --dirty 2>/dev/null || echo '?'), $(nproc) CPUs," \
+	"$(uname -r), $(qemu-system-x86_64 --version | head -n1)"
+echo "# load average before: $(cat /proc/loadavg)"
+exec python3 bench/bench.py --launcher "$B/qemu-launcher" "$@"
