@@ -1,0 +1,46 @@
+#!/bin/bash
+# Shell completion: completion/qemu-launcher.bash is sourced into bash and driven like readline
+# does (COMP_WORDS/COMP_CWORD); COMPREPLY must hold the options and the VM NAMEs of the config
+# dir (QEMU_LAUNCHER_CONFIG_DIR, or -C/--config-dir given on the line). The zsh one is
+# syntax-checked when zsh is installed.
+. "$(dirname "$0")/lib.sh"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+plan 13
+
+for n in alpha beta gamma; do printf 'launcher:\n  binary: qemu\nqemu: []\n' >"$CONF/$n.yml"; done
+OTHER=$SCRATCH/other
+mkdir -p "$OTHER/sub"
+printf 'launcher:\n  binary: qemu\nqemu: []\n' >"$OTHER/delta.yml"
+mkdir -p "$SCRATCH/bin"
+ln -s "$(cd "$(dirname "$QL")" && pwd)/$(basename "$QL")" "$SCRATCH/bin/qemu-launcher"
+
+# complete WORD...: the last word is the one being completed; prints COMPREPLY sorted, one line.
+complete_line() {
+	PATH=$SCRATCH/bin:$PATH bash -c '
+		. "$1"; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		_qemu_launcher
+		printf "%s\n" "${COMPREPLY[@]}" | sort | tr "\n" " " | sed "s/ \$//"
+	' _ "$ROOT/completion/qemu-launcher.bash" "$@"
+}
+
+check "the completion file is valid bash and registers itself" \
+	bash -c ". '$ROOT/completion/qemu-launcher.bash' && complete -p qemu-launcher | grep -q _qemu_launcher"
+expect_eq "long options" "--check --config-dir" "$(complete_line qemu-launcher --c)"
+expect_eq "all of --d..." "--debug --dry-run" "$(complete_line qemu-launcher --d)"
+expect_eq "--import and --status are offered" "--import" "$(complete_line qemu-launcher --im)"
+expect_eq "VM names from QEMU_LAUNCHER_CONFIG_DIR" "alpha beta gamma" "$(complete_line qemu-launcher '')"
+expect_eq "VM names filtered by prefix" "beta" "$(complete_line qemu-launcher -d b)"
+expect_eq "VM names after --status" "gamma" "$(complete_line qemu-launcher --status g)"
+expect_eq "-C DIR on the line is honoured" "delta" "$(complete_line qemu-launcher -C "$OTHER" '')"
+expect_eq "--config-dir=DIR on the line is honoured" "delta" \
+	"$(complete_line qemu-launcher --config-dir = "$OTHER" --dry-run '')"
+expect_eq "directories after -C" "$OTHER/sub" "$(complete_line qemu-launcher -C "$OTHER/s")"
+expect_eq "after --import: the separator" "--" "$(complete_line qemu-launcher --import '')"
+check "after --import --: qemu binaries (commands)" \
+	bash -c "[[ ' $(complete_line qemu-launcher --import -- qemu-system-x86) ' == *' qemu-system-x86_64 '* ]]"
+if command -v zsh >/dev/null; then
+	check "zsh completion parses" zsh -n "$ROOT/completion/_qemu-launcher"
+else
+	skip "zsh is not installed"
+fi
