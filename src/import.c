@@ -32,11 +32,10 @@ static const char *const flags[] = {
  * `key=value,...` list: splitting `-append "root=/dev/vda console=ttyS0"` at `=` would round-trip
  * but misdescribe it. */
 static const char *const plain_value[] = {
-    "append", "kernel",	 "initrd", "dtb",	   "bios",    "hda",	  "hdb",
-    "hdc",    "hdd",	 "cdrom",  "fda",	   "fdb",     "mtdblock", "sd",
-    "pflash", "pidfile", "loadvm", "L",		   "D",	      "k",	  "writeconfig",
-    "readconfig", "runas", "chroot", "option-rom", "mem-path", "global", "uuid",
-    "incoming", "usbdevice", "g"};
+    "append",	  "kernel",   "initrd", "dtb",	"bios",	       "hda",	     "hdb",    "hdc",
+    "hdd",	  "cdrom",    "fda",	"fdb",	"mtdblock",    "sd",	     "pflash", "pidfile",
+    "loadvm",	  "L",	      "D",	"k",	"writeconfig", "readconfig", "runas",  "chroot",
+    "option-rom", "mem-path", "global", "uuid", "incoming",    "usbdevice",  "g"};
 
 static bool in_table(const char *const *t, size_t n, const char *name)
 {
@@ -180,9 +179,11 @@ static bool utf8_ok(const unsigned char *s)
 {
 	while (*s) {
 		unsigned char c = *s;
-		size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-							       : c >= 0xf0 && c <= 0xf4 ? 4
-											 : 0;
+		size_t n = c < 0x80		    ? 1
+			   : c >= 0xc2 && c <= 0xdf ? 2
+			   : c >= 0xe0 && c <= 0xef ? 3
+			   : c >= 0xf0 && c <= 0xf4 ? 4
+						    : 0;
 		if (n == 0)
 			return false;
 		uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
@@ -361,14 +362,16 @@ static int import_options(FILE *f, char *const *argv, size_t argc, struct warnin
 		const char *a = argv[i];
 		int r;
 		if (!utf8_ok((const unsigned char *)a))
-			return ql_error_set(err, EINVAL,
-					    "argument %zu is not valid UTF-8; a definition is UTF-8 "
-					    "text and cannot hold it",
-					    i);
+			return ql_error_set(
+			    err, EINVAL,
+			    "argument %zu is not valid UTF-8; a definition is UTF-8 "
+			    "text and cannot hold it",
+			    i);
 		if (a[0] != '-') {
 			/* qemu itself reads a positional argument as `-hda ARG` */
-			if ((r = warn(w, "positional argument `%s` imported as `-hda %s` (what qemu "
-					 "does with it)",
+			if ((r = warn(w,
+				      "positional argument `%s` imported as `-hda %s` (what qemu "
+				      "does with it)",
 				      a, a)) < 0 ||
 			    (r = write_option(f, "hda", a)) < 0)
 				return ql_error_set(err, ENOMEM, "import: out of memory");
@@ -377,24 +380,27 @@ static int import_options(FILE *f, char *const *argv, size_t argc, struct warnin
 		}
 		const char *name = a + 1;
 		if (name[0] == '-') {
-			/* qemu accepts `--opt` as `-opt`; the definition writes names without dashes */
+			/* qemu accepts `--opt` as `-opt`; the definition writes names without
+			 * dashes */
 			name++;
 			if (warn(w, "`%s` imported as `-%s` (qemu treats both alike)", a, name) < 0)
 				return ql_error_set(err, ENOMEM, "import: out of memory");
 		}
 		if (!valid_option_name(name))
-			return ql_error_set(err, EINVAL,
-					    "argument %zu `%s` is not a qemu option a definition can "
-					    "hold (an option name has no `=`, `,` or whitespace)",
-					    i, a);
+			return ql_error_set(
+			    err, EINVAL,
+			    "argument %zu `%s` is not a qemu option a definition can "
+			    "hold (an option name has no `=`, `,` or whitespace)",
+			    i, a);
 		const char *value = NULL;
 		if (!import_option_is_flag(name)) {
 			if (i + 1 >= argc)
-				return ql_error_set(err, EINVAL,
-						    "option `%s` needs a value, but the command line "
-						    "ends (if it is a flag qemu knows, write it as the "
-						    "last option of a definition by hand)",
-						    a);
+				return ql_error_set(
+				    err, EINVAL,
+				    "option `%s` needs a value, but the command line "
+				    "ends (if it is a flag qemu knows, write it as the "
+				    "last option of a definition by hand)",
+				    a);
 			value = argv[++i];
 			if (!utf8_ok((const unsigned char *)value))
 				return ql_error_set(err, EINVAL,
@@ -428,10 +434,11 @@ int import_command_line(char *const *argv, size_t argc, char **ret_yaml, char **
 	if (!f)
 		return ql_error_set_errno(err, errno, "import");
 
-	fputs("# Imported with qemu-launcher --import; --dry-run gives back the same command line.\n"
-	      "launcher:\n"
-	      "  binary: ",
-	      f);
+	fputs(
+	    "# Imported with qemu-launcher --import; --dry-run gives back the same command line.\n"
+	    "launcher:\n"
+	    "  binary: ",
+	    f);
 	int r = write_scalar(f, argv[0]);
 	if (r < 0)
 		r = ql_error_set(err, ENOMEM, "import: out of memory");

@@ -288,8 +288,7 @@ static int read_threads(struct status_vm *vm, struct ql_error *err)
 		if (vm->n_threads == STATUS_MAX_THREADS)
 			return ql_error_set(err, E2BIG, "qemu %d has more than %d threads",
 					    (int)vm->qemu_pid, STATUS_MAX_THREADS);
-		struct status_thread *t =
-		    reallocarray(vm->threads, vm->n_threads + 1, sizeof(*t));
+		struct status_thread *t = reallocarray(vm->threads, vm->n_threads + 1, sizeof(*t));
 		if (!t)
 			return ql_error_set(err, ENOMEM, "out of memory");
 		vm->threads = t;
@@ -373,8 +372,7 @@ static int collect_cgroup_vm(struct status_report *rep, const char *vm_dir, cons
 				qemu = tgid_of(ids[i]);
 			if (cpu < 0)
 				continue;
-			struct tid_cpu *m =
-			    reallocarray(members, n_members + 1, sizeof(*members));
+			struct tid_cpu *m = reallocarray(members, n_members + 1, sizeof(*members));
 			if (!m)
 				return ql_error_set(err, ENOMEM, "out of memory");
 			members = m;
@@ -543,8 +541,7 @@ static struct topology topology_of(const struct definition *d)
 	_cleanup_free_ char *v = cmdline_option_value(smp);
 	if (!v)
 		return (struct topology){0};
-	unsigned cpus = 0, maxcpus = 0, sockets = 0, dies = 0, cores = 0, threads = 0,
-		 clusters = 0;
+	unsigned cpus = 0, maxcpus = 0, sockets = 0, dies = 0, cores = 0, threads = 0, clusters = 0;
 	for (char *save = NULL, *p = strtok_r(v, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(p, '=');
 		if (!eq) {
@@ -599,7 +596,8 @@ static int expected_pins(const struct definition *d, int *expected, size_t n)
 		if (idx < 0) {
 			if (!t.known)
 				return -EINVAL;
-			idx = ((long)p->socket * t.dies * t.cores + p->core) * t.threads + p->thread;
+			idx =
+			    ((long)p->socket * t.dies * t.cores + p->core) * t.threads + p->thread;
 		}
 		if (idx >= 0 && (size_t)idx < n)
 			expected[idx] = (int)p->host_cpu;
@@ -654,15 +652,17 @@ static int compare_threads(struct status_vm *vm, const struct definition *d, con
 		if (want >= 0) {
 			if (cgroup && t->vcpu_set_cpu != want)
 				r = t->vcpu_set_cpu >= 0
-					? problem(vm,
-						  "vCPU %d (thread %d) is in set %s%d, vcpu_pinning "
-						  "says host CPU %d",
-						  t->vcpu, (int)t->tid, set_prefix, t->vcpu_set_cpu,
-						  want)
-					: problem(vm,
-						  "vCPU %d (thread %d) is not in its set %s%d but in "
-						  "%s",
-						  t->vcpu, (int)t->tid, set_prefix, want, t->set);
+					? problem(
+					      vm,
+					      "vCPU %d (thread %d) is in set %s%d, vcpu_pinning "
+					      "says host CPU %d",
+					      t->vcpu, (int)t->tid, set_prefix, t->vcpu_set_cpu,
+					      want)
+					: problem(
+					      vm,
+					      "vCPU %d (thread %d) is not in its set %s%d but in "
+					      "%s",
+					      t->vcpu, (int)t->tid, set_prefix, want, t->set);
 			if (r == 0 && !allowed_is(t, want))
 				r = problem(vm,
 					    "vCPU %d (thread %d) may run on CPUs %s, vcpu_pinning "
@@ -672,16 +672,18 @@ static int compare_threads(struct status_vm *vm, const struct definition *d, con
 			    (!streq(policy_name(t->policy), ql_sched_policy_name(d->scheduler)) ||
 			     (d->has_priority && t->priority != d->priority &&
 			      (t->policy == SCHED_FIFO || t->policy == SCHED_RR))))
-				r = problem(vm,
-					    "vCPU %d (thread %d) runs %s %d, the definition says %s "
-					    "%d",
-					    t->vcpu, (int)t->tid, policy_name(t->policy),
-					    t->priority, ql_sched_policy_name(d->scheduler),
-					    d->has_priority ? d->priority : 0);
+				r = problem(
+				    vm,
+				    "vCPU %d (thread %d) runs %s %d, the definition says %s "
+				    "%d",
+				    t->vcpu, (int)t->tid, policy_name(t->policy), t->priority,
+				    ql_sched_policy_name(d->scheduler),
+				    d->has_priority ? d->priority : 0);
 		} else if (t->vcpu_set_cpu >= 0) {
 			if (named && t->vcpu < 0)
-				r = problem(vm, "thread %d (%s) is not a vCPU but is inside vCPU set %s%d",
-					    (int)t->tid, t->comm, set_prefix, t->vcpu_set_cpu);
+				r = problem(
+				    vm, "thread %d (%s) is not a vCPU but is inside vCPU set %s%d",
+				    (int)t->tid, t->comm, set_prefix, t->vcpu_set_cpu);
 			else if (named && expected_known)
 				r = problem(vm,
 					    "vCPU %d (thread %d) is in set %s%d, vcpu_pinning does "
@@ -697,10 +699,11 @@ static int compare_threads(struct status_vm *vm, const struct definition *d, con
 			if (cpu_list_parse(t->cpus_allowed, &have, &e) == 0 &&
 			    !cpu_list_equal(have, d->emulator_cpus)) {
 				_cleanup_free_ char *w = cpu_list_format(d->emulator_cpus);
-				r = problem(vm,
-					    "thread %d (%s) may run on CPUs %s, emulator_pinning says "
-					    "%s",
-					    (int)t->tid, t->comm, t->cpus_allowed, w ? w : "?");
+				r = problem(
+				    vm,
+				    "thread %d (%s) may run on CPUs %s, emulator_pinning says "
+				    "%s",
+				    (int)t->tid, t->comm, t->cpus_allowed, w ? w : "?");
 			}
 			ql_error_clear(&e);
 		}
@@ -736,11 +739,12 @@ static int compare_sets(struct status_vm *vm, const int *expected, bool expected
 			n_want += expected[i] == c;
 		for (size_t i = 0; i < vm->n_threads; i++)
 			n_have += vm->threads[i].vcpu_set_cpu == c;
-		if (!named && n_have != n_want && problem(vm,
-							   "set %s%d holds %zu thread(s), "
-							   "vcpu_pinning puts %zu vCPU(s) on "
-							   "host CPU %d",
-							   set_prefix, c, n_have, n_want, c) < 0)
+		if (!named && n_have != n_want &&
+		    problem(vm,
+			    "set %s%d holds %zu thread(s), "
+			    "vcpu_pinning puts %zu vCPU(s) on "
+			    "host CPU %d",
+			    set_prefix, c, n_have, n_want, c) < 0)
 			return -ENOMEM;
 	}
 	for (int c = cpu_list_next(have, -1); c >= 0; c = cpu_list_next(have, c))
@@ -793,8 +797,8 @@ static int cmp_vm(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-int status_collect(const struct config_paths *paths, const char *name,
-		   struct status_report **ret, struct ql_error *err)
+int status_collect(const struct config_paths *paths, const char *name, struct status_report **ret,
+		   struct ql_error *err)
 {
 	_cleanup_status_report_ struct status_report *rep = calloc(1, sizeof(*rep));
 	if (!rep || (name && !(rep->only = strdup(name))))
@@ -860,8 +864,7 @@ char *status_format(const struct status_report *r)
 	if (!f)
 		return NULL;
 	if (r->n_vms == 0)
-		fprintf(f, r->only ? "VM %s is not running\n" : "no running VM found\n",
-			r->only);
+		fprintf(f, r->only ? "VM %s is not running\n" : "no running VM found\n", r->only);
 	size_t n_problems = 0;
 	for (size_t i = 0; i < r->n_vms; i++) {
 		const struct status_vm *vm = &r->vms[i];

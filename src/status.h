@@ -1,5 +1,6 @@
 /* --status: the running VMs of this host as the kernel has them placed (cgroup sets, affinity,
- * scheduling of every qemu thread), compared with their definitions. Reads only; changes nothing. */
+ * scheduling of every qemu thread), compared with their definitions. Reads only; changes nothing.
+ */
 #pragma once
 
 #include <stdbool.h>
@@ -21,8 +22,8 @@ struct status_thread {
 	int policy;	    /* SCHED_* without SCHED_RESET_ON_FORK; -1 unreadable */
 	bool reset_on_fork;
 	int priority;
-	int vcpu;	   /* cpu-index from a debug-threads name "CPU N/TCG"; -1 otherwise */
-	int vcpu_set_cpu;  /* N when it is in this VM's cpuN/vcpuN set; -1 otherwise */
+	int vcpu;	  /* cpu-index from a debug-threads name "CPU N/TCG"; -1 otherwise */
+	int vcpu_set_cpu; /* N when it is in this VM's cpuN/vcpuN set; -1 otherwise */
 };
 
 enum status_backend { STATUS_CPUSET_V1, STATUS_CGROUP_V2, STATUS_AFFINITY };
@@ -30,7 +31,7 @@ enum status_backend { STATUS_CPUSET_V1, STATUS_CGROUP_V2, STATUS_AFFINITY };
 struct status_vm {
 	char *name;
 	enum status_backend backend;
-	char *dir; /* the VM's cgroup directory; NULL for affinity */
+	char *dir;	/* the VM's cgroup directory; NULL for affinity */
 	pid_t qemu_pid; /* 0 when no thread is left in its sets */
 	struct status_thread *threads;
 	size_t n_threads;
@@ -48,8 +49,8 @@ struct status_report {
  * vcpuN/cgroup.threads (v2) and qemu processes whose parent is a qemu-launcher (affinity backend,
  * or not pinned), reads every qemu thread from /proc, and compares with <config dir>/<vm>.yml when
  * it is readable. `name` limits the report to one VM (NULL: all). */
-int status_collect(const struct config_paths *paths, const char *name,
-		   struct status_report **ret, struct ql_error *err);
+int status_collect(const struct config_paths *paths, const char *name, struct status_report **ret,
+		   struct ql_error *err);
 
 /* The report as text (a table per VM, then its differences marked with `!`). NULL on ENOMEM. */
 char *status_format(const struct status_report *r);

@@ -17,12 +17,28 @@
 
 static void test_flags(void **state)
 {
-	const char *yes[] = {"nographic", "S", "s", "nodefaults", "no-user-config", "enable-kvm",
-			     "no-reboot", "no-shutdown", "snapshot", "daemonize", "full-screen",
-			     "no-hpet", "no-acpi", "usb", "win2k-hack", "old-param",
-			     "only-migratable", "preconfig", "no-fd-bootchk", "nodefconfig"};
-	const char *no[] = {"m", "smp", "drive", "device", "name", "qmp", "serial", "d", "D",
-			    "k", "L", "accel", "display", "vga", "append", "nic", "net"};
+	const char *yes[] = {"nographic",
+			     "S",
+			     "s",
+			     "nodefaults",
+			     "no-user-config",
+			     "enable-kvm",
+			     "no-reboot",
+			     "no-shutdown",
+			     "snapshot",
+			     "daemonize",
+			     "full-screen",
+			     "no-hpet",
+			     "no-acpi",
+			     "usb",
+			     "win2k-hack",
+			     "old-param",
+			     "only-migratable",
+			     "preconfig",
+			     "no-fd-bootchk",
+			     "nodefconfig"};
+	const char *no[] = {"m", "smp", "drive", "device",  "name", "qmp",    "serial", "d",  "D",
+			    "k", "L",	"accel", "display", "vga",  "append", "nic",	"net"};
 	for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++)
 		assert_true(import_option_is_flag(yes[i]));
 	for (size_t i = 0; i < sizeof(no) / sizeof(*no); i++)
@@ -258,14 +274,13 @@ static void test_round_trip(void **state)
 /* Every single argument shape from the quoting table survives the loader too. */
 static void test_round_trip_values(void **state)
 {
-	const char *values[] = {"on",  "0xf4",  "", " x ", "a,b",	"a,,b",	   "a: b", "#",
-				"'",   "\"",    "\\", "\t", "a\nb",	"Grüße",   "-",	   "- x",
-				"*a",  "&a",    "!a", "%a", "@a",	"`a",	   "?",	   "? x",
-				"|",   ">",     "{",  "}",  "[",	"]",	   "x,",   ",x",
-				"k=v", "k=v,,", "=v", "k=", "k=v,l=,m", "a=b=c",  "~",	   "null"};
+	const char *values[] = {"on",  "0xf4",	"",   " x ", "a,b",	 "a,,b",  "a: b", "#",
+				"'",   "\"",	"\\", "\t",  "a\nb",	 "Grüße", "-",	  "- x",
+				"*a",  "&a",	"!a", "%a",  "@a",	 "`a",	  "?",	  "? x",
+				"|",   ">",	"{",  "}",   "[",	 "]",	  "x,",	  ",x",
+				"k=v", "k=v,,", "=v", "k=",  "k=v,l=,m", "a=b=c", "~",	  "null"};
 	for (size_t i = 0; i < sizeof(values) / sizeof(*values); i++) {
-		char *argv[] = {"qemu", "-device", (char *)values[i], "-append",
-				(char *)values[i]};
+		char *argv[] = {"qemu", "-device", (char *)values[i], "-append", (char *)values[i]};
 		_cleanup_free_ char *yaml = import_ok(argv, 5, NULL);
 		struct ql_error err = {0};
 		_cleanup_definition_ struct definition *d = NULL;
@@ -282,9 +297,12 @@ static void test_round_trip_values(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_flags),	    cmocka_unit_test(test_yaml_scalar),
-	    cmocka_unit_test(test_structure),	    cmocka_unit_test(test_warnings),
-	    cmocka_unit_test(test_refusals),	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_flags),
+	    cmocka_unit_test(test_yaml_scalar),
+	    cmocka_unit_test(test_structure),
+	    cmocka_unit_test(test_warnings),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_round_trip_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
