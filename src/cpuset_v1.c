@@ -556,6 +556,47 @@ static int verify_placement(int dirfd, const char *rel, pid_t pid, pid_t tid,
 	return 0;
 }
 
+/* After all vCPU moves: each thread listed in its cpu<N> set and allowed exactly CPU N. Reads a
+ * set's tasks file once per run of vCPUs sharing it, and affinity by syscall, so pinning many
+ * vCPUs stays linear (one re-read per vCPU made 64 vCPUs on one CPU quadratic). */
+static int verify_vcpus(int dirfd, const char *vm, const struct vcpu_placement *vcpus, size_t n,
+			const char *disp, struct ql_error *err)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n_pids = 0;
+	long listed_cpu = -1;
+	_cleanup_cpu_list_ struct cpu_list *allowed = cpu_list_new(CPU_LIST_MAX_CPUS);
+	if (!allowed)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const struct vcpu_placement *v = &vcpus[i];
+		char tasks[NAME_MAX + 48];
+		snprintf(tasks, sizeof(tasks), "%s/cpu%u/tasks", vm, v->host_cpu);
+		if (listed_cpu != (long)v->host_cpu) {
+			free(TAKE_PTR(pids));
+			int r = cgroupfs_read_pids(dirfd, tasks, &pids, &n_pids, err);
+			if (r < 0)
+				return r;
+			listed_cpu = v->host_cpu;
+		}
+		if (!pid_in(pids, n_pids, v->tid))
+			return ql_error_set(err, EIO,
+					    "pinning vCPU %d: thread %d is not listed in `%s/%s` after "
+					    "moving it",
+					    v->cpu_index, (int)v->tid, disp, tasks);
+		if (sched_getaffinity(v->tid, allowed->nbytes, allowed->set) < 0)
+			return ql_error_set_errno(err, errno, "reading the affinity of thread %d",
+						  (int)v->tid);
+		if (cpu_list_count(allowed) != 1 || !cpu_list_has(allowed, v->host_cpu)) {
+			_cleanup_free_ char *a = cpu_list_format(allowed);
+			return ql_error_set(err, EIO,
+					    "pinning vCPU %d: thread %d may run on CPUs %s, not only %u",
+					    v->cpu_index, (int)v->tid, a ? a : "?", v->host_cpu);
+		}
+	}
+	return 0;
+}
+
 static int write_pid(int dirfd, const char *file, pid_t pid, const struct ql_logger *log,
 		     const char *disp, struct ql_error *err)
 {
@@ -1067,23 +1108,17 @@ static int cpuset_v1_apply_locked(struct isolation *iso, const struct isolation_
 			return ql_error_set(err, ESRCH,
 					    "vCPU %d thread %d is not a thread of qemu (%d)",
 					    v->cpu_index, (int)v->tid, (int)plan->qemu_pid);
-		char rel[NAME_MAX + 32], tasks[NAME_MAX + 48];
-		snprintf(rel, sizeof(rel), "%s/cpu%u", vm, v->host_cpu);
-		snprintf(tasks, sizeof(tasks), "%s/tasks", rel);
+		char tasks[NAME_MAX + 48];
+		snprintf(tasks, sizeof(tasks), "%s/cpu%u/tasks", vm, v->host_cpu);
 		r = write_pid(pfd, tasks, v->tid, log, s->p_disp, err);
 		if (r < 0) {
 			ql_error_prefix(err, "pinning vCPU %d: ", v->cpu_index);
 			return r;
 		}
-		_cleanup_cpu_list_ struct cpu_list *one = cpu_list_new(v->host_cpu + 1);
-		if (!one || cpu_list_add(one, v->host_cpu) < 0)
-			return ql_error_set(err, ENOMEM, "out of memory");
-		r = verify_placement(pfd, rel, plan->qemu_pid, v->tid, one, true, s->p_disp, err);
-		if (r < 0) {
-			ql_error_prefix(err, "pinning vCPU %d: ", v->cpu_index);
-			return r;
-		}
 	}
+	r = verify_vcpus(pfd, vm, s->vcpus, s->n_vcpus, s->p_disp, err);
+	if (r < 0)
+		return r;
 
 	/* only now the pool gives up the pinned CPUs */
 	return write_cpus(pfd, "pool", pool_after, log, s->p_disp, err);

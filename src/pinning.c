@@ -117,7 +117,7 @@ static void warn_topology(const struct pinning *p)
 				first = false;
 		if (!first)
 			continue;
-		long pkg_a, core_a;
+		long pkg_a = -1, core_a = -1;
 		if (read_topology(a->host_cpu, "physical_package_id", &pkg_a) < 0 ||
 		    read_topology(a->host_cpu, "core_id", &core_a) < 0)
 			continue;
@@ -125,7 +125,7 @@ static void warn_topology(const struct pinning *p)
 			const struct vcpu_pin *b = &p->pins[j];
 			if (b->socket != a->socket || b->core != a->core)
 				continue;
-			long pkg_b, core_b;
+			long pkg_b = -1, core_b = -1;
 			if (read_topology(b->host_cpu, "physical_package_id", &pkg_b) < 0 ||
 			    read_topology(b->host_cpu, "core_id", &core_b) < 0)
 				continue;
