@@ -265,8 +265,60 @@ static int ynode_append(struct ynode *parent, struct ynode *child)
 	return 0;
 }
 
+/* A single-quoted scalar decoded from its source text (`''` -> `'`, lines folded as YAML 1.2
+ * says). libfyaml 0.7.12 (Debian 12) garbles adjacent escapes (`'a''''b'` gives `a'''` instead
+ * of `a''b`) and leaks memory doing it, so these scalars never go through fy_token_get_text().
+ * `raw` is what lies between the quotes. The result is never longer than the input. */
+static char *decode_single_quoted(const char *raw, size_t len, size_t *ret_len)
+{
+	char *out = malloc(len + 1);
+	if (!out)
+		return NULL;
+	size_t o = 0, i = 0;
+	for (bool first = true;; first = false) {
+		size_t end = i;
+		while (end < len && raw[end] != '\n' && raw[end] != '\r')
+			end++;
+		size_t b = i, e = end;
+		if (!first)
+			while (b < e && (raw[b] == ' ' || raw[b] == '\t'))
+				b++;
+		if (end < len)
+			while (e > b && (raw[e - 1] == ' ' || raw[e - 1] == '\t'))
+				e--;
+		for (size_t k = b; k < e; k++) {
+			out[o++] = raw[k];
+			if (raw[k] == '\'' && k + 1 < e && raw[k + 1] == '\'')
+				k++;
+		}
+		if (end == len)
+			break;
+		/* A line break folds into a space; each following empty line gives one `\n`. */
+		i = end + (raw[end] == '\r' && end + 1 < len && raw[end + 1] == '\n' ? 2 : 1);
+		size_t empty = 0;
+		for (;;) {
+			size_t k = i;
+			while (k < len && (raw[k] == ' ' || raw[k] == '\t'))
+				k++;
+			if (k == len || (raw[k] != '\n' && raw[k] != '\r'))
+				break;
+			empty++;
+			i = k + (raw[k] == '\r' && k + 1 < len && raw[k + 1] == '\n' ? 2 : 1);
+		}
+		if (empty == 0)
+			out[o++] = ' ';
+		for (; empty > 0; empty--)
+			out[o++] = '\n';
+	}
+	out[o] = '\0';
+	*ret_len = o;
+	return out;
+}
+
 struct builder {
 	struct ctx *c;
+	const char *src; /* the definition text, for single-quoted scalars */
+	size_t src_len;
 	struct ynode *root;
 	struct ynode *stack[DEFINITION_MAX_DEPTH + 1];
 	size_t depth;
@@ -349,12 +401,21 @@ static int builder_event(struct builder *b, struct fy_event *ev)
 			return r;
 		n->type = YN_SCALAR;
 		struct fy_token *t = fy_event_get_token(ev);
+		const struct fy_mark *ts = t ? fy_token_start_mark(t) : NULL;
+		const struct fy_mark *te = t ? fy_token_end_mark(t) : NULL;
 		size_t len = 0;
-		const char *text = t ? fy_token_get_text(t, &len) : "";
-		if (!text)
-			return oom(c);
-		n->text = strndup(text, len);
-		if (!n->text)
+		const char *text = "";
+		if (t && fy_token_scalar_style(t) == FYSS_SINGLE_QUOTED && ts && te &&
+		    ts->input_pos <= te->input_pos && te->input_pos <= b->src_len) {
+			n->text = decode_single_quoted(b->src + ts->input_pos,
+						       te->input_pos - ts->input_pos, &len);
+			text = n->text;
+		} else {
+			text = t ? fy_token_get_text(t, &len) : "";
+			if (text)
+				n->text = strndup(text, len);
+		}
+		if (!text || !n->text)
 			return oom(c);
 		n->len = len;
 		n->plain = !t || fy_token_scalar_style(t) == FYSS_PLAIN;
@@ -498,7 +559,7 @@ static int build_tree(struct ctx *c, const char *text, size_t len, struct ynode 
 		return oom(c);
 	}
 
-	struct builder b = {.c = c, .last = {1, 1}};
+	struct builder b = {.c = c, .src = text, .src_len = len, .last = {1, 1}};
 	int r = fy_parser_set_string(fyp, text, len) < 0 ? oom(c) : 0;
 	while (r == 0) {
 		struct fy_event *ev = fy_parser_parse(fyp);

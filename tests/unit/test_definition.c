@@ -674,6 +674,44 @@ static void test_qemu_values_verbatim(void **state)
 	assert_int_equal(d->options[1].mark.column, 3);
 }
 
+/* Regression (found by fuzz_definition): libfyaml 0.7.12 turns `'a''''b'` into `a'''` and leaks;
+ * single-quoted scalars are decoded from the source, with YAML 1.2 line folding. */
+static void test_single_quoted(void **state)
+{
+	static const struct {
+		const char *yaml, *want;
+	} cases[] = {
+	    {"'a''''b'", "a''b"},
+	    {"'a''''''''''b'", "a'''''b"},
+	    {"''''", "'"},
+	    {"''''''", "''"},
+	    {"'it''s'", "it's"},
+	    {"''", ""},
+	    {"'a b  '", "a b  "},
+	    {"'a \t\n    b'", "a b"},
+	    {"'a\n\n    b'", "a\nb"},
+	    {"'a\r\n    \r\n\n    b ''c'''", "a\n\nb 'c'"},
+	    {"'  lead\n    trail  '", "  lead trail  "},
+	    {"'x\n    '", "x "},
+	    {"'\\n\\t\"#: '", "\\n\\t\"#: "},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char yaml[256];
+		snprintf(yaml, sizeof(yaml), L "qemu:\n- name: %s\n", cases[i].yaml);
+		_cleanup_definition_ struct definition *d = parse_ok(yaml);
+		assert_int_equal(d->n_options, 1);
+		if (strcmp(d->options[0].scalar, cases[i].want) != 0)
+			print_error("case %zu: %s\n", i, cases[i].yaml);
+		assert_string_equal(d->options[0].scalar, cases[i].want);
+	}
+	/* keys and parts too */
+	_cleanup_definition_ struct definition *d =
+	    parse_ok(L "qemu:\n- drive: ['a''''b', 'k''''': 'v''''w']\n");
+	assert_string_equal(d->options[0].parts[0].value, "a''b");
+	assert_string_equal(d->options[0].parts[1].key, "k''");
+	assert_string_equal(d->options[0].parts[1].value, "v''w");
+}
+
 static void test_qemu_errors(void **state)
 {
 	check_error(L "qemu:\n- name:\n", "4:3",
@@ -850,6 +888,7 @@ int main(void)
 	    cmocka_unit_test(test_memlock_timeout),
 	    cmocka_unit_test(test_unknown_duplicate_keys),
 	    cmocka_unit_test(test_qemu_values_verbatim),
+	    cmocka_unit_test(test_single_quoted),
 	    cmocka_unit_test(test_qemu_errors),
 	    cmocka_unit_test(test_yaml_syntax_quiet),
 	    cmocka_unit_test(test_input_limits),
