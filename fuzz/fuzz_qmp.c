@@ -1,14 +1,8 @@
 /* libFuzzer target for everything qemu's bytes reach in the QMP client: qmp_parse_cpus() and the
  * line framing / message dispatch behind qmp_process_input() and qmp_query_cpus_fast(). */
-// clang-format off
-/* Build and run (from the top of the tree; not wired into meson):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc \
- *     $(pkg-config --cflags json-c) fuzz/fuzz_qmp.c src/qmp.c src/error.c \
- *     $(pkg-config --libs json-c) -o fuzz_qmp
- *   mkdir -p corpus && ./fuzz_qmp -max_len=65536 corpus tests/data/qmp
+/* Built by fuzz/meson.build (see there for the run commands); seeds in fuzz/corpus/qmp.
  * The first input byte picks the mode: even = qmp_parse_cpus() on the rest; odd = the rest is
  * qemu's side of a session, played after a greeting into a socketpair. */
-// clang-format on
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
