@@ -325,9 +325,11 @@ static int parse_line(struct qmp *q, const char *line, size_t len, json_object *
 static int next_buffered_message(struct qmp *q, json_object **ret, struct ql_error *err)
 {
 	for (;;) {
-		char *start = q->in + q->in_start;
 		size_t avail = q->in_len - q->in_start;
-		char *nl = avail ? memchr(start, '\n', avail) : NULL;
+		if (avail == 0)
+			return 0; /* also before the first read, when q->in is still NULL */
+		char *start = q->in + q->in_start;
+		char *nl = memchr(start, '\n', avail);
 		if (!nl)
 			return 0;
 		size_t len = (size_t)(nl - start) + 1;

@@ -459,6 +459,21 @@ static void test_new_sets_fd_flags(void **state)
 	ql_error_clear(&err);
 }
 
+/* Regression (found by fuzz_qmp under UBSan): waiting before anything was read did pointer
+ * arithmetic on the still-NULL input buffer. Run under -fsanitize=undefined to matter. */
+static void test_nothing_read_yet(void **state)
+{
+	struct qmp *q;
+	int server;
+	new_pair(NULL, &q, &server);
+	struct ql_error err = {0};
+	assert_int_equal(qmp_process_input(q, &err), 0);
+	assert_int_equal(qmp_handshake(q, 10, &err), -ETIMEDOUT);
+	ql_error_clear(&err);
+	qmp_free(q);
+	close(server);
+}
+
 static void test_process_input_byte_by_byte(void **state)
 {
 	struct log lg = {0};
@@ -1065,6 +1080,7 @@ int main(void)
 	    cmocka_unit_test(test_transcript_topologies),
 	    cmocka_unit_test(test_transcript_errors),
 	    cmocka_unit_test(test_transcript_events),
+	    cmocka_unit_test(test_nothing_read_yet),
 	    cmocka_unit_test(test_process_input_byte_by_byte),
 	    cmocka_unit_test(test_replies_out_of_order),
 	    cmocka_unit_test(test_error_reply),
