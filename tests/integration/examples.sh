@@ -59,7 +59,7 @@ expect_eq "the VFIO example keeps SMT siblings together (-smp 8 as 1x4x2)" "yes"
 	"$(grep -q -- '-smp 8,sockets=1,cores=4,threads=2 ' "$SCRATCH/vfio-gaming.dry" && echo yes)"
 
 # --- the schema ---------------------------------------------------------------------------
-if ! python3 -c 'import jsonschema, yaml' 2>/dev/null; then
+if ! /usr/bin/python3 -c 'import jsonschema, yaml' 2>/dev/null; then
 	for ((i = TEST_NUM; i < NTESTS; i++)); do skip "python3-jsonschema and python3-yaml are not installed"; done
 	exit 0
 fi
@@ -67,7 +67,7 @@ fi
 # does (YAML 1.1), then passed through JSON as yaml-language-server sees it (mapping keys as
 # strings, dates as text).
 validate() {
-	python3 - "$SCHEMA" "$@" <<'PY'
+	/usr/bin/python3 - "$SCHEMA" "$@" <<'PY'
 import json, sys, yaml, jsonschema
 schema = json.load(open(sys.argv[1]))
 jsonschema.Draft7Validator.check_schema(schema)
@@ -100,5 +100,5 @@ for b in "${BAD[@]}"; do
 	*) not_ok "schema rejects bad/$b.yml"; diag "got: $res" ;;
 	esac
 done
-check "the schema itself is a valid draft-07 schema" python3 -c "
+check "the schema itself is a valid draft-07 schema" /usr/bin/python3 -c "
 import json, jsonschema; jsonschema.Draft7Validator.check_schema(json.load(open('$SCHEMA')))"
