@@ -992,6 +992,53 @@ static int pin_level_key(struct ctx *c, const struct ynode *k, const char *level
 	return 0;
 }
 
+static int cmp_pin(const void *pa, const void *pb)
+{
+	const struct vcpu_pin *a = *(const struct vcpu_pin *const *)pa;
+	const struct vcpu_pin *b = *(const struct vcpu_pin *const *)pb;
+	if (a->socket != b->socket)
+		return a->socket < b->socket ? -1 : 1;
+	if (a->core != b->core)
+		return a->core < b->core ? -1 : 1;
+	if (a->thread != b->thread)
+		return a->thread < b->thread ? -1 : 1;
+	return mark_before(a->mark, b->mark) ? -1 : (mark_before(b->mark, a->mark) ? 1 : 0);
+}
+
+/* The duplicate-key check compares keys as written, but `0:` and `00:` (or `-0:`) name the
+ * same vCPU: refuse any vCPU pinned twice, at its earliest repetition. */
+static int check_duplicate_pins(struct ctx *c)
+{
+	struct definition *d = c->d;
+	if (d->n_pins < 2)
+		return 0;
+	_cleanup_free_ const struct vcpu_pin **sorted =
+	    reallocarray(NULL, d->n_pins, sizeof(*sorted));
+	if (!sorted)
+		return oom(c);
+	for (size_t i = 0; i < d->n_pins; i++)
+		sorted[i] = &d->pins[i];
+	qsort(sorted, d->n_pins, sizeof(*sorted), cmp_pin);
+	const struct vcpu_pin *dup = NULL, *first = NULL;
+	for (size_t g = 0, i; g < d->n_pins; g = i) {
+		for (i = g + 1;
+		     i < d->n_pins && sorted[i]->socket == sorted[g]->socket &&
+		     sorted[i]->core == sorted[g]->core && sorted[i]->thread == sorted[g]->thread;
+		     i++)
+			;
+		/* sorted[g] is the group's first in document order, sorted[g + 1] its repetition */
+		if (i - g > 1 && (!dup || mark_before(sorted[g + 1]->mark, dup->mark))) {
+			dup = sorted[g + 1];
+			first = sorted[g];
+		}
+	}
+	if (dup)
+		return fail(c, dup->mark,
+			    "vCPU (socket %d core %d thread %d) is pinned twice (first at line %u)",
+			    dup->socket, dup->core, dup->thread, first->mark.line);
+	return 0;
+}
+
 static int parse_vcpu_pinning(struct ctx *c, const struct ynode *key, const struct ynode *v)
 {
 	struct definition *d = c->d;
@@ -1057,7 +1104,7 @@ static int parse_vcpu_pinning(struct ctx *c, const struct ynode *key, const stru
 			}
 		}
 	}
-	return 0;
+	return check_duplicate_pins(c);
 }
 
 static int parse_isolate(struct ctx *c, const struct ynode *v)

@@ -473,6 +473,15 @@ static void test_vcpu_pinning(void **state)
 	check_error(L "  vcpu_pinning:\n    0:\n      1:\n        0:\n", "6:9", "got nothing");
 	check_error(L "  vcpu_pinning:\n    0:\n      0:\n        0: 1\n        0: 2\n", "7:9",
 		    "duplicate key `0` (first at line 6)");
+	/* Regression: keys spelled differently but naming the same vCPU (found while extending
+	 * the malformed corpus); the later spelling is reported, in document order. */
+	check_error(L "  vcpu_pinning:\n    0:\n      0:\n        0: 1\n        00: 0\n", "7:13",
+		    "vCPU (socket 0 core 0 thread 0) is pinned twice (first at line 6)");
+	check_error(L "  vcpu_pinning:\n    0: {0: {0: 1, 1: 1}}\n    -0: {1: {0: 0}}\n"
+		      "    000: {0: {1: 0}}\n",
+		    "6:18", "vCPU (socket 0 core 0 thread 1) is pinned twice (first at line 4)");
+	check_error(L "  vcpu_pinning:\n    0: {0: {0: 1, 1: 1}, 01: {0: 1, 00: 0}}\n", "4:41",
+		    "vCPU (socket 0 core 1 thread 0) is pinned twice (first at line 4)");
 }
 
 static void test_isolate_emulator(void **state)
