@@ -209,10 +209,24 @@ static void diag_output(struct fy_diag *diag, void *user, const char *buf, size_
 {
 	struct diag_capture *dc = user;
 	/* libfyaml writes "SOURCE:LINE:COL: error: MESSAGE\n" and then source context lines;
-	 * keep only the first error line. */
-	if (dc->first || !buf || len == 0 || !memmem(buf, len, ": error: ", 9))
+	 * keep only the first error line. A few errors (e.g. `%YAML 2.0`) come as
+	 * "<LINE: COL0>: [ERR]: MESSAGE" instead. */
+	if (dc->first || !buf || len == 0 ||
+	    (!memmem(buf, len, ": error: ", 9) && !memmem(buf, len, ": [ERR]: ", 9)))
 		return;
 	dc->first = strndup(buf, len);
+}
+
+/* "<  2: 0>: [ERR]: MESSAGE": 1-based line, 0-based column. */
+static int fail_syntax_err(struct ctx *c, const char *diag, const char *e, struct ql_mark fallback)
+{
+	const char *msg = e + 9;
+	unsigned line = 0, col0 = 0;
+	struct ql_mark m = fallback;
+	if (sscanf(diag, "<%u:%u>", &line, &col0) == 2 && line > 0 && line < UINT_MAX &&
+	    col0 < UINT_MAX - 1)
+		m = (struct ql_mark){line, col0 + 1};
+	return fail(c, m, "invalid YAML: %.*s", (int)strcspn(msg, "\n"), msg);
 }
 
 /* Turns libfyaml's "SOURCE:LINE:COL: error: MESSAGE" into our message. */
@@ -221,6 +235,8 @@ static int fail_syntax(struct ctx *c, const char *diag, struct ql_mark fallback)
 	if (!diag)
 		return fail(c, fallback, "invalid YAML");
 	const char *e = strstr(diag, ": error: ");
+	if (!e)
+		return fail_syntax_err(c, diag, strstr(diag, ": [ERR]: "), fallback);
 	const char *msg = e + 9;
 	size_t msglen = strcspn(msg, "\n");
 	/* walk back over ":COL" and ":LINE" */

@@ -768,6 +768,10 @@ static void test_yaml_syntax_quiet(void **state)
 	check_error(L "qemu:\n- m: \"2G\n", "4:7", "invalid YAML: double-quoted scalar");
 	check_error("launcher: {binary: q\n", "2:1", "invalid YAML");
 	check_error(L "  x: a: b\n", "3:7", "invalid YAML");
+	/* Regression: libfyaml reports a few errors in another format; they kept no position
+	 * and no reason ("1:1: invalid YAML"). */
+	check_error("# comment\n%YAML 2.0\n---\n" L, "2:1",
+		    "invalid YAML: unsupport version number 2.0");
 
 	fflush(stderr);
 	assert_true(dup2(saved, STDERR_FILENO) >= 0);
