@@ -14,13 +14,13 @@ static const struct {
 	const char *fallback;
 	size_t offset;
 } path_vars[] = {
-	{"QEMU_LAUNCHER_CONFIG_DIR", QL_DEFAULT_CONFIG_DIR, offsetof(struct config_paths, config_dir)},
-	{"QEMU_LAUNCHER_CPUSET_MOUNT_PATH", QL_DEFAULT_CPUSET_MOUNT,
-	 offsetof(struct config_paths, cpuset_mount)},
-	{"QEMU_LAUNCHER_CPUSET_PREFIX", QL_DEFAULT_CPUSET_PREFIX,
-	 offsetof(struct config_paths, cpuset_prefix)},
-	{"QEMU_LAUNCHER_CGROUP2_ROOT", QL_DEFAULT_CGROUP2_ROOT,
-	 offsetof(struct config_paths, cgroup2_root)},
+    {"QEMU_LAUNCHER_CONFIG_DIR", QL_DEFAULT_CONFIG_DIR, offsetof(struct config_paths, config_dir)},
+    {"QEMU_LAUNCHER_CPUSET_MOUNT_PATH", QL_DEFAULT_CPUSET_MOUNT,
+     offsetof(struct config_paths, cpuset_mount)},
+    {"QEMU_LAUNCHER_CPUSET_PREFIX", QL_DEFAULT_CPUSET_PREFIX,
+     offsetof(struct config_paths, cpuset_prefix)},
+    {"QEMU_LAUNCHER_CGROUP2_ROOT", QL_DEFAULT_CGROUP2_ROOT,
+     offsetof(struct config_paths, cgroup2_root)},
 };
 
 static bool prefix_is_valid(const char *p)
@@ -47,9 +47,10 @@ int config_paths_init(struct config_paths *paths, bool setuid, const char *cli_c
 		const char *v = getenv(path_vars[i].var);
 		if (v && setuid) {
 			config_paths_done(paths);
-			return ql_error_set(err, EPERM,
-					    "%s is not honoured when qemu-launcher runs setuid; unset it",
-					    path_vars[i].var);
+			return ql_error_set(
+			    err, EPERM,
+			    "%s is not honoured when qemu-launcher runs setuid; unset it",
+			    path_vars[i].var);
 		}
 		if (!v || !*v)
 			v = path_vars[i].fallback;
@@ -70,9 +71,9 @@ int config_paths_init(struct config_paths *paths, bool setuid, const char *cli_c
 		paths->config_dir = copy;
 	}
 	if (!prefix_is_valid(paths->cpuset_prefix)) {
-		int r = ql_error_set(err, EINVAL,
-				     "QEMU_LAUNCHER_CPUSET_PREFIX `%s` must be a single directory name",
-				     paths->cpuset_prefix);
+		int r = ql_error_set(
+		    err, EINVAL, "QEMU_LAUNCHER_CPUSET_PREFIX `%s` must be a single directory name",
+		    paths->cpuset_prefix);
 		config_paths_done(paths);
 		return r;
 	}
@@ -94,17 +95,19 @@ int config_check_name(const char *name, struct ql_error *err)
 	if (len == 0)
 		return ql_error_set(err, EINVAL, "the VM name is empty");
 	if (len > QL_NAME_MAX)
-		return ql_error_set(err, EINVAL, "the VM name is longer than %d bytes", QL_NAME_MAX);
+		return ql_error_set(err, EINVAL, "the VM name is longer than %d bytes",
+				    QL_NAME_MAX);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = name[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '_' || (i > 0 && (c == '.' || c == '-' || c == '+'));
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_' ||
+			  (i > 0 && (c == '.' || c == '-' || c == '+'));
 		if (!ok)
 			return ql_error_set(
-				err, EINVAL,
-				"invalid VM name `%s`: use letters, digits and `_` (then also `.-+`); "
-				"it names NAME.yml inside the config dir, not a path",
-				name);
+			    err, EINVAL,
+			    "invalid VM name `%s`: use letters, digits and `_` (then also `.-+`); "
+			    "it names NAME.yml inside the config dir, not a path",
+			    name);
 	}
 	return 0;
 }
@@ -113,15 +116,17 @@ static int check_trusted(const struct stat *st, const char *what, const char *pa
 			 struct ql_error *err)
 {
 	if (st->st_uid != 0)
-		return ql_error_set(err, EPERM,
-				    "%s `%s` is not owned by root; a setuid qemu-launcher only reads "
-				    "root-owned definitions",
-				    what, path);
+		return ql_error_set(
+		    err, EPERM,
+		    "%s `%s` is not owned by root; a setuid qemu-launcher only reads "
+		    "root-owned definitions",
+		    what, path);
 	if (st->st_mode & (S_IWGRP | S_IWOTH))
-		return ql_error_set(err, EPERM,
-				    "%s `%s` is writable by group or others; a setuid qemu-launcher "
-				    "refuses it (chmod go-w)",
-				    what, path);
+		return ql_error_set(
+		    err, EPERM,
+		    "%s `%s` is writable by group or others; a setuid qemu-launcher "
+		    "refuses it (chmod go-w)",
+		    what, path);
 	return 0;
 }
 
@@ -138,7 +143,8 @@ int config_read_definition(const struct config_paths *paths, const char *name, c
 
 	_cleanup_close_ int dfd = open(paths->config_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return ql_error_set_errno(err, errno, "cannot open config dir `%s`", paths->config_dir);
+		return ql_error_set_errno(err, errno, "cannot open config dir `%s`",
+					  paths->config_dir);
 	struct stat st;
 	if (paths->setuid) {
 		if (fstat(dfd, &st) < 0)
@@ -152,14 +158,15 @@ int config_read_definition(const struct config_paths *paths, const char *name, c
 	_cleanup_close_ int fd = openat(dfd, strrchr(path, '/') + 1, flags);
 	if (fd < 0) {
 		if (errno == ELOOP && paths->setuid)
-			return ql_error_set(err, EPERM,
-					    "definition `%s` is a symbolic link; a setuid qemu-launcher "
-					    "does not follow links (copy the file instead)",
-					    path);
+			return ql_error_set(
+			    err, EPERM,
+			    "definition `%s` is a symbolic link; a setuid qemu-launcher "
+			    "does not follow links (copy the file instead)",
+			    path);
 		if (errno == ENOENT)
 			return ql_error_set(err, ENOENT,
-					    "no definition `%s`: `%s` does not exist (see --list)", name,
-					    path);
+					    "no definition `%s`: `%s` does not exist (see --list)",
+					    name, path);
 		return ql_error_set_errno(err, errno, "cannot open `%s`", path);
 	}
 	if (fstat(fd, &st) < 0)
@@ -183,9 +190,11 @@ int config_read_definition(const struct config_paths *paths, const char *name, c
 	for (;;) {
 		if (len == cap) {
 			if (cap > DEFINITION_MAX_BYTES)
-				return ql_error_set(err, EFBIG, "%s:1:1: file is larger than %d bytes",
-						    path, DEFINITION_MAX_BYTES);
-			cap = cap * 2 > DEFINITION_MAX_BYTES + 1 ? DEFINITION_MAX_BYTES + 1 : cap * 2;
+				return ql_error_set(err, EFBIG,
+						    "%s:1:1: file is larger than %d bytes", path,
+						    DEFINITION_MAX_BYTES);
+			cap =
+			    cap * 2 > DEFINITION_MAX_BYTES + 1 ? DEFINITION_MAX_BYTES + 1 : cap * 2;
 			char *n = realloc(text, cap + 1);
 			if (!n)
 				return ql_error_set(err, ENOMEM, "out of memory");
@@ -218,7 +227,8 @@ int config_list(const struct config_paths *paths, char ***ret_names, struct ql_e
 {
 	DIR *dir = opendir(paths->config_dir);
 	if (!dir)
-		return ql_error_set_errno(err, errno, "cannot open config dir `%s`", paths->config_dir);
+		return ql_error_set_errno(err, errno, "cannot open config dir `%s`",
+					  paths->config_dir);
 
 	_cleanup_strv_free_ char **names = calloc(1, sizeof(char *));
 	size_t n = 0;

@@ -15,7 +15,7 @@ extern char **environ;
 
 /* What the child reports through the status pipe when something before exec fails. */
 struct child_failure {
-	int error;   /* positive errno */
+	int error; /* positive errno */
 	char step[64];
 };
 
@@ -79,8 +79,8 @@ static int env_set(char ***v, size_t *n, const char *entry)
 /* Variables a desktop VM needs (display, sound, terminal) and that give an unprivileged qemu
  * nothing it could not have had anyway; everything else is dropped in setuid mode. */
 static const char *const setuid_env_keep[] = {
-	"TERM", "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "XDG_RUNTIME_DIR", "PULSE_SERVER",
-	"LANG", "LC_ALL", "TZ",
+    "TERM",	    "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "XDG_RUNTIME_DIR",
+    "PULSE_SERVER", "LANG",    "LC_ALL",	  "TZ",
 };
 
 int launch_build_env(const struct definition *d, bool setuid, const struct identity *id,
@@ -105,7 +105,8 @@ int launch_build_env(const struct definition *d, bool setuid, const struct ident
 			if (r == 0 && asprintf(&s, "LOGNAME=%s", pw->pw_name) >= 0)
 				r = strv_push(&env, &n, s);
 		}
-		for (size_t i = 0; r == 0 && !d->clear_env && i < ELEMENTSOF(setuid_env_keep); i++) {
+		for (size_t i = 0; r == 0 && !d->clear_env && i < ELEMENTSOF(setuid_env_keep);
+		     i++) {
 			const char *v = getenv(setuid_env_keep[i]);
 			char *s = NULL;
 			if (v && asprintf(&s, "%s=%s", setuid_env_keep[i], v) >= 0)
@@ -134,8 +135,8 @@ static int apply_memlock(const struct launch_spec *spec, const char **ret_step)
 		rl = (struct rlimit){spec->memlock_bytes, spec->memlock_bytes};
 	if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0) {
 		*ret_step = spec->memlock == QL_MEMLOCK_UNLIMITED
-				    ? "raising RLIMIT_MEMLOCK to unlimited (rlimit_memlock)"
-				    : "setting RLIMIT_MEMLOCK (rlimit_memlock)";
+				? "raising RLIMIT_MEMLOCK to unlimited (rlimit_memlock)"
+				: "setting RLIMIT_MEMLOCK (rlimit_memlock)";
 		return -errno;
 	}
 	return 0;
@@ -233,7 +234,8 @@ int launch_spawn(const struct launch_spec *spec, pid_t *ret_pid, struct ql_error
 	f.step[sizeof(f.step) - 1] = '\0';
 	if (streq(f.step, "exec")) {
 		if (f.error == ENOENT)
-			return ql_error_set(err, ENOENT, "cannot run `%s`: not found", spec->argv[0]);
+			return ql_error_set(err, ENOENT, "cannot run `%s`: not found",
+					    spec->argv[0]);
 		/* -ENOEXEC stands for every other exec failure (exit 126); the message keeps
 		 * the real reason. */
 		ql_error_set_errno(err, f.error, "cannot execute `%s`", spec->argv[0]);

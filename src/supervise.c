@@ -91,9 +91,10 @@ static void escalate(struct loop *l)
 	case STAGE_RUNNING:
 	case STAGE_SIGINT_GRACE:
 		if (p->guest_running && p->shutdown_timeout > 0 && l->qmp) {
-			ql_log(p->log, QL_LOG_INFO,
-			       "asking the guest to power down (system_powerdown), waiting up to %us",
-			       p->shutdown_timeout);
+			ql_log(
+			    p->log, QL_LOG_INFO,
+			    "asking the guest to power down (system_powerdown), waiting up to %us",
+			    p->shutdown_timeout);
 			send_or_signal(l, "system_powerdown", SIGTERM);
 			l->stage = STAGE_POWERDOWN;
 			l->deadline = now + (int64_t)p->shutdown_timeout * 1000;
@@ -178,9 +179,9 @@ int supervise_wait(const struct supervise_params *p, int *ret_wait_status, struc
 			return ql_error_set_errno(err, errno, "waitpid");
 
 		struct pollfd fds[2] = {
-			{.fd = p->sigfd, .events = POLLIN},
-			{.fd = l.qmp ? qmp_fd(l.qmp) : -1,
-			 .events = POLLIN | (l.qmp && qmp_wants_write(l.qmp) ? POLLOUT : 0)},
+		    {.fd = p->sigfd, .events = POLLIN},
+		    {.fd = l.qmp ? qmp_fd(l.qmp) : -1,
+		     .events = POLLIN | (l.qmp && qmp_wants_write(l.qmp) ? POLLOUT : 0)},
 		};
 		int n = poll(fds, 2, next_timeout(&l));
 		if (n < 0) {
@@ -201,7 +202,8 @@ int supervise_wait(const struct supervise_params *p, int *ret_wait_status, struc
 		if (l.qmp && (fds[1].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR))) {
 			struct ql_error e = {0};
 			if (qmp_process_input(l.qmp, &e) < 0) {
-				/* qemu closed QMP: it is exiting; SIGCHLD follows. Stop watching. */
+				/* qemu closed QMP: it is exiting; SIGCHLD follows. Stop watching.
+				 */
 				ql_log(p->log, QL_LOG_INFO, "qemu closed its QMP connection");
 				l.qmp = NULL;
 			}

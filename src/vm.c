@@ -132,8 +132,8 @@ static int wait_for_greeting(struct qmp *qmp, int sigfd, int timeout_ms)
 		if (left <= 0)
 			return 0;
 		struct pollfd fds[2] = {
-			{.fd = qmp_fd(qmp), .events = POLLIN},
-			{.fd = sigfd, .events = POLLIN},
+		    {.fd = qmp_fd(qmp), .events = POLLIN},
+		    {.fd = sigfd, .events = POLLIN},
 		};
 		int n = poll(fds, 2, (int)left);
 		if (n < 0 && errno == EINTR)
@@ -182,13 +182,14 @@ static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool
 	_cleanup_pinning_ struct pinning *pinning = NULL;
 	if (wants_pinning) {
 		struct isolation_config icfg = {
-			.vm_name = o->name,
-			.mount_path = o->paths->cpuset_mount,
-			.cgroup2_root = o->paths->cgroup2_root,
-			.prefix = o->paths->cpuset_prefix,
-			.mode = d->isolate_cpus,
-			.may_mount = !setuid || strncmp(o->paths->cpuset_mount, "/sys/fs/cgroup/", 15) == 0,
-			.log = log,
+		    .vm_name = o->name,
+		    .mount_path = o->paths->cpuset_mount,
+		    .cgroup2_root = o->paths->cgroup2_root,
+		    .prefix = o->paths->cpuset_prefix,
+		    .mode = d->isolate_cpus,
+		    .may_mount =
+			!setuid || strncmp(o->paths->cpuset_mount, "/sys/fs/cgroup/", 15) == 0,
+		    .log = log,
 		};
 		r = pinning_prepare(d, &icfg, &pinning, err);
 		if (r < 0)
@@ -223,14 +224,14 @@ static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool
 	}
 
 	struct launch_spec spec = {
-		.argv = argv,
-		.envp = envp,
-		.path_lookup = !setuid && !strchr(d->binary, '/'),
-		.identity = &id,
-		.memlock = d->memlock,
-		.memlock_bytes = d->memlock_bytes,
-		.qmp_fd = qmp_theirs,
-		.restore_mask = &old_mask,
+	    .argv = argv,
+	    .envp = envp,
+	    .path_lookup = !setuid && !strchr(d->binary, '/'),
+	    .identity = &id,
+	    .memlock = d->memlock,
+	    .memlock_bytes = d->memlock_bytes,
+	    .qmp_fd = qmp_theirs,
+	    .restore_mask = &old_mask,
 	};
 	pid_t pid;
 	ql_log(log, QL_LOG_INFO, "starting %s", d->binary);
@@ -308,17 +309,19 @@ static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool
 	}
 
 	/* Ready means: pinned, scheduled and (unless -S) running. */
-	if (notify_send(user_paused ? "READY=1\nSTATUS=VM paused (-S)" : "READY=1\nSTATUS=VM running") < 0)
-		ql_log(log, QL_LOG_WARNING, "could not notify the service manager ($NOTIFY_SOCKET)");
+	if (notify_send(user_paused ? "READY=1\nSTATUS=VM paused (-S)"
+				    : "READY=1\nSTATUS=VM running") < 0)
+		ql_log(log, QL_LOG_WARNING,
+		       "could not notify the service manager ($NOTIFY_SOCKET)");
 	struct supervise_params sp = {
-		.pid = pid,
-		.qmp = qmp,
-		.sigfd = sigfd,
-		.guest_running = guest_running,
-		.shutdown_timeout = d->shutdown_timeout,
-		.rescan = pinning ? rescan_cb : NULL,
-		.userdata = pinning,
-		.log = log,
+	    .pid = pid,
+	    .qmp = qmp,
+	    .sigfd = sigfd,
+	    .guest_running = guest_running,
+	    .shutdown_timeout = d->shutdown_timeout,
+	    .rescan = pinning ? rescan_cb : NULL,
+	    .userdata = pinning,
+	    .log = log,
 	};
 	r = supervise_wait(&sp, &status, err);
 	if (r < 0)
