@@ -193,6 +193,12 @@ static int check_bytes(struct ctx *c, const char *text, size_t len)
 		if (n == 0)
 			return fail(c, mark_at(text, i), "invalid UTF-8 (byte 0x%02x)",
 				    (unsigned char)text[i]);
+		/* Allowed only as the very first character. Elsewhere it is invisible and would
+		 * silently become part of a key or value (`- nographic` turning into a scalar). */
+		if (i > 0 && n == 3 && memcmp(text + i, "\xef\xbb\xbf", 3) == 0)
+			return fail(c, mark_at(text, i),
+				    "byte order mark (U+FEFF) inside the definition (only allowed "
+				    "at its very start)");
 		i += n;
 	}
 	return 0;
@@ -1137,8 +1143,8 @@ static int parse_isolate(struct ctx *c, const struct ynode *v)
 	else {
 		struct shown s;
 		return fail(c, v->mark,
-			    "`isolate_cpus` must be `auto`, `true` or `false`, got `%s`",
-			    show(&s, v->text));
+			    "`isolate_cpus` must be `auto`, `true` or `false`, got %s`%s`",
+			    v->plain ? "" : "quoted ", show(&s, v->text));
 	}
 	return 0;
 }
@@ -1242,8 +1248,8 @@ bad:
 	return fail(
 	    c, v->mark,
 	    "`rlimit_memlock` must be `true`, `false` or a size (bytes, or with K, M, G, T, "
-	    "KiB, MiB, GiB, TiB), got `%s`",
-	    show(&s, v->text));
+	    "KiB, MiB, GiB, TiB), got %s`%s`",
+	    v->plain ? "" : "quoted ", show(&s, v->text));
 }
 
 static int check_scheduling(struct ctx *c, const struct sched_marks *sm)

@@ -563,7 +563,7 @@ static void test_memlock_timeout(void **state)
 	check_error(L "  rlimit_memlock: 16g\n", "3:19", "got `16g`");
 	check_error(L "  rlimit_memlock: 16 G\n", "3:19", "a size (bytes, or with K, M, G, T");
 	check_error(L "  rlimit_memlock: -1\n", "3:19", "got `-1`");
-	check_error(L "  rlimit_memlock: '16G'\n", "3:19", "got `16G`");
+	check_error(L "  rlimit_memlock: '16G'\n", "3:19", "got quoted `16G`");
 	check_error(L "  rlimit_memlock: yes\n", "3:19", "`true`, `false` or a size");
 	check_error(L "  rlimit_memlock: [1]\n", "3:19", "got a sequence");
 
@@ -790,6 +790,13 @@ static void test_input_limits(void **state)
 	check_error(L "qemu:\n- name: \xc0\xaf\n", "4:9", "invalid UTF-8 (byte 0xc0)");
 	check_error(L "qemu:\n- name: \xed\xa0\x80\n", "4:9", "invalid UTF-8"); /* surrogate */
 	check_error(L "qemu:\n- name: \xe2\x82\n", "4:9", "invalid UTF-8");	/* truncated */
+	/* Regression: a byte order mark inside the text silently joined the next token; at the
+	 * very start it is fine and columns count from after it. */
+	check_error(L "qemu:\n\xef\xbb\xbf- nographic\n", "4:1", "byte order mark (U+FEFF)");
+	check_error("\xef\xbb\xbf" L "  debug: 1\n", "3:10", "`debug` must be `true` or `false`");
+	/* quoted look-alikes of keywords say so */
+	check_error(L "  isolate_cpus: 'true'\n", "3:17", "got quoted `true`");
+	check_error(L "  rlimit_memlock: \"true\"\n", "3:19", "got quoted `true`");
 	check_error(L "qemu:\n- name: &a x\n- cpu: *a\n", "4:9", "anchors (&name)");
 	check_error(L "qemu:\n- name: *a\n", "4:9", "aliases (*name)");
 	check_error(L "qemu:\n- m: !!str 2G\n", "4:6", "tags (!tag) are not supported");
