@@ -3,6 +3,7 @@
 #include "vm.h"
 
 #include <poll.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -323,6 +324,9 @@ static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool
 	    .userdata = pinning,
 	    .log = log,
 	};
+	/* The launcher now sleeps for the VM's whole life: hand the start-up heap (YAML tree,
+	 * QMP buffers) back so it does not sit in private memory for days. */
+	malloc_trim(0);
 	r = supervise_wait(&sp, &status, err);
 	if (r < 0)
 		goto fail_kill;
