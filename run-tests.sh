@@ -17,7 +17,7 @@ for a in "$@"; do
 	esac
 done
 
-./scripts/install-deps.sh ${SANITIZE:+--dev} || { echo "0 passed, 1 failed"; exit 1; }
+./scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 if [ ! -d "$BUILD" ]; then
 	meson setup "$BUILD" $SANITIZE >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
 fi
