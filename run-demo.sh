@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 if [ "$(id -u)" -ne 0 ]; then
 	exec sudo --preserve-env=PATH "$0" "$@"
 fi
-./scripts/install-deps.sh
+./scripts/install-deps.sh --demo
 [ -d build ] || meson setup build >/dev/null
 ninja -C build >/dev/null
 QL=$PWD/build/qemu-launcher

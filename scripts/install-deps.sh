@@ -1,9 +1,11 @@
 #!/bin/sh
 # Installs the Debian packages qemu-launcher needs to build, test and demo (only what is missing).
 set -eu
+# --demo: only what building and running a VM needs; default: everything the test suite uses.
 PKGS="meson ninja-build pkg-config gcc libc6-dev libfyaml-dev libjson-c-dev libcmocka-dev scdoc
-qemu-system-x86 busybox-static cpio util-linux procps python3 python3-yaml python3-jsonschema zsh
-clang libclang-rt-14-dev valgrind"
+qemu-system-x86 util-linux procps"
+[ "${1:-}" = "--demo" ] || PKGS="$PKGS busybox-static cpio python3 python3-yaml python3-jsonschema
+zsh clang libclang-rt-14-dev valgrind"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
