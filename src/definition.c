@@ -102,33 +102,6 @@ static int oom(struct ctx *c)
 	return ql_error_set(c->err, ENOMEM, "%s: out of memory", c->path);
 }
 
-/* User text quoted into a message: control characters escaped (messages reach terminals, also
- * in setuid mode), long texts shortened at a character boundary. Never NULL. */
-#define SHOW_MAX 60
-struct shown {
-	char buf[SHOW_MAX * 4 + 8];
-};
-static const char *show(struct shown *s, const char *text)
-{
-	size_t o = 0, i = 0;
-	for (; text[i] && o < SHOW_MAX; i++) {
-		unsigned char ch = (unsigned char)text[i];
-		if (ch < 0x20 || ch == 0x7f)
-			o += (size_t)snprintf(s->buf + o, sizeof(s->buf) - o, "\\x%02x", ch);
-		else
-			s->buf[o++] = (char)ch;
-	}
-	/* do not cut a UTF-8 sequence in half */
-	while (text[i] && ((unsigned char)text[i] & 0xc0) == 0x80)
-		s->buf[o++] = text[i++];
-	if (text[i]) {
-		memcpy(s->buf + o, "...", 3);
-		o += 3;
-	}
-	s->buf[o] = '\0';
-	return s->buf;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Input checks libfyaml does not do for us the way we want. */
 
@@ -602,9 +575,9 @@ static int build_tree(struct ctx *c, const char *text, size_t len, struct ynode 
 		if (b.root && find_duplicates(b.root, &ds) < 0)
 			r = oom(c);
 		else if (ds.key) {
-			struct shown s;
+			struct ql_shown s;
 			r = fail(c, ds.key->mark, "duplicate key `%s` (first at line %u)",
-				 show(&s, ds.key->text), ds.first->mark.line);
+				 ql_show(&s, ds.key->text), ds.first->mark.line);
 		}
 	}
 	if (r < 0) {
@@ -656,12 +629,12 @@ static const char *near_miss(const char *word, const char *const *choices)
 static int fail_unknown(struct ctx *c, const struct ynode *key, const char *what,
 			const char *const *choices)
 {
-	struct shown s;
+	struct ql_shown s;
 	const char *guess = near_miss(key->text, choices);
 	if (guess)
 		return fail(c, key->mark, "unknown %s `%s`; did you mean `%s`?", what,
-			    show(&s, key->text), guess);
-	return fail(c, key->mark, "unknown %s `%s`", what, show(&s, key->text));
+			    ql_show(&s, key->text), guess);
+	return fail(c, key->mark, "unknown %s `%s`", what, ql_show(&s, key->text));
 }
 
 static int expect_scalar(struct ctx *c, const struct ynode *v, const char *key, const char *want)
@@ -681,9 +654,9 @@ static int get_bool(struct ctx *c, const struct ynode *v, const char *key, bool 
 	else if (v->plain && streq(v->text, "false"))
 		*ret = false;
 	else {
-		struct shown s;
+		struct ql_shown s;
 		return fail(c, v->mark, "`%s` must be `true` or `false`, got %s`%s`", key,
-			    v->plain ? "" : "quoted ", show(&s, v->text));
+			    v->plain ? "" : "quoted ", ql_show(&s, v->text));
 	}
 	return 0;
 }
@@ -721,13 +694,13 @@ static enum int_result parse_decimal(const char *s, bool *ret_neg, uint64_t *ret
 static int get_uint(struct ctx *c, const struct ynode *v, const char *key, uint64_t min,
 		    uint64_t max, uint64_t *ret)
 {
-	struct shown s;
+	struct ql_shown s;
 	int r = expect_scalar(c, v, key, "an integer");
 	if (r < 0)
 		return r;
 	if (!v->plain)
 		return fail(c, v->mark, "`%s` must be an integer, got the quoted string `%s`", key,
-			    show(&s, v->text));
+			    ql_show(&s, v->text));
 	if (v->text[0] == '+')
 		return fail(c, v->mark, "`%s` must be a decimal integer without a leading `+`",
 			    key);
@@ -736,11 +709,11 @@ static int get_uint(struct ctx *c, const struct ynode *v, const char *key, uint6
 	enum int_result ir = parse_decimal(v->text, &neg, &x);
 	if (ir == INT_NOT_NUMBER)
 		return fail(c, v->mark, "`%s` must be a decimal integer, got `%s`", key,
-			    show(&s, v->text));
+			    ql_show(&s, v->text));
 	if (ir == INT_RANGE || (neg && x != 0) || x < min || x > max)
 		return fail(c, v->mark,
 			    "`%s` must be between %" PRIu64 " and %" PRIu64 ", got `%s`", key, min,
-			    max, show(&s, v->text));
+			    max, ql_show(&s, v->text));
 	*ret = x;
 	return 0;
 }
@@ -823,21 +796,21 @@ static int parse_env(struct ctx *c, const struct ynode *v)
 	d->env = env;
 	for (size_t i = 0; i < n; i++) {
 		const struct ynode *k = map_key(v, i), *val = map_value(v, i);
-		struct shown s;
+		struct ql_shown s;
 		if (!valid_env_name(k->text))
 			return fail(c, k->mark,
 				    "invalid environment variable name `%s` (must be non-empty "
 				    "and without `=`)",
-				    show(&s, k->text));
+				    ql_show(&s, k->text));
 		if (val->type != YN_SCALAR)
 			return fail(c, val->mark,
 				    "environment variable `%s` must be a scalar, got %s",
-				    show(&s, k->text), ynode_kind(val));
+				    ql_show(&s, k->text), ynode_kind(val));
 		if (val->null)
 			return fail(c, k->mark,
 				    "environment variable `%s` has no value (write `%s: ''` for an "
 				    "empty one)",
-				    show(&s, k->text), show(&s, k->text));
+				    ql_show(&s, k->text), ql_show(&s, k->text));
 		if (asprintf(&env[i], "%s=%s", k->text, val->text) < 0) {
 			env[i] = NULL;
 			return oom(c);
@@ -853,7 +826,7 @@ static int parse_env(struct ctx *c, const struct ynode *v)
 static int lookup_user(struct ctx *c, const struct ynode *v, bool by_id, uid_t uid)
 {
 	struct definition *d = c->d;
-	struct shown s;
+	struct ql_shown s;
 	size_t size = 1024;
 	for (;;) {
 		_cleanup_free_ char *buf = malloc(size);
@@ -867,12 +840,12 @@ static int lookup_user(struct ctx *c, const struct ynode *v, bool by_id, uid_t u
 			continue;
 		}
 		if (r != 0 && !by_id)
-			return fail(c, v->mark, "looking up user `%s`: %s", show(&s, v->text),
+			return fail(c, v->mark, "looking up user `%s`: %s", ql_show(&s, v->text),
 				    strerror(r));
 		if (!res) {
 			if (by_id) /* a numeric id need not exist in passwd */
 				return 0;
-			return fail(c, v->mark, "unknown user `%s`", show(&s, v->text));
+			return fail(c, v->mark, "unknown user `%s`", ql_show(&s, v->text));
 		}
 		char *name = strdup(pw.pw_name);
 		if (!name)
@@ -887,7 +860,7 @@ static int lookup_user(struct ctx *c, const struct ynode *v, bool by_id, uid_t u
 
 static int lookup_group(struct ctx *c, const struct ynode *v)
 {
-	struct shown s;
+	struct ql_shown s;
 	size_t size = 1024;
 	for (;;) {
 		_cleanup_free_ char *buf = malloc(size);
@@ -900,10 +873,10 @@ static int lookup_group(struct ctx *c, const struct ynode *v)
 			continue;
 		}
 		if (r != 0)
-			return fail(c, v->mark, "looking up group `%s`: %s", show(&s, v->text),
+			return fail(c, v->mark, "looking up group `%s`: %s", ql_show(&s, v->text),
 				    strerror(r));
 		if (!res)
-			return fail(c, v->mark, "unknown group `%s`", show(&s, v->text));
+			return fail(c, v->mark, "unknown group `%s`", ql_show(&s, v->text));
 		c->d->group = gr.gr_gid;
 		return 0;
 	}
@@ -970,11 +943,11 @@ static int parse_scheduler(struct ctx *c, const struct ynode *v)
 			c->d->scheduler = (enum ql_sched_policy)p;
 			return 0;
 		}
-	struct shown s;
+	struct ql_shown s;
 	const char *guess = near_miss(v->text, choices);
 	return fail(c, v->mark,
 		    "unknown scheduler `%s` (one of batch, deadline, fifo, idle, other, rr)%s%s%s",
-		    show(&s, v->text), guess ? "; did you mean `" : "", guess ? guess : "",
+		    ql_show(&s, v->text), guess ? "; did you mean `" : "", guess ? guess : "",
 		    guess ? "`?" : "");
 }
 
@@ -1141,10 +1114,10 @@ static int parse_isolate(struct ctx *c, const struct ynode *v)
 	else if (v->plain && streq(v->text, "false"))
 		c->d->isolate_cpus = QL_ISOLATE_FALSE;
 	else {
-		struct shown s;
+		struct ql_shown s;
 		return fail(c, v->mark,
 			    "`isolate_cpus` must be `auto`, `true` or `false`, got %s`%s`",
-			    v->plain ? "" : "quoted ", show(&s, v->text));
+			    v->plain ? "" : "quoted ", ql_show(&s, v->text));
 	}
 	return 0;
 }
@@ -1153,7 +1126,7 @@ static int parse_emulator_pinning(struct ctx *c, const struct ynode *v)
 {
 	struct definition *d = c->d;
 	_cleanup_cpu_list_ struct cpu_list *l = NULL;
-	struct shown s;
+	struct ql_shown s;
 
 	if (v->type == YN_SCALAR && !v->null) {
 		struct ql_error e = {0};
@@ -1188,7 +1161,7 @@ static int parse_emulator_pinning(struct ctx *c, const struct ynode *v)
 	if (cpu_list_is_empty(l))
 		return fail(c, v->mark, "`emulator_pinning` is empty%s%s%s",
 			    v->type == YN_SCALAR ? " (`" : "",
-			    v->type == YN_SCALAR ? show(&s, v->text) : "",
+			    v->type == YN_SCALAR ? ql_show(&s, v->text) : "",
 			    v->type == YN_SCALAR ? "`)" : "");
 	cpu_list_free(d->emulator_cpus);
 	d->emulator_cpus = TAKE_PTR(l);
@@ -1205,7 +1178,7 @@ static int parse_memlock(struct ctx *c, const struct ynode *v)
 	    {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40},
 	};
 	struct definition *d = c->d;
-	struct shown s;
+	struct ql_shown s;
 	int r = expect_scalar(c, v, "rlimit_memlock", "`true`, `false` or a size such as `16G`");
 	if (r < 0)
 		return r;
@@ -1234,7 +1207,7 @@ static int parse_memlock(struct ctx *c, const struct ynode *v)
 			continue;
 		if (overflow || x > (UINT64_MAX >> units[i].shift))
 			return fail(c, v->mark, "`rlimit_memlock` size `%s` is too large",
-				    show(&s, v->text));
+				    ql_show(&s, v->text));
 		if (x == 0)
 			return fail(
 			    c, v->mark,
@@ -1249,7 +1222,7 @@ bad:
 	    c, v->mark,
 	    "`rlimit_memlock` must be `true`, `false` or a size (bytes, or with K, M, G, T, "
 	    "KiB, MiB, GiB, TiB), got %s`%s`",
-	    v->plain ? "" : "quoted ", show(&s, v->text));
+	    v->plain ? "" : "quoted ", ql_show(&s, v->text));
 }
 
 static int check_scheduling(struct ctx *c, const struct sched_marks *sm)
@@ -1413,19 +1386,19 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 
 static int check_option_name(struct ctx *c, const struct ynode *n)
 {
-	struct shown s, s2;
+	struct ql_shown s, s2;
 	const char *t = n->text;
 	if (t[0] == '\0')
 		return fail(c, n->mark, "empty option name");
 	if (t[0] == '-')
 		return fail(c, n->mark,
 			    "option names are written without `-`: write `%s`, not `%s`",
-			    show(&s, t + strspn(t, "-")), show(&s2, t));
+			    ql_show(&s, t + strspn(t, "-")), ql_show(&s2, t));
 	if (strpbrk(t, " \t\n\r\v\f=,"))
 		return fail(c, n->mark,
 			    "invalid option name `%s` (no whitespace, `=` or `,`; put values after "
 			    "`:`)",
-			    show(&s, t));
+			    ql_show(&s, t));
 	return 0;
 }
 
@@ -1449,7 +1422,7 @@ static int part_add(struct ctx *c, struct qemu_option *o, const char *key, const
 /* A mapping of part key -> scalar value, each pair one `key=value` part. */
 static int parse_part_map(struct ctx *c, struct qemu_option *o, const struct ynode *m)
 {
-	struct shown s;
+	struct ql_shown s;
 	if (ynode_count(m) == 0)
 		return fail(c, m->mark, "option `%s`: empty mapping", o->name);
 	for (size_t i = 0; i < ynode_count(m); i++) {
@@ -1458,13 +1431,13 @@ static int parse_part_map(struct ctx *c, struct qemu_option *o, const struct yno
 			return fail(c, k->mark,
 				    "option `%s`: invalid key `%s` (must be non-empty, without `=` "
 				    "or `,`)",
-				    o->name, show(&s, k->text));
+				    o->name, ql_show(&s, k->text));
 		if (v->type != YN_SCALAR)
 			return fail(
 			    c, v->mark,
 			    "option `%s`: the value of `%s` must be a scalar, got %s (nested "
 			    "too deeply)",
-			    o->name, show(&s, k->text), ynode_kind(v));
+			    o->name, ql_show(&s, k->text), ynode_kind(v));
 		int r = part_add(c, o, k->text, v->null ? NULL : v->text);
 		if (r < 0)
 			return r;
@@ -1474,7 +1447,7 @@ static int parse_part_map(struct ctx *c, struct qemu_option *o, const struct yno
 
 static int parse_option(struct ctx *c, const struct ynode *item, struct qemu_option *o)
 {
-	struct shown s;
+	struct ql_shown s;
 	const struct ynode *name, *v;
 	int r;
 
@@ -1496,7 +1469,7 @@ static int parse_option(struct ctx *c, const struct ynode *item, struct qemu_opt
 	if (ynode_count(item) > 1)
 		return fail(c, map_key(item, 1)->mark,
 			    "one option per `qemu` entry: start a new `- %s: ...` item for `%s`",
-			    show(&s, map_key(item, 1)->text), show(&s, map_key(item, 1)->text));
+			    ql_show(&s, map_key(item, 1)->text), ql_show(&s, map_key(item, 1)->text));
 
 	name = map_key(item, 0);
 	v = map_value(item, 0);
@@ -1590,10 +1563,10 @@ static int parse_root(struct ctx *c, const struct ynode *root)
 			for (size_t j = 0; launcher_keys[j]; j++)
 				misplaced |= streq(k->text, launcher_keys[j]);
 			if (misplaced) {
-				struct shown s;
+				struct ql_shown s;
 				r = fail(c, k->mark,
 					 "unknown key `%s`; it belongs under `launcher:`",
-					 show(&s, k->text));
+					 ql_show(&s, k->text));
 			} else {
 				r = fail_unknown(c, k, "key", top_keys);
 			}

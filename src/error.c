@@ -75,3 +75,24 @@ void ql_error_clear(struct ql_error *err)
 	err->msg = NULL;
 	err->code = 0;
 }
+
+const char *ql_show(struct ql_shown *s, const char *text)
+{
+	size_t o = 0, i = 0;
+	for (; text[i] && o < QL_SHOW_MAX; i++) {
+		unsigned char ch = (unsigned char)text[i];
+		if (ch < 0x20 || ch == 0x7f)
+			o += (size_t)snprintf(s->buf + o, sizeof(s->buf) - o, "\\x%02x", ch);
+		else
+			s->buf[o++] = (char)ch;
+	}
+	/* do not cut a UTF-8 sequence in half */
+	while (text[i] && ((unsigned char)text[i] & 0xc0) == 0x80)
+		s->buf[o++] = text[i++];
+	if (text[i]) {
+		memcpy(s->buf + o, "...", 3);
+		o += 3;
+	}
+	s->buf[o] = '\0';
+	return s->buf;
+}

@@ -19,3 +19,11 @@ int ql_error_set_errno(struct ql_error *err, int errnum, const char *fmt, ...) _
 void ql_error_prefix(struct ql_error *err, const char *fmt, ...) _printf_(2, 3);
 
 void ql_error_clear(struct ql_error *err);
+
+/* User text quoted into a message: control characters escaped (messages reach terminals, also
+ * in setuid mode), long texts shortened at a character boundary. Never NULL. */
+#define QL_SHOW_MAX 60
+struct ql_shown {
+	char buf[QL_SHOW_MAX * 4 + 8];
+};
+const char *ql_show(struct ql_shown *s, const char *text);
