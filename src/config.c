@@ -102,12 +102,14 @@ int config_check_name(const char *name, struct ql_error *err)
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 			  (c >= '0' && c <= '9') || c == '_' ||
 			  (i > 0 && (c == '.' || c == '-' || c == '+'));
-		if (!ok)
+		if (!ok) {
+			struct ql_shown shown;
 			return ql_error_set(
 			    err, EINVAL,
 			    "invalid VM name `%s`: use letters, digits and `_` (then also `.-+`); "
 			    "it names NAME.yml inside the config dir, not a path",
-			    name);
+			    ql_show(&shown, name));
+		}
 	}
 	return 0;
 }
@@ -154,7 +156,8 @@ int config_read_definition(const struct config_paths *paths, const char *name, c
 			return r;
 	}
 
-	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | (paths->setuid ? O_NOFOLLOW : 0);
+	/* O_NONBLOCK: a FIFO named NAME.yml must not hang us; the regular-file check below refuses it. */
+	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (paths->setuid ? O_NOFOLLOW : 0);
 	_cleanup_close_ int fd = openat(dfd, strrchr(path, '/') + 1, flags);
 	if (fd < 0) {
 		if (errno == ELOOP && paths->setuid)

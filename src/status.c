@@ -302,7 +302,8 @@ static int read_threads(struct status_vm *vm, struct ql_error *err)
 		}
 		vm->n_threads++;
 	}
-	qsort(vm->threads, vm->n_threads, sizeof(*vm->threads), cmp_thread);
+	if (vm->n_threads > 1)
+		qsort(vm->threads, vm->n_threads, sizeof(*vm->threads), cmp_thread);
 	return 0;
 }
 
@@ -828,7 +829,8 @@ int status_collect(const struct config_paths *paths, const char *name, struct st
 		if (r < 0)
 			return ql_error_set(err, ENOMEM, "out of memory");
 	}
-	qsort(rep->vms, rep->n_vms, sizeof(*rep->vms), cmp_vm);
+	if (rep->n_vms > 1) /* qsort's array must not be NULL, even for 0 elements */
+		qsort(rep->vms, rep->n_vms, sizeof(*rep->vms), cmp_vm);
 	*ret = TAKE_PTR(rep);
 	return 0;
 }
