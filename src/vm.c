@@ -3,7 +3,6 @@
 #include "vm.h"
 
 #include <poll.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "cmdline.h"
 #include "isolation.h"
 #include "launch.h"
+#include "memtrim.h"
 #include "notify.h"
 #include "pinning.h"
 #include "privileges.h"
@@ -324,9 +324,9 @@ static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool
 	    .userdata = pinning,
 	    .log = log,
 	};
-	/* The launcher now sleeps for the VM's whole life: hand the start-up heap (YAML tree,
-	 * QMP buffers) back so it does not sit in private memory for days. */
-	malloc_trim(0);
+	/* The launcher now sleeps for the VM's whole life: give back the start-up heap (YAML
+	 * tree, QMP buffers) and code so they do not sit in private memory for days. */
+	memtrim_after_startup();
 	r = supervise_wait(&sp, &status, err);
 	if (r < 0)
 		goto fail_kill;
