@@ -49,7 +49,13 @@ void memtrim_after_startup(void)
 		}
 	}
 	fclose(f);
-	for (size_t i = 0; i < n; i++)
-		madvise((void *)ranges[i].start, ranges[i].end - ranges[i].start, MADV_DONTNEED);
+	for (size_t i = 0; i < n; i++) {
+		void *addr = (void *)ranges[i].start;
+		size_t len = ranges[i].end - ranges[i].start;
+		/* MADV_RANDOM turns off fault-around, which would otherwise map 64 KiB of
+		 * neighbours back in for every page the supervision loop touches. */
+		madvise(addr, len, MADV_RANDOM);
+		madvise(addr, len, MADV_DONTNEED);
+	}
 	malloc_trim(0);
 }

@@ -2,6 +2,7 @@
  * step or a rescan is due. */
 #include "supervise.h"
 
+#include "memtrim.h"
 #include "notify.h"
 
 #include <poll.h>
@@ -156,6 +157,10 @@ static void on_timeout(struct loop *l)
 		if (l->p->rescan(l->p->userdata, &e) < 0)
 			ql_log(l->p->log, QL_LOG_WARNING, "%s", e.msg ? e.msg : "rescan failed");
 		ql_error_clear(&e);
+		/* The rescans fault cgroup code back in; after the last one the launcher only
+		 * sleeps, so shed it again. */
+		if (l->next_rescan == ELEMENTSOF(rescan_after_ms))
+			memtrim_after_startup();
 	}
 	if (l->deadline >= 0 && now >= l->deadline)
 		escalate(l);
