@@ -14,29 +14,12 @@
 NTESTS=104
 plan $NTESTS
 
-CS=/sys/fs/cgroup/cpuset
-skip_all() {
-	local i
-	for ((i = TEST_NUM; i < NTESTS; i++)); do skip "$1"; done
-	exit 0
-}
-[ "$(id -u)" = 0 ] || skip_all "needs root for cpuset v1"
-grep -q ' - cgroup [^ ]* [^ ]*cpuset' /proc/self/mountinfo && [ -w "$CS/cpuset.cpus" ] ||
-	skip_all "no writable cpuset v1 hierarchy at $CS"
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
-NCPU=$(nproc --all)
-[ "$NCPU" -ge 2 ] || skip_all "needs 2 host CPUs"
-PIN=$((NCPU - 1))
+require_cpuset_v1
 
 TD=qltest-faults-$$
-M=$CS/$TD
-mkdir "$M"
-register_cgroup "$M"
-cat "$CS/cpuset.cpus" >"$M/cpuset.cpus"
-cat "$CS/cpuset.mems" >"$M/cpuset.mems"
+delegated_cpuset "$TD"
 M_CPUS=$(cat "$M/cpuset.cpus")
-export QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M
-unset QEMU_LAUNCHER_CPUSET_PREFIX
 
 # A task of the delegated subtree: moved to the pool while a VM runs, back afterwards.
 sleep 1000 &

@@ -132,3 +132,48 @@ ql_start() {
 }
 # The real launcher pid under timeout(1).
 launcher_of() { child_of "$1"; }
+
+# skip_all REASON: the rest of the plan (NTESTS) is skipped, e.g. when a facility is absent.
+skip_all() {
+	local i
+	for ((i = TEST_NUM; i < NTESTS; i++)); do skip "$1"; done
+	exit 0
+}
+
+# require_cpuset_v1: skips the file unless we are root with a writable cpuset v1 hierarchy and
+# 2 CPUs (vCPUs go to the last one, the pool keeps the others). Sets CS, NCPU, PIN, POOL_EXPECT.
+CS=/sys/fs/cgroup/cpuset
+require_cpuset_v1() {
+	[ "$(id -u)" = 0 ] || skip_all "needs root for cpuset v1"
+	grep -q ' - cgroup [^ ]* [^ ]*cpuset' /proc/self/mountinfo && [ -w "$CS/cpuset.cpus" ] ||
+		skip_all "no writable cpuset v1 hierarchy at $CS"
+	NCPU=$(nproc --all)
+	[ "$NCPU" -ge 2 ] || skip_all "needs 2 host CPUs (one for vCPUs, one for the pool)"
+	PIN=$((NCPU - 1))
+	POOL_EXPECT=$([ "$PIN" -eq 1 ] && echo 0 || echo "0-$((PIN - 1))")
+}
+
+# delegated_cpuset NAME: creates $CS/NAME with all CPUs and memory nodes (removed at exit) and
+# points the launcher at it, so it only ever moves tasks this test put there. Sets M.
+delegated_cpuset() {
+	M=$CS/$1
+	mkdir "$M"
+	register_cgroup "$M"
+	cat "$CS/cpuset.cpus" >"$M/cpuset.cpus"
+	cat "$CS/cpuset.mems" >"$M/cpuset.mems"
+	export QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M
+	unset QEMU_LAUNCHER_CPUSET_PREFIX
+}
+
+# thread_of QEMU_PID COMM: the TID whose comm is COMM (qemu runs with debug-threads=on).
+thread_of() {
+	local t
+	for t in /proc/$1/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] && { basename "$t"; return 0; }
+	done
+	return 1
+}
+cpuset_of() { cat "/proc/$1/task/$2/cpuset" 2>/dev/null; }
+allowed_of() { awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$1/task/$2/status" 2>/dev/null; }
+# policy_of TID: "SCHED_FIFO|SCHED_RESET_ON_FORK 10"
+policy_of() { chrt -p "$1" 2>/dev/null | awk -F': ' '/policy/ {p=$2} /priority/ {print p, $2}'; }

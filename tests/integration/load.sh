@@ -10,29 +10,11 @@ ROUNDS=${QL_LOAD_ROUNDS:-20}
 NTESTS=$((ROUNDS * 3 + 3))
 plan $NTESTS
 
-CS=/sys/fs/cgroup/cpuset
-skip_all() {
-	local i
-	for ((i = TEST_NUM; i < NTESTS; i++)); do skip "$1"; done
-	exit 0
-}
-[ "$(id -u)" = 0 ] || skip_all "needs root for cpuset v1"
-grep -q ' - cgroup [^ ]* [^ ]*cpuset' /proc/self/mountinfo && [ -w "$CS/cpuset.cpus" ] ||
-	skip_all "no writable cpuset v1 hierarchy at $CS"
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
-NCPU=$(nproc --all)
-[ "$NCPU" -ge 2 ] || skip_all "needs 2 host CPUs"
-PIN=$((NCPU - 1))
-POOL_EXPECT=$([ "$PIN" -eq 1 ] && echo 0 || echo "0-$((PIN - 1))")
+require_cpuset_v1
 
 TD=qltest-load-$$
-M=$CS/$TD
-mkdir "$M"
-register_cgroup "$M"
-cat "$CS/cpuset.cpus" >"$M/cpuset.cpus"
-cat "$CS/cpuset.mems" >"$M/cpuset.mems"
-export QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M
-unset QEMU_LAUNCHER_CPUSET_PREFIX
+delegated_cpuset "$TD"
 sleep 1000 &
 SLEEPER=$!
 register_pid "$SLEEPER"

@@ -6,11 +6,6 @@
 NTESTS=25
 plan $NTESTS
 
-skip_all() {
-	local i
-	for ((i = TEST_NUM; i < NTESTS; i++)); do skip "$1"; done
-	exit 0
-}
 NCPU=$(nproc --all)
 [ "$NCPU" -ge 2 ] || skip_all "needs 2 host CPUs"
 PIN=$((NCPU - 1))
@@ -20,15 +15,6 @@ NOCG=$SCRATCH/not-a-cpuset
 mkdir -p "$NOCG/x"
 export QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$NOCG
 
-thread_of() {
-	local t
-	for t in /proc/$1/task/*; do
-		[ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] && { basename "$t"; return 0; }
-	done
-	return 1
-}
-allowed_of() { awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$1/task/$2/status" 2>/dev/null; }
-policy_of() { chrt -p "$1" 2>/dev/null | awk -F': ' '/policy/ {p=$2} /priority/ {print p, $2}'; }
 
 vm_def() { # vm_def NAME LAUNCHER_LINES
 	{

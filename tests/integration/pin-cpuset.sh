@@ -7,44 +7,12 @@
 NTESTS=65
 plan $NTESTS
 
-CS=/sys/fs/cgroup/cpuset
-skip_all() {
-	local i
-	for ((i = TEST_NUM; i < NTESTS; i++)); do skip "$1"; done
-	exit 0
-}
-[ "$(id -u)" = 0 ] || skip_all "needs root for cpuset v1"
-grep -q ' - cgroup [^ ]* [^ ]*cpuset' /proc/self/mountinfo && [ -w "$CS/cpuset.cpus" ] ||
-	skip_all "no writable cpuset v1 hierarchy at $CS"
+require_cpuset_v1 # vCPUs go to CPU $PIN; CPU 0 .. PIN-1 stay in the pool
 ONLINE=$(cat /sys/devices/system/cpu/online)
-NCPU=$(nproc --all)
-[ "$NCPU" -ge 2 ] || skip_all "needs 2 host CPUs (one for vCPUs, one for the pool)"
-PIN=$((NCPU - 1)) # vCPUs here; CPU 0 .. PIN-1 stay in the pool
-POOL_EXPECT=$([ "$PIN" -eq 1 ] && echo 0 || echo "0-$((PIN - 1))")
 
 TD=qltest-pin-$$
-M=$CS/$TD
-mkdir "$M"
-register_cgroup "$M"
-cat "$CS/cpuset.cpus" >"$M/cpuset.cpus"
-cat "$CS/cpuset.mems" >"$M/cpuset.mems"
-export QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M
-unset QEMU_LAUNCHER_CPUSET_PREFIX
+delegated_cpuset "$TD"
 
-# thread_of QEMU_PID COMM: the TID whose comm is COMM (qemu runs with debug-threads=on).
-thread_of() {
-	local t
-	for t in /proc/$1/task/*; do
-		[ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] && { basename "$t"; return 0; }
-	done
-	return 1
-}
-cpuset_of() { cat "/proc/$1/task/$2/cpuset" 2>/dev/null; }
-allowed_of() { awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$1/task/$2/status" 2>/dev/null; }
-# policy_of TID: "SCHED_FIFO|SCHED_RESET_ON_FORK 10"
-policy_of() {
-	chrt -p "$1" 2>/dev/null | awk -F': ' '/policy/ {p=$2} /priority/ {print p, $2}'
-}
 # subdirs DIR: the cgroup directories below DIR (relative), one per line, sorted.
 subdirs() { (cd "$1" && find . -mindepth 1 -type d | sed 's|^\./||' | sort); }
 

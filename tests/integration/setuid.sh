@@ -9,11 +9,6 @@
 NTESTS=60
 plan $NTESTS
 
-skip_all() {
-	local i
-	for ((i = TEST_NUM; i < NTESTS; i++)); do skip "$1"; done
-	exit 0
-}
 [ "$(id -u)" = 0 ] || skip_all "needs root to install a setuid-root copy"
 command -v setpriv >/dev/null || skip_all "setpriv (util-linux) is missing"
 

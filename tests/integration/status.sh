@@ -9,38 +9,13 @@
 NTESTS=24
 plan $NTESTS
 
-CS=/sys/fs/cgroup/cpuset
-skip_all() {
-	local i
-	for ((i = TEST_NUM; i < NTESTS; i++)); do skip "$1"; done
-	exit 0
-}
-[ "$(id -u)" = 0 ] || skip_all "needs root for cpuset v1"
-grep -q ' - cgroup [^ ]* [^ ]*cpuset' /proc/self/mountinfo && [ -w "$CS/cpuset.cpus" ] ||
-	skip_all "no writable cpuset v1 hierarchy at $CS"
-NCPU=$(nproc --all)
-[ "$NCPU" -ge 2 ] || skip_all "needs 2 host CPUs (one for vCPUs, one for the pool)"
-PIN=$((NCPU - 1))
+require_cpuset_v1
 
 TD=qltest-status-$$
-M=$CS/$TD
-mkdir "$M"
-register_cgroup "$M"
-cat "$CS/cpuset.cpus" >"$M/cpuset.cpus"
-cat "$CS/cpuset.mems" >"$M/cpuset.mems"
-export QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M
+delegated_cpuset "$TD"
 # no cgroup v2 prefix of anyone else is looked at
 export QEMU_LAUNCHER_CGROUP2_ROOT=$SCRATCH/no-cgroup2
-unset QEMU_LAUNCHER_CPUSET_PREFIX
 
-thread_of() {
-	local t
-	for t in /proc/$1/task/*; do
-		[ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] && { basename "$t"; return 0; }
-	done
-	return 1
-}
-cpuset_of() { cat "/proc/$1/task/$2/cpuset" 2>/dev/null; }
 
 VM=st$$
 {
