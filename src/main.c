@@ -247,9 +247,9 @@ static int show_status(const struct cli *cli, const struct config_paths *paths)
 	return status_is_consistent(report) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-static int show_plan(const struct cli *cli, const struct definition *d,
-		     const struct config_paths *paths, const struct ql_logger *log)
+static int show_plan(const struct cli *cli, const struct vm_options *o)
 {
+	const struct definition *d = o->def;
 	struct ql_error err = {0};
 	_cleanup_strv_free_ char **argv = NULL;
 	_cleanup_strv_free_ char **extra = NULL;
@@ -261,15 +261,8 @@ static int show_plan(const struct cli *cli, const struct definition *d,
 
 	_cleanup_pinning_ struct pinning *pinning = NULL;
 	if (definition_wants_pinning(d)) {
-		struct isolation_config icfg = {
-			.vm_name = cli->name,
-			.mount_path = paths->cpuset_mount,
-			.cgroup2_root = paths->cgroup2_root,
-			.prefix = paths->cpuset_prefix,
-			.mode = d->isolate_cpus,
-			.may_mount = true,
-			.log = log,
-		};
+		struct isolation_config icfg;
+		vm_isolation_config(o, &icfg);
 		if (pinning_prepare(d, &icfg, &pinning, &err) < 0) {
 			print_error("%s", err.msg);
 			ql_error_clear(&err);
@@ -338,12 +331,12 @@ int main(int argc, char **argv)
 	struct printer printer = {.verbose = cli.verbose, .debug = cli.debug || d->debug};
 	struct ql_logger log = {.fn = print_log, .userdata = &printer};
 
+	struct vm_options o = {.name = cli.name, .def = d, .paths = &paths, .log = &log};
 	if (cli.mode == MODE_DRY_RUN || cli.mode == MODE_CHECK) {
-		code = show_plan(&cli, d, &paths, &log);
+		code = show_plan(&cli, &o);
 		goto out;
 	}
 
-	struct vm_options o = {.name = cli.name, .def = d, .paths = &paths, .log = &log};
 	int status = 0;
 	if (vm_run(&o, &status, &err) < 0) {
 		print_error("%s", err.msg ? err.msg : "failed");

@@ -151,6 +151,21 @@ static int wait_for_greeting(struct qmp *qmp, int sigfd, int timeout_ms)
 	}
 }
 
+void vm_isolation_config(const struct vm_options *o, struct isolation_config *ret)
+{
+	*ret = (struct isolation_config){
+		.vm_name = o->name,
+		.mount_path = o->paths->cpuset_mount,
+		.cgroup2_root = o->paths->cgroup2_root,
+		.prefix = o->paths->cpuset_prefix,
+		.mode = o->def->isolate_cpus,
+		/* setuid: never mount over a path the caller might have prepared */
+		.may_mount = !o->paths->setuid ||
+			     strncmp(o->paths->cpuset_mount, "/sys/fs/cgroup/", 15) == 0,
+		.log = o->log,
+	};
+}
+
 int vm_run(const struct vm_options *o, int *ret_wait_status, struct ql_error *err)
 {
 	bool exec_attempted = false;
@@ -182,47 +197,33 @@ static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool
 
 	_cleanup_pinning_ struct pinning *pinning = NULL;
 	if (wants_pinning) {
-		struct isolation_config icfg = {
-		    .vm_name = o->name,
-		    .mount_path = o->paths->cpuset_mount,
-		    .cgroup2_root = o->paths->cgroup2_root,
-		    .prefix = o->paths->cpuset_prefix,
-		    .mode = d->isolate_cpus,
-		    .may_mount =
-			!setuid || strncmp(o->paths->cpuset_mount, "/sys/fs/cgroup/", 15) == 0,
-		    .log = log,
-		};
+		struct isolation_config icfg;
+		vm_isolation_config(o, &icfg);
 		r = pinning_prepare(d, &icfg, &pinning, err);
 		if (r < 0)
 			return r;
 	}
 
-	struct identity id = {0};
+	_cleanup_(identity_done) struct identity id = {0};
 	r = privileges_identity(d, setuid, &id, err);
 	if (r < 0)
 		return r;
 	_cleanup_strv_free_ char **envp = NULL;
 	r = launch_build_env(d, setuid, &id, &envp, err);
-	if (r < 0) {
-		identity_done(&id);
+	if (r < 0)
 		return r;
-	}
 
 	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		identity_done(&id);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return ql_error_set_errno(err, errno, "socketpair");
-	}
 	_cleanup_close_ int qmp_ours = sv[0];
 	_cleanup_close_ int qmp_theirs = sv[1];
 
 	sigset_t old_mask;
 	_cleanup_close_ int sigfd = -1;
 	r = supervise_signals_setup(&old_mask, &sigfd, err);
-	if (r < 0) {
-		identity_done(&id);
+	if (r < 0)
 		return r;
-	}
 
 	struct launch_spec spec = {
 	    .argv = argv,
@@ -237,7 +238,6 @@ static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool
 	pid_t pid;
 	ql_log(log, QL_LOG_INFO, "starting %s", d->binary);
 	r = launch_spawn(&spec, &pid, err);
-	identity_done(&id);
 	if (r < 0) {
 		*ret_spawned = r == -ENOENT || r == -ENOEXEC;
 		return r;
