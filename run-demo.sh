@@ -90,6 +90,9 @@ for t in /proc/"$qpid"/task/*; do
 		"$(awk '/^Cpus_allowed_list/ {print $2}' "$t/status")" "$(cat "$t/cpuset" 2>/dev/null)"
 done
 echo
+echo "== The same, as qemu-launcher --status reports it (compared with the definition):"
+"$QL" --status demo || true
+echo
 echo "== Stopping the VM with SIGTERM (system_powerdown, then quit after shutdown_timeout):"
 kill -TERM "$lpid"
 wait "$lpid" && rc=0 || rc=$?
