@@ -10,48 +10,9 @@ QL=/qemu-launcher
 T=/tmp
 PLAN=67
 
-tap() { echo "V1TAP: $*"; }
-ok() { tap "ok - $*"; }
-nok() { tap "not ok - $*"; }
-diag() { tap "# $*"; }
-check() {
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else
-		nok "$d"
-		return 1
-	fi
-}
-eq() {
-	if [ "$2" = "$3" ]; then ok "$1"; else
-		nok "$1"
-		diag "expected '$2', got '$3'"
-		return 1
-	fi
-}
-skipn() {
-	n=$1
-	shift
-	while [ "$n" -gt 0 ]; do
-		tap "ok # SKIP $*"
-		n=$((n - 1))
-	done
-}
-# wait_for SECONDS COMMAND...
-wait_for() {
-	t=$(($1 * 20))
-	shift
-	while ! "$@"; do
-		t=$((t - 1))
-		[ $t -le 0 ] && return 1
-		sleep 0.05
-	done
-	return 0
-}
-absent() { [ ! -e "$1" ]; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
+TAP_PREFIX=V1TAP
+. /guest-lib.sh
 contains() { grep -qF -- "$2" "$1"; }
-rd() { cat "$1" 2>/dev/null | tr '\n' ' ' | sed 's/ $//'; }
 # tcs/taff PID TID: a thread's cpuset path and Cpus_allowed_list; cs/aff PID: the main thread's.
 tcs() { cat "/proc/$1/task/$2/cpuset" 2>/dev/null; }
 taff() { sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$1/task/$2/status" 2>/dev/null; }

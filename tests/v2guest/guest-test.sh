@@ -9,47 +9,9 @@ QL=/qemu-launcher
 T=/tmp
 PLAN=66
 
-tap() { echo "V2TAP: $*"; }
-ok() { tap "ok - $*"; }
-nok() { tap "not ok - $*"; }
-diag() { tap "# $*"; }
-check() {
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else
-		nok "$d"
-		return 1
-	fi
-}
-eq() {
-	if [ "$2" = "$3" ]; then ok "$1"; else
-		nok "$1"
-		diag "expected '$2', got '$3'"
-	fi
-}
-skipn() {
-	n=$1
-	shift
-	while [ "$n" -gt 0 ]; do
-		tap "ok # SKIP $*"
-		n=$((n - 1))
-	done
-}
-# wait_for SECONDS COMMAND...
-wait_for() {
-	t=$(($1 * 20))
-	shift
-	while ! "$@"; do
-		t=$((t - 1))
-		[ $t -le 0 ] && return 1
-		sleep 0.05
-	done
-	return 0
-}
-absent() { [ ! -e "$1" ]; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
+TAP_PREFIX=V2TAP
+. /guest-lib.sh
 contains() { grep -q -- "$2" "$1"; }
-rd() { cat "$1" 2>/dev/null | tr '\n' ' ' | sed 's/ $//'; }
 
 # drv TAG ARGS...: v2drive in the background; output in $T/TAG.{out,err}, pid in $DP.
 drv() {

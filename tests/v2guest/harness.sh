@@ -69,6 +69,7 @@ guest_new_root() {
 	trap 'rm -rf "$GUEST_ROOT"' EXIT
 	mkdir -p "$GUEST_ROOT"/{bin,proc,sys,dev,tmp,etc}
 	cp "$BUSYBOX" "$GUEST_ROOT/bin/busybox"
+	cp "$SRC/tests/v2guest/guest-lib.sh" "$GUEST_ROOT/guest-lib.sh" # TAP helpers of guest-test.sh
 }
 
 # Packs $GUEST_ROOT into $W/initrd.cpio.gz.
