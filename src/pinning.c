@@ -183,6 +183,22 @@ static void warn_realtime(const struct pinning *p)
 		       pol, throttle);
 }
 
+/* Every pin's host CPU against the host (usable == NULL: existence and online only). */
+static int check_pins(const struct pinning *p, const struct cpu_list *possible,
+		      const struct cpu_list *online, const struct cpu_list *usable,
+		      struct ql_error *err)
+{
+	for (size_t i = 0; i < p->n_pins; i++) {
+		char role[64];
+		describe_pin(&p->pins[i], role, sizeof(role));
+		int r = check_host_cpu(p, &p->pins[i], p->pins[i].host_cpu, role, possible, online,
+				       usable, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int pinning_prepare(const struct definition *d, const struct isolation_config *cfg,
 		    struct pinning **ret, struct ql_error *err)
 {
@@ -213,28 +229,18 @@ int pinning_prepare(const struct definition *d, const struct isolation_config *c
 		if (r < 0)
 			return r;
 		/* existence first: a typo'd CPU number is the likelier mistake than the backend */
-		for (size_t i = 0; i < p->n_pins; i++) {
-			char role[64];
-			describe_pin(&p->pins[i], role, sizeof(role));
-			r = check_host_cpu(p, &p->pins[i], p->pins[i].host_cpu, role, possible,
-					   online, NULL, err);
-			if (r < 0)
-				return r;
-		}
+		r = check_pins(p, possible, online, NULL, err);
+		if (r < 0)
+			return r;
 		r = isolation_open(cfg, &p->iso, err);
 		if (r < 0)
 			return r;
 		r = isolation_usable_cpus(p->iso, &usable, err);
 		if (r < 0)
 			return r;
-		for (size_t i = 0; i < p->n_pins; i++) {
-			char role[64];
-			describe_pin(&p->pins[i], role, sizeof(role));
-			r = check_host_cpu(p, &p->pins[i], p->pins[i].host_cpu, role, possible,
-					   online, usable, err);
-			if (r < 0)
-				return r;
-		}
+		r = check_pins(p, possible, online, usable, err);
+		if (r < 0)
+			return r;
 		if (p->emulator)
 			for (int c = cpu_list_next(p->emulator, -1); c >= 0;
 			     c = cpu_list_next(p->emulator, c)) {
