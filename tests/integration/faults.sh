@@ -22,10 +22,7 @@ delegated_cpuset "$TD"
 M_CPUS=$(cat "$M/cpuset.cpus")
 
 # A task of the delegated subtree: moved to the pool while a VM runs, back afterwards.
-sleep 1000 &
-SLEEPER=$!
-register_pid "$SLEEPER"
-echo "$SLEEPER" >"$M/tasks"
+delegated_sleeper
 
 FAKE=$SCRATCH/fake-qemu
 install -m 755 "$(dirname "$0")/fake-qemu.py" "$FAKE"

@@ -165,6 +165,15 @@ delegated_cpuset() {
 	unset QEMU_LAUNCHER_CPUSET_PREFIX
 }
 
+# delegated_sleeper: a task of our own inside $M (stands for "every task of the mount path"):
+# the launcher must move it to the pool and back. Sets SLEEPER.
+delegated_sleeper() {
+	sleep 1000 &
+	SLEEPER=$!
+	register_pid "$SLEEPER"
+	echo "$SLEEPER" >"$M/tasks"
+}
+
 # thread_of QEMU_PID COMM: the TID whose comm is COMM (qemu runs with debug-threads=on).
 thread_of() {
 	local t

@@ -15,10 +15,7 @@ require_cpuset_v1
 
 TD=qltest-load-$$
 delegated_cpuset "$TD"
-sleep 1000 &
-SLEEPER=$!
-register_pid "$SLEEPER"
-echo "$SLEEPER" >"$M/tasks"
+delegated_sleeper
 
 FAKE=$SCRATCH/fake-qemu
 install -m 755 "$(dirname "$0")/fake-qemu.py" "$FAKE"

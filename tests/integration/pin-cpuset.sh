@@ -44,10 +44,7 @@ start_pinned() {
 
 # A task of the delegated subtree (stands for "every task of M"): it must move to the pool and
 # back.
-sleep 600 &
-SLEEPER=$!
-register_pid "$SLEEPER"
-echo "$SLEEPER" >"$M/tasks"
+delegated_sleeper
 
 # --- one VM: vCPU 0 pinned, vCPU 1 not, SCHED_FIFO ------------------------------------------
 pinned_def vm1 "  scheduler: fifo
