@@ -107,6 +107,16 @@ static char *path_join(const char *a, const char *b, const char *c)
 	return s;
 }
 
+/* <vm_rel>/vcpu<cpu>. Allocated: VM names may be long, and a fixed buffer once truncated
+ * "qemu/<long name>/vcpu10" into ".../vcpu1" or into the VM directory itself. */
+static char *vcpu_set_rel(const char *vm_rel, unsigned cpu)
+{
+	char *s = NULL;
+	if (asprintf(&s, "%s/vcpu%u", vm_rel, cpu) < 0)
+		return NULL;
+	return s;
+}
+
 /* ---- small file helpers relative to root_fd ---- */
 
 static int cg_write(struct cgroup_v2 *s, const char *dir, const char *file, const char *value,
@@ -1170,8 +1180,9 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 	if (r < 0)
 		return r;
 	for (int x = cpu_list_next(c->mine, -1); x >= 0; x = cpu_list_next(c->mine, x)) {
-		char name[32];
-		snprintf(name, sizeof(name), "%s/vcpu%d", c->vm_rel, x);
+		_cleanup_free_ char *name = vcpu_set_rel(c->vm_rel, (unsigned)x);
+		if (!name)
+			return ql_error_set(err, ENOMEM, "out of memory");
 		r = cgroupfs_mkdir(s->root_fd, name, false, s->log, s->root, err);
 		if (r < 0)
 			return r;
@@ -1180,8 +1191,9 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 	if (r < 0)
 		return r;
 	for (int x = cpu_list_next(c->mine, -1); x >= 0; x = cpu_list_next(c->mine, x)) {
-		char name[32];
-		snprintf(name, sizeof(name), "%s/vcpu%d", c->vm_rel, x);
+		_cleanup_free_ char *name = vcpu_set_rel(c->vm_rel, (unsigned)x);
+		if (!name)
+			return ql_error_set(err, ENOMEM, "out of memory");
 		r = cg_write(s, name, "cgroup.type", "threaded", err);
 		if (r < 0)
 			return r;
@@ -1204,8 +1216,10 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 	if (r < 0)
 		return r;
 	for (int x = cpu_list_next(c->mine, -1); x >= 0; x = cpu_list_next(c->mine, x)) {
-		char name[32], v[16];
-		snprintf(name, sizeof(name), "%s/vcpu%d", c->vm_rel, x);
+		char v[16];
+		_cleanup_free_ char *name = vcpu_set_rel(c->vm_rel, (unsigned)x);
+		if (!name)
+			return ql_error_set(err, ENOMEM, "out of memory");
 		snprintf(v, sizeof(v), "%d", x);
 		r = cg_write(s, name, "cpuset.cpus", v, err);
 		if (r < 0)
@@ -1221,8 +1235,9 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 			ok = set_partition(s, c->vm_rel, "root", &reason, err) == 0;
 		for (int x = cpu_list_next(c->mine, -1); ok && x >= 0;
 		     x = cpu_list_next(c->mine, x)) {
-			char name[32];
-			snprintf(name, sizeof(name), "%s/vcpu%d", c->vm_rel, x);
+			_cleanup_free_ char *name = vcpu_set_rel(c->vm_rel, (unsigned)x);
+			if (!name)
+				return ql_error_set(err, ENOMEM, "out of memory");
 			ok = set_partition(s, name, "isolated", &reason, err) == 0;
 		}
 		if (!ok) {
@@ -1239,8 +1254,9 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 			/* AUTO: undo the partitions bottom-up and keep plain placement. */
 			for (int x = cpu_list_next(c->mine, -1); x >= 0;
 			     x = cpu_list_next(c->mine, x)) {
-				char name[32];
-				snprintf(name, sizeof(name), "%s/vcpu%d", c->vm_rel, x);
+				_cleanup_free_ char *name = vcpu_set_rel(c->vm_rel, (unsigned)x);
+				if (!name)
+					return ql_error_set(err, ENOMEM, "out of memory");
 				r = reset_partition(s, name, err);
 				if (r < 0)
 					return r;
@@ -1270,8 +1286,9 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 	/* Threads last: vCPUs to their sets, everything else to emulator. Never cgroup.procs,
 	 * which would move every thread. */
 	for (size_t i = 0; i < plan->n_vcpus; i++) {
-		char name[32];
-		snprintf(name, sizeof(name), "%s/vcpu%u", c->vm_rel, plan->vcpus[i].host_cpu);
+		_cleanup_free_ char *name = vcpu_set_rel(c->vm_rel, plan->vcpus[i].host_cpu);
+		if (!name)
+			return ql_error_set(err, ENOMEM, "out of memory");
 		r = write_tid(s, name, plan->vcpus[i].tid, err);
 		if (r < 0)
 			return r;
@@ -1299,9 +1316,10 @@ static int apply_locked(struct isolation *iso, struct apply_ctx *c, struct ql_er
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < plan->n_vcpus; i++) {
-		char name[32];
 		unsigned cpu = plan->vcpus[i].host_cpu;
-		snprintf(name, sizeof(name), "%s/vcpu%u", c->vm_rel, cpu);
+		_cleanup_free_ char *name = vcpu_set_rel(c->vm_rel, cpu);
+		if (!name)
+			return ql_error_set(err, ENOMEM, "out of memory");
 		_cleanup_cpu_list_ struct cpu_list *want = cpu_list_new(cpu + 1);
 		if (!want || cpu_list_add(want, cpu) < 0)
 			return ql_error_set(err, ENOMEM, "out of memory");

@@ -409,6 +409,15 @@ static char *join(const char *a, const char *b)
 }
 
 /* Tasks in dirfd/rel and in its direct subdirectories (a VM's set and its cpuN/emulator). */
+/* <vm>/cpu<N>[/file], allocated (no name is too long for it). */
+static char *vcpu_set_file(const char *vm, unsigned cpu, const char *file)
+{
+	char *s = NULL;
+	if (asprintf(&s, "%s/cpu%u%s%s", vm, cpu, file ? "/" : "", file ? file : "") < 0)
+		return NULL;
+	return s;
+}
+
 static int count_subtree_tasks(int dirfd, const char *rel, size_t *ret, struct ql_error *err)
 {
 	size_t total = 0, n = 0;
@@ -570,8 +579,9 @@ static int verify_vcpus(int dirfd, const char *vm, const struct vcpu_placement *
 		return ql_error_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		const struct vcpu_placement *v = &vcpus[i];
-		char tasks[NAME_MAX + 48];
-		snprintf(tasks, sizeof(tasks), "%s/cpu%u/tasks", vm, v->host_cpu);
+		_cleanup_free_ char *tasks = vcpu_set_file(vm, v->host_cpu, "tasks");
+		if (!tasks)
+			return ql_error_set(err, ENOMEM, "out of memory");
 		if (listed_cpu != (long)v->host_cpu) {
 			free(TAKE_PTR(pids));
 			int r = cgroupfs_read_pids(dirfd, tasks, &pids, &n_pids, err);
@@ -1076,8 +1086,9 @@ static int cpuset_v1_apply_locked(struct isolation *iso, const struct isolation_
 			return r;
 	}
 	for (int c = cpu_list_next(s->vcpu_cpus, -1); c >= 0; c = cpu_list_next(s->vcpu_cpus, c)) {
-		char rel[NAME_MAX + 32];
-		snprintf(rel, sizeof(rel), "%s/cpu%d", vm, c);
+		_cleanup_free_ char *rel = vcpu_set_file(vm, (unsigned)c, NULL);
+		if (!rel)
+			return ql_error_set(err, ENOMEM, "out of memory");
 		_cleanup_cpu_list_ struct cpu_list *one = cpu_list_new((size_t)c + 1);
 		if (!one || cpu_list_add(one, (unsigned)c) < 0)
 			return ql_error_set(err, ENOMEM, "out of memory");
@@ -1108,8 +1119,9 @@ static int cpuset_v1_apply_locked(struct isolation *iso, const struct isolation_
 			return ql_error_set(err, ESRCH,
 					    "vCPU %d thread %d is not a thread of qemu (%d)",
 					    v->cpu_index, (int)v->tid, (int)plan->qemu_pid);
-		char tasks[NAME_MAX + 48];
-		snprintf(tasks, sizeof(tasks), "%s/cpu%u/tasks", vm, v->host_cpu);
+		_cleanup_free_ char *tasks = vcpu_set_file(vm, v->host_cpu, "tasks");
+		if (!tasks)
+			return ql_error_set(err, ENOMEM, "out of memory");
 		r = write_pid(pfd, tasks, v->tid, log, s->p_disp, err);
 		if (r < 0) {
 			ql_error_prefix(err, "pinning vCPU %d: ", v->cpu_index);
@@ -1156,14 +1168,13 @@ static int cpuset_v1_rescan(struct isolation *iso, struct ql_error *err)
 	int r = cgroupfs_open_dir(p, &pfd, err);
 	if (r < 0)
 		return r;
-	char home[NAME_MAX + 32];
-	if (s->emulator)
-		snprintf(home, sizeof(home), "%s/emulator/tasks", vm);
-	else
-		snprintf(home, sizeof(home), "pool/tasks");
+	_cleanup_free_ char *home = s->emulator ? join(vm, "emulator/tasks") : strdup("pool/tasks");
+	if (!home)
+		return ql_error_set(err, ENOMEM, "out of memory");
 	for (int c = cpu_list_next(s->vcpu_cpus, -1); c >= 0; c = cpu_list_next(s->vcpu_cpus, c)) {
-		char tasks[NAME_MAX + 48];
-		snprintf(tasks, sizeof(tasks), "%s/cpu%d/tasks", vm, c);
+		_cleanup_free_ char *tasks = vcpu_set_file(vm, (unsigned)c, "tasks");
+		if (!tasks)
+			return ql_error_set(err, ENOMEM, "out of memory");
 		_cleanup_free_ pid_t *pids = NULL;
 		size_t n = 0;
 		r = cgroupfs_read_pids(pfd, tasks, &pids, &n, err);
