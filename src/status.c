@@ -21,6 +21,7 @@
 #include "isolation.h"
 #include "macro.h"
 #include "proc.h"
+#include "vcpu_sched.h"
 
 #define SMALL_FILE_MAX 4096
 /* Highest cpu-index we map from a definition (qemu's own limit for x86 is 1024/4096). */
@@ -469,28 +470,13 @@ static int expected_pins(const struct definition *d, int *expected, size_t n)
 	return 0;
 }
 
+/* The definition's name of a kernel policy; "?" unreadable. */
 static const char *policy_name(int policy)
 {
-	switch (policy) {
-	case SCHED_OTHER:
-		return "other";
-	case SCHED_FIFO:
-		return "fifo";
-	case SCHED_RR:
-		return "rr";
-	case SCHED_BATCH:
-		return "batch";
-	case SCHED_IDLE:
-		return "idle";
-#ifdef SCHED_DEADLINE
-	case SCHED_DEADLINE:
-		return "deadline";
-#endif
-	case -1:
+	if (policy == -1)
 		return "?";
-	default:
-		return "unknown";
-	}
+	enum ql_sched_policy p = sched_policy_of_kernel(policy);
+	return p == QL_SCHED_UNSET ? "unknown" : ql_sched_policy_name(p);
 }
 
 static bool allowed_is(const struct status_thread *t, int cpu)
