@@ -8,8 +8,8 @@ PLAN=16
 
 . /guest-lib.sh
 case $BACKEND in
-v2) VMS=/sys/fs/cgroup/qemu SET=vcpu THREADS=cgroup.threads OWN="emulator " ;;
-v1) VMS=/sys/fs/cgroup/cpuset/qemu SET=cpu THREADS=tasks OWN="" ;;
+v2) VMS=/sys/fs/cgroup/qemu SET=vcpu THREADS=cgroup.threads ;;
+v1) VMS=/sys/fs/cgroup/cpuset/qemu SET=cpu THREADS=tasks ;;
 esac
 export QEMU_LAUNCHER_CONFIG_DIR=/etc/ql
 # subdirs DIR: the directories in DIR, sorted, on one line.
@@ -25,8 +25,10 @@ vm_case() {
 	ql "$name"
 	check "$label: the launcher started the guest" started "$name" || dump_err "$name"
 	check "$label: the VM's directory has the whole name" test -d "$VMS/$name"
-	want=$OWN
-	for c in $(echo $cpus | tr ' ' '\n' | sort); do want="$want$SET$c "; done
+	# cgroup v2 always has an emulator set; cpuset v1 only for emulator_pinning (else the pool).
+	emu=
+	case $BACKEND/${3:-} in v2/* | *emulator_pinning*) emu=emulator ;; esac
+	want=$(for d in $emu $(for c in $cpus; do echo $SET$c; done); do echo $d; done | sort | tr '\n' ' ')
 	eq "$label: its sets are exactly ${want% }" "${want% }" "$(subdirs "$VMS/$name")"
 	k=0
 	for c in $cpus; do
