@@ -1,5 +1,6 @@
-/* The start sequence (DESIGN §2.3-2.4): -S when pinning, handshake, prelaunch check, pin, read
- * back, cont; then supervision and unwind. */
+/* The start sequence (README: "QMP on a private channel", "Pinning before the guest runs"; the
+ * qemu side in doc/qemu-7.2.md): -S when pinning, handshake, prelaunch check, pin, read back,
+ * cont; then supervision and unwind. */
 #include "vm.h"
 
 #include <poll.h>
@@ -27,7 +28,7 @@
 
 int vm_command_line(const struct definition *d, char ***ret_argv, struct ql_error *err)
 {
-	/* Setuid mode (DESIGN §4): a bare name would be found through the caller's PATH, a
+	/* Setuid mode (SECURITY.md): a bare name would be found through the caller's PATH, a
 	 * relative path through the caller's cwd; both let the caller choose what runs. Checked
 	 * here so --dry-run and --check refuse it as well. */
 	if (privileges_is_setuid() && d->binary[0] != '/')
