@@ -1,6 +1,7 @@
 /* Isolation backend "cgroup v2": <root>/<prefix>/<vm>/{emulator,vcpuN} as a threaded subtree,
  * with cpuset partitions when they can form. What goes where is planned in cgroup_v2_plan.c;
- * this file reads the kernel's state, applies the plan and reads every placement back. */
+ * this file reads the kernel's state, applies the plan and reads every placement back. The
+ * kernel's rules it depends on, as measured: doc/cgroup-v2.md. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

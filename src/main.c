@@ -15,7 +15,7 @@
 #include "status.h"
 #include "vm.h"
 
-/* Exit codes (DESIGN §2.6; the env(1)/timeout(1) convention). */
+/* Exit codes (README, "Exit status"; the env(1)/timeout(1) convention). */
 #define EXIT_USAGE 2
 #define EXIT_LAUNCHER 125
 #define EXIT_NOT_EXECUTABLE 126

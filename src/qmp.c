@@ -1,5 +1,5 @@
 /* QMP client over the private socket qemu was started with; the only module that knows JSON.
- * Framing, id matching, event dispatch and timeouts follow notes/qemu-experiments.md §8. */
+ * Framing, id matching, event dispatch and timeouts follow doc/qemu-7.2.md. */
 #include "qmp.h"
 
 #include <ctype.h>

@@ -1,5 +1,6 @@
-/* The plan of one VM and its start sequence: -S when pinning, handshake, prelaunch check, pin,
- * read back, cont; then supervision and unwind. */
+/* The plan of one VM and its start sequence (README: "QMP on a private channel", "Pinning before
+ * the guest runs"; the qemu side in doc/qemu-7.2.md): -S when pinning, handshake, prelaunch
+ * check, pin, read back, cont; then supervision and unwind. */
 #include "vm.h"
 
 #include <poll.h>
