@@ -15,6 +15,7 @@
 #include "pinning.h"
 #include "privileges.h"
 #include "status.h"
+#include "status_json.h"
 #include "vm.h"
 
 /* Exit codes (DESIGN §2.6; the env(1)/timeout(1) convention). */
@@ -28,6 +29,7 @@ enum mode { MODE_RUN, MODE_DRY_RUN, MODE_CHECK, MODE_LIST, MODE_IMPORT, MODE_STA
 struct cli {
 	enum mode mode;
 	bool verbose, debug;
+	bool json; /* --status --json */
 	const char *config_dir;
 	const char *name;
 	char **import_argv; /* --import: the qemu command line */
@@ -60,7 +62,7 @@ static void usage(FILE *f)
 {
 	fputs("Usage: qemu-launcher [OPTIONS] NAME\n"
 	      "       qemu-launcher --import -- QEMU-BINARY [QEMU-ARGS...]\n"
-	      "       qemu-launcher --status [NAME]\n"
+	      "       qemu-launcher --status [--json] [NAME]\n"
 	      "Start the VM defined in CONFIG_DIR/NAME.yml, pin its vCPUs, supervise it.\n"
 	      "\n"
 	      "  -n, --dry-run          print the qemu command line and the pinning plan; change nothing\n"
@@ -70,6 +72,7 @@ static void usage(FILE *f)
 	      "                         print a definition for a qemu command line\n"
 	      "  -s, --status [NAME]    show the running VMs' threads as the kernel has them placed;\n"
 	      "                         exit 1 when they differ from their definitions\n"
+	      "      --json             with --status: one JSON document (see qemu-launcher(1))\n"
 	      "  -C, --config-dir DIR   read definitions from DIR (default $QEMU_LAUNCHER_CONFIG_DIR or\n"
 	      "                         " QL_DEFAULT_CONFIG_DIR ")\n"
 	      "  -v, --verbose          print each step\n"
@@ -101,7 +104,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{"dry-run", no_argument, NULL, 'n'},    {"check", no_argument, NULL, 'c'},
 		{"list", no_argument, NULL, 'l'},       {"config-dir", required_argument, NULL, 'C'},
 		{"import", no_argument, NULL, 'i'},     {"status", no_argument, NULL, 's'},
-		{NULL, 0, NULL, 0},
+		{"json", no_argument, NULL, 'J'},       {NULL, 0, NULL, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "+hVvdncliC:s", opts, NULL)) != -1) {
@@ -138,12 +141,19 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case 'C':
 			cli->config_dir = optarg;
 			break;
+		case 'J':
+			cli->json = true;
+			break;
 		default:
 			usage(stderr);
 			return -EINVAL;
 		}
 	}
 import_args:
+	if (cli->json && cli->mode != MODE_STATUS) {
+		print_error("--json goes with --status");
+		return -EINVAL;
+	}
 	if (cli->mode == MODE_IMPORT) {
 		if (optind < argc && streq(argv[optind], "--"))
 			optind++;
@@ -234,7 +244,8 @@ static int show_status(const struct cli *cli, const struct config_paths *paths)
 		ql_error_clear(&err);
 		return EXIT_LAUNCHER;
 	}
-	_cleanup_free_ char *text = status_format(report);
+	_cleanup_free_ char *text =
+	    cli->json ? status_json_format(report) : status_format(report);
 	if (!text) {
 		print_error("out of memory");
 		return EXIT_LAUNCHER;

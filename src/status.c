@@ -630,6 +630,11 @@ static const char *policy_name(int policy)
 	}
 }
 
+const char *status_policy_name(int policy)
+{
+	return policy_name(policy);
+}
+
 static bool allowed_is(const struct status_thread *t, int cpu)
 {
 	char want[16];
