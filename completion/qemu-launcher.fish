@@ -42,13 +42,35 @@ function __qemu_launcher_no_name
     contains -- --list (commandline -opc); or contains -- -l (commandline -opc)
 end
 
-# Position after --import [--]: the qemu binary, then qemu's arguments.
-function __qemu_launcher_import_word
+# Where the word being completed is after --import [--libvirt-xml FILE] [--] QEMU-BINARY ARGS...:
+# sep (`--` or --libvirt-xml may come), xml (the FILE), binary, or args.
+function __qemu_launcher_import_state
     set -l words (commandline -opc)
     set -l at (contains -i -- --import $words; or contains -i -- -i $words)
+    if test -z "$at"
+        echo none
+        return
+    end
     set -l rest $words[(math $at + 1)..-1]
-    test (count $words) -gt $at; and test "$words[(math $at + 1)]" = --; and set -e rest[1]
-    count $rest
+    if test (count $words) -eq $at
+        echo sep
+        return
+    end
+    set -l sep_allowed yes
+    if test "$rest[1]" = --libvirt-xml
+        if test (count $rest) -eq 1
+            echo xml
+            return
+        end
+        set -e rest[1..2]
+        set sep_allowed no
+    end
+    if test (count $rest) -eq 0
+        test $sep_allowed = yes; and echo sep; or echo sep-only
+        return
+    end
+    test "$rest[1]" = --; and set -e rest[1]
+    test (count $rest) -eq 0; and echo binary; or echo args
 end
 
 complete -c qemu-launcher -f
@@ -65,7 +87,9 @@ complete -c qemu-launcher -n 'not __qemu_launcher_importing' -s d -l debug -d 'p
 complete -c qemu-launcher -n 'not __qemu_launcher_importing' -s h -l help -d 'show the help'
 complete -c qemu-launcher -n 'not __qemu_launcher_importing' -s V -l version -d 'show the version'
 complete -c qemu-launcher -n 'not __qemu_launcher_importing; and not __qemu_launcher_no_name' -a '(__qemu_launcher_names)' -d 'VM definition'
-# after --import: `--`, then a qemu binary, then qemu's arguments (files)
-complete -c qemu-launcher -n '__qemu_launcher_importing; and test (__qemu_launcher_import_word) -eq 0' -a -- --
-complete -c qemu-launcher -n '__qemu_launcher_importing; and test (__qemu_launcher_import_word) -eq 0' -a '(complete -C "qemu-system-" | string match -r "^qemu-system-\S+")' -d 'qemu binary'
-complete -c qemu-launcher -n '__qemu_launcher_importing; and test (__qemu_launcher_import_word) -gt 0' -F
+# after --import: `--` (or --libvirt-xml FILE first), then a qemu binary, then qemu's arguments
+complete -c qemu-launcher -n 'contains -- (__qemu_launcher_import_state) sep sep-only' -a -- --
+complete -c qemu-launcher -n 'test (__qemu_launcher_import_state) = sep' -a --libvirt-xml -d 'a libvirt domain XML'
+complete -c qemu-launcher -n 'test (__qemu_launcher_import_state) = xml' -F
+complete -c qemu-launcher -n 'contains -- (__qemu_launcher_import_state) sep sep-only binary' -a '(complete -C "qemu-system-" | string match -r "^qemu-system-\S+")' -d 'qemu binary'
+complete -c qemu-launcher -n 'test (__qemu_launcher_import_state) = args' -F
