@@ -1,8 +1,11 @@
 /* libvirt domain XML -> launcher keys. libvirt's pinning and scheduling live in <cputune>, its
  * memory locking in <memoryBacking>; the qemu command line (virsh domxml-to-native) carries the
- * rest, which --import already reads. Whatever has no launcher key becomes a warning. */
+ * rest, which --import already reads. Whatever has no launcher key becomes a warning.
+ * libxml2 is loaded with dlopen on first use: linked, it (with ICU and libstdc++) would cost
+ * every VM start ~3 ms of dynamic loading for an option used once per migration. */
 #include "libvirt_xml.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -21,6 +24,59 @@
 /* libvirt's own limit on vCPUs (VIR_DOMAIN_VCPUS_MAX is lower; this only bounds our arrays). */
 #define MAX_VCPUS 4096
 
+/* The libxml2 functions we use, resolved from libxml2.so.2 (types from its headers). */
+static struct {
+	__typeof__(xmlReadMemory) *read_memory;
+	__typeof__(xmlFreeDoc) *free_doc;
+	__typeof__(xmlGetLastError) *last_error;
+	__typeof__(xmlDocGetRootElement) *root;
+	__typeof__(xmlGetProp) *get_prop;
+	__typeof__(xmlHasProp) *has_prop;
+	__typeof__(xmlNodeGetContent) *content;
+	__typeof__(xmlGetLineNo) *line_no;
+	xmlFreeFunc *free; /* the library's `xmlFree` variable */
+} X;
+
+static int xml_load(struct ql_error *err)
+{
+	if (X.read_memory)
+		return 0;
+	void *h = dlopen("libxml2.so.2", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return ql_error_set(err, ENOPKG, "--libvirt-xml needs libxml2: %s", dlerror());
+	static const char *const names[] = {
+	    "xmlReadMemory", "xmlFreeDoc",	  "xmlGetLastError", "xmlDocGetRootElement",
+	    "xmlGetProp",    "xmlHasProp",	  "xmlNodeGetContent", "xmlGetLineNo", "xmlFree"};
+	void *sym[ELEMENTSOF(names)];
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		if (!(sym[i] = dlsym(h, names[i]))) {
+			int r = ql_error_set(err, ENOPKG, "libxml2.so.2 has no %s", names[i]);
+			dlclose(h);
+			return r;
+		}
+	/* the handle stays open for the process: the functions are used until it exits */
+	X.free_doc = (__typeof__(X.free_doc))sym[1];
+	X.last_error = (__typeof__(X.last_error))sym[2];
+	X.root = (__typeof__(X.root))sym[3];
+	X.get_prop = (__typeof__(X.get_prop))sym[4];
+	X.has_prop = (__typeof__(X.has_prop))sym[5];
+	X.content = (__typeof__(X.content))sym[6];
+	X.line_no = (__typeof__(X.line_no))sym[7];
+	X.free = (xmlFreeFunc *)sym[8];
+	X.read_memory = (__typeof__(X.read_memory))sym[0];
+	return 0;
+}
+
+static xmlChar *prop(const xmlNode *n, const char *name)
+{
+	return X.get_prop(n, (const xmlChar *)name);
+}
+
+static bool has_prop(const xmlNode *n, const char *name)
+{
+	return X.has_prop(n, (const xmlChar *)name) != NULL;
+}
+
 struct ctx {
 	const char *path;
 	char **warnings;
@@ -31,13 +87,13 @@ struct ctx {
 static void xml_freep(xmlDoc **d)
 {
 	if (*d)
-		xmlFreeDoc(*d);
+		X.free_doc(*d);
 }
 
 static void xml_charp(xmlChar **s)
 {
 	if (*s)
-		xmlFree(*s);
+		(*X.free)(*s);
 }
 #define _cleanup_xml_ _cleanup_(xml_charp)
 
@@ -52,7 +108,7 @@ _printf_(3, 4) static int warn(struct ctx *c, const xmlNode *n, const char *fmt,
 	va_start(ap, fmt);
 	int r = vasprintf(&msg, fmt, ap);
 	va_end(ap);
-	if (r < 0 || asprintf(&v[c->n_warnings], "%s:%ld: %s", c->path, n ? xmlGetLineNo(n) : 0L,
+	if (r < 0 || asprintf(&v[c->n_warnings], "%s:%ld: %s", c->path, n ? X.line_no(n) : 0L,
 			      msg) < 0) {
 		v[c->n_warnings] = NULL;
 		return ql_error_set(c->err, ENOMEM, "out of memory");
@@ -70,7 +126,7 @@ _printf_(3, 4) static int fail(struct ctx *c, const xmlNode *n, const char *fmt,
 	va_end(ap);
 	if (r < 0)
 		return ql_error_set(c->err, ENOMEM, "out of memory");
-	return ql_error_set(c->err, EINVAL, "%s:%ld: %s", c->path, n ? xmlGetLineNo(n) : 0L, msg);
+	return ql_error_set(c->err, EINVAL, "%s:%ld: %s", c->path, n ? X.line_no(n) : 0L, msg);
 }
 
 static bool is(const xmlNode *n, const char *name)
@@ -109,7 +165,7 @@ static bool parse_uint(const xmlChar *v, unsigned max, unsigned *ret)
 static int parse_cpuset(struct ctx *c, const xmlNode *n, const char *attr,
 			struct cpu_list **ret)
 {
-	_cleanup_xml_ xmlChar *v = xmlGetProp(n, (const xmlChar *)attr);
+	_cleanup_xml_ xmlChar *v = prop(n, attr);
 	struct ql_shown sh;
 	if (!v)
 		return fail(c, n, "<%s> has no %s attribute", n->name, attr);
@@ -165,8 +221,8 @@ static void domain_done(struct domain *d)
 
 static int vcpupin(struct ctx *c, struct domain *d, const xmlNode *n)
 {
-	_cleanup_xml_ xmlChar *id = xmlGetProp(n, (const xmlChar *)"vcpu");
-	_cleanup_xml_ xmlChar *cs = xmlGetProp(n, (const xmlChar *)"cpuset");
+	_cleanup_xml_ xmlChar *id = prop(n, "vcpu");
+	_cleanup_xml_ xmlChar *cs = prop(n, "cpuset");
 	struct ql_shown sh;
 	unsigned vcpu;
 	if (!parse_uint(id, MAX_VCPUS - 1, &vcpu))
@@ -202,8 +258,8 @@ static int emulatorpin(struct ctx *c, struct import_launcher *l, const xmlNode *
 
 static int vcpusched(struct ctx *c, struct domain *d, const xmlNode *n)
 {
-	_cleanup_xml_ xmlChar *pol = xmlGetProp(n, (const xmlChar *)"scheduler");
-	_cleanup_xml_ xmlChar *prio = xmlGetProp(n, (const xmlChar *)"priority");
+	_cleanup_xml_ xmlChar *pol = prop(n, "scheduler");
+	_cleanup_xml_ xmlChar *prio = prop(n, "priority");
 	struct ql_shown sh;
 	if (!pol || !(streq((const char *)pol, "fifo") || streq((const char *)pol, "rr") ||
 		      streq((const char *)pol, "batch") || streq((const char *)pol, "idle")))
@@ -215,7 +271,7 @@ static int vcpusched(struct ctx *c, struct domain *d, const xmlNode *n)
 		return fail(c, n, "<vcpusched scheduler='%s'> needs a priority 1..99, got '%s'",
 			    (const char *)pol, shown(&sh, prio));
 	struct sched s = {.node = n, .priority = rt ? (int)p : -1};
-	if (xmlHasProp(n, (const xmlChar *)"vcpus")) {
+	if (has_prop(n, "vcpus")) {
 		int r = parse_cpuset(c, n, "vcpus", &s.vcpus);
 		if (r < 0)
 			return r;
@@ -326,8 +382,8 @@ static int cputune(struct ctx *c, struct domain *d, struct import_launcher *l, c
 		} else if (is(n, "vcpusched")) {
 			r = vcpusched(c, d, n);
 		} else if (is(n, "iothreadpin")) {
-			_cleanup_xml_ xmlChar *id = xmlGetProp(n, (const xmlChar *)"iothread");
-			_cleanup_xml_ xmlChar *cs = xmlGetProp(n, (const xmlChar *)"cpuset");
+			_cleanup_xml_ xmlChar *id = prop(n, "iothread");
+			_cleanup_xml_ xmlChar *cs = prop(n, "cpuset");
 			struct ql_shown sh2;
 			r = warn(c, n,
 				 "<iothreadpin iothread='%s' cpuset='%s'> not imported: qemu-launcher "
@@ -335,7 +391,7 @@ static int cputune(struct ctx *c, struct domain *d, struct import_launcher *l, c
 				 "emulator_pinning puts qemu's other threads",
 				 shown(&sh, id), shown(&sh2, cs));
 		} else if (is(n, "emulatorsched") || is(n, "iothreadsched")) {
-			_cleanup_xml_ xmlChar *pol = xmlGetProp(n, (const xmlChar *)"scheduler");
+			_cleanup_xml_ xmlChar *pol = prop(n, "scheduler");
 			r = warn(c, n,
 				 "<%s scheduler='%s'> not imported: qemu-launcher schedules only vCPU "
 				 "threads",
@@ -371,8 +427,8 @@ static int memory_backing(struct ctx *c, struct import_launcher *l, const xmlNod
 			for (const xmlNode *p = n->children; p; p = p->next) {
 				if (!is(p, "page"))
 					continue;
-				_cleanup_xml_ xmlChar *size = xmlGetProp(p, (const xmlChar *)"size");
-				_cleanup_xml_ xmlChar *unit = xmlGetProp(p, (const xmlChar *)"unit");
+				_cleanup_xml_ xmlChar *size = prop(p, "size");
+				_cleanup_xml_ xmlChar *unit = prop(p, "unit");
 				struct ql_shown s1, s2;
 				fprintf(f, "%s%s %s", ftell(f) ? ", " : " (", shown(&s1, size),
 					unit ? shown(&s2, unit) : "KiB");
@@ -414,10 +470,12 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 		goto out;
 	}
 	/* no network, no entity expansion (XXE), no DTD loading: a domain XML needs none */
-	doc = xmlReadMemory(text, (int)len, path, NULL,
+	if ((r = xml_load(err)) < 0)
+		goto out;
+	doc = X.read_memory(text, (int)len, path, NULL,
 			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	if (!doc) {
-		const xmlError *e = xmlGetLastError();
+		const xmlError *e = X.last_error();
 		_cleanup_free_ char *msg = strdup(e && e->message ? e->message : "not XML\n");
 		if (msg)
 			msg[strcspn(msg, "\n")] = '\0';
@@ -425,7 +483,7 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 				 msg ? msg : "not XML");
 		goto out;
 	}
-	const xmlNode *root = xmlDocGetRootElement(doc);
+	const xmlNode *root = X.root(doc);
 	if (!root || !is(root, "domain")) {
 		r = fail(&c, root, "not a libvirt domain XML (the root element is <%s>, not <domain>)",
 			 root ? (const char *)root->name : "");
@@ -433,7 +491,7 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 	}
 
 	const xmlNode *n = child(root, "name");
-	nm = n ? xmlNodeGetContent(n) : NULL;
+	nm = n ? X.content(n) : NULL;
 	if (!nm || !*nm) {
 		r = fail(&c, root, "the domain has no <name>");
 		goto out;
@@ -455,13 +513,13 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 	}
 
 	n = child(root, "vcpu");
-	nv = n ? xmlNodeGetContent(n) : NULL;
+	nv = n ? X.content(n) : NULL;
 	if (!n || !parse_uint(nv, MAX_VCPUS, &d.n_vcpus) || d.n_vcpus == 0) {
 		r = fail(&c, n ? n : root, "the domain needs <vcpu> with a number of vCPUs (1..%d)",
 			 MAX_VCPUS);
 		goto out;
 	}
-	cur = xmlGetProp(n, (const xmlChar *)"current");
+	cur = prop(n, "current");
 	unsigned current;
 	if (cur && parse_uint(cur, d.n_vcpus, &current) && current < d.n_vcpus &&
 	    (r = warn(&c, n,
@@ -480,11 +538,11 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 	const xmlNode *ct = child(root, "cputune");
 	if (ct && (r = cputune(&c, &d, &l, ct)) < 0)
 		goto out;
-	if (xmlHasProp(n, (const xmlChar *)"cpuset")) {
+	if (has_prop(n, "cpuset")) {
 		bool all_pinned = true;
 		for (unsigned i = 0; i < d.n_vcpus; i++)
 			all_pinned = all_pinned && d.pin[i] >= 0;
-		_cleanup_xml_ xmlChar *cs = xmlGetProp(n, (const xmlChar *)"cpuset");
+		_cleanup_xml_ xmlChar *cs = prop(n, "cpuset");
 		if (!all_pinned &&
 		    (r = warn(&c, n,
 			      "<vcpu cpuset='%s'> not imported: qemu-launcher pins each vCPU to one "
