@@ -17,17 +17,18 @@ static void json_object_putp(json_object **o)
 }
 #define _cleanup_json_ _cleanup_(json_object_putp)
 
-static const char *backend_id(enum status_backend b)
+/* The backend's name as an identifier: "cpuset v1" -> "cpuset-v1"; no sets -> "affinity". */
+static json_object *backend_id(const char *backend)
 {
-	switch (b) {
-	case STATUS_CPUSET_V1:
-		return "cpuset-v1";
-	case STATUS_CGROUP_V2:
-		return "cgroup-v2";
-	case STATUS_AFFINITY:
-		return "affinity";
-	}
-	return "unknown";
+	if (!backend)
+		return json_object_new_string("affinity");
+	_cleanup_free_ char *id = strdup(backend);
+	if (!id)
+		return NULL;
+	for (char *p = id; *p; p++)
+		if (*p == ' ')
+			*p = '-';
+	return json_object_new_string(id);
 }
 
 /* Length of the valid UTF-8 sequence at s, 0 when it is not one. */
@@ -157,7 +158,7 @@ static json_object *vm_json(const struct status_vm *vm)
 		  put(o, "running", json_object_new_boolean(vm->qemu_pid > 0), true) &&
 		  put(o, "qemu_pid", vm->qemu_pid > 0 ? json_object_new_int(vm->qemu_pid) : NULL,
 		      vm->qemu_pid > 0) &&
-		  put(o, "backend", json_object_new_string(backend_id(vm->backend)), true) &&
+		  put(o, "backend", backend_id(vm->backend), true) &&
 		  put(o, "set_dir", text(vm->dir), vm->dir) &&
 		  put(o, "definition_note", text(vm->definition_note), vm->definition_note) &&
 		  put(o, "consistent", json_object_new_boolean(!vm->problems[0]), true);

@@ -124,12 +124,9 @@ static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool
  * the handshake proceed (it reports timeouts and EOF itself). */
 static int wait_for_greeting(struct qmp *qmp, int sigfd, int timeout_ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
+	int64_t deadline = now_ms() + timeout_ms;
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		int64_t left = deadline - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		int64_t left = deadline - now_ms();
 		if (left <= 0)
 			return 0;
 		struct pollfd fds[2] = {
