@@ -10,9 +10,11 @@
 #include "definition.h"
 #include "import.h"
 #include "launch.h"
+#include "libvirt_xml.h"
 #include "log.h"
 #include "privileges.h"
 #include "status.h"
+#include "status_json.h"
 #include "vm.h"
 
 /* Exit codes (README, "Exit status"; the env(1)/timeout(1) convention). */
@@ -26,9 +28,11 @@ enum mode { MODE_RUN, MODE_DRY_RUN, MODE_CHECK, MODE_LIST, MODE_IMPORT, MODE_STA
 struct cli {
 	enum mode mode;
 	bool verbose, debug;
+	bool json; /* --status --json */
 	const char *config_dir;
 	const char *name;
-	char **import_argv; /* --import: the qemu command line */
+	const char *libvirt_xml; /* --import --libvirt-xml FILE */
+	char **import_argv;	 /* --import: the qemu command line */
 	size_t import_argc;
 };
 
@@ -57,8 +61,8 @@ static void print_log(void *userdata, enum ql_log_level level, const char *msg)
 static void usage(FILE *f)
 {
 	fputs("Usage: qemu-launcher [OPTIONS] NAME\n"
-	      "       qemu-launcher --import -- QEMU-BINARY [QEMU-ARGS...]\n"
-	      "       qemu-launcher --status [NAME]\n"
+	      "       qemu-launcher --import [--libvirt-xml FILE] -- QEMU-BINARY [QEMU-ARGS...]\n"
+	      "       qemu-launcher --status [--json] [NAME]\n"
 	      "Start the VM defined in CONFIG_DIR/NAME.yml, pin its vCPUs, supervise it.\n"
 	      "\n"
 	      "  -n, --dry-run          print the qemu command line and the pinning plan; change nothing\n"
@@ -66,8 +70,11 @@ static void usage(FILE *f)
 	      "  -l, --list             list the definitions in the config dir\n"
 	      "  -i, --import -- QEMU ARGS...\n"
 	      "                         print a definition for a qemu command line\n"
+	      "      --libvirt-xml FILE with --import: take pinning, scheduling and memory locking\n"
+	      "                         from a libvirt domain XML\n"
 	      "  -s, --status [NAME]    show the running VMs' threads as the kernel has them placed;\n"
 	      "                         exit 1 when they differ from their definitions\n"
+	      "      --json             with --status: one JSON document (see qemu-launcher(1))\n"
 	      "  -C, --config-dir DIR   read definitions from DIR (default $QEMU_LAUNCHER_CONFIG_DIR or\n"
 	      "                         " QL_DEFAULT_CONFIG_DIR ")\n"
 	      "  -v, --verbose          print each step\n"
@@ -99,6 +106,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{"dry-run", no_argument, NULL, 'n'},    {"check", no_argument, NULL, 'c'},
 		{"list", no_argument, NULL, 'l'},       {"config-dir", required_argument, NULL, 'C'},
 		{"import", no_argument, NULL, 'i'},     {"status", no_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'J'},       {"libvirt-xml", required_argument, NULL, 'X'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -136,13 +144,44 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case 'C':
 			cli->config_dir = optarg;
 			break;
+		case 'J':
+			cli->json = true;
+			break;
+		case 'X':
+			cli->libvirt_xml = optarg;
+			break;
 		default:
 			usage(stderr);
 			return -EINVAL;
 		}
 	}
 import_args:
+	if (cli->json && cli->mode != MODE_STATUS) {
+		print_error("--json goes with --status");
+		return -EINVAL;
+	}
+	if (cli->libvirt_xml && cli->mode != MODE_IMPORT) {
+		print_error("--libvirt-xml goes with --import");
+		return -EINVAL;
+	}
+	if (cli->libvirt_xml && !*cli->libvirt_xml) {
+		print_error("--libvirt-xml needs a FILE");
+		return -EINVAL;
+	}
 	if (cli->mode == MODE_IMPORT) {
+		/* --import --libvirt-xml FILE -- ...: the one option that may follow --import (qemu
+		 * has no option of that name, and a binary is never called so) */
+		if (optind < argc && streq(argv[optind], "--libvirt-xml")) {
+			if (optind + 1 >= argc) {
+				print_error("--libvirt-xml needs a FILE");
+				return -EINVAL;
+			}
+			cli->libvirt_xml = argv[optind + 1];
+			optind += 2;
+		} else if (optind < argc && !strncmp(argv[optind], "--libvirt-xml=", 14)) {
+			cli->libvirt_xml = argv[optind] + 14;
+			optind++;
+		}
 		if (optind < argc && streq(argv[optind], "--"))
 			optind++;
 		if (optind >= argc) {
@@ -205,12 +244,25 @@ static int import_definition(const struct cli *cli)
 {
 	struct ql_error err = {0};
 	_cleanup_free_ char *yaml = NULL;
-	_cleanup_strv_free_ char **warnings = NULL;
-	if (import_command_line(cli->import_argv, cli->import_argc, &yaml, &warnings, &err) < 0) {
+	_cleanup_strv_free_ char **warnings = NULL, **xml_warnings = NULL;
+	_cleanup_free_ char *domain = NULL;
+	struct import_launcher keys = {0};
+	if (cli->libvirt_xml &&
+	    libvirt_xml_load(cli->libvirt_xml, &keys, &domain, &xml_warnings, &err) < 0) {
 		print_error("%s", err.msg);
 		ql_error_clear(&err);
 		return EXIT_LAUNCHER;
 	}
+	int r = import_command_line_with(cli->import_argv, cli->import_argc,
+					 cli->libvirt_xml ? &keys : NULL, &yaml, &warnings, &err);
+	import_launcher_done(&keys);
+	if (r < 0) {
+		print_error("%s", err.msg);
+		ql_error_clear(&err);
+		return EXIT_LAUNCHER;
+	}
+	for (char **w = xml_warnings; w && *w; w++)
+		fprintf(stderr, "qemu-launcher: warning: %s\n", *w);
 	for (char **w = warnings; *w; w++)
 		fprintf(stderr, "qemu-launcher: warning: %s\n", *w);
 	fputs(yaml, stdout);
@@ -232,7 +284,8 @@ static int show_status(const struct cli *cli, const struct config_paths *paths)
 		ql_error_clear(&err);
 		return EXIT_LAUNCHER;
 	}
-	_cleanup_free_ char *text = status_format(report);
+	_cleanup_free_ char *text =
+	    cli->json ? status_json_format(report) : status_format(report);
 	if (!text) {
 		print_error("out of memory");
 		return EXIT_LAUNCHER;

@@ -479,6 +479,11 @@ static const char *policy_name(int policy)
 	return p == QL_SCHED_UNSET ? "unknown" : ql_sched_policy_name(p);
 }
 
+const char *status_policy_name(int policy)
+{
+	return policy_name(policy);
+}
+
 static bool allowed_is(const struct status_thread *t, int cpu)
 {
 	char want[16];
