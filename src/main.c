@@ -15,6 +15,7 @@
 #include "pinning.h"
 #include "privileges.h"
 #include "status.h"
+#include "topology.h"
 #include "vm.h"
 
 /* Exit codes (DESIGN §2.6; the env(1)/timeout(1) convention). */
@@ -23,7 +24,19 @@
 #define EXIT_NOT_EXECUTABLE 126
 #define EXIT_NOT_FOUND 127
 
-enum mode { MODE_RUN, MODE_DRY_RUN, MODE_CHECK, MODE_LIST, MODE_IMPORT, MODE_STATUS };
+enum mode {
+	MODE_RUN,
+	MODE_DRY_RUN,
+	MODE_CHECK,
+	MODE_LIST,
+	MODE_IMPORT,
+	MODE_STATUS,
+	MODE_TOPOLOGY,
+	MODE_SUGGEST,
+};
+
+/* Long-only options. */
+enum { OPT_TOPOLOGY = 0x100, OPT_SUGGEST };
 
 struct cli {
 	enum mode mode;
@@ -61,6 +74,7 @@ static void usage(FILE *f)
 	fputs("Usage: qemu-launcher [OPTIONS] NAME\n"
 	      "       qemu-launcher --import -- QEMU-BINARY [QEMU-ARGS...]\n"
 	      "       qemu-launcher --status [NAME]\n"
+	      "       qemu-launcher --topology | --suggest NAME\n"
 	      "Start the VM defined in CONFIG_DIR/NAME.yml, pin its vCPUs, supervise it.\n"
 	      "\n"
 	      "  -n, --dry-run          print the qemu command line and the pinning plan; change nothing\n"
@@ -70,6 +84,9 @@ static void usage(FILE *f)
 	      "                         print a definition for a qemu command line\n"
 	      "  -s, --status [NAME]    show the running VMs' threads as the kernel has them placed;\n"
 	      "                         exit 1 when they differ from their definitions\n"
+	      "      --topology         show the host's CPU topology (cores, SMT siblings, L3, nodes)\n"
+	      "      --suggest NAME     print a vcpu_pinning, emulator_pinning and -smp for NAME's\n"
+	      "                         vCPUs on this host (printed only, never applied)\n"
 	      "  -C, --config-dir DIR   read definitions from DIR (default $QEMU_LAUNCHER_CONFIG_DIR or\n"
 	      "                         " QL_DEFAULT_CONFIG_DIR ")\n"
 	      "  -v, --verbose          print each step\n"
@@ -101,6 +118,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{"dry-run", no_argument, NULL, 'n'},    {"check", no_argument, NULL, 'c'},
 		{"list", no_argument, NULL, 'l'},       {"config-dir", required_argument, NULL, 'C'},
 		{"import", no_argument, NULL, 'i'},     {"status", no_argument, NULL, 's'},
+		{"topology", no_argument, NULL, OPT_TOPOLOGY},
+		{"suggest", no_argument, NULL, OPT_SUGGEST},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -135,6 +154,12 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case 's':
 			cli->mode = MODE_STATUS;
 			break;
+		case OPT_TOPOLOGY:
+			cli->mode = MODE_TOPOLOGY;
+			break;
+		case OPT_SUGGEST:
+			cli->mode = MODE_SUGGEST;
+			break;
 		case 'C':
 			cli->config_dir = optarg;
 			break;
@@ -163,9 +188,9 @@ import_args:
 		cli->name = optind < argc ? argv[optind] : NULL;
 		return 0;
 	}
-	if (cli->mode == MODE_LIST) {
+	if (cli->mode == MODE_LIST || cli->mode == MODE_TOPOLOGY) {
 		if (optind != argc) {
-			print_error("--list takes no NAME");
+			print_error("--%s takes no NAME", cli->mode == MODE_LIST ? "list" : "topology");
 			return -EINVAL;
 		}
 		return 0;
@@ -247,6 +272,63 @@ static int show_status(const struct cli *cli, const struct config_paths *paths)
 	return status_is_consistent(report) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+static int show_topology(void)
+{
+	struct ql_error err = {0};
+	_cleanup_topology_ struct host_topology *t = NULL;
+	if (topology_read("/", &t, &err) < 0) {
+		print_error("reading the host topology: %s", err.msg);
+		ql_error_clear(&err);
+		return EXIT_LAUNCHER;
+	}
+	_cleanup_free_ char *text = topology_format(t);
+	if (!text) {
+		print_error("out of memory");
+		return EXIT_LAUNCHER;
+	}
+	fputs(text, stdout);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		print_error("writing the topology: %m");
+		return EXIT_LAUNCHER;
+	}
+	return EXIT_SUCCESS;
+}
+
+/* Printed, never applied: the user decides what goes into the definition. */
+static int suggest_pinning(const struct definition *d)
+{
+	struct ql_error err = {0};
+	_cleanup_topology_ struct host_topology *t = NULL;
+	_cleanup_free_ char *yaml = NULL;
+	if (topology_read("/", &t, &err) < 0 || topology_suggest_for(t, d, &yaml, &err) < 0) {
+		print_error("%s", err.msg);
+		ql_error_clear(&err);
+		return EXIT_LAUNCHER;
+	}
+	fputs(yaml, stdout);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		print_error("writing the suggestion: %m");
+		return EXIT_LAUNCHER;
+	}
+	return EXIT_SUCCESS;
+}
+
+/* --check: where the pinning hides the host's SMT siblings, L3 groups or NUMA nodes from the
+ * guest. Warnings only: the definition is valid either way. */
+static void print_topology_warnings(const struct definition *d)
+{
+	struct ql_error err = {0};
+	_cleanup_topology_ struct host_topology *t = NULL;
+	_cleanup_strv_free_ char **warnings = NULL;
+	if (topology_read("/", &t, &err) < 0 || topology_check(t, d, &warnings, &err) < 0) {
+		fprintf(stderr, "qemu-launcher: warning: host topology not checked: %s\n", err.msg);
+		ql_error_clear(&err);
+		return;
+	}
+	for (char **w = warnings; *w; w++)
+		fprintf(stderr, "qemu-launcher: warning: %s\n", *w);
+}
+
 static int show_plan(const struct cli *cli, const struct vm_options *o)
 {
 	const struct definition *d = o->def;
@@ -271,6 +353,7 @@ static int show_plan(const struct cli *cli, const struct vm_options *o)
 	}
 
 	if (cli->mode == MODE_CHECK) {
+		print_topology_warnings(d);
 		printf("%s: OK\n", d->path);
 		return EXIT_SUCCESS;
 	}
@@ -304,6 +387,8 @@ int main(int argc, char **argv)
 
 	if (cli.mode == MODE_IMPORT)
 		return import_definition(&cli);
+	if (cli.mode == MODE_TOPOLOGY)
+		return show_topology();
 
 	struct ql_error err = {0};
 	struct config_paths paths;
@@ -332,6 +417,10 @@ int main(int argc, char **argv)
 	struct ql_logger log = {.fn = print_log, .userdata = &printer};
 
 	struct vm_options o = {.name = cli.name, .def = d, .paths = &paths, .log = &log};
+	if (cli.mode == MODE_SUGGEST) {
+		code = suggest_pinning(d);
+		goto out;
+	}
 	if (cli.mode == MODE_DRY_RUN || cli.mode == MODE_CHECK) {
 		code = show_plan(&cli, &o);
 		goto out;

@@ -400,14 +400,17 @@ char *topology_format(const struct host_topology *t)
 
 enum level { LEVEL_L3, LEVEL_NODE, LEVEL_HOST };
 
-static bool core_in(const struct topology_core *c, enum level level, size_t g)
+/* Whether core c is in group g of a level, and in NUMA node index `node` (-1: any). */
+static bool core_in(const struct topology_core *c, enum level level, size_t g, int node)
 {
+	if (node >= 0 && c->node != node)
+		return false;
 	return level == LEVEL_L3 ? c->l3 == (int)g : level == LEVEL_NODE ? c->node == (int)g : true;
 }
 
 /* Up to `want` cores of group g that can hold `threads` vCPUs, cores the user isolated first;
  * core 0 (the first core) stays the host's. Returns how many were written to out. */
-static size_t group_candidates(const struct host_topology *t, enum level level, size_t g,
+static size_t group_candidates(const struct host_topology *t, enum level level, size_t g, int node,
 			       unsigned threads, size_t *out, size_t want)
 {
 	size_t n = 0;
@@ -415,7 +418,7 @@ static size_t group_candidates(const struct host_topology *t, enum level level, 
 	for (int pass = any_isolated ? 0 : 1; pass < 2; pass++)
 		for (size_t i = 1; i < t->n_cores && n < want; i++) {
 			const struct topology_core *c = &t->cores[i];
-			if (!core_in(c, level, g) || cpu_list_count(c->cpus) < threads)
+			if (!core_in(c, level, g, node) || cpu_list_count(c->cpus) < threads)
 				continue;
 			bool iso = any_isolated && cpu_list_is_subset(c->cpus, t->isolated);
 			if ((pass == 0) != iso)
@@ -431,44 +434,70 @@ static int cmp_core_index(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Chooses `need` cores into out (socket by socket) and the number of guest sockets: all in one
- * L3 group, else one NUMA node, else spread evenly over k L3 groups (k guest sockets, so the
- * guest sees k L3 caches), else whatever the host has. false when it has too few. */
+static bool pick_one(const struct host_topology *t, enum level level, size_t n_groups,
+		     size_t need, unsigned threads, size_t *out)
+{
+	for (size_t g = 0; g < n_groups; g++)
+		if (group_candidates(t, level, g, -1, threads, out, need) == need) {
+			qsort(out, need, sizeof(*out), cmp_core_index);
+			return true;
+		}
+	return false;
+}
+
+/* need cores spread evenly over the fewest groups of a level (inside node `node` unless -1):
+ * one guest socket per group. 0 when no spread fits, else the number of groups. */
+static unsigned pick_spread(const struct host_topology *t, enum level level, size_t n_groups,
+			    int node, size_t need, unsigned threads, size_t *out)
+{
+	for (size_t k = 2; k <= n_groups && k <= need; k++) {
+		if (need % k)
+			continue;
+		size_t per = need / k, got = 0;
+		for (size_t g = 0; g < n_groups && got < k; g++)
+			if (group_candidates(t, level, g, node, threads, out + got * per, per) == per)
+				got++;
+		if (got == k) {
+			for (size_t s = 0; s < k; s++)
+				qsort(out + s * per, per, sizeof(*out), cmp_core_index);
+			return (unsigned)k;
+		}
+	}
+	return 0;
+}
+
+/* Chooses `need` cores into out (socket by socket) and the number of guest sockets, preferring
+ * in this order: one L3 group; L3 groups of one NUMA node, one guest socket each (so the guest
+ * sees as many L3 caches as it uses); L3 groups of several nodes likewise; one node; nodes,
+ * one guest socket each; anything. false when the host has too few cores. */
 static bool pick_cores(const struct host_topology *t, size_t need, unsigned threads, size_t *out,
 		       unsigned *ret_sockets)
 {
-	enum level levels[2];
-	size_t n_levels = 0, sizes[] = {t->n_l3, t->n_nodes};
-	if (t->n_l3)
-		levels[n_levels++] = LEVEL_L3;
-	if (t->n_nodes)
-		levels[n_levels++] = LEVEL_NODE;
-
-	for (size_t l = 0; l < n_levels; l++)
-		for (size_t g = 0; g < sizes[levels[l]]; g++)
-			if (group_candidates(t, levels[l], g, threads, out, need) == need) {
-				qsort(out, need, sizeof(*out), cmp_core_index);
-				*ret_sockets = 1;
-				return true;
-			}
-	for (size_t l = 0; l < n_levels; l++)
-		for (size_t k = 2; k <= sizes[levels[l]] && k <= need; k++) {
-			if (need % k)
-				continue;
-			size_t per = need / k, got = 0;
-			for (size_t g = 0; g < sizes[levels[l]] && got < k; g++)
-				if (group_candidates(t, levels[l], g, threads, out + got * per, per) ==
-				    per)
-					got++;
-			if (got == k) {
-				for (size_t s = 0; s < k; s++)
-					qsort(out + s * per, per, sizeof(*out), cmp_core_index);
-				*ret_sockets = (unsigned)k;
-				return true;
-			}
-		}
+	unsigned k;
 	*ret_sockets = 1;
-	if (group_candidates(t, LEVEL_HOST, 0, threads, out, need) != need)
+	if (t->n_l3 && pick_one(t, LEVEL_L3, t->n_l3, need, threads, out))
+		return true;
+	if (t->n_l3 > 1) {
+		for (size_t n = 0; n < t->n_nodes; n++)
+			if ((k = pick_spread(t, LEVEL_L3, t->n_l3, (int)n, need, threads, out))) {
+				*ret_sockets = k;
+				return true;
+			}
+		if ((k = pick_spread(t, LEVEL_L3, t->n_l3, -1, need, threads, out))) {
+			*ret_sockets = k;
+			return true;
+		}
+	}
+	/* without L3 information, nodes are the next best thing */
+	if (!t->n_l3 && t->n_nodes) {
+		if (pick_one(t, LEVEL_NODE, t->n_nodes, need, threads, out))
+			return true;
+		if ((k = pick_spread(t, LEVEL_NODE, t->n_nodes, -1, need, threads, out))) {
+			*ret_sockets = k;
+			return true;
+		}
+	}
+	if (group_candidates(t, LEVEL_HOST, 0, -1, threads, out, need) != need)
 		return false;
 	qsort(out, need, sizeof(*out), cmp_core_index);
 	return true;
@@ -543,9 +572,10 @@ int topology_suggest(const struct host_topology *t, unsigned n_vcpus, char **ret
 	FILE *f = open_memstream(&out, &len);
 	if (!f)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	fprintf(f, "# %u vCPU%s as %u socket%s x %u core%s x %u thread%s on host CPUs %s", n_vcpus,
+	fprintf(f, "# %u vCPU%s as %u socket%s x %u core%s x %u thread%s on host CPU%s %s", n_vcpus,
 		n_vcpus > 1 ? "s" : "", sockets, sockets > 1 ? "s" : "", cores,
-		cores > 1 ? "s" : "", threads, threads > 1 ? "s" : "", used_s);
+		cores > 1 ? "s" : "", threads, threads > 1 ? "s" : "", n_vcpus > 1 ? "s" : "",
+		used_s);
 	if (t->n_l3)
 		fprintf(f, " (L3 group%s %s", cpu_list_count(l3s) > 1 ? "s" : "", l3_s);
 	if (t->n_nodes)
