@@ -372,11 +372,12 @@ char *topology_format(const struct host_topology *t)
 				continue;
 			fprintf(f, "  core %u: CPUs ", c->core_id);
 			put_list(f, c->cpus);
+			/* "(L3 0, node 0)": the list itself holds commas */
 			if (c->l3 >= 0)
-				fprintf(f, ", L3 %u", t->l3[c->l3].id);
+				fprintf(f, " (L3 %u", t->l3[c->l3].id);
 			if (c->node >= 0)
-				fprintf(f, ", node %u", t->nodes[c->node].id);
-			fputc('\n', f);
+				fprintf(f, "%s node %u", c->l3 >= 0 ? "," : " (", t->nodes[c->node].id);
+			fputs(c->l3 >= 0 || c->node >= 0 ? ")\n" : "\n", f);
 		}
 	}
 	for (size_t i = 0; i < t->n_l3; i++) {

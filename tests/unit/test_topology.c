@@ -229,10 +229,10 @@ static void test_smt2_read_and_format(void **state)
 			       "isolated: none\n"
 			       "threads per core: 2\n"
 			       "package 0: CPUs 0-7\n"
-			       "  core 0: CPUs 0,4, L3 0, node 0\n"
-			       "  core 1: CPUs 1,5, L3 0, node 0\n"
-			       "  core 2: CPUs 2,6, L3 0, node 0\n"
-			       "  core 3: CPUs 3,7, L3 0, node 0\n"
+			       "  core 0: CPUs 0,4 (L3 0, node 0)\n"
+			       "  core 1: CPUs 1,5 (L3 0, node 0)\n"
+			       "  core 2: CPUs 2,6 (L3 0, node 0)\n"
+			       "  core 3: CPUs 3,7 (L3 0, node 0)\n"
 			       "L3 0: CPUs 0-7\n"
 			       "node 0: CPUs 0-7\n");
 }
@@ -340,7 +340,7 @@ static void test_numa2(void **state)
 	assert_int_equal(t->n_nodes, 2);
 	assert_int_equal(topology_node_of(t, 12), 1);
 	_cleanup_free_ char *s = topology_format(t);
-	assert_non_null(strstr(s, "package 1: CPUs 4-7,12-15\n  core 0: CPUs 4,12, L3 1, node 1\n"));
+	assert_non_null(strstr(s, "package 1: CPUs 4-7,12-15\n  core 0: CPUs 4,12 (L3 1, node 1)\n"));
 	assert_non_null(strstr(s, "node 0: CPUs 0-3,8-11\nnode 1: CPUs 4-7,12-15\n"));
 
 	/* 6 vCPUs fit node 0 besides its first core */
@@ -431,7 +431,7 @@ static void test_offline_cpus(void **state)
 	assert_int_equal(cpu_list_count(t->cores[1].cpus), 1);
 	_cleanup_free_ char *s = topology_format(t);
 	assert_non_null(strstr(s, "online: 0-4,6-7\noffline: 5\nisolated: 3,7\n"));
-	assert_non_null(strstr(s, "  core 1: CPUs 1, L3 0, node 0\n"));
+	assert_non_null(strstr(s, "  core 1: CPUs 1 (L3 0, node 0)\n"));
 	/* a core with an offline sibling cannot hold a guest core of two threads; the isolated
 	 * core comes first */
 	_cleanup_free_ char *y = suggest(t, 4);
@@ -454,7 +454,7 @@ static void test_256_cpus(void **state)
 	assert_int_equal(topology_core_of(t, 255), 127);
 	assert_int_equal(topology_l3_of(t, 255), 15);
 	_cleanup_free_ char *s = topology_format(t);
-	assert_non_null(strstr(s, "  core 63: CPUs 127,255, L3 15, node 1\n"));
+	assert_non_null(strstr(s, "  core 63: CPUs 127,255 (L3 15, node 1)\n"));
 	assert_non_null(strstr(s, "L3 15: CPUs 120-127,248-255\n"));
 
 	/* 16 vCPUs: the first CCD has lost its first core to the host, the second is whole */
