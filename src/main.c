@@ -320,6 +320,8 @@ static void print_topology_warnings(const struct definition *d)
 	struct ql_error err = {0};
 	_cleanup_topology_ struct host_topology *t = NULL;
 	_cleanup_strv_free_ char **warnings = NULL;
+	if (!d->n_pins)
+		return;
 	if (topology_read("/", &t, &err) < 0 || topology_check(t, d, &warnings, &err) < 0) {
 		fprintf(stderr, "qemu-launcher: warning: host topology not checked: %s\n", err.msg);
 		ql_error_clear(&err);
