@@ -45,7 +45,8 @@ static int read_id(const char *path, unsigned *ret, struct ql_error *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return errno == ENOENT ? -ENOENT : ql_error_set_errno(err, errno, "open `%s`", path);
+		return errno == ENOENT ? -ENOENT
+				       : ql_error_set_errno(err, errno, "open `%s`", path);
 	char buf[ID_FILE_MAX + 1];
 	ssize_t n;
 	do
@@ -376,7 +377,8 @@ char *topology_format(const struct host_topology *t)
 			if (c->l3 >= 0)
 				fprintf(f, " (L3 %u", t->l3[c->l3].id);
 			if (c->node >= 0)
-				fprintf(f, "%s node %u", c->l3 >= 0 ? "," : " (", t->nodes[c->node].id);
+				fprintf(f, "%s node %u", c->l3 >= 0 ? "," : " (",
+					t->nodes[c->node].id);
 			fputs(c->l3 >= 0 || c->node >= 0 ? ")\n" : "\n", f);
 		}
 	}
@@ -435,8 +437,8 @@ static int cmp_core_index(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static bool pick_one(const struct host_topology *t, enum level level, size_t n_groups,
-		     size_t need, unsigned threads, size_t *out)
+static bool pick_one(const struct host_topology *t, enum level level, size_t n_groups, size_t need,
+		     unsigned threads, size_t *out)
 {
 	for (size_t g = 0; g < n_groups; g++)
 		if (group_candidates(t, level, g, -1, threads, out, need) == need) {
@@ -456,7 +458,8 @@ static unsigned pick_spread(const struct host_topology *t, enum level level, siz
 			continue;
 		size_t per = need / k, got = 0;
 		for (size_t g = 0; g < n_groups && got < k; g++)
-			if (group_candidates(t, level, g, node, threads, out + got * per, per) == per)
+			if (group_candidates(t, level, g, node, threads, out + got * per, per) ==
+			    per)
 				got++;
 		if (got == k) {
 			for (size_t s = 0; s < k; s++)
@@ -513,8 +516,7 @@ static struct cpu_list *groups_touched(const struct host_topology *t, const stru
 		return NULL;
 	for (int c = cpu_list_next(cpus, -1); c >= 0; c = cpu_list_next(cpus, c)) {
 		int g = l3 ? topology_l3_of(t, (unsigned)c) : topology_node_of(t, (unsigned)c);
-		if (g >= 0 &&
-		    cpu_list_add(ids, l3 ? t->l3[g].id : t->nodes[g].id) < 0) {
+		if (g >= 0 && cpu_list_add(ids, l3 ? t->l3[g].id : t->nodes[g].id) < 0) {
 			cpu_list_free(ids);
 			return NULL;
 		}
@@ -544,8 +546,8 @@ int topology_suggest(const struct host_topology *t, unsigned n_vcpus, char **ret
 		return ql_error_set(err, ENOSPC,
 				    "%u vCPUs need %zu host cores with %u thread%s each besides "
 				    "the first core (CPUs %s, left to the host); this host has %zu",
-				    n_vcpus, need, threads, threads > 1 ? "s" : "", host ? host : "?",
-				    t->n_cores - 1);
+				    n_vcpus, need, threads, threads > 1 ? "s" : "",
+				    host ? host : "?", t->n_cores - 1);
 	}
 	unsigned cores = (unsigned)(need / sockets);
 
@@ -555,7 +557,8 @@ int topology_suggest(const struct host_topology *t, unsigned n_vcpus, char **ret
 	for (size_t i = 0; i < need; i++) {
 		const struct cpu_list *cc = t->cores[picked[i]].cpus;
 		unsigned k = 0;
-		for (int c = cpu_list_next(cc, -1); c >= 0 && k < threads; c = cpu_list_next(cc, c), k++)
+		for (int c = cpu_list_next(cc, -1); c >= 0 && k < threads;
+		     c = cpu_list_next(cc, c), k++)
 			if (cpu_list_add(used, (unsigned)c) < 0)
 				return ql_error_set(err, ENOMEM, "out of memory");
 	}
@@ -580,13 +583,15 @@ int topology_suggest(const struct host_topology *t, unsigned n_vcpus, char **ret
 	if (t->n_l3)
 		fprintf(f, " (L3 group%s %s", cpu_list_count(l3s) > 1 ? "s" : "", l3_s);
 	if (t->n_nodes)
-		fprintf(f, "%s NUMA node%s %s", t->n_l3 ? "," : " (", cpu_list_count(nodes) > 1 ? "s" : "",
-			node_s);
-	fprintf(f, "%s;\n# the first core (CPUs %s) is left to the host and qemu's other threads.\n",
+		fprintf(f, "%s NUMA node%s %s", t->n_l3 ? "," : " (",
+			cpu_list_count(nodes) > 1 ? "s" : "", node_s);
+	fprintf(f,
+		"%s;\n# the first core (CPUs %s) is left to the host and qemu's other threads.\n",
 		t->n_l3 || t->n_nodes ? ")" : "", host_s);
 	if (threads == 1 && t->smt > 1)
-		fprintf(f, "# One vCPU per host core (%u vCPUs do not pair into %u-thread cores): "
-			   "keep their SMT siblings free.\n",
+		fprintf(f,
+			"# One vCPU per host core (%u vCPUs do not pair into %u-thread cores): "
+			"keep their SMT siblings free.\n",
 			n_vcpus, t->smt);
 	if (cpu_list_count(l3s) > sockets)
 		fputs("# The vCPUs span more L3 groups than guest sockets: the guest will assume "
@@ -596,9 +601,10 @@ int topology_suggest(const struct host_topology *t, unsigned n_vcpus, char **ret
 		fputs("# The vCPUs span NUMA nodes: add -numa nodes (with memory) matching the "
 		      "guest sockets.\n",
 		      f);
-	fputs("# Printed only, nothing was changed: replace vcpu_pinning, emulator_pinning and -smp\n"
-	      "# in the definition with these.\n",
-	      f);
+	fputs(
+	    "# Printed only, nothing was changed: replace vcpu_pinning, emulator_pinning and -smp\n"
+	    "# in the definition with these.\n",
+	    f);
 	fputs("launcher:\n  vcpu_pinning:\n", f);
 	for (unsigned s = 0; s < sockets; s++) {
 		fprintf(f, "    %u:\n", s);
@@ -623,15 +629,16 @@ int topology_suggest(const struct host_topology *t, unsigned n_vcpus, char **ret
 	return 0;
 }
 
-int topology_suggest_for(const struct host_topology *t, const struct definition *d,
-			 char **ret_yaml, struct ql_error *err)
+int topology_suggest_for(const struct host_topology *t, const struct definition *d, char **ret_yaml,
+			 struct ql_error *err)
 {
 	struct smp_topology smp = smp_topology_of(d);
 	if (!smp.known || smp.cpus == 0)
-		return ql_error_set(err, EINVAL,
-				    "%s: the vCPU count of its -smp cannot be followed (clusters or "
-				    "a number qemu would refuse)",
-				    d->path);
+		return ql_error_set(
+		    err, EINVAL,
+		    "%s: the vCPU count of its -smp cannot be followed (clusters or "
+		    "a number qemu would refuse)",
+		    d->path);
 	return topology_suggest(t, smp.cpus, ret_yaml, err);
 }
 
@@ -727,8 +734,8 @@ static int guest_numa_nodes(const struct definition *d, struct cpu_list ***ret, 
 	return r;
 }
 
-static const struct vcpu_pin *first_pin_at(const struct definition *d, const long *idx,
-					   long lo, long hi)
+static const struct vcpu_pin *first_pin_at(const struct definition *d, const long *idx, long lo,
+					   long hi)
 {
 	for (size_t i = 0; i < d->n_pins; i++)
 		if (idx[i] >= lo && idx[i] < hi)
@@ -817,12 +824,13 @@ static int check_pins(const struct host_topology *t, const struct definition *d,
 				if (idx[j] < lo || idx[j] >= hi || cb < 0 || cb == ca)
 					continue;
 				_cleanup_free_ char *sa = cpu_list_format(t->cores[ca].cpus);
-				r = warn(w,
-					 "%s:%u:%u: vCPUs %ld and %ld are threads of one guest core "
-					 "but run on host CPUs %u and %u, which are not SMT siblings "
-					 "(the siblings of host CPU %u are %s)",
-					 d->path, b->mark.line, b->mark.column, idx[a - d->pins],
-					 idx[j], a->host_cpu, b->host_cpu, a->host_cpu, sa ? sa : "?");
+				r = warn(
+				    w,
+				    "%s:%u:%u: vCPUs %ld and %ld are threads of one guest core "
+				    "but run on host CPUs %u and %u, which are not SMT siblings "
+				    "(the siblings of host CPU %u are %s)",
+				    d->path, b->mark.line, b->mark.column, idx[a - d->pins], idx[j],
+				    a->host_cpu, b->host_cpu, a->host_cpu, sa ? sa : "?");
 				break;
 			}
 		}

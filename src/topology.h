@@ -22,7 +22,7 @@ struct topology_core {
 	unsigned package; /* physical_package_id */
 	unsigned core_id;
 	struct cpu_list *cpus;
-	int l3;   /* index into l3[], -1 when the host shows no L3 cache */
+	int l3;	  /* index into l3[], -1 when the host shows no L3 cache */
 	int node; /* index into nodes[], -1 when the host shows no NUMA node */
 };
 
@@ -63,8 +63,8 @@ char *topology_format(const struct host_topology *t);
 int topology_suggest(const struct host_topology *t, unsigned n_vcpus, char **ret_yaml,
 		     struct ql_error *err);
 /* The same for a definition's vCPU count (its -smp; one vCPU without). */
-int topology_suggest_for(const struct host_topology *t, const struct definition *d,
-			 char **ret_yaml, struct ql_error *err);
+int topology_suggest_for(const struct host_topology *t, const struct definition *d, char **ret_yaml,
+			 struct ql_error *err);
 
 /* Warnings for a definition's pinning (NULL-terminated, possibly empty): guest threads of one
  * guest core on host CPUs that are not SMT siblings; vCPUs of one guest socket (die) spanning

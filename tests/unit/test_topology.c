@@ -22,7 +22,7 @@
 struct fake {
 	unsigned cpus, smt, packages;
 	unsigned l3_groups; /* 0: no L3 cache in sysfs */
-	unsigned nodes;     /* 0: no /sys/devices/system/node */
+	unsigned nodes;	    /* 0: no /sys/devices/system/node */
 	const char *offline, *isolated;
 	bool no_isolated_file;
 };
@@ -310,8 +310,8 @@ static void test_check_emulator_overlap(void **state)
 
 static void test_no_smt(void **state)
 {
-	static const struct fake h = {.cpus = 4, .smt = 1, .packages = 1, .l3_groups = 1,
-				      .nodes = 1};
+	static const struct fake h = {
+	    .cpus = 4, .smt = 1, .packages = 1, .l3_groups = 1, .nodes = 1};
 	_cleanup_topology_ struct host_topology *t = make(&h);
 	assert_int_equal(t->smt, 1);
 	assert_int_equal(t->n_cores, 4);
@@ -330,8 +330,7 @@ static void test_no_smt(void **state)
 
 /* ---- 2 NUMA nodes: 2 packages x 4 cores x 2 threads, one L3 and node per package ------------- */
 
-static const struct fake numa2 = {.cpus = 16, .smt = 2, .packages = 2, .l3_groups = 2,
-				  .nodes = 2};
+static const struct fake numa2 = {.cpus = 16, .smt = 2, .packages = 2, .l3_groups = 2, .nodes = 2};
 
 static void test_numa2(void **state)
 {
@@ -340,7 +339,8 @@ static void test_numa2(void **state)
 	assert_int_equal(t->n_nodes, 2);
 	assert_int_equal(topology_node_of(t, 12), 1);
 	_cleanup_free_ char *s = topology_format(t);
-	assert_non_null(strstr(s, "package 1: CPUs 4-7,12-15\n  core 0: CPUs 4,12 (L3 1, node 1)\n"));
+	assert_non_null(
+	    strstr(s, "package 1: CPUs 4-7,12-15\n  core 0: CPUs 4,12 (L3 1, node 1)\n"));
 	assert_non_null(strstr(s, "node 0: CPUs 0-3,8-11\nnode 1: CPUs 4-7,12-15\n"));
 
 	/* 6 vCPUs fit node 0 besides its first core */
@@ -390,8 +390,8 @@ static void test_numa2_check(void **state)
 
 static void test_two_l3_groups(void **state)
 {
-	static const struct fake h = {.cpus = 16, .smt = 2, .packages = 1, .l3_groups = 2,
-				      .nodes = 1};
+	static const struct fake h = {
+	    .cpus = 16, .smt = 2, .packages = 1, .l3_groups = 2, .nodes = 1};
 	_cleanup_topology_ struct host_topology *t = make(&h);
 	assert_int_equal(t->n_l3, 2);
 	assert_int_equal(topology_l3_of(t, 12), 1);
@@ -420,12 +420,18 @@ static void test_two_l3_groups(void **state)
 	assert_int_equal(strv_length(ok), 0);
 }
 
-/* ---- offline and isolated CPUs ----------------------------------------------------------------- */
+/* ---- offline and isolated CPUs -----------------------------------------------------------------
+ */
 
 static void test_offline_cpus(void **state)
 {
-	static const struct fake h = {.cpus = 8, .smt = 2, .packages = 1, .l3_groups = 1,
-				      .nodes = 1, .offline = "5", .isolated = "3,7"};
+	static const struct fake h = {.cpus = 8,
+				      .smt = 2,
+				      .packages = 1,
+				      .l3_groups = 1,
+				      .nodes = 1,
+				      .offline = "5",
+				      .isolated = "3,7"};
 	_cleanup_topology_ struct host_topology *t = make(&h);
 	assert_int_equal(topology_core_of(t, 5), -1);
 	assert_int_equal(cpu_list_count(t->cores[1].cpus), 1);
@@ -441,12 +447,17 @@ static void test_offline_cpus(void **state)
 	assert_suggestion_consistent(t, y, 4, NULL);
 }
 
-/* ---- 256 CPUs: 2 packages x 64 cores x 2 threads, 8 CCDs of 8 cores per package, 2 nodes ------ */
+/* ---- 256 CPUs: 2 packages x 64 cores x 2 threads, 8 CCDs of 8 cores per package, 2 nodes ------
+ */
 
 static void test_256_cpus(void **state)
 {
-	static const struct fake h = {.cpus = 256, .smt = 2, .packages = 2, .l3_groups = 16,
-				      .nodes = 2, .no_isolated_file = true};
+	static const struct fake h = {.cpus = 256,
+				      .smt = 2,
+				      .packages = 2,
+				      .l3_groups = 16,
+				      .nodes = 2,
+				      .no_isolated_file = true};
 	_cleanup_topology_ struct host_topology *t = make(&h);
 	assert_int_equal(t->n_cores, 128);
 	assert_int_equal(t->n_l3, 16);
@@ -468,7 +479,8 @@ static void test_256_cpus(void **state)
 	assert_suggestion_consistent(t, big, 32, NULL);
 }
 
-/* ---- missing pieces ----------------------------------------------------------------------------- */
+/* ---- missing pieces -----------------------------------------------------------------------------
+ */
 
 static void test_no_cache_no_nodes_one_core(void **state)
 {
