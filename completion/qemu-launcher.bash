@@ -13,7 +13,8 @@ _qemu_launcher()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=""
 	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local opts="--dry-run --check --list --import --status --json --libvirt-xml --config-dir
+	local opts="--dry-run --check --list --import --status --json --libvirt-xml --topology --suggest
+		--config-dir
 		--verbose --debug --help --version -n -c -l -i -s -C -v -d -h -V"
 	local i w dir="" import_at=0 mode=""
 
@@ -34,7 +35,7 @@ _qemu_launcher()
 				((i++))
 			fi
 			;;
-		-l | --list) mode=list ;;
+		-l | --list | --topology) mode=list ;;
 		-s | --status) mode=status ;;
 		esac
 	done

@@ -15,6 +15,7 @@
 #include "privileges.h"
 #include "status.h"
 #include "status_json.h"
+#include "topology.h"
 #include "vm.h"
 
 /* Exit codes (README, "Exit status"; the env(1)/timeout(1) convention). */
@@ -23,7 +24,19 @@
 #define EXIT_NOT_EXECUTABLE 126
 #define EXIT_NOT_FOUND 127
 
-enum mode { MODE_RUN, MODE_DRY_RUN, MODE_CHECK, MODE_LIST, MODE_IMPORT, MODE_STATUS };
+enum mode {
+	MODE_RUN,
+	MODE_DRY_RUN,
+	MODE_CHECK,
+	MODE_LIST,
+	MODE_IMPORT,
+	MODE_STATUS,
+	MODE_TOPOLOGY,
+	MODE_SUGGEST,
+};
+
+/* Long-only options. */
+enum { OPT_TOPOLOGY = 0x100, OPT_SUGGEST };
 
 struct cli {
 	enum mode mode;
@@ -63,6 +76,7 @@ static void usage(FILE *f)
 	fputs("Usage: qemu-launcher [OPTIONS] NAME\n"
 	      "       qemu-launcher --import [--libvirt-xml FILE] -- QEMU-BINARY [QEMU-ARGS...]\n"
 	      "       qemu-launcher --status [--json] [NAME]\n"
+	      "       qemu-launcher --topology | --suggest NAME\n"
 	      "Start the VM defined in CONFIG_DIR/NAME.yml, pin its vCPUs, supervise it.\n"
 	      "\n"
 	      "  -n, --dry-run          print the qemu command line and the pinning plan; change nothing\n"
@@ -75,6 +89,9 @@ static void usage(FILE *f)
 	      "  -s, --status [NAME]    show the running VMs' threads as the kernel has them placed;\n"
 	      "                         exit 1 when they differ from their definitions\n"
 	      "      --json             with --status: one JSON document (see qemu-launcher(1))\n"
+	      "      --topology         show the host's CPU topology (cores, SMT siblings, L3, nodes)\n"
+	      "      --suggest NAME     print a vcpu_pinning, emulator_pinning and -smp for NAME's\n"
+	      "                         vCPUs on this host (printed only, never applied)\n"
 	      "  -C, --config-dir DIR   read definitions from DIR (default $QEMU_LAUNCHER_CONFIG_DIR or\n"
 	      "                         " QL_DEFAULT_CONFIG_DIR ")\n"
 	      "  -v, --verbose          print each step\n"
@@ -107,6 +124,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{"list", no_argument, NULL, 'l'},       {"config-dir", required_argument, NULL, 'C'},
 		{"import", no_argument, NULL, 'i'},     {"status", no_argument, NULL, 's'},
 		{"json", no_argument, NULL, 'J'},       {"libvirt-xml", required_argument, NULL, 'X'},
+		{"topology", no_argument, NULL, OPT_TOPOLOGY},
+		{"suggest", no_argument, NULL, OPT_SUGGEST},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -140,6 +159,12 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 			goto import_args;
 		case 's':
 			cli->mode = MODE_STATUS;
+			break;
+		case OPT_TOPOLOGY:
+			cli->mode = MODE_TOPOLOGY;
+			break;
+		case OPT_SUGGEST:
+			cli->mode = MODE_SUGGEST;
 			break;
 		case 'C':
 			cli->config_dir = optarg;
@@ -200,9 +225,9 @@ import_args:
 		cli->name = optind < argc ? argv[optind] : NULL;
 		return 0;
 	}
-	if (cli->mode == MODE_LIST) {
+	if (cli->mode == MODE_LIST || cli->mode == MODE_TOPOLOGY) {
 		if (optind != argc) {
-			print_error("--list takes no NAME");
+			print_error("--%s takes no NAME", cli->mode == MODE_LIST ? "list" : "topology");
 			return -EINVAL;
 		}
 		return 0;
@@ -298,11 +323,72 @@ static int show_status(const struct cli *cli, const struct config_paths *paths)
 	return status_is_consistent(report) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+static int show_topology(void)
+{
+	struct ql_error err = {0};
+	_cleanup_topology_ struct host_topology *t = NULL;
+	if (topology_read("/", &t, &err) < 0) {
+		print_error("reading the host topology: %s", err.msg);
+		ql_error_clear(&err);
+		return EXIT_LAUNCHER;
+	}
+	_cleanup_free_ char *text = topology_format(t);
+	if (!text) {
+		print_error("out of memory");
+		return EXIT_LAUNCHER;
+	}
+	fputs(text, stdout);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		print_error("writing the topology: %m");
+		return EXIT_LAUNCHER;
+	}
+	return EXIT_SUCCESS;
+}
+
+/* Printed, never applied: the user decides what goes into the definition. */
+static int suggest_pinning(const struct definition *d)
+{
+	struct ql_error err = {0};
+	_cleanup_topology_ struct host_topology *t = NULL;
+	_cleanup_free_ char *yaml = NULL;
+	if (topology_read("/", &t, &err) < 0 || topology_suggest_for(t, d, &yaml, &err) < 0) {
+		print_error("%s", err.msg);
+		ql_error_clear(&err);
+		return EXIT_LAUNCHER;
+	}
+	fputs(yaml, stdout);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		print_error("writing the suggestion: %m");
+		return EXIT_LAUNCHER;
+	}
+	return EXIT_SUCCESS;
+}
+
+/* --check: where the pinning hides the host's SMT siblings, L3 groups or NUMA nodes from the
+ * guest. Warnings only: the definition is valid either way. */
+static void print_topology_warnings(const struct definition *d)
+{
+	struct ql_error err = {0};
+	_cleanup_topology_ struct host_topology *t = NULL;
+	_cleanup_strv_free_ char **warnings = NULL;
+	if (!d->n_pins)
+		return;
+	if (topology_read("/", &t, &err) < 0 || topology_check(t, d, &warnings, &err) < 0) {
+		fprintf(stderr, "qemu-launcher: warning: host topology not checked: %s\n", err.msg);
+		ql_error_clear(&err);
+		return;
+	}
+	for (char **w = warnings; *w; w++)
+		fprintf(stderr, "qemu-launcher: warning: %s\n", *w);
+}
+
 /* --check and --dry-run: the same plan a run would carry out. */
-static int show_plan(const struct cli *cli, const struct vm_plan *plan, const char *path)
+static int show_plan(const struct cli *cli, const struct vm_plan *plan,
+		     const struct definition *d)
 {
 	if (cli->mode == MODE_CHECK) {
-		printf("%s: OK\n", path);
+		print_topology_warnings(d);
+		printf("%s: OK\n", d->path);
 		return EXIT_SUCCESS;
 	}
 	_cleanup_free_ char *text = vm_plan_describe(plan);
@@ -344,7 +430,7 @@ static int run_definition(const struct cli *cli, const struct config_paths *path
 		return EXIT_LAUNCHER;
 	}
 	if (cli->mode == MODE_DRY_RUN || cli->mode == MODE_CHECK)
-		return show_plan(cli, plan, d->path);
+		return show_plan(cli, plan, d);
 	struct vm_outcome outcome;
 	if (vm_run(plan, &outcome, &err) < 0)
 		print_error("%s", err.msg ? err.msg : "failed");
@@ -366,6 +452,8 @@ int main(int argc, char **argv)
 
 	if (cli.mode == MODE_IMPORT)
 		return import_definition(&cli);
+	if (cli.mode == MODE_TOPOLOGY)
+		return show_topology();
 
 	struct ql_error err = {0};
 	struct config_paths paths;
@@ -390,7 +478,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	code = run_definition(&cli, &paths, d);
+	/* Printed, never applied: a suggestion needs the definition's vCPU count only. */
+	if (cli.mode == MODE_SUGGEST)
+		code = suggest_pinning(d);
+	else
+		code = run_definition(&cli, &paths, d);
 out:
 	ql_error_clear(&err);
 	config_paths_done(&paths);

@@ -1,4 +1,5 @@
-# Host side of the TCG guest tests (tests/integration/cgroup-v2.sh, cpuset-v1-guest.sh):
+# Host side of the TCG guest tests (tests/integration/cgroup-v2.sh, cpuset-v1-guest.sh,
+# topology-guest.sh):
 # prerequisites, the Debian cloud kernel, static builds of the launcher and fake-qemu, one busybox
 # initramfs holding every in-guest script of tests/guest/, the boots (one per test script, each
 # with its own CPU count) and the TAP numbering of the "<TAG>TAP: " lines they print on their
@@ -108,8 +109,9 @@ guest_pack() {
 guest_boot() {
 	local t0=$SECONDS n=${#GUEST_BOOTS[@]}
 	GUEST_BOOTS+=("$1")
-	timeout -s KILL "$3" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "$2" \
-		-m 512 -M q35 -nodefaults -no-user-config -display none -serial stdio \
+	# GUEST_CPU / GUEST_QEMU_ARGS: a test's own CPU model and extra options (NUMA nodes)
+	timeout -s KILL "$3" qemu-system-x86_64 -accel tcg,thread=multi -cpu "${GUEST_CPU:-max}" \
+		-smp "$2" ${GUEST_QEMU_ARGS:-} -m 512 -M q35 -nodefaults -no-user-config -display none -serial stdio \
 		-kernel "$KERNEL" -initrd "$W/initrd.cpio.gz" -no-reboot \
 		-append "console=ttyS0 quiet panic=-1 ql.backend=$BACKEND ql.test=$1 ql.timeout=$(($3 - 10))" \
 		</dev/null >"$W/$1.log" 2>&1
