@@ -295,6 +295,16 @@ int isolation_release(struct isolation *iso, struct ql_error *err)
 	return 0;
 }
 
+int isolation_reclaim(struct isolation *iso, struct ql_error *err)
+{
+	if (!iso->backend->reclaim)
+		return 0;
+	int r = locked(iso, iso->backend->reclaim, err);
+	if (r == 0)
+		iso->applied = false;
+	return r;
+}
+
 void isolation_free(struct isolation *iso)
 {
 	if (!iso)
