@@ -104,3 +104,22 @@ void ql_error_keep_first(int r, struct ql_error *step, int *ret, struct ql_error
 				    step->msg ? step->msg : "failed");
 	ql_error_clear(step);
 }
+
+char *ql_escape(const char *text)
+{
+	size_t n = 0;
+	for (const char *p = text; *p; p++)
+		n += ((unsigned char)*p < 0x20 || *p == 0x7f) ? 4 : 1;
+	char *out = malloc(n + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (const char *p = text; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch < 0x20 || ch == 0x7f)
+			o += sprintf(o, "\\x%02x", ch);
+		else
+			*o++ = (char)ch;
+	}
+	*o = '\0';
+	return out;
+}

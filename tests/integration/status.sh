@@ -6,7 +6,7 @@
 # with the affinity backend is found through its launcher. Only processes this script started are
 # touched.
 . "$(dirname "$0")/lib.sh"
-NTESTS=24
+NTESTS=27
 plan $NTESTS
 
 require_cpuset_v1
@@ -120,6 +120,34 @@ else
 	diag "launcher output:" "$(cat "$LERR")"
 	for i in 1 2 3 4; do not_ok "affinity VM did not start"; done
 fi
+
+# a qemu whose thread name carries a terminal escape (a user's own qemu names its threads as it
+# likes): --status shows it escaped
+EVM=esc$$
+install -m 755 "$(dirname "$0")/fake-qemu.py" "$SCRATCH/fake-qemu"
+printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n  isolate_cpus: false\n  vcpu_pinning: [ %s ]\nqemu:\n- fakecomm: "evil\\\\x1b[31m"\n' \
+	"$SCRATCH/fake-qemu" "$PIN" | def "$EVM"
+ql_start "$EVM" -d
+wait_until 20 grep -q "guest started" "$LERR"
+EL=$(launcher_of "$LPID")
+register_pid "$EL"
+"$QL" --status "$EVM" >"$SCRATCH/e1" 2>&1
+check "a thread name with an escape sequence: no raw control byte reaches the terminal" \
+	bash -c "! grep -q \$'\\033' '$SCRATCH/e1'"
+check "... it is shown escaped" grep -qF 'evil\x1b[31m' "$SCRATCH/e1"
+kill -TERM "$EL"
+
+# a program that is merely called qemu-launcher (any user can make one) is not a launcher: its
+# children are not listed as VMs
+mkdir -m 755 "$SCRATCH/fake"
+cp /bin/bash "$SCRATCH/fake/qemu-launcher"
+"$SCRATCH/fake/qemu-launcher" -c 'sleep 300; true' "fakevm$$" &
+FAKEL=$!
+register_pid "$FAKEL"
+wait_until 5 test -n "$(child_of "$FAKEL")"
+register_pid "$(child_of "$FAKEL")"
+"$QL" --status >"$SCRATCH/all" 2>&1
+check "a fake qemu-launcher's child is not listed as a VM" bash -c "! grep -q 'fakevm$$' '$SCRATCH/all'"
 
 # both VMs are stopped the way a user would, so their launchers undo every host change
 kill -TERM "$L" ${AL:+"$AL"} 2>/dev/null
