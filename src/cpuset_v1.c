@@ -29,6 +29,7 @@ struct cpuset_v1_state {
 	const struct isolation_config *cfg;
 	const struct ql_logger *log;
 	char *mount_path;    /* M, canonical */
+	char *requested;     /* the mount path asked for, when M is the host's hierarchy instead */
 	char *p_disp;	     /* M/<prefix>, for messages */
 	bool delegated;	     /* M is below the hierarchy root */
 	bool need_mount;     /* M is not a cpuset mount yet; apply mounts it */
@@ -112,6 +113,9 @@ struct mount_match {
 	char source[64];
 	bool has_cpuset;
 	bool cgroup2_with_cpuset; /* some cgroup2 mount offers cpuset: v1 mounting would fail */
+	/* where the cpuset v1 hierarchy's root is mounted already, or "": mounting it anywhere
+	 * else gives that same hierarchy (the kernel has one per controller) */
+	char cpuset_root[PATH_MAX];
 };
 
 /* Finds the mount containing path (longest mount point prefix; later lines win ties, they are
@@ -165,6 +169,9 @@ static int find_mount(const char *path, struct mount_match *ret, struct ql_error
 			}
 		}
 		size_t len = strlen(mp);
+		if (streq(fstype, "cgroup") && cpuset && streq(tok[3], "/") && !best.cpuset_root[0] &&
+		    len < sizeof(best.cpuset_root))
+			memcpy(best.cpuset_root, mp, len + 1);
 		if (path_is_under(path, mp) && len >= best_len && len < sizeof(best.mountpoint)) {
 			best_len = len;
 			found = true;
@@ -230,6 +237,7 @@ static void cpuset_v1_free_state(void *p)
 	if (!s)
 		return;
 	free(s->mount_path);
+	free(s->requested);
 	free(s->p_disp);
 	free(s->vcpus);
 	cpu_list_free(s->emulator);
@@ -256,7 +264,8 @@ static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 	if (r < 0)
 		return r;
 
-	bool need_mount = false, delegated = false;
+	bool need_mount = false, delegated = false, s_launcher_mount = false;
+	_cleanup_free_ char *requested = NULL;
 	struct stat st;
 	bool exists = stat(m, &st) == 0;
 	if (mm.has_cpuset) {
@@ -271,6 +280,18 @@ static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 		return ql_error_set(err, ENOTSUP,
 				    "`%s` is on a %s hierarchy without the cpuset controller", m,
 				    streq(mm.fstype, "cgroup2") ? "cgroup2" : "cgroup v1");
+	} else if (mm.cpuset_root[0] && (!exists || (S_ISDIR(st.st_mode) && dir_is_empty(m)))) {
+		/* Mounting here would give the host's live hierarchy under another name (and
+		 * another lock): use it where it is, as the host's. */
+		ql_log(cfg->log, QL_LOG_INFO,
+		       "`%s`: the cpuset hierarchy is already mounted at `%s`; using it there", m,
+		       mm.cpuset_root);
+		if (!(requested = strdup(m)))
+			return ql_error_set(err, ENOMEM, "out of memory");
+		free(m);
+		if (!(m = strdup(mm.cpuset_root)))
+			return ql_error_set(err, ENOMEM, "out of memory");
+		s_launcher_mount = streq(mm.source, MOUNT_SOURCE) && streq(mm.mountpoint, m);
 	} else {
 		if (exists && (!S_ISDIR(st.st_mode) || !dir_is_empty(m)))
 			return ql_error_set(err, ENOTSUP,
@@ -295,7 +316,9 @@ static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 		return ql_error_set(err, ENOMEM, "out of memory");
 	s->need_mount = need_mount;
 	s->delegated = delegated;
-	s->launcher_mount = mm.has_cpuset && !delegated && streq(mm.source, MOUNT_SOURCE);
+	s->launcher_mount =
+	    s_launcher_mount || (mm.has_cpuset && !delegated && streq(mm.source, MOUNT_SOURCE));
+	s->requested = TAKE_PTR(requested);
 	if (asprintf(&s->p_disp, "%s/%s", m, cfg->prefix) < 0) {
 		free(s);
 		return ql_error_set(err, ENOMEM, "out of memory");
@@ -351,6 +374,10 @@ static char *cpuset_v1_describe(void *state, const struct isolation_plan *plan)
 	FILE *f = open_memstream(&out, &len);
 	if (!f)
 		return NULL;
+	if (s->requested)
+		fprintf(f, "%s would mount the host's cpuset hierarchy, already mounted at %s: "
+			   "that is used\n",
+			s->requested, s->mount_path);
 	fprintf(f, "cpuset v1 at %s%s%s\n", s->mount_path,
 		s->need_mount ? " (the cpuset hierarchy gets mounted there)" : "",
 		s->delegated ? " (delegated subtree: only its own tasks move)" : "");
