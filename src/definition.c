@@ -663,14 +663,10 @@ static int get_bool(struct ctx *c, const struct ynode *v, const char *key, bool 
 
 enum int_result { INT_OK, INT_NOT_NUMBER, INT_RANGE };
 
-/* Strict decimal: optional '-', digits only; no '+', no 0x/0o, no '_', no spaces. */
-static enum int_result parse_decimal(const char *s, bool *ret_neg, uint64_t *ret)
+/* Strict decimal: digits only; no sign (the man page's integers have none, and `-0` would be a
+ * second spelling of 0: `user: -0` meaning root), no 0x/0o, no '_', no spaces. */
+static enum int_result parse_decimal(const char *s, uint64_t *ret)
 {
-	bool neg = false;
-	if (*s == '-') {
-		neg = true;
-		s++;
-	}
 	if (*s < '0' || *s > '9')
 		return INT_NOT_NUMBER;
 	uint64_t v = 0;
@@ -686,7 +682,6 @@ static enum int_result parse_decimal(const char *s, bool *ret_neg, uint64_t *ret
 	}
 	if (overflow)
 		return INT_RANGE;
-	*ret_neg = neg;
 	*ret = v;
 	return INT_OK;
 }
@@ -701,16 +696,17 @@ static int get_uint(struct ctx *c, const struct ynode *v, const char *key, uint6
 	if (!v->plain)
 		return fail(c, v->mark, "`%s` must be an integer, got the quoted string `%s`", key,
 			    ql_show(&s, v->text));
-	if (v->text[0] == '+')
-		return fail(c, v->mark, "`%s` must be a decimal integer without a leading `+`",
-			    key);
-	bool neg = false;
+	if (v->text[0] == '+' || v->text[0] == '-')
+		return fail(c, v->mark,
+			    "`%s` must be a decimal integer without a sign (%" PRIu64 " to %" PRIu64
+			    "), got `%s`",
+			    key, min, max, ql_show(&s, v->text));
 	uint64_t x = 0;
-	enum int_result ir = parse_decimal(v->text, &neg, &x);
+	enum int_result ir = parse_decimal(v->text, &x);
 	if (ir == INT_NOT_NUMBER)
 		return fail(c, v->mark, "`%s` must be a decimal integer, got `%s`", key,
 			    ql_show(&s, v->text));
-	if (ir == INT_RANGE || (neg && x != 0) || x < min || x > max)
+	if (ir == INT_RANGE || x < min || x > max)
 		return fail(c, v->mark,
 			    "`%s` must be between %" PRIu64 " and %" PRIu64 ", got `%s`", key, min,
 			    max, ql_show(&s, v->text));
@@ -742,6 +738,8 @@ static const char *const launcher_keys[] = {
     "debug",
     "user",
     "group",
+    "umask",
+    "working_directory",
     "scheduler",
     "priority",
     "sched_runtime",
@@ -931,6 +929,32 @@ static int parse_group(struct ctx *c, const struct ynode *v)
 	return lookup_group(c, v);
 }
 
+/* An octal mode mask as umask(1) writes it (`022`, `0027`, `77`; quoted or not, since YAML 1.1
+ * readers take a plain `022` for octal and 1.2 ones for decimal): digits 0-7 only, no sign, at
+ * most 0777 (the bits umask(2) honours). */
+static int parse_umask(struct ctx *c, const struct ynode *v)
+{
+	struct ql_shown s;
+	int r = expect_scalar(c, v, "umask", "an octal mask such as `022`");
+	if (r < 0)
+		return r;
+	const char *t = v->text;
+	unsigned long x = 0;
+	bool ok = *t && strlen(t) <= 4;
+	for (; ok && *t; t++) {
+		ok = *t >= '0' && *t <= '7';
+		x = x * 8 + (unsigned long)(*t - '0');
+	}
+	if (!ok || x > 0777)
+		return fail(c, v->mark,
+			    "`umask` must be an octal mask from 000 to 0777 (digits 0-7, no sign), "
+			    "got `%s`",
+			    ql_show(&s, v->text));
+	c->d->has_umask = true;
+	c->d->umask = (mode_t)x;
+	return 0;
+}
+
 static int parse_scheduler(struct ctx *c, const struct ynode *v)
 {
 	static const char *const choices[] = {"batch", "deadline", "fifo", "idle",
@@ -1000,8 +1024,7 @@ static int cmp_pin(const void *pa, const void *pb)
 	return mark_before(a->mark, b->mark) ? -1 : (mark_before(b->mark, a->mark) ? 1 : 0);
 }
 
-/* The duplicate-key check compares keys as written, but `0:` and `00:` (or `-0:`) name the
- * same vCPU: refuse any vCPU pinned twice, at its earliest repetition. */
+/* The duplicate-key check compares keys as written, but `0:` and `00:` name the same vCPU: refuse any vCPU pinned twice, at its earliest repetition. */
 static int check_duplicate_pins(struct ctx *c)
 {
 	struct definition *d = c->d;
@@ -1308,6 +1331,7 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 {
 	struct definition *d = c->d;
 	struct sched_marks sm = {0};
+	struct ql_shown s;
 	const struct ynode *binary = NULL;
 	int r = 0;
 
@@ -1336,6 +1360,14 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 			r = parse_user(c, val);
 		} else if (streq(n, "group")) {
 			r = parse_group(c, val);
+		} else if (streq(n, "umask")) {
+			r = parse_umask(c, val);
+		} else if (streq(n, "working_directory")) {
+			r = get_string(c, val, n, &d->working_directory);
+			if (r == 0 && d->working_directory[0] != '/')
+				r = fail(c, val->mark,
+					 "`working_directory` must be an absolute path, got `%s`",
+					 ql_show(&s, d->working_directory));
 		} else if (streq(n, "scheduler")) {
 			sm.scheduler_key = k;
 			sm.scheduler = val;
@@ -1622,6 +1654,7 @@ void definition_free(struct definition *d)
 	free(d->binary);
 	strv_free(d->env);
 	free(d->user_name);
+	free(d->working_directory);
 	free(d->pins);
 	cpu_list_free(d->emulator_cpus);
 	for (size_t i = 0; i < d->n_options; i++) {

@@ -88,6 +88,10 @@ struct definition {
 	bool has_group;
 	gid_t group;
 
+	bool has_umask;
+	mode_t umask;		  /* valid when has_umask */
+	char *working_directory; /* absolute path, NULL when not set */
+
 	enum ql_sched_policy scheduler;
 	bool has_priority;
 	int priority;

@@ -212,6 +212,10 @@ static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool
 	r = launch_build_env(d, setuid, &id, &envp, err);
 	if (r < 0)
 		return r;
+	_cleanup_(launch_session_done) struct launch_session session = {.umask = -1};
+	r = launch_session_init(d, setuid, &id, &session, err);
+	if (r < 0)
+		return r;
 
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -234,6 +238,7 @@ static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool
 	    .memlock_bytes = d->memlock_bytes,
 	    .qmp_fd = qmp_theirs,
 	    .restore_mask = &old_mask,
+	    .session = &session,
 	};
 	pid_t pid;
 	ql_log(log, QL_LOG_INFO, "starting %s", d->binary);
