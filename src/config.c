@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "definition.h"
 
@@ -132,6 +133,25 @@ static int check_trusted(const struct stat *st, const char *what, const char *pa
 	return 0;
 }
 
+/* Setuid mode reads with root's rights, but everything a definition holds reaches the caller:
+ * --dry-run and --check print it, parse errors quote it, and qemu's command line is readable
+ * by every user in /proc/PID/cmdline. So a definition the caller could not read themselves is
+ * not used at all. access(2) semantics (faccessat without AT_EACCESS) check with the real uid,
+ * gid and groups, ACLs included. The name cannot be swapped between this check and the open:
+ * the directory was checked to be root-owned and not writable by others. */
+static int check_caller_may_read(int dfd, const char *path, struct ql_error *err)
+{
+	const char *name = strrchr(path, '/') + 1;
+	if (faccessat(dfd, name, R_OK, 0) == 0)
+		return 0;
+	if (errno != EACCES)
+		return ql_error_set_errno(err, errno, "checking access to `%s`", path);
+	return ql_error_set(err, EACCES,
+			    "definition `%s` is not readable by you (uid %u); a setuid "
+			    "qemu-launcher only uses definitions its caller may read",
+			    path, (unsigned)getuid());
+}
+
 int config_read_definition(const struct config_paths *paths, const char *name, char **ret_path,
 			   char **ret_text, size_t *ret_len, struct ql_error *err)
 {
@@ -178,6 +198,9 @@ int config_read_definition(const struct config_paths *paths, const char *name, c
 		return ql_error_set(err, EINVAL, "`%s` is not a regular file", path);
 	if (paths->setuid) {
 		r = check_trusted(&st, "definition", path, err);
+		if (r < 0)
+			return r;
+		r = check_caller_may_read(dfd, path, err);
 		if (r < 0)
 			return r;
 	}
@@ -228,6 +251,10 @@ static int cmp_str(const void *a, const void *b)
 
 int config_list(const struct config_paths *paths, char ***ret_names, struct ql_error *err)
 {
+	/* Setuid: list only a directory the caller could list themselves (see above). */
+	if (paths->setuid && access(paths->config_dir, R_OK | X_OK) < 0)
+		return ql_error_set_errno(err, errno, "cannot list config dir `%s` as uid %u",
+					  paths->config_dir, (unsigned)getuid());
 	DIR *dir = opendir(paths->config_dir);
 	if (!dir)
 		return ql_error_set_errno(err, errno, "cannot open config dir `%s`",

@@ -6,7 +6,7 @@
 # /usr/local/etc/qemu-launcher (creating it if absent and removing it afterwards; if it exists,
 # only files named qltest-su-* are added and removed). Runs are serialised by a lock file.
 . "$(dirname "$0")/lib.sh"
-NTESTS=70
+NTESTS=75
 plan $NTESTS
 
 [ "$(id -u)" = 0 ] || skip_all "needs root to install a setuid-root copy"
@@ -154,6 +154,38 @@ else
 	skip "$SYSCONF existed before the test; its mode is not changed"
 fi
 refused "a NAME with a path is refused" "invalid VM name" -- "../../../tmp/x"
+
+# --- a definition the caller may not read is not shown to them (issue 10 item 8) --------------
+SECRET=qltest-s3cret-$$
+printf 'launcher:\n  binary: %s\nqemu:\n- nodefaults\n- drive: file=/dev/null,password=%s\n' \
+	"$SU/marker-qemu" "$SECRET" | sdef secret
+chmod 600 "$SYSCONF/$P-secret.yml"
+printf 'launcher:\n  binary: %s\n  %s: 1\nqemu:\n- nodefaults\n' "$SU/marker-qemu" "$SECRET" | sdef secretbad
+chmod 600 "$SYSCONF/$P-secretbad.yml"
+# hidden DESC ARGS...: exit 125, says the caller may not read it, shows nothing of it, runs nothing.
+hidden() {
+	local desc=$1
+	shift
+	as_nobody timeout -s KILL 20 "$SUQL" "$@" >"$SCRATCH/hidden.out" 2>&1 </dev/null
+	local rc=$?
+	if [ $rc = 125 ] && grep -q "is not readable by you (uid 65534)" "$SCRATCH/hidden.out" &&
+		! grep -q "$SECRET" "$SCRATCH/hidden.out" && nothing_ran; then
+		ok "$desc"
+	else
+		not_ok "$desc"
+		diag "exit $rc, output: $(cat "$SCRATCH/hidden.out")"
+	fi
+}
+hidden "a root-only (0600) definition: --dry-run shows nothing of it" --dry-run "$P-secret"
+hidden "... --check neither" --check "$P-secret"
+hidden "... and it is not run (qemu's command line would be in /proc/PID/cmdline for all)" "$P-secret"
+hidden "an invalid root-only definition: the parse error does not quote it" --check "$P-secretbad"
+chown root:nogroup "$SYSCONF/$P-secret.yml"
+chmod 640 "$SYSCONF/$P-secret.yml"
+as_nobody timeout -s KILL 20 "$SUQL" --dry-run "$P-secret" >"$SCRATCH/hidden.out" 2>&1 </dev/null
+check "readable through the caller's real group (0640 root:nogroup): --dry-run works" \
+	grep -q "password=$SECRET" "$SCRATCH/hidden.out"
+chmod 600 "$SYSCONF/$P-secret.yml"
 
 expect_eq "refusals changed nothing: same cgroup mounts, no $CS/qemu" "$STATE0" "$(host_state)"
 as_nobody "$SU/marker-qemu"
