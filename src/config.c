@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "definition.h"
+#include "names.h"
 
 static const struct {
 	const char *var;
@@ -23,13 +24,6 @@ static const struct {
     {"QEMU_LAUNCHER_CGROUP2_ROOT", QL_DEFAULT_CGROUP2_ROOT,
      offsetof(struct config_paths, cgroup2_root)},
 };
-
-static bool prefix_is_valid(const char *p)
-{
-	/* One directory level that cannot climb out of the mount: no '/', not "." or "..". */
-	return *p && !strchr(p, '/') && strcmp(p, ".") != 0 && strcmp(p, "..") != 0 &&
-	       strlen(p) <= QL_NAME_MAX;
-}
 
 int config_paths_init(struct config_paths *paths, bool setuid, const char *cli_config_dir,
 		      struct ql_error *err)
@@ -71,10 +65,13 @@ int config_paths_init(struct config_paths *paths, bool setuid, const char *cli_c
 		free(paths->config_dir);
 		paths->config_dir = copy;
 	}
-	if (!prefix_is_valid(paths->cpuset_prefix)) {
+	if (!cgroup_prefix_is_valid(paths->cpuset_prefix)) {
+		struct ql_shown shown;
 		int r = ql_error_set(
-		    err, EINVAL, "QEMU_LAUNCHER_CPUSET_PREFIX `%s` must be a single directory name",
-		    paths->cpuset_prefix);
+		    err, EINVAL,
+		    "QEMU_LAUNCHER_CPUSET_PREFIX `%s` must be a single directory name that does not "
+		    "start with `.` and is not a cgroup file or `pool` (at most %d bytes)",
+		    ql_show(&shown, paths->cpuset_prefix), QL_NAME_MAX);
 		config_paths_done(paths);
 		return r;
 	}
@@ -92,26 +89,26 @@ void config_paths_done(struct config_paths *paths)
 
 int config_check_name(const char *name, struct ql_error *err)
 {
+	struct ql_shown shown;
 	size_t len = strlen(name);
 	if (len == 0)
 		return ql_error_set(err, EINVAL, "the VM name is empty");
 	if (len > QL_NAME_MAX)
 		return ql_error_set(err, EINVAL, "the VM name is longer than %d bytes",
 				    QL_NAME_MAX);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = name[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' ||
-			  (i > 0 && (c == '.' || c == '-' || c == '+'));
-		if (!ok) {
-			struct ql_shown shown;
-			return ql_error_set(
-			    err, EINVAL,
-			    "invalid VM name `%s`: use letters, digits and `_` (then also `.-+`); "
-			    "it names NAME.yml inside the config dir, not a path",
-			    ql_show(&shown, name));
-		}
-	}
+	if (!vm_name_is_valid(name))
+		return ql_error_set(
+		    err, EINVAL,
+		    "invalid VM name `%s`: use letters, digits and `_` (then also `.-+`); "
+		    "it names NAME.yml inside the config dir, not a path",
+		    ql_show(&shown, name));
+	/* Refused here, before anything is read, rather than found out by a cpuset backend
+	 * (which then fell back to affinity): the name becomes a cgroup directory. */
+	if (cgroup_name_is_reserved(name))
+		return ql_error_set(err, EINVAL,
+				    "the VM name `%s` is reserved: its cgroup directory would clash "
+				    "with the cgroup file or set of that name; rename the definition",
+				    ql_show(&shown, name));
 	return 0;
 }
 

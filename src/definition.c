@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "utf8.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* The node tree. We build our own instead of using fy_document so that every scalar keeps the
@@ -120,40 +121,6 @@ static struct ql_mark mark_at(const char *text, size_t pos)
 	return m;
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, <= U+10FFFF),
- * 0 if invalid. */
-static size_t utf8_valid_len(const unsigned char *s, size_t left)
-{
-	unsigned char c = s[0];
-	size_t n;
-	uint32_t cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (left < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 static int check_bytes(struct ctx *c, const char *text, size_t len)
 {
 	if (len > DEFINITION_MAX_BYTES)
@@ -162,7 +129,7 @@ static int check_bytes(struct ctx *c, const char *text, size_t len)
 	for (size_t i = 0; i < len;) {
 		if (text[i] == '\0')
 			return fail(c, mark_at(text, i), "NUL byte in definition");
-		size_t n = utf8_valid_len((const unsigned char *)text + i, len - i);
+		size_t n = utf8_char_len((const unsigned char *)text + i, len - i);
 		if (n == 0)
 			return fail(c, mark_at(text, i), "invalid UTF-8 (byte 0x%02x)",
 				    (unsigned char)text[i]);
@@ -1574,7 +1541,7 @@ static int parse_qemu(struct ctx *c, const struct ynode *key, const struct ynode
 
 static int parse_root(struct ctx *c, const struct ynode *root)
 {
-	const struct ynode *launcher = NULL;
+	const struct ynode *launcher = NULL, *qemu = NULL;
 	if (!root || (root->type == YN_SCALAR && root->null))
 		return fail(c, root ? root->mark : (struct ql_mark){1, 1},
 			    "definition is empty (expected `launcher:` and `qemu:`)");
@@ -1589,6 +1556,7 @@ static int parse_root(struct ctx *c, const struct ynode *root)
 			launcher = k;
 			r = parse_launcher(c, k, v);
 		} else if (streq(k->text, "qemu")) {
+			qemu = k;
 			r = parse_qemu(c, k, v);
 		} else {
 			bool misplaced = false;
@@ -1609,6 +1577,13 @@ static int parse_root(struct ctx *c, const struct ynode *root)
 	if (!launcher)
 		return fail(c, root->mark,
 			    "missing `launcher:` section (it needs at least `binary`)");
+	/* Without it qemu would start with no options at all (and its defaults: a VGA window,
+	 * a NIC, ...); the specification's own implementation refuses it too. `qemu: []`
+	 * states that on purpose. */
+	if (!qemu)
+		return fail(c, root->mark,
+			    "missing `qemu:` section (the list of qemu options; write `qemu: []` "
+			    "for none)");
 	return 0;
 }
 

@@ -20,10 +20,18 @@
 #define DEFS TEST_DATA_DIR "/defs"
 #define L "launcher:\n  binary: qemu\n" /* the minimal launcher section */
 
-static struct definition *parse_ok(const char *yaml)
+/* Most cases here are about `launcher:` alone; a definition needs a `qemu:` section too, so an
+ * empty one is appended (after everything, so no position moves) when the text has none. */
+static struct definition *parse_ok(const char *text)
 {
 	struct ql_error err = {0};
 	struct definition *d = NULL;
+	_cleanup_free_ char *owned = NULL;
+	const char *yaml = text;
+	if (strncmp(text, "qemu:", 5) != 0 && !strstr(text, "\nqemu:")) {
+		assert_true(asprintf(&owned, "%sqemu: []\n", text) > 0);
+		yaml = owned;
+	}
 	int r = definition_parse("t.yml", yaml, strlen(yaml), &d, &err);
 	if (r < 0)
 		print_error("unexpected error: %s\n--- input:\n%s\n", err.msg, yaml);
@@ -165,7 +173,7 @@ static void test_minimal_defaults(void **state)
 	assert_string_equal(argv[0], "qemu");
 	assert_null(argv[1]);
 
-	/* `qemu:` with nothing and `qemu: []` are no options, like no `qemu:` at all */
+	/* `qemu:` with nothing and `qemu: []` are no options (a missing `qemu:` is an error) */
 	definition_free(parse_ok(L "qemu:\n"));
 	definition_free(parse_ok(L "qemu: []\n"));
 	definition_free(parse_ok("qemu: []\n" L));
@@ -520,6 +528,24 @@ static void test_integers_take_no_sign(void **state)
 	check_error(L "  rlimit_memlock: +1G\n", "3:19", "got `+1G`");
 	check_error(L "  umask: -022\n", "3:10", "no sign");
 	check_error(L "  umask: +022\n", "3:10", "no sign");
+}
+
+/* Issue 10 item 11: no `qemu:` section is an error (qemu would start with no options at all). */
+static void test_qemu_section_required(void **state)
+{
+	(void)state;
+	check_error(L, "1:1", "missing `qemu:` section");
+	check_error("# c\n" L "  debug: true\n", "2:1", "missing `qemu:` section");
+	struct ql_error err = {0};
+	struct definition *d = NULL;
+	const char *none = L "qemu: []\n";
+	assert_int_equal(definition_parse("t.yml", none, strlen(none), &d, &err), 0);
+	assert_int_equal(d->n_options, 0);
+	definition_free(d);
+	d = NULL;
+	const char *empty = L "qemu:\n";
+	assert_int_equal(definition_parse("t.yml", empty, strlen(empty), &d, &err), 0);
+	definition_free(d);
 }
 
 static void test_umask_working_directory(void **state)
@@ -981,6 +1007,7 @@ int main(void)
 	    cmocka_unit_test(test_single_quoted),
 	    cmocka_unit_test(test_integers_take_no_sign),
 	    cmocka_unit_test(test_umask_working_directory),
+	    cmocka_unit_test(test_qemu_section_required),
 	    cmocka_unit_test(test_qemu_errors),
 	    cmocka_unit_test(test_yaml_syntax_quiet),
 	    cmocka_unit_test(test_input_limits),
