@@ -722,19 +722,6 @@ static const char *const launcher_keys[] = {
 
 static const char *const top_keys[] = {"launcher", "qemu", NULL};
 
-static const char *const sched_names[] = {
-    [QL_SCHED_UNSET] = NULL,	      [QL_SCHED_OTHER] = "other", [QL_SCHED_BATCH] = "batch",
-    [QL_SCHED_IDLE] = "idle",	      [QL_SCHED_FIFO] = "fifo",	  [QL_SCHED_RR] = "rr",
-    [QL_SCHED_DEADLINE] = "deadline",
-};
-
-const char *ql_sched_policy_name(enum ql_sched_policy p)
-{
-	if ((size_t)p < ELEMENTSOF(sched_names) && sched_names[p])
-		return sched_names[p];
-	return "unset";
-}
-
 /* Where each scheduling key was written, for the cross-key checks. */
 struct sched_marks {
 	const struct ynode *scheduler_key, *scheduler, *priority_key, *priority;
@@ -929,11 +916,11 @@ static int parse_scheduler(struct ctx *c, const struct ynode *v)
 	int r = expect_scalar(c, v, "scheduler", "one of batch, deadline, fifo, idle, other, rr");
 	if (r < 0)
 		return r;
-	for (size_t p = 1; p < ELEMENTSOF(sched_names); p++)
-		if (streq(v->text, sched_names[p])) {
-			c->d->scheduler = (enum ql_sched_policy)p;
-			return 0;
-		}
+	enum ql_sched_policy p = ql_sched_policy_from_name(v->text);
+	if (p != QL_SCHED_UNSET) {
+		c->d->scheduler = p;
+		return 0;
+	}
 	struct ql_shown s;
 	const char *guess = near_miss(v->text, choices);
 	return fail(c, v->mark,

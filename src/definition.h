@@ -7,28 +7,13 @@
 #include <sys/types.h>
 
 #include "cpulist.h"
+#include "domain.h"
 #include "error.h"
 
 /* Bounds on untrusted input (files may come from users in setuid mode). */
 #define DEFINITION_MAX_BYTES (1024 * 1024)
 #define DEFINITION_MAX_DEPTH 16
 #define DEFINITION_MAX_NODES 100000
-
-enum ql_sched_policy {
-	QL_SCHED_UNSET = 0,
-	QL_SCHED_OTHER,
-	QL_SCHED_BATCH,
-	QL_SCHED_IDLE,
-	QL_SCHED_FIFO,
-	QL_SCHED_RR,
-	QL_SCHED_DEADLINE,
-};
-
-enum ql_isolate {
-	QL_ISOLATE_AUTO = 0, /* isolate when a cpuset backend is usable, else affinity */
-	QL_ISOLATE_TRUE,     /* require a cpuset backend */
-	QL_ISOLATE_FALSE,    /* affinity only */
-};
 
 enum ql_memlock {
 	QL_MEMLOCK_UNCHANGED = 0,
@@ -130,5 +115,3 @@ static inline void definition_freep(struct definition **d)
 
 /* True when the definition asks for any pinning or scheduling (so qemu must start with -S). */
 bool definition_wants_pinning(const struct definition *d);
-
-const char *ql_sched_policy_name(enum ql_sched_policy p);
