@@ -9,6 +9,7 @@
 #include "cpulist.h"
 #include "domain.h"
 #include "error.h"
+#include "yaml_tree.h" /* struct ql_mark */
 
 /* Bounds on untrusted input (files may come from users in setuid mode). */
 #define DEFINITION_MAX_BYTES (1024 * 1024)
@@ -19,11 +20,6 @@ enum ql_memlock {
 	QL_MEMLOCK_UNCHANGED = 0,
 	QL_MEMLOCK_UNLIMITED,
 	QL_MEMLOCK_BYTES,
-};
-
-/* Position in the definition file, 1-based, for FILE:LINE:COL messages. */
-struct ql_mark {
-	unsigned line, column;
 };
 
 /* One part of an option value, e.g. `accel: kvm` or `pc`.

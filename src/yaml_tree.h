@@ -1,0 +1,69 @@
+/* A YAML document as a small generic tree that keeps every scalar exactly as written and every
+ * node's position; the only module that knows libfyaml. definition.c interprets the tree. */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+/* Position in the document, 1-based, for FILE:LINE:COL messages. */
+struct ql_mark {
+	unsigned line, column;
+};
+
+static inline bool ql_mark_before(struct ql_mark a, struct ql_mark b)
+{
+	return a.line < b.line || (a.line == b.line && a.column < b.column);
+}
+
+enum ynode_type { YN_SCALAR, YN_SEQ, YN_MAP };
+
+struct ynode {
+	enum ynode_type type;
+	struct ql_mark mark;
+	char *text; /* scalar text after YAML unquoting, NUL-terminated (no NUL inside) */
+	size_t len;
+	bool plain; /* plain (unquoted, non-block) scalar */
+	bool null;  /* nothing written at all (`key:`); an explicit '' is not null */
+	/* sequence items, or mapping keys and values alternating (key, value, key, value...) */
+	struct ynode **items;
+	size_t n_items, cap_items;
+};
+
+/* Bounds on untrusted input, enforced while the events stream in. */
+struct yaml_tree_limits {
+	size_t max_bytes;
+	unsigned max_depth;
+	size_t max_nodes;
+};
+
+/* Parses one document (valid UTF-8, no NUL, no anchors/aliases/tags, no duplicate keys). An
+ * empty document gives *ret = NULL. Errors are "PATH:LINE:COL: message" (-EINVAL) or -ENOMEM. */
+int yaml_tree_parse(const char *path, const char *text, size_t len,
+		    const struct yaml_tree_limits *limits, struct ynode **ret, struct ql_error *err);
+void ynode_free(struct ynode *n);
+
+static inline size_t ynode_count(const struct ynode *n)
+{
+	return n->type == YN_MAP ? n->n_items / 2 : n->n_items;
+}
+
+static inline struct ynode *map_key(const struct ynode *n, size_t i)
+{
+	return n->items[2 * i];
+}
+
+static inline struct ynode *map_value(const struct ynode *n, size_t i)
+{
+	return n->items[2 * i + 1];
+}
+
+/* "a sequence", "a mapping", "a scalar" or "nothing", for messages. */
+const char *ynode_kind(const struct ynode *n);
+
+/* Sets err to "PATH:LINE:COL: message" (EINVAL) and returns -EINVAL (-ENOMEM if formatting
+ * fails). */
+int yaml_error_at(struct ql_error *err, const char *path, struct ql_mark m, const char *fmt,
+		  va_list ap) _printf_(4, 0);
