@@ -870,21 +870,22 @@ static int check_option_name(struct ctx *c, const struct ynode *n)
 	return 0;
 }
 
-static int part_add(struct ctx *c, struct qemu_option *o, const char *key, const char *value)
+/* Parts borrow the document's text (it lives as long as the definition); o->parts was sized
+ * for every part of the option up front. */
+static void part_add(struct qemu_option *o, const char *key, const char *value)
 {
-	struct qemu_part *parts = reallocarray(o->parts, o->n_parts + 1, sizeof(*parts));
-	if (!parts)
-		return oom(c);
-	o->parts = parts;
-	struct qemu_part *p = &o->parts[o->n_parts];
-	*p = (struct qemu_part){0};
-	if ((key && !(p->key = strdup(key))) || (value && !(p->value = strdup(value)))) {
-		free(p->key);
-		free(p->value);
-		return oom(c);
-	}
-	o->n_parts++;
-	return 0;
+	o->parts[o->n_parts++] = (struct qemu_part){.key = (char *)key, .value = (char *)value};
+}
+
+/* Number of parts an option value gives (a mapping item counts each of its keys). */
+static size_t count_parts(const struct ynode *v)
+{
+	if (v->type == YN_MAP)
+		return ynode_count(v);
+	size_t n = 0;
+	for (size_t i = 0; i < v->n_items; i++)
+		n += v->items[i]->type == YN_MAP ? ynode_count(v->items[i]) : 1;
+	return n;
 }
 
 /* A mapping of part key -> scalar value, each pair one `key=value` part. */
@@ -906,9 +907,7 @@ static int parse_part_map(struct ctx *c, struct qemu_option *o, const struct yno
 			    "option `%s`: the value of `%s` must be a scalar, got %s (nested "
 			    "too deeply)",
 			    o->name, ql_show(&s, k->text), ynode_kind(v));
-		int r = part_add(c, o, k->text, v->null ? NULL : v->text);
-		if (r < 0)
-			return r;
+		part_add(o, k->text, v->null ? NULL : v->text);
 	}
 	return 0;
 }
@@ -926,8 +925,8 @@ static int parse_option(struct ctx *c, const struct ynode *item, struct qemu_opt
 		if (r < 0)
 			return r;
 		o->mark = item->mark;
-		o->name = strdup(item->text);
-		return o->name ? 0 : oom(c);
+		o->name = item->text;
+		return 0;
 	}
 	if (item->type == YN_SEQ)
 		return fail(c, item->mark,
@@ -945,25 +944,24 @@ static int parse_option(struct ctx *c, const struct ynode *item, struct qemu_opt
 	if (r < 0)
 		return r;
 	o->mark = name->mark;
-	o->name = strdup(name->text);
-	if (!o->name)
-		return oom(c);
+	o->name = name->text;
 	o->has_value = true;
 
-	switch (v->type) {
-	case YN_SCALAR:
+	if (v->type == YN_SCALAR) {
 		if (v->null)
 			return fail(c, name->mark,
 				    "option `%s` has no value (write `- %s` for a flag)", o->name,
 				    o->name);
 		o->is_scalar = true;
-		o->scalar = strdup(v->text);
-		return o->scalar ? 0 : oom(c);
-	case YN_MAP:
-		return parse_part_map(c, o, v);
-	case YN_SEQ:
-		break;
+		o->scalar = v->text;
+		return 0;
 	}
+	size_t n_parts = count_parts(v);
+	o->parts = reallocarray(NULL, n_parts ? n_parts : 1, sizeof(*o->parts));
+	if (!o->parts)
+		return oom(c);
+	if (v->type == YN_MAP)
+		return parse_part_map(c, o, v);
 	if (v->n_items == 0)
 		return fail(c, v->mark, "option `%s` has an empty list", o->name);
 	for (size_t i = 0; i < v->n_items; i++) {
@@ -978,7 +976,8 @@ static int parse_option(struct ctx *c, const struct ynode *item, struct qemu_opt
 		} else if (p->len == 0) {
 			r = fail(c, p->mark, "option `%s`: empty part", o->name);
 		} else {
-			r = part_add(c, o, NULL, p->text);
+			part_add(o, NULL, p->text);
+			r = 0;
 		}
 		if (r < 0)
 			return r;
@@ -1080,12 +1079,10 @@ int definition_parse(const char *path, const char *text, size_t len, struct defi
 	    .max_depth = DEFINITION_MAX_DEPTH,
 	    .max_nodes = DEFINITION_MAX_NODES,
 	};
-	struct ynode *root = NULL;
-	int r = yaml_tree_parse(path, text, len, &limits, &root, err);
+	int r = yaml_tree_parse(path, text, len, &limits, &d->doc, err);
 	if (r < 0)
 		return r;
-	r = parse_root(&c, root);
-	ynode_free(root);
+	r = parse_root(&c, d->doc->root);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(d);
@@ -1103,17 +1100,10 @@ void definition_free(struct definition *d)
 	free(d->working_directory);
 	free(d->pins);
 	cpu_list_free(d->emulator_cpus);
-	for (size_t i = 0; i < d->n_options; i++) {
-		struct qemu_option *o = &d->options[i];
-		free(o->name);
-		free(o->scalar);
-		for (size_t j = 0; j < o->n_parts; j++) {
-			free(o->parts[j].key);
-			free(o->parts[j].value);
-		}
-		free(o->parts);
-	}
+	for (size_t i = 0; i < d->n_options; i++)
+		free(d->options[i].parts); /* the strings are the document's */
 	free(d->options);
+	yaml_doc_free(d->doc);
 	free(d);
 }
 

@@ -31,7 +31,8 @@ struct qemu_part {
 	char *value;
 };
 
-/* One entry of the `qemu:` list. */
+/* One entry of the `qemu:` list. Its strings (name, scalar, parts) point into the parsed
+ * document, which the definition owns: valid as long as the definition. */
 struct qemu_option {
 	char *name; /* without the leading '-' */
 	/* false for a flag (`- nographic`). true otherwise; then either `scalar` (a single verbatim
@@ -94,6 +95,8 @@ struct definition {
 	struct qemu_option *options;
 	size_t n_options;
 	struct ql_mark qemu_mark;
+
+	struct yaml_doc *doc; /* the parsed text the options point into */
 };
 
 /* Parses and validates a definition. `path` is only used in messages. On any problem returns

@@ -18,15 +18,43 @@
  * exact text the user wrote (never a resolved type), every node keeps its position, and the
  * limits below are enforced while the events stream in. */
 
-void ynode_free(struct ynode *n)
+struct yaml_chunk {
+	struct yaml_chunk *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+/* Bump allocation from the document's chunks; zeroed memory. Chunks double up to 1 MiB so a
+ * big document needs few of them. */
+static void *doc_alloc(struct yaml_doc *doc, size_t size)
 {
-	if (!n)
+	size = (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+	struct yaml_chunk *ch = doc->chunks;
+	if (!ch || ch->cap - ch->used < size) {
+		if (doc->chunk_size < 1024 * 1024)
+			doc->chunk_size = doc->chunk_size ? doc->chunk_size * 2 : 16 * 1024;
+		size_t cap = size > doc->chunk_size ? size : doc->chunk_size;
+		ch = calloc(1, sizeof(*ch) + cap);
+		if (!ch)
+			return NULL;
+		ch->cap = cap;
+		ch->next = doc->chunks;
+		doc->chunks = ch;
+	}
+	void *p = (char *)ch->data + ch->used;
+	ch->used += size;
+	return p;
+}
+
+void yaml_doc_free(struct yaml_doc *doc)
+{
+	if (!doc)
 		return;
-	for (size_t i = 0; i < n->n_items; i++)
-		ynode_free(n->items[i]);
-	free(n->items);
-	free(n->text);
-	free(n);
+	for (struct yaml_chunk *ch = doc->chunks, *next; ch; ch = next) {
+		next = ch->next;
+		free(ch);
+	}
+	free(doc);
 }
 
 const char *ynode_kind(const struct ynode *n)
@@ -101,6 +129,10 @@ static int check_bytes(struct ctx *c, const char *text, size_t len)
 		return fail(c, (struct ql_mark){1, 1}, "definition is larger than %zu bytes",
 			    c->lim->max_bytes);
 	for (size_t i = 0; i < len;) {
+		if ((unsigned char)text[i] - 1u < 0x7fu) { /* printable ASCII and controls, not NUL */
+			i++;
+			continue;
+		}
 		if (text[i] == '\0')
 			return fail(c, mark_at(text, i), "NUL byte in definition");
 		size_t n = utf8_char_len((const unsigned char *)text + i, len - i);
@@ -187,13 +219,16 @@ static struct ql_mark to_mark(const struct fy_mark *fm)
 	return (struct ql_mark){(unsigned)fm->line + 1, (unsigned)fm->column + 1};
 }
 
-static int ynode_append(struct ynode *parent, struct ynode *child)
+static int ynode_append(struct yaml_doc *doc, struct ynode *parent, struct ynode *child)
 {
 	if (parent->n_items == parent->cap_items) {
+		/* The old array stays in the chunk: at most as much again as the final ones. */
 		size_t cap = parent->cap_items ? parent->cap_items * 2 : 4;
-		struct ynode **items = reallocarray(parent->items, cap, sizeof(*items));
+		struct ynode **items = doc_alloc(doc, cap * sizeof(*items));
 		if (!items)
 			return -ENOMEM;
+		if (parent->n_items)
+			memcpy(items, parent->items, parent->n_items * sizeof(*items));
 		parent->items = items;
 		parent->cap_items = cap;
 	}
@@ -205,9 +240,10 @@ static int ynode_append(struct ynode *parent, struct ynode *child)
  * says). libfyaml 0.7.12 (Debian 12) garbles adjacent escapes (`'a''''b'` gives `a'''` instead
  * of `a''b`) and leaks memory doing it, so these scalars never go through fy_token_get_text().
  * `raw` is what lies between the quotes. The result is never longer than the input. */
-static char *decode_single_quoted(const char *raw, size_t len, size_t *ret_len)
+static char *decode_single_quoted(struct yaml_doc *doc, const char *raw, size_t len,
+				  size_t *ret_len)
 {
-	char *out = malloc(len + 1);
+	char *out = doc_alloc(doc, len + 1);
 	if (!out)
 		return NULL;
 	size_t o = 0, i = 0;
@@ -255,7 +291,7 @@ struct builder {
 	struct ctx *c;
 	const char *src; /* the definition text, for single-quoted scalars */
 	size_t src_len;
-	struct ynode *root;
+	struct yaml_doc *doc;
 	struct ynode **stack; /* max_depth + 1 entries */
 	size_t depth;
 	size_t nodes;
@@ -290,22 +326,20 @@ static int builder_add(struct builder *b, struct fy_event *ev, struct ynode **re
 		return fail(c, m, "definition has more than %zu nodes", c->lim->max_nodes);
 
 	struct ynode *parent = b->depth ? b->stack[b->depth - 1] : NULL;
-	if (!parent && b->root)
+	if (!parent && b->doc->root)
 		return fail(c, m, "only one YAML document is allowed");
 	if (parent && parent->type == YN_MAP && parent->n_items % 2 == 0 && ev->type != FYET_SCALAR)
 		return fail(c, m, "mapping keys must be scalars");
 
-	struct ynode *n = calloc(1, sizeof(*n));
+	struct ynode *n = doc_alloc(b->doc, sizeof(*n));
 	if (!n)
 		return oom(c);
 	n->mark = m;
 	if (parent) {
-		if (ynode_append(parent, n) < 0) {
-			free(n);
+		if (ynode_append(b->doc, parent, n) < 0)
 			return oom(c);
-		}
 	} else {
-		b->root = n;
+		b->doc->root = n;
 	}
 	*ret = n;
 	return 0;
@@ -343,13 +377,13 @@ static int builder_event(struct builder *b, struct fy_event *ev)
 		const char *text = "";
 		if (t && fy_token_scalar_style(t) == FYSS_SINGLE_QUOTED && ts && te &&
 		    ts->input_pos <= te->input_pos && te->input_pos <= b->src_len) {
-			n->text = decode_single_quoted(b->src + ts->input_pos,
+			n->text = decode_single_quoted(b->doc, b->src + ts->input_pos,
 						       te->input_pos - ts->input_pos, &len);
 			text = n->text;
 		} else {
 			text = t ? fy_token_get_text(t, &len) : "";
-			if (text)
-				n->text = strndup(text, len);
+			if (text && (n->text = doc_alloc(b->doc, len + 1)))
+				memcpy(n->text, text, len);
 		}
 		if (!text || !n->text)
 			return oom(c);
@@ -422,7 +456,26 @@ static int find_duplicates(const struct ynode *n, struct dup_search *ds)
 {
 	if (n->type == YN_SCALAR)
 		return 0;
-	if (n->type == YN_MAP && ynode_count(n) > 1) {
+	if (n->type == YN_MAP && ynode_count(n) > 1 && ynode_count(n) <= 8) {
+		/* Small mappings (nearly all of them): pairwise, no allocation. The first key with
+		 * an earlier equal one is the earliest duplicate, as in the sorted search below. */
+		size_t cnt = ynode_count(n);
+		for (size_t j = 1; j < cnt; j++) {
+			const struct ynode *k = map_key(n, j), *first = NULL;
+			for (size_t i = 0; i < j && !first; i++) {
+				const struct ynode *e = map_key(n, i);
+				if (e->len == k->len && memcmp(e->text, k->text, k->len) == 0)
+					first = e;
+			}
+			if (first) {
+				if (!ds->key || ql_mark_before(k->mark, ds->key->mark)) {
+					ds->key = k;
+					ds->first = first;
+				}
+				break;
+			}
+		}
+	} else if (n->type == YN_MAP && ynode_count(n) > 1) {
 		size_t cnt = ynode_count(n);
 		_cleanup_free_ size_t *idx = reallocarray(NULL, cnt, sizeof(size_t));
 		if (!idx)
@@ -457,7 +510,7 @@ static int find_duplicates(const struct ynode *n, struct dup_search *ds)
 	return 0;
 }
 
-static int build_tree(struct ctx *c, const char *text, size_t len, struct ynode **ret)
+static int build_tree(struct ctx *c, const char *text, size_t len, struct yaml_doc *doc)
 {
 	struct diag_capture dc = {0};
 	struct fy_diag_cfg dcfg;
@@ -496,7 +549,8 @@ static int build_tree(struct ctx *c, const char *text, size_t len, struct ynode 
 		fy_diag_destroy(diag);
 		return oom(c);
 	}
-	struct builder b = {.c = c, .src = text, .src_len = len, .stack = stack, .last = {1, 1}};
+	struct builder b = {
+	    .c = c, .src = text, .src_len = len, .doc = doc, .stack = stack, .last = {1, 1}};
 	int r = fy_parser_set_string(fyp, text, len) < 0 ? oom(c) : 0;
 	while (r == 0) {
 		struct fy_event *ev = fy_parser_parse(fyp);
@@ -514,7 +568,7 @@ static int build_tree(struct ctx *c, const char *text, size_t len, struct ynode 
 
 	if (r == 0) {
 		struct dup_search ds = {0};
-		if (b.root && find_duplicates(b.root, &ds) < 0)
+		if (doc->root && find_duplicates(doc->root, &ds) < 0)
 			r = oom(c);
 		else if (ds.key) {
 			struct ql_shown s;
@@ -522,20 +576,25 @@ static int build_tree(struct ctx *c, const char *text, size_t len, struct ynode 
 				 ql_show(&s, ds.key->text), ds.first->mark.line);
 		}
 	}
-	if (r < 0) {
-		ynode_free(b.root);
-		return r;
-	}
-	*ret = b.root;
-	return 0;
+	return r;
 }
 
 int yaml_tree_parse(const char *path, const char *text, size_t len,
-		    const struct yaml_tree_limits *limits, struct ynode **ret, struct ql_error *err)
+		    const struct yaml_tree_limits *limits, struct yaml_doc **ret,
+		    struct ql_error *err)
 {
 	struct ctx c = {.path = path, .err = err, .lim = limits};
 	int r = check_bytes(&c, text, len);
 	if (r < 0)
 		return r;
-	return build_tree(&c, text, len, ret);
+	struct yaml_doc *doc = calloc(1, sizeof(*doc));
+	if (!doc)
+		return oom(&c);
+	r = build_tree(&c, text, len, doc);
+	if (r < 0) {
+		yaml_doc_free(doc);
+		return r;
+	}
+	*ret = doc;
+	return 0;
 }
