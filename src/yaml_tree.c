@@ -1,6 +1,7 @@
 /* The generic YAML tree (see yaml_tree.h): libfyaml events -> nodes that keep the text as written
  * and their positions, with the input bounds enforced on the way. */
 #include "yaml_tree.h"
+#include "yaml_tree_private.h"
 
 #include <errno.h>
 #include <libfyaml.h>
@@ -26,7 +27,7 @@ struct yaml_chunk {
 
 /* Bump allocation from the document's chunks; zeroed memory. Chunks double up to 1 MiB so a
  * big document needs few of them. */
-static void *doc_alloc(struct yaml_doc *doc, size_t size)
+void *yaml_doc_alloc(struct yaml_doc *doc, size_t size)
 {
 	size = (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
 	struct yaml_chunk *ch = doc->chunks;
@@ -219,12 +220,12 @@ static struct ql_mark to_mark(const struct fy_mark *fm)
 	return (struct ql_mark){(unsigned)fm->line + 1, (unsigned)fm->column + 1};
 }
 
-static int ynode_append(struct yaml_doc *doc, struct ynode *parent, struct ynode *child)
+int yaml_node_append(struct yaml_doc *doc, struct ynode *parent, struct ynode *child)
 {
 	if (parent->n_items == parent->cap_items) {
 		/* The old array stays in the chunk: at most as much again as the final ones. */
 		size_t cap = parent->cap_items ? parent->cap_items * 2 : 4;
-		struct ynode **items = doc_alloc(doc, cap * sizeof(*items));
+		struct ynode **items = yaml_doc_alloc(doc, cap * sizeof(*items));
 		if (!items)
 			return -ENOMEM;
 		if (parent->n_items)
@@ -243,7 +244,7 @@ static int ynode_append(struct yaml_doc *doc, struct ynode *parent, struct ynode
 static char *decode_single_quoted(struct yaml_doc *doc, const char *raw, size_t len,
 				  size_t *ret_len)
 {
-	char *out = doc_alloc(doc, len + 1);
+	char *out = yaml_doc_alloc(doc, len + 1);
 	if (!out)
 		return NULL;
 	size_t o = 0, i = 0;
@@ -331,12 +332,12 @@ static int builder_add(struct builder *b, struct fy_event *ev, struct ynode **re
 	if (parent && parent->type == YN_MAP && parent->n_items % 2 == 0 && ev->type != FYET_SCALAR)
 		return fail(c, m, "mapping keys must be scalars");
 
-	struct ynode *n = doc_alloc(b->doc, sizeof(*n));
+	struct ynode *n = yaml_doc_alloc(b->doc, sizeof(*n));
 	if (!n)
 		return oom(c);
 	n->mark = m;
 	if (parent) {
-		if (ynode_append(b->doc, parent, n) < 0)
+		if (yaml_node_append(b->doc, parent, n) < 0)
 			return oom(c);
 	} else {
 		b->doc->root = n;
@@ -382,7 +383,7 @@ static int builder_event(struct builder *b, struct fy_event *ev)
 			text = n->text;
 		} else {
 			text = t ? fy_token_get_text(t, &len) : "";
-			if (text && (n->text = doc_alloc(b->doc, len + 1)))
+			if (text && (n->text = yaml_doc_alloc(b->doc, len + 1)))
 				memcpy(n->text, text, len);
 		}
 		if (!text || !n->text)
@@ -510,6 +511,19 @@ static int find_duplicates(const struct ynode *n, struct dup_search *ds)
 	return 0;
 }
 
+static int check_duplicates(struct ctx *c, const struct yaml_doc *doc)
+{
+	struct dup_search ds = {0};
+	if (doc->root && find_duplicates(doc->root, &ds) < 0)
+		return oom(c);
+	if (ds.key) {
+		struct ql_shown s;
+		return fail(c, ds.key->mark, "duplicate key `%s` (first at line %u)",
+			    ql_show(&s, ds.key->text), ds.first->mark.line);
+	}
+	return 0;
+}
+
 static int build_tree(struct ctx *c, const char *text, size_t len, struct yaml_doc *doc)
 {
 	struct diag_capture dc = {0};
@@ -566,22 +580,12 @@ static int build_tree(struct ctx *c, const char *text, size_t len, struct yaml_d
 	fy_diag_destroy(diag);
 	free(dc.first);
 
-	if (r == 0) {
-		struct dup_search ds = {0};
-		if (doc->root && find_duplicates(doc->root, &ds) < 0)
-			r = oom(c);
-		else if (ds.key) {
-			struct ql_shown s;
-			r = fail(c, ds.key->mark, "duplicate key `%s` (first at line %u)",
-				 ql_show(&s, ds.key->text), ds.first->mark.line);
-		}
-	}
-	return r;
+	return r == 0 ? check_duplicates(c, doc) : r;
 }
 
-int yaml_tree_parse(const char *path, const char *text, size_t len,
-		    const struct yaml_tree_limits *limits, struct yaml_doc **ret,
-		    struct ql_error *err)
+int yaml_tree_parse_with(enum yaml_reader reader, const char *path, const char *text, size_t len,
+			 const struct yaml_tree_limits *limits, struct yaml_doc **ret,
+			 struct ql_error *err)
 {
 	struct ctx c = {.path = path, .err = err, .lim = limits};
 	int r = check_bytes(&c, text, len);
@@ -590,11 +594,35 @@ int yaml_tree_parse(const char *path, const char *text, size_t len,
 	struct yaml_doc *doc = calloc(1, sizeof(*doc));
 	if (!doc)
 		return oom(&c);
-	r = build_tree(&c, text, len, doc);
+	r = 0;
+	if (reader != YAML_READER_LIBFYAML) {
+		r = yaml_fast_parse(text, len, limits, doc);
+		if (r == 0 && reader == YAML_READER_FAST)
+			r = -ENOTSUP;
+		if (r == 0) { /* given up: libfyaml reads it all again, on a fresh document */
+			yaml_doc_free(doc);
+			doc = calloc(1, sizeof(*doc));
+			if (!doc)
+				return oom(&c);
+		}
+	}
+	if (r == 0)
+		r = build_tree(&c, text, len, doc);
+	else if (r == 1)
+		r = check_duplicates(&c, doc);
+	else if (r == -ENOMEM)
+		r = oom(&c);
 	if (r < 0) {
 		yaml_doc_free(doc);
 		return r;
 	}
 	*ret = doc;
 	return 0;
+}
+
+int yaml_tree_parse(const char *path, const char *text, size_t len,
+		    const struct yaml_tree_limits *limits, struct yaml_doc **ret,
+		    struct ql_error *err)
+{
+	return yaml_tree_parse_with(YAML_READER_AUTO, path, text, len, limits, ret, err);
 }
