@@ -25,11 +25,12 @@ struct yaml_chunk {
 	max_align_t data[];
 };
 
-/* Bump allocation from the document's chunks; zeroed memory. Chunks double up to 1 MiB so a
- * big document needs few of them. */
+/* Bump allocation from the document's chunks; zeroed memory, aligned for pointers (all the
+ * chunks hold: nodes, pointer arrays, texts). Chunks double up to 1 MiB so a big document needs
+ * few of them. */
 void *yaml_doc_alloc(struct yaml_doc *doc, size_t size)
 {
-	size = (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+	size = (size + _Alignof(void *) - 1) & ~(_Alignof(void *) - 1);
 	struct yaml_chunk *ch = doc->chunks;
 	if (!ch || ch->cap - ch->used < size) {
 		if (doc->chunk_size < 1024 * 1024)
@@ -222,16 +223,19 @@ static struct ql_mark to_mark(const struct fy_mark *fm)
 
 int yaml_node_append(struct yaml_doc *doc, struct ynode *parent, struct ynode *child)
 {
-	if (parent->n_items == parent->cap_items) {
-		/* The old array stays in the chunk: at most as much again as the final ones. */
-		size_t cap = parent->cap_items ? parent->cap_items * 2 : 4;
+	uint32_t n = parent->n_items;
+	if (n == UINT32_MAX)
+		return -ENOMEM;
+	/* full at 0, 4, 8, 16, ...: grow to the next power of two (the old array stays in the
+	 * chunk: at most as much again as the final ones) */
+	if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
+		size_t cap = n ? (size_t)n * 2 : 4;
 		struct ynode **items = yaml_doc_alloc(doc, cap * sizeof(*items));
 		if (!items)
 			return -ENOMEM;
-		if (parent->n_items)
-			memcpy(items, parent->items, parent->n_items * sizeof(*items));
+		if (n)
+			memcpy(items, parent->items, n * sizeof(*items));
 		parent->items = items;
-		parent->cap_items = cap;
 	}
 	parent->items[parent->n_items++] = child;
 	return 0;

@@ -28,7 +28,7 @@ static bool same_tree(const struct ynode *a, const struct ynode *b, const char *
 					      a->null == b->null &&
 					      memcmp(a->text, b->text, a->len) == 0));
 	if (!same) {
-		print_error("%s: fast %d %u:%u `%s` (%zu items) != libfyaml %d %u:%u `%s` (%zu items)\n",
+		print_error("%s: fast %d %u:%u `%s` (%u items) != libfyaml %d %u:%u `%s` (%u items)\n",
 			    what, a->type, a->mark.line, a->mark.column, a->text ? a->text : "",
 			    a->n_items, b->type, b->mark.line, b->mark.column, b->text ? b->text : "",
 			    b->n_items);
