@@ -18,6 +18,7 @@
 #include "cpuset_v1_plan.h"
 #include "isolation_backend.h"
 #include "macro.h"
+#include "names.h"
 #include "proc.h"
 
 #define MOUNTINFO_MAX_LINE 8192
@@ -46,28 +47,6 @@ struct cpuset_v1_state {
 };
 
 /* ---- names and mountinfo ---- */
-
-/* The VM name becomes a directory beside `pool` and the cgroup control files. */
-static bool vm_name_is_safe(const char *name)
-{
-	if (!name || !*name || strlen(name) > NAME_MAX || name[0] == '.')
-		return false;
-	for (const char *p = name; *p; p++)
-		if (*p == '/' || *p == '\n' || (unsigned char)*p < 0x20)
-			return false;
-	static const char *const reserved[] = {"pool", "tasks", "notify_on_release",
-					       "release_agent"};
-	for (size_t i = 0; i < ELEMENTSOF(reserved); i++)
-		if (streq(name, reserved[i]))
-			return false;
-	return strncmp(name, "cpuset.", 7) != 0 && strncmp(name, "cgroup.", 7) != 0;
-}
-
-static bool prefix_is_safe(const char *prefix)
-{
-	return prefix && *prefix && !strchr(prefix, '/') && !streq(prefix, ".") &&
-	       !streq(prefix, "..") && vm_name_is_safe(prefix);
-}
 
 /* Undo mountinfo's octal escapes (\040 for a space) in place. */
 static void unescape_mountinfo(char *s)
@@ -247,10 +226,10 @@ static void cpuset_v1_free_state(void *p)
 static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 			   struct ql_error *err)
 {
-	if (!vm_name_is_safe(cfg->vm_name))
+	if (!cfg->vm_name || !vm_name_is_valid(cfg->vm_name) || cgroup_name_is_reserved(cfg->vm_name))
 		return ql_error_set(err, EINVAL, "VM name `%s` cannot name a cpuset directory",
 				    cfg->vm_name ? cfg->vm_name : "");
-	if (!prefix_is_safe(cfg->prefix))
+	if (!cgroup_prefix_is_valid(cfg->prefix))
 		return ql_error_set(err, EINVAL,
 				    "cpuset prefix `%s` must be one plain directory name",
 				    cfg->prefix);
