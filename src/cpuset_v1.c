@@ -1146,7 +1146,26 @@ static int cpuset_v1_inspect(const struct isolation_config *cfg, const char *onl
 	_cleanup_free_ char *base = join(cfg->mount_path, cfg->prefix);
 	if (!base)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	return cgroup_inspect(base, &cpuset_v1_layout, only, acc, err);
+	size_t first = acc->n;
+	int r = cgroup_inspect(base, &cpuset_v1_layout, only, acc, err);
+	if (r < 0 || only)
+		return r;
+	for (size_t i = first; i < acc->n; i++)
+		if (acc->vms[i].qemu_pid)
+			return 0; /* a live VM: the pool is where it keeps the host's tasks */
+	/* No VM runs, yet the pool holds tasks off the CPUs it lacks: nobody undid a run. */
+	_cleanup_close_ int pfd = -1;
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	if (cgroupfs_open_dir(base, &pfd, NULL) < 0 ||
+	    cgroupfs_read_pids(pfd, "pool/tasks", &pids, &n, NULL) < 0 || n == 0)
+		return 0;
+	_cleanup_free_ char *cpus = NULL;
+	(void)cgroupfs_read(pfd, "pool/cpuset.cpus", &cpus, NULL);
+	if (!(acc->confined_set = join(base, "pool")) || !(acc->confined_cpus = strdup(cpus ? cpus : "?")))
+		return ql_error_set(err, ENOMEM, "out of memory");
+	acc->confined_tasks = n;
+	return 0;
 }
 
 const struct isolation_backend isolation_backend_cpuset_v1 = {

@@ -125,6 +125,7 @@ void status_report_free(struct status_report *r)
 		vm_done(&r->vms[i]);
 	free(r->vms);
 	free(r->only);
+	free(r->confined);
 	free(r);
 }
 
@@ -306,6 +307,15 @@ static int collect_cgroup_vms(struct status_report *rep, const struct config_pat
 	int r = isolation_inspect(&cfg, rep->only, &found, err);
 	for (size_t i = 0; r == 0 && i < found.n; i++)
 		r = add_cgroup_vm(rep, &found.vms[i], err);
+	if (r == 0 && found.confined_set) {
+		_cleanup_free_ char *set = ql_escape(found.confined_set);
+		if (!set || asprintf(&rep->confined,
+				     "%zu task(s) are confined in %s (CPUs %s) although no VM runs: "
+				     "a launcher and its guardian were killed; the next start (or "
+				     "removing the set) gives them back",
+				     found.confined_tasks, set, found.confined_cpus) < 0)
+			r = ql_error_set(err, ENOMEM, "out of memory");
+	}
 	isolation_vm_list_done(&found);
 	return r;
 }
@@ -624,7 +634,7 @@ int status_collect(const struct config_paths *paths, const char *name, struct st
 
 bool status_is_consistent(const struct status_report *r)
 {
-	if (r->only && r->n_vms == 0)
+	if ((r->only && r->n_vms == 0) || r->confined)
 		return false;
 	for (size_t i = 0; i < r->n_vms; i++)
 		if (r->vms[i].problems[0])
@@ -673,6 +683,8 @@ char *status_format(const struct status_report *r)
 	}
 	if (n_problems)
 		fprintf(f, "\n%zu difference(s) from the definitions\n", n_problems);
+	if (r->confined)
+		fprintf(f, "\n! %s\n", r->confined);
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;

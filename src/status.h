@@ -43,7 +43,8 @@ struct status_vm {
 struct status_report {
 	struct status_vm *vms;
 	size_t n_vms;
-	char *only; /* the NAME asked for, or NULL */
+	char *only;	/* the NAME asked for, or NULL */
+	char *confined; /* tasks kept off CPUs although no VM runs (escaped), or NULL */
 };
 
 /* Discovers VMs from <cpuset mount>/<prefix>/<vm>/cpuN/tasks (v1), <cgroup2 root>/<prefix>/<vm>/

@@ -6,7 +6,7 @@
 # with the affinity backend is found through its launcher. Only processes this script started are
 # touched.
 . "$(dirname "$0")/lib.sh"
-NTESTS=27
+NTESTS=29
 plan $NTESTS
 
 require_cpuset_v1
@@ -153,3 +153,19 @@ check "a fake qemu-launcher's child is not listed as a VM" bash -c "! grep -q 'f
 kill -TERM "$L" ${AL:+"$AL"} 2>/dev/null
 wait_until 20 pid_gone "$L"
 if [ -n "${AL:-}" ]; then wait_until 20 pid_gone "$AL"; fi
+
+# what a launcher and its guardian, both SIGKILLed, would leave: a pool holding a task off a CPU
+# with no VM set at all. --status says so (and exits 1) instead of "no running VM found".
+wait_until 10 test ! -d "$M/qemu/$VM"
+mkdir -p "$M/qemu/pool"
+cat "$M/cpuset.cpus" >"$M/qemu/cpuset.cpus"
+cat "$M/cpuset.mems" >"$M/qemu/cpuset.mems"
+echo 0 >"$M/qemu/pool/cpuset.cpus"
+cat "$M/cpuset.mems" >"$M/qemu/pool/cpuset.mems"
+delegated_sleeper
+echo "$SLEEPER" >"$M/qemu/pool/tasks"
+QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M "$QL" --status >"$SCRATCH/confined" 2>&1
+expect_eq "a pool confining a task with no VM running: exit 1" 1 "$?"
+check "... it is reported with the set and its CPUs" grep -q "^! 1 task(s) are confined in $M/qemu/pool (CPUs 0) although no VM runs" "$SCRATCH/confined"
+echo "$SLEEPER" >"$M/tasks"
+rmdir "$M/qemu/pool" "$M/qemu"
