@@ -17,6 +17,8 @@ struct affinity_state {
 	struct vcpu_placement *vcpus;
 	size_t n_vcpus;
 	struct cpu_list *emulator; /* NULL: non-vCPU threads keep `original` */
+	pid_t *keep; /* threads the caller places itself (I/O threads) */
+	size_t n_keep;
 };
 
 /* Sets and reads back. A thread that vanished meanwhile (ESRCH) is reported as -ESRCH. */
@@ -61,6 +63,7 @@ static void affinity_free_state(void *p)
 	cpu_list_free(s->original);
 	cpu_list_free(s->emulator);
 	free(s->vcpus);
+	free(s->keep);
 	free(s);
 }
 
@@ -136,7 +139,10 @@ static int affinity_place_others(struct affinity_state *s, const struct ql_logge
 		return r;
 	const struct cpu_list *target = s->emulator ? s->emulator : s->original;
 	for (size_t i = 0; i < n; i++) {
-		if (find_vcpu(s, tids[i]))
+		bool keep = find_vcpu(s, tids[i]) != NULL;
+		for (size_t k = 0; k < s->n_keep; k++)
+			keep |= s->keep[k] == tids[i];
+		if (keep)
 			continue;
 		_cleanup_cpu_list_ struct cpu_list *cur = NULL;
 		if (proc_thread_affinity(tids[i], &cur, NULL) < 0)
@@ -166,6 +172,12 @@ static int affinity_apply(void *state, const struct isolation_plan *plan, struct
 	s->qemu_pid = plan->qemu_pid;
 	if (plan->emulator_cpus && !(s->emulator = cpu_list_dup(plan->emulator_cpus)))
 		return ql_error_set(err, ENOMEM, "out of memory");
+	free(s->keep);
+	s->n_keep = 0;
+	if (!(s->keep = calloc(plan->n_keep ? plan->n_keep : 1, sizeof(pid_t))))
+		return ql_error_set(err, ENOMEM, "out of memory");
+	memcpy(s->keep, plan->keep_tids, plan->n_keep * sizeof(pid_t));
+	s->n_keep = plan->n_keep;
 
 	int r = 0;
 	for (size_t i = 0; i < s->n_vcpus; i++) {

@@ -156,6 +156,49 @@ bool cmdline_has_option(const struct definition *d, const char *name)
 	return false;
 }
 
+/* qemu's key=value syntax split at unescaped commas (",," is an escaped one): the next part's
+ * start and length; false after the last. */
+static bool next_part(const char **p, const char **ret_start, size_t *ret_len)
+{
+	const char *s = *p;
+	if (!s)
+		return false;
+	size_t n = 0;
+	while (s[n] && (s[n] != ',' || s[n + 1] == ','))
+		n += s[n] == ',' ? 2 : 1;
+	*ret_start = s;
+	*ret_len = n;
+	*p = s[n] ? s + n + 1 : NULL;
+	return true;
+}
+
+static bool part_is(const char *part, size_t n, const char *key, const char *value)
+{
+	size_t kl = strlen(key), vl = strlen(value);
+	return n == kl + vl && strncmp(part, key, kl) == 0 && strncmp(part + kl, value, vl) == 0;
+}
+
+bool cmdline_creates_object(const struct definition *d, const char *type, const char *id)
+{
+	for (size_t i = 0; i < d->n_options; i++) {
+		if (!streq(d->options[i].name, "object") || !d->options[i].has_value)
+			continue;
+		_cleanup_free_ char *v = cmdline_option_value(&d->options[i]);
+		const char *p = v, *part;
+		size_t n;
+		bool first = true, is_type = false, has_id = false;
+		while (v && next_part(&p, &part, &n)) {
+			is_type |= (first && part_is(part, n, "", type)) ||
+				   part_is(part, n, "qom-type=", type);
+			has_id |= part_is(part, n, "id=", id);
+			first = false;
+		}
+		if (is_type && has_id)
+			return true;
+	}
+	return false;
+}
+
 static bool shell_safe(const char *w)
 {
 	if (!*w)

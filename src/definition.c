@@ -197,6 +197,8 @@ static const char *const launcher_keys[] = {
     "vcpu_pinning",
     "isolate_cpus",
     "emulator_pinning",
+    "iothread_pinning",
+    "core_scheduling",
     "rlimit_memlock",
     "shutdown_timeout",
     NULL,
@@ -581,9 +583,11 @@ static int parse_isolate(struct ctx *c, const struct ynode *v)
 	return 0;
 }
 
-static int parse_emulator_pinning(struct ctx *c, const struct ynode *v)
+/* A host CPU list as `emulator_pinning` and `iothread_pinning` take it: "0-1,4", a CPU number
+ * or a list of CPU numbers; never empty. */
+static int parse_cpu_list_value(struct ctx *c, const struct ynode *v, const char *what,
+				struct cpu_list **ret)
 {
-	struct definition *d = c->d;
 	_cleanup_cpu_list_ struct cpu_list *l = NULL;
 	struct ql_shown s;
 
@@ -618,13 +622,74 @@ static int parse_emulator_pinning(struct ctx *c, const struct ynode *v)
 		    ynode_kind(v));
 	}
 	if (cpu_list_is_empty(l))
-		return fail(c, v->mark, "`emulator_pinning` is empty%s%s%s",
+		return fail(c, v->mark, "`%s` is empty%s%s%s", what,
 			    v->type == YN_SCALAR ? " (`" : "",
 			    v->type == YN_SCALAR ? ql_show(&s, v->text) : "",
 			    v->type == YN_SCALAR ? "`)" : "");
-	cpu_list_free(d->emulator_cpus);
-	d->emulator_cpus = TAKE_PTR(l);
+	*ret = TAKE_PTR(l);
 	return 0;
+}
+
+static int parse_emulator_pinning(struct ctx *c, const struct ynode *v)
+{
+	struct cpu_list *l = NULL;
+	int r = parse_cpu_list_value(c, v, "emulator_pinning", &l);
+	if (r < 0)
+		return r;
+	cpu_list_free(c->d->emulator_cpus);
+	c->d->emulator_cpus = l;
+	return 0;
+}
+
+/* iothread_pinning: { ID: CPUS, ... }; whether qemu creates each ID is checked against the
+ * qemu list once the whole definition is read (pinning.c). */
+static int parse_iothread_pinning(struct ctx *c, const struct ynode *v)
+{
+	struct definition *d = c->d;
+	if (v->type != YN_MAP)
+		return fail(c, v->mark,
+			    "`iothread_pinning` must map I/O thread ids (`-object iothread,id=ID`) "
+			    "to host CPU lists, got %s",
+			    ynode_kind(v));
+	size_t n = ynode_count(v);
+	if (!(d->iothread_pins = calloc(n ? n : 1, sizeof(*d->iothread_pins))))
+		return oom(c);
+	for (size_t i = 0; i < n; i++) {
+		const struct ynode *k = map_key(v, i), *val = map_value(v, i);
+		struct iothread_pin *pin = &d->iothread_pins[d->n_iothread_pins];
+		if (k->text[0] == '\0')
+			return fail(c, k->mark, "`iothread_pinning`: empty I/O thread id");
+		int r = parse_cpu_list_value(c, val, "iothread_pinning", &pin->cpus);
+		if (r < 0)
+			return r;
+		pin->id = k->text;
+		pin->mark = k->mark;
+		d->n_iothread_pins++;
+	}
+	return 0;
+}
+
+static int parse_core_sched(struct ctx *c, const struct ynode *v)
+{
+	static const char *const names[] = {
+	    [QL_CORE_SCHED_OFF] = "off",
+	    [QL_CORE_SCHED_AUTO] = "auto",
+	    [QL_CORE_SCHED_VM] = "vm",
+	    [QL_CORE_SCHED_VCPU] = "vcpu",
+	};
+	int r = expect_scalar(c, v, "core_scheduling", "`off`, `auto`, `vm` or `vcpu`");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		if (streq(v->text, names[i]) || (i == QL_CORE_SCHED_OFF && v->plain &&
+						 streq(v->text, "false"))) {
+			c->d->core_sched = (enum ql_core_sched)i;
+			c->d->core_sched_mark = v->mark;
+			return 0;
+		}
+	struct ql_shown s;
+	return fail(c, v->mark, "`core_scheduling` must be `off`, `auto`, `vm` or `vcpu`, got `%s`",
+		    ql_show(&s, v->text));
 }
 
 static int parse_memlock(struct ctx *c, const struct ynode *v)
@@ -833,6 +898,10 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 			r = parse_isolate(c, val);
 		} else if (streq(n, "emulator_pinning")) {
 			r = parse_emulator_pinning(c, val);
+		} else if (streq(n, "iothread_pinning")) {
+			r = parse_iothread_pinning(c, val);
+		} else if (streq(n, "core_scheduling")) {
+			r = parse_core_sched(c, val);
 		} else if (streq(n, "rlimit_memlock")) {
 			r = parse_memlock(c, val);
 		} else if (streq(n, "shutdown_timeout")) {
@@ -1100,6 +1169,9 @@ void definition_free(struct definition *d)
 	free(d->working_directory);
 	free(d->pins);
 	cpu_list_free(d->emulator_cpus);
+	for (size_t i = 0; i < d->n_iothread_pins; i++)
+		cpu_list_free(d->iothread_pins[i].cpus);
+	free(d->iothread_pins);
 	for (size_t i = 0; i < d->n_options; i++)
 		free(d->options[i].parts); /* the strings are the document's */
 	free(d->options);
@@ -1109,5 +1181,6 @@ void definition_free(struct definition *d)
 
 bool definition_wants_pinning(const struct definition *d)
 {
-	return d->n_pins > 0 || d->scheduler != QL_SCHED_UNSET || d->emulator_cpus;
+	return d->n_pins > 0 || d->scheduler != QL_SCHED_UNSET || d->emulator_cpus ||
+	       d->n_iothread_pins > 0 || d->core_sched != QL_CORE_SCHED_OFF;
 }

@@ -54,6 +54,21 @@ struct vcpu_pin {
 	struct ql_mark mark;
 };
 
+/* One iothread_pinning entry: the I/O thread `-object iothread,id=ID` creates, and its CPUs. */
+struct iothread_pin {
+	const char *id; /* points into the parsed document */
+	struct cpu_list *cpus;
+	struct ql_mark mark; /* of the id key */
+};
+
+/* core_scheduling: which vCPU threads may share an SMT core (PR_SCHED_CORE cookies). */
+enum ql_core_sched {
+	QL_CORE_SCHED_OFF,  /* not used (default) */
+	QL_CORE_SCHED_AUTO, /* one cookie for the VM where the kernel can, else a warning */
+	QL_CORE_SCHED_VM,   /* one cookie for the VM: its vCPUs share cores only with each other */
+	QL_CORE_SCHED_VCPU, /* one cookie per vCPU: a core runs one vCPU at a time */
+};
+
 struct definition {
 	char *path; /* as given to definition_parse(), for messages */
 
@@ -86,6 +101,10 @@ struct definition {
 
 	enum ql_isolate isolate_cpus;
 	struct cpu_list *emulator_cpus; /* NULL when not set */
+	struct iothread_pin *iothread_pins;
+	size_t n_iothread_pins;
+	enum ql_core_sched core_sched;
+	struct ql_mark core_sched_mark;
 
 	enum ql_memlock memlock;
 	uint64_t memlock_bytes;

@@ -36,6 +36,10 @@ struct isolation_plan {
 	const struct vcpu_placement *vcpus;
 	size_t n_vcpus;
 	const struct cpu_list *emulator_cpus; /* NULL: the backend's default (pool / leftover CPUs) */
+	/* Threads the caller pins itself within the emulator CPUs (I/O threads): they live with
+	 * qemu's other threads, but a backend never changes their affinity. */
+	const pid_t *keep_tids;
+	size_t n_keep;
 };
 
 struct isolation;

@@ -3,12 +3,15 @@
 #include "pinning.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdline.h"
 #include "macro.h"
 #include "proc.h"
+#include "sched_core.h"
 #include "vcpu_sched.h"
 
 struct sched_change {
@@ -25,6 +28,9 @@ struct pinning {
 	struct cpu_list *emulator;
 	const struct ql_logger *log;
 	struct isolation *iso; /* NULL when nothing is pinned (scheduling only) */
+	const struct iothread_pin *io; /* the definition's iothread_pinning (borrowed) */
+	size_t n_io;
+	enum ql_core_sched core_sched; /* OFF also when `auto` found no core scheduling */
 
 	pid_t qemu_pid;
 	struct sched_change *changes;
@@ -199,6 +205,105 @@ static int check_pins(const struct pinning *p, const struct cpu_list *possible,
 	return 0;
 }
 
+/* Every pinned vCPU's, emulator's and I/O thread's host CPU exists, is online and usable; the
+ * backend is opened when anything is pinned; the pool keeps a CPU. */
+static int check_host(struct pinning *p, const struct isolation_config *cfg, struct ql_error *err)
+{
+	_cleanup_cpu_list_ struct cpu_list *possible = NULL, *online = NULL, *usable = NULL;
+	int r = cpu_list_read_file("/sys/devices/system/cpu/possible", &possible, err);
+	if (r == 0)
+		r = cpu_list_read_file("/sys/devices/system/cpu/online", &online, err);
+	/* existence first: a typo'd CPU number is the likelier mistake than the backend */
+	if (r == 0)
+		r = check_pins(p, possible, online, NULL, err);
+	if (r == 0 && (p->n_pins || p->emulator))
+		r = isolation_open(cfg, &p->iso, err);
+	if (r == 0 && p->iso)
+		r = isolation_usable_cpus(p->iso, &usable, err);
+	if (r == 0)
+		r = check_pins(p, possible, online, usable, err);
+	for (int c = p->emulator ? cpu_list_next(p->emulator, -1) : -1; r == 0 && c >= 0;
+	     c = cpu_list_next(p->emulator, c))
+		r = check_host_cpu(p, NULL, (unsigned)c, "emulator_pinning", possible, online, usable,
+				   err);
+	for (size_t i = 0; r == 0 && i < p->n_io; i++) {
+		const struct cpu_list *l = p->io[i].cpus;
+		for (int c = cpu_list_next(l, -1); r == 0 && c >= 0; c = cpu_list_next(l, c))
+			r = check_host_cpu(p, NULL, (unsigned)c, "iothread_pinning", possible, online,
+					   usable, err);
+	}
+	if (r < 0 || !p->iso || !isolation_isolates(p->iso))
+		return r;
+	_cleanup_cpu_list_ struct cpu_list *left = cpu_list_dup(usable);
+	if (!left)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->n_pins; i++)
+		cpu_list_remove(left, p->pins[i].host_cpu);
+	if (cpu_list_is_empty(left))
+		return ql_error_set(err, EINVAL,
+				    "%s: vcpu_pinning uses every host CPU this launcher may use; keep "
+				    "at least one for the other tasks",
+				    p->def_path);
+	return 0;
+}
+
+/* I/O threads run with qemu's other threads (pool or emulator set): they must be created by the
+ * definition, stay off the vCPUs' CPUs and inside emulator_pinning. */
+static int check_iothreads(const struct pinning *p, const struct definition *d,
+			   struct ql_error *err)
+{
+	for (size_t i = 0; i < p->n_io; i++) {
+		const struct iothread_pin *io = &p->io[i];
+		struct ql_shown s;
+		char msg[512];
+		const char *why = NULL;
+		if (!cmdline_creates_object(d, "iothread", io->id))
+			why = "no `- object: [iothread, id: ...]` in `qemu:` creates it";
+		for (size_t k = 0; !why && k < p->n_pins; k++)
+			if (cpu_list_has(io->cpus, p->pins[k].host_cpu))
+				why = "its CPUs include a vCPU's host CPU (I/O threads belong off the "
+				      "vCPUs)";
+		if (!why && p->emulator && !cpu_list_is_subset(io->cpus, p->emulator))
+			why = "its CPUs are outside emulator_pinning (I/O threads live with qemu's "
+			      "other threads)";
+		if (!why)
+			continue;
+		snprintf(msg, sizeof(msg), "iothread_pinning: I/O thread `%s`: %s",
+			 ql_show(&s, io->id), why);
+		return ql_error_set(err, EINVAL, "%s:%u:%u: %s", p->def_path, io->mark.line,
+				    io->mark.column, msg);
+	}
+	return 0;
+}
+
+/* core_scheduling needs a kernel with PR_SCHED_CORE: required for vm/vcpu, wished for auto. */
+static int check_core_sched(struct pinning *p, const struct definition *d, struct ql_error *err)
+{
+	if (p->core_sched == QL_CORE_SCHED_OFF)
+		return 0;
+	struct ql_error e = {0};
+	int r = sched_core_available(&e);
+	if (r == 0) {
+		ql_error_clear(&e);
+		return 0;
+	}
+	if (p->core_sched == QL_CORE_SCHED_AUTO) {
+		ql_log(p->log, QL_LOG_WARNING,
+		       "%s:%u:%u: core_scheduling: auto: %s; vCPUs may share SMT cores with other "
+		       "tasks",
+		       p->def_path, d->core_sched_mark.line, d->core_sched_mark.column,
+		       e.msg ? e.msg : "unavailable");
+		p->core_sched = QL_CORE_SCHED_OFF;
+		ql_error_clear(&e);
+		return 0;
+	}
+	r = ql_error_set(err, EOPNOTSUPP, "%s:%u:%u: core_scheduling: %s", p->def_path,
+			 d->core_sched_mark.line, d->core_sched_mark.column,
+			 e.msg ? e.msg : "unavailable");
+	ql_error_clear(&e);
+	return r;
+}
+
 int pinning_prepare(const struct definition *d, const struct isolation_config *cfg,
 		    struct pinning **ret, struct ql_error *err)
 {
@@ -208,6 +313,9 @@ int pinning_prepare(const struct definition *d, const struct isolation_config *c
 	_cleanup_pinning_ struct pinning *guard = p;
 	p->log = cfg->log;
 	p->flat = d->pins_flat;
+	p->io = d->iothread_pins;
+	p->n_io = d->n_iothread_pins;
+	p->core_sched = d->core_sched;
 	sched_params_from_definition(d, &p->sched);
 	if (!(p->def_path = strdup(d->path ? d->path : "(definition)")))
 		return ql_error_set(err, ENOMEM, "out of memory");
@@ -220,49 +328,15 @@ int pinning_prepare(const struct definition *d, const struct isolation_config *c
 	}
 	if (d->emulator_cpus && !(p->emulator = cpu_list_dup(d->emulator_cpus)))
 		return ql_error_set(err, ENOMEM, "out of memory");
-
-	if (p->n_pins || p->emulator) {
-		_cleanup_cpu_list_ struct cpu_list *possible = NULL, *online = NULL, *usable = NULL;
-		int r = cpu_list_read_file("/sys/devices/system/cpu/possible", &possible, err);
-		if (r == 0)
-			r = cpu_list_read_file("/sys/devices/system/cpu/online", &online, err);
-		if (r < 0)
-			return r;
-		/* existence first: a typo'd CPU number is the likelier mistake than the backend */
-		r = check_pins(p, possible, online, NULL, err);
-		if (r < 0)
-			return r;
-		r = isolation_open(cfg, &p->iso, err);
-		if (r < 0)
-			return r;
-		r = isolation_usable_cpus(p->iso, &usable, err);
-		if (r < 0)
-			return r;
-		r = check_pins(p, possible, online, usable, err);
-		if (r < 0)
-			return r;
-		if (p->emulator)
-			for (int c = cpu_list_next(p->emulator, -1); c >= 0;
-			     c = cpu_list_next(p->emulator, c)) {
-				r = check_host_cpu(p, NULL, (unsigned)c, "emulator_pinning",
-						   possible, online, usable, err);
-				if (r < 0)
-					return r;
-			}
-		if (isolation_isolates(p->iso)) {
-			_cleanup_cpu_list_ struct cpu_list *left = cpu_list_dup(usable);
-			if (!left)
-				return ql_error_set(err, ENOMEM, "out of memory");
-			for (size_t i = 0; i < p->n_pins; i++)
-				cpu_list_remove(left, p->pins[i].host_cpu);
-			if (cpu_list_is_empty(left))
-				return ql_error_set(
-				    err, EINVAL,
-				    "%s: vcpu_pinning uses every host CPU this launcher "
-				    "may use; keep at least one for the other tasks",
-				    p->def_path);
-		}
-	}
+	int r = 0;
+	if (p->n_pins || p->emulator || p->n_io)
+		r = check_host(p, cfg, err);
+	if (r == 0)
+		r = check_iothreads(p, d, err);
+	if (r == 0)
+		r = check_core_sched(p, d, err);
+	if (r < 0)
+		return r;
 	warn_topology(p);
 	warn_realtime(p);
 	*ret = TAKE_PTR(guard);
@@ -287,6 +361,16 @@ char *pinning_describe(struct pinning *p)
 		_cleanup_free_ char *t = cpu_list_format(p->emulator);
 		fprintf(f, "qemu's other threads -> host CPUs %s\n", t ? t : "?");
 	}
+	for (size_t i = 0; i < p->n_io; i++) {
+		_cleanup_free_ char *t = cpu_list_format(p->io[i].cpus);
+		struct ql_shown sh;
+		fprintf(f, "I/O thread %s -> host CPUs %s\n", ql_show(&sh, p->io[i].id), t ? t : "?");
+	}
+	if (p->core_sched != QL_CORE_SCHED_OFF)
+		fprintf(f, "core scheduling: %s\n",
+			p->core_sched == QL_CORE_SCHED_VCPU
+			    ? "a cookie per vCPU (a core runs one vCPU at a time)"
+			    : "one cookie for the VM (its vCPUs share cores only with each other)");
 	if (p->sched.policy != QL_SCHED_UNSET) {
 		fprintf(f, "scheduler %s", ql_sched_policy_name(p->sched.policy));
 		if (sched_policy_is_realtime(p->sched.policy))
@@ -479,14 +563,14 @@ struct thread_identity {
 	unsigned long long start;
 };
 
-static int record_identities(const struct pinning *p, const struct qmp_cpu *cpus, size_t n,
+static int record_identities(const struct pinning *p, const pid_t *tids, size_t n,
 			     struct thread_identity *ids, struct ql_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
-		ids[i].tid = cpus[i].thread_id;
+		ids[i].tid = tids[i];
 		if (proc_thread_starttime(p->qemu_pid, ids[i].tid, &ids[i].start) < 0)
-			return ql_error_set(err, ESRCH, "vCPU %d thread %d is not a thread of qemu",
-					    cpus[i].cpu_index, (int)ids[i].tid);
+			return ql_error_set(err, ESRCH, "thread %d is not a thread of qemu (%d)",
+					    (int)ids[i].tid, (int)p->qemu_pid);
 	}
 	return 0;
 }
@@ -511,39 +595,130 @@ static int check_identities(struct pinning *p, const struct thread_identity *ids
 	return 0;
 }
 
+/* The threads placed here: vCPUs, then pinned I/O threads (found by id in query-iothreads, each
+ * must be qemu's). */
+static int threads_to_place(const struct pinning *p, const struct qmp_cpu *cpus, size_t n_cpus,
+			    const struct qmp_iothread *io, size_t n_io, pid_t *ret,
+			    struct ql_error *err)
+{
+	for (size_t i = 0; i < n_cpus; i++)
+		ret[i] = cpus[i].thread_id;
+	for (size_t i = 0; i < p->n_io; i++) {
+		const struct iothread_pin *pin = &p->io[i];
+		const struct qmp_iothread *t = NULL;
+		for (size_t k = 0; k < n_io && !t; k++)
+			if (streq(io[k].id, pin->id))
+				t = &io[k];
+		struct ql_shown s;
+		if (!t)
+			return ql_error_set(err, ENOENT, "%s:%u:%u: qemu has no I/O thread `%s`",
+					    p->def_path, pin->mark.line, pin->mark.column,
+					    ql_show(&s, pin->id));
+		if (!proc_thread_belongs_to(p->qemu_pid, t->thread_id))
+			return ql_error_set(err, ESRCH,
+					    "qemu reports thread %d for I/O thread `%s`, but it is not "
+					    "a thread of qemu",
+					    (int)t->thread_id, ql_show(&s, pin->id));
+		ret[n_cpus + i] = t->thread_id;
+	}
+	return 0;
+}
+
+/* Each pinned I/O thread to its CPUs, within the set of qemu's other threads; read back. */
+static int place_iothreads(const struct pinning *p, const pid_t *tids, struct ql_error *err)
+{
+	for (size_t i = 0; i < p->n_io; i++) {
+		const struct cpu_list *cpus = p->io[i].cpus;
+		_cleanup_free_ char *text = cpu_list_format(cpus);
+		int r = 0;
+		if (sched_setaffinity(tids[i], cpus->nbytes, cpus->set) < 0)
+			r = ql_error_set_errno(err, errno, "setting the CPU affinity of thread %d",
+					       (int)tids[i]);
+		if (r == 0)
+			r = proc_check_affinity(tids[i], cpus, err);
+		if (r < 0) {
+			struct ql_shown s;
+			ql_error_prefix(err, "I/O thread `%s` (CPUs %s; qemu's other threads may "
+					     "run on the emulator CPUs only): ",
+					ql_show(&s, p->io[i].id), text ? text : "?");
+			return r;
+		}
+		ql_log(p->log, QL_LOG_DEBUG, "I/O thread %s (thread %d) -> host CPUs %s", p->io[i].id,
+		       (int)tids[i], text ? text : "?");
+	}
+	return 0;
+}
+
+/* PR_SCHED_CORE cookies on every vCPU thread, read back: one shared cookie (vm) or one each
+ * (vcpu). */
+static int apply_core_sched(const struct pinning *p, const pid_t *vcpus, size_t n,
+			    struct ql_error *err)
+{
+	if (p->core_sched == QL_CORE_SCHED_OFF || n == 0)
+		return 0;
+	bool shared = p->core_sched != QL_CORE_SCHED_VCPU;
+	int r = sched_core_create(vcpus[0], err);
+	if (r == 0 && shared)
+		r = sched_core_share(vcpus[0], vcpus + 1, n - 1, err);
+	for (size_t i = 1; r == 0 && !shared && i < n; i++)
+		r = sched_core_create(vcpus[i], err);
+	uint64_t first = 0;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		uint64_t c = 0;
+		r = sched_core_get(vcpus[i], &c, err);
+		if (i == 0)
+			first = c;
+		if (r == 0 && (c == 0 || (shared ? c != first : i > 0 && c == first)))
+			r = ql_error_set(err, EIO, "vCPU thread %d has core scheduling cookie %llu",
+					 (int)vcpus[i], (unsigned long long)c);
+	}
+	if (r == 0)
+		ql_log(p->log, QL_LOG_DEBUG, "core scheduling: %s cookie on %zu vCPU threads",
+		       shared ? "one" : "a separate", n);
+	return r;
+}
+
 int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus, size_t n_cpus,
-		  struct ql_error *err)
+		  const struct qmp_iothread *io, size_t n_io, struct ql_error *err)
 {
 	if (p->applied)
 		return ql_error_set(err, EALREADY, "vCPU pinning is already applied");
 	p->qemu_pid = qemu_pid;
+	size_t n_all = n_cpus + p->n_io;
 	_cleanup_free_ struct vcpu_placement *placements =
 	    calloc(p->n_pins ? p->n_pins : 1, sizeof(*placements));
-	if (!placements)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	_cleanup_free_ struct thread_identity *ids = calloc(n_cpus ? n_cpus : 1, sizeof(*ids));
-	if (!ids)
+	_cleanup_free_ struct thread_identity *ids = calloc(n_all ? n_all : 1, sizeof(*ids));
+	_cleanup_free_ pid_t *tids = calloc(n_all ? n_all : 1, sizeof(*tids));
+	if (!placements || !ids || !tids)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	int r = check_threads(p, qemu_pid, cpus, n_cpus, err);
 	if (r == 0)
 		r = map_pins(p, cpus, n_cpus, placements, err);
 	if (r == 0)
-		r = record_identities(p, cpus, n_cpus, ids, err);
+		r = threads_to_place(p, cpus, n_cpus, io, n_io, tids, err);
+	if (r == 0)
+		r = record_identities(p, tids, n_all, ids, err);
 	if (r == 0 && p->iso) {
 		struct isolation_plan plan = {
 		    .qemu_pid = qemu_pid,
 		    .vcpus = placements,
 		    .n_vcpus = p->n_pins,
 		    .emulator_cpus = p->emulator,
+		    .keep_tids = tids + n_cpus,
+		    .n_keep = p->n_io,
 		};
 		r = isolation_apply(p->iso, &plan, err);
 		if (r < 0)
 			return r;
 	}
 	if (r == 0)
+		r = place_iothreads(p, tids + n_cpus, err);
+	if (r == 0)
 		r = schedule_all(p, placements, cpus, n_cpus, err);
 	if (r == 0)
-		r = check_identities(p, ids, n_cpus, err);
+		r = apply_core_sched(p, tids, n_cpus, err);
+	if (r == 0)
+		r = check_identities(p, ids, n_all, err);
 	if (r == 0) {
 		p->applied = true;
 		return 0;
@@ -557,6 +732,11 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 		ql_error_clear(&e);
 	}
 	return r;
+}
+
+bool pinning_wants_iothreads(const struct pinning *p)
+{
+	return p && p->n_io > 0;
 }
 
 int pinning_rescan(struct pinning *p, struct ql_error *err)

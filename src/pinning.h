@@ -28,7 +28,10 @@ char *pinning_describe(struct pinning *p);
  * vCPU qemu does not have is an error with the entry's FILE:LINE:COL. On failure nothing stays
  * changed. */
 int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus, size_t n_cpus,
-		  struct ql_error *err);
+		  const struct qmp_iothread *io, size_t n_io, struct ql_error *err);
+
+/* Does the definition pin I/O threads (so query-iothreads is needed before pinning_apply)? */
+bool pinning_wants_iothreads(const struct pinning *p);
 
 /* After cont and from time to time: moves new non-vCPU threads out of vCPU sets. */
 int pinning_rescan(struct pinning *p, struct ql_error *err);

@@ -675,3 +675,53 @@ int qmp_process_input(struct qmp *q, struct ql_error *err)
 			return r;
 	}
 }
+
+/* Bound on the I/O threads we accept from qemu (each is an -object of the definition). */
+#define QMP_MAX_IOTHREADS 4096
+
+static int parse_iothreads_array(json_object *arr, struct qmp_iothread **ret, size_t *ret_n,
+				 struct ql_error *err)
+{
+	if (!json_object_is_type(arr, json_type_array))
+		return ql_error_set(err, EPROTO, "query-iothreads did not return an array");
+	size_t n = json_object_array_length(arr);
+	if (n > QMP_MAX_IOTHREADS)
+		return ql_error_set(err, EPROTO, "query-iothreads returned %zu entries", n);
+	_cleanup_free_ struct qmp_iothread *v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(arr, i), *id;
+		int64_t tid;
+		if (!json_object_is_type(e, json_type_object) ||
+		    !json_object_object_get_ex(e, "id", &id) ||
+		    !json_object_is_type(id, json_type_string) ||
+		    json_object_get_string_len(id) == 0 ||
+		    json_object_get_string_len(id) >= QMP_IOTHREAD_ID_MAX ||
+		    get_int_member(e, "thread-id", 1, INT32_MAX, &tid) < 0)
+			return ql_error_set(err, EPROTO,
+					    "query-iothreads entry %zu has no valid id and thread-id", i);
+		memcpy(v[i].id, json_object_get_string(id), (size_t)json_object_get_string_len(id) + 1);
+		v[i].thread_id = (pid_t)tid;
+	}
+	*ret = TAKE_PTR(v);
+	*ret_n = n;
+	return 0;
+}
+
+int qmp_query_iothreads(struct qmp *q, int timeout_ms, struct qmp_iothread **ret, size_t *ret_n,
+			struct ql_error *err)
+{
+	_cleanup_json_ json_object *arr = NULL;
+	int r = run_command(q, "query-iothreads", timeout_ms, &arr, err);
+	return r < 0 ? r : parse_iothreads_array(arr, ret, ret_n, err);
+}
+
+int qmp_parse_iothreads(const char *json, struct qmp_iothread **ret, size_t *ret_n,
+			struct ql_error *err)
+{
+	_cleanup_json_ json_object *arr = json_tokener_parse(json);
+	if (!arr)
+		return ql_error_set(err, EPROTO, "not JSON");
+	return parse_iothreads_array(arr, ret, ret_n, err);
+}

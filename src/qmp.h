@@ -68,6 +68,18 @@ struct qmp_cpu {
 int qmp_query_cpus_fast(struct qmp *q, int timeout_ms, struct qmp_cpu **ret_cpus, size_t *ret_n,
 			struct ql_error *err);
 
+/* One I/O thread (`-object iothread,id=`) from query-iothreads. */
+#define QMP_IOTHREAD_ID_MAX 128
+struct qmp_iothread {
+	char id[QMP_IOTHREAD_ID_MAX];
+	pid_t thread_id; /* host TID */
+};
+int qmp_query_iothreads(struct qmp *q, int timeout_ms, struct qmp_iothread **ret, size_t *ret_n,
+			struct ql_error *err);
+/* The same from a recorded reply's "return" value (tests). */
+int qmp_parse_iothreads(const char *json, struct qmp_iothread **ret, size_t *ret_n,
+			struct ql_error *err);
+
 /* Reads what is available without blocking, dispatching events and dropping replies to
  * qmp_send() commands; also writes queued commands. 0 when qemu is still there, -ECONNRESET once
  * it has closed the channel. Call it whenever qmp_fd() is readable (POLLIN, POLLHUP, POLLERR),

@@ -518,6 +518,29 @@ static int compare_threads(struct status_vm *vm, const struct definition *d, con
 	return 0;
 }
 
+/* I/O threads are named "IO <id>" with debug-threads=on: each pinned one on its CPUs. */
+static int compare_iothreads(struct status_vm *vm, const struct definition *d)
+{
+	for (size_t i = 0; i < d->n_iothread_pins; i++) {
+		const struct iothread_pin *pin = &d->iothread_pins[i];
+		_cleanup_free_ char *want = cpu_list_format(pin->cpus), *comm = NULL;
+		if (!want || asprintf(&comm, "IO %s", pin->id) < 0)
+			return -ENOMEM;
+		for (size_t k = 0; k < vm->n_threads; k++) {
+			const struct status_thread *t = &vm->threads[k];
+			/* comm is cut at 15 bytes: a long id cannot be told apart */
+			if (strlen(comm) > 15 || !streq(t->comm, comm) || !t->cpus_allowed ||
+			    streq(t->cpus_allowed, want))
+				continue;
+			if (problem(vm, "I/O thread %s (thread %d) may run on CPUs %s, iothread_pinning "
+					"says %s",
+				    t->comm + 3, (int)t->tid, t->cpus_allowed, want) < 0)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 /* Without debug-threads names vCPU threads cannot be told apart: count what each set holds. */
 static int compare_sets(struct status_vm *vm, const int *expected, bool expected_known)
 {
@@ -591,6 +614,8 @@ static int compare_with_definition(struct status_vm *vm, const struct config_pat
 	int r = compare_threads(vm, d, expected, known);
 	if (r == 0)
 		r = compare_sets(vm, expected, known);
+	if (r == 0)
+		r = compare_iothreads(vm, d);
 	return r;
 }
 

@@ -370,7 +370,14 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 	r = qmp_query_cpus_fast(st->qmp, COMMAND_TIMEOUT_MS, &cpus, &n_cpus, err);
 	if (r < 0)
 		return query_failed(st, r, "during query-cpus-fast", ret, err);
-	r = pinning_apply(st->p->pinning, st->pid, cpus, n_cpus, err);
+	_cleanup_free_ struct qmp_iothread *io = NULL;
+	size_t n_io = 0;
+	if (pinning_wants_iothreads(st->p->pinning)) {
+		r = qmp_query_iothreads(st->qmp, COMMAND_TIMEOUT_MS, &io, &n_io, err);
+		if (r < 0)
+			return query_failed(st, r, "during query-iothreads", ret, err);
+	}
+	r = pinning_apply(st->p->pinning, st->pid, cpus, n_cpus, io, n_io, err);
 	if (r < 0)
 		return r;
 	int sig = st->stop_signal ? st->stop_signal : supervise_take_stop_signal(st->sigfd);

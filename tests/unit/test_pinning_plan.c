@@ -121,7 +121,7 @@ static void test_missing_vcpu_has_position(void **state)
 	worker_start(&w);
 	struct qmp_cpu cpus[] = {{.cpu_index = 0, .thread_id = w.tid, 0, 0, 0}};
 	struct ql_error err = {0};
-	assert_int_equal(pinning_apply(p, getpid(), cpus, 1, &err), -ENOENT);
+	assert_int_equal(pinning_apply(p, getpid(), cpus, 1, NULL, 0, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "t.yml:7:12: vcpu_pinning names vCPU (socket 1 core 0 "
 					"thread 0), but qemu has no such vCPU"));
 	ql_error_clear(&err);
@@ -136,7 +136,7 @@ static void test_shared_thread_refused(void **state)
 	worker_start(&w);
 	struct qmp_cpu cpus[] = {{0, w.tid, 0, 0, 0}, {1, w.tid, 0, 1, 0}};
 	struct ql_error err = {0};
-	assert_int_equal(pinning_apply(p, getpid(), cpus, 2, &err), -EINVAL);
+	assert_int_equal(pinning_apply(p, getpid(), cpus, 2, NULL, 0, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "on one thread"));
 	ql_error_clear(&err);
 	worker_stop(&w);
@@ -149,7 +149,7 @@ static void test_foreign_thread_refused(void **state)
 	/* PID 1 is never a thread of this process */
 	struct qmp_cpu cpus[] = {{0, 1, 0, 0, 0}};
 	struct ql_error err = {0};
-	assert_int_equal(pinning_apply(p, getpid(), cpus, 1, &err), -ESRCH);
+	assert_int_equal(pinning_apply(p, getpid(), cpus, 1, NULL, 0, &err), -ESRCH);
 	assert_non_null(strstr(err.msg, "not a thread of qemu"));
 	ql_error_clear(&err);
 }
@@ -194,7 +194,7 @@ static void test_affinity_apply_and_release(void **state)
 
 	struct qmp_cpu cpus[] = {{0, vcpu.tid, -1, -1, -1}};
 	struct ql_error err = {0};
-	int r = pinning_apply(p, getpid(), cpus, 1, &err);
+	int r = pinning_apply(p, getpid(), cpus, 1, NULL, 0, &err);
 	if (r < 0)
 		print_error("apply: %s\n", err.msg);
 	assert_int_equal(r, 0);
