@@ -217,7 +217,7 @@ def time_run(kind, argv, env):
     return (t1 - t0) / 1e6, (ru.ru_utime + ru.ru_stime) * 1000
 
 
-def bench_overhead(ql, name, env, runs, warmup):
+def bench_overhead(ql, name, env, runs, warmup, floor=None, cpuset=None):
     dry = subprocess.run(TIMEOUT + ["20", ql, "--dry-run", name], env=env, check=True,
                          capture_output=True, text=True).stdout.splitlines()
     bare = shlex.split(dry[0])
@@ -229,10 +229,12 @@ def bench_overhead(ql, name, env, runs, warmup):
         "bare": TIMEOUT + ["30"] + bare,
         "qmp": TIMEOUT + ["30"] + with_qmp,
     }
+    if floor:  # bench/floor.c: the same layout and moves, nothing else (see its header)
+        variants["floor"] = TIMEOUT + ["30", floor, cpuset, str(PIN_CPU)] + with_qmp
     samples = {k: [] for k in variants}
     cpu = {k: [] for k in variants}
     for i in range(warmup + runs):
-        for k, argv in variants.items():  # alternate launcher / bare / bare+QMP
+        for k, argv in variants.items():  # alternate launcher / bare / bare+QMP / floor
             wall, c = time_run(k, argv, env)
             if i >= warmup:
                 samples[k].append(wall)
@@ -459,6 +461,7 @@ def q75(xs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--launcher", required=True)
+    ap.add_argument("--floor", help="bench/floor.c built: the prototype floor, same runs")
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--cont-runs", type=int, default=5)
@@ -499,7 +502,8 @@ def main():
     def overhead():
         for n in (2, 4):
             log(f"overhead, {n} vCPUs: {args.warmup} warm-up + {args.runs} runs per variant")
-            bare, s, cpu = bench_overhead(ql, f"exit{n}", env, args.runs, args.warmup)
+            bare, s, cpu = bench_overhead(ql, f"exit{n}", env, args.runs, args.warmup,
+                                          args.floor, cs.path)
             L, B, Q = med(s["launcher"]), med(s["bare"]), med(s["qmp"])
             pair = med([x - y for x, y in zip(s["launcher"], s["bare"])])
             ov = L - B
@@ -516,6 +520,17 @@ def main():
                 f"share {Q - B:.2f} ms, the launcher's own share {L - Q:.2f} ms. CPU ms (user+sys, "
                 f"all processes) median: launcher run {med(cpu['launcher']):.1f}, bare "
                 f"{med(cpu['bare']):.1f}, bare+QMP {med(cpu['qmp']):.1f}")
+            if "floor" in s:
+                F = med(s["floor"])
+                rows.append((f"  prototype floor (bench/floor.c) - bare, {n} vCPUs",
+                             f"{F - B:.2f} ms", "-", None))
+                rows.append((f"  launcher - prototype floor, {n} vCPUs", f"{L - F:.2f} ms", "-",
+                             None))
+                details.append(
+                    f"{n} vCPUs, prototype floor (same layout and moves, pipelined QMP): "
+                    f"{F:.2f} [{q25(s['floor']):.1f}..{q75(s['floor']):.1f}] ms, ratio to bare "
+                    f"{F / B:.3f}; median of paired differences launcher - floor "
+                    f"{med([x - y for x, y in zip(s['launcher'], s['floor'])]):.2f} ms")
             if n == 2:
                 details.append("bare command: " + shlex.join(bare))
 
