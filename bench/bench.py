@@ -467,8 +467,10 @@ def main():
     ap.add_argument("--cont-runs", type=int, default=5)
     ap.add_argument("--settle", type=float, default=6.5)
     ap.add_argument("--window", type=float, default=10.0)
-    ap.add_argument("--only", default="overhead,idle,cont",
-                    help="comma-separated sections: overhead, idle (memory, wake-ups), cont")
+    ap.add_argument("--breakdown-runs", type=int, default=20)
+    ap.add_argument("--only", default="overhead,idle,cont,breakdown",
+                    help="comma-separated sections: overhead, idle (memory, wake-ups), cont, "
+                    "breakdown (bpftrace phases, launcher beside the floor)")
     args = ap.parse_args()
     ql = os.path.abspath(args.launcher)
 
@@ -587,8 +589,30 @@ def main():
                        f"the next one at once {med(second):.3f} ms")
         details.append(f"load average at the end: {open('/proc/loadavg').read().strip()}")
 
+    breakdown_text = []
+
+    def breakdown():
+        if not args.floor or not shutil.which("bpftrace"):
+            log("breakdown: skipped (needs --floor and bpftrace)")
+            return
+        log(f"breakdown: {args.breakdown_runs} runs each of launcher and floor under bpftrace")
+        dry = subprocess.run(TIMEOUT + ["20", ql, "--dry-run", "exit2"], env=env, check=True,
+                             capture_output=True, text=True).stdout.splitlines()
+        m = re.search(r"adds its private QMP channel: (.*)$", "\n".join(dry), re.M)
+        qemu_argv = dry[0] + " " + (m.group(1) if m else "")
+        here = os.path.dirname(os.path.abspath(__file__))
+        out = subprocess.run([sys.executable, f"{here}/breakdown.py", "--launcher", ql,
+                              "--floor", args.floor, "--qemu-argv", qemu_argv, "--name", "exit2",
+                              "--cpuset", cs.path, "--cpu", str(PIN_CPU),
+                              "--runs", str(args.breakdown_runs), "--trace-out", "/tmp/ql-breakdown-last.txt"],
+                             env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"breakdown.py failed: {out.stderr.strip()[-300:]}")
+        breakdown_text.append(out.stdout)
+
     try:
-        for name, fn in (("overhead", overhead), ("idle", idle), ("cont", cont)):
+        for name, fn in (("overhead", overhead), ("idle", idle), ("cont", cont),
+                         ("breakdown", breakdown)):
             if name not in args.only.split(","):
                 continue
             try:
@@ -605,9 +629,9 @@ def main():
         if left:
             log("the launcher left cpusets behind: " + ", ".join(left))
 
-    if not rows:
+    if not rows and not breakdown_text:
         return
-    w = max(len(r[0]) for r in rows)
+    w = max([len(r[0]) for r in rows] + [8])
     print(f"| {'measure'.ljust(w)} | {'result':>16} | {'target':>12} | pass |")
     print(f"|{'-' * (w + 2)}|{'-' * 18}|{'-' * 14}|------|")
     for name, val, tgt, ok in rows:
@@ -617,6 +641,9 @@ def main():
     for d in details:
         print("- " + d)
     print(f"- cpusets left behind: {', '.join(left) if left else 'none'}")
+    if breakdown_text:
+        print("\n### Breakdown of one launch (2 vCPUs, bpftrace tracepoints; bench/breakdown.py)\n")
+        print(breakdown_text[0])
 
 
 if __name__ == "__main__":
