@@ -67,7 +67,8 @@ def phases(r):
             t["qexec"] = ns
         elif ev == "read" and e[2] == r["pid"] and "greet" not in t and '"QMP"' in e[3]:
             t["greet"] = ns
-        elif ev == "read" and e[2] == r["pid"] and "greet" in t and "cont" not in t:
+        elif ev == "read" and e[2] == r["pid"] and "greet" in t and "cont" not in t and \
+                ('"return"' in e[3] or '"QMP"' in e[3]):
             t["answers"] = ns
         elif ev in ("send", "write") and e[2] == r["pid"] and '"cont"' in e[3]:
             t["cont"] = ns
