@@ -217,7 +217,7 @@ def time_run(kind, argv, env):
     return (t1 - t0) / 1e6, (ru.ru_utime + ru.ru_stime) * 1000
 
 
-def bench_overhead(ql, name, env, runs, warmup):
+def bench_overhead(ql, name, env, runs, warmup, floor=None, cpuset=None):
     dry = subprocess.run(TIMEOUT + ["20", ql, "--dry-run", name], env=env, check=True,
                          capture_output=True, text=True).stdout.splitlines()
     bare = shlex.split(dry[0])
@@ -229,10 +229,12 @@ def bench_overhead(ql, name, env, runs, warmup):
         "bare": TIMEOUT + ["30"] + bare,
         "qmp": TIMEOUT + ["30"] + with_qmp,
     }
+    if floor:  # bench/floor.c: the same layout and moves, nothing else (see its header)
+        variants["floor"] = TIMEOUT + ["30", floor, cpuset, str(PIN_CPU)] + with_qmp
     samples = {k: [] for k in variants}
     cpu = {k: [] for k in variants}
     for i in range(warmup + runs):
-        for k, argv in variants.items():  # alternate launcher / bare / bare+QMP
+        for k, argv in variants.items():  # alternate launcher / bare / bare+QMP / floor
             wall, c = time_run(k, argv, env)
             if i >= warmup:
                 samples[k].append(wall)
@@ -459,13 +461,16 @@ def q75(xs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--launcher", required=True)
+    ap.add_argument("--floor", help="bench/floor.c built: the prototype floor, same runs")
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--cont-runs", type=int, default=5)
     ap.add_argument("--settle", type=float, default=6.5)
     ap.add_argument("--window", type=float, default=10.0)
-    ap.add_argument("--only", default="overhead,idle,cont",
-                    help="comma-separated sections: overhead, idle (memory, wake-ups), cont")
+    ap.add_argument("--breakdown-runs", type=int, default=20)
+    ap.add_argument("--only", default="overhead,idle,cont,breakdown",
+                    help="comma-separated sections: overhead, idle (memory, wake-ups), cont, "
+                    "breakdown (bpftrace phases, launcher beside the floor)")
     args = ap.parse_args()
     ql = os.path.abspath(args.launcher)
 
@@ -499,7 +504,8 @@ def main():
     def overhead():
         for n in (2, 4):
             log(f"overhead, {n} vCPUs: {args.warmup} warm-up + {args.runs} runs per variant")
-            bare, s, cpu = bench_overhead(ql, f"exit{n}", env, args.runs, args.warmup)
+            bare, s, cpu = bench_overhead(ql, f"exit{n}", env, args.runs, args.warmup,
+                                          args.floor, cs.path)
             L, B, Q = med(s["launcher"]), med(s["bare"]), med(s["qmp"])
             pair = med([x - y for x, y in zip(s["launcher"], s["bare"])])
             ov = L - B
@@ -516,6 +522,17 @@ def main():
                 f"share {Q - B:.2f} ms, the launcher's own share {L - Q:.2f} ms. CPU ms (user+sys, "
                 f"all processes) median: launcher run {med(cpu['launcher']):.1f}, bare "
                 f"{med(cpu['bare']):.1f}, bare+QMP {med(cpu['qmp']):.1f}")
+            if "floor" in s:
+                F = med(s["floor"])
+                rows.append((f"  prototype floor (bench/floor.c) - bare, {n} vCPUs",
+                             f"{F - B:.2f} ms", "-", None))
+                rows.append((f"  launcher - prototype floor, {n} vCPUs", f"{L - F:.2f} ms", "-",
+                             None))
+                details.append(
+                    f"{n} vCPUs, prototype floor (same layout and moves, pipelined QMP): "
+                    f"{F:.2f} [{q25(s['floor']):.1f}..{q75(s['floor']):.1f}] ms, ratio to bare "
+                    f"{F / B:.3f}; median of paired differences launcher - floor "
+                    f"{med([x - y for x, y in zip(s['launcher'], s['floor'])]):.2f} ms")
             if n == 2:
                 details.append("bare command: " + shlex.join(bare))
 
@@ -572,8 +589,30 @@ def main():
                        f"the next one at once {med(second):.3f} ms")
         details.append(f"load average at the end: {open('/proc/loadavg').read().strip()}")
 
+    breakdown_text = []
+
+    def breakdown():
+        if not args.floor or not shutil.which("bpftrace"):
+            log("breakdown: skipped (needs --floor and bpftrace)")
+            return
+        log(f"breakdown: {args.breakdown_runs} runs each of launcher and floor under bpftrace")
+        dry = subprocess.run(TIMEOUT + ["20", ql, "--dry-run", "exit2"], env=env, check=True,
+                             capture_output=True, text=True).stdout.splitlines()
+        m = re.search(r"adds its private QMP channel: (.*)$", "\n".join(dry), re.M)
+        qemu_argv = dry[0] + " " + (m.group(1) if m else "")
+        here = os.path.dirname(os.path.abspath(__file__))
+        out = subprocess.run([sys.executable, f"{here}/breakdown.py", "--launcher", ql,
+                              "--floor", args.floor, "--qemu-argv", qemu_argv, "--name", "exit2",
+                              "--cpuset", cs.path, "--cpu", str(PIN_CPU),
+                              "--runs", str(args.breakdown_runs), "--trace-out", "/tmp/ql-breakdown-last.txt"],
+                             env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"breakdown.py failed: {out.stderr.strip()[-300:]}")
+        breakdown_text.append(out.stdout)
+
     try:
-        for name, fn in (("overhead", overhead), ("idle", idle), ("cont", cont)):
+        for name, fn in (("overhead", overhead), ("idle", idle), ("cont", cont),
+                         ("breakdown", breakdown)):
             if name not in args.only.split(","):
                 continue
             try:
@@ -590,9 +629,9 @@ def main():
         if left:
             log("the launcher left cpusets behind: " + ", ".join(left))
 
-    if not rows:
+    if not rows and not breakdown_text:
         return
-    w = max(len(r[0]) for r in rows)
+    w = max([len(r[0]) for r in rows] + [8])
     print(f"| {'measure'.ljust(w)} | {'result':>16} | {'target':>12} | pass |")
     print(f"|{'-' * (w + 2)}|{'-' * 18}|{'-' * 14}|------|")
     for name, val, tgt, ok in rows:
@@ -602,6 +641,9 @@ def main():
     for d in details:
         print("- " + d)
     print(f"- cpusets left behind: {', '.join(left) if left else 'none'}")
+    if breakdown_text:
+        print("\n### Breakdown of one launch (2 vCPUs, bpftrace tracepoints; bench/breakdown.py)\n")
+        print(breakdown_text[0])
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ if ! out=$(ninja -C "$B" qemu-launcher 2>&1); then
 	[ -x "$B/qemu-launcher" ] || { echo "bench: build failed" >&2; exit 1; }
 	echo "bench: WARNING: build failed; measuring the previous $B/qemu-launcher" >&2
 fi
+cc -O2 -Wall -o "$B/ql-floor" bench/floor.c # the prototype floor, run in the same alternation
 sync "$B/qemu-launcher" # a freshly linked binary's pages are dirty until written back: smaps would call them Private_Dirty
 for t in qemu-system-x86_64 timeout python3; do
 	command -v "$t" >/dev/null || { echo "bench: $t is missing" >&2; exit 1; }
@@ -24,4 +25,4 @@ done
 echo "# qemu-launcher $(git describe --always --dirty 2>/dev/null || echo '?'), $(nproc) CPUs," \
 	"$(uname -r), $(qemu-system-x86_64 --version | head -n1)"
 echo "# load average before: $(cat /proc/loadavg)"
-exec python3 bench/bench.py --launcher "$B/qemu-launcher" "$@"
+exec python3 bench/bench.py --launcher "$B/qemu-launcher" --floor "$B/ql-floor" "$@"

@@ -50,6 +50,13 @@ struct qmp {
 	bool (*interrupted)(void *userdata);
 	void *interrupt_userdata;
 	int failed; /* sticky -errno once the channel cannot be trusted or qemu is gone */
+	/* Commands sent ahead by qmp_pipeline(), in order: the next run of the same command
+	 * waits for that reply instead of sending it again. */
+	struct {
+		const char *command; /* static, from the caller */
+		int64_t id;
+	} ahead[QMP_PIPELINE_MAX];
+	size_t n_ahead;
 };
 
 static void json_object_putp(json_object **o)
@@ -437,6 +444,17 @@ static int wait_for(struct qmp *q, int64_t want_id, const char *what, int64_t de
 	}
 }
 
+/* The id of COMMAND when qmp_pipeline() sent it ahead and its reply is still to be read: it is
+ * the oldest command sent ahead (replies come in order), else 0. */
+static int64_t take_ahead(struct qmp *q, const char *command)
+{
+	if (q->n_ahead == 0 || !streq(q->ahead[0].command, command))
+		return 0;
+	int64_t id = q->ahead[0].id;
+	memmove(q->ahead, q->ahead + 1, --q->n_ahead * sizeof(q->ahead[0]));
+	return id;
+}
+
 /* Runs COMMAND and returns its "return" value (a new reference). */
 static int run_command(struct qmp *q, const char *command, int timeout_ms, json_object **ret_return,
 		       struct ql_error *err)
@@ -445,10 +463,13 @@ static int run_command(struct qmp *q, const char *command, int timeout_ms, json_
 	if (r < 0)
 		return r;
 	int64_t deadline = deadline_after(timeout_ms);
-	int64_t id;
-	r = queue_command(q, command, &id, err);
-	if (r < 0)
-		return r;
+	int64_t id = take_ahead(q, command);
+	if (id == 0) {
+		q->n_ahead = 0; /* out of the announced order: those replies are dropped */
+		r = queue_command(q, command, &id, err);
+		if (r < 0)
+			return r;
+	}
 
 	_cleanup_free_ char *what = NULL;
 	if (asprintf(&what, "`%s`", command) < 0)
@@ -489,6 +510,25 @@ int qmp_handshake(struct qmp *q, int timeout_ms, struct ql_error *err)
 		return r;
 	_cleanup_json_ json_object *ret = NULL;
 	return run_command(q, "qmp_capabilities", remaining_ms(deadline), &ret, err);
+}
+
+int qmp_pipeline(struct qmp *q, const char *const *commands, struct ql_error *err)
+{
+	int r = qmp_check_usable(q, err);
+	if (r < 0)
+		return r;
+	q->n_ahead = 0;
+	for (size_t i = 0; commands[i]; i++) {
+		if (i >= QMP_PIPELINE_MAX)
+			return ql_error_set(err, E2BIG, "too many QMP commands sent ahead");
+		int64_t id;
+		r = queue_command(q, commands[i], &id, err);
+		if (r < 0)
+			return r;
+		q->ahead[q->n_ahead].command = commands[i];
+		q->ahead[q->n_ahead++].id = id;
+	}
+	return 0;
 }
 
 int qmp_execute(struct qmp *q, const char *command, int timeout_ms, struct ql_error *err)

@@ -40,7 +40,16 @@ void qmp_set_interrupt(struct qmp *q, int fd, bool (*interrupted)(void *userdata
  * POLLOUT as well and call qmp_process_input() when it is writable. */
 bool qmp_wants_write(const struct qmp *q);
 
-/* Waits for the greeting and sends qmp_capabilities. -ETIMEDOUT, -ECONNRESET when qemu went
+/* Sends COMMANDS (NULL-terminated, static strings, at most QMP_PIPELINE_MAX) at once, without
+ * waiting for the greeting or any reply: qemu reads them once its monitor is up and answers in
+ * order. The calls that follow for the same commands in the same order (qmp_handshake for
+ * "qmp_capabilities", qmp_query_status, ...) then only wait for their reply: one write and no
+ * round trip per command. A call out of that order forgets what was sent ahead (those replies
+ * are dropped). */
+#define QMP_PIPELINE_MAX 4
+int qmp_pipeline(struct qmp *q, const char *const *commands, struct ql_error *err);
+
+/* Waits for the greeting and sends qmp_capabilities (or waits for its reply, see qmp_pipeline). -ETIMEDOUT, -ECONNRESET when qemu went
  * away (EOF/ECONNRESET), -EPROTO on malformed input. */
 int qmp_handshake(struct qmp *q, int timeout_ms, struct ql_error *err);
 

@@ -15,6 +15,10 @@
 #define SIGINT_GRACE_MS 2000
 
 static const int rescan_after_ms[] = {100, 1000, 5000};
+/* Without rescans, when the start-up heap and code are given back (memtrim): never right after
+ * cont, where it would compete with qemu's main thread for the pool's CPU. With rescans it
+ * happens after the last one. */
+#define TRIM_AFTER_MS 1000
 
 int supervise_signals_setup(sigset_t *ret_old_mask, int *ret_sigfd, struct ql_error *err)
 {
@@ -65,6 +69,7 @@ struct loop {
 	int64_t deadline; /* -1: none */
 	size_t next_rescan;
 	int64_t started;
+	bool trimmed;
 };
 
 static void send_or_signal(struct loop *l, const char *command, int fallback_signal)
@@ -135,6 +140,8 @@ static int next_timeout(const struct loop *l)
 		if (when < 0 || r < when)
 			when = r;
 	}
+	if (!l->p->rescan && !l->trimmed && (when < 0 || l->started + TRIM_AFTER_MS < when))
+		when = l->started + TRIM_AFTER_MS;
 	if (when < 0)
 		return -1;
 	return when <= now ? 0 : (int)(when - now);
@@ -154,6 +161,10 @@ static void on_timeout(struct loop *l)
 		 * sleeps, so shed it again. */
 		if (l->next_rescan == ELEMENTSOF(rescan_after_ms))
 			memtrim_after_startup();
+	}
+	if (!l->p->rescan && !l->trimmed && now >= l->started + TRIM_AFTER_MS) {
+		l->trimmed = true;
+		memtrim_after_startup();
 	}
 	if (l->deadline >= 0 && now >= l->deadline)
 		escalate(l);

@@ -15,7 +15,6 @@
 #include "guardian.h"
 #include "isolation.h"
 #include "launch.h"
-#include "memtrim.h"
 #include "notify.h"
 #include "pinning.h"
 #include "privileges.h"
@@ -404,6 +403,16 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	int r = spawn(st, old_mask, ret, err);
 	if (r < 0)
 		return r;
+	/* Every start-up question in one write, before qemu even greets: its monitor reads them
+	 * as soon as it is up and answers in order, so no answer waits for a round trip. */
+	static const char *const ahead_pinned[] = {"qmp_capabilities", "query-status",
+						   "query-cpus-fast", NULL};
+	static const char *const ahead_plain[] = {"qmp_capabilities", NULL};
+	r = qmp_pipeline(st->qmp, st->p->pinning ? ahead_pinned : ahead_plain, err);
+	if (r < 0) {
+		r = query_failed(st, r, "during the QMP handshake", ret, err);
+		goto out;
+	}
 	start_guardian(st);
 	int early_sig = wait_for_greeting(st->qmp, st->sigfd, GREETING_TIMEOUT_MS);
 	if (early_sig)
@@ -416,6 +425,7 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		ql_log(st->p->o->log, QL_LOG_INFO, "QMP connected");
 	if (r == 0 && !st->ended && st->p->pinning)
 		r = pin_and_start(st, ret, err);
+out:
 	if (r < 0 && !st->ended) {
 		supervise_terminate(st->pid, st->qmp, NULL);
 		st->ended = true;
@@ -474,9 +484,6 @@ int vm_run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
 	    .userdata = p->pinning,
 	    .log = o->log,
 	};
-	/* The launcher now sleeps for the VM's whole life: give back the start-up heap (YAML
-	 * tree, QMP buffers) and code so they do not sit in private memory for days. */
-	memtrim_after_startup();
 	int status = 0;
 	r = supervise_wait(&sp, &status, err);
 	if (r < 0) {

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Where one launch's time goes, from a bpftrace trace (bench/breakdown.bt; tracepoints, no
+ptrace): the launcher and the prototype floor (bench/floor.c) alternated, phase medians side by
+side. A measurement, not a test. Run as root through bench/run.sh --breakdown, or:
+  bench/breakdown.py --launcher L --floor F --conf DIR --cpuset M --name exit2 --runs 20"""
+import argparse
+import os
+import re
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+PHASES = [
+    ("start", "spawn", "before qemu is spawned (exec of the launcher to its fork)"),
+    ("spawn", "qexec", "fork/vfork -> exec of qemu"),
+    ("qexec", "greet", "qemu initialises, until its QMP greeting is read"),
+    ("greet", "answers", "greeting -> last start-up QMP answer read"),
+    ("answers", "cont", "answers -> cont sent (placement, read-backs)"),
+    ("cont", "qexit", "cont -> qemu exits (the guest runs)"),
+    ("qexit", "end", "qemu exits -> launcher exits (teardown)"),
+    ("start", "end", "total"),
+]
+
+
+def runs_of(lines):
+    """Groups trace lines into one record per launcher/floor process."""
+    runs, by_pid = [], {}
+    for line in lines:
+        parts = line.rstrip("\n").split(" ", 4)
+        # a traced string may hold a newline: keep only well-formed lines
+        if len(parts) < 4 or not parts[0].isdigit() or not parts[2].isdigit():
+            continue
+        ns, ev, pid = int(parts[0]), parts[1], int(parts[2])
+        detail = parts[4] if len(parts) > 4 else ""
+        if ev == "exec" and detail in ("qemu-launcher", "ql-floor") and pid not in by_pid:
+            r = {"kind": detail, "pid": pid, "start": ns, "ev": []}
+            by_pid[pid] = r
+            runs.append(r)
+            continue
+        owner = by_pid.get(pid)
+        if ev == "fork" and owner:
+            child = int(detail.split()[0])
+            owner["ev"].append((ns, "fork", child))
+            by_pid.setdefault(child, owner)
+            owner.setdefault("children", []).append(child)
+            continue
+        if owner:
+            owner["ev"].append((ns, ev, pid, detail))
+    return runs
+
+
+def phases(r):
+    t = {"start": r["start"]}
+    kids = r.get("children", [])
+    qpid = kids[0] if kids else None
+    for e in r["ev"]:
+        ns, ev = e[0], e[1]
+        if ev == "clone" and "spawn" not in t and e[2] == r["pid"]:
+            t["spawn"] = ns - int(e[3].split()[1])  # when the clone/vfork call began
+            t["spawn_call"] = int(e[3].split()[1])
+        elif ev == "clone" and e[2] == r["pid"] and "guardian_fork" not in t:
+            t["guardian_fork"] = int(e[3].split()[1])
+        elif ev == "exec" and e[2] == qpid:
+            t["qexec"] = ns
+        elif ev == "read" and e[2] == r["pid"] and "greet" not in t and '"QMP"' in e[3]:
+            t["greet"] = ns
+        elif ev == "read" and e[2] == r["pid"] and "greet" in t and "cont" not in t and \
+                ('"return"' in e[3] or '"QMP"' in e[3]):
+            t["answers"] = ns
+        elif ev in ("send", "write") and e[2] == r["pid"] and '"cont"' in e[3]:
+            t["cont"] = ns
+        elif ev == "exit" and e[2] == qpid:
+            t["qexit"] = ns
+        elif ev == "exit" and e[2] == r["pid"]:
+            t["end"] = ns
+    t.setdefault("answers", t.get("greet"))
+    return t
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--launcher", required=True)
+    ap.add_argument("--floor", required=True)
+    ap.add_argument("--qemu-argv", required=True, help="the floor's qemu command (with -S, QMP on fd 3)")
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--cpuset", required=True)
+    ap.add_argument("--cpu", default="1")
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--trace-out", default=None)
+    args = ap.parse_args()
+    bt = os.path.join(os.path.dirname(os.path.abspath(__file__)), "breakdown.bt")
+    out = args.trace_out or f"/tmp/ql-breakdown.{os.getpid()}.txt"
+    tracer = subprocess.Popen(["timeout", "-s", "INT", "600", "bpftrace", "-q", "-o", out, bt],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    for _ in range(300):  # bpftrace attaches its probes; its output file appears when ready
+        if os.path.exists(out):
+            break
+        time.sleep(0.1)
+    time.sleep(2)
+    floor_argv = ["timeout", "-s", "KILL", "30", args.floor, args.cpuset, args.cpu] + \
+        shlex.split(args.qemu_argv)
+    ql_argv = ["timeout", "-s", "KILL", "30", args.launcher, args.name]
+    try:
+        for i in range(args.runs):
+            for argv in (ql_argv, floor_argv):
+                subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        time.sleep(1)
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait()
+    with open(out, errors="replace") as f:
+        runs = runs_of(f)
+    if not args.trace_out:
+        os.unlink(out)
+    res = {"qemu-launcher": [], "ql-floor": []}
+    for r in runs:
+        res[r["kind"]].append(phases(r))
+    n = {k: len(v) for k, v in res.items()}
+    print(f"| phase (median ms, {n['qemu-launcher']} launcher / {n['ql-floor']} floor runs, "
+          f"alternated) | launcher | floor | launcher - floor |")
+    print("|---|---:|---:|---:|")
+    for a, b, what in PHASES:
+        vals = {}
+        for k, ts in res.items():
+            vals[k] = med([(t[b] - t[a]) / 1e6 for t in ts if a in t and b in t])
+        print(f"| {what} | {vals['qemu-launcher']:.2f} | {vals['ql-floor']:.2f} | "
+              f"{vals['qemu-launcher'] - vals['ql-floor']:+.2f} |")
+    for k, label in (("spawn_call", "the fork/vfork call itself"),
+                     ("guardian_fork", "the guardian's fork call (launcher, while qemu initialises)")):
+        for kind, ts in res.items():
+            xs = [t[k] / 1e6 for t in ts if k in t]
+            if xs:
+                print(f"- {label}, {kind}: median {med(xs):.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
