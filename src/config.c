@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "definition.h"
+#include "journal.h"
 
 static const struct {
 	const char *var;
@@ -21,6 +22,8 @@ static const struct {
      offsetof(struct config_paths, cpuset_prefix)},
     {"QEMU_LAUNCHER_CGROUP2_ROOT", QL_DEFAULT_CGROUP2_ROOT,
      offsetof(struct config_paths, cgroup2_root)},
+    {"QEMU_LAUNCHER_JOURNAL_DIR", QL_DEFAULT_JOURNAL_DIR, offsetof(struct config_paths, journal_dir)},
+    {"QEMU_LAUNCHER_SYSFS_ROOT", "/", offsetof(struct config_paths, sysfs_root)},
 };
 
 static bool prefix_is_valid(const char *p)
@@ -86,6 +89,8 @@ void config_paths_done(struct config_paths *paths)
 	free(paths->cpuset_mount);
 	free(paths->cpuset_prefix);
 	free(paths->cgroup2_root);
+	free(paths->journal_dir);
+	free(paths->sysfs_root);
 	*paths = (struct config_paths){0};
 }
 
