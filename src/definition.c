@@ -751,6 +751,7 @@ static const char *const launcher_keys[] = {
     "emulator_pinning",
     "rlimit_memlock",
     "shutdown_timeout",
+    "hugepages",
     NULL,
 };
 
@@ -1121,6 +1122,26 @@ static int parse_isolate(struct ctx *c, const struct ynode *v)
 	return 0;
 }
 
+static int parse_hugepages(struct ctx *c, const struct ynode *v)
+{
+	static const char *const names[] = {
+	    [QL_HUGEPAGES_CHECK] = "check",
+	    [QL_HUGEPAGES_RESERVE] = "reserve",
+	    [QL_HUGEPAGES_IGNORE] = "ignore",
+	};
+	int r = expect_scalar(c, v, "hugepages", "`check`, `reserve` or `ignore`");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		if (streq(v->text, names[i])) {
+			c->d->hugepages = (enum ql_hugepages)i;
+			return 0;
+		}
+	struct ql_shown s;
+	return fail(c, v->mark, "`hugepages` must be `check`, `reserve` or `ignore`, got `%s`",
+		    ql_show(&s, v->text));
+}
+
 static int parse_emulator_pinning(struct ctx *c, const struct ynode *v)
 {
 	struct definition *d = c->d;
@@ -1366,6 +1387,8 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 			r = parse_emulator_pinning(c, val);
 		} else if (streq(n, "rlimit_memlock")) {
 			r = parse_memlock(c, val);
+		} else if (streq(n, "hugepages")) {
+			r = parse_hugepages(c, val);
 		} else if (streq(n, "shutdown_timeout")) {
 			r = get_uint(c, val, n, 0, 86400, &x);
 			d->shutdown_timeout = (unsigned)x;
