@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -530,7 +531,9 @@ static int host_values_before(struct vm_plan *p, struct ql_error *err)
 	const struct vm_options *o = p->o;
 	bool reserve = o->def->hugepages == QL_HUGEPAGES_RESERVE;
 	struct ql_error e = {0};
-	if (reserve || access(o->paths->journal_dir, F_OK) == 0) {
+	struct stat jst;
+	/* another user's journal (root's, for an unprivileged launcher) is not ours to replay */
+	if (reserve || (stat(o->paths->journal_dir, &jst) == 0 && jst.st_uid == geteuid())) {
 		int r = journal_open(o->paths->journal_dir, o->name, o->log, &p->journal, &e);
 		if (r == 0)
 			r = journal_recover(p->journal, NULL, &e);
