@@ -58,7 +58,8 @@ static int read_vm_sets(int vm_fd, const struct cgroup_layout *layout, struct is
 		if (cpu < 0 && !streq(de->d_name, "emulator"))
 			continue;
 		struct stat st;
-		if (fstatat(vm_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		if (fstatat(vm_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode))
 			continue;
 		*ret_is_vm = true;
 		_cleanup_free_ char *file = path_join(de->d_name, layout->ids_file);
@@ -89,8 +90,8 @@ static int inspect_vm(int base_fd, const char *base, const char *name,
 		      const struct cgroup_layout *layout, struct isolation_vm_list *acc,
 		      struct ql_error *err)
 {
-	_cleanup_close_ int vm_fd = openat(base_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-							      O_CLOEXEC);
+	_cleanup_close_ int vm_fd =
+	    openat(base_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (vm_fd < 0)
 		return 0; /* not a directory, or gone meanwhile */
 	struct isolation_vm vm = {.backend = layout->backend, .set_prefix = layout->vcpu_prefix};

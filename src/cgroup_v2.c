@@ -18,6 +18,7 @@
 #include "cgroupfs.h"
 #include "isolation_backend.h"
 #include "macro.h"
+#include "names.h"
 #include "proc.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
@@ -238,18 +239,6 @@ static char *fmt_cpus(const struct cpu_list *l)
 
 /* ---- probe, lock, usable CPUs, describe ---- */
 
-/* A cgroup directory name we create ourselves: one component, printable, not a control file. */
-static bool cgroup_name_is_valid(const char *n)
-{
-	if (!n || !*n || strlen(n) > NAME_MAX || n[0] == '.')
-		return false;
-	for (const char *p = n; *p; p++)
-		if (*p == '/' || (unsigned char)*p < 0x20 || *p == 0x7f)
-			return false;
-	/* Names like "cgroup.procs" or "cpuset.cpus" clash with the interface files. */
-	return strncmp(n, "cgroup.", 7) != 0 && strncmp(n, "cpuset.", 7) != 0;
-}
-
 /* A delegated directory that holds processes cannot have domain children with cpuset (it would
  * become an implicit threaded root). */
 static int check_delegated_root(struct cgroup_v2 *s, struct ql_error *err)
@@ -276,9 +265,9 @@ static int cgroup_v2_probe(const struct isolation_config *cfg, void **ret_state,
 					  "cannot access `%s`", root);
 	if (sfs.f_type != CGROUP2_SUPER_MAGIC)
 		return ql_error_set(err, ENOTSUP, "`%s` is not a cgroup2 filesystem", root);
-	if (!cgroup_name_is_valid(cfg->prefix))
+	if (!cgroup_prefix_is_valid(cfg->prefix))
 		return ql_error_set(err, EINVAL, "invalid prefix `%s`", cfg->prefix);
-	if (!cgroup_name_is_valid(cfg->vm_name))
+	if (!cfg->vm_name || !vm_name_is_valid(cfg->vm_name) || cgroup_name_is_reserved(cfg->vm_name))
 		return ql_error_set(err, EINVAL, "VM name `%s` cannot name a cgroup",
 				    cfg->vm_name ? cfg->vm_name : "");
 

@@ -26,7 +26,8 @@ struct cg2_tidy cg2_plan_tidy(enum cg2_partition prefix_partition, bool prefix_h
 	struct cg2_tidy t = {0};
 	if (n_others > 0)
 		return t;
-	t.reset_partition = prefix_partition != CG2_PART_MEMBER && prefix_partition != CG2_PART_NONE;
+	t.reset_partition =
+	    prefix_partition != CG2_PART_MEMBER && prefix_partition != CG2_PART_NONE;
 	t.clear_cpus = prefix_has_cpus;
 	return t;
 }
@@ -48,7 +49,7 @@ static char *fmt_cpus(const struct cpu_list *l)
 }
 
 /* Smallest CPU of from that is not in not; -1 when none. */
-static int pick_cpu(const struct cpu_list *from, const struct cpu_list *not)
+static int pick_cpu(const struct cpu_list *from, const struct cpu_list * not )
 {
 	for (int c = cpu_list_next(from, -1); c >= 0; c = cpu_list_next(from, c))
 		if (!not || !cpu_list_has(not, (unsigned)c))
@@ -95,7 +96,8 @@ static const struct cg2_other_vm *holder(const struct cg2_host *h, unsigned cpu)
 {
 	for (size_t i = 0; i < h->n_others; i++) {
 		const struct cg2_other_vm *o = &h->others[i];
-		if (cpu_list_has(o->vcpu_cpus, cpu) || (o->partition && cpu_list_has(o->vm_cpus, cpu)))
+		if (cpu_list_has(o->vcpu_cpus, cpu) ||
+		    (o->partition && cpu_list_has(o->vm_cpus, cpu)))
 			return o;
 	}
 	return NULL;
@@ -111,17 +113,19 @@ static int check_cpus(const struct cg2_host *h, const struct isolation_plan *req
 			return ql_error_set(err, EBUSY,
 					    "host CPU %u (vCPU %d) is already used by the running "
 					    "VM `%s` (%s/%s/%s)",
-					    cpu, req->vcpus[k].cpu_index, o->name, h->root, h->prefix,
-					    o->name);
+					    cpu, req->vcpus[k].cpu_index, o->name, h->root,
+					    h->prefix, o->name);
 	}
 	if (req->emulator_cpus)
-		for (int x = cpu_list_next(p->emulator, -1); x >= 0; x = cpu_list_next(p->emulator, x)) {
+		for (int x = cpu_list_next(p->emulator, -1); x >= 0;
+		     x = cpu_list_next(p->emulator, x)) {
 			const struct cg2_other_vm *o = holder(h, (unsigned)x);
 			if (o)
-				return ql_error_set(err, EBUSY,
-						    "emulator CPU %d is already used by the running "
-						    "VM `%s`",
-						    x, o->name);
+				return ql_error_set(
+				    err, EBUSY,
+				    "emulator CPU %d is already used by the running "
+				    "VM `%s`",
+				    x, o->name);
 		}
 	for (size_t i = 0; i < req->n_vcpus; i++)
 		if (!cpu_list_has(h->usable, req->vcpus[i].host_cpu)) {
@@ -146,14 +150,16 @@ static bool partitions_possible(const struct cg2_host *h, struct cg2_plan *p,
 				const struct cpu_list *others_part)
 {
 	if (!h->top_root && h->root_partition != CG2_PART_ROOT) {
-		why_not(p, "%s is not a partition root (make it one or use the top of the hierarchy)",
+		why_not(p,
+			"%s is not a partition root (make it one or use the top of the hierarchy)",
 			h->root);
 		return false;
 	}
 	for (int x = cpu_list_next(p->emulator, -1); x >= 0; x = cpu_list_next(p->emulator, x))
 		if (cpu_list_has(p->vcpus, (unsigned)x)) {
-			why_not(p, "the emulator threads share CPUs with vCPUs; set emulator_pinning "
-				   "to a CPU not used by vCPUs");
+			why_not(p,
+				"the emulator threads share CPUs with vCPUs; set emulator_pinning "
+				"to a CPU not used by vCPUs");
 			return false;
 		}
 	if (h->n_others > 0 && !p->prefix_was_root) {
@@ -215,8 +221,8 @@ static int widen_partitioned_prefix(const struct cg2_host *h, struct cg2_plan *p
 	return 0;
 }
 
-static int plan_cpus(const struct cg2_host *h, const struct isolation_plan *req,
-		     struct cg2_plan *p, struct cpu_list *others_part, struct ql_error *err)
+static int plan_cpus(const struct cg2_host *h, const struct isolation_plan *req, struct cg2_plan *p,
+		     struct cpu_list *others_part, struct ql_error *err)
 {
 	_cleanup_cpu_list_ struct cpu_list *busy = cpu_list_new(0);
 	if (!(p->vcpus = cpu_list_new(0)) || !busy)
@@ -237,15 +243,14 @@ static int plan_cpus(const struct cg2_host *h, const struct isolation_plan *req,
 	int r = check_cpus(h, req, p, err);
 	if (r < 0)
 		return r;
-	p->emulator_shares_vcpus =
-	    !req->emulator_cpus && cpu_list_is_subset(p->emulator, p->vcpus);
+	p->emulator_shares_vcpus = !req->emulator_cpus && cpu_list_is_subset(p->emulator, p->vcpus);
 	if (!(p->vm = cpu_list_dup(p->emulator)) || cpu_list_merge(p->vm, p->vcpus) < 0)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	return 0;
 }
 
-int cg2_plan_build(const struct cg2_host *h, const struct isolation_plan *req,
-		   enum ql_isolate mode, struct cg2_plan *ret, struct ql_error *err)
+int cg2_plan_build(const struct cg2_host *h, const struct isolation_plan *req, enum ql_isolate mode,
+		   struct cg2_plan *ret, struct ql_error *err)
 {
 	struct cg2_plan p = {0};
 	_cleanup_cpu_list_ struct cpu_list *others_part = cpu_list_new(0);

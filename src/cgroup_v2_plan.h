@@ -33,8 +33,9 @@ struct cg2_other_vm {
 
 struct cg2_host {
 	const char *root, *prefix, *vm; /* for messages only */
-	const struct cpu_list *usable;	/* root's effective CPUs + those our partitioned prefix holds */
-	bool top_root;			/* root is the hierarchy's root cgroup (always a partition) */
+	const struct cpu_list
+	    *usable;   /* root's effective CPUs + those our partitioned prefix holds */
+	bool top_root; /* root is the hierarchy's root cgroup (always a partition) */
 	enum cg2_partition root_partition;   /* a delegated root's */
 	enum cg2_partition prefix_partition; /* after tidy-up */
 	const struct cpu_list *prefix_cpus;  /* the prefix's cpuset.cpus */
@@ -51,12 +52,12 @@ struct cg2_tidy cg2_plan_tidy(enum cg2_partition prefix_partition, bool prefix_h
 			      size_t n_others);
 
 struct cg2_plan {
-	struct cpu_list *vcpus;	   /* distinct host CPUs of the vCPUs: one vcpuN set each */
-	struct cpu_list *emulator; /* the emulator set */
-	struct cpu_list *vm;	   /* the VM set: emulator and vCPU CPUs */
-	struct cpu_list *prefix;   /* to write to the prefix first; NULL: leave it */
-	bool partitions;	   /* form prefix(root) > vm(root) > vcpuN(isolated) */
-	bool prefix_was_root;	   /* the prefix is a partition other live VMs keep */
+	struct cpu_list *vcpus;	    /* distinct host CPUs of the vCPUs: one vcpuN set each */
+	struct cpu_list *emulator;  /* the emulator set */
+	struct cpu_list *vm;	    /* the VM set: emulator and vCPU CPUs */
+	struct cpu_list *prefix;    /* to write to the prefix first; NULL: leave it */
+	bool partitions;	    /* form prefix(root) > vm(root) > vcpuN(isolated) */
+	bool prefix_was_root;	    /* the prefix is a partition other live VMs keep */
 	bool emulator_shares_vcpus; /* no CPU was left for the emulator threads (a warning) */
 	char *why_not;		    /* why partitions cannot form (for the `auto` warning) */
 };
@@ -64,8 +65,8 @@ void cg2_plan_done(struct cg2_plan *p);
 
 /* Conflicts with other VMs are -EBUSY naming the VM; CPUs outside `usable` -EINVAL;
  * isolate_cpus: true without a possible partition -EINVAL with the reason. */
-int cg2_plan_build(const struct cg2_host *h, const struct isolation_plan *req,
-		   enum ql_isolate mode, struct cg2_plan *ret, struct ql_error *err);
+int cg2_plan_build(const struct cg2_host *h, const struct isolation_plan *req, enum ql_isolate mode,
+		   struct cg2_plan *ret, struct ql_error *err);
 
 /* After a VM left a partitioned prefix: the remaining VMs' CPUs plus one spare the prefix keeps
  * for itself, so freed CPUs return to the host. ret NULL: leave the prefix as it is. */

@@ -69,27 +69,55 @@ char *cmdline_option_value(const struct qemu_option *opt)
 	if (opt->is_scalar)
 		return strdup(opt->scalar ? opt->scalar : "");
 
-	struct buf b = {0};
+	/* Sized first, then filled: a definition can have thousands of parts (bench/parse.sh). */
+	size_t cap = 1;
 	for (size_t i = 0; i < opt->n_parts; i++) {
 		const struct qemu_part *p = &opt->parts[i];
-		if (i > 0 && !ends_in_separator(b.s, b.len))
-			buf_add(&b, ",", 1);
+		cap += 1 + (p->key ? strlen(p->key) + 1 : 0);
+		for (const char *v = p->value ? p->value : ""; *v; v++)
+			cap += *v == ',' ? 2 : 1;
+	}
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	size_t len = 0;
+	for (size_t i = 0; i < opt->n_parts; i++) {
+		const struct qemu_part *p = &opt->parts[i];
+		if (i > 0 && !ends_in_separator(out, len))
+			out[len++] = ',';
 		if (!p->key) {
-			buf_adds(&b, p->value ? p->value : "");
+			size_t n = p->value ? strlen(p->value) : 0;
+			memcpy(out + len, p->value ? p->value : "", n);
+			len += n;
 			continue;
 		}
-		buf_adds(&b, p->key);
+		size_t n = strlen(p->key);
+		memcpy(out + len, p->key, n);
+		len += n;
 		if (!p->value)
 			continue;
-		buf_add(&b, "=", 1);
+		out[len++] = '=';
 		/* one qemu value: its commas are doubled so qemu does not split it */
 		for (const char *v = p->value; *v; v++) {
-			buf_add(&b, v, 1);
+			out[len++] = *v;
 			if (*v == ',')
-				buf_add(&b, ",", 1);
+				out[len++] = ',';
 		}
 	}
-	return buf_steal(&b);
+	out[len] = '\0';
+	return out;
+}
+
+/* "-NAME" */
+static char *option_word(const char *name)
+{
+	size_t n = strlen(name);
+	char *w = malloc(n + 2);
+	if (w) {
+		w[0] = '-';
+		memcpy(w + 1, name, n + 1);
+	}
+	return w;
 }
 
 int cmdline_build(const struct definition *d, char ***ret_argv, struct ql_error *err)
@@ -106,12 +134,9 @@ int cmdline_build(const struct definition *d, char ***ret_argv, struct ql_error 
 		return ql_error_set(err, ENOMEM, "building the qemu command line: out of memory");
 	for (size_t i = 0; i < d->n_options; i++) {
 		const struct qemu_option *o = &d->options[i];
-		if (asprintf(&argv[k], "-%s", o->name) < 0) {
-			argv[k] = NULL;
+		if (!(argv[k++] = option_word(o->name)))
 			return ql_error_set(err, ENOMEM,
 					    "building the qemu command line: out of memory");
-		}
-		k++;
 		if (!o->has_value)
 			continue;
 		if (!(argv[k++] = cmdline_option_value(o)))

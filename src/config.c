@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "definition.h"
 #include "journal.h"
+#include "names.h"
 
 static const struct {
 	const char *var;
@@ -25,13 +27,6 @@ static const struct {
     {"QEMU_LAUNCHER_JOURNAL_DIR", QL_DEFAULT_JOURNAL_DIR, offsetof(struct config_paths, journal_dir)},
     {"QEMU_LAUNCHER_SYSFS_ROOT", "/", offsetof(struct config_paths, sysfs_root)},
 };
-
-static bool prefix_is_valid(const char *p)
-{
-	/* One directory level that cannot climb out of the mount: no '/', not "." or "..". */
-	return *p && !strchr(p, '/') && strcmp(p, ".") != 0 && strcmp(p, "..") != 0 &&
-	       strlen(p) <= QL_NAME_MAX;
-}
 
 int config_paths_init(struct config_paths *paths, bool setuid, const char *cli_config_dir,
 		      struct ql_error *err)
@@ -73,10 +68,13 @@ int config_paths_init(struct config_paths *paths, bool setuid, const char *cli_c
 		free(paths->config_dir);
 		paths->config_dir = copy;
 	}
-	if (!prefix_is_valid(paths->cpuset_prefix)) {
+	if (!cgroup_prefix_is_valid(paths->cpuset_prefix)) {
+		struct ql_shown shown;
 		int r = ql_error_set(
-		    err, EINVAL, "QEMU_LAUNCHER_CPUSET_PREFIX `%s` must be a single directory name",
-		    paths->cpuset_prefix);
+		    err, EINVAL,
+		    "QEMU_LAUNCHER_CPUSET_PREFIX `%s` must be a single directory name that does not "
+		    "start with `.` and is not a cgroup file or `pool` (at most %d bytes)",
+		    ql_show(&shown, paths->cpuset_prefix), QL_NAME_MAX);
 		config_paths_done(paths);
 		return r;
 	}
@@ -96,26 +94,26 @@ void config_paths_done(struct config_paths *paths)
 
 int config_check_name(const char *name, struct ql_error *err)
 {
+	struct ql_shown shown;
 	size_t len = strlen(name);
 	if (len == 0)
 		return ql_error_set(err, EINVAL, "the VM name is empty");
 	if (len > QL_NAME_MAX)
 		return ql_error_set(err, EINVAL, "the VM name is longer than %d bytes",
 				    QL_NAME_MAX);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = name[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' ||
-			  (i > 0 && (c == '.' || c == '-' || c == '+'));
-		if (!ok) {
-			struct ql_shown shown;
-			return ql_error_set(
-			    err, EINVAL,
-			    "invalid VM name `%s`: use letters, digits and `_` (then also `.-+`); "
-			    "it names NAME.yml inside the config dir, not a path",
-			    ql_show(&shown, name));
-		}
-	}
+	if (!vm_name_is_valid(name))
+		return ql_error_set(
+		    err, EINVAL,
+		    "invalid VM name `%s`: use letters, digits and `_` (then also `.-+`); "
+		    "it names NAME.yml inside the config dir, not a path",
+		    ql_show(&shown, name));
+	/* Refused here, before anything is read, rather than found out by a cpuset backend
+	 * (which then fell back to affinity): the name becomes a cgroup directory. */
+	if (cgroup_name_is_reserved(name))
+		return ql_error_set(err, EINVAL,
+				    "the VM name `%s` is reserved: its cgroup directory would clash "
+				    "with the cgroup file or set of that name; rename the definition",
+				    ql_show(&shown, name));
 	return 0;
 }
 
@@ -135,6 +133,25 @@ static int check_trusted(const struct stat *st, const char *what, const char *pa
 		    "refuses it (chmod go-w)",
 		    what, path);
 	return 0;
+}
+
+/* Setuid mode reads with root's rights, but everything a definition holds reaches the caller:
+ * --dry-run and --check print it, parse errors quote it, and qemu's command line is readable
+ * by every user in /proc/PID/cmdline. So a definition the caller could not read themselves is
+ * not used at all. access(2) semantics (faccessat without AT_EACCESS) check with the real uid,
+ * gid and groups, ACLs included. The name cannot be swapped between this check and the open:
+ * the directory was checked to be root-owned and not writable by others. */
+static int check_caller_may_read(int dfd, const char *path, struct ql_error *err)
+{
+	const char *name = strrchr(path, '/') + 1;
+	if (faccessat(dfd, name, R_OK, 0) == 0)
+		return 0;
+	if (errno != EACCES)
+		return ql_error_set_errno(err, errno, "checking access to `%s`", path);
+	return ql_error_set(err, EACCES,
+			    "definition `%s` is not readable by you (uid %u); a setuid "
+			    "qemu-launcher only uses definitions its caller may read",
+			    path, (unsigned)getuid());
 }
 
 int config_read_definition(const struct config_paths *paths, const char *name, char **ret_path,
@@ -185,6 +202,9 @@ int config_read_definition(const struct config_paths *paths, const char *name, c
 		r = check_trusted(&st, "definition", path, err);
 		if (r < 0)
 			return r;
+		r = check_caller_may_read(dfd, path, err);
+		if (r < 0)
+			return r;
 	}
 	if (st.st_size > DEFINITION_MAX_BYTES)
 		return ql_error_set(err, EFBIG, "%s:1:1: file is larger than %d bytes", path,
@@ -233,6 +253,10 @@ static int cmp_str(const void *a, const void *b)
 
 int config_list(const struct config_paths *paths, char ***ret_names, struct ql_error *err)
 {
+	/* Setuid: list only a directory the caller could list themselves (see above). */
+	if (paths->setuid && access(paths->config_dir, R_OK | X_OK) < 0)
+		return ql_error_set_errno(err, errno, "cannot list config dir `%s` as uid %u",
+					  paths->config_dir, (unsigned)getuid());
 	DIR *dir = opendir(paths->config_dir);
 	if (!dir)
 		return ql_error_set_errno(err, errno, "cannot open config dir `%s`",

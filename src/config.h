@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "names.h"
 
 /* meson -Dconfigdir= (distribution packages: /etc/qemu-launcher) */
 #ifndef QL_CONFIG_DIR
@@ -15,7 +16,6 @@
 #define QL_DEFAULT_CPUSET_MOUNT "/sys/fs/cgroup/cpuset"
 #define QL_DEFAULT_CPUSET_PREFIX "qemu"
 #define QL_DEFAULT_CGROUP2_ROOT "/sys/fs/cgroup"
-#define QL_NAME_MAX 64
 
 struct config_paths {
 	bool setuid; /* running setuid/setgid: nothing the caller controls is trusted */
@@ -33,7 +33,8 @@ int config_paths_init(struct config_paths *paths, bool setuid, const char *cli_c
 		      struct ql_error *err);
 void config_paths_done(struct config_paths *paths);
 
-/* NAME is a file name stem: [A-Za-z0-9_][A-Za-z0-9._+-]*, at most QL_NAME_MAX bytes. */
+/* NAME is a file name stem: [A-Za-z0-9_][A-Za-z0-9._+-]*, at most QL_NAME_MAX bytes, and not a
+ * name reserved in cgroup directories (names.h). */
 int config_check_name(const char *name, struct ql_error *err);
 
 /* Reads <config_dir>/<name>.yml (regular file, no symlink in setuid mode, at most

@@ -18,6 +18,7 @@
 #include "cpuset_v1_plan.h"
 #include "isolation_backend.h"
 #include "macro.h"
+#include "names.h"
 #include "proc.h"
 
 #define MOUNTINFO_MAX_LINE 8192
@@ -29,6 +30,7 @@ struct cpuset_v1_state {
 	const struct isolation_config *cfg;
 	const struct ql_logger *log;
 	char *mount_path;    /* M, canonical */
+	char *requested;     /* the mount path asked for, when M is the host's hierarchy instead */
 	char *p_disp;	     /* M/<prefix>, for messages */
 	bool delegated;	     /* M is below the hierarchy root */
 	bool need_mount;     /* M is not a cpuset mount yet; apply mounts it */
@@ -45,28 +47,6 @@ struct cpuset_v1_state {
 };
 
 /* ---- names and mountinfo ---- */
-
-/* The VM name becomes a directory beside `pool` and the cgroup control files. */
-static bool vm_name_is_safe(const char *name)
-{
-	if (!name || !*name || strlen(name) > NAME_MAX || name[0] == '.')
-		return false;
-	for (const char *p = name; *p; p++)
-		if (*p == '/' || *p == '\n' || (unsigned char)*p < 0x20)
-			return false;
-	static const char *const reserved[] = {"pool", "tasks", "notify_on_release",
-					       "release_agent"};
-	for (size_t i = 0; i < ELEMENTSOF(reserved); i++)
-		if (streq(name, reserved[i]))
-			return false;
-	return strncmp(name, "cpuset.", 7) != 0 && strncmp(name, "cgroup.", 7) != 0;
-}
-
-static bool prefix_is_safe(const char *prefix)
-{
-	return prefix && *prefix && !strchr(prefix, '/') && !streq(prefix, ".") &&
-	       !streq(prefix, "..") && vm_name_is_safe(prefix);
-}
 
 /* Undo mountinfo's octal escapes (\040 for a space) in place. */
 static void unescape_mountinfo(char *s)
@@ -112,6 +92,9 @@ struct mount_match {
 	char source[64];
 	bool has_cpuset;
 	bool cgroup2_with_cpuset; /* some cgroup2 mount offers cpuset: v1 mounting would fail */
+	/* where the cpuset v1 hierarchy's root is mounted already, or "": mounting it anywhere
+	 * else gives that same hierarchy (the kernel has one per controller) */
+	char cpuset_root[PATH_MAX];
 };
 
 /* Finds the mount containing path (longest mount point prefix; later lines win ties, they are
@@ -165,6 +148,9 @@ static int find_mount(const char *path, struct mount_match *ret, struct ql_error
 			}
 		}
 		size_t len = strlen(mp);
+		if (streq(fstype, "cgroup") && cpuset && streq(tok[3], "/") && !best.cpuset_root[0] &&
+		    len < sizeof(best.cpuset_root))
+			memcpy(best.cpuset_root, mp, len + 1);
 		if (path_is_under(path, mp) && len >= best_len && len < sizeof(best.mountpoint)) {
 			best_len = len;
 			found = true;
@@ -230,6 +216,7 @@ static void cpuset_v1_free_state(void *p)
 	if (!s)
 		return;
 	free(s->mount_path);
+	free(s->requested);
 	free(s->p_disp);
 	free(s->vcpus);
 	cpu_list_free(s->emulator);
@@ -239,10 +226,10 @@ static void cpuset_v1_free_state(void *p)
 static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 			   struct ql_error *err)
 {
-	if (!vm_name_is_safe(cfg->vm_name))
+	if (!cfg->vm_name || !vm_name_is_valid(cfg->vm_name) || cgroup_name_is_reserved(cfg->vm_name))
 		return ql_error_set(err, EINVAL, "VM name `%s` cannot name a cpuset directory",
 				    cfg->vm_name ? cfg->vm_name : "");
-	if (!prefix_is_safe(cfg->prefix))
+	if (!cgroup_prefix_is_valid(cfg->prefix))
 		return ql_error_set(err, EINVAL,
 				    "cpuset prefix `%s` must be one plain directory name",
 				    cfg->prefix);
@@ -256,7 +243,8 @@ static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 	if (r < 0)
 		return r;
 
-	bool need_mount = false, delegated = false;
+	bool need_mount = false, delegated = false, s_launcher_mount = false;
+	_cleanup_free_ char *requested = NULL;
 	struct stat st;
 	bool exists = stat(m, &st) == 0;
 	if (mm.has_cpuset) {
@@ -271,6 +259,18 @@ static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 		return ql_error_set(err, ENOTSUP,
 				    "`%s` is on a %s hierarchy without the cpuset controller", m,
 				    streq(mm.fstype, "cgroup2") ? "cgroup2" : "cgroup v1");
+	} else if (mm.cpuset_root[0] && (!exists || (S_ISDIR(st.st_mode) && dir_is_empty(m)))) {
+		/* Mounting here would give the host's live hierarchy under another name (and
+		 * another lock): use it where it is, as the host's. */
+		ql_log(cfg->log, QL_LOG_INFO,
+		       "`%s`: the cpuset hierarchy is already mounted at `%s`; using it there", m,
+		       mm.cpuset_root);
+		if (!(requested = strdup(m)))
+			return ql_error_set(err, ENOMEM, "out of memory");
+		free(m);
+		if (!(m = strdup(mm.cpuset_root)))
+			return ql_error_set(err, ENOMEM, "out of memory");
+		s_launcher_mount = streq(mm.source, MOUNT_SOURCE) && streq(mm.mountpoint, m);
 	} else {
 		if (exists && (!S_ISDIR(st.st_mode) || !dir_is_empty(m)))
 			return ql_error_set(err, ENOTSUP,
@@ -295,7 +295,9 @@ static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 		return ql_error_set(err, ENOMEM, "out of memory");
 	s->need_mount = need_mount;
 	s->delegated = delegated;
-	s->launcher_mount = mm.has_cpuset && !delegated && streq(mm.source, MOUNT_SOURCE);
+	s->launcher_mount =
+	    s_launcher_mount || (mm.has_cpuset && !delegated && streq(mm.source, MOUNT_SOURCE));
+	s->requested = TAKE_PTR(requested);
 	if (asprintf(&s->p_disp, "%s/%s", m, cfg->prefix) < 0) {
 		free(s);
 		return ql_error_set(err, ENOMEM, "out of memory");
@@ -351,6 +353,10 @@ static char *cpuset_v1_describe(void *state, const struct isolation_plan *plan)
 	FILE *f = open_memstream(&out, &len);
 	if (!f)
 		return NULL;
+	if (s->requested)
+		fprintf(f, "%s would mount the host's cpuset hierarchy, already mounted at %s: "
+			   "that is used\n",
+			s->requested, s->mount_path);
 	fprintf(f, "cpuset v1 at %s%s%s\n", s->mount_path,
 		s->need_mount ? " (the cpuset hierarchy gets mounted there)" : "",
 		s->delegated ? " (delegated subtree: only its own tasks move)" : "");
@@ -1140,7 +1146,26 @@ static int cpuset_v1_inspect(const struct isolation_config *cfg, const char *onl
 	_cleanup_free_ char *base = join(cfg->mount_path, cfg->prefix);
 	if (!base)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	return cgroup_inspect(base, &cpuset_v1_layout, only, acc, err);
+	size_t first = acc->n;
+	int r = cgroup_inspect(base, &cpuset_v1_layout, only, acc, err);
+	if (r < 0 || only)
+		return r;
+	for (size_t i = first; i < acc->n; i++)
+		if (acc->vms[i].qemu_pid)
+			return 0; /* a live VM: the pool is where it keeps the host's tasks */
+	/* No VM runs, yet the pool holds tasks off the CPUs it lacks: nobody undid a run. */
+	_cleanup_close_ int pfd = -1;
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	if (cgroupfs_open_dir(base, &pfd, NULL) < 0 ||
+	    cgroupfs_read_pids(pfd, "pool/tasks", &pids, &n, NULL) < 0 || n == 0)
+		return 0;
+	_cleanup_free_ char *cpus = NULL;
+	(void)cgroupfs_read(pfd, "pool/cpuset.cpus", &cpus, NULL);
+	if (!(acc->confined_set = join(base, "pool")) || !(acc->confined_cpus = strdup(cpus ? cpus : "?")))
+		return ql_error_set(err, ENOMEM, "out of memory");
+	acc->confined_tasks = n;
+	return 0;
 }
 
 const struct isolation_backend isolation_backend_cpuset_v1 = {

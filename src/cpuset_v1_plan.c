@@ -23,7 +23,8 @@ int v1_others_add(struct v1_others *o, const char *name, unsigned cpu)
 {
 	if (cpu >= CPU_LIST_MAX_CPUS)
 		return -ERANGE;
-	if (cpu_list_add(o->vcpu_cpus, cpu) < 0 || (!o->owner[cpu] && !(o->owner[cpu] = strdup(name))))
+	if (cpu_list_add(o->vcpu_cpus, cpu) < 0 ||
+	    (!o->owner[cpu] && !(o->owner[cpu] = strdup(name))))
 		return -ENOMEM;
 	return 0;
 }
@@ -53,11 +54,13 @@ static int check_cpus(const struct v1_host *h, const struct cpu_list *cpus, cons
 {
 	for (int c = cpu_list_next(cpus, -1); c >= 0; c = cpu_list_next(cpus, c)) {
 		if (cpu_list_has(h->others->vcpu_cpus, (unsigned)c))
-			return ql_error_set(err, EBUSY, "%shost CPU %d is pinned by running VM `%s`",
-					    role, c, h->others->owner[c]);
+			return ql_error_set(err, EBUSY,
+					    "%shost CPU %d is pinned by running VM `%s`", role, c,
+					    h->others->owner[c]);
 		if (!cpu_list_has(h->p_cpus, (unsigned)c)) {
 			_cleanup_free_ char *t = cpu_list_format(h->p_cpus);
-			return ql_error_set(err, EINVAL, "%shost CPU %d is not among the CPUs of `%s` (%s)",
+			return ql_error_set(err, EINVAL,
+					    "%shost CPU %d is not among the CPUs of `%s` (%s)",
 					    role, c, h->p_disp, t ? t : "?");
 		}
 	}
@@ -95,10 +98,11 @@ int v1_plan_build(const struct v1_host *h, const struct isolation_plan *req, str
 		cpu_list_subtract(p.pool_after, p.vcpus);
 		if (cpu_list_is_empty(p.pool_after)) {
 			_cleanup_free_ char *t = cpu_list_format(p.pool_before);
-			r = ql_error_set(err, EBUSY,
-					 "pinning leaves no CPU for `%s/pool` (free CPUs: %s); keep "
-					 "at least one host CPU unpinned",
-					 h->p_disp, t && *t ? t : "none");
+			r = ql_error_set(
+			    err, EBUSY,
+			    "pinning leaves no CPU for `%s/pool` (free CPUs: %s); keep "
+			    "at least one host CPU unpinned",
+			    h->p_disp, t && *t ? t : "none");
 		}
 	}
 	if (r < 0) {

@@ -21,7 +21,7 @@ int v1_others_add(struct v1_others *o, const char *name, unsigned cpu);
 void v1_others_done(struct v1_others *o);
 
 struct v1_host {
-	const char *p_disp, *vm;   /* <mount>/<prefix> and the VM's name, for messages */
+	const char *p_disp, *vm;       /* <mount>/<prefix> and the VM's name, for messages */
 	const struct cpu_list *p_cpus; /* cpuset.cpus of <prefix> */
 	const struct v1_others *others;
 };

@@ -7,28 +7,14 @@
 #include <sys/types.h>
 
 #include "cpulist.h"
+#include "domain.h"
 #include "error.h"
+#include "yaml_tree.h" /* struct ql_mark */
 
 /* Bounds on untrusted input (files may come from users in setuid mode). */
 #define DEFINITION_MAX_BYTES (1024 * 1024)
 #define DEFINITION_MAX_DEPTH 16
 #define DEFINITION_MAX_NODES 100000
-
-enum ql_sched_policy {
-	QL_SCHED_UNSET = 0,
-	QL_SCHED_OTHER,
-	QL_SCHED_BATCH,
-	QL_SCHED_IDLE,
-	QL_SCHED_FIFO,
-	QL_SCHED_RR,
-	QL_SCHED_DEADLINE,
-};
-
-enum ql_isolate {
-	QL_ISOLATE_AUTO = 0, /* isolate when a cpuset backend is usable, else affinity */
-	QL_ISOLATE_TRUE,     /* require a cpuset backend */
-	QL_ISOLATE_FALSE,    /* affinity only */
-};
 
 enum ql_memlock {
 	QL_MEMLOCK_UNCHANGED = 0,
@@ -43,11 +29,6 @@ enum ql_hugepages {
 	QL_HUGEPAGES_IGNORE,	/* leave it to qemu */
 };
 
-/* Position in the definition file, 1-based, for FILE:LINE:COL messages. */
-struct ql_mark {
-	unsigned line, column;
-};
-
 /* One part of an option value, e.g. `accel: kvm` or `pc`.
  *  key == NULL:  a bare part, passed as written (`pc`, `accel=kvm`, `readonly`, `pc,`).
  *  key != NULL:  a `key: value` part; value is one qemu value (its commas get escaped);
@@ -57,7 +38,8 @@ struct qemu_part {
 	char *value;
 };
 
-/* One entry of the `qemu:` list. */
+/* One entry of the `qemu:` list. Its strings (name, scalar, parts) point into the parsed
+ * document, which the definition owns: valid as long as the definition. */
 struct qemu_option {
 	char *name; /* without the leading '-' */
 	/* false for a flag (`- nographic`). true otherwise; then either `scalar` (a single verbatim
@@ -95,6 +77,10 @@ struct definition {
 	bool has_group;
 	gid_t group;
 
+	bool has_umask;
+	mode_t umask;		  /* valid when has_umask */
+	char *working_directory; /* absolute path, NULL when not set */
+
 	enum ql_sched_policy scheduler;
 	bool has_priority;
 	int priority;
@@ -118,6 +104,8 @@ struct definition {
 	struct qemu_option *options;
 	size_t n_options;
 	struct ql_mark qemu_mark;
+
+	struct yaml_doc *doc; /* the parsed text the options point into */
 };
 
 /* Parses and validates a definition. `path` is only used in messages. On any problem returns
@@ -135,5 +123,3 @@ static inline void definition_freep(struct definition **d)
 
 /* True when the definition asks for any pinning or scheduling (so qemu must start with -S). */
 bool definition_wants_pinning(const struct definition *d);
-
-const char *ql_sched_policy_name(enum ql_sched_policy p);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 __attribute__((format(printf, 4, 0)))
 static int error_vset(struct ql_error *err, int errnum, bool with_strerror, const char *fmt,
 		      va_list ap)
@@ -78,17 +80,25 @@ void ql_error_clear(struct ql_error *err)
 
 const char *ql_show(struct ql_shown *s, const char *text)
 {
-	size_t o = 0, i = 0;
-	for (; text[i] && o < QL_SHOW_MAX; i++) {
-		unsigned char ch = (unsigned char)text[i];
-		if (ch < 0x20 || ch == 0x7f)
-			o += (size_t)snprintf(s->buf + o, sizeof(s->buf) - o, "\\x%02x", ch);
-		else
-			s->buf[o++] = (char)ch;
+	size_t o = 0, i = 0, left = strlen(text);
+	while (text[i] && o < QL_SHOW_MAX) {
+		const unsigned char *p = (const unsigned char *)text + i;
+		size_t n = utf8_char_len(p, left - i);
+		/* Escaped: C0 controls and DEL, C1 controls (U+0080-U+009F: some terminals take
+		 * U+009B as CSI), and every byte of invalid UTF-8 (a NAME from argv can be
+		 * anything). Whole valid sequences are copied, so nothing is cut in half. */
+		bool c1 = n == 2 && p[0] == 0xc2 && p[1] < 0xa0;
+		if (n == 0 || c1 || (n == 1 && (p[0] < 0x20 || p[0] == 0x7f))) {
+			size_t k = n ? n : 1;
+			for (size_t j = 0; j < k; j++)
+				o += (size_t)snprintf(s->buf + o, sizeof(s->buf) - o, "\\x%02x", p[j]);
+			i += k;
+			continue;
+		}
+		memcpy(s->buf + o, p, n);
+		o += n;
+		i += n;
 	}
-	/* do not cut a UTF-8 sequence in half */
-	while (text[i] && ((unsigned char)text[i] & 0xc0) == 0x80)
-		s->buf[o++] = text[i++];
 	if (text[i]) {
 		memcpy(s->buf + o, "...", 3);
 		o += 3;
@@ -103,4 +113,23 @@ void ql_error_keep_first(int r, struct ql_error *step, int *ret, struct ql_error
 		*ret = ql_error_set(err, step->code ? step->code : -r, "%s",
 				    step->msg ? step->msg : "failed");
 	ql_error_clear(step);
+}
+
+char *ql_escape(const char *text)
+{
+	size_t n = 0;
+	for (const char *p = text; *p; p++)
+		n += ((unsigned char)*p < 0x20 || *p == 0x7f) ? 4 : 1;
+	char *out = malloc(n + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (const char *p = text; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch < 0x20 || ch == 0x7f)
+			o += sprintf(o, "\\x%02x", ch);
+		else
+			*o++ = (char)ch;
+	}
+	*o = '\0';
+	return out;
 }

@@ -31,3 +31,7 @@ struct ql_shown {
 	char buf[QL_SHOW_MAX * 4 + 8];
 };
 const char *ql_show(struct ql_shown *s, const char *text);
+
+/* All of text with its control characters escaped (\xNN), newly allocated; NULL on ENOMEM. For
+ * text other users control that reaches a terminal whole (--status: VM names, thread names). */
+char *ql_escape(const char *text);

@@ -12,6 +12,7 @@
 
 #include "definition.h"
 #include "macro.h"
+#include "utf8.h"
 
 /* Options of qemu-system-x86_64 that take no argument (probed on 7.2: `-OPT -m` fails with
  * "-m: requires an argument" exactly for these), plus flags older releases had, so old command
@@ -174,31 +175,6 @@ char *import_yaml_scalar(const char *s)
 
 /* ---- qemu values -------------------------------------------------------------------------- */
 
-/* Valid UTF-8 (the definition loader refuses anything else). */
-static bool utf8_ok(const unsigned char *s)
-{
-	while (*s) {
-		unsigned char c = *s;
-		size_t n = c < 0x80		    ? 1
-			   : c >= 0xc2 && c <= 0xdf ? 2
-			   : c >= 0xe0 && c <= 0xef ? 3
-			   : c >= 0xf0 && c <= 0xf4 ? 4
-						    : 0;
-		if (n == 0)
-			return false;
-		uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
-		for (size_t i = 1; i < n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i] & 0x3f);
-		}
-		if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		s += n;
-	}
-	return true;
-}
 
 struct raw_part {
 	const char *start;
@@ -361,7 +337,7 @@ static int import_options(FILE *f, char *const *argv, size_t argc, struct warnin
 	for (size_t i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		int r;
-		if (!utf8_ok((const unsigned char *)a))
+		if (!utf8_is_valid(a))
 			return ql_error_set(
 			    err, EINVAL,
 			    "argument %zu is not valid UTF-8; a definition is UTF-8 "
@@ -402,7 +378,7 @@ static int import_options(FILE *f, char *const *argv, size_t argc, struct warnin
 				    "last option of a definition by hand)",
 				    a);
 			value = argv[++i];
-			if (!utf8_ok((const unsigned char *)value))
+			if (!utf8_is_valid(value))
 				return ql_error_set(err, EINVAL,
 						    "the value of `%s` is not valid UTF-8; a "
 						    "definition is UTF-8 text and cannot hold it",
@@ -465,7 +441,7 @@ int import_command_line_with(char *const *argv, size_t argc, const struct import
 {
 	if (argc < 1 || !argv[0] || !*argv[0])
 		return ql_error_set(err, EINVAL, "--import needs a qemu command line after `--`");
-	if (!utf8_ok((const unsigned char *)argv[0]))
+	if (!utf8_is_valid(argv[0]))
 		return ql_error_set(err, EINVAL, "the qemu binary name is not valid UTF-8");
 
 	struct warnings w = {0};

@@ -325,6 +325,8 @@ void isolation_vm_list_done(struct isolation_vm_list *l)
 		free(l->vms[i].members);
 	}
 	free(l->vms);
+	free(l->confined_set);
+	free(l->confined_cpus);
 	*l = (struct isolation_vm_list){0};
 }
 

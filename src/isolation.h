@@ -88,6 +88,11 @@ struct isolation_vm {
 struct isolation_vm_list {
 	struct isolation_vm *vms;
 	size_t n;
+	/* Tasks a backend keeps confined although no VM of it runs (a launcher and its guardian
+	 * were both killed): where, how many, on which CPUs. NULL when there are none. */
+	char *confined_set;
+	size_t confined_tasks;
+	char *confined_cpus;
 };
 void isolation_vm_list_done(struct isolation_vm_list *l);
 

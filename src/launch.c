@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,12 +77,58 @@ static int env_set(char ***v, size_t *n, const char *entry)
 	return strv_push(v, n, strdup(entry));
 }
 
-/* Variables a desktop VM needs (display, sound, terminal) and that give an unprivileged qemu
- * nothing it could not have had anyway; everything else is dropped in setuid mode. */
-static const char *const setuid_env_keep[] = {
+/* The caller's session: display, sound, terminal, locale. They give an unprivileged qemu nothing
+ * it could not have had anyway, but only when qemu runs as the caller: for another user they
+ * point at the caller's files (XAUTHORITY, XDG_RUNTIME_DIR, PULSE_SERVER) or load code and data
+ * by path (a LC_ALL, LANG or TZ with a `/` names a file). Everything else is dropped. */
+static const char *const setuid_env_caller[] = {
     "TERM",	    "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "XDG_RUNTIME_DIR",
     "PULSE_SERVER", "LANG",    "LC_ALL",	  "TZ",
 };
+
+/* For another user only what describes the terminal qemu's stdio is connected to (TERM) and
+ * the language of its messages (LANG), and only as a plain name: no path, nothing to load. */
+static const char *const setuid_env_other[] = {"TERM", "LANG"};
+
+static bool plain_env_name(const char *v)
+{
+	size_t n = strlen(v);
+	return n > 0 && n <= 64 && strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					    "0123456789._+-@") == n;
+}
+
+static int setuid_env(const struct definition *d, const struct identity *id, char ***env,
+		      size_t *n)
+{
+	uid_t uid = id && id->change ? id->uid : getuid();
+	struct passwd *pw = getpwuid(uid);
+	int r = env_set(env, n, "PATH=/usr/local/bin:/usr/bin:/bin");
+	if (r == 0 && pw) {
+		char *s = NULL;
+		if (asprintf(&s, "HOME=%s", pw->pw_dir) >= 0)
+			r = strv_push(env, n, s);
+		if (r == 0 && asprintf(&s, "USER=%s", pw->pw_name) >= 0)
+			r = strv_push(env, n, s);
+		if (r == 0 && asprintf(&s, "LOGNAME=%s", pw->pw_name) >= 0)
+			r = strv_push(env, n, s);
+	}
+	if (d->clear_env)
+		return r;
+	bool caller = identity_is_caller(id);
+	const char *const *keep = caller ? setuid_env_caller : setuid_env_other;
+	size_t n_keep = caller ? ELEMENTSOF(setuid_env_caller) : ELEMENTSOF(setuid_env_other);
+	for (size_t i = 0; r == 0 && i < n_keep; i++) {
+		const char *v = getenv(keep[i]);
+		char *s = NULL;
+		if (!v || (!caller && !plain_env_name(v)))
+			continue;
+		if (asprintf(&s, "%s=%s", keep[i], v) >= 0)
+			r = strv_push(env, n, s);
+		else
+			r = -ENOMEM;
+	}
+	return r;
+}
 
 int launch_build_env(const struct definition *d, bool setuid, const struct identity *id,
 		     char ***ret_envp, struct ql_error *err)
@@ -93,25 +140,7 @@ int launch_build_env(const struct definition *d, bool setuid, const struct ident
 		return ql_error_set(err, ENOMEM, "out of memory");
 
 	if (setuid) {
-		uid_t uid = id && id->change ? id->uid : getuid();
-		struct passwd *pw = getpwuid(uid);
-		r = env_set(&env, &n, "PATH=/usr/local/bin:/usr/bin:/bin");
-		if (r == 0 && pw) {
-			char *s = NULL;
-			if (asprintf(&s, "HOME=%s", pw->pw_dir) >= 0)
-				r = strv_push(&env, &n, s);
-			if (r == 0 && asprintf(&s, "USER=%s", pw->pw_name) >= 0)
-				r = strv_push(&env, &n, s);
-			if (r == 0 && asprintf(&s, "LOGNAME=%s", pw->pw_name) >= 0)
-				r = strv_push(&env, &n, s);
-		}
-		for (size_t i = 0; r == 0 && !d->clear_env && i < ELEMENTSOF(setuid_env_keep);
-		     i++) {
-			const char *v = getenv(setuid_env_keep[i]);
-			char *s = NULL;
-			if (v && asprintf(&s, "%s=%s", setuid_env_keep[i], v) >= 0)
-				r = strv_push(&env, &n, s);
-		}
+		r = setuid_env(d, id, &env, &n);
 	} else if (!d->clear_env) {
 		for (char **e = environ; r == 0 && e && *e; e++)
 			r = strv_push(&env, &n, strdup(*e));
@@ -122,6 +151,36 @@ int launch_build_env(const struct definition *d, bool setuid, const struct ident
 		return ql_error_set(err, -r, "building qemu's environment: out of memory");
 	*ret_envp = TAKE_PTR(env);
 	return 0;
+}
+
+int launch_session_init(const struct definition *d, bool setuid, const struct identity *id,
+			struct launch_session *ret, struct ql_error *err)
+{
+	struct launch_session s = {.umask = -1};
+	bool other = setuid && !identity_is_caller(id);
+	if (d->has_umask)
+		s.umask = (int)d->umask;
+	else if (other)
+		s.umask = 022;
+	if (d->working_directory) {
+		s.workdir = strdup(d->working_directory);
+		if (!s.workdir)
+			return ql_error_set(err, ENOMEM, "out of memory");
+	} else if (other) {
+		struct passwd *pw = getpwuid(id->uid);
+		s.workdir = strdup(pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : "/");
+		if (!s.workdir)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		s.workdir_fallback = true;
+	}
+	*ret = s;
+	return 0;
+}
+
+void launch_session_done(struct launch_session *s)
+{
+	free(s->workdir);
+	*s = (struct launch_session){.umask = -1};
 }
 
 static int apply_memlock(const struct launch_spec *spec, const char **ret_step)
@@ -174,6 +233,14 @@ _noreturn_ static void child_run(const struct launch_spec *spec, pid_t parent, i
 	r = privileges_drop(spec->identity, &step);
 	if (r < 0)
 		child_fail(status_fd, -r, step);
+
+	/* After the drop, so the directory is entered with the target user's rights. */
+	const struct launch_session *ss = spec->session;
+	if (ss && ss->umask >= 0)
+		umask((mode_t)ss->umask);
+	if (ss && ss->workdir && chdir(ss->workdir) < 0 &&
+	    (!ss->workdir_fallback || chdir("/") < 0))
+		child_fail(status_fd, errno, "entering the working directory (working_directory)");
 
 	/* qemu does not notice its QMP peer going away; make sure a killed launcher takes it
 	 * along instead of leaving an unmanaged VM. Only after the privilege drop: the kernel

@@ -115,6 +115,29 @@ _printf_(1, 2) static void print_error(const char *fmt, ...)
 	va_end(ap);
 }
 
+static const char *mode_option(enum mode m)
+{
+	static const char *const names[] = {
+	    [MODE_RUN] = "", [MODE_DRY_RUN] = "--dry-run", [MODE_CHECK] = "--check",
+	    [MODE_LIST] = "--list", [MODE_IMPORT] = "--import", [MODE_STATUS] = "--status",
+	    [MODE_TOPOLOGY] = "--topology", [MODE_SUGGEST] = "--suggest",
+	};
+	return names[m];
+}
+
+/* One mode per invocation: `-n -s NAME` or `--dry-run --check` used to mean whichever came
+ * last, so a caller could not tell what had happened. Repeating the same mode is harmless. */
+static int set_mode(struct cli *cli, enum mode m)
+{
+	if (cli->mode != MODE_RUN && cli->mode != m) {
+		print_error("%s and %s cannot be combined (try --help)", mode_option(cli->mode),
+			    mode_option(m));
+		return -EINVAL;
+	}
+	cli->mode = m;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct cli *cli)
 {
 	static const struct option opts[] = {
@@ -144,27 +167,34 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 			cli->debug = true;
 			break;
 		case 'n':
-			cli->mode = MODE_DRY_RUN;
+			if (set_mode(cli, MODE_DRY_RUN) < 0)
+				return -EINVAL;
 			break;
 		case 'c':
-			cli->mode = MODE_CHECK;
+			if (set_mode(cli, MODE_CHECK) < 0)
+				return -EINVAL;
 			break;
 		case 'l':
-			cli->mode = MODE_LIST;
+			if (set_mode(cli, MODE_LIST) < 0)
+				return -EINVAL;
 			break;
 		case 'i':
-			cli->mode = MODE_IMPORT;
+			if (set_mode(cli, MODE_IMPORT) < 0)
+				return -EINVAL;
 			/* everything after --import (and an optional `--`) is qemu's, even words
 			 * that look like our options */
 			goto import_args;
 		case 's':
-			cli->mode = MODE_STATUS;
+			if (set_mode(cli, MODE_STATUS) < 0)
+				return -EINVAL;
 			break;
 		case OPT_TOPOLOGY:
-			cli->mode = MODE_TOPOLOGY;
+			if (set_mode(cli, MODE_TOPOLOGY) < 0)
+				return -EINVAL;
 			break;
 		case OPT_SUGGEST:
-			cli->mode = MODE_SUGGEST;
+			if (set_mode(cli, MODE_SUGGEST) < 0)
+				return -EINVAL;
 			break;
 		case 'C':
 			cli->config_dir = optarg;
@@ -304,7 +334,10 @@ static int show_status(const struct cli *cli, const struct config_paths *paths)
 {
 	struct ql_error err = {0};
 	_cleanup_status_report_ struct status_report *report = NULL;
-	if (status_collect(paths, cli->name, &report, &err) < 0) {
+	/* NAME comes from argv and would be printed ("VM NAME is not running"): only a valid
+	 * one goes on, and the error shows it escaped. */
+	if ((cli->name && config_check_name(cli->name, &err) < 0) ||
+	    status_collect(paths, cli->name, &report, &err) < 0) {
 		print_error("%s", err.msg);
 		ql_error_clear(&err);
 		return EXIT_LAUNCHER;

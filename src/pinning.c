@@ -471,6 +471,46 @@ static int schedule_all(struct pinning *p, const struct vcpu_placement *placemen
 	return r;
 }
 
+/* Each placed vCPU thread as (tid, start time): checked before and after it is moved and
+ * re-prioritised, so a thread that ended and whose id another process got in between (a stopped
+ * launcher widens that gap) is caught, never left moved or real-time. */
+struct thread_identity {
+	pid_t tid;
+	unsigned long long start;
+};
+
+static int record_identities(const struct pinning *p, const struct qmp_cpu *cpus, size_t n,
+			     struct thread_identity *ids, struct ql_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		ids[i].tid = cpus[i].thread_id;
+		if (proc_thread_starttime(p->qemu_pid, ids[i].tid, &ids[i].start) < 0)
+			return ql_error_set(err, ESRCH, "vCPU %d thread %d is not a thread of qemu",
+					    cpus[i].cpu_index, (int)ids[i].tid);
+	}
+	return 0;
+}
+
+/* After placement: every thread is still the one recorded. A foreign thread that got a reused id
+ * has its scheduling put back (it was saved from that very id) before the error unwinds. */
+static int check_identities(struct pinning *p, const struct thread_identity *ids, size_t n,
+			    struct ql_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned long long start;
+		if (proc_thread_starttime(p->qemu_pid, ids[i].tid, &start) == 0 && start == ids[i].start)
+			continue;
+		for (size_t k = 0; k < p->n_changes; k++)
+			if (p->changes[k].tid == ids[i].tid)
+				(void)sched_restore(ids[i].tid, &p->changes[k].saved, NULL);
+		return ql_error_set(err, ESRCH,
+				    "thread %d ended while it was being pinned (its id may now be "
+				    "another process's): refusing to start the guest",
+				    (int)ids[i].tid);
+	}
+	return 0;
+}
+
 int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus, size_t n_cpus,
 		  struct ql_error *err)
 {
@@ -481,9 +521,14 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 	    calloc(p->n_pins ? p->n_pins : 1, sizeof(*placements));
 	if (!placements)
 		return ql_error_set(err, ENOMEM, "out of memory");
+	_cleanup_free_ struct thread_identity *ids = calloc(n_cpus ? n_cpus : 1, sizeof(*ids));
+	if (!ids)
+		return ql_error_set(err, ENOMEM, "out of memory");
 	int r = check_threads(p, qemu_pid, cpus, n_cpus, err);
 	if (r == 0)
 		r = map_pins(p, cpus, n_cpus, placements, err);
+	if (r == 0)
+		r = record_identities(p, cpus, n_cpus, ids, err);
 	if (r == 0 && p->iso) {
 		struct isolation_plan plan = {
 		    .qemu_pid = qemu_pid,
@@ -497,6 +542,8 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 	}
 	if (r == 0)
 		r = schedule_all(p, placements, cpus, n_cpus, err);
+	if (r == 0)
+		r = check_identities(p, ids, n_cpus, err);
 	if (r == 0) {
 		p->applied = true;
 		return 0;

@@ -103,6 +103,11 @@ void identity_done(struct identity *id)
 	*id = (struct identity){0};
 }
 
+bool identity_is_caller(const struct identity *id)
+{
+	return !id || !id->change || id->uid == getuid();
+}
+
 int privileges_drop(const struct identity *id, const char **ret_step)
 {
 	if (!id->change)

@@ -31,6 +31,9 @@ int privileges_identity(const struct definition *d, bool setuid, struct identity
 			struct ql_error *err);
 void identity_done(struct identity *id);
 
+/* qemu runs as the user who started the launcher (real uid), whatever its group. */
+bool identity_is_caller(const struct identity *id);
+
 /* In the forked child: setgroups -> setresgid -> setresuid, each checked, then verified (a
  * regained root is a failure). Returns -errno and a short description of the failed step. */
 int privileges_drop(const struct identity *id, const char **ret_step);

@@ -3,10 +3,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "macro.h"
@@ -100,5 +102,31 @@ pid_t proc_tgid(pid_t tid)
 		if (sscanf(line, "Tgid: %d", &v) == 1)
 			return v > 0 ? (pid_t)v : 0;
 	}
+	return 0;
+}
+
+int proc_thread_starttime(pid_t pid, pid_t tid, unsigned long long *ret)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ESRCH;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	/* comm (field 2) may hold spaces and parentheses: count fields after its last ')' */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -EPROTO;
+	int field = 2;
+	for (p++; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	unsigned long long v;
+	if (field != 22 || sscanf(p, "%llu", &v) != 1)
+		return -EPROTO;
+	*ret = v;
 	return 0;
 }

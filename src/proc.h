@@ -28,3 +28,8 @@ int proc_check_affinity(pid_t tid, const struct cpu_list *want, struct ql_error 
 
 /* The process a thread id belongs to (Tgid of /proc/<tid>/status); 0 when unknown. */
 pid_t proc_tgid(pid_t tid);
+
+/* A thread's start time (field 22 of /proc/<pid>/task/<tid>/stat, clock ticks since boot): with
+ * the tid it names one thread for good, since a reused tid starts later. -ESRCH when tid is not a
+ * thread of pid (any more). */
+int proc_thread_starttime(pid_t pid, pid_t tid, unsigned long long *ret);

@@ -125,6 +125,7 @@ void status_report_free(struct status_report *r)
 		vm_done(&r->vms[i]);
 	free(r->vms);
 	free(r->only);
+	free(r->confined);
 	free(r);
 }
 
@@ -161,7 +162,7 @@ static struct status_vm *vm_add(struct status_report *r, const char *name, struc
 	r->vms = v;
 	struct status_vm *vm = &v[r->n_vms];
 	*vm = (struct status_vm){0};
-	vm->name = strdup(name);
+	vm->name = ql_escape(name);
 	vm->problems = calloc(1, sizeof(char *));
 	if (!vm->name || !vm->problems) {
 		vm_done(vm);
@@ -190,8 +191,11 @@ static int fill_thread(struct status_thread *t, pid_t pid, pid_t tid)
 	int r = read_small(path, &comm);
 	if (r < 0)
 		return r; /* the thread ended meanwhile */
-	snprintf(t->comm, sizeof(t->comm), "%s", comm);
-	t->vcpu = vcpu_of_comm(t->comm);
+	t->vcpu = vcpu_of_comm(comm);
+	_cleanup_free_ char *shown = ql_escape(comm);
+	if (!shown)
+		return -ENOMEM;
+	snprintf(t->comm, sizeof(t->comm), "%s", shown);
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
 	r = status_field(path, "Cpus_allowed_list", &t->cpus_allowed);
@@ -213,6 +217,11 @@ static int fill_thread(struct status_thread *t, pid_t pid, pid_t tid)
 		if (!t->set && !(t->set = strdup("?")))
 			return -ENOMEM;
 	}
+	char *set = ql_escape(t->set);
+	if (!set)
+		return -ENOMEM;
+	free(t->set);
+	t->set = set;
 
 	int pol = sched_getscheduler(tid);
 	struct sched_param sp;
@@ -271,7 +280,7 @@ static int add_cgroup_vm(struct status_report *rep, const struct isolation_vm *f
 		return -err->code;
 	vm->backend = found->backend;
 	vm->set_prefix = found->set_prefix;
-	if (!(vm->dir = strdup(found->dir)))
+	if (!(vm->dir = ql_escape(found->dir)))
 		return ql_error_set(err, ENOMEM, "out of memory");
 	vm->qemu_pid = found->qemu_pid;
 	if (vm->qemu_pid) {
@@ -298,6 +307,15 @@ static int collect_cgroup_vms(struct status_report *rep, const struct config_pat
 	int r = isolation_inspect(&cfg, rep->only, &found, err);
 	for (size_t i = 0; r == 0 && i < found.n; i++)
 		r = add_cgroup_vm(rep, &found.vms[i], err);
+	if (r == 0 && found.confined_set) {
+		_cleanup_free_ char *set = ql_escape(found.confined_set);
+		if (!set || asprintf(&rep->confined,
+				     "%zu task(s) are confined in %s (CPUs %s) although no VM runs: "
+				     "a launcher and its guardian were killed; the next start (or "
+				     "removing the set) gives them back",
+				     found.confined_tasks, set, found.confined_cpus) < 0)
+			r = ql_error_set(err, ENOMEM, "out of memory");
+	}
 	isolation_vm_list_done(&found);
 	return r;
 }
@@ -326,19 +344,19 @@ static char *launcher_vm_name(pid_t launcher)
 	return *last ? strdup(last) : NULL;
 }
 
+/* A launcher is a process running this very binary (the same file, not just the same name:
+ * any user can run a program called qemu-launcher with whatever children and arguments). */
 static bool is_launcher(pid_t pid)
 {
-	char path[64], exe[PATH_MAX];
+	static struct stat self;
+	static bool have_self;
+	if (!have_self && stat("/proc/self/exe", &self) == 0)
+		have_self = true;
+	char path[32];
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return false;
-	exe[n] = '\0';
-	char *del = strstr(exe, " (deleted)");
-	if (del && del[10] == '\0')
-		*del = '\0';
-	const char *base = strrchr(exe, '/');
-	return streq(base ? base + 1 : exe, "qemu-launcher");
+	struct stat st;
+	return have_self && stat(path, &st) == 0 && st.st_dev == self.st_dev &&
+	       st.st_ino == self.st_ino;
 }
 
 /* qemu processes whose parent is a qemu-launcher and that no cgroup set names: VMs pinned with
@@ -360,9 +378,12 @@ static int collect_launcher_children(struct status_report *rep, struct ql_error 
 		if (status_field(path, "PPid", &pp) < 0 || !parse_pid(pp, &ppid) ||
 		    !is_launcher(ppid) || is_launcher(pid))
 			continue;
-		_cleanup_free_ char *name = launcher_vm_name(ppid);
-		if (!name || (rep->only && !streq(rep->only, name)))
+		_cleanup_free_ char *raw = launcher_vm_name(ppid);
+		if (!raw || (rep->only && !streq(rep->only, raw)))
 			continue;
+		_cleanup_free_ char *name = ql_escape(raw);
+		if (!name)
+			return ql_error_set(err, ENOMEM, "out of memory");
 		/* a VM whose sets hold no thread any more (all moved out by hand) is still this
 		 * launcher's VM: its qemu is found here */
 		struct status_vm *vm = NULL;
@@ -613,7 +634,7 @@ int status_collect(const struct config_paths *paths, const char *name, struct st
 
 bool status_is_consistent(const struct status_report *r)
 {
-	if (r->only && r->n_vms == 0)
+	if ((r->only && r->n_vms == 0) || r->confined)
 		return false;
 	for (size_t i = 0; i < r->n_vms; i++)
 		if (r->vms[i].problems[0])
@@ -628,8 +649,9 @@ char *status_format(const struct status_report *r)
 	FILE *f = open_memstream(&out, &len);
 	if (!f)
 		return NULL;
+	_cleanup_free_ char *only = r->only ? ql_escape(r->only) : NULL;
 	if (r->n_vms == 0)
-		fprintf(f, r->only ? "VM %s is not running\n" : "no running VM found\n", r->only);
+		fprintf(f, only ? "VM %s is not running\n" : "no running VM found\n", only);
 	size_t n_problems = 0;
 	for (size_t i = 0; i < r->n_vms; i++) {
 		const struct status_vm *vm = &r->vms[i];
@@ -661,6 +683,8 @@ char *status_format(const struct status_report *r)
 	}
 	if (n_problems)
 		fprintf(f, "\n%zu difference(s) from the definitions\n", n_problems);
+	if (r->confined)
+		fprintf(f, "\n! %s\n", r->confined);
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;

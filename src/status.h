@@ -16,7 +16,7 @@
 
 struct status_thread {
 	pid_t tid;
-	char comm[32];
+	char comm[64]; /* escaped: up to 15 bytes, each maybe \\xNN */
 	char *cpus_allowed; /* Cpus_allowed_list of /proc/<pid>/task/<tid>/status */
 	char *set;	    /* its cpuset (v1: /proc/.../cpuset) or cgroup v2 path */
 	int policy;	    /* SCHED_* without SCHED_RESET_ON_FORK; -1 unreadable */
@@ -26,6 +26,8 @@ struct status_thread {
 	int vcpu_set_cpu; /* N when it is in this VM's cpuN/vcpuN set; -1 otherwise */
 };
 
+/* Every text here is escaped (control characters as \\xNN): other users choose VM names (their
+ * own launchers' command lines) and thread names, and the report reaches root's terminal. */
 struct status_vm {
 	char *name;
 	const char *backend;	/* the isolation backend whose sets hold it; NULL: none (affinity) */
@@ -41,7 +43,8 @@ struct status_vm {
 struct status_report {
 	struct status_vm *vms;
 	size_t n_vms;
-	char *only; /* the NAME asked for, or NULL */
+	char *only;	/* the NAME asked for, or NULL */
+	char *confined; /* tasks kept off CPUs although no VM runs (escaped), or NULL */
 };
 
 /* Discovers VMs from <cpuset mount>/<prefix>/<vm>/cpuN/tasks (v1), <cgroup2 root>/<prefix>/<vm>/

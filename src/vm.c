@@ -341,6 +341,11 @@ static int spawn(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		r = launch_build_env(d, setuid, &id, &envp, err);
 	if (r < 0)
 		return r;
+	_cleanup_(launch_session_done) struct launch_session session = {.umask = -1};
+	r = launch_session_init(d, setuid, &id, &session, err);
+	if (r < 0)
+		return r;
+
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return ql_error_set_errno(err, errno, "socketpair");
@@ -354,6 +359,7 @@ static int spawn(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	    .memlock_bytes = d->memlock_bytes,
 	    .qmp_fd = qmp_theirs,
 	    .restore_mask = old_mask,
+	    .session = &session,
 	};
 	ql_log(o->log, QL_LOG_INFO, "starting %s", d->binary);
 	r = launch_spawn(&spec, &st->pid, err);

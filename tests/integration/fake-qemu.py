@@ -20,6 +20,9 @@ for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(s, lambda *a: os._exit(0))  # qemu ends cleanly on these
 if mark:
     open(os.path.join(mark, "pid"), "w").write(str(os.getpid()))
+if opt("fakecomm"):
+    # a hostile qemu names its threads as it likes (status.sh: escapes in --status)
+    open("/proc/self/comm", "w").write(opt("fakecomm").encode().decode("unicode_escape"))
 
 stop = threading.Event()
 tids = [None] * ncpus

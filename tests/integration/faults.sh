@@ -11,7 +11,7 @@
 # is not its own), vanish (report a vCPU thread that already ended), notprelaunch. Real qemu
 # covers the running VM.
 . "$(dirname "$0")/lib.sh"
-NTESTS=126
+NTESTS=153
 plan $NTESTS
 
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
@@ -234,6 +234,47 @@ wait_until 20 running
 Q=$(child_of "$L")
 kill -KILL "$Q"
 finish "real qemu SIGKILLed while running" 137
+
+# --- qemu SIGKILLed in the phases not covered above: its own status, nothing left ------------
+for phase in start caps cont; do
+	fake_def qk_$phase "kill@$phase"
+	run_case "qemu SIGKILLed at $phase" qk_$phase 137
+done
+
+# --- QMP closed before the greeting, after pinning, and while running ----------------------
+fake_def c_start "close@start"
+run_case "qemu closes QMP before its greeting and keeps running: launcher failure" c_start 125
+fake_def c_cont "close@cont"
+run_case "qemu closes QMP on cont (pinned) and keeps running: launcher failure" c_cont 125
+fake_def c_run "close@running"
+bg_case c_run
+wait_until 10 grep -qx "phase running" "$MARK/log"
+sleep 0.3
+kill -TERM "$L"
+finish "qemu closes QMP while the guest runs, then SIGTERM (no QMP: qemu gets SIGTERM)" 0
+
+# --- the launcher SIGSTOPped in each phase, then continued: the run goes on as if nothing
+# happened (and stops cleanly) --------------------------------------------------------------------
+for phase in start status cpus cont; do
+	fake_def st_$phase "pause@$phase" 2
+	bg_case st_$phase
+	wait_until 10 test -e "$MARK/at-$phase"
+	kill -STOP "$L"
+	sleep 1
+	kill -CONT "$L"
+	check "launcher SIGSTOPped at $phase and continued: the guest starts" wait_until 15 sent cont
+	kill -TERM "$L"
+	finish "launcher SIGSTOPped at $phase, continued, SIGTERM" 0
+done
+fake_def st_run ""
+bg_case st_run
+wait_until 10 sent cont
+kill -STOP "$L"
+sleep 1
+kill -CONT "$L"
+check "launcher SIGSTOPped while running and continued: it still supervises" bash -c "sleep 0.5; ! test -e /proc/$L/status || ! grep -q '^State:.*[TZ]' /proc/$L/status"
+kill -TERM "$L"
+finish "launcher SIGSTOPped while running, continued, SIGTERM" 0
 
 # --- the launcher is SIGKILLed at each phase, then started again (reclaim) ----------------------
 for phase in start cpus cont; do

@@ -52,13 +52,13 @@ timeout 20 "$QL" notfound >/dev/null 2>"$SCRATCH/e"
 expect_eq "binary not found: exit 127" 127 $?
 check "binary not found: the message names the binary" grep -q "/nonexistent/qemu-system-x86_64.*not found" "$SCRATCH/e"
 
-printf 'launcher:\n  binary: no-such-qemu-binary\n' | def notfound_path
+printf 'launcher:\n  binary: no-such-qemu-binary\nqemu: []\n' | def notfound_path
 timeout 20 "$QL" notfound_path >/dev/null 2>&1
 expect_eq "binary not found on PATH: exit 127" 127 $?
 
 printf '#!/bin/sh\nexit 0\n' >"$SCRATCH/noexec"
 chmod 644 "$SCRATCH/noexec"
-printf 'launcher:\n  binary: %s\n' "$SCRATCH/noexec" | def noexec
+printf 'launcher:\n  binary: %s\nqemu: []\n' "$SCRATCH/noexec" | def noexec
 timeout 20 "$QL" noexec >/dev/null 2>"$SCRATCH/e"
 expect_eq "binary not executable: exit 126" 126 $?
 

@@ -6,7 +6,7 @@
 # delegated subtree is nested one level deeper ($CS/$TD/m): the lock on $CS/$TD is this test's
 # own and no other launcher on the host ever waits for it.
 . "$(dirname "$0")/lib.sh"
-NTESTS=20
+NTESTS=22
 plan $NTESTS
 require_cpuset_v1
 command -v flock >/dev/null || skip_all "flock (util-linux) is missing"
@@ -68,6 +68,15 @@ QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$SCRATCH/mlink timeout -s KILL 60 "$QL" pinned >
 expect_eq "mount path through a symlink: the same lock, exit 125" 125 "$?"
 check "nothing was changed by either" no_sets
 release_lock
+
+# --- an empty directory as the mount path would mount the host's live hierarchy again ----------
+# (under another name and another lock): the launcher uses it where it is mounted, and says so.
+# Only --dry-run here: a run would use the host's hierarchy, which tests never change.
+mkdir "$SCRATCH/empty"
+QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$SCRATCH/empty "$QL" --dry-run pinned >"$SCRATCH/empty.out" 2>&1
+expect_eq "empty directory as mount path: --dry-run exit 0" 0 "$?"
+check "... --dry-run says the host's hierarchy at $CS is used instead of a new mount" \
+	grep -q "^# $SCRATCH/empty would mount the host's cpuset hierarchy, already mounted at $CS: that is used" "$SCRATCH/empty.out"
 
 # --- once free, the launcher runs -------------------------------------------------------------
 timeout -s KILL 60 "$QL" pinned >"$SCRATCH/free.out" 2>"$SCRATCH/free.err" </dev/null

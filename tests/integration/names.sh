@@ -4,7 +4,7 @@
 # NAME has a valid decoy definition where a path-following launcher would find it, whose
 # binary leaves a mark if anything ever runs it.
 . "$(dirname "$0")/lib.sh"
-plan 47
+plan 77
 
 MARK=$SCRATCH/ran
 printf '#!/bin/sh\ntouch %s\n' "$MARK" >"$SCRATCH/qemu"
@@ -82,3 +82,55 @@ else
 	diag "listed:$listed"
 fi
 check "no check or list ever executed the binary" test ! -e "$MARK"
+
+# --- issue 10 item 11 ---------------------------------------------------------------------------
+# Names that would clash in a cgroup directory (beside `pool` and the interface files) are
+# refused before anything is read, not found out later by a backend that falls back to affinity.
+for n in pool tasks notify_on_release cgroup.procs cpuset.cpus; do
+	decoy "$CONF/$n.yml"
+	refused "reserved NAME $n" "$n" "the VM name \`$n\` is reserved"
+done
+# A prefix that is hidden (--status and the tidy-up skip dot directories) or reserved.
+for pfx in .hidden pool tasks; do
+	rm -f "$MARK"
+	QEMU_LAUNCHER_CPUSET_PREFIX=$pfx timeout 10 "$QL" x >/dev/null 2>"$SCRATCH/err" </dev/null
+	rc=$?
+	if [ $rc = 125 ] && grep -q "QEMU_LAUNCHER_CPUSET_PREFIX \`$pfx\` must be a single directory name that does not start with" "$SCRATCH/err" &&
+		[ ! -e "$MARK" ]; then
+		ok "QEMU_LAUNCHER_CPUSET_PREFIX=$pfx: refused early (125), nothing run"
+	else
+		not_ok "QEMU_LAUNCHER_CPUSET_PREFIX=$pfx: refused early (125), nothing run"
+		diag "exit $rc: $(cat "$SCRATCH/err")"
+	fi
+done
+# Invalid UTF-8 in NAME is shown escaped, byte by byte, as control characters are.
+timeout 10 "$QL" -- $'v\xff\xc3' >/dev/null 2>"$SCRATCH/err"
+expect_eq "NAME with invalid UTF-8: exit 125" 125 $?
+check "NAME with invalid UTF-8: shown as \\xff\\xc3" grep -qF 'invalid VM name `v\xff\xc3`' "$SCRATCH/err"
+check "NAME with invalid UTF-8: no raw byte reaches the terminal" bash -c "! LC_ALL=C grep -q \$'[\\x80-\\xff]' '$SCRATCH/err'"
+timeout 10 "$QL" --status -- $'a\033[31m\xff' >"$SCRATCH/out" 2>"$SCRATCH/err"
+expect_eq "--status with an escape sequence as NAME: refused, 125" 125 $?
+check "--status NAME: nothing raw reaches the terminal" bash -c "! LC_ALL=C grep -q \$'[\\x1b\\x80-\\xff]' '$SCRATCH/out' '$SCRATCH/err'"
+# Conflicting modes are a usage error, whatever their order; repeating one is not.
+conflict() {
+	local desc=$1
+	shift
+	rm -f "$MARK"
+	timeout 10 "$QL" "$@" >"$SCRATCH/out" 2>"$SCRATCH/err" </dev/null
+	local rc=$?
+	if [ $rc = 2 ] && grep -q "cannot be combined" "$SCRATCH/err" && [ ! -s "$SCRATCH/out" ] &&
+		[ ! -e "$MARK" ]; then
+		ok "$desc: usage error (2)"
+	else
+		not_ok "$desc: usage error (2)"
+		diag "exit $rc: $(cat "$SCRATCH/err")"
+	fi
+}
+conflict "-n -s NAME" -n -s x
+conflict "--dry-run --check NAME" --dry-run --check x
+conflict "--check --dry-run NAME" --check --dry-run x
+conflict "--list --status" --list --status
+conflict "--status --import" --status --import -- qemu-system-x86_64
+timeout 10 "$QL" -n -n x >/dev/null 2>&1
+expect_eq "the same mode twice (-n -n) is fine" 0 $?
+check "... and nothing was executed by any of them" test ! -e "$MARK"

@@ -7,7 +7,7 @@
 # /usr/local/etc/qemu-launcher (creating it if absent and removing it afterwards; if it exists,
 # only files named qltest-su-* are added and removed). Runs are serialised by a lock file.
 . "$(dirname "$0")/lib.sh"
-NTESTS=60
+NTESTS=75
 plan $NTESTS
 
 [ "$(id -u)" = 0 ] || skip_all "needs root to install a setuid-root copy"
@@ -156,6 +156,38 @@ else
 fi
 refused "a NAME with a path is refused" "invalid VM name" -- "../../../tmp/x"
 
+# --- a definition the caller may not read is not shown to them (issue 10 item 8) --------------
+SECRET=qltest-s3cret-$$
+printf 'launcher:\n  binary: %s\nqemu:\n- nodefaults\n- drive: file=/dev/null,password=%s\n' \
+	"$SU/marker-qemu" "$SECRET" | sdef secret
+chmod 600 "$SYSCONF/$P-secret.yml"
+printf 'launcher:\n  binary: %s\n  %s: 1\nqemu:\n- nodefaults\n' "$SU/marker-qemu" "$SECRET" | sdef secretbad
+chmod 600 "$SYSCONF/$P-secretbad.yml"
+# hidden DESC ARGS...: exit 125, says the caller may not read it, shows nothing of it, runs nothing.
+hidden() {
+	local desc=$1
+	shift
+	as_nobody timeout -s KILL 20 "$SUQL" "$@" >"$SCRATCH/hidden.out" 2>&1 </dev/null
+	local rc=$?
+	if [ $rc = 125 ] && grep -q "is not readable by you (uid 65534)" "$SCRATCH/hidden.out" &&
+		! grep -q "$SECRET" "$SCRATCH/hidden.out" && nothing_ran; then
+		ok "$desc"
+	else
+		not_ok "$desc"
+		diag "exit $rc, output: $(cat "$SCRATCH/hidden.out")"
+	fi
+}
+hidden "a root-only (0600) definition: --dry-run shows nothing of it" --dry-run "$P-secret"
+hidden "... --check neither" --check "$P-secret"
+hidden "... and it is not run (qemu's command line would be in /proc/PID/cmdline for all)" "$P-secret"
+hidden "an invalid root-only definition: the parse error does not quote it" --check "$P-secretbad"
+chown root:nogroup "$SYSCONF/$P-secret.yml"
+chmod 640 "$SYSCONF/$P-secret.yml"
+as_nobody timeout -s KILL 20 "$SUQL" --dry-run "$P-secret" >"$SCRATCH/hidden.out" 2>&1 </dev/null
+check "readable through the caller's real group (0640 root:nogroup): --dry-run works" \
+	grep -q "password=$SECRET" "$SCRATCH/hidden.out"
+chmod 600 "$SYSCONF/$P-secret.yml"
+
 expect_eq "refusals changed nothing: same cgroup mounts, no $CS/qemu" "$STATE0" "$(host_state)"
 as_nobody "$SU/marker-qemu"
 check "the marker stand-in leaves its marker when run (so 'nothing ran' means something)" test -n "$(ls -A "$MARK")"
@@ -175,9 +207,14 @@ su_start() {
 	local name=$P-$1
 	shift
 	LERR=$SCRATCH/$name.err
-	QL_CALLER_SECRET=leaked TERM=xterm-test HOME=/root USER=root PATH=/tmp/evil:/usr/bin:/bin \
+	# The caller's session as a hostile or careless caller leaves it: umask 000, a working
+	# directory of their own, session variables pointing at their files.
+	(umask 000 && cd "$CALLER_CWD" && exec env \
+		QL_CALLER_SECRET=leaked TERM=xterm-test HOME=/root USER=root PATH=/tmp/evil:/usr/bin:/bin \
+		DISPLAY=:99 XAUTHORITY=/tmp/caller-xauth XDG_RUNTIME_DIR=/run/user/65534 \
+		PULSE_SERVER=unix:/tmp/caller-pulse LC_ALL=/tmp/caller-locale LANG=C.UTF-8 TZ=/tmp/caller-tz \
 		timeout -s KILL 60 setpriv "$@" env -u QEMU_LAUNCHER_CONFIG_DIR "$SUQL" -v "$name" \
-		>/dev/null 2>"$LERR" </dev/null &
+		>/dev/null 2>"$LERR" </dev/null) &
 	LPID=$!
 	register_pid "$LPID"
 	L="" Q=""
@@ -190,6 +227,8 @@ su_start() {
 	[ -n "$Q" ] && register_pid "$Q"
 }
 QS=()
+CALLER_CWD=$SCRATCH/caller-cwd
+mkdir -m 777 "$CALLER_CWD"
 qemu_execd() { [ -n "$Q" ] && [ "$(readlink "/proc/$Q/exe" 2>/dev/null)" = "$QEMU_PATH" ]; }
 su_start run --reuid=nobody --regid=nogroup --groups=100
 check "root-owned definition: qemu is running" qemu_execd
@@ -211,6 +250,10 @@ check "env: USER is the caller's name" grep -qx "USER=nobody" <<<"$env"
 check "env: LOGNAME is the caller's name" grep -qx "LOGNAME=nobody" <<<"$env"
 check "env: TERM is kept (display/terminal variables)" grep -qx "TERM=xterm-test" <<<"$env"
 check "env: the definition's env is added" grep -qx "QL_DEF_VAR=from-definition" <<<"$env"
+check "env: qemu running as the caller keeps the caller's session (DISPLAY, LC_ALL)" \
+	bash -c "grep -qx 'DISPLAY=:99' <<<'$env' && grep -qx 'LC_ALL=/tmp/caller-locale' <<<'$env'"
+expect_eq "qemu as the caller keeps the caller's umask" "0000" "$(awk '/^Umask:/ {print $2}' "/proc/$Q/status")"
+expect_eq "qemu as the caller keeps the caller's working directory" "$CALLER_CWD" "$(readlink "/proc/$Q/cwd")"
 expect_eq "env: nothing else of the caller's (only the kept display/locale variables)" "" \
 	"$(grep -Ev '^(PATH|HOME|USER|LOGNAME|TERM|DISPLAY|WAYLAND_DISPLAY|XAUTHORITY|XDG_RUNTIME_DIR|PULSE_SERVER|LANG|LC_ALL|TZ|QL_DEF_VAR)=' <<<"$env")"
 # The caller may stop their own VM: SIGTERM from nobody reaches the setuid launcher.
@@ -244,8 +287,26 @@ expect_eq "user: daemon: Groups are daemon's, not the caller's" "$(id -G daemon 
 env=$(tr '\0' '\n' <"/proc/$Q/environ")
 check "user: daemon: HOME and USER are daemon's" bash -c "grep -qx 'USER=daemon' <<<'$env' && grep -qx 'HOME=$(getent passwd daemon | cut -d: -f6)' <<<'$env'"
 check "user: daemon: the caller's variable is absent" bash -c "! grep -q QL_CALLER_SECRET <<<'$env'"
+expect_eq "user: daemon: none of the caller's session variables (DISPLAY, XAUTHORITY, ..., LC_ALL, TZ)" "" \
+	"$(grep -E '^(DISPLAY|XAUTHORITY|XDG_RUNTIME_DIR|PULSE_SERVER|LC_ALL|TZ|WAYLAND_DISPLAY)=' <<<"$env")"
+check "user: daemon: TERM and a plain LANG are kept" \
+	bash -c "grep -qx 'TERM=xterm-test' <<<'$env' && grep -qx 'LANG=C.UTF-8' <<<'$env'"
+expect_eq "user: daemon: umask 022, not the caller's 000" "0022" "$(awk '/^Umask:/ {print $2}' "/proc/$Q/status")"
+expect_eq "user: daemon: working directory is daemon's home, not the caller's" \
+	"$(getent passwd daemon | cut -d: -f6)" "$(readlink "/proc/$Q/cwd")"
 kill -KILL "$L"
 check "user: daemon: SIGKILLed launcher takes qemu along" wait_until 10 pid_gone "$Q"
+{ wait "$LPID"; } 2>/dev/null
+
+{
+	printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n  user: daemon\n  umask: 0027\n  working_directory: /tmp\nqemu:\n' "$QEMU_PATH"
+	guest_opts idle
+} | sdef asdaemon2
+su_start asdaemon2 --reuid=nobody --regid=nogroup --clear-groups
+expect_eq "umask: 0027 in the definition: qemu's umask" "0027" "$(awk '/^Umask:/ {print $2}' "/proc/$Q/status")"
+expect_eq "working_directory: /tmp in the definition: qemu's working directory" "/tmp" "$(readlink "/proc/$Q/cwd")"
+kill -KILL "$L"
+check "umask/working_directory: SIGKILLed launcher takes qemu along" wait_until 10 pid_gone "$Q"
 { wait "$LPID"; } 2>/dev/null
 
 {

@@ -6,7 +6,7 @@
 # with the affinity backend is found through its launcher. Only processes this script started are
 # touched.
 . "$(dirname "$0")/lib.sh"
-NTESTS=24
+NTESTS=29
 plan $NTESTS
 
 require_cpuset_v1
@@ -121,7 +121,51 @@ else
 	for i in 1 2 3 4; do not_ok "affinity VM did not start"; done
 fi
 
+# a qemu whose thread name carries a terminal escape (a user's own qemu names its threads as it
+# likes): --status shows it escaped
+EVM=esc$$
+install -m 755 "$(dirname "$0")/fake-qemu.py" "$SCRATCH/fake-qemu"
+printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n  isolate_cpus: false\n  vcpu_pinning: [ %s ]\nqemu:\n- fakecomm: "evil\\\\x1b[31m"\n' \
+	"$SCRATCH/fake-qemu" "$PIN" | def "$EVM"
+ql_start "$EVM" -d
+wait_until 20 grep -q "guest started" "$LERR"
+EL=$(launcher_of "$LPID")
+register_pid "$EL"
+"$QL" --status "$EVM" >"$SCRATCH/e1" 2>&1
+check "a thread name with an escape sequence: no raw control byte reaches the terminal" \
+	bash -c "! grep -q \$'\\033' '$SCRATCH/e1'"
+check "... it is shown escaped" grep -qF 'evil\x1b[31m' "$SCRATCH/e1"
+kill -TERM "$EL"
+
+# a program that is merely called qemu-launcher (any user can make one) is not a launcher: its
+# children are not listed as VMs
+mkdir -m 755 "$SCRATCH/fake"
+cp /bin/bash "$SCRATCH/fake/qemu-launcher"
+"$SCRATCH/fake/qemu-launcher" -c 'sleep 300; true' "fakevm$$" &
+FAKEL=$!
+register_pid "$FAKEL"
+wait_until 5 test -n "$(child_of "$FAKEL")"
+register_pid "$(child_of "$FAKEL")"
+"$QL" --status >"$SCRATCH/all" 2>&1
+check "a fake qemu-launcher's child is not listed as a VM" bash -c "! grep -q 'fakevm$$' '$SCRATCH/all'"
+
 # both VMs are stopped the way a user would, so their launchers undo every host change
 kill -TERM "$L" ${AL:+"$AL"} 2>/dev/null
 wait_until 20 pid_gone "$L"
 if [ -n "${AL:-}" ]; then wait_until 20 pid_gone "$AL"; fi
+
+# what a launcher and its guardian, both SIGKILLed, would leave: a pool holding a task off a CPU
+# with no VM set at all. --status says so (and exits 1) instead of "no running VM found".
+wait_until 10 test ! -d "$M/qemu/$VM"
+mkdir -p "$M/qemu/pool"
+cat "$M/cpuset.cpus" >"$M/qemu/cpuset.cpus"
+cat "$M/cpuset.mems" >"$M/qemu/cpuset.mems"
+echo 0 >"$M/qemu/pool/cpuset.cpus"
+cat "$M/cpuset.mems" >"$M/qemu/pool/cpuset.mems"
+delegated_sleeper
+echo "$SLEEPER" >"$M/qemu/pool/tasks"
+QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M "$QL" --status >"$SCRATCH/confined" 2>&1
+expect_eq "a pool confining a task with no VM running: exit 1" 1 "$?"
+check "... it is reported with the set and its CPUs" grep -q "^! 1 task(s) are confined in $M/qemu/pool (CPUs 0) although no VM runs" "$SCRATCH/confined"
+echo "$SLEEPER" >"$M/tasks"
+rmdir "$M/qemu/pool" "$M/qemu"

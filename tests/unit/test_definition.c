@@ -20,10 +20,18 @@
 #define DEFS TEST_DATA_DIR "/defs"
 #define L "launcher:\n  binary: qemu\n" /* the minimal launcher section */
 
-static struct definition *parse_ok(const char *yaml)
+/* Most cases here are about `launcher:` alone; a definition needs a `qemu:` section too, so an
+ * empty one is appended (after everything, so no position moves) when the text has none. */
+static struct definition *parse_ok(const char *text)
 {
 	struct ql_error err = {0};
 	struct definition *d = NULL;
+	_cleanup_free_ char *owned = NULL;
+	const char *yaml = text;
+	if (strncmp(text, "qemu:", 5) != 0 && !strstr(text, "\nqemu:")) {
+		assert_true(asprintf(&owned, "%sqemu: []\n", text) > 0);
+		yaml = owned;
+	}
 	int r = definition_parse("t.yml", yaml, strlen(yaml), &d, &err);
 	if (r < 0)
 		print_error("unexpected error: %s\n--- input:\n%s\n", err.msg, yaml);
@@ -165,7 +173,7 @@ static void test_minimal_defaults(void **state)
 	assert_string_equal(argv[0], "qemu");
 	assert_null(argv[1]);
 
-	/* `qemu:` with nothing and `qemu: []` are no options, like no `qemu:` at all */
+	/* `qemu:` with nothing and `qemu: []` are no options (a missing `qemu:` is an error) */
 	definition_free(parse_ok(L "qemu:\n"));
 	definition_free(parse_ok(L "qemu: []\n"));
 	definition_free(parse_ok("qemu: []\n" L));
@@ -324,17 +332,17 @@ static void test_user_group(void **state)
 	definition_free(d);
 	d = NULL;
 
-	check_error(L "  user: -1\n", "3:9", "`user` must be between 0 and 4294967294");
+	check_error(L "  user: -1\n", "3:9", "`user` must be a decimal integer without a sign (0 to 4294967294), got `-1`");
 	check_error(L "  user: 4294967295\n", "3:9", "between 0 and 4294967294");
 	check_error(L "  user: 99999999999999999999999\n", "3:9", "between 0 and 4294967294");
 	check_error(L "  user: 0x10\n", "3:9", "`user` must be a decimal integer, got `0x10`");
-	check_error(L "  user: +5\n", "3:9", "without a leading `+`");
+	check_error(L "  user: +5\n", "3:9", "without a sign");
 	check_error(L "  user: no-such-user-ql\n", "3:9", "unknown user `no-such-user-ql`");
 	check_error(L "  user: '0'\n", "3:9", "unknown user `0`");
 	check_error(L "  user:\n", "3:3", "`user` must be a user id or name, got nothing");
 	check_error(L "  user: [0]\n", "3:9", "got a sequence");
 	check_error(L "  group: no-such-group-ql\n", "3:10", "unknown group `no-such-group-ql`");
-	check_error(L "  group: -5\n", "3:10", "`group` must be between 0 and 4294967294");
+	check_error(L "  group: -5\n", "3:10", "`group` must be a decimal integer without a sign");
 	check_error(L "  group: {a: 1}\n", "3:10", "got a mapping");
 }
 
@@ -380,7 +388,7 @@ static void test_scheduling(void **state)
 	check_error(L "  scheduler: rr\n  priority: 0\n", "4:13",
 		    "must be between 1 and 99, got 0");
 	check_error(L "  scheduler: rr\n  priority: 100\n", "4:13", "between 0 and 99");
-	check_error(L "  scheduler: rr\n  priority: -1\n", "4:13", "between 0 and 99");
+	check_error(L "  scheduler: rr\n  priority: -1\n", "4:13", "without a sign (0 to 99)");
 	check_error(L "  scheduler: rr\n  priority: '5'\n", "4:13", "got the quoted string `5`");
 	check_error(L "  scheduler: other\n  priority: 5\n", "4:13",
 		    "only takes priority 0, got 5");
@@ -456,7 +464,7 @@ static void test_vcpu_pinning(void **state)
 	check_error(L "  vcpu_pinning: 3\n", "3:17", "got a scalar");
 	check_error(L "  vcpu_pinning: [1, x]\n", "3:21", "must be a decimal integer, got `x`");
 	check_error(L "  vcpu_pinning: [8192]\n", "3:18", "between 0 and 8191");
-	check_error(L "  vcpu_pinning: [-1]\n", "3:18", "between 0 and 8191");
+	check_error(L "  vcpu_pinning: [-1]\n", "3:18", "without a sign (0 to 8191)");
 	check_error(L "  vcpu_pinning: [[1]]\n", "3:18", "got a sequence");
 	check_error(L "  vcpu_pinning:\n    a: {0: {0: 1}}\n", "4:5",
 		    "`vcpu_pinning socket` must be a decimal integer, got `a`");
@@ -477,11 +485,99 @@ static void test_vcpu_pinning(void **state)
 	 * the malformed corpus); the later spelling is reported, in document order. */
 	check_error(L "  vcpu_pinning:\n    0:\n      0:\n        0: 1\n        00: 0\n", "7:13",
 		    "vCPU (socket 0 core 0 thread 0) is pinned twice (first at line 6)");
-	check_error(L "  vcpu_pinning:\n    0: {0: {0: 1, 1: 1}}\n    -0: {1: {0: 0}}\n"
-		      "    000: {0: {1: 0}}\n",
-		    "6:18", "vCPU (socket 0 core 0 thread 1) is pinned twice (first at line 4)");
+	check_error(L "  vcpu_pinning:\n    0: {0: {0: 1, 1: 1}}\n    000: {0: {1: 0}}\n",
+		    "5:18", "vCPU (socket 0 core 0 thread 1) is pinned twice (first at line 4)");
 	check_error(L "  vcpu_pinning:\n    0: {0: {0: 1, 1: 1}, 01: {0: 1, 00: 0}}\n", "4:41",
 		    "vCPU (socket 0 core 1 thread 0) is pinned twice (first at line 4)");
+}
+
+/* Issue 10 item 9: integers take no sign, not even `-0` (which was 0: `user: -0` was root). */
+static void test_integers_take_no_sign(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *yaml, *pos;
+	} cases[] = {
+	    {L "  user: -0\n", "3:9"},
+	    {L "  user: +0\n", "3:9"},
+	    {L "  group: -0\n", "3:10"},
+	    {L "  group: +1\n", "3:10"},
+	    {L "  scheduler: other\n  priority: -0\n", "4:13"},
+	    {L "  scheduler: fifo\n  priority: +1\n", "4:13"},
+	    {L "  scheduler: deadline\n  sched_runtime: -0\n  sched_deadline: 2000\n", "4:18"},
+	    {L "  scheduler: deadline\n  sched_runtime: 1024\n  sched_deadline: +2000\n", "5:19"},
+	    {L "  scheduler: deadline\n  sched_runtime: 1024\n  sched_deadline: 2000\n"
+	       "  sched_period: -0\n",
+	     "6:17"},
+	    {L "  shutdown_timeout: -0\n", "3:21"},
+	    {L "  shutdown_timeout: +5\n", "3:21"},
+	    {L "  vcpu_pinning: [-0]\n", "3:18"},
+	    {L "  vcpu_pinning: [0, +1]\n", "3:21"},
+	    {L "  vcpu_pinning:\n    -0: {0: {0: 1}}\n", "4:5"},
+	    {L "  vcpu_pinning:\n    0: {+0: {0: 1}}\n", "4:9"},
+	    {L "  vcpu_pinning:\n    0: {0: {-0: 1}}\n", "4:13"},
+	    {L "  vcpu_pinning:\n    0: {0: {0: -0}}\n", "4:16"},
+	    {L "  emulator_pinning: [-0]\n", "3:22"},
+	    {L "  emulator_pinning: [+1]\n", "3:22"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_error(cases[i].yaml, cases[i].pos, "must be a decimal integer without a sign");
+	check_error(L "  emulator_pinning: '-0'\n", "3:21", "`emulator_pinning`");
+	check_error(L "  emulator_pinning: '+1'\n", "3:21", "`emulator_pinning`");
+	check_error(L "  rlimit_memlock: -0\n", "3:19", "got `-0`");
+	check_error(L "  rlimit_memlock: +1G\n", "3:19", "got `+1G`");
+	check_error(L "  umask: -022\n", "3:10", "no sign");
+	check_error(L "  umask: +022\n", "3:10", "no sign");
+}
+
+/* Issue 10 item 11: no `qemu:` section is an error (qemu would start with no options at all). */
+static void test_qemu_section_required(void **state)
+{
+	(void)state;
+	check_error(L, "1:1", "missing `qemu:` section");
+	check_error("# c\n" L "  debug: true\n", "2:1", "missing `qemu:` section");
+	struct ql_error err = {0};
+	struct definition *d = NULL;
+	const char *none = L "qemu: []\n";
+	assert_int_equal(definition_parse("t.yml", none, strlen(none), &d, &err), 0);
+	assert_int_equal(d->n_options, 0);
+	definition_free(d);
+	d = NULL;
+	const char *empty = L "qemu:\n";
+	assert_int_equal(definition_parse("t.yml", empty, strlen(empty), &d, &err), 0);
+	definition_free(d);
+}
+
+static void test_umask_working_directory(void **state)
+{
+	(void)state;
+	struct definition *d = parse_ok(L "  umask: 0027\n  working_directory: /srv/vm\n");
+	assert_true(d->has_umask);
+	assert_int_equal(d->umask, 027);
+	assert_string_equal(d->working_directory, "/srv/vm");
+	definition_free(d);
+	d = parse_ok(L "  umask: '077'\n");
+	assert_int_equal(d->umask, 077);
+	assert_null(d->working_directory);
+	definition_free(d);
+	d = parse_ok(L "  umask: 0\n");
+	assert_true(d->has_umask);
+	assert_int_equal(d->umask, 0);
+	definition_free(d);
+	d = parse_ok(L);
+	assert_false(d->has_umask);
+	definition_free(d);
+
+	check_error(L "  umask: 0778\n", "3:10", "`umask` must be an octal mask from 000 to 0777");
+	check_error(L "  umask: 1000\n", "3:10", "got `1000`");
+	check_error(L "  umask: 00022\n", "3:10", "got `00022`");
+	check_error(L "  umask: ''\n", "3:10", "`umask` must be an octal mask");
+	check_error(L "  umask:\n", "3:3", "`umask` must be an octal mask such as `022`, got nothing");
+	check_error(L "  umask: [022]\n", "3:10", "got a sequence");
+	check_error(L "  working_directory: srv\n", "3:22",
+		    "`working_directory` must be an absolute path, got `srv`");
+	check_error(L "  working_directory:\n", "3:3", "`working_directory` must be a string");
+	check_error(L "  umsak: 022\n", "3:3", "did you mean `umask`?");
 }
 
 static void test_isolate_emulator(void **state)
@@ -909,6 +1005,9 @@ int main(void)
 	    cmocka_unit_test(test_unknown_duplicate_keys),
 	    cmocka_unit_test(test_qemu_values_verbatim),
 	    cmocka_unit_test(test_single_quoted),
+	    cmocka_unit_test(test_integers_take_no_sign),
+	    cmocka_unit_test(test_umask_working_directory),
+	    cmocka_unit_test(test_qemu_section_required),
 	    cmocka_unit_test(test_qemu_errors),
 	    cmocka_unit_test(test_yaml_syntax_quiet),
 	    cmocka_unit_test(test_input_limits),

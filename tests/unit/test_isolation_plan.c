@@ -43,9 +43,11 @@ static void request(struct request *r, const unsigned *host, size_t n, const cha
 {
 	memset(r, 0, sizeof(*r));
 	for (size_t i = 0; i < n; i++)
-		r->v[i] = (struct vcpu_placement){.cpu_index = (int)i, .tid = 1000 + (pid_t)i,
-						  .host_cpu = host[i]};
-	r->plan = (struct isolation_plan){.qemu_pid = 999, .vcpus = r->v, .n_vcpus = n,
+		r->v[i] = (struct vcpu_placement){
+		    .cpu_index = (int)i, .tid = 1000 + (pid_t)i, .host_cpu = host[i]};
+	r->plan = (struct isolation_plan){.qemu_pid = 999,
+					  .vcpus = r->v,
+					  .n_vcpus = n,
 					  .emulator_cpus = emulator ? cpus(emulator) : NULL};
 }
 
@@ -68,9 +70,13 @@ static void v2_host(struct v2_case *c, const char *usable)
 {
 	memset(c, 0, sizeof(*c));
 	c->usable = cpus(usable);
-	c->h = (struct cg2_host){.root = "/sys/fs/cgroup", .prefix = "qemu", .vm = "vm",
-				 .usable = c->usable, .top_root = true,
-				 .prefix_partition = CG2_PART_MEMBER, .others = c->others};
+	c->h = (struct cg2_host){.root = "/sys/fs/cgroup",
+				 .prefix = "qemu",
+				 .vm = "vm",
+				 .usable = c->usable,
+				 .top_root = true,
+				 .prefix_partition = CG2_PART_MEMBER,
+				 .others = c->others};
 }
 
 static void v2_other(struct v2_case *c, const char *name, const char *vcpus, const char *vm,
@@ -186,7 +192,8 @@ static void test_v2_conflicts_name_the_other_vm(void **state)
 
 	request(&r, (unsigned[]){3, 2}, 2, NULL);
 	assert_int_equal(cg2_plan_build(&c.h, &r.plan, QL_ISOLATE_AUTO, &p, &err), -EBUSY);
-	assert_non_null(strstr(err.msg, "host CPU 2 (vCPU 1) is already used by the running VM `gamer`"));
+	assert_non_null(
+	    strstr(err.msg, "host CPU 2 (vCPU 1) is already used by the running VM `gamer`"));
 	ql_error_clear(&err);
 	request_done(&r);
 
@@ -237,7 +244,8 @@ static void test_v2_cpu_outside_usable(void **state)
 	v2_host(&c, "0-4,6-7");
 	request(&r, (unsigned[]){5}, 1, NULL);
 	assert_int_equal(cg2_plan_build(&c.h, &r.plan, QL_ISOLATE_AUTO, &p, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "host CPU 5 (vCPU 0) is not among the CPUs of /sys/fs/cgroup (0-4,6-7)"));
+	assert_non_null(strstr(
+	    err.msg, "host CPU 5 (vCPU 0) is not among the CPUs of /sys/fs/cgroup (0-4,6-7)"));
 	ql_error_clear(&err);
 	request_done(&r);
 
@@ -410,7 +418,8 @@ static void test_v1_conflicts_and_limits(void **state)
 
 	request(&r, (unsigned[]){1}, 1, "2");
 	assert_int_equal(v1_plan_build(&h, &r.plan, &p, &err), -EBUSY);
-	assert_string_equal(err.msg, "emulator_pinning: host CPU 2 is pinned by running VM `other`");
+	assert_string_equal(err.msg,
+			    "emulator_pinning: host CPU 2 is pinned by running VM `other`");
 	ql_error_clear(&err);
 	request_done(&r);
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "pinning.h"
+#include "proc.h"
 
 static struct definition *parse_def(const char *pins)
 {
@@ -153,6 +154,23 @@ static void test_foreign_thread_refused(void **state)
 	ql_error_clear(&err);
 }
 
+/* The identity pinning checks before and after placement: a thread's start time, found only
+ * under its own process. */
+static void test_thread_start_time(void **state)
+{
+	struct worker w;
+	worker_start(&w);
+	unsigned long long a = 0, b = 0, self = 0;
+	assert_int_equal(proc_thread_starttime(getpid(), w.tid, &a), 0);
+	assert_int_equal(proc_thread_starttime(getpid(), w.tid, &b), 0);
+	assert_true(a == b);
+	assert_int_equal(proc_thread_starttime(getpid(), getpid(), &self), 0);
+	assert_true(self <= a); /* the worker started after the process */
+	/* a thread of another process is not found under ours */
+	assert_int_equal(proc_thread_starttime(getpid(), 1, &a), -ESRCH);
+	worker_stop(&w);
+}
+
 static int affinity_of(pid_t tid, cpu_set_t *set)
 {
 	CPU_ZERO(set);
@@ -200,6 +218,7 @@ int main(void)
 	    cmocka_unit_test(test_missing_vcpu_has_position),
 	    cmocka_unit_test(test_shared_thread_refused),
 	    cmocka_unit_test(test_foreign_thread_refused),
+	    cmocka_unit_test(test_thread_start_time),
 	    cmocka_unit_test(test_affinity_apply_and_release),
 	};
 	return cmocka_run_group_tests_name("pinning_plan", tests, NULL, NULL);
