@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "definition.h"
+#include "journal.h"
 #include "names.h"
 
 static const struct {
@@ -23,6 +24,8 @@ static const struct {
      offsetof(struct config_paths, cpuset_prefix)},
     {"QEMU_LAUNCHER_CGROUP2_ROOT", QL_DEFAULT_CGROUP2_ROOT,
      offsetof(struct config_paths, cgroup2_root)},
+    {"QEMU_LAUNCHER_JOURNAL_DIR", QL_DEFAULT_JOURNAL_DIR, offsetof(struct config_paths, journal_dir)},
+    {"QEMU_LAUNCHER_SYSFS_ROOT", "/", offsetof(struct config_paths, sysfs_root)},
 };
 
 int config_paths_init(struct config_paths *paths, bool setuid, const char *cli_config_dir,
@@ -84,6 +87,8 @@ void config_paths_done(struct config_paths *paths)
 	free(paths->cpuset_mount);
 	free(paths->cpuset_prefix);
 	free(paths->cgroup2_root);
+	free(paths->journal_dir);
+	free(paths->sysfs_root);
 	*paths = (struct config_paths){0};
 }
 

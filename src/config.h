@@ -23,6 +23,8 @@ struct config_paths {
 	char *cpuset_mount;
 	char *cpuset_prefix;
 	char *cgroup2_root;
+	char *journal_dir; /* the write-ahead journal of host values (journal.h) */
+	char *sysfs_root;  /* "/" but for tests: where /sys and /proc/sys are read and written */
 };
 
 /* Fills paths from the defaults, QEMU_LAUNCHER_* and --config-dir (cli_config_dir, may be NULL).

@@ -201,6 +201,7 @@ static const char *const launcher_keys[] = {
     "core_scheduling",
     "rlimit_memlock",
     "shutdown_timeout",
+    "hugepages",
     NULL,
 };
 
@@ -583,6 +584,26 @@ static int parse_isolate(struct ctx *c, const struct ynode *v)
 	return 0;
 }
 
+static int parse_hugepages(struct ctx *c, const struct ynode *v)
+{
+	static const char *const names[] = {
+	    [QL_HUGEPAGES_CHECK] = "check",
+	    [QL_HUGEPAGES_RESERVE] = "reserve",
+	    [QL_HUGEPAGES_IGNORE] = "ignore",
+	};
+	int r = expect_scalar(c, v, "hugepages", "`check`, `reserve` or `ignore`");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		if (streq(v->text, names[i])) {
+			c->d->hugepages = (enum ql_hugepages)i;
+			return 0;
+		}
+	struct ql_shown s;
+	return fail(c, v->mark, "`hugepages` must be `check`, `reserve` or `ignore`, got `%s`",
+		    ql_show(&s, v->text));
+}
+
 /* A host CPU list as `emulator_pinning` and `iothread_pinning` take it: "0-1,4", a CPU number
  * or a list of CPU numbers; never empty. */
 static int parse_cpu_list_value(struct ctx *c, const struct ynode *v, const char *what,
@@ -904,6 +925,8 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 			r = parse_core_sched(c, val);
 		} else if (streq(n, "rlimit_memlock")) {
 			r = parse_memlock(c, val);
+		} else if (streq(n, "hugepages")) {
+			r = parse_hugepages(c, val);
 		} else if (streq(n, "shutdown_timeout")) {
 			r = get_uint(c, val, n, 0, 86400, &x);
 			d->shutdown_timeout = (unsigned)x;

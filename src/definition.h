@@ -22,6 +22,13 @@ enum ql_memlock {
 	QL_MEMLOCK_BYTES,
 };
 
+/* What the launcher does about the hugepages the memory backends need (hugepages.h). */
+enum ql_hugepages {
+	QL_HUGEPAGES_CHECK = 0, /* refuse to start when free pages are short */
+	QL_HUGEPAGES_RESERVE,	/* reserve the missing pages, give them back at the end */
+	QL_HUGEPAGES_IGNORE,	/* leave it to qemu */
+};
+
 /* One part of an option value, e.g. `accel: kvm` or `pc`.
  *  key == NULL:  a bare part, passed as written (`pc`, `accel=kvm`, `readonly`, `pc,`).
  *  key != NULL:  a `key: value` part; value is one qemu value (its commas get escaped);
@@ -110,6 +117,8 @@ struct definition {
 	uint64_t memlock_bytes;
 
 	unsigned shutdown_timeout; /* seconds, default 60 */
+
+	enum ql_hugepages hugepages;
 
 	struct qemu_option *options;
 	size_t n_options;

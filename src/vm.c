@@ -8,11 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "cmdline.h"
 #include "guardian.h"
+#include "hugepages.h"
+#include "journal.h"
 #include "isolation.h"
 #include "launch.h"
 #include "notify.h"
@@ -32,6 +35,10 @@ struct vm_plan {
 	char **extra;		 /* the launcher's private options (QMP channel, -S) */
 	bool user_paused;	 /* the definition itself has -S: the guest stays paused */
 	struct pinning *pinning; /* NULL when nothing is pinned or scheduled */
+	struct mem_backend *mem; /* hugepage-backed guest RAM */
+	size_t n_mem;
+	struct hugepages_plan huge;
+	struct journal *journal; /* host values changed for this run; NULL when none */
 };
 
 void vm_plan_free(struct vm_plan *p)
@@ -41,6 +48,9 @@ void vm_plan_free(struct vm_plan *p)
 	strv_free(p->argv_user);
 	strv_free(p->extra);
 	pinning_free(p->pinning);
+	mem_backends_free(p->mem, p->n_mem);
+	hugepages_plan_done(&p->huge);
+	journal_free(p->journal);
 	free(p);
 }
 
@@ -91,6 +101,24 @@ static void isolation_config_of(const struct vm_options *o, struct isolation_con
 	};
 }
 
+/* Which guest RAM is on hugepages and how the host's pools stand (reads only). */
+static int hugepages_prepare(struct vm_plan *p, struct ql_error *err)
+{
+	const char *root = p->o->paths->sysfs_root;
+	long default_kb = 2048;
+	/* the default hugetlb size of memfd backends: the kernel's default_hugepagesz */
+	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
+	char line[128];
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Hugepagesize: %ld kB", &default_kb) == 1)
+			break;
+	int r = mem_backends_parse(p->o->def, hugepages_hugetlbfs_page_kb,
+				   (unsigned long)default_kb, &p->mem, &p->n_mem, err);
+	if (r == 0 && p->n_mem)
+		r = hugepages_plan_compute(root, p->mem, p->n_mem, &p->huge, err);
+	return r;
+}
+
 int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_error *err)
 {
 	const struct definition *d = o->def;
@@ -103,6 +131,8 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 	int r = command_line(d, &p->argv_user, err);
 	if (r == 0)
 		r = private_options(pins && !p->user_paused, &p->extra, err);
+	if (r == 0 && d->hugepages != QL_HUGEPAGES_IGNORE)
+		r = hugepages_prepare(p, err);
 	if (r == 0 && pins) {
 		struct isolation_config icfg;
 		isolation_config_of(o, &icfg);
@@ -119,7 +149,9 @@ char *vm_plan_describe(const struct vm_plan *p)
 	_cleanup_free_ char *line = cmdline_shell_join(p->argv_user);
 	_cleanup_free_ char *added = cmdline_shell_join(p->extra);
 	_cleanup_free_ char *plan = p->pinning ? pinning_describe(p->pinning) : NULL;
-	if (!line || !added || (p->pinning && !plan))
+	_cleanup_free_ char *huge =
+	    p->huge.n ? hugepages_plan_describe(&p->huge, p->o->def->hugepages) : NULL;
+	if (!line || !added || (p->pinning && !plan) || (p->huge.n && !huge))
 		return NULL;
 	char *out = NULL;
 	size_t len = 0;
@@ -129,6 +161,9 @@ char *vm_plan_describe(const struct vm_plan *p)
 	fprintf(f, "%s\n# qemu-launcher adds its private QMP channel: %s\n", line, added);
 	/* Every plan line as a comment, so the output stays pasteable. */
 	for (char *save = NULL, *l = plan ? strtok_r(plan, "\n", &save) : NULL; l;
+	     l = strtok_r(NULL, "\n", &save))
+		fprintf(f, "# %s\n", l);
+	for (char *save = NULL, *l = huge ? strtok_r(huge, "\n", &save) : NULL; l;
 	     l = strtok_r(NULL, "\n", &save))
 		fprintf(f, "# %s\n", l);
 	if (fclose(f) != 0) {
@@ -180,20 +215,27 @@ static bool stop_requested(void *userdata)
 	return st->stop_signal != 0;
 }
 
+/* In the guardian, after a killed launcher's qemu ended: its cpusets, then its journal. */
 static int reclaim_cb(void *userdata, struct ql_error *err)
 {
-	return pinning_reclaim(userdata, err);
+	struct vm_plan *p = userdata;
+	int ret = 0;
+	struct ql_error e = {0};
+	if (p->pinning && pinning_leaves_sets(p->pinning))
+		ql_error_keep_first(pinning_reclaim(p->pinning, &e), &e, &ret, err);
+	ql_error_keep_first(journal_undo_own(p->journal, &e), &e, &ret, err);
+	return ret;
 }
 
 /* Before anything is pinned: a launcher SIGKILLed from here on must not leave the host's tasks
  * confined until the next start. Without it the next start still reclaims: a warning only. */
 static void start_guardian(struct start *st)
 {
-	if (!pinning_leaves_sets(st->p->pinning))
+	if (!pinning_leaves_sets(st->p->pinning) && !journal_has_records(st->p->journal))
 		return;
 	const int close_fds[] = {qmp_fd(st->qmp), st->sigfd, -1};
 	struct ql_error e = {0};
-	if (guardian_start(st->pid, reclaim_cb, st->p->pinning, close_fds, st->p->o->log,
+	if (guardian_start(st->pid, reclaim_cb, st->p, close_fds, st->p->o->log,
 			   &st->guardian, &e) < 0)
 		ql_log(st->p->o->log, QL_LOG_WARNING,
 		       "no guardian for a killed launcher (%s): its cpusets would wait for the next "
@@ -448,7 +490,7 @@ static int launcher_failure(int r, struct vm_outcome *ret, struct ql_error *err)
 	return r;
 }
 
-int vm_run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
+static int run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
 {
 	const struct vm_options *o = p->o;
 	*ret = (struct vm_outcome){.end = VM_END_LAUNCHER};
@@ -500,4 +542,47 @@ int vm_run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
 	}
 	*ret = (struct vm_outcome){.end = VM_END_QEMU, .wait_status = status};
 	return 0;
+}
+
+/* Gives back what launchers that died left in the journal (when one exists), then takes what
+ * this run needs (hugepages) through it. */
+static int host_values_before(struct vm_plan *p, struct ql_error *err)
+{
+	const struct vm_options *o = p->o;
+	bool reserve = o->def->hugepages == QL_HUGEPAGES_RESERVE;
+	struct ql_error e = {0};
+	struct stat jst;
+	/* another user's journal (root's, for an unprivileged launcher) is not ours to replay */
+	if (reserve || (stat(o->paths->journal_dir, &jst) == 0 && jst.st_uid == geteuid())) {
+		int r = journal_open(o->paths->journal_dir, o->name, o->log, &p->journal, &e);
+		if (r == 0)
+			r = journal_recover(p->journal, NULL, &e);
+		if (r < 0 && reserve) {
+			ql_error_prefix(&e, "hugepages: ");
+			*err = e;
+			return r;
+		}
+		if (r < 0)
+			ql_log(o->log, QL_LOG_WARNING, "journal of host changes: %s", e.msg);
+		ql_error_clear(&e);
+	}
+	if (!p->huge.n)
+		return 0;
+	return hugepages_apply(o->paths->sysfs_root, &p->huge, o->def->hugepages, p->journal,
+			       o->log, err);
+}
+
+int vm_run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
+{
+	*ret = (struct vm_outcome){.end = VM_END_LAUNCHER};
+	int r = host_values_before(p, err);
+	if (r < 0)
+		return r;
+	r = run(p, ret, err);
+	/* qemu has ended on every path out of run(): its pages are free to give back */
+	struct ql_error e = {0};
+	if (journal_undo_own(p->journal, &e) < 0)
+		ql_log(p->o->log, QL_LOG_WARNING, "giving back host changes: %s", e.msg);
+	ql_error_clear(&e);
+	return r;
 }

@@ -1,0 +1,473 @@
+/* Hugepages for guest RAM (see hugepages.h). The kernel's pools: the whole host's under
+ * /sys/kernel/mm/hugepages/hugepages-<kB>kB/ and each node's under
+ * /sys/devices/system/node/nodeN/hugepages/hugepages-<kB>kB/ (Documentation/admin-guide/mm/
+ * hugetlbpage.rst); a backend bound to one node takes its pages from that node's pool. */
+#include "hugepages.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statfs.h>
+
+#include "cmdline.h"
+#include "macro.h"
+
+#ifndef HUGETLBFS_MAGIC
+#define HUGETLBFS_MAGIC 0x958458f6
+#endif
+
+long hugepages_hugetlbfs_page_kb(const char *path)
+{
+	struct statfs st;
+	if (statfs(path, &st) < 0) {
+		/* qemu creates a file it is given by name: its directory tells */
+		_cleanup_free_ char *dir = strdup(path);
+		if (!dir)
+			return -ENOMEM;
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			return -errno;
+		*(slash == dir ? slash + 1 : slash) = '\0';
+		/* a path that does not exist yet is qemu's to report */
+		if (statfs(dir, &st) < 0)
+			return errno == ENOENT ? 0 : -errno;
+	}
+	if ((unsigned long)st.f_type != HUGETLBFS_MAGIC)
+		return 0;
+	return (long)(st.f_bsize / 1024);
+}
+
+/* --- qemu's option values ----------------------------------------------------------------- */
+
+/* One `key=value` list as qemu reads it (",," is a literal comma). */
+struct kv {
+	char **keys, **values; /* a bare word has value NULL */
+	size_t n;
+};
+
+static void kv_done(struct kv *kv)
+{
+	for (size_t i = 0; i < kv->n; i++) {
+		free(kv->keys[i]);
+		free(kv->values[i]);
+	}
+	free(kv->keys);
+	free(kv->values);
+	*kv = (struct kv){0};
+}
+
+static int kv_parse(const char *s, struct kv *ret)
+{
+	struct kv kv = {0};
+	size_t len = strlen(s);
+	_cleanup_free_ char *part = malloc(len + 1);
+	if (!part)
+		return -ENOMEM;
+	for (size_t i = 0; i <= len;) {
+		size_t n = 0;
+		for (; i < len; i++) {
+			if (s[i] == ',' && s[i + 1] == ',') {
+				part[n++] = ',';
+				i++;
+			} else if (s[i] == ',') {
+				break;
+			} else {
+				part[n++] = s[i];
+			}
+		}
+		i++;
+		part[n] = '\0';
+		char **k = realloc(kv.keys, (kv.n + 1) * sizeof(char *));
+		if (k)
+			kv.keys = k;
+		char **v = k ? realloc(kv.values, (kv.n + 1) * sizeof(char *)) : NULL;
+		if (v)
+			kv.values = v;
+		char *eq = strchr(part, '=');
+		if (!k || !v || !(kv.keys[kv.n] = strndup(part, eq ? (size_t)(eq - part) : n))) {
+			kv_done(&kv);
+			return -ENOMEM;
+		}
+		kv.values[kv.n] = NULL;
+		kv.n++;
+		if (eq && !(kv.values[kv.n - 1] = strdup(eq + 1))) {
+			kv_done(&kv);
+			return -ENOMEM;
+		}
+	}
+	*ret = kv;
+	return 0;
+}
+
+static const char *kv_get(const struct kv *kv, const char *key)
+{
+	const char *v = NULL;
+	for (size_t i = 0; i < kv->n; i++)
+		if (kv->values[i] && streq(kv->keys[i], key))
+			v = kv->values[i]; /* the last one wins, as in qemu */
+	return v;
+}
+
+static bool is_on(const char *v)
+{
+	return v && (streq(v, "on") || streq(v, "yes") || streq(v, "true") || streq(v, "y"));
+}
+
+/* qemu's size syntax: a number with an optional K/M/G/T/P/E suffix (k accepted); a bare number is
+ * in default_shift units (bytes for objects, MiB for -m). */
+static int parse_size(const char *s, unsigned default_shift, uint64_t *ret)
+{
+	char *end;
+	errno = 0;
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	double x = strtod(s, &end);
+	if (errno || end == s)
+		return -EINVAL;
+	static const char suffixes[] = "KMGTPE";
+	unsigned shift = default_shift;
+	if (*end) {
+		const char *p = strchr(suffixes, *end == 'k' ? 'K' : *end == 'b' ? 'B' : *end);
+		if (*end == 'B' || *end == 'b')
+			shift = 0;
+		else if (p && *p)
+			shift = 10 * (unsigned)(p - suffixes + 1);
+		else
+			return -EINVAL;
+		if (end[1])
+			return -EINVAL;
+	}
+	double bytes = x * (double)(1ULL << shift);
+	if (bytes >= 18446744073709551616.0)
+		return -ERANGE;
+	*ret = (uint64_t)bytes;
+	return 0;
+}
+
+/* The one node of host-nodes when the policy keeps pages there (bind, preferred); -1 otherwise. */
+static int bound_node(const struct kv *kv)
+{
+	const char *policy = kv_get(kv, "policy");
+	if (!policy || !(streq(policy, "bind") || streq(policy, "preferred")))
+		return -1;
+	int node = -1;
+	for (size_t i = 0; i < kv->n; i++) {
+		if (!kv->values[i] || !streq(kv->keys[i], "host-nodes"))
+			continue;
+		char *end;
+		long v = strtol(kv->values[i], &end, 10);
+		if (*end || v < 0 || (node >= 0 && node != v))
+			return -1; /* a range or several nodes: the kernel chooses among them */
+		node = (int)v;
+	}
+	return node;
+}
+
+void mem_backends_free(struct mem_backend *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i].id);
+	free(v);
+}
+
+static int add_backend(struct mem_backend **v, size_t *n, const char *id, uint64_t bytes,
+		       unsigned long page_kb, int node, bool prealloc, size_t option)
+{
+	struct mem_backend *nv = realloc(*v, (*n + 1) * sizeof(**v));
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	nv[*n] = (struct mem_backend){.bytes = bytes,
+				      .page_kb = page_kb,
+				      .node = node,
+				      .prealloc = prealloc,
+				      .option = option};
+	if (!(nv[*n].id = strdup(id)))
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+int mem_backends_parse(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
+		       unsigned long default_kb, struct mem_backend **ret, size_t *ret_n,
+		       struct ql_error *err)
+{
+	struct mem_backend *v = NULL;
+	size_t n = 0;
+	uint64_t ram = 128ULL << 20; /* qemu's default -m */
+	const char *mem_path = NULL;
+	size_t mem_path_opt = 0;
+	bool mem_prealloc = false;
+	int r = 0;
+	struct ql_shown s;
+	for (size_t i = 0; i < d->n_options && r == 0; i++) {
+		const struct qemu_option *o = &d->options[i];
+		if (streq(o->name, "mem-prealloc"))
+			mem_prealloc = true;
+		if (!o->has_value || !(streq(o->name, "m") || streq(o->name, "mem-path") ||
+				       streq(o->name, "object")))
+			continue;
+		_cleanup_free_ char *val = cmdline_option_value(o);
+		struct kv kv = {0};
+		if (!val || kv_parse(val, &kv) < 0) {
+			r = ql_error_set(err, ENOMEM, "out of memory");
+			break;
+		}
+		if (streq(o->name, "mem-path")) {
+			mem_path = o->is_scalar ? o->scalar : NULL;
+			mem_path_opt = i;
+		} else if (streq(o->name, "m")) {
+			const char *size = kv.n && !kv.values[0] ? kv.keys[0] : kv_get(&kv, "size");
+			if (size && parse_size(size, 20, &ram) < 0)
+				r = ql_error_set(err, EINVAL, "%s:%u:%u: `-m` size `%s` is not a size",
+						 d->path, o->mark.line, o->mark.column,
+						 ql_show(&s, size));
+		} else {
+			const char *type = kv.n && !kv.values[0] ? kv.keys[0] : kv_get(&kv, "qom-type");
+			const char *id = kv_get(&kv, "id");
+			bool file = type && streq(type, "memory-backend-file");
+			bool memfd = type && streq(type, "memory-backend-memfd");
+			long kb = 0;
+			if (file && kv_get(&kv, "mem-path"))
+				kb = page_kb(kv_get(&kv, "mem-path"));
+			else if (memfd && is_on(kv_get(&kv, "hugetlb"))) {
+				uint64_t hs = (uint64_t)default_kb << 10;
+				if (kv_get(&kv, "hugetlbsize") &&
+				    parse_size(kv_get(&kv, "hugetlbsize"), 0, &hs) < 0)
+					r = ql_error_set(
+					    err, EINVAL, "%s:%u:%u: `hugetlbsize` `%s` is not a size",
+					    d->path, o->mark.line, o->mark.column,
+					    ql_show(&s, kv_get(&kv, "hugetlbsize")));
+				kb = (long)(hs >> 10);
+			}
+			uint64_t bytes = 0;
+			if (r == 0 && kb < 0)
+				r = ql_error_set_errno(err, (int)-kb,
+						       "%s:%u:%u: cannot tell the page size of `%s`",
+						       d->path, o->mark.line, o->mark.column,
+						       ql_show(&s, kv_get(&kv, "mem-path")));
+			else if (r == 0 && kb > 0 && parse_size(kv_get(&kv, "size"), 0, &bytes) < 0)
+				r = ql_error_set(err, EINVAL,
+						 "%s:%u:%u: memory backend `%s` needs a `size`", d->path,
+						 o->mark.line, o->mark.column, ql_show(&s, id ? id : "?"));
+			else if (r == 0 && kb > 0 &&
+				 add_backend(&v, &n, id ? id : "?", bytes, (unsigned long)kb,
+					     bound_node(&kv), is_on(kv_get(&kv, "prealloc")), i) < 0)
+				r = ql_error_set(err, ENOMEM, "out of memory");
+		}
+		kv_done(&kv);
+	}
+	if (r == 0 && mem_path) {
+		long kb = page_kb(mem_path);
+		if (kb < 0)
+			r = ql_error_set_errno(err, (int)-kb, "%s: cannot tell the page size of `%s`",
+					       d->path, ql_show(&s, mem_path));
+		else if (kb > 0 && add_backend(&v, &n, "-mem-path", ram, (unsigned long)kb, -1,
+					       mem_prealloc, mem_path_opt) < 0)
+			r = ql_error_set(err, ENOMEM, "out of memory");
+	}
+	if (r < 0) {
+		mem_backends_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* --- the pools ---------------------------------------------------------------------------- */
+
+void hugepages_plan_done(struct hugepages_plan *p)
+{
+	for (size_t i = 0; p->v && i < p->n; i++)
+		free(p->v[i].nr_path);
+	free(p->v);
+	*p = (struct hugepages_plan){0};
+}
+
+static int pool_dir(const char *sysroot, unsigned long kb, int node, char **ret)
+{
+	int r = node < 0 ? asprintf(ret, "%s/sys/kernel/mm/hugepages/hugepages-%lukB",
+				    streq(sysroot, "/") ? "" : sysroot, kb)
+			 : asprintf(ret, "%s/sys/devices/system/node/node%d/hugepages/hugepages-%lukB",
+				    streq(sysroot, "/") ? "" : sysroot, node, kb);
+	return r < 0 ? -ENOMEM : 0;
+}
+
+static int read_long(const char *dir, const char *file, long *ret, struct ql_error *err)
+{
+	_cleanup_free_ char *path = path_join(dir, file);
+	if (!path)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f)
+		return ql_error_set_errno(err, errno, "read `%s`", path);
+	if (fscanf(f, "%ld", ret) != 1)
+		return ql_error_set(err, EINVAL, "`%s` does not hold a number", path);
+	return 0;
+}
+
+int hugepages_plan_compute(const char *sysroot, const struct mem_backend *b, size_t n,
+			   struct hugepages_plan *ret, struct ql_error *err)
+{
+	struct hugepages_plan p = {0};
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		long pages = (long)((b[i].bytes + ((uint64_t)b[i].page_kb << 10) - 1) /
+				    ((uint64_t)b[i].page_kb << 10));
+		size_t k = 0;
+		while (k < p.n && !(p.v[k].page_kb == b[i].page_kb && p.v[k].node == b[i].node))
+			k++;
+		if (k == p.n) {
+			struct hugepage_need *v = realloc(p.v, (p.n + 1) * sizeof(*v));
+			if (!v) {
+				r = ql_error_set(err, ENOMEM, "out of memory");
+				break;
+			}
+			p.v = v;
+			p.v[p.n++] = (struct hugepage_need){.page_kb = b[i].page_kb,
+							    .node = b[i].node};
+		}
+		p.v[k].needed += pages;
+	}
+	for (size_t k = 0; k < p.n && r == 0; k++) {
+		struct hugepage_need *h = &p.v[k];
+		_cleanup_free_ char *dir = NULL;
+		long resv = 0;
+		if (pool_dir(sysroot, h->page_kb, h->node, &dir) < 0 ||
+		    !(h->nr_path = path_join(dir, "nr_hugepages"))) {
+			r = ql_error_set(err, ENOMEM, "out of memory");
+			break;
+		}
+		if (access(dir, F_OK) < 0) {
+			r = ql_error_set_errno(err, errno,
+					       "this host has no %lu kB hugepages%s (`%s`)",
+					       h->page_kb, h->node >= 0 ? " on that node" : "", dir);
+			break;
+		}
+		r = read_long(dir, "nr_hugepages", &h->nr, err);
+		if (r == 0)
+			r = read_long(dir, "free_hugepages", &h->free, err);
+		/* free pages promised to mappings not yet faulted in are not ours; the kernel
+		 * counts those per host only */
+		if (r == 0 && h->node < 0)
+			r = read_long(dir, "resv_hugepages", &resv, err);
+		h->free = h->free > resv ? h->free - resv : 0;
+		h->missing = h->needed > h->free ? h->needed - h->free : 0;
+	}
+	if (r < 0) {
+		hugepages_plan_done(&p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+static void node_name(char *buf, size_t size, int node)
+{
+	if (node < 0)
+		snprintf(buf, size, "any node");
+	else
+		snprintf(buf, size, "node %d", node);
+}
+
+char *hugepages_plan_describe(const struct hugepages_plan *p, enum ql_hugepages mode)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	for (size_t k = 0; k < p->n; k++) {
+		const struct hugepage_need *h = &p->v[k];
+		char node[32];
+		node_name(node, sizeof(node), h->node);
+		fprintf(f, "hugepages: %lu kB pages on %s: %ld needed, %ld free\n", h->page_kb, node,
+			h->needed, h->free);
+		if (h->missing && mode == QL_HUGEPAGES_RESERVE)
+			fprintf(f, "would write %s: %ld -> %ld (reserving %ld, given back at the end)\n",
+				h->nr_path, h->nr, h->nr + h->missing, h->missing);
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* Asks the kernel to defragment before a large allocation (an action, not a setting: nothing to
+ * give back). Best effort. */
+static void compact(const char *sysroot, int node, const struct ql_logger *log)
+{
+	_cleanup_free_ char *path = NULL;
+	const char *root = streq(sysroot, "/") ? "" : sysroot;
+	int r = node < 0 ? asprintf(&path, "%s/proc/sys/vm/compact_memory", root)
+			 : asprintf(&path, "%s/sys/devices/system/node/node%d/compact", root, node);
+	if (r < 0)
+		return;
+	ql_log(log, QL_LOG_DEBUG, "write %s: 1", path);
+	_cleanup_fclose_ FILE *f = fopen(path, "we");
+	if (!f || fputs("1", f) < 0)
+		ql_log(log, QL_LOG_INFO, "no compaction before reserving hugepages (`%s`)", path);
+}
+
+int hugepages_apply(const char *sysroot, struct hugepages_plan *p, enum ql_hugepages mode,
+		    struct journal *j, const struct ql_logger *log, struct ql_error *err)
+{
+	if (mode == QL_HUGEPAGES_IGNORE)
+		return 0;
+	char *msg = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&msg, &len);
+	if (!f)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	_cleanup_free_ char *msg_owner = NULL;
+	bool short_any = false;
+	int ret = 0;
+	for (size_t k = 0; k < p->n; k++) {
+		struct hugepage_need *h = &p->v[k];
+		char node[32];
+		node_name(node, sizeof(node), h->node);
+		long not_reserved = h->missing;
+		if (h->missing && mode == QL_HUGEPAGES_RESERVE) {
+			compact(sysroot, h->node, log);
+			long got = 0;
+			struct ql_error e = {0};
+			int r = journal_add(j, h->nr_path, h->missing, &got, &e);
+			if (r < 0)
+				ql_log(log, QL_LOG_WARNING, "reserving hugepages: %s", e.msg);
+			ql_error_clear(&e);
+			ql_log(log, QL_LOG_INFO, "hugepages: reserved %ld of %ld %lu kB pages on %s",
+			       got, h->missing, h->page_kb, node);
+			not_reserved = h->missing - got;
+		}
+		if (not_reserved <= 0)
+			continue;
+		fprintf(f, "%s%lu kB pages on %s: %ld needed, %ld free", short_any ? "; " : "",
+			h->page_kb, node, h->needed, h->free);
+		if (mode == QL_HUGEPAGES_RESERVE)
+			fprintf(f, ", %ld could not be reserved", not_reserved);
+		short_any = true;
+	}
+	if (fclose(f) != 0) {
+		free(msg);
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	msg_owner = msg;
+	if (!short_any)
+		return 0;
+	if (mode == QL_HUGEPAGES_RESERVE) {
+		/* all or nothing: a partial reservation would only be held by a VM that never runs */
+		struct ql_error e = {0};
+		if (journal_undo_own(j, &e) < 0)
+			ql_log(log, QL_LOG_WARNING, "giving back hugepages: %s", e.msg);
+		ql_error_clear(&e);
+		ret = ql_error_set(err, ENOMEM, "not enough hugepages: %s", msg);
+	} else {
+		ret = ql_error_set(err, ENOMEM,
+				   "not enough hugepages: %s (`hugepages: reserve` in the launcher "
+				   "section reserves what is missing)",
+				   msg);
+	}
+	return ret;
+}

@@ -1,0 +1,66 @@
+/* Hugepages for guest RAM: which memory backends of the definition live on hugepages (page size,
+ * host NUMA node, size), how many pages that is per page size and node, how many are free, and —
+ * with `hugepages: reserve` — raising nr_hugepages by what is missing through the journal, so
+ * exactly what this launcher reserved is given back when the VM ends (or its launcher dies). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "definition.h"
+#include "error.h"
+#include "journal.h"
+#include "log.h"
+
+/* One guest RAM region on hugepages. */
+struct mem_backend {
+	char *id;	   /* the backend's id, or "-mem-path" */
+	uint64_t bytes;	   /* its size */
+	unsigned long page_kb;
+	int node;	   /* the one host NUMA node it is bound to; -1: any */
+	bool prealloc;
+	size_t option;	   /* index in d->options */
+};
+
+/* The page size in kB of the hugetlbfs holding path (or its directory), 0 when path is not on
+ * hugetlbfs, -errno when it cannot be told. Injected so the parsing stays pure. */
+typedef long (*hugetlbfs_page_kb_fn)(const char *path);
+long hugepages_hugetlbfs_page_kb(const char *path); /* statfs */
+
+/* The hugepage-backed regions of d: -mem-path with -m, memory-backend-file on hugetlbfs,
+ * memory-backend-memfd with hugetlb=on (default_kb when hugetlbsize is absent). */
+int mem_backends_parse(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
+		       unsigned long default_kb, struct mem_backend **ret, size_t *ret_n,
+		       struct ql_error *err);
+void mem_backends_free(struct mem_backend *v, size_t n);
+
+/* One pool: a page size on one host node (-1: the whole host's pool). */
+struct hugepage_need {
+	unsigned long page_kb;
+	int node;
+	long needed;  /* pages the VM's backends take from this pool */
+	long nr;      /* the pool's nr_hugepages now */
+	long free;    /* of which free and not promised to another mapping */
+	long missing; /* needed - free, at least 0 */
+	char *nr_path; /* the nr_hugepages file to raise */
+};
+
+struct hugepages_plan {
+	struct hugepage_need *v;
+	size_t n;
+};
+void hugepages_plan_done(struct hugepages_plan *p);
+
+/* Sums the backends per pool and reads each pool's state under sysroot ("/" or a test tree).
+ * Reads only. */
+int hugepages_plan_compute(const char *sysroot, const struct mem_backend *b, size_t n,
+			   struct hugepages_plan *ret, struct ql_error *err);
+
+/* --dry-run: one line per pool, and the writes `reserve` would make. NULL on ENOMEM. */
+char *hugepages_plan_describe(const struct hugepages_plan *p, enum ql_hugepages mode);
+
+/* Before qemu starts: with CHECK, -ENOMEM naming every short pool; with RESERVE, compacts and
+ * raises each short pool through the journal; pools still short after that are named with how
+ * many could not be reserved, and what was reserved is given back (-ENOMEM). */
+int hugepages_apply(const char *sysroot, struct hugepages_plan *p, enum ql_hugepages mode,
+		    struct journal *j, const struct ql_logger *log, struct ql_error *err);

@@ -1,0 +1,657 @@
+/* The write-ahead journal of host values (see journal.h). One file per change, named
+ * PID.START.SEQ, written to a temporary name, fsync'd, renamed and the directory fsync'd before
+ * the host value is touched; removed (and the directory fsync'd) once the value is back. All
+ * launchers serialise on an flock of DIR/.lock, so "is this the last record for the file" and
+ * the undo that follows are one step. */
+#include "journal.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "macro.h"
+
+#define MAGIC "qemu-launcher journal 1\n"
+/* Host values we journal are small knobs; a bound keeps a corrupt record from eating memory. */
+#define VALUE_MAX 65536
+#define RECORD_MAX (3 * VALUE_MAX + 4096)
+
+struct journal {
+	char *dir;
+	char *owner;
+	pid_t pid;
+	unsigned long long start; /* the owner's start time (clock ticks after boot) */
+	const struct ql_logger *log;
+	char **own; /* our record file names, oldest first */
+	size_t n_own;
+};
+
+struct buf {
+	char *data;
+	size_t len;
+};
+
+struct record {
+	char *name; /* file name in the journal directory */
+	pid_t pid;
+	unsigned long long start;
+	char *owner;
+	enum journal_kind kind;
+	long delta;
+	char *path;
+	struct buf orig, new_value;
+	bool gone; /* undone in this pass: no longer part of its file's chain */
+};
+
+static void record_done(struct record *r)
+{
+	free(r->name);
+	free(r->owner);
+	free(r->path);
+	free(r->orig.data);
+	free(r->new_value.data);
+	*r = (struct record){0};
+}
+
+/* The start time of pid (field 22 of /proc/PID/stat); 0 when it does not exist. */
+static unsigned long long proc_start_time(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	char line[1024];
+	if (!fgets(line, sizeof(line), f))
+		return 0;
+	/* the command name may hold spaces and parentheses: count fields after the last ')' */
+	char *p = strrchr(line, ')');
+	if (!p)
+		return 0;
+	p++;
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return 0;
+	}
+	return strtoull(p + 1, NULL, 10);
+}
+
+static bool owner_alive(pid_t pid, unsigned long long start)
+{
+	return pid > 0 && proc_start_time(pid) == start && start != 0;
+}
+
+static int read_value(const char *path, struct buf *ret, struct ql_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return ql_error_set_errno(err, errno, "open `%s`", path);
+	_cleanup_free_ char *data = malloc(VALUE_MAX + 1);
+	if (!data)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(fd, data + len, VALUE_MAX - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ql_error_set_errno(err, errno, "read `%s`", path);
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == VALUE_MAX)
+			return ql_error_set(err, EFBIG, "`%s` is larger than %d bytes", path,
+					    VALUE_MAX);
+	}
+	data[len] = '\0';
+	*ret = (struct buf){TAKE_PTR(data), len};
+	return 0;
+}
+
+/* One write(2), as the kernel's knobs want it. */
+static int write_value(const struct journal *j, const char *path, const char *data, size_t len,
+		       struct ql_error *err)
+{
+	struct ql_shown s;
+	ql_log(j->log, QL_LOG_DEBUG, "write %s: %s", path, ql_show(&s, data));
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_TRUNC);
+	if (fd < 0)
+		return ql_error_set_errno(err, errno, "open `%s` for writing", path);
+	ssize_t n;
+	while ((n = write(fd, data, len)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		return ql_error_set_errno(err, errno, "write `%s` to `%s`", ql_show(&s, data), path);
+	if ((size_t)n != len)
+		return ql_error_set(err, EIO, "short write to `%s`", path);
+	return 0;
+}
+
+static int fsync_dir(const char *dir, struct ql_error *err)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		return ql_error_set_errno(err, errno, "fsync journal directory `%s`", dir);
+	return 0;
+}
+
+static int mkdir_parents(const char *dir, struct ql_error *err)
+{
+	_cleanup_free_ char *p = strdup(dir);
+	if (!p)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			return ql_error_set_errno(err, errno, "create journal directory `%s`", p);
+		*s = c;
+		if (!c)
+			return 0;
+	}
+}
+
+int journal_open(const char *dir, const char *owner, const struct ql_logger *log,
+		 struct journal **ret, struct ql_error *err)
+{
+	if (dir[0] != '/')
+		return ql_error_set(err, EINVAL, "the journal directory `%s` is not absolute", dir);
+	int r = mkdir_parents(dir, err);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (lstat(dir, &st) < 0)
+		return ql_error_set_errno(err, errno, "journal directory `%s`", dir);
+	/* Records say what to write where: only their owner may have written them. */
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+		return ql_error_set(err, EPERM,
+				    "journal directory `%s` must be a directory owned by uid %u and "
+				    "closed to group and others (mode 0700)",
+				    dir, (unsigned)geteuid());
+	_cleanup_free_ struct journal *j = calloc(1, sizeof(*j));
+	if (!j || !(j->dir = strdup(dir)) || !(j->owner = strdup(owner))) {
+		if (j)
+			free(j->dir);
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	j->pid = getpid();
+	j->start = proc_start_time(j->pid);
+	j->log = log;
+	*ret = TAKE_PTR(j);
+	return 0;
+}
+
+void journal_free(struct journal *j)
+{
+	if (!j)
+		return;
+	for (size_t i = 0; i < j->n_own; i++)
+		free(j->own[i]);
+	free(j->own);
+	free(j->dir);
+	free(j->owner);
+	free(j);
+}
+
+bool journal_has_records(const struct journal *j)
+{
+	return j && j->n_own > 0;
+}
+
+static int lock_dir(const struct journal *j, int *ret_fd, struct ql_error *err)
+{
+	_cleanup_free_ char *p = path_join(j->dir, ".lock");
+	if (!p)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return ql_error_set_errno(err, errno, "open `%s`", p);
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int e = errno;
+			close(fd);
+			return ql_error_set_errno(err, e, "lock `%s`", p);
+		}
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* --- record files ------------------------------------------------------------------------- */
+
+static int serialize(const struct record *r, char **ret, size_t *ret_len)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, MAGIC "pid %d\nstart %llu\nowner %zu\n", (int)r->pid, r->start, strlen(r->owner));
+	fwrite(r->owner, 1, strlen(r->owner), f);
+	fprintf(f, "\nkind %s\ndelta %ld\npath %zu\n", r->kind == JOURNAL_ADD ? "add" : "set",
+		r->delta, strlen(r->path));
+	fwrite(r->path, 1, strlen(r->path), f);
+	fprintf(f, "\norig %zu\n", r->orig.len);
+	fwrite(r->orig.data, 1, r->orig.len, f);
+	fprintf(f, "\nnew %zu\n", r->new_value.len);
+	fwrite(r->new_value.data, 1, r->new_value.len, f);
+	fputs("\nend\n", f);
+	if (fclose(f) != 0) {
+		free(out);
+		return -ENOMEM;
+	}
+	*ret = out;
+	*ret_len = len;
+	return 0;
+}
+
+/* Parser state over one record file. */
+struct cursor {
+	const char *p, *end;
+};
+
+static bool take_line(struct cursor *c, const char *key, char *val, size_t size)
+{
+	size_t kl = strlen(key);
+	if ((size_t)(c->end - c->p) <= kl || memcmp(c->p, key, kl) != 0 || c->p[kl] != ' ')
+		return false;
+	const char *s = c->p + kl + 1;
+	const char *nl = memchr(s, '\n', (size_t)(c->end - s));
+	if (!nl || (size_t)(nl - s) >= size)
+		return false;
+	memcpy(val, s, (size_t)(nl - s));
+	val[nl - s] = '\0';
+	c->p = nl + 1;
+	return true;
+}
+
+static bool take_blob(struct cursor *c, const char *key, struct buf *ret)
+{
+	char num[32];
+	if (!take_line(c, key, num, sizeof(num)))
+		return false;
+	char *e;
+	unsigned long n = strtoul(num, &e, 10);
+	if (*e || n > VALUE_MAX || (size_t)(c->end - c->p) < n + 1 || c->p[n] != '\n')
+		return false;
+	ret->data = malloc(n + 1);
+	if (!ret->data)
+		return false;
+	memcpy(ret->data, c->p, n);
+	ret->data[n] = '\0';
+	ret->len = n;
+	c->p += n + 1;
+	return true;
+}
+
+static int parse_record(const char *name, const char *text, size_t len, struct record *r)
+{
+	struct cursor c = {text, text + len};
+	char v[64];
+	struct buf owner = {0}, path = {0};
+	*r = (struct record){0};
+	if (len < strlen(MAGIC) || memcmp(text, MAGIC, strlen(MAGIC)) != 0)
+		return -EBADMSG;
+	c.p += strlen(MAGIC);
+	bool ok = take_line(&c, "pid", v, sizeof(v)) && (r->pid = (pid_t)atoi(v)) > 0 &&
+		  take_line(&c, "start", v, sizeof(v)) && ((r->start = strtoull(v, NULL, 10)), 1) &&
+		  take_blob(&c, "owner", &owner) && take_line(&c, "kind", v, sizeof(v)) &&
+		  (streq(v, "add") || streq(v, "set")) &&
+		  ((r->kind = streq(v, "add") ? JOURNAL_ADD : JOURNAL_SET), 1) &&
+		  take_line(&c, "delta", v, sizeof(v)) && ((r->delta = strtol(v, NULL, 10)), 1) &&
+		  take_blob(&c, "path", &path) && path.len == strlen(path.data) &&
+		  path.data[0] == '/' && take_blob(&c, "orig", &r->orig) &&
+		  take_blob(&c, "new", &r->new_value) && (size_t)(c.end - c.p) == 4 &&
+		  memcmp(c.p, "end\n", 4) == 0;
+	r->owner = owner.data;
+	r->path = path.data;
+	r->name = strdup(name);
+	if (!ok || !r->name) {
+		record_done(r);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* Write-ahead: the record is on disk (file and directory entry) before we return. */
+static int store_record(const struct journal *j, const struct record *r, struct ql_error *err)
+{
+	_cleanup_free_ char *text = NULL, *tmp_name = NULL, *path = NULL, *tmp = NULL;
+	size_t len = 0;
+	if (serialize(r, &text, &len) < 0 || asprintf(&tmp_name, ".tmp.%s", r->name) < 0 ||
+	    !(path = path_join(j->dir, r->name)) || !(tmp = path_join(j->dir, tmp_name)))
+		return ql_error_set(err, ENOMEM, "out of memory");
+	_cleanup_close_ int fd =
+	    open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return ql_error_set_errno(err, errno, "create journal record `%s`", tmp);
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			unlink(tmp);
+			return ql_error_set_errno(err, e, "write journal record `%s`", tmp);
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return ql_error_set_errno(err, e, "store journal record `%s`", path);
+	}
+	return fsync_dir(j->dir, err);
+}
+
+static int remove_record(const struct journal *j, const char *name, struct ql_error *err)
+{
+	_cleanup_free_ char *path = path_join(j->dir, name);
+	if (!path)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	if (unlink(path) < 0 && errno != ENOENT)
+		return ql_error_set_errno(err, errno, "remove journal record `%s`", path);
+	return fsync_dir(j->dir, err);
+}
+
+struct records {
+	struct record *v;
+	size_t n;
+};
+
+static void records_done(struct records *rs)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		record_done(&rs->v[i]);
+	free(rs->v);
+	*rs = (struct records){0};
+}
+
+/* Every well-formed record in the directory, in name order. A malformed one is reported and left
+ * alone: guessing what to write back would be worse. */
+static int load_records(const struct journal *j, struct records *ret, struct ql_error *err)
+{
+	_cleanup_closedir_ DIR *d = opendir(j->dir);
+	if (!d)
+		return ql_error_set_errno(err, errno, "open journal directory `%s`", j->dir);
+	struct records rs = {0};
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *path = path_join(j->dir, de->d_name);
+		struct buf text = {0};
+		struct ql_error e = {0};
+		if (!path) {
+			records_done(&rs);
+			return ql_error_set(err, ENOMEM, "out of memory");
+		}
+		int r = read_value(path, &text, &e);
+		ql_error_clear(&e);
+		struct record rec;
+		if (r == 0)
+			r = parse_record(de->d_name, text.data, text.len, &rec);
+		free(text.data);
+		if (r < 0) {
+			ql_log(j->log, QL_LOG_WARNING, "journal record `%s` is unreadable; left alone",
+			       path);
+			continue;
+		}
+		struct record *v = realloc(rs.v, (rs.n + 1) * sizeof(*v));
+		if (!v) {
+			record_done(&rec);
+			records_done(&rs);
+			return ql_error_set(err, ENOMEM, "out of memory");
+		}
+		rs.v = v;
+		rs.v[rs.n++] = rec;
+	}
+	*ret = rs;
+	return 0;
+}
+
+/* The first record (other than skip) for the same path: the chain whose original we share. */
+static const struct record *other_for_path(const struct records *rs, const char *path,
+					   const char *skip)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (!rs->v[i].gone && streq(rs->v[i].path, path) && !streq(rs->v[i].name, skip))
+			return &rs->v[i];
+	return NULL;
+}
+
+static int parse_long(const struct buf *b, const char *path, long *ret, struct ql_error *err)
+{
+	char *e;
+	errno = 0;
+	long v = strtol(b->data, &e, 10);
+	while (isspace((unsigned char)*e))
+		e++;
+	if (errno || *e || e == b->data)
+		return ql_error_set(err, EINVAL, "`%s` does not hold a number", path);
+	*ret = v;
+	return 0;
+}
+
+/* Gives one record's change back: the last record for its file writes the shared original;
+ * earlier ones leave a setting to the launchers still using it, or subtract their own delta. */
+static int undo_record(const struct journal *j, const struct records *rs, const struct record *r,
+		       struct ql_error *err)
+{
+	const struct record *other = other_for_path(rs, r->path, r->name);
+	int ret = 0;
+	if (!other) {
+		ret = write_value(j, r->path, r->orig.data, r->orig.len, err);
+	} else if (r->kind == JOURNAL_ADD && r->delta != 0) {
+		struct buf cur = {0};
+		long now = 0;
+		ret = read_value(r->path, &cur, err);
+		if (ret == 0)
+			ret = parse_long(&cur, r->path, &now, err);
+		free(cur.data);
+		char num[32];
+		int n = snprintf(num, sizeof(num), "%ld", now - r->delta < 0 ? 0 : now - r->delta);
+		if (ret == 0)
+			ret = write_value(j, r->path, num, (size_t)n, err);
+	}
+	if (ret < 0) {
+		ql_error_prefix(err, "giving back %s's change: ", r->owner);
+		return ret;
+	}
+	return remove_record(j, r->name, err);
+}
+
+static int forget_own(struct journal *j, const char *name)
+{
+	for (size_t i = 0; i < j->n_own; i++)
+		if (streq(j->own[i], name)) {
+			free(j->own[i]);
+			memmove(j->own + i, j->own + i + 1, (j->n_own - i - 1) * sizeof(char *));
+			j->n_own--;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* Records then writes, under the lock. For ADD, value is ignored and delta is the wish. */
+static int change(struct journal *j, enum journal_kind kind, const char *path, const char *value,
+		  long want, long *ret_got, struct ql_error *err)
+{
+	_cleanup_close_ int lock = -1;
+	int r = lock_dir(j, &lock, err);
+	if (r < 0)
+		return r;
+	struct records rs = {0};
+	struct record rec = {.pid = j->pid, .start = j->start, .kind = kind, .delta = want};
+	struct buf cur = {0};
+	r = load_records(j, &rs, err);
+	if (r == 0)
+		r = read_value(path, &cur, err);
+	long before = 0;
+	if (r == 0 && kind == JOURNAL_ADD)
+		r = parse_long(&cur, path, &before, err);
+	char num[32];
+	if (r == 0 && kind == JOURNAL_ADD) {
+		snprintf(num, sizeof(num), "%ld", before + want);
+		value = num;
+	}
+	if (r < 0)
+		goto out;
+	/* A file another live launcher changed first: its original is the host's, not today's. */
+	const struct record *chain = other_for_path(&rs, path, "");
+	const struct buf *orig = chain ? &chain->orig : &cur;
+	/* one sequence per process: record names stay unique across journals of one process */
+	static unsigned seq;
+	if (asprintf(&rec.name, "%d.%llu.%06u", (int)j->pid, j->start, seq++) < 0 ||
+	    !(rec.owner = strdup(j->owner)) || !(rec.path = strdup(path)) ||
+	    !(rec.orig.data = malloc(orig->len + 1)) || !(rec.new_value.data = strdup(value))) {
+		r = ql_error_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(rec.orig.data, orig->data, orig->len);
+	rec.orig.data[orig->len] = '\0';
+	rec.orig.len = orig->len;
+	rec.new_value.len = strlen(value);
+	char **own = realloc(j->own, (j->n_own + 1) * sizeof(char *));
+	if (!own) {
+		r = ql_error_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	j->own = own;
+	r = store_record(j, &rec, err);
+	if (r < 0)
+		goto out;
+	if (!(j->own[j->n_own] = strdup(rec.name))) {
+		remove_record(j, rec.name, NULL);
+		r = ql_error_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	j->n_own++;
+	r = write_value(j, path, value, strlen(value), err);
+	if (kind == JOURNAL_ADD) {
+		/* The kernel may give fewer pages than asked (or none, on failure): the record must
+		 * hold what we got, not what we wished. */
+		struct buf after = {0};
+		long now = before;
+		struct ql_error e = {0};
+		if (read_value(path, &after, &e) == 0)
+			parse_long(&after, path, &now, &e);
+		ql_error_clear(&e);
+		free(after.data);
+		long got = now - before;
+		if (want >= 0 && got > want)
+			got = want; /* someone else raised it meanwhile: not ours to give back */
+		if (want >= 0 && got < 0)
+			got = 0;
+		if (got != rec.delta) {
+			rec.delta = got;
+			int r2 = store_record(j, &rec, r < 0 ? NULL : err);
+			if (r == 0)
+				r = r2;
+		}
+		if (ret_got)
+			*ret_got = got;
+		if (r < 0 && got == 0) {
+			/* nothing changed: the record has nothing to give back */
+			remove_record(j, rec.name, NULL);
+			forget_own(j, rec.name);
+		}
+	}
+out:
+	free(cur.data);
+	record_done(&rec);
+	records_done(&rs);
+	return r;
+}
+
+int journal_set(struct journal *j, const char *path, const char *value, struct ql_error *err)
+{
+	return change(j, JOURNAL_SET, path, value, 0, NULL, err);
+}
+
+int journal_add(struct journal *j, const char *path, long want, long *ret_got,
+		struct ql_error *err)
+{
+	return change(j, JOURNAL_ADD, path, NULL, want, ret_got, err);
+}
+
+int journal_undo_own(struct journal *j, struct ql_error *err)
+{
+	if (!j || j->n_own == 0)
+		return 0;
+	_cleanup_close_ int lock = -1;
+	struct records rs = {0};
+	int r = lock_dir(j, &lock, err);
+	if (r == 0)
+		r = load_records(j, &rs, err);
+	if (r < 0)
+		return r;
+	int ret = 0;
+	while (j->n_own > 0) {
+		const char *name = j->own[j->n_own - 1];
+		struct ql_error e = {0};
+		for (size_t i = 0; i < rs.n; i++)
+			if (streq(rs.v[i].name, name)) {
+				ql_error_keep_first(undo_record(j, &rs, &rs.v[i], &e), &e, &ret,
+						    err);
+				rs.v[i].gone = true;
+				break;
+			}
+		free(j->own[--j->n_own]);
+	}
+	records_done(&rs);
+	return ret;
+}
+
+int journal_recover(struct journal *j, unsigned *ret_n, struct ql_error *err)
+{
+	_cleanup_close_ int lock = -1;
+	struct records rs = {0};
+	int r = lock_dir(j, &lock, err);
+	if (r == 0)
+		r = load_records(j, &rs, err);
+	if (r < 0)
+		return r;
+	int ret = 0;
+	unsigned n = 0;
+	/* newest first, so a dead launcher's settings unwind in reverse order */
+	for (size_t i = rs.n; i-- > 0;) {
+		struct record *rec = &rs.v[i];
+		if (owner_alive(rec->pid, rec->start) ||
+		    (rec->pid == j->pid && rec->start == j->start))
+			continue;
+		struct ql_error e = {0};
+		int r1 = undo_record(j, &rs, rec, &e);
+		if (r1 == 0) {
+			n++;
+			ql_log(j->log, QL_LOG_INFO,
+			       "gave back %s's change to %s (its launcher, pid %d, is gone)",
+			       rec->owner, rec->path, (int)rec->pid);
+		}
+		ql_error_keep_first(r1, &e, &ret, err);
+		rec->gone = true;
+	}
+	records_done(&rs);
+	if (ret_n)
+		*ret_n = n;
+	return ret;
+}
+
+char *journal_describe_write(const char *path, const char *old, const char *new_value)
+{
+	struct ql_shown a, b;
+	char *s = NULL;
+	if (asprintf(&s, "%s: %s -> %s", path, ql_show(&a, old), ql_show(&b, new_value)) < 0)
+		return NULL;
+	return s;
+}

@@ -1,0 +1,60 @@
+/* The crash-safe journal of host values the launcher changes: before a file value (a sysfs or
+ * procfs knob) is written, its original is recorded write-ahead and fsync'd in a root-only
+ * directory, so that the launcher's own unwind, its guardian and the next start all give the host
+ * back byte for byte. Generic "file value" records, shared by every kind of host change. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "log.h"
+
+#define QL_DEFAULT_JOURNAL_DIR "/run/qemu-launcher/journal"
+
+struct journal;
+
+/* How a record is undone.
+ *  JOURNAL_SET: a setting. Launchers changing the same file share one original (the value before
+ *               the first of them); only the last record out writes it back.
+ *  JOURNAL_ADD: a counter (nr_hugepages): each record gives back exactly its own delta; the last
+ *               record out writes the shared original back byte for byte. */
+enum journal_kind {
+	JOURNAL_SET,
+	JOURNAL_ADD,
+};
+
+/* Opens (creating it 0700, with its parents) the journal directory for records owned by this
+ * process (pid and start time, so a reused pid is not taken for the owner) on behalf of `owner`
+ * (the VM's name, for messages). The directory must belong to the effective user and be closed
+ * to group and others. */
+int journal_open(const char *dir, const char *owner, const struct ql_logger *log,
+		 struct journal **ret, struct ql_error *err);
+void journal_free(struct journal *j);
+static inline void journal_freep(struct journal **j)
+{
+	journal_free(*j);
+}
+#define _cleanup_journal_ _cleanup_(journal_freep)
+
+/* Records path's current value, then writes value (JOURNAL_SET). -d traces the write. */
+int journal_set(struct journal *j, const char *path, const char *value, struct ql_error *err);
+
+/* Counter: records path's current value, writes current + want, reads back what the kernel made of
+ * it (it may give fewer); *ret_got (may be NULL) is the increase obtained, and the record keeps
+ * that, so only it is given back. want may be negative. */
+int journal_add(struct journal *j, const char *path, long want, long *ret_got,
+		struct ql_error *err);
+
+/* True when this journal holds records (the run changed something). */
+bool journal_has_records(const struct journal *j);
+
+/* Undoes this launcher's records, newest first; best effort, the first failure is returned. */
+int journal_undo_own(struct journal *j, struct ql_error *err);
+
+/* Undoes the records of launchers that are no longer alive (the next start). *ret_n (may be NULL)
+ * is the number of records undone. */
+int journal_recover(struct journal *j, unsigned *ret_n, struct ql_error *err);
+
+/* Formats one planned write for --dry-run and -d: "PATH: OLD -> NEW" with values shown safely. */
+char *journal_describe_write(const char *path, const char *old, const char *new_value);

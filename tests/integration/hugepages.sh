@@ -1,0 +1,127 @@
+#!/bin/bash
+# Hugepages for guest RAM against the real kernel and real qemu (TCG): a private hugetlbfs, a
+# 32 MiB memory-backend-file with prealloc=on. The host's 2 MiB pool is raised by what is missing
+# and back to the value this test found after a normal exit, SIGTERM, a SIGKILLed launcher (its
+# guardian, or the next start when the guardian is killed too) and a refusal.
+. "$(dirname "$0")/lib.sh"
+NTESTS=15
+plan $NTESTS
+
+POOL=/sys/kernel/mm/hugepages/hugepages-2048kB
+[ "$(id -u)" = 0 ] || skip_all "needs root to change nr_hugepages"
+[ -w "$POOL/nr_hugepages" ] || skip_all "no writable 2 MiB hugepage pool at $POOL"
+ORIG=$(cat "$POOL/nr_hugepages")
+MNT=$SCRATCH/huge
+mkdir "$MNT"
+mount -t hugetlbfs -o pagesize=2M none "$MNT" || skip_all "cannot mount hugetlbfs"
+# Always: the pool as found, the mount gone, then lib.sh's cleanup.
+restore() {
+	_cleanup_pids_only
+	umount "$MNT" 2>/dev/null
+	[ "$(cat "$POOL/nr_hugepages")" = "$ORIG" ] || echo "$ORIG" >"$POOL/nr_hugepages"
+}
+_cleanup_pids_only() {
+	local p
+	for p in "${CLEANUP_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	for p in "${CLEANUP_PIDS[@]}"; do wait_until 5 pid_gone "$p"; done
+	# the qemus of this test (a killed launcher's qemu dies on its own within seconds)
+	for p in $(pgrep -f "mem-path=$MNT"); do kill -KILL "$p" 2>/dev/null; done
+}
+trap 'restore; _cleanup' EXIT
+export QEMU_LAUNCHER_JOURNAL_DIR=$SCRATCH/journal
+FREE=$(( $(cat "$POOL/free_hugepages") - $(cat "$POOL/resv_hugepages") ))
+NEED=16
+MISSING=$(( NEED > FREE ? NEED - FREE : 0 ))
+[ "$MISSING" -gt 0 ] || skip_all "the host already has $FREE free 2 MiB pages: nothing to reserve"
+
+vm_def() { # vm_def NAME MODE exit|idle
+	{
+		printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n  hugepages: %s\nqemu:\n' "$QEMU" "$2"
+		guest_opts "$3" | sed 's/^- machine: .*/- machine: [ pc, accel: tcg, memory-backend: ram0 ]/; s/^- m: 16/- m: 32/'
+		printf -- '- object: [ memory-backend-file, id: ram0, size: 32M, mem-path: %s, prealloc: on ]\n' "$MNT"
+	} | def "$1"
+}
+nr() { cat "$POOL/nr_hugepages"; }
+nr_is() { [ "$(nr)" = "$1" ]; }
+qemu_of_test() { pgrep -f "mem-path=$MNT" | head -n1; }
+
+# 1-2: not enough free pages, no reservation asked: refused before qemu starts, nothing touched
+vm_def short check exit
+"$QL" short >"$SCRATCH/short.out" 2>"$SCRATCH/short.err"
+expect_eq "a short pool without \`reserve\` exits 125" 125 $?
+if grep -q "not enough hugepages: 2048 kB pages on any node: $NEED needed, $FREE free" "$SCRATCH/short.err" &&
+	nr_is "$ORIG" && [ -z "$(qemu_of_test)" ]; then
+	ok "the refusal names size, node, needed and free; qemu never started; pool unchanged"
+else
+	not_ok "refusal message or state"
+	diag "$(cat "$SCRATCH/short.err")" "nr_hugepages $(nr), expected $ORIG"
+fi
+
+# 3: --dry-run lists the write and makes none
+vm_def res reserve idle
+out=$("$QL" --dry-run res)
+if grep -q "^# would write $POOL/nr_hugepages: $ORIG -> $((ORIG + MISSING))" <<<"$out" && nr_is "$ORIG"; then
+	ok "--dry-run lists the nr_hugepages write and changes nothing"
+else
+	not_ok "--dry-run"
+	diag "$out"
+fi
+
+# 4-8: a reserved run: the pool grows, guest RAM is on 2 MiB pages, SIGTERM gives it all back
+ql_start res -d
+if wait_until 20 grep -q "QMP connected" "$LERR"; then ok "the VM with reserved pages started"; else
+	not_ok "the VM with reserved pages started"
+	diag "$(cat "$LERR")"
+fi
+expect_eq "nr_hugepages raised by the missing pages while the VM runs" "$((ORIG + MISSING))" "$(nr)"
+Q=$(qemu_of_test)
+if [ -n "$Q" ] && awk -v m="$MNT/" 'index($0, m) {f=1; next} /^[0-9a-f]+-/ {f=0} f && /^KernelPageSize:/ {print $2}' \
+	"/proc/$Q/smaps" | grep -qx 2048; then
+	ok "guest RAM is mapped from the hugetlbfs with 2048 kB kernel pages"
+else
+	not_ok "guest RAM on hugepages"
+	diag "$(grep -A3 "$MNT" "/proc/$Q/smaps" 2>&1 | head -5)"
+fi
+expect_eq "one journal record for the reservation" 1 "$(ls "$QEMU_LAUNCHER_JOURNAL_DIR" | wc -l)"
+kill -TERM "$(launcher_of "$LPID")"
+wait "$LPID"
+if nr_is "$ORIG" && [ -z "$(ls "$QEMU_LAUNCHER_JOURNAL_DIR")" ]; then
+	ok "after SIGTERM nr_hugepages is back to $ORIG and the journal is empty"
+else
+	not_ok "after SIGTERM: nr_hugepages $(nr), expected $ORIG; journal: $(ls "$QEMU_LAUNCHER_JOURNAL_DIR")"
+fi
+
+# 9-10: a guest that exits by itself
+vm_def gone reserve exit
+timeout 60 "$QL" gone >/dev/null 2>"$SCRATCH/gone.err"
+expect_eq "the exiting guest's status is qemu's" 11 $?
+expect_eq "after qemu's own exit nr_hugepages is back" "$ORIG" "$(nr)"
+
+# 11-12: the launcher SIGKILLed: its guardian gives the pages back within seconds
+ql_start res -d
+wait_until 20 grep -q "QMP connected" "$LERR"
+expect_eq "reserved again" "$((ORIG + MISSING))" "$(nr)"
+kill -KILL "$(launcher_of "$LPID")"
+if wait_until 15 nr_is "$ORIG"; then ok "after SIGKILL the guardian gave the pages back"; else
+	not_ok "after SIGKILL: nr_hugepages $(nr), expected $ORIG"
+fi
+
+# 13-15: the launcher and its guardian both SIGKILLed: the next start gives them back
+ql_start res -d
+wait_until 20 grep -q "QMP connected" "$LERR"
+L=$(launcher_of "$LPID")
+Q=$(qemu_of_test)
+G=$(pgrep -P "$L" | grep -vx "$Q" | head -n1)
+kill -KILL "$G" "$L"
+wait_until 10 pid_gone "$Q"
+expect_eq "launcher and guardian killed: the reservation stays behind" "$((ORIG + MISSING))" "$(nr)"
+vm_def next ignore exit
+timeout 60 "$QL" -v next >/dev/null 2>"$SCRATCH/next.err"
+if nr_is "$ORIG" && grep -q "gave back res's change to $POOL/nr_hugepages" "$SCRATCH/next.err"; then
+	ok "the next start gave the dead launcher's pages back and said so"
+else
+	not_ok "next start: nr_hugepages $(nr), expected $ORIG"
+	diag "$(cat "$SCRATCH/next.err")"
+fi
+expect_eq "the journal is empty" "" "$(ls "$QEMU_LAUNCHER_JOURNAL_DIR")"
+

@@ -1,0 +1,230 @@
+/* Unit tests of the hugepage plan: which backends of a definition are on hugepages (page size,
+ * node, size), pages per pool against a fake sysfs tree, and reserve/check against it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "hugepages.h"
+
+static char root[64];
+
+/* Paths under /huge are a 2 MiB hugetlbfs, /giant a 1 GiB one, the rest ordinary. */
+static long fake_page_kb(const char *path)
+{
+	if (strncmp(path, "/huge", 5) == 0)
+		return 2048;
+	if (strncmp(path, "/giant", 6) == 0)
+		return 1048576;
+	return 0;
+}
+
+static struct definition *parse(const char *qemu)
+{
+	char *text = NULL;
+	assert_true(asprintf(&text, "launcher:\n  binary: qemu\nqemu:\n%s", qemu) > 0);
+	struct definition *d = NULL;
+	struct ql_error err = {0};
+	int r = definition_parse("t.yml", text, strlen(text), &d, &err);
+	if (r < 0)
+		print_error("%s\n", err.msg);
+	assert_int_equal(r, 0);
+	free(text);
+	return d;
+}
+
+static void put(const char *dir, const char *file, const char *value)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s%s' && printf '%%s\\n' '%s' >'%s%s/%s'", root, dir,
+		 value, root, dir, file);
+	assert_int_equal(system(cmd), 0);
+}
+
+static long get(const char *dir, const char *file)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s%s/%s", root, dir, file);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	long v = -1;
+	assert_int_equal(fscanf(f, "%ld", &v), 1);
+	fclose(f);
+	return v;
+}
+
+#define POOL2M "/sys/kernel/mm/hugepages/hugepages-2048kB"
+#define NODE1_1G "/sys/devices/system/node/node1/hugepages/hugepages-1048576kB"
+
+static int setup(void **state)
+{
+	strcpy(root, "/tmp/test_hugepages.XXXXXX");
+	assert_non_null(mkdtemp(root));
+	put(POOL2M, "nr_hugepages", "10");
+	put(POOL2M, "free_hugepages", "6");
+	put(POOL2M, "resv_hugepages", "2");
+	put(NODE1_1G, "nr_hugepages", "1");
+	put(NODE1_1G, "free_hugepages", "1");
+	put("/proc/sys/vm", "compact_memory", "");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+static void test_backends(void **state)
+{
+	_cleanup_definition_ struct definition *d = parse(
+	    "- m: 3G\n"
+	    "- object: [ memory-backend-file, id: a, size: 1G, mem-path: /huge/vm, prealloc: on ]\n"
+	    "- object: memory-backend-file,id=plain,size=1G,mem-path=/dev/shm\n"
+	    "- object: [ memory-backend-memfd, id: b, size: 2G, hugetlb: on, hugetlbsize: 1G,\n"
+	    "            host-nodes: 1, policy: bind ]\n"
+	    "- object: [ memory-backend-memfd, id: c, size: 5M, hugetlb: on, host-nodes: 0-1,\n"
+	    "            policy: bind ]\n"
+	    "- numa: [ node, memdev: a ]\n");
+	struct mem_backend *b = NULL;
+	size_t n = 0;
+	struct ql_error err = {0};
+	assert_int_equal(mem_backends_parse(d, fake_page_kb, 2048, &b, &n, &err), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(b[0].id, "a");
+	assert_int_equal(b[0].bytes, 1ULL << 30);
+	assert_int_equal(b[0].page_kb, 2048);
+	assert_int_equal(b[0].node, -1);
+	assert_true(b[0].prealloc);
+	assert_string_equal(b[1].id, "b");
+	assert_int_equal(b[1].page_kb, 1048576);
+	assert_int_equal(b[1].node, 1);
+	assert_false(b[1].prealloc);
+	/* a range of nodes: the kernel chooses, the whole host's pool counts */
+	assert_string_equal(b[2].id, "c");
+	assert_int_equal(b[2].node, -1);
+	assert_int_equal(b[2].page_kb, 2048);
+	mem_backends_free(b, n);
+}
+
+static void test_mem_path_takes_m(void **state)
+{
+	_cleanup_definition_ struct definition *d =
+	    parse("- m: [ size: 512, maxmem: 2G ]\n- mem-path: /huge\n- mem-prealloc\n");
+	struct mem_backend *b = NULL;
+	size_t n = 0;
+	struct ql_error err = {0};
+	assert_int_equal(mem_backends_parse(d, fake_page_kb, 2048, &b, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(b[0].id, "-mem-path");
+	assert_int_equal(b[0].bytes, 512ULL << 20); /* -m without a unit is MiB */
+	assert_true(b[0].prealloc);
+	mem_backends_free(b, n);
+}
+
+static void test_bad_size(void **state)
+{
+	_cleanup_definition_ struct definition *d =
+	    parse("- object: [ memory-backend-memfd, id: x, size: lots, hugetlb: on ]\n");
+	struct mem_backend *b = NULL;
+	size_t n = 0;
+	struct ql_error err = {0};
+	assert_int_equal(mem_backends_parse(d, fake_page_kb, 2048, &b, &n, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "t.yml:4:"));
+	assert_non_null(strstr(err.msg, "needs a `size`"));
+	ql_error_clear(&err);
+}
+
+static void plan_of(const char *qemu, struct hugepages_plan *p)
+{
+	_cleanup_definition_ struct definition *d = parse(qemu);
+	struct mem_backend *b = NULL;
+	size_t n = 0;
+	struct ql_error err = {0};
+	assert_int_equal(mem_backends_parse(d, fake_page_kb, 2048, &b, &n, &err), 0);
+	int r = hugepages_plan_compute(root, b, n, p, &err);
+	if (r < 0)
+		print_error("%s\n", err.msg);
+	assert_int_equal(r, 0);
+	mem_backends_free(b, n);
+}
+
+static void test_plan_and_reserve(void **state)
+{
+	struct hugepages_plan p = {0};
+	/* 10 MiB + 9 MiB (rounded up to 5 pages) of 2 MiB pages; 2 GiB of 1 GiB pages on node 1 */
+	plan_of("- object: [ memory-backend-file, id: a, size: 10M, mem-path: /huge/a ]\n"
+		"- object: [ memory-backend-file, id: b, size: 9M, mem-path: /huge/b ]\n"
+		"- object: [ memory-backend-file, id: g, size: 2G, mem-path: /giant,\n"
+		"            host-nodes: 1, policy: bind ]\n",
+		&p);
+	assert_int_equal(p.n, 2);
+	assert_int_equal(p.v[0].page_kb, 2048);
+	assert_int_equal(p.v[0].needed, 10);
+	assert_int_equal(p.v[0].free, 4); /* 6 free, 2 promised */
+	assert_int_equal(p.v[0].missing, 6);
+	assert_int_equal(p.v[1].node, 1);
+	assert_int_equal(p.v[1].needed, 2);
+	assert_int_equal(p.v[1].missing, 1);
+	_cleanup_free_ char *desc = hugepages_plan_describe(&p, QL_HUGEPAGES_RESERVE);
+	assert_non_null(strstr(desc, "hugepages: 2048 kB pages on any node: 10 needed, 4 free\n"));
+	assert_non_null(strstr(desc, POOL2M "/nr_hugepages: 10 -> 16"));
+	assert_non_null(strstr(desc, "1048576 kB pages on node 1: 2 needed, 1 free"));
+
+	/* check only: refused, naming every short pool; nothing written */
+	struct ql_error err = {0};
+	assert_int_equal(hugepages_apply(root, &p, QL_HUGEPAGES_CHECK, NULL, NULL, &err), -ENOMEM);
+	assert_non_null(strstr(err.msg, "2048 kB pages on any node: 10 needed, 4 free; "
+					"1048576 kB pages on node 1: 2 needed, 1 free"));
+	ql_error_clear(&err);
+	assert_int_equal(get(POOL2M, "nr_hugepages"), 10);
+
+	/* reserve: a regular file takes any value, so both pools are raised, then given back */
+	char jdir[128];
+	snprintf(jdir, sizeof(jdir), "%s/journal", root);
+	_cleanup_journal_ struct journal *j = NULL;
+	assert_int_equal(journal_open(jdir, "t", NULL, &j, &err), 0);
+	assert_int_equal(hugepages_apply(root, &p, QL_HUGEPAGES_RESERVE, j, NULL, &err), 0);
+	assert_int_equal(get(POOL2M, "nr_hugepages"), 16);
+	assert_int_equal(get(NODE1_1G, "nr_hugepages"), 2);
+	assert_int_equal(journal_undo_own(j, &err), 0);
+	assert_int_equal(get(POOL2M, "nr_hugepages"), 10);
+	assert_int_equal(get(NODE1_1G, "nr_hugepages"), 1);
+	hugepages_plan_done(&p);
+}
+
+static void test_missing_pool(void **state)
+{
+	_cleanup_definition_ struct definition *d = parse(
+	    "- object: [ memory-backend-file, id: g, size: 1G, mem-path: /giant,\n"
+	    "            host-nodes: 3, policy: bind ]\n");
+	struct mem_backend *b = NULL;
+	size_t n = 0;
+	struct hugepages_plan p = {0};
+	struct ql_error err = {0};
+	assert_int_equal(mem_backends_parse(d, fake_page_kb, 2048, &b, &n, &err), 0);
+	assert_int_equal(hugepages_plan_compute(root, b, n, &p, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "no 1048576 kB hugepages on that node"));
+	ql_error_clear(&err);
+	mem_backends_free(b, n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_backends),
+	    cmocka_unit_test(test_mem_path_takes_m),
+	    cmocka_unit_test(test_bad_size),
+	    cmocka_unit_test_setup_teardown(test_plan_and_reserve, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_pool, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

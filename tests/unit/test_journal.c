@@ -1,0 +1,218 @@
+/* Unit tests of the write-ahead journal on plain files in a temporary directory: byte-exact undo,
+ * shared originals (last one out restores), counters giving back their own delta, and a dead
+ * launcher's records undone by the next start. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "journal.h"
+
+struct fixture {
+	char root[64];
+	char *dir;  /* the journal */
+	char *knob; /* a "host value" */
+};
+
+static void put(const char *path, const char *text, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	close(fd);
+}
+
+static size_t get(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	ssize_t n = read(fd, buf, size - 1);
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	close(fd);
+	return (size_t)n;
+}
+
+static size_t count_records(const char *dir)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	strcpy(f->root, "/tmp/test_journal.XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	f->dir = path_join(f->root, "run/journal");
+	f->knob = path_join(f->root, "knob");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
+	assert_int_equal(system(cmd), 0);
+	free(f->dir);
+	free(f->knob);
+	free(f);
+	return 0;
+}
+
+static struct journal *open_ok(struct fixture *f, const char *owner)
+{
+	struct ql_error err = {0};
+	struct journal *j = NULL;
+	int r = journal_open(f->dir, owner, NULL, &j, &err);
+	if (r < 0)
+		print_error("journal_open: %s\n", err.msg);
+	assert_int_equal(r, 0);
+	return j;
+}
+
+static void test_set_undo_byte_exact(void **state)
+{
+	struct fixture *f = *state;
+	/* no trailing newline, an embedded NUL-free oddity: restored exactly */
+	put(f->knob, "a b\n\tc", 6);
+	_cleanup_journal_ struct journal *j = open_ok(f, "vm");
+	struct stat st;
+	assert_int_equal(stat(f->dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	struct ql_error err = {0};
+	assert_int_equal(journal_set(j, f->knob, "new", &err), 0);
+	char buf[64];
+	assert_int_equal(get(f->knob, buf, sizeof(buf)), 3);
+	assert_string_equal(buf, "new");
+	assert_true(journal_has_records(j));
+	assert_int_equal(count_records(f->dir), 1);
+	assert_int_equal(journal_undo_own(j, &err), 0);
+	assert_int_equal(get(f->knob, buf, sizeof(buf)), 6);
+	assert_memory_equal(buf, "a b\n\tc", 6);
+	assert_int_equal(count_records(f->dir), 0);
+	assert_false(journal_has_records(j));
+}
+
+static void test_shared_setting_last_out_restores(void **state)
+{
+	struct fixture *f = *state;
+	put(f->knob, "orig\n", 5);
+	_cleanup_journal_ struct journal *a = open_ok(f, "a");
+	_cleanup_journal_ struct journal *b = open_ok(f, "b");
+	struct ql_error err = {0};
+	char buf[64];
+	assert_int_equal(journal_set(a, f->knob, "A", &err), 0);
+	assert_int_equal(journal_set(b, f->knob, "B", &err), 0);
+	/* a leaves first: b still needs the setting */
+	assert_int_equal(journal_undo_own(a, &err), 0);
+	get(f->knob, buf, sizeof(buf));
+	assert_string_equal(buf, "B");
+	/* b is the last one out: the host's original, not a's value */
+	assert_int_equal(journal_undo_own(b, &err), 0);
+	get(f->knob, buf, sizeof(buf));
+	assert_string_equal(buf, "orig\n");
+	assert_int_equal(count_records(f->dir), 0);
+}
+
+static void test_counter_gives_back_own_delta(void **state)
+{
+	struct fixture *f = *state;
+	put(f->knob, "3\n", 2);
+	_cleanup_journal_ struct journal *a = open_ok(f, "a");
+	_cleanup_journal_ struct journal *b = open_ok(f, "b");
+	struct ql_error err = {0};
+	long got = -1;
+	char buf[64];
+	assert_int_equal(journal_add(a, f->knob, 5, &got, &err), 0);
+	assert_int_equal(got, 5);
+	get(f->knob, buf, sizeof(buf));
+	assert_string_equal(buf, "8");
+	assert_int_equal(journal_add(b, f->knob, 2, &got, &err), 0);
+	get(f->knob, buf, sizeof(buf));
+	assert_string_equal(buf, "10");
+	assert_int_equal(journal_undo_own(a, &err), 0);
+	get(f->knob, buf, sizeof(buf));
+	assert_string_equal(buf, "5");
+	assert_int_equal(journal_undo_own(b, &err), 0);
+	get(f->knob, buf, sizeof(buf));
+	assert_string_equal(buf, "3\n");
+}
+
+static void test_dead_owner_recovered(void **state)
+{
+	struct fixture *f = *state;
+	put(f->knob, "0\n", 2);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* a launcher that changes the host and dies without unwinding */
+		struct journal *j = NULL;
+		struct ql_error err = {0};
+		if (journal_open(f->dir, "dead-vm", NULL, &j, &err) < 0 ||
+		    journal_add(j, f->knob, 7, NULL, &err) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(status, 0);
+	char buf[64];
+	get(f->knob, buf, sizeof(buf));
+	assert_string_equal(buf, "7");
+	_cleanup_journal_ struct journal *live = open_ok(f, "live");
+	struct ql_error err = {0};
+	assert_int_equal(journal_set(live, f->knob, "9", &err), 0);
+	unsigned n = 0;
+	assert_int_equal(journal_recover(live, &n, &err), 0);
+	assert_int_equal(n, 1);
+	/* the live launcher's record remains, and now holds the host's original alone */
+	assert_int_equal(count_records(f->dir), 1);
+	assert_int_equal(journal_undo_own(live, &err), 0);
+	get(f->knob, buf, sizeof(buf));
+	assert_string_equal(buf, "0\n");
+}
+
+static void test_unsafe_directory_refused(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(mkdir(f->dir, 0700) == 0 || errno == ENOENT, 1);
+	char *parent = path_join(f->root, "open");
+	assert_int_equal(mkdir(parent, 0777), 0);
+	assert_int_equal(chmod(parent, 0777), 0);
+	struct journal *j = NULL;
+	struct ql_error err = {0};
+	assert_int_equal(journal_open(parent, "vm", NULL, &j, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "0700"));
+	ql_error_clear(&err);
+	assert_int_equal(journal_open("relative", "vm", NULL, &j, &err), -EINVAL);
+	ql_error_clear(&err);
+	free(parent);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_set_undo_byte_exact, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_shared_setting_last_out_restores, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_counter_gives_back_own_delta, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dead_owner_recovered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unsafe_directory_refused, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
