@@ -198,6 +198,8 @@ static const char *const launcher_keys[] = {
     "isolate_cpus",
     "emulator_pinning",
     "iothread_pinning",
+    "iothread_scheduler",
+    "iothread_priority",
     "core_scheduling",
     "rlimit_memlock",
     "shutdown_timeout",
@@ -690,6 +692,44 @@ static int parse_iothread_pinning(struct ctx *c, const struct ynode *v)
 	return 0;
 }
 
+/* iothread_scheduler/iothread_priority: like scheduler/priority, for the pinned I/O threads
+ * (deadline needs per-thread budgets and is not offered). */
+static int check_iothread_sched(struct ctx *c, const struct ynode *sched_key,
+				const struct ynode *sched, const struct ynode *prio_key,
+				const struct ynode *prio)
+{
+	struct definition *d = c->d;
+	if (sched && !d->n_iothread_pins)
+		return fail(c, sched_key->mark,
+			    "`iothread_scheduler` applies to the I/O threads of `iothread_pinning`, "
+			    "and there is none");
+	if (prio && !sched)
+		return fail(c, prio_key->mark, "`iothread_priority` needs `iothread_scheduler`");
+	if (!sched)
+		return 0;
+	enum ql_sched_policy p = ql_sched_policy_from_name(sched->text);
+	struct ql_shown s;
+	if (p == QL_SCHED_UNSET || p == QL_SCHED_DEADLINE)
+		return fail(c, sched->mark,
+			    "`iothread_scheduler` must be one of batch, fifo, idle, other, rr, got "
+			    "`%s`",
+			    ql_show(&s, sched->text));
+	bool rt = p == QL_SCHED_FIFO || p == QL_SCHED_RR;
+	uint64_t x = 0;
+	if (prio) {
+		int r = get_uint(c, prio, "iothread_priority", rt ? 1 : 0, rt ? 99 : 0, &x);
+		if (r < 0)
+			return r;
+	} else if (rt) {
+		return fail(c, sched->mark,
+			    "iothread_scheduler `%s` needs an `iothread_priority` between 1 and 99",
+			    ql_sched_policy_name(p));
+	}
+	d->iothread_scheduler = p;
+	d->iothread_priority = (int)x;
+	return 0;
+}
+
 static int parse_core_sched(struct ctx *c, const struct ynode *v)
 {
 	static const char *const names[] = {
@@ -853,6 +893,7 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 {
 	struct definition *d = c->d;
 	struct sched_marks sm = {0};
+	const struct ynode *io_sched_key = NULL, *io_sched = NULL, *io_prio_key = NULL, *io_prio = NULL;
 	struct ql_shown s;
 	const struct ynode *binary = NULL;
 	int r = 0;
@@ -923,6 +964,13 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 			r = parse_iothread_pinning(c, val);
 		} else if (streq(n, "core_scheduling")) {
 			r = parse_core_sched(c, val);
+		} else if (streq(n, "iothread_scheduler")) {
+			io_sched_key = k;
+			r = expect_scalar(c, val, n, "one of batch, fifo, idle, other, rr");
+			io_sched = val;
+		} else if (streq(n, "iothread_priority")) {
+			io_prio_key = k;
+			io_prio = val;
 		} else if (streq(n, "rlimit_memlock")) {
 			r = parse_memlock(c, val);
 		} else if (streq(n, "hugepages")) {
@@ -938,7 +986,8 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 		return r;
 	if (!binary)
 		return fail(c, key->mark, "`launcher` needs `binary` (the qemu binary to run)");
-	return check_scheduling(c, &sm);
+	r = check_iothread_sched(c, io_sched_key, io_sched, io_prio_key, io_prio);
+	return r < 0 ? r : check_scheduling(c, &sm);
 }
 
 /* ------------------------------------------------------------------------------------------ */

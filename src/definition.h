@@ -110,6 +110,8 @@ struct definition {
 	struct cpu_list *emulator_cpus; /* NULL when not set */
 	struct iothread_pin *iothread_pins;
 	size_t n_iothread_pins;
+	enum ql_sched_policy iothread_scheduler; /* for the pinned I/O threads; no deadline */
+	int iothread_priority;
 	enum ql_core_sched core_sched;
 	struct ql_mark core_sched_mark;
 

@@ -31,6 +31,7 @@ struct pinning {
 	const struct iothread_pin *io; /* the definition's iothread_pinning (borrowed) */
 	size_t n_io;
 	enum ql_core_sched core_sched; /* OFF also when `auto` found no core scheduling */
+	struct sched_params io_sched;  /* for the pinned I/O threads; policy UNSET: none */
 
 	pid_t qemu_pid;
 	struct sched_change *changes;
@@ -316,6 +317,8 @@ int pinning_prepare(const struct definition *d, const struct isolation_config *c
 	p->io = d->iothread_pins;
 	p->n_io = d->n_iothread_pins;
 	p->core_sched = d->core_sched;
+	p->io_sched = (struct sched_params){.policy = d->iothread_scheduler,
+					    .priority = d->iothread_priority};
 	sched_params_from_definition(d, &p->sched);
 	if (!(p->def_path = strdup(d->path ? d->path : "(definition)")))
 		return ql_error_set(err, ENOMEM, "out of memory");
@@ -364,7 +367,11 @@ char *pinning_describe(struct pinning *p)
 	for (size_t i = 0; i < p->n_io; i++) {
 		_cleanup_free_ char *t = cpu_list_format(p->io[i].cpus);
 		struct ql_shown sh;
-		fprintf(f, "I/O thread %s -> host CPUs %s\n", ql_show(&sh, p->io[i].id), t ? t : "?");
+		fprintf(f, "I/O thread %s -> host CPUs %s", ql_show(&sh, p->io[i].id), t ? t : "?");
+		if (p->io_sched.policy != QL_SCHED_UNSET)
+			fprintf(f, ", scheduler %s%s%.0d", ql_sched_policy_name(p->io_sched.policy),
+				p->io_sched.priority ? " priority " : "", p->io_sched.priority);
+		fputc('\n', f);
 	}
 	if (p->core_sched != QL_CORE_SCHED_OFF)
 		fprintf(f, "core scheduling: %s\n",
@@ -439,29 +446,34 @@ static void undo_sched(struct pinning *p)
 	p->n_changes = 0;
 }
 
-static int schedule_thread(struct pinning *p, pid_t tid, int cpu_index, struct ql_error *err)
+/* Saves tid's scheduling (for the undo), then applies sp; `what` names the thread. */
+static int schedule_thread_as(struct pinning *p, pid_t tid, const struct sched_params *sp,
+			      const char *what, struct ql_error *err)
 {
 	for (size_t i = 0; i < p->n_changes; i++)
 		if (p->changes[i].tid == tid)
 			return 0; /* one thread running several vCPUs */
 	struct sched_change c = {.tid = tid};
 	int r = sched_save(tid, &c.saved, err);
-	if (r < 0)
-		return r;
-	char what[32];
-	snprintf(what, sizeof(what), "vCPU %d", cpu_index);
-	r = sched_apply(tid, &p->sched, what, err);
+	if (r == 0)
+		r = sched_apply(tid, sp, what, err);
 	if (r < 0)
 		return r;
 	p->changes[p->n_changes++] = c;
-	if (sched_policy_is_realtime(p->sched.policy))
-		ql_log(p->log, QL_LOG_DEBUG, "vCPU %d thread %d: scheduler %s priority %d",
-		       cpu_index, (int)tid, ql_sched_policy_name(p->sched.policy),
-		       p->sched.priority);
+	if (sched_policy_is_realtime(sp->policy))
+		ql_log(p->log, QL_LOG_DEBUG, "%s thread %d: scheduler %s priority %d", what,
+		       (int)tid, ql_sched_policy_name(sp->policy), sp->priority);
 	else
-		ql_log(p->log, QL_LOG_DEBUG, "vCPU %d thread %d: scheduler %s", cpu_index, (int)tid,
-		       ql_sched_policy_name(p->sched.policy));
+		ql_log(p->log, QL_LOG_DEBUG, "%s thread %d: scheduler %s", what, (int)tid,
+		       ql_sched_policy_name(sp->policy));
 	return 0;
+}
+
+static int schedule_thread(struct pinning *p, pid_t tid, int cpu_index, struct ql_error *err)
+{
+	char what[32];
+	snprintf(what, sizeof(what), "vCPU %d", cpu_index);
+	return schedule_thread_as(p, tid, &p->sched, what, err);
 }
 
 /* Every TID qemu reported must be one of its threads, and pinned vCPUs need threads of their
@@ -537,15 +549,24 @@ static int map_pins(const struct pinning *p, const struct qmp_cpu *cpus, size_t 
 
 /* The scheduling policy for the pinned vCPU threads, or all of them when none is pinned. */
 static int schedule_all(struct pinning *p, const struct vcpu_placement *placements,
-			const struct qmp_cpu *cpus, size_t n_cpus, struct ql_error *err)
+			const struct qmp_cpu *cpus, size_t n_cpus, const pid_t *io_tids,
+			struct ql_error *err)
 {
-	if (p->sched.policy == QL_SCHED_UNSET)
+	if (p->sched.policy == QL_SCHED_UNSET && p->io_sched.policy == QL_SCHED_UNSET)
 		return 0;
 	free(p->changes);
 	p->n_changes = 0;
-	if (!(p->changes = calloc(n_cpus ? n_cpus : 1, sizeof(*p->changes))))
+	if (!(p->changes = calloc(n_cpus + p->n_io + 1, sizeof(*p->changes))))
 		return ql_error_set(err, ENOMEM, "out of memory");
 	int r = 0;
+	for (size_t i = 0; p->io_sched.policy != QL_SCHED_UNSET && r == 0 && i < p->n_io; i++) {
+		char what[160];
+		struct ql_shown sh;
+		snprintf(what, sizeof(what), "I/O thread %s", ql_show(&sh, p->io[i].id));
+		r = schedule_thread_as(p, io_tids[i], &p->io_sched, what, err);
+	}
+	if (r < 0 || p->sched.policy == QL_SCHED_UNSET)
+		return r;
 	if (p->n_pins)
 		for (size_t i = 0; r == 0 && i < p->n_pins; i++)
 			r = schedule_thread(p, placements[i].tid, placements[i].cpu_index, err);
@@ -714,7 +735,7 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 	if (r == 0)
 		r = place_iothreads(p, tids + n_cpus, err);
 	if (r == 0)
-		r = schedule_all(p, placements, cpus, n_cpus, err);
+		r = schedule_all(p, placements, cpus, n_cpus, tids + n_cpus, err);
 	if (r == 0)
 		r = apply_core_sched(p, tids, n_cpus, err);
 	if (r == 0)

@@ -6,7 +6,7 @@
 # starts. `core_scheduling` is refused where the kernel has no core scheduling (vm) or warned
 # about (auto). Real qemu under TCG; only processes this script started are touched.
 . "$(dirname "$0")/lib.sh"
-NTESTS=25
+NTESTS=30
 plan $NTESTS
 require_cpuset_v1
 IOCPU=0
@@ -28,7 +28,9 @@ expect_eq "--dry-run: exit 0" 0 "$?"
 check "--dry-run: lists the I/O thread's CPUs" grep -q "^# I/O thread io0 -> host CPUs $IOCPU\$" "$SCRATCH/dry.out"
 
 # --- affinity backend ----------------------------------------------------------------------------
-io_def aff false "$IOCPU"
+io_def aff false "$IOCPU" "  iothread_scheduler: fifo
+  iothread_priority: 5
+"
 ql_start aff -d
 if wait_until 20 grep -q "guest left paused" "$LERR"; then
 	AL=$(launcher_of "$LPID")
@@ -40,6 +42,8 @@ if wait_until 20 grep -q "guest left paused" "$LERR"; then
 	expect_eq "affinity: the I/O thread runs on CPU $IOCPU" "$IOCPU" "$(allowed_of "$AQ" "$IO")"
 	expect_eq "affinity: vCPU 0 runs on CPU $PIN" "$PIN" "$(allowed_of "$AQ" "$V0")"
 	check "affinity: -d traced the I/O thread's placement" grep -q "I/O thread io0 (thread $IO) -> host CPUs $IOCPU" "$LERR"
+	expect_eq "iothread_scheduler: the I/O thread runs FIFO 5 (reset on fork)" "SCHED_FIFO|SCHED_RESET_ON_FORK 5" "$(policy_of "$IO")"
+	expect_eq "iothread_scheduler: the vCPUs keep their policy" "SCHED_OTHER 0" "$(policy_of "$V0")"
 	sleep 1.3 # past the 0.1 s and 1 s rescans, which reset other threads' affinity
 	expect_eq "affinity: the rescans leave the I/O thread where it is" "$IOCPU" "$(allowed_of "$AQ" "$IO")"
 	kill -TERM "$AL"
@@ -47,7 +51,7 @@ if wait_until 20 grep -q "guest left paused" "$LERR"; then
 	expect_eq "affinity: SIGTERM, exit 0" 0 "$?"
 else
 	diag "$(cat "$LERR")"
-	for i in 1 2 3 4 5; do not_ok "affinity VM with an I/O thread did not start"; done
+	for i in 1 2 3 4 5 6 7; do not_ok "affinity VM with an I/O thread did not start"; done
 fi
 
 # --- cpuset v1 -------------------------------------------------------------------------------------
@@ -97,6 +101,16 @@ io_def overlap false "$PIN"
 "$QL" overlap >/dev/null 2>"$SCRATCH/overlap.err" </dev/null
 expect_eq "an I/O thread on a vCPU's CPU: exit 125" 125 "$?"
 check "... says I/O threads belong off the vCPUs" grep -q "overlap.yml:[0-9]*:[0-9]*: iothread_pinning: I/O thread \`io0\`: its CPUs include a vCPU's host CPU" "$SCRATCH/overlap.err"
+
+io_def iodl false "$IOCPU" "  iothread_scheduler: deadline
+"
+"$QL" --check iodl >/dev/null 2>"$SCRATCH/iodl.err"
+expect_eq "iothread_scheduler: deadline is refused, exit 125" 125 "$?"
+check "... with its position" grep -q "iodl.yml:[0-9]*:[0-9]*: \`iothread_scheduler\` must be one of batch, fifo, idle, other, rr, got \`deadline\`" "$SCRATCH/iodl.err"
+io_def iofifo false "$IOCPU" "  iothread_scheduler: rr
+"
+"$QL" --check iofifo >/dev/null 2>"$SCRATCH/iofifo.err"
+expect_eq "iothread_scheduler: rr without iothread_priority, exit 125" 125 "$?"
 
 # --- core scheduling --------------------------------------------------------------------------------
 io_def core false "$IOCPU" "  core_scheduling: vm

@@ -41,8 +41,15 @@ vg_run() {
 	rc=$?
 	vg_check "$name" "$want" "$rc"
 }
+# Debian 12's valgrind (3.19) does not know pidfd_open (syscall 434), which the guardian of a
+# pinned run uses: it answers ENOSYS (the launcher then warns and runs without a guardian) and
+# logs this block. Only that block is dropped: any other unhandled syscall still fails the check.
+vg_filter() {
+	sed -i -E '/^--[0-9]+-- WARNING: unhandled amd64-linux syscall: 434$/,/^--[0-9]+-- it at http:\/\/valgrind\.org\/support\/bug_reports\.html\.$/d' "$1"
+}
 # vg_check NAME EXPECTED_STATUS STATUS: the two results of one run.
 vg_check() {
+	[ -f "$SCRATCH/vg-$1.log" ] && vg_filter "$SCRATCH/vg-$1.log"
 	local name=$1 want=$2 rc=$3
 	if [ "$rc" = "$want" ]; then ok "$name: exit $want"; else
 		not_ok "$name: exit $want"
