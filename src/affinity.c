@@ -17,7 +17,7 @@ struct affinity_state {
 	struct vcpu_placement *vcpus;
 	size_t n_vcpus;
 	struct cpu_list *emulator; /* NULL: non-vCPU threads keep `original` */
-	pid_t *keep; /* threads the caller places itself (I/O threads) */
+	pid_t *keep;		   /* threads the caller places itself (I/O threads) */
 	size_t n_keep;
 };
 

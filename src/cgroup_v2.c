@@ -38,9 +38,9 @@ static const struct cgroup_layout cgroup_v2_layout = {
 
 struct cgroup_v2 {
 	const struct isolation_config *cfg;
-	char *root;  /* absolute; the cgroup2 mount or a delegated directory */
-	int root_fd; /* O_PATH; every path below is relative to it */
-	char *vm_rel; /* <prefix>/<vm> */
+	char *root;    /* absolute; the cgroup2 mount or a delegated directory */
+	int root_fd;   /* O_PATH; every path below is relative to it */
+	char *vm_rel;  /* <prefix>/<vm> */
 	bool top_root; /* root is the hierarchy's root cgroup (always a partition root) */
 	const struct ql_logger *log;
 
@@ -267,7 +267,8 @@ static int cgroup_v2_probe(const struct isolation_config *cfg, void **ret_state,
 		return ql_error_set(err, ENOTSUP, "`%s` is not a cgroup2 filesystem", root);
 	if (!cgroup_prefix_is_valid(cfg->prefix))
 		return ql_error_set(err, EINVAL, "invalid prefix `%s`", cfg->prefix);
-	if (!cfg->vm_name || !vm_name_is_valid(cfg->vm_name) || cgroup_name_is_reserved(cfg->vm_name))
+	if (!cfg->vm_name || !vm_name_is_valid(cfg->vm_name) ||
+	    cgroup_name_is_reserved(cfg->vm_name))
 		return ql_error_set(err, EINVAL, "VM name `%s` cannot name a cgroup",
 				    cfg->vm_name ? cfg->vm_name : "");
 
@@ -287,10 +288,11 @@ static int cgroup_v2_probe(const struct isolation_config *cfg, void **ret_state,
 	if (cg_read(s, NULL, "cgroup.controllers", &ctrl, err) < 0)
 		return ql_error_set(err, ENOTSUP, "cannot read `%s/cgroup.controllers`", root);
 	if (!word_in_list(ctrl, "cpuset"))
-		return ql_error_set(err, ENOTSUP,
-				    "the cpuset controller is not available in `%s` "
-				    "(cgroup.controllers: \"%s\"; on hybrid hosts it is bound to v1)",
-				    root, ctrl);
+		return ql_error_set(
+		    err, ENOTSUP,
+		    "the cpuset controller is not available in `%s` "
+		    "(cgroup.controllers: \"%s\"; on hybrid hosts it is bound to v1)",
+		    root, ctrl);
 	/* The hierarchy root has no cgroup.type. */
 	s->top_root = !cg_exists(s, "cgroup.type");
 	if (!s->top_root && (r = check_delegated_root(s, err)) < 0)
@@ -341,8 +343,11 @@ static char *cgroup_v2_describe(void *state, const struct isolation_plan *req)
 	_cleanup_cpu_list_ struct cpu_list *usable = NULL;
 	struct cg2_plan plan = {0};
 	if (read_usable(s, &usable, NULL) == 0) {
-		struct cg2_host h = {.root = s->root, .prefix = s->cfg->prefix, .vm = s->cfg->vm_name,
-				     .usable = usable, .top_root = true};
+		struct cg2_host h = {.root = s->root,
+				     .prefix = s->cfg->prefix,
+				     .vm = s->cfg->vm_name,
+				     .usable = usable,
+				     .top_root = true};
 		(void)cg2_plan_build(&h, req, QL_ISOLATE_FALSE, &plan, NULL);
 	}
 	_cleanup_free_ char *emu = fmt_cpus(plan.emulator), *usable_text = fmt_cpus(usable);
@@ -490,8 +495,8 @@ static char *process_cgroup_dir(struct cgroup_v2 *s, pid_t pid)
 			continue;
 		size_t ml = strlen(mpoint), rl = strlen(mroot);
 		/* Our root must lie in this mount; prefer the deepest such mount. */
-		if (strncmp(s->root, mpoint, ml) != 0 || (s->root[ml] != '/' && s->root[ml] != '\0') ||
-		    (best && ml < best_len))
+		if (strncmp(s->root, mpoint, ml) != 0 ||
+		    (s->root[ml] != '/' && s->root[ml] != '\0') || (best && ml < best_len))
 			continue;
 		const char *rest;
 		if (streq(mroot, "/"))
@@ -707,7 +712,8 @@ static int read_host(struct cgroup_v2 *s, struct host_state *hs, struct ql_error
 		return ql_error_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < hs->others.n; i++) {
 		const struct other_vm *o = &hs->others.v[i];
-		hs->views[i] = (struct cg2_other_vm){o->name, o->vcpu_cpus, o->vm_cpus, o->partition};
+		hs->views[i] =
+		    (struct cg2_other_vm){o->name, o->vcpu_cpus, o->vm_cpus, o->partition};
 	}
 	hs->h = (struct cg2_host){
 	    .root = s->root,
@@ -854,10 +860,11 @@ static int form_partitions(struct cgroup_v2 *s, const struct cg2_plan *p, char *
 	    (!p->prefix_was_root && (r = reset_partition(s, s->cfg->prefix, err)) < 0))
 		return r;
 	if (!s->warned)
-		ql_log(s->log, QL_LOG_WARNING,
-		       "CPU isolation unavailable (%s); vCPUs are pinned without keeping other tasks "
-		       "off their CPUs",
-		       reason);
+		ql_log(
+		    s->log, QL_LOG_WARNING,
+		    "CPU isolation unavailable (%s); vCPUs are pinned without keeping other tasks "
+		    "off their CPUs",
+		    reason);
 	s->warned = true;
 	return 0;
 }
@@ -942,7 +949,8 @@ static int verify(struct cgroup_v2 *s, const struct isolation_plan *req, const s
 			       partitioned ? " (isolated partition)" : "");
 	}
 	for (size_t i = 0; r == 0 && i < n_tids; i++)
-		if (!is_vcpu_tid(req, tids[i]) && (r = proc_check_affinity(tids[i], p->emulator, err)) == -ESRCH)
+		if (!is_vcpu_tid(req, tids[i]) &&
+		    (r = proc_check_affinity(tids[i], p->emulator, err)) == -ESRCH)
 			r = 0;
 	return r;
 }
@@ -953,7 +961,8 @@ static int check_request(const struct isolation_plan *req, struct ql_error *err)
 		return ql_error_set(err, EINVAL, "nothing to place");
 	for (size_t i = 0; i < req->n_vcpus; i++)
 		if (!proc_thread_belongs_to(req->qemu_pid, req->vcpus[i].tid))
-			return ql_error_set(err, ESRCH, "thread %d of vCPU %d is not a thread of qemu",
+			return ql_error_set(err, ESRCH,
+					    "thread %d of vCPU %d is not a thread of qemu",
 					    (int)req->vcpus[i].tid, req->vcpus[i].cpu_index);
 	return 0;
 }
@@ -1058,7 +1067,8 @@ static int cgroup_v2_rescan(void *state, struct ql_error *err)
 		while (fgets(line, sizeof(line), f)) {
 			line[strcspn(line, "\n")] = '\0';
 			size_t ll = strlen(line);
-			if (strncmp(line, "0::", 3) == 0 && ll >= sl && streq(line + ll - sl, suffix))
+			if (strncmp(line, "0::", 3) == 0 && ll >= sl &&
+			    streq(line + ll - sl, suffix))
 				in_emu = true;
 		}
 		if (in_emu)

@@ -24,7 +24,8 @@ static const struct {
      offsetof(struct config_paths, cpuset_prefix)},
     {"QEMU_LAUNCHER_CGROUP2_ROOT", QL_DEFAULT_CGROUP2_ROOT,
      offsetof(struct config_paths, cgroup2_root)},
-    {"QEMU_LAUNCHER_JOURNAL_DIR", QL_DEFAULT_JOURNAL_DIR, offsetof(struct config_paths, journal_dir)},
+    {"QEMU_LAUNCHER_JOURNAL_DIR", QL_DEFAULT_JOURNAL_DIR,
+     offsetof(struct config_paths, journal_dir)},
     {"QEMU_LAUNCHER_SYSFS_ROOT", "/", offsetof(struct config_paths, sysfs_root)},
 };
 
@@ -72,7 +73,8 @@ int config_paths_init(struct config_paths *paths, bool setuid, const char *cli_c
 		struct ql_shown shown;
 		int r = ql_error_set(
 		    err, EINVAL,
-		    "QEMU_LAUNCHER_CPUSET_PREFIX `%s` must be a single directory name that does not "
+		    "QEMU_LAUNCHER_CPUSET_PREFIX `%s` must be a single directory name that does "
+		    "not "
 		    "start with `.` and is not a cgroup file or `pool` (at most %d bytes)",
 		    ql_show(&shown, paths->cpuset_prefix), QL_NAME_MAX);
 		config_paths_done(paths);
@@ -110,10 +112,11 @@ int config_check_name(const char *name, struct ql_error *err)
 	/* Refused here, before anything is read, rather than found out by a cpuset backend
 	 * (which then fell back to affinity): the name becomes a cgroup directory. */
 	if (cgroup_name_is_reserved(name))
-		return ql_error_set(err, EINVAL,
-				    "the VM name `%s` is reserved: its cgroup directory would clash "
-				    "with the cgroup file or set of that name; rename the definition",
-				    ql_show(&shown, name));
+		return ql_error_set(
+		    err, EINVAL,
+		    "the VM name `%s` is reserved: its cgroup directory would clash "
+		    "with the cgroup file or set of that name; rename the definition",
+		    ql_show(&shown, name));
 	return 0;
 }
 
@@ -178,7 +181,8 @@ int config_read_definition(const struct config_paths *paths, const char *name, c
 			return r;
 	}
 
-	/* O_NONBLOCK: a FIFO named NAME.yml must not hang us; the regular-file check below refuses it. */
+	/* O_NONBLOCK: a FIFO named NAME.yml must not hang us; the regular-file check below refuses
+	 * it. */
 	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (paths->setuid ? O_NOFOLLOW : 0);
 	_cleanup_close_ int fd = openat(dfd, strrchr(path, '/') + 1, flags);
 	if (fd < 0) {

@@ -43,7 +43,7 @@ struct cpuset_v1_state {
 	pid_t qemu_pid;
 	struct vcpu_placement *vcpus;
 	size_t n_vcpus;
-	struct cpu_list *emulator;  /* NULL: qemu's other threads stay in pool */
+	struct cpu_list *emulator; /* NULL: qemu's other threads stay in pool */
 };
 
 /* ---- names and mountinfo ---- */
@@ -148,8 +148,8 @@ static int find_mount(const char *path, struct mount_match *ret, struct ql_error
 			}
 		}
 		size_t len = strlen(mp);
-		if (streq(fstype, "cgroup") && cpuset && streq(tok[3], "/") && !best.cpuset_root[0] &&
-		    len < sizeof(best.cpuset_root))
+		if (streq(fstype, "cgroup") && cpuset && streq(tok[3], "/") &&
+		    !best.cpuset_root[0] && len < sizeof(best.cpuset_root))
 			memcpy(best.cpuset_root, mp, len + 1);
 		if (path_is_under(path, mp) && len >= best_len && len < sizeof(best.mountpoint)) {
 			best_len = len;
@@ -226,7 +226,8 @@ static void cpuset_v1_free_state(void *p)
 static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 			   struct ql_error *err)
 {
-	if (!cfg->vm_name || !vm_name_is_valid(cfg->vm_name) || cgroup_name_is_reserved(cfg->vm_name))
+	if (!cfg->vm_name || !vm_name_is_valid(cfg->vm_name) ||
+	    cgroup_name_is_reserved(cfg->vm_name))
 		return ql_error_set(err, EINVAL, "VM name `%s` cannot name a cpuset directory",
 				    cfg->vm_name ? cfg->vm_name : "");
 	if (!cgroup_prefix_is_valid(cfg->prefix))
@@ -354,8 +355,9 @@ static char *cpuset_v1_describe(void *state, const struct isolation_plan *plan)
 	if (!f)
 		return NULL;
 	if (s->requested)
-		fprintf(f, "%s would mount the host's cpuset hierarchy, already mounted at %s: "
-			   "that is used\n",
+		fprintf(f,
+			"%s would mount the host's cpuset hierarchy, already mounted at %s: "
+			"that is used\n",
 			s->requested, s->mount_path);
 	fprintf(f, "cpuset v1 at %s%s%s\n", s->mount_path,
 		s->need_mount ? " (the cpuset hierarchy gets mounted there)" : "",
@@ -614,18 +616,19 @@ static int verify_vcpus(int dirfd, const char *vm, const struct vcpu_placement *
 			listed_cpu = v->host_cpu;
 		}
 		if (!pid_in(pids, n_pids, v->tid))
-			return ql_error_set(err, EIO,
-					    "pinning vCPU %d: thread %d is not listed in `%s/%s` after "
-					    "moving it",
-					    v->cpu_index, (int)v->tid, disp, tasks);
+			return ql_error_set(
+			    err, EIO,
+			    "pinning vCPU %d: thread %d is not listed in `%s/%s` after "
+			    "moving it",
+			    v->cpu_index, (int)v->tid, disp, tasks);
 		if (sched_getaffinity(v->tid, allowed->nbytes, allowed->set) < 0)
 			return ql_error_set_errno(err, errno, "reading the affinity of thread %d",
 						  (int)v->tid);
 		if (cpu_list_count(allowed) != 1 || !cpu_list_has(allowed, v->host_cpu)) {
 			_cleanup_free_ char *a = cpu_list_format(allowed);
-			return ql_error_set(err, EIO,
-					    "pinning vCPU %d: thread %d may run on CPUs %s, not only %u",
-					    v->cpu_index, (int)v->tid, a ? a : "?", v->host_cpu);
+			return ql_error_set(
+			    err, EIO, "pinning vCPU %d: thread %d may run on CPUs %s, not only %u",
+			    v->cpu_index, (int)v->tid, a ? a : "?", v->host_cpu);
 		}
 	}
 	return 0;
@@ -888,7 +891,8 @@ static int cpuset_v1_reclaim(void *state, struct ql_error *err)
 	_cleanup_free_ char *p = join(s->mount_path, s->cfg->prefix);
 	if (!p)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	if (cgroupfs_open_dir(s->mount_path, &mfd, NULL) < 0 || cgroupfs_open_dir(p, &pfd, NULL) < 0)
+	if (cgroupfs_open_dir(s->mount_path, &mfd, NULL) < 0 ||
+	    cgroupfs_open_dir(p, &pfd, NULL) < 0)
 		return 0; /* nothing of ours exists */
 	struct stat st;
 	bool have_pool = fstatat(pfd, "pool", &st, AT_SYMLINK_NOFOLLOW) == 0, last = false;
@@ -990,12 +994,15 @@ static int create_vm_sets(struct cpuset_v1_state *s, struct v1_tree *t, const st
 	if (r == 0 && !emu_rel)
 		r = ql_error_set(err, ENOMEM, "out of memory");
 	if (r == 0 && s->emulator)
-		r = make_set(t->pfd, emu_rel, s->emulator, t->p_mems, false, s->log, s->p_disp, err);
-	for (int c = cpu_list_next(p->vcpus, -1); r == 0 && c >= 0; c = cpu_list_next(p->vcpus, c)) {
+		r = make_set(t->pfd, emu_rel, s->emulator, t->p_mems, false, s->log, s->p_disp,
+			     err);
+	for (int c = cpu_list_next(p->vcpus, -1); r == 0 && c >= 0;
+	     c = cpu_list_next(p->vcpus, c)) {
 		_cleanup_free_ char *rel = vcpu_set_file(vm, (unsigned)c, NULL);
 		_cleanup_cpu_list_ struct cpu_list *one = cpu_list_of_one((unsigned)c);
-		r = rel && one ? make_set(t->pfd, rel, one, t->p_mems, false, s->log, s->p_disp, err)
-			       : ql_error_set(err, ENOMEM, "out of memory");
+		r = rel && one
+			? make_set(t->pfd, rel, one, t->p_mems, false, s->log, s->p_disp, err)
+			: ql_error_set(err, ENOMEM, "out of memory");
 	}
 	return r;
 }
@@ -1013,12 +1020,13 @@ static int place_threads(struct cpuset_v1_state *s, struct v1_tree *t, const str
 	int r = write_pid(t->pfd, procs, s->qemu_pid, s->log, s->p_disp, err);
 	if (r == 0)
 		r = verify_placement(t->pfd, home, s->qemu_pid, s->qemu_pid,
-				     s->emulator ? s->emulator : p->pool_before, s->emulator != NULL,
-				     s->p_disp, err);
+				     s->emulator ? s->emulator : p->pool_before,
+				     s->emulator != NULL, s->p_disp, err);
 	for (size_t i = 0; r == 0 && i < s->n_vcpus; i++) {
 		const struct vcpu_placement *v = &s->vcpus[i];
 		if (!proc_thread_belongs_to(s->qemu_pid, v->tid))
-			return ql_error_set(err, ESRCH, "vCPU %d thread %d is not a thread of qemu (%d)",
+			return ql_error_set(err, ESRCH,
+					    "vCPU %d thread %d is not a thread of qemu (%d)",
 					    v->cpu_index, (int)v->tid, (int)s->qemu_pid);
 		_cleanup_free_ char *tasks = vcpu_set_file(vm, v->host_cpu, "tasks");
 		if (!tasks)
@@ -1064,8 +1072,8 @@ static int apply_steps(struct cpuset_v1_state *s, const struct isolation_plan *r
 		r = scan_vms(s, t.pfd, &o, err);
 	if (r < 0)
 		return r;
-	struct v1_host h = {.p_disp = s->p_disp, .vm = s->cfg->vm_name, .p_cpus = t.p_cpus,
-			    .others = &o};
+	struct v1_host h = {
+	    .p_disp = s->p_disp, .vm = s->cfg->vm_name, .p_cpus = t.p_cpus, .others = &o};
 	r = v1_plan_build(&h, req, &p, err);
 	v1_others_done(&o);
 	if (r == 0)
@@ -1110,7 +1118,8 @@ static int cpuset_v1_rescan(void *state, struct ql_error *err)
 	for (size_t i = 0; r == 0 && i < s->n_vcpus; i++)
 		if (cpu_list_add(vcpu_cpus, s->vcpus[i].host_cpu) < 0)
 			r = ql_error_set(err, ENOMEM, "out of memory");
-	for (int c = cpu_list_next(vcpu_cpus, -1); r == 0 && c >= 0; c = cpu_list_next(vcpu_cpus, c)) {
+	for (int c = cpu_list_next(vcpu_cpus, -1); r == 0 && c >= 0;
+	     c = cpu_list_next(vcpu_cpus, c)) {
 		_cleanup_free_ char *tasks = vcpu_set_file(vm, (unsigned)c, "tasks");
 		_cleanup_free_ pid_t *pids = NULL;
 		size_t n = 0;
@@ -1123,8 +1132,9 @@ static int cpuset_v1_rescan(void *state, struct ql_error *err)
 					   s->vcpus[j].host_cpu == (unsigned)c;
 			if (is_vcpu)
 				continue;
-			ql_log(s->log, QL_LOG_DEBUG, "thread %d appeared in %s/%s/cpu%d; moving it out",
-			       (int)pids[i], s->p_disp, vm, c);
+			ql_log(s->log, QL_LOG_DEBUG,
+			       "thread %d appeared in %s/%s/cpu%d; moving it out", (int)pids[i],
+			       s->p_disp, vm, c);
 			r = write_pid(pfd, home, pids[i], s->log, s->p_disp, err);
 			if (r == -ESRCH)
 				r = 0;
@@ -1162,7 +1172,8 @@ static int cpuset_v1_inspect(const struct isolation_config *cfg, const char *onl
 		return 0;
 	_cleanup_free_ char *cpus = NULL;
 	(void)cgroupfs_read(pfd, "pool/cpuset.cpus", &cpus, NULL);
-	if (!(acc->confined_set = join(base, "pool")) || !(acc->confined_cpus = strdup(cpus ? cpus : "?")))
+	if (!(acc->confined_set = join(base, "pool")) ||
+	    !(acc->confined_cpus = strdup(cpus ? cpus : "?")))
 		return ql_error_set(err, ENOMEM, "out of memory");
 	acc->confined_tasks = n;
 	return 0;

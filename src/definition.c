@@ -465,7 +465,8 @@ static int cmp_pin(const void *pa, const void *pb)
 	return ql_mark_before(a->mark, b->mark) ? -1 : (ql_mark_before(b->mark, a->mark) ? 1 : 0);
 }
 
-/* The duplicate-key check compares keys as written, but `0:` and `00:` name the same vCPU: refuse any vCPU pinned twice, at its earliest repetition. */
+/* The duplicate-key check compares keys as written, but `0:` and `00:` name the same vCPU: refuse
+ * any vCPU pinned twice, at its earliest repetition. */
 static int check_duplicate_pins(struct ctx *c)
 {
 	struct definition *d = c->d;
@@ -700,9 +701,10 @@ static int check_iothread_sched(struct ctx *c, const struct ynode *sched_key,
 {
 	struct definition *d = c->d;
 	if (sched && !d->n_iothread_pins)
-		return fail(c, sched_key->mark,
-			    "`iothread_scheduler` applies to the I/O threads of `iothread_pinning`, "
-			    "and there is none");
+		return fail(
+		    c, sched_key->mark,
+		    "`iothread_scheduler` applies to the I/O threads of `iothread_pinning`, "
+		    "and there is none");
 	if (prio && !sched)
 		return fail(c, prio_key->mark, "`iothread_priority` needs `iothread_scheduler`");
 	if (!sched)
@@ -742,8 +744,8 @@ static int parse_core_sched(struct ctx *c, const struct ynode *v)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < ELEMENTSOF(names); i++)
-		if (streq(v->text, names[i]) || (i == QL_CORE_SCHED_OFF && v->plain &&
-						 streq(v->text, "false"))) {
+		if (streq(v->text, names[i]) ||
+		    (i == QL_CORE_SCHED_OFF && v->plain && streq(v->text, "false"))) {
 			c->d->core_sched = (enum ql_core_sched)i;
 			c->d->core_sched_mark = v->mark;
 			return 0;
@@ -893,7 +895,8 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 {
 	struct definition *d = c->d;
 	struct sched_marks sm = {0};
-	const struct ynode *io_sched_key = NULL, *io_sched = NULL, *io_prio_key = NULL, *io_prio = NULL;
+	const struct ynode *io_sched_key = NULL, *io_sched = NULL, *io_prio_key = NULL,
+			   *io_prio = NULL;
 	struct ql_shown s;
 	const struct ynode *binary = NULL;
 	int r = 0;
@@ -1077,7 +1080,8 @@ static int parse_option(struct ctx *c, const struct ynode *item, struct qemu_opt
 	if (ynode_count(item) > 1)
 		return fail(c, map_key(item, 1)->mark,
 			    "one option per `qemu` entry: start a new `- %s: ...` item for `%s`",
-			    ql_show(&s, map_key(item, 1)->text), ql_show(&s, map_key(item, 1)->text));
+			    ql_show(&s, map_key(item, 1)->text),
+			    ql_show(&s, map_key(item, 1)->text));
 
 	name = map_key(item, 0);
 	v = map_value(item, 0);

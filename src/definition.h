@@ -88,12 +88,12 @@ struct definition {
 	bool has_user;
 	uid_t user;
 	char *user_name; /* set when `user` resolved to a passwd entry (for supplementary groups) */
-	gid_t user_gid;  /* primary group of that passwd entry, valid when user_name != NULL */
+	gid_t user_gid;	 /* primary group of that passwd entry, valid when user_name != NULL */
 	bool has_group;
 	gid_t group;
 
 	bool has_umask;
-	mode_t umask;		  /* valid when has_umask */
+	mode_t umask;		 /* valid when has_umask */
 	char *working_directory; /* absolute path, NULL when not set */
 
 	enum ql_sched_policy scheduler;

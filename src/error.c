@@ -8,9 +8,8 @@
 
 #include "utf8.h"
 
-__attribute__((format(printf, 4, 0)))
-static int error_vset(struct ql_error *err, int errnum, bool with_strerror, const char *fmt,
-		      va_list ap)
+__attribute__((format(printf, 4, 0))) static int
+error_vset(struct ql_error *err, int errnum, bool with_strerror, const char *fmt, va_list ap)
 {
 	if (errnum <= 0)
 		errnum = EINVAL;
@@ -91,7 +90,8 @@ const char *ql_show(struct ql_shown *s, const char *text)
 		if (n == 0 || c1 || (n == 1 && (p[0] < 0x20 || p[0] == 0x7f))) {
 			size_t k = n ? n : 1;
 			for (size_t j = 0; j < k; j++)
-				o += (size_t)snprintf(s->buf + o, sizeof(s->buf) - o, "\\x%02x", p[j]);
+				o += (size_t)snprintf(s->buf + o, sizeof(s->buf) - o, "\\x%02x",
+						      p[j]);
 			i += k;
 			continue;
 		}

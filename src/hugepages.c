@@ -219,11 +219,12 @@ int mem_backends_parse(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
 		} else if (streq(o->name, "m")) {
 			const char *size = kv.n && !kv.values[0] ? kv.keys[0] : kv_get(&kv, "size");
 			if (size && parse_size(size, 20, &ram) < 0)
-				r = ql_error_set(err, EINVAL, "%s:%u:%u: `-m` size `%s` is not a size",
-						 d->path, o->mark.line, o->mark.column,
-						 ql_show(&s, size));
+				r = ql_error_set(err, EINVAL,
+						 "%s:%u:%u: `-m` size `%s` is not a size", d->path,
+						 o->mark.line, o->mark.column, ql_show(&s, size));
 		} else {
-			const char *type = kv.n && !kv.values[0] ? kv.keys[0] : kv_get(&kv, "qom-type");
+			const char *type =
+			    kv.n && !kv.values[0] ? kv.keys[0] : kv_get(&kv, "qom-type");
 			const char *id = kv_get(&kv, "id");
 			bool file = type && streq(type, "memory-backend-file");
 			bool memfd = type && streq(type, "memory-backend-memfd");
@@ -235,24 +236,27 @@ int mem_backends_parse(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
 				if (kv_get(&kv, "hugetlbsize") &&
 				    parse_size(kv_get(&kv, "hugetlbsize"), 0, &hs) < 0)
 					r = ql_error_set(
-					    err, EINVAL, "%s:%u:%u: `hugetlbsize` `%s` is not a size",
-					    d->path, o->mark.line, o->mark.column,
+					    err, EINVAL,
+					    "%s:%u:%u: `hugetlbsize` `%s` is not a size", d->path,
+					    o->mark.line, o->mark.column,
 					    ql_show(&s, kv_get(&kv, "hugetlbsize")));
 				kb = (long)(hs >> 10);
 			}
 			uint64_t bytes = 0;
 			if (r == 0 && kb < 0)
-				r = ql_error_set_errno(err, (int)-kb,
-						       "%s:%u:%u: cannot tell the page size of `%s`",
-						       d->path, o->mark.line, o->mark.column,
-						       ql_show(&s, kv_get(&kv, "mem-path")));
+				r = ql_error_set_errno(
+				    err, (int)-kb, "%s:%u:%u: cannot tell the page size of `%s`",
+				    d->path, o->mark.line, o->mark.column,
+				    ql_show(&s, kv_get(&kv, "mem-path")));
 			else if (r == 0 && kb > 0 && parse_size(kv_get(&kv, "size"), 0, &bytes) < 0)
 				r = ql_error_set(err, EINVAL,
-						 "%s:%u:%u: memory backend `%s` needs a `size`", d->path,
-						 o->mark.line, o->mark.column, ql_show(&s, id ? id : "?"));
+						 "%s:%u:%u: memory backend `%s` needs a `size`",
+						 d->path, o->mark.line, o->mark.column,
+						 ql_show(&s, id ? id : "?"));
 			else if (r == 0 && kb > 0 &&
 				 add_backend(&v, &n, id ? id : "?", bytes, (unsigned long)kb,
-					     bound_node(&kv), is_on(kv_get(&kv, "prealloc")), i) < 0)
+					     bound_node(&kv), is_on(kv_get(&kv, "prealloc")),
+					     i) < 0)
 				r = ql_error_set(err, ENOMEM, "out of memory");
 		}
 		kv_done(&kv);
@@ -260,8 +264,9 @@ int mem_backends_parse(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
 	if (r == 0 && mem_path) {
 		long kb = page_kb(mem_path);
 		if (kb < 0)
-			r = ql_error_set_errno(err, (int)-kb, "%s: cannot tell the page size of `%s`",
-					       d->path, ql_show(&s, mem_path));
+			r = ql_error_set_errno(err, (int)-kb,
+					       "%s: cannot tell the page size of `%s`", d->path,
+					       ql_show(&s, mem_path));
 		else if (kb > 0 && add_backend(&v, &n, "-mem-path", ram, (unsigned long)kb, -1,
 					       mem_prealloc, mem_path_opt) < 0)
 			r = ql_error_set(err, ENOMEM, "out of memory");
@@ -287,10 +292,11 @@ void hugepages_plan_done(struct hugepages_plan *p)
 
 static int pool_dir(const char *sysroot, unsigned long kb, int node, char **ret)
 {
-	int r = node < 0 ? asprintf(ret, "%s/sys/kernel/mm/hugepages/hugepages-%lukB",
-				    streq(sysroot, "/") ? "" : sysroot, kb)
-			 : asprintf(ret, "%s/sys/devices/system/node/node%d/hugepages/hugepages-%lukB",
-				    streq(sysroot, "/") ? "" : sysroot, node, kb);
+	int r = node < 0
+		    ? asprintf(ret, "%s/sys/kernel/mm/hugepages/hugepages-%lukB",
+			       streq(sysroot, "/") ? "" : sysroot, kb)
+		    : asprintf(ret, "%s/sys/devices/system/node/node%d/hugepages/hugepages-%lukB",
+			       streq(sysroot, "/") ? "" : sysroot, node, kb);
 	return r < 0 ? -ENOMEM : 0;
 }
 
@@ -325,8 +331,8 @@ int hugepages_plan_compute(const char *sysroot, const struct mem_backend *b, siz
 				break;
 			}
 			p.v = v;
-			p.v[p.n++] = (struct hugepage_need){.page_kb = b[i].page_kb,
-							    .node = b[i].node};
+			p.v[p.n++] =
+			    (struct hugepage_need){.page_kb = b[i].page_kb, .node = b[i].node};
 		}
 		p.v[k].needed += pages;
 	}
@@ -340,9 +346,9 @@ int hugepages_plan_compute(const char *sysroot, const struct mem_backend *b, siz
 			break;
 		}
 		if (access(dir, F_OK) < 0) {
-			r = ql_error_set_errno(err, errno,
-					       "this host has no %lu kB hugepages%s (`%s`)",
-					       h->page_kb, h->node >= 0 ? " on that node" : "", dir);
+			r = ql_error_set_errno(
+			    err, errno, "this host has no %lu kB hugepages%s (`%s`)", h->page_kb,
+			    h->node >= 0 ? " on that node" : "", dir);
 			break;
 		}
 		r = read_long(dir, "nr_hugepages", &h->nr, err);
@@ -382,11 +388,13 @@ char *hugepages_plan_describe(const struct hugepages_plan *p, enum ql_hugepages 
 		const struct hugepage_need *h = &p->v[k];
 		char node[32];
 		node_name(node, sizeof(node), h->node);
-		fprintf(f, "hugepages: %lu kB pages on %s: %ld needed, %ld free\n", h->page_kb, node,
-			h->needed, h->free);
+		fprintf(f, "hugepages: %lu kB pages on %s: %ld needed, %ld free\n", h->page_kb,
+			node, h->needed, h->free);
 		if (h->missing && mode == QL_HUGEPAGES_RESERVE)
-			fprintf(f, "would write %s: %ld -> %ld (reserving %ld, given back at the end)\n",
-				h->nr_path, h->nr, h->nr + h->missing, h->missing);
+			fprintf(
+			    f,
+			    "would write %s: %ld -> %ld (reserving %ld, given back at the end)\n",
+			    h->nr_path, h->nr, h->nr + h->missing, h->missing);
 	}
 	if (fclose(f) != 0) {
 		free(out);
@@ -437,8 +445,9 @@ int hugepages_apply(const char *sysroot, struct hugepages_plan *p, enum ql_hugep
 			if (r < 0)
 				ql_log(log, QL_LOG_WARNING, "reserving hugepages: %s", e.msg);
 			ql_error_clear(&e);
-			ql_log(log, QL_LOG_INFO, "hugepages: reserved %ld of %ld %lu kB pages on %s",
-			       got, h->missing, h->page_kb, node);
+			ql_log(log, QL_LOG_INFO,
+			       "hugepages: reserved %ld of %ld %lu kB pages on %s", got, h->missing,
+			       h->page_kb, node);
 			not_reserved = h->missing - got;
 		}
 		if (not_reserved <= 0)
@@ -457,7 +466,8 @@ int hugepages_apply(const char *sysroot, struct hugepages_plan *p, enum ql_hugep
 	if (!short_any)
 		return 0;
 	if (mode == QL_HUGEPAGES_RESERVE) {
-		/* all or nothing: a partial reservation would only be held by a VM that never runs */
+		/* all or nothing: a partial reservation would only be held by a VM that never runs
+		 */
 		struct ql_error e = {0};
 		if (journal_undo_own(j, &e) < 0)
 			ql_log(log, QL_LOG_WARNING, "giving back hugepages: %s", e.msg);

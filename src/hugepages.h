@@ -14,12 +14,12 @@
 
 /* One guest RAM region on hugepages. */
 struct mem_backend {
-	char *id;	   /* the backend's id, or "-mem-path" */
-	uint64_t bytes;	   /* its size */
+	char *id;	/* the backend's id, or "-mem-path" */
+	uint64_t bytes; /* its size */
 	unsigned long page_kb;
-	int node;	   /* the one host NUMA node it is bound to; -1: any */
+	int node; /* the one host NUMA node it is bound to; -1: any */
 	bool prealloc;
-	size_t option;	   /* index in d->options */
+	size_t option; /* index in d->options */
 };
 
 /* The page size in kB of the hugetlbfs holding path (or its directory), 0 when path is not on
@@ -38,10 +38,10 @@ void mem_backends_free(struct mem_backend *v, size_t n);
 struct hugepage_need {
 	unsigned long page_kb;
 	int node;
-	long needed;  /* pages the VM's backends take from this pool */
-	long nr;      /* the pool's nr_hugepages now */
-	long free;    /* of which free and not promised to another mapping */
-	long missing; /* needed - free, at least 0 */
+	long needed;   /* pages the VM's backends take from this pool */
+	long nr;       /* the pool's nr_hugepages now */
+	long free;     /* of which free and not promised to another mapping */
+	long missing;  /* needed - free, at least 0 */
 	char *nr_path; /* the nr_hugepages file to raise */
 };
 

@@ -175,7 +175,6 @@ char *import_yaml_scalar(const char *s)
 
 /* ---- qemu values -------------------------------------------------------------------------- */
 
-
 struct raw_part {
 	const char *start;
 	size_t len;
@@ -451,8 +450,9 @@ int import_command_line_with(char *const *argv, size_t argc, const struct import
 	if (!f)
 		return ql_error_set_errno(err, errno, "import");
 
-	fputs("# Imported with qemu-launcher --import; --dry-run gives back the same command line.\n",
-	      f);
+	fputs(
+	    "# Imported with qemu-launcher --import; --dry-run gives back the same command line.\n",
+	    f);
 	if (extra && extra->source)
 		fprintf(f, "# Launcher keys from %s.\n", extra->source);
 	fputs("launcher:\n"

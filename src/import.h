@@ -10,8 +10,8 @@
 /* Launcher keys an import adds after `binary` (from a libvirt domain XML, see libvirt_xml.h).
  * Every field is optional; a zeroed struct adds nothing. */
 struct import_launcher {
-	char *source;	     /* where the keys come from, for the header comment ("libvirt ...") */
-	unsigned *pins;	     /* host CPU of vCPU i for i < n_pins: the flat vcpu_pinning form */
+	char *source;	/* where the keys come from, for the header comment ("libvirt ...") */
+	unsigned *pins; /* host CPU of vCPU i for i < n_pins: the flat vcpu_pinning form */
 	size_t n_pins;
 	char *emulator_cpus; /* kernel CPU list for emulator_pinning */
 	char *scheduler;     /* batch, idle, fifo, rr */

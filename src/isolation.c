@@ -206,10 +206,11 @@ static int wait_for_lock(int fd, const char *dir, struct ql_error *err)
 			char who[48] = "another process";
 			if (holder)
 				snprintf(who, sizeof(who), "process %d", (int)holder);
-			return ql_error_set(err, ETIMEDOUT,
-					    "%s has held the lock on `%s` for over %d s (stopped or "
-					    "stuck?); no host change was made",
-					    who, dir, LOCK_WAIT_MS / 1000);
+			return ql_error_set(
+			    err, ETIMEDOUT,
+			    "%s has held the lock on `%s` for over %d s (stopped or "
+			    "stuck?); no host change was made",
+			    who, dir, LOCK_WAIT_MS / 1000);
 		}
 		nanosleep(&(struct timespec){0, delay_ms * 1000000}, NULL);
 		delay_ms = delay_ms < 50 ? delay_ms * 2 : 50;

@@ -15,12 +15,13 @@
 #include "log.h"
 
 struct isolation_config {
-	const char *vm_name;       /* the definition's NAME; names the VM's sets */
-	const char *mount_path;    /* cpuset v1 mount path or delegated dir (QEMU_LAUNCHER_CPUSET_MOUNT_PATH) */
-	const char *cgroup2_root;  /* cgroup2 mount (default /sys/fs/cgroup) or a delegated dir */
-	const char *prefix;        /* QEMU_LAUNCHER_CPUSET_PREFIX, default "qemu" */
-	enum ql_isolate mode;      /* isolate_cpus */
-	bool may_mount;            /* false in setuid mode unless the path is under /sys/fs/cgroup */
+	const char *vm_name;	  /* the definition's NAME; names the VM's sets */
+	const char *mount_path;	  /* cpuset v1 mount path or delegated dir
+				     (QEMU_LAUNCHER_CPUSET_MOUNT_PATH) */
+	const char *cgroup2_root; /* cgroup2 mount (default /sys/fs/cgroup) or a delegated dir */
+	const char *prefix;	  /* QEMU_LAUNCHER_CPUSET_PREFIX, default "qemu" */
+	enum ql_isolate mode;	  /* isolate_cpus */
+	bool may_mount;		  /* false in setuid mode unless the path is under /sys/fs/cgroup */
 	const struct ql_logger *log;
 };
 
@@ -35,7 +36,8 @@ struct isolation_plan {
 	pid_t qemu_pid;
 	const struct vcpu_placement *vcpus;
 	size_t n_vcpus;
-	const struct cpu_list *emulator_cpus; /* NULL: the backend's default (pool / leftover CPUs) */
+	const struct cpu_list
+	    *emulator_cpus; /* NULL: the backend's default (pool / leftover CPUs) */
 	/* Threads the caller pins itself within the emulator CPUs (I/O threads): they live with
 	 * qemu's other threads, but a backend never changes their affinity. */
 	const pid_t *keep_tids;
@@ -46,7 +48,8 @@ struct isolation;
 
 /* Chooses the backend (printed with -v) without changing the host; fails when `mode` is
  * QL_ISOLATE_TRUE and no cpuset backend is usable. */
-int isolation_open(const struct isolation_config *cfg, struct isolation **ret, struct ql_error *err);
+int isolation_open(const struct isolation_config *cfg, struct isolation **ret,
+		   struct ql_error *err);
 /* "cpuset v1", "cgroup v2", "affinity". */
 const char *isolation_name(const struct isolation *iso);
 /* Does the backend keep other tasks off the vCPUs' CPUs (cpusets), or only pin (affinity)? */
@@ -82,10 +85,10 @@ struct isolation_vcpu_member {
 };
 struct isolation_vm {
 	char *name;
-	const char *backend;	 /* the backend's name (static) */
+	const char *backend;	/* the backend's name (static) */
 	const char *set_prefix; /* its vCPU sets are named <set_prefix>N (static) */
-	char *dir;	     /* the VM's cgroup directory */
-	pid_t qemu_pid;	     /* 0 when no thread is left in its sets */
+	char *dir;		/* the VM's cgroup directory */
+	pid_t qemu_pid;		/* 0 when no thread is left in its sets */
 	struct isolation_vcpu_member *members;
 	size_t n_members;
 };

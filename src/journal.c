@@ -129,7 +129,8 @@ static int write_value(const struct journal *j, const char *path, const char *da
 	while ((n = write(fd, data, len)) < 0 && errno == EINTR)
 		;
 	if (n < 0)
-		return ql_error_set_errno(err, errno, "write `%s` to `%s`", ql_show(&s, data), path);
+		return ql_error_set_errno(err, errno, "write `%s` to `%s`", ql_show(&s, data),
+					  path);
 	if ((size_t)n != len)
 		return ql_error_set(err, EIO, "short write to `%s`", path);
 	return 0;
@@ -174,10 +175,11 @@ int journal_open(const char *dir, const char *owner, const struct ql_logger *log
 		return ql_error_set_errno(err, errno, "journal directory `%s`", dir);
 	/* Records say what to write where: only their owner may have written them. */
 	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
-		return ql_error_set(err, EPERM,
-				    "journal directory `%s` must be a directory owned by uid %u and "
-				    "closed to group and others (mode 0700)",
-				    dir, (unsigned)geteuid());
+		return ql_error_set(
+		    err, EPERM,
+		    "journal directory `%s` must be a directory owned by uid %u and "
+		    "closed to group and others (mode 0700)",
+		    dir, (unsigned)geteuid());
 	_cleanup_free_ struct journal *j = calloc(1, sizeof(*j));
 	if (!j || !(j->dir = strdup(dir)) || !(j->owner = strdup(owner))) {
 		if (j)
@@ -236,7 +238,8 @@ static int serialize(const struct record *r, char **ret, size_t *ret_len)
 	FILE *f = open_memstream(&out, &len);
 	if (!f)
 		return -ENOMEM;
-	fprintf(f, MAGIC "pid %d\nstart %llu\nowner %zu\n", (int)r->pid, r->start, strlen(r->owner));
+	fprintf(f, MAGIC "pid %d\nstart %llu\nowner %zu\n", (int)r->pid, r->start,
+		strlen(r->owner));
 	fwrite(r->owner, 1, strlen(r->owner), f);
 	fprintf(f, "\nkind %s\ndelta %ld\npath %zu\n", r->kind == JOURNAL_ADD ? "add" : "set",
 		r->delta, strlen(r->path));
@@ -403,8 +406,8 @@ static int load_records(const struct journal *j, struct records *ret, struct ql_
 			r = parse_record(de->d_name, text.data, text.len, &rec);
 		free(text.data);
 		if (r < 0) {
-			ql_log(j->log, QL_LOG_WARNING, "journal record `%s` is unreadable; left alone",
-			       path);
+			ql_log(j->log, QL_LOG_WARNING,
+			       "journal record `%s` is unreadable; left alone", path);
 			continue;
 		}
 		struct record *v = realloc(rs.v, (rs.n + 1) * sizeof(*v));
@@ -579,8 +582,7 @@ int journal_set(struct journal *j, const char *path, const char *value, struct q
 	return change(j, JOURNAL_SET, path, value, 0, NULL, err);
 }
 
-int journal_add(struct journal *j, const char *path, long want, long *ret_got,
-		struct ql_error *err)
+int journal_add(struct journal *j, const char *path, long want, long *ret_got, struct ql_error *err)
 {
 	return change(j, JOURNAL_ADD, path, NULL, want, ret_got, err);
 }

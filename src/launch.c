@@ -93,12 +93,12 @@ static const char *const setuid_env_other[] = {"TERM", "LANG"};
 static bool plain_env_name(const char *v)
 {
 	size_t n = strlen(v);
-	return n > 0 && n <= 64 && strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-					    "0123456789._+-@") == n;
+	return n > 0 && n <= 64 &&
+	       strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			 "0123456789._+-@") == n;
 }
 
-static int setuid_env(const struct definition *d, const struct identity *id, char ***env,
-		      size_t *n)
+static int setuid_env(const struct definition *d, const struct identity *id, char ***env, size_t *n)
 {
 	uid_t uid = id && id->change ? id->uid : getuid();
 	struct passwd *pw = getpwuid(uid);

@@ -27,8 +27,8 @@ struct launch_spec {
 	const struct identity *identity;
 	enum ql_memlock memlock;
 	uint64_t memlock_bytes;
-	int qmp_fd; /* moved to QL_QMP_CHILD_FD in the child */
-	const sigset_t *restore_mask; /* signal mask qemu should start with */
+	int qmp_fd;			      /* moved to QL_QMP_CHILD_FD in the child */
+	const sigset_t *restore_mask;	      /* signal mask qemu should start with */
 	const struct launch_session *session; /* NULL: keep umask and working directory */
 };
 

@@ -45,8 +45,9 @@ static int xml_load(struct ql_error *err)
 	if (!h)
 		return ql_error_set(err, ENOPKG, "--libvirt-xml needs libxml2: %s", dlerror());
 	static const char *const names[] = {
-	    "xmlReadMemory", "xmlFreeDoc",	  "xmlGetLastError", "xmlDocGetRootElement",
-	    "xmlGetProp",    "xmlHasProp",	  "xmlNodeGetContent", "xmlGetLineNo", "xmlFree"};
+	    "xmlReadMemory",	    "xmlFreeDoc",   "xmlGetLastError",
+	    "xmlDocGetRootElement", "xmlGetProp",   "xmlHasProp",
+	    "xmlNodeGetContent",    "xmlGetLineNo", "xmlFree"};
 	void *sym[ELEMENTSOF(names)];
 	for (size_t i = 0; i < ELEMENTSOF(names); i++)
 		if (!(sym[i] = dlsym(h, names[i]))) {
@@ -108,8 +109,8 @@ _printf_(3, 4) static int warn(struct ctx *c, const xmlNode *n, const char *fmt,
 	va_start(ap, fmt);
 	int r = vasprintf(&msg, fmt, ap);
 	va_end(ap);
-	if (r < 0 || asprintf(&v[c->n_warnings], "%s:%ld: %s", c->path, n ? X.line_no(n) : 0L,
-			      msg) < 0) {
+	if (r < 0 ||
+	    asprintf(&v[c->n_warnings], "%s:%ld: %s", c->path, n ? X.line_no(n) : 0L, msg) < 0) {
 		v[c->n_warnings] = NULL;
 		return ql_error_set(c->err, ENOMEM, "out of memory");
 	}
@@ -162,8 +163,7 @@ static bool parse_uint(const xmlChar *v, unsigned max, unsigned *ret)
 }
 
 /* libvirt's cpuset syntax: "0-3,8", with "^N" excluding N ("0-7,^4"). */
-static int parse_cpuset(struct ctx *c, const xmlNode *n, const char *attr,
-			struct cpu_list **ret)
+static int parse_cpuset(struct ctx *c, const xmlNode *n, const char *attr, struct cpu_list **ret)
 {
 	_cleanup_xml_ xmlChar *v = prop(n, attr);
 	struct ql_shown sh;
@@ -173,14 +173,16 @@ static int parse_cpuset(struct ctx *c, const xmlNode *n, const char *attr,
 	_cleanup_free_ char *copy = strdup((const char *)v);
 	if (!set || !minus || !copy)
 		return ql_error_set(c->err, ENOMEM, "out of memory");
-	for (char *save = NULL, *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+	for (char *save = NULL, *p = strtok_r(copy, ",", &save); p;
+	     p = strtok_r(NULL, ",", &save)) {
 		p += strspn(p, " ");
 		bool exclude = *p == '^';
 		_cleanup_cpu_list_ struct cpu_list *part = NULL;
 		struct ql_error e = {0};
 		if (cpu_list_parse(p + exclude, &part, &e) < 0 || cpu_list_is_empty(part)) {
 			ql_error_clear(&e);
-			return fail(c, n, "<%s %s='%s'>: not a CPU list", n->name, attr, shown(&sh, v));
+			return fail(c, n, "<%s %s='%s'>: not a CPU list", n->name, attr,
+				    shown(&sh, v));
 		}
 		for (int cpu = cpu_list_next(part, -1); cpu >= 0; cpu = cpu_list_next(part, cpu))
 			if (cpu_list_add(exclude ? minus : set, (unsigned)cpu) < 0)
@@ -235,10 +237,11 @@ static int vcpupin(struct ctx *c, struct domain *d, const xmlNode *n)
 	if (r < 0)
 		return r;
 	if (cpu_list_count(set) != 1)
-		return warn(c, n,
-			    "<vcpupin vcpu='%u' cpuset='%s'> not imported: qemu-launcher pins a vCPU "
-			    "to exactly one host CPU",
-			    vcpu, shown(&sh, cs));
+		return warn(
+		    c, n,
+		    "<vcpupin vcpu='%u' cpuset='%s'> not imported: qemu-launcher pins a vCPU "
+		    "to exactly one host CPU",
+		    vcpu, shown(&sh, cs));
 	d->pin[vcpu] = cpu_list_next(set, -1);
 	d->pin_node[vcpu] = n;
 	return 0;
@@ -333,8 +336,8 @@ static int map_sched(struct ctx *c, struct domain *d, struct import_launcher *l)
 			     "`scheduler`/`priority` by hand to give it to all of them)",
 			     s->policy, prio, vc ? vc : "?", l->n_pins ? "the pinned" : "all",
 			     target > 1 ? "0-" : "", target - 1,
-			     same ? "this domain gives it to others" :
-				    "this domain gives them different policies");
+			     same ? "this domain gives it to others"
+				  : "this domain gives them different policies");
 		if (r < 0)
 			return r;
 	}
@@ -350,11 +353,12 @@ static int map_pins(struct ctx *c, struct domain *d, struct import_launcher *l)
 	for (size_t i = k; i < d->n_vcpus; i++) {
 		if (d->pin[i] < 0)
 			continue;
-		int r = warn(c, d->pin_node[i],
-			     "<vcpupin vcpu='%zu' cpuset='%d'> not imported: vCPU %zu before it is not "
-			     "pinned, and vcpu_pinning cannot skip a vCPU (pin vCPU %zu too, or write "
-			     "the nested form by hand)",
-			     i, d->pin[i], k, k);
+		int r =
+		    warn(c, d->pin_node[i],
+			 "<vcpupin vcpu='%zu' cpuset='%d'> not imported: vCPU %zu before it is not "
+			 "pinned, and vcpu_pinning cannot skip a vCPU (pin vCPU %zu too, or write "
+			 "the nested form by hand)",
+			 i, d->pin[i], k, k);
 		if (r < 0)
 			return r;
 	}
@@ -385,17 +389,19 @@ static int cputune(struct ctx *c, struct domain *d, struct import_launcher *l, c
 			_cleanup_xml_ xmlChar *id = prop(n, "iothread");
 			_cleanup_xml_ xmlChar *cs = prop(n, "cpuset");
 			struct ql_shown sh2;
-			r = warn(c, n,
-				 "<iothreadpin iothread='%s' cpuset='%s'> not imported: qemu-launcher "
-				 "has no key for I/O thread pinning yet; I/O threads run where "
-				 "emulator_pinning puts qemu's other threads",
-				 shown(&sh, id), shown(&sh2, cs));
+			r = warn(
+			    c, n,
+			    "<iothreadpin iothread='%s' cpuset='%s'> not imported: qemu-launcher "
+			    "has no key for I/O thread pinning yet; I/O threads run where "
+			    "emulator_pinning puts qemu's other threads",
+			    shown(&sh, id), shown(&sh2, cs));
 		} else if (is(n, "emulatorsched") || is(n, "iothreadsched")) {
 			_cleanup_xml_ xmlChar *pol = prop(n, "scheduler");
-			r = warn(c, n,
-				 "<%s scheduler='%s'> not imported: qemu-launcher schedules only vCPU "
-				 "threads",
-				 n->name, shown(&sh, pol));
+			r = warn(
+			    c, n,
+			    "<%s scheduler='%s'> not imported: qemu-launcher schedules only vCPU "
+			    "threads",
+			    n->name, shown(&sh, pol));
 		} else {
 			/* shares, period, quota, cachetune, memorytune, ... */
 			r = warn(c, n,
@@ -437,15 +443,17 @@ static int memory_backing(struct ctx *c, struct import_launcher *l, const xmlNod
 				fputs(" pages)", f);
 			if (fclose(f) != 0)
 				return ql_error_set(c->err, ENOMEM, "out of memory");
-			r = warn(c, n,
-				 "<hugepages>%s not imported: qemu-launcher has no `hugepages` key yet; "
-				 "reserve the huge pages on the host before the VM starts (the qemu "
-				 "command line's memory backend still uses them)",
-				 sizes ? sizes : "");
+			r = warn(
+			    c, n,
+			    "<hugepages>%s not imported: qemu-launcher has no `hugepages` key yet; "
+			    "reserve the huge pages on the host before the VM starts (the qemu "
+			    "command line's memory backend still uses them)",
+			    sizes ? sizes : "");
 		} else {
-			r = warn(c, n,
-				 "<memoryBacking><%s> not imported: qemu-launcher has no equivalent",
-				 n->name);
+			r = warn(
+			    c, n,
+			    "<memoryBacking><%s> not imported: qemu-launcher has no equivalent",
+			    n->name);
 		}
 		if (r < 0)
 			return r;
@@ -466,7 +474,8 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 	int r = 0;
 
 	if (len > LIBVIRT_XML_MAX_BYTES || len > INT32_MAX) {
-		r = ql_error_set(err, EFBIG, "%s: larger than %d bytes", path, LIBVIRT_XML_MAX_BYTES);
+		r = ql_error_set(err, EFBIG, "%s: larger than %d bytes", path,
+				 LIBVIRT_XML_MAX_BYTES);
 		goto out;
 	}
 	/* no network, no entity expansion (XXE), no DTD loading: a domain XML needs none */
@@ -485,7 +494,8 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 	}
 	const xmlNode *root = X.root(doc);
 	if (!root || !is(root, "domain")) {
-		r = fail(&c, root, "not a libvirt domain XML (the root element is <%s>, not <domain>)",
+		r = fail(&c, root,
+			 "not a libvirt domain XML (the root element is <%s>, not <domain>)",
 			 root ? (const char *)root->name : "");
 		goto out;
 	}
@@ -504,7 +514,8 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 	}
 	struct ql_error e = {0};
 	if (config_check_name(name, &e) < 0) {
-		r = warn(&c, n, "the domain name `%s` is not a qemu-launcher NAME: save the "
+		r = warn(&c, n,
+			 "the domain name `%s` is not a qemu-launcher NAME: save the "
 			 "definition as another NAME.yml",
 			 ql_show(&sh, name));
 		ql_error_clear(&e);
@@ -544,10 +555,11 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 			all_pinned = all_pinned && d.pin[i] >= 0;
 		_cleanup_xml_ xmlChar *cs = prop(n, "cpuset");
 		if (!all_pinned &&
-		    (r = warn(&c, n,
-			      "<vcpu cpuset='%s'> not imported: qemu-launcher pins each vCPU to one "
-			      "host CPU (vcpu_pinning) or leaves it unpinned",
-			      shown(&sh, cs))) < 0)
+		    (r = warn(
+			 &c, n,
+			 "<vcpu cpuset='%s'> not imported: qemu-launcher pins each vCPU to one "
+			 "host CPU (vcpu_pinning) or leaves it unpinned",
+			 shown(&sh, cs))) < 0)
 			goto out;
 	}
 	/* pins first: the scheduler's reach depends on them */
@@ -558,9 +570,10 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 	if (mb && (r = memory_backing(&c, &l, mb)) < 0)
 		goto out;
 	const xmlNode *nt = child(root, "numatune");
-	if (nt && (r = warn(&c, nt, "<numatune> not imported: qemu-launcher does not bind memory "
-				    "to host NUMA nodes (the qemu command line's memory backends "
-				    "keep their host-nodes)")) < 0)
+	if (nt && (r = warn(&c, nt,
+			    "<numatune> not imported: qemu-launcher does not bind memory "
+			    "to host NUMA nodes (the qemu command line's memory backends "
+			    "keep their host-nodes)")) < 0)
 		goto out;
 
 	if (!c.warnings && !(c.warnings = calloc(1, sizeof(char *)))) {

@@ -6,8 +6,8 @@
 
 enum ql_log_level {
 	QL_LOG_WARNING, /* always shown */
-	QL_LOG_INFO,    /* a step of the run (-v) */
-	QL_LOG_DEBUG,   /* every change made to the host, the pinning map (-d / launcher.debug) */
+	QL_LOG_INFO,	/* a step of the run (-v) */
+	QL_LOG_DEBUG,	/* every change made to the host, the pinning map (-d / launcher.debug) */
 };
 
 struct ql_logger {
@@ -17,4 +17,4 @@ struct ql_logger {
 
 /* Formats and forwards; a NULL logger or fn drops the message. */
 void ql_log(const struct ql_logger *lg, enum ql_log_level level, const char *fmt, ...)
-	_printf_(3, 4);
+    _printf_(3, 4);

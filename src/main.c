@@ -73,36 +73,41 @@ static void print_log(void *userdata, enum ql_log_level level, const char *msg)
 
 static void usage(FILE *f)
 {
-	fputs("Usage: qemu-launcher [OPTIONS] NAME\n"
-	      "       qemu-launcher --import [--libvirt-xml FILE] -- QEMU-BINARY [QEMU-ARGS...]\n"
-	      "       qemu-launcher --status [--json] [NAME]\n"
-	      "       qemu-launcher --topology | --suggest NAME\n"
-	      "Start the VM defined in CONFIG_DIR/NAME.yml, pin its vCPUs, supervise it.\n"
-	      "\n"
-	      "  -n, --dry-run          print the qemu command line and the pinning plan; change nothing\n"
-	      "  -c, --check            validate the definition and the host CPUs it names\n"
-	      "  -l, --list             list the definitions in the config dir\n"
-	      "  -i, --import -- QEMU ARGS...\n"
-	      "                         print a definition for a qemu command line\n"
-	      "      --libvirt-xml FILE with --import: take pinning, scheduling and memory locking\n"
-	      "                         from a libvirt domain XML\n"
-	      "  -s, --status [NAME]    show the running VMs' threads as the kernel has them placed;\n"
-	      "                         exit 1 when they differ from their definitions\n"
-	      "      --json             with --status: one JSON document (see qemu-launcher(1))\n"
-	      "      --topology         show the host's CPU topology (cores, SMT siblings, L3, nodes)\n"
-	      "      --suggest NAME     print a vcpu_pinning, emulator_pinning and -smp for NAME's\n"
-	      "                         vCPUs on this host (printed only, never applied)\n"
-	      "  -C, --config-dir DIR   read definitions from DIR (default $QEMU_LAUNCHER_CONFIG_DIR or\n"
-	      "                         " QL_DEFAULT_CONFIG_DIR ")\n"
-	      "  -v, --verbose          print each step\n"
-	      "  -d, --debug            print the pinning map and every change made to the host\n"
-	      "  -h, --help             show this help\n"
-	      "  -V, --version          show the version\n"
-	      "\n"
-	      "Exit status: qemu's own; 128+N if qemu died of signal N; 2 usage error; 125 launcher\n"
-	      "failure (invalid definition, host setup failed); 126 qemu binary not executable;\n"
-	      "127 qemu binary not found. See qemu-launcher(1) and qemu-launcher.yml(5).\n",
-	      f);
+	fputs(
+	    "Usage: qemu-launcher [OPTIONS] NAME\n"
+	    "       qemu-launcher --import [--libvirt-xml FILE] -- QEMU-BINARY [QEMU-ARGS...]\n"
+	    "       qemu-launcher --status [--json] [NAME]\n"
+	    "       qemu-launcher --topology | --suggest NAME\n"
+	    "Start the VM defined in CONFIG_DIR/NAME.yml, pin its vCPUs, supervise it.\n"
+	    "\n"
+	    "  -n, --dry-run          print the qemu command line and the pinning plan; change "
+	    "nothing\n"
+	    "  -c, --check            validate the definition and the host CPUs it names\n"
+	    "  -l, --list             list the definitions in the config dir\n"
+	    "  -i, --import -- QEMU ARGS...\n"
+	    "                         print a definition for a qemu command line\n"
+	    "      --libvirt-xml FILE with --import: take pinning, scheduling and memory locking\n"
+	    "                         from a libvirt domain XML\n"
+	    "  -s, --status [NAME]    show the running VMs' threads as the kernel has them "
+	    "placed;\n"
+	    "                         exit 1 when they differ from their definitions\n"
+	    "      --json             with --status: one JSON document (see qemu-launcher(1))\n"
+	    "      --topology         show the host's CPU topology (cores, SMT siblings, L3, "
+	    "nodes)\n"
+	    "      --suggest NAME     print a vcpu_pinning, emulator_pinning and -smp for NAME's\n"
+	    "                         vCPUs on this host (printed only, never applied)\n"
+	    "  -C, --config-dir DIR   read definitions from DIR (default $QEMU_LAUNCHER_CONFIG_DIR "
+	    "or\n"
+	    "                         " QL_DEFAULT_CONFIG_DIR ")\n"
+	    "  -v, --verbose          print each step\n"
+	    "  -d, --debug            print the pinning map and every change made to the host\n"
+	    "  -h, --help             show this help\n"
+	    "  -V, --version          show the version\n"
+	    "\n"
+	    "Exit status: qemu's own; 128+N if qemu died of signal N; 2 usage error; 125 launcher\n"
+	    "failure (invalid definition, host setup failed); 126 qemu binary not executable;\n"
+	    "127 qemu binary not found. See qemu-launcher(1) and qemu-launcher.yml(5).\n",
+	    f);
 }
 
 _printf_(1, 2) static void print_error(const char *fmt, ...)
@@ -118,9 +123,14 @@ _printf_(1, 2) static void print_error(const char *fmt, ...)
 static const char *mode_option(enum mode m)
 {
 	static const char *const names[] = {
-	    [MODE_RUN] = "", [MODE_DRY_RUN] = "--dry-run", [MODE_CHECK] = "--check",
-	    [MODE_LIST] = "--list", [MODE_IMPORT] = "--import", [MODE_STATUS] = "--status",
-	    [MODE_TOPOLOGY] = "--topology", [MODE_SUGGEST] = "--suggest",
+	    [MODE_RUN] = "",
+	    [MODE_DRY_RUN] = "--dry-run",
+	    [MODE_CHECK] = "--check",
+	    [MODE_LIST] = "--list",
+	    [MODE_IMPORT] = "--import",
+	    [MODE_STATUS] = "--status",
+	    [MODE_TOPOLOGY] = "--topology",
+	    [MODE_SUGGEST] = "--suggest",
 	};
 	return names[m];
 }
@@ -141,15 +151,21 @@ static int set_mode(struct cli *cli, enum mode m)
 static int parse_args(int argc, char **argv, struct cli *cli)
 {
 	static const struct option opts[] = {
-		{"help", no_argument, NULL, 'h'},       {"version", no_argument, NULL, 'V'},
-		{"verbose", no_argument, NULL, 'v'},    {"debug", no_argument, NULL, 'd'},
-		{"dry-run", no_argument, NULL, 'n'},    {"check", no_argument, NULL, 'c'},
-		{"list", no_argument, NULL, 'l'},       {"config-dir", required_argument, NULL, 'C'},
-		{"import", no_argument, NULL, 'i'},     {"status", no_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'J'},       {"libvirt-xml", required_argument, NULL, 'X'},
-		{"topology", no_argument, NULL, OPT_TOPOLOGY},
-		{"suggest", no_argument, NULL, OPT_SUGGEST},
-		{NULL, 0, NULL, 0},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"check", no_argument, NULL, 'c'},
+	    {"list", no_argument, NULL, 'l'},
+	    {"config-dir", required_argument, NULL, 'C'},
+	    {"import", no_argument, NULL, 'i'},
+	    {"status", no_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'J'},
+	    {"libvirt-xml", required_argument, NULL, 'X'},
+	    {"topology", no_argument, NULL, OPT_TOPOLOGY},
+	    {"suggest", no_argument, NULL, OPT_SUGGEST},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "+hVvdncliC:s", opts, NULL)) != -1) {
@@ -257,7 +273,8 @@ import_args:
 	}
 	if (cli->mode == MODE_LIST || cli->mode == MODE_TOPOLOGY) {
 		if (optind != argc) {
-			print_error("--%s takes no NAME", cli->mode == MODE_LIST ? "list" : "topology");
+			print_error("--%s takes no NAME",
+				    cli->mode == MODE_LIST ? "list" : "topology");
 			return -EINVAL;
 		}
 		return 0;
@@ -342,8 +359,7 @@ static int show_status(const struct cli *cli, const struct config_paths *paths)
 		ql_error_clear(&err);
 		return EXIT_LAUNCHER;
 	}
-	_cleanup_free_ char *text =
-	    cli->json ? status_json_format(report) : status_format(report);
+	_cleanup_free_ char *text = cli->json ? status_json_format(report) : status_format(report);
 	if (!text) {
 		print_error("out of memory");
 		return EXIT_LAUNCHER;
@@ -416,8 +432,7 @@ static void print_topology_warnings(const struct definition *d)
 }
 
 /* --check and --dry-run: the same plan a run would carry out. */
-static int show_plan(const struct cli *cli, const struct vm_plan *plan,
-		     const struct definition *d)
+static int show_plan(const struct cli *cli, const struct vm_plan *plan, const struct definition *d)
 {
 	if (cli->mode == MODE_CHECK) {
 		print_topology_warnings(d);
@@ -496,7 +511,8 @@ int main(int argc, char **argv)
 		return EXIT_LAUNCHER;
 	}
 	if (cli.mode == MODE_LIST || cli.mode == MODE_STATUS) {
-		int code = cli.mode == MODE_LIST ? list_definitions(&paths) : show_status(&cli, &paths);
+		int code =
+		    cli.mode == MODE_LIST ? list_definitions(&paths) : show_status(&cli, &paths);
 		config_paths_done(&paths);
 		return code;
 	}

@@ -38,7 +38,8 @@ void memtrim_after_startup(void)
 			/* file-backed, private, never writable */
 			start = s;
 			end = e;
-			candidate = inode != 0 && path[0] == '/' && perms[1] == '-' && perms[3] == 'p';
+			candidate =
+			    inode != 0 && path[0] == '/' && perms[1] == '-' && perms[3] == 'p';
 		} else if (candidate && sscanf(line, "Anonymous: %lu kB", &kb) == 1) {
 			if (kb == 0) {
 				ranges[n].start = start;

@@ -30,9 +30,8 @@ bool cgroup_name_is_reserved(const char *name)
 			return true;
 	/* Interface files are "<controller>.<name>" (cgroup.procs, cpuset.cpus, cpu.max, ...). */
 	static const char *const controllers[] = {
-	    "cgroup",	"cpuset", "cpu",   "cpuacct",  "memory",  "io",	       "blkio",
-	    "devices", "freezer", "net_cls", "net_prio", "perf_event", "hugetlb", "pids",
-	    "rdma",	"misc",
+	    "cgroup",  "cpuset",  "cpu",      "cpuacct",    "memory",  "io",   "blkio", "devices",
+	    "freezer", "net_cls", "net_prio", "perf_event", "hugetlb", "pids", "rdma",	"misc",
 	};
 	const char *dot = strchr(name, '.');
 	if (!dot)

@@ -27,7 +27,7 @@ struct pinning {
 	struct sched_params sched;
 	struct cpu_list *emulator;
 	const struct ql_logger *log;
-	struct isolation *iso; /* NULL when nothing is pinned (scheduling only) */
+	struct isolation *iso;	       /* NULL when nothing is pinned (scheduling only) */
 	const struct iothread_pin *io; /* the definition's iothread_pinning (borrowed) */
 	size_t n_io;
 	enum ql_core_sched core_sched; /* OFF also when `auto` found no core scheduling */
@@ -225,13 +225,13 @@ static int check_host(struct pinning *p, const struct isolation_config *cfg, str
 		r = check_pins(p, possible, online, usable, err);
 	for (int c = p->emulator ? cpu_list_next(p->emulator, -1) : -1; r == 0 && c >= 0;
 	     c = cpu_list_next(p->emulator, c))
-		r = check_host_cpu(p, NULL, (unsigned)c, "emulator_pinning", possible, online, usable,
-				   err);
+		r = check_host_cpu(p, NULL, (unsigned)c, "emulator_pinning", possible, online,
+				   usable, err);
 	for (size_t i = 0; r == 0 && i < p->n_io; i++) {
 		const struct cpu_list *l = p->io[i].cpus;
 		for (int c = cpu_list_next(l, -1); r == 0 && c >= 0; c = cpu_list_next(l, c))
-			r = check_host_cpu(p, NULL, (unsigned)c, "iothread_pinning", possible, online,
-					   usable, err);
+			r = check_host_cpu(p, NULL, (unsigned)c, "iothread_pinning", possible,
+					   online, usable, err);
 	}
 	if (r < 0 || !p->iso || !isolation_isolates(p->iso))
 		return r;
@@ -241,10 +241,11 @@ static int check_host(struct pinning *p, const struct isolation_config *cfg, str
 	for (size_t i = 0; i < p->n_pins; i++)
 		cpu_list_remove(left, p->pins[i].host_cpu);
 	if (cpu_list_is_empty(left))
-		return ql_error_set(err, EINVAL,
-				    "%s: vcpu_pinning uses every host CPU this launcher may use; keep "
-				    "at least one for the other tasks",
-				    p->def_path);
+		return ql_error_set(
+		    err, EINVAL,
+		    "%s: vcpu_pinning uses every host CPU this launcher may use; keep "
+		    "at least one for the other tasks",
+		    p->def_path);
 	return 0;
 }
 
@@ -262,7 +263,8 @@ static int check_iothreads(const struct pinning *p, const struct definition *d,
 			why = "no `- object: [iothread, id: ...]` in `qemu:` creates it";
 		for (size_t k = 0; !why && k < p->n_pins; k++)
 			if (cpu_list_has(io->cpus, p->pins[k].host_cpu))
-				why = "its CPUs include a vCPU's host CPU (I/O threads belong off the "
+				why = "its CPUs include a vCPU's host CPU (I/O threads belong off "
+				      "the "
 				      "vCPUs)";
 		if (!why && p->emulator && !cpu_list_is_subset(io->cpus, p->emulator))
 			why = "its CPUs are outside emulator_pinning (I/O threads live with qemu's "
@@ -511,9 +513,10 @@ static int map_pins(const struct pinning *p, const struct qmp_cpu *cpus, size_t 
 		char what[64], msg[256];
 		describe_pin(pin, what, sizeof(what));
 		if (!c) {
-			snprintf(msg, sizeof(msg),
-				 "vcpu_pinning names %s, but qemu has no such vCPU (it has %zu vCPUs)",
-				 what, n_cpus);
+			snprintf(
+			    msg, sizeof(msg),
+			    "vcpu_pinning names %s, but qemu has no such vCPU (it has %zu vCPUs)",
+			    what, n_cpus);
 			return pin_error(p, pin, ENOENT, msg, err);
 		}
 		for (size_t j = 0; j < i; j++)
@@ -540,9 +543,10 @@ static int map_pins(const struct pinning *p, const struct qmp_cpu *cpus, size_t 
 		for (size_t j = 0; j < p->n_pins; j++)
 			pinned |= placements[j].tid == cpus[i].thread_id;
 		if (!pinned)
-			ql_log(p->log, QL_LOG_DEBUG,
-			       "vCPU %d thread %d is not pinned; it stays with qemu's other threads",
-			       cpus[i].cpu_index, (int)cpus[i].thread_id);
+			ql_log(
+			    p->log, QL_LOG_DEBUG,
+			    "vCPU %d thread %d is not pinned; it stays with qemu's other threads",
+			    cpus[i].cpu_index, (int)cpus[i].thread_id);
 	}
 	return 0;
 }
@@ -603,7 +607,8 @@ static int check_identities(struct pinning *p, const struct thread_identity *ids
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned long long start;
-		if (proc_thread_starttime(p->qemu_pid, ids[i].tid, &start) == 0 && start == ids[i].start)
+		if (proc_thread_starttime(p->qemu_pid, ids[i].tid, &start) == 0 &&
+		    start == ids[i].start)
 			continue;
 		for (size_t k = 0; k < p->n_changes; k++)
 			if (p->changes[k].tid == ids[i].tid)
@@ -636,10 +641,11 @@ static int threads_to_place(const struct pinning *p, const struct qmp_cpu *cpus,
 					    p->def_path, pin->mark.line, pin->mark.column,
 					    ql_show(&s, pin->id));
 		if (!proc_thread_belongs_to(p->qemu_pid, t->thread_id))
-			return ql_error_set(err, ESRCH,
-					    "qemu reports thread %d for I/O thread `%s`, but it is not "
-					    "a thread of qemu",
-					    (int)t->thread_id, ql_show(&s, pin->id));
+			return ql_error_set(
+			    err, ESRCH,
+			    "qemu reports thread %d for I/O thread `%s`, but it is not "
+			    "a thread of qemu",
+			    (int)t->thread_id, ql_show(&s, pin->id));
 		ret[n_cpus + i] = t->thread_id;
 	}
 	return 0;
@@ -659,13 +665,14 @@ static int place_iothreads(const struct pinning *p, const pid_t *tids, struct ql
 			r = proc_check_affinity(tids[i], cpus, err);
 		if (r < 0) {
 			struct ql_shown s;
-			ql_error_prefix(err, "I/O thread `%s` (CPUs %s; qemu's other threads may "
-					     "run on the emulator CPUs only): ",
+			ql_error_prefix(err,
+					"I/O thread `%s` (CPUs %s; qemu's other threads may "
+					"run on the emulator CPUs only): ",
 					ql_show(&s, p->io[i].id), text ? text : "?");
 			return r;
 		}
-		ql_log(p->log, QL_LOG_DEBUG, "I/O thread %s (thread %d) -> host CPUs %s", p->io[i].id,
-		       (int)tids[i], text ? text : "?");
+		ql_log(p->log, QL_LOG_DEBUG, "I/O thread %s (thread %d) -> host CPUs %s",
+		       p->io[i].id, (int)tids[i], text ? text : "?");
 	}
 	return 0;
 }

@@ -45,7 +45,7 @@ struct qmp {
 	char *out;
 	size_t out_len;
 	int64_t next_id;
-	bool eof;   /* qemu closed its end; buffered complete lines are still delivered */
+	bool eof;	  /* qemu closed its end; buffered complete lines are still delivered */
 	int interrupt_fd; /* -1, or an fd whose readiness may end a wait (qmp_set_interrupt) */
 	bool (*interrupted)(void *userdata);
 	void *interrupt_userdata;
@@ -439,8 +439,8 @@ static int wait_for(struct qmp *q, int64_t want_id, const char *what, int64_t de
 			return ql_error_set_errno(err, errno, "waiting for qemu on the QMP socket");
 		if (q->interrupt_fd >= 0 && (pfd[1].revents & POLLIN) &&
 		    q->interrupted(q->interrupt_userdata))
-			return ql_error_set(err, EINTR, "interrupted while waiting for qemu to answer %s",
-					    what);
+			return ql_error_set(
+			    err, EINTR, "interrupted while waiting for qemu to answer %s", what);
 	}
 }
 
@@ -739,9 +739,11 @@ static int parse_iothreads_array(json_object *arr, struct qmp_iothread **ret, si
 		    json_object_get_string_len(id) == 0 ||
 		    json_object_get_string_len(id) >= QMP_IOTHREAD_ID_MAX ||
 		    get_int_member(e, "thread-id", 1, INT32_MAX, &tid) < 0)
-			return ql_error_set(err, EPROTO,
-					    "query-iothreads entry %zu has no valid id and thread-id", i);
-		memcpy(v[i].id, json_object_get_string(id), (size_t)json_object_get_string_len(id) + 1);
+			return ql_error_set(
+			    err, EPROTO, "query-iothreads entry %zu has no valid id and thread-id",
+			    i);
+		memcpy(v[i].id, json_object_get_string(id),
+		       (size_t)json_object_get_string_len(id) + 1);
 		v[i].thread_id = (pid_t)tid;
 	}
 	*ret = TAKE_PTR(v);

@@ -49,8 +49,8 @@ bool qmp_wants_write(const struct qmp *q);
 #define QMP_PIPELINE_MAX 4
 int qmp_pipeline(struct qmp *q, const char *const *commands, struct ql_error *err);
 
-/* Waits for the greeting and sends qmp_capabilities (or waits for its reply, see qmp_pipeline). -ETIMEDOUT, -ECONNRESET when qemu went
- * away (EOF/ECONNRESET), -EPROTO on malformed input. */
+/* Waits for the greeting and sends qmp_capabilities (or waits for its reply, see qmp_pipeline).
+ * -ETIMEDOUT, -ECONNRESET when qemu went away (EOF/ECONNRESET), -EPROTO on malformed input. */
 int qmp_handshake(struct qmp *q, int timeout_ms, struct ql_error *err);
 
 /* Runs a command without arguments whose result is ignored ("cont", "quit", "stop",
@@ -69,7 +69,7 @@ int qmp_query_status(struct qmp *q, int timeout_ms, char **ret_status, struct ql
 
 struct qmp_cpu {
 	int cpu_index;
-	pid_t thread_id;            /* host TID (top-level "thread-id") */
+	pid_t thread_id;	  /* host TID (top-level "thread-id") */
 	int socket, core, thread; /* props; -1 when qemu did not report one */
 };
 

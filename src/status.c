@@ -309,11 +309,12 @@ static int collect_cgroup_vms(struct status_report *rep, const struct config_pat
 		r = add_cgroup_vm(rep, &found.vms[i], err);
 	if (r == 0 && found.confined_set) {
 		_cleanup_free_ char *set = ql_escape(found.confined_set);
-		if (!set || asprintf(&rep->confined,
-				     "%zu task(s) are confined in %s (CPUs %s) although no VM runs: "
-				     "a launcher and its guardian were killed; the next start (or "
-				     "removing the set) gives them back",
-				     found.confined_tasks, set, found.confined_cpus) < 0)
+		if (!set ||
+		    asprintf(&rep->confined,
+			     "%zu task(s) are confined in %s (CPUs %s) although no VM runs: "
+			     "a launcher and its guardian were killed; the next start (or "
+			     "removing the set) gives them back",
+			     found.confined_tasks, set, found.confined_cpus) < 0)
 			r = ql_error_set(err, ENOMEM, "out of memory");
 	}
 	isolation_vm_list_done(&found);
@@ -532,9 +533,11 @@ static int compare_iothreads(struct status_vm *vm, const struct definition *d)
 			if (strlen(comm) > 15 || !streq(t->comm, comm) || !t->cpus_allowed ||
 			    streq(t->cpus_allowed, want))
 				continue;
-			if (problem(vm, "I/O thread %s (thread %d) may run on CPUs %s, iothread_pinning "
-					"says %s",
-				    t->comm + 3, (int)t->tid, t->cpus_allowed, want) < 0)
+			if (problem(
+				vm,
+				"I/O thread %s (thread %d) may run on CPUs %s, iothread_pinning "
+				"says %s",
+				t->comm + 3, (int)t->tid, t->cpus_allowed, want) < 0)
 				return -ENOMEM;
 		}
 	}
@@ -686,9 +689,9 @@ char *status_format(const struct status_report *r)
 		else
 			fputs("not running, ", f);
 		fprintf(f, "%s%s%s\n",
-			vm->backend ? vm->backend : "no cgroup sets (affinity backend or not pinned)",
-			vm->dir ? " at " : "",
-			vm->dir ? vm->dir : "");
+			vm->backend ? vm->backend
+				    : "no cgroup sets (affinity backend or not pinned)",
+			vm->dir ? " at " : "", vm->dir ? vm->dir : "");
 		if (vm->n_threads)
 			fprintf(f, "  %-8s %-16s %-10s %-8s %s\n", "TID", "NAME", "CPUS", "SCHED",
 				"SET");

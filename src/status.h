@@ -16,7 +16,7 @@
 
 struct status_thread {
 	pid_t tid;
-	char comm[64]; /* escaped: up to 15 bytes, each maybe \\xNN */
+	char comm[64];	    /* escaped: up to 15 bytes, each maybe \\xNN */
 	char *cpus_allowed; /* Cpus_allowed_list of /proc/<pid>/task/<tid>/status */
 	char *set;	    /* its cpuset (v1: /proc/.../cpuset) or cgroup v2 path */
 	int policy;	    /* SCHED_* without SCHED_RESET_ON_FORK; -1 unreadable */
@@ -30,10 +30,10 @@ struct status_thread {
  * own launchers' command lines) and thread names, and the report reaches root's terminal. */
 struct status_vm {
 	char *name;
-	const char *backend;	/* the isolation backend whose sets hold it; NULL: none (affinity) */
+	const char *backend; /* the isolation backend whose sets hold it; NULL: none (affinity) */
 	const char *set_prefix; /* its vCPU sets are named <set_prefix>N; NULL without sets */
 	char *dir;		/* the VM's cgroup directory; NULL for affinity */
-	pid_t qemu_pid; /* 0 when no thread is left in its sets */
+	pid_t qemu_pid;		/* 0 when no thread is left in its sets */
 	struct status_thread *threads;
 	size_t n_threads;
 	char *definition_note; /* why the definition was not compared, or NULL */

@@ -35,9 +35,11 @@ static json_object *backend_id(const char *backend)
 static size_t utf8_seq(const unsigned char *s)
 {
 	unsigned char c = s[0];
-	size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-				  : c >= 0xf0 && c <= 0xf4			 ? 4
-										 : 0;
+	size_t n = c < 0x80		    ? 1
+		   : c >= 0xc2 && c <= 0xdf ? 2
+		   : c >= 0xe0 && c <= 0xef ? 3
+		   : c >= 0xf0 && c <= 0xf4 ? 4
+					    : 0;
 	uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
 	for (size_t i = 1; i < n; i++) {
 		if ((s[i] & 0xc0) != 0x80)
@@ -134,7 +136,8 @@ static json_object *thread_json(const struct status_thread *t)
 	    !put(o, "vcpu", t->vcpu >= 0 ? json_object_new_int(t->vcpu) : NULL, t->vcpu >= 0) ||
 	    !put(o, "cpus_allowed", text(t->cpus_allowed), t->cpus_allowed) ||
 	    !put_cpus(o, t->cpus_allowed) || !put(o, "set", text(t->set), t->set) ||
-	    !put(o, "vcpu_set_cpu", t->vcpu_set_cpu >= 0 ? json_object_new_int(t->vcpu_set_cpu) : NULL,
+	    !put(o, "vcpu_set_cpu",
+		 t->vcpu_set_cpu >= 0 ? json_object_new_int(t->vcpu_set_cpu) : NULL,
 		 t->vcpu_set_cpu >= 0) ||
 	    !put(o, "policy", pol ? json_object_new_string(pol) : NULL, pol) ||
 	    !put(o, "priority", json_object_new_int(t->priority), true) ||
@@ -193,8 +196,9 @@ char *status_json_format(const struct status_report *r)
 	for (size_t i = 0; i < r->n_vms; i++)
 		if (!push(vms, vm_json(&r->vms[i])))
 			return NULL;
-	const char *s = json_object_to_json_string_ext(
-	    doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *s =
+	    json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+						    JSON_C_TO_STRING_NOSLASHESCAPE);
 	char *out = NULL;
 	if (!s || asprintf(&out, "%s\n", s) < 0)
 		return NULL;

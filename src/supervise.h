@@ -21,11 +21,11 @@ int supervise_take_stop_signal(int sigfd);
 
 struct supervise_params {
 	pid_t pid;
-	struct qmp *qmp;              /* may be NULL (QMP already gone) */
+	struct qmp *qmp; /* may be NULL (QMP already gone) */
 	int sigfd;
-	bool guest_running;          /* false while paused/prelaunch: stopping is immediate */
-	unsigned shutdown_timeout;   /* seconds to wait after system_powerdown */
-	int pending_signal;           /* a stop signal taken before supervision began, or 0 */
+	bool guest_running;	   /* false while paused/prelaunch: stopping is immediate */
+	unsigned shutdown_timeout; /* seconds to wait after system_powerdown */
+	int pending_signal;	   /* a stop signal taken before supervision began, or 0 */
 	/* Called ~0.1 s, 1 s and 5 s after the start (threads qemu creates late). */
 	int (*rescan)(void *userdata, struct ql_error *err);
 	void *userdata;

@@ -89,15 +89,15 @@ static int private_options(bool paused, char ***ret_extra, struct ql_error *err)
 static void isolation_config_of(const struct vm_options *o, struct isolation_config *ret)
 {
 	*ret = (struct isolation_config){
-		.vm_name = o->name,
-		.mount_path = o->paths->cpuset_mount,
-		.cgroup2_root = o->paths->cgroup2_root,
-		.prefix = o->paths->cpuset_prefix,
-		.mode = o->def->isolate_cpus,
-		/* setuid: never mount over a path the caller might have prepared */
-		.may_mount = !o->paths->setuid ||
-			     strncmp(o->paths->cpuset_mount, "/sys/fs/cgroup/", 15) == 0,
-		.log = o->log,
+	    .vm_name = o->name,
+	    .mount_path = o->paths->cpuset_mount,
+	    .cgroup2_root = o->paths->cgroup2_root,
+	    .prefix = o->paths->cpuset_prefix,
+	    .mode = o->def->isolate_cpus,
+	    /* setuid: never mount over a path the caller might have prepared */
+	    .may_mount =
+		!o->paths->setuid || strncmp(o->paths->cpuset_mount, "/sys/fs/cgroup/", 15) == 0,
+	    .log = o->log,
 	};
 }
 
@@ -201,9 +201,9 @@ struct start {
 	pid_t pid;
 	struct qmp *qmp;
 	int sigfd;
-	int stop_signal; /* a stop signal that arrived while waiting for qemu */
+	int stop_signal;	   /* a stop signal that arrived while waiting for qemu */
 	struct guardian *guardian; /* undoes the host changes if the launcher is killed */
-	bool ended;	 /* qemu was reaped during start-up: the outcome is known */
+	bool ended;		   /* qemu was reaped during start-up: the outcome is known */
 };
 
 /* qmp_set_interrupt's callback: a stop signal ends any wait for qemu during start-up. */
@@ -235,12 +235,13 @@ static void start_guardian(struct start *st)
 		return;
 	const int close_fds[] = {qmp_fd(st->qmp), st->sigfd, -1};
 	struct ql_error e = {0};
-	if (guardian_start(st->pid, reclaim_cb, st->p, close_fds, st->p->o->log,
-			   &st->guardian, &e) < 0)
-		ql_log(st->p->o->log, QL_LOG_WARNING,
-		       "no guardian for a killed launcher (%s): its cpusets would wait for the next "
-		       "start to be reclaimed",
-		       e.msg);
+	if (guardian_start(st->pid, reclaim_cb, st->p, close_fds, st->p->o->log, &st->guardian,
+			   &e) < 0)
+		ql_log(
+		    st->p->o->log, QL_LOG_WARNING,
+		    "no guardian for a killed launcher (%s): its cpusets would wait for the next "
+		    "start to be reclaimed",
+		    e.msg);
 	ql_error_clear(&e);
 }
 
@@ -259,18 +260,19 @@ static int startup_ended(struct start *st, const char *phase, struct vm_outcome 
 	if (w != st->pid) {
 		supervise_terminate(st->pid, NULL, NULL);
 		ret->end = VM_END_LAUNCHER;
-		return ql_error_set(err, EPROTO,
-				    "qemu closed its QMP channel %s but kept running; it was stopped",
-				    phase);
+		return ql_error_set(
+		    err, EPROTO, "qemu closed its QMP channel %s but kept running; it was stopped",
+		    phase);
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		ret->end = VM_END_LAUNCHER;
-		return ql_error_set(err, EPROTO, "qemu exited with status 0 %s: the VM did not start",
-				    phase);
+		return ql_error_set(err, EPROTO,
+				    "qemu exited with status 0 %s: the VM did not start", phase);
 	}
 	if (WIFEXITED(status))
-		ql_log(st->p->o->log, QL_LOG_WARNING, "qemu exited with status %d during startup (%s)",
-		       WEXITSTATUS(status), phase);
+		ql_log(st->p->o->log, QL_LOG_WARNING,
+		       "qemu exited with status %d during startup (%s)", WEXITSTATUS(status),
+		       phase);
 	else
 		ql_log(st->p->o->log, QL_LOG_WARNING,
 		       "qemu was killed by signal %d (%s) during startup (%s)", WTERMSIG(status),
@@ -312,8 +314,7 @@ static int wait_for_greeting(struct qmp *qmp, int sigfd, int timeout_ms)
 
 /* A stop signal during start-up: qemu ends (told over QMP once it answers there, else by
  * SIGTERM), the guest never runs, nothing stays changed. */
-static int stopped_during_start(struct start *st, int sig, struct qmp *qmp,
-				struct vm_outcome *ret)
+static int stopped_during_start(struct start *st, int sig, struct qmp *qmp, struct vm_outcome *ret)
 {
 	ql_log(st->p->o->log, QL_LOG_INFO, "received %s during start; not starting the guest",
 	       strsignal(sig));
@@ -505,7 +506,8 @@ static int run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
 	_cleanup_guardian_ struct guardian *guardian = TAKE_PTR(st.guardian);
 	_cleanup_qmp_ struct qmp *qmp = TAKE_PTR(st.qmp);
 	if (qmp)
-		qmp_set_interrupt(qmp, -1, NULL, NULL); /* supervision watches the signalfd itself */
+		qmp_set_interrupt(qmp, -1, NULL,
+				  NULL); /* supervision watches the signalfd itself */
 	if (r < 0)
 		return launcher_failure(r, ret, err);
 	if (st.ended)

@@ -106,9 +106,9 @@ static int next_content_line(struct fast *f, size_t from, size_t *ret_pos)
 			p = q;
 			continue;
 		}
-		if (q == p && (f->s[q] == '%' || ((f->s[q] == '-' || f->s[q] == '.') &&
-						   q + 2 < f->len && f->s[q + 1] == f->s[q] &&
-						   f->s[q + 2] == f->s[q])))
+		if (q == p &&
+		    (f->s[q] == '%' || ((f->s[q] == '-' || f->s[q] == '.') && q + 2 < f->len &&
+					f->s[q + 1] == f->s[q] && f->s[q + 2] == f->s[q])))
 			return -2;
 		*ret_pos = q;
 		return (int)(q - p);
@@ -128,8 +128,8 @@ static struct ynode *plain_scalar(struct fast *f, size_t p, bool flow, size_t *r
 {
 	char c = f->s[p];
 	if (strchr("?:,[]{}#&*!|>'\"%@`", c) ||
-	    (c == '-' && (at(f, p + 1) == ' ' || is_eol(f, p + 1) ||
-			  (flow && flow_indicator(at(f, p + 1))))))
+	    (c == '-' &&
+	     (at(f, p + 1) == ' ' || is_eol(f, p + 1) || (flow && flow_indicator(at(f, p + 1))))))
 		return NULL;
 	size_t q = p, e = p;
 	while (!is_eol(f, q)) {
@@ -314,8 +314,10 @@ static struct ynode *flow_node(struct fast *f, size_t p, size_t *ret_end)
 
 /* ---- block collections ---- */
 
-static struct ynode *block_map(struct fast *f, int indent, size_t p, size_t *ret_next, int *ret_ind);
-static struct ynode *block_seq(struct fast *f, int indent, size_t p, size_t *ret_next, int *ret_ind);
+static struct ynode *block_map(struct fast *f, int indent, size_t p, size_t *ret_next,
+			       int *ret_ind);
+static struct ynode *block_seq(struct fast *f, int indent, size_t p, size_t *ret_next,
+			       int *ret_ind);
 
 /* Whether a `- ` or a lone `-` starts at p. */
 static bool is_dash(const struct fast *f, size_t p)
@@ -482,7 +484,8 @@ int yaml_fast_parse(const char *text, size_t len, const struct yaml_tree_limits 
 		f.line = 1;
 		if (is_eol(&f, q) || text[q] == '#')
 			ind = next_content_line(&f, q, &p);
-		else if (text[0] == '%' || (len >= 3 && (!memcmp(text, "---", 3) || !memcmp(text, "...", 3))))
+		else if (text[0] == '%' ||
+			 (len >= 3 && (!memcmp(text, "---", 3) || !memcmp(text, "...", 3))))
 			ind = -2;
 		else
 			ind = (int)q, p = q;

@@ -131,7 +131,8 @@ static int check_bytes(struct ctx *c, const char *text, size_t len)
 		return fail(c, (struct ql_mark){1, 1}, "definition is larger than %zu bytes",
 			    c->lim->max_bytes);
 	for (size_t i = 0; i < len;) {
-		if ((unsigned char)text[i] - 1u < 0x7fu) { /* printable ASCII and controls, not NUL */
+		if ((unsigned char)text[i] - 1u <
+		    0x7fu) { /* printable ASCII and controls, not NUL */
 			i++;
 			continue;
 		}

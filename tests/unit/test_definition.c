@@ -332,7 +332,8 @@ static void test_user_group(void **state)
 	definition_free(d);
 	d = NULL;
 
-	check_error(L "  user: -1\n", "3:9", "`user` must be a decimal integer without a sign (0 to 4294967294), got `-1`");
+	check_error(L "  user: -1\n", "3:9",
+		    "`user` must be a decimal integer without a sign (0 to 4294967294), got `-1`");
 	check_error(L "  user: 4294967295\n", "3:9", "between 0 and 4294967294");
 	check_error(L "  user: 99999999999999999999999\n", "3:9", "between 0 and 4294967294");
 	check_error(L "  user: 0x10\n", "3:9", "`user` must be a decimal integer, got `0x10`");
@@ -485,8 +486,8 @@ static void test_vcpu_pinning(void **state)
 	 * the malformed corpus); the later spelling is reported, in document order. */
 	check_error(L "  vcpu_pinning:\n    0:\n      0:\n        0: 1\n        00: 0\n", "7:13",
 		    "vCPU (socket 0 core 0 thread 0) is pinned twice (first at line 6)");
-	check_error(L "  vcpu_pinning:\n    0: {0: {0: 1, 1: 1}}\n    000: {0: {1: 0}}\n",
-		    "5:18", "vCPU (socket 0 core 0 thread 1) is pinned twice (first at line 4)");
+	check_error(L "  vcpu_pinning:\n    0: {0: {0: 1, 1: 1}}\n    000: {0: {1: 0}}\n", "5:18",
+		    "vCPU (socket 0 core 0 thread 1) is pinned twice (first at line 4)");
 	check_error(L "  vcpu_pinning:\n    0: {0: {0: 1, 1: 1}, 01: {0: 1, 00: 0}}\n", "4:41",
 		    "vCPU (socket 0 core 1 thread 0) is pinned twice (first at line 4)");
 }
@@ -521,7 +522,8 @@ static void test_integers_take_no_sign(void **state)
 	    {L "  emulator_pinning: [+1]\n", "3:22"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		check_error(cases[i].yaml, cases[i].pos, "must be a decimal integer without a sign");
+		check_error(cases[i].yaml, cases[i].pos,
+			    "must be a decimal integer without a sign");
 	check_error(L "  emulator_pinning: '-0'\n", "3:21", "`emulator_pinning`");
 	check_error(L "  emulator_pinning: '+1'\n", "3:21", "`emulator_pinning`");
 	check_error(L "  rlimit_memlock: -0\n", "3:19", "got `-0`");
@@ -572,7 +574,8 @@ static void test_umask_working_directory(void **state)
 	check_error(L "  umask: 1000\n", "3:10", "got `1000`");
 	check_error(L "  umask: 00022\n", "3:10", "got `00022`");
 	check_error(L "  umask: ''\n", "3:10", "`umask` must be an octal mask");
-	check_error(L "  umask:\n", "3:3", "`umask` must be an octal mask such as `022`, got nothing");
+	check_error(L "  umask:\n", "3:3",
+		    "`umask` must be an octal mask such as `022`, got nothing");
 	check_error(L "  umask: [022]\n", "3:10", "got a sequence");
 	check_error(L "  working_directory: srv\n", "3:22",
 		    "`working_directory` must be an absolute path, got `srv`");

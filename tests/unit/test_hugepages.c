@@ -203,9 +203,9 @@ static void test_plan_and_reserve(void **state)
 
 static void test_missing_pool(void **state)
 {
-	_cleanup_definition_ struct definition *d = parse(
-	    "- object: [ memory-backend-file, id: g, size: 1G, mem-path: /giant,\n"
-	    "            host-nodes: 3, policy: bind ]\n");
+	_cleanup_definition_ struct definition *d =
+	    parse("- object: [ memory-backend-file, id: g, size: 1G, mem-path: /giant,\n"
+		  "            host-nodes: 3, policy: bind ]\n");
 	struct mem_backend *b = NULL;
 	size_t n = 0;
 	struct hugepages_plan p = {0};

@@ -44,8 +44,9 @@ static void map_fails(const char *xml, const char *msg_part)
 {
 	struct ql_error err = {0};
 	struct mapped m = {0};
-	assert_int_equal(libvirt_xml_parse("t.xml", xml, strlen(xml), &m.l, &m.name, &m.warnings, &err),
-			 -EINVAL);
+	assert_int_equal(
+	    libvirt_xml_parse("t.xml", xml, strlen(xml), &m.l, &m.name, &m.warnings, &err),
+	    -EINVAL);
 	if (!strstr(err.msg, msg_part))
 		fail_msg("error `%s` does not say `%s`", err.msg, msg_part);
 	assert_null(m.name);
@@ -65,7 +66,8 @@ static void warned(const struct mapped *m, const char *part)
 	}
 }
 
-#define DOMAIN(vcpus, body) "<domain type='kvm'><name>vm</name><vcpu>" vcpus "</vcpu>" body "</domain>"
+#define DOMAIN(vcpus, body)                                                                        \
+	"<domain type='kvm'><name>vm</name><vcpu>" vcpus "</vcpu>" body "</domain>"
 
 static void test_vcpupin_emulatorpin(void **state)
 {
@@ -186,7 +188,8 @@ static void test_vcpusched(void **state)
 	warned(&m, "fifo 2 for vCPU(s) 1 not imported");
 	mapped_done(&m);
 
-	/* pins on vCPU 0 only: the launcher would schedule only vCPU 0, the domain schedules both */
+	/* pins on vCPU 0 only: the launcher would schedule only vCPU 0, the domain schedules both
+	 */
 	map_ok(DOMAIN("2", "<cputune><vcpupin vcpu='0' cpuset='2'/>"
 			   "<vcpusched scheduler='fifo' priority='1'/></cputune>"),
 	       &m);
@@ -233,14 +236,17 @@ static void test_refusals(void **state)
 	map_fails("<domain><vcpu>1</vcpu></domain>", "no <name>");
 	map_fails("<domain><name>a</name></domain>", "<vcpu>");
 	map_fails("<domain><name>a</name><vcpu>0</vcpu></domain>", "<vcpu>");
-	map_fails(DOMAIN("2", "<cputune><vcpupin vcpu='2' cpuset='1'/></cputune>"), "has 2 vCPU(s)");
+	map_fails(DOMAIN("2", "<cputune><vcpupin vcpu='2' cpuset='1'/></cputune>"),
+		  "has 2 vCPU(s)");
 	map_fails(DOMAIN("2", "<cputune><vcpupin vcpu='x' cpuset='1'/></cputune>"), "not a vCPU");
-	map_fails(DOMAIN("2", "<cputune><vcpupin vcpu='0' cpuset='a'/></cputune>"), "not a CPU list");
+	map_fails(DOMAIN("2", "<cputune><vcpupin vcpu='0' cpuset='a'/></cputune>"),
+		  "not a CPU list");
 	map_fails(DOMAIN("2", "<cputune><vcpupin vcpu='0'/></cputune>"), "no cpuset attribute");
 	map_fails(DOMAIN("2", "<cputune><emulatorpin cpuset='1,^1'/></cputune>"), "no CPU left");
 	map_fails(DOMAIN("2", "<cputune><vcpusched scheduler='deadline'/></cputune>"),
 		  "libvirt knows batch");
-	map_fails(DOMAIN("2", "<cputune><vcpusched scheduler='fifo'/></cputune>"), "priority 1..99");
+	map_fails(DOMAIN("2", "<cputune><vcpusched scheduler='fifo'/></cputune>"),
+		  "priority 1..99");
 	map_fails(DOMAIN("2", "<cputune><vcpusched scheduler='fifo' priority='100'/></cputune>"),
 		  "priority 1..99");
 	/* an external entity is neither fetched nor expanded */
@@ -289,7 +295,8 @@ static struct definition *import_data(const char *stem, char ***ret_warnings)
 	_cleanup_strv_free_ char **argv = read_args(args), **w2 = NULL;
 	if (libvirt_xml_load(xml, &l, &name, ret_warnings, &err) < 0)
 		fail_msg("%s", err.msg);
-	assert_int_equal(import_command_line_with(argv, strv_length(argv), &l, &yaml, &w2, &err), 0);
+	assert_int_equal(import_command_line_with(argv, strv_length(argv), &l, &yaml, &w2, &err),
+			 0);
 	import_launcher_done(&l);
 	struct definition *d = NULL;
 	if (definition_parse("t.yml", yaml, strlen(yaml), &d, &err) < 0)

@@ -22,16 +22,16 @@ static bool same_tree(const struct ynode *a, const struct ynode *b, const char *
 {
 	if (!a || !b)
 		return a == b;
-	bool same = a->type == b->type && a->mark.line == b->mark.line &&
-		    a->mark.column == b->mark.column && a->n_items == b->n_items &&
-		    (a->type != YN_SCALAR || (a->len == b->len && a->plain == b->plain &&
-					      a->null == b->null &&
-					      memcmp(a->text, b->text, a->len) == 0));
+	bool same =
+	    a->type == b->type && a->mark.line == b->mark.line &&
+	    a->mark.column == b->mark.column && a->n_items == b->n_items &&
+	    (a->type != YN_SCALAR || (a->len == b->len && a->plain == b->plain &&
+				      a->null == b->null && memcmp(a->text, b->text, a->len) == 0));
 	if (!same) {
-		print_error("%s: fast %d %u:%u `%s` (%u items) != libfyaml %d %u:%u `%s` (%u items)\n",
-			    what, a->type, a->mark.line, a->mark.column, a->text ? a->text : "",
-			    a->n_items, b->type, b->mark.line, b->mark.column, b->text ? b->text : "",
-			    b->n_items);
+		print_error(
+		    "%s: fast %d %u:%u `%s` (%u items) != libfyaml %d %u:%u `%s` (%u items)\n",
+		    what, a->type, a->mark.line, a->mark.column, a->text ? a->text : "", a->n_items,
+		    b->type, b->mark.line, b->mark.column, b->text ? b->text : "", b->n_items);
 		return false;
 	}
 	for (size_t i = 0; i < a->n_items; i++)
@@ -50,12 +50,13 @@ static bool compare(const char *what, const char *text, size_t len)
 		ql_error_clear(&fe);
 		return false;
 	}
-	int sr = yaml_tree_parse_with(YAML_READER_LIBFYAML, "t.yml", text, len, &limits, &slow, &se);
+	int sr =
+	    yaml_tree_parse_with(YAML_READER_LIBFYAML, "t.yml", text, len, &limits, &slow, &se);
 	if (fr < 0 || sr < 0) {
 		/* only input checks and duplicate keys fail after the fast reader took a text */
 		if (fr != sr || !fe.msg || !se.msg || strcmp(fe.msg, se.msg) != 0)
-			print_error("%s: fast %d `%s`, libfyaml %d `%s`\n--- input:\n%.600s\n", what, fr,
-				    fe.msg ? fe.msg : "", sr, se.msg ? se.msg : "", text);
+			print_error("%s: fast %d `%s`, libfyaml %d `%s`\n--- input:\n%.600s\n",
+				    what, fr, fe.msg ? fe.msg : "", sr, se.msg ? se.msg : "", text);
 		assert_int_equal(fr, sr);
 		assert_string_equal(fe.msg, se.msg);
 	} else {
@@ -95,7 +96,8 @@ static size_t compare_dir(const char *dir, const char *suffix, size_t *ret_total
 	while ((de = readdir(d))) {
 		size_t nl = strlen(de->d_name);
 		if (de->d_name[0] == '.' ||
-		    (suffix && (nl < strlen(suffix) || !streq(de->d_name + nl - strlen(suffix), suffix))))
+		    (suffix &&
+		     (nl < strlen(suffix) || !streq(de->d_name + nl - strlen(suffix), suffix))))
 			continue;
 		char path[1024];
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
@@ -147,12 +149,40 @@ static void test_constructs(void **state)
 			print_error("not taken: %s\n", taken[i]);
 	/* Left to libfyaml, so nothing to compare; but nothing may crash either. */
 	static const char *const others[] = {
-	    "a: b\n  c\n", "a:\n  b\n", "a: |\n  x\n", "a: &x b\n", "a: *x\n", "a: !t b\n",
-	    "--- \na: b\n", "a: b\n...\n", "%YAML 1.2\n---\na: b\n", "a:\tb\n", "a: b\r\n",
-	    "- a\n- - b\n", "a: [b,\n c]\n", "a: 'b\n c'\n", "a: \"b\\n\"\n", "? a\n: b\n", "-\n- a\n",
-	    "a: b: c\n", "a: - b\n", "  a: b\n", "a:\n  b: c\n d: e\n", "", "\n", "# c\n",
-	    "a: [b, ]\n", "{a}\n", "a: {b: }\n", "a: \xc3\xa9\n", "- a\nb: c\n", "a: b\n- c\n",
-	    "a:\n - b\n  - c\n", "[a] x\n", "a: [b]]\n", "a: {b: c\n",
+	    "a: b\n  c\n",
+	    "a:\n  b\n",
+	    "a: |\n  x\n",
+	    "a: &x b\n",
+	    "a: *x\n",
+	    "a: !t b\n",
+	    "--- \na: b\n",
+	    "a: b\n...\n",
+	    "%YAML 1.2\n---\na: b\n",
+	    "a:\tb\n",
+	    "a: b\r\n",
+	    "- a\n- - b\n",
+	    "a: [b,\n c]\n",
+	    "a: 'b\n c'\n",
+	    "a: \"b\\n\"\n",
+	    "? a\n: b\n",
+	    "-\n- a\n",
+	    "a: b: c\n",
+	    "a: - b\n",
+	    "  a: b\n",
+	    "a:\n  b: c\n d: e\n",
+	    "",
+	    "\n",
+	    "# c\n",
+	    "a: [b, ]\n",
+	    "{a}\n",
+	    "a: {b: }\n",
+	    "a: \xc3\xa9\n",
+	    "- a\nb: c\n",
+	    "a: b\n- c\n",
+	    "a:\n - b\n  - c\n",
+	    "[a] x\n",
+	    "a: [b]]\n",
+	    "a: {b: c\n",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(others); i++)
 		compare(others[i], others[i], strlen(others[i]));
