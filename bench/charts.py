@@ -31,6 +31,8 @@ def startup(d, out):
         ax.boxplot(data, labels=names, showfliers=False, widths=0.5)
         for i, ys in enumerate(data, 1):
             ax.scatter([i + rnd.uniform(-0.15, 0.15) for _ in ys], ys, s=6, alpha=0.5)
+            ax.annotate(f"median {statistics.median(ys):.1f}", (i, statistics.median(ys)),
+                        xytext=(28, 0), textcoords="offset points", va="center", fontsize=8)
         ax.set_title(f"start -> exit, {g} pinned ({len(data[0])} runs each)")
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("wall time (ms)")
@@ -64,8 +66,8 @@ def isolation(d, out):
         ax.set_title(label, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(f"a spinning TCG vCPU (pinned to CPU {pin} unless unpinned) against "
-                 f"{d['loops']} busy loops in the benchmark's cpuset subtree, {d['window_s']:g} s "
-                 f"per run (bars: median, dots: runs)", fontsize=10)
+                 f"{d['loops']} busy loops in the benchmark's cpuset subtree,\n"
+                 f"{d['window_s']:g} s per run (bars: median, dots: runs)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out)
 
