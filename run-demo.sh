@@ -276,7 +276,7 @@ step "The host's view (qemu-launcher --status)" \
 "$QL" --status demo || true
 
 step "The point of pinning, live: cpusets" \
-	"Host busy loops started now inherit this demo's pool cpuset, so the kernel keeps them off CPU $cpu_a."
+	"Busy loops started now on the host: the launcher's cpusets keep them off CPU $cpu_a (they land in the pool)."
 pinning_live "cpuset  "
 share_cpuset=$SHARE
 others_cpuset=$OTHERS
@@ -311,6 +311,9 @@ if [ -n "$demo_cpuset" ]; then
 	echo $$ >"$v1/tasks"
 	rmdir "$demo_cpuset" && echo "  removed the demo's own subtree $demo_cpuset"
 	demo_cpuset=""
+else
+	left=$(find /sys/fs/cgroup/qemu/demo -type d 2>/dev/null || true)
+	echo "  cgroups left under /sys/fs/cgroup/qemu/demo: ${left:-none}"
 fi
 echo
 echo "Done in $SECONDS s."
