@@ -726,6 +726,9 @@ def main():
             f"{args.iso_loops} busy loops, {args.iso_window} s each")
         res = bench_isolation(ql, conf, env, scratch, args.iso_rounds, args.iso_loops, 1.0,
                               args.iso_window)
+        rt = [open(f"/proc/sys/kernel/sched_rt_{k}_us").read().strip() for k in ("runtime", "period")]
+        details.append(f"isolation: RT throttling (sched_rt_runtime_us / sched_rt_period_us) "
+                       f"{rt[0]} / {rt[1]}: the most a FIFO thread that never sleeps can run")
         data["isolation"] = {"pin_cpu": PIN_CPU, "loops": args.iso_loops,
                              "window_s": args.iso_window, "samples": res}
         for label, _ in ISOLATION_CONFIGS:

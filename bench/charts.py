@@ -33,6 +33,7 @@ def startup(d, out):
             ax.scatter([i + rnd.uniform(-0.15, 0.15) for _ in ys], ys, s=6, alpha=0.5)
             ax.annotate(f"median {statistics.median(ys):.1f}", (i, statistics.median(ys)),
                         xytext=(28, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.set_xlim(0.5, len(data) + 0.9)  # room for the last median's label
         ax.set_title(f"start -> exit, {g} pinned ({len(data[0])} runs each)")
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("wall time (ms)")
