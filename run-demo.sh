@@ -46,12 +46,22 @@ v1=""
 lpid=""
 loops=()
 cleanup() {
-	local p
-	for p in "${loops[@]}" $lpid; do kill -KILL "$p" 2>/dev/null || true; done
-	[ -n "$lpid" ] && wait "$lpid" 2>/dev/null || true
-	if [ -n "$demo_cpuset" ]; then
+	local p d t
+	for p in "${loops[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	if [ -n "$lpid" ]; then
+		# The launcher's own way out undoes its cpusets; SIGKILL only if it does not finish.
+		kill -TERM "$lpid" 2>/dev/null || true
+		for _ in $(seq 100); do kill -0 "$lpid" 2>/dev/null || break; sleep 0.3; done
+		kill -KILL "$lpid" 2>/dev/null || true
+		wait "$lpid" 2>/dev/null || true
+	fi
+	if [ -n "$demo_cpuset" ] && [ -d "$demo_cpuset" ]; then
 		echo $$ >"$v1/tasks" 2>/dev/null || true
-		rmdir "$demo_cpuset" 2>/dev/null || true
+		# Whatever is left is ours (the subtree holds only this demo's tasks): out, then remove.
+		while read -r d; do
+			for t in $(cat "$d/tasks" 2>/dev/null); do echo "$t" >"$v1/tasks" 2>/dev/null || true; done
+			rmdir "$d" 2>/dev/null || true
+		done < <(find "$demo_cpuset" -depth -type d)
 	fi
 	rm -rf "$work"
 }
