@@ -252,7 +252,7 @@ pinning_live() {
 	echo "  guest's loop meanwhile:"
 	tr -d '\r' <"$console" | grep "iterations/s" | tail -n +"$((before + 1))" | head -n 4 | sed 's/^/    | /'
 	echo "  on CPU $cpu_a meanwhile (5 samples/s): the busy loops in $LOOPS_ON% of samples;" \
-		"other users' runnable threads (outside this demo's subtree): $OTHERS on average"
+		"other runnable threads (not this demo's): $OTHERS on average"
 	printf '  %s: vCPU 0 ran %d ms and waited %d ms for host CPU %d -> \033[1m%d%%\033[0m of its CPU\n' \
 		"$1" "$RUN_MS" "$WAIT_MS" "$cpu_a" "$SHARE"
 }
@@ -286,7 +286,7 @@ step "The host's view (qemu-launcher --status)" \
 "$QL" --status demo || true
 
 step "The point of pinning, live: cpusets" \
-	"Busy loops started now on the host: the launcher's cpusets keep them off CPU $cpu_a (they land in the pool)."
+	"Busy loops started now on the host: the launcher's cpusets keep them off CPU $cpu_a."
 pinning_live "cpuset  "
 share_cpuset=$SHARE
 others_cpuset=$OTHERS
@@ -300,10 +300,12 @@ pinning_live "affinity"
 share_affinity=$SHARE
 printf '\n  \033[1mvCPU 0 had its host CPU %d%% of the time with cpusets, %d%% with affinity only.\033[0m\n' \
 	"$share_cpuset" "$share_affinity"
-echo "  (This demo moves only its own tasks: other users' threads still run on CPU $cpu_a in both runs;"
-echo "  the launcher at the real cpuset root moves them into the pool too.)"
+if [ -n "$demo_cpuset" ]; then
+	echo "  (In its own cpuset subtree the demo moves only its own tasks: other threads of this host"
+	echo "  still run on CPU $cpu_a in both runs; at the real cpuset root the launcher moves them too.)"
+fi
 if awk -v o="$others_cpuset" 'BEGIN { exit !(o >= 0.5) }'; then
-	echo "  Note: this host is busy (load average $(cut -d' ' -f1 /proc/loadavg); $others_cpuset other users' threads"
+	echo "  Note: this host is busy (load average $(cut -d' ' -f1 /proc/loadavg); $others_cpuset other threads"
 	echo "  were runnable on CPU $cpu_a during the cpuset run): those numbers are theirs as much as ours."
 fi
 
