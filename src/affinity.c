@@ -1,35 +1,23 @@
 /* Isolation backend "affinity": pins with sched_setaffinity(2) only. Needs no cgroups and works
  * unprivileged for the user's own qemu, but does not keep other tasks off the pinned CPUs. */
-#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cgroupfs.h"
 #include "isolation_backend.h"
 #include "macro.h"
+#include "proc.h"
 
 struct affinity_state {
+	const struct ql_logger *log;
 	struct cpu_list *original; /* the launcher's own affinity: what qemu inherited */
 	pid_t qemu_pid;
 	struct vcpu_placement *vcpus;
 	size_t n_vcpus;
 	struct cpu_list *emulator; /* NULL: non-vCPU threads keep `original` */
 };
-
-static int get_affinity(pid_t tid, struct cpu_list **ret, struct ql_error *err)
-{
-	_cleanup_cpu_list_ struct cpu_list *l = cpu_list_new(CPU_LIST_MAX_CPUS);
-	if (!l)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	if (sched_getaffinity(tid, l->nbytes, l->set) < 0)
-		return ql_error_set_errno(err, errno, "reading the CPU affinity of thread %d",
-					  (int)tid);
-	*ret = TAKE_PTR(l);
-	return 0;
-}
 
 /* Sets and reads back. A thread that vanished meanwhile (ESRCH) is reported as -ESRCH. */
 static int set_affinity(pid_t tid, const struct cpu_list *cpus, const struct ql_logger *log,
@@ -44,54 +32,16 @@ static int set_affinity(pid_t tid, const struct cpu_list *cpus, const struct ql_
 					  "setting the CPU affinity of %s (thread %d) to %s", what,
 					  (int)tid, text ? text : "?");
 	}
-	_cleanup_cpu_list_ struct cpu_list *back = NULL;
-	int r = get_affinity(tid, &back, err);
-	if (r < 0)
-		return r == -ESRCH ? -ESRCH : r;
 	/* The kernel clips a mask to the thread's cpuset; anything else than what we asked for
 	 * means the thread is not where the plan says. */
-	if (!cpu_list_equal(back, cpus)) {
-		_cleanup_free_ char *got = cpu_list_format(back);
-		return ql_error_set(err, EIO, "%s (thread %d) has CPU affinity %s instead of %s",
-				    what, (int)tid, got ? got : "?", text ? text : "?");
+	int r = proc_check_affinity(tid, cpus, err);
+	if (r < 0) {
+		if (r != -ESRCH)
+			ql_error_prefix(err, "%s: ", what);
+		return r;
 	}
 	ql_log(log, QL_LOG_DEBUG, "sched_setaffinity thread %d (%s) -> %s", (int)tid, what,
 	       text ? text : "?");
-	return 0;
-}
-
-/* The current threads of pid. */
-static int list_threads(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	DIR *dir = opendir(path);
-	if (!dir)
-		return ql_error_set_errno(err, errno, "listing the threads of process %d",
-					  (int)pid);
-	size_t n = 0, cap = 0;
-	_cleanup_free_ pid_t *tids = NULL;
-	struct dirent *de;
-	while ((errno = 0, de = readdir(dir))) {
-		char *end;
-		long v = strtol(de->d_name, &end, 10);
-		if (*end || v <= 0)
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 32;
-			pid_t *nt = reallocarray(tids, ncap, sizeof(*nt));
-			if (!nt) {
-				closedir(dir);
-				return ql_error_set(err, ENOMEM, "out of memory");
-			}
-			tids = nt;
-			cap = ncap;
-		}
-		tids[n++] = (pid_t)v;
-	}
-	closedir(dir);
-	*ret = TAKE_PTR(tids);
-	*ret_n = n;
 	return 0;
 }
 
@@ -114,23 +64,25 @@ static void affinity_free_state(void *p)
 	free(s);
 }
 
-static int affinity_probe(struct isolation *iso, struct ql_error *err)
+static int affinity_probe(const struct isolation_config *cfg, void **ret_state,
+			  struct ql_error *err)
 {
 	struct affinity_state *s = calloc(1, sizeof(*s));
 	if (!s)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	int r = get_affinity(0, &s->original, err);
+	s->log = cfg->log;
+	int r = proc_thread_affinity(0, &s->original, err);
 	if (r < 0) {
 		affinity_free_state(s);
 		return r;
 	}
-	iso->state = s;
+	*ret_state = s;
 	return 0;
 }
 
-static int affinity_usable_cpus(struct isolation *iso, struct cpu_list **ret, struct ql_error *err)
+static int affinity_usable_cpus(void *state, struct cpu_list **ret, struct ql_error *err)
 {
-	struct affinity_state *s = iso->state;
+	struct affinity_state *s = state;
 	struct cpu_list *l = cpu_list_dup(s->original);
 	if (!l)
 		return ql_error_set(err, ENOMEM, "out of memory");
@@ -138,7 +90,7 @@ static int affinity_usable_cpus(struct isolation *iso, struct cpu_list **ret, st
 	return 0;
 }
 
-static char *affinity_describe(struct isolation *iso, const struct isolation_plan *plan)
+static char *affinity_describe(void *state, const struct isolation_plan *plan)
 {
 	_cleanup_free_ char *emu =
 	    plan->emulator_cpus ? cpu_list_format(plan->emulator_cpus) : NULL;
@@ -160,7 +112,7 @@ static int affinity_reset_all(struct affinity_state *s, const struct ql_logger *
 		return 0;
 	_cleanup_free_ pid_t *tids = NULL;
 	size_t n = 0;
-	int r = list_threads(s->qemu_pid, &tids, &n, NULL);
+	int r = proc_list_tids(s->qemu_pid, &tids, &n, NULL);
 	if (r < 0)
 		return 0; /* qemu is gone: nothing to undo */
 	int ret = 0;
@@ -179,7 +131,7 @@ static int affinity_place_others(struct affinity_state *s, const struct ql_logge
 {
 	_cleanup_free_ pid_t *tids = NULL;
 	size_t n = 0;
-	int r = list_threads(s->qemu_pid, &tids, &n, err);
+	int r = proc_list_tids(s->qemu_pid, &tids, &n, err);
 	if (r < 0)
 		return r;
 	const struct cpu_list *target = s->emulator ? s->emulator : s->original;
@@ -187,7 +139,7 @@ static int affinity_place_others(struct affinity_state *s, const struct ql_logge
 		if (find_vcpu(s, tids[i]))
 			continue;
 		_cleanup_cpu_list_ struct cpu_list *cur = NULL;
-		if (get_affinity(tids[i], &cur, NULL) < 0)
+		if (proc_thread_affinity(tids[i], &cur, NULL) < 0)
 			continue; /* vanished */
 		if (cpu_list_equal(cur, target))
 			continue;
@@ -198,11 +150,10 @@ static int affinity_place_others(struct affinity_state *s, const struct ql_logge
 	return 0;
 }
 
-static int affinity_apply(struct isolation *iso, const struct isolation_plan *plan,
-			  struct ql_error *err)
+static int affinity_apply(void *state, const struct isolation_plan *plan, struct ql_error *err)
 {
-	struct affinity_state *s = iso->state;
-	const struct ql_logger *log = iso->cfg.log;
+	struct affinity_state *s = state;
+	const struct ql_logger *log = s->log;
 
 	free(s->vcpus);
 	cpu_list_free(s->emulator);
@@ -243,24 +194,25 @@ fail:
 	return r;
 }
 
-static int affinity_rescan(struct isolation *iso, struct ql_error *err)
+static int affinity_rescan(void *state, struct ql_error *err)
 {
-	struct affinity_state *s = iso->state;
+	struct affinity_state *s = state;
 	if (s->qemu_pid <= 0)
 		return 0;
-	return affinity_place_others(s, iso->cfg.log, err);
+	return affinity_place_others(s, s->log, err);
 }
 
-static int affinity_release(struct isolation *iso, struct ql_error *err)
+static int affinity_release(void *state, struct ql_error *err)
 {
-	struct affinity_state *s = iso->state;
-	int r = affinity_reset_all(s, iso->cfg.log, err);
+	struct affinity_state *s = state;
+	int r = affinity_reset_all(s, s->log, err);
 	s->qemu_pid = 0;
 	return r;
 }
 
 const struct isolation_backend isolation_backend_affinity = {
-    .kind = ISOLATION_AFFINITY,
+    .name = "affinity",
+    .isolates = false,
     .probe = affinity_probe,
     .usable_cpus = affinity_usable_cpus,
     .describe = affinity_describe,

@@ -207,13 +207,3 @@ int cgroupfs_read_pids(int dirfd, const char *file, pid_t **ret, size_t *ret_n,
 	*ret_n = n;
 	return 0;
 }
-
-bool thread_belongs_to(pid_t pid, pid_t tid)
-{
-	if (pid <= 0 || tid <= 0)
-		return false;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)pid, (int)tid);
-	struct stat st;
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}

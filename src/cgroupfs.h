@@ -27,6 +27,3 @@ int cgroupfs_read_cpus(int dirfd, const char *file, struct cpu_list **ret, struc
 /* Reads a tasks/cgroup.threads/cgroup.procs file into an array of ids. */
 int cgroupfs_read_pids(int dirfd, const char *file, pid_t **ret, size_t *ret_n,
 		       struct ql_error *err);
-
-/* True when tid is a thread of process pid (/proc/<pid>/task/<tid> exists). */
-bool thread_belongs_to(pid_t pid, pid_t tid);

@@ -170,6 +170,24 @@ void cpu_list_subtract(struct cpu_list *l, const struct cpu_list *other)
 		bytes[i] &= (unsigned char)~mask_byte(other, i);
 }
 
+int cpu_list_merge(struct cpu_list *l, const struct cpu_list *other)
+{
+	for (int c = cpu_list_next(other, -1); c >= 0; c = cpu_list_next(other, c))
+		if (cpu_list_add(l, (unsigned)c) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+struct cpu_list *cpu_list_of_one(unsigned cpu)
+{
+	struct cpu_list *l = cpu_list_new(cpu + 1);
+	if (l && cpu_list_add(l, cpu) < 0) {
+		cpu_list_free(l);
+		return NULL;
+	}
+	return l;
+}
+
 char *cpu_list_format(const struct cpu_list *l)
 {
 	/* Worst case "0,2,4,...": at most 5 digits + separator per CPU, plus the NUL. */

@@ -42,6 +42,10 @@ bool cpu_list_equal(const struct cpu_list *a, const struct cpu_list *b);
 bool cpu_list_is_subset(const struct cpu_list *sub, const struct cpu_list *super);
 /* l &= ~other */
 void cpu_list_subtract(struct cpu_list *l, const struct cpu_list *other);
+/* l |= other (grows l); -ENOMEM */
+int cpu_list_merge(struct cpu_list *l, const struct cpu_list *other);
+/* {cpu}; NULL on allocation failure or cpu out of range. */
+struct cpu_list *cpu_list_of_one(unsigned cpu);
 
 /* Iterate: for (int c = cpu_list_next(l, -1); c >= 0; c = cpu_list_next(l, c)) */
 int cpu_list_next(const struct cpu_list *l, int after);

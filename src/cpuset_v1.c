@@ -14,8 +14,11 @@
 #include <unistd.h>
 
 #include "cgroupfs.h"
+#include "cgroup_inspect.h"
+#include "cpuset_v1_plan.h"
 #include "isolation_backend.h"
 #include "macro.h"
+#include "proc.h"
 
 #define MOUNTINFO_MAX_LINE 8192
 /* The source of the mounts we make: whichever launcher releases the last VM recognises them in
@@ -23,6 +26,8 @@
 #define MOUNT_SOURCE "qemu-launcher"
 
 struct cpuset_v1_state {
+	const struct isolation_config *cfg;
+	const struct ql_logger *log;
 	char *mount_path;    /* M, canonical */
 	char *p_disp;	     /* M/<prefix>, for messages */
 	bool delegated;	     /* M is below the hierarchy root */
@@ -36,7 +41,6 @@ struct cpuset_v1_state {
 	pid_t qemu_pid;
 	struct vcpu_placement *vcpus;
 	size_t n_vcpus;
-	struct cpu_list *vcpu_cpus; /* distinct host CPUs of our vCPUs */
 	struct cpu_list *emulator;  /* NULL: qemu's other threads stay in pool */
 };
 
@@ -228,14 +232,13 @@ static void cpuset_v1_free_state(void *p)
 	free(s->mount_path);
 	free(s->p_disp);
 	free(s->vcpus);
-	cpu_list_free(s->vcpu_cpus);
 	cpu_list_free(s->emulator);
 	free(s);
 }
 
-static int cpuset_v1_probe(struct isolation *iso, struct ql_error *err)
+static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
+			   struct ql_error *err)
 {
-	const struct isolation_config *cfg = &iso->cfg;
 	if (!vm_name_is_safe(cfg->vm_name))
 		return ql_error_set(err, EINVAL, "VM name `%s` cannot name a cpuset directory",
 				    cfg->vm_name ? cfg->vm_name : "");
@@ -298,13 +301,28 @@ static int cpuset_v1_probe(struct isolation *iso, struct ql_error *err)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	}
 	s->mount_path = TAKE_PTR(m);
-	iso->state = s;
+	s->cfg = cfg;
+	s->log = cfg->log;
+	*ret_state = s;
 	return 0;
 }
 
-static int cpuset_v1_usable_cpus(struct isolation *iso, struct cpu_list **ret, struct ql_error *err)
+/* Every launcher using this mount path locks its parent: it exists before we mount there, and
+ * it is the same however the path was spelled (mount_path is canonical). */
+static int cpuset_v1_lock_dir(void *state, char **ret, struct ql_error *err)
 {
-	struct cpuset_v1_state *s = iso->state;
+	struct cpuset_v1_state *s = state;
+	const char *slash = strrchr(s->mount_path, '/');
+	*ret = slash == s->mount_path ? strdup("/")
+				      : strndup(s->mount_path, (size_t)(slash - s->mount_path));
+	if (!*ret)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+static int cpuset_v1_usable_cpus(void *state, struct cpu_list **ret, struct ql_error *err)
+{
+	struct cpuset_v1_state *s = state;
 	/* A fresh mount shows the hierarchy root, which always spans every online CPU. */
 	if (s->need_mount)
 		return cpu_list_read_file("/sys/devices/system/cpu/online", ret, err);
@@ -315,10 +333,10 @@ static int cpuset_v1_usable_cpus(struct isolation *iso, struct cpu_list **ret, s
 	return cgroupfs_read_cpus(mfd, "cpuset.cpus", ret, err);
 }
 
-static char *cpuset_v1_describe(struct isolation *iso, const struct isolation_plan *plan)
+static char *cpuset_v1_describe(void *state, const struct isolation_plan *plan)
 {
-	struct cpuset_v1_state *s = iso->state;
-	const char *vm = iso->cfg.vm_name;
+	struct cpuset_v1_state *s = state;
+	const char *vm = s->cfg->vm_name;
 	_cleanup_cpu_list_ struct cpu_list *mine = cpu_list_new(64);
 	if (!mine)
 		return NULL;
@@ -408,7 +426,6 @@ static char *join(const char *a, const char *b)
 	return out;
 }
 
-/* Tasks in dirfd/rel and in its direct subdirectories (a VM's set and its cpuN/emulator). */
 /* <vm>/cpu<N>[/file], allocated (no name is too long for it). */
 static char *vcpu_set_file(const char *vm, unsigned cpu, const char *file)
 {
@@ -418,6 +435,7 @@ static char *vcpu_set_file(const char *vm, unsigned cpu, const char *file)
 	return s;
 }
 
+/* Tasks in dirfd/rel and in its direct subdirectories (a VM's set and its cpuN/emulator). */
 static int count_subtree_tasks(int dirfd, const char *rel, size_t *ret, struct ql_error *err)
 {
 	size_t total = 0, n = 0;
@@ -646,23 +664,6 @@ static int move_all_tasks(int from_fd, const char *from_file, int to_fd, const c
 	return 0;
 }
 
-struct other_vms {
-	struct cpu_list *vcpu_cpus; /* union of live VMs' cpuN */
-	/* for messages: owner of each CPU of a live VM */
-	char **owner; /* indexed by CPU, NULL when free; bounded by CPU_LIST_MAX_CPUS */
-	size_t n_owner;
-	bool ours_running;
-};
-
-static void other_vms_done(struct other_vms *o)
-{
-	cpu_list_free(o->vcpu_cpus);
-	for (size_t i = 0; i < o->n_owner; i++)
-		free(o->owner[i]);
-	free(o->owner);
-	*o = (struct other_vms){0};
-}
-
 /* Parses "cpuN". */
 static int cpu_dir_number(const char *name)
 {
@@ -676,72 +677,60 @@ static int cpu_dir_number(const char *name)
 	return (int)v;
 }
 
+/* The cpuN sets of one live VM into o. */
+static int record_vm(int pfd, const char *name, struct v1_others *o, struct ql_error *err)
+{
+	_cleanup_strv_free_ char **children = NULL;
+	int r = list_subdirs(pfd, name, &children, err);
+	if (r < 0)
+		return r;
+	for (char **c = children; *c; c++) {
+		int cpu = cpu_dir_number(*c);
+		if (cpu >= 0 && v1_others_add(o, name, (unsigned)cpu) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 /* Looks at every VM set in P: reclaims those without tasks (their launcher was killed) and
  * records the CPUs of live ones. */
-static int scan_vms(int pfd, const char *vm, const char *p_disp, const struct ql_logger *log,
-		    struct other_vms *o, struct ql_error *err)
+static int scan_vms(struct cpuset_v1_state *s, int pfd, struct v1_others *o, struct ql_error *err)
 {
-	*o = (struct other_vms){0};
-	o->vcpu_cpus = cpu_list_new(64);
-	o->n_owner = CPU_LIST_MAX_CPUS;
-	o->owner = calloc(o->n_owner, sizeof(char *));
-	if (!o->vcpu_cpus || !o->owner) {
-		other_vms_done(o);
+	if (v1_others_init(o) < 0)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	}
 	_cleanup_strv_free_ char **names = NULL;
 	int r = list_subdirs(pfd, ".", &names, err);
-	if (r < 0)
-		goto fail;
-	for (char **name = names; *name; name++) {
+	for (char **name = names; r == 0 && *name; name++) {
 		if (streq(*name, "pool"))
 			continue;
 		size_t ntasks = 0;
 		r = count_subtree_tasks(pfd, *name, &ntasks, err);
-		if (r < 0)
-			goto fail;
-		if (ntasks == 0) {
-			ql_log(log, QL_LOG_INFO,
+		if (r == 0 && ntasks == 0) {
+			ql_log(s->log, QL_LOG_INFO,
 			       "reclaiming the cpusets of VM `%s` (no tasks left; its launcher did "
 			       "not clean up)",
 			       *name);
-			r = remove_subtree(pfd, *name, log, p_disp, err);
-			if (r < 0)
-				goto fail;
+			r = remove_subtree(pfd, *name, s->log, s->p_disp, err);
 			continue;
 		}
-		/* a running twin of our VM still owns its CPUs (apply refuses to start then) */
-		if (streq(*name, vm))
+		/* a running twin of our VM still owns its CPUs (planning refuses to start then) */
+		if (r == 0 && streq(*name, s->cfg->vm_name))
 			o->ours_running = true;
-		_cleanup_strv_free_ char **children = NULL;
-		r = list_subdirs(pfd, *name, &children, err);
-		if (r < 0)
-			goto fail;
-		for (char **c = children; *c; c++) {
-			int cpu = cpu_dir_number(*c);
-			if (cpu < 0)
-				continue;
-			if (cpu_list_add(o->vcpu_cpus, (unsigned)cpu) < 0 ||
-			    (!o->owner[cpu] && !(o->owner[cpu] = strdup(*name)))) {
-				r = ql_error_set(err, ENOMEM, "out of memory");
-				goto fail;
-			}
-		}
+		if (r == 0)
+			r = record_vm(pfd, *name, o, err);
 	}
-	return 0;
-fail:
-	other_vms_done(o);
+	if (r < 0)
+		v1_others_done(o);
 	return r;
 }
 
 /* ---- mount ---- */
 
-static int mount_hierarchy(struct cpuset_v1_state *s, const struct ql_logger *log,
-			   struct ql_error *err)
+static int mount_hierarchy(struct cpuset_v1_state *s, struct ql_error *err)
 {
 	if (mkdir(s->mount_path, 0755) == 0) {
 		s->created_mount_dir = true;
-		ql_log(log, QL_LOG_DEBUG, "mkdir %s", s->mount_path);
+		ql_log(s->log, QL_LOG_DEBUG, "mkdir %s", s->mount_path);
 	} else if (errno != EEXIST) {
 		return ql_error_set_errno(err, errno, "creating `%s`", s->mount_path);
 	}
@@ -758,191 +747,160 @@ static int mount_hierarchy(struct cpuset_v1_state *s, const struct ql_logger *lo
 					  s->mount_path);
 	}
 	s->mounted = true;
-	ql_log(log, QL_LOG_DEBUG, "mount -t cgroup -o cpuset %s %s", MOUNT_SOURCE, s->mount_path);
+	ql_log(s->log, QL_LOG_DEBUG, "mount -t cgroup -o cpuset %s %s", MOUNT_SOURCE,
+	       s->mount_path);
 	return 0;
 }
 
-static void unmount_hierarchy(struct cpuset_v1_state *s, const struct ql_logger *log)
+static void unmount_hierarchy(struct cpuset_v1_state *s)
 {
 	if (s->mounted || s->launcher_mount) {
 		if (umount2(s->mount_path, 0) == 0) {
 			s->mounted = false;
 			s->launcher_mount = false;
-			ql_log(log, QL_LOG_DEBUG, "umount %s", s->mount_path);
+			ql_log(s->log, QL_LOG_DEBUG, "umount %s", s->mount_path);
 		} else {
-			ql_log(log, QL_LOG_WARNING, "could not unmount `%s`: %s", s->mount_path,
+			ql_log(s->log, QL_LOG_WARNING, "could not unmount `%s`: %s", s->mount_path,
 			       strerror(errno));
 		}
 	}
-	if (!s->mounted && s->created_mount_dir) {
-		if (rmdir(s->mount_path) == 0) {
-			s->created_mount_dir = false;
-			ql_log(log, QL_LOG_DEBUG, "rmdir %s", s->mount_path);
-		}
+	if (!s->mounted && s->created_mount_dir && rmdir(s->mount_path) == 0) {
+		s->created_mount_dir = false;
+		ql_log(s->log, QL_LOG_DEBUG, "rmdir %s", s->mount_path);
 	}
 }
 
 /* ---- release ---- */
 
+/* qemu's remaining threads (alive or not yet reaped) leave our sets, then the sets go. */
+static int remove_vm_sets(struct cpuset_v1_state *s, int mfd, int pfd, bool have_pool,
+			  struct ql_error *err)
+{
+	const char *vm = s->cfg->vm_name;
+	_cleanup_strv_free_ char **children = NULL;
+	if (list_subdirs(pfd, vm, &children, NULL) == 0)
+		for (char **c = children; *c; c++) {
+			_cleanup_free_ char *sub = join(vm, *c);
+			_cleanup_free_ char *from = sub ? join(sub, "tasks") : NULL;
+			if (!from)
+				continue;
+			if (have_pool)
+				move_all_tasks(pfd, from, pfd, "pool/tasks", s->log, sub, NULL);
+			else
+				move_all_tasks(pfd, from, mfd, "tasks", s->log, sub, NULL);
+		}
+	int r = remove_subtree(pfd, vm, s->log, s->p_disp, err);
+	if (r == 0)
+		s->vm_created = false;
+	return r;
+}
+
+/* With our sets gone: shrink the pool to what running VMs leave, or, when no VM is left, give
+ * the pool's tasks back to M and remove pool and P. ret_last: no VM is left. */
+static int tidy_pool(struct cpuset_v1_state *s, int mfd, int pfd, bool have_pool, bool *ret_last,
+		     struct ql_error *err)
+{
+	struct v1_others o;
+	int r = scan_vms(s, pfd, &o, err);
+	*ret_last = false;
+	if (r < 0)
+		return r;
+	/* scan_vms removed the dead ones: every set left besides pool is a running VM */
+	bool others = false;
+	_cleanup_strv_free_ char **names = NULL;
+	if (list_subdirs(pfd, ".", &names, NULL) < 0)
+		others = true;
+	for (char **n = names; n && *n; n++)
+		others |= !streq(*n, "pool");
+	*ret_last = !others;
+	if (others && have_pool) {
+		_cleanup_cpu_list_ struct cpu_list *p_cpus = NULL, *pool = NULL;
+		r = cgroupfs_read_cpus(pfd, "cpuset.cpus", &p_cpus, err);
+		if (r == 0 && !(pool = v1_plan_pool_after_release(p_cpus, &o)))
+			r = ql_error_set(err, ENOMEM, "out of memory");
+		if (r == 0)
+			r = write_cpus(pfd, "pool", pool, s->log, s->p_disp, err);
+	} else if (!others) {
+		if (have_pool) {
+			move_all_tasks(pfd, "pool/tasks", mfd, "tasks", s->log,
+				       "pool back to the mount path", NULL);
+			r = cgroupfs_rmdir(pfd, "pool", s->log, s->p_disp, err);
+		}
+		if (r == 0)
+			r = cgroupfs_rmdir(mfd, s->cfg->prefix, s->log, s->mount_path, err);
+	}
+	v1_others_done(&o);
+	return r;
+}
+
 /* Tears down our sets and, when no VM is left, pool and P (their tasks back to M). Works from
  * what the kernel shows, so it also serves as the undo of a half-done apply. */
-static int cpuset_v1_release_locked(struct isolation *iso, struct ql_error *err)
+static int cpuset_v1_release(void *state, struct ql_error *err)
 {
-	struct cpuset_v1_state *s = iso->state;
-	const struct ql_logger *log = iso->cfg.log;
-	const char *vm = iso->cfg.vm_name;
+	struct cpuset_v1_state *s = state;
 	if (!s->touched)
 		return 0;
-
-	int ret = 0, r;
+	int ret = 0;
 	/* Unmounting while another VM's sets exist would only detach the hierarchy (the kernel
 	 * keeps it) and strand the pool's tasks: only the launcher of the last VM unmounts. */
 	bool last = true;
 	_cleanup_close_ int mfd = -1, pfd = -1;
-	if (cgroupfs_open_dir(s->mount_path, &mfd, NULL) < 0)
-		goto unmount; /* nothing left to undo in it */
-	{
-		_cleanup_free_ char *p = join(s->mount_path, iso->cfg.prefix);
-		if (!p) {
-			ret = ql_error_set(err, ENOMEM, "out of memory");
-			goto unmount;
-		}
-		if (cgroupfs_open_dir(p, &pfd, NULL) < 0)
-			goto unmount; /* nothing of ours exists */
-	}
-
-	struct stat st;
-	bool have_pool = fstatat(pfd, "pool", &st, AT_SYMLINK_NOFOLLOW) == 0;
-
-	if (s->vm_created) {
-		/* qemu's remaining threads (alive or not yet reaped) leave our sets first */
-		_cleanup_strv_free_ char **children = NULL;
-		if (list_subdirs(pfd, vm, &children, NULL) == 0) {
-			for (char **c = children; *c; c++) {
-				_cleanup_free_ char *sub = join(vm, *c);
-				if (!sub)
-					continue;
-				_cleanup_free_ char *from = join(sub, "tasks");
-				if (!from)
-					continue;
-				if (have_pool)
-					move_all_tasks(pfd, from, pfd, "pool/tasks", log, sub,
-						       NULL);
-				else
-					move_all_tasks(pfd, from, mfd, "tasks", log, sub, NULL);
-			}
-		}
-		r = remove_subtree(pfd, vm, log, s->p_disp, err);
+	_cleanup_free_ char *p = join(s->mount_path, s->cfg->prefix);
+	if (!p)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	/* nothing left to undo when M or P is gone */
+	if (cgroupfs_open_dir(s->mount_path, &mfd, NULL) == 0 &&
+	    cgroupfs_open_dir(p, &pfd, NULL) == 0) {
+		struct stat st;
+		bool have_pool = fstatat(pfd, "pool", &st, AT_SYMLINK_NOFOLLOW) == 0;
+		if (s->vm_created)
+			ret = remove_vm_sets(s, mfd, pfd, have_pool, err);
+		struct ql_error e = {0};
+		int r = tidy_pool(s, mfd, pfd, have_pool, &last, ret ? &e : err);
+		ql_error_clear(&e);
 		if (r < 0 && ret == 0)
 			ret = r;
-		if (r == 0)
-			s->vm_created = false;
 	}
-
-	struct other_vms o;
-	r = scan_vms(pfd, vm, s->p_disp, log, &o, err);
-	if (r < 0) {
-		ret = ret ? ret : r;
-		last = false;
-		goto unmount;
-	}
-	/* scan_vms removed the dead ones: every set left besides pool is a running VM */
-	bool others = false;
-	{
-		_cleanup_strv_free_ char **names = NULL;
-		if (list_subdirs(pfd, ".", &names, NULL) < 0)
-			others = true;
-		else
-			for (char **n = names; *n; n++)
-				if (!streq(*n, "pool"))
-					others = true;
-	}
-	last = !others;
-	if (others && have_pool) {
-		_cleanup_cpu_list_ struct cpu_list *pool = NULL;
-		r = cgroupfs_read_cpus(pfd, "cpuset.cpus", &pool, err);
-		if (r == 0) {
-			cpu_list_subtract(pool, o.vcpu_cpus);
-			r = write_cpus(pfd, "pool", pool, log, s->p_disp, err);
-		}
-		if (r < 0 && ret == 0)
-			ret = r;
-	} else if (!others) {
-		if (have_pool) {
-			move_all_tasks(pfd, "pool/tasks", mfd, "tasks", log,
-				       "pool back to the mount path", NULL);
-			r = cgroupfs_rmdir(pfd, "pool", log, s->p_disp, err);
-			if (r < 0 && ret == 0)
-				ret = r;
-		}
-		if (ret == 0) {
-			r = cgroupfs_rmdir(mfd, iso->cfg.prefix, log, s->mount_path, err);
-			if (r < 0)
-				ret = r;
-		}
-	}
-	other_vms_done(&o);
-unmount:
 	if (ret == 0) {
 		s->touched = false;
 		/* our own descriptors would keep the mount busy */
-		if (pfd >= 0)
-			close(TAKE_FD(pfd));
-		if (mfd >= 0)
-			close(TAKE_FD(mfd));
+		closep(&pfd);
+		closep(&mfd);
+		pfd = mfd = -1;
 		if (last)
-			unmount_hierarchy(s, log);
+			unmount_hierarchy(s);
 	}
 	return ret;
 }
 
 /* ---- apply ---- */
 
-static int cpuset_v1_apply_locked(struct isolation *iso, const struct isolation_plan *plan,
-				  struct ql_error *err)
+/* What the plan needs from M and P (P created with M's CPUs and memory nodes if missing). */
+struct v1_tree {
+	int mfd, pfd;
+	struct cpu_list *p_cpus;
+	char *p_mems;
+};
+
+static void v1_tree_done(struct v1_tree *t)
 {
-	struct cpuset_v1_state *s = iso->state;
-	const struct ql_logger *log = iso->cfg.log;
-	const char *vm = iso->cfg.vm_name;
-	const char *prefix = iso->cfg.prefix;
-	int r;
+	closep(&t->mfd);
+	closep(&t->pfd);
+	cpu_list_free(t->p_cpus);
+	free(t->p_mems);
+}
 
-	/* remember the plan */
-	free(s->vcpus);
-	s->n_vcpus = 0;
-	cpu_list_free(s->vcpu_cpus);
-	cpu_list_free(s->emulator);
-	s->emulator = NULL;
-	s->vcpus = calloc(plan->n_vcpus ? plan->n_vcpus : 1, sizeof(*s->vcpus));
-	s->vcpu_cpus = cpu_list_new(64);
-	if (!s->vcpus || !s->vcpu_cpus)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	memcpy(s->vcpus, plan->vcpus, plan->n_vcpus * sizeof(*s->vcpus));
-	s->n_vcpus = plan->n_vcpus;
-	s->qemu_pid = plan->qemu_pid;
-	for (size_t i = 0; i < plan->n_vcpus; i++)
-		if (cpu_list_add(s->vcpu_cpus, plan->vcpus[i].host_cpu) < 0)
-			return ql_error_set(err, ERANGE, "host CPU %u is out of range",
-					    plan->vcpus[i].host_cpu);
-	if (plan->emulator_cpus && !(s->emulator = cpu_list_dup(plan->emulator_cpus)))
-		return ql_error_set(err, ENOMEM, "out of memory");
-
-	if (s->need_mount && !s->mounted) {
-		s->touched = true;
-		r = mount_hierarchy(s, log, err);
-		if (r < 0)
-			return r;
-	}
-
-	_cleanup_close_ int mfd = -1, pfd = -1;
-	r = cgroupfs_open_dir(s->mount_path, &mfd, err);
-	if (r < 0)
-		return r;
+static int open_prefix(struct cpuset_v1_state *s, struct v1_tree *t, struct ql_error *err)
+{
+	const char *prefix = s->cfg->prefix;
 	_cleanup_cpu_list_ struct cpu_list *m_cpus = NULL;
-	_cleanup_free_ char *mems = NULL;
-	r = cgroupfs_read_cpus(mfd, "cpuset.cpus", &m_cpus, err);
+	_cleanup_free_ char *mems = NULL, *p = join(s->mount_path, prefix);
+	int r = p ? cgroupfs_open_dir(s->mount_path, &t->mfd, err)
+		  : ql_error_set(err, ENOMEM, "out of memory");
 	if (r == 0)
-		r = cgroupfs_read(mfd, "cpuset.mems", &mems, err);
+		r = cgroupfs_read_cpus(t->mfd, "cpuset.cpus", &m_cpus, err);
+	if (r == 0)
+		r = cgroupfs_read(t->mfd, "cpuset.mems", &mems, err);
 	if (r < 0)
 		return r;
 	if (cpu_list_is_empty(m_cpus) || !*mems)
@@ -950,262 +908,223 @@ static int cpuset_v1_apply_locked(struct isolation *iso, const struct isolation_
 				    "`%s` has no CPUs or no memory nodes (cpuset.cpus/cpuset.mems "
 				    "empty)",
 				    s->mount_path);
-
-	/* P */
-	r = cgroupfs_mkdir(mfd, prefix, false, log, s->mount_path, err);
+	r = cgroupfs_mkdir(t->mfd, prefix, false, s->log, s->mount_path, err);
 	if (r == 0) {
 		s->touched = true;
-		r = make_set(mfd, prefix, m_cpus, mems, true, log, s->mount_path, err);
-		if (r < 0)
-			return r;
+		r = make_set(t->mfd, prefix, m_cpus, mems, true, s->log, s->mount_path, err);
 	} else if (r == -EEXIST) {
 		ql_error_clear(err);
 		s->touched = true;
-	} else {
-		return r;
+		r = 0;
 	}
-	{
-		_cleanup_free_ char *p = join(s->mount_path, prefix);
-		if (!p)
-			return ql_error_set(err, ENOMEM, "out of memory");
-		r = cgroupfs_open_dir(p, &pfd, err);
-		if (r < 0)
-			return r;
-	}
-	_cleanup_cpu_list_ struct cpu_list *p_cpus = NULL;
-	_cleanup_free_ char *p_mems = NULL;
-	r = cgroupfs_read_cpus(pfd, "cpuset.cpus", &p_cpus, err);
 	if (r == 0)
-		r = cgroupfs_read(pfd, "cpuset.mems", &p_mems, err);
-	if (r < 0)
-		return r;
+		r = cgroupfs_open_dir(p, &t->pfd, err);
+	if (r == 0)
+		r = cgroupfs_read_cpus(t->pfd, "cpuset.cpus", &t->p_cpus, err);
+	if (r == 0)
+		r = cgroupfs_read(t->pfd, "cpuset.mems", &t->p_mems, err);
+	return r;
+}
 
-	/* who else is here */
-	struct other_vms o;
-	r = scan_vms(pfd, vm, s->p_disp, log, &o, err);
-	if (r < 0)
-		return r;
-	if (o.ours_running) {
-		other_vms_done(&o);
-		return ql_error_set(err, EBUSY, "VM `%s` is already running (`%s/%s` has tasks)",
-				    vm, s->p_disp, vm);
-	}
-	for (int c = cpu_list_next(s->vcpu_cpus, -1); c >= 0; c = cpu_list_next(s->vcpu_cpus, c)) {
-		if (cpu_list_has(o.vcpu_cpus, (unsigned)c)) {
-			r = ql_error_set(err, EBUSY, "host CPU %d is pinned by running VM `%s`", c,
-					 o.owner[c]);
-			other_vms_done(&o);
-			return r;
-		}
-		if (!cpu_list_has(p_cpus, (unsigned)c)) {
-			_cleanup_free_ char *t = cpu_list_format(p_cpus);
-			other_vms_done(&o);
-			return ql_error_set(err, EINVAL,
-					    "host CPU %d is not among the CPUs of `%s` (%s)", c,
-					    s->p_disp, t ? t : "?");
-		}
-	}
-	if (s->emulator) {
-		for (int c = cpu_list_next(s->emulator, -1); c >= 0;
-		     c = cpu_list_next(s->emulator, c)) {
-			if (cpu_list_has(o.vcpu_cpus, (unsigned)c)) {
-				r = ql_error_set(
-				    err, EBUSY,
-				    "emulator_pinning: host CPU %d is pinned by running "
-				    "VM `%s`",
-				    c, o.owner[c]);
-				other_vms_done(&o);
-				return r;
-			}
-			if (!cpu_list_has(p_cpus, (unsigned)c)) {
-				other_vms_done(&o);
-				return ql_error_set(
-				    err, EINVAL,
-				    "emulator_pinning: host CPU %d is not among the "
-				    "CPUs of `%s`",
-				    c, s->p_disp);
-			}
-		}
-	}
-	_cleanup_cpu_list_ struct cpu_list *pool_before = cpu_list_dup(p_cpus);
-	_cleanup_cpu_list_ struct cpu_list *pool_after = NULL;
-	if (!pool_before) {
-		other_vms_done(&o);
-		return ql_error_set(err, ENOMEM, "out of memory");
-	}
-	cpu_list_subtract(pool_before, o.vcpu_cpus);
-	other_vms_done(&o);
-	pool_after = cpu_list_dup(pool_before);
-	if (!pool_after)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	cpu_list_subtract(pool_after, s->vcpu_cpus);
-	if (cpu_list_is_empty(pool_after)) {
-		_cleanup_free_ char *t = cpu_list_format(pool_before);
-		return ql_error_set(err, EBUSY,
-				    "pinning leaves no CPU for `%s/pool` (free CPUs: %s); keep at "
-				    "least one host CPU unpinned",
-				    s->p_disp, t ? t : "none");
-	}
-
-	/* pool, and on first use every task of M into it */
+/* pool, and on first use every task of M into it. */
+static int ensure_pool(struct cpuset_v1_state *s, struct v1_tree *t, const struct v1_plan *p,
+		       struct ql_error *err)
+{
 	struct stat st;
-	if (fstatat(pfd, "pool", &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		r = make_set(pfd, "pool", pool_before, p_mems, false, log, s->p_disp, err);
-		if (r < 0)
-			return r;
-		_cleanup_free_ char *what = NULL;
-		if (asprintf(&what, "tasks of %s into %s/pool", s->mount_path, s->p_disp) < 0)
-			return ql_error_set(err, ENOMEM, "out of memory");
-		r = move_all_tasks(mfd, "tasks", pfd, "pool/tasks", log, what, err);
-		if (r < 0)
-			return r;
-	}
-
-	/* P/<vm>, its cpuN and emulator sets */
-	_cleanup_cpu_list_ struct cpu_list *vm_cpus = cpu_list_dup(s->vcpu_cpus);
-	if (!vm_cpus)
+	if (fstatat(t->pfd, "pool", &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	int r = make_set(t->pfd, "pool", p->pool_before, t->p_mems, false, s->log, s->p_disp, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *what = NULL;
+	if (asprintf(&what, "tasks of %s into %s/pool", s->mount_path, s->p_disp) < 0)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	if (s->emulator)
-		for (int c = cpu_list_next(s->emulator, -1); c >= 0;
-		     c = cpu_list_next(s->emulator, c))
-			if (cpu_list_add(vm_cpus, (unsigned)c) < 0)
-				return ql_error_set(err, ENOMEM, "out of memory");
-	r = cgroupfs_mkdir(pfd, vm, false, log, s->p_disp, err);
+	return move_all_tasks(t->mfd, "tasks", t->pfd, "pool/tasks", s->log, what, err);
+}
+
+/* P/<vm>, its emulator set (with emulator_pinning) and one cpuN set per vCPU CPU. */
+static int create_vm_sets(struct cpuset_v1_state *s, struct v1_tree *t, const struct v1_plan *p,
+			  struct ql_error *err)
+{
+	const char *vm = s->cfg->vm_name;
+	int r = cgroupfs_mkdir(t->pfd, vm, false, s->log, s->p_disp, err);
 	if (r < 0)
 		return r;
 	s->vm_created = true;
-	r = make_set(pfd, vm, vm_cpus, p_mems, true, log, s->p_disp, err);
-	if (r < 0)
-		return r;
+	r = make_set(t->pfd, vm, p->vm, t->p_mems, true, s->log, s->p_disp, err);
 	_cleanup_free_ char *emu_rel = join(vm, "emulator");
-	if (!emu_rel)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	if (s->emulator) {
-		r = make_set(pfd, emu_rel, s->emulator, p_mems, false, log, s->p_disp, err);
-		if (r < 0)
-			return r;
-	}
-	for (int c = cpu_list_next(s->vcpu_cpus, -1); c >= 0; c = cpu_list_next(s->vcpu_cpus, c)) {
+	if (r == 0 && !emu_rel)
+		r = ql_error_set(err, ENOMEM, "out of memory");
+	if (r == 0 && s->emulator)
+		r = make_set(t->pfd, emu_rel, s->emulator, t->p_mems, false, s->log, s->p_disp, err);
+	for (int c = cpu_list_next(p->vcpus, -1); r == 0 && c >= 0; c = cpu_list_next(p->vcpus, c)) {
 		_cleanup_free_ char *rel = vcpu_set_file(vm, (unsigned)c, NULL);
-		if (!rel)
-			return ql_error_set(err, ENOMEM, "out of memory");
-		_cleanup_cpu_list_ struct cpu_list *one = cpu_list_new((size_t)c + 1);
-		if (!one || cpu_list_add(one, (unsigned)c) < 0)
-			return ql_error_set(err, ENOMEM, "out of memory");
-		r = make_set(pfd, rel, one, p_mems, false, log, s->p_disp, err);
-		if (r < 0)
-			return r;
+		_cleanup_cpu_list_ struct cpu_list *one = cpu_list_of_one((unsigned)c);
+		r = rel && one ? make_set(t->pfd, rel, one, t->p_mems, false, s->log, s->p_disp, err)
+			       : ql_error_set(err, ENOMEM, "out of memory");
 	}
+	return r;
+}
 
-	/* qemu as a whole first (cgroup.procs moves every thread), then each vCPU thread: a later
-	 * cgroup.procs write would pull the vCPUs back. */
-	const char *home = s->emulator ? emu_rel : "pool";
-	const struct cpu_list *home_cpus = s->emulator ? s->emulator : pool_before;
-	{
-		_cleanup_free_ char *procs = join(home, "cgroup.procs");
-		if (!procs)
-			return ql_error_set(err, ENOMEM, "out of memory");
-		r = write_pid(pfd, procs, plan->qemu_pid, log, s->p_disp, err);
-		if (r < 0)
-			return r;
-		r = verify_placement(pfd, home, plan->qemu_pid, plan->qemu_pid, home_cpus,
-				     s->emulator != NULL, s->p_disp, err);
-		if (r < 0)
-			return r;
-	}
-	for (size_t i = 0; i < s->n_vcpus; i++) {
+/* qemu as a whole first (cgroup.procs moves every thread), then each vCPU thread: a later
+ * cgroup.procs write would pull the vCPUs back. Each placement is read back. */
+static int place_threads(struct cpuset_v1_state *s, struct v1_tree *t, const struct v1_plan *p,
+			 struct ql_error *err)
+{
+	const char *vm = s->cfg->vm_name;
+	_cleanup_free_ char *home = s->emulator ? join(vm, "emulator") : strdup("pool");
+	_cleanup_free_ char *procs = home ? join(home, "cgroup.procs") : NULL;
+	if (!procs)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	int r = write_pid(t->pfd, procs, s->qemu_pid, s->log, s->p_disp, err);
+	if (r == 0)
+		r = verify_placement(t->pfd, home, s->qemu_pid, s->qemu_pid,
+				     s->emulator ? s->emulator : p->pool_before, s->emulator != NULL,
+				     s->p_disp, err);
+	for (size_t i = 0; r == 0 && i < s->n_vcpus; i++) {
 		const struct vcpu_placement *v = &s->vcpus[i];
-		if (!thread_belongs_to(plan->qemu_pid, v->tid))
-			return ql_error_set(err, ESRCH,
-					    "vCPU %d thread %d is not a thread of qemu (%d)",
-					    v->cpu_index, (int)v->tid, (int)plan->qemu_pid);
+		if (!proc_thread_belongs_to(s->qemu_pid, v->tid))
+			return ql_error_set(err, ESRCH, "vCPU %d thread %d is not a thread of qemu (%d)",
+					    v->cpu_index, (int)v->tid, (int)s->qemu_pid);
 		_cleanup_free_ char *tasks = vcpu_set_file(vm, v->host_cpu, "tasks");
 		if (!tasks)
 			return ql_error_set(err, ENOMEM, "out of memory");
-		r = write_pid(pfd, tasks, v->tid, log, s->p_disp, err);
-		if (r < 0) {
+		r = write_pid(t->pfd, tasks, v->tid, s->log, s->p_disp, err);
+		if (r < 0)
 			ql_error_prefix(err, "pinning vCPU %d: ", v->cpu_index);
-			return r;
-		}
 	}
-	r = verify_vcpus(pfd, vm, s->vcpus, s->n_vcpus, s->p_disp, err);
-	if (r < 0)
-		return r;
-
-	/* only now the pool gives up the pinned CPUs */
-	return write_cpus(pfd, "pool", pool_after, log, s->p_disp, err);
+	return r == 0 ? verify_vcpus(t->pfd, vm, s->vcpus, s->n_vcpus, s->p_disp, err) : r;
 }
 
-static int cpuset_v1_apply(struct isolation *iso, const struct isolation_plan *plan,
-			   struct ql_error *err)
+/* Keeps the request for rescan and release. */
+static int remember(struct cpuset_v1_state *s, const struct isolation_plan *req,
+		    struct ql_error *err)
 {
-	int r = cpuset_v1_apply_locked(iso, plan, err);
+	free(s->vcpus);
+	cpu_list_free(s->emulator);
+	s->emulator = NULL;
+	s->n_vcpus = 0;
+	s->qemu_pid = req->qemu_pid;
+	if (!(s->vcpus = calloc(req->n_vcpus ? req->n_vcpus : 1, sizeof(*s->vcpus))) ||
+	    (req->emulator_cpus && !(s->emulator = cpu_list_dup(req->emulator_cpus))))
+		return ql_error_set(err, ENOMEM, "out of memory");
+	memcpy(s->vcpus, req->vcpus, req->n_vcpus * sizeof(*s->vcpus));
+	s->n_vcpus = req->n_vcpus;
+	return 0;
+}
+
+static int apply_steps(struct cpuset_v1_state *s, const struct isolation_plan *req,
+		       struct ql_error *err)
+{
+	_cleanup_(v1_tree_done) struct v1_tree t = {.mfd = -1, .pfd = -1};
+	_cleanup_(v1_plan_done) struct v1_plan p = {0};
+	struct v1_others o = {0};
+	int r = remember(s, req, err);
+	if (r == 0 && s->need_mount && !s->mounted) {
+		s->touched = true;
+		r = mount_hierarchy(s, err);
+	}
+	if (r == 0)
+		r = open_prefix(s, &t, err);
+	if (r == 0)
+		r = scan_vms(s, t.pfd, &o, err);
+	if (r < 0)
+		return r;
+	struct v1_host h = {.p_disp = s->p_disp, .vm = s->cfg->vm_name, .p_cpus = t.p_cpus,
+			    .others = &o};
+	r = v1_plan_build(&h, req, &p, err);
+	v1_others_done(&o);
+	if (r == 0)
+		r = ensure_pool(s, &t, &p, err);
+	if (r == 0)
+		r = create_vm_sets(s, &t, &p, err);
+	if (r == 0)
+		r = place_threads(s, &t, &p, err);
+	/* only now the pool gives up the pinned CPUs */
+	if (r == 0)
+		r = write_cpus(t.pfd, "pool", p.pool_after, s->log, s->p_disp, err);
+	return r;
+}
+
+static int cpuset_v1_apply(void *state, const struct isolation_plan *req, struct ql_error *err)
+{
+	struct cpuset_v1_state *s = state;
+	int r = apply_steps(s, req, err);
 	if (r < 0) {
 		struct ql_error undo = {0};
-		if (cpuset_v1_release_locked(iso, &undo) < 0)
-			ql_log(iso->cfg.log, QL_LOG_WARNING, "undoing the cpuset changes: %s",
+		if (cpuset_v1_release(s, &undo) < 0)
+			ql_log(s->log, QL_LOG_WARNING, "undoing the cpuset changes: %s",
 			       undo.msg ? undo.msg : "failed");
 		ql_error_clear(&undo);
 	}
 	return r;
 }
 
-static int cpuset_v1_release(struct isolation *iso, struct ql_error *err)
-{
-	return cpuset_v1_release_locked(iso, err);
-}
-
 /* Threads qemu created after apply start in their creator's set (KVM's kvm-nx-lpage-re inherits
  * its vCPU's): anything in a cpuN set that is not that set's vCPU goes to pool/emulator. */
-static int cpuset_v1_rescan(struct isolation *iso, struct ql_error *err)
+static int cpuset_v1_rescan(void *state, struct ql_error *err)
 {
-	struct cpuset_v1_state *s = iso->state;
-	const char *vm = iso->cfg.vm_name;
+	struct cpuset_v1_state *s = state;
+	const char *vm = s->cfg->vm_name;
 	_cleanup_close_ int pfd = -1;
-	_cleanup_free_ char *p = join(s->mount_path, iso->cfg.prefix);
-	if (!p)
+	_cleanup_free_ char *p = join(s->mount_path, s->cfg->prefix);
+	_cleanup_free_ char *home = s->emulator ? join(vm, "emulator/tasks") : strdup("pool/tasks");
+	_cleanup_cpu_list_ struct cpu_list *vcpu_cpus = cpu_list_new(0);
+	if (!p || !home || !vcpu_cpus)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	int r = cgroupfs_open_dir(p, &pfd, err);
-	if (r < 0)
-		return r;
-	_cleanup_free_ char *home = s->emulator ? join(vm, "emulator/tasks") : strdup("pool/tasks");
-	if (!home)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	for (int c = cpu_list_next(s->vcpu_cpus, -1); c >= 0; c = cpu_list_next(s->vcpu_cpus, c)) {
+	for (size_t i = 0; r == 0 && i < s->n_vcpus; i++)
+		if (cpu_list_add(vcpu_cpus, s->vcpus[i].host_cpu) < 0)
+			r = ql_error_set(err, ENOMEM, "out of memory");
+	for (int c = cpu_list_next(vcpu_cpus, -1); r == 0 && c >= 0; c = cpu_list_next(vcpu_cpus, c)) {
 		_cleanup_free_ char *tasks = vcpu_set_file(vm, (unsigned)c, "tasks");
-		if (!tasks)
-			return ql_error_set(err, ENOMEM, "out of memory");
 		_cleanup_free_ pid_t *pids = NULL;
 		size_t n = 0;
-		r = cgroupfs_read_pids(pfd, tasks, &pids, &n, err);
-		if (r < 0)
-			return r;
-		for (size_t i = 0; i < n; i++) {
+		r = tasks ? cgroupfs_read_pids(pfd, tasks, &pids, &n, err)
+			  : ql_error_set(err, ENOMEM, "out of memory");
+		for (size_t i = 0; r == 0 && i < n; i++) {
 			bool is_vcpu = false;
 			for (size_t j = 0; j < s->n_vcpus; j++)
-				if (s->vcpus[j].tid == pids[i] &&
-				    s->vcpus[j].host_cpu == (unsigned)c)
-					is_vcpu = true;
+				is_vcpu |= s->vcpus[j].tid == pids[i] &&
+					   s->vcpus[j].host_cpu == (unsigned)c;
 			if (is_vcpu)
 				continue;
-			ql_log(iso->cfg.log, QL_LOG_DEBUG,
-			       "thread %d appeared in %s/%s/cpu%d; moving it out", (int)pids[i],
-			       s->p_disp, vm, c);
-			r = write_pid(pfd, home, pids[i], iso->cfg.log, s->p_disp, err);
-			if (r < 0 && r != -ESRCH)
-				return r;
+			ql_log(s->log, QL_LOG_DEBUG, "thread %d appeared in %s/%s/cpu%d; moving it out",
+			       (int)pids[i], s->p_disp, vm, c);
+			r = write_pid(pfd, home, pids[i], s->log, s->p_disp, err);
+			if (r == -ESRCH)
+				r = 0;
 		}
 	}
-	return 0;
+	return r;
+}
+
+static const struct cgroup_layout cpuset_v1_layout = {
+    .backend = "cpuset v1",
+    .vcpu_prefix = "cpu",
+    .ids_file = "tasks",
+    .procs_file = NULL,
+};
+
+static int cpuset_v1_inspect(const struct isolation_config *cfg, const char *only,
+			     struct isolation_vm_list *acc, struct ql_error *err)
+{
+	_cleanup_free_ char *base = join(cfg->mount_path, cfg->prefix);
+	if (!base)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	return cgroup_inspect(base, &cpuset_v1_layout, only, acc, err);
 }
 
 const struct isolation_backend isolation_backend_cpuset_v1 = {
-    .kind = ISOLATION_CPUSET_V1,
+    .name = "cpuset v1",
+    .isolates = true,
     .probe = cpuset_v1_probe,
+    .lock_dir = cpuset_v1_lock_dir,
     .usable_cpus = cpuset_v1_usable_cpus,
     .describe = cpuset_v1_describe,
     .apply = cpuset_v1_apply,
     .rescan = cpuset_v1_rescan,
     .release = cpuset_v1_release,
+    .inspect = cpuset_v1_inspect,
     .free_state = cpuset_v1_free_state,
 };

@@ -1,10 +1,9 @@
-/* The isolation facade: picks one backend (cpuset v1, cgroup v2, affinity) for the run and
- * serialises every host change of the cgroup backends under one flock shared by all launchers. */
+/* The isolation facade: picks one backend (cpuset v1, cgroup v2, affinity) for the run, holds the
+ * cross-launcher lock around every host change and names the backend in its messages. */
 #include "isolation.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,38 +12,56 @@
 #include "isolation_backend.h"
 #include "macro.h"
 
-const char *isolation_kind_name(enum isolation_kind kind)
+/* In the order `auto` tries them; affinity last, it always works. */
+static const struct isolation_backend *const cpuset_backends[] = {
+    &isolation_backend_cpuset_v1,
+    &isolation_backend_cgroup_v2,
+};
+
+struct isolation {
+	const struct isolation_backend *backend;
+	struct isolation_config cfg; /* strings owned by the caller, outlive iso */
+	void *state;		     /* the backend's */
+	bool applied;
+	int lock_fd; /* -1 unless held */
+};
+
+const char *isolation_name(const struct isolation *iso)
 {
-	switch (kind) {
-	case ISOLATION_CPUSET_V1:
-		return "cpuset v1";
-	case ISOLATION_CGROUP_V2:
-		return "cgroup v2";
-	case ISOLATION_AFFINITY:
-		return "affinity";
-	}
-	return "unknown";
+	return iso->backend->name;
 }
 
-enum isolation_kind isolation_kind(const struct isolation *iso)
+bool isolation_isolates(const struct isolation *iso)
 {
-	return iso->backend->kind;
+	return iso->backend->isolates;
 }
 
-/* Leaves iso->backend/state set on success; on failure iso->state is NULL and err has why. */
 static int try_backend(struct isolation *iso, const struct isolation_backend *b,
 		       struct ql_error *err)
 {
+	int r = b->probe(&iso->cfg, &iso->state, err);
+	if (r < 0)
+		return r;
 	iso->backend = b;
-	iso->state = NULL;
-	int r = b->probe(iso, err);
-	if (r < 0) {
-		if (iso->state && b->free_state)
-			b->free_state(iso->state);
-		iso->state = NULL;
-		iso->backend = NULL;
+	return 0;
+}
+
+/* "cpuset v1: why; cgroup v2: why" for the backends that could not be used. */
+static char *refusals_text(struct ql_error *why, size_t n)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%s: %s", i ? "; " : "", cpuset_backends[i]->name,
+			why[i].msg ? why[i].msg : "not usable");
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
 	}
-	return r;
+	return out;
 }
 
 int isolation_open(const struct isolation_config *cfg, struct isolation **ret, struct ql_error *err)
@@ -61,43 +78,35 @@ int isolation_open(const struct isolation_config *cfg, struct isolation **ret, s
 		iso->cfg.cgroup2_root = "/sys/fs/cgroup";
 	iso->lock_fd = -1;
 
-	int r;
 	if (cfg->mode == QL_ISOLATE_FALSE) {
-		r = try_backend(iso, &isolation_backend_affinity, err);
+		int r = try_backend(iso, &isolation_backend_affinity, err);
 		if (r < 0)
 			return r;
 		*ret = TAKE_PTR(iso);
 		return 0;
 	}
 
-	struct ql_error v1_err = {0}, v2_err = {0};
-	r = try_backend(iso, &isolation_backend_cpuset_v1, &v1_err);
-	if (r < 0)
-		r = try_backend(iso, &isolation_backend_cgroup_v2, &v2_err);
-	if (r == 0) {
-		ql_error_clear(&v1_err);
-		ql_error_clear(&v2_err);
-		ql_log(cfg->log, QL_LOG_INFO, "CPU isolation backend: %s",
-		       isolation_kind_name(iso->backend->kind));
+	struct ql_error why[ELEMENTSOF(cpuset_backends)] = {0};
+	size_t tried = 0;
+	for (; tried < ELEMENTSOF(cpuset_backends); tried++)
+		if (try_backend(iso, cpuset_backends[tried], &why[tried]) == 0)
+			break;
+	if (iso->backend) {
+		for (size_t i = 0; i < tried; i++)
+			ql_error_clear(&why[i]);
+		ql_log(cfg->log, QL_LOG_INFO, "CPU isolation backend: %s", iso->backend->name);
 		*ret = TAKE_PTR(iso);
 		return 0;
 	}
 
-	_cleanup_free_ char *reason = NULL;
-	const char *v2_msg = v2_err.msg ? v2_err.msg : "not usable";
-	/* the v2 backend may already name itself */
-	bool v2_named = strncmp(v2_msg, "cgroup v2", 9) == 0;
-	if (asprintf(&reason, "cpuset v1: %s; %s%s", v1_err.msg ? v1_err.msg : "not usable",
-		     v2_named ? "" : "cgroup v2: ", v2_msg) < 0)
-		reason = NULL;
-	ql_error_clear(&v1_err);
-	ql_error_clear(&v2_err);
+	_cleanup_free_ char *reason = refusals_text(why, tried);
+	for (size_t i = 0; i < tried; i++)
+		ql_error_clear(&why[i]);
 	if (cfg->mode == QL_ISOLATE_TRUE)
 		return ql_error_set(err, ENOTSUP,
 				    "isolate_cpus is true but no cpuset backend is usable (%s)",
 				    reason ? reason : "out of memory");
-
-	r = try_backend(iso, &isolation_backend_affinity, err);
+	int r = try_backend(iso, &isolation_backend_affinity, err);
 	if (r < 0)
 		return r;
 	ql_log(cfg->log, QL_LOG_WARNING, "CPUs are pinned but not isolated: %s",
@@ -108,18 +117,26 @@ int isolation_open(const struct isolation_config *cfg, struct isolation **ret, s
 
 int isolation_usable_cpus(struct isolation *iso, struct cpu_list **ret, struct ql_error *err)
 {
-	return iso->backend->usable_cpus(iso, ret, err);
+	int r = iso->backend->usable_cpus(iso->state, ret, err);
+	if (r < 0)
+		ql_error_prefix(err, "%s: ", iso->backend->name);
+	return r;
 }
 
 char *isolation_describe(struct isolation *iso, const struct isolation_plan *plan)
 {
-	return iso->backend->describe(iso, plan);
+	return iso->backend->describe(iso->state, plan);
 }
 
-int isolation_lock(struct isolation *iso, const char *dir, struct ql_error *err)
+/* Takes the cross-launcher lock of the backend's tree (none for affinity). */
+static int lock(struct isolation *iso, struct ql_error *err)
 {
-	if (iso->lock_fd >= 0)
+	if (iso->lock_fd >= 0 || !iso->backend->lock_dir)
 		return 0;
+	_cleanup_free_ char *dir = NULL;
+	int r = iso->backend->lock_dir(iso->state, &dir, err);
+	if (r < 0 || !dir)
+		return r;
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return ql_error_set_errno(err, errno, "opening `%s` to lock it", dir);
@@ -131,45 +148,39 @@ int isolation_lock(struct isolation *iso, const char *dir, struct ql_error *err)
 	return 0;
 }
 
-void isolation_unlock(struct isolation *iso)
+static void unlock(struct isolation *iso)
 {
-	if (iso->lock_fd < 0)
-		return;
-	close(iso->lock_fd); /* closing drops the flock */
+	closep(&iso->lock_fd); /* closing drops the flock */
 	iso->lock_fd = -1;
 }
 
-/* Which directory every launcher sharing our cgroup tree locks. For cpuset v1 it is the parent
- * of the mount path: it exists before we mount there, and it is the same for everyone who uses
- * that mount path, mounted or not. */
-static int lock_for_backend(struct isolation *iso, struct ql_error *err)
+/* One backend step under the lock, its errors named after the backend. */
+static int locked(struct isolation *iso, int (*step)(void *, struct ql_error *),
+		  struct ql_error *err)
 {
-	switch (iso->backend->kind) {
-	case ISOLATION_CPUSET_V1: {
-		_cleanup_free_ char *copy = strdup(iso->cfg.mount_path);
-		if (!copy)
-			return ql_error_set(err, ENOMEM, "out of memory");
-		return isolation_lock(iso, dirname(copy), err);
+	int r = lock(iso, err);
+	if (r >= 0) {
+		r = step(iso->state, err);
+		unlock(iso);
 	}
-	case ISOLATION_CGROUP_V2:
-		return isolation_lock(iso, iso->cfg.cgroup2_root, err);
-	case ISOLATION_AFFINITY:
-		break;
-	}
-	return 0;
+	if (r < 0)
+		ql_error_prefix(err, "%s: ", iso->backend->name);
+	return r;
 }
 
 int isolation_apply(struct isolation *iso, const struct isolation_plan *plan, struct ql_error *err)
 {
 	if (iso->applied)
 		return ql_error_set(err, EALREADY, "CPU isolation is already applied");
-	int r = lock_for_backend(iso, err);
-	if (r < 0)
+	int r = lock(iso, err);
+	if (r >= 0) {
+		r = iso->backend->apply(iso->state, plan, err);
+		unlock(iso);
+	}
+	if (r < 0) {
+		ql_error_prefix(err, "%s: ", iso->backend->name);
 		return r;
-	r = iso->backend->apply(iso, plan, err);
-	isolation_unlock(iso);
-	if (r < 0)
-		return r;
+	}
 	iso->applied = true;
 	return 0;
 }
@@ -178,23 +189,14 @@ int isolation_rescan(struct isolation *iso, struct ql_error *err)
 {
 	if (!iso->applied || !iso->backend->rescan)
 		return 0;
-	int r = lock_for_backend(iso, err);
-	if (r < 0)
-		return r;
-	r = iso->backend->rescan(iso, err);
-	isolation_unlock(iso);
-	return r;
+	return locked(iso, iso->backend->rescan, err);
 }
 
 int isolation_release(struct isolation *iso, struct ql_error *err)
 {
 	if (!iso->applied)
 		return 0;
-	int r = lock_for_backend(iso, err);
-	if (r < 0)
-		return r;
-	r = iso->backend->release(iso, err);
-	isolation_unlock(iso);
+	int r = locked(iso, iso->backend->release, err);
 	if (r < 0)
 		return r;
 	iso->applied = false;
@@ -207,8 +209,38 @@ void isolation_free(struct isolation *iso)
 		return;
 	if (iso->applied)
 		(void)isolation_release(iso, NULL);
-	if (iso->backend && iso->backend->free_state && iso->state)
+	if (iso->backend && iso->backend->free_state)
 		iso->backend->free_state(iso->state);
-	isolation_unlock(iso);
+	unlock(iso);
 	free(iso);
+}
+
+void isolation_vm_list_done(struct isolation_vm_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->vms[i].name);
+		free(l->vms[i].dir);
+		free(l->vms[i].members);
+	}
+	free(l->vms);
+	*l = (struct isolation_vm_list){0};
+}
+
+int isolation_inspect(const struct isolation_config *cfg, const char *only,
+		      struct isolation_vm_list *ret, struct ql_error *err)
+{
+	struct isolation_vm_list acc = {0};
+	for (size_t i = 0; i < ELEMENTSOF(cpuset_backends); i++) {
+		const struct isolation_backend *b = cpuset_backends[i];
+		if (!b->inspect)
+			continue;
+		int r = b->inspect(cfg, only, &acc, err);
+		if (r < 0) {
+			isolation_vm_list_done(&acc);
+			ql_error_prefix(err, "%s: ", b->name);
+			return r;
+		}
+	}
+	*ret = acc;
+	return 0;
 }

@@ -14,12 +14,6 @@
 #include "error.h"
 #include "log.h"
 
-enum isolation_kind {
-	ISOLATION_CPUSET_V1,
-	ISOLATION_CGROUP_V2,
-	ISOLATION_AFFINITY,
-};
-
 struct isolation_config {
 	const char *vm_name;       /* the definition's NAME; names the VM's sets */
 	const char *mount_path;    /* cpuset v1 mount path or delegated dir (QEMU_LAUNCHER_CPUSET_MOUNT_PATH) */
@@ -49,8 +43,10 @@ struct isolation;
 /* Chooses the backend (printed with -v) without changing the host; fails when `mode` is
  * QL_ISOLATE_TRUE and no cpuset backend is usable. */
 int isolation_open(const struct isolation_config *cfg, struct isolation **ret, struct ql_error *err);
-enum isolation_kind isolation_kind(const struct isolation *iso);
-const char *isolation_kind_name(enum isolation_kind kind);
+/* "cpuset v1", "cgroup v2", "affinity". */
+const char *isolation_name(const struct isolation *iso);
+/* Does the backend keep other tasks off the vCPUs' CPUs (cpusets), or only pin (affinity)? */
+bool isolation_isolates(const struct isolation *iso);
 
 /* The host CPUs this launcher may place threads on (cpuset of the mount path / cgroup root /
  * its own affinity), for the topology checks. */
@@ -69,6 +65,31 @@ int isolation_rescan(struct isolation *iso, struct ql_error *err);
 
 /* Undoes every host change (idempotent; also right after qemu died). */
 int isolation_release(struct isolation *iso, struct ql_error *err);
+
+/* A VM a cgroup backend placed, as --status finds it in the kernel. */
+struct isolation_vcpu_member {
+	pid_t tid;
+	int host_cpu; /* the N of the vCPU set the thread is in */
+};
+struct isolation_vm {
+	char *name;
+	const char *backend;	 /* the backend's name (static) */
+	const char *set_prefix; /* its vCPU sets are named <set_prefix>N (static) */
+	char *dir;	     /* the VM's cgroup directory */
+	pid_t qemu_pid;	     /* 0 when no thread is left in its sets */
+	struct isolation_vcpu_member *members;
+	size_t n_members;
+};
+struct isolation_vm_list {
+	struct isolation_vm *vms;
+	size_t n;
+};
+void isolation_vm_list_done(struct isolation_vm_list *l);
+
+/* Every VM the cgroup backends hold under cfg's paths (cfg->vm_name is not used); `only` limits
+ * it to one name. Reads only. */
+int isolation_inspect(const struct isolation_config *cfg, const char *only,
+		      struct isolation_vm_list *ret, struct ql_error *err);
 
 /* Releases if still applied (best effort), then frees. */
 void isolation_free(struct isolation *iso);

@@ -1,38 +1,32 @@
-/* The contract between the isolation facade (isolation.c) and its backends. Private to them. */
+/* The contract between the isolation facade (isolation.c) and its backends, private to them. A
+ * backend is one file and one entry in the facade's table; it never calls back into the facade:
+ * the facade alone locks, prefixes messages with the backend's name and tracks what is applied. */
 #pragma once
 
 #include "isolation.h"
 
-struct isolation;
-
 struct isolation_backend {
-	enum isolation_kind kind;
-	/* Is this backend usable for iso->cfg? 0 yes (may set iso->state), -ENOTSUP/-ENOENT with the
-	 * reason in err otherwise. Must not change the host (mounting happens in apply). */
-	int (*probe)(struct isolation *iso, struct ql_error *err);
-	int (*usable_cpus)(struct isolation *iso, struct cpu_list **ret, struct ql_error *err);
-	char *(*describe)(struct isolation *iso, const struct isolation_plan *plan);
-	/* Under the facade's lock. On failure undoes its own changes. */
-	int (*apply)(struct isolation *iso, const struct isolation_plan *plan, struct ql_error *err);
-	int (*rescan)(struct isolation *iso, struct ql_error *err);
-	/* Under the facade's lock. Idempotent. */
-	int (*release)(struct isolation *iso, struct ql_error *err);
+	const char *name; /* "cpuset v1": printed with -v and before every message of its own */
+	bool isolates;	  /* keeps other tasks off the vCPUs' CPUs (affinity does not) */
+	/* Is this backend usable for cfg? 0 yes (sets *ret_state), -ENOTSUP/-ENOENT with the
+	 * reason in err otherwise. Never changes the host (mounting happens in apply). */
+	int (*probe)(const struct isolation_config *cfg, void **ret_state, struct ql_error *err);
+	/* The directory all launchers sharing this backend's tree flock (allocated), or NULL with
+	 * 0 when the backend changes nothing shared. */
+	int (*lock_dir)(void *state, char **ret, struct ql_error *err);
+	int (*usable_cpus)(void *state, struct cpu_list **ret, struct ql_error *err);
+	char *(*describe)(void *state, const struct isolation_plan *plan);
+	/* Called with the lock held. On failure undoes its own changes. */
+	int (*apply)(void *state, const struct isolation_plan *plan, struct ql_error *err);
+	int (*rescan)(void *state, struct ql_error *err);
+	/* Called with the lock held. Idempotent. */
+	int (*release)(void *state, struct ql_error *err);
+	/* --status: the VMs this backend's layout holds under cfg's paths (NULL: it keeps none). */
+	int (*inspect)(const struct isolation_config *cfg, const char *only,
+		       struct isolation_vm_list *acc, struct ql_error *err);
 	void (*free_state)(void *state);
-};
-
-struct isolation {
-	const struct isolation_backend *backend;
-	struct isolation_config cfg; /* strings owned by the caller, outlive iso */
-	void *state;                 /* backend's */
-	bool applied;
-	int lock_fd;                 /* -1 unless held */
 };
 
 extern const struct isolation_backend isolation_backend_cpuset_v1;
 extern const struct isolation_backend isolation_backend_cgroup_v2;
 extern const struct isolation_backend isolation_backend_affinity;
-
-/* Takes/drops the cross-launcher lock (flock on the given directory, e.g. the v1 mount path or
- * the cgroup2 root; those always exist and need no extra files in cgroupfs). */
-int isolation_lock(struct isolation *iso, const char *dir, struct ql_error *err);
-void isolation_unlock(struct isolation *iso);

@@ -1,8 +1,12 @@
 /* Small ownership helpers shared by every module (after systemd/bubblewrap). */
 #pragma once
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -42,6 +46,28 @@ static inline void closep(int *fd)
 }
 #define _cleanup_close_ _cleanup_(closep)
 
+static inline void fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+#define _cleanup_fclose_ _cleanup_(fclosep)
+
+static inline void closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}
+#define _cleanup_closedir_ _cleanup_(closedirp)
+
+/* Milliseconds on the monotonic clock, for deadlines. */
+static inline int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* NULL-terminated string vectors (argv, envp). */
 static inline void strv_free(char **v)
 {
@@ -66,3 +92,12 @@ static inline size_t strv_length(char *const *v)
 }
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
+
+/* "a/b" (either may be empty: no doubled or leading slash); NULL on allocation failure. */
+static inline char *path_join(const char *a, const char *b)
+{
+	char *s = NULL;
+	if (asprintf(&s, "%s%s%s", a, *a && *b ? "/" : "", b) < 0)
+		return NULL;
+	return s;
+}

@@ -6,13 +6,11 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "cmdline.h"
 #include "config.h"
 #include "definition.h"
 #include "import.h"
 #include "launch.h"
 #include "log.h"
-#include "pinning.h"
 #include "privileges.h"
 #include "status.h"
 #include "vm.h"
@@ -247,50 +245,61 @@ static int show_status(const struct cli *cli, const struct config_paths *paths)
 	return status_is_consistent(report) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-static int show_plan(const struct cli *cli, const struct vm_options *o)
+/* --check and --dry-run: the same plan a run would carry out. */
+static int show_plan(const struct cli *cli, const struct vm_plan *plan, const char *path)
 {
-	const struct definition *d = o->def;
+	if (cli->mode == MODE_CHECK) {
+		printf("%s: OK\n", path);
+		return EXIT_SUCCESS;
+	}
+	_cleanup_free_ char *text = vm_plan_describe(plan);
+	if (!text) {
+		print_error("out of memory");
+		return EXIT_LAUNCHER;
+	}
+	fputs(text, stdout);
+	return EXIT_SUCCESS;
+}
+
+static int exit_code_for_outcome(const struct vm_outcome *out)
+{
+	switch (out->end) {
+	case VM_END_QEMU:
+		return exit_code_for_status(out->wait_status);
+	case VM_END_NOT_FOUND:
+		return EXIT_NOT_FOUND;
+	case VM_END_NOT_EXECUTABLE:
+		return EXIT_NOT_EXECUTABLE;
+	case VM_END_LAUNCHER:
+		break;
+	}
+	return EXIT_LAUNCHER;
+}
+
+/* Plans the VM of a parsed definition, then shows the plan or carries it out. */
+static int run_definition(const struct cli *cli, const struct config_paths *paths,
+			  const struct definition *d)
+{
+	struct printer printer = {.verbose = cli->verbose, .debug = cli->debug || d->debug};
+	struct ql_logger log = {.fn = print_log, .userdata = &printer};
+	struct vm_options o = {.name = cli->name, .def = d, .paths = paths, .log = &log};
 	struct ql_error err = {0};
-	_cleanup_strv_free_ char **argv = NULL;
-	_cleanup_strv_free_ char **extra = NULL;
-	if (vm_command_line(d, &argv, &err) < 0 || vm_private_options(d, &extra, &err) < 0) {
+	_cleanup_vm_plan_ struct vm_plan *plan = NULL;
+	if (vm_plan_new(&o, &plan, &err) < 0) {
 		print_error("%s", err.msg);
 		ql_error_clear(&err);
 		return EXIT_LAUNCHER;
 	}
-
-	_cleanup_pinning_ struct pinning *pinning = NULL;
-	if (definition_wants_pinning(d)) {
-		struct isolation_config icfg;
-		vm_isolation_config(o, &icfg);
-		if (pinning_prepare(d, &icfg, &pinning, &err) < 0) {
-			print_error("%s", err.msg);
-			ql_error_clear(&err);
-			return EXIT_LAUNCHER;
-		}
-	}
-
-	if (cli->mode == MODE_CHECK) {
-		printf("%s: OK\n", d->path);
-		return EXIT_SUCCESS;
-	}
-	_cleanup_free_ char *line = cmdline_shell_join(argv);
-	_cleanup_free_ char *added = cmdline_shell_join(extra);
-	if (!line || !added) {
-		print_error("out of memory");
-		return EXIT_LAUNCHER;
-	}
-	printf("%s\n", line);
-	printf("# qemu-launcher adds its private QMP channel: %s\n", added);
-	if (pinning) {
-		_cleanup_free_ char *plan = pinning_describe(pinning);
-		if (plan) {
-			/* Every plan line as a comment, so the output stays pasteable. */
-			for (char *l = strtok(plan, "\n"); l; l = strtok(NULL, "\n"))
-				printf("# %s\n", l);
-		}
-	}
-	return EXIT_SUCCESS;
+	if (cli->mode == MODE_DRY_RUN || cli->mode == MODE_CHECK)
+		return show_plan(cli, plan, d->path);
+	struct vm_outcome outcome;
+	if (vm_run(plan, &outcome, &err) < 0)
+		print_error("%s", err.msg ? err.msg : "failed");
+	ql_error_clear(&err);
+	int code = exit_code_for_outcome(&outcome);
+	if (outcome.end == VM_END_QEMU)
+		ql_log(&log, QL_LOG_INFO, "qemu ended; exit status %d", code);
+	return code;
 }
 
 int main(int argc, char **argv)
@@ -328,25 +337,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	struct printer printer = {.verbose = cli.verbose, .debug = cli.debug || d->debug};
-	struct ql_logger log = {.fn = print_log, .userdata = &printer};
-
-	struct vm_options o = {.name = cli.name, .def = d, .paths = &paths, .log = &log};
-	if (cli.mode == MODE_DRY_RUN || cli.mode == MODE_CHECK) {
-		code = show_plan(&cli, &o);
-		goto out;
-	}
-
-	int status = 0;
-	if (vm_run(&o, &status, &err) < 0) {
-		print_error("%s", err.msg ? err.msg : "failed");
-		code = err.code == ENOENT    ? EXIT_NOT_FOUND
-		       : err.code == ENOEXEC ? EXIT_NOT_EXECUTABLE
-					     : EXIT_LAUNCHER;
-		goto out;
-	}
-	code = exit_code_for_status(status);
-	ql_log(&log, QL_LOG_INFO, "qemu ended; exit status %d", code);
+	code = run_definition(&cli, &paths, d);
 out:
 	ql_error_clear(&err);
 	config_paths_done(&paths);

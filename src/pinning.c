@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cgroupfs.h"
 #include "macro.h"
+#include "proc.h"
 #include "vcpu_sched.h"
 
 struct sched_change {
@@ -176,7 +176,7 @@ static void warn_realtime(const struct pinning *p)
 				i = p->n_pins - 1;
 				break;
 			}
-	if (p->iso && isolation_kind(p->iso) == ISOLATION_AFFINITY)
+	if (p->iso && !isolation_isolates(p->iso))
 		ql_log(p->log, QL_LOG_WARNING,
 		       "%s vCPUs on CPUs that are not isolated: other tasks pinned there can "
 		       "starve; %s",
@@ -249,7 +249,7 @@ int pinning_prepare(const struct definition *d, const struct isolation_config *c
 				if (r < 0)
 					return r;
 			}
-		if (isolation_kind(p->iso) != ISOLATION_AFFINITY) {
+		if (isolation_isolates(p->iso)) {
 			_cleanup_cpu_list_ struct cpu_list *left = cpu_list_dup(usable);
 			if (!left)
 				return ql_error_set(err, ENOMEM, "out of memory");
@@ -277,7 +277,7 @@ char *pinning_describe(struct pinning *p)
 	if (!f)
 		return NULL;
 	if (p->iso)
-		fprintf(f, "CPU isolation: %s\n", isolation_kind_name(isolation_kind(p->iso)));
+		fprintf(f, "CPU isolation: %s\n", isolation_name(p->iso));
 	for (size_t i = 0; i < p->n_pins; i++) {
 		char what[64];
 		describe_pin(&p->pins[i], what, sizeof(what));
@@ -341,7 +341,7 @@ static void undo_sched(struct pinning *p)
 {
 	for (size_t i = p->n_changes; i-- > 0;) {
 		struct sched_change *c = &p->changes[i];
-		if (!thread_belongs_to(p->qemu_pid, c->tid))
+		if (!proc_thread_belongs_to(p->qemu_pid, c->tid))
 			continue;
 		struct ql_error e = {0};
 		if (sched_restore(c->tid, &c->saved, &e) < 0)
@@ -389,7 +389,7 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 	p->qemu_pid = qemu_pid;
 
 	for (size_t i = 0; i < n_cpus; i++)
-		if (!thread_belongs_to(qemu_pid, cpus[i].thread_id))
+		if (!proc_thread_belongs_to(qemu_pid, cpus[i].thread_id))
 			return ql_error_set(err, ESRCH,
 					    "qemu reports thread %d for vCPU %d, but it is not a "
 					    "thread of qemu (pid %d)",

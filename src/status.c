@@ -18,25 +18,13 @@
 #include "cmdline.h"
 #include "cpulist.h"
 #include "definition.h"
+#include "isolation.h"
 #include "macro.h"
+#include "proc.h"
 
 #define SMALL_FILE_MAX 4096
 /* Highest cpu-index we map from a definition (qemu's own limit for x86 is 1024/4096). */
 #define MAX_VCPU_INDEX 8192
-
-static void fclosep(FILE **f)
-{
-	if (*f)
-		fclose(*f);
-}
-#define _cleanup_fclose_ _cleanup_(fclosep)
-
-static void closedirp(DIR **d)
-{
-	if (*d)
-		closedir(*d);
-}
-#define _cleanup_closedir_ _cleanup_(closedirp)
 
 /* ---- small readers ------------------------------------------------------------------------ */
 
@@ -103,33 +91,6 @@ static bool parse_pid(const char *s, pid_t *ret)
 	return true;
 }
 
-/* Ids in a tasks/cgroup.threads/cgroup.procs file, at most STATUS_MAX_THREADS. */
-static int read_ids(const char *path, pid_t **ret, size_t *ret_n)
-{
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	_cleanup_free_ pid_t *ids = NULL;
-	size_t n = 0;
-	char line[64];
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		pid_t id;
-		if (!parse_pid(line, &id))
-			continue;
-		if (n == STATUS_MAX_THREADS)
-			return -E2BIG;
-		pid_t *p = reallocarray(ids, n + 1, sizeof(*ids));
-		if (!p)
-			return -ENOMEM;
-		ids = p;
-		ids[n++] = id;
-	}
-	*ret = TAKE_PTR(ids);
-	*ret_n = n;
-	return 0;
-}
-
 /* "CPU 3/TCG", "CPU 3/KVM": qemu's thread names with -name debug-threads=on. */
 static int vcpu_of_comm(const char *comm)
 {
@@ -185,8 +146,7 @@ _printf_(2, 3) static int problem(struct status_vm *vm, const char *fmt, ...)
 	return 0;
 }
 
-static struct status_vm *vm_add(struct status_report *r, const char *name,
-				enum status_backend backend, struct ql_error *err)
+static struct status_vm *vm_add(struct status_report *r, const char *name, struct ql_error *err)
 {
 	if (r->n_vms == STATUS_MAX_VMS) {
 		ql_error_set(err, E2BIG, "more than %d VMs found", STATUS_MAX_VMS);
@@ -199,7 +159,7 @@ static struct status_vm *vm_add(struct status_report *r, const char *name,
 	}
 	r->vms = v;
 	struct status_vm *vm = &v[r->n_vms];
-	*vm = (struct status_vm){.backend = backend};
+	*vm = (struct status_vm){0};
 	vm->name = strdup(name);
 	vm->problems = calloc(1, sizeof(char *));
 	if (!vm->name || !vm->problems) {
@@ -272,32 +232,26 @@ static int cmp_thread(const void *a, const void *b)
 /* Every thread of the qemu process, from /proc/<pid>/task. */
 static int read_threads(struct status_vm *vm, struct ql_error *err)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)vm->qemu_pid);
-	_cleanup_closedir_ DIR *d = opendir(path);
-	if (!d) {
-		if (errno == ENOENT || errno == ESRCH)
-			return 0; /* qemu ended while we looked */
-		return ql_error_set_errno(err, errno, "reading %s", path);
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n = 0;
+	int r = proc_list_tids(vm->qemu_pid, &tids, &n, err);
+	if (r == -ENOENT || r == -ESRCH) {
+		ql_error_clear(err);
+		return 0; /* qemu ended while we looked */
 	}
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		pid_t tid;
-		if (!parse_pid(de->d_name, &tid))
-			continue;
-		if (vm->n_threads == STATUS_MAX_THREADS)
-			return ql_error_set(err, E2BIG, "qemu %d has more than %d threads",
-					    (int)vm->qemu_pid, STATUS_MAX_THREADS);
-		struct status_thread *t = reallocarray(vm->threads, vm->n_threads + 1, sizeof(*t));
-		if (!t)
-			return ql_error_set(err, ENOMEM, "out of memory");
-		vm->threads = t;
-		int r = fill_thread(&t[vm->n_threads], vm->qemu_pid, tid);
+	if (r < 0)
+		return r;
+	if (!(vm->threads = calloc(n ? n : 1, sizeof(*vm->threads))))
+		return ql_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct status_thread *t = &vm->threads[vm->n_threads];
+		r = fill_thread(t, vm->qemu_pid, tids[i]);
 		if (r == -ENOMEM)
 			return ql_error_set(err, ENOMEM, "out of memory");
 		if (r < 0) {
-			free(t[vm->n_threads].cpus_allowed);
-			free(t[vm->n_threads].set);
+			free(t->cpus_allowed);
+			free(t->set);
+			*t = (struct status_thread){0};
 			continue; /* ended meanwhile */
 		}
 		vm->n_threads++;
@@ -307,135 +261,44 @@ static int read_threads(struct status_vm *vm, struct ql_error *err)
 	return 0;
 }
 
-static pid_t tgid_of(pid_t tid)
+/* A VM a cgroup backend holds: its qemu's threads, each marked with the vCPU set it is in. */
+static int add_cgroup_vm(struct status_report *rep, const struct isolation_vm *found,
+			 struct ql_error *err)
 {
-	char path[64];
-	_cleanup_free_ char *v = NULL;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	pid_t pid;
-	if (status_field(path, "Tgid", &v) < 0 || !parse_pid(v, &pid))
-		return 0;
-	return pid;
-}
-
-/* "cpu3" / "vcpu3" -> 3 */
-static int set_cpu(const char *name, const char *prefix)
-{
-	size_t pl = strlen(prefix);
-	if (strncmp(name, prefix, pl) != 0 || !name[pl] ||
-	    strspn(name + pl, "0123456789") != strlen(name + pl) || strlen(name + pl) > 5)
-		return -1;
-	return (int)strtol(name + pl, NULL, 10);
-}
-
-struct tid_cpu {
-	pid_t tid;
-	int cpu;
-};
-
-/* One VM directory of a cgroup backend: its vCPU sets, its qemu, its threads. */
-static int collect_cgroup_vm(struct status_report *rep, const char *vm_dir, const char *name,
-			     enum status_backend backend, struct ql_error *err)
-{
-	const char *set_prefix = backend == STATUS_CPUSET_V1 ? "cpu" : "vcpu";
-	const char *ids_file = backend == STATUS_CPUSET_V1 ? "tasks" : "cgroup.threads";
-
-	_cleanup_closedir_ DIR *d = opendir(vm_dir);
-	if (!d)
-		return errno == ENOENT ? 0 : ql_error_set_errno(err, errno, "reading %s", vm_dir);
-
-	_cleanup_free_ struct tid_cpu *members = NULL;
-	size_t n_members = 0;
-	bool is_vm = false;
-	pid_t qemu = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		int cpu = set_cpu(de->d_name, set_prefix);
-		if (cpu < 0 && !streq(de->d_name, "emulator"))
-			continue;
-		_cleanup_free_ char *sub = NULL;
-		struct stat st;
-		if (asprintf(&sub, "%s/%s", vm_dir, de->d_name) < 0)
-			return ql_error_set(err, ENOMEM, "out of memory");
-		if (lstat(sub, &st) < 0 || !S_ISDIR(st.st_mode))
-			continue;
-		is_vm = true;
-		_cleanup_free_ char *file = NULL;
-		_cleanup_free_ pid_t *ids = NULL;
-		size_t n = 0;
-		if (asprintf(&file, "%s/%s", sub, ids_file) < 0)
-			return ql_error_set(err, ENOMEM, "out of memory");
-		int r = read_ids(file, &ids, &n);
-		if (r < 0)
-			return ql_error_set_errno(err, -r, "reading %s", file);
-		for (size_t i = 0; i < n; i++) {
-			if (!qemu)
-				qemu = tgid_of(ids[i]);
-			if (cpu < 0)
-				continue;
-			struct tid_cpu *m = reallocarray(members, n_members + 1, sizeof(*members));
-			if (!m)
-				return ql_error_set(err, ENOMEM, "out of memory");
-			members = m;
-			members[n_members++] = (struct tid_cpu){ids[i], cpu};
-		}
-	}
-	if (!is_vm)
-		return 0;
-	if (!qemu && backend == STATUS_CGROUP_V2) {
-		_cleanup_free_ char *procs = NULL;
-		_cleanup_free_ pid_t *ids = NULL;
-		size_t n = 0;
-		if (asprintf(&procs, "%s/cgroup.procs", vm_dir) < 0)
-			return ql_error_set(err, ENOMEM, "out of memory");
-		if (read_ids(procs, &ids, &n) == 0 && n > 0)
-			qemu = ids[0];
-	}
-
-	struct status_vm *vm = vm_add(rep, name, backend, err);
+	struct status_vm *vm = vm_add(rep, found->name, err);
 	if (!vm)
 		return -err->code;
-	if (!(vm->dir = strdup(vm_dir)))
+	vm->backend = found->backend;
+	vm->set_prefix = found->set_prefix;
+	if (!(vm->dir = strdup(found->dir)))
 		return ql_error_set(err, ENOMEM, "out of memory");
-	vm->qemu_pid = qemu;
-	if (qemu) {
+	vm->qemu_pid = found->qemu_pid;
+	if (vm->qemu_pid) {
 		int r = read_threads(vm, err);
 		if (r < 0)
 			return r;
 	}
 	for (size_t i = 0; i < vm->n_threads; i++)
-		for (size_t j = 0; j < n_members; j++)
-			if (members[j].tid == vm->threads[i].tid)
-				vm->threads[i].vcpu_set_cpu = members[j].cpu;
+		for (size_t j = 0; j < found->n_members; j++)
+			if (found->members[j].tid == vm->threads[i].tid)
+				vm->threads[i].vcpu_set_cpu = found->members[j].host_cpu;
 	return 0;
 }
 
-/* <base>/<vm> for every VM directory below the prefix. */
-static int collect_cgroup_tree(struct status_report *rep, const char *base,
-			       enum status_backend backend, struct ql_error *err)
+static int collect_cgroup_vms(struct status_report *rep, const struct config_paths *paths,
+			      struct ql_error *err)
 {
-	_cleanup_closedir_ DIR *d = opendir(base);
-	if (!d) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0; /* no VM was ever pinned with this backend here */
-		return ql_error_set_errno(err, errno, "reading %s", base);
-	}
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || streq(de->d_name, "pool"))
-			continue;
-		if (rep->only && !streq(rep->only, de->d_name))
-			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-			continue;
-		_cleanup_free_ char *vm_dir = NULL;
-		if (asprintf(&vm_dir, "%s/%s", base, de->d_name) < 0)
-			return ql_error_set(err, ENOMEM, "out of memory");
-		int r = collect_cgroup_vm(rep, vm_dir, de->d_name, backend, err);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	struct isolation_config cfg = {
+	    .mount_path = paths->cpuset_mount,
+	    .cgroup2_root = paths->cgroup2_root,
+	    .prefix = paths->cpuset_prefix,
+	};
+	struct isolation_vm_list found = {0};
+	int r = isolation_inspect(&cfg, rep->only, &found, err);
+	for (size_t i = 0; r == 0 && i < found.n; i++)
+		r = add_cgroup_vm(rep, &found.vms[i], err);
+	isolation_vm_list_done(&found);
+	return r;
 }
 
 /* The launcher's NAME: the last word of its command line. */
@@ -504,7 +367,7 @@ static int collect_launcher_children(struct status_report *rep, struct ql_error 
 		for (size_t i = 0; i < rep->n_vms && !vm; i++)
 			if (!rep->vms[i].qemu_pid && streq(rep->vms[i].name, name))
 				vm = &rep->vms[i];
-		if (!vm && !(vm = vm_add(rep, name, STATUS_AFFINITY, err)))
+		if (!vm && !(vm = vm_add(rep, name, err)))
 			return -err->code;
 		vm->qemu_pid = pid;
 		int r = read_threads(vm, err);
@@ -640,8 +503,8 @@ static bool allowed_is(const struct status_thread *t, int cpu)
 static int compare_threads(struct status_vm *vm, const struct definition *d, const int *expected,
 			   bool expected_known)
 {
-	const char *set_prefix = vm->backend == STATUS_CPUSET_V1 ? "cpu" : "vcpu";
-	bool cgroup = vm->backend != STATUS_AFFINITY;
+	const char *set_prefix = vm->set_prefix ? vm->set_prefix : "";
+	bool cgroup = vm->backend != NULL;
 	bool named = false; /* debug-threads names tell vCPU threads apart */
 	for (size_t i = 0; i < vm->n_threads; i++)
 		named = named || vm->threads[i].vcpu >= 0;
@@ -717,8 +580,8 @@ static int compare_threads(struct status_vm *vm, const struct definition *d, con
 /* Without debug-threads names vCPU threads cannot be told apart: count what each set holds. */
 static int compare_sets(struct status_vm *vm, const int *expected, bool expected_known)
 {
-	const char *set_prefix = vm->backend == STATUS_CPUSET_V1 ? "cpu" : "vcpu";
-	if (vm->backend == STATUS_AFFINITY || !expected_known)
+	const char *set_prefix = vm->set_prefix ? vm->set_prefix : "";
+	if (!vm->backend || !expected_known)
 		return 0;
 	bool named = false;
 	for (size_t i = 0; i < vm->n_threads; i++)
@@ -781,7 +644,7 @@ static int compare_with_definition(struct status_vm *vm, const struct config_pat
 		vm->definition_note = NULL;
 		return -ENOMEM;
 	}
-	if (vm->backend != STATUS_AFFINITY && d->n_pins == 0 &&
+	if (vm->backend && d->n_pins == 0 &&
 	    problem(vm, "it has cgroup sets but its definition pins no vCPU") < 0)
 		return -ENOMEM;
 	int r = compare_threads(vm, d, expected, known);
@@ -805,14 +668,7 @@ int status_collect(const struct config_paths *paths, const char *name, struct st
 	if (!rep || (name && !(rep->only = strdup(name))))
 		return ql_error_set(err, ENOMEM, "out of memory");
 
-	_cleanup_free_ char *v1 = NULL, *v2 = NULL;
-	if (asprintf(&v1, "%s/%s", paths->cpuset_mount, paths->cpuset_prefix) < 0 ||
-	    asprintf(&v2, "%s/%s", paths->cgroup2_root, paths->cpuset_prefix) < 0)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	int r = collect_cgroup_tree(rep, v1, STATUS_CPUSET_V1, err);
-	/* on a cgroup v1 host the v2 root may be the v1 tmpfs: a prefix there is not ours */
-	if (r == 0 && !streq(v1, v2))
-		r = collect_cgroup_tree(rep, v2, STATUS_CGROUP_V2, err);
+	int r = collect_cgroup_vms(rep, paths, err);
 	if (r == 0)
 		r = collect_launcher_children(rep, err);
 	if (r < 0)
@@ -845,19 +701,6 @@ bool status_is_consistent(const struct status_report *r)
 	return true;
 }
 
-static const char *backend_name(enum status_backend b)
-{
-	switch (b) {
-	case STATUS_CPUSET_V1:
-		return "cpuset v1";
-	case STATUS_CGROUP_V2:
-		return "cgroup v2";
-	case STATUS_AFFINITY:
-		return "no cgroup sets (affinity backend or not pinned)";
-	}
-	return "?";
-}
-
 char *status_format(const struct status_report *r)
 {
 	char *out = NULL;
@@ -875,7 +718,9 @@ char *status_format(const struct status_report *r)
 			fprintf(f, "qemu pid %d, ", (int)vm->qemu_pid);
 		else
 			fputs("not running, ", f);
-		fprintf(f, "%s%s%s\n", backend_name(vm->backend), vm->dir ? " at " : "",
+		fprintf(f, "%s%s%s\n",
+			vm->backend ? vm->backend : "no cgroup sets (affinity backend or not pinned)",
+			vm->dir ? " at " : "",
 			vm->dir ? vm->dir : "");
 		if (vm->n_threads)
 			fprintf(f, "  %-8s %-16s %-10s %-8s %s\n", "TID", "NAME", "CPUS", "SCHED",

@@ -26,12 +26,11 @@ struct status_thread {
 	int vcpu_set_cpu; /* N when it is in this VM's cpuN/vcpuN set; -1 otherwise */
 };
 
-enum status_backend { STATUS_CPUSET_V1, STATUS_CGROUP_V2, STATUS_AFFINITY };
-
 struct status_vm {
 	char *name;
-	enum status_backend backend;
-	char *dir;	/* the VM's cgroup directory; NULL for affinity */
+	const char *backend;	/* the isolation backend whose sets hold it; NULL: none (affinity) */
+	const char *set_prefix; /* its vCPU sets are named <set_prefix>N; NULL without sets */
+	char *dir;		/* the VM's cgroup directory; NULL for affinity */
 	pid_t qemu_pid; /* 0 when no thread is left in its sets */
 	struct status_thread *threads;
 	size_t n_threads;

@@ -50,13 +50,6 @@ int supervise_take_stop_signal(int sigfd)
 	return stop;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 enum stage {
 	STAGE_RUNNING,
 	STAGE_SIGINT_GRACE, /* a terminal's Ctrl-C reached qemu as well; let it quit itself */

@@ -1,5 +1,5 @@
-/* The start sequence (DESIGN §2.3-2.4): -S when pinning, handshake, prelaunch check, pin, read
- * back, cont; then supervision and unwind. */
+/* The plan of one VM and its start sequence: -S when pinning, handshake, prelaunch check, pin,
+ * read back, cont; then supervision and unwind. */
 #include "vm.h"
 
 #include <poll.h>
@@ -25,9 +25,27 @@
 #define GREETING_TIMEOUT_MS 60000
 #define COMMAND_TIMEOUT_MS 10000
 
-int vm_command_line(const struct definition *d, char ***ret_argv, struct ql_error *err)
+struct vm_plan {
+	const struct vm_options *o;
+	char **argv_user;	 /* the definition's command line: what --dry-run prints */
+	char **extra;		 /* the launcher's private options (QMP channel, -S) */
+	bool user_paused;	 /* the definition itself has -S: the guest stays paused */
+	struct pinning *pinning; /* NULL when nothing is pinned or scheduled */
+};
+
+void vm_plan_free(struct vm_plan *p)
 {
-	/* Setuid mode (DESIGN §4): a bare name would be found through the caller's PATH, a
+	if (!p)
+		return;
+	strv_free(p->argv_user);
+	strv_free(p->extra);
+	pinning_free(p->pinning);
+	free(p);
+}
+
+static int command_line(const struct definition *d, char ***ret_argv, struct ql_error *err)
+{
+	/* Setuid mode (SECURITY.md): a bare name would be found through the caller's PATH, a
 	 * relative path through the caller's cwd; both let the caller choose what runs. Checked
 	 * here so --dry-run and --check refuse it as well. */
 	if (privileges_is_setuid() && d->binary[0] != '/')
@@ -38,29 +56,85 @@ int vm_command_line(const struct definition *d, char ***ret_argv, struct ql_erro
 	return cmdline_build(d, ret_argv, err);
 }
 
-int vm_private_options(const struct definition *d, char ***ret_extra, struct ql_error *err)
+static int private_options(bool paused, char ***ret_extra, struct ql_error *err)
 {
-	bool paused = definition_wants_pinning(d) && !cmdline_has_option(d, "S");
-	char **extra = calloc(6, sizeof(char *));
+	_cleanup_strv_free_ char **extra = calloc(6, sizeof(char *));
 	if (!extra)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	size_t n = 0;
-	extra[n++] = strdup("-chardev");
-	if (asprintf(&extra[n++], "socket,id=" QMP_CHARDEV_ID ",fd=%d", QL_QMP_CHILD_FD) < 0)
-		extra[n - 1] = NULL;
-	extra[n++] = strdup("-mon");
-	extra[n++] = strdup("chardev=" QMP_CHARDEV_ID ",mode=control");
-	if (paused)
-		extra[n++] = strdup("-S");
-	for (size_t i = 0; i < n; i++)
-		if (!extra[i]) {
-			for (size_t j = 0; j < n; j++)
-				free(extra[j]);
-			free(extra);
-			return ql_error_set(err, ENOMEM, "out of memory");
-		}
-	*ret_extra = extra;
+	char *chardev = NULL;
+	if (asprintf(&chardev, "socket,id=" QMP_CHARDEV_ID ",fd=%d", QL_QMP_CHILD_FD) < 0)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	extra[1] = chardev;
+	if (!(extra[n++] = strdup("-chardev")) || !extra[n++] || !(extra[n++] = strdup("-mon")) ||
+	    !(extra[n++] = strdup("chardev=" QMP_CHARDEV_ID ",mode=control")) ||
+	    (paused && !(extra[n++] = strdup("-S"))))
+		return ql_error_set(err, ENOMEM, "out of memory");
+	*ret_extra = TAKE_PTR(extra);
 	return 0;
+}
+
+/* Where and how this VM's CPUs are isolated (paths, prefix, isolate_cpus, may we mount). */
+static void isolation_config_of(const struct vm_options *o, struct isolation_config *ret)
+{
+	*ret = (struct isolation_config){
+		.vm_name = o->name,
+		.mount_path = o->paths->cpuset_mount,
+		.cgroup2_root = o->paths->cgroup2_root,
+		.prefix = o->paths->cpuset_prefix,
+		.mode = o->def->isolate_cpus,
+		/* setuid: never mount over a path the caller might have prepared */
+		.may_mount = !o->paths->setuid ||
+			     strncmp(o->paths->cpuset_mount, "/sys/fs/cgroup/", 15) == 0,
+		.log = o->log,
+	};
+}
+
+int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_error *err)
+{
+	const struct definition *d = o->def;
+	_cleanup_vm_plan_ struct vm_plan *p = calloc(1, sizeof(*p));
+	if (!p)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	p->o = o;
+	p->user_paused = cmdline_has_option(d, "S");
+	bool pins = definition_wants_pinning(d);
+	int r = command_line(d, &p->argv_user, err);
+	if (r == 0)
+		r = private_options(pins && !p->user_paused, &p->extra, err);
+	if (r == 0 && pins) {
+		struct isolation_config icfg;
+		isolation_config_of(o, &icfg);
+		r = pinning_prepare(d, &icfg, &p->pinning, err);
+	}
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(p);
+	return 0;
+}
+
+char *vm_plan_describe(const struct vm_plan *p)
+{
+	_cleanup_free_ char *line = cmdline_shell_join(p->argv_user);
+	_cleanup_free_ char *added = cmdline_shell_join(p->extra);
+	_cleanup_free_ char *plan = p->pinning ? pinning_describe(p->pinning) : NULL;
+	if (!line || !added || (p->pinning && !plan))
+		return NULL;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	fprintf(f, "%s\n# qemu-launcher adds its private QMP channel: %s\n", line, added);
+	/* Every plan line as a comment, so the output stays pasteable. */
+	for (char *save = NULL, *l = plan ? strtok_r(plan, "\n", &save) : NULL; l;
+	     l = strtok_r(NULL, "\n", &save))
+		fprintf(f, "# %s\n", l);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
 }
 
 static int strv_concat(char **a, char **b, char ***ret)
@@ -69,10 +143,8 @@ static int strv_concat(char **a, char **b, char ***ret)
 	char **v = calloc(na + nb + 1, sizeof(char *));
 	if (!v)
 		return -ENOMEM;
-	for (size_t i = 0; i < na; i++)
-		v[i] = a[i];
-	for (size_t i = 0; i < nb; i++)
-		v[na + i] = b[i];
+	memcpy(v, a, na * sizeof(char *));
+	memcpy(v + na, b, nb * sizeof(char *));
 	*ret = v;
 	return 0;
 }
@@ -87,36 +159,50 @@ static int rescan_cb(void *userdata, struct ql_error *err)
 	return pinning_rescan(userdata, err);
 }
 
-/* qemu ended on its own during startup: that is qemu's failure, reported with its status (its
- * own message is already on stderr), not the launcher's. */
-static int startup_ended(const struct ql_logger *log, pid_t pid, int *ret_wait_status)
+/* A started qemu on its way to running the guest. */
+struct start {
+	struct vm_plan *p;
+	pid_t pid;
+	struct qmp *qmp;
+	int sigfd;
+	bool ended; /* qemu was reaped during start-up: the outcome is known */
+};
+
+/* qemu closed QMP while `phase` was under way. When it exited by itself with a failure, that is
+ * qemu's failure (its own message is on stderr): its status. Anything else (it exited 0, or kept
+ * running and had to be stopped) is the launcher's failed start. */
+static int startup_ended(struct start *st, const char *phase, struct vm_outcome *ret,
+			 struct ql_error *err)
 {
 	int status = 0;
-	supervise_terminate(pid, NULL, &status);
+	pid_t w = 0;
+	st->ended = true;
+	/* its fds close just before it becomes a zombie: give it a moment to get there */
+	for (int i = 0; i < 50 && (w = waitpid(st->pid, &status, WNOHANG)) == 0; i++)
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	if (w != st->pid) {
+		supervise_terminate(st->pid, NULL, NULL);
+		ret->end = VM_END_LAUNCHER;
+		return ql_error_set(err, EPROTO,
+				    "qemu closed its QMP channel %s but kept running; it was stopped",
+				    phase);
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		ret->end = VM_END_LAUNCHER;
+		return ql_error_set(err, EPROTO, "qemu exited with status 0 %s: the VM did not start",
+				    phase);
+	}
 	if (WIFEXITED(status))
-		ql_log(log, QL_LOG_WARNING, "qemu exited with status %d during startup",
-		       WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		ql_log(log, QL_LOG_WARNING, "qemu was killed by signal %d (%s) during startup",
-		       WTERMSIG(status), strsignal(WTERMSIG(status)));
-	*ret_wait_status = status;
+		ql_log(st->p->o->log, QL_LOG_WARNING, "qemu exited with status %d during startup (%s)",
+		       WEXITSTATUS(status), phase);
+	else
+		ql_log(st->p->o->log, QL_LOG_WARNING,
+		       "qemu was killed by signal %d (%s) during startup (%s)", WTERMSIG(status),
+		       strsignal(WTERMSIG(status)), phase);
+	ret->end = VM_END_QEMU;
+	ret->wait_status = status;
 	return 0;
 }
-
-/* Exit codes 126/127 are reserved for exec failures; keep other ENOENTs (a missing cpuset file)
- * from looking like "binary not found". */
-static int launcher_failure(int r, struct ql_error *err)
-{
-	if (r == -ENOENT || r == -ENOEXEC) {
-		if (err)
-			err->code = EIO;
-		return -EIO;
-	}
-	return r;
-}
-
-static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool *ret_spawned,
-			  struct ql_error *err);
 
 /* Waits until qemu has written on QMP (its greeting) or closed it, or a stop signal arrived.
  * The handshake cannot watch the signalfd, and qemu may take long before greeting (mem-lock
@@ -124,12 +210,9 @@ static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool
  * the handshake proceed (it reports timeouts and EOF itself). */
 static int wait_for_greeting(struct qmp *qmp, int sigfd, int timeout_ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
+	int64_t deadline = now_ms() + timeout_ms;
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		int64_t left = deadline - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		int64_t left = deadline - now_ms();
 		if (left <= 0)
 			return 0;
 		struct pollfd fds[2] = {
@@ -151,80 +234,40 @@ static int wait_for_greeting(struct qmp *qmp, int sigfd, int timeout_ms)
 	}
 }
 
-void vm_isolation_config(const struct vm_options *o, struct isolation_config *ret)
+/* A stop signal during start-up: qemu ends (told over QMP once it answers there, else by
+ * SIGTERM), the guest never runs, nothing stays changed. */
+static int stopped_during_start(struct start *st, int sig, struct qmp *qmp,
+				struct vm_outcome *ret)
 {
-	*ret = (struct isolation_config){
-		.vm_name = o->name,
-		.mount_path = o->paths->cpuset_mount,
-		.cgroup2_root = o->paths->cgroup2_root,
-		.prefix = o->paths->cpuset_prefix,
-		.mode = o->def->isolate_cpus,
-		/* setuid: never mount over a path the caller might have prepared */
-		.may_mount = !o->paths->setuid ||
-			     strncmp(o->paths->cpuset_mount, "/sys/fs/cgroup/", 15) == 0,
-		.log = o->log,
-	};
+	ql_log(st->p->o->log, QL_LOG_INFO, "received %s during start; not starting the guest",
+	       strsignal(sig));
+	supervise_terminate(st->pid, qmp, &ret->wait_status);
+	st->ended = true;
+	ret->end = VM_END_QEMU;
+	return 0;
 }
 
-int vm_run(const struct vm_options *o, int *ret_wait_status, struct ql_error *err)
+/* Forks and execs qemu with its end of the QMP socketpair; st->qmp gets ours. */
+static int spawn(struct start *st, const sigset_t *old_mask, struct vm_outcome *ret,
+		 struct ql_error *err)
 {
-	bool exec_attempted = false;
-	int r = vm_run_checked(o, ret_wait_status, &exec_attempted, err);
-	return r < 0 && !exec_attempted ? launcher_failure(r, err) : r;
-}
-
-static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool *ret_spawned,
-			  struct ql_error *err)
-{
+	const struct vm_options *o = st->p->o;
 	const struct definition *d = o->def;
-	const struct ql_logger *log = o->log;
 	bool setuid = o->paths->setuid;
-	bool wants_pinning = definition_wants_pinning(d);
-	bool user_paused = cmdline_has_option(d, "S");
-	int r;
-
-	_cleanup_strv_free_ char **argv_user = NULL;
-	_cleanup_strv_free_ char **extra = NULL;
-	_cleanup_free_ char **argv = NULL; /* borrows the strings above */
-	r = vm_command_line(d, &argv_user, err);
-	if (r < 0)
-		return r;
-	r = vm_private_options(d, &extra, err);
-	if (r < 0)
-		return r;
-	if (strv_concat(argv_user, extra, &argv) < 0)
+	_cleanup_free_ char **argv = NULL; /* borrows the plan's strings */
+	if (strv_concat(st->p->argv_user, st->p->extra, &argv) < 0)
 		return ql_error_set(err, ENOMEM, "out of memory");
-
-	_cleanup_pinning_ struct pinning *pinning = NULL;
-	if (wants_pinning) {
-		struct isolation_config icfg;
-		vm_isolation_config(o, &icfg);
-		r = pinning_prepare(d, &icfg, &pinning, err);
-		if (r < 0)
-			return r;
-	}
-
 	_cleanup_(identity_done) struct identity id = {0};
-	r = privileges_identity(d, setuid, &id, err);
-	if (r < 0)
-		return r;
 	_cleanup_strv_free_ char **envp = NULL;
-	r = launch_build_env(d, setuid, &id, &envp, err);
+	int r = privileges_identity(d, setuid, &id, err);
+	if (r == 0)
+		r = launch_build_env(d, setuid, &id, &envp, err);
 	if (r < 0)
 		return r;
-
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return ql_error_set_errno(err, errno, "socketpair");
-	_cleanup_close_ int qmp_ours = sv[0];
-	_cleanup_close_ int qmp_theirs = sv[1];
-
-	sigset_t old_mask;
-	_cleanup_close_ int sigfd = -1;
-	r = supervise_signals_setup(&old_mask, &sigfd, err);
-	if (r < 0)
-		return r;
-
+	_cleanup_close_ int qmp_ours = sv[0], qmp_theirs = sv[1];
 	struct launch_spec spec = {
 	    .argv = argv,
 	    .envp = envp,
@@ -233,122 +276,158 @@ static int vm_run_checked(const struct vm_options *o, int *ret_wait_status, bool
 	    .memlock = d->memlock,
 	    .memlock_bytes = d->memlock_bytes,
 	    .qmp_fd = qmp_theirs,
-	    .restore_mask = &old_mask,
+	    .restore_mask = old_mask,
 	};
-	pid_t pid;
-	ql_log(log, QL_LOG_INFO, "starting %s", d->binary);
-	r = launch_spawn(&spec, &pid, err);
+	ql_log(o->log, QL_LOG_INFO, "starting %s", d->binary);
+	r = launch_spawn(&spec, &st->pid, err);
 	if (r < 0) {
-		*ret_spawned = r == -ENOENT || r == -ENOEXEC;
+		ret->end = r == -ENOENT	   ? VM_END_NOT_FOUND
+			   : r == -ENOEXEC ? VM_END_NOT_EXECUTABLE
+					   : VM_END_LAUNCHER;
 		return r;
 	}
-	closep(&qmp_theirs);
-	qmp_theirs = -1;
-	ql_log(log, QL_LOG_INFO, "qemu running as pid %d", (int)pid);
-
-	_cleanup_qmp_ struct qmp *qmp = NULL;
-	int status = 0;
-	r = qmp_new(TAKE_FD(qmp_ours), on_qmp_event, (void *)log, &qmp, err);
+	ql_log(o->log, QL_LOG_INFO, "qemu running as pid %d", (int)st->pid);
+	r = qmp_new(TAKE_FD(qmp_ours), on_qmp_event, (void *)o->log, &st->qmp, err);
 	if (r < 0)
-		goto fail_kill;
-	int early_sig = wait_for_greeting(qmp, sigfd, GREETING_TIMEOUT_MS);
-	if (early_sig) {
-		/* Nothing is pinned yet; qemu (no QMP yet) gets SIGTERM, then SIGKILL. */
-		ql_log(log, QL_LOG_INFO, "received %s before qemu answered on QMP; stopping it",
-		       strsignal(early_sig));
-		supervise_terminate(pid, NULL, &status);
-		*ret_wait_status = status;
+		supervise_terminate(st->pid, NULL, NULL);
+	return r;
+}
+
+/* QMP said EOF: qemu is gone or going. Any other failure is the launcher's. */
+static int query_failed(struct start *st, int r, const char *phase, struct vm_outcome *ret,
+			struct ql_error *err)
+{
+	if (r == -ECONNRESET) {
+		ql_error_clear(err);
+		return startup_ended(st, phase, ret, err);
+	}
+	return r;
+}
+
+/* Pins and schedules while qemu is in prelaunch, reads everything back, then lets the guest run
+ * (unless the definition keeps it paused). */
+static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_error *err)
+{
+	_cleanup_free_ char *state = NULL;
+	_cleanup_free_ struct qmp_cpu *cpus = NULL;
+	size_t n_cpus = 0;
+	int r = qmp_query_status(st->qmp, COMMAND_TIMEOUT_MS, &state, err);
+	if (r < 0)
+		return query_failed(st, r, "during query-status", ret, err);
+	if (!streq(state, "prelaunch"))
+		return ql_error_set(err, EPROTO,
+				    "qemu is `%s`, not `prelaunch`: refusing to pin a guest that "
+				    "may already run",
+				    state);
+	r = qmp_query_cpus_fast(st->qmp, COMMAND_TIMEOUT_MS, &cpus, &n_cpus, err);
+	if (r < 0)
+		return query_failed(st, r, "during query-cpus-fast", ret, err);
+	r = pinning_apply(st->p->pinning, st->pid, cpus, n_cpus, err);
+	if (r < 0)
+		return r;
+	int sig = supervise_take_stop_signal(st->sigfd);
+	if (sig)
+		return stopped_during_start(st, sig, st->qmp, ret);
+	if (st->p->user_paused) {
+		ql_log(st->p->o->log, QL_LOG_INFO, "guest left paused (-S in the definition)");
 		return 0;
 	}
-	r = qmp_handshake(qmp, GREETING_TIMEOUT_MS, err);
-	if (r == -ECONNRESET)
-		return startup_ended(log, pid, ret_wait_status);
+	r = qmp_execute(st->qmp, "cont", COMMAND_TIMEOUT_MS, err);
 	if (r < 0)
-		goto fail_kill;
-	ql_log(log, QL_LOG_INFO, "QMP connected");
+		return query_failed(st, r, "before the guest started (cont)", ret, err);
+	ql_log(st->p->o->log, QL_LOG_INFO, "guest started");
+	return 0;
+}
 
-	bool guest_running = !user_paused;
-	if (pinning) {
-		_cleanup_free_ char *state = NULL;
-		r = qmp_query_status(qmp, COMMAND_TIMEOUT_MS, &state, err);
-		if (r < 0)
-			goto fail_qmp;
-		if (!streq(state, "prelaunch")) {
-			r = ql_error_set(err, EPROTO,
-					 "qemu is `%s`, not `prelaunch`: refusing to pin a guest "
-					 "that may already run",
-					 state);
-			goto fail_kill;
-		}
-		_cleanup_free_ struct qmp_cpu *cpus = NULL;
-		size_t n_cpus = 0;
-		r = qmp_query_cpus_fast(qmp, COMMAND_TIMEOUT_MS, &cpus, &n_cpus, err);
-		if (r < 0)
-			goto fail_qmp;
-		r = pinning_apply(pinning, pid, cpus, n_cpus, err);
-		if (r < 0)
-			goto fail_kill;
-
-		int sig = supervise_take_stop_signal(sigfd);
-		if (sig) {
-			/* Asked to stop while starting: never let the guest run. */
-			ql_log(log, QL_LOG_INFO, "received %s during start; not starting the guest",
-			       strsignal(sig));
-			supervise_terminate(pid, qmp, &status);
-			pinning_release(pinning, NULL);
-			*ret_wait_status = status;
-			return 0;
-		}
-		if (!user_paused) {
-			r = qmp_execute(qmp, "cont", COMMAND_TIMEOUT_MS, err);
-			if (r < 0)
-				goto fail_qmp;
-			ql_log(log, QL_LOG_INFO, "guest started");
-		} else {
-			ql_log(log, QL_LOG_INFO, "guest left paused (-S in the definition)");
-		}
+/* From fork to a running (or deliberately paused) guest, unless st->ended says the run already
+ * ended during start-up. On failure qemu is gone and nothing stays changed. */
+static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *ret,
+		 struct ql_error *err)
+{
+	int r = spawn(st, old_mask, ret, err);
+	if (r < 0)
+		return r;
+	int early_sig = wait_for_greeting(st->qmp, st->sigfd, GREETING_TIMEOUT_MS);
+	if (early_sig)
+		return stopped_during_start(st, early_sig, NULL, ret);
+	r = qmp_handshake(st->qmp, GREETING_TIMEOUT_MS, err);
+	if (r < 0)
+		r = query_failed(st, r, "before its QMP greeting", ret, err);
+	else
+		ql_log(st->p->o->log, QL_LOG_INFO, "QMP connected");
+	if (r == 0 && !st->ended && st->p->pinning)
+		r = pin_and_start(st, ret, err);
+	if (r < 0 && !st->ended) {
+		supervise_terminate(st->pid, st->qmp, NULL);
+		st->ended = true;
+		ret->end = VM_END_LAUNCHER;
 	}
+	if (st->ended && st->p->pinning)
+		pinning_release(st->p->pinning, NULL);
+	return r;
+}
+
+/* Exit codes 126/127 are reserved for exec failures; keep other ENOENTs (a missing cpuset file)
+ * from reading as "binary not found" to anyone who maps err->code. */
+static int launcher_failure(int r, struct vm_outcome *ret, struct ql_error *err)
+{
+	if (ret->end == VM_END_LAUNCHER && (r == -ENOENT || r == -ENOEXEC)) {
+		if (err)
+			err->code = EIO;
+		return -EIO;
+	}
+	return r;
+}
+
+int vm_run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
+{
+	const struct vm_options *o = p->o;
+	*ret = (struct vm_outcome){.end = VM_END_LAUNCHER};
+	sigset_t old_mask;
+	_cleanup_close_ int sigfd = -1;
+	int r = supervise_signals_setup(&old_mask, &sigfd, err);
+	if (r < 0)
+		return r;
+	struct start st = {.p = p, .sigfd = sigfd};
+	r = start(&st, &old_mask, ret, err);
+	_cleanup_qmp_ struct qmp *qmp = TAKE_PTR(st.qmp);
+	if (r < 0)
+		return launcher_failure(r, ret, err);
+	if (st.ended)
+		return 0;
 
 	/* Ready means: pinned, scheduled and (unless -S) running. */
-	if (notify_send(user_paused ? "READY=1\nSTATUS=VM paused (-S)"
-				    : "READY=1\nSTATUS=VM running") < 0)
-		ql_log(log, QL_LOG_WARNING,
+	if (notify_send(p->user_paused ? "READY=1\nSTATUS=VM paused (-S)"
+				       : "READY=1\nSTATUS=VM running") < 0)
+		ql_log(o->log, QL_LOG_WARNING,
 		       "could not notify the service manager ($NOTIFY_SOCKET)");
 	struct supervise_params sp = {
-	    .pid = pid,
+	    .pid = st.pid,
 	    .qmp = qmp,
 	    .sigfd = sigfd,
-	    .guest_running = guest_running,
-	    .shutdown_timeout = d->shutdown_timeout,
-	    .rescan = pinning ? rescan_cb : NULL,
-	    .userdata = pinning,
-	    .log = log,
+	    .guest_running = !p->user_paused,
+	    .shutdown_timeout = o->def->shutdown_timeout,
+	    .rescan = p->pinning ? rescan_cb : NULL,
+	    .userdata = p->pinning,
+	    .log = o->log,
 	};
 	/* The launcher now sleeps for the VM's whole life: give back the start-up heap (YAML
 	 * tree, QMP buffers) and code so they do not sit in private memory for days. */
 	memtrim_after_startup();
+	int status = 0;
 	r = supervise_wait(&sp, &status, err);
-	if (r < 0)
-		goto fail_kill;
-	if (pinning) {
+	if (r < 0) {
+		supervise_terminate(st.pid, qmp, NULL);
+		if (p->pinning)
+			pinning_release(p->pinning, NULL);
+		return launcher_failure(r, ret, err);
+	}
+	if (p->pinning) {
 		struct ql_error e = {0};
-		if (pinning_release(pinning, &e) < 0)
-			ql_log(log, QL_LOG_WARNING, "undoing host changes: %s", e.msg);
+		if (pinning_release(p->pinning, &e) < 0)
+			ql_log(o->log, QL_LOG_WARNING, "undoing host changes: %s", e.msg);
 		ql_error_clear(&e);
 	}
-	*ret_wait_status = status;
+	*ret = (struct vm_outcome){.end = VM_END_QEMU, .wait_status = status};
 	return 0;
-
-fail_qmp:
-	if (r == -ECONNRESET) {
-		startup_ended(log, pid, ret_wait_status);
-		if (pinning)
-			pinning_release(pinning, NULL);
-		return 0;
-	}
-fail_kill:
-	supervise_terminate(pid, qmp, NULL);
-	if (pinning)
-		pinning_release(pinning, NULL);
-	return r;
 }

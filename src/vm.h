@@ -1,5 +1,6 @@
-/* One VM's life: build the command line, start qemu with a private QMP channel, pin before the
- * guest runs, supervise, unwind every host change, and tell the caller how qemu ended. */
+/* One VM's life: the plan built once from the definition (command line, private QMP channel,
+ * paused or not, pinning), which --dry-run and --check show and a run carries out: start qemu,
+ * pin before the guest runs, supervise, unwind every host change, report how it ended. */
 #pragma once
 
 #include <stdbool.h>
@@ -7,7 +8,6 @@
 #include "config.h"
 #include "definition.h"
 #include "error.h"
-#include "isolation.h"
 #include "log.h"
 
 struct vm_options {
@@ -17,14 +17,35 @@ struct vm_options {
 	const struct ql_logger *log;
 };
 
-/* Runs the VM to its end. Returns 0 with ret_wait_status set once qemu ran and was reaped
- * (whatever its status), or -errno when the launcher itself failed; then err says why and
- * err->code is ENOENT (binary not found), ENOEXEC (binary not executable) or another errno. */
-int vm_run(const struct vm_options *o, int *ret_wait_status, struct ql_error *err);
+struct vm_plan;
 
-/* Where and how this VM's CPUs are isolated (paths, prefix, isolate_cpus, may we mount). */
-void vm_isolation_config(const struct vm_options *o, struct isolation_config *ret);
+/* Builds the command line and, when the definition pins or schedules, checks its CPUs against the
+ * host and chooses the isolation backend. Changes nothing on the host. o must outlive the plan. */
+int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_error *err);
 
-/* The qemu argv a definition gives (what --dry-run prints), and the options the launcher adds. */
-int vm_command_line(const struct definition *d, char ***ret_argv, struct ql_error *err);
-int vm_private_options(const struct definition *d, char ***ret_extra, struct ql_error *err);
+/* --dry-run: the pasteable qemu command line on the first line, then `#` comment lines with the
+ * launcher's private options and the pinning plan. NULL on ENOMEM. */
+char *vm_plan_describe(const struct vm_plan *p);
+
+void vm_plan_free(struct vm_plan *p);
+static inline void vm_plan_freep(struct vm_plan **p)
+{
+	vm_plan_free(*p);
+}
+#define _cleanup_vm_plan_ _cleanup_(vm_plan_freep)
+
+/* How a run ended: qemu's own end, or the launcher's failure (and which kind). */
+enum vm_end {
+	VM_END_QEMU,	       /* qemu ran and was reaped: wait_status is its */
+	VM_END_NOT_FOUND,      /* the qemu binary does not exist */
+	VM_END_NOT_EXECUTABLE, /* it exists but could not be executed */
+	VM_END_LAUNCHER,       /* the launcher failed; every host change was undone */
+};
+struct vm_outcome {
+	enum vm_end end;
+	int wait_status;
+};
+
+/* Runs the VM to its end. 0 when qemu ran and ended (outcome.end VM_END_QEMU, also when qemu
+ * itself failed); -errno with err set and outcome.end saying which failure otherwise. */
+int vm_run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err);

@@ -144,7 +144,7 @@ int main(int argc, char **argv)
 		kill(child, SIGKILL);
 		return 125;
 	}
-	printf("BACKEND %s\n", isolation_kind_name(isolation_kind(iso)));
+	printf("BACKEND %s\n", isolation_name(iso));
 	char *plan_text = isolation_describe(iso, &plan);
 	if (debug && plan_text)
 		fputs(plan_text, stderr);

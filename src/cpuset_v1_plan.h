@@ -1,0 +1,44 @@
+/* Planning for the cpuset v1 backend, pure (no I/O, unit-tested): from the CPUs of the prefix set
+ * and the VMs already running under it, which CPUs the pool keeps before and after this VM's
+ * vCPUs leave it, which CPUs the VM's sets get, and every conflict, named. */
+#pragma once
+
+#include <stddef.h>
+
+#include "cpulist.h"
+#include "error.h"
+#include "isolation.h"
+
+/* The live VMs under <prefix>: the union of their cpuN sets and the owner of each CPU. */
+struct v1_others {
+	struct cpu_list *vcpu_cpus;
+	char **owner; /* indexed by CPU (CPU_LIST_MAX_CPUS entries), NULL when free */
+	bool ours_running;
+};
+int v1_others_init(struct v1_others *o);
+/* Records that VM `name` holds a set for `cpu`. */
+int v1_others_add(struct v1_others *o, const char *name, unsigned cpu);
+void v1_others_done(struct v1_others *o);
+
+struct v1_host {
+	const char *p_disp, *vm;   /* <mount>/<prefix> and the VM's name, for messages */
+	const struct cpu_list *p_cpus; /* cpuset.cpus of <prefix> */
+	const struct v1_others *others;
+};
+
+struct v1_plan {
+	struct cpu_list *vcpus;	      /* distinct host CPUs of the vCPUs: one cpuN set each */
+	struct cpu_list *vm;	      /* <vm>: vCPU and emulator CPUs */
+	struct cpu_list *pool_before; /* the pool while threads move: all but other VMs' vCPUs */
+	struct cpu_list *pool_after;  /* the pool once our vCPUs are placed */
+};
+void v1_plan_done(struct v1_plan *p);
+
+/* -EBUSY naming the VM that holds a CPU (or runs under our name); -EINVAL for CPUs outside
+ * the prefix; -EBUSY when nothing would be left for the pool. */
+int v1_plan_build(const struct v1_host *h, const struct isolation_plan *req, struct v1_plan *ret,
+		  struct ql_error *err);
+
+/* The pool after a VM left, while others run: prefix CPUs minus their vCPUs. */
+struct cpu_list *v1_plan_pool_after_release(const struct cpu_list *p_cpus,
+					    const struct v1_others *others);

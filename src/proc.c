@@ -1,0 +1,104 @@
+/* Threads of a process and their affinity, from /proc and sched_getaffinity(2). */
+#include "proc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "macro.h"
+
+int proc_list_tids(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err)
+{
+	char path[32];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	_cleanup_closedir_ DIR *d = opendir(path);
+	if (!d)
+		return ql_error_set_errno(err, errno, "listing the threads of process %d",
+					  (int)pid);
+	_cleanup_free_ pid_t *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *end;
+		long t = strtol(de->d_name, &end, 10);
+		if (*end || t <= 0 || t > INT_MAX)
+			continue;
+		if (n >= PROC_MAX_THREADS)
+			return ql_error_set(err, E2BIG, "process %d has more than %d threads",
+					    (int)pid, PROC_MAX_THREADS);
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 32;
+			pid_t *nv = reallocarray(v, ncap, sizeof(*v));
+			if (!nv)
+				return ql_error_set(err, ENOMEM, "out of memory");
+			v = nv;
+			cap = ncap;
+		}
+		v[n++] = (pid_t)t;
+	}
+	*ret = TAKE_PTR(v);
+	*ret_n = n;
+	return 0;
+}
+
+bool proc_thread_belongs_to(pid_t pid, pid_t tid)
+{
+	if (pid <= 0 || tid <= 0)
+		return false;
+	char path[48];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)pid, (int)tid);
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int proc_thread_affinity(pid_t tid, struct cpu_list **ret, struct ql_error *err)
+{
+	_cleanup_cpu_list_ struct cpu_list *got = cpu_list_new(0);
+	if (!got)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	/* The kernel insists on a mask at least nr_cpu_ids wide; grow once to the maximum. */
+	while (sched_getaffinity(tid, got->nbytes, got->set) < 0) {
+		if (errno == ESRCH)
+			return -ESRCH;
+		if (errno != EINVAL || got->nbits >= CPU_LIST_MAX_CPUS)
+			return ql_error_set_errno(err, errno, "reading the affinity of thread %d",
+						  (int)tid);
+		cpu_list_free(got);
+		if (!(got = cpu_list_new(CPU_LIST_MAX_CPUS)))
+			return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	*ret = TAKE_PTR(got);
+	return 0;
+}
+
+int proc_check_affinity(pid_t tid, const struct cpu_list *want, struct ql_error *err)
+{
+	_cleanup_cpu_list_ struct cpu_list *got = NULL;
+	int r = proc_thread_affinity(tid, &got, err);
+	if (r < 0)
+		return r;
+	if (cpu_list_equal(got, want))
+		return 0;
+	_cleanup_free_ char *g = cpu_list_format(got), *w = cpu_list_format(want);
+	return ql_error_set(err, EIO, "thread %d may run on CPUs %s instead of %s", (int)tid,
+			    g ? g : "?", w ? w : "?");
+}
+
+pid_t proc_tgid(pid_t tid)
+{
+	char path[32], line[128];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		int v;
+		if (sscanf(line, "Tgid: %d", &v) == 1)
+			return v > 0 ? (pid_t)v : 0;
+	}
+	return 0;
+}

@@ -1,0 +1,30 @@
+/* What /proc and the scheduler say about a process's threads: listing them, whether a thread
+ * belongs to a process, and a thread's CPU affinity read back. One copy for every module. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "cpulist.h"
+#include "error.h"
+
+/* A bound on the threads we are willing to look at in one process. */
+#define PROC_MAX_THREADS 65536
+
+/* The current threads of pid from /proc/<pid>/task (unsorted). -ENOENT/-ESRCH when pid is gone;
+ * -E2BIG past PROC_MAX_THREADS. */
+int proc_list_tids(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err);
+
+/* True when tid is a thread of process pid (/proc/<pid>/task/<tid> exists). */
+bool proc_thread_belongs_to(pid_t pid, pid_t tid);
+
+/* The CPUs tid may run on (sched_getaffinity, mask grown to the kernel's nr_cpu_ids). -ESRCH
+ * when the thread is gone (err untouched then: callers often tolerate it). */
+int proc_thread_affinity(pid_t tid, struct cpu_list **ret, struct ql_error *err);
+
+/* Compares tid's affinity with want; -EIO with both lists in err when they differ. */
+int proc_check_affinity(pid_t tid, const struct cpu_list *want, struct ql_error *err);
+
+/* The process a thread id belongs to (Tgid of /proc/<tid>/status); 0 when unknown. */
+pid_t proc_tgid(pid_t tid);
