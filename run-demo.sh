@@ -69,13 +69,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # The guest kernel comes from the test harness (same apt-get download, same cache in build/).
-harness=tests/guest/harness.sh
-[ -f "$harness" ] || harness=tests/v2guest/harness.sh
-SRC=$PWD BUILD=$PWD/build W=$work/guest
-# shellcheck source=tests/v2guest/harness.sh
-. "$harness"
+SRC=$PWD BUILD=$PWD/build
+# shellcheck source=tests/guest/harness.sh
+. tests/guest/harness.sh
 skip_all() { die "$* (see $LOG)"; }
 fail_all() { die "$* (see $LOG)"; }
+mkdir -p "$GUEST_CACHE"
+LOG=$work/guest-kernel.log
 guest_prereqs
 guest_kernel
 

@@ -4,7 +4,10 @@
 # "N passed, N failed, N skipped".
 #   ./run-tests.sh            everything
 #   ./run-tests.sh --asan     the same against an ASan/UBSan build (build-asan/)
-#   ./run-tests.sh FILTER     only tests whose file name contains FILTER
+#   ./run-tests.sh FILTER     only the tests whose SUITE/NAME contains FILTER (unit, integration,
+#                             slow, cgroup-v2, ...)
+# The tests and their suites are registered in tests/meson.build (`meson test -C build --suite
+# unit` runs the same unit tests); this script reads that list and counts every TAP line itself.
 set -u
 cd "$(dirname "$0")"
 BUILD=build
@@ -30,7 +33,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 pass=0 fail=0 skipped=0
 failed_names=()
 
-# Runs one TAP producer and counts its results; a crash or a short plan is a failure.
+# Runs one TAP producer and counts its results; a crash, a short plan or a non-zero exit status
+# (even after a complete plan) is a failure.
 run_tap() {
 	local name=$1
 	shift
@@ -53,18 +57,45 @@ run_tap() {
 		fail=$((fail + 1))
 		failed_names+=("$name: ran $seen of $planned planned tests (exit $rc)")
 		echo "not ok - $name ended early (exit $rc)"
+	elif [ "$rc" -ne 0 ]; then
+		fail=$((fail + 1))
+		failed_names+=("$name: exited with status $rc after its plan")
+		echo "not ok - $name exited with status $rc"
 	fi
 }
 
-for t in "$BUILD"/tests/test_*; do
-	[ -f "$t" ] && [ -x "$t" ] || continue
-	case unit/$(basename "$t") in *"$FILTER"*) ;; *) continue ;; esac
-	run_tap "unit/$(basename "$t")" "$t"
-done
+# One line per registered test, suites in the order unit, integration, slow: the suite/name,
+# then the command with the environment meson gives it, shell-quoted.
+list_tests() {
+	meson introspect "$BUILD" --tests | python3 -c '
+import json, shlex, sys
+order = {"unit": 0, "integration": 1, "slow": 2}
+tests = []
+for t in json.load(sys.stdin):
+    suite = t["suite"][0].split(":")[-1] if t["suite"] else "other"
+    cmd = ["env"] + ["%s=%s" % kv for kv in sorted(t["env"].items())] + t["cmd"]
+    tests.append((order.get(suite, 3), suite + "/" + t["name"], cmd))
+for _, name, cmd in sorted(tests, key=lambda t: t[0]):
+    print(shlex.quote(name), " ".join(shlex.quote(c) for c in cmd))
+'
+}
+tests=$(list_tests) || { echo "0 passed, 1 failed"; exit 1; }
+while IFS= read -r line; do
+	eval "set -- $line"
+	case $1 in *"$FILTER"*) ;; *) continue ;; esac
+	name=$1
+	shift
+	run_tap "$name" "$@"
+done <<<"$tests"
+
+# A script nobody registered would silently never run.
 for t in tests/integration/*.sh; do
-	[ "$(basename "$t")" = lib.sh ] && continue
-	case integration/$(basename "$t") in *"$FILTER"*) ;; *) continue ;; esac
-	run_tap "integration/$(basename "$t" .sh)" bash "$t"
+	n=$(basename "$t" .sh)
+	[ "$n" = lib ] && continue
+	if ! grep -q "^[a-z]*/$n " <<<"$tests" && ! grep -q "^'[a-z]*/$n' " <<<"$tests"; then
+		fail=$((fail + 1))
+		failed_names+=("$t is not registered in tests/meson.build")
+	fi
 done
 
 if [ ${#failed_names[@]} -gt 0 ]; then

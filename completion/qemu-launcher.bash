@@ -13,8 +13,9 @@ _qemu_launcher()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=""
 	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local opts="--dry-run --check --list --import --status --config-dir --verbose --debug
-		--help --version -n -c -l -i -s -C -v -d -h -V"
+	local opts="--dry-run --check --list --import --status --json --libvirt-xml --topology --suggest
+		--config-dir
+		--verbose --debug --help --version -n -c -l -i -s -C -v -d -h -V"
 	local i w dir="" import_at=0 mode=""
 
 	for ((i = 1; i < COMP_CWORD; i++)); do
@@ -34,16 +35,27 @@ _qemu_launcher()
 				((i++))
 			fi
 			;;
-		-l | --list) mode=list ;;
+		-l | --list | --topology) mode=list ;;
 		-s | --status) mode=status ;;
 		esac
 	done
 
 	if ((import_at)); then
-		local first=$((import_at + 1))
-		[[ ${COMP_WORDS[first]} == -- ]] && ((first++))
-		if ((COMP_CWORD == import_at + 1)) && [[ -z $cur || $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--" -- "$cur"))
+		# --import [--libvirt-xml FILE] [--] QEMU-BINARY ARGS...
+		local sep=$((import_at + 1))
+		if [[ ${COMP_WORDS[sep]} == --libvirt-xml ]] && ((COMP_CWORD > sep)); then
+			if ((COMP_CWORD == sep + 1)); then
+				COMPREPLY=($(compgen -f -- "$cur"))
+				return 0
+			fi
+			((sep += 2))
+		fi
+		local first=$sep
+		[[ ${COMP_WORDS[sep]} == -- ]] && ((first++))
+		if ((COMP_CWORD == sep)) && [[ -z $cur || $cur == -* ]]; then
+			local w="--"
+			((sep == import_at + 1)) && w="-- --libvirt-xml"
+			COMPREPLY=($(compgen -W "$w" -- "$cur"))
 		elif ((COMP_CWORD == first)); then
 			COMPREPLY=($(compgen -c -- "${cur:-qemu-system-}"))
 		else
@@ -52,6 +64,10 @@ _qemu_launcher()
 		return 0
 	fi
 
+	if [[ $prev == --libvirt-xml ]]; then
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return 0
+	fi
 	if [[ $prev == -C || $prev == --config-dir ]] ||
 		[[ $prev == = && ${COMP_WORDS[COMP_CWORD - 2]} == --config-dir ]]; then
 		COMPREPLY=($(compgen -d -- "$cur"))

@@ -1,6 +1,7 @@
 /* Isolation backend "cgroup v2": <root>/<prefix>/<vm>/{emulator,vcpuN} as a threaded subtree,
  * with cpuset partitions when they can form. What goes where is planned in cgroup_v2_plan.c;
- * this file reads the kernel's state, applies the plan and reads every placement back. */
+ * this file reads the kernel's state, applies the plan and reads every placement back. The
+ * kernel's rules it depends on, as measured: doc/cgroup-v2.md. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -390,14 +391,6 @@ static char *cgroup_v2_describe(void *state, const struct isolation_plan *req)
 
 /* ---- removal (release and reclaim share it) ---- */
 
-/* Keeps the first error of a best-effort sequence in err; later ones are dropped. */
-static void keep_first(int r, struct ql_error *e, int *ret, struct ql_error *err)
-{
-	if (r < 0 && *ret == 0)
-		*ret = ql_error_set(err, e->code ? e->code : -r, "%s", e->msg ? e->msg : "failed");
-	ql_error_clear(e);
-}
-
 /* Sets a partition back to member so its CPUs return to the parent before the directory goes. */
 static int reset_partition(struct cgroup_v2 *s, const char *dir, struct ql_error *err)
 {
@@ -429,10 +422,10 @@ static int remove_vm_tree(struct cgroup_v2 *s, const char *name, struct ql_error
 				return ql_error_set(err, ENOMEM, "out of memory");
 			int r = pass == 0 ? reset_partition(s, rel, &e)
 					  : cgroupfs_rmdir(s->root_fd, rel, s->log, s->root, &e);
-			keep_first(r, &e, &ret, err);
+			ql_error_keep_first(r, &e, &ret, err);
 		}
-	keep_first(reset_partition(s, vm_rel, &e), &e, &ret, err);
-	keep_first(cgroupfs_rmdir(s->root_fd, vm_rel, s->log, s->root, &e), &e, &ret, err);
+	ql_error_keep_first(reset_partition(s, vm_rel, &e), &e, &ret, err);
+	ql_error_keep_first(cgroupfs_rmdir(s->root_fd, vm_rel, s->log, s->root, &e), &e, &ret, err);
 	return ret;
 }
 
@@ -562,7 +555,7 @@ static int move_processes_out(struct cgroup_v2 *s, struct ql_error *err)
 			r = 0;
 		if (r < 0)
 			ql_error_prefix(&e, "moving qemu out of its cgroup: ");
-		keep_first(r, &e, &ret, err);
+		ql_error_keep_first(r, &e, &ret, err);
 	}
 	return ret;
 }
@@ -574,10 +567,10 @@ static int cgroup_v2_release(void *state, struct ql_error *err)
 	struct ql_error e = {0};
 	/* Only a tree this launcher made: a namesake that runs is another launcher's. */
 	if (s->created_vm && cg_exists(s, s->vm_rel)) {
-		keep_first(move_processes_out(s, &e), &e, &ret, err);
-		keep_first(remove_vm_tree(s, s->cfg->vm_name, &e), &e, &ret, err);
+		ql_error_keep_first(move_processes_out(s, &e), &e, &ret, err);
+		ql_error_keep_first(remove_vm_tree(s, s->cfg->vm_name, &e), &e, &ret, err);
 	}
-	keep_first(tidy_prefix(s, &e), &e, &ret, err);
+	ql_error_keep_first(tidy_prefix(s, &e), &e, &ret, err);
 	if (ret == 0)
 		s->created_vm = false;
 	return ret;

@@ -7,7 +7,11 @@
 
 #include "error.h"
 
-#define QL_DEFAULT_CONFIG_DIR "/usr/local/etc/qemu-launcher"
+/* meson -Dconfigdir= (distribution packages: /etc/qemu-launcher) */
+#ifndef QL_CONFIG_DIR
+#define QL_CONFIG_DIR "/usr/local/etc/qemu-launcher"
+#endif
+#define QL_DEFAULT_CONFIG_DIR QL_CONFIG_DIR
 #define QL_DEFAULT_CPUSET_MOUNT "/sys/fs/cgroup/cpuset"
 #define QL_DEFAULT_CPUSET_PREFIX "qemu"
 #define QL_DEFAULT_CGROUP2_ROOT "/sys/fs/cgroup"

@@ -181,17 +181,28 @@ static int check_bytes(struct ctx *c, const char *text, size_t len)
 /* Events -> tree. */
 
 struct diag_capture {
-	char *first; /* first line libfyaml reported as an error */
+	char *first; /* first "[ERR]" line libfyaml logged (token errors are collected) */
 };
+
+/* The first error libfyaml collected for a token (build_tree sets collect mode), or NULL. */
+static const struct fy_diag_error *first_collected(struct fy_diag *diag)
+{
+	void *it = NULL;
+	const struct fy_diag_error *e;
+	while ((e = fy_diag_errors_iterate(diag, &it)))
+		if (e->type >= FYET_ERROR)
+			return e;
+	return NULL;
+}
 
 static void diag_output(struct fy_diag *diag, void *user, const char *buf, size_t len)
 {
 	struct diag_capture *dc = user;
-	/* libfyaml writes "SOURCE:LINE:COL: error: MESSAGE\n" and then source context lines;
-	 * keep only the first error line. A few errors (e.g. `%YAML 2.0`) come as
-	 * "<LINE: COL0>: [ERR]: MESSAGE" instead. */
-	if (dc->first || !buf || len == 0 ||
-	    (!memmem(buf, len, ": error: ", 9) && !memmem(buf, len, ": [ERR]: ", 9)))
+	/* Errors tied to a token are collected (see build_tree); the few that are not (e.g.
+	 * `%YAML 2.0`) still come here as "<LINE: COL0>: [ERR]: MESSAGE". Keep the first error,
+	 * whichever way it came. */
+	if (dc->first || !buf || len == 0 || !memmem(buf, len, ": [ERR]: ", 9) ||
+	    first_collected(diag))
 		return;
 	dc->first = strndup(buf, len);
 }
@@ -208,35 +219,19 @@ static int fail_syntax_err(struct ctx *c, const char *diag, const char *e, struc
 	return fail(c, m, "invalid YAML: %.*s", (int)strcspn(msg, "\n"), msg);
 }
 
-/* Turns libfyaml's "SOURCE:LINE:COL: error: MESSAGE" into our message. */
-static int fail_syntax(struct ctx *c, const char *diag, struct ql_mark fallback)
+/* The parse failed: libfyaml's first error, at its position, as our message. */
+static int fail_syntax(struct ctx *c, struct fy_diag *diag, const char *logged,
+		       struct ql_mark fallback)
 {
-	if (!diag)
+	if (logged)
+		return fail_syntax_err(c, logged, strstr(logged, ": [ERR]: "), fallback);
+	const struct fy_diag_error *e = first_collected(diag);
+	if (!e || !e->msg)
 		return fail(c, fallback, "invalid YAML");
-	const char *e = strstr(diag, ": error: ");
-	if (!e)
-		return fail_syntax_err(c, diag, strstr(diag, ": [ERR]: "), fallback);
-	const char *msg = e + 9;
-	size_t msglen = strcspn(msg, "\n");
-	/* walk back over ":COL" and ":LINE" */
-	const char *p = e;
-	unsigned long nums[2] = {0, 0};
-	bool ok = true;
-	for (int k = 0; k < 2 && ok; k++) {
-		const char *end = p;
-		while (p > diag && p[-1] >= '0' && p[-1] <= '9')
-			p--;
-		if (p == end || p == diag || p[-1] != ':') {
-			ok = false;
-			break;
-		}
-		nums[k] = strtoul(p, NULL, 10);
-		p--;
-	}
 	struct ql_mark m = fallback;
-	if (ok && nums[0] > 0 && nums[1] > 0 && nums[0] < UINT_MAX && nums[1] < UINT_MAX)
-		m = (struct ql_mark){(unsigned)nums[1], (unsigned)nums[0]};
-	return fail(c, m, "invalid YAML: %.*s", (int)msglen, msg);
+	if (e->line > 0 && e->column > 0)
+		m = (struct ql_mark){(unsigned)e->line, (unsigned)e->column};
+	return fail(c, m, "invalid YAML: %.*s", (int)strcspn(e->msg, "\n"), e->msg);
 }
 
 static struct ql_mark to_mark(const struct fy_mark *fm)
@@ -543,6 +538,10 @@ static int build_tree(struct ctx *c, const char *text, size_t len, struct ynode 
 	struct fy_diag *diag = fy_diag_create(&dcfg);
 	if (!diag)
 		return oom(c);
+	/* Collected, an error is not displayed: libfyaml 0.7.12 underlines the token with `~`
+	 * into a buffer sized for 80 columns, so a long (tab-expanded) line overflows its stack
+	 * (the fuzz crash in fuzz/corpus/definition/crash-libfyaml-tilde-overflow.yml). */
+	fy_diag_set_collect_errors(diag, true);
 
 	struct fy_parse_cfg pcfg = {
 	    .flags = FYPCF_DEFAULT_VERSION_1_2 | FYPCF_JSON_NONE | FYPCF_DISABLE_MMAP_OPT,
@@ -560,7 +559,7 @@ static int build_tree(struct ctx *c, const char *text, size_t len, struct ynode 
 		struct fy_event *ev = fy_parser_parse(fyp);
 		if (!ev) {
 			if (fy_parser_get_stream_error(fyp))
-				r = fail_syntax(c, dc.first, b.last);
+				r = fail_syntax(c, diag, dc.first, b.last);
 			break;
 		}
 		r = builder_event(&b, ev);

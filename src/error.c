@@ -96,3 +96,11 @@ const char *ql_show(struct ql_shown *s, const char *text)
 	s->buf[o] = '\0';
 	return s->buf;
 }
+
+void ql_error_keep_first(int r, struct ql_error *step, int *ret, struct ql_error *err)
+{
+	if (r < 0 && *ret == 0)
+		*ret = ql_error_set(err, step->code ? step->code : -r, "%s",
+				    step->msg ? step->msg : "failed");
+	ql_error_clear(step);
+}

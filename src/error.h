@@ -20,6 +20,10 @@ void ql_error_prefix(struct ql_error *err, const char *fmt, ...) _printf_(2, 3);
 
 void ql_error_clear(struct ql_error *err);
 
+/* For best-effort sequences that go on after a failure: when r < 0 and no earlier step failed
+ * (*ret == 0), r and step's message become *ret and err; step is cleared either way. */
+void ql_error_keep_first(int r, struct ql_error *step, int *ret, struct ql_error *err);
+
 /* User text quoted into a message: control characters escaped (messages reach terminals, also
  * in setuid mode), long texts shortened at a character boundary. Never NULL. */
 #define QL_SHOW_MAX 60

@@ -419,8 +419,49 @@ static int import_options(FILE *f, char *const *argv, size_t argc, struct warnin
 	return 0;
 }
 
+void import_launcher_done(struct import_launcher *l)
+{
+	free(l->source);
+	free(l->pins);
+	free(l->emulator_cpus);
+	free(l->scheduler);
+	*l = (struct import_launcher){0};
+}
+
+static int write_launcher_keys(FILE *f, const struct import_launcher *l)
+{
+	int r = 0;
+	if (l->n_pins) {
+		fputs("  vcpu_pinning: [ ", f);
+		for (size_t i = 0; i < l->n_pins; i++)
+			fprintf(f, "%s%u", i ? ", " : "", l->pins[i]);
+		fputs(" ]\n", f);
+	}
+	if (l->emulator_cpus) {
+		fputs("  emulator_pinning: ", f);
+		r = write_scalar(f, l->emulator_cpus);
+		fputc('\n', f);
+	}
+	if (r == 0 && l->scheduler) {
+		fputs("  scheduler: ", f);
+		r = write_scalar(f, l->scheduler);
+		fputc('\n', f);
+		if (l->has_priority)
+			fprintf(f, "  priority: %d\n", l->priority);
+	}
+	if (l->rlimit_memlock)
+		fputs("  rlimit_memlock: true\n", f);
+	return r;
+}
+
 int import_command_line(char *const *argv, size_t argc, char **ret_yaml, char ***ret_warnings,
 			struct ql_error *err)
+{
+	return import_command_line_with(argv, argc, NULL, ret_yaml, ret_warnings, err);
+}
+
+int import_command_line_with(char *const *argv, size_t argc, const struct import_launcher *extra,
+			     char **ret_yaml, char ***ret_warnings, struct ql_error *err)
 {
 	if (argc < 1 || !argv[0] || !*argv[0])
 		return ql_error_set(err, EINVAL, "--import needs a qemu command line after `--`");
@@ -434,18 +475,24 @@ int import_command_line(char *const *argv, size_t argc, char **ret_yaml, char **
 	if (!f)
 		return ql_error_set_errno(err, errno, "import");
 
-	fputs(
-	    "# Imported with qemu-launcher --import; --dry-run gives back the same command line.\n"
-	    "launcher:\n"
-	    "  binary: ",
-	    f);
+	fputs("# Imported with qemu-launcher --import; --dry-run gives back the same command line.\n",
+	      f);
+	if (extra && extra->source)
+		fprintf(f, "# Launcher keys from %s.\n", extra->source);
+	fputs("launcher:\n"
+	      "  binary: ",
+	      f);
 	int r = write_scalar(f, argv[0]);
+	if (r == 0)
+		fputc('\n', f);
+	if (r == 0 && extra)
+		r = write_launcher_keys(f, extra);
 	if (r < 0)
 		r = ql_error_set(err, ENOMEM, "import: out of memory");
 	else if (argc == 1)
-		fputs("\nqemu: []\n", f);
+		fputs("qemu: []\n", f);
 	else {
-		fputs("\nqemu:\n", f);
+		fputs("qemu:\n", f);
 		r = import_options(f, argv, argc, &w, err);
 	}
 	if (fclose(f) != 0 && r == 0)

@@ -7,6 +7,20 @@
 
 #include "error.h"
 
+/* Launcher keys an import adds after `binary` (from a libvirt domain XML, see libvirt_xml.h).
+ * Every field is optional; a zeroed struct adds nothing. */
+struct import_launcher {
+	char *source;	     /* where the keys come from, for the header comment ("libvirt ...") */
+	unsigned *pins;	     /* host CPU of vCPU i for i < n_pins: the flat vcpu_pinning form */
+	size_t n_pins;
+	char *emulator_cpus; /* kernel CPU list for emulator_pinning */
+	char *scheduler;     /* batch, idle, fifo, rr */
+	int priority;
+	bool has_priority;
+	bool rlimit_memlock; /* rlimit_memlock: true */
+};
+void import_launcher_done(struct import_launcher *l);
+
 /* Imports argv[0..argc) (argv[0] is the qemu binary). On success *ret_yaml is the definition
  * and *ret_warnings a NULL-terminated list (never NULL, maybe empty) of things the caller should
  * tell the user (a positional disk image turned into `-hda`, `--opt` written as `-opt`,
@@ -15,6 +29,9 @@
  * result larger than DEFINITION_MAX_BYTES. */
 int import_command_line(char *const *argv, size_t argc, char **ret_yaml, char ***ret_warnings,
 			struct ql_error *err);
+/* The same, with the launcher keys of `extra` (may be NULL) after `binary`. */
+int import_command_line_with(char *const *argv, size_t argc, const struct import_launcher *extra,
+			     char **ret_yaml, char ***ret_warnings, struct ql_error *err);
 
 /* True when qemu-system-x86_64 (7.2, plus a few removed in earlier releases that old command
  * lines still carry) takes no argument after `-name`. */

@@ -10,25 +10,42 @@
 #include "definition.h"
 #include "import.h"
 #include "launch.h"
+#include "libvirt_xml.h"
 #include "log.h"
 #include "privileges.h"
 #include "status.h"
+#include "status_json.h"
+#include "topology.h"
 #include "vm.h"
 
-/* Exit codes (DESIGN §2.6; the env(1)/timeout(1) convention). */
+/* Exit codes (README, "Exit status"; the env(1)/timeout(1) convention). */
 #define EXIT_USAGE 2
 #define EXIT_LAUNCHER 125
 #define EXIT_NOT_EXECUTABLE 126
 #define EXIT_NOT_FOUND 127
 
-enum mode { MODE_RUN, MODE_DRY_RUN, MODE_CHECK, MODE_LIST, MODE_IMPORT, MODE_STATUS };
+enum mode {
+	MODE_RUN,
+	MODE_DRY_RUN,
+	MODE_CHECK,
+	MODE_LIST,
+	MODE_IMPORT,
+	MODE_STATUS,
+	MODE_TOPOLOGY,
+	MODE_SUGGEST,
+};
+
+/* Long-only options. */
+enum { OPT_TOPOLOGY = 0x100, OPT_SUGGEST };
 
 struct cli {
 	enum mode mode;
 	bool verbose, debug;
+	bool json; /* --status --json */
 	const char *config_dir;
 	const char *name;
-	char **import_argv; /* --import: the qemu command line */
+	const char *libvirt_xml; /* --import --libvirt-xml FILE */
+	char **import_argv;	 /* --import: the qemu command line */
 	size_t import_argc;
 };
 
@@ -57,8 +74,9 @@ static void print_log(void *userdata, enum ql_log_level level, const char *msg)
 static void usage(FILE *f)
 {
 	fputs("Usage: qemu-launcher [OPTIONS] NAME\n"
-	      "       qemu-launcher --import -- QEMU-BINARY [QEMU-ARGS...]\n"
-	      "       qemu-launcher --status [NAME]\n"
+	      "       qemu-launcher --import [--libvirt-xml FILE] -- QEMU-BINARY [QEMU-ARGS...]\n"
+	      "       qemu-launcher --status [--json] [NAME]\n"
+	      "       qemu-launcher --topology | --suggest NAME\n"
 	      "Start the VM defined in CONFIG_DIR/NAME.yml, pin its vCPUs, supervise it.\n"
 	      "\n"
 	      "  -n, --dry-run          print the qemu command line and the pinning plan; change nothing\n"
@@ -66,8 +84,14 @@ static void usage(FILE *f)
 	      "  -l, --list             list the definitions in the config dir\n"
 	      "  -i, --import -- QEMU ARGS...\n"
 	      "                         print a definition for a qemu command line\n"
+	      "      --libvirt-xml FILE with --import: take pinning, scheduling and memory locking\n"
+	      "                         from a libvirt domain XML\n"
 	      "  -s, --status [NAME]    show the running VMs' threads as the kernel has them placed;\n"
 	      "                         exit 1 when they differ from their definitions\n"
+	      "      --json             with --status: one JSON document (see qemu-launcher(1))\n"
+	      "      --topology         show the host's CPU topology (cores, SMT siblings, L3, nodes)\n"
+	      "      --suggest NAME     print a vcpu_pinning, emulator_pinning and -smp for NAME's\n"
+	      "                         vCPUs on this host (printed only, never applied)\n"
 	      "  -C, --config-dir DIR   read definitions from DIR (default $QEMU_LAUNCHER_CONFIG_DIR or\n"
 	      "                         " QL_DEFAULT_CONFIG_DIR ")\n"
 	      "  -v, --verbose          print each step\n"
@@ -99,6 +123,9 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{"dry-run", no_argument, NULL, 'n'},    {"check", no_argument, NULL, 'c'},
 		{"list", no_argument, NULL, 'l'},       {"config-dir", required_argument, NULL, 'C'},
 		{"import", no_argument, NULL, 'i'},     {"status", no_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'J'},       {"libvirt-xml", required_argument, NULL, 'X'},
+		{"topology", no_argument, NULL, OPT_TOPOLOGY},
+		{"suggest", no_argument, NULL, OPT_SUGGEST},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -133,8 +160,20 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case 's':
 			cli->mode = MODE_STATUS;
 			break;
+		case OPT_TOPOLOGY:
+			cli->mode = MODE_TOPOLOGY;
+			break;
+		case OPT_SUGGEST:
+			cli->mode = MODE_SUGGEST;
+			break;
 		case 'C':
 			cli->config_dir = optarg;
+			break;
+		case 'J':
+			cli->json = true;
+			break;
+		case 'X':
+			cli->libvirt_xml = optarg;
 			break;
 		default:
 			usage(stderr);
@@ -142,7 +181,32 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		}
 	}
 import_args:
+	if (cli->json && cli->mode != MODE_STATUS) {
+		print_error("--json goes with --status");
+		return -EINVAL;
+	}
+	if (cli->libvirt_xml && cli->mode != MODE_IMPORT) {
+		print_error("--libvirt-xml goes with --import");
+		return -EINVAL;
+	}
+	if (cli->libvirt_xml && !*cli->libvirt_xml) {
+		print_error("--libvirt-xml needs a FILE");
+		return -EINVAL;
+	}
 	if (cli->mode == MODE_IMPORT) {
+		/* --import --libvirt-xml FILE -- ...: the one option that may follow --import (qemu
+		 * has no option of that name, and a binary is never called so) */
+		if (optind < argc && streq(argv[optind], "--libvirt-xml")) {
+			if (optind + 1 >= argc) {
+				print_error("--libvirt-xml needs a FILE");
+				return -EINVAL;
+			}
+			cli->libvirt_xml = argv[optind + 1];
+			optind += 2;
+		} else if (optind < argc && !strncmp(argv[optind], "--libvirt-xml=", 14)) {
+			cli->libvirt_xml = argv[optind] + 14;
+			optind++;
+		}
 		if (optind < argc && streq(argv[optind], "--"))
 			optind++;
 		if (optind >= argc) {
@@ -161,9 +225,9 @@ import_args:
 		cli->name = optind < argc ? argv[optind] : NULL;
 		return 0;
 	}
-	if (cli->mode == MODE_LIST) {
+	if (cli->mode == MODE_LIST || cli->mode == MODE_TOPOLOGY) {
 		if (optind != argc) {
-			print_error("--list takes no NAME");
+			print_error("--%s takes no NAME", cli->mode == MODE_LIST ? "list" : "topology");
 			return -EINVAL;
 		}
 		return 0;
@@ -205,12 +269,25 @@ static int import_definition(const struct cli *cli)
 {
 	struct ql_error err = {0};
 	_cleanup_free_ char *yaml = NULL;
-	_cleanup_strv_free_ char **warnings = NULL;
-	if (import_command_line(cli->import_argv, cli->import_argc, &yaml, &warnings, &err) < 0) {
+	_cleanup_strv_free_ char **warnings = NULL, **xml_warnings = NULL;
+	_cleanup_free_ char *domain = NULL;
+	struct import_launcher keys = {0};
+	if (cli->libvirt_xml &&
+	    libvirt_xml_load(cli->libvirt_xml, &keys, &domain, &xml_warnings, &err) < 0) {
 		print_error("%s", err.msg);
 		ql_error_clear(&err);
 		return EXIT_LAUNCHER;
 	}
+	int r = import_command_line_with(cli->import_argv, cli->import_argc,
+					 cli->libvirt_xml ? &keys : NULL, &yaml, &warnings, &err);
+	import_launcher_done(&keys);
+	if (r < 0) {
+		print_error("%s", err.msg);
+		ql_error_clear(&err);
+		return EXIT_LAUNCHER;
+	}
+	for (char **w = xml_warnings; w && *w; w++)
+		fprintf(stderr, "qemu-launcher: warning: %s\n", *w);
 	for (char **w = warnings; *w; w++)
 		fprintf(stderr, "qemu-launcher: warning: %s\n", *w);
 	fputs(yaml, stdout);
@@ -232,7 +309,8 @@ static int show_status(const struct cli *cli, const struct config_paths *paths)
 		ql_error_clear(&err);
 		return EXIT_LAUNCHER;
 	}
-	_cleanup_free_ char *text = status_format(report);
+	_cleanup_free_ char *text =
+	    cli->json ? status_json_format(report) : status_format(report);
 	if (!text) {
 		print_error("out of memory");
 		return EXIT_LAUNCHER;
@@ -245,11 +323,72 @@ static int show_status(const struct cli *cli, const struct config_paths *paths)
 	return status_is_consistent(report) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+static int show_topology(void)
+{
+	struct ql_error err = {0};
+	_cleanup_topology_ struct host_topology *t = NULL;
+	if (topology_read("/", &t, &err) < 0) {
+		print_error("reading the host topology: %s", err.msg);
+		ql_error_clear(&err);
+		return EXIT_LAUNCHER;
+	}
+	_cleanup_free_ char *text = topology_format(t);
+	if (!text) {
+		print_error("out of memory");
+		return EXIT_LAUNCHER;
+	}
+	fputs(text, stdout);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		print_error("writing the topology: %m");
+		return EXIT_LAUNCHER;
+	}
+	return EXIT_SUCCESS;
+}
+
+/* Printed, never applied: the user decides what goes into the definition. */
+static int suggest_pinning(const struct definition *d)
+{
+	struct ql_error err = {0};
+	_cleanup_topology_ struct host_topology *t = NULL;
+	_cleanup_free_ char *yaml = NULL;
+	if (topology_read("/", &t, &err) < 0 || topology_suggest_for(t, d, &yaml, &err) < 0) {
+		print_error("%s", err.msg);
+		ql_error_clear(&err);
+		return EXIT_LAUNCHER;
+	}
+	fputs(yaml, stdout);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		print_error("writing the suggestion: %m");
+		return EXIT_LAUNCHER;
+	}
+	return EXIT_SUCCESS;
+}
+
+/* --check: where the pinning hides the host's SMT siblings, L3 groups or NUMA nodes from the
+ * guest. Warnings only: the definition is valid either way. */
+static void print_topology_warnings(const struct definition *d)
+{
+	struct ql_error err = {0};
+	_cleanup_topology_ struct host_topology *t = NULL;
+	_cleanup_strv_free_ char **warnings = NULL;
+	if (!d->n_pins)
+		return;
+	if (topology_read("/", &t, &err) < 0 || topology_check(t, d, &warnings, &err) < 0) {
+		fprintf(stderr, "qemu-launcher: warning: host topology not checked: %s\n", err.msg);
+		ql_error_clear(&err);
+		return;
+	}
+	for (char **w = warnings; *w; w++)
+		fprintf(stderr, "qemu-launcher: warning: %s\n", *w);
+}
+
 /* --check and --dry-run: the same plan a run would carry out. */
-static int show_plan(const struct cli *cli, const struct vm_plan *plan, const char *path)
+static int show_plan(const struct cli *cli, const struct vm_plan *plan,
+		     const struct definition *d)
 {
 	if (cli->mode == MODE_CHECK) {
-		printf("%s: OK\n", path);
+		print_topology_warnings(d);
+		printf("%s: OK\n", d->path);
 		return EXIT_SUCCESS;
 	}
 	_cleanup_free_ char *text = vm_plan_describe(plan);
@@ -291,7 +430,7 @@ static int run_definition(const struct cli *cli, const struct config_paths *path
 		return EXIT_LAUNCHER;
 	}
 	if (cli->mode == MODE_DRY_RUN || cli->mode == MODE_CHECK)
-		return show_plan(cli, plan, d->path);
+		return show_plan(cli, plan, d);
 	struct vm_outcome outcome;
 	if (vm_run(plan, &outcome, &err) < 0)
 		print_error("%s", err.msg ? err.msg : "failed");
@@ -313,6 +452,8 @@ int main(int argc, char **argv)
 
 	if (cli.mode == MODE_IMPORT)
 		return import_definition(&cli);
+	if (cli.mode == MODE_TOPOLOGY)
+		return show_topology();
 
 	struct ql_error err = {0};
 	struct config_paths paths;
@@ -337,7 +478,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	code = run_definition(&cli, &paths, d);
+	/* Printed, never applied: a suggestion needs the definition's vCPU count only. */
+	if (cli.mode == MODE_SUGGEST)
+		code = suggest_pinning(d);
+	else
+		code = run_definition(&cli, &paths, d);
 out:
 	ql_error_clear(&err);
 	config_paths_done(&paths);

@@ -380,14 +380,11 @@ static int schedule_thread(struct pinning *p, pid_t tid, int cpu_index, struct q
 	return 0;
 }
 
-int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus, size_t n_cpus,
-		  struct ql_error *err)
+/* Every TID qemu reported must be one of its threads, and pinned vCPUs need threads of their
+ * own. */
+static int check_threads(const struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
+			 size_t n_cpus, struct ql_error *err)
 {
-	if (p->applied)
-		return ql_error_set(err, EALREADY, "vCPU pinning is already applied");
-	int r;
-	p->qemu_pid = qemu_pid;
-
 	for (size_t i = 0; i < n_cpus; i++)
 		if (!proc_thread_belongs_to(qemu_pid, cpus[i].thread_id))
 			return ql_error_set(err, ESRCH,
@@ -395,69 +392,99 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 					    "thread of qemu (pid %d)",
 					    (int)cpus[i].thread_id, cpus[i].cpu_index,
 					    (int)qemu_pid);
+	if (!p->n_pins)
+		return 0;
+	for (size_t i = 0; i < n_cpus; i++)
+		for (size_t j = 0; j < i; j++)
+			if (cpus[i].thread_id == cpus[j].thread_id)
+				return ql_error_set(
+				    err, EINVAL,
+				    "qemu runs vCPUs %d and %d on one thread (%d), so they cannot "
+				    "be pinned separately (TCG with thread=single?)",
+				    cpus[j].cpu_index, cpus[i].cpu_index, (int)cpus[i].thread_id);
+	return 0;
+}
 
-	_cleanup_free_ struct vcpu_placement *placements = NULL;
-	if (p->n_pins) {
-		for (size_t i = 0; i < n_cpus; i++)
-			for (size_t j = 0; j < i; j++)
-				if (cpus[i].thread_id == cpus[j].thread_id)
-					return ql_error_set(
-					    err, EINVAL,
-					    "qemu runs vCPUs %d and %d on one thread (%d), so they "
-					    "cannot be pinned separately (TCG with thread=single?)",
-					    cpus[j].cpu_index, cpus[i].cpu_index,
-					    (int)cpus[i].thread_id);
-		placements = calloc(p->n_pins, sizeof(*placements));
-		if (!placements)
-			return ql_error_set(err, ENOMEM, "out of memory");
-		for (size_t i = 0; i < p->n_pins; i++) {
-			const struct vcpu_pin *pin = &p->pins[i];
-			const struct qmp_cpu *c = find_cpu(p, pin, cpus, n_cpus);
-			char what[64], msg[256];
-			describe_pin(pin, what, sizeof(what));
-			if (!c) {
-				snprintf(
-				    msg, sizeof(msg),
-				    "vcpu_pinning names %s, but qemu has no such vCPU (it has %zu "
-				    "vCPUs)",
-				    what, n_cpus);
-				return pin_error(p, pin, ENOENT, msg, err);
+/* The definition's pins onto the threads qemu reports: one placement per pin. */
+static int map_pins(const struct pinning *p, const struct qmp_cpu *cpus, size_t n_cpus,
+		    struct vcpu_placement *placements, struct ql_error *err)
+{
+	for (size_t i = 0; i < p->n_pins; i++) {
+		const struct vcpu_pin *pin = &p->pins[i];
+		const struct qmp_cpu *c = find_cpu(p, pin, cpus, n_cpus);
+		char what[64], msg[256];
+		describe_pin(pin, what, sizeof(what));
+		if (!c) {
+			snprintf(msg, sizeof(msg),
+				 "vcpu_pinning names %s, but qemu has no such vCPU (it has %zu vCPUs)",
+				 what, n_cpus);
+			return pin_error(p, pin, ENOENT, msg, err);
+		}
+		for (size_t j = 0; j < i; j++)
+			if (placements[j].tid == c->thread_id) {
+				snprintf(msg, sizeof(msg), "%s is pinned twice", what);
+				return pin_error(p, pin, EINVAL, msg, err);
 			}
-			for (size_t j = 0; j < i; j++)
-				if (placements[j].tid == c->thread_id) {
-					snprintf(msg, sizeof(msg), "%s is pinned twice", what);
-					return pin_error(p, pin, EINVAL, msg, err);
-				}
-			placements[i] = (struct vcpu_placement){
-			    .cpu_index = c->cpu_index,
-			    .tid = c->thread_id,
-			    .host_cpu = pin->host_cpu,
-			};
-			if (c->socket >= 0)
-				ql_log(p->log, QL_LOG_DEBUG,
-				       "vCPU %d (socket %d core %d thread %d) thread %d -> host "
-				       "CPU %u",
-				       c->cpu_index, c->socket, c->core, c->thread,
-				       (int)c->thread_id, pin->host_cpu);
-			else
-				ql_log(p->log, QL_LOG_DEBUG, "vCPU %d thread %d -> host CPU %u",
-				       c->cpu_index, (int)c->thread_id, pin->host_cpu);
-		}
-		for (size_t i = 0; i < n_cpus; i++) {
-			bool pinned = false;
-			for (size_t j = 0; j < p->n_pins; j++)
-				if (placements[j].tid == cpus[i].thread_id)
-					pinned = true;
-			if (!pinned)
-				ql_log(
-				    p->log, QL_LOG_DEBUG,
-				    "vCPU %d thread %d is not pinned; it stays with qemu's other "
-				    "threads",
-				    cpus[i].cpu_index, (int)cpus[i].thread_id);
-		}
+		placements[i] = (struct vcpu_placement){
+		    .cpu_index = c->cpu_index,
+		    .tid = c->thread_id,
+		    .host_cpu = pin->host_cpu,
+		};
+		if (c->socket >= 0)
+			ql_log(p->log, QL_LOG_DEBUG,
+			       "vCPU %d (socket %d core %d thread %d) thread %d -> host CPU %u",
+			       c->cpu_index, c->socket, c->core, c->thread, (int)c->thread_id,
+			       pin->host_cpu);
+		else
+			ql_log(p->log, QL_LOG_DEBUG, "vCPU %d thread %d -> host CPU %u",
+			       c->cpu_index, (int)c->thread_id, pin->host_cpu);
 	}
+	for (size_t i = 0; i < n_cpus; i++) {
+		bool pinned = false;
+		for (size_t j = 0; j < p->n_pins; j++)
+			pinned |= placements[j].tid == cpus[i].thread_id;
+		if (!pinned)
+			ql_log(p->log, QL_LOG_DEBUG,
+			       "vCPU %d thread %d is not pinned; it stays with qemu's other threads",
+			       cpus[i].cpu_index, (int)cpus[i].thread_id);
+	}
+	return 0;
+}
 
-	if (p->iso) {
+/* The scheduling policy for the pinned vCPU threads, or all of them when none is pinned. */
+static int schedule_all(struct pinning *p, const struct vcpu_placement *placements,
+			const struct qmp_cpu *cpus, size_t n_cpus, struct ql_error *err)
+{
+	if (p->sched.policy == QL_SCHED_UNSET)
+		return 0;
+	free(p->changes);
+	p->n_changes = 0;
+	if (!(p->changes = calloc(n_cpus ? n_cpus : 1, sizeof(*p->changes))))
+		return ql_error_set(err, ENOMEM, "out of memory");
+	int r = 0;
+	if (p->n_pins)
+		for (size_t i = 0; r == 0 && i < p->n_pins; i++)
+			r = schedule_thread(p, placements[i].tid, placements[i].cpu_index, err);
+	else
+		for (size_t i = 0; r == 0 && i < n_cpus; i++)
+			r = schedule_thread(p, cpus[i].thread_id, cpus[i].cpu_index, err);
+	return r;
+}
+
+int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus, size_t n_cpus,
+		  struct ql_error *err)
+{
+	if (p->applied)
+		return ql_error_set(err, EALREADY, "vCPU pinning is already applied");
+	p->qemu_pid = qemu_pid;
+	_cleanup_free_ struct vcpu_placement *placements =
+	    calloc(p->n_pins ? p->n_pins : 1, sizeof(*placements));
+	if (!placements)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	int r = check_threads(p, qemu_pid, cpus, n_cpus, err);
+	if (r == 0)
+		r = map_pins(p, cpus, n_cpus, placements, err);
+	if (r == 0 && p->iso) {
 		struct isolation_plan plan = {
 		    .qemu_pid = qemu_pid,
 		    .vcpus = placements,
@@ -468,34 +495,12 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 		if (r < 0)
 			return r;
 	}
-
-	if (p->sched.policy != QL_SCHED_UNSET) {
-		free(p->changes);
-		p->n_changes = 0;
-		p->changes = calloc(n_cpus ? n_cpus : 1, sizeof(*p->changes));
-		if (!p->changes) {
-			r = ql_error_set(err, ENOMEM, "out of memory");
-			goto fail;
-		}
-		if (p->n_pins) {
-			for (size_t i = 0; i < p->n_pins; i++) {
-				r = schedule_thread(p, placements[i].tid, placements[i].cpu_index,
-						    err);
-				if (r < 0)
-					goto fail;
-			}
-		} else {
-			for (size_t i = 0; i < n_cpus; i++) {
-				r = schedule_thread(p, cpus[i].thread_id, cpus[i].cpu_index, err);
-				if (r < 0)
-					goto fail;
-			}
-		}
+	if (r == 0)
+		r = schedule_all(p, placements, cpus, n_cpus, err);
+	if (r == 0) {
+		p->applied = true;
+		return 0;
 	}
-	p->applied = true;
-	return 0;
-
-fail:
 	undo_sched(p);
 	if (p->iso) {
 		struct ql_error e = {0};

@@ -1,5 +1,5 @@
 /* QMP client over the private socket qemu was started with; the only module that knows JSON.
- * Framing, id matching, event dispatch and timeouts follow notes/qemu-experiments.md §8. */
+ * Framing, id matching, event dispatch and timeouts follow doc/qemu-7.2.md. */
 #include "qmp.h"
 
 #include <ctype.h>
@@ -46,6 +46,9 @@ struct qmp {
 	size_t out_len;
 	int64_t next_id;
 	bool eof;   /* qemu closed its end; buffered complete lines are still delivered */
+	int interrupt_fd; /* -1, or an fd whose readiness may end a wait (qmp_set_interrupt) */
+	bool (*interrupted)(void *userdata);
+	void *interrupt_userdata;
 	int failed; /* sticky -errno once the channel cannot be trusted or qemu is gone */
 };
 
@@ -96,6 +99,7 @@ int qmp_new(int fd, qmp_event_fn on_event, void *userdata, struct qmp **ret, str
 	q->on_event = on_event;
 	q->userdata = userdata;
 	q->next_id = 1;
+	q->interrupt_fd = -1;
 	*ret = q;
 	return 0;
 }
@@ -116,6 +120,13 @@ void qmp_free(struct qmp *q)
 int qmp_fd(const struct qmp *q)
 {
 	return q->fd;
+}
+
+void qmp_set_interrupt(struct qmp *q, int fd, bool (*interrupted)(void *userdata), void *userdata)
+{
+	q->interrupt_fd = fd;
+	q->interrupted = interrupted;
+	q->interrupt_userdata = userdata;
 }
 
 bool qmp_wants_write(const struct qmp *q)
@@ -412,13 +423,17 @@ static int wait_for(struct qmp *q, int64_t want_id, const char *what, int64_t de
 		if (timeout == 0)
 			return ql_error_set(err, ETIMEDOUT,
 					    "timed out waiting for qemu to answer %s", what);
-		struct pollfd pfd = {
-		    .fd = q->fd,
-		    .events = POLLIN | (q->out_len > 0 ? POLLOUT : 0),
+		struct pollfd pfd[2] = {
+		    {.fd = q->fd, .events = POLLIN | (q->out_len > 0 ? POLLOUT : 0)},
+		    {.fd = q->interrupt_fd, .events = POLLIN},
 		};
 		/* POLLHUP/POLLERR need no case: the next read or write reports them. */
-		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
+		if (poll(pfd, q->interrupt_fd >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR)
 			return ql_error_set_errno(err, errno, "waiting for qemu on the QMP socket");
+		if (q->interrupt_fd >= 0 && (pfd[1].revents & POLLIN) &&
+		    q->interrupted(q->interrupt_userdata))
+			return ql_error_set(err, EINTR, "interrupted while waiting for qemu to answer %s",
+					    what);
 	}
 }
 

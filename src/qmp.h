@@ -31,6 +31,11 @@ static inline void qmp_freep(struct qmp **q)
 #define _cleanup_qmp_ _cleanup_(qmp_freep)
 
 int qmp_fd(const struct qmp *q);
+
+/* While a command waits for its reply, fd becoming readable calls interrupted(userdata); when it
+ * returns true the wait ends with -EINTR (the command's reply is then never read). For the
+ * launcher's signalfd: a stop signal must not wait for a stalled qemu. */
+void qmp_set_interrupt(struct qmp *q, int fd, bool (*interrupted)(void *userdata), void *userdata);
 /* True while commands given to qmp_send() wait for room in the socket: poll qmp_fd() for
  * POLLOUT as well and call qmp_process_input() when it is writable. */
 bool qmp_wants_write(const struct qmp *q);

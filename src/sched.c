@@ -42,46 +42,37 @@ static int sys_sched_getattr(pid_t tid, struct kernel_sched_attr *attr)
 	return (int)syscall(SYS_sched_getattr, tid, attr, sizeof(*attr), 0);
 }
 
+/* Each policy's kernel number and the name messages use for it (the definition's names are
+ * ql_sched_policy_name()). Indexed by enum ql_sched_policy. */
+static const struct {
+	int kernel;
+	const char *label;
+} policies[] = {
+    [QL_SCHED_UNSET] = {-1, "(unset)"},
+    [QL_SCHED_OTHER] = {SCHED_OTHER, "SCHED_OTHER"},
+    [QL_SCHED_BATCH] = {SCHED_BATCH, "SCHED_BATCH"},
+    [QL_SCHED_IDLE] = {SCHED_IDLE, "SCHED_IDLE"},
+    [QL_SCHED_FIFO] = {SCHED_FIFO, "SCHED_FIFO"},
+    [QL_SCHED_RR] = {SCHED_RR, "SCHED_RR"},
+    [QL_SCHED_DEADLINE] = {SCHED_DEADLINE, "SCHED_DEADLINE"},
+};
+
 static int kernel_policy(enum ql_sched_policy p)
 {
-	switch (p) {
-	case QL_SCHED_OTHER:
-		return SCHED_OTHER;
-	case QL_SCHED_BATCH:
-		return SCHED_BATCH;
-	case QL_SCHED_IDLE:
-		return SCHED_IDLE;
-	case QL_SCHED_FIFO:
-		return SCHED_FIFO;
-	case QL_SCHED_RR:
-		return SCHED_RR;
-	case QL_SCHED_DEADLINE:
-		return SCHED_DEADLINE;
-	case QL_SCHED_UNSET:
-		break;
-	}
-	return -1;
+	return (size_t)p < ELEMENTSOF(policies) ? policies[p].kernel : -1;
 }
 
 static const char *policy_label(enum ql_sched_policy p)
 {
-	switch (p) {
-	case QL_SCHED_OTHER:
-		return "SCHED_OTHER";
-	case QL_SCHED_BATCH:
-		return "SCHED_BATCH";
-	case QL_SCHED_IDLE:
-		return "SCHED_IDLE";
-	case QL_SCHED_FIFO:
-		return "SCHED_FIFO";
-	case QL_SCHED_RR:
-		return "SCHED_RR";
-	case QL_SCHED_DEADLINE:
-		return "SCHED_DEADLINE";
-	case QL_SCHED_UNSET:
-		break;
-	}
-	return "(unset)";
+	return (size_t)p < ELEMENTSOF(policies) ? policies[p].label : "(unset)";
+}
+
+enum ql_sched_policy sched_policy_of_kernel(int policy)
+{
+	for (size_t i = 0; i < ELEMENTSOF(policies); i++)
+		if (policies[i].kernel == policy && policy >= 0)
+			return (enum ql_sched_policy)i;
+	return QL_SCHED_UNSET;
 }
 
 bool sched_policy_is_realtime(enum ql_sched_policy p)

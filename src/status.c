@@ -15,12 +15,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmdline.h"
 #include "cpulist.h"
 #include "definition.h"
 #include "isolation.h"
 #include "macro.h"
 #include "proc.h"
+#include "smp.h"
+#include "vcpu_sched.h"
 
 #define SMALL_FILE_MAX 4096
 /* Highest cpu-index we map from a definition (qemu's own limit for x86 is 1024/4096). */
@@ -379,118 +380,36 @@ static int collect_launcher_children(struct status_report *rep, struct ql_error 
 
 /* ---- comparing with the definition -------------------------------------------------------- */
 
-struct topology {
-	unsigned sockets, dies, cores, threads;
-	bool known;
-};
-
-static unsigned smp_number(const char *s)
-{
-	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 6)
-		return 0;
-	return (unsigned)strtoul(s, NULL, 10);
-}
-
-/* qemu 7.2's -smp rules for current machine types (missing sockets default to 1, missing cores
- * take the rest: "prefer cores"). */
-static struct topology topology_of(const struct definition *d)
-{
-	struct topology t = {1, 1, 1, 1, true};
-	const struct qemu_option *smp = NULL;
-	for (size_t i = 0; i < d->n_options; i++)
-		if (streq(d->options[i].name, "smp") && d->options[i].has_value)
-			smp = &d->options[i];
-	if (!smp)
-		return t;
-	_cleanup_free_ char *v = cmdline_option_value(smp);
-	if (!v)
-		return (struct topology){0};
-	unsigned cpus = 0, maxcpus = 0, sockets = 0, dies = 0, cores = 0, threads = 0, clusters = 0;
-	for (char *save = NULL, *p = strtok_r(v, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(p, '=');
-		if (!eq) {
-			cpus = smp_number(p);
-			continue;
-		}
-		*eq = '\0';
-		unsigned x = smp_number(eq + 1);
-		if (streq(p, "cpus"))
-			cpus = x;
-		else if (streq(p, "maxcpus"))
-			maxcpus = x;
-		else if (streq(p, "sockets"))
-			sockets = x;
-		else if (streq(p, "dies"))
-			dies = x;
-		else if (streq(p, "clusters"))
-			clusters = x;
-		else if (streq(p, "cores"))
-			cores = x;
-		else if (streq(p, "threads"))
-			threads = x;
-	}
-	dies = dies ? dies : 1;
-	clusters = clusters ? clusters : 1;
-	threads = threads ? threads : 1;
-	maxcpus = maxcpus ? maxcpus : cpus;
-	if (!maxcpus) {
-		sockets = sockets ? sockets : 1;
-		cores = cores ? cores : 1;
-	} else if (!cores) {
-		sockets = sockets ? sockets : 1;
-		cores = maxcpus / (sockets * dies * clusters * threads);
-	} else if (!sockets) {
-		sockets = maxcpus / (dies * clusters * cores * threads);
-	}
-	if (!sockets || !cores || clusters != 1)
-		return (struct topology){0};
-	return (struct topology){sockets, dies, cores, threads, true};
-}
-
 /* expected[cpu-index] = host CPU or -1; the vCPU of a nested entry is found with the x86
  * topology order (thread fastest, then core, die, socket). */
 static int expected_pins(const struct definition *d, int *expected, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		expected[i] = -1;
-	struct topology t = topology_of(d);
+	struct smp_topology t = smp_topology_of(d);
 	for (size_t i = 0; i < d->n_pins; i++) {
 		const struct vcpu_pin *p = &d->pins[i];
-		long idx = p->index;
-		if (idx < 0) {
-			if (!t.known)
-				return -EINVAL;
-			idx =
-			    ((long)p->socket * t.dies * t.cores + p->core) * t.threads + p->thread;
-		}
+		long idx = smp_cpu_index(&t, p);
+		if (idx < 0)
+			return -EINVAL;
 		if (idx >= 0 && (size_t)idx < n)
 			expected[idx] = (int)p->host_cpu;
 	}
 	return 0;
 }
 
+/* The definition's name of a kernel policy; "?" unreadable. */
 static const char *policy_name(int policy)
 {
-	switch (policy) {
-	case SCHED_OTHER:
-		return "other";
-	case SCHED_FIFO:
-		return "fifo";
-	case SCHED_RR:
-		return "rr";
-	case SCHED_BATCH:
-		return "batch";
-	case SCHED_IDLE:
-		return "idle";
-#ifdef SCHED_DEADLINE
-	case SCHED_DEADLINE:
-		return "deadline";
-#endif
-	case -1:
+	if (policy == -1)
 		return "?";
-	default:
-		return "unknown";
-	}
+	enum ql_sched_policy p = sched_policy_of_kernel(policy);
+	return p == QL_SCHED_UNSET ? "unknown" : ql_sched_policy_name(p);
+}
+
+const char *status_policy_name(int policy)
+{
+	return policy_name(policy);
 }
 
 static bool allowed_is(const struct status_thread *t, int cpu)

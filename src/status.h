@@ -57,6 +57,9 @@ char *status_format(const struct status_report *r);
 /* True when no difference was flagged (and, with a NAME, that VM runs). */
 bool status_is_consistent(const struct status_report *r);
 
+/* "fifo", "other", ... for a SCHED_* policy; "?" for -1 (unreadable), "unknown" otherwise. */
+const char *status_policy_name(int policy);
+
 void status_report_free(struct status_report *r);
 static inline void status_report_freep(struct status_report **r)
 {

@@ -41,5 +41,9 @@ int sched_restore(pid_t tid, const struct sched_saved *saved, struct ql_error *e
 /* True for SCHED_FIFO and SCHED_RR (the policies that can starve a shared CPU). */
 bool sched_policy_is_realtime(enum ql_sched_policy p);
 
+/* The policy a kernel SCHED_* number (without SCHED_RESET_ON_FORK) is; QL_SCHED_UNSET when it is
+ * none we know. */
+enum ql_sched_policy sched_policy_of_kernel(int policy);
+
 /* The throttling setting (kernel.sched_rt_runtime_us), -1 when unreadable; for warnings. */
 long sched_rt_runtime_us(void);

@@ -1,5 +1,6 @@
-/* The plan of one VM and its start sequence: -S when pinning, handshake, prelaunch check, pin,
- * read back, cont; then supervision and unwind. */
+/* The plan of one VM and its start sequence (README: "QMP on a private channel", "Pinning before
+ * the guest runs"; the qemu side in doc/qemu-7.2.md): -S when pinning, handshake, prelaunch
+ * check, pin, read back, cont; then supervision and unwind. */
 #include "vm.h"
 
 #include <poll.h>
@@ -165,8 +166,18 @@ struct start {
 	pid_t pid;
 	struct qmp *qmp;
 	int sigfd;
-	bool ended; /* qemu was reaped during start-up: the outcome is known */
+	int stop_signal; /* a stop signal that arrived while waiting for qemu */
+	bool ended;	 /* qemu was reaped during start-up: the outcome is known */
 };
+
+/* qmp_set_interrupt's callback: a stop signal ends any wait for qemu during start-up. */
+static bool stop_requested(void *userdata)
+{
+	struct start *st = userdata;
+	if (!st->stop_signal)
+		st->stop_signal = supervise_take_stop_signal(st->sigfd);
+	return st->stop_signal != 0;
+}
 
 /* qemu closed QMP while `phase` was under way. When it exited by itself with a failure, that is
  * qemu's failure (its own message is on stderr): its status. Anything else (it exited 0, or kept
@@ -293,10 +304,17 @@ static int spawn(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	return r;
 }
 
-/* QMP said EOF: qemu is gone or going. Any other failure is the launcher's. */
+/* QMP said EOF: qemu is gone or going. A stop signal ends the start. Any other failure is the
+ * launcher's. */
 static int query_failed(struct start *st, int r, const char *phase, struct vm_outcome *ret,
 			struct ql_error *err)
 {
+	if (r == -EINTR && st->stop_signal) {
+		ql_error_clear(err);
+		/* quit is answered after the pending command; a stalled qemu gets SIGTERM when
+		 * that does not come within supervise_terminate's grace */
+		return stopped_during_start(st, st->stop_signal, st->qmp, ret);
+	}
 	if (r == -ECONNRESET) {
 		ql_error_clear(err);
 		return startup_ended(st, phase, ret, err);
@@ -325,13 +343,15 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 	r = pinning_apply(st->p->pinning, st->pid, cpus, n_cpus, err);
 	if (r < 0)
 		return r;
-	int sig = supervise_take_stop_signal(st->sigfd);
+	int sig = st->stop_signal ? st->stop_signal : supervise_take_stop_signal(st->sigfd);
 	if (sig)
 		return stopped_during_start(st, sig, st->qmp, ret);
 	if (st->p->user_paused) {
 		ql_log(st->p->o->log, QL_LOG_INFO, "guest left paused (-S in the definition)");
 		return 0;
 	}
+	/* From here a stop signal is the running guest's: supervision powers it down. */
+	qmp_set_interrupt(st->qmp, -1, NULL, NULL);
 	r = qmp_execute(st->qmp, "cont", COMMAND_TIMEOUT_MS, err);
 	if (r < 0)
 		return query_failed(st, r, "before the guest started (cont)", ret, err);
@@ -350,9 +370,10 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	int early_sig = wait_for_greeting(st->qmp, st->sigfd, GREETING_TIMEOUT_MS);
 	if (early_sig)
 		return stopped_during_start(st, early_sig, NULL, ret);
+	qmp_set_interrupt(st->qmp, st->sigfd, stop_requested, st);
 	r = qmp_handshake(st->qmp, GREETING_TIMEOUT_MS, err);
 	if (r < 0)
-		r = query_failed(st, r, "before its QMP greeting", ret, err);
+		r = query_failed(st, r, "during the QMP handshake", ret, err);
 	else
 		ql_log(st->p->o->log, QL_LOG_INFO, "QMP connected");
 	if (r == 0 && !st->ended && st->p->pinning)
@@ -391,6 +412,8 @@ int vm_run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
 	struct start st = {.p = p, .sigfd = sigfd};
 	r = start(&st, &old_mask, ret, err);
 	_cleanup_qmp_ struct qmp *qmp = TAKE_PTR(st.qmp);
+	if (qmp)
+		qmp_set_interrupt(qmp, -1, NULL, NULL); /* supervision watches the signalfd itself */
 	if (r < 0)
 		return launcher_failure(r, ret, err);
 	if (st.ended)

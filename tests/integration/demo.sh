@@ -13,7 +13,6 @@ check "run-demo.sh --help names --console" grep -q -- "--console" <<<"$out"
 "$TOP/run-demo.sh" --bogus >/dev/null 2>&1 && rc=0 || rc=$?
 expect_eq "run-demo.sh with an unknown option exits 2 (usage)" 2 "$rc"
 harness=$TOP/tests/guest/harness.sh
-[ -f "$harness" ] || harness=$TOP/tests/v2guest/harness.sh
 if grep -q 'GUEST_MODULES=' "$harness" && grep -q 'button.ko' "$harness" && grep -q 'evdev.ko' "$harness"; then
 	ok "the guest harness keeps button.ko and evdev.ko in \$GUEST_MODULES for the demo's guest"
 else

@@ -53,6 +53,11 @@ def at(phase):
     if a == "hang":
         while True:
             time.sleep(60)
+    if a == "close":
+        # a hostile or broken qemu: the QMP channel goes away, the process stays
+        sock.close()
+        while True:
+            time.sleep(60)
     if a == "pause":
         open(os.path.join(mark, "at-" + phase), "w").close()
         time.sleep(pause_s)

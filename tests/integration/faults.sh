@@ -11,7 +11,7 @@
 # is not its own), vanish (report a vCPU thread that already ended), notprelaunch. Real qemu
 # covers the running VM.
 . "$(dirname "$0")/lib.sh"
-NTESTS=104
+NTESTS=124
 plan $NTESTS
 
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
@@ -141,6 +141,33 @@ sleep 0.3
 kill -TERM "$L"
 check "qemu hangs before its greeting: SIGTERM ends the launcher within 5 s" wait_until 5 pid_gone "$L"
 finish "qemu hanging before greeting, SIGTERM" 0
+
+# --- qemu closes QMP during start-up: a failed start, whatever qemu's own status ------------
+fake_def c_caps "close@caps"
+run_case "qemu closes QMP on qmp_capabilities and keeps running: launcher failure" c_caps 125
+check "closed during the handshake: the message names the phase" grep -q "closed its QMP channel during the QMP handshake" "$SCRATCH/c_caps.err"
+fake_def c_status "close@status"
+run_case "qemu closes QMP during query-status: launcher failure" c_status 125
+check "closed during query-status: the message names the phase" grep -q "during query-status" "$SCRATCH/c_status.err"
+fake_def c_cpus "close@cpus"
+run_case "qemu closes QMP during query-cpus-fast: launcher failure" c_cpus 125
+check "closed during query-cpus-fast: the message names the phase" grep -q "during query-cpus-fast" "$SCRATCH/c_cpus.err"
+fake_def z_status "exit:0@status"
+run_case "qemu exits 0 during query-status: launcher failure, not success" z_status 125
+check "exit 0 during start-up: the message says the VM did not start" grep -q "exited with status 0 during query-status: the VM did not start" "$SCRATCH/z_status.err"
+
+# --- a stop signal while qemu stalls a query takes effect at once -----------------------------
+for stall in status cpus; do
+	fake_def h_$stall "hang@$stall"
+	ql_start h_$stall -d
+	wait_until 10 test -n "$(launcher_of "$LPID")"
+	L=$(launcher_of "$LPID")
+	wait_until 10 grep -qx "phase $stall" "$MARK/log"
+	kill -TERM "$L"
+	check "qemu stalls query-$stall: SIGTERM ends the launcher within 5 s" wait_until 5 pid_gone "$L"
+	finish "qemu stalling query-$stall, SIGTERM" 0
+	check "stalled query-$stall: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
+done
 
 # --- the launcher gets SIGTERM/SIGINT/SIGHUP at each phase ------------------------------------
 for sig in TERM INT HUP; do

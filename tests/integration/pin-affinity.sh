@@ -44,9 +44,12 @@ run_bg() {
 	diag "launcher output:" "$(cat "$LERR")"
 	return 1
 }
+# Kills qemu; the launcher then exits 128+9 (qemu's death by SIGKILL). That status is expected
+# and no result, so it must not become this script's exit status when stop_bg runs last.
 stop_bg() {
 	[ -n "${Q:-}" ] && kill -KILL "$Q" 2>/dev/null
 	wait "$LPID" 2>/dev/null
+	return 0
 }
 
 # --- unprivileged affinity pinning ----------------------------------------------------------

@@ -1,7 +1,8 @@
 #!/bin/bash
-# Setuid mode (DESIGN §4): a copy of the launcher installed setuid-root in a scratch dir, run as
-# `nobody`. Every override and every untrusted definition is refused with a plain message and
-# nothing runs; a root-owned definition runs qemu as the caller with a rebuilt environment.
+# Setuid mode (SECURITY.md, "What setuid mode promises"): a copy of the launcher installed
+# setuid-root in a scratch dir, run as `nobody`. Every override and every untrusted definition is
+# refused with a plain message and nothing runs; a root-owned definition runs qemu as the caller
+# with a rebuilt environment.
 # The setuid binary only reads the compiled-in config dir, so this test puts its definitions in
 # /usr/local/etc/qemu-launcher (creating it if absent and removing it afterwards; if it exists,
 # only files named qltest-su-* are added and removed). Runs are serialised by a lock file.

@@ -124,4 +124,4 @@ fi
 # both VMs are stopped the way a user would, so their launchers undo every host change
 kill -TERM "$L" ${AL:+"$AL"} 2>/dev/null
 wait_until 20 pid_gone "$L"
-[ -n "${AL:-}" ] && wait_until 20 pid_gone "$AL"
+if [ -n "${AL:-}" ]; then wait_until 20 pid_gone "$AL"; fi

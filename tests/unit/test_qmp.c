@@ -113,6 +113,63 @@ static void handshake(struct qmp *q, int server)
 	expect_client_line(server, "{\"execute\":\"qmp_capabilities\",\"id\":1}");
 }
 
+/* The fixture of the hand-made stream tests: a client with its event log on one end of a
+ * socketpair, the test playing qemu on the other (server). pair_open/pair_close also serve the
+ * tests that go through several connections. */
+struct pair {
+	struct log log;
+	struct qmp *q;
+	int server;
+};
+
+static void pair_open(struct pair *p)
+{
+	memset(&p->log, 0, sizeof(p->log));
+	new_pair(&p->log, &p->q, &p->server);
+}
+
+static void pair_close_server(struct pair *p)
+{
+	if (p->server >= 0)
+		close(p->server);
+	p->server = -1;
+}
+
+static void pair_close(struct pair *p)
+{
+	pair_close_server(p);
+	qmp_free(p->q);
+	p->q = NULL;
+}
+
+static int pair_setup(void **state)
+{
+	struct pair *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -1;
+	p->server = -1;
+	pair_open(p);
+	*state = p;
+	return 0;
+}
+
+/* The same after a successful handshake (qmp_capabilities had id 1). */
+static int pair_setup_handshake(void **state)
+{
+	int r = pair_setup(state);
+	if (r == 0)
+		handshake(((struct pair *)*state)->q, ((struct pair *)*state)->server);
+	return r;
+}
+
+static int pair_teardown(void **state)
+{
+	struct pair *p = *state;
+	pair_close(p);
+	free(p);
+	return 0;
+}
+
 /* Waits (as the supervision loop does) until qmp_process_input() reports qemu gone. */
 static int wait_closed(struct qmp *q, struct ql_error *err)
 {
@@ -441,18 +498,18 @@ static void test_transcript_events(void **state)
 
 static void test_new_sets_fd_flags(void **state)
 {
-	struct qmp *q;
-	int server;
-	new_pair(NULL, &q, &server);
+	struct pair *p = *state;
+	struct qmp *q = p->q;
+	int server = p->server;
 	int fd = qmp_fd(q);
 	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
 	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 	assert_false(qmp_wants_write(q));
 	qmp_free(q);
+	p->q = NULL;
 	/* qmp_free closed the fd it owned: the peer sees EOF. */
 	char c;
 	assert_int_equal(read(server, &c, 1), 0);
-	close(server);
 
 	struct ql_error err = {0};
 	assert_int_equal(qmp_new(-1, NULL, NULL, &q, &err), -EBADF);
@@ -463,25 +520,20 @@ static void test_new_sets_fd_flags(void **state)
  * arithmetic on the still-NULL input buffer. Run under -fsanitize=undefined to matter. */
 static void test_nothing_read_yet(void **state)
 {
-	struct qmp *q;
-	int server;
-	new_pair(NULL, &q, &server);
+	struct pair *p = *state;
+	struct qmp *q = p->q;
 	struct ql_error err = {0};
 	assert_int_equal(qmp_process_input(q, &err), 0);
 	assert_int_equal(qmp_handshake(q, 10, &err), -ETIMEDOUT);
 	ql_error_clear(&err);
-	qmp_free(q);
-	close(server);
 }
 
 static void test_process_input_byte_by_byte(void **state)
 {
-	struct log lg = {0};
-	struct qmp *q;
-	int server;
+	struct pair *p = *state;
+	struct qmp *q = p->q;
+	int server = p->server;
 	struct ql_error err = {0};
-	new_pair(&lg, &q, &server);
-	handshake(q, server);
 
 	/* The event is dispatched exactly when its newline arrives, never before. Also a reply
 	 * to an earlier qmp_send() (id 2) is dropped silently, and "\n" alone ends a line too. */
@@ -493,11 +545,11 @@ static void test_process_input_byte_by_byte(void **state)
 	for (const char *c = stream; *c; c++) {
 		srv_write_len(server, c, 1);
 		assert_int_equal(qmp_process_input(q, &err), 0);
-		assert_string_equal(lg.text, c < first_nl ? "" : "event STOP\n");
+		assert_string_equal(p->log.text, c < first_nl ? "" : "event STOP\n");
 	}
 	/* Nothing there: returns at once. */
 	assert_int_equal(qmp_process_input(q, &err), 0);
-	assert_string_equal(lg.text, "event STOP\n");
+	assert_string_equal(p->log.text, "event STOP\n");
 	assert_null(err.msg);
 
 	/* The next command still matches its own reply (id 3). */
@@ -508,24 +560,21 @@ static void test_process_input_byte_by_byte(void **state)
 	assert_string_equal(status, "paused");
 	free(status);
 
-	close(server);
+	pair_close_server(p);
 	assert_int_equal(qmp_process_input(q, &err), -ECONNRESET);
 	assert_string_equal(err.msg, "qemu closed the QMP connection");
 	/* Sticky. */
 	assert_int_equal(qmp_process_input(q, &err), -ECONNRESET);
 	assert_int_equal(qmp_execute(q, "cont", TIMEOUT_MS, &err), -ECONNRESET);
 	ql_error_clear(&err);
-	qmp_free(q);
 }
 
 static void test_replies_out_of_order(void **state)
 {
-	struct log lg = {0};
-	struct qmp *q;
-	int server;
+	struct pair *p = *state;
+	struct qmp *q = p->q;
+	int server = p->server;
 	struct ql_error err = {0};
-	new_pair(&lg, &q, &server);
-	handshake(q, server);
 
 	assert_int_equal(qmp_send(q, "system_powerdown", &err), 0); /* id 2 */
 	/* Before the reply to id 3: a reply for an id never used, an event, the reply to the
@@ -542,7 +591,7 @@ static void test_replies_out_of_order(void **state)
 	assert_int_equal(qmp_query_status(q, TIMEOUT_MS, &status, &err), 0);
 	assert_string_equal(status, "running");
 	free(status);
-	assert_string_equal(lg.text, "event POWERDOWN\n");
+	assert_string_equal(p->log.text, "event POWERDOWN\n");
 	expect_client_line(server, "{\"execute\":\"system_powerdown\",\"id\":2}");
 	expect_client_line(server, "{\"execute\":\"query-status\",\"id\":3}");
 
@@ -555,17 +604,14 @@ static void test_replies_out_of_order(void **state)
 	assert_int_equal(qmp_execute(q, "stop", 100, &err), -ETIMEDOUT);
 	assert_true(elapsed_ms(&start) >= 100);
 	ql_error_clear(&err);
-	close(server);
-	qmp_free(q);
 }
 
 static void test_error_reply(void **state)
 {
-	struct qmp *q;
-	int server;
+	struct pair *p = *state;
+	struct qmp *q = p->q;
+	int server = p->server;
 	struct ql_error err = {0};
-	new_pair(NULL, &q, &server);
-	handshake(q, server);
 	srv_write(server, "{\"id\": 2, \"error\": {\"class\": \"DeviceNotActive\", \"desc\": "
 			  "\"No CPU\"}}\r\n"
 			  "{\"id\": 3, \"error\": {}}\r\n");
@@ -576,16 +622,14 @@ static void test_error_reply(void **state)
 	assert_int_equal(qmp_execute(q, "stop", TIMEOUT_MS, &err), -EREMOTEIO);
 	assert_string_equal(err.msg, "qemu refused `stop`: (no class): (no description)");
 	ql_error_clear(&err);
-	close(server);
-	qmp_free(q);
 }
 
 static void test_invalid_command_name(void **state)
 {
-	struct qmp *q;
-	int server;
+	struct pair *p = *state;
+	struct qmp *q = p->q;
+	int server = p->server;
 	struct ql_error err = {0};
-	new_pair(NULL, &q, &server);
 	const char *bad[] = {
 	    "",	   "a\"b", "cont\n",
 	    "a b", "{}",   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
@@ -596,25 +640,25 @@ static void test_invalid_command_name(void **state)
 	ql_error_clear(&err);
 	/* Nothing was sent. */
 	qmp_free(q);
+	p->q = NULL;
 	char c;
 	assert_int_equal(read(server, &c, 1), 0);
-	close(server);
 }
 
 static void test_handshake_bad_greeting(void **state)
 {
 	const char *bad[] = {"{\"foo\": 1}\r\n", "{\"QMP\": 1}\r\n", "[1]\r\n"};
+	struct pair *p = *state;
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-		struct qmp *q;
-		int server;
+		if (i > 0) { /* a new connection for each greeting */
+			pair_close(p);
+			pair_open(p);
+		}
 		struct ql_error err = {0};
-		new_pair(NULL, &q, &server);
-		srv_write(server, bad[i]);
-		assert_int_equal(qmp_handshake(q, TIMEOUT_MS, &err), -EPROTO);
+		srv_write(p->server, bad[i]);
+		assert_int_equal(qmp_handshake(p->q, TIMEOUT_MS, &err), -EPROTO);
 		assert_non_null(err.msg);
 		ql_error_clear(&err);
-		close(server);
-		qmp_free(q);
 	}
 }
 
@@ -638,11 +682,15 @@ static void test_malformed(void **state)
 	    S("{\"event\": 7}\r\n"),				   /* event without a name */
 #undef S
 	};
+	struct pair *p = *state;
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-		struct qmp *q;
-		int server;
+		if (i > 0) { /* a new connection for each case */
+			pair_close(p);
+			pair_open(p);
+		}
+		struct qmp *q = p->q;
+		int server = p->server;
 		struct ql_error err = {0};
-		new_pair(NULL, &q, &server);
 		handshake(q, server);
 		srv_write_len(server, bad[i].data, bad[i].len);
 		srv_write(server, "{\"return\": {}, \"id\": 2}\r\n");
@@ -654,102 +702,88 @@ static void test_malformed(void **state)
 		assert_int_equal(qmp_process_input(q, &err), -EPROTO);
 		assert_int_equal(qmp_execute(q, "cont", TIMEOUT_MS, &err), -EPROTO);
 		ql_error_clear(&err);
-		close(server);
-		qmp_free(q);
 	}
 }
 
 static void test_blank_lines_tolerated(void **state)
 {
-	struct qmp *q;
-	int server;
+	struct pair *p = *state;
+	struct qmp *q = p->q;
+	int server = p->server;
 	struct ql_error err = {0};
-	new_pair(NULL, &q, &server);
 	srv_write(server, "\r\n\n   \r\n");
 	handshake(q, server);
 	srv_write(server, "\n  {\"return\": {}, \"id\": 2}  \r\n\r\n");
 	assert_int_equal(qmp_execute(q, "cont", TIMEOUT_MS, &err), 0);
 	assert_null(err.msg);
-	close(server);
-	qmp_free(q);
 }
 
 static void test_eof(void **state)
 {
 	/* Before the greeting. */
-	struct qmp *q;
-	int server;
+	struct pair *p = *state;
 	struct ql_error err = {0};
-	new_pair(NULL, &q, &server);
-	close(server);
-	assert_int_equal(qmp_handshake(q, TIMEOUT_MS, &err), -ECONNRESET);
+	pair_close_server(p);
+	assert_int_equal(qmp_handshake(p->q, TIMEOUT_MS, &err), -ECONNRESET);
 	assert_string_equal(err.msg, "qemu closed the QMP connection");
-	qmp_free(q);
 
 	/* In the middle of a reply (half-close, so writing the command still works). */
-	new_pair(NULL, &q, &server);
-	handshake(q, server);
-	srv_write(server, "{\"return\": {}, \"i");
-	shutdown(server, SHUT_WR);
-	assert_int_equal(qmp_execute(q, "cont", TIMEOUT_MS, &err), -ECONNRESET);
+	pair_close(p);
+	pair_open(p);
+	handshake(p->q, p->server);
+	srv_write(p->server, "{\"return\": {}, \"i");
+	shutdown(p->server, SHUT_WR);
+	assert_int_equal(qmp_execute(p->q, "cont", TIMEOUT_MS, &err), -ECONNRESET);
 	assert_string_equal(err.msg, "qemu closed the QMP connection in the middle of a message");
-	qmp_free(q);
-	close(server);
 
 	/* Complete lines before EOF are still delivered: quit's SHUTDOWN and reply, then EOF. */
-	struct log lg = {0};
-	new_pair(&lg, &q, &server);
+	pair_close(p);
+	pair_open(p);
+	struct qmp *q = p->q;
+	int server = p->server;
 	handshake(q, server);
 	srv_write(server, "{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": false}}\r\n"
 			  "{\"return\": {}, \"id\": 2}\r\n");
 	shutdown(server, SHUT_WR);
 	assert_int_equal(qmp_execute(q, "quit", TIMEOUT_MS, &err), 0);
-	assert_string_equal(lg.text, "event SHUTDOWN\n");
+	assert_string_equal(p->log.text, "event SHUTDOWN\n");
 	assert_int_equal(qmp_process_input(q, &err), -ECONNRESET);
 	ql_error_clear(&err);
-	qmp_free(q);
-	close(server);
 }
 
 static void test_connection_reset(void **state)
 {
 	/* The peer closes with our command unread: our next read gets ECONNRESET, which counts
 	 * as qemu gone (seen after `quit` on real qemu). */
-	struct qmp *q;
-	int server;
+	struct pair *p = *state;
+	struct qmp *q = p->q;
 	struct ql_error err = {0};
-	new_pair(NULL, &q, &server);
-	handshake(q, server);
 	assert_int_equal(qmp_send(q, "quit", &err), 0);
-	close(server);
+	pair_close_server(p);
 	assert_int_equal(qmp_process_input(q, &err), -ECONNRESET);
 	ql_error_clear(&err);
-	qmp_free(q);
 }
 
 static void test_write_after_close_no_sigpipe(void **state)
 {
-	struct qmp *q;
-	int server;
+	struct pair *p = *state;
+	struct qmp *q = p->q;
+	int server = p->server;
 	struct ql_error err = {0};
-	new_pair(NULL, &q, &server);
-	handshake(q, server);
 	shutdown(server, SHUT_RD); /* writes from the client now fail with EPIPE */
 	/* Default SIGPIPE action would kill the test process here. */
 	assert_int_equal(qmp_send(q, "cont", &err), -ECONNRESET);
 	assert_string_equal(err.msg, "qemu closed the QMP connection");
 	assert_int_equal(qmp_execute(q, "cont", TIMEOUT_MS, &err), -ECONNRESET);
 	ql_error_clear(&err);
-	close(server);
-	qmp_free(q);
 }
 
 static void test_timeout(void **state)
 {
-	struct qmp *q;
-	int server;
+	struct pair *p = *state;
+	struct qmp *q = p->q;
+	int server = p->server;
 	struct ql_error err = {0};
-	new_pair(NULL, &q, &server);
 
 	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -776,8 +810,6 @@ static void test_timeout(void **state)
 	assert_string_equal(status, "running");
 	free(status);
 	ql_error_clear(&err);
-	close(server);
-	qmp_free(q);
 }
 
 static char *make_event_line(size_t json_len)
@@ -796,12 +828,15 @@ static char *make_event_line(size_t json_len)
 
 static void test_message_size_limit(void **state)
 {
+	struct pair *p = *state;
 	struct ql_error err = {0};
 	for (int over = 0; over <= 1; over++) {
-		struct log lg = {0};
-		struct qmp *q;
-		int server;
-		new_pair(&lg, &q, &server);
+		if (over) { /* a new connection: the first one had its reply */
+			pair_close(p);
+			pair_open(p);
+		}
+		struct qmp *q = p->q;
+		int server = p->server;
 		handshake(q, server);
 		/* Exactly QMP_MAX_MESSAGE bytes of JSON is fine; one more byte is not. */
 		char *line = make_event_line(QMP_MAX_MESSAGE + (size_t)over);
@@ -815,11 +850,11 @@ static void test_message_size_limit(void **state)
 		int r = qmp_execute(q, "cont", TIMEOUT_MS, &err);
 		if (over) {
 			assert_int_equal(r, -EMSGSIZE);
-			assert_string_equal(lg.text, "");
+			assert_string_equal(p->log.text, "");
 			shutdown(server, SHUT_RDWR); /* unblock the writer */
 		} else {
 			assert_int_equal(r, 0);
-			assert_string_equal(lg.text, "event BIG\n");
+			assert_string_equal(p->log.text, "event BIG\n");
 		}
 		assert_int_equal(pthread_join(w.thread, NULL), 0);
 		if (over)
@@ -827,8 +862,6 @@ static void test_message_size_limit(void **state)
 		ql_error_clear(&err);
 		free(line);
 		free(data);
-		close(server);
-		qmp_free(q);
 	}
 }
 
@@ -836,11 +869,10 @@ static void test_send_queue(void **state)
 {
 	/* qemu does not read: qmp_send() never blocks, queues what the socket does not take and
 	 * refuses once the queue is full; the queue drains through qmp_process_input(). */
-	struct qmp *q;
-	int server;
+	struct pair *p = *state;
+	struct qmp *q = p->q;
+	int server = p->server;
 	struct ql_error err = {0};
-	new_pair(NULL, &q, &server);
-	handshake(q, server);
 	int sent = 0, r;
 	while ((r = qmp_send(q, "system_powerdown", &err)) == 0) {
 		sent++;
@@ -866,8 +898,6 @@ static void test_send_queue(void **state)
 	snprintf(want, sizeof(want), "{\"execute\":\"cont\",\"id\":%d}", expect_id);
 	expect_client_line(server, want);
 	ql_error_clear(&err);
-	close(server);
-	qmp_free(q);
 }
 
 /* ---- qmp_parse_cpus ---- */
@@ -1075,25 +1105,29 @@ static void test_real_qemu(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_new_sets_fd_flags),
+	    cmocka_unit_test_setup_teardown(test_new_sets_fd_flags, pair_setup, pair_teardown),
 	    cmocka_unit_test(test_transcript_session),
 	    cmocka_unit_test(test_transcript_topologies),
 	    cmocka_unit_test(test_transcript_errors),
 	    cmocka_unit_test(test_transcript_events),
-	    cmocka_unit_test(test_nothing_read_yet),
-	    cmocka_unit_test(test_process_input_byte_by_byte),
-	    cmocka_unit_test(test_replies_out_of_order),
-	    cmocka_unit_test(test_error_reply),
-	    cmocka_unit_test(test_invalid_command_name),
-	    cmocka_unit_test(test_handshake_bad_greeting),
-	    cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_blank_lines_tolerated),
-	    cmocka_unit_test(test_eof),
-	    cmocka_unit_test(test_connection_reset),
-	    cmocka_unit_test(test_write_after_close_no_sigpipe),
-	    cmocka_unit_test(test_timeout),
-	    cmocka_unit_test(test_message_size_limit),
-	    cmocka_unit_test(test_send_queue),
+	    cmocka_unit_test_setup_teardown(test_nothing_read_yet, pair_setup, pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_process_input_byte_by_byte, pair_setup_handshake,
+					    pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_replies_out_of_order, pair_setup_handshake,
+					    pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_error_reply, pair_setup_handshake, pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_command_name, pair_setup, pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_handshake_bad_greeting, pair_setup, pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed, pair_setup, pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_blank_lines_tolerated, pair_setup, pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_eof, pair_setup, pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_connection_reset, pair_setup_handshake,
+					    pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_write_after_close_no_sigpipe, pair_setup_handshake,
+					    pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_timeout, pair_setup, pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_message_size_limit, pair_setup, pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_send_queue, pair_setup_handshake, pair_teardown),
 	    cmocka_unit_test(test_parse_cpus_valid),
 	    cmocka_unit_test(test_parse_cpus_invalid),
 	    cmocka_unit_test(test_real_qemu),

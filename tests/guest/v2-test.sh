@@ -3,15 +3,10 @@
 # uses). Drives the backend through /v2drive and, when present, the real /qemu-launcher, with
 # /fake-qemu standing in for qemu. Prints "V2TAP: ..." lines; the host turns them into TAP.
 CG=/sys/fs/cgroup
-FQ=/fake-qemu
 DRV=/v2drive
-QL=/qemu-launcher
-T=/tmp
 PLAN=66
 
-TAP_PREFIX=V2TAP
 . /guest-lib.sh
-contains() { grep -q -- "$2" "$1"; }
 
 # drv TAG ARGS...: v2drive in the background; output in $T/TAG.{out,err}, pid in $DP.
 drv() {
@@ -22,22 +17,6 @@ drv() {
 }
 ready() { grep -q '^READY' "$T/$1.out"; }
 qpid() { sed -n 's/^READY //p' "$T/$1.out"; }
-# Stops a driver with SIGTERM and returns its exit status.
-stop_drv() {
-	kill -TERM "$1" 2>/dev/null
-	wait "$1"
-}
-# Thread of process $1 whose comm is $2.
-tid_named() {
-	for t in /proc/$1/task/*; do
-		if [ "$(cat "$t/comm" 2>/dev/null)" = "$2" ]; then
-			echo "${t##*/}"
-			return
-		fi
-	done
-}
-aff() { sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null; }
-dump_err() { sed 's/^/# /' "$T/$1.err" | head -n 20 | while read -r l; do tap "$l"; done; }
 
 tap "PLAN $PLAN"
 echo +cpuset >$CG/cgroup.subtree_control
@@ -79,7 +58,7 @@ check "the running VM is untouched by the refusal" test "$(aff "$V1")" = 4 -a -d
 
 diag "uptime $(cut -d" " -f1 /proc/uptime)"
 # --- 3. release while qemu still runs ----------------------------------------------------------
-stop_drv "$DP"
+stop "$DP"
 eq "driver a released cleanly" 0 $?
 check "release reported" contains $T/a.out RELEASED
 eq "qemu was moved back to the cgroup it came from" "QEMU-CGROUP 0::/" "$(grep QEMU-CGROUP $T/a.out)"
@@ -123,14 +102,14 @@ eq "p still isolated after q joined" "isolated 3" \
 eq "third VM on p's CPU 3 is refused (125)" 125 $?
 check "the refusal names p" contains $T/r.err "running VM \`p\`" || dump_err r
 
-stop_drv "$PD"
+stop "$PD"
 eq "p released" 0 $?
 check "p's tree is gone" absent $CG/qemu/p
 eq "q keeps its isolated partition after p left" "isolated 4" \
 	"$(rd $CG/qemu/q/vcpu4/cpuset.cpus.partition) $(aff "$QV")"
 check "p's CPUs 2,3 are back in the root's effective set" \
 	sh -c "case \$(cat $CG/cpuset.cpus.effective) in *2-3*|*3*) exit 0;; esac; exit 1"
-stop_drv "$QD"
+stop "$QD"
 eq "q released" 0 $?
 check "everything is gone after the last VM" absent $CG/qemu
 eq "all CPUs are back for other tasks" "0-5 0-5" "$(rd $CG/cpuset.cpus.effective) $(aff $$)"
@@ -154,7 +133,7 @@ check "a new VM on the same CPU starts (stale tree reclaimed)" ready k2 || dump_
 check "the stale VM's cgroup is gone" absent $CG/qemu/k
 eq "the new VM got CPU 3 as an isolated partition" "isolated 3" \
 	"$(rd $CG/qemu/k2/vcpu3/cpuset.cpus.partition) $(aff "$(tid_named "$(qpid k2)" "CPU 0/TCG")")"
-stop_drv "$K2D"
+stop "$K2D"
 check "after release nothing is left" absent $CG/qemu
 
 diag "uptime $(cut -d" " -f1 /proc/uptime)"
@@ -166,7 +145,7 @@ wait_for 15 ready d
 check "delegated root: READY" ready d || dump_err d
 eq "delegated root: tree under the delegated dir, vCPU on 5" "domain threaded 5" \
 	"$(rd $CG/deleg/qemu/d/cgroup.type) $(aff "$(tid_named "$(qpid d)" "CPU 0/TCG")")"
-stop_drv "$DD"
+stop "$DD"
 check "delegated root: our tree is gone, the delegated dir stays" \
 	sh -c "[ ! -e $CG/deleg/qemu ] && [ -d $CG/deleg ]"
 rmdir $CG/deleg

@@ -5,28 +5,13 @@
 # returns them; /fake-qemu stands in for qemu. Prints "V1TAP: ..." lines; the host numbers them.
 M=/sys/fs/cgroup/cpuset
 P=$M/qemu
-FQ=/fake-qemu
-QL=/qemu-launcher
-T=/tmp
 PLAN=67
 
-TAP_PREFIX=V1TAP
 . /guest-lib.sh
-contains() { grep -qF -- "$2" "$1"; }
-# tcs/taff PID TID: a thread's cpuset path and Cpus_allowed_list; cs/aff PID: the main thread's.
+# tcs/taff PID TID: a thread's cpuset path and Cpus_allowed_list; cs PID: the main thread's.
 tcs() { cat "/proc/$1/task/$2/cpuset" 2>/dev/null; }
 taff() { sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$1/task/$2/status" 2>/dev/null; }
 cs() { tcs "$1" "$1"; }
-aff() { taff "$1" "$1"; }
-# Thread of process $1 whose comm is $2.
-tid_named() {
-	for t in /proc/$1/task/*; do
-		if [ "$(cat "$t/comm" 2>/dev/null)" = "$2" ]; then
-			echo "${t##*/}"
-			return
-		fi
-	done
-}
 # PF_KTHREAD in /proc/PID/stat's flags (field 9; the comm may hold spaces, so cut after ") ").
 is_kthread() {
 	read -r l <"/proc/$1/stat" 2>/dev/null || return 1
@@ -61,35 +46,6 @@ inspect() {
 }
 nfake() { pidof fake-qemu | wc -w; }
 
-# def NAME PINS SMP [LAUNCHER-LINES]
-def() {
-	cat >/etc/ql/$1.yml <<EOT
-launcher:
-  binary: $FQ
-  vcpu_pinning: [$2]
-  shutdown_timeout: 5
-${4:-}
-qemu:
-- smp: $3
-- name: guest=$1,debug-threads=on
-EOT
-}
-# ql NAME: the launcher with -d in the background (log $T/NAME.err, pid $LP), waits for the
-# guest to run; Q = qemu's pid.
-ql() {
-	"$QL" -d "$1" >"$T/$1.out" 2>"$T/$1.err" </dev/null &
-	LP=$!
-	wait_for 15 started "$1"
-	Q=$(sed -n 's/.*qemu running as pid \([0-9]*\).*/\1/p' "$T/$1.err" | head -n1)
-	started "$1"
-}
-started() { grep -q "guest started" "$T/$1.err"; }
-dump() { sed 's/^/# /' "$T/$1.err" | tail -n 25 | while read -r l; do tap "$l"; done; }
-stop() {
-	kill -TERM "$1" 2>/dev/null
-	wait "$1"
-}
-
 tap "PLAN $PLAN"
 mkdir -p /etc/ql
 export QEMU_LAUNCHER_CONFIG_DIR=/etc/ql
@@ -115,7 +71,7 @@ def s "2, 3" 2 "  scheduler: fifo
 check "--dry-run: the plan says the hierarchy gets mounted at $M, and changes nothing" \
 	sh -c "grep -qxF '# cpuset v1 at $M (the cpuset hierarchy gets mounted there)' $T/s.plan && [ ! -e $M ]"
 ql s
-check "s: launcher started the guest" started s || dump s
+check "s: launcher started the guest" started s || dump_err s
 S0=$(tid_named "$Q" "CPU 0/TCG")
 S1=$(tid_named "$Q" "CPU 1/TCG")
 check "s: the launcher mounted the cpuset v1 hierarchy at $M" mounted_cpuset
@@ -168,12 +124,12 @@ def b "4, 5" 2
 def c "3" 1
 ql a
 AL=$LP AQ=$Q
-check "a: started" started a || dump a
+check "a: started" started a || dump_err a
 A0=$(tid_named $AQ "CPU 0/TCG")
 A1=$(tid_named $AQ "CPU 1/TCG")
 ql b
 BL=$LP BQ=$Q
-check "b: started" started b || dump b
+check "b: started" started b || dump_err b
 B0=$(tid_named $BQ "CPU 0/TCG")
 B1=$(tid_named $BQ "CPU 1/TCG")
 "$QL" -n b >$T/b.plan 2>&1
@@ -197,7 +153,7 @@ snap() {
 BEFORE=$(snap)
 timeout 20 "$QL" c >$T/c.out 2>$T/c.err </dev/null
 eq "c (wants CPU 3): exit 125" 125 $?
-check "c: the refusal names a" contains $T/c.err "host CPU 3 is pinned by running VM \`a\`" || dump c
+check "c: the refusal names a" contains $T/c.err "host CPU 3 is pinned by running VM \`a\`" || dump_err c
 check "c: no set of c is left" absent $P/c
 wait_for 5 test "$(nfake)" = 2
 eq "c: its qemu is gone (only a's and b's remain)" 2 "$(nfake)"
@@ -227,7 +183,7 @@ def k "2" 1
 def k2 "2" 1
 ql k
 KL=$LP KQ=$Q
-check "k: started" started k || dump k
+check "k: started" started k || dump_err k
 kill -KILL $KL
 wait $KL 2>/dev/null
 wait_for 10 gone $KQ
@@ -237,7 +193,7 @@ check "k: its stale set is left behind, without tasks" \
 eq "k: nobody returned init from the pool" "/qemu/pool" "$(cs 1)"
 ql k2
 K2L=$LP K2Q=$Q
-check "k2 (same CPU 2): started" started k2 || dump k2
+check "k2 (same CPU 2): started" started k2 || dump_err k2
 check "k2: -d says it reclaimed k's sets" contains $T/k2.err "reclaiming the cpusets of VM \`k\`"
 check "k2: k's sets are gone" absent $P/k
 eq "k2: its vCPU got CPU 2" "/qemu/k2/cpu2 2" \

@@ -1,0 +1,610 @@
+/* libvirt domain XML -> launcher keys. libvirt's pinning and scheduling live in <cputune>, its
+ * memory locking in <memoryBacking>; the qemu command line (virsh domxml-to-native) carries the
+ * rest, which --import already reads. Whatever has no launcher key becomes a warning.
+ * libxml2 is loaded with dlopen on first use: linked, it (with ICU and libstdc++) would cost
+ * every VM start ~3 ms of dynamic loading for an option used once per migration. */
+#include "libvirt_xml.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "config.h"
+#include "cpulist.h"
+#include "macro.h"
+
+/* libvirt's own limit on vCPUs (VIR_DOMAIN_VCPUS_MAX is lower; this only bounds our arrays). */
+#define MAX_VCPUS 4096
+
+/* The libxml2 functions we use, resolved from libxml2.so.2 (types from its headers). */
+static struct {
+	__typeof__(xmlReadMemory) *read_memory;
+	__typeof__(xmlFreeDoc) *free_doc;
+	__typeof__(xmlGetLastError) *last_error;
+	__typeof__(xmlDocGetRootElement) *root;
+	__typeof__(xmlGetProp) *get_prop;
+	__typeof__(xmlHasProp) *has_prop;
+	__typeof__(xmlNodeGetContent) *content;
+	__typeof__(xmlGetLineNo) *line_no;
+	xmlFreeFunc *free; /* the library's `xmlFree` variable */
+} X;
+
+static int xml_load(struct ql_error *err)
+{
+	if (X.read_memory)
+		return 0;
+	void *h = dlopen("libxml2.so.2", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return ql_error_set(err, ENOPKG, "--libvirt-xml needs libxml2: %s", dlerror());
+	static const char *const names[] = {
+	    "xmlReadMemory", "xmlFreeDoc",	  "xmlGetLastError", "xmlDocGetRootElement",
+	    "xmlGetProp",    "xmlHasProp",	  "xmlNodeGetContent", "xmlGetLineNo", "xmlFree"};
+	void *sym[ELEMENTSOF(names)];
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		if (!(sym[i] = dlsym(h, names[i]))) {
+			int r = ql_error_set(err, ENOPKG, "libxml2.so.2 has no %s", names[i]);
+			dlclose(h);
+			return r;
+		}
+	/* the handle stays open for the process: the functions are used until it exits */
+	X.free_doc = (__typeof__(X.free_doc))sym[1];
+	X.last_error = (__typeof__(X.last_error))sym[2];
+	X.root = (__typeof__(X.root))sym[3];
+	X.get_prop = (__typeof__(X.get_prop))sym[4];
+	X.has_prop = (__typeof__(X.has_prop))sym[5];
+	X.content = (__typeof__(X.content))sym[6];
+	X.line_no = (__typeof__(X.line_no))sym[7];
+	X.free = (xmlFreeFunc *)sym[8];
+	X.read_memory = (__typeof__(X.read_memory))sym[0];
+	return 0;
+}
+
+static xmlChar *prop(const xmlNode *n, const char *name)
+{
+	return X.get_prop(n, (const xmlChar *)name);
+}
+
+static bool has_prop(const xmlNode *n, const char *name)
+{
+	return X.has_prop(n, (const xmlChar *)name) != NULL;
+}
+
+struct ctx {
+	const char *path;
+	char **warnings;
+	size_t n_warnings;
+	struct ql_error *err;
+};
+
+static void xml_freep(xmlDoc **d)
+{
+	if (*d)
+		X.free_doc(*d);
+}
+
+static void xml_charp(xmlChar **s)
+{
+	if (*s)
+		(*X.free)(*s);
+}
+#define _cleanup_xml_ _cleanup_(xml_charp)
+
+_printf_(3, 4) static int warn(struct ctx *c, const xmlNode *n, const char *fmt, ...)
+{
+	char **v = reallocarray(c->warnings, c->n_warnings + 2, sizeof(char *));
+	if (!v)
+		return ql_error_set(c->err, ENOMEM, "out of memory");
+	c->warnings = v;
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (r < 0 || asprintf(&v[c->n_warnings], "%s:%ld: %s", c->path, n ? X.line_no(n) : 0L,
+			      msg) < 0) {
+		v[c->n_warnings] = NULL;
+		return ql_error_set(c->err, ENOMEM, "out of memory");
+	}
+	v[++c->n_warnings] = NULL;
+	return 0;
+}
+
+_printf_(3, 4) static int fail(struct ctx *c, const xmlNode *n, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return ql_error_set(c->err, ENOMEM, "out of memory");
+	return ql_error_set(c->err, EINVAL, "%s:%ld: %s", c->path, n ? X.line_no(n) : 0L, msg);
+}
+
+static bool is(const xmlNode *n, const char *name)
+{
+	return n->type == XML_ELEMENT_NODE && streq((const char *)n->name, name);
+}
+
+static const xmlNode *child(const xmlNode *n, const char *name)
+{
+	for (const xmlNode *c = n->children; c; c = c->next)
+		if (is(c, name))
+			return c;
+	return NULL;
+}
+
+/* An attribute's value shown in a message: control characters escaped, long values cut. */
+static const char *shown(struct ql_shown *s, const xmlChar *v)
+{
+	return ql_show(s, v ? (const char *)v : "");
+}
+
+/* A non-negative decimal number up to max. */
+static bool parse_uint(const xmlChar *v, unsigned max, unsigned *ret)
+{
+	const char *s = (const char *)v;
+	if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 9)
+		return false;
+	unsigned long x = strtoul(s, NULL, 10);
+	if (x > max)
+		return false;
+	*ret = (unsigned)x;
+	return true;
+}
+
+/* libvirt's cpuset syntax: "0-3,8", with "^N" excluding N ("0-7,^4"). */
+static int parse_cpuset(struct ctx *c, const xmlNode *n, const char *attr,
+			struct cpu_list **ret)
+{
+	_cleanup_xml_ xmlChar *v = prop(n, attr);
+	struct ql_shown sh;
+	if (!v)
+		return fail(c, n, "<%s> has no %s attribute", n->name, attr);
+	_cleanup_cpu_list_ struct cpu_list *set = cpu_list_new(64), *minus = cpu_list_new(64);
+	_cleanup_free_ char *copy = strdup((const char *)v);
+	if (!set || !minus || !copy)
+		return ql_error_set(c->err, ENOMEM, "out of memory");
+	for (char *save = NULL, *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+		p += strspn(p, " ");
+		bool exclude = *p == '^';
+		_cleanup_cpu_list_ struct cpu_list *part = NULL;
+		struct ql_error e = {0};
+		if (cpu_list_parse(p + exclude, &part, &e) < 0 || cpu_list_is_empty(part)) {
+			ql_error_clear(&e);
+			return fail(c, n, "<%s %s='%s'>: not a CPU list", n->name, attr, shown(&sh, v));
+		}
+		for (int cpu = cpu_list_next(part, -1); cpu >= 0; cpu = cpu_list_next(part, cpu))
+			if (cpu_list_add(exclude ? minus : set, (unsigned)cpu) < 0)
+				return ql_error_set(c->err, ENOMEM, "out of memory");
+	}
+	cpu_list_subtract(set, minus);
+	if (cpu_list_is_empty(set))
+		return fail(c, n, "<%s %s='%s'>: no CPU left", n->name, attr, shown(&sh, v));
+	*ret = TAKE_PTR(set);
+	return 0;
+}
+
+struct sched {
+	const xmlNode *node;
+	char *policy;
+	int priority; /* -1: none */
+	struct cpu_list *vcpus;
+};
+
+struct domain {
+	unsigned n_vcpus;
+	int *pin; /* host CPU per vCPU, -1: none */
+	const xmlNode **pin_node;
+	struct sched *scheds;
+	size_t n_scheds;
+};
+
+static void domain_done(struct domain *d)
+{
+	free(d->pin);
+	free(d->pin_node);
+	for (size_t i = 0; i < d->n_scheds; i++) {
+		free(d->scheds[i].policy);
+		cpu_list_free(d->scheds[i].vcpus);
+	}
+	free(d->scheds);
+}
+
+static int vcpupin(struct ctx *c, struct domain *d, const xmlNode *n)
+{
+	_cleanup_xml_ xmlChar *id = prop(n, "vcpu");
+	_cleanup_xml_ xmlChar *cs = prop(n, "cpuset");
+	struct ql_shown sh;
+	unsigned vcpu;
+	if (!parse_uint(id, MAX_VCPUS - 1, &vcpu))
+		return fail(c, n, "<vcpupin vcpu='%s'>: not a vCPU number", shown(&sh, id));
+	if (vcpu >= d->n_vcpus)
+		return fail(c, n, "<vcpupin vcpu='%u'>: the domain has %u vCPU(s)", vcpu,
+			    d->n_vcpus);
+	_cleanup_cpu_list_ struct cpu_list *set = NULL;
+	int r = parse_cpuset(c, n, "cpuset", &set);
+	if (r < 0)
+		return r;
+	if (cpu_list_count(set) != 1)
+		return warn(c, n,
+			    "<vcpupin vcpu='%u' cpuset='%s'> not imported: qemu-launcher pins a vCPU "
+			    "to exactly one host CPU",
+			    vcpu, shown(&sh, cs));
+	d->pin[vcpu] = cpu_list_next(set, -1);
+	d->pin_node[vcpu] = n;
+	return 0;
+}
+
+static int emulatorpin(struct ctx *c, struct import_launcher *l, const xmlNode *n)
+{
+	_cleanup_cpu_list_ struct cpu_list *set = NULL;
+	int r = parse_cpuset(c, n, "cpuset", &set);
+	if (r < 0)
+		return r;
+	free(l->emulator_cpus);
+	if (!(l->emulator_cpus = cpu_list_format(set)))
+		return ql_error_set(c->err, ENOMEM, "out of memory");
+	return 0;
+}
+
+static int vcpusched(struct ctx *c, struct domain *d, const xmlNode *n)
+{
+	_cleanup_xml_ xmlChar *pol = prop(n, "scheduler");
+	_cleanup_xml_ xmlChar *prio = prop(n, "priority");
+	struct ql_shown sh;
+	if (!pol || !(streq((const char *)pol, "fifo") || streq((const char *)pol, "rr") ||
+		      streq((const char *)pol, "batch") || streq((const char *)pol, "idle")))
+		return fail(c, n, "<vcpusched scheduler='%s'>: libvirt knows batch, idle, fifo, rr",
+			    shown(&sh, pol));
+	bool rt = streq((const char *)pol, "fifo") || streq((const char *)pol, "rr");
+	unsigned p = 0;
+	if (rt && (!prio || !parse_uint(prio, 99, &p) || p < 1))
+		return fail(c, n, "<vcpusched scheduler='%s'> needs a priority 1..99, got '%s'",
+			    (const char *)pol, shown(&sh, prio));
+	struct sched s = {.node = n, .priority = rt ? (int)p : -1};
+	if (has_prop(n, "vcpus")) {
+		int r = parse_cpuset(c, n, "vcpus", &s.vcpus);
+		if (r < 0)
+			return r;
+	} else {
+		/* no vcpus: every vCPU */
+		if (!(s.vcpus = cpu_list_new(d->n_vcpus)))
+			return ql_error_set(c->err, ENOMEM, "out of memory");
+		for (unsigned i = 0; i < d->n_vcpus; i++)
+			cpu_list_add(s.vcpus, i);
+	}
+	struct sched *v = reallocarray(d->scheds, d->n_scheds + 1, sizeof(*v));
+	if (!v || !(s.policy = strdup((const char *)pol))) {
+		if (v)
+			d->scheds = v;
+		cpu_list_free(s.vcpus);
+		return ql_error_set(c->err, ENOMEM, "out of memory");
+	}
+	d->scheds = v;
+	d->scheds[d->n_scheds++] = s;
+	return 0;
+}
+
+/* The launcher's scheduler applies to the pinned vCPUs (every vCPU without vcpu_pinning): one
+ * policy for exactly those maps, anything else is a warning per <vcpusched>. */
+static int map_sched(struct ctx *c, struct domain *d, struct import_launcher *l)
+{
+	if (!d->n_scheds)
+		return 0;
+	_cleanup_cpu_list_ struct cpu_list *covered = cpu_list_new(d->n_vcpus);
+	if (!covered)
+		return ql_error_set(c->err, ENOMEM, "out of memory");
+	bool same = true;
+	for (size_t i = 0; i < d->n_scheds; i++) {
+		const struct sched *s = &d->scheds[i];
+		same = same && streq(s->policy, d->scheds[0].policy) &&
+		       s->priority == d->scheds[0].priority;
+		for (int v = cpu_list_next(s->vcpus, -1); v >= 0; v = cpu_list_next(s->vcpus, v))
+			if (cpu_list_add(covered, (unsigned)v) < 0)
+				return ql_error_set(c->err, ENOMEM, "out of memory");
+	}
+	size_t target = l->n_pins ? l->n_pins : d->n_vcpus;
+	bool exact = cpu_list_count(covered) == target && cpu_list_last(covered) < (int)target;
+	if (same && exact) {
+		if (!(l->scheduler = strdup(d->scheds[0].policy)))
+			return ql_error_set(c->err, ENOMEM, "out of memory");
+		l->has_priority = d->scheds[0].priority >= 0;
+		l->priority = l->has_priority ? d->scheds[0].priority : 0;
+		return 0;
+	}
+	for (size_t i = 0; i < d->n_scheds; i++) {
+		const struct sched *s = &d->scheds[i];
+		_cleanup_free_ char *vc = cpu_list_format(s->vcpus);
+		char prio[16] = "";
+		if (s->priority >= 0)
+			snprintf(prio, sizeof(prio), " %d", s->priority);
+		int r = warn(c, s->node,
+			     "<vcpusched> %s%s for vCPU(s) %s not imported: qemu-launcher's "
+			     "`scheduler` applies to %s vCPUs (%s%zu), and %s (set "
+			     "`scheduler`/`priority` by hand to give it to all of them)",
+			     s->policy, prio, vc ? vc : "?", l->n_pins ? "the pinned" : "all",
+			     target > 1 ? "0-" : "", target - 1,
+			     same ? "this domain gives it to others" :
+				    "this domain gives them different policies");
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The flat vcpu_pinning list: vCPU 0, 1, ... up to the first vCPU without a pin. */
+static int map_pins(struct ctx *c, struct domain *d, struct import_launcher *l)
+{
+	size_t k = 0;
+	while (k < d->n_vcpus && d->pin[k] >= 0)
+		k++;
+	for (size_t i = k; i < d->n_vcpus; i++) {
+		if (d->pin[i] < 0)
+			continue;
+		int r = warn(c, d->pin_node[i],
+			     "<vcpupin vcpu='%zu' cpuset='%d'> not imported: vCPU %zu before it is not "
+			     "pinned, and vcpu_pinning cannot skip a vCPU (pin vCPU %zu too, or write "
+			     "the nested form by hand)",
+			     i, d->pin[i], k, k);
+		if (r < 0)
+			return r;
+	}
+	if (k == 0)
+		return 0;
+	if (!(l->pins = calloc(k, sizeof(*l->pins))))
+		return ql_error_set(c->err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < k; i++)
+		l->pins[i] = (unsigned)d->pin[i];
+	l->n_pins = k;
+	return 0;
+}
+
+static int cputune(struct ctx *c, struct domain *d, struct import_launcher *l, const xmlNode *ct)
+{
+	struct ql_shown sh;
+	for (const xmlNode *n = ct->children; n; n = n->next) {
+		if (n->type != XML_ELEMENT_NODE)
+			continue;
+		int r;
+		if (is(n, "vcpupin")) {
+			r = vcpupin(c, d, n);
+		} else if (is(n, "emulatorpin")) {
+			r = emulatorpin(c, l, n);
+		} else if (is(n, "vcpusched")) {
+			r = vcpusched(c, d, n);
+		} else if (is(n, "iothreadpin")) {
+			_cleanup_xml_ xmlChar *id = prop(n, "iothread");
+			_cleanup_xml_ xmlChar *cs = prop(n, "cpuset");
+			struct ql_shown sh2;
+			r = warn(c, n,
+				 "<iothreadpin iothread='%s' cpuset='%s'> not imported: qemu-launcher "
+				 "has no key for I/O thread pinning yet; I/O threads run where "
+				 "emulator_pinning puts qemu's other threads",
+				 shown(&sh, id), shown(&sh2, cs));
+		} else if (is(n, "emulatorsched") || is(n, "iothreadsched")) {
+			_cleanup_xml_ xmlChar *pol = prop(n, "scheduler");
+			r = warn(c, n,
+				 "<%s scheduler='%s'> not imported: qemu-launcher schedules only vCPU "
+				 "threads",
+				 n->name, shown(&sh, pol));
+		} else {
+			/* shares, period, quota, cachetune, memorytune, ... */
+			r = warn(c, n,
+				 "<cputune><%s> not imported: qemu-launcher has no equivalent "
+				 "(CPU bandwidth, cache and memory tuning are left to the host)",
+				 n->name);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int memory_backing(struct ctx *c, struct import_launcher *l, const xmlNode *mb)
+{
+	for (const xmlNode *n = mb->children; n; n = n->next) {
+		if (n->type != XML_ELEMENT_NODE)
+			continue;
+		int r = 0;
+		if (is(n, "locked")) {
+			l->rlimit_memlock = true;
+		} else if (is(n, "hugepages")) {
+			/* the sizes, so the user knows what to reserve */
+			_cleanup_free_ char *sizes = NULL;
+			size_t len = 0;
+			FILE *f = open_memstream(&sizes, &len);
+			if (!f)
+				return ql_error_set(c->err, ENOMEM, "out of memory");
+			for (const xmlNode *p = n->children; p; p = p->next) {
+				if (!is(p, "page"))
+					continue;
+				_cleanup_xml_ xmlChar *size = prop(p, "size");
+				_cleanup_xml_ xmlChar *unit = prop(p, "unit");
+				struct ql_shown s1, s2;
+				fprintf(f, "%s%s %s", ftell(f) ? ", " : " (", shown(&s1, size),
+					unit ? shown(&s2, unit) : "KiB");
+			}
+			if (ftell(f))
+				fputs(" pages)", f);
+			if (fclose(f) != 0)
+				return ql_error_set(c->err, ENOMEM, "out of memory");
+			r = warn(c, n,
+				 "<hugepages>%s not imported: qemu-launcher has no `hugepages` key yet; "
+				 "reserve the huge pages on the host before the VM starts (the qemu "
+				 "command line's memory backend still uses them)",
+				 sizes ? sizes : "");
+		} else {
+			r = warn(c, n,
+				 "<memoryBacking><%s> not imported: qemu-launcher has no equivalent",
+				 n->name);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int libvirt_xml_parse(const char *path, const char *text, size_t len, struct import_launcher *ret,
+		      char **ret_name, char ***ret_warnings, struct ql_error *err)
+{
+	struct ctx c = {.path = path, .err = err};
+	struct import_launcher l = {0};
+	struct domain d = {0};
+	_cleanup_(xml_freep) xmlDoc *doc = NULL;
+	_cleanup_free_ char *name = NULL;
+	_cleanup_xml_ xmlChar *nm = NULL, *nv = NULL, *cur = NULL;
+	struct ql_shown sh;
+	int r = 0;
+
+	if (len > LIBVIRT_XML_MAX_BYTES || len > INT32_MAX) {
+		r = ql_error_set(err, EFBIG, "%s: larger than %d bytes", path, LIBVIRT_XML_MAX_BYTES);
+		goto out;
+	}
+	/* no network, no entity expansion (XXE), no DTD loading: a domain XML needs none */
+	if ((r = xml_load(err)) < 0)
+		goto out;
+	doc = X.read_memory(text, (int)len, path, NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!doc) {
+		const xmlError *e = X.last_error();
+		_cleanup_free_ char *msg = strdup(e && e->message ? e->message : "not XML\n");
+		if (msg)
+			msg[strcspn(msg, "\n")] = '\0';
+		r = ql_error_set(err, EINVAL, "%s:%d: %s", path, e ? e->line : 0,
+				 msg ? msg : "not XML");
+		goto out;
+	}
+	const xmlNode *root = X.root(doc);
+	if (!root || !is(root, "domain")) {
+		r = fail(&c, root, "not a libvirt domain XML (the root element is <%s>, not <domain>)",
+			 root ? (const char *)root->name : "");
+		goto out;
+	}
+
+	const xmlNode *n = child(root, "name");
+	nm = n ? X.content(n) : NULL;
+	if (!nm || !*nm) {
+		r = fail(&c, root, "the domain has no <name>");
+		goto out;
+	}
+	if (!(name = strdup((const char *)nm)) ||
+	    asprintf(&l.source, "libvirt domain `%s`", ql_show(&sh, name)) < 0) {
+		l.source = NULL;
+		r = ql_error_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	struct ql_error e = {0};
+	if (config_check_name(name, &e) < 0) {
+		r = warn(&c, n, "the domain name `%s` is not a qemu-launcher NAME: save the "
+			 "definition as another NAME.yml",
+			 ql_show(&sh, name));
+		ql_error_clear(&e);
+		if (r < 0)
+			goto out;
+	}
+
+	n = child(root, "vcpu");
+	nv = n ? X.content(n) : NULL;
+	if (!n || !parse_uint(nv, MAX_VCPUS, &d.n_vcpus) || d.n_vcpus == 0) {
+		r = fail(&c, n ? n : root, "the domain needs <vcpu> with a number of vCPUs (1..%d)",
+			 MAX_VCPUS);
+		goto out;
+	}
+	cur = prop(n, "current");
+	unsigned current;
+	if (cur && parse_uint(cur, d.n_vcpus, &current) && current < d.n_vcpus &&
+	    (r = warn(&c, n,
+		      "<vcpu current='%u'>%u</vcpu>: the vCPUs beyond %u are hot-pluggable in "
+		      "libvirt; the qemu command line decides how many qemu starts",
+		      current, d.n_vcpus, current)) < 0)
+		goto out;
+	if (!(d.pin = malloc(d.n_vcpus * sizeof(*d.pin))) ||
+	    !(d.pin_node = calloc(d.n_vcpus, sizeof(*d.pin_node)))) {
+		r = ql_error_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (unsigned i = 0; i < d.n_vcpus; i++)
+		d.pin[i] = -1;
+
+	const xmlNode *ct = child(root, "cputune");
+	if (ct && (r = cputune(&c, &d, &l, ct)) < 0)
+		goto out;
+	if (has_prop(n, "cpuset")) {
+		bool all_pinned = true;
+		for (unsigned i = 0; i < d.n_vcpus; i++)
+			all_pinned = all_pinned && d.pin[i] >= 0;
+		_cleanup_xml_ xmlChar *cs = prop(n, "cpuset");
+		if (!all_pinned &&
+		    (r = warn(&c, n,
+			      "<vcpu cpuset='%s'> not imported: qemu-launcher pins each vCPU to one "
+			      "host CPU (vcpu_pinning) or leaves it unpinned",
+			      shown(&sh, cs))) < 0)
+			goto out;
+	}
+	/* pins first: the scheduler's reach depends on them */
+	if ((r = map_pins(&c, &d, &l)) < 0 || (r = map_sched(&c, &d, &l)) < 0)
+		goto out;
+
+	const xmlNode *mb = child(root, "memoryBacking");
+	if (mb && (r = memory_backing(&c, &l, mb)) < 0)
+		goto out;
+	const xmlNode *nt = child(root, "numatune");
+	if (nt && (r = warn(&c, nt, "<numatune> not imported: qemu-launcher does not bind memory "
+				    "to host NUMA nodes (the qemu command line's memory backends "
+				    "keep their host-nodes)")) < 0)
+		goto out;
+
+	if (!c.warnings && !(c.warnings = calloc(1, sizeof(char *)))) {
+		r = ql_error_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	*ret = l;
+	l = (struct import_launcher){0};
+	*ret_name = TAKE_PTR(name);
+	*ret_warnings = TAKE_PTR(c.warnings);
+out:
+	domain_done(&d);
+	import_launcher_done(&l);
+	strv_free(c.warnings);
+	return r;
+}
+
+int libvirt_xml_load(const char *path, struct import_launcher *ret, char **ret_name,
+		     char ***ret_warnings, struct ql_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return ql_error_set_errno(err, errno, "opening %s", path);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return ql_error_set_errno(err, errno, "%s", path);
+	if (!S_ISREG(st.st_mode))
+		return ql_error_set(err, EINVAL, "%s is not a regular file", path);
+	_cleanup_free_ char *buf = malloc(LIBVIRT_XML_MAX_BYTES + 1);
+	if (!buf)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, LIBVIRT_XML_MAX_BYTES + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ql_error_set_errno(err, errno, "reading %s", path);
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > LIBVIRT_XML_MAX_BYTES)
+			return ql_error_set(err, EFBIG, "%s: larger than %d bytes", path,
+					    LIBVIRT_XML_MAX_BYTES);
+	}
+	return libvirt_xml_parse(path, buf, len, ret, ret_name, ret_warnings, err);
+}

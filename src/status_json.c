@@ -1,0 +1,202 @@
+/* --status --json: renders a status_report as a JSON document (schema/status.schema.json). The
+ * facts are status.c's; this module only names them for machines. */
+#include "status_json.h"
+
+#include <json-c/json.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cpulist.h"
+#include "macro.h"
+
+static void json_object_putp(json_object **o)
+{
+	json_object_put(*o);
+}
+#define _cleanup_json_ _cleanup_(json_object_putp)
+
+/* The backend's name as an identifier: "cpuset v1" -> "cpuset-v1"; no sets -> "affinity". */
+static json_object *backend_id(const char *backend)
+{
+	if (!backend)
+		return json_object_new_string("affinity");
+	_cleanup_free_ char *id = strdup(backend);
+	if (!id)
+		return NULL;
+	for (char *p = id; *p; p++)
+		if (*p == ' ')
+			*p = '-';
+	return json_object_new_string(id);
+}
+
+/* Length of the valid UTF-8 sequence at s, 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+				  : c >= 0xf0 && c <= 0xf4			 ? 4
+										 : 0;
+	uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* A JSON string must be UTF-8, but thread names and cgroup paths are bytes chosen by whoever
+ * named them: an invalid byte becomes U+FFFD, so the document always parses. */
+static json_object *text(const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t len = strlen(s);
+	_cleanup_free_ char *clean = malloc(len * 3 + 1);
+	if (!clean)
+		return NULL;
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_seq(p);
+		if (n) {
+			memcpy(clean + o, p, n);
+			o += n;
+			p += n;
+		} else {
+			memcpy(clean + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			p++;
+		}
+	}
+	clean[o] = '\0';
+	return json_object_new_string_len(clean, (int)o);
+}
+
+/* obj[key] = val, taking val; false on ENOMEM (a NULL val for a non-NULL source). */
+static bool put(json_object *obj, const char *key, json_object *val, bool want)
+{
+	if (want && !val)
+		return false;
+	if (json_object_object_add(obj, key, val) != 0) {
+		json_object_put(val);
+		return false;
+	}
+	return true;
+}
+
+static bool push(json_object *arr, json_object *val)
+{
+	if (!val)
+		return false;
+	if (json_object_array_add(arr, val) != 0) {
+		json_object_put(val);
+		return false;
+	}
+	return true;
+}
+
+static const char *policy_id(const struct status_thread *t)
+{
+	return t->policy < 0 ? NULL : status_policy_name(t->policy);
+}
+
+/* The allowed CPUs as numbers, or null when the kernel's list could not be read or parsed. */
+static bool put_cpus(json_object *o, const char *list)
+{
+	_cleanup_cpu_list_ struct cpu_list *l = NULL;
+	struct ql_error e = {0};
+	if (!list || cpu_list_parse(list, &l, &e) < 0) {
+		ql_error_clear(&e);
+		return put(o, "cpus", NULL, false);
+	}
+	json_object *a = json_object_new_array();
+	if (!put(o, "cpus", a, true))
+		return false;
+	for (int c = cpu_list_next(l, -1); c >= 0; c = cpu_list_next(l, c))
+		if (!push(a, json_object_new_int(c)))
+			return false;
+	return true;
+}
+
+static json_object *thread_json(const struct status_thread *t)
+{
+	_cleanup_json_ json_object *o = json_object_new_object();
+	if (!o)
+		return NULL;
+	const char *pol = policy_id(t);
+	if (!put(o, "tid", json_object_new_int(t->tid), true) ||
+	    !put(o, "name", text(t->comm), true) ||
+	    !put(o, "vcpu", t->vcpu >= 0 ? json_object_new_int(t->vcpu) : NULL, t->vcpu >= 0) ||
+	    !put(o, "cpus_allowed", text(t->cpus_allowed), t->cpus_allowed) ||
+	    !put_cpus(o, t->cpus_allowed) || !put(o, "set", text(t->set), t->set) ||
+	    !put(o, "vcpu_set_cpu", t->vcpu_set_cpu >= 0 ? json_object_new_int(t->vcpu_set_cpu) : NULL,
+		 t->vcpu_set_cpu >= 0) ||
+	    !put(o, "policy", pol ? json_object_new_string(pol) : NULL, pol) ||
+	    !put(o, "priority", json_object_new_int(t->priority), true) ||
+	    !put(o, "reset_on_fork", json_object_new_boolean(t->reset_on_fork), true))
+		return NULL;
+	return TAKE_PTR(o);
+}
+
+static json_object *vm_json(const struct status_vm *vm)
+{
+	_cleanup_json_ json_object *o = json_object_new_object();
+	if (!o)
+		return NULL;
+	json_object *threads = json_object_new_array();
+	if (!put(o, "threads", threads, true))
+		return NULL;
+	json_object *problems = json_object_new_array();
+	if (!put(o, "problems", problems, true))
+		return NULL;
+	bool ok = put(o, "name", text(vm->name), true) &&
+		  put(o, "running", json_object_new_boolean(vm->qemu_pid > 0), true) &&
+		  put(o, "qemu_pid", vm->qemu_pid > 0 ? json_object_new_int(vm->qemu_pid) : NULL,
+		      vm->qemu_pid > 0) &&
+		  put(o, "backend", backend_id(vm->backend), true) &&
+		  put(o, "set_dir", text(vm->dir), vm->dir) &&
+		  put(o, "definition_note", text(vm->definition_note), vm->definition_note) &&
+		  put(o, "consistent", json_object_new_boolean(!vm->problems[0]), true);
+	if (!ok)
+		return NULL;
+	for (size_t i = 0; i < vm->n_threads; i++)
+		if (!push(threads, thread_json(&vm->threads[i])))
+			return NULL;
+	for (char **p = vm->problems; *p; p++)
+		if (!push(problems, text(*p)))
+			return NULL;
+	return TAKE_PTR(o);
+}
+
+char *status_json_format(const struct status_report *r)
+{
+	_cleanup_json_ json_object *doc = json_object_new_object();
+	if (!doc)
+		return NULL;
+	size_t n_problems = 0;
+	for (size_t i = 0; i < r->n_vms; i++)
+		n_problems += strv_length(r->vms[i].problems);
+	if (!put(doc, "format", json_object_new_string("qemu-launcher-status"), true) ||
+	    !put(doc, "version", json_object_new_int(STATUS_JSON_VERSION), true) ||
+	    !put(doc, "launcher_version", json_object_new_string(QL_VERSION), true) ||
+	    !put(doc, "only", text(r->only), r->only) ||
+	    !put(doc, "consistent", json_object_new_boolean(status_is_consistent(r)), true) ||
+	    !put(doc, "differences", json_object_new_int64((int64_t)n_problems), true) ||
+	    !put(doc, "vms", json_object_new_array(), true))
+		return NULL;
+	json_object *vms = json_object_object_get(doc, "vms");
+	for (size_t i = 0; i < r->n_vms; i++)
+		if (!push(vms, vm_json(&r->vms[i])))
+			return NULL;
+	const char *s = json_object_to_json_string_ext(
+	    doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *out = NULL;
+	if (!s || asprintf(&out, "%s\n", s) < 0)
+		return NULL;
+	return out;
+}

@@ -1,0 +1,368 @@
+/* Unit tests of --libvirt-xml: each libvirt <cputune>/<memoryBacking> shape maps to the launcher
+ * keys it can be expressed with, or to a warning naming it; the domain XMLs under
+ * tests/data/libvirt/ import into definitions the parser accepts with the expected keys and the
+ * qemu argv unchanged. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmdline.h"
+#include "cpulist.h"
+#include "definition.h"
+#include "import.h"
+#include "libvirt_xml.h"
+
+struct mapped {
+	struct import_launcher l;
+	char *name;
+	char **warnings;
+};
+
+static void mapped_done(struct mapped *m)
+{
+	import_launcher_done(&m->l);
+	free(m->name);
+	strv_free(m->warnings);
+}
+
+static void map_ok(const char *xml, struct mapped *m)
+{
+	struct ql_error err = {0};
+	*m = (struct mapped){0};
+	if (libvirt_xml_parse("t.xml", xml, strlen(xml), &m->l, &m->name, &m->warnings, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_non_null(m->warnings);
+}
+
+static void map_fails(const char *xml, const char *msg_part)
+{
+	struct ql_error err = {0};
+	struct mapped m = {0};
+	assert_int_equal(libvirt_xml_parse("t.xml", xml, strlen(xml), &m.l, &m.name, &m.warnings, &err),
+			 -EINVAL);
+	if (!strstr(err.msg, msg_part))
+		fail_msg("error `%s` does not say `%s`", err.msg, msg_part);
+	assert_null(m.name);
+	ql_error_clear(&err);
+}
+
+/* Exactly one warning holds `part`. */
+static void warned(const struct mapped *m, const char *part)
+{
+	size_t n = 0;
+	for (char **w = m->warnings; *w; w++)
+		n += strstr(*w, part) != NULL;
+	if (n != 1) {
+		for (char **w = m->warnings; *w; w++)
+			print_message("# %s\n", *w);
+		fail_msg("%zu warnings say `%s`, want 1", n, part);
+	}
+}
+
+#define DOMAIN(vcpus, body) "<domain type='kvm'><name>vm</name><vcpu>" vcpus "</vcpu>" body "</domain>"
+
+static void test_vcpupin_emulatorpin(void **state)
+{
+	struct mapped m;
+	map_ok(DOMAIN("4", "<cputune><vcpupin vcpu='1' cpuset='3'/><vcpupin vcpu='0' cpuset='2'/>"
+			   "<vcpupin vcpu='2' cpuset='6'/><vcpupin vcpu='3' cpuset='7'/>"
+			   "<emulatorpin cpuset='0-3,^2,^3,8'/></cputune>"),
+	       &m);
+	assert_string_equal(m.name, "vm");
+	assert_int_equal(m.l.n_pins, 4);
+	assert_int_equal(m.l.pins[0], 2);
+	assert_int_equal(m.l.pins[1], 3);
+	assert_int_equal(m.l.pins[2], 6);
+	assert_int_equal(m.l.pins[3], 7);
+	assert_string_equal(m.l.emulator_cpus, "0-1,8");
+	assert_null(m.l.scheduler);
+	assert_false(m.l.rlimit_memlock);
+	assert_null(m.warnings[0]);
+	mapped_done(&m);
+}
+
+static void test_pins_that_do_not_map(void **state)
+{
+	struct mapped m;
+	/* vCPU 1 on two CPUs, vCPU 2 then cannot follow in the flat list */
+	map_ok(DOMAIN("3", "<cputune><vcpupin vcpu='0' cpuset='2'/><vcpupin vcpu='1' cpuset='3-4'/>"
+			   "<vcpupin vcpu='2' cpuset='5'/></cputune>"),
+	       &m);
+	assert_int_equal(m.l.n_pins, 1);
+	assert_int_equal(m.l.pins[0], 2);
+	warned(&m, "<vcpupin vcpu='1' cpuset='3-4'> not imported");
+	warned(&m, "<vcpupin vcpu='2' cpuset='5'> not imported: vCPU 1 before it is not pinned");
+	assert_int_equal(strv_length(m.warnings), 2);
+	mapped_done(&m);
+
+	map_ok(DOMAIN("2", ""), &m);
+	assert_int_equal(m.l.n_pins, 0);
+	assert_null(m.warnings[0]);
+	mapped_done(&m);
+
+	/* <vcpu cpuset> is a default for vCPUs without vcpupin: fine when all have one */
+	map_ok("<domain><name>a</name><vcpu cpuset='1-3'>1</vcpu><cputune><vcpupin vcpu='0' "
+	       "cpuset='1'/></cputune></domain>",
+	       &m);
+	assert_null(m.warnings[0]);
+	mapped_done(&m);
+	map_ok("<domain><name>a</name><vcpu cpuset='1-3'>2</vcpu><cputune><vcpupin vcpu='0' "
+	       "cpuset='1'/></cputune></domain>",
+	       &m);
+	warned(&m, "<vcpu cpuset='1-3'> not imported");
+	mapped_done(&m);
+}
+
+static void test_iothreadpin_and_others_warn(void **state)
+{
+	struct mapped m;
+	map_ok(DOMAIN("1", "<iothreads>2</iothreads><cputune><vcpupin vcpu='0' cpuset='1'/>"
+			   "<iothreadpin iothread='1' cpuset='0'/><iothreadpin iothread='2' "
+			   "cpuset='0'/><shares>2048</shares><period>1000</period>"
+			   "<emulatorsched scheduler='fifo' priority='2'/>"
+			   "<iothreadsched iothreads='1' scheduler='batch'/></cputune>"),
+	       &m);
+	assert_int_equal(m.l.n_pins, 1);
+	warned(&m, "<iothreadpin iothread='1' cpuset='0'> not imported");
+	warned(&m, "<iothreadpin iothread='2' cpuset='0'> not imported");
+	warned(&m, "<cputune><shares> not imported");
+	warned(&m, "<cputune><period> not imported");
+	warned(&m, "<emulatorsched scheduler='fifo'> not imported");
+	warned(&m, "<iothreadsched scheduler='batch'> not imported");
+	assert_int_equal(strv_length(m.warnings), 6);
+	/* every warning names the file and the line */
+	for (char **w = m.warnings; *w; w++)
+		assert_true(strncmp(*w, "t.xml:1: ", 9) == 0);
+	mapped_done(&m);
+}
+
+static void test_vcpusched(void **state)
+{
+	struct mapped m;
+	/* every vCPU, no pins: maps */
+	map_ok(DOMAIN("2", "<cputune><vcpusched scheduler='fifo' priority='10'/></cputune>"), &m);
+	assert_string_equal(m.l.scheduler, "fifo");
+	assert_true(m.l.has_priority);
+	assert_int_equal(m.l.priority, 10);
+	assert_null(m.warnings[0]);
+	mapped_done(&m);
+
+	/* split over two elements with the same policy, all pinned: maps */
+	map_ok(DOMAIN("2", "<cputune><vcpupin vcpu='0' cpuset='2'/><vcpupin vcpu='1' cpuset='3'/>"
+			   "<vcpusched vcpus='0' scheduler='rr' priority='5'/>"
+			   "<vcpusched vcpus='1' scheduler='rr' priority='5'/></cputune>"),
+	       &m);
+	assert_string_equal(m.l.scheduler, "rr");
+	assert_int_equal(m.l.priority, 5);
+	mapped_done(&m);
+
+	/* batch takes no priority */
+	map_ok(DOMAIN("1", "<cputune><vcpusched vcpus='0' scheduler='batch'/></cputune>"), &m);
+	assert_string_equal(m.l.scheduler, "batch");
+	assert_false(m.l.has_priority);
+	mapped_done(&m);
+
+	/* the RT layout with a housekeeping vCPU 0: cannot be expressed */
+	map_ok(DOMAIN("4", "<cputune><vcpusched vcpus='1-3' scheduler='fifo' priority='1'/>"
+			   "</cputune>"),
+	       &m);
+	assert_null(m.l.scheduler);
+	warned(&m, "<vcpusched> fifo 1 for vCPU(s) 1-3 not imported");
+	mapped_done(&m);
+
+	/* two policies: both reported */
+	map_ok(DOMAIN("2", "<cputune><vcpusched vcpus='0' scheduler='fifo' priority='1'/>"
+			   "<vcpusched vcpus='1' scheduler='fifo' priority='2'/></cputune>"),
+	       &m);
+	assert_null(m.l.scheduler);
+	assert_int_equal(strv_length(m.warnings), 2);
+	warned(&m, "fifo 1 for vCPU(s) 0 not imported");
+	warned(&m, "fifo 2 for vCPU(s) 1 not imported");
+	mapped_done(&m);
+
+	/* pins on vCPU 0 only: the launcher would schedule only vCPU 0, the domain schedules both */
+	map_ok(DOMAIN("2", "<cputune><vcpupin vcpu='0' cpuset='2'/>"
+			   "<vcpusched scheduler='fifo' priority='1'/></cputune>"),
+	       &m);
+	assert_null(m.l.scheduler);
+	warned(&m, "applies to the pinned vCPUs (0)");
+	mapped_done(&m);
+}
+
+static void test_memory_backing(void **state)
+{
+	struct mapped m;
+	map_ok(DOMAIN("1", "<memoryBacking><hugepages><page size='2048' unit='KiB'/>"
+			   "<page size='1' unit='G' nodeset='0'/></hugepages><locked/>"
+			   "<nosharepages/><source type='memfd'/></memoryBacking>"
+			   "<numatune><memory mode='strict' nodeset='0'/></numatune>"),
+	       &m);
+	assert_true(m.l.rlimit_memlock);
+	warned(&m, "<hugepages> (2048 KiB, 1 G pages) not imported");
+	warned(&m, "<memoryBacking><nosharepages> not imported");
+	warned(&m, "<memoryBacking><source> not imported");
+	warned(&m, "<numatune> not imported");
+	assert_int_equal(strv_length(m.warnings), 4);
+	mapped_done(&m);
+}
+
+static void test_names(void **state)
+{
+	struct mapped m;
+	map_ok("<domain><name>win 10</name><vcpu>1</vcpu></domain>", &m);
+	assert_string_equal(m.name, "win 10");
+	warned(&m, "the domain name `win 10` is not a qemu-launcher NAME");
+	assert_string_equal(m.l.source, "libvirt domain `win 10`");
+	mapped_done(&m);
+	/* a newline in the name cannot break out of the YAML comment it is shown in */
+	map_ok("<domain><name>a&#10;launcher: x</name><vcpu>1</vcpu></domain>", &m);
+	assert_null(strchr(m.l.source, '\n'));
+	mapped_done(&m);
+}
+
+static void test_refusals(void **state)
+{
+	map_fails("<domain><name>a</name>", "t.xml:1: ");
+	map_fails("<network><name>a</name></network>", "not a libvirt domain XML");
+	map_fails("<domain><vcpu>1</vcpu></domain>", "no <name>");
+	map_fails("<domain><name>a</name></domain>", "<vcpu>");
+	map_fails("<domain><name>a</name><vcpu>0</vcpu></domain>", "<vcpu>");
+	map_fails(DOMAIN("2", "<cputune><vcpupin vcpu='2' cpuset='1'/></cputune>"), "has 2 vCPU(s)");
+	map_fails(DOMAIN("2", "<cputune><vcpupin vcpu='x' cpuset='1'/></cputune>"), "not a vCPU");
+	map_fails(DOMAIN("2", "<cputune><vcpupin vcpu='0' cpuset='a'/></cputune>"), "not a CPU list");
+	map_fails(DOMAIN("2", "<cputune><vcpupin vcpu='0'/></cputune>"), "no cpuset attribute");
+	map_fails(DOMAIN("2", "<cputune><emulatorpin cpuset='1,^1'/></cputune>"), "no CPU left");
+	map_fails(DOMAIN("2", "<cputune><vcpusched scheduler='deadline'/></cputune>"),
+		  "libvirt knows batch");
+	map_fails(DOMAIN("2", "<cputune><vcpusched scheduler='fifo'/></cputune>"), "priority 1..99");
+	map_fails(DOMAIN("2", "<cputune><vcpusched scheduler='fifo' priority='100'/></cputune>"),
+		  "priority 1..99");
+	/* an external entity is neither fetched nor expanded */
+	struct mapped m;
+	map_ok("<!DOCTYPE domain [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>"
+	       "<domain><name>a&x;</name><vcpu>1</vcpu></domain>",
+	       &m);
+	assert_null(strstr(m.name, "root"));
+	mapped_done(&m);
+}
+
+/* --- the domain XMLs of tests/data/libvirt with their argv: import, parse, build --- */
+
+static char **read_args(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	assert_non_null(f);
+	char **v = calloc(1, sizeof(char *));
+	size_t n = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (line[0] == '#')
+			continue;
+		v = reallocarray(v, n + 2, sizeof(char *));
+		assert_non_null(v);
+		v[n++] = strdup(line);
+		v[n] = NULL;
+	}
+	free(line);
+	fclose(f);
+	return v;
+}
+
+static struct definition *import_data(const char *stem, char ***ret_warnings)
+{
+	char xml[512], args[512];
+	snprintf(xml, sizeof(xml), "%s/libvirt/%s.xml", TEST_DATA_DIR, stem);
+	snprintf(args, sizeof(args), "%s/libvirt/%s.args", TEST_DATA_DIR, stem);
+	struct ql_error err = {0};
+	struct import_launcher l = {0};
+	_cleanup_free_ char *name = NULL, *yaml = NULL;
+	_cleanup_strv_free_ char **argv = read_args(args), **w2 = NULL;
+	if (libvirt_xml_load(xml, &l, &name, ret_warnings, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(import_command_line_with(argv, strv_length(argv), &l, &yaml, &w2, &err), 0);
+	import_launcher_done(&l);
+	struct definition *d = NULL;
+	if (definition_parse("t.yml", yaml, strlen(yaml), &d, &err) < 0)
+		fail_msg("%s: %s\n%s", stem, err.msg, yaml);
+	_cleanup_strv_free_ char **built = NULL;
+	assert_int_equal(cmdline_build(d, &built, &err), 0);
+	assert_int_equal(strv_length(built), strv_length(argv));
+	for (size_t i = 0; argv[i]; i++)
+		assert_string_equal(built[i], argv[i]);
+	return d;
+}
+
+static void assert_pins(const struct definition *d, const int *want, size_t n)
+{
+	assert_int_equal(d->n_pins, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(d->pins[i].index, (int)i);
+		assert_int_equal(d->pins[i].host_cpu, want[i]);
+	}
+}
+
+static void test_data_vfio_gaming(void **state)
+{
+	_cleanup_strv_free_ char **w = NULL;
+	_cleanup_definition_ struct definition *d = import_data("vfio-gaming", &w);
+	assert_pins(d, (const int[]){2, 10, 3, 11, 4, 12, 5, 13}, 8);
+	_cleanup_free_ char *emu = cpu_list_format(d->emulator_cpus);
+	assert_string_equal(emu, "0-1,8-9");
+	assert_int_equal(d->scheduler, QL_SCHED_UNSET);
+	assert_int_equal(d->memlock, QL_MEMLOCK_UNCHANGED);
+	assert_int_equal(strv_length(w), 1);
+	assert_non_null(strstr(w[0], "<iothreadpin iothread='1' cpuset='0-1,8-9'> not imported"));
+}
+
+static void test_data_realtime(void **state)
+{
+	_cleanup_strv_free_ char **w = NULL;
+	_cleanup_definition_ struct definition *d = import_data("realtime", &w);
+	assert_pins(d, (const int[]){2, 3, 4, 5}, 4);
+	_cleanup_free_ char *emu = cpu_list_format(d->emulator_cpus);
+	assert_string_equal(emu, "1");
+	assert_int_equal(d->scheduler, QL_SCHED_FIFO);
+	assert_int_equal(d->priority, 1);
+	assert_int_equal(d->memlock, QL_MEMLOCK_UNLIMITED);
+	assert_int_equal(strv_length(w), 2); /* emulatorsched, nosharepages */
+}
+
+static void test_data_hugepages(void **state)
+{
+	_cleanup_strv_free_ char **w = NULL;
+	_cleanup_definition_ struct definition *d = import_data("hugepages", &w);
+	assert_pins(d, (const int[]){4, 5}, 2);
+	assert_null(d->emulator_cpus);
+	assert_int_equal(d->scheduler, QL_SCHED_UNSET);
+	assert_int_equal(d->memlock, QL_MEMLOCK_UNLIMITED);
+	/* name, current, shares, vcpupin 4 (two CPUs), vcpu cpuset, vcpupin 3 (after a gap),
+	 * vcpusched (part), hugepages, numatune */
+	assert_int_equal(strv_length(w), 9);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_vcpupin_emulatorpin),
+	    cmocka_unit_test(test_pins_that_do_not_map),
+	    cmocka_unit_test(test_iothreadpin_and_others_warn),
+	    cmocka_unit_test(test_vcpusched),
+	    cmocka_unit_test(test_memory_backing),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_data_vfio_gaming),
+	    cmocka_unit_test(test_data_realtime),
+	    cmocka_unit_test(test_data_hugepages),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
