@@ -179,11 +179,11 @@ boot() {
 	}
 	qpid=$(pgrep -P "$lpid" | head -n1)
 }
-# vcpu0_tid: the TID of qemu's "CPU 0/TCG" thread.
-vcpu0_tid() {
+# vcpu_tid N: the TID of qemu's "CPU N/TCG" thread.
+vcpu_tid() {
 	local t
 	for t in /proc/"$qpid"/task/*; do
-		[ "$(cat "$t/comm" 2>/dev/null)" = "CPU 0/TCG" ] && { echo "${t##*/}"; return; }
+		[ "$(cat "$t/comm" 2>/dev/null)" = "CPU $1/TCG" ] && { echo "${t##*/}"; return; }
 	done
 }
 # others_on_cpu OURS: how many threads are runnable on CPU cpu_a right now that are not in OURS
@@ -194,7 +194,7 @@ others_on_cpu() {
 			comm = $0; sub(/^[0-9]+ \(/, "", comm); sub(/\) [^)]*$/, "", comm)
 			s = $0; sub(/.*\) /, "", s); split(s, f, " ") # f[1] is field 3 of stat
 			if (f[1] == "R" && f[37] == cpu && index(ours, " " $1 " ") == 0 &&
-			    comm != "cat" && comm != "awk" && comm != "mawk")
+			    comm != "cat" && comm != "awk" && comm != "mawk" && comm != "run-demo.sh")
 				n++
 		}
 		END { print n + 0 }'
@@ -204,9 +204,11 @@ others_on_cpu() {
 # from 5 samples/s LOOPS_ON (% of samples a busy loop was on cpu_a) and OTHERS (mean runnable
 # threads of other users on cpu_a).
 share() {
-	local tid r0 w0 r1 w1 i p stat f ours samples=0 on_cpu=0 polls=0 others=0
-	tid=$(vcpu0_tid)
+	local tid tid1 r0 w0 r1 w1 s0 s1 i p stat f ours samples=0 on_cpu=0 polls=0 others=0
+	tid=$(vcpu_tid 0)
+	tid1=$(vcpu_tid 1)
 	ours=" $(ls "/proc/$qpid/task" | tr '\n' ' ') ${loops[*]} $$ "
+	read -r s0 _ <"/proc/$qpid/task/$tid1/schedstat"
 	read -r r0 w0 _ <"/proc/$qpid/task/$tid/schedstat"
 	for ((i = 0; i < $1 * 5; i++)); do
 		for p in "${loops[@]}"; do
@@ -220,6 +222,8 @@ share() {
 		sleep 0.2
 	done
 	read -r r1 w1 _ <"/proc/$qpid/task/$tid/schedstat"
+	read -r s1 _ <"/proc/$qpid/task/$tid1/schedstat"
+	VCPU1_MS=$(((s1 - s0) / 1000000))
 	LOOPS_ON=$((on_cpu * 100 / (samples + (samples == 0))))
 	OTHERS=$(awk -v o="$others" -v p="$polls" 'BEGIN { printf "%.1f", o / (p + (p == 0)) }')
 	RUN_MS=$(((r1 - r0) / 1000000))
@@ -253,6 +257,7 @@ pinning_live() {
 	tr -d '\r' <"$console" | grep "iterations/s" | tail -n +"$((before + 1))" | head -n 4 | sed 's/^/    | /'
 	echo "  on CPU $cpu_a meanwhile (5 samples/s): the busy loops in $LOOPS_ON% of samples;" \
 		"other runnable threads (not this demo's): $OTHERS on average"
+	[ "$cpu_b" = "$cpu_a" ] && echo "  vCPU 1 (idle in the guest, also on CPU $cpu_a on this 2-CPU host) ran $VCPU1_MS ms"
 	printf '  %s: vCPU 0 ran %d ms and waited %d ms for host CPU %d -> \033[1m%d%%\033[0m of its CPU\n' \
 		"$1" "$RUN_MS" "$WAIT_MS" "$cpu_a" "$SHARE"
 }
