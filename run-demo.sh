@@ -25,8 +25,10 @@ if [ "$(id -u)" -ne 0 ]; then
 	exec sudo --preserve-env=PATH "$0" "$@"
 fi
 
+bold="" off=""
+[ -t 1 ] && bold=$'\033[1m' off=$'\033[0m'
 step() { # step TITLE EXPLANATION
-	printf '\n\033[1m== %s\033[0m\n%s\n' "$1" "$2"
+	printf '\n%s== %s%s\n%s\n' "$bold" "$1" "$off" "$2"
 }
 die() {
 	echo "run-demo: $*" >&2
@@ -258,8 +260,8 @@ pinning_live() {
 	echo "  on CPU $cpu_a meanwhile (5 samples/s): the busy loops in $LOOPS_ON% of samples;" \
 		"other runnable threads (not this demo's): $OTHERS on average"
 	[ "$cpu_b" = "$cpu_a" ] && echo "  vCPU 1 (idle in the guest, also on CPU $cpu_a on this 2-CPU host) ran $VCPU1_MS ms"
-	printf '  %s: vCPU 0 ran %d ms and waited %d ms for host CPU %d -> \033[1m%d%%\033[0m of its CPU\n' \
-		"$1" "$RUN_MS" "$WAIT_MS" "$cpu_a" "$SHARE"
+	printf '  %s: vCPU 0 ran %d ms and waited %d ms for host CPU %d -> %s%d%%%s of its CPU\n' \
+		"$1" "$RUN_MS" "$WAIT_MS" "$cpu_a" "$bold" "$SHARE" "$off"
 }
 # stop: SIGTERM to the launcher and its exit status in $rc.
 stop() {
@@ -284,7 +286,6 @@ t0=$SECONDS
 boot true
 show_lines "guest: "
 echo "  (booted and looping after $((SECONDS - t0)) s under TCG)"
-cpuset_log=$console
 
 step "The host's view (qemu-launcher --status)" \
 	"Read back from the kernel: vCPU threads alone on CPU $cpu_a/$cpu_b, qemu's other threads in the pool off them."
@@ -303,8 +304,8 @@ step "The same VM pinned by affinity only (isolate_cpus: false)" \
 boot false
 pinning_live "affinity"
 share_affinity=$SHARE
-printf '\n  \033[1mvCPU 0 had its host CPU %d%% of the time with cpusets, %d%% with affinity only.\033[0m\n' \
-	"$share_cpuset" "$share_affinity"
+printf '\n  %svCPU 0 had its host CPU %d%% of the time with cpusets, %d%% with affinity only.%s\n' \
+	"$bold" "$share_cpuset" "$share_affinity" "$off"
 if [ -n "$demo_cpuset" ]; then
 	echo "  (In its own cpuset subtree the demo moves only its own tasks: other threads of this host"
 	echo "  still run on CPU $cpu_a in both runs; at the real cpuset root the launcher moves them too.)"
