@@ -576,6 +576,22 @@ static int cgroup_v2_release(void *state, struct ql_error *err)
 	return ret;
 }
 
+static int scan_prefix(struct cgroup_v2 *s, struct other_vms *o, struct ql_error *err);
+
+/* A run that died: its VM cgroup has no task left, so the scan removes it like any stale one. */
+static int cgroup_v2_reclaim(void *state, struct ql_error *err)
+{
+	struct cgroup_v2 *s = state;
+	if (!cg_exists(s, s->cfg->prefix))
+		return 0;
+	struct other_vms o = {0};
+	int r = scan_prefix(s, &o, err);
+	other_vms_done(&o);
+	if (r == -EBUSY) /* our name is alive: another launcher's VM by now */
+		ql_error_clear(err), r = 0;
+	return r < 0 ? r : tidy_prefix(s, err);
+}
+
 /* ---- apply: read the kernel's state, plan, create, place, read back ---- */
 
 /* <root> and <prefix> hand cpuset down; the prefix exists. */
@@ -1088,6 +1104,7 @@ const struct isolation_backend isolation_backend_cgroup_v2 = {
     .apply = cgroup_v2_apply,
     .rescan = cgroup_v2_rescan,
     .release = cgroup_v2_release,
+    .reclaim = cgroup_v2_reclaim,
     .inspect = cgroup_v2_inspect,
     .free_state = cgroup_v2_free_state,
 };

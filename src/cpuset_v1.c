@@ -873,6 +873,34 @@ static int cpuset_v1_release(void *state, struct ql_error *err)
 	return ret;
 }
 
+/* A run that died: its sets have no task left, so the scan in tidy_pool removes them like any
+ * stale ones, and the pool gets their CPUs back (or, with no VM left, everything goes). */
+static int cpuset_v1_reclaim(void *state, struct ql_error *err)
+{
+	struct cpuset_v1_state *s = state;
+	_cleanup_close_ int mfd = -1, pfd = -1;
+	_cleanup_free_ char *p = join(s->mount_path, s->cfg->prefix);
+	if (!p)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	if (cgroupfs_open_dir(s->mount_path, &mfd, NULL) < 0 || cgroupfs_open_dir(p, &pfd, NULL) < 0)
+		return 0; /* nothing of ours exists */
+	struct stat st;
+	bool have_pool = fstatat(pfd, "pool", &st, AT_SYMLINK_NOFOLLOW) == 0, last = false;
+	int r = tidy_pool(s, mfd, pfd, have_pool, &last, err);
+	if (r < 0 || !last)
+		return r;
+	closep(&pfd);
+	closep(&mfd);
+	pfd = mfd = -1;
+	/* the run may have mounted the hierarchy itself after this state was made */
+	struct mount_match mm;
+	if (find_mount(s->mount_path, &mm, NULL) == 0 && streq(mm.mountpoint, s->mount_path) &&
+	    streq(mm.source, MOUNT_SOURCE))
+		s->launcher_mount = true;
+	unmount_hierarchy(s);
+	return 0;
+}
+
 /* ---- apply ---- */
 
 /* What the plan needs from M and P (P created with M's CPUs and memory nodes if missing). */
@@ -1125,6 +1153,7 @@ const struct isolation_backend isolation_backend_cpuset_v1 = {
     .apply = cpuset_v1_apply,
     .rescan = cpuset_v1_rescan,
     .release = cpuset_v1_release,
+    .reclaim = cpuset_v1_reclaim,
     .inspect = cpuset_v1_inspect,
     .free_state = cpuset_v1_free_state,
 };

@@ -4,10 +4,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "isolation_backend.h"
 #include "macro.h"
@@ -18,12 +23,19 @@ static const struct isolation_backend *const cpuset_backends[] = {
     &isolation_backend_cgroup_v2,
 };
 
+/* How long a launcher waits for another one's lock before it gives up, naming the holder. Every
+ * locked section is short (milliseconds), so a holder that keeps it this long is stuck or
+ * stopped; waiting for it forever would stall every launcher on the host. */
+#define LOCK_WAIT_MS 10000
+
 struct isolation {
 	const struct isolation_backend *backend;
 	struct isolation_config cfg; /* strings owned by the caller, outlive iso */
 	void *state;		     /* the backend's */
 	bool applied;
-	int lock_fd; /* -1 unless held */
+	int lock_fd;	     /* -1 unless held */
+	uid_t shielded_ruid; /* the caller's real uid while shielded (setuid), else -1 */
+	struct sigaction saved_stop[3];
 };
 
 const char *isolation_name(const struct isolation *iso)
@@ -77,6 +89,7 @@ int isolation_open(const struct isolation_config *cfg, struct isolation **ret, s
 	if (!iso->cfg.cgroup2_root || !*iso->cfg.cgroup2_root)
 		iso->cfg.cgroup2_root = "/sys/fs/cgroup";
 	iso->lock_fd = -1;
+	iso->shielded_ruid = (uid_t)-1;
 
 	if (cfg->mode == QL_ISOLATE_FALSE) {
 		int r = try_backend(iso, &isolation_backend_affinity, err);
@@ -128,6 +141,82 @@ char *isolation_describe(struct isolation *iso, const struct isolation_plan *pla
 	return iso->backend->describe(iso->state, plan);
 }
 
+static const int terminal_stops[3] = {SIGTSTP, SIGTTIN, SIGTTOU};
+
+/* Installed setuid, the launcher keeps the caller's real uid, so the caller may signal it: a
+ * SIGSTOP inside a locked section would stall every launcher on the host. While it waits for or
+ * holds the lock, the real uid is root (kill(2) checks the sender against the target's real and
+ * saved uid) and the terminal's stop signals, which bypass that check, are ignored. */
+static void shield_from_caller(struct isolation *iso)
+{
+	iso->shielded_ruid = (uid_t)-1;
+	uid_t ruid = getuid();
+	if (geteuid() != 0 || ruid == 0 || setresuid(0, (uid_t)-1, (uid_t)-1) < 0)
+		return;
+	iso->shielded_ruid = ruid;
+	struct sigaction ign = {.sa_handler = SIG_IGN};
+	for (size_t i = 0; i < ELEMENTSOF(terminal_stops); i++)
+		sigaction(terminal_stops[i], &ign, &iso->saved_stop[i]);
+}
+
+static void unshield(struct isolation *iso)
+{
+	if (iso->shielded_ruid == (uid_t)-1)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(terminal_stops); i++)
+		sigaction(terminal_stops[i], &iso->saved_stop[i], NULL);
+	/* as euid 0 this cannot fail; the caller may signal its launcher again */
+	(void)setresuid(iso->shielded_ruid, (uid_t)-1, (uid_t)-1);
+	iso->shielded_ruid = (uid_t)-1;
+}
+
+/* The pid /proc/locks names for a flock on fd's inode, 0 when none is found. */
+static pid_t lock_holder(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return 0;
+	_cleanup_fclose_ FILE *f = fopen("/proc/locks", "re");
+	char line[256];
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned maj, min;
+		unsigned long ino;
+		int pid;
+		if (strstr(line, "->") || !strstr(line, "FLOCK") ||
+		    sscanf(line, "%*d: FLOCK %*s %*s %d %x:%x:%lu", &pid, &maj, &min, &ino) != 4)
+			continue;
+		if (ino == st.st_ino && makedev(maj, min) == st.st_dev && pid > 0)
+			return pid;
+	}
+	return 0;
+}
+
+/* flock has no timeout: try, and back off up to 50 ms between tries, for LOCK_WAIT_MS. */
+static int wait_for_lock(int fd, const char *dir, struct ql_error *err)
+{
+	int64_t deadline = now_ms() + LOCK_WAIT_MS;
+	long delay_ms = 1;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			return ql_error_set_errno(err, errno, "locking `%s`", dir);
+		if (now_ms() >= deadline) {
+			pid_t holder = lock_holder(fd);
+			char who[48] = "another process";
+			if (holder)
+				snprintf(who, sizeof(who), "process %d", (int)holder);
+			return ql_error_set(err, ETIMEDOUT,
+					    "%s has held the lock on `%s` for over %d s (stopped or "
+					    "stuck?); no host change was made",
+					    who, dir, LOCK_WAIT_MS / 1000);
+		}
+		nanosleep(&(struct timespec){0, delay_ms * 1000000}, NULL);
+		delay_ms = delay_ms < 50 ? delay_ms * 2 : 50;
+	}
+	return 0;
+}
+
 /* Takes the cross-launcher lock of the backend's tree (none for affinity). */
 static int lock(struct isolation *iso, struct ql_error *err)
 {
@@ -140,9 +229,11 @@ static int lock(struct isolation *iso, struct ql_error *err)
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return ql_error_set_errno(err, errno, "opening `%s` to lock it", dir);
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR)
-			return ql_error_set_errno(err, errno, "locking `%s`", dir);
+	shield_from_caller(iso);
+	r = wait_for_lock(fd, dir, err);
+	if (r < 0) {
+		unshield(iso);
+		return r;
 	}
 	iso->lock_fd = TAKE_FD(fd);
 	return 0;
@@ -152,6 +243,7 @@ static void unlock(struct isolation *iso)
 {
 	closep(&iso->lock_fd); /* closing drops the flock */
 	iso->lock_fd = -1;
+	unshield(iso);
 }
 
 /* One backend step under the lock, its errors named after the backend. */
@@ -201,6 +293,16 @@ int isolation_release(struct isolation *iso, struct ql_error *err)
 		return r;
 	iso->applied = false;
 	return 0;
+}
+
+int isolation_reclaim(struct isolation *iso, struct ql_error *err)
+{
+	if (!iso->backend->reclaim)
+		return 0;
+	int r = locked(iso, iso->backend->reclaim, err);
+	if (r == 0)
+		iso->applied = false;
+	return r;
 }
 
 void isolation_free(struct isolation *iso)

@@ -63,6 +63,11 @@ int isolation_apply(struct isolation *iso, const struct isolation_plan *plan, st
 /* Moves threads qemu created since apply (not vCPUs) out of the vCPU sets. */
 int isolation_rescan(struct isolation *iso, struct ql_error *err);
 
+/* For a run that ended without its release (a SIGKILLed launcher, once its qemu is gone): under
+ * the lock, removes every set without tasks and gives their CPUs back, from the kernel's state
+ * alone. A no-op for backends that keep nothing. */
+int isolation_reclaim(struct isolation *iso, struct ql_error *err);
+
 /* Undoes every host change (idempotent; also right after qemu died). */
 int isolation_release(struct isolation *iso, struct ql_error *err);
 

@@ -21,6 +21,9 @@ struct isolation_backend {
 	int (*rescan)(void *state, struct ql_error *err);
 	/* Called with the lock held. Idempotent. */
 	int (*release)(void *state, struct ql_error *err);
+	/* With the lock held, from the kernel's state alone (the caller's run may have died at any
+	 * point): removes the sets of VMs without tasks and gives their CPUs back to the host. */
+	int (*reclaim)(void *state, struct ql_error *err);
 	/* --status: the VMs this backend's layout holds under cfg's paths (NULL: it keeps none). */
 	int (*inspect)(const struct isolation_config *cfg, const char *only,
 		       struct isolation_vm_list *acc, struct ql_error *err);

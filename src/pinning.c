@@ -519,6 +519,18 @@ int pinning_rescan(struct pinning *p, struct ql_error *err)
 	return isolation_rescan(p->iso, err);
 }
 
+bool pinning_leaves_sets(const struct pinning *p)
+{
+	return p && p->iso && isolation_isolates(p->iso);
+}
+
+int pinning_reclaim(struct pinning *p, struct ql_error *err)
+{
+	p->applied = false;
+	p->n_changes = 0; /* the threads are gone with qemu */
+	return p->iso ? isolation_reclaim(p->iso, err) : 0;
+}
+
 int pinning_release(struct pinning *p, struct ql_error *err)
 {
 	if (!p)

@@ -33,6 +33,11 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 /* After cont and from time to time: moves new non-vCPU threads out of vCPU sets. */
 int pinning_rescan(struct pinning *p, struct ql_error *err);
 
+/* Does this pinning keep sets on the host that a killed launcher would leave behind? */
+bool pinning_leaves_sets(const struct pinning *p);
+/* After the run died without release (its qemu gone): isolation_reclaim(). */
+int pinning_reclaim(struct pinning *p, struct ql_error *err);
+
 /* Undo all host changes (idempotent). */
 int pinning_release(struct pinning *p, struct ql_error *err);
 

@@ -356,8 +356,9 @@ static int collect_launcher_children(struct status_report *rep, struct ql_error 
 		char path[64];
 		_cleanup_free_ char *pp = NULL;
 		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+		/* a launcher's other child is its guardian, not a VM */
 		if (status_field(path, "PPid", &pp) < 0 || !parse_pid(pp, &ppid) ||
-		    !is_launcher(ppid))
+		    !is_launcher(ppid) || is_launcher(pid))
 			continue;
 		_cleanup_free_ char *name = launcher_vm_name(ppid);
 		if (!name || (rep->only && !streq(rep->only, name)))

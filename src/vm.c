@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cmdline.h"
+#include "guardian.h"
 #include "isolation.h"
 #include "launch.h"
 #include "memtrim.h"
@@ -167,6 +168,7 @@ struct start {
 	struct qmp *qmp;
 	int sigfd;
 	int stop_signal; /* a stop signal that arrived while waiting for qemu */
+	struct guardian *guardian; /* undoes the host changes if the launcher is killed */
 	bool ended;	 /* qemu was reaped during start-up: the outcome is known */
 };
 
@@ -177,6 +179,28 @@ static bool stop_requested(void *userdata)
 	if (!st->stop_signal)
 		st->stop_signal = supervise_take_stop_signal(st->sigfd);
 	return st->stop_signal != 0;
+}
+
+static int reclaim_cb(void *userdata, struct ql_error *err)
+{
+	return pinning_reclaim(userdata, err);
+}
+
+/* Before anything is pinned: a launcher SIGKILLed from here on must not leave the host's tasks
+ * confined until the next start. Without it the next start still reclaims: a warning only. */
+static void start_guardian(struct start *st)
+{
+	if (!pinning_leaves_sets(st->p->pinning))
+		return;
+	const int close_fds[] = {qmp_fd(st->qmp), st->sigfd, -1};
+	struct ql_error e = {0};
+	if (guardian_start(st->pid, reclaim_cb, st->p->pinning, close_fds, st->p->o->log,
+			   &st->guardian, &e) < 0)
+		ql_log(st->p->o->log, QL_LOG_WARNING,
+		       "no guardian for a killed launcher (%s): its cpusets would wait for the next "
+		       "start to be reclaimed",
+		       e.msg);
+	ql_error_clear(&e);
 }
 
 /* qemu closed QMP while `phase` was under way. When it exited by itself with a failure, that is
@@ -367,6 +391,7 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	int r = spawn(st, old_mask, ret, err);
 	if (r < 0)
 		return r;
+	start_guardian(st);
 	int early_sig = wait_for_greeting(st->qmp, st->sigfd, GREETING_TIMEOUT_MS);
 	if (early_sig)
 		return stopped_during_start(st, early_sig, NULL, ret);
@@ -411,6 +436,8 @@ int vm_run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
 		return r;
 	struct start st = {.p = p, .sigfd = sigfd};
 	r = start(&st, &old_mask, ret, err);
+	/* dismissed on every return below, after the host changes were undone */
+	_cleanup_guardian_ struct guardian *guardian = TAKE_PTR(st.guardian);
 	_cleanup_qmp_ struct qmp *qmp = TAKE_PTR(st.qmp);
 	if (qmp)
 		qmp_set_interrupt(qmp, -1, NULL, NULL); /* supervision watches the signalfd itself */

@@ -223,17 +223,18 @@ EOT
 	kill -KILL "$LP"
 	wait "$LP" 2>/dev/null
 	wait_for 10 no_fake
-	check "launcher SIGKILLed: qemu follows (PDEATHSIG), a stale tree stays" \
-		sh -c "[ -n '$LQ' ] && [ -z \"\$(pidof fake-qemu)\" ] && [ -d $CG/qemu/lt ]"
+	wait_for 5 absent $CG/qemu
+	check "launcher SIGKILLed: qemu follows (PDEATHSIG), its guardian removes the tree" \
+		sh -c "[ -n '$LQ' ] && [ -z \"\$(pidof fake-qemu)\" ] && [ ! -e $CG/qemu ]"
 	"$QL" lt >$T/lt3.out 2>$T/lt3.err </dev/null &
 	LP=$!
 	wait_for 15 lt_placed
 	LQ=$(cat $CG/qemu/lt/cgroup.procs 2>/dev/null)
-	eq "launcher: the next start reclaims the stale tree and isolates again" "isolated 3" \
+	eq "launcher: the next start isolates again" "isolated 3" \
 		"$(rd $CG/qemu/lt/vcpu3/cpuset.cpus.partition) $(aff "$(tid_named "$LQ" "CPU 0/TCG")")"
 	kill -TERM "$LP"
 	wait "$LP"
-	check "launcher: clean exit after the reclaimed run" sh -c "[ $? = 0 ] && [ ! -e $CG/qemu ]" || dump_err lt3
+	check "launcher: clean exit after the rerun" sh -c "[ $? = 0 ] && [ ! -e $CG/qemu ]" || dump_err lt3
 else
 	skipn 14 "no static qemu-launcher in the guest"
 fi

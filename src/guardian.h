@@ -1,0 +1,26 @@
+/* A small process that outlives a SIGKILLed launcher: when the launcher dies without dismissing
+ * it, it waits for qemu to end (SIGKILL after a grace), then undoes the run's host changes, so
+ * the host is not left confined until some other launcher happens to start. */
+#pragma once
+
+#include <sys/types.h>
+
+#include "error.h"
+#include "log.h"
+
+struct guardian;
+
+/* Forks the guardian for qemu_pid. undo(userdata) runs in the guardian after the launcher's death
+ * and qemu's end. close_fds (-1 terminated) are closed in the guardian (the launcher's QMP
+ * channel and signalfd must not live on in it). */
+int guardian_start(pid_t qemu_pid, int (*undo)(void *userdata, struct ql_error *err),
+		   void *userdata, const int *close_fds, const struct ql_logger *log,
+		   struct guardian **ret, struct ql_error *err);
+
+/* The launcher unwound by itself: the guardian exits without acting. Accepts NULL. */
+void guardian_dismiss(struct guardian *g);
+static inline void guardian_dismissp(struct guardian **g)
+{
+	guardian_dismiss(*g);
+}
+#define _cleanup_guardian_ _cleanup_(guardian_dismissp)

@@ -1,0 +1,113 @@
+#!/bin/bash
+# The cross-launcher lock (SECURITY.md, "The cross-launcher lock"): a launcher never waits for
+# another's lock for more than a bounded time, names the holder and changes nothing; there is one
+# lock however the mount path is spelled; and a setuid launcher cannot be stopped by its caller
+# while it waits for or holds the lock. The lock is the parent of the mount path, so the
+# delegated subtree is nested one level deeper ($CS/$TD/m): the lock on $CS/$TD is this test's
+# own and no other launcher on the host ever waits for it.
+. "$(dirname "$0")/lib.sh"
+NTESTS=20
+plan $NTESTS
+require_cpuset_v1
+command -v flock >/dev/null || skip_all "flock (util-linux) is missing"
+
+TD=qltest-lock-$$
+L=$CS/$TD
+mkdir "$L"
+register_cgroup "$L"
+cat "$CS/cpuset.cpus" >"$L/cpuset.cpus"
+cat "$CS/cpuset.mems" >"$L/cpuset.mems"
+M=$L/m
+mkdir "$M"
+cat "$L/cpuset.cpus" >"$M/cpuset.cpus"
+cat "$L/cpuset.mems" >"$M/cpuset.mems"
+export QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M
+unset QEMU_LAUNCHER_CPUSET_PREFIX
+
+{
+	printf 'launcher:\n  binary: %s\n  vcpu_pinning: [ %s ]\nqemu:\n' "$QEMU" "$PIN"
+	guest_opts exit
+} | def pinned
+
+# hold_lock: a stand-in for a stopped launcher: holds the flock on $L until killed. Sets HOLDER.
+# (-o: the sleep does not inherit the lock, so ending flock(1) releases it.)
+hold_lock() {
+	flock -o "$L" sleep 300 &
+	HOLDER=$!
+	register_pid "$HOLDER"
+	wait_until 5 grep -q " FLOCK .* $HOLDER " /proc/locks
+	HOLDER_SLEEP=$(child_of "$HOLDER")
+	register_pid "$HOLDER_SLEEP"
+}
+release_lock() {
+	kill "$HOLDER" "$HOLDER_SLEEP"
+	wait "$HOLDER" 2>/dev/null
+	wait_until 5 bash -c "! grep -q ' FLOCK .* $HOLDER ' /proc/locks"
+}
+qemu_gone() { ! pgrep -f "^[^ ]*qemu-system-x86_64 .*$BIOS_EXIT" >/dev/null; }
+no_sets() { [ -z "$(find "$M" -mindepth 1 -type d)" ]; }
+
+# --- a holder that never lets go ------------------------------------------------------------
+hold_lock
+t0=$SECONDS
+timeout -s KILL 60 "$QL" pinned >"$SCRATCH/held.out" 2>"$SCRATCH/held.err" </dev/null
+rc=$?
+took=$((SECONDS - t0))
+expect_eq "lock held elsewhere: exit 125" 125 "$rc"
+check "lock held elsewhere: gives up within the bound (10 s, took ${took} s)" [ "$took" -ge 9 -a "$took" -le 25 ]
+check "lock held elsewhere: the message names the holder's pid" grep -q "process $HOLDER has held the lock on \`$L\` for over 10 s" "$SCRATCH/held.err"
+check "lock held elsewhere: no host change was made" no_sets
+check "lock held elsewhere: qemu is gone" qemu_gone
+
+# --- the same hierarchy spelled differently takes the same lock ---------------------------
+QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M/. timeout -s KILL 60 "$QL" pinned >"$SCRATCH/dot.out" 2>"$SCRATCH/dot.err" </dev/null
+expect_eq "mount path \$M/.: the same lock, exit 125" 125 "$?"
+check "mount path \$M/.: the message names the holder" grep -q "process $HOLDER has held the lock" "$SCRATCH/dot.err"
+ln -s "$M" "$SCRATCH/mlink"
+QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$SCRATCH/mlink timeout -s KILL 60 "$QL" pinned >"$SCRATCH/link.out" 2>"$SCRATCH/link.err" </dev/null
+expect_eq "mount path through a symlink: the same lock, exit 125" 125 "$?"
+check "nothing was changed by either" no_sets
+release_lock
+
+# --- once free, the launcher runs -------------------------------------------------------------
+timeout -s KILL 60 "$QL" pinned >"$SCRATCH/free.out" 2>"$SCRATCH/free.err" </dev/null
+expect_eq "lock free: the VM runs to its end (exit 11)" 11 "$?"
+check "lock free: no residue" no_sets
+
+# --- setuid: the caller cannot stop its launcher while it waits for or holds the lock ----------
+if ! command -v setpriv >/dev/null; then
+	for i in 1 2 3 4 5 6 7 8 9; do skip "setpriv (util-linux) is missing"; done
+	exit 0
+fi
+SU=$SCRATCH/su
+mkdir -m 755 "$SU"
+cp "$QL_BUILD_DIR/tests/lockdrive" "$SU/lockdrive"
+chown root:root "$SU/lockdrive"
+chmod 4755 "$SU/lockdrive"
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+uid_of() { awk '/^Uid:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+hold_lock
+mkfifo "$SCRATCH/in"
+as_nobody "$SU/lockdrive" "$M" shielded "$PIN" <"$SCRATCH/in" >"$SCRATCH/drv.out" 2>"$SCRATCH/drv.err" &
+DRVW=$!
+register_pid "$DRVW"
+exec 8>"$SCRATCH/in"
+wait_until 5 grep -q '^PID' "$SCRATCH/drv.out"
+DRV=$(awk '/^PID/ {print $2}' "$SCRATCH/drv.out")
+register_pid "$DRV"
+wait_until 5 test "$(uid_of "$DRV")" = 0
+expect_eq "setuid, waiting for the lock: its real uid is root (the caller may not signal it)" 0 "$(uid_of "$DRV")"
+as_nobody kill -STOP "$DRV" 2>"$SCRATCH/stop.err"
+expect_eq "setuid, waiting for the lock: the caller's SIGSTOP is refused" 1 "$?"
+check "setuid, waiting for the lock: the caller's SIGSTOP fails with EPERM" grep -qi "not permitted" "$SCRATCH/stop.err"
+check "setuid, waiting: the launcher is not stopped" bash -c "! grep -q '^State:.*T' /proc/$DRV/status"
+release_lock
+check "setuid: once the lock is free, it places the vCPU" wait_until 15 grep -qx APPLIED "$SCRATCH/drv.out"
+expect_eq "setuid, after the locked section: the caller's real uid is back" "$(id -u nobody)" "$(uid_of "$DRV")"
+as_nobody kill -0 "$DRV"
+expect_eq "setuid, after the locked section: the caller may signal it again" 0 "$?"
+exec 8>&-
+wait "$DRVW"
+expect_eq "setuid driver: released and exited 0" 0 "$?"
+check "setuid driver: no residue" no_sets
