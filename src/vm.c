@@ -23,6 +23,7 @@
 #include "privileges.h"
 #include "qmp.h"
 #include "supervise.h"
+#include "vfio.h"
 
 #define QMP_CHARDEV_ID "qemu-launcher-qmp"
 /* Generous: qemu with mem-lock on a big guest allocates all RAM before greeting. */
@@ -131,6 +132,9 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 	int r = command_line(d, &p->argv_user, err);
 	if (r == 0)
 		r = private_options(pins && !p->user_paused, &p->extra, err);
+	/* qemu would fail late with "group N is not viable": say it before anything starts */
+	if (r == 0)
+		r = vfio_check(o->paths->sysfs_root, d, err);
 	if (r == 0 && d->hugepages != QL_HUGEPAGES_IGNORE)
 		r = hugepages_prepare(p, err);
 	if (r == 0 && pins) {
