@@ -469,7 +469,11 @@ static int run_definition(const struct cli *cli, const struct config_paths *path
 {
 	struct printer printer = {.verbose = cli->verbose, .debug = cli->debug || d->debug};
 	struct ql_logger log = {.fn = print_log, .userdata = &printer};
-	struct vm_options o = {.name = cli->name, .def = d, .paths = paths, .log = &log};
+	struct vm_options o = {.name = cli->name,
+			       .def = d,
+			       .paths = paths,
+			       .log = &log,
+			       .dry_run = cli->mode == MODE_DRY_RUN};
 	struct ql_error err = {0};
 	_cleanup_vm_plan_ struct vm_plan *plan = NULL;
 	if (vm_plan_new(&o, &plan, &err) < 0) {

@@ -132,16 +132,20 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 	int r = command_line(d, &p->argv_user, err);
 	if (r == 0)
 		r = private_options(pins && !p->user_paused, &p->extra, err);
-	/* qemu would fail late with "group N is not viable": say it before anything starts */
-	if (r == 0)
-		r = vfio_check(o->paths->sysfs_root, d, err);
-	if (r == 0 && d->hugepages != QL_HUGEPAGES_IGNORE)
-		r = hugepages_prepare(p, err);
 	if (r == 0 && pins) {
 		struct isolation_config icfg;
 		isolation_config_of(o, &icfg);
 		r = pinning_prepare(d, &icfg, &p->pinning, err);
 	}
+	/* qemu would fail late with "group N is not viable": say it before anything starts */
+	if (r == 0 && (r = vfio_check(o->paths->sysfs_root, d, err)) < 0 && r != -ENOMEM &&
+	    o->dry_run) {
+		ql_log(o->log, QL_LOG_WARNING, "%s (a run would stop here)", err->msg);
+		ql_error_clear(err);
+		r = 0;
+	}
+	if (r == 0 && d->hugepages != QL_HUGEPAGES_IGNORE)
+		r = hugepages_prepare(p, err);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(p);

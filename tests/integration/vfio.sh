@@ -4,7 +4,7 @@
 # through QEMU_LAUNCHER_SYSFS_ROOT) a viable group and one whose audio function keeps its host
 # driver. Reads sysfs only; this machine's devices are never touched.
 . "$(dirname "$0")/lib.sh"
-NTESTS=9
+NTESTS=11
 plan $NTESTS
 
 # The marker stand-in for qemu: leaves a file if anything ever executes it.
@@ -44,9 +44,12 @@ fake_dev 0000:0a:00.0 7 vfio-pci 0x030000
 fake_dev 0000:0a:00.1 7 snd_hda_intel 0x040300
 fake_dev 0000:0b:00.0 8 vfio-pci 0x030000
 vdef badgroup 0000:0a:00.0
-QEMU_LAUNCHER_SYSFS_ROOT=$F "$QL" --dry-run badgroup >/dev/null 2>"$SCRATCH/bad.err"
-expect_eq "a group with a member on its host driver: --dry-run exit 125" 125 "$?"
+QEMU_LAUNCHER_SYSFS_ROOT=$F "$QL" --check badgroup >/dev/null 2>"$SCRATCH/bad.err"
+expect_eq "a group with a member on its host driver: --check exit 125" 125 "$?"
 check "... names the member, its driver and the fix" grep -q "IOMMU group 7 is not viable: 0000:0a:00.1 (bound to snd_hda_intel); .*driver_override" "$SCRATCH/bad.err"
+QEMU_LAUNCHER_SYSFS_ROOT=$F "$QL" --dry-run badgroup >/dev/null 2>"$SCRATCH/baddry.err"
+expect_eq "... --dry-run still shows the plan (exit 0)" 0 "$?"
+check "... with a warning that a run would stop there" grep -q "warning: .*IOMMU group 7 is not viable.*(a run would stop here)" "$SCRATCH/baddry.err"
 vdef good 0000:0b:00.0
 QEMU_LAUNCHER_SYSFS_ROOT=$F "$QL" --check good >"$SCRATCH/good.out" 2>&1
 expect_eq "a viable group: --check exit 0" 0 "$?"
