@@ -810,11 +810,10 @@ static int parse_memlock(struct ctx *c, const struct ynode *v)
 		return 0;
 	}
 bad:
-	return fail(
-	    c, v->mark,
-	    "`rlimit_memlock` must be `true`, `false`, `auto` or a size (bytes, or with K, M, G, T, "
-	    "KiB, MiB, GiB, TiB), got %s`%s`",
-	    v->plain ? "" : "quoted ", ql_show(&s, v->text));
+	return fail(c, v->mark,
+		    "`rlimit_memlock` must be `true`, `false`, `auto` or a size (bytes, or with K, "
+		    "M, G, T, KiB, MiB, GiB, TiB), got %s`%s`",
+		    v->plain ? "" : "quoted ", ql_show(&s, v->text));
 }
 
 static int check_scheduling(struct ctx *c, const struct sched_marks *sm)

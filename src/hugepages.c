@@ -197,8 +197,8 @@ static bool is_memory_backend(const char *type)
 /* The memory options of d. all: every memory backend (page_kb 0 when not on hugepages) and the
  * layout facts in *lay; otherwise the hugepage-backed ones only. */
 static int parse_memory(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
-			unsigned long default_kb, bool all, struct mem_backend **ret,
-			size_t *ret_n, struct mem_layout *lay, struct ql_error *err)
+			unsigned long default_kb, bool all, struct mem_backend **ret, size_t *ret_n,
+			struct mem_layout *lay, struct ql_error *err)
 {
 	struct mem_backend *v = NULL;
 	size_t n = 0;

@@ -38,13 +38,14 @@ int memlock_check(const struct definition *d, char **ret_warning, struct ql_erro
 	}
 	if (have >= need)
 		return 0;
-	if (asprintf(ret_warning,
-		     "%s: %s locks memory but %s is %" PRIu64
-		     " bytes, below the %" PRIu64 " it needs (guest RAM %" PRIu64
-		     " + 1 GiB); `rlimit_memlock: auto` sets it (a qemu keeping CAP_IPC_LOCK is not "
-		     "bound by it)",
-		     d->path, l.vfio ? "-device vfio-pci" : "-overcommit mem-lock=on", source, have,
-		     need, l.guest_ram) < 0) {
+	if (asprintf(
+		ret_warning,
+		"%s: %s locks memory but %s is %" PRIu64 " bytes, below the %" PRIu64
+		" it needs (guest RAM %" PRIu64
+		" + 1 GiB); `rlimit_memlock: auto` sets it (a qemu keeping CAP_IPC_LOCK is not "
+		"bound by it)",
+		d->path, l.vfio ? "-device vfio-pci" : "-overcommit mem-lock=on", source, have,
+		need, l.guest_ram) < 0) {
 		*ret_warning = NULL;
 		return ql_error_set(err, ENOMEM, "out of memory");
 	}

@@ -137,8 +137,9 @@ int prealloc_plan_new(const struct definition *d, const struct mem_layout *l, bo
 		if (!l->v[i].prealloc)
 			continue;
 		if (streq(l->v[i].id, "-mem-path")) {
-			if (note(&p, "%s: -mem-prealloc has no prealloc-context: its threads run "
-				     "where qemu runs",
+			if (note(&p,
+				 "%s: -mem-prealloc has no prealloc-context: its threads run "
+				 "where qemu runs",
 				 "prealloc") < 0)
 				return ql_error_set(err, ENOMEM, "out of memory");
 			continue;

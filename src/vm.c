@@ -185,8 +185,8 @@ static void describe_memory(const struct vm_plan *p, FILE *f)
 	const struct prealloc_plan *pa = &p->prealloc;
 	if (p->o->def->memlock == QL_MEMLOCK_AUTO)
 		fprintf(f,
-			"# rlimit_memlock: auto: RLIMIT_MEMLOCK %" PRIu64 " bytes (guest RAM %" PRIu64
-			" + 1 GiB for qemu and VFIO)\n",
+			"# rlimit_memlock: auto: RLIMIT_MEMLOCK %" PRIu64
+			" bytes (guest RAM %" PRIu64 " + 1 GiB for qemu and VFIO)\n",
 			p->memlock_bytes, p->guest_ram);
 	if (pa->args) {
 		_cleanup_free_ char *obj = cmdline_shell_join(pa->args);
@@ -194,8 +194,9 @@ static void describe_memory(const struct vm_plan *p, FILE *f)
 			obj ? obj : "?");
 	}
 	for (size_t i = 0; i < pa->n; i++)
-		fprintf(f, "# qemu-launcher adds prealloc-context=" PREALLOC_CONTEXT_ID
-			   " to memory backend `%s`\n",
+		fprintf(f,
+			"# qemu-launcher adds prealloc-context=" PREALLOC_CONTEXT_ID
+			" to memory backend `%s`\n",
 			pa->ids[i]);
 	for (char **n = pa->notes; n && *n; n++)
 		fprintf(f, "# %s\n", *n);

@@ -237,7 +237,8 @@ static void test_layout(void **state)
 	     "- numa: node,memdev=a\n- numa: node,memdev=b\n- device: [ vfio-pci, host: 1:0.0 ]\n",
 	     1ULL << 30, false, true, 2},
 	    {"- m: 1G\n- object: [ memory-backend-memfd, id: r, size: 1G ]\n"
-	     "- machine: [ pc, memory-backend: r ]\n- object: [ memory-backend-ram, id: d, size: 256M ]\n"
+	     "- machine: [ pc, memory-backend: r ]\n- object: [ memory-backend-ram, id: d, size: "
+	     "256M ]\n"
 	     "- device: driver=vfio-pci,host=1:0.0\n- overcommit: [ mem-lock: off ]\n",
 	     (1ULL << 30) + (256ULL << 20), false, true, 2},
 	    /* a hotplug DIMM's backend adds to -m */
