@@ -436,13 +436,14 @@ static void print_topology_warnings(const struct definition *d)
 static void print_memlock_warning(const struct definition *d)
 {
 	struct ql_error err = {0};
-	_cleanup_free_ char *w = NULL;
-	if (memlock_check(d, &w, &err) < 0) {
+	_cleanup_strv_free_ char **warnings = NULL;
+	if (memlock_check(d, &warnings, &err) < 0) {
 		fprintf(stderr, "qemu-launcher: warning: locked memory not checked: %s\n", err.msg);
 		ql_error_clear(&err);
-	} else if (w) {
-		fprintf(stderr, "qemu-launcher: warning: %s\n", w);
+		return;
 	}
+	for (char **w = warnings; *w; w++)
+		fprintf(stderr, "qemu-launcher: warning: %s\n", *w);
 }
 
 /* --check and --dry-run: the same plan a run would carry out. */

@@ -18,7 +18,9 @@ static inline uint64_t memlock_auto_bytes(const struct mem_layout *l)
 	return l->guest_ram + MEMLOCK_MARGIN;
 }
 
-/* --check: *ret_warning (NULL when none) when the definition locks memory (-overcommit
- * mem-lock=on, -device vfio-pci) and neither rlimit_memlock nor the limit qemu would inherit
- * (the launcher's current soft limit) covers memlock_auto_bytes. */
-int memlock_check(const struct definition *d, char **ret_warning, struct ql_error *err);
+/* --check: the warnings (a NULL-terminated list, maybe empty): when rlimit_memlock asks for more
+ * than the hard limit and the launcher cannot raise it (the start would fail), or when the
+ * definition locks memory
+ * (-overcommit mem-lock=on, -device vfio-pci) and neither rlimit_memlock nor the limit qemu would
+ * inherit (the launcher's current soft limit) covers memlock_auto_bytes. */
+int memlock_check(const struct definition *d, char ***ret_warnings, struct ql_error *err);
