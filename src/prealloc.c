@@ -1,6 +1,6 @@
-/* Preallocation on the right CPUs (see prealloc.h). qemu's side: backends/hostmem.c runs the
- * preallocation threads in the prealloc-context's thread-context (qemu 7.2,
- * docs/system/... `-object thread-context`), whose cpu-affinity they inherit. */
+/* Preallocation on the right CPUs (see prealloc.h). qemu's side (7.2: backends/hostmem.c,
+ * util/oslib-posix.c touch_all_pages, qemu-options.hx `-object thread-context`): the
+ * preallocation threads are created by the context's thread and inherit its cpu-affinity. */
 #include "prealloc.h"
 
 #include <fcntl.h>
@@ -203,12 +203,23 @@ int prealloc_plan_new(const struct definition *d, const struct mem_layout *l, bo
 				return ql_error_set(err, ENOMEM, "out of memory");
 			continue;
 		}
+		/* qemu 7.2 populates with a single thread in its main thread (MADV_POPULATE_WRITE,
+		 * Linux >= 5.14): the context only places two or more */
+		const char *t = strstr(val, "prealloc-threads=");
+		if ((!t || strtol(t + 17, NULL, 10) < 2) &&
+		    note(
+			&p,
+			"prealloc: backend `%s` has one preallocation thread: qemu may populate it "
+			"in its main thread, not in the context (prealloc-threads=2 or more)",
+			b->id) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
 		p.argv_index[p.n] = value_index(d, b->option);
-		if (asprintf(&p.values[p.n], "%s,prealloc-context=" PREALLOC_CONTEXT_ID, val) < 0 ||
-		    !(p.ids[p.n] = strdup(b->id))) {
+		if (asprintf(&p.values[p.n], "%s,prealloc-context=" PREALLOC_CONTEXT_ID, val) < 0) {
 			p.values[p.n] = NULL;
 			return ql_error_set(err, ENOMEM, "out of memory");
 		}
+		if (!(p.ids[p.n] = strdup(b->id)))
+			return ql_error_set(err, ENOMEM, "out of memory"); /* values[n] is freed */
 		p.n++;
 	}
 	if (!p.n) {

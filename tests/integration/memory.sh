@@ -4,7 +4,7 @@
 # definition that locks memory without the limit, and a prealloc=on backend in a pinned VM whose
 # preallocation threads run on the emulator CPUs through the thread-context qemu-launcher adds.
 . "$(dirname "$0")/lib.sh"
-NTESTS=14
+NTESTS=15
 plan $NTESTS
 
 GIB=$((1 << 30))
@@ -182,7 +182,15 @@ out=$("$QL" --dry-run own 2>/dev/null)
 check "a backend's own prealloc-context is kept and said" \
 	grep -qx '# prealloc: backend `ram0` names its own prealloc-context: kept' <<<"$out"
 
-# 14: a qemu without thread-context (QEMU < 7.2): a note, nothing added
+# 14: one preallocation thread: qemu may populate in its main thread; --dry-run says so
+pre_def one ''
+sed_machine one
+sed -i 's/, prealloc-threads: 2 ]/ ]/' "$CONF/one.yml"
+out=$("$QL" --dry-run one 2>/dev/null)
+check "a backend with one preallocation thread is noted" \
+	grep -qx '# prealloc: backend `ram0` has one preallocation thread: qemu may populate it in its main thread, not in the context (prealloc-threads=2 or more)' <<<"$out"
+
+# 15: a qemu without thread-context (QEMU < 7.2): a note, nothing added
 OLD=$SCRATCH/old-qemu
 printf '#!/bin/sh\necho "List of user creatable objects:"\necho "  iothread"\necho "  memory-backend-ram"\n' >"$OLD"
 chmod 755 "$OLD"
