@@ -3,6 +3,7 @@
  * check, pin, read back, cont; then supervision and unwind. */
 #include "vm.h"
 
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,8 +19,10 @@
 #include "journal.h"
 #include "isolation.h"
 #include "launch.h"
+#include "memlock.h"
 #include "notify.h"
 #include "pinning.h"
+#include "prealloc.h"
 #include "privileges.h"
 #include "qmp.h"
 #include "supervise.h"
@@ -40,6 +43,9 @@ struct vm_plan {
 	size_t n_mem;
 	struct hugepages_plan huge;
 	struct journal *journal; /* host values changed for this run; NULL when none */
+	enum ql_memlock memlock; /* the definition's, `auto` made a size */
+	uint64_t memlock_bytes, guest_ram;
+	struct prealloc_plan prealloc; /* thread-context for the preallocation threads */
 };
 
 void vm_plan_free(struct vm_plan *p)
@@ -52,6 +58,7 @@ void vm_plan_free(struct vm_plan *p)
 	mem_backends_free(p->mem, p->n_mem);
 	hugepages_plan_done(&p->huge);
 	journal_free(p->journal);
+	prealloc_plan_done(&p->prealloc);
 	free(p);
 }
 
@@ -102,21 +109,47 @@ static void isolation_config_of(const struct vm_options *o, struct isolation_con
 	};
 }
 
+/* The default hugetlb size of memfd backends: the kernel's default_hugepagesz. */
+static unsigned long default_hugepage_kb(void)
+{
+	long kb = 2048;
+	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
+	char line[128];
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Hugepagesize: %ld kB", &kb) == 1)
+			break;
+	return (unsigned long)kb;
+}
+
 /* Which guest RAM is on hugepages and how the host's pools stand (reads only). */
 static int hugepages_prepare(struct vm_plan *p, struct ql_error *err)
 {
 	const char *root = p->o->paths->sysfs_root;
-	long default_kb = 2048;
-	/* the default hugetlb size of memfd backends: the kernel's default_hugepagesz */
-	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
-	char line[128];
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "Hugepagesize: %ld kB", &default_kb) == 1)
-			break;
-	int r = mem_backends_parse(p->o->def, hugepages_hugetlbfs_page_kb,
-				   (unsigned long)default_kb, &p->mem, &p->n_mem, err);
+	int r = mem_backends_parse(p->o->def, hugepages_hugetlbfs_page_kb, default_hugepage_kb(),
+				   &p->mem, &p->n_mem, err);
 	if (r == 0 && p->n_mem)
 		r = hugepages_plan_compute(root, p->mem, p->n_mem, &p->huge, err);
+	return r;
+}
+
+/* rlimit_memlock: auto made a size, the preallocation threads placed (memlock.h, prealloc.h). */
+static int memory_prepare(struct vm_plan *p, bool pins, struct ql_error *err)
+{
+	const struct definition *d = p->o->def;
+	p->memlock = d->memlock;
+	p->memlock_bytes = d->memlock_bytes;
+	if (d->memlock != QL_MEMLOCK_AUTO && !pins)
+		return 0;
+	_cleanup_(mem_layout_done) struct mem_layout l = {0};
+	int r = mem_layout_parse(d, hugepages_hugetlbfs_page_kb, default_hugepage_kb(), &l, err);
+	if (r == 0 && d->memlock == QL_MEMLOCK_AUTO) {
+		p->memlock = QL_MEMLOCK_BYTES;
+		p->memlock_bytes = memlock_auto_bytes(&l);
+		p->guest_ram = l.guest_ram;
+	}
+	/* setuid: the binary is not run before the privilege drop; thread-context is assumed */
+	if (r == 0 && pins)
+		r = prealloc_plan_new(d, &l, !p->o->paths->setuid, &p->prealloc, err);
 	return r;
 }
 
@@ -146,10 +179,35 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 	}
 	if (r == 0 && d->hugepages != QL_HUGEPAGES_IGNORE)
 		r = hugepages_prepare(p, err);
+	if (r == 0)
+		r = memory_prepare(p, pins, err);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(p);
 	return 0;
+}
+
+/* --dry-run: the sized RLIMIT_MEMLOCK and what qemu-launcher adds for preallocation. */
+static void describe_memory(const struct vm_plan *p, FILE *f)
+{
+	const struct prealloc_plan *pa = &p->prealloc;
+	if (p->o->def->memlock == QL_MEMLOCK_AUTO)
+		fprintf(f,
+			"# rlimit_memlock: auto: RLIMIT_MEMLOCK %" PRIu64
+			" bytes (guest RAM %" PRIu64 " + 1 GiB for qemu and VFIO)\n",
+			p->memlock_bytes, p->guest_ram);
+	if (pa->args) {
+		_cleanup_free_ char *obj = cmdline_shell_join(pa->args);
+		fprintf(f, "# qemu-launcher adds for the preallocation threads: %s\n",
+			obj ? obj : "?");
+	}
+	for (size_t i = 0; i < pa->n; i++)
+		fprintf(f,
+			"# qemu-launcher adds prealloc-context=" PREALLOC_CONTEXT_ID
+			" to memory backend `%s`\n",
+			pa->ids[i]);
+	for (char **n = pa->notes; n && *n; n++)
+		fprintf(f, "# %s\n", *n);
 }
 
 char *vm_plan_describe(const struct vm_plan *p)
@@ -174,6 +232,7 @@ char *vm_plan_describe(const struct vm_plan *p)
 	for (char *save = NULL, *l = huge ? strtok_r(huge, "\n", &save) : NULL; l;
 	     l = strtok_r(NULL, "\n", &save))
 		fprintf(f, "# %s\n", l);
+	describe_memory(p, f);
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;
@@ -339,9 +398,13 @@ static int spawn(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	const struct vm_options *o = st->p->o;
 	const struct definition *d = o->def;
 	bool setuid = o->paths->setuid;
-	_cleanup_free_ char **argv = NULL; /* borrows the plan's strings */
-	if (strv_concat(st->p->argv_user, st->p->extra, &argv) < 0)
+	_cleanup_free_ char **argv0 = NULL, **argv = NULL; /* borrow the plan's strings */
+	const struct prealloc_plan *pa = &st->p->prealloc;
+	if (strv_concat(st->p->argv_user, st->p->extra, &argv0) < 0 ||
+	    strv_concat(argv0, pa->args, &argv) < 0)
 		return ql_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < pa->n; i++)
+		argv[pa->argv_index[i]] = pa->values[i]; /* said by --dry-run */
 	_cleanup_(identity_done) struct identity id = {0};
 	_cleanup_strv_free_ char **envp = NULL;
 	int r = privileges_identity(d, setuid, &id, err);
@@ -363,8 +426,8 @@ static int spawn(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	    .envp = envp,
 	    .path_lookup = !setuid && !strchr(d->binary, '/'),
 	    .identity = &id,
-	    .memlock = d->memlock,
-	    .memlock_bytes = d->memlock_bytes,
+	    .memlock = st->p->memlock,
+	    .memlock_bytes = st->p->memlock_bytes,
 	    .qmp_fd = qmp_theirs,
 	    .restore_mask = old_mask,
 	    .session = &session,
