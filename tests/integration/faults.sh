@@ -172,7 +172,8 @@ done
 # --- the launcher gets SIGTERM/SIGINT/SIGHUP at each phase ------------------------------------
 for sig in TERM INT HUP; do
 	# Before the greeting: qemu is stopped at once, nothing was pinned.
-	fake_def s_start_$sig "pause@start"
+	# (3 s: the signal must land inside the pause even when a loaded host is slow to notice it)
+	fake_def s_start_$sig "pause@start" 3
 	bg_case s_start_$sig
 	wait_until 10 test -e "$MARK/at-start"
 	kill -$sig "$L"
@@ -316,10 +317,11 @@ finish "reclaiming VM stopped" 0
 # --- a cgroup write fails part-way -------------------------------------------------------------
 # The subtree loses the pinned CPU while qemu is being queried: the prefix and pool get created,
 # the cpu$PIN set cannot be. Everything done so far must be undone.
-fake_def shrink "pause@cpus"
+# (4 s: the shrink must land before the launcher gets its answer, also on a loaded host)
+fake_def shrink "pause@cpus" 4
 bg_case shrink
 wait_until 10 test -e "$MARK/at-cpus"
-echo 0 >"$M/cpuset.cpus"
+echo 0 >"$M/cpuset.cpus" || diag "shrinking $M failed"
 wait "$LPID"
 rc=$?
 echo "$M_CPUS" >"$M/cpuset.cpus"
