@@ -178,12 +178,37 @@ static bool part_is(const char *part, size_t n, const char *key, const char *val
 	return n == kl + vl && strncmp(part, key, kl) == 0 && strncmp(part + kl, value, vl) == 0;
 }
 
+/* The JSON form `{"qom-type": "TYPE", "id": "ID", ...}` (as libvirt writes it): looked at with
+ * the whitespace between tokens dropped; this module speaks no JSON beyond that. */
+static bool json_object_is(const char *v, const char *type, const char *id)
+{
+	_cleanup_free_ char *t = malloc(strlen(v) + 1), *want_type = NULL, *want_id = NULL;
+	if (!t || asprintf(&want_type, "\"qom-type\":\"%s\"", type) < 0 ||
+	    asprintf(&want_id, "\"id\":\"%s\"", id) < 0)
+		return false;
+	size_t n = 0;
+	bool in_string = false;
+	for (const char *p = v; *p; p++) {
+		if (*p == '"' && (p == v || p[-1] != '\\'))
+			in_string = !in_string;
+		if (in_string || !strchr(" \t\n\r", *p))
+			t[n++] = *p;
+	}
+	t[n] = '\0';
+	return strstr(t, want_type) && strstr(t, want_id);
+}
+
 bool cmdline_creates_object(const struct definition *d, const char *type, const char *id)
 {
 	for (size_t i = 0; i < d->n_options; i++) {
 		if (!streq(d->options[i].name, "object") || !d->options[i].has_value)
 			continue;
 		_cleanup_free_ char *v = cmdline_option_value(&d->options[i]);
+		if (v && v[0] == '{') {
+			if (json_object_is(v, type, id))
+				return true;
+			continue;
+		}
 		const char *p = v, *part;
 		size_t n;
 		bool first = true, is_type = false, has_id = false;

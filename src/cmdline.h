@@ -16,8 +16,8 @@ int cmdline_build(const struct definition *d, char ***ret_argv, struct ql_error 
 /* True if the qemu list contains the option `name` (e.g. "S"). */
 bool cmdline_has_option(const struct definition *d, const char *name);
 
-/* True if the qemu list creates an object of QOM type `type` with id `id` (`-object TYPE,id=ID`
- * in qemu's key=value syntax; the JSON form is not looked into). */
+/* True if the qemu list creates an object of QOM type `type` with id `id` (`-object TYPE,id=ID`,
+ * or the JSON form `-object {"qom-type": "TYPE", "id": "ID"}`). */
 bool cmdline_creates_object(const struct definition *d, const char *type, const char *id);
 
 /* Quotes one word so a POSIX shell reads it back unchanged ('...' with '\'' for quotes; words

@@ -400,6 +400,8 @@ void import_launcher_done(struct import_launcher *l)
 	free(l->pins);
 	free(l->emulator_cpus);
 	free(l->scheduler);
+	strv_free(l->io_ids);
+	strv_free(l->io_cpus);
 	*l = (struct import_launcher){0};
 }
 
@@ -416,6 +418,17 @@ static int write_launcher_keys(FILE *f, const struct import_launcher *l)
 		fputs("  emulator_pinning: ", f);
 		r = write_scalar(f, l->emulator_cpus);
 		fputc('\n', f);
+	}
+	if (r == 0 && l->io_ids && l->io_ids[0]) {
+		fputs("  iothread_pinning:\n", f);
+		for (size_t i = 0; r == 0 && l->io_ids[i]; i++) {
+			fputs("    ", f);
+			r = write_scalar(f, l->io_ids[i]);
+			fputs(": ", f);
+			if (r == 0)
+				r = write_scalar(f, l->io_cpus[i]);
+			fputc('\n', f);
+		}
 	}
 	if (r == 0 && l->scheduler) {
 		fputs("  scheduler: ", f);

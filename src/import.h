@@ -18,6 +18,8 @@ struct import_launcher {
 	int priority;
 	bool has_priority;
 	bool rlimit_memlock; /* rlimit_memlock: true */
+	char **io_ids;	     /* iothread_pinning: I/O thread ids (NULL-terminated, or NULL) */
+	char **io_cpus;	     /* ... and their kernel CPU lists, in the same order */
 };
 void import_launcher_done(struct import_launcher *l);
 

@@ -259,6 +259,38 @@ static int emulatorpin(struct ctx *c, struct import_launcher *l, const xmlNode *
 	return 0;
 }
 
+/* <iothreadpin iothread='N' cpuset='...'>: libvirt names that I/O thread `iothreadN` on qemu's
+ * command line (`-object iothread,id=iothreadN`). */
+static int iothreadpin(struct ctx *c, struct import_launcher *l, const xmlNode *n)
+{
+	_cleanup_xml_ xmlChar *id = prop(n, "iothread");
+	unsigned num = 0;
+	struct ql_shown sh;
+	if (!id || !parse_uint(id, 1000000, &num) || num == 0)
+		return fail(c, n, "<iothreadpin iothread='%s'>: not an I/O thread number",
+			    shown(&sh, id));
+	_cleanup_cpu_list_ struct cpu_list *set = NULL;
+	int r = parse_cpuset(c, n, "cpuset", &set);
+	if (r < 0)
+		return r;
+	size_t k = strv_length(l->io_ids);
+	char **ids = reallocarray(l->io_ids, k + 2, sizeof(char *));
+	if (ids)
+		l->io_ids = ids;
+	char **cpus = ids ? reallocarray(l->io_cpus, k + 2, sizeof(char *)) : NULL;
+	if (cpus)
+		l->io_cpus = cpus;
+	if (!ids || !cpus)
+		return ql_error_set(c->err, ENOMEM, "out of memory");
+	l->io_ids[k] = l->io_ids[k + 1] = l->io_cpus[k + 1] = NULL;
+	l->io_cpus[k] = cpu_list_format(set);
+	if (!l->io_cpus[k] || asprintf(&l->io_ids[k], "iothread%u", num) < 0) {
+		l->io_ids[k] = NULL;
+		return ql_error_set(c->err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 static int vcpusched(struct ctx *c, struct domain *d, const xmlNode *n)
 {
 	_cleanup_xml_ xmlChar *pol = prop(n, "scheduler");
@@ -386,15 +418,7 @@ static int cputune(struct ctx *c, struct domain *d, struct import_launcher *l, c
 		} else if (is(n, "vcpusched")) {
 			r = vcpusched(c, d, n);
 		} else if (is(n, "iothreadpin")) {
-			_cleanup_xml_ xmlChar *id = prop(n, "iothread");
-			_cleanup_xml_ xmlChar *cs = prop(n, "cpuset");
-			struct ql_shown sh2;
-			r = warn(
-			    c, n,
-			    "<iothreadpin iothread='%s' cpuset='%s'> not imported: qemu-launcher "
-			    "has no key for I/O thread pinning yet; I/O threads run where "
-			    "emulator_pinning puts qemu's other threads",
-			    shown(&sh, id), shown(&sh2, cs));
+			r = iothreadpin(c, l, n);
 		} else if (is(n, "emulatorsched") || is(n, "iothreadsched")) {
 			_cleanup_xml_ xmlChar *pol = prop(n, "scheduler");
 			r = warn(

@@ -225,12 +225,32 @@ static void test_shell_roundtrip(void **state)
 	assert_string_equal(out, want);
 }
 
+/* iothread_pinning's check that the definition creates an I/O thread: both -object forms. */
+static void test_creates_object(void **state)
+{
+	static const char text[] =
+	    "launcher:\n  binary: /bin/true\nqemu:\n"
+	    "- object: [iothread, id: io0]\n"
+	    "- object: '{\"qom-type\": \"iothread\", \"id\": \"iothread1\"}'\n"
+	    "- object: [memory-backend-ram, id: io2, size: 1G]\n";
+	struct ql_error err = {0};
+	struct definition *d = NULL;
+	assert_int_equal(definition_parse("t.yml", text, strlen(text), &d, &err), 0);
+	assert_true(cmdline_creates_object(d, "iothread", "io0"));
+	assert_true(cmdline_creates_object(d, "iothread", "iothread1"));
+	assert_false(cmdline_creates_object(d, "iothread", "io2")); /* another type */
+	assert_false(cmdline_creates_object(d, "iothread", "io"));
+	assert_false(cmdline_creates_object(d, "iothread", "iothread"));
+	definition_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_option_value),	  cmocka_unit_test(test_trailing_separator),
 	    cmocka_unit_test(test_build_from_definition), cmocka_unit_test(test_build_empty),
 	    cmocka_unit_test(test_shell_quote),		  cmocka_unit_test(test_shell_roundtrip),
+	    cmocka_unit_test(test_creates_object),
 	};
 	return cmocka_run_group_tests_name("cmdline", tests, NULL, NULL);
 }
