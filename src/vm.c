@@ -246,8 +246,11 @@ static int strv_concat(char **a, char **b, char ***ret)
 	char **v = calloc(na + nb + 1, sizeof(char *));
 	if (!v)
 		return -ENOMEM;
-	memcpy(v, a, na * sizeof(char *));
-	memcpy(v + na, b, nb * sizeof(char *));
+	/* (either may be NULL, and memcpy from NULL is undefined even for 0 bytes) */
+	for (size_t i = 0; i < na; i++)
+		v[i] = a[i];
+	for (size_t i = 0; i < nb; i++)
+		v[na + i] = b[i];
 	*ret = v;
 	return 0;
 }
