@@ -382,6 +382,11 @@ static void records_done(struct records *rs)
 
 /* Every well-formed record in the directory, in name order. A malformed one is reported and left
  * alone: guessing what to write back would be worse. */
+static int record_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct record *)a)->name, ((const struct record *)b)->name);
+}
+
 static int load_records(const struct journal *j, struct records *ret, struct ql_error *err)
 {
 	_cleanup_closedir_ DIR *d = opendir(j->dir);
@@ -419,6 +424,9 @@ static int load_records(const struct journal *j, struct records *ret, struct ql_
 		rs.v = v;
 		rs.v[rs.n++] = rec;
 	}
+	/* readdir's order is arbitrary: by name, one launcher's records are oldest first */
+	if (rs.n > 1)
+		qsort(rs.v, rs.n, sizeof(*rs.v), record_cmp);
 	*ret = rs;
 	return 0;
 }
@@ -541,6 +549,12 @@ static int change(struct journal *j, enum journal_kind kind, const char *path, c
 	}
 	j->n_own++;
 	r = write_value(j, path, value, strlen(value), err);
+	if (r < 0 && kind == JOURNAL_SET) {
+		/* A refused write (a managed IRQ's EIO) changed nothing: a record would only make
+		 * every undo try, and fail, to write the original back. */
+		remove_record(j, rec.name, NULL);
+		forget_own(j, rec.name);
+	}
 	if (kind == JOURNAL_ADD) {
 		/* The kernel may give fewer pages than asked (or none, on failure): the record must
 		 * hold what we got, not what we wished. */
@@ -589,7 +603,7 @@ int journal_add(struct journal *j, const char *path, long want, long *ret_got, s
 
 int journal_undo_own(struct journal *j, struct ql_error *err)
 {
-	if (!j || j->n_own == 0)
+	if (!j)
 		return 0;
 	_cleanup_close_ int lock = -1;
 	struct records rs = {0};
@@ -599,18 +613,18 @@ int journal_undo_own(struct journal *j, struct ql_error *err)
 	if (r < 0)
 		return r;
 	int ret = 0;
-	while (j->n_own > 0) {
-		const char *name = j->own[j->n_own - 1];
+	/* Every record of this launcher (pid and start time), newest first: the guardian's copy
+	 * of the journal was forked before the later records (housekeeping, written just before
+	 * `cont`) were added to j->own. */
+	for (size_t i = rs.n; i-- > 0;) {
+		if (rs.v[i].pid != j->pid || rs.v[i].start != j->start)
+			continue;
 		struct ql_error e = {0};
-		for (size_t i = 0; i < rs.n; i++)
-			if (streq(rs.v[i].name, name)) {
-				ql_error_keep_first(undo_record(j, &rs, &rs.v[i], &e), &e, &ret,
-						    err);
-				rs.v[i].gone = true;
-				break;
-			}
-		free(j->own[--j->n_own]);
+		ql_error_keep_first(undo_record(j, &rs, &rs.v[i], &e), &e, &ret, err);
+		rs.v[i].gone = true;
 	}
+	while (j->n_own > 0)
+		free(j->own[--j->n_own]);
 	records_done(&rs);
 	return ret;
 }

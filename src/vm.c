@@ -14,6 +14,7 @@
 
 #include "cmdline.h"
 #include "guardian.h"
+#include "housekeeping.h"
 #include "hugepages.h"
 #include "journal.h"
 #include "isolation.h"
@@ -39,6 +40,8 @@ struct vm_plan {
 	size_t n_mem;
 	struct hugepages_plan huge;
 	struct journal *journal; /* host values changed for this run; NULL when none */
+	struct cpu_list *hk_vcpus;	/* housekeeping: the CPUs kept clear; NULL when off */
+	struct housekeeping_plan hk; /* what --dry-run shows (the run plans again before cont) */
 };
 
 void vm_plan_free(struct vm_plan *p)
@@ -51,6 +54,8 @@ void vm_plan_free(struct vm_plan *p)
 	mem_backends_free(p->mem, p->n_mem);
 	hugepages_plan_done(&p->huge);
 	journal_free(p->journal);
+	cpu_list_free(p->hk_vcpus);
+	housekeeping_plan_done(&p->hk);
 	free(p);
 }
 
@@ -119,6 +124,19 @@ static int hugepages_prepare(struct vm_plan *p, struct ql_error *err)
 	return r;
 }
 
+/* The vCPU CPUs and what housekeeping would write now (reads only). */
+static int housekeeping_prepare(struct vm_plan *p, struct ql_error *err)
+{
+	const struct definition *d = p->o->def;
+	if (!(p->hk_vcpus = cpu_list_new(64)))
+		return ql_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < d->n_pins; i++)
+		if (cpu_list_add(p->hk_vcpus, d->pins[i].host_cpu) < 0)
+			return ql_error_set(err, ERANGE, "CPU %u out of range", d->pins[i].host_cpu);
+	return housekeeping_plan_compute(p->o->paths->sysfs_root, &d->housekeeping, p->hk_vcpus,
+					 &p->hk, err);
+}
+
 int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_error *err)
 {
 	const struct definition *d = o->def;
@@ -133,6 +151,8 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 		r = private_options(pins && !p->user_paused, &p->extra, err);
 	if (r == 0 && d->hugepages != QL_HUGEPAGES_IGNORE)
 		r = hugepages_prepare(p, err);
+	if (r == 0 && d->housekeeping.on)
+		r = housekeeping_prepare(p, err);
 	if (r == 0 && pins) {
 		struct isolation_config icfg;
 		isolation_config_of(o, &icfg);
@@ -151,7 +171,9 @@ char *vm_plan_describe(const struct vm_plan *p)
 	_cleanup_free_ char *plan = p->pinning ? pinning_describe(p->pinning) : NULL;
 	_cleanup_free_ char *huge =
 	    p->huge.n ? hugepages_plan_describe(&p->huge, p->o->def->hugepages) : NULL;
-	if (!line || !added || (p->pinning && !plan) || (p->huge.n && !huge))
+	_cleanup_free_ char *hk = p->hk_vcpus ? housekeeping_plan_describe(&p->hk) : NULL;
+	if (!line || !added || (p->pinning && !plan) || (p->huge.n && !huge) ||
+	    (p->hk_vcpus && !hk))
 		return NULL;
 	char *out = NULL;
 	size_t len = 0;
@@ -164,6 +186,9 @@ char *vm_plan_describe(const struct vm_plan *p)
 	     l = strtok_r(NULL, "\n", &save))
 		fprintf(f, "# %s\n", l);
 	for (char *save = NULL, *l = huge ? strtok_r(huge, "\n", &save) : NULL; l;
+	     l = strtok_r(NULL, "\n", &save))
+		fprintf(f, "# %s\n", l);
+	for (char *save = NULL, *l = hk ? strtok_r(hk, "\n", &save) : NULL; l;
 	     l = strtok_r(NULL, "\n", &save))
 		fprintf(f, "# %s\n", l);
 	if (fclose(f) != 0) {
@@ -231,7 +256,8 @@ static int reclaim_cb(void *userdata, struct ql_error *err)
  * confined until the next start. Without it the next start still reclaims: a warning only. */
 static void start_guardian(struct start *st)
 {
-	if (!pinning_leaves_sets(st->p->pinning) && !journal_has_records(st->p->journal))
+	if (!pinning_leaves_sets(st->p->pinning) && !journal_has_records(st->p->journal) &&
+	    !st->p->hk_vcpus)
 		return;
 	const int close_fds[] = {qmp_fd(st->qmp), st->sigfd, -1};
 	struct ql_error e = {0};
@@ -394,6 +420,21 @@ static int query_failed(struct start *st, int r, const char *phase, struct vm_ou
 	return r;
 }
 
+/* Housekeeping, planned again from the host's values now (another VM may have started since
+ * the plan), written through the journal; vm_run's undo and the guardian give it back. */
+static int housekeeping_start(struct vm_plan *p, struct ql_error *err)
+{
+	if (!p->hk_vcpus)
+		return 0;
+	struct housekeeping_plan now = {0};
+	int r = housekeeping_plan_compute(p->o->paths->sysfs_root, &p->o->def->housekeeping,
+					  p->hk_vcpus, &now, err);
+	if (r == 0)
+		r = housekeeping_apply(&now, p->journal, p->o->log, err);
+	housekeeping_plan_done(&now);
+	return r;
+}
+
 /* Pins and schedules while qemu is in prelaunch, reads everything back, then lets the guest run
  * (unless the definition keeps it paused). */
 static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_error *err)
@@ -420,6 +461,8 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 			return query_failed(st, r, "during query-iothreads", ret, err);
 	}
 	r = pinning_apply(st->p->pinning, st->pid, cpus, n_cpus, io, n_io, err);
+	if (r == 0)
+		r = housekeeping_start(st->p, err);
 	if (r < 0)
 		return r;
 	int sig = st->stop_signal ? st->stop_signal : supervise_take_stop_signal(st->sigfd);
@@ -551,7 +594,8 @@ static int run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
 static int host_values_before(struct vm_plan *p, struct ql_error *err)
 {
 	const struct vm_options *o = p->o;
-	bool reserve = o->def->hugepages == QL_HUGEPAGES_RESERVE;
+	/* both need the journal: without it nothing would give their values back */
+	bool reserve = o->def->hugepages == QL_HUGEPAGES_RESERVE || o->def->housekeeping.on;
 	struct ql_error e = {0};
 	struct stat jst;
 	/* another user's journal (root's, for an unprivileged launcher) is not ours to replay */
@@ -560,7 +604,7 @@ static int host_values_before(struct vm_plan *p, struct ql_error *err)
 		if (r == 0)
 			r = journal_recover(p->journal, NULL, &e);
 		if (r < 0 && reserve) {
-			ql_error_prefix(&e, "hugepages: ");
+			ql_error_prefix(&e, o->def->housekeeping.on ? "housekeeping: " : "hugepages: ");
 			*err = e;
 			return r;
 		}
