@@ -613,11 +613,12 @@ int journal_undo_own(struct journal *j, struct ql_error *err)
 	if (r < 0)
 		return r;
 	int ret = 0;
-	/* Every record of this launcher (pid and start time), newest first: the guardian's copy
+	/* Every record of this launcher (pid, start time and VM), newest first: the guardian's copy
 	 * of the journal was forked before the later records (housekeeping, written just before
 	 * `cont`) were added to j->own. */
 	for (size_t i = rs.n; i-- > 0;) {
-		if (rs.v[i].pid != j->pid || rs.v[i].start != j->start)
+		if (rs.v[i].pid != j->pid || rs.v[i].start != j->start ||
+		    !streq(rs.v[i].owner, j->owner))
 			continue;
 		struct ql_error e = {0};
 		ql_error_keep_first(undo_record(j, &rs, &rs.v[i], &e), &e, &ret, err);
