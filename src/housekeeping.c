@@ -364,7 +364,7 @@ int housekeeping_apply(const struct housekeeping_plan *p, struct journal *j,
 		if (r == -EIO && w->irq >= 0) {
 			/* managed IRQs (per-queue NVMe, virtio...) are the kernel's to place */
 			ql_log(log, QL_LOG_WARNING,
-			       "housekeeping: IRQ %d refuses to move (managed by the kernel): it "
+			       "housekeeping: IRQ %d refuses to move (EIO: a managed or unmovable IRQ): it "
 			       "stays on CPUs %s",
 			       w->irq, w->old);
 			refused++;
