@@ -75,8 +75,9 @@ int hk_mask_parse(const char *text, struct cpu_list **ret)
 			continue;
 		if (!isxdigit((unsigned char)c))
 			return -EINVAL;
-		unsigned v = (unsigned)(isdigit((unsigned char)c) ? c - '0'
-								   : tolower((unsigned char)c) - 'a' + 10);
+		unsigned v =
+		    (unsigned)(isdigit((unsigned char)c) ? c - '0'
+							 : tolower((unsigned char)c) - 'a' + 10);
 		for (unsigned b = 0; b < 4; b++, bit++)
 			if (v & (1u << b)) {
 				int r = cpu_list_add(l, bit);
@@ -122,7 +123,8 @@ static int add_write(struct housekeeping_plan *p, char *path, char *old, char *n
 		return -ENOMEM;
 	}
 	p->v = v;
-	p->v[p->n++] = (struct hk_write){.path = path, .old = old, .new_value = new_value, .irq = irq};
+	p->v[p->n++] =
+	    (struct hk_write){.path = path, .old = old, .new_value = new_value, .irq = irq};
 	return 0;
 }
 
@@ -150,9 +152,9 @@ enum form { LIST, MASK };
 
 /* Plans "path minus the vCPU CPUs" (fallback when nothing would be left). The file's absence is
  * *ret_absent, not an error (a kernel without the knob; an IRQ gone meanwhile). */
-static int plan_cpus(struct housekeeping_plan *p, const char *root, const char *rel,
-		     enum form form, const struct cpu_list *vcpus, const struct cpu_list *fallback,
-		     int irq, struct cpu_list **ret_new, bool *ret_absent, struct ql_error *err)
+static int plan_cpus(struct housekeeping_plan *p, const char *root, const char *rel, enum form form,
+		     const struct cpu_list *vcpus, const struct cpu_list *fallback, int irq,
+		     struct cpu_list **ret_new, bool *ret_absent, struct ql_error *err)
 {
 	_cleanup_free_ char *path = at(root, rel);
 	_cleanup_free_ char *old = NULL, *new_value = NULL;
@@ -171,8 +173,8 @@ static int plan_cpus(struct housekeeping_plan *p, const char *root, const char *
 	r = form == MASK ? hk_mask_parse(old, &cur) : cpu_list_parse(old, &cur, &e);
 	ql_error_clear(&e);
 	if (r < 0)
-		return ql_error_set(err, EINVAL, "housekeeping: `%s` holds `%s`, not a CPU %s", path,
-				    old, form == MASK ? "mask" : "list");
+		return ql_error_set(err, EINVAL, "housekeeping: `%s` holds `%s`, not a CPU %s",
+				    path, old, form == MASK ? "mask" : "list");
 	_cleanup_cpu_list_ struct cpu_list *want = cpu_list_dup(cur);
 	if (!want)
 		return ql_error_set(err, ENOMEM, "out of memory");
@@ -184,8 +186,8 @@ static int plan_cpus(struct housekeeping_plan *p, const char *root, const char *
 	}
 	if (!cpu_list_equal(want, cur)) {
 		new_value = form == MASK ? hk_mask_format(want) : cpu_list_format(want);
-		if (!new_value || add_write(p, TAKE_PTR(path), TAKE_PTR(old), TAKE_PTR(new_value),
-					    irq) < 0)
+		if (!new_value ||
+		    add_write(p, TAKE_PTR(path), TAKE_PTR(old), TAKE_PTR(new_value), irq) < 0)
 			return ql_error_set(err, ENOMEM, "out of memory");
 	}
 	if (ret_new)
@@ -364,7 +366,8 @@ int housekeeping_apply(const struct housekeeping_plan *p, struct journal *j,
 		if (r == -EIO && w->irq >= 0) {
 			/* managed IRQs (per-queue NVMe, virtio...) are the kernel's to place */
 			ql_log(log, QL_LOG_WARNING,
-			       "housekeeping: IRQ %d refuses to move (EIO: a managed or unmovable IRQ): it "
+			       "housekeeping: IRQ %d refuses to move (EIO: a managed or unmovable "
+			       "IRQ): it "
 			       "stays on CPUs %s",
 			       w->irq, w->old);
 			refused++;
@@ -380,7 +383,7 @@ int housekeeping_apply(const struct housekeeping_plan *p, struct journal *j,
 	for (size_t i = 0; p->notes && p->notes[i]; i++)
 		ql_log(log, QL_LOG_WARNING, "housekeeping: %s", p->notes[i]);
 	ql_log(log, QL_LOG_INFO,
-	       "housekeeping: %zu host values changed, %u IRQs moved, %u refused to move", p->n - refused,
-	       moved, refused);
+	       "housekeeping: %zu host values changed, %u IRQs moved, %u refused to move",
+	       p->n - refused, moved, refused);
 	return 0;
 }

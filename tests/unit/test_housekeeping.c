@@ -17,8 +17,9 @@ static char root[64];
 static void put(const char *rel, const char *value)
 {
 	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s/%s')\" && printf '%%s\\n' '%s' >'%s/%s'",
-		 root, rel, value, root, rel);
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p \"$(dirname '%s/%s')\" && printf '%%s\\n' '%s' >'%s/%s'", root, rel,
+		 value, root, rel);
 	assert_int_equal(system(cmd), 0);
 }
 
@@ -106,7 +107,8 @@ static void test_mask_forms(void **state)
 static void test_plan_all(void **state)
 {
 	(void)state;
-	struct ql_housekeeping h = {.on = true, .irqs = true, .workqueues = true, .stat_interval = 10};
+	struct ql_housekeeping h = {
+	    .on = true, .irqs = true, .workqueues = true, .stat_interval = 10};
 	struct cpu_list *v = cpus("2-3");
 	struct housekeeping_plan p = {0};
 	struct ql_error err = {0};
@@ -205,7 +207,8 @@ static void test_apply_two_vms(void **state)
 	(void)state;
 	char jdir[128];
 	snprintf(jdir, sizeof(jdir), "%s/journal", root);
-	struct ql_housekeeping h = {.on = true, .irqs = true, .workqueues = true, .stat_interval = 10};
+	struct ql_housekeeping h = {
+	    .on = true, .irqs = true, .workqueues = true, .stat_interval = 10};
 	struct ql_error err = {0};
 	struct journal *a = NULL, *b = NULL;
 	assert_int_equal(journal_open(jdir, "a", NULL, &a, &err), 0);
