@@ -620,8 +620,8 @@ static int parse_housekeeping(struct ctx *c, const struct ynode *key, const stru
 		int r = get_bool(c, v, "housekeeping", &on);
 		if (r < 0)
 			return r;
-		*h = (struct ql_housekeeping){.on = on, .irqs = on, .workqueues = on,
-					      .stat_interval = on ? 10 : 0};
+		*h = (struct ql_housekeeping){
+		    .on = on, .irqs = on, .workqueues = on, .stat_interval = on ? 10 : 0};
 		return 0;
 	}
 	if (v->type != YN_MAP)

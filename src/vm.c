@@ -39,8 +39,8 @@ struct vm_plan {
 	struct mem_backend *mem; /* hugepage-backed guest RAM */
 	size_t n_mem;
 	struct hugepages_plan huge;
-	struct journal *journal; /* host values changed for this run; NULL when none */
-	struct cpu_list *hk_vcpus;	/* housekeeping: the CPUs kept clear; NULL when off */
+	struct journal *journal;     /* host values changed for this run; NULL when none */
+	struct cpu_list *hk_vcpus;   /* housekeeping: the CPUs kept clear; NULL when off */
 	struct housekeeping_plan hk; /* what --dry-run shows (the run plans again before cont) */
 };
 
@@ -132,7 +132,8 @@ static int housekeeping_prepare(struct vm_plan *p, struct ql_error *err)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < d->n_pins; i++)
 		if (cpu_list_add(p->hk_vcpus, d->pins[i].host_cpu) < 0)
-			return ql_error_set(err, ERANGE, "CPU %u out of range", d->pins[i].host_cpu);
+			return ql_error_set(err, ERANGE, "CPU %u out of range",
+					    d->pins[i].host_cpu);
 	return housekeeping_plan_compute(p->o->paths->sysfs_root, &d->housekeeping, p->hk_vcpus,
 					 &p->hk, err);
 }
@@ -604,7 +605,8 @@ static int host_values_before(struct vm_plan *p, struct ql_error *err)
 		if (r == 0)
 			r = journal_recover(p->journal, NULL, &e);
 		if (r < 0 && reserve) {
-			ql_error_prefix(&e, o->def->housekeeping.on ? "housekeeping: " : "hugepages: ");
+			ql_error_prefix(&e,
+					o->def->housekeeping.on ? "housekeeping: " : "hugepages: ");
 			*err = e;
 			return r;
 		}

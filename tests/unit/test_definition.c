@@ -697,7 +697,8 @@ static void test_housekeeping(void **state)
 	check_error(L PIN "  housekeeping: [irqs]\n", "4:17", "`true`, `false` or a mapping");
 	check_error(L PIN "  housekeeping:\n    irq: true\n", "5:5",
 		    "unknown housekeeping key `irq`; did you mean `irqs`?");
-	check_error(L PIN "  housekeeping:\n    stat_interval: 3601\n", "5:20", "between 0 and 3600");
+	check_error(L PIN "  housekeeping:\n    stat_interval: 3601\n", "5:20",
+		    "between 0 and 3600");
 #undef PIN
 }
 
