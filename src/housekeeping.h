@@ -45,6 +45,13 @@ char *housekeeping_plan_describe(const struct housekeeping_plan *p);
 int housekeeping_apply(const struct housekeeping_plan *p, struct journal *j,
 		       const struct ql_logger *log, struct ql_error *err);
 
+/* Plans from the host's values now and applies, under a lock (lock_dir/.housekeeping.lock) that
+ * launchers starting at the same time share: each plans from what the one before it wrote, so the
+ * union of their CPUs stays clear. */
+int housekeeping_start(const char *root, const struct ql_housekeeping *h,
+		       const struct cpu_list *vcpus, const char *lock_dir, struct journal *j,
+		       const struct ql_logger *log, struct ql_error *err);
+
 /* Hex CPU masks as /proc/irq/default_smp_affinity and the workqueue cpumasks write them
  * ("ff,ffffffff"). Exposed for the unit tests. */
 int hk_mask_parse(const char *text, struct cpu_list **ret);

@@ -423,17 +423,12 @@ static int query_failed(struct start *st, int r, const char *phase, struct vm_ou
 
 /* Housekeeping, planned again from the host's values now (another VM may have started since
  * the plan), written through the journal; vm_run's undo and the guardian give it back. */
-static int housekeeping_start(struct vm_plan *p, struct ql_error *err)
+static int housekeeping_begin(struct vm_plan *p, struct ql_error *err)
 {
 	if (!p->hk_vcpus)
 		return 0;
-	struct housekeeping_plan now = {0};
-	int r = housekeeping_plan_compute(p->o->paths->sysfs_root, &p->o->def->housekeeping,
-					  p->hk_vcpus, &now, err);
-	if (r == 0)
-		r = housekeeping_apply(&now, p->journal, p->o->log, err);
-	housekeeping_plan_done(&now);
-	return r;
+	return housekeeping_start(p->o->paths->sysfs_root, &p->o->def->housekeeping, p->hk_vcpus,
+				  p->o->paths->journal_dir, p->journal, p->o->log, err);
 }
 
 /* Pins and schedules while qemu is in prelaunch, reads everything back, then lets the guest run
@@ -463,7 +458,7 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 	}
 	r = pinning_apply(st->p->pinning, st->pid, cpus, n_cpus, io, n_io, err);
 	if (r == 0)
-		r = housekeeping_start(st->p, err);
+		r = housekeeping_begin(st->p, err);
 	if (r < 0)
 		return r;
 	int sig = st->stop_signal ? st->stop_signal : supervise_take_stop_signal(st->sigfd);

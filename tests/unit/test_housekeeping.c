@@ -180,6 +180,29 @@ static void test_plan_parts(void **state)
 	cpu_list_free(v);
 }
 
+/* irqbalance would move the IRQs back: named in a note (a process whose comm is irqbalance) */
+static void test_irqbalance_noted(void **state)
+{
+	(void)state;
+	put("proc/4242/comm", "irqbalance");
+	put("proc/77/comm", "bash");
+	struct cpu_list *v = cpus("3");
+	struct housekeeping_plan p = {0};
+	struct ql_error err = {0};
+	struct ql_housekeeping h = {.on = true, .irqs = true};
+	assert_int_equal(housekeeping_plan_compute(root, &h, v, &p, &err), 0);
+	assert_non_null(p.notes);
+	assert_non_null(strstr(p.notes[0], "irqbalance is running (pid 4242)"));
+	assert_null(p.notes[1]);
+	housekeeping_plan_done(&p);
+	/* without irqs, irqbalance is not our business */
+	h = (struct ql_housekeeping){.on = true, .workqueues = true};
+	assert_int_equal(housekeeping_plan_compute(root, &h, v, &p, &err), 0);
+	assert_null(p.notes);
+	housekeeping_plan_done(&p);
+	cpu_list_free(v);
+}
+
 static void test_plan_refuses_all_cpus(void **state)
 {
 	(void)state;
@@ -221,9 +244,8 @@ static void test_apply_two_vms(void **state)
 	char *s = get("proc/irq/0/smp_affinity_list");
 	assert_string_equal(s, "0-2");
 	free(s);
-	assert_int_equal(housekeeping_plan_compute(root, &h, vb, &p, &err), 0);
-	assert_int_equal(housekeeping_apply(&p, b, NULL, &err), 0);
-	housekeeping_plan_done(&p);
+	/* plan and apply in one step, under the lock launchers share */
+	assert_int_equal(housekeeping_start(root, &h, vb, jdir, b, NULL, &err), 0);
 	s = get("proc/irq/0/smp_affinity_list");
 	assert_string_equal(s, "0-1");
 	free(s);
@@ -266,6 +288,7 @@ int main(void)
 	    cmocka_unit_test(test_mask_forms),
 	    cmocka_unit_test_setup_teardown(test_plan_all, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_parts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_irqbalance_noted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_refuses_all_cpus, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_apply_two_vms, setup, teardown),
 	};
