@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""qemu-launcher benchmark: start overhead against bare qemu, memory, idle wake-ups and the
-query-cpus-fast -> cont interval with 64 vCPUs. A measurement, not a test: it asserts nothing
-about timing, it prints figures beside their targets.
+"""qemu-launcher benchmark: start overhead against bare qemu, memory, idle wake-ups, the
+query-cpus-fast -> cont interval with 64 vCPUs, and what isolation buys a spinning vCPU under
+host load. A measurement, not a test: it asserts nothing about timing, it prints figures beside
+their targets (and with --charts DIR, the raw samples as JSON for bench/charts.py).
 
 Runs as root on a host with a writable cpuset v1 hierarchy; works in a delegated cpuset subtree
 it creates (and removes), so the launcher only ever moves tasks this script put there. Every
 process it starts runs under timeout(1) and is killed by pid on the way out.
 """
 import argparse
+import json
 import os
 import re
 import shlex
@@ -444,6 +446,142 @@ def bench_cont(ql, name, env, scratch, runs):
     return perf, strace
 
 
+# --- 5. isolation under host load ---------------------------------------------------------------
+
+# Each configuration runs the same spinning 1-vCPU guest (jmp $ at the reset vector: the TCG
+# vCPU thread wants its CPU all the time) while busy loops this script started compete.
+ISOLATION_CONFIGS = [
+    ("unpinned", ""),
+    ("affinity", "  vcpu_pinning: [ {pin} ]\n  isolate_cpus: false\n"),
+    ("cpuset", "  vcpu_pinning: [ {pin} ]\n  isolate_cpus: true\n"),
+    ("cpuset + FIFO", "  vcpu_pinning: [ {pin} ]\n  isolate_cpus: true\n  scheduler: fifo\n"
+                      "  priority: 1\n"),
+]
+
+
+def isolation_definition(bios, launcher_keys):
+    return f"""launcher:
+  binary: {QEMU}
+  shutdown_timeout: 1
+{launcher_keys}qemu:
+- name: [ spin, debug-threads: on ]
+- machine: [ pc, accel: tcg ]
+- nodefaults
+- display: none
+- m: 16
+- bios: {bios}
+"""
+
+
+def thread_stats(pid, tid):
+    """(run ns, run-queue wait ns, involuntary switches) of one thread, from the kernel."""
+    with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+        run, wait = (int(x) for x in f.read().split()[:2])
+    with open(f"/proc/{pid}/task/{tid}/status") as f:
+        inv = int(re.search(r"^nonvoluntary_ctxt_switches:\s+(\d+)", f.read(), re.M).group(1))
+    return run, wait, inv
+
+
+def last_cpu(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(") ", 1)[1].split()[36])  # field 39
+
+
+def others_running_on(cpu, exclude):
+    """How many threads outside `exclude` (pids) are running or runnable on `cpu` right now:
+    the host's other users, which a delegated subtree does not move."""
+    n = 0
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or int(p) in exclude:
+            continue
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                with open(f"/proc/{p}/task/{t}/stat") as f:
+                    st = f.read().rsplit(") ", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            n += st[0] == "R" and int(st[36]) == cpu
+    return n
+
+
+def bench_isolation_one(ql, conf, env, scratch, label, keys, nloops, settle, window):
+    """One configuration: busy loops in the delegated subtree, the VM, then the vCPU thread's
+    schedstat and involuntary switches over `window` s."""
+    with open(f"{conf}/spin.yml", "w") as f:
+        f.write(isolation_definition(f"{scratch}/spin.bin", keys.format(pin=PIN_CPU)))
+    loops = [spawn(TIMEOUT + ["120", "sh", "-c", "while :; do :; done"], env)
+             for _ in range(nloops)]
+    try:
+        for lp in loops:  # timeout(1) and its sh: both tasks of the subtree
+            for t in [lp] + (wait_for(lambda: children(lp), 5) or []):
+                with open(f"{env['QEMU_LAUNCHER_CPUSET_MOUNT_PATH']}/tasks", "w") as f:
+                    f.write(str(t))
+        err = f"{scratch}/spin.err"
+        tp = spawn(TIMEOUT + ["120", ql, "spin"], env, stderr=err)
+        lpid = wait_for(lambda: (children(tp) or [None])[0], 10)
+        qp = lpid and wait_for(lambda: (children(lpid) or [None])[0], 10)
+        tid = qp and wait_for(lambda: next(
+            (t for t in os.listdir(f"/proc/{qp}/task")
+             if open(f"/proc/{qp}/task/{t}/comm").read().strip() == "CPU 0/TCG"), None), 10)
+        if not tid:
+            raise RuntimeError(f"{label}: VM did not start: " + open(err).read())
+        time.sleep(settle)
+        sh = [children(lp)[0] for lp in loops if children(lp)]
+        r0, w0, i0 = thread_stats(qp, tid)
+        t0 = time.monotonic()
+        on_pin = samples = others = polls = 0
+        ours = set(sh) | set(loops) | {qp, lpid, tp, os.getpid()}
+        while time.monotonic() < t0 + window:  # who else is on the vCPU's CPU, 5 samples/s
+            for p in sh:
+                try:
+                    on_pin += last_cpu(p) == PIN_CPU
+                    samples += 1
+                except OSError:
+                    pass
+            others += others_running_on(PIN_CPU, ours)
+            polls += 1
+            time.sleep(0.2)
+        r1, w1, i1 = thread_stats(qp, tid)
+        t1 = time.monotonic()
+        os.kill(lpid, signal.SIGTERM)
+        status = reap(tp)
+    finally:
+        for lp in loops:
+            for c in children(lp):
+                try:
+                    os.kill(c, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                os.kill(lp, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            reap(lp)
+    run, wait = r1 - r0, w1 - w0
+    return {"config": label, "window_s": t1 - t0, "run_ms": run / 1e6, "wait_ms": wait / 1e6,
+            "wait_share": wait / (run + wait) if run + wait else 0.0,
+            "run_share": run / ((t1 - t0) * 1e9),
+            "involuntary_per_s": (i1 - i0) / (t1 - t0),
+            "loops_on_pin_cpu": on_pin / samples if samples else 0.0,
+            "others_on_pin_cpu": others / polls if polls else 0.0,
+            "stop_status": status}
+
+
+def bench_isolation(ql, conf, env, scratch, rounds, nloops, settle, window):
+    write_bios(f"{scratch}/spin.bin", b"\xeb\xfe")  # jmp $
+    res = []
+    for r in range(rounds):  # configurations alternate, so a change in host load hits all
+        for label, keys in ISOLATION_CONFIGS:
+            res.append(dict(bench_isolation_one(ql, conf, env, scratch, label, keys, nloops,
+                                                settle, window), round=r))
+            res[-1]["loadavg"] = open("/proc/loadavg").read().split()[0]
+    return res
+
+
 # --- report ------------------------------------------------------------------------------------
 
 def med(xs):
@@ -468,9 +606,17 @@ def main():
     ap.add_argument("--settle", type=float, default=6.5)
     ap.add_argument("--window", type=float, default=10.0)
     ap.add_argument("--breakdown-runs", type=int, default=20)
-    ap.add_argument("--only", default="overhead,idle,cont,breakdown",
+    ap.add_argument("--only", default="overhead,idle,cont,breakdown,isolation",
                     help="comma-separated sections: overhead, idle (memory, wake-ups), cont, "
-                    "breakdown (bpftrace phases, launcher beside the floor)")
+                    "breakdown (bpftrace phases, launcher beside the floor), isolation")
+    ap.add_argument("--iso-rounds", type=int, default=3,
+                    help="isolation: rounds over the 4 configurations")
+    ap.add_argument("--iso-loops", type=int, default=2 * (os.cpu_count() or 2),
+                    help="isolation: busy loops (default: 2 per host CPU)")
+    ap.add_argument("--iso-window", type=float, default=6.0,
+                    help="isolation: seconds measured per configuration")
+    ap.add_argument("--charts", metavar="DIR",
+                    help="write the raw samples as DIR/startup.json and DIR/isolation.json")
     args = ap.parse_args()
     ql = os.path.abspath(args.launcher)
 
@@ -500,12 +646,14 @@ def main():
     env.pop("QEMU_LAUNCHER_CPUSET_PREFIX", None)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows, details = [], []
+    data = {}
 
     def overhead():
         for n in (2, 4):
             log(f"overhead, {n} vCPUs: {args.warmup} warm-up + {args.runs} runs per variant")
             bare, s, cpu = bench_overhead(ql, f"exit{n}", env, args.runs, args.warmup,
                                           args.floor, cs.path)
+            data.setdefault("startup", {})[f"{n} vCPUs"] = s
             L, B, Q = med(s["launcher"]), med(s["bare"]), med(s["qmp"])
             pair = med([x - y for x, y in zip(s["launcher"], s["bare"])])
             ov = L - B
@@ -610,9 +758,39 @@ def main():
             raise RuntimeError(f"breakdown.py failed: {out.stderr.strip()[-300:]}")
         breakdown_text.append(out.stdout)
 
+    def isolation():
+        log(f"isolation: {args.iso_rounds} rounds x {len(ISOLATION_CONFIGS)} configurations, "
+            f"{args.iso_loops} busy loops, {args.iso_window} s each")
+        res = bench_isolation(ql, conf, env, scratch, args.iso_rounds, args.iso_loops, 1.0,
+                              args.iso_window)
+        rt = [open(f"/proc/sys/kernel/sched_rt_{k}_us").read().strip() for k in ("runtime", "period")]
+        details.append(f"isolation: RT throttling (sched_rt_runtime_us / sched_rt_period_us) "
+                       f"{rt[0]} / {rt[1]}: the most a FIFO thread that never sleeps can run")
+        data["isolation"] = {"pin_cpu": PIN_CPU, "loops": args.iso_loops,
+                             "window_s": args.iso_window, "samples": res}
+        for label, _ in ISOLATION_CONFIGS:
+            rs = [r for r in res if r["config"] == label]
+            ws = [100 * r["wait_share"] for r in rs]
+            inv = [r["involuntary_per_s"] for r in rs]
+            rows.append((f"vCPU run-queue wait share, {label} (median of {len(rs)})",
+                         f"{med(ws):.1f} %", "-", None))
+            rows.append((f"  involuntary switches/s, {label}", f"{med(inv):.0f}/s", "-", None))
+            details.append(
+                f"isolation, {label}: wait share % per round " +
+                ", ".join(f"{w:.1f}" for w in ws) + "; involuntary switches/s " +
+                ", ".join(f"{x:.0f}" for x in inv) + "; the vCPU ran " +
+                ", ".join(f"{100 * r['run_share']:.0f}" for r in rs) +
+                " % of wall time; busy loops seen on CPU " + str(PIN_CPU) + " in " +
+                ", ".join(f"{100 * r['loops_on_pin_cpu']:.0f}" for r in rs) +
+                " % of samples; other runnable threads on CPU " + str(PIN_CPU) + " (not this "
+                "benchmark's, outside its subtree) " +
+                ", ".join(f"{r['others_on_pin_cpu']:.2f}" for r in rs) +
+                " on average; load average " + ", ".join(r["loadavg"] for r in rs) +
+                "; launcher exit status " + ", ".join(str(r["stop_status"]) for r in rs))
+
     try:
         for name, fn in (("overhead", overhead), ("idle", idle), ("cont", cont),
-                         ("breakdown", breakdown)):
+                         ("breakdown", breakdown), ("isolation", isolation)):
             if name not in args.only.split(","):
                 continue
             try:
@@ -629,6 +807,11 @@ def main():
         if left:
             log("the launcher left cpusets behind: " + ", ".join(left))
 
+    if args.charts:
+        os.makedirs(args.charts, exist_ok=True)
+        for k, v in data.items():
+            with open(f"{args.charts}/{k}.json", "w") as f:
+                json.dump(v, f, indent=1)
     if not rows and not breakdown_text:
         return
     w = max([len(r[0]) for r in rows] + [8])

@@ -2,7 +2,8 @@
 # Benchmark of qemu-launcher against bare qemu (not a test: it prints figures beside targets and
 # never fails on a miss). Builds a release build in build-bench if needed, then runs bench.py as
 # root (cpuset v1 through a delegated subtree it creates and removes). Extra args go to bench.py
-# (--runs N, --cont-runs N, --window S, ...).
+# (--runs N, --cont-runs N, --window S, --only isolation, ...). The raw samples and their SVG
+# charts go to bench/charts/ (python3-matplotlib, installed here if missing).
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -19,10 +20,17 @@ if ! out=$(ninja -C "$B" qemu-launcher 2>&1); then
 fi
 cc -O2 -Wall -o "$B/ql-floor" bench/floor.c # the prototype floor, run in the same alternation
 sync "$B/qemu-launcher" # a freshly linked binary's pages are dirty until written back: smaps would call them Private_Dirty
+# Debian's python3 (and its matplotlib) draws the charts, whatever python3 comes first in PATH.
+if ! /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+	echo "bench: installing python3-matplotlib for the charts" >&2
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends python3-matplotlib >/dev/null
+fi
 for t in qemu-system-x86_64 timeout python3; do
 	command -v "$t" >/dev/null || { echo "bench: $t is missing" >&2; exit 1; }
 done
 echo "# qemu-launcher $(git describe --always --dirty 2>/dev/null || echo '?'), $(nproc) CPUs," \
 	"$(uname -r), $(qemu-system-x86_64 --version | head -n1)"
 echo "# load average before: $(cat /proc/loadavg)"
-exec python3 bench/bench.py --launcher "$B/qemu-launcher" --floor "$B/ql-floor" "$@"
+python3 bench/bench.py --launcher "$B/qemu-launcher" --floor "$B/ql-floor" --charts bench/charts "$@"
+/usr/bin/python3 bench/charts.py bench/charts

@@ -3,8 +3,8 @@
 set -eu
 # --demo: only what building and running a VM needs; default: everything the test suite uses.
 PKGS="meson ninja-build pkg-config gcc libc6-dev libfyaml-dev libjson-c-dev libxml2-dev libcmocka-dev
-scdoc qemu-system-x86 util-linux procps"
-[ "${1:-}" = "--demo" ] || PKGS="$PKGS busybox-static cpio python3 python3-yaml python3-jsonschema
+scdoc qemu-system-x86 util-linux procps busybox-static cpio"
+[ "${1:-}" = "--demo" ] || PKGS="$PKGS python3 python3-yaml python3-jsonschema
 zsh fish clang libclang-rt-14-dev valgrind debhelper dpkg-dev fakeroot lintian"
 missing=""
 for p in $PKGS; do

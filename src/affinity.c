@@ -179,31 +179,21 @@ static int affinity_apply(void *state, const struct isolation_plan *plan, struct
 	memcpy(s->keep, plan->keep_tids, plan->n_keep * sizeof(pid_t));
 	s->n_keep = plan->n_keep;
 
-	int r = 0;
+	/* on failure the facade calls release, which resets every thread */
 	for (size_t i = 0; i < s->n_vcpus; i++) {
-		_cleanup_cpu_list_ struct cpu_list *one = cpu_list_new(s->vcpus[i].host_cpu + 1);
-		if (!one || cpu_list_add(one, s->vcpus[i].host_cpu) < 0) {
-			r = ql_error_set(err, ENOMEM, "out of memory");
-			goto fail;
-		}
+		_cleanup_cpu_list_ struct cpu_list *one = cpu_list_of_one(s->vcpus[i].host_cpu);
+		if (!one)
+			return ql_error_set(err, ENOMEM, "out of memory");
 		char what[32];
 		snprintf(what, sizeof(what), "vCPU %d", s->vcpus[i].cpu_index);
-		r = set_affinity(s->vcpus[i].tid, one, log, what, err);
+		int r = set_affinity(s->vcpus[i].tid, one, log, what, err);
 		if (r == -ESRCH)
-			r = ql_error_set(err, ESRCH, "vCPU %d (thread %d) vanished",
-					 s->vcpus[i].cpu_index, (int)s->vcpus[i].tid);
+			return ql_error_set(err, ESRCH, "vCPU %d (thread %d) vanished",
+					    s->vcpus[i].cpu_index, (int)s->vcpus[i].tid);
 		if (r < 0)
-			goto fail;
+			return r;
 	}
-	if (s->emulator) {
-		r = affinity_place_others(s, log, err);
-		if (r < 0)
-			goto fail;
-	}
-	return 0;
-fail:
-	affinity_reset_all(s, log, NULL);
-	return r;
+	return s->emulator ? affinity_place_others(s, log, err) : 0;
 }
 
 static int affinity_rescan(void *state, struct ql_error *err)

@@ -1025,15 +1025,7 @@ static int apply_steps(struct cgroup_v2 *s, const struct isolation_plan *req, st
 
 static int cgroup_v2_apply(void *state, const struct isolation_plan *req, struct ql_error *err)
 {
-	struct cgroup_v2 *s = state;
-	int r = apply_steps(s, req, err);
-	if (r < 0) {
-		/* Undo what this call did (release only touches our own tree). */
-		struct ql_error e = {0};
-		cgroup_v2_release(s, &e);
-		ql_error_clear(&e);
-	}
-	return r;
+	return apply_steps(state, req, err);
 }
 
 /* Moves threads qemu created after apply (and anything that wandered into a vCPU set) to the

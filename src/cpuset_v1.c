@@ -1090,16 +1090,7 @@ static int apply_steps(struct cpuset_v1_state *s, const struct isolation_plan *r
 
 static int cpuset_v1_apply(void *state, const struct isolation_plan *req, struct ql_error *err)
 {
-	struct cpuset_v1_state *s = state;
-	int r = apply_steps(s, req, err);
-	if (r < 0) {
-		struct ql_error undo = {0};
-		if (cpuset_v1_release(s, &undo) < 0)
-			ql_log(s->log, QL_LOG_WARNING, "undoing the cpuset changes: %s",
-			       undo.msg ? undo.msg : "failed");
-		ql_error_clear(&undo);
-	}
-	return r;
+	return apply_steps(state, req, err);
 }
 
 /* Threads qemu created after apply start in their creator's set (KVM's kvm-nx-lpage-re inherits

@@ -808,7 +808,8 @@ static int parse_memlock(struct ctx *c, const struct ynode *v)
 	};
 	struct definition *d = c->d;
 	struct ql_shown s;
-	int r = expect_scalar(c, v, "rlimit_memlock", "`true`, `false` or a size such as `16G`");
+	int r = expect_scalar(c, v, "rlimit_memlock",
+			      "`true`, `false`, `auto` or a size such as `16G`");
 	if (r < 0)
 		return r;
 	if (v->plain && streq(v->text, "true")) {
@@ -817,6 +818,10 @@ static int parse_memlock(struct ctx *c, const struct ynode *v)
 	}
 	if (v->plain && streq(v->text, "false")) {
 		d->memlock = QL_MEMLOCK_UNCHANGED;
+		return 0;
+	}
+	if (v->plain && streq(v->text, "auto")) {
+		d->memlock = QL_MEMLOCK_AUTO;
 		return 0;
 	}
 	const char *p = v->text;
@@ -847,11 +852,10 @@ static int parse_memlock(struct ctx *c, const struct ynode *v)
 		return 0;
 	}
 bad:
-	return fail(
-	    c, v->mark,
-	    "`rlimit_memlock` must be `true`, `false` or a size (bytes, or with K, M, G, T, "
-	    "KiB, MiB, GiB, TiB), got %s`%s`",
-	    v->plain ? "" : "quoted ", ql_show(&s, v->text));
+	return fail(c, v->mark,
+		    "`rlimit_memlock` must be `true`, `false`, `auto` or a size (bytes, or with K, "
+		    "M, G, T, KiB, MiB, GiB, TiB), got %s`%s`",
+		    v->plain ? "" : "quoted ", ql_show(&s, v->text));
 }
 
 static int check_scheduling(struct ctx *c, const struct sched_marks *sm)

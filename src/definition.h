@@ -20,6 +20,7 @@ enum ql_memlock {
 	QL_MEMLOCK_UNCHANGED = 0,
 	QL_MEMLOCK_UNLIMITED,
 	QL_MEMLOCK_BYTES,
+	QL_MEMLOCK_AUTO, /* guest RAM + a margin, computed by the plan (memlock.h) */
 };
 
 /* What the launcher does about the hugepages the memory backends need (hugepages.h). */

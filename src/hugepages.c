@@ -188,24 +188,34 @@ static int add_backend(struct mem_backend **v, size_t *n, const char *id, uint64
 	return 0;
 }
 
-int mem_backends_parse(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
-		       unsigned long default_kb, struct mem_backend **ret, size_t *ret_n,
-		       struct ql_error *err)
+static bool is_memory_backend(const char *type)
+{
+	return type && (streq(type, "memory-backend-file") || streq(type, "memory-backend-memfd") ||
+			streq(type, "memory-backend-ram") || streq(type, "memory-backend-epc"));
+}
+
+/* The memory options of d. all: every memory backend (page_kb 0 when not on hugepages) and the
+ * layout facts in *lay; otherwise the hugepage-backed ones only. */
+static int parse_memory(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
+			unsigned long default_kb, bool all, struct mem_backend **ret, size_t *ret_n,
+			struct mem_layout *lay, struct ql_error *err)
 {
 	struct mem_backend *v = NULL;
 	size_t n = 0;
 	uint64_t ram = 128ULL << 20; /* qemu's default -m */
 	const char *mem_path = NULL;
 	size_t mem_path_opt = 0;
-	bool mem_prealloc = false;
+	bool mem_prealloc = false, ram_in_backends = false;
 	int r = 0;
 	struct ql_shown s;
 	for (size_t i = 0; i < d->n_options && r == 0; i++) {
 		const struct qemu_option *o = &d->options[i];
 		if (streq(o->name, "mem-prealloc"))
 			mem_prealloc = true;
+		bool layout = all && (streq(o->name, "numa") || streq(o->name, "machine") ||
+				      streq(o->name, "overcommit") || streq(o->name, "device"));
 		if (!o->has_value || !(streq(o->name, "m") || streq(o->name, "mem-path") ||
-				       streq(o->name, "object")))
+				       streq(o->name, "object") || layout))
 			continue;
 		_cleanup_free_ char *val = cmdline_option_value(o);
 		struct kv kv = {0};
@@ -213,7 +223,18 @@ int mem_backends_parse(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
 			r = ql_error_set(err, ENOMEM, "out of memory");
 			break;
 		}
-		if (streq(o->name, "mem-path")) {
+		const char *first = kv.n && !kv.values[0] ? kv.keys[0] : NULL;
+		if (layout) {
+			/* guest RAM made of backends: -m is not allocated a second time */
+			if ((streq(o->name, "numa") && kv_get(&kv, "memdev")) ||
+			    (streq(o->name, "machine") && kv_get(&kv, "memory-backend")))
+				ram_in_backends = true;
+			if (streq(o->name, "overcommit") && is_on(kv_get(&kv, "mem-lock")))
+				lay->mem_lock = true;
+			const char *drv = first ? first : kv_get(&kv, "driver");
+			if (streq(o->name, "device") && drv && streq(drv, "vfio-pci"))
+				lay->vfio = true;
+		} else if (streq(o->name, "mem-path")) {
 			mem_path = o->is_scalar ? o->scalar : NULL;
 			mem_path_opt = i;
 		} else if (streq(o->name, "m")) {
@@ -253,10 +274,12 @@ int mem_backends_parse(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
 						 "%s:%u:%u: memory backend `%s` needs a `size`",
 						 d->path, o->mark.line, o->mark.column,
 						 ql_show(&s, id ? id : "?"));
-			else if (r == 0 && kb > 0 &&
-				 add_backend(&v, &n, id ? id : "?", bytes, (unsigned long)kb,
-					     bound_node(&kv), is_on(kv_get(&kv, "prealloc")),
-					     i) < 0)
+			else if (r == 0 && all && kb == 0 && is_memory_backend(type) &&
+				 parse_size(kv_get(&kv, "size"), 0, &bytes) < 0)
+				bytes = 0; /* qemu's to report */
+			if (r == 0 && (kb > 0 || (all && is_memory_backend(type))) &&
+			    add_backend(&v, &n, id ? id : "?", bytes, (unsigned long)kb,
+					bound_node(&kv), is_on(kv_get(&kv, "prealloc")), i) < 0)
 				r = ql_error_set(err, ENOMEM, "out of memory");
 		}
 		kv_done(&kv);
@@ -275,9 +298,38 @@ int mem_backends_parse(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
 		mem_backends_free(v, n);
 		return r;
 	}
+	if (all) {
+		lay->guest_ram = ram_in_backends ? 0 : ram;
+		for (size_t k = 0; k < n; k++)
+			if (!streq(v[k].id, "-mem-path")) /* that is -m's RAM */
+				lay->guest_ram += v[k].bytes;
+	}
 	*ret = v;
 	*ret_n = n;
 	return 0;
+}
+
+int mem_backends_parse(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
+		       unsigned long default_kb, struct mem_backend **ret, size_t *ret_n,
+		       struct ql_error *err)
+{
+	return parse_memory(d, page_kb, default_kb, false, ret, ret_n, NULL, err);
+}
+
+int mem_layout_parse(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
+		     unsigned long default_kb, struct mem_layout *ret, struct ql_error *err)
+{
+	struct mem_layout l = {0};
+	int r = parse_memory(d, page_kb, default_kb, true, &l.v, &l.n, &l, err);
+	if (r == 0)
+		*ret = l;
+	return r;
+}
+
+void mem_layout_done(struct mem_layout *l)
+{
+	mem_backends_free(l->v, l->n);
+	*l = (struct mem_layout){0};
 }
 
 /* --- the pools ---------------------------------------------------------------------------- */

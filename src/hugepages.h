@@ -34,6 +34,21 @@ int mem_backends_parse(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
 		       struct ql_error *err);
 void mem_backends_free(struct mem_backend *v, size_t n);
 
+/* All of the guest's memory, hugepages or not (rlimit_memlock: auto, prealloc-context). */
+struct mem_layout {
+	struct mem_backend *v; /* every memory-backend-* object, page_kb 0 when not on hugepages;
+				  and -mem-path on hugetlbfs */
+	size_t n;
+	/* -m (unless `-numa node,memdev=` or `-machine memory-backend=` make the RAM of backends)
+	 * plus every memory backend */
+	uint64_t guest_ram;
+	bool mem_lock; /* -overcommit mem-lock=on */
+	bool vfio;     /* -device vfio-pci */
+};
+int mem_layout_parse(const struct definition *d, hugetlbfs_page_kb_fn page_kb,
+		     unsigned long default_kb, struct mem_layout *ret, struct ql_error *err);
+void mem_layout_done(struct mem_layout *l);
+
 /* One pool: a page size on one host node (-1: the whole host's pool). */
 struct hugepage_need {
 	unsigned long page_kb;

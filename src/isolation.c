@@ -266,16 +266,23 @@ int isolation_apply(struct isolation *iso, const struct isolation_plan *plan, st
 	if (iso->applied)
 		return ql_error_set(err, EALREADY, "CPU isolation is already applied");
 	int r = lock(iso, err);
-	if (r >= 0) {
-		r = iso->backend->apply(iso->state, plan, err);
-		unlock(iso);
-	}
-	if (r < 0) {
-		ql_error_prefix(err, "%s: ", iso->backend->name);
+	if (r < 0)
 		return r;
+	r = iso->backend->apply(iso->state, plan, err);
+	if (r < 0) {
+		/* Undo what the failed apply did, still under the lock (a release works from what
+		 * the kernel shows and only touches this run's own sets). */
+		struct ql_error undo = {0};
+		if (iso->backend->release(iso->state, &undo) < 0)
+			ql_log(iso->cfg.log, QL_LOG_WARNING, "%s: undoing a failed placement: %s",
+			       iso->backend->name, undo.msg ? undo.msg : "failed");
+		ql_error_clear(&undo);
+		ql_error_prefix(err, "%s: ", iso->backend->name);
 	}
-	iso->applied = true;
-	return 0;
+	unlock(iso);
+	if (r == 0)
+		iso->applied = true;
+	return r;
 }
 
 int isolation_rescan(struct isolation *iso, struct ql_error *err)

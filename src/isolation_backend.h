@@ -16,7 +16,8 @@ struct isolation_backend {
 	int (*lock_dir)(void *state, char **ret, struct ql_error *err);
 	int (*usable_cpus)(void *state, struct cpu_list **ret, struct ql_error *err);
 	char *(*describe)(void *state, const struct isolation_plan *plan);
-	/* Called with the lock held. On failure undoes its own changes. */
+	/* Called with the lock held. On failure the facade calls release (still locked), so apply
+	 * may stop at the first error. */
 	int (*apply)(void *state, const struct isolation_plan *plan, struct ql_error *err);
 	int (*rescan)(void *state, struct ql_error *err);
 	/* Called with the lock held. Idempotent. */

@@ -12,6 +12,7 @@
 #include "launch.h"
 #include "libvirt_xml.h"
 #include "log.h"
+#include "memlock.h"
 #include "privileges.h"
 #include "status.h"
 #include "status_json.h"
@@ -431,11 +432,26 @@ static void print_topology_warnings(const struct definition *d)
 		fprintf(stderr, "qemu-launcher: warning: %s\n", *w);
 }
 
+/* --check: a definition that locks memory without the limit to do it (memlock.h). */
+static void print_memlock_warning(const struct definition *d)
+{
+	struct ql_error err = {0};
+	_cleanup_strv_free_ char **warnings = NULL;
+	if (memlock_check(d, &warnings, &err) < 0) {
+		fprintf(stderr, "qemu-launcher: warning: locked memory not checked: %s\n", err.msg);
+		ql_error_clear(&err);
+		return;
+	}
+	for (char **w = warnings; *w; w++)
+		fprintf(stderr, "qemu-launcher: warning: %s\n", *w);
+}
+
 /* --check and --dry-run: the same plan a run would carry out. */
 static int show_plan(const struct cli *cli, const struct vm_plan *plan, const struct definition *d)
 {
 	if (cli->mode == MODE_CHECK) {
 		print_topology_warnings(d);
+		print_memlock_warning(d);
 		printf("%s: OK\n", d->path);
 		return EXIT_SUCCESS;
 	}
@@ -469,7 +485,11 @@ static int run_definition(const struct cli *cli, const struct config_paths *path
 {
 	struct printer printer = {.verbose = cli->verbose, .debug = cli->debug || d->debug};
 	struct ql_logger log = {.fn = print_log, .userdata = &printer};
-	struct vm_options o = {.name = cli->name, .def = d, .paths = paths, .log = &log};
+	struct vm_options o = {.name = cli->name,
+			       .def = d,
+			       .paths = paths,
+			       .log = &log,
+			       .dry_run = cli->mode == MODE_DRY_RUN};
 	struct ql_error err = {0};
 	_cleanup_vm_plan_ struct vm_plan *plan = NULL;
 	if (vm_plan_new(&o, &plan, &err) < 0) {

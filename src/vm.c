@@ -3,6 +3,7 @@
  * check, pin, read back, cont; then supervision and unwind. */
 #include "vm.h"
 
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,11 +20,14 @@
 #include "journal.h"
 #include "isolation.h"
 #include "launch.h"
+#include "memlock.h"
 #include "notify.h"
 #include "pinning.h"
+#include "prealloc.h"
 #include "privileges.h"
 #include "qmp.h"
 #include "supervise.h"
+#include "vfio.h"
 
 #define QMP_CHARDEV_ID "qemu-launcher-qmp"
 /* Generous: qemu with mem-lock on a big guest allocates all RAM before greeting. */
@@ -39,9 +43,12 @@ struct vm_plan {
 	struct mem_backend *mem; /* hugepage-backed guest RAM */
 	size_t n_mem;
 	struct hugepages_plan huge;
-	struct journal *journal;     /* host values changed for this run; NULL when none */
-	struct cpu_list *hk_vcpus;   /* housekeeping: the CPUs kept clear; NULL when off */
-	struct housekeeping_plan hk; /* what --dry-run shows (the run plans again before cont) */
+	struct journal *journal; /* host values changed for this run; NULL when none */
+	enum ql_memlock memlock; /* the definition's, `auto` made a size */
+	uint64_t memlock_bytes, guest_ram;
+	struct prealloc_plan prealloc; /* thread-context for the preallocation threads */
+	struct cpu_list *hk_vcpus;     /* housekeeping: the CPUs kept clear; NULL when off */
+	struct housekeeping_plan hk;   /* what --dry-run shows (the run plans again before cont) */
 };
 
 void vm_plan_free(struct vm_plan *p)
@@ -54,6 +61,7 @@ void vm_plan_free(struct vm_plan *p)
 	mem_backends_free(p->mem, p->n_mem);
 	hugepages_plan_done(&p->huge);
 	journal_free(p->journal);
+	prealloc_plan_done(&p->prealloc);
 	cpu_list_free(p->hk_vcpus);
 	housekeeping_plan_done(&p->hk);
 	free(p);
@@ -106,19 +114,24 @@ static void isolation_config_of(const struct vm_options *o, struct isolation_con
 	};
 }
 
+/* The default hugetlb size of memfd backends: the kernel's default_hugepagesz. */
+static unsigned long default_hugepage_kb(void)
+{
+	long kb = 2048;
+	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
+	char line[128];
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Hugepagesize: %ld kB", &kb) == 1)
+			break;
+	return (unsigned long)kb;
+}
+
 /* Which guest RAM is on hugepages and how the host's pools stand (reads only). */
 static int hugepages_prepare(struct vm_plan *p, struct ql_error *err)
 {
 	const char *root = p->o->paths->sysfs_root;
-	long default_kb = 2048;
-	/* the default hugetlb size of memfd backends: the kernel's default_hugepagesz */
-	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
-	char line[128];
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "Hugepagesize: %ld kB", &default_kb) == 1)
-			break;
-	int r = mem_backends_parse(p->o->def, hugepages_hugetlbfs_page_kb,
-				   (unsigned long)default_kb, &p->mem, &p->n_mem, err);
+	int r = mem_backends_parse(p->o->def, hugepages_hugetlbfs_page_kb, default_hugepage_kb(),
+				   &p->mem, &p->n_mem, err);
 	if (r == 0 && p->n_mem)
 		r = hugepages_plan_compute(root, p->mem, p->n_mem, &p->huge, err);
 	return r;
@@ -138,6 +151,27 @@ static int housekeeping_prepare(struct vm_plan *p, struct ql_error *err)
 					 &p->hk, err);
 }
 
+/* rlimit_memlock: auto made a size, the preallocation threads placed (memlock.h, prealloc.h). */
+static int memory_prepare(struct vm_plan *p, bool pins, struct ql_error *err)
+{
+	const struct definition *d = p->o->def;
+	p->memlock = d->memlock;
+	p->memlock_bytes = d->memlock_bytes;
+	if (d->memlock != QL_MEMLOCK_AUTO && !pins)
+		return 0;
+	_cleanup_(mem_layout_done) struct mem_layout l = {0};
+	int r = mem_layout_parse(d, hugepages_hugetlbfs_page_kb, default_hugepage_kb(), &l, err);
+	if (r == 0 && d->memlock == QL_MEMLOCK_AUTO) {
+		p->memlock = QL_MEMLOCK_BYTES;
+		p->memlock_bytes = memlock_auto_bytes(&l);
+		p->guest_ram = l.guest_ram;
+	}
+	/* setuid: the binary is not run before the privilege drop; thread-context is assumed */
+	if (r == 0 && pins)
+		r = prealloc_plan_new(d, &l, !p->o->paths->setuid, &p->prealloc, err);
+	return r;
+}
+
 int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_error *err)
 {
 	const struct definition *d = o->def;
@@ -150,19 +184,51 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 	int r = command_line(d, &p->argv_user, err);
 	if (r == 0)
 		r = private_options(pins && !p->user_paused, &p->extra, err);
-	if (r == 0 && d->hugepages != QL_HUGEPAGES_IGNORE)
-		r = hugepages_prepare(p, err);
-	if (r == 0 && d->housekeeping.on)
-		r = housekeeping_prepare(p, err);
 	if (r == 0 && pins) {
 		struct isolation_config icfg;
 		isolation_config_of(o, &icfg);
 		r = pinning_prepare(d, &icfg, &p->pinning, err);
 	}
+	/* qemu would fail late with "group N is not viable": say it before anything starts */
+	if (r == 0 && (r = vfio_check(o->paths->sysfs_root, d, err)) < 0 && r != -ENOMEM &&
+	    o->dry_run) {
+		ql_log(o->log, QL_LOG_WARNING, "%s (a run would stop here)", err->msg);
+		ql_error_clear(err);
+		r = 0;
+	}
+	if (r == 0 && d->hugepages != QL_HUGEPAGES_IGNORE)
+		r = hugepages_prepare(p, err);
+	if (r == 0)
+		r = memory_prepare(p, pins, err);
+	if (r == 0 && d->housekeeping.on)
+		r = housekeeping_prepare(p, err);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(p);
 	return 0;
+}
+
+/* --dry-run: the sized RLIMIT_MEMLOCK and what qemu-launcher adds for preallocation. */
+static void describe_memory(const struct vm_plan *p, FILE *f)
+{
+	const struct prealloc_plan *pa = &p->prealloc;
+	if (p->o->def->memlock == QL_MEMLOCK_AUTO)
+		fprintf(f,
+			"# rlimit_memlock: auto: RLIMIT_MEMLOCK %" PRIu64
+			" bytes (guest RAM %" PRIu64 " + 1 GiB for qemu and VFIO)\n",
+			p->memlock_bytes, p->guest_ram);
+	if (pa->args) {
+		_cleanup_free_ char *obj = cmdline_shell_join(pa->args);
+		fprintf(f, "# qemu-launcher adds for the preallocation threads: %s\n",
+			obj ? obj : "?");
+	}
+	for (size_t i = 0; i < pa->n; i++)
+		fprintf(f,
+			"# qemu-launcher adds prealloc-context=" PREALLOC_CONTEXT_ID
+			" to memory backend `%s`\n",
+			pa->ids[i]);
+	for (char **n = pa->notes; n && *n; n++)
+		fprintf(f, "# %s\n", *n);
 }
 
 char *vm_plan_describe(const struct vm_plan *p)
@@ -192,6 +258,7 @@ char *vm_plan_describe(const struct vm_plan *p)
 	for (char *save = NULL, *l = hk ? strtok_r(hk, "\n", &save) : NULL; l;
 	     l = strtok_r(NULL, "\n", &save))
 		fprintf(f, "# %s\n", l);
+	describe_memory(p, f);
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;
@@ -358,9 +425,13 @@ static int spawn(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	const struct vm_options *o = st->p->o;
 	const struct definition *d = o->def;
 	bool setuid = o->paths->setuid;
-	_cleanup_free_ char **argv = NULL; /* borrows the plan's strings */
-	if (strv_concat(st->p->argv_user, st->p->extra, &argv) < 0)
+	_cleanup_free_ char **argv0 = NULL, **argv = NULL; /* borrow the plan's strings */
+	const struct prealloc_plan *pa = &st->p->prealloc;
+	if (strv_concat(st->p->argv_user, st->p->extra, &argv0) < 0 ||
+	    strv_concat(argv0, pa->args, &argv) < 0)
 		return ql_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < pa->n; i++)
+		argv[pa->argv_index[i]] = pa->values[i]; /* said by --dry-run */
 	_cleanup_(identity_done) struct identity id = {0};
 	_cleanup_strv_free_ char **envp = NULL;
 	int r = privileges_identity(d, setuid, &id, err);
@@ -382,8 +453,8 @@ static int spawn(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	    .envp = envp,
 	    .path_lookup = !setuid && !strchr(d->binary, '/'),
 	    .identity = &id,
-	    .memlock = d->memlock,
-	    .memlock_bytes = d->memlock_bytes,
+	    .memlock = st->p->memlock,
+	    .memlock_bytes = st->p->memlock_bytes,
 	    .qmp_fd = qmp_theirs,
 	    .restore_mask = old_mask,
 	    .session = &session,

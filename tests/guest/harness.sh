@@ -30,10 +30,12 @@ guest_prereqs() {
 	command -v cpio >/dev/null || skip_all "cpio is not installed"
 }
 
-# The current cloud flavour, only its vmlinuz is kept: $GUEST_CACHE/vmlinuz.
+# The current cloud flavour: $GUEST_CACHE/vmlinuz, and in $GUEST_MODULES the two modules the
+# demo's guest loads to hear the ACPI power button (button.ko, evdev.ko; the rest is dropped).
 guest_kernel() {
 	KERNEL=$GUEST_CACHE/vmlinuz
-	[ -s "$KERNEL" ] && return 0
+	GUEST_MODULES=$GUEST_CACHE/modules
+	[ -s "$KERNEL" ] && [ -s "$GUEST_MODULES/button.ko" ] && [ -s "$GUEST_MODULES/evdev.ko" ] && return 0
 	local pkg dl
 	pkg=$(apt-cache depends linux-image-cloud-amd64 2>>"$LOG" |
 		sed -n 's/^ *Depends: \(linux-image-[^ ]*-cloud-amd64\)$/\1/p' | head -n1)
@@ -41,6 +43,9 @@ guest_kernel() {
 	dl=$(mktemp -d "$GUEST_CACHE/dl.XXXXXX")
 	if (cd "$dl" && apt-get download "$pkg" && dpkg -x "$pkg"_*.deb root) >>"$LOG" 2>&1 &&
 		cp "$dl"/root/boot/vmlinuz-* "$KERNEL.tmp" 2>>"$LOG"; then
+		mkdir -p "$GUEST_MODULES"
+		cp "$dl"/root/lib/modules/*/kernel/drivers/acpi/button.ko \
+			"$dl"/root/lib/modules/*/kernel/drivers/input/evdev.ko "$GUEST_MODULES/" 2>>"$LOG"
 		mv "$KERNEL.tmp" "$KERNEL"
 	fi
 	rm -rf "$dl" "$KERNEL.tmp"

@@ -634,6 +634,7 @@ static void test_memlock_timeout(void **state)
 	} ok[] = {
 	    {"true", QL_MEMLOCK_UNLIMITED, 0},
 	    {"false", QL_MEMLOCK_UNCHANGED, 0},
+	    {"auto", QL_MEMLOCK_AUTO, 0},
 	    {"1", QL_MEMLOCK_BYTES, 1},
 	    {"65536", QL_MEMLOCK_BYTES, 65536},
 	    {"64K", QL_MEMLOCK_BYTES, 64ULL << 10},
@@ -663,7 +664,8 @@ static void test_memlock_timeout(void **state)
 	check_error(L "  rlimit_memlock: 16 G\n", "3:19", "a size (bytes, or with K, M, G, T");
 	check_error(L "  rlimit_memlock: -1\n", "3:19", "got `-1`");
 	check_error(L "  rlimit_memlock: '16G'\n", "3:19", "got quoted `16G`");
-	check_error(L "  rlimit_memlock: yes\n", "3:19", "`true`, `false` or a size");
+	check_error(L "  rlimit_memlock: yes\n", "3:19", "`true`, `false`, `auto` or a size");
+	check_error(L "  rlimit_memlock: 'auto'\n", "3:19", "got quoted `auto`");
 	check_error(L "  rlimit_memlock: [1]\n", "3:19", "got a sequence");
 
 	_cleanup_definition_ struct definition *d = parse_ok(L "  shutdown_timeout: 0\n");

@@ -217,12 +217,54 @@ static void test_missing_pool(void **state)
 	mem_backends_free(b, n);
 }
 
+/* The whole guest RAM (rlimit_memlock: auto): -m plus every backend, -m not counted again when
+ * backends make the RAM; what locks memory. */
+static void test_layout(void **state)
+{
+	static const struct {
+		const char *qemu;
+		uint64_t ram;
+		bool mem_lock, vfio;
+		size_t n;
+	} cases[] = {
+	    {"- m: 2G\n", 2ULL << 30, false, false, 0},
+	    {"- smp: 2\n", 128ULL << 20, false, false, 0}, /* qemu's default -m */
+	    /* -mem-path is -m's RAM, on hugepages */
+	    {"- m: 512\n- mem-path: /huge\n- overcommit: mem-lock=on\n", 512ULL << 20, true, false,
+	     1},
+	    {"- m: 1G\n- object: memory-backend-ram,id=a,size=512M,prealloc=on\n"
+	     "- object: memory-backend-file,id=b,size=512M,mem-path=/huge/x\n"
+	     "- numa: node,memdev=a\n- numa: node,memdev=b\n- device: [ vfio-pci, host: 1:0.0 ]\n",
+	     1ULL << 30, false, true, 2},
+	    {"- m: 1G\n- object: [ memory-backend-memfd, id: r, size: 1G ]\n"
+	     "- machine: [ pc, memory-backend: r ]\n- object: [ memory-backend-ram, id: d, size: "
+	     "256M ]\n"
+	     "- device: driver=vfio-pci,host=1:0.0\n- overcommit: [ mem-lock: off ]\n",
+	     (1ULL << 30) + (256ULL << 20), false, true, 2},
+	    /* a hotplug DIMM's backend adds to -m */
+	    {"- m: [ 1G, slots: 1, maxmem: 2G ]\n- object: memory-backend-ram,id=d,size=512M\n",
+	     (1ULL << 30) + (512ULL << 20), false, false, 1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		_cleanup_definition_ struct definition *d = parse(cases[i].qemu);
+		struct mem_layout l = {0};
+		struct ql_error err = {0};
+		assert_int_equal(mem_layout_parse(d, fake_page_kb, 2048, &l, &err), 0);
+		assert_true(l.guest_ram == cases[i].ram);
+		assert_int_equal(l.mem_lock, cases[i].mem_lock);
+		assert_int_equal(l.vfio, cases[i].vfio);
+		assert_int_equal(l.n, cases[i].n);
+		mem_layout_done(&l);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_backends),
 	    cmocka_unit_test(test_mem_path_takes_m),
 	    cmocka_unit_test(test_bad_size),
+	    cmocka_unit_test(test_layout),
 	    cmocka_unit_test_setup_teardown(test_plan_and_reserve, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_pool, setup, teardown),
 	};

@@ -1,0 +1,7 @@
+#!/bin/bash
+# What isolation buys a vCPU under host load: a spinning 1-vCPU TCG guest pinned to CPU 1 against
+# busy loops this script starts in its delegated cpuset subtree, per configuration (unpinned,
+# affinity, cpuset, cpuset + FIFO): the vCPU thread's run-queue wait share and involuntary
+# switches/s. Same harness as bench/run.sh (which runs this section too); args go to bench.py
+# (--iso-rounds N, --iso-loops N, --iso-window S). Chart: bench/charts/isolation.svg.
+exec "$(dirname "$0")/run.sh" --only isolation "$@"

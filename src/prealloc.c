@@ -1,0 +1,230 @@
+/* Preallocation on the right CPUs (see prealloc.h). qemu's side (7.2: backends/hostmem.c,
+ * util/oslib-posix.c touch_all_pages, qemu-options.hx `-object thread-context`): the
+ * preallocation threads are created by the context's thread and inherit its cpu-affinity. */
+#include "prealloc.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmdline.h"
+#include "cpulist.h"
+#include "macro.h"
+
+void prealloc_plan_done(struct prealloc_plan *p)
+{
+	strv_free(p->args);
+	free(p->argv_index);
+	strv_free(p->values);
+	strv_free(p->ids);
+	strv_free(p->notes);
+	*p = (struct prealloc_plan){0};
+}
+
+_printf_(2, 3) static int note(struct prealloc_plan *p, const char *fmt, ...)
+{
+	size_t n = strv_length(p->notes);
+	char **v = realloc(p->notes, (n + 2) * sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	p->notes = v;
+	v[n + 1] = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vasprintf(&v[n], fmt, ap);
+	va_end(ap);
+	return r < 0 ? (v[n] = NULL, -ENOMEM) : 0;
+}
+
+/* `BINARY -object help` lists thread-context (qemu >= 7.2). Runs the binary with the
+ * launcher's credentials: never called in setuid mode. False when it cannot be told. */
+static bool qemu_has_thread_context(const char *binary)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return false;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (dup2(fds[1], 1) < 0 || (null >= 0 && (dup2(null, 0) < 0 || dup2(null, 2) < 0)))
+			_exit(127);
+		execlp(binary, binary, "-object", "help", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	if (pid < 0) {
+		close(fds[0]);
+		return false;
+	}
+	char buf[4096];
+	size_t len = 0;
+	bool found = false;
+	for (;;) {
+		struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+		if (poll(&pfd, 1, 5000) <= 0)
+			break; /* a qemu that does not answer in 5 s is not waited for */
+		ssize_t k = read(fds[0], buf + len, sizeof(buf) - 1 - len);
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+		buf[len] = '\0';
+		if (strstr(buf, "thread-context")) {
+			found = true;
+			break;
+		}
+		/* keep the tail: a name may straddle two reads */
+		if (len > sizeof(buf) / 2) {
+			memmove(buf, buf + len - 64, 64);
+			len = 64;
+		}
+	}
+	close(fds[0]);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return found;
+}
+
+/* emulator_pinning, else the online CPUs without a pinned vCPU; NULL when none is left. */
+static int emulator_cpus(const struct definition *d, struct cpu_list **ret, struct ql_error *err)
+{
+	*ret = NULL;
+	if (d->emulator_cpus) {
+		*ret = cpu_list_dup(d->emulator_cpus);
+		return *ret ? 0 : ql_error_set(err, ENOMEM, "out of memory");
+	}
+	struct cpu_list *l = NULL;
+	int r = cpu_list_read_file("/sys/devices/system/cpu/online", &l, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < d->n_pins; i++)
+		cpu_list_remove(l, d->pins[i].host_cpu);
+	if (cpu_list_is_empty(l))
+		cpu_list_free(l);
+	else
+		*ret = l;
+	return 0;
+}
+
+static int take(struct prealloc_plan *ret, struct prealloc_plan *p)
+{
+	*ret = *p;
+	*p = (struct prealloc_plan){0};
+	return 0;
+}
+
+static size_t value_index(const struct definition *d, size_t option)
+{
+	size_t k = 1;
+	for (size_t j = 0; j < option; j++)
+		k += d->options[j].has_value ? 2 : 1;
+	return k + 1;
+}
+
+int prealloc_plan_new(const struct definition *d, const struct mem_layout *l, bool probe,
+		      struct prealloc_plan *ret, struct ql_error *err)
+{
+	_cleanup_(prealloc_plan_done) struct prealloc_plan p = {0};
+	*ret = p;
+	if (!definition_wants_pinning(d))
+		return 0;
+	size_t want = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		if (!l->v[i].prealloc)
+			continue;
+		if (streq(l->v[i].id, "-mem-path")) {
+			if (note(&p,
+				 "%s: -mem-prealloc has no prealloc-context: its threads run "
+				 "where qemu runs",
+				 "prealloc") < 0)
+				return ql_error_set(err, ENOMEM, "out of memory");
+			continue;
+		}
+		want++;
+	}
+	if (!want) {
+		return take(ret, &p);
+	}
+	_cleanup_(cpu_list_freep) struct cpu_list *cpus = NULL;
+	int r = emulator_cpus(d, &cpus, err);
+	if (r < 0)
+		return r;
+	if (!cpus) {
+		if (note(&p, "%s: no CPU is left outside the vCPUs' for the preallocation threads",
+			 "prealloc") < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		return take(ret, &p);
+	}
+	if (probe && !qemu_has_thread_context(d->binary)) {
+		if (note(&p,
+			 "prealloc: %s does not list thread-context (QEMU < 7.2?): the "
+			 "preallocation threads may run on the vCPUs' CPUs",
+			 d->binary) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		return take(ret, &p);
+	}
+	/* cpu-affinity takes one CPU or range per occurrence */
+	_cleanup_free_ char *list = cpu_list_format(cpus);
+	char *obj = NULL;
+	size_t len = 0;
+	FILE *f = list ? open_memstream(&obj, &len) : NULL;
+	if (!f)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	fputs("thread-context,id=" PREALLOC_CONTEXT_ID, f);
+	for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		fprintf(f, ",cpu-affinity=%s", t);
+	if (fclose(f) != 0) {
+		free(obj);
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	p.args = calloc(3, sizeof(char *));
+	p.argv_index = calloc(want, sizeof(size_t));
+	p.values = calloc(want + 1, sizeof(char *));
+	p.ids = calloc(want + 1, sizeof(char *));
+	if (!p.args || !p.argv_index || !p.values || !p.ids || !(p.args[0] = strdup("-object"))) {
+		free(obj);
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	p.args[1] = obj;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct mem_backend *b = &l->v[i];
+		if (!b->prealloc || streq(b->id, "-mem-path"))
+			continue;
+		_cleanup_free_ char *val = cmdline_option_value(&d->options[b->option]);
+		if (!val)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		if (strstr(val, "prealloc-context=")) {
+			if (note(&p, "prealloc: backend `%s` names its own prealloc-context: kept",
+				 b->id) < 0)
+				return ql_error_set(err, ENOMEM, "out of memory");
+			continue;
+		}
+		/* qemu 7.2 populates with a single thread in its main thread (MADV_POPULATE_WRITE,
+		 * Linux >= 5.14): the context only places two or more */
+		const char *t = strstr(val, "prealloc-threads=");
+		if ((!t || strtol(t + 17, NULL, 10) < 2) &&
+		    note(
+			&p,
+			"prealloc: backend `%s` has one preallocation thread: qemu may populate it "
+			"in its main thread, not in the context (prealloc-threads=2 or more)",
+			b->id) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		p.argv_index[p.n] = value_index(d, b->option);
+		if (asprintf(&p.values[p.n], "%s,prealloc-context=" PREALLOC_CONTEXT_ID, val) < 0) {
+			p.values[p.n] = NULL;
+			return ql_error_set(err, ENOMEM, "out of memory");
+		}
+		if (!(p.ids[p.n] = strdup(b->id)))
+			return ql_error_set(err, ENOMEM, "out of memory"); /* values[n] is freed */
+		p.n++;
+	}
+	if (!p.n) {
+		strv_free(p.args);
+		p.args = NULL;
+	}
+	return take(ret, &p);
+}
