@@ -608,11 +608,11 @@ static int parse_hugepages(struct ctx *c, const struct ynode *v)
 		    ql_show(&s, v->text));
 }
 
-/* housekeeping: `true`/`false`, or a mapping choosing irqs, workqueues and stat_interval; `true`
- * means all three, with vm.stat_interval raised to 10 s. */
+/* housekeeping: `true`/`false`, or a mapping choosing irqs, workqueues, kthreads and
+ * stat_interval; `true` means all four, with vm.stat_interval raised to 10 s. */
 static int parse_housekeeping(struct ctx *c, const struct ynode *key, const struct ynode *v)
 {
-	static const char *const keys[] = {"irqs", "workqueues", "stat_interval", NULL};
+	static const char *const keys[] = {"irqs", "workqueues", "kthreads", "stat_interval", NULL};
 	struct ql_housekeeping *h = &c->d->housekeeping;
 	c->d->housekeeping_mark = key->mark;
 	if (v->type == YN_SCALAR) {
@@ -620,14 +620,17 @@ static int parse_housekeeping(struct ctx *c, const struct ynode *key, const stru
 		int r = get_bool(c, v, "housekeeping", &on);
 		if (r < 0)
 			return r;
-		*h = (struct ql_housekeeping){
-		    .on = on, .irqs = on, .workqueues = on, .stat_interval = on ? 10 : 0};
+		*h = (struct ql_housekeeping){.on = on,
+					      .irqs = on,
+					      .workqueues = on,
+					      .kthreads = on,
+					      .stat_interval = on ? 10 : 0};
 		return 0;
 	}
 	if (v->type != YN_MAP)
 		return fail(c, v->mark,
 			    "`housekeeping` must be `true`, `false` or a mapping of irqs, "
-			    "workqueues, stat_interval, got %s",
+			    "workqueues, kthreads, stat_interval, got %s",
 			    ynode_kind(v));
 	*h = (struct ql_housekeeping){.on = true};
 	for (size_t i = 0; i < ynode_count(v); i++) {
@@ -636,6 +639,8 @@ static int parse_housekeeping(struct ctx *c, const struct ynode *key, const stru
 		int r;
 		if (streq(k->text, "irqs"))
 			r = get_bool(c, val, "housekeeping.irqs", &h->irqs);
+		else if (streq(k->text, "kthreads"))
+			r = get_bool(c, val, "housekeeping.kthreads", &h->kthreads);
 		else if (streq(k->text, "workqueues"))
 			r = get_bool(c, val, "housekeeping.workqueues", &h->workqueues);
 		else if (streq(k->text, "stat_interval")) {

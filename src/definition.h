@@ -126,7 +126,7 @@ struct definition {
 	/* housekeeping: host interrupts and kernel work kept off the vCPU CPUs (housekeeping.h) */
 	struct ql_housekeeping {
 		bool on;
-		bool irqs, workqueues;
+		bool irqs, workqueues, kthreads;
 		unsigned stat_interval; /* vm.stat_interval while the VM runs; 0: left alone */
 	} housekeeping;
 	struct ql_mark housekeeping_mark;

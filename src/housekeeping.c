@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "proc.h"
 
 #define IRQ_DIR "proc/irq"
 #define DEFAULT_AFFINITY "proc/irq/default_smp_affinity"
@@ -21,6 +22,8 @@
 #define WRITEBACK_CPUMASK "sys/bus/workqueue/devices/writeback/cpumask"
 #define STAT_INTERVAL "proc/sys/vm/stat_interval"
 #define ONLINE "sys/devices/system/cpu/online"
+#define PF_KTHREAD 0x00200000UL
+#define PF_NO_SETAFFINITY 0x04000000UL /* per-CPU kernel threads: bound by the kernel */
 
 void housekeeping_plan_done(struct housekeeping_plan *p)
 {
@@ -28,6 +31,7 @@ void housekeeping_plan_done(struct housekeeping_plan *p)
 		free(p->v[i].path);
 		free(p->v[i].old);
 		free(p->v[i].new_value);
+		free(p->v[i].kthread);
 	}
 	free(p->v);
 	strv_free(p->notes);
@@ -259,6 +263,88 @@ static int note_irqbalance(struct housekeeping_plan *p, const char *root)
 	return 0;
 }
 
+int hk_parse_stat(const char *stat, char **ret_comm, unsigned long *ret_flags,
+		  unsigned long long *ret_start)
+{
+	/* the name may hold spaces and parentheses: it ends at the last ')' */
+	const char *open = strchr(stat, '('), *close = strrchr(stat, ')');
+	if (!open || !close || close < open)
+		return -EINVAL;
+	unsigned long flags = 0;
+	unsigned long long start = 0;
+	/* fields 3 (state) to 22 (starttime) */
+	if (sscanf(close + 1,
+		   " %*c %*d %*d %*d %*d %*d %lu %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
+		   "%llu",
+		   &flags, &start) != 2)
+		return -EINVAL;
+	if (!(*ret_comm = strndup(open + 1, (size_t)(close - open - 1))))
+		return -ENOMEM;
+	*ret_flags = flags;
+	*ret_start = start;
+	return 0;
+}
+
+/* kthreadd and every unbound kernel thread off the vCPU CPUs. Only on the real /proc: the plan's
+ * writes are sched_setaffinity calls on these pids, never to be made from a test tree. Per-CPU
+ * threads (ksoftirqd, migration, kworker/N) cannot move: a note says how many stay. */
+static int plan_kthreads(struct housekeeping_plan *p, const struct cpu_list *vcpus,
+			 const struct cpu_list *keep, struct ql_error *err)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc");
+	if (!d)
+		return ql_error_set_errno(err, errno, "housekeeping: open `/proc`");
+	unsigned per_cpu = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
+		_cleanup_free_ char *stat_path = NULL, *stat = NULL, *comm = NULL, *path = NULL;
+		_cleanup_free_ char *old = NULL, *nv = NULL;
+		_cleanup_cpu_list_ struct cpu_list *cur = NULL, *want = NULL;
+		unsigned long flags;
+		unsigned long long start;
+		if (asprintf(&stat_path, "/proc/%d/stat", (int)pid) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		/* threads end at any time: one that is gone is skipped */
+		if (read_text(stat_path, &stat) < 0 ||
+		    hk_parse_stat(stat, &comm, &flags, &start) < 0 || !(flags & PF_KTHREAD) ||
+		    proc_thread_affinity(pid, &cur, NULL) < 0)
+			continue;
+		if (flags & PF_NO_SETAFFINITY) {
+			_cleanup_cpu_list_ struct cpu_list *both = cpu_list_dup(cur);
+			if (!both)
+				return ql_error_set(err, ENOMEM, "out of memory");
+			cpu_list_subtract(both, keep);
+			per_cpu += !cpu_list_is_empty(both);
+			continue;
+		}
+		if (!(want = cpu_list_dup(cur)))
+			return ql_error_set(err, ENOMEM, "out of memory");
+		cpu_list_subtract(want, vcpus);
+		if (cpu_list_is_empty(want)) {
+			cpu_list_free(want);
+			if (!(want = cpu_list_dup(keep)))
+				return ql_error_set(err, ENOMEM, "out of memory");
+		}
+		if (cpu_list_equal(want, cur))
+			continue;
+		if (asprintf(&path, JOURNAL_TASK_PREFIX "%d:%llu", (int)pid, start) < 0 ||
+		    !(old = cpu_list_format(cur)) || !(nv = cpu_list_format(want)) ||
+		    add_write(p, TAKE_PTR(path), TAKE_PTR(old), TAKE_PTR(nv), -1) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		p->v[p->n - 1].kthread = TAKE_PTR(comm);
+	}
+	if (per_cpu &&
+	    add_note(p,
+		     "%u per-CPU kernel threads (ksoftirqd, migration, kworker/N...) stay on the "
+		     "vCPU CPUs: the kernel binds them there",
+		     per_cpu) < 0)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
 int housekeeping_plan_compute(const char *root, const struct ql_housekeeping *h,
 			      const struct cpu_list *vcpus, struct housekeeping_plan *ret,
 			      struct ql_error *err)
@@ -306,6 +392,8 @@ int housekeeping_plan_compute(const char *root, const struct ql_housekeeping *h,
 		if (r == 0 && absent && add_note(&p, "/%s is absent: left alone", wq[i]) < 0)
 			r = ql_error_set(err, ENOMEM, "out of memory");
 	}
+	if (r == 0 && h->kthreads && streq(root, "/"))
+		r = plan_kthreads(&p, vcpus, keep, err);
 	if (r == 0 && h->stat_interval) {
 		_cleanup_free_ char *path = at(root, STAT_INTERVAL), *old = NULL, *nv = NULL;
 		if (!path)
@@ -342,6 +430,8 @@ char *housekeeping_plan_describe(const struct housekeeping_plan *p)
 		    journal_describe_write(p->v[i].path, p->v[i].old, p->v[i].new_value);
 		if (!w)
 			ok = false;
+		else if (p->v[i].kthread)
+			fprintf(f, "housekeeping: kernel thread %s: %s\n", p->v[i].kthread, w);
 		else
 			fprintf(f, "housekeeping: %s\n", w);
 	}
@@ -373,6 +463,11 @@ int housekeeping_apply(const struct housekeeping_plan *p, struct journal *j,
 			       "IRQ): it "
 			       "stays on CPUs %s",
 			       w->irq, w->old);
+			refused++;
+		} else if (r < 0 && w->kthread) {
+			ql_log(log, QL_LOG_WARNING,
+			       "housekeeping: kernel thread %s stays on CPUs %s: %s", w->kthread,
+			       w->old, e.msg);
 			refused++;
 		} else if (r < 0) {
 			ql_error_prefix(&e, "housekeeping: ");

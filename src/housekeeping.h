@@ -1,6 +1,7 @@
-/* Housekeeping while a VM runs: the host's device interrupts, unbound workqueues and vmstat
- * timer kept off the vCPU CPUs. A pure plan (what to write where, read from a root tree) and its
- * apply through the crash-safe journal, which gives every value back when the VM ends. */
+/* Housekeeping while a VM runs: the host's device interrupts, unbound workqueues, unbound kernel
+ * threads and vmstat timer kept off the vCPU CPUs. A pure plan (what to write where, read from a
+ * root tree) and its apply through the crash-safe journal, which gives every value back when the VM
+ * ends. */
 #pragma once
 
 #include <stdbool.h>
@@ -18,6 +19,7 @@ struct hk_write {
 	char *old;	 /* the value read now (trailing newline dropped) */
 	char *new_value; /* what the launcher writes */
 	int irq;	 /* the IRQ number for an smp_affinity_list, else -1 */
+	char *kthread;	 /* a kernel thread's name (path is JOURNAL_TASK_PREFIX...), else NULL */
 };
 
 struct housekeeping_plan {
@@ -51,6 +53,11 @@ int housekeeping_apply(const struct housekeeping_plan *p, struct journal *j,
 int housekeeping_start(const char *root, const struct ql_housekeeping *h,
 		       const struct cpu_list *vcpus, const char *lock_dir, struct journal *j,
 		       const struct ql_logger *log, struct ql_error *err);
+
+/* From a /proc/PID/stat line: the command name, the flags (field 9) and the start time (field
+ * 22). Exposed for the unit tests. */
+int hk_parse_stat(const char *stat, char **ret_comm, unsigned long *ret_flags,
+		  unsigned long long *ret_start);
 
 /* Hex CPU masks as /proc/irq/default_smp_affinity and the workqueue cpumasks write them
  * ("ff,ffffffff"). Exposed for the unit tests. */

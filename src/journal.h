@@ -11,6 +11,9 @@
 #include "log.h"
 
 #define QL_DEFAULT_JOURNAL_DIR "/run/qemu-launcher/journal"
+/* A path "task:PID:START" (START: field 22 of /proc/PID/stat) stands for that thread's CPU
+ * affinity as a CPU list: read with sched_getaffinity, written with sched_setaffinity. */
+#define JOURNAL_TASK_PREFIX "task:"
 
 struct journal;
 

@@ -4,7 +4,7 @@
 # affinity, both workqueue cpumasks and vm.stat_interval off the vCPU CPUs before the guest runs,
 # two overlapping VMs keep the union clear, and every exit (SIGTERM, SIGKILL of the launcher:
 # its guardian) gives every value back byte for byte.
-PLAN=29
+PLAN=34
 . /guest-lib.sh
 
 IRQ=/proc/irq
@@ -41,6 +41,41 @@ list_has() {
 	done
 	return 1
 }
+# kt_snap: "PID START CPUS" of every kernel thread that may move (PF_KTHREAD, not
+# PF_NO_SETAFFINITY); kt_moved CPUS LOG: each is off CPUS or named in LOG as staying;
+# kt_same BEFORE: every thread of BEFORE still alive (same pid and start) has its CPUs back.
+kt_snap() {
+	for st in /proc/[0-9]*/stat; do
+		l=$(cat "$st" 2>/dev/null) || continue
+		set -- ${l##*) }
+		f=$7
+		start=${20}
+		pid=${st#/proc/}
+		pid=${pid%/stat}
+		echo "$f" | awk '{exit !(and($1, 2097152) && !and($1, 67108864))}' &&
+			echo "$pid $start $(aff "$pid")"
+	done
+}
+kt_moved() {
+	kt_snap | while read -r pid start cpus; do
+		if list_has "$cpus" "$1" && ! grep -q "kernel thread .* stays" "$2"; then
+			diag "kernel thread $pid ($(cat /proc/$pid/comm 2>/dev/null)) on $cpus"
+			echo bad
+		fi
+	done | grep -q bad && return 1
+	return 0
+}
+kt_same() {
+	while read -r pid start cpus; do
+		l=$(cat /proc/$pid/stat 2>/dev/null) || continue
+		set -- ${l##*) }
+		[ "${20}" = "$start" ] || continue
+		now=$(aff "$pid")
+		[ "$now" = "$cpus" ] || echo "$pid $cpus -> $now"
+	done <"$1" >$T/kt-diff
+	[ -s $T/kt-diff ] && diag "kernel threads not restored: $(tr '\n' ' ' <$T/kt-diff)"
+	[ ! -s $T/kt-diff ]
+}
 no_fake() { [ -z "$(pidof fake-qemu)" ]; }
 si_is() { [ "$(cat $SI)" = "$1" ]; }
 
@@ -55,6 +90,8 @@ def hk2 3 1 "  housekeeping:
     irqs: true
     workqueues: true"
 snap >$T/before
+kt_snap >$T/kt-before
+diag "$(wc -l <$T/kt-before) movable kernel threads"
 diag "before: $(tr '\n' ' ' <$T/before)"
 
 # --- 1. --dry-run lists every write, changes nothing ----------------------------------------
@@ -65,6 +102,7 @@ check "--dry-run lists the default IRQ affinity write" \
 check "--dry-run lists the workqueue and writeback cpumask writes" \
 	sh -c "grep -q '^# housekeeping: $WQ: 3f -> f\$' $T/dry.out && grep -q '^# housekeeping: $WB: 3f -> f\$' $T/dry.out"
 check "--dry-run lists vm.stat_interval 1 -> 10" grep -q "^# housekeeping: $SI: 1 -> 10\$" $T/dry.out
+check "--dry-run lists kthreadd's move" grep -q "^# housekeeping: kernel thread kthreadd: task:2:[0-9]*: 0-5 -> 0-3\$" $T/dry.out
 snap >$T/after-dry
 check "--dry-run changed nothing" cmp -s $T/before $T/after-dry
 
@@ -78,6 +116,9 @@ eq "writeback cpumask lost CPUs 4-5" "0f" "$(cat $WB)"
 eq "vm.stat_interval raised to 10" "10" "$(cat $SI)"
 check "every IRQ is off CPUs 4-5 or named as refused" clear_of "4 5" $T/hk.err
 check "-d traced the writes" grep -q "write $SI: 10" $T/hk.err
+check "kthreadd and every unbound kernel thread are off CPUs 4-5" kt_moved "4 5" $T/hk.err
+check "the per-CPU kernel threads that stay are counted in a warning" \
+	grep -q "warning: housekeeping: [0-9]* per-CPU kernel threads .* stay on the vCPU CPUs" $T/hk.err
 # the timer and cascade IRQs are not movable (EIO): a warning, and the VM runs
 check "IRQs the kernel refuses to move are named in a warning, not fatal" grep -q "warning: housekeeping: IRQ [0-9]* refuses to move" $T/hk.err
 diag "$(grep 'refuses to move' $T/hk.err | tr '\n' ' ')"
@@ -98,6 +139,7 @@ stop $H2
 snap >$T/after-two
 check "the last VM out gives every value back byte for byte" cmp -s $T/before $T/after-two ||
 	diff $T/before $T/after-two | while read -r l; do diag "$l"; done
+check "every kernel thread has its CPUs back" kt_same $T/kt-before || { dump_err hk; ls -la /run/qemu-launcher/journal | while read -r l; do diag "$l"; done; }
 
 # --- 4. SIGKILL of the launcher: its guardian gives everything back -----------------------------
 ql hk
@@ -110,6 +152,7 @@ wait_for 10 si_is 1
 snap >$T/after-kill
 check "launcher SIGKILLed: its guardian restores every value byte for byte" cmp -s $T/before $T/after-kill ||
 	diff $T/before $T/after-kill | while read -r l; do diag "$l"; done
+check "... and every kernel thread's CPUs" kt_same $T/kt-before
 
 # --- 5. launcher and guardian both SIGKILLed: the next start gives the values back -------------
 ql hk

@@ -684,7 +684,8 @@ static void test_housekeeping(void **state)
 	(void)state;
 #define PIN "  vcpu_pinning: [2, 3]\n"
 	_cleanup_definition_ struct definition *d = parse_ok(L PIN "  housekeeping: true\n");
-	assert_true(d->housekeeping.on && d->housekeeping.irqs && d->housekeeping.workqueues);
+	assert_true(d->housekeeping.on && d->housekeeping.irqs && d->housekeeping.workqueues &&
+		    d->housekeeping.kthreads);
 	assert_int_equal(d->housekeeping.stat_interval, 10);
 	definition_free(d);
 	d = parse_ok(L PIN "  housekeeping: false\n");
@@ -692,7 +693,11 @@ static void test_housekeeping(void **state)
 	definition_free(d);
 	d = parse_ok(L PIN "  housekeeping:\n    irqs: true\n    stat_interval: 0\n");
 	assert_true(d->housekeeping.on && d->housekeeping.irqs);
-	assert_false(d->housekeeping.workqueues);
+	assert_false(d->housekeeping.workqueues || d->housekeeping.kthreads);
+	definition_free(d);
+	d = parse_ok(L PIN "  housekeeping:\n    kthreads: true\n");
+	assert_true(d->housekeeping.kthreads);
+	assert_false(d->housekeeping.irqs);
 	assert_int_equal(d->housekeeping.stat_interval, 0);
 	check_error(L "  housekeeping: true\n", "3:3", "`housekeeping` needs `vcpu_pinning`");
 	check_error(L PIN "  housekeeping: yes\n", "4:17", "`true` or `false`");

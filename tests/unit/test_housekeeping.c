@@ -180,6 +180,25 @@ static void test_plan_parts(void **state)
 	cpu_list_free(v);
 }
 
+static void test_parse_stat(void **state)
+{
+	(void)state;
+	char *comm = NULL;
+	unsigned long flags = 0;
+	unsigned long long start = 0;
+	/* a kworker (PF_KTHREAD | PF_NO_SETAFFINITY...), a name with spaces and parentheses */
+	assert_int_equal(hk_parse_stat("23 (kworker/u12:1 (x) y) I 2 0 0 0 -1 69238880 0 0 0 0 0 0 "
+				       "0 0 20 0 1 0 57 0 0 18446744073709551615",
+				       &comm, &flags, &start),
+			 0);
+	assert_string_equal(comm, "kworker/u12:1 (x) y");
+	assert_int_equal(flags, 69238880);
+	assert_int_equal(start, 57);
+	free(comm);
+	assert_int_equal(hk_parse_stat("23 kworker", &comm, &flags, &start), -EINVAL);
+	assert_int_equal(hk_parse_stat("23 (k) I 2", &comm, &flags, &start), -EINVAL);
+}
+
 /* irqbalance would move the IRQs back: named in a note (a process whose comm is irqbalance) */
 static void test_irqbalance_noted(void **state)
 {
@@ -286,6 +305,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mask_forms),
+	    cmocka_unit_test(test_parse_stat),
 	    cmocka_unit_test_setup_teardown(test_plan_all, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_parts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_irqbalance_noted, setup, teardown),
