@@ -204,6 +204,7 @@ static const char *const launcher_keys[] = {
     "rlimit_memlock",
     "shutdown_timeout",
     "hugepages",
+    "housekeeping",
     NULL,
 };
 
@@ -607,6 +608,52 @@ static int parse_hugepages(struct ctx *c, const struct ynode *v)
 		    ql_show(&s, v->text));
 }
 
+/* housekeeping: `true`/`false`, or a mapping choosing irqs, workqueues, kthreads and
+ * stat_interval; `true` means all four, with vm.stat_interval raised to 10 s. */
+static int parse_housekeeping(struct ctx *c, const struct ynode *key, const struct ynode *v)
+{
+	static const char *const keys[] = {"irqs", "workqueues", "kthreads", "stat_interval", NULL};
+	struct ql_housekeeping *h = &c->d->housekeeping;
+	c->d->housekeeping_mark = key->mark;
+	if (v->type == YN_SCALAR) {
+		bool on = false;
+		int r = get_bool(c, v, "housekeeping", &on);
+		if (r < 0)
+			return r;
+		*h = (struct ql_housekeeping){.on = on,
+					      .irqs = on,
+					      .workqueues = on,
+					      .kthreads = on,
+					      .stat_interval = on ? 10 : 0};
+		return 0;
+	}
+	if (v->type != YN_MAP)
+		return fail(c, v->mark,
+			    "`housekeeping` must be `true`, `false` or a mapping of irqs, "
+			    "workqueues, kthreads, stat_interval, got %s",
+			    ynode_kind(v));
+	*h = (struct ql_housekeeping){.on = true};
+	for (size_t i = 0; i < ynode_count(v); i++) {
+		const struct ynode *k = map_key(v, i), *val = map_value(v, i);
+		uint64_t x = 0;
+		int r;
+		if (streq(k->text, "irqs"))
+			r = get_bool(c, val, "housekeeping.irqs", &h->irqs);
+		else if (streq(k->text, "kthreads"))
+			r = get_bool(c, val, "housekeeping.kthreads", &h->kthreads);
+		else if (streq(k->text, "workqueues"))
+			r = get_bool(c, val, "housekeeping.workqueues", &h->workqueues);
+		else if (streq(k->text, "stat_interval")) {
+			r = get_uint(c, val, "housekeeping.stat_interval", 0, 3600, &x);
+			h->stat_interval = (unsigned)x;
+		} else
+			r = fail_unknown(c, k, "housekeeping key", keys);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* A host CPU list as `emulator_pinning` and `iothread_pinning` take it: "0-1,4", a CPU number
  * or a list of CPU numbers; never empty. */
 static int parse_cpu_list_value(struct ctx *c, const struct ynode *v, const char *what,
@@ -982,6 +1029,8 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 			r = parse_memlock(c, val);
 		} else if (streq(n, "hugepages")) {
 			r = parse_hugepages(c, val);
+		} else if (streq(n, "housekeeping")) {
+			r = parse_housekeeping(c, k, val);
 		} else if (streq(n, "shutdown_timeout")) {
 			r = get_uint(c, val, n, 0, 86400, &x);
 			d->shutdown_timeout = (unsigned)x;
@@ -993,6 +1042,9 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 		return r;
 	if (!binary)
 		return fail(c, key->mark, "`launcher` needs `binary` (the qemu binary to run)");
+	if (d->housekeeping.on && d->n_pins == 0)
+		return fail(c, d->housekeeping_mark,
+			    "`housekeeping` needs `vcpu_pinning` (the CPUs to keep clear)");
 	r = check_iothread_sched(c, io_sched_key, io_sched, io_prio_key, io_prio);
 	return r < 0 ? r : check_scheduling(c, &sm);
 }

@@ -123,6 +123,14 @@ struct definition {
 
 	enum ql_hugepages hugepages;
 
+	/* housekeeping: host interrupts and kernel work kept off the vCPU CPUs (housekeeping.h) */
+	struct ql_housekeeping {
+		bool on;
+		bool irqs, workqueues, kthreads;
+		unsigned stat_interval; /* vm.stat_interval while the VM runs; 0: left alone */
+	} housekeeping;
+	struct ql_mark housekeeping_mark;
+
 	struct qemu_option *options;
 	size_t n_options;
 	struct ql_mark qemu_mark;

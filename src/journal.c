@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,9 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "cpulist.h"
 #include "macro.h"
+#include "proc.h"
 
 #define MAGIC "qemu-launcher journal 1\n"
 /* Host values we journal are small knobs; a bound keeps a corrupt record from eating memory. */
@@ -89,8 +92,61 @@ static bool owner_alive(pid_t pid, unsigned long long start)
 	return pid > 0 && proc_start_time(pid) == start && start != 0;
 }
 
+/* "task:PID:START": a thread's CPU affinity, the one value here that is not a file (kernel
+ * threads moved by housekeeping). A thread gone (or its pid reused: another start time) has
+ * nothing to give back. Returns the pid, 0 when gone, -EINVAL when path is malformed. */
+static pid_t task_of(const char *path)
+{
+	int pid = 0;
+	unsigned long long start = 0;
+	int n = 0;
+	if (sscanf(path, JOURNAL_TASK_PREFIX "%d:%llu%n", &pid, &start, &n) != 2 || path[n] ||
+	    pid <= 0)
+		return -EINVAL;
+	return proc_start_time(pid) == start ? pid : 0;
+}
+
+static int task_read(const char *path, struct buf *ret, struct ql_error *err)
+{
+	pid_t pid = task_of(path);
+	if (pid <= 0)
+		return ql_error_set(err, pid < 0 ? EINVAL : ESRCH, "`%s`: no such thread", path);
+	_cleanup_cpu_list_ struct cpu_list *l = NULL;
+	int r = proc_thread_affinity(pid, &l, err);
+	if (r == -ESRCH)
+		return ql_error_set(err, ESRCH, "`%s`: no such thread", path);
+	if (r < 0)
+		return r;
+	char *s = cpu_list_format(l);
+	if (!s)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	*ret = (struct buf){s, strlen(s)};
+	return 0;
+}
+
+static int task_write(const struct journal *j, const char *path, const char *data,
+		      struct ql_error *err)
+{
+	pid_t pid = task_of(path);
+	if (pid < 0)
+		return ql_error_set(err, EINVAL, "`%s`: not a thread", path);
+	if (pid == 0)
+		return 0; /* gone: nothing to set or give back */
+	_cleanup_cpu_list_ struct cpu_list *l = NULL;
+	int r = cpu_list_parse(data, &l, err);
+	if (r < 0)
+		return r;
+	ql_log(j->log, QL_LOG_DEBUG, "sched_setaffinity thread %d -> %s", (int)pid, data);
+	if (sched_setaffinity(pid, l->nbytes, l->set) < 0 && errno != ESRCH)
+		return ql_error_set_errno(err, errno, "sched_setaffinity thread %d -> %s", (int)pid,
+					  data);
+	return 0;
+}
+
 static int read_value(const char *path, struct buf *ret, struct ql_error *err)
 {
+	if (strncmp(path, JOURNAL_TASK_PREFIX, strlen(JOURNAL_TASK_PREFIX)) == 0)
+		return task_read(path, ret, err);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return ql_error_set_errno(err, errno, "open `%s`", path);
@@ -120,6 +176,8 @@ static int read_value(const char *path, struct buf *ret, struct ql_error *err)
 static int write_value(const struct journal *j, const char *path, const char *data, size_t len,
 		       struct ql_error *err)
 {
+	if (strncmp(path, JOURNAL_TASK_PREFIX, strlen(JOURNAL_TASK_PREFIX)) == 0)
+		return task_write(j, path, data, err);
 	struct ql_shown s;
 	ql_log(j->log, QL_LOG_DEBUG, "write %s: %s", path, ql_show(&s, data));
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_TRUNC);
@@ -313,9 +371,10 @@ static int parse_record(const char *name, const char *text, size_t len, struct r
 		  ((r->kind = streq(v, "add") ? JOURNAL_ADD : JOURNAL_SET), 1) &&
 		  take_line(&c, "delta", v, sizeof(v)) && ((r->delta = strtol(v, NULL, 10)), 1) &&
 		  take_blob(&c, "path", &path) && path.len == strlen(path.data) &&
-		  path.data[0] == '/' && take_blob(&c, "orig", &r->orig) &&
-		  take_blob(&c, "new", &r->new_value) && (size_t)(c.end - c.p) == 4 &&
-		  memcmp(c.p, "end\n", 4) == 0;
+		  (path.data[0] == '/' ||
+		   strncmp(path.data, JOURNAL_TASK_PREFIX, strlen(JOURNAL_TASK_PREFIX)) == 0) &&
+		  take_blob(&c, "orig", &r->orig) && take_blob(&c, "new", &r->new_value) &&
+		  (size_t)(c.end - c.p) == 4 && memcmp(c.p, "end\n", 4) == 0;
 	r->owner = owner.data;
 	r->path = path.data;
 	r->name = strdup(name);
@@ -382,6 +441,11 @@ static void records_done(struct records *rs)
 
 /* Every well-formed record in the directory, in name order. A malformed one is reported and left
  * alone: guessing what to write back would be worse. */
+static int record_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct record *)a)->name, ((const struct record *)b)->name);
+}
+
 static int load_records(const struct journal *j, struct records *ret, struct ql_error *err)
 {
 	_cleanup_closedir_ DIR *d = opendir(j->dir);
@@ -419,6 +483,9 @@ static int load_records(const struct journal *j, struct records *ret, struct ql_
 		rs.v = v;
 		rs.v[rs.n++] = rec;
 	}
+	/* readdir's order is arbitrary: by name, one launcher's records are oldest first */
+	if (rs.n > 1)
+		qsort(rs.v, rs.n, sizeof(*rs.v), record_cmp);
 	*ret = rs;
 	return 0;
 }
@@ -541,6 +608,12 @@ static int change(struct journal *j, enum journal_kind kind, const char *path, c
 	}
 	j->n_own++;
 	r = write_value(j, path, value, strlen(value), err);
+	if (r < 0 && kind == JOURNAL_SET) {
+		/* A refused write (a managed IRQ's EIO) changed nothing: a record would only make
+		 * every undo try, and fail, to write the original back. */
+		remove_record(j, rec.name, NULL);
+		forget_own(j, rec.name);
+	}
 	if (kind == JOURNAL_ADD) {
 		/* The kernel may give fewer pages than asked (or none, on failure): the record must
 		 * hold what we got, not what we wished. */
@@ -589,7 +662,7 @@ int journal_add(struct journal *j, const char *path, long want, long *ret_got, s
 
 int journal_undo_own(struct journal *j, struct ql_error *err)
 {
-	if (!j || j->n_own == 0)
+	if (!j)
 		return 0;
 	_cleanup_close_ int lock = -1;
 	struct records rs = {0};
@@ -599,18 +672,19 @@ int journal_undo_own(struct journal *j, struct ql_error *err)
 	if (r < 0)
 		return r;
 	int ret = 0;
-	while (j->n_own > 0) {
-		const char *name = j->own[j->n_own - 1];
+	/* Every record of this launcher (pid, start time and VM), newest first: the guardian's copy
+	 * of the journal was forked before the later records (housekeeping, written just before
+	 * `cont`) were added to j->own. */
+	for (size_t i = rs.n; i-- > 0;) {
+		if (rs.v[i].pid != j->pid || rs.v[i].start != j->start ||
+		    !streq(rs.v[i].owner, j->owner))
+			continue;
 		struct ql_error e = {0};
-		for (size_t i = 0; i < rs.n; i++)
-			if (streq(rs.v[i].name, name)) {
-				ql_error_keep_first(undo_record(j, &rs, &rs.v[i], &e), &e, &ret,
-						    err);
-				rs.v[i].gone = true;
-				break;
-			}
-		free(j->own[--j->n_own]);
+		ql_error_keep_first(undo_record(j, &rs, &rs.v[i], &e), &e, &ret, err);
+		rs.v[i].gone = true;
 	}
+	while (j->n_own > 0)
+		free(j->own[--j->n_own]);
 	records_done(&rs);
 	return ret;
 }

@@ -11,6 +11,9 @@
 #include "log.h"
 
 #define QL_DEFAULT_JOURNAL_DIR "/run/qemu-launcher/journal"
+/* A path "task:PID:START" (START: field 22 of /proc/PID/stat) stands for that thread's CPU
+ * affinity as a CPU list: read with sched_getaffinity, written with sched_setaffinity. */
+#define JOURNAL_TASK_PREFIX "task:"
 
 struct journal;
 
@@ -49,7 +52,8 @@ int journal_add(struct journal *j, const char *path, long want, long *ret_got,
 /* True when this journal holds records (the run changed something). */
 bool journal_has_records(const struct journal *j);
 
-/* Undoes this launcher's records, newest first; best effort, the first failure is returned. */
+/* Undoes this launcher's records (its pid, start time and owner: also those written after a
+ * fork of j, as in the guardian), newest first; best effort, the first failure is returned. */
 int journal_undo_own(struct journal *j, struct ql_error *err);
 
 /* Undoes the records of launchers that are no longer alive (the next start). *ret_n (may be NULL)

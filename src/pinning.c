@@ -151,6 +151,16 @@ static void warn_topology(const struct pinning *p)
 	}
 }
 
+/* kernel.sched_rt_period_us, -1 when unreadable. */
+static long rt_period_us(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/sys/kernel/sched_rt_period_us", "re");
+	long v = -1;
+	if (!f || fscanf(f, "%ld", &v) != 1)
+		return -1;
+	return v;
+}
+
 static void warn_realtime(const struct pinning *p)
 {
 	if (!sched_policy_is_realtime(p->sched.policy))
@@ -183,11 +193,31 @@ static void warn_realtime(const struct pinning *p)
 				i = p->n_pins - 1;
 				break;
 			}
-	if (p->iso && !isolation_isolates(p->iso))
-		ql_log(p->log, QL_LOG_WARNING,
-		       "%s vCPUs on CPUs that are not isolated: other tasks pinned there can "
-		       "starve; %s",
-		       pol, throttle);
+	if (p->iso && !isolation_isolates(p->iso)) {
+		/* What the throttling costs the guest: whenever an ordinary task wants the vCPU's
+		 * CPU, the kernel (RT throttling, or the fair server that replaced it) gives it
+		 * period - runtime of every period, 50 ms per second by default: a stall the guest
+		 * sees. Only cpuset isolation keeps ordinary tasks off the CPU. Warned, not
+		 * refused: a host with nothing else runnable on those CPUs is a valid choice. */
+		long period = rt_period_us();
+		if (rt >= 0 && period > rt)
+			ql_log(
+			    p->log, QL_LOG_WARNING,
+			    "%s vCPUs on CPUs where ordinary tasks may still run (no isolation): "
+			    "whenever one wants the CPU, the kernel's real-time throttling "
+			    "(kernel.sched_rt_runtime_us = %ld of sched_rt_period_us = %ld) gives "
+			    "it "
+			    "up to %ld ms per period, and the guest stalls for up to %ld ms at a "
+			    "time; isolate the CPUs (isolate_cpus: true, a cpuset backend) to "
+			    "avoid "
+			    "these gaps",
+			    pol, rt, period, (period - rt) / 1000, (period - rt) / 1000);
+		else
+			ql_log(p->log, QL_LOG_WARNING,
+			       "%s vCPUs on CPUs that are not isolated: other tasks there can "
+			       "starve; %s",
+			       pol, throttle);
+	}
 }
 
 /* Every pin's host CPU against the host (usable == NULL: existence and online only). */

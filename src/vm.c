@@ -15,6 +15,7 @@
 
 #include "cmdline.h"
 #include "guardian.h"
+#include "housekeeping.h"
 #include "hugepages.h"
 #include "journal.h"
 #include "isolation.h"
@@ -46,6 +47,8 @@ struct vm_plan {
 	enum ql_memlock memlock; /* the definition's, `auto` made a size */
 	uint64_t memlock_bytes, guest_ram;
 	struct prealloc_plan prealloc; /* thread-context for the preallocation threads */
+	struct cpu_list *hk_vcpus;     /* housekeeping: the CPUs kept clear; NULL when off */
+	struct housekeeping_plan hk;   /* what --dry-run shows (the run plans again before cont) */
 };
 
 void vm_plan_free(struct vm_plan *p)
@@ -59,6 +62,8 @@ void vm_plan_free(struct vm_plan *p)
 	hugepages_plan_done(&p->huge);
 	journal_free(p->journal);
 	prealloc_plan_done(&p->prealloc);
+	cpu_list_free(p->hk_vcpus);
+	housekeeping_plan_done(&p->hk);
 	free(p);
 }
 
@@ -132,6 +137,20 @@ static int hugepages_prepare(struct vm_plan *p, struct ql_error *err)
 	return r;
 }
 
+/* The vCPU CPUs and what housekeeping would write now (reads only). */
+static int housekeeping_prepare(struct vm_plan *p, struct ql_error *err)
+{
+	const struct definition *d = p->o->def;
+	if (!(p->hk_vcpus = cpu_list_new(64)))
+		return ql_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < d->n_pins; i++)
+		if (cpu_list_add(p->hk_vcpus, d->pins[i].host_cpu) < 0)
+			return ql_error_set(err, ERANGE, "CPU %u out of range",
+					    d->pins[i].host_cpu);
+	return housekeeping_plan_compute(p->o->paths->sysfs_root, &d->housekeeping, p->hk_vcpus,
+					 &p->hk, err);
+}
+
 /* rlimit_memlock: auto made a size, the preallocation threads placed (memlock.h, prealloc.h). */
 static int memory_prepare(struct vm_plan *p, bool pins, struct ql_error *err)
 {
@@ -181,6 +200,8 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 		r = hugepages_prepare(p, err);
 	if (r == 0)
 		r = memory_prepare(p, pins, err);
+	if (r == 0 && d->housekeeping.on)
+		r = housekeeping_prepare(p, err);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(p);
@@ -217,7 +238,9 @@ char *vm_plan_describe(const struct vm_plan *p)
 	_cleanup_free_ char *plan = p->pinning ? pinning_describe(p->pinning) : NULL;
 	_cleanup_free_ char *huge =
 	    p->huge.n ? hugepages_plan_describe(&p->huge, p->o->def->hugepages) : NULL;
-	if (!line || !added || (p->pinning && !plan) || (p->huge.n && !huge))
+	_cleanup_free_ char *hk = p->hk_vcpus ? housekeeping_plan_describe(&p->hk) : NULL;
+	if (!line || !added || (p->pinning && !plan) || (p->huge.n && !huge) ||
+	    (p->hk_vcpus && !hk))
 		return NULL;
 	char *out = NULL;
 	size_t len = 0;
@@ -230,6 +253,9 @@ char *vm_plan_describe(const struct vm_plan *p)
 	     l = strtok_r(NULL, "\n", &save))
 		fprintf(f, "# %s\n", l);
 	for (char *save = NULL, *l = huge ? strtok_r(huge, "\n", &save) : NULL; l;
+	     l = strtok_r(NULL, "\n", &save))
+		fprintf(f, "# %s\n", l);
+	for (char *save = NULL, *l = hk ? strtok_r(hk, "\n", &save) : NULL; l;
 	     l = strtok_r(NULL, "\n", &save))
 		fprintf(f, "# %s\n", l);
 	describe_memory(p, f);
@@ -301,7 +327,8 @@ static int reclaim_cb(void *userdata, struct ql_error *err)
  * confined until the next start. Without it the next start still reclaims: a warning only. */
 static void start_guardian(struct start *st)
 {
-	if (!pinning_leaves_sets(st->p->pinning) && !journal_has_records(st->p->journal))
+	if (!pinning_leaves_sets(st->p->pinning) && !journal_has_records(st->p->journal) &&
+	    !st->p->hk_vcpus)
 		return;
 	const int close_fds[] = {qmp_fd(st->qmp), st->sigfd, -1};
 	struct ql_error e = {0};
@@ -468,6 +495,16 @@ static int query_failed(struct start *st, int r, const char *phase, struct vm_ou
 	return r;
 }
 
+/* Housekeeping, planned again from the host's values now (another VM may have started since
+ * the plan), written through the journal; vm_run's undo and the guardian give it back. */
+static int housekeeping_begin(struct vm_plan *p, struct ql_error *err)
+{
+	if (!p->hk_vcpus)
+		return 0;
+	return housekeeping_start(p->o->paths->sysfs_root, &p->o->def->housekeeping, p->hk_vcpus,
+				  p->o->paths->journal_dir, p->journal, p->o->log, err);
+}
+
 /* Pins and schedules while qemu is in prelaunch, reads everything back, then lets the guest run
  * (unless the definition keeps it paused). */
 static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_error *err)
@@ -494,6 +531,8 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 			return query_failed(st, r, "during query-iothreads", ret, err);
 	}
 	r = pinning_apply(st->p->pinning, st->pid, cpus, n_cpus, io, n_io, err);
+	if (r == 0)
+		r = housekeeping_begin(st->p, err);
 	if (r < 0)
 		return r;
 	int sig = st->stop_signal ? st->stop_signal : supervise_take_stop_signal(st->sigfd);
@@ -625,7 +664,8 @@ static int run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
 static int host_values_before(struct vm_plan *p, struct ql_error *err)
 {
 	const struct vm_options *o = p->o;
-	bool reserve = o->def->hugepages == QL_HUGEPAGES_RESERVE;
+	/* both need the journal: without it nothing would give their values back */
+	bool reserve = o->def->hugepages == QL_HUGEPAGES_RESERVE || o->def->housekeeping.on;
 	struct ql_error e = {0};
 	struct stat jst;
 	/* another user's journal (root's, for an unprivileged launcher) is not ours to replay */
@@ -634,7 +674,8 @@ static int host_values_before(struct vm_plan *p, struct ql_error *err)
 		if (r == 0)
 			r = journal_recover(p->journal, NULL, &e);
 		if (r < 0 && reserve) {
-			ql_error_prefix(&e, "hugepages: ");
+			ql_error_prefix(&e,
+					o->def->housekeeping.on ? "housekeeping: " : "hugepages: ");
 			*err = e;
 			return r;
 		}

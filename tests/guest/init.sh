@@ -19,7 +19,7 @@ done
 TAG=$(echo "$BACKEND" | tr a-z A-Z)
 export BACKEND TAP_PREFIX=${TAG}TAP
 case $BACKEND in
-v2) mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup ;;
+v2 | hk) mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup ;;
 v1) mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup ;;
 topo) true ;; # the host topology as the kernel sees it: no cgroup set-up
 *) false ;;

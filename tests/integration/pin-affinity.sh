@@ -3,7 +3,7 @@
 # unprivileged pinning as `nobody`, isolate_cpus true/auto without a cpuset backend, scheduler
 # policies read back from the kernel.
 . "$(dirname "$0")/lib.sh"
-NTESTS=25
+NTESTS=26
 plan $NTESTS
 
 NCPU=$(nproc --all)
@@ -83,6 +83,15 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$QL"; then
 else
 	for i in 1 2 3 4 5 6 7 8 9 10 11; do skip "nobody cannot execute $QL (build dir not world-readable)"; done
 fi
+
+# --- RT safety: a FIFO vCPU where ordinary tasks may still run --------------------------------
+vm_def rtaff "  isolate_cpus: false
+  scheduler: fifo
+  priority: 5
+  vcpu_pinning: [ $PIN ]"
+"$QL" --dry-run rtaff >/dev/null 2>"$SCRATCH/rtaff.err"
+check "fifo vCPUs without isolation: the warning names the throttling gaps the guest sees" \
+	grep -Eq "warning: .*fifo vCPUs on CPUs where ordinary tasks may still run.*stalls for up to [0-9]+ ms at a time" "$SCRATCH/rtaff.err"
 
 # --- isolate_cpus without a cpuset backend --------------------------------------------------
 vm_def isotrue "  isolate_cpus: true

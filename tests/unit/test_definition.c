@@ -679,6 +679,36 @@ static void test_memlock_timeout(void **state)
 	check_error(L "  shutdown_timeout: 0o17\n", "3:21", "decimal integer");
 }
 
+static void test_housekeeping(void **state)
+{
+	(void)state;
+#define PIN "  vcpu_pinning: [2, 3]\n"
+	_cleanup_definition_ struct definition *d = parse_ok(L PIN "  housekeeping: true\n");
+	assert_true(d->housekeeping.on && d->housekeeping.irqs && d->housekeeping.workqueues &&
+		    d->housekeeping.kthreads);
+	assert_int_equal(d->housekeeping.stat_interval, 10);
+	definition_free(d);
+	d = parse_ok(L PIN "  housekeeping: false\n");
+	assert_false(d->housekeeping.on || d->housekeeping.irqs);
+	definition_free(d);
+	d = parse_ok(L PIN "  housekeeping:\n    irqs: true\n    stat_interval: 0\n");
+	assert_true(d->housekeeping.on && d->housekeeping.irqs);
+	assert_false(d->housekeeping.workqueues || d->housekeeping.kthreads);
+	definition_free(d);
+	d = parse_ok(L PIN "  housekeeping:\n    kthreads: true\n");
+	assert_true(d->housekeeping.kthreads);
+	assert_false(d->housekeeping.irqs);
+	assert_int_equal(d->housekeeping.stat_interval, 0);
+	check_error(L "  housekeeping: true\n", "3:3", "`housekeeping` needs `vcpu_pinning`");
+	check_error(L PIN "  housekeeping: yes\n", "4:17", "`true` or `false`");
+	check_error(L PIN "  housekeeping: [irqs]\n", "4:17", "`true`, `false` or a mapping");
+	check_error(L PIN "  housekeeping:\n    irq: true\n", "5:5",
+		    "unknown housekeeping key `irq`; did you mean `irqs`?");
+	check_error(L PIN "  housekeeping:\n    stat_interval: 3601\n", "5:20",
+		    "between 0 and 3600");
+#undef PIN
+}
+
 static void test_unknown_duplicate_keys(void **state)
 {
 	check_error("lancher:\n  binary: q\n", "1:1",
@@ -1007,6 +1037,7 @@ int main(void)
 	    cmocka_unit_test(test_vcpu_pinning),
 	    cmocka_unit_test(test_isolate_emulator),
 	    cmocka_unit_test(test_memlock_timeout),
+	    cmocka_unit_test(test_housekeeping),
 	    cmocka_unit_test(test_unknown_duplicate_keys),
 	    cmocka_unit_test(test_qemu_values_verbatim),
 	    cmocka_unit_test(test_single_quoted),

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -188,6 +189,50 @@ static void test_dead_owner_recovered(void **state)
 	assert_string_equal(buf, "0\n");
 }
 
+/* "task:PID:START": a thread's CPU affinity (here this test's own), recorded, changed and given
+ * back; a record whose thread is gone (another start time) is given back as a no-op. */
+static void test_task_affinity(void **state)
+{
+	struct fixture *f = *state;
+	cpu_set_t orig;
+	CPU_ZERO(&orig);
+	assert_int_equal(sched_getaffinity(0, sizeof(orig), &orig), 0);
+	int first = -1;
+	for (int c = 0; c < CPU_SETSIZE && first < 0; c++)
+		if (CPU_ISSET(c, &orig))
+			first = c;
+	FILE *st = fopen("/proc/self/stat", "r");
+	assert_non_null(st);
+	char line[1024];
+	assert_non_null(fgets(line, sizeof(line), st));
+	fclose(st);
+	char *p = strrchr(line, ')');
+	unsigned long long start = 0;
+	assert_int_equal(sscanf(p + 2,
+				"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+				"%*d %*d %*d %*d %llu",
+				&start),
+			 1);
+	char path[64], one[16];
+	snprintf(path, sizeof(path), "task:%d:%llu", (int)getpid(), start);
+	snprintf(one, sizeof(one), "%d", first);
+	_cleanup_journal_ struct journal *j = open_ok(f, "vm");
+	struct ql_error err = {0};
+	assert_int_equal(journal_set(j, path, one, &err), 0);
+	cpu_set_t now;
+	assert_int_equal(sched_getaffinity(0, sizeof(now), &now), 0);
+	assert_int_equal(CPU_COUNT(&now), 1);
+	assert_true(CPU_ISSET(first, &now));
+	assert_int_equal(journal_undo_own(j, &err), 0);
+	assert_int_equal(sched_getaffinity(0, sizeof(now), &now), 0);
+	assert_true(CPU_EQUAL(&now, &orig));
+	/* a thread that is not there any more: nothing to change, nothing left behind */
+	snprintf(path, sizeof(path), "task:%d:%llu", (int)getpid(), start + 1);
+	assert_int_equal(journal_set(j, path, one, &err), -ESRCH);
+	ql_error_clear(&err);
+	assert_false(journal_has_records(j));
+}
+
 static void test_unsafe_directory_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -212,6 +257,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_shared_setting_last_out_restores, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counter_gives_back_own_delta, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dead_owner_recovered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_task_affinity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unsafe_directory_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,173 @@
+#!/bin/busybox sh
+# housekeeping, run by /init inside the TCG guest (6 CPUs, the guest's own IRQs, workqueues and
+# sysctls): the real /qemu-launcher with /fake-qemu moves every movable IRQ, the default IRQ
+# affinity, both workqueue cpumasks and vm.stat_interval off the vCPU CPUs before the guest runs,
+# two overlapping VMs keep the union clear, and every exit (SIGTERM, SIGKILL of the launcher:
+# its guardian) gives every value back byte for byte.
+PLAN=34
+. /guest-lib.sh
+
+IRQ=/proc/irq
+WQ=/sys/devices/virtual/workqueue/cpumask
+WB=/sys/bus/workqueue/devices/writeback/cpumask
+SI=/proc/sys/vm/stat_interval
+# snap: every value housekeeping may touch, one "path: value" line each.
+snap() {
+	for f in $IRQ/default_smp_affinity $IRQ/*/smp_affinity_list $WQ $WB $SI; do
+		echo "$f: $(cat "$f" 2>/dev/null)"
+	done
+}
+# clear_of CPUS LOG: every IRQ avoids the CPUs (a list like "4-5"), or LOG names it as refused.
+clear_of() {
+	bad=""
+	for irqd in $IRQ/[0-9]*; do
+		n=${irqd##*/}
+		cpus=$(cat $irqd/smp_affinity_list)
+		if list_has "$cpus" "$1" && ! grep -q "IRQ $n refuses to move" "$2"; then
+			bad="$bad $n:$cpus"
+		fi
+	done
+	[ -z "$bad" ] || diag "IRQs still on CPUs $1:$bad"
+	[ -z "$bad" ]
+}
+# list_has LIST CPUS: does the CPU list LIST contain any CPU of CPUS ("4 5")?
+list_has() {
+	for c in $(echo "$1" | tr ',' ' '); do
+		lo=${c%-*}
+		hi=${c#*-}
+		for w in $2; do
+			[ "$w" -ge "$lo" ] && [ "$w" -le "$hi" ] && return 0
+		done
+	done
+	return 1
+}
+# kt_snap: "PID START CPUS" of every kernel thread that may move (PF_KTHREAD, not
+# PF_NO_SETAFFINITY); kt_moved CPUS LOG: each is off CPUS or named in LOG as staying;
+# kt_same BEFORE: every thread of BEFORE still alive (same pid and start) has its CPUs back.
+kt_snap() {
+	for st in /proc/[0-9]*/stat; do
+		l=$(cat "$st" 2>/dev/null) || continue
+		set -- ${l##*) }
+		f=$7
+		start=${20}
+		pid=${st#/proc/}
+		pid=${pid%/stat}
+		echo "$f" | awk '{exit !(and($1, 2097152) && !and($1, 67108864))}' &&
+			echo "$pid $start $(aff "$pid")"
+	done
+}
+kt_moved() {
+	kt_snap | while read -r pid start cpus; do
+		if list_has "$cpus" "$1" && ! grep -q "kernel thread .* stays" "$2"; then
+			diag "kernel thread $pid ($(cat /proc/$pid/comm 2>/dev/null)) on $cpus"
+			echo bad
+		fi
+	done | grep -q bad && return 1
+	return 0
+}
+kt_same() {
+	while read -r pid start cpus; do
+		l=$(cat /proc/$pid/stat 2>/dev/null) || continue
+		set -- ${l##*) }
+		[ "${20}" = "$start" ] || continue
+		now=$(aff "$pid")
+		[ "$now" = "$cpus" ] || echo "$pid $cpus -> $now"
+	done <"$1" >$T/kt-diff
+	[ -s $T/kt-diff ] && diag "kernel threads not restored: $(tr '\n' ' ' <$T/kt-diff)"
+	[ ! -s $T/kt-diff ]
+}
+no_fake() { [ -z "$(pidof fake-qemu)" ]; }
+si_is() { [ "$(cat $SI)" = "$1" ]; }
+
+tap "PLAN $PLAN"
+if [ ! -x "$QL" ]; then
+	skipn $PLAN "no static qemu-launcher in the guest"
+	exit 0
+fi
+export QEMU_LAUNCHER_CONFIG_DIR=/etc/ql
+def hk 4,5 2 "  housekeeping: true"
+def hk2 3 1 "  housekeeping:
+    irqs: true
+    workqueues: true"
+snap >$T/before
+kt_snap >$T/kt-before
+diag "$(wc -l <$T/kt-before) movable kernel threads"
+diag "before: $(tr '\n' ' ' <$T/before)"
+
+# --- 1. --dry-run lists every write, changes nothing ----------------------------------------
+"$QL" --dry-run hk >$T/dry.out 2>$T/dry.err
+eq "--dry-run exits 0" 0 $?
+check "--dry-run lists the default IRQ affinity write" \
+	grep -q "^# housekeeping: $IRQ/default_smp_affinity: 3f -> f\$" $T/dry.out || dump_err dry
+check "--dry-run lists the workqueue and writeback cpumask writes" \
+	sh -c "grep -q '^# housekeeping: $WQ: 3f -> f\$' $T/dry.out && grep -q '^# housekeeping: $WB: 3f -> f\$' $T/dry.out"
+check "--dry-run lists vm.stat_interval 1 -> 10" grep -q "^# housekeeping: $SI: 1 -> 10\$" $T/dry.out
+check "--dry-run lists kthreadd's move" grep -q "^# housekeeping: kernel thread kthreadd: task:2:[0-9]*: 0-5 -> 0-3\$" $T/dry.out
+snap >$T/after-dry
+check "--dry-run changed nothing" cmp -s $T/before $T/after-dry
+
+# --- 2. one VM on CPUs 4-5 ------------------------------------------------------------------
+ql hk
+HP=$LP
+check "VM hk (vCPUs on 4,5, housekeeping: true) started" started hk || dump_err hk
+eq "default_smp_affinity lost CPUs 4-5" "0f" "$(cat $IRQ/default_smp_affinity)"
+eq "unbound workqueue cpumask lost CPUs 4-5" "0f" "$(cat $WQ)"
+eq "writeback cpumask lost CPUs 4-5" "0f" "$(cat $WB)"
+eq "vm.stat_interval raised to 10" "10" "$(cat $SI)"
+check "every IRQ is off CPUs 4-5 or named as refused" clear_of "4 5" $T/hk.err
+check "-d traced the writes" grep -q "write $SI: 10" $T/hk.err
+check "kthreadd and every unbound kernel thread are off CPUs 4-5" kt_moved "4 5" $T/hk.err
+check "the per-CPU kernel threads that stay are counted in a warning" \
+	grep -q "warning: housekeeping: [0-9]* per-CPU kernel threads .* stay on the vCPU CPUs" $T/hk.err
+# the timer and cascade IRQs are not movable (EIO): a warning, and the VM runs
+check "IRQs the kernel refuses to move are named in a warning, not fatal" grep -q "warning: housekeeping: IRQ [0-9]* refuses to move" $T/hk.err
+diag "$(grep 'refuses to move' $T/hk.err | tr '\n' ' ')"
+
+# --- 3. a second VM on CPU 3: the union stays clear --------------------------------------------
+ql hk2
+H2=$LP
+check "VM hk2 (vCPU on 3) started" started hk2 || dump_err hk2
+eq "default_smp_affinity: union of both VMs' CPUs clear" "07" "$(cat $IRQ/default_smp_affinity)"
+eq "workqueue cpumask: union clear" "07" "$(cat $WQ)"
+check "every IRQ is off CPUs 3-5 or refused" clear_of "3 4 5" $T/hk2.err
+stop $HP
+eq "hk stopped by SIGTERM (exit 0)" 0 $?
+# stat_interval was hk's alone (hk2 leaves it): its original comes back with hk
+eq "hk's exit leaves hk2's isolation (the shared values) in place, gives back its own" "07 07 1" \
+	"$(cat $IRQ/default_smp_affinity) $(cat $WQ) $(cat $SI)"
+stop $H2
+snap >$T/after-two
+check "the last VM out gives every value back byte for byte" cmp -s $T/before $T/after-two ||
+	diff $T/before $T/after-two | while read -r l; do diag "$l"; done
+check "every kernel thread has its CPUs back" kt_same $T/kt-before || { dump_err hk; ls -la /run/qemu-launcher/journal | while read -r l; do diag "$l"; done; }
+
+# --- 4. SIGKILL of the launcher: its guardian gives everything back -----------------------------
+ql hk
+check "VM hk started again" started hk
+eq "housekeeping applied again" "0f 10" "$(cat $WQ) $(cat $SI)"
+kill -KILL $LP
+wait $LP 2>/dev/null
+wait_for 15 no_fake
+wait_for 10 si_is 1
+snap >$T/after-kill
+check "launcher SIGKILLed: its guardian restores every value byte for byte" cmp -s $T/before $T/after-kill ||
+	diff $T/before $T/after-kill | while read -r l; do diag "$l"; done
+check "... and every kernel thread's CPUs" kt_same $T/kt-before
+
+# --- 5. launcher and guardian both SIGKILLed: the next start gives the values back -------------
+ql hk
+check "VM hk started a third time" started hk
+G=$(for p in $(pidof qemu-launcher); do [ "$p" != "$LP" ] && echo "$p"; done | head -n1)
+check "its guardian runs (a second qemu-launcher process)" test -n "$G"
+kill -KILL $G $LP
+wait $LP 2>/dev/null
+wait_for 15 no_fake
+eq "with no guardian left the values stay changed" "0f 10" "$(cat $WQ) $(cat $SI)"
+ql hk2
+check "the next start (hk2) recovers hk's records" grep -q "gave back hk's change to $SI" $T/hk2.err ||
+	dump_err hk2
+eq "... and applies its own housekeeping (CPU 3 only)" "37 1" "$(cat $WQ) $(cat $SI)"
+stop $LP
+snap >$T/after-recover
+check "after the next VM's exit every value is the original, byte for byte" cmp -s $T/before $T/after-recover ||
+	diff $T/before $T/after-recover | while read -r l; do diag "$l"; done

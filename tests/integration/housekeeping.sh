@@ -1,0 +1,81 @@
+#!/bin/bash
+# housekeeping with the built launcher and real qemu (TCG), against a fake /proc and /sys tree
+# (QEMU_LAUNCHER_SYSFS_ROOT: this machine's own IRQs, workqueues and sysctls are never written;
+# the whole-host test is housekeeping-guest): --dry-run lists every write, a run makes them before
+# the guest starts and gives every value back byte for byte on SIGTERM and, through the guardian,
+# when the launcher is SIGKILLed.
+. "$(dirname "$0")/lib.sh"
+NTESTS=10
+plan $NTESTS
+
+[ "$(id -u)" = 0 ] || skip_all "needs root (the journal of host values)"
+ONLINE=$(cat /sys/devices/system/cpu/online)
+LAST=$(awk -F'[-,]' '{print $NF}' /sys/devices/system/cpu/online)
+[ "$LAST" -ge 1 ] || skip_all "needs 2 CPUs (one for the vCPU, one kept for the host)"
+ROOT=$SCRATCH/root
+export QEMU_LAUNCHER_SYSFS_ROOT=$ROOT QEMU_LAUNCHER_JOURNAL_DIR=$SCRATCH/journal
+put() { mkdir -p "$(dirname "$ROOT/$1")" && printf '%s\n' "$2" >"$ROOT/$1"; }
+put sys/devices/system/cpu/online "$ONLINE"
+put proc/irq/default_smp_affinity "$(printf '%x' $(((1 << (LAST + 1)) - 1)))"
+put proc/irq/1/smp_affinity_list "$ONLINE"
+put proc/irq/9/smp_affinity_list "$LAST"
+put proc/irq/14/smp_affinity_list 0
+put sys/devices/virtual/workqueue/cpumask "$(cat "$ROOT/proc/irq/default_smp_affinity")"
+put sys/bus/workqueue/devices/writeback/cpumask "$(cat "$ROOT/proc/irq/default_smp_affinity")"
+put proc/sys/vm/stat_interval 1
+snap() { (cd "$ROOT" && find . -type f | sort | xargs grep -H '') ; }
+snap >"$SCRATCH/before"
+KEEP=$(printf '%x' $(((1 << LAST) - 1))) # every CPU but the last
+HOST=0-$((LAST - 1))
+[ "$LAST" = 1 ] && HOST=0
+
+{
+	printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n  isolate_cpus: false\n' "$QEMU"
+	printf '  vcpu_pinning: [ %s ]\n  housekeeping: true\nqemu:\n' "$LAST"
+	guest_opts idle
+	printf -- '- name: [ hk, debug-threads: on ]\n'
+} | def hk
+
+"$QL" --dry-run hk >"$SCRATCH/dry.out" 2>"$SCRATCH/dry.err"
+if grep -qx "# housekeeping: $ROOT/proc/irq/9/smp_affinity_list: $LAST -> $HOST" "$SCRATCH/dry.out" &&
+	grep -qx "# housekeeping: $ROOT/proc/sys/vm/stat_interval: 1 -> 10" "$SCRATCH/dry.out" &&
+	! grep -q "irq/14" "$SCRATCH/dry.out"; then
+	ok "--dry-run lists every write as PATH: OLD -> NEW (none for an IRQ already clear)"
+else
+	not_ok "--dry-run lists the writes"
+	diag "$(cat "$SCRATCH/dry.out" "$SCRATCH/dry.err")"
+fi
+snap >"$SCRATCH/after-dry"
+check "--dry-run writes nothing" cmp -s "$SCRATCH/before" "$SCRATCH/after-dry"
+
+started() { grep -q "guest started" "$LERR"; }
+ql_start hk -d
+wait_until 30 started
+check "the guest starts with housekeeping on" started || diag "$(cat "$LERR")"
+expect_eq "IRQ 9 (only on the vCPU CPU) moved to the host's CPUs; IRQ 1 lost the vCPU CPU" \
+	"$HOST $HOST" \
+	"$(cat "$ROOT/proc/irq/9/smp_affinity_list") $(cat "$ROOT/proc/irq/1/smp_affinity_list")"
+expect_eq "default_smp_affinity, workqueue and writeback cpumasks, stat_interval" "$KEEP $KEEP $KEEP 10" \
+	"$(for f in proc/irq/default_smp_affinity sys/devices/virtual/workqueue/cpumask \
+		sys/bus/workqueue/devices/writeback/cpumask proc/sys/vm/stat_interval; do
+		cat "$ROOT/$f"
+		echo
+	done | xargs)"
+check "-d traces each write" grep -q "debug: write $ROOT/proc/sys/vm/stat_interval: 10" "$LERR"
+kill -TERM "$(launcher_of "$LPID")"
+wait "$LPID"
+snap >"$SCRATCH/after-term"
+check "SIGTERM: every value back, byte for byte" cmp -s "$SCRATCH/before" "$SCRATCH/after-term" ||
+	diag "$(diff "$SCRATCH/before" "$SCRATCH/after-term")"
+
+ql_start hk -v
+wait_until 30 started
+check "started again, housekeeping applied" sh -c "grep -q 'guest started' '$LERR' && grep -qx 10 '$ROOT/proc/sys/vm/stat_interval'"
+L=$(launcher_of "$LPID")
+kill -KILL "$L"
+si_back() { [ "$(cat "$ROOT/proc/sys/vm/stat_interval")" = 1 ]; }
+wait_until 20 si_back
+snap >"$SCRATCH/after-kill"
+check "SIGKILLed launcher: its guardian gives every value back, byte for byte" \
+	cmp -s "$SCRATCH/before" "$SCRATCH/after-kill" || diag "$(diff "$SCRATCH/before" "$SCRATCH/after-kill")"
+expect_eq "the journal holds no record afterwards" "" "$(ls "$SCRATCH/journal")"

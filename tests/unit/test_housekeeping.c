@@ -1,0 +1,316 @@
+/* Unit tests of the housekeeping plan on a fake /proc and /sys tree: which IRQs, cpumasks and
+ * sysctls are written and to what, the hex mask form, and the apply through a real journal. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "housekeeping.h"
+
+static char root[64];
+
+static void put(const char *rel, const char *value)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p \"$(dirname '%s/%s')\" && printf '%%s\\n' '%s' >'%s/%s'", root, rel,
+		 value, root, rel);
+	assert_int_equal(system(cmd), 0);
+}
+
+static char *get(const char *rel)
+{
+	char path[512], buf[256] = "";
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+/* A 4-CPU host: IRQ 0 everywhere, IRQ 9 on 2-3 only (all vCPU CPUs), IRQ 24 on 0 already. */
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(root, "/tmp/ql-hk-XXXXXX");
+	assert_non_null(mkdtemp(root));
+	put("sys/devices/system/cpu/online", "0-3");
+	put("proc/irq/default_smp_affinity", "f");
+	put("proc/irq/0/smp_affinity_list", "0-3");
+	put("proc/irq/9/smp_affinity_list", "2-3");
+	put("proc/irq/24/smp_affinity_list", "0");
+	put("sys/devices/virtual/workqueue/cpumask", "f");
+	put("sys/bus/workqueue/devices/writeback/cpumask", "f");
+	put("proc/sys/vm/stat_interval", "1");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	return system(cmd);
+}
+
+static struct cpu_list *cpus(const char *s)
+{
+	struct cpu_list *l = NULL;
+	struct ql_error err = {0};
+	assert_int_equal(cpu_list_parse(s, &l, &err), 0);
+	return l;
+}
+
+static const struct hk_write *find(const struct housekeeping_plan *p, const char *rel)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->v[i].path, path) == 0)
+			return &p->v[i];
+	return NULL;
+}
+
+static void test_mask_forms(void **state)
+{
+	(void)state;
+	struct cpu_list *l = NULL;
+	assert_int_equal(hk_mask_parse("f\n", &l), 0);
+	char *s = cpu_list_format(l);
+	assert_string_equal(s, "0-3");
+	free(s);
+	cpu_list_free(l);
+	assert_int_equal(hk_mask_parse("00000001,00000000,80000003", &l), 0);
+	s = cpu_list_format(l);
+	assert_string_equal(s, "0-1,31,64");
+	free(s);
+	s = hk_mask_format(l);
+	assert_string_equal(s, "1,00000000,80000003");
+	free(s);
+	cpu_list_free(l);
+	assert_int_equal(hk_mask_parse("xyz", &l), -EINVAL);
+	assert_int_equal(hk_mask_parse("", &l), -EINVAL);
+	l = cpus("");
+	s = hk_mask_format(l);
+	assert_string_equal(s, "0");
+	free(s);
+	cpu_list_free(l);
+}
+
+static void test_plan_all(void **state)
+{
+	(void)state;
+	struct ql_housekeeping h = {
+	    .on = true, .irqs = true, .workqueues = true, .stat_interval = 10};
+	struct cpu_list *v = cpus("2-3");
+	struct housekeeping_plan p = {0};
+	struct ql_error err = {0};
+	assert_int_equal(housekeeping_plan_compute(root, &h, v, &p, &err), 0);
+	const struct hk_write *w = find(&p, "proc/irq/default_smp_affinity");
+	assert_non_null(w);
+	assert_string_equal(w->old, "f");
+	assert_string_equal(w->new_value, "3");
+	assert_int_equal(w->irq, -1);
+	assert_non_null(w = find(&p, "proc/irq/0/smp_affinity_list"));
+	assert_string_equal(w->old, "0-3");
+	assert_string_equal(w->new_value, "0-1");
+	assert_int_equal(w->irq, 0);
+	/* every CPU of IRQ 9 is a vCPU's: it goes where new IRQs go */
+	assert_non_null(w = find(&p, "proc/irq/9/smp_affinity_list"));
+	assert_string_equal(w->new_value, "0-1");
+	/* IRQ 24 is already clear: not written */
+	assert_null(find(&p, "proc/irq/24/smp_affinity_list"));
+	assert_non_null(w = find(&p, "sys/devices/virtual/workqueue/cpumask"));
+	assert_string_equal(w->new_value, "3");
+	assert_non_null(w = find(&p, "sys/bus/workqueue/devices/writeback/cpumask"));
+	assert_string_equal(w->new_value, "3");
+	assert_non_null(w = find(&p, "proc/sys/vm/stat_interval"));
+	assert_string_equal(w->old, "1");
+	assert_string_equal(w->new_value, "10");
+	assert_int_equal(p.n, 6);
+	/* IRQs in ascending order (9 before 24, not readdir's or the string order) */
+	size_t i9 = 0, i0 = 0;
+	for (size_t i = 0; i < p.n; i++) {
+		if (p.v[i].irq == 9)
+			i9 = i;
+		if (p.v[i].irq == 0)
+			i0 = i;
+	}
+	assert_true(i0 < i9);
+	char *d = housekeeping_plan_describe(&p);
+	assert_non_null(d);
+	assert_non_null(strstr(d, "housekeeping: "));
+	assert_non_null(strstr(d, "/proc/irq/0/smp_affinity_list: 0-3 -> 0-1"));
+	assert_non_null(strstr(d, "stat_interval: 1 -> 10"));
+	free(d);
+	housekeeping_plan_done(&p);
+	cpu_list_free(v);
+}
+
+static void test_plan_parts(void **state)
+{
+	(void)state;
+	struct cpu_list *v = cpus("1");
+	struct housekeeping_plan p = {0};
+	struct ql_error err = {0};
+	/* only the workqueues; stat_interval already higher than asked is not lowered */
+	put("proc/sys/vm/stat_interval", "30");
+	struct ql_housekeeping h = {.on = true, .workqueues = true, .stat_interval = 10};
+	assert_int_equal(housekeeping_plan_compute(root, &h, v, &p, &err), 0);
+	assert_int_equal(p.n, 2);
+	assert_string_equal(p.v[0].new_value, "d");
+	assert_null(find(&p, "proc/sys/vm/stat_interval"));
+	housekeeping_plan_done(&p);
+	/* a kernel without the writeback knob: a note, not an error */
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/sys/bus'", root);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(housekeeping_plan_compute(root, &h, v, &p, &err), 0);
+	assert_int_equal(p.n, 1);
+	assert_non_null(p.notes);
+	assert_non_null(strstr(p.notes[0], "writeback/cpumask is absent"));
+	housekeeping_plan_done(&p);
+	cpu_list_free(v);
+}
+
+static void test_parse_stat(void **state)
+{
+	(void)state;
+	char *comm = NULL;
+	unsigned long flags = 0;
+	unsigned long long start = 0;
+	/* a kworker (PF_KTHREAD | PF_NO_SETAFFINITY...), a name with spaces and parentheses */
+	assert_int_equal(hk_parse_stat("23 (kworker/u12:1 (x) y) I 2 0 0 0 -1 69238880 0 0 0 0 0 0 "
+				       "0 0 20 0 1 0 57 0 0 18446744073709551615",
+				       &comm, &flags, &start),
+			 0);
+	assert_string_equal(comm, "kworker/u12:1 (x) y");
+	assert_int_equal(flags, 69238880);
+	assert_int_equal(start, 57);
+	free(comm);
+	assert_int_equal(hk_parse_stat("23 kworker", &comm, &flags, &start), -EINVAL);
+	assert_int_equal(hk_parse_stat("23 (k) I 2", &comm, &flags, &start), -EINVAL);
+}
+
+/* irqbalance would move the IRQs back: named in a note (a process whose comm is irqbalance) */
+static void test_irqbalance_noted(void **state)
+{
+	(void)state;
+	put("proc/4242/comm", "irqbalance");
+	put("proc/77/comm", "bash");
+	struct cpu_list *v = cpus("3");
+	struct housekeeping_plan p = {0};
+	struct ql_error err = {0};
+	struct ql_housekeeping h = {.on = true, .irqs = true};
+	assert_int_equal(housekeeping_plan_compute(root, &h, v, &p, &err), 0);
+	assert_non_null(p.notes);
+	assert_non_null(strstr(p.notes[0], "irqbalance is running (pid 4242)"));
+	assert_null(p.notes[1]);
+	housekeeping_plan_done(&p);
+	/* without irqs, irqbalance is not our business */
+	h = (struct ql_housekeeping){.on = true, .workqueues = true};
+	assert_int_equal(housekeeping_plan_compute(root, &h, v, &p, &err), 0);
+	assert_null(p.notes);
+	housekeeping_plan_done(&p);
+	cpu_list_free(v);
+}
+
+static void test_plan_refuses_all_cpus(void **state)
+{
+	(void)state;
+	struct cpu_list *v = cpus("0-3");
+	struct housekeeping_plan p = {0};
+	struct ql_error err = {0};
+	struct ql_housekeeping h = {.on = true, .irqs = true};
+	assert_int_equal(housekeeping_plan_compute(root, &h, v, &p, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "every online CPU (0-3)"));
+	ql_error_clear(&err);
+	cpu_list_free(v);
+	/* a corrupt value is named */
+	put("proc/irq/9/smp_affinity_list", "banana");
+	v = cpus("3");
+	assert_int_equal(housekeeping_plan_compute(root, &h, v, &p, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "proc/irq/9/smp_affinity_list"));
+	ql_error_clear(&err);
+	cpu_list_free(v);
+}
+
+/* Two VMs: the second plans from what the first wrote, so the union stays clear; the first out
+ * leaves the values alone, the last out writes the originals back byte for byte. */
+static void test_apply_two_vms(void **state)
+{
+	(void)state;
+	char jdir[128];
+	snprintf(jdir, sizeof(jdir), "%s/journal", root);
+	struct ql_housekeeping h = {
+	    .on = true, .irqs = true, .workqueues = true, .stat_interval = 10};
+	struct ql_error err = {0};
+	struct journal *a = NULL, *b = NULL;
+	assert_int_equal(journal_open(jdir, "a", NULL, &a, &err), 0);
+	assert_int_equal(journal_open(jdir, "b", NULL, &b, &err), 0);
+	struct cpu_list *va = cpus("3"), *vb = cpus("2");
+	struct housekeeping_plan p = {0};
+	assert_int_equal(housekeeping_plan_compute(root, &h, va, &p, &err), 0);
+	assert_int_equal(housekeeping_apply(&p, a, NULL, &err), 0);
+	housekeeping_plan_done(&p);
+	char *s = get("proc/irq/0/smp_affinity_list");
+	assert_string_equal(s, "0-2");
+	free(s);
+	/* plan and apply in one step, under the lock launchers share */
+	assert_int_equal(housekeeping_start(root, &h, vb, jdir, b, NULL, &err), 0);
+	s = get("proc/irq/0/smp_affinity_list");
+	assert_string_equal(s, "0-1");
+	free(s);
+	s = get("proc/irq/default_smp_affinity");
+	assert_string_equal(s, "3");
+	free(s);
+	/* IRQ 9 (2-3) went to the default of the moment: 0-2 after a, then 0-1 after b */
+	s = get("proc/irq/9/smp_affinity_list");
+	assert_string_equal(s, "0-1");
+	free(s);
+	assert_int_equal(journal_undo_own(a, &err), 0);
+	s = get("sys/devices/virtual/workqueue/cpumask");
+	assert_string_equal(s, "3");
+	free(s);
+	assert_int_equal(journal_undo_own(b, &err), 0);
+	s = get("proc/irq/0/smp_affinity_list");
+	assert_string_equal(s, "0-3\n");
+	free(s);
+	s = get("proc/irq/9/smp_affinity_list");
+	assert_string_equal(s, "2-3\n");
+	free(s);
+	s = get("proc/irq/default_smp_affinity");
+	assert_string_equal(s, "f\n");
+	free(s);
+	s = get("sys/devices/virtual/workqueue/cpumask");
+	assert_string_equal(s, "f\n");
+	free(s);
+	s = get("proc/sys/vm/stat_interval");
+	assert_string_equal(s, "1\n");
+	free(s);
+	journal_free(a);
+	journal_free(b);
+	cpu_list_free(va);
+	cpu_list_free(vb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_mask_forms),
+	    cmocka_unit_test(test_parse_stat),
+	    cmocka_unit_test_setup_teardown(test_plan_all, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_parts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_irqbalance_noted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plan_refuses_all_cpus, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_apply_two_vms, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
