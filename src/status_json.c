@@ -10,6 +10,7 @@
 
 #include "cpulist.h"
 #include "macro.h"
+#include "utf8.h"
 
 static void json_object_putp(json_object **o)
 {
@@ -31,27 +32,6 @@ static json_object *backend_id(const char *backend)
 	return json_object_new_string(id);
 }
 
-/* Length of the valid UTF-8 sequence at s, 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	size_t n = c < 0x80		    ? 1
-		   : c >= 0xc2 && c <= 0xdf ? 2
-		   : c >= 0xe0 && c <= 0xef ? 3
-		   : c >= 0xf0 && c <= 0xf4 ? 4
-					    : 0;
-	uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* A JSON string must be UTF-8, but thread names and cgroup paths are bytes chosen by whoever
  * named them: an invalid byte becomes U+FFFD, so the document always parses. */
 static json_object *text(const char *s)
@@ -63,8 +43,9 @@ static json_object *text(const char *s)
 	if (!clean)
 		return NULL;
 	size_t o = 0;
+	const unsigned char *end = (const unsigned char *)s + len;
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
-		size_t n = utf8_seq(p);
+		size_t n = utf8_char_len(p, (size_t)(end - p));
 		if (n) {
 			memcpy(clean + o, p, n);
 			o += n;
