@@ -181,7 +181,8 @@ for sig in TERM INT HUP; do
 	check "SIG$sig before the greeting: no QMP command was sent" bash -c "! grep -q '^cmd' '$MARK/log'"
 
 	# During the queries: pinning completes, but the guest never runs.
-	fake_def s_cpus_$sig "pause@cpus"
+	# (3 s, as above: the signal must land while the stand-in still holds the answer back)
+	fake_def s_cpus_$sig "pause@cpus" 3
 	bg_case s_cpus_$sig
 	wait_until 10 test -e "$MARK/at-cpus"
 	kill -$sig "$L"
