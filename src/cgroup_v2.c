@@ -231,12 +231,6 @@ static int cg_list_children(struct cgroup_v2 *s, const char *rel, char ***ret, s
 	return 0;
 }
 
-static char *fmt_cpus(const struct cpu_list *l)
-{
-	char *t = l ? cpu_list_format(l) : NULL;
-	return t ? t : strdup("?");
-}
-
 /* ---- probe, lock, usable CPUs, describe ---- */
 
 /* A delegated directory that holds processes cannot have domain children with cpuset (it would
@@ -350,7 +344,8 @@ static char *cgroup_v2_describe(void *state, const struct isolation_plan *req)
 				     .top_root = true};
 		(void)cg2_plan_build(&h, req, QL_ISOLATE_FALSE, &plan, NULL);
 	}
-	_cleanup_free_ char *emu = fmt_cpus(plan.emulator), *usable_text = fmt_cpus(usable);
+	_cleanup_free_ char *emu = cpu_list_show(plan.emulator),
+			    *usable_text = cpu_list_show(usable);
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -913,7 +908,7 @@ static int check_effective(struct cgroup_v2 *s, const char *rel, const struct cp
 		return r;
 	if (cpu_list_equal(eff, want))
 		return 0;
-	_cleanup_free_ char *g = fmt_cpus(eff), *w = fmt_cpus(want);
+	_cleanup_free_ char *g = cpu_list_show(eff), *w = cpu_list_show(want);
 	return ql_error_set(err, EIO,
 			    "%s/%s: cpuset.cpus.effective is %s instead of %s (CPUs not available "
 			    "to this cgroup?)",
@@ -1016,7 +1011,7 @@ static int apply_steps(struct cgroup_v2 *s, const struct isolation_plan *req, st
 	if (r == 0)
 		r = remember(s, req, err);
 	if (r == 0) {
-		_cleanup_free_ char *emu = fmt_cpus(p.emulator);
+		_cleanup_free_ char *emu = cpu_list_show(p.emulator);
 		ql_log(s->log, QL_LOG_INFO, "cgroup v2: %s/%s ready (emulator CPUs %s%s)", s->root,
 		       s->vm_rel, emu, partitioned ? ", vCPU CPUs isolated" : "");
 	}

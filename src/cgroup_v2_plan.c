@@ -42,12 +42,6 @@ void cg2_plan_done(struct cg2_plan *p)
 	*p = (struct cg2_plan){0};
 }
 
-static char *fmt_cpus(const struct cpu_list *l)
-{
-	char *t = l ? cpu_list_format(l) : NULL;
-	return t ? t : strdup("?");
-}
-
 /* Smallest CPU of from that is not in not; -1 when none. */
 static int pick_cpu(const struct cpu_list *from, const struct cpu_list * not )
 {
@@ -129,14 +123,15 @@ static int check_cpus(const struct cg2_host *h, const struct isolation_plan *req
 		}
 	for (size_t i = 0; i < req->n_vcpus; i++)
 		if (!cpu_list_has(h->usable, req->vcpus[i].host_cpu)) {
-			_cleanup_free_ char *u = fmt_cpus(h->usable);
+			_cleanup_free_ char *u = cpu_list_show(h->usable);
 			return ql_error_set(
 			    err, EINVAL, "host CPU %u (vCPU %d) is not among the CPUs of %s (%s)",
 			    req->vcpus[i].host_cpu, req->vcpus[i].cpu_index, h->root, u);
 		}
 	if (req->emulator_cpus && (cpu_list_is_empty(req->emulator_cpus) ||
 				   !cpu_list_is_subset(req->emulator_cpus, h->usable))) {
-		_cleanup_free_ char *e = fmt_cpus(req->emulator_cpus), *u = fmt_cpus(h->usable);
+		_cleanup_free_ char *e = cpu_list_show(req->emulator_cpus),
+				    *u = cpu_list_show(h->usable);
 		return ql_error_set(err, EINVAL,
 				    "emulator CPUs %s are not among the CPUs of %s (%s)", e,
 				    h->root, u);
@@ -189,7 +184,7 @@ static bool partitions_possible(const struct cg2_host *h, struct cg2_plan *p,
 	}
 	cpu_list_subtract(left, pcpus);
 	if (pick_cpu(pcpus, taken) < 0 || cpu_list_is_empty(left)) {
-		_cleanup_free_ char *u = fmt_cpus(h->usable), *v = fmt_cpus(p->vm);
+		_cleanup_free_ char *u = cpu_list_show(h->usable), *v = cpu_list_show(p->vm);
 		why_not(p,
 			"the VM's CPUs %s leave too few of the usable CPUs %s: %s and %s/%s must "
 			"each keep one CPU; pin the emulator to fewer CPUs (emulator_pinning)",

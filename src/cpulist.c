@@ -170,6 +170,12 @@ void cpu_list_subtract(struct cpu_list *l, const struct cpu_list *other)
 		bytes[i] &= (unsigned char)~mask_byte(other, i);
 }
 
+char *cpu_list_show(const struct cpu_list *l)
+{
+	char *t = l ? cpu_list_format(l) : NULL;
+	return t ? t : strdup("?");
+}
+
 int cpu_list_merge(struct cpu_list *l, const struct cpu_list *other)
 {
 	for (int c = cpu_list_next(other, -1); c >= 0; c = cpu_list_next(other, c))

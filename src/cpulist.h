@@ -29,6 +29,8 @@ static inline void cpu_list_freep(struct cpu_list **l)
 int cpu_list_parse(const char *text, struct cpu_list **ret, struct ql_error *err);
 /* Canonical "0-3,8" form (empty string for an empty set); NULL on allocation failure. */
 char *cpu_list_format(const struct cpu_list *l);
+/* The same for messages: "?" when l is NULL or the format fails; NULL only without memory. */
+char *cpu_list_show(const struct cpu_list *l);
 
 int cpu_list_add(struct cpu_list *l, unsigned cpu); /* grows as needed; -ERANGE beyond max */
 void cpu_list_remove(struct cpu_list *l, unsigned cpu);
