@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json_cleanup.h"
+
 /* One line may carry QMP_MAX_MESSAGE bytes of JSON plus the "\r\n" qemu's monitor ends it with. */
 #define QMP_LINE_MAX (QMP_MAX_MESSAGE + 2)
 #define QMP_READ_CHUNK 4096
@@ -58,12 +60,6 @@ struct qmp {
 	} ahead[QMP_PIPELINE_MAX];
 	size_t n_ahead;
 };
-
-static void json_object_putp(json_object **o)
-{
-	json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_object_putp)
 
 static void json_tokener_freep(struct json_tokener **t)
 {

@@ -9,14 +9,9 @@
 #include <string.h>
 
 #include "cpulist.h"
+#include "json_cleanup.h"
 #include "macro.h"
 #include "utf8.h"
-
-static void json_object_putp(json_object **o)
-{
-	json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_object_putp)
 
 /* The backend's name as an identifier: "cpuset v1" -> "cpuset-v1"; no sets -> "affinity". */
 static json_object *backend_id(const char *backend)
