@@ -32,6 +32,7 @@ void housekeeping_plan_done(struct housekeeping_plan *p)
 		free(p->v[i].old);
 		free(p->v[i].new_value);
 		free(p->v[i].kthread);
+		free(p->v[i].irq_name);
 	}
 	free(p->v);
 	strv_free(p->notes);
@@ -208,6 +209,36 @@ static int irq_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The names of an IRQ's handlers: the kernel makes a directory /proc/irq/N/NAME for each
+ * ("nvme0q3", "virtio0-input.0"), comma-separated; NULL when it has none (or on ENOMEM: the
+ * name only decorates messages). */
+static char *irq_names(const char *root, unsigned irq)
+{
+	char rel[64];
+	snprintf(rel, sizeof(rel), IRQ_DIR "/%u", irq);
+	_cleanup_free_ char *dir = at(root, rel);
+	_cleanup_closedir_ DIR *d = dir ? opendir(dir) : NULL;
+	if (!d)
+		return NULL;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	bool any = false;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+			fprintf(f, "%s%s", any ? "," : "", de->d_name);
+			any = true;
+		}
+	if (fclose(f) != 0 || !any) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 /* The IRQ numbers under root/proc/irq, ascending. */
 static int list_irqs(const char *root, unsigned **ret, size_t *ret_n, struct ql_error *err)
 {
@@ -380,8 +411,11 @@ int housekeeping_plan_compute(const char *root, const struct ql_housekeeping *h,
 		for (size_t i = 0; r == 0 && i < n_irqs; i++) {
 			char rel[64];
 			snprintf(rel, sizeof(rel), IRQ_DIR "/%u/smp_affinity_list", irqs[i]);
+			size_t before = p.n;
 			r = plan_cpus(&p, root, rel, LIST, vcpus, def, (int)irqs[i], NULL, &absent,
 				      err);
+			if (r == 0 && p.n > before)
+				p.v[p.n - 1].irq_name = irq_names(root, irqs[i]);
 		}
 		if (r == 0 && note_irqbalance(&p, root) < 0)
 			r = ql_error_set(err, ENOMEM, "out of memory");
@@ -432,6 +466,9 @@ char *housekeeping_plan_describe(const struct housekeeping_plan *p)
 			ok = false;
 		else if (p->v[i].kthread)
 			fprintf(f, "housekeeping: kernel thread %s: %s\n", p->v[i].kthread, w);
+		else if (p->v[i].irq_name)
+			fprintf(f, "housekeeping: IRQ %d (%s): %s\n", p->v[i].irq, p->v[i].irq_name,
+				w);
 		else
 			fprintf(f, "housekeeping: %s\n", w);
 	}
@@ -459,10 +496,10 @@ int housekeeping_apply(const struct housekeeping_plan *p, struct journal *j,
 		if (r == -EIO && w->irq >= 0) {
 			/* managed IRQs (per-queue NVMe, virtio...) are the kernel's to place */
 			ql_log(log, QL_LOG_WARNING,
-			       "housekeeping: IRQ %d refuses to move (EIO: a managed or unmovable "
-			       "IRQ): it "
-			       "stays on CPUs %s",
-			       w->irq, w->old);
+			       "housekeeping: IRQ %d%s%s%s refuses to move (EIO: a managed or "
+			       "unmovable IRQ): it stays on CPUs %s",
+			       w->irq, w->irq_name ? " (" : "", w->irq_name ? w->irq_name : "",
+			       w->irq_name ? ")" : "", w->old);
 			refused++;
 		} else if (r < 0 && w->kthread) {
 			ql_log(log, QL_LOG_WARNING,

@@ -19,6 +19,7 @@ struct hk_write {
 	char *old;	 /* the value read now (trailing newline dropped) */
 	char *new_value; /* what the launcher writes */
 	int irq;	 /* the IRQ number for an smp_affinity_list, else -1 */
+	char *irq_name;	 /* its handlers' names ("nvme0q3"; /proc/irq/N/NAME/), else NULL */
 	char *kthread;	 /* a kernel thread's name (path is JOURNAL_TASK_PREFIX...), else NULL */
 };
 

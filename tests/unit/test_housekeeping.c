@@ -45,6 +45,7 @@ static int setup(void **state)
 	put("proc/irq/default_smp_affinity", "f");
 	put("proc/irq/0/smp_affinity_list", "0-3");
 	put("proc/irq/9/smp_affinity_list", "2-3");
+	put("proc/irq/9/nvme0q3/.keep", ""); /* a handler's directory names the IRQ */
 	put("proc/irq/24/smp_affinity_list", "0");
 	put("sys/devices/virtual/workqueue/cpumask", "f");
 	put("sys/bus/workqueue/devices/writeback/cpumask", "f");
@@ -125,6 +126,8 @@ static void test_plan_all(void **state)
 	/* every CPU of IRQ 9 is a vCPU's: it goes where new IRQs go */
 	assert_non_null(w = find(&p, "proc/irq/9/smp_affinity_list"));
 	assert_string_equal(w->new_value, "0-1");
+	assert_string_equal(w->irq_name, "nvme0q3");
+	assert_null(find(&p, "proc/irq/0/smp_affinity_list")->irq_name);
 	/* IRQ 24 is already clear: not written */
 	assert_null(find(&p, "proc/irq/24/smp_affinity_list"));
 	assert_non_null(w = find(&p, "sys/devices/virtual/workqueue/cpumask"));
@@ -149,6 +152,7 @@ static void test_plan_all(void **state)
 	assert_non_null(strstr(d, "housekeeping: "));
 	assert_non_null(strstr(d, "/proc/irq/0/smp_affinity_list: 0-3 -> 0-1"));
 	assert_non_null(strstr(d, "stat_interval: 1 -> 10"));
+	assert_non_null(strstr(d, "housekeeping: IRQ 9 (nvme0q3): "));
 	free(d);
 	housekeeping_plan_done(&p);
 	cpu_list_free(v);
