@@ -209,15 +209,9 @@ static int irq_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The names of an IRQ's handlers: the kernel makes a directory /proc/irq/N/NAME for each
- * ("nvme0q3", "virtio0-input.0"), comma-separated; NULL when it has none (or on ENOMEM: the
- * name only decorates messages). */
-static char *irq_names(const char *root, unsigned irq)
+char *housekeeping_irq_names(const char *irq_dir)
 {
-	char rel[64];
-	snprintf(rel, sizeof(rel), IRQ_DIR "/%u", irq);
-	_cleanup_free_ char *dir = at(root, rel);
-	_cleanup_closedir_ DIR *d = dir ? opendir(dir) : NULL;
+	_cleanup_closedir_ DIR *d = opendir(irq_dir);
 	if (!d)
 		return NULL;
 	char *out = NULL;
@@ -237,6 +231,14 @@ static char *irq_names(const char *root, unsigned irq)
 		return NULL;
 	}
 	return out;
+}
+
+static char *irq_names(const char *root, unsigned irq)
+{
+	char rel[64];
+	snprintf(rel, sizeof(rel), IRQ_DIR "/%u", irq);
+	_cleanup_free_ char *dir = at(root, rel);
+	return dir ? housekeeping_irq_names(dir) : NULL;
 }
 
 /* The IRQ numbers under root/proc/irq, ascending. */
@@ -270,8 +272,7 @@ static int list_irqs(const char *root, unsigned **ret, size_t *ret_n, struct ql_
 	return 0;
 }
 
-/* irqbalance moves IRQs back onto every CPU it sees as idle, the vCPU CPUs included. */
-static int note_irqbalance(struct housekeeping_plan *p, const char *root)
+pid_t housekeeping_irqbalance_pid(const char *root)
 {
 	_cleanup_free_ char *dir = at(root, "proc");
 	_cleanup_closedir_ DIR *d = dir ? opendir(dir) : NULL;
@@ -285,13 +286,21 @@ static int note_irqbalance(struct housekeeping_plan *p, const char *root)
 		if (asprintf(&comm_path, "%s/%s/comm", dir, de->d_name) < 0)
 			return -ENOMEM;
 		if (read_text(comm_path, &comm) == 0 && streq(comm, "irqbalance"))
-			return add_note(
-			    p,
-			    "irqbalance is running (pid %s): it will move IRQs back onto the vCPU "
-			    "CPUs; stop it, or give it IRQBALANCE_BANNED_CPULIST=<the vCPU CPUs>",
-			    de->d_name);
+			return (pid_t)strtol(de->d_name, NULL, 10);
 	}
 	return 0;
+}
+
+/* irqbalance moves IRQs back onto every CPU it sees as idle, the vCPU CPUs included. */
+static int note_irqbalance(struct housekeeping_plan *p, const char *root)
+{
+	pid_t pid = housekeeping_irqbalance_pid(root);
+	if (pid <= 0)
+		return pid;
+	return add_note(p,
+			"irqbalance is running (pid %d): it will move IRQs back onto the vCPU "
+			"CPUs; stop it, or give it IRQBALANCE_BANNED_CPULIST=<the vCPU CPUs>",
+			(int)pid);
 }
 
 int hk_parse_stat(const char *stat, char **ret_comm, unsigned long *ret_flags,

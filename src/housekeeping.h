@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "cpulist.h"
 #include "definition.h"
@@ -54,6 +55,15 @@ int housekeeping_apply(const struct housekeeping_plan *p, struct journal *j,
 int housekeeping_start(const char *root, const struct ql_housekeeping *h,
 		       const struct cpu_list *vcpus, const char *lock_dir, struct journal *j,
 		       const struct ql_logger *log, struct ql_error *err);
+
+/* The pid of a running irqbalance (a process whose comm is "irqbalance") under root/proc; 0 when
+ * none, -ENOMEM. It moves IRQs back onto every CPU it sees idle, the vCPU CPUs included. */
+pid_t housekeeping_irqbalance_pid(const char *root);
+
+/* The names of an IRQ's handlers: the kernel makes a directory /proc/irq/N/NAME for each
+ * ("nvme0q3", "virtio0-input.0"); comma-separated, NULL when it has none (or on ENOMEM: the
+ * name only decorates messages). */
+char *housekeeping_irq_names(const char *irq_dir);
 
 /* From a /proc/PID/stat line: the command name, the flags (field 9) and the start time (field
  * 22). Exposed for the unit tests. */

@@ -723,6 +723,59 @@ int journal_recover(struct journal *j, unsigned *ret_n, struct ql_error *err)
 	return ret;
 }
 
+void journal_entries_free(struct journal_entry *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].path);
+		free(v[i].owner);
+		free(v[i].orig);
+		free(v[i].new_value);
+	}
+	free(v);
+}
+
+int journal_list(const char *dir, struct journal_entry **ret, size_t *ret_n,
+		 struct ql_error *err)
+{
+	struct journal j = {.dir = (char *)dir};
+	struct records rs = {0};
+	struct stat st;
+	if (stat(dir, &st) < 0 && errno == ENOENT)
+		return -ENOENT;
+	int r = load_records(&j, &rs, err);
+	if (r < 0)
+		return r;
+	struct journal_entry *v = calloc(rs.n ? rs.n : 1, sizeof(*v));
+	if (!v) {
+		records_done(&rs);
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < rs.n; i++) {
+		struct record *rec = &rs.v[i];
+		v[i] = (struct journal_entry){.path = TAKE_PTR(rec->path),
+					      .owner = TAKE_PTR(rec->owner),
+					      .pid = rec->pid,
+					      .alive = owner_alive(rec->pid, rec->start),
+					      .kind = rec->kind,
+					      .orig = TAKE_PTR(rec->orig.data),
+					      .new_value = TAKE_PTR(rec->new_value.data)};
+	}
+	*ret = v;
+	*ret_n = rs.n;
+	records_done(&rs);
+	return 0;
+}
+
+int journal_read_current(const char *path, char **ret, struct ql_error *err)
+{
+	struct buf b = {0};
+	int r = read_value(path, &b, err);
+	if (r < 0)
+		return r;
+	*ret = b.data;
+	return 0;
+}
+
 char *journal_describe_write(const char *path, const char *old, const char *new_value)
 {
 	struct ql_shown a, b;

@@ -17,6 +17,7 @@
 
 #include "cpulist.h"
 #include "definition.h"
+#include "housekeeping_status.h"
 #include "isolation.h"
 #include "macro.h"
 #include "proc.h"
@@ -126,6 +127,7 @@ void status_report_free(struct status_report *r)
 	free(r->vms);
 	free(r->only);
 	free(r->confined);
+	housekeeping_status_free(r->housekeeping);
 	free(r);
 }
 
@@ -640,6 +642,9 @@ int status_collect(const struct config_paths *paths, const char *name, struct st
 	int r = collect_cgroup_vms(rep, paths, err);
 	if (r == 0)
 		r = collect_launcher_children(rep, err);
+	if (r == 0)
+		r = housekeeping_status_collect(paths->journal_dir, paths->sysfs_root, name,
+						&rep->housekeeping, err);
 	if (r < 0)
 		return r;
 
@@ -662,7 +667,8 @@ int status_collect(const struct config_paths *paths, const char *name, struct st
 
 bool status_is_consistent(const struct status_report *r)
 {
-	if ((r->only && r->n_vms == 0) || r->confined)
+	if ((r->only && r->n_vms == 0) || r->confined ||
+	    housekeeping_status_problems(r->housekeeping))
 		return false;
 	for (size_t i = 0; i < r->n_vms; i++)
 		if (r->vms[i].problems[0])
@@ -713,6 +719,7 @@ char *status_format(const struct status_report *r)
 		fprintf(f, "\n%zu difference(s) from the definitions\n", n_problems);
 	if (r->confined)
 		fprintf(f, "\n! %s\n", r->confined);
+	housekeeping_status_format(r->housekeeping, f);
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;

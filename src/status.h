@@ -45,6 +45,7 @@ struct status_report {
 	size_t n_vms;
 	char *only;	/* the NAME asked for, or NULL */
 	char *confined; /* tasks kept off CPUs although no VM runs (escaped), or NULL */
+	struct housekeeping_status *housekeeping; /* housekeeping_status.h */
 };
 
 /* Discovers VMs from <cpuset mount>/<prefix>/<vm>/cpuN/tasks (v1), <cgroup2 root>/<prefix>/<vm>/

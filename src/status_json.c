@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cpulist.h"
+#include "housekeeping_status.h"
 #include "json_cleanup.h"
 #include "macro.h"
 #include "utf8.h"
@@ -166,7 +167,8 @@ char *status_json_format(const struct status_report *r)
 	    !put(doc, "only", text(r->only), r->only) ||
 	    !put(doc, "consistent", json_object_new_boolean(status_is_consistent(r)), true) ||
 	    !put(doc, "differences", json_object_new_int64((int64_t)n_problems), true) ||
-	    !put(doc, "vms", json_object_new_array(), true))
+	    !put(doc, "vms", json_object_new_array(), true) ||
+	    !put(doc, "housekeeping", housekeeping_status_json(r->housekeeping), true))
 		return NULL;
 	json_object *vms = json_object_object_get(doc, "vms");
 	for (size_t i = 0; i < r->n_vms; i++)

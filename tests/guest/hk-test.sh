@@ -6,7 +6,7 @@
 # its guardian) gives every value back byte for byte. The guest has an NVMe disk: its queue IRQs
 # are managed (the kernel places them, EIO on a write), so they must be named, not fatal, and
 # left exactly as found.
-PLAN=40
+PLAN=49
 . /guest-lib.sh
 
 IRQ=/proc/irq
@@ -110,6 +110,8 @@ journal_clean_of_refused() {
 	[ ! -s $T/refused-rec ] || diag "records: $(cat $T/refused-rec)"
 	[ ! -s $T/refused-rec ]
 }
+# json_has FILE PATTERN: the JSON document, without blanks and newlines, matches PATTERN.
+json_has() { tr -d ' \n' <"$1" | grep -q "$2"; }
 no_fake() { [ -z "$(pidof fake-qemu)" ]; }
 si_is() { [ "$(cat $SI)" = "$1" ]; }
 
@@ -171,6 +173,37 @@ check "the journal holds no record for an IRQ that refused" journal_clean_of_ref
 a0=$(awk '$2 ~ /q0$/ {print $1}' $T/nvme-before | head -n1)
 check "the NVMe admin queue IRQ (not managed) moved off CPUs 4-5" \
 	sh -c "[ -n '$a0' ] && ! echo \"\$(cat $IRQ/$a0/smp_affinity_list)\" | grep -q '[45]'"
+
+# --- 2b. --status: what the launcher holds, and drift behind its back -------------------------
+"$QL" --status hk >$T/st0.out 2>&1
+eq "--status hk is consistent while nothing drifted" 0 $? || sed 's/^/# /' $T/st0.out | while read -r l; do tap "$l"; done
+check "--status names the values VM hk holds and its launcher" \
+	grep -q "^  VM hk: [0-9]* value(s), launcher pid $HP\$" $T/st0.out
+check "--status says irqbalance is not running" grep -q "^  irqbalance: not running\$" $T/st0.out
+was=$(cat $IRQ/$a0/smp_affinity_list)
+echo 0-5 >$IRQ/$a0/smp_affinity_list
+"$QL" --status hk >$T/st1.out 2>&1
+eq "an IRQ moved back onto the vCPU CPUs behind the launcher's back: --status exits 1" 1 $?
+check "... and names it, its handler and the CPUs that came back" \
+	grep -q "^  ! IRQ $a0 (nvme0q0): $IRQ/$a0/smp_affinity_list is 0-5: CPUs 4-5, kept clear for VM hk, are back" $T/st1.out ||
+	sed 's/^/# /' $T/st1.out | while read -r l; do tap "$l"; done
+"$QL" --status --json hk >$T/st1.json 2>&1
+check "--status --json carries the drift (irq, handler, wrote, now, the CPUs back)" \
+	json_has $T/st1.json "\"irq\":$a0,\"irq_name\":\"nvme0q0\",\"wrote\":\"$was\",\"now\":\"0-5\",\"cpus_back\":\[4,5\]"
+echo "$was" >$IRQ/$a0/smp_affinity_list
+printf '#!/bin/sh\nwhile :; do sleep 1; done\n' >$T/irqbalance
+chmod +x $T/irqbalance
+$T/irqbalance &
+IB=$!
+wait_for 5 sh -c "[ \"\$(cat /proc/$IB/comm)\" = irqbalance ]"
+"$QL" --status --json hk >$T/st2.json 2>&1
+eq "irqbalance running while VM hk holds IRQs: --status --json exits 1" 1 $?
+ib_named() { json_has $T/st2.json "\"irqbalance_pid\":$IB,\"consistent\":false" && json_has $T/st2.json '"drift":\[\]'; }
+check "... names its pid, and the IRQ put back is no longer drift" ib_named
+kill $IB
+wait $IB 2>/dev/null
+"$QL" --status hk >$T/st3.out 2>&1
+eq "with irqbalance gone and the IRQ back where the launcher put it: consistent again" 0 $?
 
 # --- 3. a second VM on CPU 3: the union stays clear --------------------------------------------
 ql hk2

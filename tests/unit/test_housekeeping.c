@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "housekeeping.h"
+#include "housekeeping_status.h"
 
 static char root[64];
 
@@ -305,6 +306,87 @@ static void test_apply_two_vms(void **state)
 	cpu_list_free(vb);
 }
 
+/* --status: the values a running launcher wrote, compared with the kernel's now. Two VMs: a
+ * CPU value that still lacks every VM's CPUs is no drift although it is not a's own write (b
+ * wrote after a); a CPU coming back, a changed sysctl and irqbalance are problems. */
+static void test_status_drift(void **state)
+{
+	(void)state;
+	char jdir[128];
+	snprintf(jdir, sizeof(jdir), "%s/journal", root);
+	struct ql_housekeeping h = {
+	    .on = true, .irqs = true, .workqueues = true, .stat_interval = 10};
+	struct ql_error err = {0};
+	struct journal *a = NULL, *b = NULL;
+	struct housekeeping_status *st = NULL;
+	/* no journal yet: nothing held, nothing to say */
+	assert_int_equal(housekeeping_status_collect(jdir, root, NULL, &st, &err), 0);
+	assert_int_equal(st->journal, HK_JOURNAL_ABSENT);
+	assert_int_equal(housekeeping_status_problems(st), 0);
+	housekeeping_status_free(st);
+	assert_int_equal(journal_open(jdir, "a", NULL, &a, &err), 0);
+	assert_int_equal(journal_open(jdir, "b", NULL, &b, &err), 0);
+	struct cpu_list *va = cpus("3"), *vb = cpus("2");
+	assert_int_equal(housekeeping_start(root, &h, va, jdir, a, NULL, &err), 0);
+	assert_int_equal(housekeeping_start(root, &h, vb, jdir, b, NULL, &err), 0);
+	assert_int_equal(housekeeping_status_collect(jdir, root, NULL, &st, &err), 0);
+	assert_int_equal(st->journal, HK_JOURNAL_READ);
+	assert_int_equal(housekeeping_status_problems(st), 0);
+	/* a: default, 0, 9, two cpumasks, stat_interval; b: the same but stat_interval (10 already) */
+	assert_int_equal(st->n_held, 2);
+	assert_int_equal(st->held[0].values + st->held[1].values, 11);
+	assert_true(st->held[0].alive);
+	housekeeping_status_free(st);
+
+	/* behind the launchers' back: IRQ 9 gets CPU 3 again, vm.stat_interval goes to 1 */
+	put("proc/irq/9/smp_affinity_list", "0-1,3");
+	put("proc/sys/vm/stat_interval", "1");
+	put("proc/4242/comm", "irqbalance");
+	assert_int_equal(housekeeping_status_collect(jdir, root, NULL, &st, &err), 0);
+	assert_int_equal(st->n_drift, 2);
+	assert_int_equal(housekeeping_status_problems(st), 3);
+	const struct hk_drift *d = st->drift[0].irq == 9 ? &st->drift[0] : &st->drift[1];
+	assert_int_equal(d->irq, 9);
+	assert_string_equal(d->irq_name, "nvme0q3");
+	assert_string_equal(d->now, "0-1,3");
+	assert_string_equal(d->back, "3");
+	assert_string_equal(d->vm, "a"); /* a's write (0-2) took CPU 3 out */
+	assert_int_equal(st->irqbalance, 4242);
+	assert_true(st->irqbalance_harms);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	housekeeping_status_format(st, f);
+	fclose(f);
+	assert_non_null(strstr(text, "  ! IRQ 9 (nvme0q3): "));
+	assert_non_null(
+	    strstr(text, "smp_affinity_list is 0-1,3: CPUs 3, kept clear for VM a, are back"));
+	assert_non_null(strstr(text, "stat_interval is 1, but qemu-launcher wrote 10 for VM a"));
+	assert_non_null(strstr(text, "  ! irqbalance is running (pid 4242)"));
+	free(text);
+	json_object *o = housekeeping_status_json(st);
+	assert_non_null(o);
+	const char *js = json_object_to_json_string(o);
+	assert_non_null(strstr(js, "\"irq\": 9") ? strstr(js, "\"irq\": 9") : strstr(js, "\"irq\":9"));
+	json_object_put(o);
+	housekeeping_status_free(st);
+
+	/* only VM b: b did not write vm.stat_interval; its write of IRQ 9 (the host's 2-3 made
+	 * 0-1) took CPU 3 out as well, so that drift is b's too */
+	assert_int_equal(housekeeping_status_collect(jdir, root, "b", &st, &err), 0);
+	assert_int_equal(st->n_held, 1);
+	assert_int_equal(st->n_drift, 1);
+	assert_string_equal(st->drift[0].vm, "b");
+	assert_int_equal(st->drift[0].irq, 9);
+	housekeeping_status_free(st);
+	assert_int_equal(journal_undo_own(b, &err), 0);
+	assert_int_equal(journal_undo_own(a, &err), 0);
+	journal_free(a);
+	journal_free(b);
+	cpu_list_free(va);
+	cpu_list_free(vb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +397,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_irqbalance_noted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_refuses_all_cpus, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_apply_two_vms, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_status_drift, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
