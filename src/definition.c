@@ -608,11 +608,35 @@ static int parse_hugepages(struct ctx *c, const struct ynode *v)
 		    ql_show(&s, v->text));
 }
 
+/* housekeeping.rt_runtime_us: -1 (the kernel's "no throttling") or 0 to INT32_MAX. */
+static int get_rt_runtime(struct ctx *c, const struct ynode *v, long *ret)
+{
+	if (v->type == YN_SCALAR && v->plain && v->text[0] == '-') {
+		if (streq(v->text, "-1")) {
+			*ret = -1;
+			return 0;
+		}
+		struct ql_shown s;
+		return fail(c, v->mark,
+			    "`housekeeping.rt_runtime_us` must be -1 (no throttling) or 0 to %d, got "
+			    "`%s`",
+			    INT32_MAX, ql_show(&s, v->text));
+	}
+	uint64_t x = 0;
+	int r = get_uint(c, v, "housekeeping.rt_runtime_us", 0, INT32_MAX, &x);
+	*ret = (long)x;
+	return r;
+}
+
 /* housekeeping: `true`/`false`, or a mapping choosing irqs, workqueues, kthreads and
- * stat_interval; `true` means all four, with vm.stat_interval raised to 10 s. */
+ * stat_interval; `true` means all four, with vm.stat_interval raised to 10 s. The RT throttling
+ * values are only ever taken as written in the mapping: they trade host safety for latency. */
 static int parse_housekeeping(struct ctx *c, const struct ynode *key, const struct ynode *v)
 {
-	static const char *const keys[] = {"irqs", "workqueues", "kthreads", "stat_interval", NULL};
+	static const char *const keys[] = {"irqs",	    "workqueues",
+					   "kthreads",	    "stat_interval",
+					   "rt_runtime_us", "fair_server_runtime_ns",
+					   NULL};
 	struct ql_housekeeping *h = &c->d->housekeeping;
 	c->d->housekeeping_mark = key->mark;
 	if (v->type == YN_SCALAR) {
@@ -646,6 +670,13 @@ static int parse_housekeeping(struct ctx *c, const struct ynode *key, const stru
 		else if (streq(k->text, "stat_interval")) {
 			r = get_uint(c, val, "housekeeping.stat_interval", 0, 3600, &x);
 			h->stat_interval = (unsigned)x;
+		} else if (streq(k->text, "rt_runtime_us")) {
+			r = get_rt_runtime(c, val, &h->rt_runtime_us);
+			h->rt_runtime_set = true;
+		} else if (streq(k->text, "fair_server_runtime_ns")) {
+			r = get_uint(c, val, "housekeeping.fair_server_runtime_ns", 0, 10000000000ULL,
+				     &h->fair_server_runtime_ns);
+			h->fair_server_set = true;
 		} else
 			r = fail_unknown(c, k, "housekeeping key", keys);
 		if (r < 0)

@@ -128,6 +128,11 @@ struct definition {
 		bool on;
 		bool irqs, workqueues, kthreads;
 		unsigned stat_interval; /* vm.stat_interval while the VM runs; 0: left alone */
+		/* explicit RT throttling values while the VM runs (never implied by `true') */
+		bool rt_runtime_set;
+		long rt_runtime_us; /* kernel.sched_rt_runtime_us; -1: no throttling */
+		bool fair_server_set;
+		uint64_t fair_server_runtime_ns; /* each vCPU CPU's fair server; 0: off */
 	} housekeeping;
 	struct ql_mark housekeeping_mark;
 

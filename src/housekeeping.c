@@ -22,6 +22,9 @@
 #define WRITEBACK_CPUMASK "sys/bus/workqueue/devices/writeback/cpumask"
 #define STAT_INTERVAL "proc/sys/vm/stat_interval"
 #define ONLINE "sys/devices/system/cpu/online"
+#define RT_RUNTIME "proc/sys/kernel/sched_rt_runtime_us"
+#define RT_PERIOD "proc/sys/kernel/sched_rt_period_us"
+#define FAIR_SERVER "sys/kernel/debug/sched/fair_server"
 #define PF_KTHREAD 0x00200000UL
 #define PF_NO_SETAFFINITY 0x04000000UL /* per-CPU kernel threads: bound by the kernel */
 
@@ -385,6 +388,113 @@ static int plan_kthreads(struct housekeeping_plan *p, const struct cpu_list *vcp
 	return 0;
 }
 
+/* A number from a kernel file that must exist: what = the key asking for it, for the message. */
+static int read_number(const char *root, const char *rel, const char *what, char **ret_path,
+		       char **ret_text, long long *ret, struct ql_error *err)
+{
+	_cleanup_free_ char *path = at(root, rel), *text = NULL;
+	if (!path)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	int r = read_text(path, &text);
+	if (r == -ENOENT)
+		return ql_error_set(
+		    err, ENOENT,
+		    "housekeeping.%s: `%s` does not exist: this kernel does not "
+		    "have it%s",
+		    what, path,
+		    strstr(rel, "sys/kernel/debug/")
+			? " (the fair server came with Linux 6.12), or debugfs is not "
+			  "mounted at /sys/kernel/debug"
+			: "");
+	if (r < 0)
+		return ql_error_set_errno(err, -r, "housekeeping.%s: read `%s`", what, path);
+	char *end;
+	errno = 0;
+	long long v = strtoll(text, &end, 10);
+	if (errno || end == text || *end)
+		return ql_error_set(err, EINVAL, "housekeeping.%s: `%s` holds `%s`, not a number",
+				    what, path, text);
+	*ret = v;
+	if (ret_path)
+		*ret_path = TAKE_PTR(path);
+	if (ret_text)
+		*ret_text = TAKE_PTR(text);
+	return 0;
+}
+
+static int plan_number(struct housekeeping_plan *p, char *path, char *old, long long value)
+{
+	char *nv = NULL;
+	if (asprintf(&nv, "%lld", value) < 0) {
+		free(path);
+		free(old);
+		return -ENOMEM;
+	}
+	if (strtoll(old, NULL, 10) == value) { /* already so: nothing to write or give back */
+		free(path);
+		free(old);
+		free(nv);
+		return 0;
+	}
+	return add_write(p, path, old, nv, -1);
+}
+
+/* kernel.sched_rt_runtime_us as written in the definition; the kernel refuses a runtime above
+ * the period, so that is said before anything starts. */
+static int plan_rt_runtime(struct housekeeping_plan *p, const char *root, long want,
+			   struct ql_error *err)
+{
+	char *path = NULL, *old = NULL;
+	long long cur, period;
+	int r = read_number(root, RT_PERIOD, "rt_runtime_us", NULL, NULL, &period, err);
+	if (r == 0)
+		r = read_number(root, RT_RUNTIME, "rt_runtime_us", &path, &old, &cur, err);
+	if (r < 0)
+		return r;
+	if (want > period) {
+		free(path);
+		free(old);
+		return ql_error_set(
+		    err, EINVAL,
+		    "housekeeping.rt_runtime_us: %ld is above kernel.sched_rt_period_us "
+		    "(%lld): the kernel refuses a runtime longer than its period",
+		    want, period);
+	}
+	return plan_number(p, path, old, want) < 0 ? ql_error_set(err, ENOMEM, "out of memory") : 0;
+}
+
+/* The fair server's runtime on each vCPU CPU (debugfs, Linux 6.12+): an absent file is an error
+ * (--check says so), never a silent skip: the user asked for the value. */
+static int plan_fair_server(struct housekeeping_plan *p, const char *root,
+			    const struct cpu_list *vcpus, uint64_t want, struct ql_error *err)
+{
+	for (int c = cpu_list_next(vcpus, -1); c >= 0; c = cpu_list_next(vcpus, c)) {
+		char rel[96];
+		char *path = NULL, *old = NULL;
+		long long cur, period;
+		snprintf(rel, sizeof(rel), FAIR_SERVER "/cpu%d/period", c);
+		int r = read_number(root, rel, "fair_server_runtime_ns", NULL, NULL, &period, err);
+		snprintf(rel, sizeof(rel), FAIR_SERVER "/cpu%d/runtime", c);
+		if (r == 0)
+			r = read_number(root, rel, "fair_server_runtime_ns", &path, &old, &cur,
+					err);
+		if (r < 0)
+			return r;
+		if ((long long)want > period) {
+			free(path);
+			free(old);
+			return ql_error_set(
+			    err, EINVAL,
+			    "housekeeping.fair_server_runtime_ns: %llu is above CPU "
+			    "%d's fair server period (%lld ns): the kernel refuses it",
+			    (unsigned long long)want, c, period);
+		}
+		if (plan_number(p, path, old, (long long)want) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 int housekeeping_plan_compute(const char *root, const struct ql_housekeeping *h,
 			      const struct cpu_list *vcpus, struct housekeeping_plan *ret,
 			      struct ql_error *err)
@@ -450,6 +560,10 @@ int housekeeping_plan_compute(const char *root, const struct ql_housekeeping *h,
 				r = ql_error_set(err, ENOMEM, "out of memory");
 		}
 	}
+	if (r == 0 && h->rt_runtime_set)
+		r = plan_rt_runtime(&p, root, h->rt_runtime_us, err);
+	if (r == 0 && h->fair_server_set)
+		r = plan_fair_server(&p, root, vcpus, h->fair_server_runtime_ns, err);
 	if (r < 0) {
 		housekeeping_plan_done(&p);
 		return r;

@@ -6,7 +6,7 @@
 # its guardian) gives every value back byte for byte. The guest has an NVMe disk: its queue IRQs
 # are managed (the kernel places them, EIO on a write), so they must be named, not fatal, and
 # left exactly as found.
-PLAN=49
+PLAN=57
 . /guest-lib.sh
 
 IRQ=/proc/irq
@@ -253,3 +253,36 @@ stop $LP
 snap >$T/after-recover
 check "after the next VM's exit every value is the original, byte for byte" cmp -s $T/before $T/after-recover ||
 	diff $T/before $T/after-recover | while read -r l; do diag "$l"; done
+
+# --- 6. explicit RT throttling: sched_rt_runtime_us while the VM runs; a fair server the kernel
+# lacks is an error in --check ------------------------------------------------------------------
+RT=/proc/sys/kernel/sched_rt_runtime_us
+rt0=$(cat $RT)
+def hkrt 5 1 "  housekeeping:
+    rt_runtime_us: 980000"
+def hkfs 5 1 "  housekeeping:
+    fair_server_runtime_ns: 0"
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+"$QL" --check hkfs >$T/fs.out 2>$T/fs.err
+eq "--check with fair_server_runtime_ns on a kernel without a fair server exits 125" 125 $?
+check "... naming the missing file and why" grep -q \
+	"housekeeping.fair_server_runtime_ns: \`/sys/kernel/debug/sched/fair_server/cpu5/period\` does not exist: this kernel does not have it" $T/fs.err ||
+	dump_err fs
+"$QL" --dry-run hkrt >$T/rtdry.out 2>&1
+check "--dry-run lists the sched_rt_runtime_us write" grep -q "^# housekeeping: $RT: $rt0 -> 980000\$" $T/rtdry.out
+ql hkrt
+check "VM hkrt started" started hkrt || dump_err hkrt
+eq "kernel.sched_rt_runtime_us is 980000 while it runs" 980000 "$(cat $RT)"
+echo "$rt0" >$RT
+"$QL" --status hkrt >$T/strt.out 2>&1
+eq "sched_rt_runtime_us changed behind the launcher's back: --status exits 1" 1 $?
+check "... and says what it is and what was written" \
+	grep -q "^  ! $RT is $rt0, but qemu-launcher wrote 980000 for VM hkrt (changed since)\$" $T/strt.out ||
+	sed 's/^/# /' $T/strt.out | while read -r l; do tap "$l"; done
+echo 980000 >$RT
+kill -KILL $LP
+wait $LP 2>/dev/null
+wait_for 15 no_fake
+rt_back() { [ "$(cat $RT)" = "$rt0" ]; }
+wait_for 10 rt_back
+eq "launcher SIGKILLed: its guardian gives sched_rt_runtime_us back" "$rt0" "$(cat $RT)"

@@ -5,7 +5,7 @@
 # the guest starts and gives every value back byte for byte on SIGTERM and, through the guardian,
 # when the launcher is SIGKILLed.
 . "$(dirname "$0")/lib.sh"
-NTESTS=10
+NTESTS=13
 plan $NTESTS
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (the journal of host values)"
@@ -79,3 +79,26 @@ snap >"$SCRATCH/after-kill"
 check "SIGKILLed launcher: its guardian gives every value back, byte for byte" \
 	cmp -s "$SCRATCH/before" "$SCRATCH/after-kill" || diag "$(diff "$SCRATCH/before" "$SCRATCH/after-kill")"
 expect_eq "the journal holds no record afterwards" "" "$(ls "$SCRATCH/journal")"
+
+# The explicit RT values: a fair server file the kernel lacks is an error in --check (125, naming
+# it), never a silent skip; with the files there, --dry-run lists both writes.
+{
+	printf 'launcher:\n  binary: %s\n  isolate_cpus: false\n' "$QEMU"
+	printf '  vcpu_pinning: [ %s ]\n  housekeeping:\n    rt_runtime_us: -1\n' "$LAST"
+	printf '    fair_server_runtime_ns: 0\nqemu:\n'
+	guest_opts idle
+} | def hkrt
+put proc/sys/kernel/sched_rt_runtime_us 950000
+put proc/sys/kernel/sched_rt_period_us 1000000
+"$QL" --check hkrt >"$SCRATCH/rt.out" 2>"$SCRATCH/rt.err"
+expect_eq "--check: a vCPU CPU without a fair server file exits 125" 125 "$?"
+check "... naming the file" grep -q \
+	"housekeeping.fair_server_runtime_ns: \`$ROOT/sys/kernel/debug/sched/fair_server/cpu$LAST/period\` does not exist" \
+	"$SCRATCH/rt.err" || diag "$(cat "$SCRATCH/rt.err")"
+put "sys/kernel/debug/sched/fair_server/cpu$LAST/runtime" 50000000
+put "sys/kernel/debug/sched/fair_server/cpu$LAST/period" 1000000000
+"$QL" --dry-run hkrt >"$SCRATCH/rt.out" 2>"$SCRATCH/rt.err"
+check "with the files there, --dry-run lists sched_rt_runtime_us and the vCPU CPU's fair server" \
+	sh -c "grep -qx '# housekeeping: $ROOT/proc/sys/kernel/sched_rt_runtime_us: 950000 -> -1' '$SCRATCH/rt.out' &&
+		grep -qx '# housekeeping: $ROOT/sys/kernel/debug/sched/fair_server/cpu$LAST/runtime: 50000000 -> 0' '$SCRATCH/rt.out'" ||
+	diag "$(cat "$SCRATCH/rt.out" "$SCRATCH/rt.err")"

@@ -706,6 +706,25 @@ static void test_housekeeping(void **state)
 		    "unknown housekeeping key `irq`; did you mean `irqs`?");
 	check_error(L PIN "  housekeeping:\n    stat_interval: 3601\n", "5:20",
 		    "between 0 and 3600");
+	/* the RT throttling values: explicit only, never implied by `true` */
+	definition_free(d);
+	d = parse_ok(L PIN "  housekeeping: true\n");
+	assert_false(d->housekeeping.rt_runtime_set || d->housekeeping.fair_server_set);
+	definition_free(d);
+	d = parse_ok(L PIN "  housekeeping:\n    rt_runtime_us: -1\n    fair_server_runtime_ns: 0\n");
+	assert_true(d->housekeeping.on && d->housekeeping.rt_runtime_set &&
+		    d->housekeeping.fair_server_set);
+	assert_int_equal(d->housekeeping.rt_runtime_us, -1);
+	assert_int_equal(d->housekeeping.fair_server_runtime_ns, 0);
+	assert_false(d->housekeeping.irqs);
+	definition_free(d);
+	d = parse_ok(L PIN "  housekeeping:\n    rt_runtime_us: 980000\n");
+	assert_int_equal(d->housekeeping.rt_runtime_us, 980000);
+	assert_false(d->housekeeping.fair_server_set);
+	check_error(L PIN "  housekeeping:\n    rt_runtime_us: -2\n", "5:20",
+		    "`housekeeping.rt_runtime_us` must be -1 (no throttling) or 0 to 2147483647, got `-2`");
+	check_error(L PIN "  housekeeping:\n    rt_runtime_us: \"-1\"\n", "5:20", "quoted");
+	check_error(L PIN "  housekeeping:\n    fair_server_runtime_ns: -1\n", "5:29", "without a sign");
 #undef PIN
 }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,6 +388,88 @@ static void test_status_drift(void **state)
 	cpu_list_free(vb);
 }
 
+/* The RT throttling values, explicit: sched_rt_runtime_us and each vCPU CPU's fair server
+ * runtime; a runtime above the period, or a fair server file the kernel lacks, is an error
+ * naming it (what --check shows); applied through the journal and given back byte for byte. */
+static void test_rt_throttling(void **state)
+{
+	(void)state;
+	put("proc/sys/kernel/sched_rt_runtime_us", "950000");
+	put("proc/sys/kernel/sched_rt_period_us", "1000000");
+	for (int c = 2; c <= 3; c++) {
+		char rel[96];
+		snprintf(rel, sizeof(rel), "sys/kernel/debug/sched/fair_server/cpu%d/runtime", c);
+		put(rel, "50000000");
+		snprintf(rel, sizeof(rel), "sys/kernel/debug/sched/fair_server/cpu%d/period", c);
+		put(rel, "1000000000");
+	}
+	struct ql_housekeeping h = {.on = true,
+				    .rt_runtime_set = true,
+				    .rt_runtime_us = -1,
+				    .fair_server_set = true,
+				    .fair_server_runtime_ns = 0};
+	struct cpu_list *v = cpus("2-3");
+	struct housekeeping_plan p = {0};
+	struct ql_error err = {0};
+	assert_int_equal(housekeeping_plan_compute(root, &h, v, &p, &err), 0);
+	assert_int_equal(p.n, 3);
+	const struct hk_write *w = find(&p, "proc/sys/kernel/sched_rt_runtime_us");
+	assert_non_null(w);
+	assert_string_equal(w->old, "950000");
+	assert_string_equal(w->new_value, "-1");
+	assert_non_null(w = find(&p, "sys/kernel/debug/sched/fair_server/cpu3/runtime"));
+	assert_string_equal(w->old, "50000000");
+	assert_string_equal(w->new_value, "0");
+	/* only the vCPU CPUs */
+	assert_null(find(&p, "sys/kernel/debug/sched/fair_server/cpu0/runtime"));
+
+	char jdir[128];
+	snprintf(jdir, sizeof(jdir), "%s/journal", root);
+	struct journal *j = NULL;
+	assert_int_equal(journal_open(jdir, "rt", NULL, &j, &err), 0);
+	assert_int_equal(housekeeping_apply(&p, j, NULL, &err), 0);
+	char *s = get("proc/sys/kernel/sched_rt_runtime_us");
+	assert_string_equal(s, "-1");
+	free(s);
+	s = get("sys/kernel/debug/sched/fair_server/cpu2/runtime");
+	assert_string_equal(s, "0");
+	free(s);
+	assert_int_equal(journal_undo_own(j, &err), 0);
+	s = get("proc/sys/kernel/sched_rt_runtime_us");
+	assert_string_equal(s, "950000\n");
+	free(s);
+	s = get("sys/kernel/debug/sched/fair_server/cpu2/runtime");
+	assert_string_equal(s, "50000000\n");
+	free(s);
+	journal_free(j);
+	housekeeping_plan_done(&p);
+
+	/* a value the host already has: nothing to write */
+	h.fair_server_set = false;
+	h.rt_runtime_us = 950000;
+	assert_int_equal(housekeeping_plan_compute(root, &h, v, &p, &err), 0);
+	assert_int_equal(p.n, 0);
+	housekeeping_plan_done(&p);
+	/* above the period */
+	h.rt_runtime_us = 2000000;
+	assert_int_equal(housekeeping_plan_compute(root, &h, v, &p, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "housekeeping.rt_runtime_us: 2000000 is above "
+					"kernel.sched_rt_period_us (1000000)"));
+	ql_error_clear(&err);
+	/* CPU 1 has no fair server file: an error naming it, not a silent skip */
+	h.rt_runtime_set = false;
+	h.fair_server_set = true;
+	cpu_list_free(v);
+	v = cpus("1-2");
+	assert_int_equal(housekeeping_plan_compute(root, &h, v, &p, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "housekeeping.fair_server_runtime_ns: `"));
+	assert_non_null(strstr(err.msg, "/sys/kernel/debug/sched/fair_server/cpu1/period` does not "
+					"exist: this kernel does not have it (the fair server came "
+					"with Linux 6.12), or debugfs is not mounted"));
+	ql_error_clear(&err);
+	cpu_list_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +481,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_plan_refuses_all_cpus, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_apply_two_vms, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_status_drift, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rt_throttling, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
