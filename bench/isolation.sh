@@ -4,4 +4,7 @@
 # affinity, cpuset, cpuset + FIFO): the vCPU thread's run-queue wait share and involuntary
 # switches/s. Same harness as bench/run.sh (which runs this section too); args go to bench.py
 # (--iso-rounds N, --iso-loops N, --iso-window S). Chart: bench/charts/isolation.svg.
-exec "$(dirname "$0")/run.sh" --only isolation "$@"
+# Then the whole-host rows, housekeeping included, which only a TCG guest may measure (its own
+# IRQs and kernel threads, never this machine's): bench/isolation-guest.sh (WINDOW, ROUNDS).
+"$(dirname "$0")/run.sh" --only isolation "$@" || exit
+exec "$(dirname "$0")/isolation-guest.sh"

@@ -88,7 +88,13 @@ static void *vcpu_thread(void *arg)
 		pthread_t t;
 		pthread_create(&t, NULL, helper_thread, "kvm-nx-lpage-re");
 	}
-	/* Idle like a halted vCPU; the guest test only looks at placement. */
+	/* FAKE_QEMU_SPIN=1 (bench/isolation-guest.sh): vCPU 0 spins from `cont` on, like a busy
+	 * guest, so the benchmark sees what else gets its CPU. Otherwise idle like a halted vCPU:
+	 * the guest tests only look at placement. */
+	const char *spin = getenv("FAKE_QEMU_SPIN");
+	if (k == 0 && spin && !strcmp(spin, "1"))
+		for (volatile unsigned long n = 0;; n++)
+			;
 	for (;;)
 		pause();
 	return NULL;

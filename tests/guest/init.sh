@@ -1,6 +1,6 @@
 #!/bin/busybox sh
 # /init of the TCG test guests. The kernel command line names the backend and the test script
-# (ql.backend=v1|v2|topo ql.test=FILE, see tests/guest/harness.sh): v2 gets a pure cgroup2 hierarchy
+# (ql.backend=v1|v2|hk|hkbench|topo ql.test=FILE, see tests/guest/harness.sh): v2 gets a pure cgroup2 hierarchy
 # owned by the test; v1 gets only an empty tmpfs at /sys/fs/cgroup for the launcher to mount
 # cpuset below (a mounted cgroup2 would bind the cpuset controller). Results are "<TAG>TAP: "
 # lines on the serial console, then power off (panic=-1 + -no-reboot end qemu on a crash).
@@ -19,7 +19,7 @@ done
 TAG=$(echo "$BACKEND" | tr a-z A-Z)
 export BACKEND TAP_PREFIX=${TAG}TAP
 case $BACKEND in
-v2 | hk) mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup ;;
+v2 | hk | hkbench) mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup ;;
 v1) mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup ;;
 topo) true ;; # the host topology as the kernel sees it: no cgroup set-up
 *) false ;;
