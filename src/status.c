@@ -17,6 +17,7 @@
 
 #include "cpulist.h"
 #include "definition.h"
+#include "hugepages_status.h"
 #include "isolation.h"
 #include "macro.h"
 #include "proc.h"
@@ -115,6 +116,7 @@ static void vm_done(struct status_vm *vm)
 	free(vm->threads);
 	free(vm->definition_note);
 	strv_free(vm->problems);
+	hugepages_use_free(vm->hugepages);
 }
 
 void status_report_free(struct status_report *r)
@@ -651,6 +653,9 @@ int status_collect(const struct config_paths *paths, const char *name, struct st
 		} else {
 			r = compare_with_definition(vm, paths);
 		}
+		if (r == 0)
+			r = hugepages_status_collect(paths->journal_dir, vm->name, vm->qemu_pid,
+						     &vm->hugepages);
 		if (r < 0)
 			return ql_error_set(err, ENOMEM, "out of memory");
 	}
@@ -704,6 +709,7 @@ char *status_format(const struct status_report *r)
 				t->cpus_allowed ? t->cpus_allowed : "?", sched,
 				t->set ? t->set : "?");
 		}
+		hugepages_status_format(vm->hugepages, f);
 		if (vm->definition_note)
 			fprintf(f, "  note: %s\n", vm->definition_note);
 		for (char **p = vm->problems; *p; p++, n_problems++)

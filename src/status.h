@@ -14,6 +14,8 @@
 #define STATUS_MAX_VMS 1024
 #define STATUS_MAX_THREADS 65536
 
+struct hugepages_use;
+
 struct status_thread {
 	pid_t tid;
 	char comm[64];	    /* escaped: up to 15 bytes, each maybe \\xNN */
@@ -38,6 +40,7 @@ struct status_vm {
 	size_t n_threads;
 	char *definition_note; /* why the definition was not compared, or NULL */
 	char **problems;       /* differences, NULL-terminated, never NULL */
+	struct hugepages_use *hugepages; /* hugepages_status.h; NULL: none used or reserved */
 };
 
 struct status_report {

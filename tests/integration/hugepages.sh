@@ -4,7 +4,7 @@
 # and back to the value this test found after a normal exit, SIGTERM, a SIGKILLed launcher (its
 # guardian, or the next start when the guardian is killed too) and a refusal.
 . "$(dirname "$0")/lib.sh"
-NTESTS=15
+NTESTS=17
 plan $NTESTS
 
 POOL=/sys/kernel/mm/hugepages/hugepages-2048kB
@@ -83,6 +83,36 @@ else
 	diag "$(grep -A3 "$MNT" "/proc/$Q/smaps" 2>&1 | head -5)"
 fi
 expect_eq "one journal record for the reservation" 1 "$(ls "$QEMU_LAUNCHER_JOURNAL_DIR" | wc -l)"
+# --status: the pages qemu mapped (prealloc=on: all of them) and the launcher's reservation
+st=$("$QL" --status res)
+if grep -Eqx "  hugepages 2048 kB: $NEED in use by qemu( \(node [0-9]+: $NEED\))?; $MISSING reserved by its launcher" <<<"$st"; then
+	ok "--status shows the pages in use and the reservation"
+else
+	not_ok "--status hugepages line"
+	diag "$st"
+fi
+"$QL" --status --json res >"$SCRATCH/res.json"
+if python3 - "$SCRATCH/res.json" "$NEED" "$MISSING" "$POOL/nr_hugepages" "$(launcher_of "$LPID")" \
+	"$(dirname "$0")/../../schema/status.schema.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+need, missing, path, launcher = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+try:
+    import jsonschema
+    schema = json.load(open(sys.argv[6]))
+    jsonschema.validators.validator_for(schema)(schema).validate(doc)
+except ImportError:
+    pass
+h = doc["vms"][0]["hugepages"]
+assert sum(p["pages"] for p in h["in_use"] if p["page_kb"] == 2048) == need, h
+assert h["reserved"] == [{"page_kb": 2048, "node": None, "pages": missing, "path": path,
+                          "launcher_pid": launcher, "launcher_alive": True}], h
+assert h["notes"] == [], h
+PY
+then ok "--status --json: in_use, reserved (path, launcher) and the schema"; else
+	not_ok "--status --json hugepages"
+	diag "$(cat "$SCRATCH/res.json")"
+fi
 kill -TERM "$(launcher_of "$LPID")"
 wait "$LPID"
 if nr_is "$ORIG" && [ -z "$(ls "$QEMU_LAUNCHER_JOURNAL_DIR")" ]; then
