@@ -4,7 +4,7 @@
 # and back to the value this test found after a normal exit, SIGTERM, a SIGKILLed launcher (its
 # guardian, or the next start when the guardian is killed too) and a refusal.
 . "$(dirname "$0")/lib.sh"
-NTESTS=17
+NTESTS=19
 plan $NTESTS
 
 POOL=/sys/kernel/mm/hugepages/hugepages-2048kB
@@ -134,6 +134,28 @@ expect_eq "reserved again" "$((ORIG + MISSING))" "$(nr)"
 kill -KILL "$(launcher_of "$LPID")"
 if wait_until 15 nr_is "$ORIG"; then ok "after SIGKILL the guardian gave the pages back"; else
 	not_ok "after SIGKILL: nr_hugepages $(nr), expected $ORIG"
+fi
+
+# the launcher SIGKILLed right after its reservation (journal record written, nr_hugepages
+# raised), before qemu even started: its guardian, forked before the first host change, gives
+# the pages back (a test-only stop point holds the launcher there)
+stopped() { [ "$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)" = T ]; }
+QEMU_LAUNCHER_TEST_STOP_AT=hugepages-reserved ql_start res -d
+L=
+wait_until 20 eval 'L=$(launcher_of "$LPID") && [ -n "$L" ] && stopped "$L"'
+if [ -n "$L" ] && stopped "$L" && nr_is "$((ORIG + MISSING))" && [ -z "$(qemu_of_test)" ]; then
+	ok "the launcher stopped right after reserving, before qemu started"
+else
+	not_ok "stop after reserving: launcher ${L:-?}, nr_hugepages $(nr), qemu $(qemu_of_test)"
+	diag "$(cat "$LERR")"
+fi
+kill -KILL "$L"
+if wait_until 15 nr_is "$ORIG"; then
+	ok "killed right after reserving: the guardian gave the pages back"
+else
+	not_ok "killed right after reserving: nr_hugepages $(nr), expected $ORIG (left for the next start)"
+	echo "$ORIG" >"$POOL/nr_hugepages" # the next cases start from the pool as found
+	rm -f "$QEMU_LAUNCHER_JOURNAL_DIR"/*
 fi
 
 # 13-15: the launcher and its guardian both SIGKILLed: the next start gives them back
