@@ -37,8 +37,10 @@ static ssize_t recv_msg(int sock, char *ret_byte, int *ret_fd)
 		struct cmsghdr align;
 	} c;
 	struct iovec iov = {.iov_base = ret_byte, .iov_len = 1};
-	struct msghdr msg = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = c.buf,
+			     .msg_controllen = sizeof(c.buf)};
 	*ret_fd = -1;
 	ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	for (struct cmsghdr *h = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL; h; h = CMSG_NXTHDR(&msg, h))

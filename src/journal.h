@@ -65,8 +65,8 @@ char *journal_describe_write(const char *path, const char *old, const char *new_
 
 /* One record as --status shows it (read only, no lock taken: records appear by rename). */
 struct journal_entry {
-	pid_t pid; /* the launcher that wrote it */
-	bool alive; /* that launcher (pid and start time) still runs */
+	pid_t pid;   /* the launcher that wrote it */
+	bool alive;  /* that launcher (pid and start time) still runs */
 	char *owner; /* its VM */
 	enum journal_kind kind;
 	long delta; /* JOURNAL_ADD: what it added */
