@@ -38,8 +38,8 @@ struct status_vm {
 	pid_t qemu_pid;		/* 0 when no thread is left in its sets */
 	struct status_thread *threads;
 	size_t n_threads;
-	char *definition_note; /* why the definition was not compared, or NULL */
-	char **problems;       /* differences, NULL-terminated, never NULL */
+	char *definition_note;		 /* why the definition was not compared, or NULL */
+	char **problems;		 /* differences, NULL-terminated, never NULL */
 	struct hugepages_use *hugepages; /* hugepages_status.h; NULL: none used or reserved */
 };
 

@@ -297,9 +297,9 @@ struct start {
 	pid_t pid;
 	struct qmp *qmp;
 	int sigfd;
-	int stop_signal;	   /* a stop signal that arrived while waiting for qemu */
-	struct guardian **guardian; /* undoes the host changes if the launcher is killed (vm_run's) */
-	bool ended;		   /* qemu was reaped during start-up: the outcome is known */
+	int stop_signal;	    /* a stop signal that arrived while waiting for qemu */
+	struct guardian **guardian; /* vm_run's: undoes the host changes of a killed launcher */
+	bool ended;		    /* qemu was reaped during start-up: the outcome is known */
 };
 
 /* qmp_set_interrupt's callback: a stop signal ends any wait for qemu during start-up. */
@@ -331,10 +331,11 @@ static void start_guardian(struct start *st)
 	struct ql_error e = {0};
 	if (*st->guardian) {
 		if (guardian_watch(*st->guardian, st->pid, &e) < 0)
-			ql_log(st->p->o->log, QL_LOG_WARNING,
-			       "the guardian cannot watch qemu (%s): it would undo the host changes "
-			       "without waiting for qemu's end",
-			       e.msg);
+			ql_log(
+			    st->p->o->log, QL_LOG_WARNING,
+			    "the guardian cannot watch qemu (%s): it would undo the host changes "
+			    "without waiting for qemu's end",
+			    e.msg);
 		ql_error_clear(&e);
 		return;
 	}
@@ -342,8 +343,8 @@ static void start_guardian(struct start *st)
 	    !st->p->hk_vcpus)
 		return;
 	const int close_fds[] = {qmp_fd(st->qmp), st->sigfd, -1};
-	if (guardian_start(st->pid, reclaim_cb, st->p, close_fds, st->p->o->log, st->guardian,
-			   &e) < 0)
+	if (guardian_start(st->pid, reclaim_cb, st->p, close_fds, st->p->o->log, st->guardian, &e) <
+	    0)
 		ql_log(
 		    st->p->o->log, QL_LOG_WARNING,
 		    "no guardian for a killed launcher (%s): its cpusets would wait for the next "
@@ -688,8 +689,7 @@ static void guardian_before_reserving(struct vm_plan *p, struct guardian **ret)
 
 /* Gives back what launchers that died left in the journal (when one exists), then takes what
  * this run needs (hugepages) through it. */
-static int host_values_before(struct vm_plan *p, struct guardian **guardian,
-			      struct ql_error *err)
+static int host_values_before(struct vm_plan *p, struct guardian **guardian, struct ql_error *err)
 {
 	const struct vm_options *o = p->o;
 	/* both need the journal: without it nothing would give their values back */
