@@ -169,6 +169,8 @@ static int memory_prepare(struct vm_plan *p, bool pins, struct ql_error *err)
 	/* setuid: the binary is not run before the privilege drop; thread-context is assumed */
 	if (r == 0 && pins)
 		r = prealloc_plan_new(d, &l, !p->o->paths->setuid, &p->prealloc, err);
+	for (char **w = p->prealloc.warnings; r == 0 && w && *w; w++)
+		ql_log(p->o->log, QL_LOG_WARNING, "%s", *w);
 	return r;
 }
 
@@ -223,10 +225,8 @@ static void describe_memory(const struct vm_plan *p, FILE *f)
 			obj ? obj : "?");
 	}
 	for (size_t i = 0; i < pa->n; i++)
-		fprintf(f,
-			"# qemu-launcher adds prealloc-context=" PREALLOC_CONTEXT_ID
-			" to memory backend `%s`\n",
-			pa->ids[i]);
+		fprintf(f, "# qemu-launcher adds prealloc-context=%s to memory backend `%s`\n",
+			pa->contexts[i], pa->ids[i]);
 	for (char **n = pa->notes; n && *n; n++)
 		fprintf(f, "# %s\n", *n);
 }
