@@ -206,6 +206,23 @@ static int read_reservations(struct hugepages_use *u, const char *journal_dir, c
 	return ret;
 }
 
+/* By page size, then node (the whole host's pool first): the order --status prints. */
+static int cmp_count(const void *a, const void *b)
+{
+	const struct hugepages_count *x = a, *y = b;
+	if (x->page_kb != y->page_kb)
+		return x->page_kb < y->page_kb ? -1 : 1;
+	return (x->node > y->node) - (x->node < y->node);
+}
+
+static int cmp_resv(const void *a, const void *b)
+{
+	const struct hugepages_reservation *x = a, *y = b;
+	if (x->page_kb != y->page_kb)
+		return x->page_kb < y->page_kb ? -1 : 1;
+	return (x->node > y->node) - (x->node < y->node);
+}
+
 int hugepages_status_collect(const char *journal_dir, const char *name, pid_t qemu_pid,
 			     struct hugepages_use **ret)
 {
@@ -225,6 +242,10 @@ int hugepages_status_collect(const char *journal_dir, const char *name, pid_t qe
 		hugepages_use_free(u);
 		return r;
 	}
+	if (u->n_used > 1)
+		qsort(u->used, u->n_used, sizeof(*u->used), cmp_count);
+	if (u->n_resv > 1)
+		qsort(u->resv, u->n_resv, sizeof(*u->resv), cmp_resv);
 	*ret = u;
 	return 0;
 }
