@@ -106,6 +106,9 @@ static int read_use(struct hugepages_use *u, pid_t pid)
 		snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
 		f = fopen(path, "re");
 	}
+	/* another user's qemu (ptrace access): not ours to see, and every VM would say so */
+	if (!f && (errno == EACCES || errno == EPERM))
+		return 0;
 	if (!f) {
 		if (asprintf(&u->used_note, "hugepages in use unknown: %s: %s", path,
 			     strerror(errno)) < 0) {

@@ -714,8 +714,7 @@ static int host_values_before(struct vm_plan *p, struct guardian **guardian, str
 	if (!p->huge.n)
 		return 0;
 	guardian_before_reserving(p, guardian);
-	int r = hugepages_apply(o->paths->sysfs_root, &p->huge, o->def->hugepages, p->journal,
-				o->log, err);
+	int r = hugepages_apply(&p->huge, o->def->hugepages, p->journal, o->log, err);
 	/* tests kill the launcher here: the pages are reserved, qemu is not started */
 	if (r == 0 && streq(o->paths->test_stop_at, "hugepages-reserved"))
 		raise(SIGSTOP);
