@@ -73,8 +73,7 @@ static int numa_maps_line(struct hugepages_use *u, char *line)
 	return 0;
 }
 
-/* smaps: per mapping, KernelPageSize and the hugetlb kB it holds. */
-static int read_smaps(struct hugepages_use *u, FILE *f)
+int hugepages_use_read_smaps(struct hugepages_use *u, FILE *f)
 {
 	char line[512];
 	unsigned long kb = 0;
@@ -117,8 +116,11 @@ static int read_use(struct hugepages_use *u, pid_t pid)
 		}
 		return 0;
 	}
-	if (!numa)
-		return read_smaps(u, f);
+	return numa ? hugepages_use_read_numa_maps(u, f) : hugepages_use_read_smaps(u, f);
+}
+
+int hugepages_use_read_numa_maps(struct hugepages_use *u, FILE *f)
+{
 	/* a line is short but its file name may be long: read whole lines */
 	_cleanup_free_ char *line = NULL;
 	size_t cap = 0;
@@ -129,7 +131,7 @@ static int read_use(struct hugepages_use *u, pid_t pid)
 }
 
 /* ".../hugepages-2048kB/nr_hugepages" with "/nodeN/" before it: the pool a record raised. */
-static bool pool_of_path(const char *path, unsigned long *ret_kb, int *ret_node)
+bool hugepages_pool_of_path(const char *path, unsigned long *ret_kb, int *ret_node)
 {
 	const char *h = strstr(path, "/hugepages-");
 	char *end;
@@ -185,7 +187,8 @@ static int read_reservations(struct hugepages_use *u, const char *journal_dir, c
 		/* this VM's records: those of its launcher, or of one that died (its qemu may live
 		 * on, orphaned, with both killed) */
 		if (v[i].kind != JOURNAL_ADD || !streq(v[i].owner, name) ||
-		    (v[i].alive && v[i].pid != launcher) || !pool_of_path(v[i].path, &kb, &node))
+		    (v[i].alive && v[i].pid != launcher) ||
+		    !hugepages_pool_of_path(v[i].path, &kb, &node))
 			continue;
 		struct hugepages_reservation *nv =
 		    reallocarray(u->resv, u->n_resv + 1, sizeof(*nv));

@@ -42,6 +42,13 @@ int hugepages_status_collect(const char *journal_dir, const char *name, pid_t qe
 			     struct hugepages_use **ret);
 void hugepages_use_free(struct hugepages_use *u);
 
+/* The parsers behind collect, for tests: add /proc/PID/numa_maps' hugetlb pages per node (or smaps'
+ * per size, node -1) to u->used; -ENOMEM only. */
+int hugepages_use_read_numa_maps(struct hugepages_use *u, FILE *f);
+int hugepages_use_read_smaps(struct hugepages_use *u, FILE *f);
+/* The page size and node (-1: the whole host's) of an nr_hugepages path; false for another file. */
+bool hugepages_pool_of_path(const char *path, unsigned long *ret_kb, int *ret_node);
+
 /* Text: one line per page size ("  hugepages 2048 kB: ..."); nothing for NULL. */
 void hugepages_status_format(const struct hugepages_use *u, FILE *f);
 
