@@ -53,8 +53,7 @@ int read_small_fd(int fd, size_t max, char **ret, size_t *ret_len)
 	return 0;
 }
 
-int read_small_file(int dirfd, const char *path, int flags, size_t max, char **ret,
-		    size_t *ret_len)
+int read_small_file(int dirfd, const char *path, int flags, size_t max, char **ret, size_t *ret_len)
 {
 	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
 	if (fd < 0)
