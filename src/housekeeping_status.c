@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cpulist.h"
 #include "housekeeping.h"
@@ -264,16 +265,15 @@ int housekeeping_status_collect(const char *journal_dir, const char *root, const
 	struct journal_entry *v = NULL;
 	size_t n = 0;
 	struct ql_error e = {0};
+	bool exists = access(journal_dir, F_OK) == 0 || errno != ENOENT;
 	int r = journal_list(journal_dir, &v, &n, &e);
 	if (r == -ENOMEM) {
 		housekeeping_status_free(s);
 		*err = e;
 		return r;
 	}
-	s->journal = r == -ENOENT ? HK_JOURNAL_ABSENT
-		     : r < 0	  ? HK_JOURNAL_UNREADABLE
-				  : HK_JOURNAL_READ;
-	if (r < 0 && r != -ENOENT && !(s->journal_error = ql_escape(e.msg)))
+	s->journal = !exists ? HK_JOURNAL_ABSENT : r < 0 ? HK_JOURNAL_UNREADABLE : HK_JOURNAL_READ;
+	if (r < 0 && !(s->journal_error = ql_escape(e.msg)))
 		r = -ENOMEM;
 	else
 		r = 0;

@@ -19,6 +19,7 @@
 
 #include "cpulist.h"
 #include "macro.h"
+#include "readfile.h"
 #include "proc.h"
 
 #define MAGIC "qemu-launcher journal 1\n"
@@ -147,28 +148,14 @@ static int read_value(const char *path, struct buf *ret, struct ql_error *err)
 {
 	if (strncmp(path, JOURNAL_TASK_PREFIX, strlen(JOURNAL_TASK_PREFIX)) == 0)
 		return task_read(path, ret, err);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return ql_error_set_errno(err, errno, "open `%s`", path);
-	_cleanup_free_ char *data = malloc(VALUE_MAX + 1);
-	if (!data)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = read(fd, data + len, VALUE_MAX - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return ql_error_set_errno(err, errno, "read `%s`", path);
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len == VALUE_MAX)
-			return ql_error_set(err, EFBIG, "`%s` is larger than %d bytes", path,
-					    VALUE_MAX);
-	}
-	data[len] = '\0';
-	*ret = (struct buf){TAKE_PTR(data), len};
+	char *data;
+	size_t len;
+	int r = read_small_file(AT_FDCWD, path, O_NOFOLLOW, VALUE_MAX - 1, &data, &len);
+	if (r == -EFBIG)
+		return ql_error_set(err, EFBIG, "`%s` is larger than %d bytes", path, VALUE_MAX);
+	if (r < 0)
+		return ql_error_set_errno(err, -r, "read `%s`", path);
+	*ret = (struct buf){data, len};
 	return 0;
 }
 
@@ -723,49 +710,6 @@ int journal_recover(struct journal *j, unsigned *ret_n, struct ql_error *err)
 	return ret;
 }
 
-void journal_entries_free(struct journal_entry *v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++) {
-		free(v[i].path);
-		free(v[i].owner);
-		free(v[i].orig);
-		free(v[i].new_value);
-	}
-	free(v);
-}
-
-int journal_list(const char *dir, struct journal_entry **ret, size_t *ret_n,
-		 struct ql_error *err)
-{
-	struct journal j = {.dir = (char *)dir};
-	struct records rs = {0};
-	struct stat st;
-	if (stat(dir, &st) < 0 && errno == ENOENT)
-		return -ENOENT;
-	int r = load_records(&j, &rs, err);
-	if (r < 0)
-		return r;
-	struct journal_entry *v = calloc(rs.n ? rs.n : 1, sizeof(*v));
-	if (!v) {
-		records_done(&rs);
-		return ql_error_set(err, ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < rs.n; i++) {
-		struct record *rec = &rs.v[i];
-		v[i] = (struct journal_entry){.path = TAKE_PTR(rec->path),
-					      .owner = TAKE_PTR(rec->owner),
-					      .pid = rec->pid,
-					      .alive = owner_alive(rec->pid, rec->start),
-					      .kind = rec->kind,
-					      .orig = TAKE_PTR(rec->orig.data),
-					      .new_value = TAKE_PTR(rec->new_value.data)};
-	}
-	*ret = v;
-	*ret_n = rs.n;
-	records_done(&rs);
-	return 0;
-}
-
 int journal_read_current(const char *path, char **ret, struct ql_error *err)
 {
 	struct buf b = {0};
@@ -783,4 +727,48 @@ char *journal_describe_write(const char *path, const char *old, const char *new_
 	if (asprintf(&s, "%s: %s -> %s", path, ql_show(&a, old), ql_show(&b, new_value)) < 0)
 		return NULL;
 	return s;
+}
+
+int journal_list(const char *dir, struct journal_entry **ret, size_t *ret_n, struct ql_error *err)
+{
+	*ret = NULL;
+	*ret_n = 0;
+	if (access(dir, F_OK) < 0 && errno == ENOENT)
+		return 0; /* no launcher ever changed a value here */
+	struct journal j = {.dir = (char *)dir};
+	struct records rs = {0};
+	int r = load_records(&j, &rs, err);
+	if (r < 0)
+		return r;
+	struct journal_entry *v = calloc(rs.n ? rs.n : 1, sizeof(*v));
+	if (!v) {
+		records_done(&rs);
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < rs.n; i++) {
+		struct record *rec = &rs.v[i];
+		v[i] = (struct journal_entry){.pid = rec->pid,
+					      .alive = owner_alive(rec->pid, rec->start),
+					      .owner = TAKE_PTR(rec->owner),
+					      .kind = rec->kind,
+					      .delta = rec->delta,
+					      .path = TAKE_PTR(rec->path),
+					      .orig = TAKE_PTR(rec->orig.data),
+					      .new_value = TAKE_PTR(rec->new_value.data)};
+	}
+	*ret_n = rs.n;
+	*ret = v;
+	records_done(&rs);
+	return 0;
+}
+
+void journal_entries_free(struct journal_entry *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].owner);
+		free(v[i].path);
+		free(v[i].orig);
+		free(v[i].new_value);
+	}
+	free(v);
 }

@@ -60,27 +60,25 @@ int journal_undo_own(struct journal *j, struct ql_error *err);
  * is the number of records undone. */
 int journal_recover(struct journal *j, unsigned *ret_n, struct ql_error *err);
 
-/* One record as --status shows it. */
-struct journal_entry {
-	char *path;
-	char *owner; /* the VM's name */
-	pid_t pid;   /* its launcher */
-	bool alive;  /* that launcher still runs (else the guardian or the next start gives it back) */
-	enum journal_kind kind;
-	char *orig;	 /* the host's value before the first launcher changed it */
-	char *new_value; /* what this launcher wrote */
-};
-void journal_entries_free(struct journal_entry *v, size_t n);
-
-/* The well-formed records in dir, oldest first per launcher, read without the lock (a record
- * appears by rename, whole) and without changing anything: for --status. -ENOENT (no error
- * text) when dir does not exist. */
-int journal_list(const char *dir, struct journal_entry **ret, size_t *ret_n,
-		 struct ql_error *err);
-
 /* The value at a record's path now: a file's bytes, or a task:PID:START thread's CPU list
  * (-ESRCH when that thread is gone). */
 int journal_read_current(const char *path, char **ret, struct ql_error *err);
 
 /* Formats one planned write for --dry-run and -d: "PATH: OLD -> NEW" with values shown safely. */
 char *journal_describe_write(const char *path, const char *old, const char *new_value);
+
+/* One record as --status shows it (read only, no lock taken: records appear by rename). */
+struct journal_entry {
+	pid_t pid;   /* the launcher that wrote it */
+	bool alive;  /* that launcher (pid and start time) still runs */
+	char *owner; /* its VM */
+	enum journal_kind kind;
+	long delta; /* JOURNAL_ADD: what it added */
+	char *path;
+	char *orig;	 /* the host's value before the first launcher changed it */
+	char *new_value; /* what this launcher wrote */
+};
+/* Every well-formed record in dir (none when dir does not exist); -EACCES etc. in err when the
+ * directory cannot be read (another user's journal). */
+int journal_list(const char *dir, struct journal_entry **ret, size_t *ret_n, struct ql_error *err);
+void journal_entries_free(struct journal_entry *v, size_t n);

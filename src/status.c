@@ -18,8 +18,10 @@
 #include "cpulist.h"
 #include "definition.h"
 #include "housekeeping_status.h"
+#include "hugepages_status.h"
 #include "isolation.h"
 #include "macro.h"
+#include "readfile.h"
 #include "proc.h"
 #include "smp.h"
 #include "vcpu_sched.h"
@@ -30,32 +32,14 @@
 
 /* ---- small readers ------------------------------------------------------------------------ */
 
-/* Reads a small file (at most SMALL_FILE_MAX - 1 bytes kept); trailing newlines stripped. */
+/* Reads a small file, trailing newlines stripped. */
 static int read_small(const char *path, char **ret)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	char buf[SMALL_FILE_MAX];
-	size_t len = 0;
-	while (len < sizeof(buf) - 1) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	while (len > 0 && buf[len - 1] == '\n')
-		buf[--len] = '\0';
-	char *s = strdup(buf);
-	if (!s)
-		return -ENOMEM;
-	*ret = s;
+	size_t len;
+	int r = read_small_file(AT_FDCWD, path, 0, SMALL_FILE_MAX, ret, &len);
+	if (r < 0)
+		return r;
+	strip_newlines(*ret, &len);
 	return 0;
 }
 
@@ -116,6 +100,7 @@ static void vm_done(struct status_vm *vm)
 	free(vm->threads);
 	free(vm->definition_note);
 	strv_free(vm->problems);
+	hugepages_use_free(vm->hugepages);
 }
 
 void status_report_free(struct status_report *r)
@@ -656,6 +641,9 @@ int status_collect(const struct config_paths *paths, const char *name, struct st
 		} else {
 			r = compare_with_definition(vm, paths);
 		}
+		if (r == 0)
+			r = hugepages_status_collect(paths->journal_dir, vm->name, vm->qemu_pid,
+						     &vm->hugepages);
 		if (r < 0)
 			return ql_error_set(err, ENOMEM, "out of memory");
 	}
@@ -710,6 +698,7 @@ char *status_format(const struct status_report *r)
 				t->cpus_allowed ? t->cpus_allowed : "?", sched,
 				t->set ? t->set : "?");
 		}
+		hugepages_status_format(vm->hugepages, f);
 		if (vm->definition_note)
 			fprintf(f, "  note: %s\n", vm->definition_note);
 		for (char **p = vm->problems; *p; p++, n_problems++)

@@ -14,6 +14,8 @@
 #define STATUS_MAX_VMS 1024
 #define STATUS_MAX_THREADS 65536
 
+struct hugepages_use;
+
 struct status_thread {
 	pid_t tid;
 	char comm[64];	    /* escaped: up to 15 bytes, each maybe \\xNN */
@@ -36,8 +38,9 @@ struct status_vm {
 	pid_t qemu_pid;		/* 0 when no thread is left in its sets */
 	struct status_thread *threads;
 	size_t n_threads;
-	char *definition_note; /* why the definition was not compared, or NULL */
-	char **problems;       /* differences, NULL-terminated, never NULL */
+	char *definition_note;		 /* why the definition was not compared, or NULL */
+	char **problems;		 /* differences, NULL-terminated, never NULL */
+	struct hugepages_use *hugepages; /* hugepages_status.h; NULL: none used or reserved */
 };
 
 struct status_report {

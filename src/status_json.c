@@ -10,6 +10,7 @@
 
 #include "cpulist.h"
 #include "housekeeping_status.h"
+#include "hugepages_status.h"
 #include "json_cleanup.h"
 #include "macro.h"
 #include "utf8.h"
@@ -141,7 +142,8 @@ static json_object *vm_json(const struct status_vm *vm)
 		  put(o, "backend", backend_id(vm->backend), true) &&
 		  put(o, "set_dir", text(vm->dir), vm->dir) &&
 		  put(o, "definition_note", text(vm->definition_note), vm->definition_note) &&
-		  put(o, "consistent", json_object_new_boolean(!vm->problems[0]), true);
+		  put(o, "consistent", json_object_new_boolean(!vm->problems[0]), true) &&
+		  put(o, "hugepages", hugepages_status_json(vm->hugepages), true);
 	if (!ok)
 		return NULL;
 	for (size_t i = 0; i < vm->n_threads; i++)
@@ -161,14 +163,20 @@ char *status_json_format(const struct status_report *r)
 	size_t n_problems = 0;
 	for (size_t i = 0; i < r->n_vms; i++)
 		n_problems += strv_length(r->vms[i].problems);
+	n_problems += r->confined != NULL;
+	n_problems += housekeeping_status_problems(r->housekeeping);
 	if (!put(doc, "format", json_object_new_string("qemu-launcher-status"), true) ||
 	    !put(doc, "version", json_object_new_int(STATUS_JSON_VERSION), true) ||
 	    !put(doc, "launcher_version", json_object_new_string(QL_VERSION), true) ||
 	    !put(doc, "only", text(r->only), r->only) ||
 	    !put(doc, "consistent", json_object_new_boolean(status_is_consistent(r)), true) ||
 	    !put(doc, "differences", json_object_new_int64((int64_t)n_problems), true) ||
+	    !put(doc, "host_problems", json_object_new_array(), true) ||
 	    !put(doc, "vms", json_object_new_array(), true) ||
 	    !put(doc, "housekeeping", housekeeping_status_json(r->housekeeping), true))
+		return NULL;
+	json_object *host = json_object_object_get(doc, "host_problems");
+	if (r->confined && !push(host, text(r->confined)))
 		return NULL;
 	json_object *vms = json_object_object_get(doc, "vms");
 	for (size_t i = 0; i < r->n_vms; i++)
