@@ -628,10 +628,11 @@ static int get_rt_runtime(struct ctx *c, const struct ynode *v, long *ret)
 			return 0;
 		}
 		struct ql_shown s;
-		return fail(c, v->mark,
-			    "`housekeeping.rt_runtime_us` must be -1 (no throttling) or 0 to %d, got "
-			    "`%s`",
-			    INT32_MAX, ql_show(&s, v->text));
+		return fail(
+		    c, v->mark,
+		    "`housekeeping.rt_runtime_us` must be -1 (no throttling) or 0 to %d, got "
+		    "`%s`",
+		    INT32_MAX, ql_show(&s, v->text));
 	}
 	uint64_t x = 0;
 	int r = get_uint(c, v, "housekeeping.rt_runtime_us", 0, INT32_MAX, &x);
@@ -644,9 +645,12 @@ static int get_rt_runtime(struct ctx *c, const struct ynode *v, long *ret)
  * values are only ever taken as written in the mapping: they trade host safety for latency. */
 static int parse_housekeeping(struct ctx *c, const struct ynode *key, const struct ynode *v)
 {
-	static const char *const keys[] = {"irqs",	    "workqueues",
-					   "kthreads",	    "stat_interval",
-					   "rt_runtime_us", "fair_server_runtime_ns",
+	static const char *const keys[] = {"irqs",
+					   "workqueues",
+					   "kthreads",
+					   "stat_interval",
+					   "rt_runtime_us",
+					   "fair_server_runtime_ns",
 					   NULL};
 	struct ql_housekeeping *h = &c->d->housekeeping;
 	c->d->housekeeping_mark = key->mark;
@@ -685,8 +689,8 @@ static int parse_housekeeping(struct ctx *c, const struct ynode *key, const stru
 			r = get_rt_runtime(c, val, &h->rt_runtime_us);
 			h->rt_runtime_set = true;
 		} else if (streq(k->text, "fair_server_runtime_ns")) {
-			r = get_uint(c, val, "housekeeping.fair_server_runtime_ns", 0, 10000000000ULL,
-				     &h->fair_server_runtime_ns);
+			r = get_uint(c, val, "housekeeping.fair_server_runtime_ns", 0,
+				     10000000000ULL, &h->fair_server_runtime_ns);
 			h->fair_server_set = true;
 		} else
 			r = fail_unknown(c, k, "housekeeping key", keys);
