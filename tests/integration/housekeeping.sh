@@ -5,7 +5,7 @@
 # the guest starts and gives every value back byte for byte on SIGTERM and, through the guardian,
 # when the launcher is SIGKILLed.
 . "$(dirname "$0")/lib.sh"
-NTESTS=13
+NTESTS=14
 plan $NTESTS
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (the journal of host values)"
@@ -102,3 +102,14 @@ check "with the files there, --dry-run lists sched_rt_runtime_us and the vCPU CP
 	sh -c "grep -qx '# housekeeping: $ROOT/proc/sys/kernel/sched_rt_runtime_us: 950000 -> -1' '$SCRATCH/rt.out' &&
 		grep -qx '# housekeeping: $ROOT/sys/kernel/debug/sched/fair_server/cpu$LAST/runtime: 50000000 -> 0' '$SCRATCH/rt.out'" ||
 	diag "$(cat "$SCRATCH/rt.out" "$SCRATCH/rt.err")"
+
+# --status by another user than root: the journal (0700) cannot be read, and the section says
+# so rather than reporting nothing held.
+if command -v setpriv >/dev/null; then
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$QL" --status >"$SCRATCH/st.out" 2>&1
+	check "--status as uid 65534: housekeeping not checked, the journal named" \
+		grep -q "^Housekeeping: not checked (open journal directory \`$SCRATCH/journal\`: Permission denied" \
+		"$SCRATCH/st.out" || diag "$(cat "$SCRATCH/st.out")"
+else
+	skip "setpriv (util-linux) is not installed"
+fi
