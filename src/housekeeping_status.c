@@ -167,6 +167,18 @@ static int add_drift(struct housekeeping_status *s, const struct journal_entry *
 	if (d->irq >= 0)
 		snprintf(what, sizeof(what), "IRQ %d%s%.40s%s: ", d->irq, d->irq_name ? " (" : "",
 			 d->irq_name ? d->irq_name : "", d->irq_name ? ")" : "");
+	int pid = 0;
+	if (sscanf(e->path, JOURNAL_TASK_PREFIX "%d:", &pid) == 1 && pid > 0) {
+		/* a kernel thread's CPUs: its name says more than task:PID:START */
+		char comm_path[64];
+		snprintf(comm_path, sizeof(comm_path), "/proc/%d/comm", pid);
+		_cleanup_free_ char *comm = NULL, *shown = NULL;
+		if (journal_read_current(comm_path, &comm, NULL) == 0 && (shown = trimmed(comm))) {
+			_cleanup_free_ char *esc = ql_escape(shown);
+			if (esc)
+				snprintf(what, sizeof(what), "kernel thread %.40s: ", esc);
+		}
+	}
 	if (back && *back) {
 		if (asprintf(&line,
 			     "%s%s is %s: CPUs %s, kept clear for VM %s, are back (irqbalance, or "

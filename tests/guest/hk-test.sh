@@ -6,7 +6,7 @@
 # its guardian) gives every value back byte for byte. The guest has an NVMe disk: its queue IRQs
 # are managed (the kernel places them, EIO on a write), so they must be named, not fatal, and
 # left exactly as found.
-PLAN=57
+PLAN=60
 . /guest-lib.sh
 
 IRQ=/proc/irq
@@ -191,6 +191,15 @@ check "... and names it, its handler and the CPUs that came back" \
 check "--status --json carries the drift (irq, handler, wrote, now, the CPUs back)" \
 	json_has $T/st1.json "\"irq\":$a0,\"irq_name\":\"nvme0q0\",\"wrote\":\"$was\",\"now\":\"0-5\",\"cpus_back\":\[4,5\]"
 echo "$was" >$IRQ/$a0/smp_affinity_list
+kt_was=$(aff 2)
+taskset -p 3f 2 >/dev/null
+"$QL" --status hk >$T/stk.out 2>&1
+eq "kthreadd given CPUs 4-5 back behind the launcher's back: --status exits 1" 1 $?
+check "... and names the kernel thread and the CPUs" \
+	grep -q "^  ! kernel thread kthreadd: task:2:[0-9]* is 0-5: CPUs 4-5, kept clear for VM hk, are back" $T/stk.out ||
+	sed 's/^/# /' $T/stk.out | while read -r l; do tap "$l"; done
+taskset -p "$(printf '%x' $(( (1 << 4) - 1 )))" 2 >/dev/null
+eq "kthreadd put back where the launcher had it" "$kt_was" "$(aff 2)"
 printf '#!/bin/sh\nwhile :; do sleep 1; done\n' >$T/irqbalance
 chmod +x $T/irqbalance
 $T/irqbalance &
