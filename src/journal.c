@@ -51,7 +51,7 @@ struct record {
 	char *path;
 	struct buf orig, new_value;
 	struct buf driver; /* JOURNAL_BIND: the driver it was on ("" when unbound) */
-	bool gone; /* undone in this pass: no longer part of its file's chain */
+	bool gone;	   /* undone in this pass: no longer part of its file's chain */
 };
 
 static void record_done(struct record *r)
@@ -442,9 +442,9 @@ static int parse_record(const char *name, const char *text, size_t len, struct r
 	bool ok = take_line(&c, "pid", v, sizeof(v)) && (r->pid = (pid_t)atoi(v)) > 0 &&
 		  take_line(&c, "start", v, sizeof(v)) && ((r->start = strtoull(v, NULL, 10)), 1) &&
 		  take_blob(&c, "owner", &owner) && take_line(&c, "kind", v, sizeof(v)) &&
-		  kind_parse(v, &r->kind) &&
-		  take_line(&c, "delta", v, sizeof(v)) && ((r->delta = strtol(v, NULL, 10)), 1) &&
-		  take_blob(&c, "path", &path) && path.len == strlen(path.data) &&
+		  kind_parse(v, &r->kind) && take_line(&c, "delta", v, sizeof(v)) &&
+		  ((r->delta = strtol(v, NULL, 10)), 1) && take_blob(&c, "path", &path) &&
+		  path.len == strlen(path.data) &&
 		  (path.data[0] == '/' ||
 		   strncmp(path.data, JOURNAL_TASK_PREFIX, strlen(JOURNAL_TASK_PREFIX)) == 0 ||
 		   is_owner_path(path.data)) &&
@@ -648,8 +648,8 @@ static int restore_override(const struct journal *j, const struct record *r, str
 	_cleanup_free_ char *path = path_join(r->path, "driver_override");
 	if (!path)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	bool unset = r->orig.len == 0 || streq(r->orig.data, "(null)\n") ||
-		     streq(r->orig.data, "(null)");
+	bool unset =
+	    r->orig.len == 0 || streq(r->orig.data, "(null)\n") || streq(r->orig.data, "(null)");
 	return unset ? write_value(j, path, "\n", 1, err)
 		     : write_value(j, path, r->orig.data, r->orig.len, err);
 }
@@ -787,8 +787,9 @@ static int change(struct journal *j, enum journal_kind kind, const char *path, c
 	/* A file another live launcher changed first: its original is the host's, not today's. */
 	const struct record *chain = other_for_path(&rs, path, "");
 	const struct buf *orig = chain ? &chain->orig : &cur;
-	if (!(rec.name = record_name(j)) || !(rec.owner = strdup(j->owner)) || !(rec.path = strdup(path)) ||
-	    !(rec.orig.data = malloc(orig->len + 1)) || !(rec.new_value.data = strdup(value))) {
+	if (!(rec.name = record_name(j)) || !(rec.owner = strdup(j->owner)) ||
+	    !(rec.path = strdup(path)) || !(rec.orig.data = malloc(orig->len + 1)) ||
+	    !(rec.new_value.data = strdup(value))) {
 		r = ql_error_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
@@ -872,10 +873,9 @@ int journal_bind(struct journal *j, const char *dev_dir, const char *driver, str
 		return 0;
 	struct record rec = {.pid = j->pid, .start = j->start, .kind = JOURNAL_BIND};
 	r = read_value(override, &rec.orig, err);
-	if (r == 0 &&
-	    (!(rec.name = record_name(j)) || !(rec.owner = strdup(j->owner)) ||
-	     !(rec.path = strdup(dev_dir)) || !(rec.new_value.data = strdup(driver)) ||
-	     !(rec.driver.data = strdup(bound ? cur : ""))))
+	if (r == 0 && (!(rec.name = record_name(j)) || !(rec.owner = strdup(j->owner)) ||
+		       !(rec.path = strdup(dev_dir)) || !(rec.new_value.data = strdup(driver)) ||
+		       !(rec.driver.data = strdup(bound ? cur : ""))))
 		r = ql_error_set(err, ENOMEM, "out of memory");
 	rec.new_value.len = strlen(driver);
 	rec.driver.len = bound ? strlen(cur) : 0;
@@ -931,9 +931,8 @@ int journal_bindings(struct journal *j, struct journal_binding **ret, size_t *re
 			break;
 		}
 		v = nv;
-		v[n] = (struct journal_binding){.pid = rec->pid,
-						.dev_dir = strdup(rec->path),
-						.owner = strdup(rec->owner)};
+		v[n] = (struct journal_binding){
+		    .pid = rec->pid, .dev_dir = strdup(rec->path), .owner = strdup(rec->owner)};
 		if (!v[n++].dev_dir || !v[n - 1].owner)
 			r = ql_error_set(err, ENOMEM, "out of memory");
 	}
