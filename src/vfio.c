@@ -341,10 +341,11 @@ static bool on_vfio(const struct vfio_member *m)
 	return m->driver && streq(m->driver, VFIO_DRIVER);
 }
 
-/* A member that keeps a host driver and may not: bound, not vfio-pci, not a bridge. */
+/* A member not ready for qemu: on a host driver (a bridge may keep its own), or unbound while
+ * qemu is to take it. */
 static bool offends(const struct vfio_member *m)
 {
-	return m->driver && !on_vfio(m) && !m->keeps_driver;
+	return m->assigned ? !on_vfio(m) : m->driver && !on_vfio(m) && !m->keeps_driver;
 }
 
 /* --- what the host uses a device for ------------------------------------------------------ */
@@ -542,15 +543,22 @@ static int plan_device(struct vfio_plan *p, const struct definition *d, size_t k
 		    "group); enable it in the firmware and boot with intel_iommu=on or "
 		    "amd_iommu=on",
 		    d->path, v->mark.line, v->mark.column, v->addr);
-	if (find_group(p, group) >= 0)
-		return 0;
-	struct vfio_group *nv = realloc(p->groups, (p->n_groups + 1) * sizeof(*nv));
-	if (!nv)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	p->groups = nv;
-	struct vfio_group *g = &p->groups[p->n_groups++];
-	*g = (struct vfio_group){.device = k};
-	return read_group(p->root, group, g, err);
+	int gi = find_group(p, group);
+	if (gi < 0) {
+		struct vfio_group *nv = realloc(p->groups, (p->n_groups + 1) * sizeof(*nv));
+		if (!nv)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		p->groups = nv;
+		gi = (int)p->n_groups++;
+		p->groups[gi] = (struct vfio_group){.device = k};
+		int r = read_group(p->root, group, &p->groups[gi], err);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < p->groups[gi].n; i++)
+		if (streq(p->groups[gi].members[i].addr, v->addr))
+			p->groups[gi].members[i].assigned = true;
+	return 0;
 }
 
 /* Unmanaged: every member must already be usable. */
@@ -565,10 +573,14 @@ static int check_viable(const struct vfio_plan *p, const struct definition *d, s
 		if (!f)
 			return ql_error_set(err, ENOMEM, "out of memory");
 		size_t n = 0;
-		for (size_t k = 0; k < g->n; k++)
-			if (offends(&g->members[k]))
-				fprintf(f, "%s%s (bound to %s)", n++ ? ", " : "",
-					g->members[k].addr, g->members[k].driver);
+		for (size_t k = 0; k < g->n; k++) {
+			const struct vfio_member *m = &g->members[k];
+			if (!offends(m))
+				continue;
+			fprintf(f, "%s%s (%s%s%s)", n++ ? ", " : "", m->addr,
+				m->driver ? "bound to " : "unbound", m->driver ? m->driver : "",
+				m->assigned ? "; qemu takes it" : "");
+		}
 		if (fclose(f) != 0) {
 			free(bad);
 			return ql_error_set(err, ENOMEM, "out of memory");
@@ -600,7 +612,7 @@ static int plan_rebinds(struct vfio_plan *p, const struct definition *d, struct 
 			_cleanup_free_ char *why = NULL;
 			if (!offends(m))
 				continue;
-			if (host_use(p->root, m, &why) < 0)
+			if (m->driver && host_use(p->root, m, &why) < 0)
 				return ql_error_set(err, ENOMEM, "out of memory");
 			if (why)
 				return ql_error_set(
@@ -608,7 +620,7 @@ static int plan_rebinds(struct vfio_plan *p, const struct definition *d, struct 
 				    "%s:%u:%u: vfio-pci %s: IOMMU group %s: %s (%s) is in use "
 				    "by the host and is not moved to vfio-pci: %s",
 				    d->path, v->mark.line, v->mark.column, v->addr, g->id, m->addr,
-				    m->driver, why);
+				    m->driver ? m->driver : "unbound", why);
 			m->rebind = true;
 			any = true;
 		}
@@ -727,14 +739,17 @@ char *vfio_plan_describe(const struct vfio_plan *p)
 							 VFIO_DRIVER)
 				: NULL;
 			_cleanup_free_ char *unbind =
-			    at(p->root, "sys/bus/pci/drivers/%s/unbind", m->driver);
+			    m->driver ? at(p->root, "sys/bus/pci/drivers/%s/unbind", m->driver)
+				      : NULL;
 			_cleanup_free_ char *probe = at(p->root, "sys/bus/pci/drivers_probe");
-			ok = ok && w && unbind && probe;
-			fprintf(f,
-				"vfio: would write %s\nvfio: would write %s: %s\n"
-				"vfio: would write %s: %s (given back to %s at the end)\n",
-				w ? w : "?", unbind ? unbind : "?", m->addr, probe ? probe : "?",
-				m->addr, m->driver);
+			ok = ok && w && (unbind || !m->driver) && probe;
+			fprintf(f, "vfio: would write %s\n", w ? w : "?");
+			if (unbind)
+				fprintf(f, "vfio: would write %s: %s\n", unbind, m->addr);
+			fprintf(f, "vfio: would write %s: %s (%s%s at the end)\n",
+				probe ? probe : "?", m->addr,
+				m->driver ? "given back to " : "left unbound",
+				m->driver ? m->driver : "");
 		}
 	}
 	if (p->id.change && p->id.uid != 0)
@@ -829,8 +844,8 @@ int vfio_apply(const struct vfio_plan *p, struct journal *j, const struct ql_log
 			_cleanup_free_ char *drv = dev_path(p->root, m->addr, "driver");
 			if (!dev || !drv)
 				return ql_error_set(err, ENOMEM, "out of memory");
-			ql_log(log, QL_LOG_INFO, "vfio: moving %s from %s to vfio-pci", m->addr,
-			       m->driver);
+			ql_log(log, QL_LOG_INFO, "vfio: moving %s (%s) to vfio-pci", m->addr,
+			       m->driver ? m->driver : "unbound");
 			r = journal_bind(j, dev, VFIO_DRIVER, err);
 			if (r < 0) {
 				ql_error_prefix(err, "vfio: moving %s to vfio-pci: ", m->addr);
