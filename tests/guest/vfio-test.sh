@@ -169,6 +169,7 @@ check "after m2's exit every driver and driver_override is the original" same_st
 
 # --- 8. the device node for `user:` ------------------------------------------------------------
 # the lone edu on vfio-pci by hand: the group is viable and /dev/vfio/$G2 exists, root's, 0600
+chmod 755 / # the initramfs root comes from a 0700 temporary directory: uid 65534 must reach /fake-qemu
 echo vfio-pci >$PCI/$EDU2/driver_override
 echo $EDU2 >/sys/bus/pci/drivers_probe
 node_before=$(stat -c '%u:%g:%a' /dev/vfio/$G2 2>&1)
