@@ -35,8 +35,8 @@ struct vfio_member {
 	char *override;	     /* driver_override now, trailing newline dropped */
 	unsigned long class; /* PCI class code (0x030000) */
 	bool keeps_driver;   /* a PCI-to-PCI bridge or root port: stays with its driver */
-	bool assigned;	     /* a device of the definition: qemu takes it, so it must be on vfio-pci */
-	bool rebind;	     /* managed: moved to vfio-pci for the VM's lifetime */
+	bool assigned; /* a device of the definition: qemu takes it, so it must be on vfio-pci */
+	bool rebind;   /* managed: moved to vfio-pci for the VM's lifetime */
 };
 
 struct vfio_group {
