@@ -926,11 +926,11 @@ int vfio_conflicts(const struct config_paths *paths, const char *name, const str
 				warnings[n_warn + 1] = NULL;
 				char *w = NULL;
 				if (asprintf(&w,
-					     "%s:%u:%u: vfio-pci %s: %s%s shares it with "
+					     "%s:%u:%u: vfio-pci %s: %s%s is also used by "
 					     "definition `%s` (%s:%u:%u: vfio-pci %s): the two VMs "
 					     "cannot run at the same time",
 					     d->path, mine[a].mark.line, mine[a].mark.column,
-					     mine[a].addr, ga ? "IOMMU group " : "the device",
+					     mine[a].addr, ga ? "its IOMMU group " : "the device",
 					     ga ? ga : "", names[i], path, theirs[b].mark.line,
 					     theirs[b].mark.column, theirs[b].addr) < 0)
 					return ql_error_set(err, ENOMEM, "out of memory");

@@ -122,7 +122,7 @@ check "--status shows the group's devices and drivers" \
 vdef m3 $NV "$MANAGED"
 "$QL" --check m3 >$T/m3check.out 2>$T/m3check.err
 check "--check reports the group shared with definition m" \
-	grep -q "warning: .*vfio-pci $NV: IOMMU group $G shares it with definition \`m\`" $T/m3check.err || dump_err m3check
+	grep -q "warning: .*vfio-pci $NV: its IOMMU group $G is also used by definition \`m\`" $T/m3check.err || dump_err m3check
 "$QL" m3 >$T/m3.out 2>$T/m3.err </dev/null
 eq "starting it while m runs: exit 125" 125 $?
 check "... the group is m's" grep -q "IOMMU group $G is in use by VM m" $T/m3.err || dump_err m3

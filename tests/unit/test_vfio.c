@@ -387,8 +387,9 @@ static void test_shared_group_between_definitions(void **state)
 	char **w = NULL;
 	assert_int_equal(vfio_conflicts(&paths, "gpu", d, &w, &err), 0);
 	assert_non_null(w[0]);
-	assert_non_null(strstr(w[0], "gpu.yml:4:3: vfio-pci 0000:05:00.0: IOMMU group 5 shares it "
-				     "with definition `other`"));
+	assert_non_null(
+	    strstr(w[0], "gpu.yml:4:3: vfio-pci 0000:05:00.0: its IOMMU group 5 is also used by "
+			 "definition `other`"));
 	assert_non_null(strstr(w[0], "other.yml:5:3: vfio-pci 0000:05:00.1"));
 	assert_null(w[1]);
 	for (char **x = w; *x; x++)
