@@ -159,6 +159,13 @@ static int device_fields(const char *v, char **driver, char **host, char **sysfs
 	return 0;
 }
 
+bool vfio_is_device_value(const char *value)
+{
+	_cleanup_free_ char *driver = NULL, *host = NULL, *sysfsdev = NULL;
+	return device_fields(value, &driver, &host, &sysfsdev) == 0 && driver &&
+	       streq(driver, VFIO_DRIVER);
+}
+
 int vfio_devices_parse(const struct definition *d, struct vfio_device **ret, size_t *ret_n,
 		       struct ql_error *err)
 {

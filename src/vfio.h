@@ -28,6 +28,10 @@ struct vfio_device {
 int vfio_devices_parse(const struct definition *d, struct vfio_device **ret, size_t *ret_n,
 		       struct ql_error *err);
 
+/* True when a -device value (any form: "vfio-pci,...", "driver=vfio-pci,...", JSON) is a
+ * vfio-pci device. Pure. */
+bool vfio_is_device_value(const char *value);
+
 /* One member of an IOMMU group, as the host has it now. */
 struct vfio_member {
 	char addr[16];
