@@ -597,8 +597,9 @@ static int check_viable(const struct vfio_plan *p, const struct definition *d, s
 			continue;
 		return ql_error_set(
 		    err, EBUSY,
-		    "%s:%u:%u: vfio-pci %s: IOMMU group %s is not viable: %s; every device of "
-		    "the group must be bound to vfio-pci (or be unbound): `vfio: {managed: true}` "
+		    "%s:%u:%u: vfio-pci %s: IOMMU group %s is not viable: %s; the device qemu "
+		    "takes must be bound to vfio-pci, every other device of the group to vfio-pci "
+		    "(or be unbound, or be a bridge): `vfio: {managed: true}` "
 		    "in the launcher section does it for the VM's lifetime; by hand, for each, "
 		    "write vfio-pci to its driver_override, unbind it from its driver and write "
 		    "its address to /sys/bus/pci/drivers_probe",
@@ -607,10 +608,15 @@ static int check_viable(const struct vfio_plan *p, const struct definition *d, s
 	return 0;
 }
 
-/* Managed: the members to move, unless the host needs one of them. */
+/* Managed: the members to move, unless the host needs one of them (each such member named). */
 static int plan_rebinds(struct vfio_plan *p, const struct definition *d, struct ql_error *err)
 {
 	bool any = false;
+	char *busy = NULL;
+	size_t len = 0, n_busy = 0;
+	FILE *f = open_memstream(&busy, &len);
+	if (!f)
+		return ql_error_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < p->n_groups; i++) {
 		struct vfio_group *g = &p->groups[i];
 		const struct vfio_device *v = &p->dev[g->device];
@@ -619,19 +625,29 @@ static int plan_rebinds(struct vfio_plan *p, const struct definition *d, struct 
 			_cleanup_free_ char *why = NULL;
 			if (!offends(m))
 				continue;
-			if (m->driver && host_use(p->root, m, &why) < 0)
+			if (m->driver && host_use(p->root, m, &why) < 0) {
+				fclose(f);
+				free(busy);
 				return ql_error_set(err, ENOMEM, "out of memory");
+			}
 			if (why)
-				return ql_error_set(
-				    err, EBUSY,
-				    "%s:%u:%u: vfio-pci %s: IOMMU group %s: %s (%s) is in use "
+				fprintf(
+				    f,
+				    "%s%s:%u:%u: vfio-pci %s: IOMMU group %s: %s (%s) is in use "
 				    "by the host and is not moved to vfio-pci: %s",
-				    d->path, v->mark.line, v->mark.column, v->addr, g->id, m->addr,
-				    m->driver ? m->driver : "unbound", why);
+				    n_busy++ ? "; " : "", d->path, v->mark.line, v->mark.column,
+				    v->addr, g->id, m->addr, m->driver, why);
 			m->rebind = true;
 			any = true;
 		}
 	}
+	if (fclose(f) != 0) {
+		free(busy);
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	_cleanup_free_ char *busy_owned = busy;
+	if (n_busy)
+		return ql_error_set(err, EBUSY, "%s", busy_owned);
 	_cleanup_free_ char *drv = at(p->root, "sys/bus/pci/drivers/" VFIO_DRIVER);
 	if (!drv)
 		return ql_error_set(err, ENOMEM, "out of memory");

@@ -128,6 +128,11 @@ static int setup(void **state)
 	device("0000:0b:00.3", 11, "snd_hda_intel", "0x040300\n");
 	device("0000:0c:00.0", 12, "igb", "0x020000\n");
 	classdev("net", "eth2", "0000:0c:00.0", "net/eth2", "flags", "0x1002\n");
+	/* group 13: two functions, both in use */
+	device("0000:0e:00.0", 13, "e1000e", "0x020000\n");
+	classdev("net", "eth3", "0000:0e:00.0", "net/eth3", "flags", "0x1043\n");
+	device("0000:0e:00.1", 13, "e1000e", "0x020000\n");
+	classdev("net", "eth4", "0000:0e:00.1", "net/eth4", "flags", "0x1003\n");
 	return 0;
 }
 
@@ -349,6 +354,14 @@ static void test_host_use_refused(void **state)
 			fail_msg("%s: %s", cases[i].addr, err.msg);
 		ql_error_clear(&err);
 	}
+	/* every member in use is named */
+	struct ql_error e2 = {0};
+	assert_null(
+	    plan_of(MANAGED, "- device: [vfio-pci, host: \"0000:0e:00.0\"]\n", -EBUSY, &e2));
+	assert_non_null(strstr(e2.msg, "network interface eth3 is up"));
+	assert_non_null(strstr(e2.msg, "; t.yml:7:3: vfio-pci 0000:0e:00.0: IOMMU group 13: "
+				       "0000:0e:00.1 (e1000e) is in use by the host"));
+	ql_error_clear(&e2);
 	/* an interface that is down is fine */
 	struct ql_error err = {0};
 	struct vfio_plan *p =
