@@ -5,7 +5,7 @@
 # qemu does. Unmanaged refusal, --dry-run, a busy member refused, managed binding there and back
 # byte for byte, SIGKILLed launcher (guardian, then the next start), device node ownership for
 # `user:`, a group shared by two definitions, --status.
-PLAN=45
+PLAN=48
 . /guest-lib.sh
 
 PCI=/sys/bus/pci/devices
@@ -131,6 +131,21 @@ stop $MP
 eq "m stopped by SIGTERM: exit 0" 0 $?
 check "every driver and driver_override is back, byte for byte" same_state || show_diff
 check "the journal is empty" sh -c "[ -z \"\$(ls $J)\" ]"
+traced_back() {
+	grep -q "write /sys/bus/pci/drivers/vfio-pci/unbind: $NV" $T/m.err &&
+		grep -qF "write $PCI/$NV/driver_override: \x0a" $T/m.err &&
+		grep -q "write /sys/bus/pci/drivers/nvme/bind: $NV" $T/m.err
+}
+check "-d traced the way back: unbind from vfio-pci, driver_override cleared, bind to nvme" \
+	traced_back || dump_err m
+
+# --- 4b. qemu fails at start: everything given back ---------------------------------------------
+sed "s|binary: $FQ|binary: /bin/false|" /etc/ql/m.yml >/etc/ql/mfail.yml
+"$QL" -d mfail >$T/mfail.out 2>$T/mfail.err </dev/null
+eq "managed, qemu exits 1 at start: the launcher exits with qemu's status" 1 $?
+moved_and_back() { grep -q "write $PCI/$NV/driver_override: vfio-pci" $T/mfail.err && same_state; }
+check "... the devices were moved, and every driver and driver_override is back" \
+	moved_and_back || dump_err mfail
 
 # --- 5. a driver_override of the user's own, byte for byte -------------------------------------
 echo none >$PCI/$EDU2/driver_override
