@@ -665,6 +665,7 @@ int vfio_plan_compute(const char *root, const struct definition *d, const struct
 	_cleanup_vfio_plan_ struct vfio_plan *p = calloc(1, sizeof(*p));
 	if (!p || !(p->root = strdup(root ? root : "/")))
 		return ql_error_set(err, ENOMEM, "out of memory");
+	p->def = d;
 	p->managed = d->vfio_managed;
 	if (id) {
 		p->id = *id;
@@ -847,16 +848,20 @@ static int give_node(const struct vfio_plan *p, struct journal *j, const char *n
 	return r;
 }
 
-int vfio_apply(const struct vfio_plan *p, struct journal *j, const struct ql_logger *log,
+int vfio_apply(const struct vfio_plan *planned, struct journal *j, const struct ql_logger *log,
 	       struct ql_error *err)
 {
-	if (!p)
+	if (!planned)
 		return 0;
+	_cleanup_vfio_plan_ struct vfio_plan *p = NULL;
+	int r = vfio_plan_compute(planned->root, planned->def, &planned->id, &p, err);
+	if (r < 0 || !p)
+		return r;
 	bool nodes = p->id.change && p->id.uid != 0;
 	if (vfio_plan_changes_host(p) && !j)
 		return ql_error_set(err, EPERM,
 				    "vfio: no journal of host changes (is the launcher root?)");
-	int r = j ? refuse_taken(p, j, err) : 0;
+	r = j ? refuse_taken(p, j, err) : 0;
 	for (size_t i = 0; r == 0 && i < p->n_groups; i++) {
 		const struct vfio_group *g = &p->groups[i];
 		for (size_t k = 0; r == 0 && k < g->n; k++) {

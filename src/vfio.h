@@ -60,6 +60,7 @@ struct vfio_identity {
 };
 
 struct vfio_plan {
+	const struct definition *def; /* must outlive the plan */
 	char *root; /* "/" or a test tree: /sys, /proc and /dev are read below it */
 	bool managed;
 	struct vfio_device *dev;
@@ -93,7 +94,9 @@ bool vfio_plan_changes_host(const struct vfio_plan *p);
  * ENOMEM. */
 char *vfio_plan_describe(const struct vfio_plan *p);
 
-/* Before qemu starts: refuses a group a live launcher has moved to vfio-pci for its own VM;
+/* Before qemu starts: plans again from the host as it is now (the journal's recovery may just
+ * have given a dead launcher's devices back), refuses a group a live launcher has moved to
+ * vfio-pci for its own VM;
  * moves the planned members through the journal and reads back that each landed on vfio-pci;
  * gives the device nodes to qemu's identity (journaled owner: records). On failure what was
  * done stays in the journal for the caller's undo. */
