@@ -4,7 +4,7 @@
 # through QEMU_LAUNCHER_SYSFS_ROOT) a viable group and one whose audio function keeps its host
 # driver. Reads sysfs only; this machine's devices are never touched.
 . "$(dirname "$0")/lib.sh"
-NTESTS=20
+NTESTS=24
 plan $NTESTS
 
 # The marker stand-in for qemu: leaves a file if anything ever executes it.
@@ -72,6 +72,19 @@ mdef other true 0000:0a:00.1
 QEMU_LAUNCHER_SYSFS_ROOT=$F "$QL" --check other >/dev/null 2>"$SCRATCH/shared.err"
 check "--check warns about another definition sharing the IOMMU group" \
 	grep -q "warning: .*other.yml:7:3: vfio-pci 0000:0a:00.1: its IOMMU group 7 is also used by definition \`managed\`" "$SCRATCH/shared.err"
+# a run on the fake tree: the writes land in plain files, no kernel moves the device, so the
+# read-back fails; the launcher gives everything back and never starts qemu
+mkdir -p "$F/sys/bus/pci/drivers/snd_hda_intel"
+: >"$F/sys/bus/pci/drivers/snd_hda_intel/unbind"
+: >"$F/sys/bus/pci/drivers_probe"
+QEMU_LAUNCHER_SYSFS_ROOT=$F QEMU_LAUNCHER_JOURNAL_DIR=$SCRATCH/journal "$QL" -d managed >/dev/null 2>"$SCRATCH/run.err" </dev/null
+expect_eq "managed run where the device does not land on vfio-pci: exit 125" 125 "$?"
+check "... says so" grep -q "vfio: 0000:0a:00.1 did not land on vfio-pci (it is on snd_hda_intel)" "$SCRATCH/run.err"
+check "... after writing driver_override, unbind and probe (traced with -d)" \
+	grep -q "debug: write $F/sys/bus/pci/drivers_probe: 0000:0a:00.1" "$SCRATCH/run.err"
+check "... gave driver_override back and left no journal record" \
+	sh -c "grep -q 'debug: write $F/sys/bus/pci/devices/0000:0a:00.1/driver_override: \\\\x0a' '$SCRATCH/run.err' && [ -z \"\$(ls '$SCRATCH/journal')\" ]"
+echo "(null)" >"$F/sys/bus/pci/devices/0000:0a:00.1/driver_override"
 # the audio function's disk (say) is mounted: refused
 mkdir -p "$F/sys/bus/pci/devices/0000:0a:00.1/host0/block/sdz" "$F/sys/class/block" "$F/proc/self"
 echo 8:240 >"$F/sys/bus/pci/devices/0000:0a:00.1/host0/block/sdz/dev"
