@@ -776,11 +776,25 @@ char *vfio_plan_describe(const struct vfio_plan *p)
 				m->driver ? m->driver : "");
 		}
 	}
-	if (p->id.change && p->id.uid != 0)
-		fprintf(f,
-			"vfio: the device nodes /dev/vfio/N are given to uid %u gid %u while the "
-			"VM runs (when not open to them already)\n",
-			(unsigned)p->id.uid, (unsigned)p->id.gid);
+	for (size_t i = 0; p->id.change && p->id.uid != 0 && i <= p->n_groups; i++) {
+		bool container = i == p->n_groups;
+		_cleanup_free_ char *node = container ? at(p->root, "dev/vfio/vfio")
+						      : at(p->root, "dev/vfio/%s", p->groups[i].id);
+		_cleanup_free_ char *value = NULL, *now = NULL, *w = NULL;
+		struct stat st;
+		ok = ok && node;
+		int r = node ? node_value(&p->id, node, container, &value) : -ENOMEM;
+		if (r == -ENOENT && !container)
+			fprintf(f, "vfio: %s (made by the binding) would be given to %u:%u\n", node,
+				(unsigned)p->id.uid, (unsigned)p->id.gid);
+		if (r < 0 || !value || lstat(node, &st) < 0)
+			continue;
+		ok = ok &&
+		     asprintf(&now, "%u:%u:%04o", (unsigned)st.st_uid, (unsigned)st.st_gid,
+			      (unsigned)(st.st_mode & 07777)) >= 0 &&
+		     (w = journal_describe_write(node, now, value));
+		fprintf(f, "vfio: would chown/chmod %s\n", w ? w : "?");
+	}
 	if (fclose(f) != 0 || !ok) {
 		free(out);
 		return NULL;

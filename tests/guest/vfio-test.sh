@@ -5,7 +5,7 @@
 # qemu does. Unmanaged refusal, --dry-run, a busy member refused, managed binding there and back
 # byte for byte, SIGKILLed launcher (guardian, then the next start), device node ownership for
 # `user:`, a group shared by two definitions, --status.
-PLAN=48
+PLAN=55
 . /guest-lib.sh
 
 PCI=/sys/bus/pci/devices
@@ -192,6 +192,10 @@ echo $EDU2 >/sys/bus/pci/drivers_probe
 node_before=$(stat -c '%u:%g:%a' /dev/vfio/$G2 2>&1)
 vdef u $EDU2 "  user: 65534
   group: 65534"
+"$QL" --dry-run u >$T/udry.out 2>&1
+check "--dry-run lists the device node's chown" \
+	grep -q "^# vfio: would chown/chmod /dev/vfio/$G2: 0:0:0600 -> 65534:65534:0600\$" $T/udry.out ||
+	sed 's/^/# /' $T/udry.out | while read -r l; do tap "$l"; done
 ql u
 check "unmanaged VM u (user 65534) started" started u || dump_err u
 eq "/dev/vfio/$G2 belongs to 65534:65534 while it runs (was $node_before)" "65534:65534:600" \
@@ -202,4 +206,22 @@ eq "u stopped: exit 0" 0 $?
 eq "/dev/vfio/$G2 has its owner and mode back" "$node_before" "$(stat -c '%u:%g:%a' /dev/vfio/$G2)"
 echo $EDU2 >/sys/bus/pci/drivers/vfio-pci/unbind
 echo none >$PCI/$EDU2/driver_override
+
+# managed and `user:`: the node the binding makes is given to the user, then released with it
+vdef mu $EDU2 "$MANAGED
+  user: 65534
+  group: 65534"
+ql mu
+check "managed VM mu (user 65534) started" started mu || dump_err mu
+eq "the edu is on vfio-pci and /dev/vfio/$G2 is 65534's" "vfio-pci 65534:65534:600" \
+	"$(drv $EDU2) $(stat -c '%u:%g:%a' /dev/vfio/$G2 2>&1)"
+check "fake-qemu, as uid 65534, opened the group" grep -q "fake-qemu: vfio $EDU2: /dev/vfio/$G2 open, device fd [0-9]* (uid 65534)" $T/mu.err || dump_err mu
+"$QL" --status --json mu >$T/mu.json 2>&1
+check "--status --json lists the device, its group and driver" \
+	sh -c "tr -d ' \n' <$T/mu.json | grep -q '\"vfio\":\[{\"address\":\"$EDU2\",\"iommu_group\":\"$G2\",\"driver\":\"vfio-pci\",\"assigned\":true}\]'" ||
+	sed 's/^/# /' $T/mu.json | while read -r l; do tap "$l"; done
+stop $LP
+eq "mu stopped: exit 0" 0 $?
+eq "the edu is unbound with driver_override none again, its node gone with the group" "none  absent" \
+	"$(ovr $EDU2) $(drv $EDU2) $(test -e /dev/vfio/$G2 && echo present || echo absent)"
 check "the journal is empty at the end" sh -c "[ -z \"\$(ls $J)\" ]"
