@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "readfile.h"
 
 /* A tasks file of a busy host can list tens of thousands of ids; 16 MiB is far beyond that and
  * still bounds what a hostile cgroupfs could make us allocate. */
@@ -126,39 +127,14 @@ int cgroupfs_read(int dirfd, const char *file, char **ret, struct ql_error *err)
 {
 	if (!relative_path_is_safe(file))
 		return ql_error_set(err, EINVAL, "refusing unsafe cgroup file `%s`", file);
-	_cleanup_close_ int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return ql_error_set_errno(err, errno, "opening `%s`", file);
-
-	size_t cap = 4096, len = 0;
-	_cleanup_free_ char *buf = malloc(cap);
-	if (!buf)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	for (;;) {
-		if (len + 1 >= cap) {
-			if (cap >= CGROUPFS_MAX_READ)
-				return ql_error_set(err, EFBIG, "`%s` is larger than %d bytes",
-						    file, CGROUPFS_MAX_READ);
-			char *nbuf = realloc(buf, cap * 2);
-			if (!nbuf)
-				return ql_error_set(err, ENOMEM, "out of memory");
-			buf = nbuf;
-			cap *= 2;
-		}
-		ssize_t n = read(fd, buf + len, cap - len - 1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return ql_error_set_errno(err, errno, "reading `%s`", file);
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	while (len > 0 && buf[len - 1] == '\n')
-		len--;
-	buf[len] = '\0';
-	*ret = TAKE_PTR(buf);
+	size_t len;
+	int r = read_small_file(dirfd, file, O_NOFOLLOW, CGROUPFS_MAX_READ, ret, &len);
+	if (r == -EFBIG)
+		return ql_error_set(err, EFBIG, "`%s` is larger than %d bytes", file,
+				    CGROUPFS_MAX_READ);
+	if (r < 0)
+		return ql_error_set_errno(err, -r, "reading `%s`", file);
+	strip_newlines(*ret, &len);
 	return 0;
 }
 

@@ -10,6 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "macro.h"
+#include "readfile.h"
+
 /* A CPU list file of the kernel is at most ~5 bytes per CPU ("8190,"); anything larger is not one.
  */
 #define CPU_LIST_FILE_MAX (8 * CPU_LIST_MAX_CPUS)
@@ -312,31 +315,17 @@ int cpu_list_parse(const char *text, struct cpu_list **ret, struct ql_error *err
 
 int cpu_list_read_file(const char *path, struct cpu_list **ret, struct ql_error *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return ql_error_set_errno(err, errno, "open `%s`", path);
-
-	_cleanup_free_ char *buf = malloc(CPU_LIST_FILE_MAX + 1);
-	if (!buf)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, CPU_LIST_FILE_MAX + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return ql_error_set_errno(err, errno, "read `%s`", path);
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > CPU_LIST_FILE_MAX)
-			return ql_error_set(err, EFBIG, "`%s` is too large for a CPU list", path);
-	}
-	buf[len] = '\0';
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = read_small_file(AT_FDCWD, path, 0, CPU_LIST_FILE_MAX, &buf, &len);
+	if (r == -EFBIG)
+		return ql_error_set(err, EFBIG, "`%s` is too large for a CPU list", path);
+	if (r < 0)
+		return ql_error_set_errno(err, -r, "read `%s`", path);
 	if (memchr(buf, '\0', len))
 		return ql_error_set(err, EINVAL, "`%s` contains a NUL byte", path);
 
-	int r = cpu_list_parse(buf, ret, err);
+	r = cpu_list_parse(buf, ret, err);
 	if (r < 0)
 		ql_error_prefix(err, "%s: ", path);
 	return r;

@@ -110,6 +110,22 @@ static int get_bool(struct ctx *c, const struct ynode *v, const char *key, bool 
 	return 0;
 }
 
+/* One of names[0..n) (NULL entries skipped), as its index; want lists them for the message. */
+static int get_keyword(struct ctx *c, const struct ynode *v, const char *key,
+		       const char *const *names, size_t n, const char *want, size_t *ret)
+{
+	int r = expect_scalar(c, v, key, want);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (names[i] && streq(v->text, names[i])) {
+			*ret = i;
+			return 0;
+		}
+	struct ql_shown s;
+	return fail(c, v->mark, "`%s` must be %s, got `%s`", key, want, ql_show(&s, v->text));
+}
+
 enum int_result { INT_OK, INT_NOT_NUMBER, INT_RANGE };
 
 /* Strict decimal: digits only; no sign (the man page's integers have none, and `-0` would be a
@@ -596,17 +612,12 @@ static int parse_hugepages(struct ctx *c, const struct ynode *v)
 	    [QL_HUGEPAGES_RESERVE] = "reserve",
 	    [QL_HUGEPAGES_IGNORE] = "ignore",
 	};
-	int r = expect_scalar(c, v, "hugepages", "`check`, `reserve` or `ignore`");
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < ELEMENTSOF(names); i++)
-		if (streq(v->text, names[i])) {
-			c->d->hugepages = (enum ql_hugepages)i;
-			return 0;
-		}
-	struct ql_shown s;
-	return fail(c, v->mark, "`hugepages` must be `check`, `reserve` or `ignore`, got `%s`",
-		    ql_show(&s, v->text));
+	size_t i = 0;
+	int r = get_keyword(c, v, "hugepages", names, ELEMENTSOF(names),
+			    "`check`, `reserve` or `ignore`", &i);
+	if (r == 0)
+		c->d->hugepages = (enum ql_hugepages)i;
+	return r;
 }
 
 /* housekeeping: `true`/`false`, or a mapping choosing irqs, workqueues, kthreads and
@@ -806,19 +817,17 @@ static int parse_core_sched(struct ctx *c, const struct ynode *v)
 	    [QL_CORE_SCHED_VM] = "vm",
 	    [QL_CORE_SCHED_VCPU] = "vcpu",
 	};
-	int r = expect_scalar(c, v, "core_scheduling", "`off`, `auto`, `vm` or `vcpu`");
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < ELEMENTSOF(names); i++)
-		if (streq(v->text, names[i]) ||
-		    (i == QL_CORE_SCHED_OFF && v->plain && streq(v->text, "false"))) {
-			c->d->core_sched = (enum ql_core_sched)i;
-			c->d->core_sched_mark = v->mark;
-			return 0;
-		}
-	struct ql_shown s;
-	return fail(c, v->mark, "`core_scheduling` must be `off`, `auto`, `vm` or `vcpu`, got `%s`",
-		    ql_show(&s, v->text));
+	size_t i = QL_CORE_SCHED_OFF;
+	/* a plain `false` is `off` too */
+	int r = v->type == YN_SCALAR && v->plain && streq(v->text, "false")
+		    ? 0
+		    : get_keyword(c, v, "core_scheduling", names, ELEMENTSOF(names),
+				  "`off`, `auto`, `vm` or `vcpu`", &i);
+	if (r == 0) {
+		c->d->core_sched = (enum ql_core_sched)i;
+		c->d->core_sched_mark = v->mark;
+	}
+	return r;
 }
 
 static int parse_memlock(struct ctx *c, const struct ynode *v)

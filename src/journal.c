@@ -19,6 +19,7 @@
 
 #include "cpulist.h"
 #include "macro.h"
+#include "readfile.h"
 #include "proc.h"
 
 #define MAGIC "qemu-launcher journal 1\n"
@@ -195,28 +196,14 @@ static int read_value(const char *path, struct buf *ret, struct ql_error *err)
 		return task_read(path, ret, err);
 	if (is_owner_path(path))
 		return owner_read(path, ret, err);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return ql_error_set_errno(err, errno, "open `%s`", path);
-	_cleanup_free_ char *data = malloc(VALUE_MAX + 1);
-	if (!data)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = read(fd, data + len, VALUE_MAX - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return ql_error_set_errno(err, errno, "read `%s`", path);
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len == VALUE_MAX)
-			return ql_error_set(err, EFBIG, "`%s` is larger than %d bytes", path,
-					    VALUE_MAX);
-	}
-	data[len] = '\0';
-	*ret = (struct buf){TAKE_PTR(data), len};
+	char *data;
+	size_t len;
+	int r = read_small_file(AT_FDCWD, path, O_NOFOLLOW, VALUE_MAX - 1, &data, &len);
+	if (r == -EFBIG)
+		return ql_error_set(err, EFBIG, "`%s` is larger than %d bytes", path, VALUE_MAX);
+	if (r < 0)
+		return ql_error_set_errno(err, -r, "read `%s`", path);
+	*ret = (struct buf){data, len};
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "cpulist.h"
 #include "macro.h"
+#include "readfile.h"
 
 /* libvirt's own limit on vCPUs (VIR_DOMAIN_VCPUS_MAX is lower; this only bounds our arrays). */
 #define MAX_VCPUS 4096
@@ -626,22 +627,13 @@ int libvirt_xml_load(const char *path, struct import_launcher *ret, char **ret_n
 		return ql_error_set_errno(err, errno, "%s", path);
 	if (!S_ISREG(st.st_mode))
 		return ql_error_set(err, EINVAL, "%s is not a regular file", path);
-	_cleanup_free_ char *buf = malloc(LIBVIRT_XML_MAX_BYTES + 1);
-	if (!buf)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, LIBVIRT_XML_MAX_BYTES + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return ql_error_set_errno(err, errno, "reading %s", path);
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > LIBVIRT_XML_MAX_BYTES)
-			return ql_error_set(err, EFBIG, "%s: larger than %d bytes", path,
-					    LIBVIRT_XML_MAX_BYTES);
-	}
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = read_small_fd(fd, LIBVIRT_XML_MAX_BYTES, &buf, &len);
+	if (r == -EFBIG)
+		return ql_error_set(err, EFBIG, "%s: larger than %d bytes", path,
+				    LIBVIRT_XML_MAX_BYTES);
+	if (r < 0)
+		return ql_error_set_errno(err, -r, "reading %s", path);
 	return libvirt_xml_parse(path, buf, len, ret, ret_name, ret_warnings, err);
 }

@@ -55,21 +55,6 @@ static int pin_error(const struct pinning *p, const struct vcpu_pin *pin, int er
 			    pin->mark.column, msg);
 }
 
-static int read_topology(unsigned cpu, const char *file, long *ret)
-{
-	char path[128];
-	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%u/topology/%s", cpu, file);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	long v;
-	int r = fscanf(f, "%ld", &v) == 1 ? 0 : -EIO;
-	fclose(f);
-	if (r == 0)
-		*ret = v;
-	return r;
-}
-
 /* One host CPU must exist, be online and be usable by this launcher. */
 static int check_host_cpu(const struct pinning *p, const struct vcpu_pin *pin, unsigned cpu,
 			  const char *role, const struct cpu_list *possible,
@@ -96,6 +81,8 @@ static int check_host_cpu(const struct pinning *p, const struct vcpu_pin *pin, u
 	return ql_error_set(err, EINVAL, "%s: %s", p->def_path, msg);
 }
 
+/* The SMT, L3 and NUMA advice of the specification's "important note" is topology_check's, shown
+ * by --check: a definition's shape is judged once, not again at every start. */
 static void warn_topology(const struct pinning *p)
 {
 	/* two vCPUs on one host CPU */
@@ -111,44 +98,6 @@ static void warn_topology(const struct pinning *p)
 				       p->pins[i].host_cpu, b);
 				break;
 			}
-
-	/* The specification's "important note": SMT siblings of one vCPU core belong on the
-	 * hyper-threads of one host core. */
-	if (p->flat)
-		return;
-	for (size_t i = 0; i < p->n_pins; i++) {
-		const struct vcpu_pin *a = &p->pins[i];
-		bool first = true;
-		for (size_t j = 0; j < i; j++)
-			if (p->pins[j].socket == a->socket && p->pins[j].core == a->core)
-				first = false;
-		if (!first)
-			continue;
-		long pkg_a = -1, core_a = -1;
-		if (read_topology(a->host_cpu, "physical_package_id", &pkg_a) < 0 ||
-		    read_topology(a->host_cpu, "core_id", &core_a) < 0)
-			continue;
-		for (size_t j = i + 1; j < p->n_pins; j++) {
-			const struct vcpu_pin *b = &p->pins[j];
-			if (b->socket != a->socket || b->core != a->core)
-				continue;
-			long pkg_b = -1, core_b = -1;
-			if (read_topology(b->host_cpu, "physical_package_id", &pkg_b) < 0 ||
-			    read_topology(b->host_cpu, "core_id", &core_b) < 0)
-				continue;
-			if (pkg_a != pkg_b || core_a != core_b) {
-				ql_log(
-				    p->log, QL_LOG_WARNING,
-				    "%s:%u:%u: the threads of vCPU socket %d core %d are pinned to "
-				    "different host cores (CPU %u is package %ld core %ld, CPU %u "
-				    "is package %ld core %ld); SMT siblings of a vCPU core should "
-				    "share one host core",
-				    p->def_path, b->mark.line, b->mark.column, a->socket, a->core,
-				    a->host_cpu, pkg_a, core_a, b->host_cpu, pkg_b, core_b);
-				break;
-			}
-		}
-	}
 }
 
 /* kernel.sched_rt_period_us, -1 when unreadable. */

@@ -19,6 +19,7 @@
 #include "definition.h"
 #include "isolation.h"
 #include "macro.h"
+#include "readfile.h"
 #include "proc.h"
 #include "smp.h"
 #include "vcpu_sched.h"
@@ -29,32 +30,14 @@
 
 /* ---- small readers ------------------------------------------------------------------------ */
 
-/* Reads a small file (at most SMALL_FILE_MAX - 1 bytes kept); trailing newlines stripped. */
+/* Reads a small file, trailing newlines stripped. */
 static int read_small(const char *path, char **ret)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	char buf[SMALL_FILE_MAX];
-	size_t len = 0;
-	while (len < sizeof(buf) - 1) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	while (len > 0 && buf[len - 1] == '\n')
-		buf[--len] = '\0';
-	char *s = strdup(buf);
-	if (!s)
-		return -ENOMEM;
-	*ret = s;
+	size_t len;
+	int r = read_small_file(AT_FDCWD, path, 0, SMALL_FILE_MAX, ret, &len);
+	if (r < 0)
+		return r;
+	strip_newlines(*ret, &len);
 	return 0;
 }
 

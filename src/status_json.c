@@ -178,13 +178,18 @@ char *status_json_format(const struct status_report *r)
 	size_t n_problems = 0;
 	for (size_t i = 0; i < r->n_vms; i++)
 		n_problems += strv_length(r->vms[i].problems);
+	n_problems += r->confined != NULL;
 	if (!put(doc, "format", json_object_new_string("qemu-launcher-status"), true) ||
 	    !put(doc, "version", json_object_new_int(STATUS_JSON_VERSION), true) ||
 	    !put(doc, "launcher_version", json_object_new_string(QL_VERSION), true) ||
 	    !put(doc, "only", text(r->only), r->only) ||
 	    !put(doc, "consistent", json_object_new_boolean(status_is_consistent(r)), true) ||
 	    !put(doc, "differences", json_object_new_int64((int64_t)n_problems), true) ||
+	    !put(doc, "host_problems", json_object_new_array(), true) ||
 	    !put(doc, "vms", json_object_new_array(), true))
+		return NULL;
+	json_object *host = json_object_object_get(doc, "host_problems");
+	if (r->confined && !push(host, text(r->confined)))
 		return NULL;
 	json_object *vms = json_object_object_get(doc, "vms");
 	for (size_t i = 0; i < r->n_vms; i++)

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include "cmdline.h"
 #include "macro.h"
+#include "readfile.h"
 
 /* PCI class 0x0604xx: PCI-to-PCI bridges (root ports, switches) may stay with their driver. */
 #define PCI_CLASS_BRIDGE_PCI 0x0604
@@ -249,15 +251,13 @@ static char *link_name(const char *path)
 /* A small file's text, trailing whitespace dropped; NULL when unreadable. */
 static char *read_text(const char *path)
 {
-	_cleanup_fclose_ FILE *f = path ? fopen(path, "re") : NULL;
-	if (!f)
+	char *s = NULL;
+	size_t len = 0;
+	if (!path || read_small_file(AT_FDCWD, path, 0, 4095, &s, &len) < 0)
 		return NULL;
-	char buf[4096];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	while (n > 0 && isspace((unsigned char)buf[n - 1]))
-		n--;
-	buf[n] = '\0';
-	return strdup(buf);
+	while (len > 0 && isspace((unsigned char)s[len - 1]))
+		s[--len] = '\0';
+	return s;
 }
 
 static char *dev_path(const char *root, const char *addr, const char *file)

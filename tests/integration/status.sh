@@ -6,7 +6,7 @@
 # with the affinity backend is found through its launcher. Only processes this script started are
 # touched.
 . "$(dirname "$0")/lib.sh"
-NTESTS=29
+NTESTS=31
 plan $NTESTS
 
 require_cpuset_v1
@@ -167,5 +167,10 @@ echo "$SLEEPER" >"$M/qemu/pool/tasks"
 QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M "$QL" --status >"$SCRATCH/confined" 2>&1
 expect_eq "a pool confining a task with no VM running: exit 1" 1 "$?"
 check "... it is reported with the set and its CPUs" grep -q "^! 1 task(s) are confined in $M/qemu/pool (CPUs 0) although no VM runs" "$SCRATCH/confined"
+QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M "$QL" --status --json >"$SCRATCH/confined.json" 2>&1
+expect_eq "... --status --json: exit 1 too" 1 "$?"
+expect_eq "... the JSON names it in host_problems, the text's sentence, and counts it" \
+	"$(sed -n 's/^! //p' "$SCRATCH/confined") 1 False" \
+	"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("\n".join(d["host_problems"]), d["differences"], d["consistent"])' "$SCRATCH/confined.json")"
 echo "$SLEEPER" >"$M/tasks"
 rmdir "$M/qemu/pool" "$M/qemu"

@@ -600,6 +600,39 @@ static void test_isolate_emulator(void **state)
 		    "must be `auto`, `true` or `false`, got `yes`");
 	check_error(L "  isolate_cpus: [auto]\n", "3:17", "got a sequence");
 
+	/* keyword keys: every name, the error for another word and for a non-scalar */
+	static const struct {
+		const char *v;
+		enum ql_hugepages want;
+	} hp[] = {{"check", QL_HUGEPAGES_CHECK},
+		  {"reserve", QL_HUGEPAGES_RESERVE},
+		  {"ignore", QL_HUGEPAGES_IGNORE}};
+	for (size_t i = 0; i < ELEMENTSOF(hp); i++) {
+		char yaml[128];
+		snprintf(yaml, sizeof(yaml), L "  hugepages: %s\n", hp[i].v);
+		_cleanup_definition_ struct definition *d = parse_ok(yaml);
+		assert_int_equal(d->hugepages, hp[i].want);
+	}
+	check_error(L "  hugepages: keep\n", "3:14",
+		    "`hugepages` must be `check`, `reserve` or `ignore`, got `keep`");
+	static const struct {
+		const char *v;
+		enum ql_core_sched want;
+	} cs[] = {{"off", QL_CORE_SCHED_OFF},
+		  {"false", QL_CORE_SCHED_OFF},
+		  {"auto", QL_CORE_SCHED_AUTO},
+		  {"vm", QL_CORE_SCHED_VM},
+		  {"vcpu", QL_CORE_SCHED_VCPU}};
+	for (size_t i = 0; i < ELEMENTSOF(cs); i++) {
+		char yaml[128];
+		snprintf(yaml, sizeof(yaml), L "  core_scheduling: %s\n", cs[i].v);
+		_cleanup_definition_ struct definition *d = parse_ok(yaml);
+		assert_int_equal(d->core_sched, cs[i].want);
+	}
+	check_error(L "  core_scheduling: 'false'\n", "3:20",
+		    "`core_scheduling` must be `off`, `auto`, `vm` or `vcpu`, got `false`");
+	check_error(L "  core_scheduling: {}\n", "3:20", "got a mapping");
+
 	static const struct {
 		const char *v, *want;
 	} emu[] = {{"0-1,4", "0-1,4"},
