@@ -357,9 +357,9 @@ static bool offends(const struct vfio_member *m)
 
 /* --- what the host uses a device for ------------------------------------------------------ */
 
-/* Appends "; "-separated text to *out. */
-static int say(FILE *f, bool *any, const char *fmt, ...) _printf_(3, 4);
-static int say(FILE *f, bool *any, const char *fmt, ...)
+/* Appends one reason to f, "; "-separated; *any says one was written. */
+static void say(FILE *f, bool *any, const char *fmt, ...) _printf_(3, 4);
+static void say(FILE *f, bool *any, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -368,7 +368,6 @@ static int say(FILE *f, bool *any, const char *fmt, ...)
 	vfprintf(f, fmt, ap);
 	va_end(ap);
 	*any = true;
-	return 0;
 }
 
 /* The entries of a class directory (/sys/class/block, net, graphics) that sit below the PCI
