@@ -27,6 +27,8 @@ static const struct {
     {"QEMU_LAUNCHER_JOURNAL_DIR", QL_DEFAULT_JOURNAL_DIR,
      offsetof(struct config_paths, journal_dir)},
     {"QEMU_LAUNCHER_SYSFS_ROOT", "/", offsetof(struct config_paths, sysfs_root)},
+    /* tests only: stop the launcher at a named point, to kill it exactly there */
+    {"QEMU_LAUNCHER_TEST_STOP_AT", "", offsetof(struct config_paths, test_stop_at)},
 };
 
 int config_paths_init(struct config_paths *paths, bool setuid, const char *cli_config_dir,
@@ -91,6 +93,7 @@ void config_paths_done(struct config_paths *paths)
 	free(paths->cgroup2_root);
 	free(paths->journal_dir);
 	free(paths->sysfs_root);
+	free(paths->test_stop_at);
 	*paths = (struct config_paths){0};
 }
 

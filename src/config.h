@@ -23,8 +23,9 @@ struct config_paths {
 	char *cpuset_mount;
 	char *cpuset_prefix;
 	char *cgroup2_root;
-	char *journal_dir; /* the write-ahead journal of host values (journal.h) */
-	char *sysfs_root;  /* "/" but for tests: where /sys and /proc/sys are read and written */
+	char *journal_dir;  /* the write-ahead journal of host values (journal.h) */
+	char *sysfs_root;   /* "/" but for tests: where /sys and /proc/sys are read and written */
+	char *test_stop_at; /* tests: the point where the launcher SIGSTOPs itself ("": none) */
 };
 
 /* Fills paths from the defaults, QEMU_LAUNCHER_* and --config-dir (cli_config_dir, may be NULL).

@@ -1,6 +1,7 @@
-/* The guardian of one run (see guardian.h). It holds the read end of a pipe whose write end only
- * the launcher has: EOF without the dismiss byte means the launcher died. qemu is watched through
- * a pidfd, so the pid it signals cannot have been reused. */
+/* The guardian of one run (see guardian.h). It holds one end of a socket pair whose other end only
+ * the launcher has: EOF without the dismiss message means the launcher died. qemu is watched
+ * through a pidfd (opened before the fork, or passed over the socket once qemu exists), so the
+ * pid it signals cannot have been reused. */
 #include "guardian.h"
 
 #include <errno.h>
@@ -9,6 +10,8 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,8 +23,56 @@
 
 struct guardian {
 	pid_t pid;
-	int pipe_fd; /* write end; the dismiss byte, then close */
+	int sock; /* the launcher's end: MSG_QEMU with a pidfd, MSG_DISMISS, or EOF */
 };
+
+#define MSG_QEMU 'q'
+#define MSG_DISMISS 'x'
+
+/* One message byte, and the fd passed with it (SCM_RIGHTS) into *ret_fd (-1: none). */
+static ssize_t recv_msg(int sock, char *ret_byte, int *ret_fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} c;
+	struct iovec iov = {.iov_base = ret_byte, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = c.buf,
+			     .msg_controllen = sizeof(c.buf)};
+	*ret_fd = -1;
+	ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	for (struct cmsghdr *h = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL; h; h = CMSG_NXTHDR(&msg, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+		    h->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(ret_fd, CMSG_DATA(h), sizeof(int));
+	return n;
+}
+
+static int send_msg(int sock, char byte, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} c;
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		memset(&c, 0, sizeof(c));
+		msg.msg_control = c.buf;
+		msg.msg_controllen = sizeof(c.buf);
+		struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &fd, sizeof(int));
+	}
+	ssize_t n;
+	while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	return n == 1 ? 0 : -errno;
+}
 
 static int pidfd_open_(pid_t pid)
 {
@@ -43,7 +94,7 @@ static bool wait_ended(int pidfd, int timeout_ms)
 	return n > 0;
 }
 
-static _noreturn_ void guard(int pipe_fd, int pidfd, int (*undo)(void *, struct ql_error *),
+static _noreturn_ void guard(int sock, int pidfd, int (*undo)(void *, struct ql_error *),
 			     void *userdata, const struct ql_logger *log)
 {
 	/* Only the launcher's death or its dismissal ends the wait: not the terminal's signals to
@@ -54,13 +105,28 @@ static _noreturn_ void guard(int pipe_fd, int pidfd, int (*undo)(void *, struct 
 		sigaction(ignored[i], &ign, NULL);
 	if (geteuid() == 0 && getuid() != 0)
 		(void)setresuid(0, 0, 0);
-	char byte;
-	ssize_t n;
-	while ((n = read(pipe_fd, &byte, 1)) < 0 && errno == EINTR)
-		;
-	if (n == 1)
-		_exit(0); /* dismissed: the launcher unwound by itself */
-	if (!wait_ended(pidfd, QEMU_GRACE_MS)) {
+	for (;;) {
+		char byte = 0;
+		int fd;
+		ssize_t n = recv_msg(sock, &byte, &fd);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 1 && byte == MSG_DISMISS)
+			_exit(0); /* the launcher unwound by itself */
+		if (n == 1 && byte == MSG_QEMU && fd >= 0) {
+			if (pidfd >= 0)
+				close(pidfd);
+			pidfd = fd;
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			break; /* EOF: the launcher died */
+	}
+	/* Without a pidfd qemu never started, or had just been forked: its parent-death signal
+	 * ends it (hugepages it still holds become surplus pages, freed when it exits). */
+	if (pidfd >= 0 && !wait_ended(pidfd, QEMU_GRACE_MS)) {
 		pidfd_send_signal_(pidfd, SIGKILL);
 		wait_ended(pidfd, -1);
 	}
@@ -77,13 +143,13 @@ int guardian_start(pid_t qemu_pid, int (*undo)(void *userdata, struct ql_error *
 		   void *userdata, const int *close_fds, const struct ql_logger *log,
 		   struct guardian **ret, struct ql_error *err)
 {
-	_cleanup_close_ int pidfd = pidfd_open_(qemu_pid);
-	if (pidfd < 0)
+	_cleanup_close_ int pidfd = qemu_pid > 0 ? pidfd_open_(qemu_pid) : -1;
+	if (qemu_pid > 0 && pidfd < 0)
 		return ql_error_set_errno(err, errno, "pidfd_open of qemu (pid %d)", (int)qemu_pid);
 	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return ql_error_set_errno(err, errno, "pipe");
-	_cleanup_close_ int rd = fds[0], wr = fds[1];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+		return ql_error_set_errno(err, errno, "socketpair");
+	_cleanup_close_ int theirs = fds[0], ours = fds[1];
 	_cleanup_free_ struct guardian *g = calloc(1, sizeof(*g));
 	if (!g)
 		return ql_error_set(err, ENOMEM, "out of memory");
@@ -98,14 +164,25 @@ int guardian_start(pid_t qemu_pid, int (*undo)(void *userdata, struct ql_error *
 			dup2(null, 0);
 			dup2(null, 1);
 		}
-		close(wr);
+		close(ours);
 		for (const int *fd = close_fds; fd && *fd >= 0; fd++)
 			close(*fd);
-		guard(rd, pidfd, undo, userdata, log);
+		guard(theirs, pidfd, undo, userdata, log);
 	}
 	g->pid = pid;
-	g->pipe_fd = TAKE_FD(wr);
+	g->sock = TAKE_FD(ours);
 	*ret = TAKE_PTR(g);
+	return 0;
+}
+
+int guardian_watch(struct guardian *g, pid_t qemu_pid, struct ql_error *err)
+{
+	_cleanup_close_ int pidfd = pidfd_open_(qemu_pid);
+	if (pidfd < 0)
+		return ql_error_set_errno(err, errno, "pidfd_open of qemu (pid %d)", (int)qemu_pid);
+	int r = send_msg(g->sock, MSG_QEMU, pidfd);
+	if (r < 0)
+		return ql_error_set_errno(err, -r, "telling the guardian about qemu");
 	return 0;
 }
 
@@ -113,10 +190,8 @@ void guardian_dismiss(struct guardian *g)
 {
 	if (!g)
 		return;
-	char byte = 'x';
-	while (write(g->pipe_fd, &byte, 1) < 0 && errno == EINTR)
-		;
-	close(g->pipe_fd);
+	(void)send_msg(g->sock, MSG_DISMISS, -1);
+	close(g->sock);
 	/* it exits at once; reap it (SIGCHLD is blocked and read through the signalfd) */
 	while (waitpid(g->pid, NULL, 0) < 0 && errno == EINTR)
 		;

@@ -10,12 +10,17 @@
 
 struct guardian;
 
-/* Forks the guardian for qemu_pid. undo(userdata) runs in the guardian after the launcher's death
- * and qemu's end. close_fds (-1 terminated) are closed in the guardian (the launcher's QMP
- * channel and signalfd must not live on in it). */
+/* Forks the guardian for qemu_pid, or (qemu_pid 0) before qemu exists: before the first host
+ * change, so a launcher killed right after it is covered too; guardian_watch names qemu then.
+ * undo(userdata) runs in the guardian after the launcher's death and qemu's end. close_fds
+ * (-1 terminated) are closed in the guardian (the launcher's QMP channel and signalfd must not
+ * live on in it). */
 int guardian_start(pid_t qemu_pid, int (*undo)(void *userdata, struct ql_error *err),
 		   void *userdata, const int *close_fds, const struct ql_logger *log,
 		   struct guardian **ret, struct ql_error *err);
+
+/* qemu has started: the guardian waits for it to end (SIGKILL after a grace) before undoing. */
+int guardian_watch(struct guardian *g, pid_t qemu_pid, struct ql_error *err);
 
 /* The launcher unwound by itself: the guardian exits without acting. Accepts NULL. */
 void guardian_dismiss(struct guardian *g);

@@ -335,8 +335,10 @@ void mem_layout_done(struct mem_layout *l)
 
 void hugepages_plan_done(struct hugepages_plan *p)
 {
-	for (size_t i = 0; p->v && i < p->n; i++)
+	for (size_t i = 0; p->v && i < p->n; i++) {
 		free(p->v[i].nr_path);
+		free(p->v[i].compact_path);
+	}
 	free(p->v);
 	*p = (struct hugepages_plan){0};
 }
@@ -391,8 +393,14 @@ int hugepages_plan_compute(const char *sysroot, const struct mem_backend *b, siz
 		struct hugepage_need *h = &p.v[k];
 		_cleanup_free_ char *dir = NULL;
 		long resv = 0;
+		const char *root = streq(sysroot, "/") ? "" : sysroot;
 		if (pool_dir(sysroot, h->page_kb, h->node, &dir) < 0 ||
-		    !(h->nr_path = path_join(dir, "nr_hugepages"))) {
+		    !(h->nr_path = path_join(dir, "nr_hugepages")) ||
+		    (h->node < 0
+			 ? asprintf(&h->compact_path, "%s/proc/sys/vm/compact_memory", root)
+			 : asprintf(&h->compact_path, "%s/sys/devices/system/node/node%d/compact",
+				    root, h->node)) < 0) {
+			h->compact_path = NULL;
 			r = ql_error_set(err, ENOMEM, "out of memory");
 			break;
 		}
@@ -444,8 +452,9 @@ char *hugepages_plan_describe(const struct hugepages_plan *p, enum ql_hugepages 
 		if (h->missing && mode == QL_HUGEPAGES_RESERVE)
 			fprintf(
 			    f,
+			    "would write %s: 1 (compaction first, nothing to give back)\n"
 			    "would write %s: %ld -> %ld (reserving %ld, given back at the end)\n",
-			    h->nr_path, h->nr, h->nr + h->missing, h->missing);
+			    h->compact_path, h->nr_path, h->nr, h->nr + h->missing, h->missing);
 	}
 	if (fclose(f) != 0) {
 		free(out);
@@ -456,22 +465,17 @@ char *hugepages_plan_describe(const struct hugepages_plan *p, enum ql_hugepages 
 
 /* Asks the kernel to defragment before a large allocation (an action, not a setting: nothing to
  * give back). Best effort. */
-static void compact(const char *sysroot, int node, const struct ql_logger *log)
+static void compact(const struct hugepage_need *h, const struct ql_logger *log)
 {
-	_cleanup_free_ char *path = NULL;
-	const char *root = streq(sysroot, "/") ? "" : sysroot;
-	int r = node < 0 ? asprintf(&path, "%s/proc/sys/vm/compact_memory", root)
-			 : asprintf(&path, "%s/sys/devices/system/node/node%d/compact", root, node);
-	if (r < 0)
-		return;
-	ql_log(log, QL_LOG_DEBUG, "write %s: 1", path);
-	_cleanup_fclose_ FILE *f = fopen(path, "we");
+	ql_log(log, QL_LOG_DEBUG, "write %s: 1", h->compact_path);
+	_cleanup_fclose_ FILE *f = fopen(h->compact_path, "we");
 	if (!f || fputs("1", f) < 0)
-		ql_log(log, QL_LOG_INFO, "no compaction before reserving hugepages (`%s`)", path);
+		ql_log(log, QL_LOG_INFO, "no compaction before reserving hugepages (`%s`)",
+		       h->compact_path);
 }
 
-int hugepages_apply(const char *sysroot, struct hugepages_plan *p, enum ql_hugepages mode,
-		    struct journal *j, const struct ql_logger *log, struct ql_error *err)
+int hugepages_apply(struct hugepages_plan *p, enum ql_hugepages mode, struct journal *j,
+		    const struct ql_logger *log, struct ql_error *err)
 {
 	if (mode == QL_HUGEPAGES_IGNORE)
 		return 0;
@@ -489,7 +493,7 @@ int hugepages_apply(const char *sysroot, struct hugepages_plan *p, enum ql_hugep
 		node_name(node, sizeof(node), h->node);
 		long not_reserved = h->missing;
 		if (h->missing && mode == QL_HUGEPAGES_RESERVE) {
-			compact(sysroot, h->node, log);
+			compact(h, log);
 			long got = 0;
 			struct ql_error e = {0};
 			int r = journal_add(j, h->nr_path, h->missing, &got, &e);

@@ -53,11 +53,12 @@ void mem_layout_done(struct mem_layout *l);
 struct hugepage_need {
 	unsigned long page_kb;
 	int node;
-	long needed;   /* pages the VM's backends take from this pool */
-	long nr;       /* the pool's nr_hugepages now */
-	long free;     /* of which free and not promised to another mapping */
-	long missing;  /* needed - free, at least 0 */
-	char *nr_path; /* the nr_hugepages file to raise */
+	long needed;	    /* pages the VM's backends take from this pool */
+	long nr;	    /* the pool's nr_hugepages now */
+	long free;	    /* of which free and not promised to another mapping */
+	long missing;	    /* needed - free, at least 0 */
+	char *nr_path;	    /* the nr_hugepages file to raise */
+	char *compact_path; /* written 1 before raising: the node's compact, or compact_memory */
 };
 
 struct hugepages_plan {
@@ -77,5 +78,5 @@ char *hugepages_plan_describe(const struct hugepages_plan *p, enum ql_hugepages 
 /* Before qemu starts: with CHECK, -ENOMEM naming every short pool; with RESERVE, compacts and
  * raises each short pool through the journal; pools still short after that are named with how
  * many could not be reserved, and what was reserved is given back (-ENOMEM). */
-int hugepages_apply(const char *sysroot, struct hugepages_plan *p, enum ql_hugepages mode,
-		    struct journal *j, const struct ql_logger *log, struct ql_error *err);
+int hugepages_apply(struct hugepages_plan *p, enum ql_hugepages mode, struct journal *j,
+		    const struct ql_logger *log, struct ql_error *err);

@@ -1004,3 +1004,43 @@ char *journal_describe_write(const char *path, const char *old, const char *new_
 		return NULL;
 	return s;
 }
+
+int journal_list(const char *dir, struct journal_entry **ret, size_t *ret_n, struct ql_error *err)
+{
+	*ret = NULL;
+	*ret_n = 0;
+	if (access(dir, F_OK) < 0 && errno == ENOENT)
+		return 0; /* no launcher ever changed a value here */
+	struct journal j = {.dir = (char *)dir};
+	struct records rs = {0};
+	int r = load_records(&j, &rs, err);
+	if (r < 0)
+		return r;
+	struct journal_entry *v = calloc(rs.n ? rs.n : 1, sizeof(*v));
+	if (!v) {
+		records_done(&rs);
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < rs.n; i++) {
+		struct record *rec = &rs.v[i];
+		v[i] = (struct journal_entry){.pid = rec->pid,
+					      .alive = owner_alive(rec->pid, rec->start),
+					      .owner = TAKE_PTR(rec->owner),
+					      .kind = rec->kind,
+					      .delta = rec->delta,
+					      .path = TAKE_PTR(rec->path)};
+	}
+	*ret_n = rs.n;
+	*ret = v;
+	records_done(&rs);
+	return 0;
+}
+
+void journal_entries_free(struct journal_entry *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].owner);
+		free(v[i].path);
+	}
+	free(v);
+}

@@ -88,3 +88,17 @@ int journal_recover(struct journal *j, unsigned *ret_n, struct ql_error *err);
 
 /* Formats one planned write for --dry-run and -d: "PATH: OLD -> NEW" with values shown safely. */
 char *journal_describe_write(const char *path, const char *old, const char *new_value);
+
+/* One record as --status shows it (read only, no lock taken: records appear by rename). */
+struct journal_entry {
+	pid_t pid;   /* the launcher that wrote it */
+	bool alive;  /* that launcher (pid and start time) still runs */
+	char *owner; /* its VM */
+	enum journal_kind kind;
+	long delta; /* JOURNAL_ADD: what it added */
+	char *path;
+};
+/* Every well-formed record in dir (none when dir does not exist); -EACCES etc. in err when the
+ * directory cannot be read (another user's journal). */
+int journal_list(const char *dir, struct journal_entry **ret, size_t *ret_n, struct ql_error *err);
+void journal_entries_free(struct journal_entry *v, size_t n);

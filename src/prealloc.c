@@ -22,23 +22,40 @@ void prealloc_plan_done(struct prealloc_plan *p)
 	free(p->argv_index);
 	strv_free(p->values);
 	strv_free(p->ids);
+	strv_free(p->contexts);
 	strv_free(p->notes);
+	strv_free(p->warnings);
 	*p = (struct prealloc_plan){0};
+}
+
+static int strv_vpush(char ***strv, const char *fmt, va_list ap)
+{
+	size_t n = strv_length(*strv);
+	char **v = realloc(*strv, (n + 2) * sizeof(char *));
+	if (!v)
+		return -ENOMEM;
+	*strv = v;
+	v[n + 1] = NULL;
+	int r = vasprintf(&v[n], fmt, ap);
+	return r < 0 ? (v[n] = NULL, -ENOMEM) : 0;
 }
 
 _printf_(2, 3) static int note(struct prealloc_plan *p, const char *fmt, ...)
 {
-	size_t n = strv_length(p->notes);
-	char **v = realloc(p->notes, (n + 2) * sizeof(char *));
-	if (!v)
-		return -ENOMEM;
-	p->notes = v;
-	v[n + 1] = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	int r = vasprintf(&v[n], fmt, ap);
+	int r = strv_vpush(&p->notes, fmt, ap);
 	va_end(ap);
-	return r < 0 ? (v[n] = NULL, -ENOMEM) : 0;
+	return r;
+}
+
+_printf_(2, 3) static int warning(struct prealloc_plan *p, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = strv_vpush(&p->warnings, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 /* `BINARY -object help` lists thread-context (qemu >= 7.2). Runs the binary with the
@@ -110,6 +127,87 @@ static int emulator_cpus(const struct definition *d, struct cpu_list **ret, stru
 	return 0;
 }
 
+int prealloc_context_cpus(const struct cpu_list *emulator, const struct cpu_list *node_cpus,
+			  struct cpu_list **ret, bool *ret_fallback)
+{
+	struct cpu_list *l = cpu_list_dup(emulator);
+	if (!l)
+		return -ENOMEM;
+	*ret_fallback = false;
+	if (node_cpus) {
+		for (int c = cpu_list_next(emulator, -1); c >= 0; c = cpu_list_next(emulator, c))
+			if (!cpu_list_has(node_cpus, (unsigned)c))
+				cpu_list_remove(l, (unsigned)c);
+		if (cpu_list_is_empty(l)) {
+			cpu_list_free(l);
+			if (!(l = cpu_list_dup(emulator)))
+				return -ENOMEM;
+			*ret_fallback = true;
+		}
+	}
+	*ret = l;
+	return 0;
+}
+
+/* The thread-context of a node (-1: of the emulator CPUs): the one made for an earlier backend,
+ * or a new `-object thread-context` on cpus in p->args. Its id; NULL on ENOMEM. */
+static const char *context_for(struct prealloc_plan *p, const struct cpu_list *cpus, int node)
+{
+	_cleanup_free_ char *list = cpu_list_format(cpus), *id = NULL, *prefix = NULL;
+	if (!list ||
+	    (node < 0 ? asprintf(&id, "%s", PREALLOC_CONTEXT_ID)
+		      : asprintf(&id, "%s-node%d", PREALLOC_CONTEXT_ID, node)) < 0 ||
+	    asprintf(&prefix, "thread-context,id=%s,", id) < 0)
+		return NULL;
+	size_t n = strv_length(p->args);
+	for (size_t i = 1; i < n; i += 2)
+		if (strncmp(p->args[i], prefix, strlen(prefix)) == 0)
+			return p->args[i] + strlen("thread-context,id=");
+	/* cpu-affinity takes one CPU or range per occurrence */
+	char *obj = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&obj, &len);
+	if (!f)
+		return NULL;
+	fputs(prefix, f);
+	const char *sep = "";
+	for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save), sep = ",")
+		fprintf(f, "%scpu-affinity=%s", sep, t);
+	if (fclose(f) != 0) {
+		free(obj);
+		return NULL;
+	}
+	char **v = realloc(p->args, (n + 3) * sizeof(char *));
+	if (!v) {
+		free(obj);
+		return NULL;
+	}
+	p->args = v;
+	v[n + 2] = NULL;
+	v[n + 1] = NULL;
+	if (!(v[n] = strdup("-object"))) {
+		free(obj);
+		return NULL;
+	}
+	v[n + 1] = obj;
+	/* the id, ended by its comma: the caller copies it up to there */
+	return obj + strlen("thread-context,id=");
+}
+
+/* The CPUs of host node `node` (/sys/devices/system/node/nodeN/cpulist); NULL when unreadable. */
+static struct cpu_list *node_cpus_of(int node)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/cpulist", node);
+	struct cpu_list *l = NULL;
+	struct ql_error e = {0};
+	if (cpu_list_read_file(path, &l, &e) < 0)
+		l = NULL;
+	ql_error_clear(&e);
+	return l;
+}
+
 static int take(struct prealloc_plan *ret, struct prealloc_plan *p)
 {
 	*ret = *p;
@@ -167,29 +265,12 @@ int prealloc_plan_new(const struct definition *d, const struct mem_layout *l, bo
 			return ql_error_set(err, ENOMEM, "out of memory");
 		return take(ret, &p);
 	}
-	/* cpu-affinity takes one CPU or range per occurrence */
-	_cleanup_free_ char *list = cpu_list_format(cpus);
-	char *obj = NULL;
-	size_t len = 0;
-	FILE *f = list ? open_memstream(&obj, &len) : NULL;
-	if (!f)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	fputs("thread-context,id=" PREALLOC_CONTEXT_ID, f);
-	for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
-		fprintf(f, ",cpu-affinity=%s", t);
-	if (fclose(f) != 0) {
-		free(obj);
-		return ql_error_set(err, ENOMEM, "out of memory");
-	}
-	p.args = calloc(3, sizeof(char *));
 	p.argv_index = calloc(want, sizeof(size_t));
 	p.values = calloc(want + 1, sizeof(char *));
 	p.ids = calloc(want + 1, sizeof(char *));
-	if (!p.args || !p.argv_index || !p.values || !p.ids || !(p.args[0] = strdup("-object"))) {
-		free(obj);
+	p.contexts = calloc(want + 1, sizeof(char *));
+	if (!p.argv_index || !p.values || !p.ids || !p.contexts)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	}
-	p.args[1] = obj;
 	for (size_t i = 0; i < l->n; i++) {
 		const struct mem_backend *b = &l->v[i];
 		if (!b->prealloc || streq(b->id, "-mem-path"))
@@ -213,18 +294,35 @@ int prealloc_plan_new(const struct definition *d, const struct mem_layout *l, bo
 			"in its main thread, not in the context (prealloc-threads=2 or more)",
 			b->id) < 0)
 			return ql_error_set(err, ENOMEM, "out of memory");
+		/* a backend bound to one node: its pages are touched from that node's CPUs */
+		_cleanup_cpu_list_ struct cpu_list *node_cpus =
+		    b->node >= 0 ? node_cpus_of(b->node) : NULL;
+		_cleanup_cpu_list_ struct cpu_list *ctx = NULL;
+		bool fallback = false;
+		if (prealloc_context_cpus(cpus, node_cpus, &ctx, &fallback) < 0)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		if (b->node >= 0 && (fallback || !node_cpus)) {
+			_cleanup_free_ char *emu = cpu_list_show(cpus);
+			if (warning(&p,
+				    "prealloc: memory backend `%s` is bound to host node %d, %s "
+				    "(emulator CPUs %s): its preallocation threads run on the "
+				    "emulator CPUs",
+				    b->id, b->node,
+				    node_cpus ? "where no emulator CPU is"
+					      : "whose CPU list cannot be read",
+				    emu ? emu : "?") < 0)
+				return ql_error_set(err, ENOMEM, "out of memory");
+		}
+		const char *at = context_for(&p, ctx, fallback || !node_cpus ? -1 : b->node);
+		_cleanup_free_ char *id = at ? strndup(at, strcspn(at, ",")) : NULL;
 		p.argv_index[p.n] = value_index(d, b->option);
-		if (asprintf(&p.values[p.n], "%s,prealloc-context=" PREALLOC_CONTEXT_ID, val) < 0) {
+		if (!id || asprintf(&p.values[p.n], "%s,prealloc-context=%s", val, id) < 0) {
 			p.values[p.n] = NULL;
 			return ql_error_set(err, ENOMEM, "out of memory");
 		}
-		if (!(p.ids[p.n] = strdup(b->id)))
+		if (!(p.ids[p.n] = strdup(b->id)) || !(p.contexts[p.n] = strdup(id)))
 			return ql_error_set(err, ENOMEM, "out of memory"); /* values[n] is freed */
 		p.n++;
-	}
-	if (!p.n) {
-		strv_free(p.args);
-		p.args = NULL;
 	}
 	return take(ret, &p);
 }

@@ -17,6 +17,7 @@
 
 #include "cpulist.h"
 #include "definition.h"
+#include "hugepages_status.h"
 #include "isolation.h"
 #include "macro.h"
 #include "readfile.h"
@@ -98,6 +99,7 @@ static void vm_done(struct status_vm *vm)
 	free(vm->threads);
 	free(vm->definition_note);
 	strv_free(vm->problems);
+	hugepages_use_free(vm->hugepages);
 	vfio_status_free(vm->vfio, vm->n_vfio);
 }
 
@@ -643,6 +645,9 @@ int status_collect(const struct config_paths *paths, const char *name, struct st
 		} else {
 			r = compare_with_definition(vm, paths);
 		}
+		if (r == 0)
+			r = hugepages_status_collect(paths->journal_dir, vm->name, vm->qemu_pid,
+						     &vm->hugepages);
 		if (r < 0)
 			return ql_error_set(err, ENOMEM, "out of memory");
 	}
@@ -696,6 +701,7 @@ char *status_format(const struct status_report *r)
 				t->cpus_allowed ? t->cpus_allowed : "?", sched,
 				t->set ? t->set : "?");
 		}
+		hugepages_status_format(vm->hugepages, f);
 		_cleanup_free_ char *vfio = vfio_status_format(vm->vfio, vm->n_vfio);
 		fputs(vfio ? vfio : "", f);
 		if (vm->definition_note)

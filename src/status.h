@@ -15,6 +15,8 @@
 #define STATUS_MAX_VMS 1024
 #define STATUS_MAX_THREADS 65536
 
+struct hugepages_use;
+
 struct status_thread {
 	pid_t tid;
 	char comm[64];	    /* escaped: up to 15 bytes, each maybe \\xNN */
@@ -37,9 +39,10 @@ struct status_vm {
 	pid_t qemu_pid;		/* 0 when no thread is left in its sets */
 	struct status_thread *threads;
 	size_t n_threads;
-	char *definition_note; /* why the definition was not compared, or NULL */
-	char **problems;       /* differences, NULL-terminated, never NULL */
-	struct vfio_status *vfio; /* its VFIO devices and their groups' members (vfio.h) */
+	char *definition_note;		 /* why the definition was not compared, or NULL */
+	char **problems;		 /* differences, NULL-terminated, never NULL */
+	struct hugepages_use *hugepages; /* hugepages_status.h; NULL: none used or reserved */
+	struct vfio_status *vfio;	 /* its VFIO devices and their groups' members (vfio.h) */
 	size_t n_vfio;
 };
 

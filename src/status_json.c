@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cpulist.h"
+#include "hugepages_status.h"
 #include "json_cleanup.h"
 #include "macro.h"
 #include "utf8.h"
@@ -156,7 +157,8 @@ static json_object *vm_json(const struct status_vm *vm)
 		  put(o, "backend", backend_id(vm->backend), true) &&
 		  put(o, "set_dir", text(vm->dir), vm->dir) &&
 		  put(o, "definition_note", text(vm->definition_note), vm->definition_note) &&
-		  put(o, "consistent", json_object_new_boolean(!vm->problems[0]), true);
+		  put(o, "consistent", json_object_new_boolean(!vm->problems[0]), true) &&
+		  put(o, "hugepages", hugepages_status_json(vm->hugepages), true);
 	if (!ok)
 		return NULL;
 	for (size_t i = 0; i < vm->n_threads; i++)

@@ -171,6 +171,8 @@ static int memory_prepare(struct vm_plan *p, bool pins, struct ql_error *err)
 	/* setuid: the binary is not run before the privilege drop; thread-context is assumed */
 	if (r == 0 && pins)
 		r = prealloc_plan_new(d, &l, !p->o->paths->setuid, &p->prealloc, err);
+	for (char **w = p->prealloc.warnings; r == 0 && w && *w; w++)
+		ql_log(p->o->log, QL_LOG_WARNING, "%s", *w);
 	return r;
 }
 
@@ -239,10 +241,8 @@ static void describe_memory(const struct vm_plan *p, FILE *f)
 			obj ? obj : "?");
 	}
 	for (size_t i = 0; i < pa->n; i++)
-		fprintf(f,
-			"# qemu-launcher adds prealloc-context=" PREALLOC_CONTEXT_ID
-			" to memory backend `%s`\n",
-			pa->ids[i]);
+		fprintf(f, "# qemu-launcher adds prealloc-context=%s to memory backend `%s`\n",
+			pa->contexts[i], pa->ids[i]);
 	for (char **n = pa->notes; n && *n; n++)
 		fprintf(f, "# %s\n", *n);
 }
@@ -317,9 +317,9 @@ struct start {
 	pid_t pid;
 	struct qmp *qmp;
 	int sigfd;
-	int stop_signal;	   /* a stop signal that arrived while waiting for qemu */
-	struct guardian *guardian; /* undoes the host changes if the launcher is killed */
-	bool ended;		   /* qemu was reaped during start-up: the outcome is known */
+	int stop_signal;	    /* a stop signal that arrived while waiting for qemu */
+	struct guardian **guardian; /* vm_run's: undoes the host changes of a killed launcher */
+	bool ended;		    /* qemu was reaped during start-up: the outcome is known */
 };
 
 /* qmp_set_interrupt's callback: a stop signal ends any wait for qemu during start-up. */
@@ -344,16 +344,27 @@ static int reclaim_cb(void *userdata, struct ql_error *err)
 }
 
 /* Before anything is pinned: a launcher SIGKILLed from here on must not leave the host's tasks
- * confined until the next start. Without it the next start still reclaims: a warning only. */
+ * confined until the next start. Without it the next start still reclaims: a warning only. A
+ * guardian forked before the hugepage reservation (host_values_before) is told qemu's pid. */
 static void start_guardian(struct start *st)
 {
+	struct ql_error e = {0};
+	if (*st->guardian) {
+		if (guardian_watch(*st->guardian, st->pid, &e) < 0)
+			ql_log(
+			    st->p->o->log, QL_LOG_WARNING,
+			    "the guardian cannot watch qemu (%s): it would undo the host changes "
+			    "without waiting for qemu's end",
+			    e.msg);
+		ql_error_clear(&e);
+		return;
+	}
 	if (!pinning_leaves_sets(st->p->pinning) && !journal_has_records(st->p->journal) &&
 	    !st->p->hk_vcpus)
 		return;
 	const int close_fds[] = {qmp_fd(st->qmp), st->sigfd, -1};
-	struct ql_error e = {0};
-	if (guardian_start(st->pid, reclaim_cb, st->p, close_fds, st->p->o->log, &st->guardian,
-			   &e) < 0)
+	if (guardian_start(st->pid, reclaim_cb, st->p, close_fds, st->p->o->log, st->guardian, &e) <
+	    0)
 		ql_log(
 		    st->p->o->log, QL_LOG_WARNING,
 		    "no guardian for a killed launcher (%s): its cpusets would wait for the next "
@@ -624,25 +635,18 @@ static int launcher_failure(int r, struct vm_outcome *ret, struct ql_error *err)
 	return r;
 }
 
-static int host_values_before(struct vm_plan *p, struct ql_error *err);
-
-static int run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
+static int run(struct vm_plan *p, struct guardian **guardian, struct vm_outcome *ret,
+	       struct ql_error *err)
 {
 	const struct vm_options *o = p->o;
 	*ret = (struct vm_outcome){.end = VM_END_LAUNCHER};
 	sigset_t old_mask;
 	_cleanup_close_ int sigfd = -1;
 	int r = supervise_signals_setup(&old_mask, &sigfd, err);
-	/* with stop signals blocked: one that arrives meanwhile ends the start instead of the
-	 * launcher, and what was changed is given back by vm_run */
-	if (r == 0)
-		r = host_values_before(p, err);
 	if (r < 0)
 		return r;
-	struct start st = {.p = p, .sigfd = sigfd};
+	struct start st = {.p = p, .sigfd = sigfd, .guardian = guardian};
 	r = start(&st, &old_mask, ret, err);
-	/* dismissed on every return below, after the host changes were undone */
-	_cleanup_guardian_ struct guardian *guardian = TAKE_PTR(st.guardian);
 	_cleanup_qmp_ struct qmp *qmp = TAKE_PTR(st.qmp);
 	if (qmp)
 		qmp_set_interrupt(qmp, -1, NULL,
@@ -685,9 +689,42 @@ static int run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
 	return 0;
 }
 
+/* Reserving is the run's first host change, made before qemu exists: the guardian is forked
+ * before it, so a launcher killed right after it does not leave the pages to the next start. */
+static void guardian_before_reserving(struct vm_plan *p, struct guardian **ret)
+{
+	bool reserves = false;
+	for (size_t k = 0; k < p->huge.n; k++)
+		reserves = reserves || p->huge.v[k].missing > 0;
+	if (!reserves || p->o->def->hugepages != QL_HUGEPAGES_RESERVE || !p->journal)
+		return;
+	struct ql_error e = {0};
+	if (guardian_start(0, reclaim_cb, p, NULL, p->o->log, ret, &e) < 0)
+		ql_log(p->o->log, QL_LOG_WARNING,
+		       "no guardian for a killed launcher (%s): its hugepages would wait for the "
+		       "next start to be given back",
+		       e.msg);
+	ql_error_clear(&e);
+}
+
+/* The VFIO devices move before qemu exists: the guardian is forked first (unless reserving
+ * hugepages did), so a launcher killed while they move does not leave them to the next start. */
+static void guardian_before_vfio(struct vm_plan *p, struct guardian **ret)
+{
+	if (*ret)
+		return;
+	struct ql_error e = {0};
+	if (guardian_start(0, reclaim_cb, p, NULL, p->o->log, ret, &e) < 0)
+		ql_log(p->o->log, QL_LOG_WARNING,
+		       "no guardian for a killed launcher (%s): its VFIO devices would wait for "
+		       "the next start to be given back",
+		       e.msg);
+	ql_error_clear(&e);
+}
+
 /* Gives back what launchers that died left in the journal (when one exists), then takes what
  * this run needs (hugepages, VFIO drivers and device nodes) through it. */
-static int host_values_before(struct vm_plan *p, struct ql_error *err)
+static int host_values_before(struct vm_plan *p, struct guardian **guardian, struct ql_error *err)
 {
 	const struct vm_options *o = p->o;
 	/* they need the journal: without it nothing would give their values back */
@@ -711,17 +748,32 @@ static int host_values_before(struct vm_plan *p, struct ql_error *err)
 			ql_log(o->log, QL_LOG_WARNING, "journal of host changes: %s", e.msg);
 		ql_error_clear(&e);
 	}
-	int r = p->huge.n ? hugepages_apply(o->paths->sysfs_root, &p->huge, o->def->hugepages,
-					    p->journal, o->log, err)
-			  : 0;
-	return r < 0 ? r : vfio_apply(p->vfio, p->journal, o->log, err);
+	int r = 0;
+	if (p->huge.n) {
+		guardian_before_reserving(p, guardian);
+		r = hugepages_apply(&p->huge, o->def->hugepages, p->journal, o->log, err);
+		/* tests kill the launcher here: the pages are reserved, qemu is not started */
+		if (r == 0 && streq(o->paths->test_stop_at, "hugepages-reserved"))
+			raise(SIGSTOP);
+	}
+	if (r == 0 && p->vfio) {
+		if (p->journal && vfio_plan_changes_host(p->vfio))
+			guardian_before_vfio(p, guardian);
+		r = vfio_apply(p->vfio, p->journal, o->log, err);
+	}
+	return r;
 }
 
 int vm_run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
 {
 	*ret = (struct vm_outcome){.end = VM_END_LAUNCHER};
-	int r = run(p, ret, err);
-	/* qemu has ended on every path out of run(): its pages are free to give back */
+	/* dismissed on return, after every host change was undone */
+	_cleanup_guardian_ struct guardian *guardian = NULL;
+	int r = host_values_before(p, &guardian, err);
+	if (r == 0)
+		r = run(p, &guardian, ret, err);
+	/* qemu has ended on every path out of run() (or never started: a failed host change is
+	 * given back too): its pages and devices are free to give back */
 	struct ql_error e = {0};
 	if (journal_undo_own(p->journal, &e) < 0)
 		ql_log(p->o->log, QL_LOG_WARNING, "giving back host changes: %s", e.msg);

@@ -4,7 +4,7 @@
 # and back to the value this test found after a normal exit, SIGTERM, a SIGKILLed launcher (its
 # guardian, or the next start when the guardian is killed too) and a refusal.
 . "$(dirname "$0")/lib.sh"
-NTESTS=15
+NTESTS=19
 plan $NTESTS
 
 POOL=/sys/kernel/mm/hugepages/hugepages-2048kB
@@ -60,8 +60,10 @@ fi
 # 3: --dry-run lists the write and makes none
 vm_def res reserve idle
 out=$("$QL" --dry-run res)
-if grep -q "^# would write $POOL/nr_hugepages: $ORIG -> $((ORIG + MISSING))" <<<"$out" && nr_is "$ORIG"; then
-	ok "--dry-run lists the nr_hugepages write and changes nothing"
+if grep -q "^# would write $POOL/nr_hugepages: $ORIG -> $((ORIG + MISSING))" <<<"$out" &&
+	grep -qx "# would write /proc/sys/vm/compact_memory: 1 (compaction first, nothing to give back)" <<<"$out" &&
+	nr_is "$ORIG"; then
+	ok "--dry-run lists the compaction and nr_hugepages writes and changes nothing"
 else
 	not_ok "--dry-run"
 	diag "$out"
@@ -83,6 +85,36 @@ else
 	diag "$(grep -A3 "$MNT" "/proc/$Q/smaps" 2>&1 | head -5)"
 fi
 expect_eq "one journal record for the reservation" 1 "$(ls "$QEMU_LAUNCHER_JOURNAL_DIR" | wc -l)"
+# --status: the pages qemu mapped (prealloc=on: all of them) and the launcher's reservation
+st=$("$QL" --status res)
+if grep -Eqx "  hugepages 2048 kB: $NEED in use by qemu( \(node [0-9]+: $NEED\))?; $MISSING reserved by its launcher" <<<"$st"; then
+	ok "--status shows the pages in use and the reservation"
+else
+	not_ok "--status hugepages line"
+	diag "$st"
+fi
+"$QL" --status --json res >"$SCRATCH/res.json"
+if python3 - "$SCRATCH/res.json" "$NEED" "$MISSING" "$POOL/nr_hugepages" "$(launcher_of "$LPID")" \
+	"$(dirname "$0")/../../schema/status.schema.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+need, missing, path, launcher = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+try:
+    import jsonschema
+    schema = json.load(open(sys.argv[6]))
+    jsonschema.validators.validator_for(schema)(schema).validate(doc)
+except ImportError:
+    pass
+h = doc["vms"][0]["hugepages"]
+assert sum(p["pages"] for p in h["in_use"] if p["page_kb"] == 2048) == need, h
+assert h["reserved"] == [{"page_kb": 2048, "node": None, "pages": missing, "path": path,
+                          "launcher_pid": launcher, "launcher_alive": True}], h
+assert h["notes"] == [], h
+PY
+then ok "--status --json: in_use, reserved (path, launcher) and the schema"; else
+	not_ok "--status --json hugepages"
+	diag "$(cat "$SCRATCH/res.json")"
+fi
 kill -TERM "$(launcher_of "$LPID")"
 wait "$LPID"
 if nr_is "$ORIG" && [ -z "$(ls "$QEMU_LAUNCHER_JOURNAL_DIR")" ]; then
@@ -100,10 +132,35 @@ expect_eq "after qemu's own exit nr_hugepages is back" "$ORIG" "$(nr)"
 # 11-12: the launcher SIGKILLed: its guardian gives the pages back within seconds
 ql_start res -d
 wait_until 20 grep -q "QMP connected" "$LERR"
-expect_eq "reserved again" "$((ORIG + MISSING))" "$(nr)"
+if nr_is "$((ORIG + MISSING))"; then ok "reserved again"; else
+	not_ok "reserved again: nr_hugepages $(nr), expected $((ORIG + MISSING))"
+	diag "$(cat "$LERR")"
+fi
 kill -KILL "$(launcher_of "$LPID")"
 if wait_until 15 nr_is "$ORIG"; then ok "after SIGKILL the guardian gave the pages back"; else
 	not_ok "after SIGKILL: nr_hugepages $(nr), expected $ORIG"
+fi
+
+# the launcher SIGKILLed right after its reservation (journal record written, nr_hugepages
+# raised), before qemu even started: its guardian, forked before the first host change, gives
+# the pages back (a test-only stop point holds the launcher there)
+stopped() { [ "$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)" = T ]; }
+QEMU_LAUNCHER_TEST_STOP_AT=hugepages-reserved ql_start res -d
+L=
+wait_until 20 eval 'L=$(launcher_of "$LPID") && [ -n "$L" ] && stopped "$L"'
+if [ -n "$L" ] && stopped "$L" && nr_is "$((ORIG + MISSING))" && [ -z "$(qemu_of_test)" ]; then
+	ok "the launcher stopped right after reserving, before qemu started"
+else
+	not_ok "stop after reserving: launcher ${L:-?}, nr_hugepages $(nr), qemu $(qemu_of_test)"
+	diag "$(cat "$LERR")"
+fi
+kill -KILL "$L"
+if wait_until 15 nr_is "$ORIG"; then
+	ok "killed right after reserving: the guardian gave the pages back"
+else
+	not_ok "killed right after reserving: nr_hugepages $(nr), expected $ORIG (left for the next start)"
+	echo "$ORIG" >"$POOL/nr_hugepages" # the next cases start from the pool as found
+	rm -f "$QEMU_LAUNCHER_JOURNAL_DIR"/*
 fi
 
 # 13-15: the launcher and its guardian both SIGKILLed: the next start gives them back

@@ -2,9 +2,11 @@
 # Locked memory sized and preallocation placed, against the real kernel and real qemu (TCG):
 # `rlimit_memlock: auto` (guest RAM + 1 GiB) in --dry-run and applied, --check's warning for a
 # definition that locks memory without the limit, and a prealloc=on backend in a pinned VM whose
-# preallocation threads run on the emulator CPUs through the thread-context qemu-launcher adds.
+# preallocation threads run on the emulator CPUs through the thread-context qemu-launcher adds; a
+# backend bound to host node 0 gets a context of its own on that node's emulator CPUs, which real
+# qemu takes.
 . "$(dirname "$0")/lib.sh"
-NTESTS=15
+NTESTS=17
 plan $NTESTS
 
 GIB=$((1 << 30))
@@ -208,4 +210,33 @@ if grep -q "prealloc: $OLD does not list thread-context (QEMU < 7.2?)" <<<"$out"
 else
 	not_ok "old qemu"
 	diag "$out"
+fi
+
+# 16-17: a backend bound to host node 0: its own context on the emulator CPUs of node 0, which
+# real qemu accepts (this host's node 0 holds the emulator CPU)
+N0CPUS=$(cat /sys/devices/system/node/node0/cpulist 2>/dev/null)
+pre_def node ''
+sed_machine node
+sed -i 's/prealloc-threads: 2 ]/prealloc-threads: 2, host-nodes: 0, policy: bind ]/; s/size: 1G,/size: 64M,/; s/^- m: 1G/- m: 64M/' "$CONF/node.yml"
+if [ -z "$N0CPUS" ]; then
+	skip "no NUMA node 0 CPU list on this host"
+	skip "no NUMA node 0 CPU list on this host"
+else
+	out=$("$QL" --dry-run node 2>&1)
+	if grep -qx "# qemu-launcher adds for the preallocation threads: -object thread-context,id=qemu-launcher-prealloc-node0,cpu-affinity=$EMU" <<<"$out" &&
+		grep -qx '# qemu-launcher adds prealloc-context=qemu-launcher-prealloc-node0 to memory backend `ram0`' <<<"$out"; then
+		ok "--dry-run: a backend bound to node 0 gets a context on node 0's emulator CPUs ($EMU of $N0CPUS)"
+	else
+		not_ok "--dry-run for a node-bound backend"
+		diag "$out"
+	fi
+	ql_start node -v
+	if wait_until 30 grep -q "guest left paused" "$LERR"; then
+		ok "qemu accepted the node's thread-context and the backend bound to node 0"
+	else
+		not_ok "qemu with the node-0 context"
+		diag "$(cat "$LERR")"
+	fi
+	kill "$(launcher_of "$LPID")" 2>/dev/null
+	wait "$LPID" 2>/dev/null
 fi

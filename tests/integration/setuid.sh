@@ -7,7 +7,7 @@
 # /usr/local/etc/qemu-launcher (creating it if absent and removing it afterwards; if it exists,
 # only files named qltest-su-* are added and removed). Runs are serialised by a lock file.
 . "$(dirname "$0")/lib.sh"
-NTESTS=75
+NTESTS=76
 plan $NTESTS
 
 [ "$(id -u)" = 0 ] || skip_all "needs root to install a setuid-root copy"
@@ -102,6 +102,8 @@ refused "QEMU_LAUNCHER_CPUSET_PREFIX is refused" "QEMU_LAUNCHER_CPUSET_PREFIX is
 	QEMU_LAUNCHER_CPUSET_PREFIX=evil -- "$P-marker"
 refused "QEMU_LAUNCHER_CGROUP2_ROOT is refused" "QEMU_LAUNCHER_CGROUP2_ROOT is not honoured" \
 	QEMU_LAUNCHER_CGROUP2_ROOT=$SCRATCH -- "$P-marker"
+refused "QEMU_LAUNCHER_TEST_STOP_AT (a test hook) is refused" \
+	"QEMU_LAUNCHER_TEST_STOP_AT is not honoured" QEMU_LAUNCHER_TEST_STOP_AT=x -- "$P-marker"
 refused "--dry-run with an override is refused as well" "QEMU_LAUNCHER_CPUSET_PREFIX is not honoured" \
 	QEMU_LAUNCHER_CPUSET_PREFIX=x -- --dry-run "$P-marker"
 

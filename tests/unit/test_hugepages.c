@@ -181,7 +181,7 @@ static void test_plan_and_reserve(void **state)
 
 	/* check only: refused, naming every short pool; nothing written */
 	struct ql_error err = {0};
-	assert_int_equal(hugepages_apply(root, &p, QL_HUGEPAGES_CHECK, NULL, NULL, &err), -ENOMEM);
+	assert_int_equal(hugepages_apply(&p, QL_HUGEPAGES_CHECK, NULL, NULL, &err), -ENOMEM);
 	assert_non_null(strstr(err.msg, "2048 kB pages on any node: 10 needed, 4 free; "
 					"1048576 kB pages on node 1: 2 needed, 1 free"));
 	ql_error_clear(&err);
@@ -192,7 +192,7 @@ static void test_plan_and_reserve(void **state)
 	snprintf(jdir, sizeof(jdir), "%s/journal", root);
 	_cleanup_journal_ struct journal *j = NULL;
 	assert_int_equal(journal_open(jdir, "t", NULL, &j, &err), 0);
-	assert_int_equal(hugepages_apply(root, &p, QL_HUGEPAGES_RESERVE, j, NULL, &err), 0);
+	assert_int_equal(hugepages_apply(&p, QL_HUGEPAGES_RESERVE, j, NULL, &err), 0);
 	assert_int_equal(get(POOL2M, "nr_hugepages"), 16);
 	assert_int_equal(get(NODE1_1G, "nr_hugepages"), 2);
 	assert_int_equal(journal_undo_own(j, &err), 0);
