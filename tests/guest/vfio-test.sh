@@ -5,7 +5,7 @@
 # qemu does. Unmanaged refusal, --dry-run, a busy member refused, managed binding there and back
 # byte for byte, SIGKILLed launcher (guardian, then the next start), device node ownership for
 # `user:`, a group shared by two definitions, --status.
-PLAN=55
+PLAN=57
 . /guest-lib.sh
 
 PCI=/sys/bus/pci/devices
@@ -166,6 +166,18 @@ wait $LP 2>/dev/null
 wait_for 15 no_fake
 wait_for 15 same_state
 check "launcher SIGKILLed: the guardian gave every driver back" same_state || show_diff
+
+# --- 6b. launcher SIGKILLed after the binding, before qemu: the guardian forked before it ----------
+stopped() { grep -q "^State:.*stopped" /proc/$1/status 2>/dev/null; }
+QEMU_LAUNCHER_TEST_STOP_AT=vfio-bound "$QL" -d m >$T/early.out 2>$T/early.err </dev/null &
+LP=$!
+wait_for 15 stopped $LP
+eq "launcher stopped after moving the group (QEMU_LAUNCHER_TEST_STOP_AT=vfio-bound)" \
+	"vfio-pci vfio-pci" "$(drv $NV) $(drv $EDU)"
+kill -KILL $LP
+wait $LP 2>/dev/null
+wait_for 15 same_state
+check "SIGKILLed before qemu existed: the guardian gave every driver back" same_state || { show_diff; dump_err early; }
 
 # --- 7. launcher and guardian SIGKILLed: the next start gives them back, and takes them again --
 ql m
