@@ -221,6 +221,7 @@ static const char *const launcher_keys[] = {
     "shutdown_timeout",
     "hugepages",
     "housekeeping",
+    "vfio",
     NULL,
 };
 
@@ -700,6 +701,24 @@ static int parse_housekeeping(struct ctx *c, const struct ynode *key, const stru
 	return 0;
 }
 
+/* vfio: a mapping; `managed: true` lets the launcher move the VFIO devices' IOMMU groups to
+ * vfio-pci for the VM's lifetime (vfio.h). */
+static int parse_vfio(struct ctx *c, const struct ynode *v)
+{
+	static const char *const keys[] = {"managed", NULL};
+	if (v->type != YN_MAP)
+		return fail(c, v->mark, "`vfio` must be a mapping (`managed: true`), got %s",
+			    ynode_kind(v));
+	for (size_t i = 0; i < ynode_count(v); i++) {
+		const struct ynode *k = map_key(v, i), *val = map_value(v, i);
+		int r = streq(k->text, "managed") ? get_bool(c, val, "vfio.managed", &c->d->vfio_managed)
+						  : fail_unknown(c, k, "vfio key", keys);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* A host CPU list as `emulator_pinning` and `iothread_pinning` take it: "0-1,4", a CPU number
  * or a list of CPU numbers; never empty. */
 static int parse_cpu_list_value(struct ctx *c, const struct ynode *v, const char *what,
@@ -1075,6 +1094,8 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 			r = parse_hugepages(c, val);
 		} else if (streq(n, "housekeeping")) {
 			r = parse_housekeeping(c, k, val);
+		} else if (streq(n, "vfio")) {
+			r = parse_vfio(c, val);
 		} else if (streq(n, "shutdown_timeout")) {
 			r = get_uint(c, val, n, 0, 86400, &x);
 			d->shutdown_timeout = (unsigned)x;

@@ -136,6 +136,10 @@ struct definition {
 	} housekeeping;
 	struct ql_mark housekeeping_mark;
 
+	/* vfio: managed: the launcher binds each VFIO device's IOMMU group to vfio-pci for the VM's
+	 * lifetime and gives every driver back afterwards (vfio.h) */
+	bool vfio_managed;
+
 	struct qemu_option *options;
 	size_t n_options;
 	struct ql_mark qemu_mark;

@@ -11,6 +11,7 @@
 
 #include "cmdline.h"
 #include "macro.h"
+#include "vfio.h"
 
 #ifndef HUGETLBFS_MAGIC
 #define HUGETLBFS_MAGIC 0x958458f6
@@ -223,7 +224,6 @@ static int parse_memory(const struct definition *d, hugetlbfs_page_kb_fn page_kb
 			r = ql_error_set(err, ENOMEM, "out of memory");
 			break;
 		}
-		const char *first = kv.n && !kv.values[0] ? kv.keys[0] : NULL;
 		if (layout) {
 			/* guest RAM made of backends: -m is not allocated a second time */
 			if ((streq(o->name, "numa") && kv_get(&kv, "memdev")) ||
@@ -231,9 +231,8 @@ static int parse_memory(const struct definition *d, hugetlbfs_page_kb_fn page_kb
 				ram_in_backends = true;
 			if (streq(o->name, "overcommit") && is_on(kv_get(&kv, "mem-lock")))
 				lay->mem_lock = true;
-			const char *drv = first ? first : kv_get(&kv, "driver");
-			if (streq(o->name, "device") && drv && streq(drv, "vfio-pci"))
-				lay->vfio = true;
+			if (streq(o->name, "device") && vfio_is_device_value(val))
+				lay->vfio = true; /* also the JSON form */
 		} else if (streq(o->name, "mem-path")) {
 			mem_path = o->is_scalar ? o->scalar : NULL;
 			mem_path_opt = i;

@@ -51,7 +51,8 @@ struct record {
 	long delta;
 	char *path;
 	struct buf orig, new_value;
-	bool gone; /* undone in this pass: no longer part of its file's chain */
+	struct buf driver; /* JOURNAL_BIND: the driver it was on ("" when unbound) */
+	bool gone;	   /* undone in this pass: no longer part of its file's chain */
 };
 
 static void record_done(struct record *r)
@@ -61,6 +62,7 @@ static void record_done(struct record *r)
 	free(r->path);
 	free(r->orig.data);
 	free(r->new_value.data);
+	free(r->driver.data);
 	*r = (struct record){0};
 }
 
@@ -144,10 +146,56 @@ static int task_write(const struct journal *j, const char *path, const char *dat
 	return 0;
 }
 
+static bool is_owner_path(const char *path)
+{
+	return strncmp(path, JOURNAL_OWNER_PREFIX, strlen(JOURNAL_OWNER_PREFIX)) == 0;
+}
+
+/* "owner:FILE": FILE's "UID:GID:MODE". A symbolic link is refused: the launcher changes the
+ * owner of the device node it named, never of what a link points to. */
+static int owner_read(const char *path, struct buf *ret, struct ql_error *err)
+{
+	const char *file = path + strlen(JOURNAL_OWNER_PREFIX);
+	struct stat st;
+	if (lstat(file, &st) < 0)
+		return ql_error_set_errno(err, errno, "stat `%s`", file);
+	if (S_ISLNK(st.st_mode))
+		return ql_error_set(err, ELOOP, "`%s` is a symbolic link", file);
+	char *s = NULL;
+	if (asprintf(&s, "%u:%u:%04o", (unsigned)st.st_uid, (unsigned)st.st_gid,
+		     (unsigned)(st.st_mode & 07777)) < 0)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	*ret = (struct buf){s, strlen(s)};
+	return 0;
+}
+
+static int owner_write(const struct journal *j, const char *path, const char *data,
+		       struct ql_error *err)
+{
+	const char *file = path + strlen(JOURNAL_OWNER_PREFIX);
+	unsigned uid, gid, mode;
+	int n = 0;
+	if (sscanf(data, "%u:%u:%o%n", &uid, &gid, &mode, &n) != 3 || data[n] || mode > 07777)
+		return ql_error_set(err, EINVAL, "`%s` is not UID:GID:MODE", data);
+	struct stat st;
+	if (lstat(file, &st) < 0 && errno == ENOENT)
+		return 0; /* the node is gone (its group was released): nothing to give back */
+	if (S_ISLNK(st.st_mode))
+		return ql_error_set(err, ELOOP, "`%s` is a symbolic link", file);
+	ql_log(j->log, QL_LOG_DEBUG, "chown %s: %u:%u, chmod %04o", file, uid, gid, mode);
+	if (lchown(file, uid, gid) < 0)
+		return ql_error_set_errno(err, errno, "chown `%s` to %u:%u", file, uid, gid);
+	if (chmod(file, mode) < 0)
+		return ql_error_set_errno(err, errno, "chmod `%s` to %04o", file, mode);
+	return 0;
+}
+
 static int read_value(const char *path, struct buf *ret, struct ql_error *err)
 {
 	if (strncmp(path, JOURNAL_TASK_PREFIX, strlen(JOURNAL_TASK_PREFIX)) == 0)
 		return task_read(path, ret, err);
+	if (is_owner_path(path))
+		return owner_read(path, ret, err);
 	char *data;
 	size_t len;
 	int r = read_small_file(AT_FDCWD, path, O_NOFOLLOW, VALUE_MAX - 1, &data, &len);
@@ -165,6 +213,8 @@ static int write_value(const struct journal *j, const char *path, const char *da
 {
 	if (strncmp(path, JOURNAL_TASK_PREFIX, strlen(JOURNAL_TASK_PREFIX)) == 0)
 		return task_write(j, path, data, err);
+	if (is_owner_path(path))
+		return owner_write(j, path, data, err);
 	struct ql_shown s;
 	ql_log(j->log, QL_LOG_DEBUG, "write %s: %s", path, ql_show(&s, data));
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_TRUNC);
@@ -276,6 +326,27 @@ static int lock_dir(const struct journal *j, int *ret_fd, struct ql_error *err)
 
 /* --- record files ------------------------------------------------------------------------- */
 
+static const char *const kind_names[] = {
+    [JOURNAL_SET] = "set",
+    [JOURNAL_ADD] = "add",
+    [JOURNAL_BIND] = "bind",
+};
+
+static const char *kind_name(enum journal_kind k)
+{
+	return kind_names[k];
+}
+
+static bool kind_parse(const char *s, enum journal_kind *ret)
+{
+	for (size_t i = 0; i < ELEMENTSOF(kind_names); i++)
+		if (streq(s, kind_names[i])) {
+			*ret = (enum journal_kind)i;
+			return true;
+		}
+	return false;
+}
+
 static int serialize(const struct record *r, char **ret, size_t *ret_len)
 {
 	char *out = NULL;
@@ -286,13 +357,17 @@ static int serialize(const struct record *r, char **ret, size_t *ret_len)
 	fprintf(f, MAGIC "pid %d\nstart %llu\nowner %zu\n", (int)r->pid, r->start,
 		strlen(r->owner));
 	fwrite(r->owner, 1, strlen(r->owner), f);
-	fprintf(f, "\nkind %s\ndelta %ld\npath %zu\n", r->kind == JOURNAL_ADD ? "add" : "set",
-		r->delta, strlen(r->path));
+	fprintf(f, "\nkind %s\ndelta %ld\npath %zu\n", kind_name(r->kind), r->delta,
+		strlen(r->path));
 	fwrite(r->path, 1, strlen(r->path), f);
 	fprintf(f, "\norig %zu\n", r->orig.len);
 	fwrite(r->orig.data, 1, r->orig.len, f);
 	fprintf(f, "\nnew %zu\n", r->new_value.len);
 	fwrite(r->new_value.data, 1, r->new_value.len, f);
+	if (r->kind == JOURNAL_BIND) {
+		fprintf(f, "\ndriver %zu\n", r->driver.len);
+		fwrite(r->driver.data, 1, r->driver.len, f);
+	}
 	fputs("\nend\n", f);
 	if (fclose(f) != 0) {
 		free(out);
@@ -354,13 +429,15 @@ static int parse_record(const char *name, const char *text, size_t len, struct r
 	bool ok = take_line(&c, "pid", v, sizeof(v)) && (r->pid = (pid_t)atoi(v)) > 0 &&
 		  take_line(&c, "start", v, sizeof(v)) && ((r->start = strtoull(v, NULL, 10)), 1) &&
 		  take_blob(&c, "owner", &owner) && take_line(&c, "kind", v, sizeof(v)) &&
-		  (streq(v, "add") || streq(v, "set")) &&
-		  ((r->kind = streq(v, "add") ? JOURNAL_ADD : JOURNAL_SET), 1) &&
-		  take_line(&c, "delta", v, sizeof(v)) && ((r->delta = strtol(v, NULL, 10)), 1) &&
-		  take_blob(&c, "path", &path) && path.len == strlen(path.data) &&
+		  kind_parse(v, &r->kind) && take_line(&c, "delta", v, sizeof(v)) &&
+		  ((r->delta = strtol(v, NULL, 10)), 1) && take_blob(&c, "path", &path) &&
+		  path.len == strlen(path.data) &&
 		  (path.data[0] == '/' ||
-		   strncmp(path.data, JOURNAL_TASK_PREFIX, strlen(JOURNAL_TASK_PREFIX)) == 0) &&
+		   strncmp(path.data, JOURNAL_TASK_PREFIX, strlen(JOURNAL_TASK_PREFIX)) == 0 ||
+		   is_owner_path(path.data)) &&
 		  take_blob(&c, "orig", &r->orig) && take_blob(&c, "new", &r->new_value) &&
+		  (r->kind != JOURNAL_BIND ||
+		   (path.data[0] == '/' && take_blob(&c, "driver", &r->driver))) &&
 		  (size_t)(c.end - c.p) == 4 && memcmp(c.p, "end\n", 4) == 0;
 	r->owner = owner.data;
 	r->path = path.data;
@@ -500,14 +577,116 @@ static int parse_long(const struct buf *b, const char *path, long *ret, struct q
 	return 0;
 }
 
+/* --- drivers (JOURNAL_BIND) ---------------------------------------------------------------- */
+
+/* dev_dir ".../bus/pci/devices/ADDR": the bus directory ".../bus/pci" and ADDR. */
+static int bind_paths(const char *dev_dir, char **ret_bus, const char **ret_addr)
+{
+	const char *addr = strrchr(dev_dir, '/');
+	if (!addr || !addr[1] || addr - dev_dir < (ptrdiff_t)strlen("/devices") ||
+	    strncmp(addr - strlen("/devices"), "/devices", strlen("/devices")) != 0)
+		return -EINVAL;
+	size_t bus_len = (size_t)(addr - dev_dir) - strlen("/devices");
+	if (bus_len == 0 || !(*ret_bus = strndup(dev_dir, bus_len)))
+		return bus_len ? -ENOMEM : -EINVAL;
+	*ret_addr = addr + 1;
+	return 0;
+}
+
+/* The driver a device is bound to (the name its `driver` link points to); false when unbound. */
+static bool driver_of(const char *dev_dir, char *out, size_t size)
+{
+	_cleanup_free_ char *link = path_join(dev_dir, "driver");
+	char target[PATH_MAX];
+	ssize_t n = link ? readlink(link, target, sizeof(target) - 1) : -1;
+	if (n <= 0)
+		return false;
+	target[n] = '\0';
+	const char *base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	if (strlen(base) >= size)
+		return false;
+	strcpy(out, base);
+	return true;
+}
+
+/* Writes text to the file named by fmt, traced with -d. */
+static int write_to(const struct journal *j, const char *text, struct ql_error *err,
+		    const char *fmt, ...) _printf_(4, 5);
+static int write_to(const struct journal *j, const char *text, struct ql_error *err,
+		    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	_cleanup_free_ char *path = NULL;
+	int n = vasprintf(&path, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		path = NULL;
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	return write_value(j, path, text, strlen(text), err);
+}
+
+/* driver_override as it was: the kernel shows an unset one as "(null)", and a lone newline
+ * clears it. */
+static int restore_override(const struct journal *j, const struct record *r, struct ql_error *err)
+{
+	_cleanup_free_ char *path = path_join(r->path, "driver_override");
+	if (!path)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	bool unset =
+	    r->orig.len == 0 || streq(r->orig.data, "(null)\n") || streq(r->orig.data, "(null)");
+	return unset ? write_value(j, path, "\n", 1, err)
+		     : write_value(j, path, r->orig.data, r->orig.len, err);
+}
+
+/* A device moved to another driver, given back: off that driver (if it is still there), its
+ * driver_override as it was, and onto its original driver (if it had one and is now unbound:
+ * a driver someone chose since is left alone). A device that is gone has nothing to give back. */
+static int undo_bind(const struct journal *j, const struct record *r, struct ql_error *err)
+{
+	_cleanup_free_ char *bus = NULL;
+	const char *addr;
+	if (bind_paths(r->path, &bus, &addr) < 0)
+		return ql_error_set(err, EINVAL, "`%s` is not a device on a bus", r->path);
+	if (access(r->path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	char cur[NAME_MAX + 1];
+	bool bound = driver_of(r->path, cur, sizeof(cur));
+	bool unbound = !bound;
+	if (bound && streq(cur, r->new_value.data)) {
+		int r1 = write_to(j, addr, err, "%s/drivers/%s/unbind", bus, cur);
+		if (r1 < 0)
+			return r1;
+		unbound = true;
+	}
+	int r1 = restore_override(j, r, err);
+	if (r1 < 0 || !unbound || r->driver.len == 0)
+		return r1;
+	struct ql_error e = {0};
+	r1 = write_to(j, addr, &e, "%s/drivers/%s/bind", bus, r->driver.data);
+	if (r1 < 0) {
+		/* its driver refuses it now (or is gone): the bus finds it one, if any */
+		ql_log(j->log, QL_LOG_WARNING, "%s; asking the bus to probe %s instead", e.msg,
+		       addr);
+		ql_error_clear(&e);
+		r1 = write_to(j, addr, err, "%s/drivers_probe", bus);
+	}
+	return r1;
+}
+
 /* Gives one record's change back: the last record for its file writes the shared original;
  * earlier ones leave a setting to the launchers still using it, or subtract their own delta. */
 static int undo_record(const struct journal *j, const struct records *rs, const struct record *r,
 		       struct ql_error *err)
 {
-	const struct record *other = other_for_path(rs, r->path, r->name);
+	const struct record *other =
+	    r->kind == JOURNAL_BIND ? NULL : other_for_path(rs, r->path, r->name);
 	int ret = 0;
-	if (!other) {
+	if (r->kind == JOURNAL_BIND) {
+		ret = undo_bind(j, r, err);
+	} else if (!other) {
 		ret = write_value(j, r->path, r->orig.data, r->orig.len, err);
 	} else if (r->kind == JOURNAL_ADD && r->delta != 0) {
 		struct buf cur = {0};
@@ -540,6 +719,34 @@ static int forget_own(struct journal *j, const char *name)
 	return -ENOENT;
 }
 
+static char *record_name(const struct journal *j)
+{
+	/* one sequence per process: record names stay unique across journals of one process */
+	static unsigned seq;
+	char *s = NULL;
+	if (asprintf(&s, "%d.%llu.%06u", (int)j->pid, j->start, seq++) < 0)
+		return NULL;
+	return s;
+}
+
+/* Stores rec (write-ahead) and counts it among this launcher's own. */
+static int store_own(struct journal *j, const struct record *rec, struct ql_error *err)
+{
+	char **own = realloc(j->own, (j->n_own + 1) * sizeof(char *));
+	if (!own)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	j->own = own;
+	int r = store_record(j, rec, err);
+	if (r < 0)
+		return r;
+	if (!(j->own[j->n_own] = strdup(rec->name))) {
+		remove_record(j, rec->name, NULL);
+		return ql_error_set(err, ENOMEM, "out of memory");
+	}
+	j->n_own++;
+	return 0;
+}
+
 /* Records then writes, under the lock. For ADD, value is ignored and delta is the wish. */
 static int change(struct journal *j, enum journal_kind kind, const char *path, const char *value,
 		  long want, long *ret_got, struct ql_error *err)
@@ -567,11 +774,9 @@ static int change(struct journal *j, enum journal_kind kind, const char *path, c
 	/* A file another live launcher changed first: its original is the host's, not today's. */
 	const struct record *chain = other_for_path(&rs, path, "");
 	const struct buf *orig = chain ? &chain->orig : &cur;
-	/* one sequence per process: record names stay unique across journals of one process */
-	static unsigned seq;
-	if (asprintf(&rec.name, "%d.%llu.%06u", (int)j->pid, j->start, seq++) < 0 ||
-	    !(rec.owner = strdup(j->owner)) || !(rec.path = strdup(path)) ||
-	    !(rec.orig.data = malloc(orig->len + 1)) || !(rec.new_value.data = strdup(value))) {
+	if (!(rec.name = record_name(j)) || !(rec.owner = strdup(j->owner)) ||
+	    !(rec.path = strdup(path)) || !(rec.orig.data = malloc(orig->len + 1)) ||
+	    !(rec.new_value.data = strdup(value))) {
 		r = ql_error_set(err, ENOMEM, "out of memory");
 		goto out;
 	}
@@ -579,21 +784,9 @@ static int change(struct journal *j, enum journal_kind kind, const char *path, c
 	rec.orig.data[orig->len] = '\0';
 	rec.orig.len = orig->len;
 	rec.new_value.len = strlen(value);
-	char **own = realloc(j->own, (j->n_own + 1) * sizeof(char *));
-	if (!own) {
-		r = ql_error_set(err, ENOMEM, "out of memory");
-		goto out;
-	}
-	j->own = own;
-	r = store_record(j, &rec, err);
+	r = store_own(j, &rec, err);
 	if (r < 0)
 		goto out;
-	if (!(j->own[j->n_own] = strdup(rec.name))) {
-		remove_record(j, rec.name, NULL);
-		r = ql_error_set(err, ENOMEM, "out of memory");
-		goto out;
-	}
-	j->n_own++;
 	r = write_value(j, path, value, strlen(value), err);
 	if (r < 0 && kind == JOURNAL_SET) {
 		/* A refused write (a managed IRQ's EIO) changed nothing: a record would only make
@@ -645,6 +838,99 @@ int journal_set(struct journal *j, const char *path, const char *value, struct q
 int journal_add(struct journal *j, const char *path, long want, long *ret_got, struct ql_error *err)
 {
 	return change(j, JOURNAL_ADD, path, NULL, want, ret_got, err);
+}
+
+int journal_bind(struct journal *j, const char *dev_dir, const char *driver, struct ql_error *err)
+{
+	_cleanup_free_ char *bus = NULL;
+	const char *addr;
+	int r = bind_paths(dev_dir, &bus, &addr);
+	if (r < 0)
+		return ql_error_set(err, -r, "`%s` is not a device on a bus", dev_dir);
+	_cleanup_free_ char *override = path_join(dev_dir, "driver_override");
+	if (!override)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	_cleanup_close_ int lock = -1;
+	r = lock_dir(j, &lock, err);
+	if (r < 0)
+		return r;
+	char cur[NAME_MAX + 1];
+	bool bound = driver_of(dev_dir, cur, sizeof(cur));
+	if (bound && streq(cur, driver))
+		return 0;
+	struct record rec = {.pid = j->pid, .start = j->start, .kind = JOURNAL_BIND};
+	r = read_value(override, &rec.orig, err);
+	if (r == 0 && (!(rec.name = record_name(j)) || !(rec.owner = strdup(j->owner)) ||
+		       !(rec.path = strdup(dev_dir)) || !(rec.new_value.data = strdup(driver)) ||
+		       !(rec.driver.data = strdup(bound ? cur : ""))))
+		r = ql_error_set(err, ENOMEM, "out of memory");
+	rec.new_value.len = strlen(driver);
+	rec.driver.len = bound ? strlen(cur) : 0;
+	if (r == 0)
+		r = store_own(j, &rec, err);
+	if (r < 0) {
+		record_done(&rec);
+		return r;
+	}
+	r = write_value(j, override, driver, strlen(driver), err);
+	if (r < 0) {
+		/* nothing changed: nothing to give back */
+		remove_record(j, rec.name, NULL);
+		forget_own(j, rec.name);
+	}
+	if (r == 0 && bound)
+		r = write_to(j, addr, err, "%s/drivers/%s/unbind", bus, cur);
+	if (r == 0)
+		r = write_to(j, addr, err, "%s/drivers_probe", bus);
+	record_done(&rec);
+	return r;
+}
+
+void journal_bindings_free(struct journal_binding *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].dev_dir);
+		free(v[i].owner);
+	}
+	free(v);
+}
+
+int journal_bindings(struct journal *j, struct journal_binding **ret, size_t *ret_n,
+		     struct ql_error *err)
+{
+	_cleanup_close_ int lock = -1;
+	struct records rs = {0};
+	int r = lock_dir(j, &lock, err);
+	if (r == 0)
+		r = load_records(j, &rs, err);
+	if (r < 0)
+		return r;
+	struct journal_binding *v = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < rs.n && r == 0; i++) {
+		const struct record *rec = &rs.v[i];
+		if (rec->kind != JOURNAL_BIND || !owner_alive(rec->pid, rec->start) ||
+		    (rec->pid == j->pid && rec->start == j->start))
+			continue;
+		struct journal_binding *nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv) {
+			r = ql_error_set(err, ENOMEM, "out of memory");
+			break;
+		}
+		v = nv;
+		v[n] = (struct journal_binding){
+		    .pid = rec->pid, .dev_dir = strdup(rec->path), .owner = strdup(rec->owner)};
+		if (!v[n++].dev_dir || !v[n - 1].owner)
+			r = ql_error_set(err, ENOMEM, "out of memory");
+	}
+	records_done(&rs);
+	if (r < 0) {
+		journal_bindings_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
 }
 
 int journal_undo_own(struct journal *j, struct ql_error *err)

@@ -14,6 +14,9 @@
 /* A path "task:PID:START" (START: field 22 of /proc/PID/stat) stands for that thread's CPU
  * affinity as a CPU list: read with sched_getaffinity, written with sched_setaffinity. */
 #define JOURNAL_TASK_PREFIX "task:"
+/* A path "owner:FILE" stands for FILE's owner and permission bits as "UID:GID:MODE" (MODE in
+ * octal, e.g. "0:0:0600"): read with stat, written with chown and chmod (VFIO device nodes). */
+#define JOURNAL_OWNER_PREFIX "owner:"
 
 struct journal;
 
@@ -21,10 +24,15 @@ struct journal;
  *  JOURNAL_SET: a setting. Launchers changing the same file share one original (the value before
  *               the first of them); only the last record out writes it back.
  *  JOURNAL_ADD: a counter (nr_hugepages): each record gives back exactly its own delta; the last
- *               record out writes the shared original back byte for byte. */
+ *               record out writes the shared original back byte for byte.
+ *  JOURNAL_BIND: a device (path: its directory on its bus, .../bus/pci/devices/ADDR) moved to
+ *               another driver with driver_override: undone by unbinding it from that driver,
+ *               writing driver_override back byte for byte and binding the original driver
+ *               (or leaving it unbound, as it was). */
 enum journal_kind {
 	JOURNAL_SET,
 	JOURNAL_ADD,
+	JOURNAL_BIND,
 };
 
 /* Opens (creating it 0700, with its parents) the journal directory for records owned by this
@@ -48,6 +56,24 @@ int journal_set(struct journal *j, const char *path, const char *value, struct q
  * that, so only it is given back. want may be negative. */
 int journal_add(struct journal *j, const char *path, long want, long *ret_got,
 		struct ql_error *err);
+
+/* Moves the device at dev_dir (.../bus/BUS/devices/ADDR) to `driver`: records its driver_override
+ * and current driver, writes driver_override, unbinds it from its driver and asks the bus to probe
+ * it (BUS/drivers_probe). Nothing is recorded when it is on `driver` already. The caller reads
+ * back where it landed. Every write is traced with -d. On failure the record stays, for the
+ * caller's undo. */
+int journal_bind(struct journal *j, const char *dev_dir, const char *driver, struct ql_error *err);
+
+/* One device another live launcher moved to a driver (JOURNAL_BIND), for conflict checks. */
+struct journal_binding {
+	char *dev_dir;
+	char *owner; /* that launcher's VM */
+	pid_t pid;
+};
+/* The bindings of live launchers other than j's own. */
+int journal_bindings(struct journal *j, struct journal_binding **ret, size_t *ret_n,
+		     struct ql_error *err);
+void journal_bindings_free(struct journal_binding *v, size_t n);
 
 /* True when this journal holds records (the run changed something). */
 bool journal_has_records(const struct journal *j);

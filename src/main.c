@@ -17,6 +17,7 @@
 #include "status.h"
 #include "status_json.h"
 #include "topology.h"
+#include "vfio.h"
 #include "vm.h"
 
 /* Exit codes (README, "Exit status"; the env(1)/timeout(1) convention). */
@@ -446,12 +447,29 @@ static void print_memlock_warning(const struct definition *d)
 		fprintf(stderr, "qemu-launcher: warning: %s\n", *w);
 }
 
+/* --check: other definitions whose VFIO devices share an IOMMU group with this one's. */
+static void print_vfio_conflicts(const struct config_paths *paths, const char *name,
+				 const struct definition *d)
+{
+	struct ql_error err = {0};
+	_cleanup_strv_free_ char **warnings = NULL;
+	if (vfio_conflicts(paths, name, d, &warnings, &err) < 0) {
+		fprintf(stderr, "qemu-launcher: warning: VFIO conflicts not checked: %s\n", err.msg);
+		ql_error_clear(&err);
+		return;
+	}
+	for (char **w = warnings; *w; w++)
+		fprintf(stderr, "qemu-launcher: warning: %s\n", *w);
+}
+
 /* --check and --dry-run: the same plan a run would carry out. */
-static int show_plan(const struct cli *cli, const struct vm_plan *plan, const struct definition *d)
+static int show_plan(const struct cli *cli, const struct config_paths *paths,
+		     const struct vm_plan *plan, const struct definition *d)
 {
 	if (cli->mode == MODE_CHECK) {
 		print_topology_warnings(d);
 		print_memlock_warning(d);
+		print_vfio_conflicts(paths, cli->name, d);
 		printf("%s: OK\n", d->path);
 		return EXIT_SUCCESS;
 	}
@@ -498,7 +516,7 @@ static int run_definition(const struct cli *cli, const struct config_paths *path
 		return EXIT_LAUNCHER;
 	}
 	if (cli->mode == MODE_DRY_RUN || cli->mode == MODE_CHECK)
-		return show_plan(cli, plan, d);
+		return show_plan(cli, paths, plan, d);
 	struct vm_outcome outcome;
 	if (vm_run(plan, &outcome, &err) < 0)
 		print_error("%s", err.msg ? err.msg : "failed");

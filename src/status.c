@@ -101,6 +101,7 @@ static void vm_done(struct status_vm *vm)
 	free(vm->definition_note);
 	strv_free(vm->problems);
 	hugepages_use_free(vm->hugepages);
+	vfio_status_free(vm->vfio, vm->n_vfio);
 }
 
 void status_report_free(struct status_report *r)
@@ -606,6 +607,14 @@ static int compare_with_definition(struct status_vm *vm, const struct config_pat
 		r = compare_sets(vm, expected, known);
 	if (r == 0)
 		r = compare_iothreads(vm, d);
+	_cleanup_strv_free_ char **vfio_problems = NULL;
+	if (r == 0 && vfio_status_collect(paths->sysfs_root, d, &vm->vfio, &vm->n_vfio,
+					  &vfio_problems, &e) < 0) {
+		ql_error_clear(&e);
+		r = -ENOMEM;
+	}
+	for (char **p = vfio_problems; r == 0 && p && *p; p++)
+		r = problem(vm, "%s", *p);
 	return r;
 }
 
@@ -699,6 +708,8 @@ char *status_format(const struct status_report *r)
 				t->set ? t->set : "?");
 		}
 		hugepages_status_format(vm->hugepages, f);
+		_cleanup_free_ char *vfio = vfio_status_format(vm->vfio, vm->n_vfio);
+		fputs(vfio ? vfio : "", f);
 		if (vm->definition_note)
 			fprintf(f, "  note: %s\n", vm->definition_note);
 		for (char **p = vm->problems; *p; p++, n_problems++)

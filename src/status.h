@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "vfio.h"
 
 /* Bounds on what we are willing to look at. */
 #define STATUS_MAX_VMS 1024
@@ -41,6 +42,8 @@ struct status_vm {
 	char *definition_note;		 /* why the definition was not compared, or NULL */
 	char **problems;		 /* differences, NULL-terminated, never NULL */
 	struct hugepages_use *hugepages; /* hugepages_status.h; NULL: none used or reserved */
+	struct vfio_status *vfio;	 /* its VFIO devices and their groups' members (vfio.h) */
+	size_t n_vfio;
 };
 
 struct status_report {

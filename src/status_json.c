@@ -124,6 +124,22 @@ static json_object *thread_json(const struct status_thread *t)
 	return TAKE_PTR(o);
 }
 
+/* Its VFIO devices and the members of their IOMMU groups (vfio.h). */
+static json_object *vfio_json(const struct status_vm *vm)
+{
+	_cleanup_json_ json_object *a = json_object_new_array();
+	for (size_t i = 0; a && i < vm->n_vfio; i++) {
+		const struct vfio_status *v = &vm->vfio[i];
+		json_object *o = json_object_new_object();
+		if (!push(a, o) || !put(o, "address", text(v->addr), true) ||
+		    !put(o, "iommu_group", text(v->group), v->group) ||
+		    !put(o, "driver", text(v->driver), v->driver) ||
+		    !put(o, "assigned", json_object_new_boolean(v->assigned), true))
+			return NULL;
+	}
+	return TAKE_PTR(a);
+}
+
 static json_object *vm_json(const struct status_vm *vm)
 {
 	_cleanup_json_ json_object *o = json_object_new_object();
@@ -149,6 +165,8 @@ static json_object *vm_json(const struct status_vm *vm)
 	for (size_t i = 0; i < vm->n_threads; i++)
 		if (!push(threads, thread_json(&vm->threads[i])))
 			return NULL;
+	if (vm->n_vfio && !put(o, "vfio", vfio_json(vm), true))
+		return NULL;
 	for (char **p = vm->problems; *p; p++)
 		if (!push(problems, text(*p)))
 			return NULL;

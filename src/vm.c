@@ -49,6 +49,7 @@ struct vm_plan {
 	struct prealloc_plan prealloc; /* thread-context for the preallocation threads */
 	struct cpu_list *hk_vcpus;     /* housekeeping: the CPUs kept clear; NULL when off */
 	struct housekeeping_plan hk;   /* what --dry-run shows (the run plans again before cont) */
+	struct vfio_plan *vfio;	       /* the VFIO devices' groups; NULL when none */
 };
 
 void vm_plan_free(struct vm_plan *p)
@@ -64,6 +65,7 @@ void vm_plan_free(struct vm_plan *p)
 	prealloc_plan_done(&p->prealloc);
 	cpu_list_free(p->hk_vcpus);
 	housekeeping_plan_done(&p->hk);
+	vfio_plan_free(p->vfio);
 	free(p);
 }
 
@@ -174,6 +176,21 @@ static int memory_prepare(struct vm_plan *p, bool pins, struct ql_error *err)
 	return r;
 }
 
+/* The VFIO devices' groups, checked or planned to move (reads only), for qemu's identity. */
+static int vfio_prepare(struct vm_plan *p, struct ql_error *err)
+{
+	_cleanup_(identity_done) struct identity id = {0};
+	int r = privileges_identity(p->o->def, p->o->paths->setuid, &id, err);
+	if (r < 0)
+		return r;
+	struct vfio_identity vid = {.change = id.change,
+				    .uid = id.uid,
+				    .gid = id.gid,
+				    .groups = id.groups,
+				    .n_groups = id.n_groups};
+	return vfio_plan_compute(p->o->paths->sysfs_root, p->o->def, &vid, &p->vfio, err);
+}
+
 int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_error *err)
 {
 	const struct definition *d = o->def;
@@ -192,8 +209,7 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 		r = pinning_prepare(d, &icfg, &p->pinning, err);
 	}
 	/* qemu would fail late with "group N is not viable": say it before anything starts */
-	if (r == 0 && (r = vfio_check(o->paths->sysfs_root, d, err)) < 0 && r != -ENOMEM &&
-	    o->dry_run) {
+	if (r == 0 && (r = vfio_prepare(p, err)) < 0 && r != -ENOMEM && o->dry_run) {
 		ql_log(o->log, QL_LOG_WARNING, "%s (a run would stop here)", err->msg);
 		ql_error_clear(err);
 		r = 0;
@@ -239,8 +255,9 @@ char *vm_plan_describe(const struct vm_plan *p)
 	_cleanup_free_ char *huge =
 	    p->huge.n ? hugepages_plan_describe(&p->huge, p->o->def->hugepages) : NULL;
 	_cleanup_free_ char *hk = p->hk_vcpus ? housekeeping_plan_describe(&p->hk) : NULL;
+	_cleanup_free_ char *vfio = p->vfio ? vfio_plan_describe(p->vfio) : NULL;
 	if (!line || !added || (p->pinning && !plan) || (p->huge.n && !huge) ||
-	    (p->hk_vcpus && !hk))
+	    (p->hk_vcpus && !hk) || (p->vfio && !vfio))
 		return NULL;
 	char *out = NULL;
 	size_t len = 0;
@@ -256,6 +273,9 @@ char *vm_plan_describe(const struct vm_plan *p)
 	     l = strtok_r(NULL, "\n", &save))
 		fprintf(f, "# %s\n", l);
 	for (char *save = NULL, *l = hk ? strtok_r(hk, "\n", &save) : NULL; l;
+	     l = strtok_r(NULL, "\n", &save))
+		fprintf(f, "# %s\n", l);
+	for (char *save = NULL, *l = vfio ? strtok_r(vfio, "\n", &save) : NULL; l;
 	     l = strtok_r(NULL, "\n", &save))
 		fprintf(f, "# %s\n", l);
 	describe_memory(p, f);
@@ -687,13 +707,29 @@ static void guardian_before_reserving(struct vm_plan *p, struct guardian **ret)
 	ql_error_clear(&e);
 }
 
+/* The VFIO devices move before qemu exists: the guardian is forked first (unless reserving
+ * hugepages did), so a launcher killed while they move does not leave them to the next start. */
+static void guardian_before_vfio(struct vm_plan *p, struct guardian **ret)
+{
+	if (*ret)
+		return;
+	struct ql_error e = {0};
+	if (guardian_start(0, reclaim_cb, p, NULL, p->o->log, ret, &e) < 0)
+		ql_log(p->o->log, QL_LOG_WARNING,
+		       "no guardian for a killed launcher (%s): its VFIO devices would wait for "
+		       "the next start to be given back",
+		       e.msg);
+	ql_error_clear(&e);
+}
+
 /* Gives back what launchers that died left in the journal (when one exists), then takes what
- * this run needs (hugepages) through it. */
+ * this run needs (hugepages, VFIO drivers and device nodes) through it. */
 static int host_values_before(struct vm_plan *p, struct guardian **guardian, struct ql_error *err)
 {
 	const struct vm_options *o = p->o;
-	/* both need the journal: without it nothing would give their values back */
-	bool reserve = o->def->hugepages == QL_HUGEPAGES_RESERVE || o->def->housekeeping.on;
+	/* they need the journal: without it nothing would give their values back */
+	bool reserve = o->def->hugepages == QL_HUGEPAGES_RESERVE || o->def->housekeeping.on ||
+		       vfio_plan_changes_host(p->vfio);
 	struct ql_error e = {0};
 	struct stat jst;
 	/* another user's journal (root's, for an unprivileged launcher) is not ours to replay */
@@ -702,8 +738,9 @@ static int host_values_before(struct vm_plan *p, struct guardian **guardian, str
 		if (r == 0)
 			r = journal_recover(p->journal, NULL, &e);
 		if (r < 0 && reserve) {
-			ql_error_prefix(&e,
-					o->def->housekeeping.on ? "housekeeping: " : "hugepages: ");
+			ql_error_prefix(&e, o->def->housekeeping.on ? "housekeeping: "
+					    : o->def->hugepages == QL_HUGEPAGES_RESERVE ? "hugepages: "
+											: "vfio: ");
 			*err = e;
 			return r;
 		}
@@ -711,13 +748,22 @@ static int host_values_before(struct vm_plan *p, struct guardian **guardian, str
 			ql_log(o->log, QL_LOG_WARNING, "journal of host changes: %s", e.msg);
 		ql_error_clear(&e);
 	}
-	if (!p->huge.n)
-		return 0;
-	guardian_before_reserving(p, guardian);
-	int r = hugepages_apply(&p->huge, o->def->hugepages, p->journal, o->log, err);
-	/* tests kill the launcher here: the pages are reserved, qemu is not started */
-	if (r == 0 && streq(o->paths->test_stop_at, "hugepages-reserved"))
-		raise(SIGSTOP);
+	int r = 0;
+	if (p->huge.n) {
+		guardian_before_reserving(p, guardian);
+		r = hugepages_apply(&p->huge, o->def->hugepages, p->journal, o->log, err);
+		/* tests kill the launcher here: the pages are reserved, qemu is not started */
+		if (r == 0 && streq(o->paths->test_stop_at, "hugepages-reserved"))
+			raise(SIGSTOP);
+	}
+	if (r == 0 && p->vfio) {
+		if (p->journal && vfio_plan_changes_host(p->vfio))
+			guardian_before_vfio(p, guardian);
+		r = vfio_apply(p->vfio, p->journal, o->log, err);
+		/* tests kill the launcher here: the devices are on vfio-pci, qemu is not started */
+		if (r == 0 && streq(o->paths->test_stop_at, "vfio-bound"))
+			raise(SIGSTOP);
+	}
 	return r;
 }
 
@@ -727,10 +773,10 @@ int vm_run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
 	/* dismissed on return, after every host change was undone */
 	_cleanup_guardian_ struct guardian *guardian = NULL;
 	int r = host_values_before(p, &guardian, err);
-	if (r < 0)
-		return r;
-	r = run(p, &guardian, ret, err);
-	/* qemu has ended on every path out of run(): its pages are free to give back */
+	if (r == 0)
+		r = run(p, &guardian, ret, err);
+	/* qemu has ended on every path out of run() (or never started: a failed host change is
+	 * given back too): its pages and devices are free to give back */
 	struct ql_error e = {0};
 	if (journal_undo_own(p->journal, &e) < 0)
 		ql_log(p->o->log, QL_LOG_WARNING, "giving back host changes: %s", e.msg);

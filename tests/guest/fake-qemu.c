@@ -3,6 +3,8 @@
  * backend files (hugetlbfs) are mapped, bound to their host-nodes and preallocated like qemu's. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/vfio.h>
+#include <sys/ioctl.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -24,6 +26,51 @@
 #define MAX_MSG (64 * 1024)
 
 static int qmp_fd = -1;
+
+/* -device vfio-pci,host=ADDR as qemu's vfio code starts it: the group /dev/vfio/N (N from the
+ * device's iommu_group link) opened, checked viable, put in a type1 container, the device fd
+ * taken. Any failure ends fake-qemu with qemu's kind of message, as qemu would. The fds stay
+ * open for fake-qemu's lifetime (the launcher can only give the devices back after it ended). */
+static void vfio_open(const char *v)
+{
+	const char *h = strstr(v, "host=");
+	char addr[32], link[128], target[256], path[64];
+	if (strncmp(v, "vfio-pci,", 9) || !h || sscanf(h + 5, "%31[^,]", addr) != 1)
+		return;
+	snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s/iommu_group", addr);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	if (n <= 0) {
+		fprintf(stderr, "fake-qemu: vfio %s: no IOMMU group\n", addr);
+		exit(1);
+	}
+	target[n] = '\0';
+	snprintf(path, sizeof(path), "/dev/vfio/%s", strrchr(target, '/') + 1);
+	int group = open(path, O_RDWR | O_CLOEXEC);
+	if (group < 0) {
+		fprintf(stderr, "fake-qemu: vfio %s: failed to open %s: %s\n", addr, path,
+			strerror(errno));
+		exit(1);
+	}
+	struct vfio_group_status st = {.argsz = sizeof(st)};
+	if (ioctl(group, VFIO_GROUP_GET_STATUS, &st) < 0 || !(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		fprintf(stderr, "fake-qemu: vfio %s: group %s is not viable\n", addr, path);
+		exit(1);
+	}
+	int container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	if (container < 0 || ioctl(group, VFIO_GROUP_SET_CONTAINER, &container) < 0 ||
+	    ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU) < 0) {
+		fprintf(stderr, "fake-qemu: vfio %s: container for %s: %s\n", addr, path,
+			strerror(errno));
+		exit(1);
+	}
+	int dev = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, addr);
+	if (dev < 0) {
+		fprintf(stderr, "fake-qemu: vfio %s: device fd: %s\n", addr, strerror(errno));
+		exit(1);
+	}
+	fprintf(stderr, "fake-qemu: vfio %s: %s open, device fd %d (uid %d)\n", addr, path, dev,
+		(int)getuid());
+}
 
 static void *helper_thread(void *arg)
 {
@@ -397,6 +444,8 @@ int main(int argc, char **argv)
 			paused = true;
 		else if (!strcmp(argv[i], "-smp") && i + 1 < argc)
 			parse_smp(argv[++i]);
+		else if (!strcmp(argv[i], "-device") && i + 1 < argc)
+			vfio_open(argv[++i]);
 		else if (!strcmp(argv[i], "-chardev") && i + 1 < argc) {
 			const char *v = argv[++i], *fd = strstr(v, "fd=");
 			if (!strncmp(v, "socket,", 7) && fd)

@@ -30,12 +30,56 @@ guest_prereqs() {
 	command -v cpio >/dev/null || skip_all "cpio is not installed"
 }
 
+# guest_vfio_modules TREE: vfio-pci and vfio_iommu_type1 of the unpacked kernel package TREE, with
+# every module they depend on (modinfo -F depends, or the module's own "depends=" string where
+# kmod is not installed), copied to $GUEST_MODULES and listed in load order in vfio.order.
+guest_vfio_modules() {
+	local tree=$1 order=() seen=" " m f
+	modfile() {
+		find "$tree" \( -name "$1.ko" -o -name "$(echo "$1" | tr _ -).ko" -o \
+			-name "$(echo "$1" | tr - _).ko" \) | head -n1
+	}
+	moddeps() {
+		local f
+		f=$(modfile "$1")
+		[ -n "$f" ] || return 0
+		if command -v modinfo >/dev/null; then
+			modinfo -F depends "$f"
+		else
+			tr '\0' '\n' <"$f" | sed -n 's/^depends=//p' | head -n1
+		fi | tr ',' ' '
+	}
+	visit() {
+		case $seen in *" $1 "*) return 0 ;; esac
+		seen="$seen$1 "
+		local d
+		for d in $(moddeps "$1"); do visit "$d"; done
+		order+=("$1")
+	}
+	visit vfio-pci
+	visit vfio_iommu_type1
+	for m in "${order[@]}"; do
+		f=$(modfile "$m")
+		[ -n "$f" ] && cp "$f" "$GUEST_MODULES/$m.ko" || return 1
+	done
+	printf '%s\n' "${order[@]}" >"$GUEST_MODULES/vfio.order"
+}
+
+# Every module vfio.order lists is in the cache.
+guest_vfio_cached() {
+	local m
+	[ -s "$GUEST_MODULES/vfio.order" ] || return 1
+	while read -r m; do [ -s "$GUEST_MODULES/$m.ko" ] || return 1; done <"$GUEST_MODULES/vfio.order"
+}
+
 # The current cloud flavour: $GUEST_CACHE/vmlinuz, and in $GUEST_MODULES the two modules the
-# demo's guest loads to hear the ACPI power button (button.ko, evdev.ko; the rest is dropped).
+# demo's guest loads to hear the ACPI power button (button.ko, evdev.ko) and the VFIO modules
+# (guest_vfio_modules); the rest is dropped.
 guest_kernel() {
 	KERNEL=$GUEST_CACHE/vmlinuz
 	GUEST_MODULES=$GUEST_CACHE/modules
-	[ -s "$KERNEL" ] && [ -s "$GUEST_MODULES/button.ko" ] && [ -s "$GUEST_MODULES/evdev.ko" ] && return 0
+	[ -s "$KERNEL" ] && [ -s "$GUEST_MODULES/button.ko" ] && [ -s "$GUEST_MODULES/evdev.ko" ] &&
+		guest_vfio_cached && return 0
 	local pkg dl
 	pkg=$(apt-cache depends linux-image-cloud-amd64 2>>"$LOG" |
 		sed -n 's/^ *Depends: \(linux-image-[^ ]*-cloud-amd64\)$/\1/p' | head -n1)
@@ -46,6 +90,7 @@ guest_kernel() {
 		mkdir -p "$GUEST_MODULES"
 		cp "$dl"/root/lib/modules/*/kernel/drivers/acpi/button.ko \
 			"$dl"/root/lib/modules/*/kernel/drivers/input/evdev.ko "$GUEST_MODULES/" 2>>"$LOG"
+		guest_vfio_modules "$dl/root/lib/modules" 2>>"$LOG"
 		mv "$KERNEL.tmp" "$KERNEL"
 	fi
 	rm -rf "$dl" "$KERNEL.tmp"
@@ -114,11 +159,12 @@ guest_pack() {
 guest_boot() {
 	local t0=$SECONDS n=${#GUEST_BOOTS[@]}
 	GUEST_BOOTS+=("$1")
-	# GUEST_CPU / GUEST_QEMU_ARGS: a test's own CPU model and extra options (NUMA nodes)
+	# GUEST_CPU / GUEST_QEMU_ARGS / GUEST_APPEND: a test's own CPU model, extra options (NUMA
+	# nodes, devices) and kernel command line (intel_iommu=on)
 	timeout -s KILL "$3" qemu-system-x86_64 -accel tcg,thread=multi -cpu "${GUEST_CPU:-max}" \
 		-smp "$2" ${GUEST_QEMU_ARGS:-} -m 512 -M q35 -nodefaults -no-user-config -display none -serial stdio \
 		-kernel "$KERNEL" -initrd "$W/initrd.cpio.gz" -no-reboot \
-		-append "console=ttyS0 quiet panic=-1 ql.backend=$BACKEND ql.test=$1 ql.timeout=$(($3 - 10))" \
+		-append "console=ttyS0 quiet panic=-1 ${GUEST_APPEND:+$GUEST_APPEND }ql.backend=$BACKEND ql.test=$1 ql.timeout=$(($3 - 10))" \
 		</dev/null >"$W/$1.log" 2>&1
 	eval "GUEST_QRC_$n=\$? GUEST_SECS_$n=\$((SECONDS - t0))"
 }

@@ -21,7 +21,7 @@ export BACKEND TAP_PREFIX=${TAG}TAP
 case $BACKEND in
 v2 | hk | hkbench) mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup ;;
 v1) mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup ;;
-topo | mem) true ;; # the host topology, NUMA hugepage pools: no cgroup set-up
+topo | mem | vfio) true ;; # the host topology, NUMA hugepage pools, PCI devices: no cgroups
 *) false ;;
 esac
 if [ $? = 0 ]; then

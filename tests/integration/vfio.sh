@@ -4,7 +4,7 @@
 # through QEMU_LAUNCHER_SYSFS_ROOT) a viable group and one whose audio function keeps its host
 # driver. Reads sysfs only; this machine's devices are never touched.
 . "$(dirname "$0")/lib.sh"
-NTESTS=11
+NTESTS=24
 plan $NTESTS
 
 # The marker stand-in for qemu: leaves a file if anything ever executes it.
@@ -55,3 +55,46 @@ QEMU_LAUNCHER_SYSFS_ROOT=$F "$QL" --check good >"$SCRATCH/good.out" 2>&1
 expect_eq "a viable group: --check exit 0" 0 "$?"
 check "... OK" grep -q "good.yml: OK" "$SCRATCH/good.out"
 check "nothing was ever executed" test ! -e "$SCRATCH/ran"
+
+# --- vfio: {managed: true} on the fake tree (plans and refusals only: nothing is run) -----------
+mkdir -p "$F/sys/bus/pci/drivers/vfio-pci"
+for a in 0000:0a:00.0 0000:0a:00.1 0000:0b:00.0; do echo "(null)" >"$F/sys/bus/pci/devices/$a/driver_override"; done
+mdef() { printf 'launcher:\n  binary: %s\n  vfio:\n    managed: %s\nqemu:\n- nodefaults\n- device: '"'"'{"driver": "vfio-pci", "host": "%s"}'"'"'\n' "$SCRATCH/marker-qemu" "$2" "$3" | def "$1"; }
+mdef managed true 0000:0a:00.0
+QEMU_LAUNCHER_SYSFS_ROOT=$F "$QL" --dry-run managed >"$SCRATCH/managed.out" 2>"$SCRATCH/managed.err"
+expect_eq "managed, JSON -device form: --dry-run exit 0" 0 "$?"
+check "... lists the audio function's driver_override, unbind and probe" \
+	grep -qF "# vfio: would write $F/sys/bus/pci/devices/0000:0a:00.1/driver_override: (null) -> vfio-pci" "$SCRATCH/managed.out"
+check "... and its driver given back at the end" \
+	grep -qF "# vfio: would write $F/sys/bus/pci/drivers_probe: 0000:0a:00.1 (given back to snd_hda_intel at the end)" "$SCRATCH/managed.out"
+# two definitions with devices of group 7
+mdef other true 0000:0a:00.1
+QEMU_LAUNCHER_SYSFS_ROOT=$F "$QL" --check other >/dev/null 2>"$SCRATCH/shared.err"
+check "--check warns about another definition sharing the IOMMU group" \
+	grep -q "warning: .*other.yml:7:3: vfio-pci 0000:0a:00.1: its IOMMU group 7 is also used by definition \`managed\`" "$SCRATCH/shared.err"
+# a run on the fake tree: the writes land in plain files, no kernel moves the device, so the
+# read-back fails; the launcher gives everything back and never starts qemu
+mkdir -p "$F/sys/bus/pci/drivers/snd_hda_intel"
+: >"$F/sys/bus/pci/drivers/snd_hda_intel/unbind"
+: >"$F/sys/bus/pci/drivers_probe"
+QEMU_LAUNCHER_SYSFS_ROOT=$F QEMU_LAUNCHER_JOURNAL_DIR=$SCRATCH/journal "$QL" -d managed >/dev/null 2>"$SCRATCH/run.err" </dev/null
+expect_eq "managed run where the device does not land on vfio-pci: exit 125" 125 "$?"
+check "... says so" grep -q "vfio: 0000:0a:00.1 did not land on vfio-pci (it is on snd_hda_intel)" "$SCRATCH/run.err"
+check "... after writing driver_override, unbind and probe (traced with -d)" \
+	grep -q "debug: write $F/sys/bus/pci/drivers_probe: 0000:0a:00.1" "$SCRATCH/run.err"
+check "... gave driver_override back and left no journal record" \
+	sh -c "grep -q 'debug: write $F/sys/bus/pci/devices/0000:0a:00.1/driver_override: \\\\x0a' '$SCRATCH/run.err' && [ -z \"\$(ls '$SCRATCH/journal')\" ]"
+echo "(null)" >"$F/sys/bus/pci/devices/0000:0a:00.1/driver_override"
+# the audio function's disk (say) is mounted: refused
+mkdir -p "$F/sys/bus/pci/devices/0000:0a:00.1/host0/block/sdz" "$F/sys/class/block" "$F/proc/self"
+echo 8:240 >"$F/sys/bus/pci/devices/0000:0a:00.1/host0/block/sdz/dev"
+ln -s ../../bus/pci/devices/0000:0a:00.1/host0/block/sdz "$F/sys/class/block/sdz"
+echo "40 1 8:240 / /mnt/z rw - ext4 /dev/sdz rw" >"$F/proc/self/mountinfo"
+QEMU_LAUNCHER_SYSFS_ROOT=$F "$QL" --check managed >/dev/null 2>"$SCRATCH/busy.err"
+expect_eq "managed, a member's disk is mounted: --check exit 125" 125 "$?"
+check "... naming the mount" grep -q "0000:0a:00.1 (snd_hda_intel) is in use by the host and is not moved to vfio-pci: sdz is mounted on /mnt/z" "$SCRATCH/busy.err"
+printf 'launcher:\n  binary: /bin/true\n  vfio:\n    managed: maybe\nqemu:\n- nodefaults\n' | def badkey
+"$QL" --check badkey >/dev/null 2>"$SCRATCH/badkey.err"
+expect_eq "vfio.managed must be a boolean: exit 125" 125 "$?"
+check "... positioned" grep -q "badkey.yml:4:14: " "$SCRATCH/badkey.err"
+check "nothing was ever executed (managed tests)" test ! -e "$SCRATCH/ran"

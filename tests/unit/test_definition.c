@@ -761,6 +761,23 @@ static void test_housekeeping(void **state)
 #undef PIN
 }
 
+static void test_vfio(void **state)
+{
+	(void)state;
+	_cleanup_definition_ struct definition *d = parse_ok(L "  vfio:\n    managed: true\n");
+	assert_true(d->vfio_managed);
+	definition_free(d);
+	d = parse_ok(L "  vfio: {managed: false}\n");
+	assert_false(d->vfio_managed);
+	definition_free(d);
+	d = parse_ok(L "  vfio: {}\n");
+	assert_false(d->vfio_managed);
+	check_error(L "  vfio: true\n", "3:9", "`vfio` must be a mapping (`managed: true`)");
+	check_error(L "  vfio:\n    managed: maybe\n", "4:14", "`true` or `false`");
+	check_error(L "  vfio:\n    manage: true\n", "4:5",
+		    "unknown vfio key `manage`; did you mean `managed`?");
+}
+
 static void test_unknown_duplicate_keys(void **state)
 {
 	check_error("lancher:\n  binary: q\n", "1:1",
@@ -1090,6 +1107,7 @@ int main(void)
 	    cmocka_unit_test(test_isolate_emulator),
 	    cmocka_unit_test(test_memlock_timeout),
 	    cmocka_unit_test(test_housekeeping),
+	    cmocka_unit_test(test_vfio),
 	    cmocka_unit_test(test_unknown_duplicate_keys),
 	    cmocka_unit_test(test_qemu_values_verbatim),
 	    cmocka_unit_test(test_single_quoted),

@@ -241,6 +241,9 @@ static void test_layout(void **state)
 	     "256M ]\n"
 	     "- device: driver=vfio-pci,host=1:0.0\n- overcommit: [ mem-lock: off ]\n",
 	     (1ULL << 30) + (256ULL << 20), false, true, 2},
+	    /* the JSON form of -device */
+	    {"- m: 1G\n- device: '{\"driver\": \"vfio-pci\", \"host\": \"1:0.0\"}'\n", 1ULL << 30,
+	     false, true, 0},
 	    /* a hotplug DIMM's backend adds to -m */
 	    {"- m: [ 1G, slots: 1, maxmem: 2G ]\n- object: memory-backend-ram,id=d,size=512M\n",
 	     (1ULL << 30) + (512ULL << 20), false, false, 1},

@@ -250,6 +250,163 @@ static void test_unsafe_directory_refused(void **state)
 	free(parent);
 }
 
+/* A fake PCI bus under the fixture: bus/pci/{drivers/D/{bind,unbind},drivers_probe} and
+ * bus/pci/devices/ADDR with driver_override and a `driver` link to D (NULL: unbound). The kernel
+ * would move the link; the tests move it where the kernel would have. */
+static char *fake_device(struct fixture *f, const char *addr, const char *driver,
+			 const char *override)
+{
+	char cmd[1024], p[512];
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p %s/bus/pci/devices/%s %s/bus/pci/drivers/vfio-pci "
+		 "%s/bus/pci/drivers/snd_hda_intel && cd %s/bus/pci && touch drivers_probe "
+		 "drivers/vfio-pci/bind drivers/vfio-pci/unbind drivers/snd_hda_intel/bind "
+		 "drivers/snd_hda_intel/unbind",
+		 f->root, addr, f->root, f->root, f->root);
+	assert_int_equal(system(cmd), 0);
+	snprintf(p, sizeof(p), "%s/bus/pci/devices/%s/driver_override", f->root, addr);
+	put(p, override, strlen(override));
+	char *dev = NULL;
+	assert_true(asprintf(&dev, "%s/bus/pci/devices/%s", f->root, addr) > 0);
+	if (driver) {
+		snprintf(p, sizeof(p), "%s/driver", dev);
+		snprintf(cmd, sizeof(cmd), "../../drivers/%s", driver);
+		unlink(p);
+		assert_int_equal(symlink(cmd, p), 0);
+	}
+	return dev;
+}
+
+static void relink(const char *dev, const char *driver)
+{
+	char p[512], t[128];
+	snprintf(p, sizeof(p), "%s/driver", dev);
+	snprintf(t, sizeof(t), "../../drivers/%s", driver);
+	unlink(p);
+	assert_int_equal(symlink(t, p), 0);
+}
+
+static void expect_file(struct fixture *f, const char *rel, const char *want)
+{
+	char p[512], buf[128];
+	snprintf(p, sizeof(p), "%s/%s", f->root, rel);
+	get(p, buf, sizeof(buf));
+	assert_string_equal(buf, want);
+}
+
+/* JOURNAL_BIND: driver_override, unbind and probe written in that order; the undo unbinds from
+ * vfio-pci, writes driver_override back byte for byte ("(null)" as the clearing newline) and
+ * binds the original driver. */
+static void test_bind_and_back(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *dev = fake_device(f, "0000:02:00.1", "snd_hda_intel", "(null)\n");
+	_cleanup_journal_ struct journal *j = open_ok(f, "gpu-vm");
+	struct ql_error err = {0};
+	assert_int_equal(journal_bind(j, dev, "vfio-pci", &err), 0);
+	expect_file(f, "bus/pci/devices/0000:02:00.1/driver_override", "vfio-pci");
+	expect_file(f, "bus/pci/drivers/snd_hda_intel/unbind", "0000:02:00.1");
+	expect_file(f, "bus/pci/drivers_probe", "0000:02:00.1");
+	assert_int_equal(count_records(f->dir), 1);
+	relink(dev, "vfio-pci"); /* where the kernel's probe put it */
+	/* already there: nothing more to record */
+	assert_int_equal(journal_bind(j, dev, "vfio-pci", &err), 0);
+	assert_int_equal(count_records(f->dir), 1);
+	assert_int_equal(journal_undo_own(j, &err), 0);
+	expect_file(f, "bus/pci/drivers/vfio-pci/unbind", "0000:02:00.1");
+	expect_file(f, "bus/pci/devices/0000:02:00.1/driver_override", "\n");
+	expect_file(f, "bus/pci/drivers/snd_hda_intel/bind", "0000:02:00.1");
+	assert_int_equal(count_records(f->dir), 0);
+}
+
+/* An unbound device with an override of the user's own: given back unbound, override exact; a
+ * device that disappeared meanwhile has nothing to give back. */
+static void test_bind_unbound_and_gone(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *dev = fake_device(f, "0000:03:00.0", NULL, "none\n");
+	_cleanup_journal_ struct journal *j = open_ok(f, "vm");
+	struct ql_error err = {0};
+	assert_int_equal(journal_bind(j, dev, "vfio-pci", &err), 0);
+	expect_file(f, "bus/pci/drivers_probe", "0000:03:00.0");
+	relink(dev, "vfio-pci");
+	assert_int_equal(journal_undo_own(j, &err), 0);
+	expect_file(f, "bus/pci/devices/0000:03:00.0/driver_override", "none\n");
+	expect_file(f, "bus/pci/drivers/snd_hda_intel/bind", ""); /* no driver to bind */
+
+	_cleanup_free_ char *dev2 = fake_device(f, "0000:04:00.0", "snd_hda_intel", "(null)\n");
+	assert_int_equal(journal_bind(j, dev2, "vfio-pci", &err), 0);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dev2);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(journal_undo_own(j, &err), 0);
+	assert_int_equal(count_records(f->dir), 0);
+}
+
+/* A launcher that moved a device and died: journal_bindings names it while it lives (here: never,
+ * it is dead), and the next start's recovery gives the driver back. */
+static void test_bind_recovered(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *dev = fake_device(f, "0000:05:00.0", "snd_hda_intel", "(null)\n");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct journal *j = NULL;
+		struct ql_error err = {0};
+		int r = journal_open(f->dir, "dead-vm", NULL, &j, &err) < 0 ||
+			journal_bind(j, dev, "vfio-pci", &err) < 0;
+		/* dies without unwinding, but leaves no leak for valgrind to report */
+		ql_error_clear(&err);
+		journal_free(j);
+		free(dev);
+		_exit(r);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(status, 0);
+	relink(dev, "vfio-pci");
+	_cleanup_journal_ struct journal *live = open_ok(f, "live");
+	struct ql_error err = {0};
+	struct journal_binding *b = NULL;
+	size_t nb = 9;
+	assert_int_equal(journal_bindings(live, &b, &nb, &err), 0);
+	assert_int_equal(nb, 0); /* its launcher is dead: not a live VM's */
+	journal_bindings_free(b, nb);
+	unsigned n = 0;
+	assert_int_equal(journal_recover(live, &n, &err), 0);
+	assert_int_equal(n, 1);
+	expect_file(f, "bus/pci/drivers/snd_hda_intel/bind", "0000:05:00.0");
+	assert_int_equal(count_records(f->dir), 0);
+}
+
+/* "owner:FILE": owner and mode recorded, changed and given back; a symbolic link is refused. */
+static void test_owner_record(void **state)
+{
+	struct fixture *f = *state;
+	put(f->knob, "", 0);
+	assert_int_equal(chmod(f->knob, 0600), 0);
+	_cleanup_journal_ struct journal *j = open_ok(f, "vm");
+	struct ql_error err = {0};
+	char path[600], want[64];
+	snprintf(path, sizeof(path), "owner:%s", f->knob);
+	snprintf(want, sizeof(want), "%u:%u:0640", (unsigned)getuid(), (unsigned)getgid());
+	assert_int_equal(journal_set(j, path, want, &err), 0);
+	struct stat st;
+	assert_int_equal(stat(f->knob, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_int_equal(journal_undo_own(j, &err), 0);
+	assert_int_equal(stat(f->knob, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	char link[500];
+	snprintf(link, sizeof(link), "%s/link", f->root);
+	assert_int_equal(symlink(f->knob, link), 0);
+	snprintf(path, sizeof(path), "owner:%s", link);
+	assert_int_equal(journal_set(j, path, want, &err), -ELOOP);
+	ql_error_clear(&err);
+	assert_int_equal(count_records(f->dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +416,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dead_owner_recovered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_task_affinity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unsafe_directory_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bind_and_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bind_unbound_and_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bind_recovered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_owner_record, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
