@@ -689,37 +689,37 @@ static int run(struct vm_plan *p, struct guardian **guardian, struct vm_outcome 
 	return 0;
 }
 
-/* Reserving is the run's first host change, made before qemu exists: the guardian is forked
- * before it, so a launcher killed right after it does not leave the pages to the next start. */
-static void guardian_before_reserving(struct vm_plan *p, struct guardian **ret)
+/* Hugepages and VFIO drivers change before qemu exists: the guardian is forked before the first
+ * of them, so a launcher killed right after it does not leave them to the next start. */
+static void guardian_before(struct vm_plan *p, const char *what, struct guardian **ret)
 {
-	bool reserves = false;
-	for (size_t k = 0; k < p->huge.n; k++)
-		reserves = reserves || p->huge.v[k].missing > 0;
-	if (!reserves || p->o->def->hugepages != QL_HUGEPAGES_RESERVE || !p->journal)
+	if (*ret || !p->journal)
 		return;
 	struct ql_error e = {0};
 	if (guardian_start(0, reclaim_cb, p, NULL, p->o->log, ret, &e) < 0)
 		ql_log(p->o->log, QL_LOG_WARNING,
-		       "no guardian for a killed launcher (%s): its hugepages would wait for the "
-		       "next start to be given back",
-		       e.msg);
+		       "no guardian for a killed launcher (%s): its %s would wait for the next "
+		       "start to be given back",
+		       e.msg, what);
 	ql_error_clear(&e);
 }
 
-/* The VFIO devices move before qemu exists: the guardian is forked first (unless reserving
- * hugepages did), so a launcher killed while they move does not leave them to the next start. */
-static void guardian_before_vfio(struct vm_plan *p, struct guardian **ret)
+/* Which feature needed the journal, for its messages. */
+static const char *journal_user(const struct definition *d)
 {
-	if (*ret)
-		return;
-	struct ql_error e = {0};
-	if (guardian_start(0, reclaim_cb, p, NULL, p->o->log, ret, &e) < 0)
-		ql_log(p->o->log, QL_LOG_WARNING,
-		       "no guardian for a killed launcher (%s): its VFIO devices would wait for "
-		       "the next start to be given back",
-		       e.msg);
-	ql_error_clear(&e);
+	if (d->housekeeping.on)
+		return "housekeeping";
+	return d->hugepages == QL_HUGEPAGES_RESERVE ? "hugepages" : "vfio";
+}
+
+static bool reserves_hugepages(const struct vm_plan *p)
+{
+	if (p->o->def->hugepages != QL_HUGEPAGES_RESERVE)
+		return false;
+	for (size_t k = 0; k < p->huge.n; k++)
+		if (p->huge.v[k].missing > 0)
+			return true;
+	return false;
 }
 
 /* Gives back what launchers that died left in the journal (when one exists), then takes what
@@ -738,9 +738,7 @@ static int host_values_before(struct vm_plan *p, struct guardian **guardian, str
 		if (r == 0)
 			r = journal_recover(p->journal, NULL, &e);
 		if (r < 0 && reserve) {
-			ql_error_prefix(&e, o->def->housekeeping.on ? "housekeeping: "
-					    : o->def->hugepages == QL_HUGEPAGES_RESERVE ? "hugepages: "
-											: "vfio: ");
+			ql_error_prefix(&e, "%s: ", journal_user(o->def));
 			*err = e;
 			return r;
 		}
@@ -750,15 +748,16 @@ static int host_values_before(struct vm_plan *p, struct guardian **guardian, str
 	}
 	int r = 0;
 	if (p->huge.n) {
-		guardian_before_reserving(p, guardian);
+		if (reserves_hugepages(p))
+			guardian_before(p, "hugepages", guardian);
 		r = hugepages_apply(&p->huge, o->def->hugepages, p->journal, o->log, err);
 		/* tests kill the launcher here: the pages are reserved, qemu is not started */
 		if (r == 0 && streq(o->paths->test_stop_at, "hugepages-reserved"))
 			raise(SIGSTOP);
 	}
 	if (r == 0 && p->vfio) {
-		if (p->journal && vfio_plan_changes_host(p->vfio))
-			guardian_before_vfio(p, guardian);
+		if (vfio_plan_changes_host(p->vfio))
+			guardian_before(p, "VFIO devices", guardian);
 		r = vfio_apply(p->vfio, p->journal, o->log, err);
 		/* tests kill the launcher here: the devices are on vfio-pci, qemu is not started */
 		if (r == 0 && streq(o->paths->test_stop_at, "vfio-bound"))
