@@ -3,6 +3,13 @@
 # its own, and acts on cue (-fake ACTION@PHASE,...; see faults.sh). With -fakemark DIR it writes
 # its pid, a log of the QMP commands, and at cont the placement (cpuset, allowed CPUs) of its
 # main and vCPU threads, so a test can check what the launcher did before the guest "ran".
+# An `-object iothread,id=ID` gets a thread of its own, reported by query-iothreads.
+# retire@cpus and respawn@cpus (tid-reuse.sh) answer query-cpus-fast truthfully, then, once the
+# test creates MARK/retire-now, end the thread named by -fakeretire (vcpu0, the default, or an
+# I/O thread's id) and write its id to MARK/retired; respawn then starts a new thread of its own
+# under that very id (through ns_last_pid: run it in a pid namespace of its own) and writes
+# "OLD NEW" to MARK/respawned. On quit or a stop signal every thread's scheduling and placement
+# goes to MARK/final.
 import json, os, signal, socket, sys, threading, time
 
 args = sys.argv[1:]
@@ -16,8 +23,28 @@ for item in filter(None, opt("fake").split(",")):
 mark = opt("fakemark")
 pause_s = float(opt("fakepause", "1.5"))
 ncpus = int(opt("fakecpus", "2"))
+def dump_final():
+    """Each thread as "TID POLICY PRIORITY CPUSET ALLOWED" in MARK/final, for a test to check
+    what the launcher left on threads that ended with us."""
+    if not mark:
+        return
+    lines = []
+    for tid in sorted(int(t) for t in os.listdir("/proc/self/task")):
+        try:
+            pol = os.sched_getscheduler(tid)
+            prio = os.sched_getparam(tid).sched_priority
+            cs = open("/proc/self/task/%d/cpuset" % tid).read().strip()
+            allowed = [l.split()[1] for l in open("/proc/self/task/%d/status" % tid)
+                       if l.startswith("Cpus_allowed_list:")][0]
+        except OSError:
+            continue
+        lines.append("%d %d %d %s %s\n" % (tid, pol, prio, cs, allowed))
+    open(os.path.join(mark, "final"), "w").write("".join(lines))
+def quit_now(*a):
+    dump_final()
+    os._exit(0)
 for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-    signal.signal(s, lambda *a: os._exit(0))  # qemu ends cleanly on these
+    signal.signal(s, quit_now)  # qemu ends cleanly on these
 if mark:
     open(os.path.join(mark, "pid"), "w").write(str(os.getpid()))
 if opt("fakecomm"):
@@ -25,15 +52,53 @@ if opt("fakecomm"):
     open("/proc/self/comm", "w").write(opt("fakecomm").encode().decode("unicode_escape"))
 
 stop = threading.Event()
+iothread_ids = [a.split(",")[1][3:] for a in args if a.startswith("iothread,id=")]
 tids = [None] * ncpus
+io_tids = [None] * len(iothread_ids)
+# vcpu0, io0, ...: an event that ends just that thread
+ends = {name: threading.Event() for name in ["vcpu%d" % i for i in range(ncpus)] + iothread_ids}
 def vcpu(i):
     tids[i] = threading.get_native_id()
-    stop.wait()
+    ends["vcpu%d" % i].wait()
+def iothread(i):
+    io_tids[i] = threading.get_native_id()
+    ends[iothread_ids[i]].wait()
 threads = [threading.Thread(target=vcpu, args=(i,), daemon=True) for i in range(ncpus)]
+threads += [threading.Thread(target=iothread, args=(i,), daemon=True) for i in range(len(io_tids))]
 for t in threads:
     t.start()
-while None in tids:
+while None in tids or None in io_tids:
     time.sleep(0.001)
+
+def retire(respawn):
+    """Ends one thread once the test says so; with respawn, a new thread gets its id."""
+    which = opt("fakeretire", "vcpu0")
+    while not os.path.exists(os.path.join(mark, "retire-now")):
+        time.sleep(0.01)
+    tid = tids[0] if which == "vcpu0" else io_tids[iothread_ids.index(which)]
+    ends[which].set()
+    while os.path.exists("/proc/self/task/%d" % tid):
+        time.sleep(0.001)  # released: the id is free again
+    open(os.path.join(mark, "retired"), "w").write("%d\n" % tid)
+    if not respawn:
+        return
+    # Another process of the namespace (the test's shell) may fork in between and take the id:
+    # end that thread and try again once the id is free.
+    for attempt in range(50):
+        new, done = [], threading.Event()
+        open("/proc/sys/kernel/ns_last_pid", "w").write(str(tid - 1))
+        t = threading.Thread(target=lambda: (new.append(threading.get_native_id()), done.wait()),
+                             daemon=True)
+        t.start()
+        while not new:
+            time.sleep(0.001)
+        if new[0] == tid:
+            break
+        done.set()
+        t.join()
+        while os.path.exists("/proc/%d" % tid):
+            time.sleep(0.01)
+    open(os.path.join(mark, "respawned"), "w").write("%d %d\n" % (tid, new[0]))
 
 sock = socket.socket(fileno=3)
 def send(obj):
@@ -102,9 +167,12 @@ while True:
             if a == "lie":
                 listed[0] = int(opt("fakelie"))
             elif a == "vanish":
-                stop.set()
-                for t in threads:
+                for i in range(ncpus):
+                    ends["vcpu%d" % i].set()
+                for t in threads[:ncpus]:
                     t.join()
+            elif a in ("retire", "respawn"):
+                threading.Thread(target=retire, args=(a == "respawn",), daemon=True).start()
             reply = [{"thread-id": tid, "cpu-index": i, "target": "x86_64",
                       "qom-path": "/machine/unattached/device[%d]" % i,
                       "props": {"socket-id": 0, "core-id": i, "thread-id": 0}}
@@ -122,7 +190,12 @@ while True:
             send({"event": "RESUME", "timestamp": {"seconds": 0, "microseconds": 0}})
             if "running" in actions:
                 threading.Timer(0.3, at, args=("running",)).start()
+        elif name == "query-iothreads":
+            reply = [{"id": i, "thread-id": t, "poll-max-ns": 0, "poll-grow": 0,
+                      "poll-shrink": 0, "aio-max-batch": 0}
+                     for i, t in zip(iothread_ids, io_tids)]
         elif name == "quit":
+            dump_final()
             send({"return": {}, "id": cid})
             os._exit(0)
         elif name in ("system_powerdown", "stop"):
