@@ -21,6 +21,9 @@ for item in filter(None, opt("fake").split(",")):
     action, phase = item.split("@")
     actions[phase] = action
 mark = opt("fakemark")
+# -fakelinger S: on quit and exit:N, close QMP and live on for S seconds before exiting, the way a
+# qemu tearing down a big guest does (release-faults.sh acts in that gap)
+linger = float(opt("fakelinger", "0"))
 pause_s = float(opt("fakepause", "1.5"))
 ncpus = int(opt("fakecpus", "2"))
 def dump_final():
@@ -101,6 +104,11 @@ def retire(respawn):
     open(os.path.join(mark, "respawned"), "w").write("%d %d\n" % (tid, new[0]))
 
 sock = socket.socket(fileno=3)
+def leave(status):
+    if linger:
+        sock.close()
+        time.sleep(linger)
+    os._exit(status)
 def send(obj):
     sock.sendall(json.dumps(obj).encode() + b"\r\n")
 def log(what):
@@ -115,7 +123,7 @@ def at(phase):
         return None
     log("phase " + phase)
     if a.startswith("exit:"):
-        os._exit(int(a[5:]))
+        leave(int(a[5:]))
     if a == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     if a == "hang":
@@ -197,7 +205,7 @@ while True:
         elif name == "quit":
             dump_final()
             send({"return": {}, "id": cid})
-            os._exit(0)
+            leave(0)
         elif name in ("system_powerdown", "stop"):
             pass  # no ACPI in this guest: powerdown does nothing, as with the idle BIOS
         else:

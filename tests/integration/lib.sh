@@ -165,6 +165,18 @@ delegated_cpuset() {
 	unset QEMU_LAUNCHER_CPUSET_PREFIX
 }
 
+# nested_delegated_cpuset NAME: delegated_cpuset one level deeper ($CS/NAME/m). The launchers'
+# lock is on the mount path's parent, here $CS/NAME: this test's own, so holding it (or a
+# launcher stopped inside it) stalls no other launcher on the host. Sets M and LOCKDIR.
+nested_delegated_cpuset() {
+	mkdir "$CS/$1"
+	register_cgroup "$CS/$1"
+	cat "$CS/cpuset.cpus" >"$CS/$1/cpuset.cpus"
+	cat "$CS/cpuset.mems" >"$CS/$1/cpuset.mems"
+	delegated_cpuset "$1/m"
+	LOCKDIR=$CS/$1
+}
+
 # delegated_sleeper: a task of our own inside $M (stands for "every task of the mount path"):
 # the launcher must move it to the pool and back. Sets SLEEPER.
 delegated_sleeper() {

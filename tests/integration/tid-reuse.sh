@@ -30,19 +30,14 @@ require_cpuset_v1
 # $CS/$TD holds the delegated mount path m (whose parent, $CS/$TD, is the lock directory) and a
 # sibling set `other` for the stranger.
 TD=qltest-tid-$QL_TID_NS
-mkdir "$CS/$TD"
-register_cgroup "$CS/$TD"
-cat "$CS/cpuset.cpus" >"$CS/$TD/cpuset.cpus"
-cat "$CS/cpuset.mems" >"$CS/$TD/cpuset.mems"
+nested_delegated_cpuset "$TD"
 mkdir "$CS/$TD/other"
 cat "$CS/cpuset.cpus" >"$CS/$TD/other/cpuset.cpus"
 cat "$CS/cpuset.mems" >"$CS/$TD/other/cpuset.mems"
-delegated_cpuset "$TD/m"
 M_CPUS=$(cat "$M/cpuset.cpus")
 delegated_sleeper
 . "$(dirname "$0")/stand-in.sh"
 
-LOCKDIR=$CS/$TD
 exec {LOCKFD}<"$LOCKDIR"
 hold_lock() { flock -n "$LOCKFD"; }
 drop_lock() { flock -u "$LOCKFD"; }
