@@ -54,6 +54,17 @@ if opt("fakecomm"):
     # a hostile qemu names its threads as it likes (status.sh: escapes in --status)
     open("/proc/self/comm", "w").write(opt("fakecomm").encode().decode("unicode_escape"))
 
+# A stop signal must interrupt the main thread wherever it waits (a pause, recv): the kernel
+# hands a process's signal to any thread that does not block it, and a Python handler only runs
+# in the main thread, so a signal that landed on another thread left a paused stand-in running
+# on for its whole pause. Every other thread blocks them.
+STOPS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+def thread(target, *args):
+    def quiet():
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+        target(*args)
+    return threading.Thread(target=quiet, daemon=True)
+
 stop = threading.Event()
 iothread_ids = [a.split(",")[1][3:] for a in args if a.startswith("iothread,id=")]
 tids = [None] * ncpus
@@ -66,8 +77,8 @@ def vcpu(i):
 def iothread(i):
     io_tids[i] = threading.get_native_id()
     ends[iothread_ids[i]].wait()
-threads = [threading.Thread(target=vcpu, args=(i,), daemon=True) for i in range(ncpus)]
-threads += [threading.Thread(target=iothread, args=(i,), daemon=True) for i in range(len(io_tids))]
+threads = [thread(vcpu, i) for i in range(ncpus)]
+threads += [thread(iothread, i) for i in range(len(io_tids))]
 for t in threads:
     t.start()
 while None in tids or None in io_tids:
@@ -90,8 +101,7 @@ def retire(respawn):
     for attempt in range(50):
         new, done = [], threading.Event()
         open("/proc/sys/kernel/ns_last_pid", "w").write(str(tid - 1))
-        t = threading.Thread(target=lambda: (new.append(threading.get_native_id()), done.wait()),
-                             daemon=True)
+        t = thread(lambda: (new.append(threading.get_native_id()), done.wait()))
         t.start()
         while not new:
             time.sleep(0.001)
@@ -104,9 +114,17 @@ def retire(respawn):
     open(os.path.join(mark, "respawned"), "w").write("%d %d\n" % (tid, new[0]))
 
 sock = socket.socket(fileno=3)
+def hang_up():
+    """Closes QMP for good: shutdown first, so a recv blocked in the main thread ends too (a mere
+    close from another thread would leave the socket open while that recv runs)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
 def leave(status):
     if linger:
-        sock.close()
+        hang_up()
         time.sleep(linger)
     os._exit(status)
 def send(obj):
@@ -131,7 +149,7 @@ def at(phase):
             time.sleep(60)
     if a == "close":
         # a hostile or broken qemu: the QMP channel goes away, the process stays
-        sock.close()
+        hang_up()
         while True:
             time.sleep(60)
     if a == "pause":
@@ -147,8 +165,8 @@ dec = json.JSONDecoder()
 while True:
     try:
         data = sock.recv(65536)
-    except ConnectionResetError:
-        data = b""
+    except OSError:
+        data = b""  # reset by the peer, or hung up by a cue in another thread
     if not data:
         # qemu does not notice its QMP peer going away: keep running (PDEATHSIG must end us).
         while True:
@@ -180,7 +198,7 @@ while True:
                 for t in threads[:ncpus]:
                     t.join()
             elif a in ("retire", "respawn"):
-                threading.Thread(target=retire, args=(a == "respawn",), daemon=True).start()
+                thread(retire, a == "respawn").start()
             reply = [{"thread-id": tid, "cpu-index": i, "target": "x86_64",
                       "qom-path": "/machine/unattached/device[%d]" % i,
                       "props": {"socket-id": 0, "core-id": i, "thread-id": 0}}
@@ -197,7 +215,7 @@ while True:
             at("cont")
             send({"event": "RESUME", "timestamp": {"seconds": 0, "microseconds": 0}})
             if "running" in actions:
-                threading.Timer(0.3, at, args=("running",)).start()
+                thread(lambda: (time.sleep(0.3), at("running"))).start()
         elif name == "query-iothreads":
             reply = [{"id": i, "thread-id": t, "poll-max-ns": 0, "poll-grow": 0,
                       "poll-shrink": 0, "aio-max-batch": 0}

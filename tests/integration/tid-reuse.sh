@@ -105,7 +105,7 @@ expect_eq "the stranger: its own set, CPU 0, SCHED_OTHER" "/$TD/other 0 SCHED_OT
 drop_lock
 settle "vCPU thread id reused by a stranger before the move"
 finish "vCPU thread id reused by a stranger before the move" 125
-check "... the message names the thread" grep -q "thread $T is not a thread of qemu" "$LERR"
+check_shown "... the message names the thread" grep -q "thread $T is not a thread of qemu" "$LERR"
 check "... cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
 check "... the stranger was never written into a set" bash -c "! grep -q 'tasks <- $T\$' '$LERR'"
 expect_eq "... the stranger's cpuset, CPUs and scheduler are untouched" "$BEFORE" "$(state_of "$S")"
@@ -123,7 +123,7 @@ expect_eq "qemu's new thread got the ended vCPU thread's id" "$T" "$NEW"
 drop_lock
 settle "vCPU thread id reused by another thread of qemu"
 finish "vCPU thread id reused by another thread of qemu" 125
-check "... the start-time check names the thread" grep -q "thread $T ended while it was being pinned" "$LERR"
+check_shown "... the start-time check names the thread" grep -q "thread $T ended while it was being pinned" "$LERR"
 check "... cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
 # It was moved into the vCPU set (it is qemu's, so the cgroup check lets it through), but the
 # identity check right after the placement stops the run before any scheduling.
@@ -157,7 +157,7 @@ expect_eq "the stranger: its own set, CPU $PIN, SCHED_OTHER" "/$TD/other $PIN SC
 drop_lock
 settle "I/O thread id reused by a stranger before the move"
 finish "I/O thread id reused by a stranger before the move" 125
-check "... the identity check names the thread" grep -q "thread $T ended while it was being pinned" "$LERR"
+check_shown "... the identity check names the thread" grep -q "thread $T ended while it was being pinned" "$LERR"
 check "... cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
 expect_eq "... the stranger's cpuset, CPUs and scheduler are untouched" "$BEFORE" "$(state_of "$S")"
 kill -KILL "$S"
