@@ -70,7 +70,7 @@ check "vanished thread: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MA
 fake_def hang_start "hang@start"
 ql_start hang_start -d
 L=""
-wait_until 10 test -n "$(fake_pid)"
+wait_until 10 nonempty fake_pid
 L=$(launcher_of "$LPID")
 sleep 0.3
 kill -TERM "$L"
@@ -95,7 +95,7 @@ check "exit 0 during start-up: the message says the VM did not start" grep -q "e
 for stall in status cpus; do
 	fake_def h_$stall "hang@$stall"
 	ql_start h_$stall -d
-	wait_until 10 test -n "$(launcher_of "$LPID")"
+	wait_until 10 nonempty launcher_of "$LPID"
 	L=$(launcher_of "$LPID")
 	wait_until 10 grep -qx "phase $stall" "$MARK/log"
 	kill -TERM "$L"

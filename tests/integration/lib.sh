@@ -53,6 +53,18 @@ wait_until() {
 }
 # The qemu process a launcher started (its only child).
 child_of() { pgrep -P "$1" | head -n1; }
+# The child of PID's child: the qemu of a launcher started under timeout(1) or valgrind.
+grandchild_of() {
+	local c
+	c=$(child_of "$1")
+	[ -n "$c" ] && child_of "$c"
+}
+# nonempty COMMAND... / empty COMMAND...: whether the command prints something. For wait_until,
+# which runs its arguments again on every try: a "$(...)" among them is expanded only once, before
+# the first, so `wait_until 10 test -n "$(launcher_of $LPID)"` polled a constant (empty when the
+# launcher was not forked yet: a 10 s stall that made signal tests miss their window).
+nonempty() { [ -n "$("$@")" ]; }
+empty() { [ -z "$("$@")" ]; }
 
 _cleanup() {
 	local p

@@ -95,6 +95,7 @@ chown root:root "$SU/lockdrive"
 chmod 4755 "$SU/lockdrive"
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 uid_of() { awk '/^Uid:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+uid_is() { [ "$(uid_of "$1")" = "$2" ]; }
 
 hold_lock
 mkfifo "$SCRATCH/in"
@@ -105,7 +106,7 @@ exec 8>"$SCRATCH/in"
 wait_until 5 grep -q '^PID' "$SCRATCH/drv.out"
 DRV=$(awk '/^PID/ {print $2}' "$SCRATCH/drv.out")
 register_pid "$DRV"
-wait_until 5 test "$(uid_of "$DRV")" = 0
+wait_until 5 uid_is "$DRV" 0
 expect_eq "setuid, waiting for the lock: its real uid is root (the caller may not signal it)" 0 "$(uid_of "$DRV")"
 as_nobody kill -STOP "$DRV" 2>"$SCRATCH/stop.err"
 expect_eq "setuid, waiting for the lock: the caller's SIGSTOP is refused" 1 "$?"
@@ -120,7 +121,7 @@ expect_eq "setuid, after the locked section: the caller may signal it again" 0 "
 # driver is shielded the same way, and its sets wait for it.
 hold_lock 8>&- # (the holder must not keep the driver's stdin open)
 exec 8>&-
-wait_until 5 test "$(uid_of "$DRV")" = 0
+wait_until 5 uid_is "$DRV" 0
 expect_eq "setuid, releasing (waiting for the lock): its real uid is root" 0 "$(uid_of "$DRV")"
 as_nobody kill -STOP "$DRV" 2>"$SCRATCH/stop2.err"
 expect_eq "setuid, releasing: the caller's SIGSTOP is refused" 1 "$?"

@@ -42,7 +42,7 @@ gated_start() {
 	timeout -s KILL 60 "$QL" -d "$1" >"$SCRATCH/$1.out" 2>"$FIFO" </dev/null &
 	LPID=$!
 	register_pid "$LPID"
-	wait_until 10 test -n "$(launcher_of "$LPID")"
+	wait_until 10 nonempty launcher_of "$LPID"
 	L=$(launcher_of "$LPID")
 }
 open_gate() { touch "$FIFO.open"; }

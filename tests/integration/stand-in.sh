@@ -38,7 +38,7 @@ residue() {
 }
 no_residue() {
 	local r
-	wait_until 5 test -z "$(residue)"
+	wait_until 5 empty residue
 	r=$(residue)
 	if [ -z "$r" ]; then ok "$1: no residue"; else
 		not_ok "$1: no residue"
@@ -58,7 +58,7 @@ run_case() {
 # bg_case NAME: starts NAME in the background (sets LPID, LERR, L).
 bg_case() {
 	ql_start "$1" -d
-	wait_until 10 test -n "$(launcher_of "$LPID")"
+	wait_until 10 nonempty launcher_of "$LPID"
 	L=$(launcher_of "$LPID")
 }
 # finish DESC EXPECTED_STATUS: waits for the background launcher and checks status and residue.
