@@ -109,6 +109,14 @@ int guardian_start(pid_t qemu_pid, int (*undo)(void *userdata, struct ql_error *
 	return 0;
 }
 
+void guardian_hand_over(struct guardian *g)
+{
+	if (!g)
+		return;
+	close(g->pipe_fd); /* EOF without the dismissal byte: what the launcher's death looks like */
+	free(g);
+}
+
 void guardian_dismiss(struct guardian *g)
 {
 	if (!g)

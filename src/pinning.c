@@ -831,6 +831,15 @@ int pinning_release(struct pinning *p, struct ql_error *err)
 	return 0;
 }
 
+void pinning_hand_over(struct pinning *p)
+{
+	if (!p)
+		return;
+	p->applied = false;
+	p->n_changes = 0; /* the threads are gone with qemu */
+	isolation_hand_over(p->iso);
+}
+
 void pinning_free(struct pinning *p)
 {
 	if (!p)

@@ -2,7 +2,8 @@
 # Faults in the releasing phase: qemu has ended (by itself, or told to quit after a stop signal)
 # and the launcher is tearing down its cpusets under the cross-launcher lock when it is SIGKILLed
 # (its guardian must give the host back), or SIGSTOPped and continued (it must finish the job);
-# and qemu already gone when a stopped launcher comes back. Each case ends with no set under the
+# and qemu already gone when a stopped launcher comes back; or another launcher keeps the lock
+# through the release (its guardian takes over). Each case ends with no set under the
 # delegated subtree, its task back in it, no stand-in, no guardian left, and the exit status
 # that tells what happened (qemu's own, or 137 for the killed launcher).
 # The window is hit deterministically: the launcher's stderr (-d traces every cgroup write) goes
@@ -11,7 +12,7 @@
 # The stand-in lingers 0.5 s between closing QMP and exiting, so the gate is shut in time. The
 # subtree is nested ($CS/$TD/m): the lock held meanwhile is this test's own.
 . "$(dirname "$0")/lib.sh"
-NTESTS=38
+NTESTS=45
 plan $NTESTS
 
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
@@ -149,6 +150,26 @@ kill -KILL "$L"
 { wait "$LPID"; } 2>/dev/null
 no_residue "qemu gone, then its stopped launcher SIGKILLed"
 guardian_done "qemu gone, then its stopped launcher SIGKILLed"
+
+# --- another launcher keeps the lock through the whole release: this one gives up after the 10 s
+# bound (a warning; its status stays qemu's), and its guardian undoes everything once the lock is
+# free, without waiting for another start --------------------------------------------------------
+fake_def stuck ""
+bg_case stuck
+wait_until 10 sent cont
+GUARD=$(pgrep -P "$L" | grep -vx "$(fake_pid)" | head -n1)
+exec {LOCKFD}<"$LOCKDIR"
+wait_until 5 flock -n "$LOCKFD"
+check "the test holds the lock while the VM runs" grep -Eq "FLOCK +ADVISORY +WRITE +[0-9]+ [0-9a-f]+:[0-9a-f]+:$LOCK_INO " /proc/locks
+kill -TERM "$L"
+wait "$LPID"
+expect_eq "lock held through the release: the launcher ends with qemu's status" 0 "$?"
+check "... warning that the guardian takes over" grep -q "undoing host changes: .*has held the lock.*(the guardian tries again now)" "$LERR"
+check "... the sets are still there while the lock is held" test -d "$M/qemu/stuck"
+flock -u "$LOCKFD"
+exec {LOCKFD}<&-
+no_residue "lock held through the release, then freed"
+guardian_done "lock held through the release, then freed"
 
 # --- after all that, a VM on the same CPU starts with nothing to reclaim -----------------------
 unset FAKE_QEMU
