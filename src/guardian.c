@@ -113,7 +113,8 @@ void guardian_hand_over(struct guardian *g)
 {
 	if (!g)
 		return;
-	close(g->pipe_fd); /* EOF without the dismissal byte: what the launcher's death looks like */
+	/* EOF without the dismissal byte: what the launcher's death looks like */
+	close(g->pipe_fd);
 	free(g);
 }
 

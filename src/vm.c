@@ -652,8 +652,8 @@ static int run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
 	if (p->pinning) {
 		struct ql_error e = {0};
 		if (pinning_release(p->pinning, &e) < 0) {
-			/* e.g. another launcher kept the lock: the guardian tries again now, and this
-			 * launcher need not wait for the lock once more before it exits */
+			/* e.g. another launcher kept the lock: the guardian tries again now,
+			 * and this launcher need not wait for the lock again before it exits */
 			ql_log(o->log, QL_LOG_WARNING, "undoing host changes: %s%s", e.msg,
 			       guardian ? " (the guardian tries again now)" : "");
 			if (guardian) {
