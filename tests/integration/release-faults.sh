@@ -9,8 +9,9 @@
 # The window is hit deterministically: the launcher's stderr (-d traces every cgroup write) goes
 # through stderr-gate.py, which blocks it at its first message after "qemu closed its QMP
 # connection" — its first step of the release, inside the lock (checked through /proc/locks).
-# The stand-in lingers 0.5 s between closing QMP and exiting, so the gate is shut in time. The
-# subtree is nested ($CS/$TD/m): the lock held meanwhile is this test's own.
+# The stand-in lingers 1.5 s between closing QMP and exiting, so the gate is shut in time, also on
+# a loaded host ("deterministically": the gate has that long). The subtree is nested ($CS/$TD/m):
+# the lock held meanwhile is this test's own.
 . "$(dirname "$0")/lib.sh"
 NTESTS=45
 plan $NTESTS
@@ -27,7 +28,7 @@ delegated_sleeper
 GATE=$SCRATCH/stderr-gate
 install -m 755 "$(dirname "$0")/stderr-gate.py" "$GATE"
 LOCK_INO=$(stat -c %i "$LOCKDIR")
-FAKE_QEMU='- fakelinger: "0.5"'
+FAKE_QEMU='- fakelinger: "1.5"'
 
 GN=0
 # gated_start NAME: starts NAME (-d) in the background with its stderr through the gate, shut at
