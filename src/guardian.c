@@ -186,6 +186,15 @@ int guardian_watch(struct guardian *g, pid_t qemu_pid, struct ql_error *err)
 	return 0;
 }
 
+void guardian_hand_over(struct guardian *g)
+{
+	if (!g)
+		return;
+	/* EOF without the dismiss message: what the launcher's death looks like */
+	close(g->sock);
+	free(g);
+}
+
 void guardian_dismiss(struct guardian *g)
 {
 	if (!g)

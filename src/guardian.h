@@ -29,3 +29,8 @@ static inline void guardian_dismissp(struct guardian **g)
 	guardian_dismiss(*g);
 }
 #define _cleanup_guardian_ _cleanup_(guardian_dismissp)
+
+/* The launcher's own undo failed (its release gave up waiting for another launcher's lock): the
+ * guardian undoes the changes now, as after a SIGKILL, outliving the launcher if need be. Accepts
+ * NULL. */
+void guardian_hand_over(struct guardian *g);

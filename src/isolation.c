@@ -313,6 +313,12 @@ int isolation_reclaim(struct isolation *iso, struct ql_error *err)
 	return r;
 }
 
+void isolation_hand_over(struct isolation *iso)
+{
+	if (iso)
+		iso->applied = false;
+}
+
 void isolation_free(struct isolation *iso)
 {
 	if (!iso)

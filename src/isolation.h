@@ -77,6 +77,8 @@ int isolation_reclaim(struct isolation *iso, struct ql_error *err);
 
 /* Undoes every host change (idempotent; also right after qemu died). */
 int isolation_release(struct isolation *iso, struct ql_error *err);
+/* Another process (the guardian) undoes this run's changes: forget them. Accepts NULL. */
+void isolation_hand_over(struct isolation *iso);
 
 /* A VM a cgroup backend placed, as --status finds it in the kernel. */
 struct isolation_vcpu_member {

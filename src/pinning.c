@@ -717,6 +717,10 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 		r = isolation_apply(p->iso, &plan, err);
 		if (r < 0)
 			return r;
+		/* isolation_apply may have waited seconds for another launcher's lock: a thread
+		 * that ended meanwhile, its id now another process's, must not get the I/O
+		 * threads' affinity below (a change check_identities could not undo). */
+		r = check_identities(p, ids, n_all, err);
 	}
 	if (r == 0)
 		r = place_iothreads(p, tids + n_cpus, err);
@@ -774,6 +778,15 @@ int pinning_release(struct pinning *p, struct ql_error *err)
 	if (p->iso)
 		return isolation_release(p->iso, err);
 	return 0;
+}
+
+void pinning_hand_over(struct pinning *p)
+{
+	if (!p)
+		return;
+	p->applied = false;
+	p->n_changes = 0; /* the threads are gone with qemu */
+	isolation_hand_over(p->iso);
 }
 
 void pinning_free(struct pinning *p)

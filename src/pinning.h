@@ -43,6 +43,9 @@ int pinning_reclaim(struct pinning *p, struct ql_error *err);
 
 /* Undo all host changes (idempotent). */
 int pinning_release(struct pinning *p, struct ql_error *err);
+/* After a failed release (qemu gone): the guardian undoes the changes, so this pinning forgets
+ * them and its free does not wait for the lock once more. */
+void pinning_hand_over(struct pinning *p);
 
 void pinning_free(struct pinning *p);
 static inline void pinning_freep(struct pinning **p)

@@ -681,8 +681,16 @@ static int run(struct vm_plan *p, struct guardian **guardian, struct vm_outcome 
 	}
 	if (p->pinning) {
 		struct ql_error e = {0};
-		if (pinning_release(p->pinning, &e) < 0)
-			ql_log(o->log, QL_LOG_WARNING, "undoing host changes: %s", e.msg);
+		if (pinning_release(p->pinning, &e) < 0) {
+			/* e.g. another launcher kept the lock: the guardian tries again now,
+			 * and this launcher need not wait for the lock again before it exits */
+			ql_log(o->log, QL_LOG_WARNING, "undoing host changes: %s%s", e.msg,
+			       *guardian ? " (the guardian tries again now)" : "");
+			if (*guardian) {
+				pinning_hand_over(p->pinning);
+				guardian_hand_over(TAKE_PTR(*guardian));
+			}
+		}
 		ql_error_clear(&e);
 	}
 	*ret = (struct vm_outcome){.end = VM_END_QEMU, .wait_status = status};

@@ -24,72 +24,7 @@ M_CPUS=$(cat "$M/cpuset.cpus")
 # A task of the delegated subtree: moved to the pool while a VM runs, back afterwards.
 delegated_sleeper
 
-FAKE=$SCRATCH/fake-qemu
-install -m 755 "$(dirname "$0")/fake-qemu.py" "$FAKE"
-
-subdirs() { (cd "$1" && find . -mindepth 1 -type d | sed 's|^\./||' | sort); }
-MARKN=0
-# fake_def NAME CUES [PAUSE]: a 2-vCPU stand-in with vCPU 0 pinned to host CPU $PIN; sets MARK.
-fake_def() {
-	MARKN=$((MARKN + 1))
-	MARK=$SCRATCH/mark$MARKN
-	mkdir -p "$MARK"
-	{
-		printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n  vcpu_pinning: [ %s ]\n' "$FAKE" "$PIN"
-		printf 'qemu:\n- fake: "%s"\n- fakemark: %s\n- fakepause: "%s"\n' "$2" "$MARK" "${3:-1.5}"
-		[ -n "${FAKE_LIE:-}" ] && printf -- '- fakelie: "%s"\n' "$FAKE_LIE"
-	} | def "$1"
-}
-# The stand-in's pid, once it wrote it.
-fake_pid() { cat "$MARK/pid" 2>/dev/null; }
-# residue: what a finished case left behind, one line each; empty when clean.
-residue() {
-	local s p
-	s=$(subdirs "$M" | tr '\n' ' ')
-	[ -n "$s" ] && echo "sets: $s"
-	[ "$(cat "/proc/$SLEEPER/cpuset")" = "/$TD" ] || echo "subtree task in $(cat "/proc/$SLEEPER/cpuset")"
-	[ "$(cat "$M/tasks")" = "$SLEEPER" ] || echo "subtree tasks: $(cat "$M/tasks" | tr '\n' ' ')"
-	for p in $(pgrep -f "$FAKE|$BIOS_IDLE"); do
-		pid_gone "$p" || echo "process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
-	done
-	[ "$(cat "$M/cpuset.cpus")" = "$M_CPUS" ] || echo "subtree cpus $(cat "$M/cpuset.cpus")"
-}
-no_residue() {
-	local r
-	wait_until 5 test -z "$(residue)"
-	r=$(residue)
-	if [ -z "$r" ]; then ok "$1: no residue"; else
-		not_ok "$1: no residue"
-		diag "$r"
-	fi
-}
-# run_case DESC NAME EXPECTED_STATUS: runs NAME to its end (bounded), checks status and residue.
-run_case() {
-	timeout -s KILL 40 "$QL" -d "$2" >"$SCRATCH/$2.out" 2>"$SCRATCH/$2.err" </dev/null
-	local rc=$?
-	if [ "$rc" = "$3" ]; then ok "$1: exit $3"; else
-		not_ok "$1: exit $3"
-		diag "got $rc" "$(tail -n 5 "$SCRATCH/$2.err")"
-	fi
-	no_residue "$1"
-}
-# bg_case NAME: starts NAME in the background (sets LPID, LERR, L).
-bg_case() {
-	ql_start "$1" -d
-	wait_until 10 test -n "$(launcher_of "$LPID")"
-	L=$(launcher_of "$LPID")
-}
-# finish DESC EXPECTED_STATUS: waits for the background launcher and checks status and residue.
-finish() {
-	wait "$LPID"
-	local rc=$?
-	if [ "$rc" = "$2" ]; then ok "$1: exit $2"; else
-		not_ok "$1: exit $2"
-		diag "got $rc" "$(tail -n 5 "$LERR")"
-	fi
-	no_residue "$1"
-}
-sent() { grep -qx "cmd $1" "$MARK/log" 2>/dev/null; }
+. "$(dirname "$0")/stand-in.sh"
 
 # --- the stand-in itself works: pinned, cont, quit on SIGTERM ---------------------------------
 fake_def sane ""
@@ -135,7 +70,7 @@ check "vanished thread: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MA
 fake_def hang_start "hang@start"
 ql_start hang_start -d
 L=""
-wait_until 10 test -n "$(fake_pid)"
+wait_until 10 nonempty fake_pid
 L=$(launcher_of "$LPID")
 sleep 0.3
 kill -TERM "$L"
@@ -160,7 +95,7 @@ check "exit 0 during start-up: the message says the VM did not start" grep -q "e
 for stall in status cpus; do
 	fake_def h_$stall "hang@$stall"
 	ql_start h_$stall -d
-	wait_until 10 test -n "$(launcher_of "$LPID")"
+	wait_until 10 nonempty launcher_of "$LPID"
 	L=$(launcher_of "$LPID")
 	wait_until 10 grep -qx "phase $stall" "$MARK/log"
 	kill -TERM "$L"
@@ -178,7 +113,7 @@ for sig in TERM INT HUP; do
 	wait_until 10 test -e "$MARK/at-start"
 	kill -$sig "$L"
 	finish "SIG$sig before the greeting" 0
-	check "SIG$sig before the greeting: no QMP command was sent" bash -c "! grep -q '^cmd' '$MARK/log'"
+	check_shown "SIG$sig before the greeting: no QMP command was sent" bash -c "! grep -q '^cmd' '$MARK/log'"
 
 	# During the queries: pinning completes, but the guest never runs.
 	# (3 s, as above: the signal must land while the stand-in still holds the answer back)
@@ -189,7 +124,7 @@ for sig in TERM INT HUP; do
 	finish "SIG$sig during query-cpus-fast" 0
 	# qemu is told to quit; a stand-in that does not answer within 2 s (a slow, loaded host)
 	# gets SIGTERM instead: either way it ended (no residue above) and the guest never ran
-	check "SIG$sig during the queries: cont was never sent" \
+	check_shown "SIG$sig during the queries: cont was never sent" \
 		bash -c "! grep -qx 'cmd cont' '$MARK/log'"
 
 	# Pinned, cont on its way: the guest started, then the shutdown ladder runs.

@@ -5,7 +5,7 @@ plan 52
 
 # Waits until the launcher started by ql_start has a qemu child; sets L (launcher) and Q (qemu).
 wait_qemu() {
-	wait_until 10 test -n "$(pgrep -P "$(launcher_of $LPID)" 2>/dev/null)"
+	wait_until 10 nonempty grandchild_of "$LPID"
 	L=$(launcher_of $LPID)
 	Q=$(child_of "$L")
 }

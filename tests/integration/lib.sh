@@ -53,6 +53,18 @@ wait_until() {
 }
 # The qemu process a launcher started (its only child).
 child_of() { pgrep -P "$1" | head -n1; }
+# The child of PID's child: the qemu of a launcher started under timeout(1) or valgrind.
+grandchild_of() {
+	local c
+	c=$(child_of "$1")
+	[ -n "$c" ] && child_of "$c"
+}
+# nonempty COMMAND... / empty COMMAND...: whether the command prints something. For wait_until,
+# which runs its arguments again on every try: a "$(...)" among them is expanded only once, before
+# the first, so `wait_until 10 test -n "$(launcher_of $LPID)"` polled a constant (empty when the
+# launcher was not forked yet: a 10 s stall that made signal tests miss their window).
+nonempty() { [ -n "$("$@")" ]; }
+empty() { [ -z "$("$@")" ]; }
 
 _cleanup() {
 	local p
@@ -163,6 +175,18 @@ delegated_cpuset() {
 	cat "$CS/cpuset.mems" >"$M/cpuset.mems"
 	export QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M
 	unset QEMU_LAUNCHER_CPUSET_PREFIX
+}
+
+# nested_delegated_cpuset NAME: delegated_cpuset one level deeper ($CS/NAME/m). The launchers'
+# lock is on the mount path's parent, here $CS/NAME: this test's own, so holding it (or a
+# launcher stopped inside it) stalls no other launcher on the host. Sets M and LOCKDIR.
+nested_delegated_cpuset() {
+	mkdir "$CS/$1"
+	register_cgroup "$CS/$1"
+	cat "$CS/cpuset.cpus" >"$CS/$1/cpuset.cpus"
+	cat "$CS/cpuset.mems" >"$CS/$1/cpuset.mems"
+	delegated_cpuset "$1/m"
+	LOCKDIR=$CS/$1
 }
 
 # delegated_sleeper: a task of our own inside $M (stands for "every task of the mount path"):

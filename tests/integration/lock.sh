@@ -6,7 +6,7 @@
 # delegated subtree is nested one level deeper ($CS/$TD/m): the lock on $CS/$TD is this test's
 # own and no other launcher on the host ever waits for it.
 . "$(dirname "$0")/lib.sh"
-NTESTS=22
+NTESTS=26
 plan $NTESTS
 require_cpuset_v1
 command -v flock >/dev/null || skip_all "flock (util-linux) is missing"
@@ -85,7 +85,7 @@ check "lock free: no residue" no_sets
 
 # --- setuid: the caller cannot stop its launcher while it waits for or holds the lock ----------
 if ! command -v setpriv >/dev/null; then
-	for i in 1 2 3 4 5 6 7 8 9; do skip "setpriv (util-linux) is missing"; done
+	for ((i = TEST_NUM; i < NTESTS; i++)); do skip "setpriv (util-linux) is missing"; done
 	exit 0
 fi
 SU=$SCRATCH/su
@@ -95,6 +95,7 @@ chown root:root "$SU/lockdrive"
 chmod 4755 "$SU/lockdrive"
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 uid_of() { awk '/^Uid:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+uid_is() { [ "$(uid_of "$1")" = "$2" ]; }
 
 hold_lock
 mkfifo "$SCRATCH/in"
@@ -105,7 +106,7 @@ exec 8>"$SCRATCH/in"
 wait_until 5 grep -q '^PID' "$SCRATCH/drv.out"
 DRV=$(awk '/^PID/ {print $2}' "$SCRATCH/drv.out")
 register_pid "$DRV"
-wait_until 5 test "$(uid_of "$DRV")" = 0
+wait_until 5 uid_is "$DRV" 0
 expect_eq "setuid, waiting for the lock: its real uid is root (the caller may not signal it)" 0 "$(uid_of "$DRV")"
 as_nobody kill -STOP "$DRV" 2>"$SCRATCH/stop.err"
 expect_eq "setuid, waiting for the lock: the caller's SIGSTOP is refused" 1 "$?"
@@ -116,7 +117,21 @@ check "setuid: once the lock is free, it places the vCPU" wait_until 15 grep -qx
 expect_eq "setuid, after the locked section: the caller's real uid is back" "$(id -u nobody)" "$(uid_of "$DRV")"
 as_nobody kill -0 "$DRV"
 expect_eq "setuid, after the locked section: the caller may signal it again" 0 "$?"
+# The release is a locked section too: held at its start (the test has the lock again), the
+# driver is shielded the same way, and its sets wait for it.
+hold_lock 8>&- # (the holder must not keep the driver's stdin open)
 exec 8>&-
+wait_until 5 uid_is "$DRV" 0
+expect_eq "setuid, releasing (waiting for the lock): its real uid is root" 0 "$(uid_of "$DRV")"
+as_nobody kill -STOP "$DRV" 2>"$SCRATCH/stop2.err"
+expect_eq "setuid, releasing: the caller's SIGSTOP is refused" 1 "$?"
+kill -TSTP "$DRV"
+sleep 0.3
+check "setuid, releasing: SIGTSTP (a terminal sends it past that check) is ignored" \
+	bash -c "! grep -q '^State:.*T' /proc/$DRV/status"
+kill -CONT "$DRV"
+check "setuid, releasing: its sets are still there meanwhile" bash -c "! [ -z \"\$(find '$M' -mindepth 1 -type d)\" ]"
+release_lock
 wait "$DRVW"
 expect_eq "setuid driver: released and exited 0" 0 "$?"
 check "setuid driver: no residue" no_sets

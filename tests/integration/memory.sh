@@ -97,7 +97,7 @@ if [ "$CANNOT_RAISE" = 1 ]; then
 	fi
 else
 	ql_start run
-	if wait_until 20 grep -q "guest left paused" "$LERR" 2>/dev/null || wait_until 20 pgrep -P "$(launcher_of "$LPID")" >/dev/null; then :; fi
+	if wait_until 20 grep -q "guest left paused" "$LERR" 2>/dev/null || wait_until 20 nonempty grandchild_of "$LPID"; then :; fi
 	Q=$(pgrep -P "$(launcher_of "$LPID")" | head -n1)
 	lim=$(awk '/^Max locked memory/ {print $4}' "/proc/$Q/limits" 2>/dev/null)
 	expect_eq "qemu runs with RLIMIT_MEMLOCK guest RAM + 1 GiB" "$((16 * MIB + GIB))" "$lim"

@@ -203,7 +203,7 @@ expect_eq "race: the loser names the winner" 1 "$(cat "$RA_ERR" "$RB_ERR" | grep
 expect_eq "race: exactly one VM set exists" 1 "$(subdirs "$M" | grep -c '^qemu/race[ab]$')"
 kill -KILL $(pgrep -f 'name [r]ace[ab],') 2>/dev/null
 wait "$RA_PID" "$RB_PID" 2>/dev/null
-check "race: everything removed afterwards" wait_until 5 test -z "$(subdirs "$M")"
+check "race: everything removed afterwards" wait_until 5 empty subdirs "$M"
 
 # --- emulator_pinning and the flat list form -------------------------------------------------
 pinned_def emu "  vcpu_pinning: [ $PIN ]

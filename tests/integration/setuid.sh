@@ -220,7 +220,7 @@ su_start() {
 	LPID=$!
 	register_pid "$LPID"
 	L="" Q=""
-	wait_until 10 test -n "$(pgrep -P "$(launcher_of $LPID)" 2>/dev/null)"
+	wait_until 10 nonempty grandchild_of "$LPID"
 	L=$(launcher_of "$LPID")
 	Q=$(child_of "$L")
 	wait_until 5 grep -q "qemu running as pid" "$LERR"

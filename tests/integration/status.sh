@@ -144,7 +144,7 @@ cp /bin/bash "$SCRATCH/fake/qemu-launcher"
 "$SCRATCH/fake/qemu-launcher" -c 'sleep 300; true' "fakevm$$" &
 FAKEL=$!
 register_pid "$FAKEL"
-wait_until 5 test -n "$(child_of "$FAKEL")"
+wait_until 5 nonempty child_of "$FAKEL"
 register_pid "$(child_of "$FAKEL")"
 "$QL" --status >"$SCRATCH/all" 2>&1
 check "a fake qemu-launcher's child is not listed as a VM" bash -c "! grep -q 'fakevm$$' '$SCRATCH/all'"

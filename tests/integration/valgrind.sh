@@ -114,7 +114,7 @@ timeout -s KILL 180 "${VG[@]}" --log-file="$SCRATCH/vg-$name.log" "$VQL" -v idle
 VPID=$!
 register_pid "$VPID"
 # valgrind runs the launcher in its own process: it is timeout's child.
-wait_until 60 test -n "$(pgrep -P "$(pgrep -P $VPID | head -n1)" 2>/dev/null)"
+wait_until 60 nonempty grandchild_of "$VPID"
 L=$(pgrep -P $VPID | head -n1)
 Q=$(child_of "$L")
 check "SIGTERM: qemu runs under the launcher" test -n "$Q"

@@ -1,0 +1,182 @@
+#!/bin/bash
+# Faults in the releasing phase: qemu has ended (by itself, or told to quit after a stop signal)
+# and the launcher is tearing down its cpusets under the cross-launcher lock when it is SIGKILLed
+# (its guardian must give the host back), or SIGSTOPped and continued (it must finish the job);
+# and qemu already gone when a stopped launcher comes back; or another launcher keeps the lock
+# through the release (its guardian takes over). Each case ends with no set under the
+# delegated subtree, its task back in it, no stand-in, no guardian left, and the exit status
+# that tells what happened (qemu's own, or 137 for the killed launcher).
+# The window is hit deterministically: the launcher's stderr (-d traces every cgroup write) goes
+# through stderr-gate.py, which blocks it at its first message after "qemu closed its QMP
+# connection" — its first step of the release, inside the lock (checked through /proc/locks).
+# The stand-in lingers 1.5 s between closing QMP and exiting, so the gate is shut in time, also on
+# a loaded host ("deterministically": the gate has that long). The subtree is nested ($CS/$TD/m):
+# the lock held meanwhile is this test's own.
+. "$(dirname "$0")/lib.sh"
+NTESTS=45
+plan $NTESTS
+
+command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
+require_cpuset_v1
+
+TD=qltest-rel-$$
+nested_delegated_cpuset "$TD"
+M_CPUS=$(cat "$M/cpuset.cpus")
+delegated_sleeper
+. "$(dirname "$0")/stand-in.sh"
+
+GATE=$SCRATCH/stderr-gate
+install -m 755 "$(dirname "$0")/stderr-gate.py" "$GATE"
+LOCK_INO=$(stat -c %i "$LOCKDIR")
+FAKE_QEMU='- fakelinger: "1.5"'
+
+GN=0
+# gated_start NAME: starts NAME (-d) in the background with its stderr through the gate, shut at
+# the first message after QMP is closed. Sets LPID, L, LERR and FIFO.
+gated_start() {
+	GN=$((GN + 1))
+	FIFO=$SCRATCH/gate$GN
+	LERR=$SCRATCH/$1.err
+	mkfifo "$FIFO"
+	"$GATE" "$FIFO" "$LERR" "qemu closed its QMP connection" &
+	register_pid $!
+	wait_until 5 test -e "$FIFO.ready"
+	timeout -s KILL 60 "$QL" -d "$1" >"$SCRATCH/$1.out" 2>"$FIFO" </dev/null &
+	LPID=$!
+	register_pid "$LPID"
+	wait_until 10 nonempty launcher_of "$LPID"
+	L=$(launcher_of "$LPID")
+}
+open_gate() { touch "$FIFO.open"; }
+holds_lock() { grep -Eq "FLOCK +ADVISORY +WRITE +$1 [0-9a-f]+:[0-9a-f]+:$LOCK_INO " /proc/locks; }
+# The launcher is blocked writing a message of its release: the gate is shut, it holds the lock
+# and sits in write(2).
+in_release() {
+	test -e "$FIFO.filled" && holds_lock "$L" &&
+		read -r nr _ <"/proc/$L/syscall" && [ "$nr" = 1 ]
+}
+stopped() { grep -q '^State:.*T' "/proc/$1/status"; }
+# gated DESC NAME: after the launcher entered the release: it is held there, mid-way (its vCPU
+# set removed, the VM's set not yet). Sets GUARD (its guardian).
+gated() {
+	check "$1: the launcher is held inside its release, holding the lock" wait_until 20 in_release
+	check "$1: ... mid-way (vCPU set gone, the VM's set still there)" \
+		test ! -e "$M/qemu/$2/cpu$PIN" -a -d "$M/qemu/$2"
+	GUARD=$(pgrep -P "$L" | head -n1)
+}
+# guardian_done DESC: the killed launcher's guardian gave the host back and ended.
+guardian_done() {
+	check "$1: the guardian gives the host back" \
+		wait_until 10 grep -q "after the launcher was killed: host changes undone" "$LERR"
+	check "$1: ... and ends" wait_until 10 pid_gone "${GUARD:-0}"
+}
+
+# --- qemu exits by itself; the launcher SIGKILLed inside the release --------------------------
+fake_def x_kill "exit:6@running"
+gated_start x_kill
+wait_until 10 sent cont
+gated "qemu exited 6, launcher SIGKILLed" x_kill
+kill -KILL "$L"
+open_gate
+finish "qemu exited 6, launcher SIGKILLed in the release" 137
+guardian_done "qemu exited 6, launcher SIGKILLed in the release"
+
+# --- qemu exits by itself; the launcher SIGSTOPped inside the release, then continued -----------
+fake_def x_stop "exit:6@running"
+gated_start x_stop
+wait_until 10 sent cont
+gated "qemu exited 6, launcher SIGSTOPped" x_stop
+kill -STOP "$L"
+open_gate
+sleep 0.5
+check "qemu exited 6, SIGSTOPped: the launcher stays stopped, holding the lock" \
+	bash -c "grep -q '^State:.*T' /proc/$L/status && grep -Eq 'FLOCK +ADVISORY +WRITE +$L ' /proc/locks"
+check "qemu exited 6, SIGSTOPped: its sets are still there meanwhile" test -d "$M/qemu/x_stop"
+kill -CONT "$L"
+finish "qemu exited 6, launcher SIGSTOPped in the release and continued" 6
+check "... it reports qemu's own status" grep -q "qemu ended; exit status 6" "$LERR"
+check "... its guardian was dismissed" pid_gone "${GUARD:-0}"
+
+# --- a stop was requested; the launcher SIGKILLed inside the release ---------------------------
+fake_def t_kill ""
+gated_start t_kill
+wait_until 10 sent cont
+kill -TERM "$L"
+gated "SIGTERM, launcher SIGKILLed" t_kill
+kill -KILL "$L"
+open_gate
+finish "SIGTERM, then the launcher SIGKILLed in the release" 137
+guardian_done "SIGTERM, then the launcher SIGKILLed in the release"
+check "... qemu had been told to quit" sent quit
+
+# --- a stop was requested; the launcher SIGSTOPped inside the release, then continued ---------
+fake_def t_stop ""
+gated_start t_stop
+wait_until 10 sent cont
+kill -TERM "$L"
+gated "SIGTERM, launcher SIGSTOPped" t_stop
+kill -STOP "$L"
+open_gate
+sleep 0.5
+check "SIGTERM, SIGSTOPped: the launcher stays stopped, holding the lock" \
+	bash -c "grep -q '^State:.*T' /proc/$L/status && grep -Eq 'FLOCK +ADVISORY +WRITE +$L ' /proc/locks"
+kill -CONT "$L"
+finish "SIGTERM, launcher SIGSTOPped in the release and continued" 0
+check "... its guardian was dismissed" pid_gone "${GUARD:-0}"
+
+# --- qemu already gone when the launcher comes to release --------------------------------------
+# The launcher is stopped while the guest runs, qemu is SIGKILLed meanwhile: once continued, the
+# launcher reaps it, reports its status, and releases.
+fake_def gone_cont ""
+bg_case gone_cont
+wait_until 10 sent cont
+F=$(fake_pid)
+kill -STOP "$L"
+kill -KILL "$F"
+check "qemu SIGKILLed under a stopped launcher: it ends (a zombie until reaped)" wait_until 10 pid_gone "$F"
+kill -CONT "$L"
+finish "qemu already gone when the launcher was continued" 137
+check "... the status is qemu's (killed by SIGKILL: 128 + 9)" grep -q "qemu ended; exit status 137" "$LERR"
+
+# ... and the stopped launcher SIGKILLed instead: the guardian finds qemu gone and cleans up.
+fake_def gone_kill ""
+bg_case gone_kill
+wait_until 10 sent cont
+F=$(fake_pid)
+GUARD=$(pgrep -P "$L" | grep -vx "$F" | head -n1)
+kill -STOP "$L"
+kill -KILL "$F"
+wait_until 10 pid_gone "$F"
+kill -KILL "$L"
+{ wait "$LPID"; } 2>/dev/null
+no_residue "qemu gone, then its stopped launcher SIGKILLed"
+guardian_done "qemu gone, then its stopped launcher SIGKILLed"
+
+# --- another launcher keeps the lock through the whole release: this one gives up after the 10 s
+# bound (a warning; its status stays qemu's), and its guardian undoes everything once the lock is
+# free, without waiting for another start --------------------------------------------------------
+fake_def stuck ""
+bg_case stuck
+wait_until 10 sent cont
+GUARD=$(pgrep -P "$L" | grep -vx "$(fake_pid)" | head -n1)
+exec {LOCKFD}<"$LOCKDIR"
+wait_until 5 flock -n "$LOCKFD"
+check "the test holds the lock while the VM runs" grep -Eq "FLOCK +ADVISORY +WRITE +[0-9]+ [0-9a-f]+:[0-9a-f]+:$LOCK_INO " /proc/locks
+kill -TERM "$L"
+wait "$LPID"
+expect_eq "lock held through the release: the launcher ends with qemu's status" 0 "$?"
+check "... warning that the guardian takes over" grep -q "undoing host changes: .*has held the lock.*(the guardian tries again now)" "$LERR"
+check "... the sets are still there while the lock is held" test -d "$M/qemu/stuck"
+flock -u "$LOCKFD"
+exec {LOCKFD}<&-
+no_residue "lock held through the release, then freed"
+guardian_done "lock held through the release, then freed"
+
+# --- after all that, a VM on the same CPU starts with nothing to reclaim -----------------------
+unset FAKE_QEMU
+fake_def after ""
+bg_case after
+check "a VM on the same CPU starts afterwards" wait_until 10 sent cont
+check "... with nothing left to reclaim" bash -c "! grep -q 'reclaiming the cpusets' '$LERR'"
+kill -TERM "$L"
+finish "the VM afterwards, SIGTERM" 0
