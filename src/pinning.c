@@ -736,6 +736,27 @@ static int apply_core_sched(const struct pinning *p, const pid_t *vcpus, size_t 
 	return r;
 }
 
+int pinning_prepare_host(struct pinning *p, pid_t qemu_pid, struct ql_error *err)
+{
+	if (!p->iso)
+		return 0;
+	_cleanup_free_ struct vcpu_placement *v = calloc(p->n_pins ? p->n_pins : 1, sizeof(*v));
+	if (!v)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->n_pins; i++)
+		v[i] = (struct vcpu_placement){
+		    .cpu_index = p->pins[i].index,
+		    .host_cpu = p->pins[i].host_cpu,
+		};
+	struct isolation_plan plan = {
+	    .qemu_pid = qemu_pid,
+	    .vcpus = v,
+	    .n_vcpus = p->n_pins,
+	    .emulator_cpus = p->emulator,
+	};
+	return isolation_prepare(p->iso, &plan, err);
+}
+
 int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus, size_t n_cpus,
 		  const struct qmp_iothread *io, size_t n_io, struct ql_error *err)
 {

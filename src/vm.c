@@ -551,6 +551,21 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 	return 0;
 }
 
+/* The host changes that need no thread id, made while qemu initialises (its ~25 ms and more
+ * until it answers), so that only the vCPU moves wait for query-cpus-fast. A qemu that already
+ * exited by itself (a bad option) is not the launcher's failure: the handshake reports it. */
+static int prepare_host(struct start *st, struct ql_error *err)
+{
+	int r = pinning_prepare_host(st->p->pinning, st->pid, err);
+	siginfo_t si = {0};
+	if (r < 0 && waitid(P_PID, (id_t)st->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	    si.si_pid == st->pid) {
+		ql_error_clear(err);
+		return 0;
+	}
+	return r;
+}
+
 /* From fork to a running (or deliberately paused) guest, unless st->ended says the run already
  * ended during start-up. On failure qemu is gone and nothing stays changed. */
 static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *ret,
@@ -570,6 +585,8 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		goto out;
 	}
 	start_guardian(st);
+	if (st->p->pinning && (r = prepare_host(st, err)) < 0)
+		goto out;
 	int early_sig = wait_for_greeting(st->qmp, st->sigfd, GREETING_TIMEOUT_MS);
 	if (early_sig)
 		return stopped_during_start(st, early_sig, NULL, ret);
