@@ -544,27 +544,6 @@ static bool pid_in(const pid_t *pids, size_t n, pid_t pid)
 	return false;
 }
 
-/* Reads Cpus_allowed_list of a thread of pid. */
-static int thread_cpus_allowed(pid_t pid, pid_t tid, struct cpu_list **ret, struct ql_error *err)
-{
-	char path[96];
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return ql_error_set_errno(err, errno, "opening `%s`", path);
-	char line[4096];
-	int r = ql_error_set(err, EPROTO, "`%s` has no Cpus_allowed_list", path);
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "Cpus_allowed_list:", 18) == 0) {
-			ql_error_clear(err);
-			r = cpu_list_parse(line + 18 + strspn(line + 18, " \t"), ret, err);
-			break;
-		}
-	}
-	fclose(f);
-	return r;
-}
-
 /* After placing tid into set rel: the kernel must list it there and its allowed CPUs must be
  * the set's (exact) or within them (pool: a task may keep a narrower own affinity). */
 static int verify_placement(int dirfd, const char *rel, pid_t pid, pid_t tid,
@@ -583,7 +562,9 @@ static int verify_placement(int dirfd, const char *rel, pid_t pid, pid_t tid,
 		return ql_error_set(err, EIO, "thread %d is not listed in `%s/%s` after moving it",
 				    (int)tid, disp, tasks);
 	_cleanup_cpu_list_ struct cpu_list *allowed = NULL;
-	r = thread_cpus_allowed(pid, tid, &allowed, err);
+	r = proc_thread_affinity(tid, &allowed, err);
+	if (r == -ESRCH)
+		return ql_error_set(err, ESRCH, "thread %d of %d is gone", (int)tid, (int)pid);
 	if (r < 0)
 		return r;
 	if (exact ? !cpu_list_equal(allowed, cpus)
@@ -1029,7 +1010,10 @@ static int create_vm_sets(struct cpuset_v1_state *s, struct v1_tree *t, const st
 	if (r < 0)
 		return r;
 	s->vm_created = true;
-	r = make_set(t->pfd, vm, p->vm, t->p_mems, true, s->log, s->p_disp, err);
+	/* qemu initialises in the VM set without emulator_pinning: on every CPU the pool had, as
+	 * it would have without isolation; place narrows the set once qemu has left it */
+	r = make_set(t->pfd, vm, s->emulator ? p->vm : p->pool_before, t->p_mems, true, s->log,
+		     s->p_disp, err);
 	_cleanup_free_ char *emu_rel = join(vm, "emulator");
 	if (r == 0 && !emu_rel)
 		r = ql_error_set(err, ENOMEM, "out of memory");
@@ -1047,9 +1031,10 @@ static int create_vm_sets(struct cpuset_v1_state *s, struct v1_tree *t, const st
 	return r;
 }
 
-/* Where qemu lives while it initialises: its emulator set (its home) with emulator_pinning, else
- * the VM set itself. Either way the VM's sets hold a task from prepare on, so no other launcher
- * takes them for a dead run's and reclaims them before the vCPUs arrive. */
+/* Where qemu lives from prepare to place: its emulator set (its home) with emulator_pinning, else
+ * the VM set itself (on the pool's CPUs until place). Either way the VM's sets hold a task from
+ * prepare on, so no other launcher takes them for a dead run's and reclaims them before the vCPUs
+ * arrive. */
 static char *start_set(const struct cpuset_v1_state *s)
 {
 	return s->emulator ? join(s->cfg->vm_name, "emulator") : strdup(s->cfg->vm_name);
@@ -1066,7 +1051,7 @@ static int place_qemu(struct cpuset_v1_state *s, struct v1_tree *t, const struct
 	int r = write_pid(t->pfd, procs, s->qemu_pid, s->log, s->p_disp, err);
 	if (r == 0)
 		r = verify_placement(t->pfd, set, s->qemu_pid, s->qemu_pid,
-				     s->emulator ? s->emulator : p->vm, s->emulator != NULL,
+				     s->emulator ? s->emulator : p->pool_before, s->emulator != NULL,
 				     s->p_disp, err);
 	return r;
 }
@@ -1166,7 +1151,7 @@ static int tasks_fd_of(struct cpuset_v1_state *s, int pfd, struct tasks_fds *f, 
 
 /* With qemu's thread ids: qemu to its home (the pool, unless it is in its emulator set already),
  * then each vCPU thread into its cpuN set (a later cgroup.procs write would pull the vCPUs
- * back). Every placement is read back. */
+ * back), then the VM set narrowed to its vCPUs. Every placement is read back. */
 static int place_threads(struct cpuset_v1_state *s, int pfd, struct ql_error *err)
 {
 	const char *vm = s->cfg->vm_name;
@@ -1200,7 +1185,12 @@ static int place_threads(struct cpuset_v1_state *s, int pfd, struct ql_error *er
 		if (r < 0)
 			ql_error_prefix(err, "pinning vCPU %d: ", v->cpu_index);
 	}
-	return r == 0 ? verify_vcpus(pfd, vm, s->vcpus, s->n_vcpus, s->p_disp, err) : r;
+	if (r == 0)
+		r = verify_vcpus(pfd, vm, s->vcpus, s->n_vcpus, s->p_disp, err);
+	/* qemu has left the VM set: it keeps the vCPUs' CPUs only */
+	if (r == 0 && !s->emulator)
+		r = write_cpus(pfd, vm, s->plan.vm, s->log, s->p_disp, err);
+	return r;
 }
 
 /* The plan of apply must be the one prepared, with thread ids now. */

@@ -551,15 +551,31 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 	return 0;
 }
 
-/* The host changes that need no thread id, made while qemu initialises (its ~25 ms and more
- * until it answers), so that only the vCPU moves wait for query-cpus-fast. A qemu that already
- * exited by itself (a bad option) is not the launcher's failure: the handshake reports it. */
+/* qemu exited, or closed its QMP channel: the handshake reports how (its own failure, or one
+ * that kept running). */
+static bool qemu_going(const struct start *st)
+{
+	siginfo_t si = {0};
+	if (waitid(P_PID, (id_t)st->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	    si.si_pid == st->pid)
+		return true;
+	struct pollfd pfd = {.fd = qmp_fd(st->qmp), .events = POLLRDHUP};
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+/* The host changes that need no thread id, made once qemu greets: it is up, and still creating
+ * its machine and vCPU threads (about 15 ms of a 2-vCPU TCG guest here) before it answers the
+ * questions sent ahead. The first cgroup migration of a burst waits for an RCU grace period
+ * (10-15 ms on the bench host, bench/RESULTS.md): made here, that wait overlaps qemu's work, and
+ * the vCPU moves after query-cpus-fast, close behind, find the kernel's migration lock warm.
+ * Made right after the spawn instead, the grace period had ended and the vCPU moves paid another
+ * one. */
 static int prepare_host(struct start *st, struct ql_error *err)
 {
+	if (qemu_going(st))
+		return 0;
 	int r = pinning_prepare_host(st->p->pinning, st->pid, err);
-	siginfo_t si = {0};
-	if (r < 0 && waitid(P_PID, (id_t)st->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-	    si.si_pid == st->pid) {
+	if (r < 0 && qemu_going(st)) {
 		ql_error_clear(err);
 		return 0;
 	}
@@ -585,11 +601,11 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		goto out;
 	}
 	start_guardian(st);
-	if (st->p->pinning && (r = prepare_host(st, err)) < 0)
-		goto out;
 	int early_sig = wait_for_greeting(st->qmp, st->sigfd, GREETING_TIMEOUT_MS);
 	if (early_sig)
 		return stopped_during_start(st, early_sig, NULL, ret);
+	if (st->p->pinning && (r = prepare_host(st, err)) < 0)
+		goto out;
 	qmp_set_interrupt(st->qmp, st->sigfd, stop_requested, st);
 	r = qmp_handshake(st->qmp, GREETING_TIMEOUT_MS, err);
 	if (r < 0)
