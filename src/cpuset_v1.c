@@ -787,7 +787,8 @@ static bool remove_known_sets(struct cpuset_v1_state *s, int pfd)
 	const char *vm = s->cfg->vm_name;
 	if (!s->plan.vcpus || !qemu_reaped(s))
 		return false;
-	for (int c = cpu_list_next(s->plan.vcpus, -1); c >= 0; c = cpu_list_next(s->plan.vcpus, c)) {
+	for (int c = cpu_list_next(s->plan.vcpus, -1); c >= 0;
+	     c = cpu_list_next(s->plan.vcpus, c)) {
 		_cleanup_free_ char *rel = vcpu_set_file(vm, (unsigned)c, NULL);
 		if (!rel || cgroupfs_rmdir(pfd, rel, s->log, s->p_disp, NULL) < 0)
 			return false;
@@ -1051,8 +1052,8 @@ static int place_qemu(struct cpuset_v1_state *s, struct v1_tree *t, const struct
 	int r = write_pid(t->pfd, procs, s->qemu_pid, s->log, s->p_disp, err);
 	if (r == 0)
 		r = verify_placement(t->pfd, set, s->qemu_pid, s->qemu_pid,
-				     s->emulator ? s->emulator : p->pool_before, s->emulator != NULL,
-				     s->p_disp, err);
+				     s->emulator ? s->emulator : p->pool_before,
+				     s->emulator != NULL, s->p_disp, err);
 	return r;
 }
 
@@ -1194,8 +1195,8 @@ static int place_threads(struct cpuset_v1_state *s, int pfd, struct ql_error *er
 }
 
 /* The plan of apply must be the one prepared, with thread ids now. */
-static int same_cpus_as_prepared(const struct cpuset_v1_state *s,
-				 const struct isolation_plan *req, struct ql_error *err)
+static int same_cpus_as_prepared(const struct cpuset_v1_state *s, const struct isolation_plan *req,
+				 struct ql_error *err)
 {
 	_cleanup_cpu_list_ struct cpu_list *cpus = cpu_list_new(0);
 	if (!cpus)

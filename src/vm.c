@@ -114,10 +114,17 @@ static void isolation_config_of(const struct vm_options *o, struct isolation_con
 	};
 }
 
-/* The default hugetlb size of memfd backends: the kernel's default_hugepagesz. */
-static unsigned long default_hugepage_kb(void)
+/* The default hugetlb size of memfd backends: the kernel's default_hugepagesz. Only a `-object`
+ * (memory-backend-memfd,hugetlb=on without hugetlbsize) uses it: without one, /proc/meminfo
+ * (some 40 us to generate here, twice per start) is not read. */
+static unsigned long default_hugepage_kb(const struct definition *d)
 {
-	long kb = 2048;
+	static long kb;
+	if (!cmdline_has_option(d, "object"))
+		return 2048; /* unused */
+	if (kb)
+		return (unsigned long)kb;
+	kb = 2048;
 	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
 	char line[128];
 	while (f && fgets(line, sizeof(line), f))
@@ -130,8 +137,8 @@ static unsigned long default_hugepage_kb(void)
 static int hugepages_prepare(struct vm_plan *p, struct ql_error *err)
 {
 	const char *root = p->o->paths->sysfs_root;
-	int r = mem_backends_parse(p->o->def, hugepages_hugetlbfs_page_kb, default_hugepage_kb(),
-				   &p->mem, &p->n_mem, err);
+	int r = mem_backends_parse(p->o->def, hugepages_hugetlbfs_page_kb,
+				   default_hugepage_kb(p->o->def), &p->mem, &p->n_mem, err);
 	if (r == 0 && p->n_mem)
 		r = hugepages_plan_compute(root, p->mem, p->n_mem, &p->huge, err);
 	return r;
@@ -160,7 +167,7 @@ static int memory_prepare(struct vm_plan *p, bool pins, struct ql_error *err)
 	if (d->memlock != QL_MEMLOCK_AUTO && !pins)
 		return 0;
 	_cleanup_(mem_layout_done) struct mem_layout l = {0};
-	int r = mem_layout_parse(d, hugepages_hugetlbfs_page_kb, default_hugepage_kb(), &l, err);
+	int r = mem_layout_parse(d, hugepages_hugetlbfs_page_kb, default_hugepage_kb(d), &l, err);
 	if (r == 0 && d->memlock == QL_MEMLOCK_AUTO) {
 		p->memlock = QL_MEMLOCK_BYTES;
 		p->memlock_bytes = memlock_auto_bytes(&l);
