@@ -325,6 +325,8 @@ finish "reclaiming VM stopped" 0
 fake_def shrink "pause@cpus" 4
 bg_case shrink
 wait_until 10 test -e "$MARK/at-cpus"
+# the prepare runs while the stand-in answers: its last step is the pool giving up CPU $PIN
+wait_until 10 grep -qx "$POOL_EXPECT" "$M/qemu/pool/cpuset.cpus"
 echo >"$M/qemu/shrink/cpu$PIN/cpuset.cpus" || diag "emptying the cpu$PIN set failed"
 wait "$LPID"
 rc=$?

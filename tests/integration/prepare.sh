@@ -42,6 +42,8 @@ wait_until 10 test -e "$MK/at-cpus"
 FP=$(cat "$MK/pid")
 V=$M/qemu/w1
 check "window: qemu's process is in its VM set" wait_until 5 in_set "$V" "$FP"
+# the prepare runs while the stand-in answers: its last step is the pool giving up CPU $PIN
+wait_until 5 grep -qx "$POOL_EXPECT" "$M/qemu/pool/cpuset.cpus"
 expect_eq "window: the vCPU set exists and is still empty" "" "$(cat "$V/cpu$PIN/tasks" 2>&1)"
 expect_eq "window: the pool has given up CPU $PIN already" "$POOL_EXPECT" "$(cat "$M/qemu/pool/cpuset.cpus")"
 expect_eq "window: the subtree's task is in the pool" "/$TD/qemu/pool" "$(cat "/proc/$SLEEPER/cpuset")"
