@@ -16,8 +16,8 @@ import time
 PHASES = [
     ("start", "spawn", "before qemu is spawned (exec of the launcher to its fork)"),
     ("spawn", "qexec", "fork/vfork -> exec of qemu"),
-    ("qexec", "greet", "qemu initialises, until its QMP greeting is read"),
-    ("greet", "answers", "greeting -> last start-up QMP answer read"),
+    ("qexec", "qgreet", "qemu starts up, until it sends its QMP greeting"),
+    ("qgreet", "answers", "greeting sent -> last start-up QMP answer read (qemu builds the machine)"),
     ("answers", "cont", "answers -> cont sent (placement, read-backs)"),
     ("cont", "qexit", "cont -> qemu exits (the guest runs)"),
     ("qexit", "end", "qemu exits -> launcher exits (teardown)"),
@@ -25,8 +25,9 @@ PHASES = [
 ]
 
 
-def runs_of(lines):
-    """Groups trace lines into one record per launcher/floor process."""
+def runs_of(lines, binaries):
+    """Groups trace lines into one record per launcher/floor process started from `binaries`
+    (other sessions' launchers may run meanwhile)."""
     runs, by_pid = [], {}
     for line in lines:
         parts = line.rstrip("\n").split(" ", 4)
@@ -35,8 +36,11 @@ def runs_of(lines):
             continue
         ns, ev, pid = int(parts[0]), parts[1], int(parts[2])
         detail = parts[4] if len(parts) > 4 else ""
-        if ev == "exec" and detail in ("qemu-launcher", "ql-floor") and pid not in by_pid:
-            r = {"kind": detail, "pid": pid, "start": ns, "ev": []}
+        words = detail.split(" ", 1)
+        if ev == "exec" and words[0] in ("qemu-launcher", "ql-floor") and pid not in by_pid:
+            if len(words) < 2 or os.path.realpath(words[1]) not in binaries:
+                continue
+            r = {"kind": words[0], "pid": pid, "start": ns, "ev": []}
             by_pid[pid] = r
             runs.append(r)
             continue
@@ -65,6 +69,8 @@ def phases(r):
             t["guardian_fork"] = int(e[3].split()[1])
         elif ev == "exec" and e[2] == qpid:
             t["qexec"] = ns
+        elif ev == "qsend" and e[2] == qpid and "qgreet" not in t:
+            t["qgreet"] = ns
         elif ev == "read" and e[2] == r["pid"] and "greet" not in t and '"QMP"' in e[3]:
             t["greet"] = ns
         elif ev == "read" and e[2] == r["pid"] and "greet" in t and "cont" not in t and \
@@ -77,6 +83,12 @@ def phases(r):
         elif ev == "exit" and e[2] == r["pid"]:
             t["end"] = ns
     t.setdefault("answers", t.get("greet"))
+    # the launcher prepares the host between qemu's greeting and reading it (vm.c prepare_host)
+    if r["kind"] == "qemu-launcher" and "qgreet" in t and "greet" in t:
+        own = [e[0] for e in r["ev"] if e[2] == r["pid"] and e[1] in ("open", "mkdir")
+               and t["qgreet"] < e[0] < t["greet"]]
+        if own:
+            t["prep0"], t["prep1"] = own[0], own[-1]
     return t
 
 
@@ -117,8 +129,9 @@ def main():
     finally:
         tracer.send_signal(signal.SIGINT)
         tracer.wait()
+    binaries = {os.path.realpath(args.launcher), os.path.realpath(args.floor)}
     with open(out, errors="replace") as f:
-        runs = runs_of(f)
+        runs = runs_of(f, binaries)
     if not args.trace_out:
         os.unlink(out)
     res = {"qemu-launcher": [], "ql-floor": []}
@@ -134,6 +147,10 @@ def main():
             vals[k] = med([(t[b] - t[a]) / 1e6 for t in ts if a in t and b in t])
         print(f"| {what} | {vals['qemu-launcher']:.2f} | {vals['ql-floor']:.2f} | "
               f"{vals['qemu-launcher'] - vals['ql-floor']:+.2f} |")
+    xs = [(t["prep1"] - t["prep0"]) / 1e6 for t in res["qemu-launcher"] if "prep0" in t]
+    if xs:
+        print(f"- the launcher's prepare (sets, pool, qemu into its VM set; while qemu builds "
+              f"its machine), first to last cgroup file operation: median {med(xs):.2f} ms")
     for k, label in (("spawn_call", "the fork/vfork call itself"),
                      ("guardian_fork", "the guardian's fork call (launcher, while qemu initialises)")):
         for kind, ts in res.items():

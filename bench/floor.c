@@ -63,10 +63,9 @@ static void rm(const char *rel)
 {
 	char p[8192];
 	snprintf(p, sizeof(p), "%s/%s", M, rel);
-	/* One try: here the vCPU set stays EBUSY for as long as this process lives (not
-	 * understood yet; the launcher's own teardown does not see it), so the bench removes
-	 * what is left at its end. The floor's teardown is thereby slightly too cheap. */
-	rmdir(p);
+	/* like the launcher: a dead qemu's threads leave the set shortly after it is reaped */
+	for (int i = 0; i < 200 && rmdir(p) < 0 && errno == EBUSY; i++)
+		usleep(1000);
 }
 
 int main(int argc, char **argv)
@@ -133,8 +132,13 @@ int main(int argc, char **argv)
 	if (!strstr(buf, "\"prelaunch\""))
 		die("not prelaunch");
 	for (char *t = strstr(reply, "\"thread-id\": "); t; t = strstr(t + 1, "\"thread-id\": ")) {
+		/* "props" has a "thread-id" too (the topology's, 0 here): writing 0 would move
+		 * this process itself into the vCPU set */
+		long id = strtol(t + 13, NULL, 10);
+		if (id <= 0)
+			continue;
 		char tid[24];
-		snprintf(tid, sizeof(tid), "%ld", strtol(t + 13, NULL, 10));
+		snprintf(tid, sizeof(tid), "%ld", id);
 		put("vm/cpuN/tasks", tid);
 	}
 	put("pool/cpuset.cpus", pool_after);

@@ -101,14 +101,21 @@ int cgroupfs_rmdir(int dirfd, const char *name, const struct ql_logger *log,
 	return 0;
 }
 
-int cgroupfs_write(int dirfd, const char *file, const char *value, const struct ql_logger *log,
-		   const char *display_path, struct ql_error *err)
+int cgroupfs_open_file(int dirfd, const char *file, int *ret_fd, const char *display_path,
+		       struct ql_error *err)
 {
 	if (!relative_path_is_safe(file))
 		return ql_error_set(err, EINVAL, "refusing unsafe cgroup file `%s`", file);
-	_cleanup_close_ int fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return ql_error_set_errno(err, errno, "opening `%s/%s`", disp(display_path), file);
+	*ret_fd = fd;
+	return 0;
+}
+
+int cgroupfs_write_fd(int fd, const char *file, const char *value, const struct ql_logger *log,
+		      const char *display_path, struct ql_error *err)
+{
 	size_t len = strlen(value);
 	/* cgroupfs parses each write(2) as one value: it must go in a single call. */
 	ssize_t n = write(fd, value, len);
@@ -121,6 +128,16 @@ int cgroupfs_write(int dirfd, const char *file, const char *value, const struct 
 	ql_log(log, QL_LOG_DEBUG, "write %s/%s <- %s", disp(display_path), file,
 	       len ? value : "\"\"");
 	return 0;
+}
+
+int cgroupfs_write(int dirfd, const char *file, const char *value, const struct ql_logger *log,
+		   const char *display_path, struct ql_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	int r = cgroupfs_open_file(dirfd, file, &fd, display_path, err);
+	if (r < 0)
+		return r;
+	return cgroupfs_write_fd(fd, file, value, log, display_path, err);
 }
 
 int cgroupfs_read(int dirfd, const char *file, char **ret, struct ql_error *err)

@@ -21,6 +21,13 @@ int cgroupfs_rmdir(int dirfd, const char *name, const struct ql_logger *log,
 /* Writes value (one write(2)) to file relative to dirfd. Traced. */
 int cgroupfs_write(int dirfd, const char *file, const char *value, const struct ql_logger *log,
 		   const char *display_path, struct ql_error *err);
+/* For a burst of writes to one file (a tasks file takes one id per write(2), so one open serves
+ * many moves): opens file relative to dirfd for writing, then cgroupfs_write_fd per value. */
+int cgroupfs_open_file(int dirfd, const char *file, int *ret_fd, const char *display_path,
+		       struct ql_error *err);
+/* One value in one write(2) to fd, traced as display_path/file. */
+int cgroupfs_write_fd(int fd, const char *file, const char *value, const struct ql_logger *log,
+		      const char *display_path, struct ql_error *err);
 /* Reads the whole (small) file, trailing newline stripped. */
 int cgroupfs_read(int dirfd, const char *file, char **ret, struct ql_error *err);
 int cgroupfs_read_cpus(int dirfd, const char *file, struct cpu_list **ret, struct ql_error *err);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +45,8 @@ struct cpuset_v1_state {
 	struct vcpu_placement *vcpus;
 	size_t n_vcpus;
 	struct cpu_list *emulator; /* NULL: qemu's other threads stay in pool */
+	bool prepared;		   /* prepare is done; plan says what it made */
+	struct v1_plan plan;
 };
 
 /* ---- names and mountinfo ---- */
@@ -220,6 +223,7 @@ static void cpuset_v1_free_state(void *p)
 	free(s->p_disp);
 	free(s->vcpus);
 	cpu_list_free(s->emulator);
+	v1_plan_done(&s->plan);
 	free(s);
 }
 
@@ -540,27 +544,6 @@ static bool pid_in(const pid_t *pids, size_t n, pid_t pid)
 	return false;
 }
 
-/* Reads Cpus_allowed_list of a thread of pid. */
-static int thread_cpus_allowed(pid_t pid, pid_t tid, struct cpu_list **ret, struct ql_error *err)
-{
-	char path[96];
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return ql_error_set_errno(err, errno, "opening `%s`", path);
-	char line[4096];
-	int r = ql_error_set(err, EPROTO, "`%s` has no Cpus_allowed_list", path);
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "Cpus_allowed_list:", 18) == 0) {
-			ql_error_clear(err);
-			r = cpu_list_parse(line + 18 + strspn(line + 18, " \t"), ret, err);
-			break;
-		}
-	}
-	fclose(f);
-	return r;
-}
-
 /* After placing tid into set rel: the kernel must list it there and its allowed CPUs must be
  * the set's (exact) or within them (pool: a task may keep a narrower own affinity). */
 static int verify_placement(int dirfd, const char *rel, pid_t pid, pid_t tid,
@@ -579,7 +562,9 @@ static int verify_placement(int dirfd, const char *rel, pid_t pid, pid_t tid,
 		return ql_error_set(err, EIO, "thread %d is not listed in `%s/%s` after moving it",
 				    (int)tid, disp, tasks);
 	_cleanup_cpu_list_ struct cpu_list *allowed = NULL;
-	r = thread_cpus_allowed(pid, tid, &allowed, err);
+	r = proc_thread_affinity(tid, &allowed, err);
+	if (r == -ESRCH)
+		return ql_error_set(err, ESRCH, "thread %d of %d is gone", (int)tid, (int)pid);
 	if (r < 0)
 		return r;
 	if (exact ? !cpu_list_equal(allowed, cpus)
@@ -651,11 +636,17 @@ static int move_all_tasks(int from_fd, const char *from_file, int to_fd, const c
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n = 0, moved = 0, refused = 0, vanished = 0, failed = 0;
 	int r = cgroupfs_read_pids(from_fd, from_file, &pids, &n, err);
+	if (r < 0 || n == 0)
+		return r;
+	_cleanup_close_ int fd = -1; /* one open for the burst: the kernel takes one id per write */
+	r = cgroupfs_open_file(to_fd, to_file, &fd, NULL, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
 		struct ql_error e = {0};
-		r = write_pid(to_fd, to_file, pids[i], NULL, NULL, &e);
+		char id[24];
+		snprintf(id, sizeof(id), "%d", (int)pids[i]);
+		r = cgroupfs_write_fd(fd, to_file, id, NULL, NULL, &e);
 		ql_error_clear(&e);
 		if (r == 0)
 			moved++;
@@ -727,6 +718,8 @@ static int scan_vms(struct cpuset_v1_state *s, int pfd, struct v1_others *o, str
 			o->ours_running = true;
 		if (r == 0)
 			r = record_vm(pfd, *name, o, err);
+		if (r == 0)
+			o->live++;
 	}
 	if (r < 0)
 		v1_others_done(o);
@@ -781,12 +774,45 @@ static void unmount_hierarchy(struct cpuset_v1_state *s)
 
 /* ---- release ---- */
 
+/* qemu was reaped: no thread of it is left to move (kill(2) also finds a zombie). */
+static bool qemu_reaped(const struct cpuset_v1_state *s)
+{
+	return s->qemu_pid <= 0 || (kill(s->qemu_pid, 0) < 0 && errno == ESRCH);
+}
+
+/* After a normal run (qemu reaped, the sets known from prepare): removes them without listing
+ * or reading anything. False when that did not work, to do it the long way. */
+static bool remove_known_sets(struct cpuset_v1_state *s, int pfd)
+{
+	const char *vm = s->cfg->vm_name;
+	if (!s->plan.vcpus || !qemu_reaped(s))
+		return false;
+	for (int c = cpu_list_next(s->plan.vcpus, -1); c >= 0;
+	     c = cpu_list_next(s->plan.vcpus, c)) {
+		_cleanup_free_ char *rel = vcpu_set_file(vm, (unsigned)c, NULL);
+		if (!rel || cgroupfs_rmdir(pfd, rel, s->log, s->p_disp, NULL) < 0)
+			return false;
+	}
+	_cleanup_free_ char *emu = s->emulator ? join(vm, "emulator") : NULL;
+	if (s->emulator && (!emu || cgroupfs_rmdir(pfd, emu, s->log, s->p_disp, NULL) < 0))
+		return false;
+	return cgroupfs_rmdir(pfd, vm, s->log, s->p_disp, NULL) == 0;
+}
+
 /* qemu's remaining threads (alive or not yet reaped) leave our sets, then the sets go. */
 static int remove_vm_sets(struct cpuset_v1_state *s, int mfd, int pfd, bool have_pool,
 			  struct ql_error *err)
 {
 	const char *vm = s->cfg->vm_name;
+	if (remove_known_sets(s, pfd)) {
+		s->vm_created = false;
+		return 0;
+	}
 	_cleanup_strv_free_ char **children = NULL;
+	_cleanup_free_ char *own = join(vm, "tasks");
+	if (own) /* qemu starts in the VM set itself */
+		move_all_tasks(pfd, own, have_pool ? pfd : mfd, have_pool ? "pool/tasks" : "tasks",
+			       s->log, vm, NULL);
 	if (list_subdirs(pfd, vm, &children, NULL) == 0)
 		for (char **c = children; *c; c++) {
 			_cleanup_free_ char *sub = join(vm, *c);
@@ -814,13 +840,8 @@ static int tidy_pool(struct cpuset_v1_state *s, int mfd, int pfd, bool have_pool
 	*ret_last = false;
 	if (r < 0)
 		return r;
-	/* scan_vms removed the dead ones: every set left besides pool is a running VM */
-	bool others = false;
-	_cleanup_strv_free_ char **names = NULL;
-	if (list_subdirs(pfd, ".", &names, NULL) < 0)
-		others = true;
-	for (char **n = names; n && *n; n++)
-		others |= !streq(*n, "pool");
+	/* scan_vms removed the dead ones and counted the running VMs */
+	bool others = o.live > 0;
 	*ret_last = !others;
 	if (others && have_pool) {
 		_cleanup_cpu_list_ struct cpu_list *p_cpus = NULL, *pool = NULL;
@@ -872,6 +893,7 @@ static int cpuset_v1_release(void *state, struct ql_error *err)
 	}
 	if (ret == 0) {
 		s->touched = false;
+		s->prepared = false;
 		/* our own descriptors would keep the mount busy */
 		closep(&pfd);
 		closep(&mfd);
@@ -989,7 +1011,10 @@ static int create_vm_sets(struct cpuset_v1_state *s, struct v1_tree *t, const st
 	if (r < 0)
 		return r;
 	s->vm_created = true;
-	r = make_set(t->pfd, vm, p->vm, t->p_mems, true, s->log, s->p_disp, err);
+	/* qemu initialises in the VM set without emulator_pinning: on every CPU the pool had, as
+	 * it would have without isolation; place narrows the set once qemu has left it */
+	r = make_set(t->pfd, vm, s->emulator ? p->vm : p->pool_before, t->p_mems, true, s->log,
+		     s->p_disp, err);
 	_cleanup_free_ char *emu_rel = join(vm, "emulator");
 	if (r == 0 && !emu_rel)
 		r = ql_error_set(err, ENOMEM, "out of memory");
@@ -1007,38 +1032,32 @@ static int create_vm_sets(struct cpuset_v1_state *s, struct v1_tree *t, const st
 	return r;
 }
 
-/* qemu as a whole first (cgroup.procs moves every thread), then each vCPU thread: a later
- * cgroup.procs write would pull the vCPUs back. Each placement is read back. */
-static int place_threads(struct cpuset_v1_state *s, struct v1_tree *t, const struct v1_plan *p,
-			 struct ql_error *err)
+/* Where qemu lives from prepare to place: its emulator set (its home) with emulator_pinning, else
+ * the VM set itself (on the pool's CPUs until place). Either way the VM's sets hold a task from
+ * prepare on, so no other launcher takes them for a dead run's and reclaims them before the vCPUs
+ * arrive. */
+static char *start_set(const struct cpuset_v1_state *s)
 {
-	const char *vm = s->cfg->vm_name;
-	_cleanup_free_ char *home = s->emulator ? join(vm, "emulator") : strdup("pool");
-	_cleanup_free_ char *procs = home ? join(home, "cgroup.procs") : NULL;
+	return s->emulator ? join(s->cfg->vm_name, "emulator") : strdup(s->cfg->vm_name);
+}
+
+/* qemu (every thread it has so far; later ones are born there) into its start set, read back. */
+static int place_qemu(struct cpuset_v1_state *s, struct v1_tree *t, const struct v1_plan *p,
+		      struct ql_error *err)
+{
+	_cleanup_free_ char *set = start_set(s);
+	_cleanup_free_ char *procs = set ? join(set, "cgroup.procs") : NULL;
 	if (!procs)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	int r = write_pid(t->pfd, procs, s->qemu_pid, s->log, s->p_disp, err);
 	if (r == 0)
-		r = verify_placement(t->pfd, home, s->qemu_pid, s->qemu_pid,
+		r = verify_placement(t->pfd, set, s->qemu_pid, s->qemu_pid,
 				     s->emulator ? s->emulator : p->pool_before,
 				     s->emulator != NULL, s->p_disp, err);
-	for (size_t i = 0; r == 0 && i < s->n_vcpus; i++) {
-		const struct vcpu_placement *v = &s->vcpus[i];
-		if (!proc_thread_belongs_to(s->qemu_pid, v->tid))
-			return ql_error_set(err, ESRCH,
-					    "vCPU %d thread %d is not a thread of qemu (%d)",
-					    v->cpu_index, (int)v->tid, (int)s->qemu_pid);
-		_cleanup_free_ char *tasks = vcpu_set_file(vm, v->host_cpu, "tasks");
-		if (!tasks)
-			return ql_error_set(err, ENOMEM, "out of memory");
-		r = write_pid(t->pfd, tasks, v->tid, s->log, s->p_disp, err);
-		if (r < 0)
-			ql_error_prefix(err, "pinning vCPU %d: ", v->cpu_index);
-	}
-	return r == 0 ? verify_vcpus(t->pfd, vm, s->vcpus, s->n_vcpus, s->p_disp, err) : r;
+	return r;
 }
 
-/* Keeps the request for rescan and release. */
+/* Keeps the request for place, rescan and release. */
 static int remember(struct cpuset_v1_state *s, const struct isolation_plan *req,
 		    struct ql_error *err)
 {
@@ -1055,12 +1074,16 @@ static int remember(struct cpuset_v1_state *s, const struct isolation_plan *req,
 	return 0;
 }
 
-static int apply_steps(struct cpuset_v1_state *s, const struct isolation_plan *req,
-		       struct ql_error *err)
+/* Everything but the vCPU moves, while qemu initialises: prefix, pool (the mount path's tasks
+ * in it), the VM's sets, qemu into its start set, and the pool shrunk to what it keeps. */
+static int cpuset_v1_prepare(void *state, const struct isolation_plan *req, struct ql_error *err)
 {
+	struct cpuset_v1_state *s = state;
 	_cleanup_(v1_tree_done) struct v1_tree t = {.mfd = -1, .pfd = -1};
 	_cleanup_(v1_plan_done) struct v1_plan p = {0};
 	struct v1_others o = {0};
+	v1_plan_done(&s->plan);
+	s->prepared = false;
 	int r = remember(s, req, err);
 	if (r == 0 && s->need_mount && !s->mounted) {
 		s->touched = true;
@@ -1081,16 +1104,126 @@ static int apply_steps(struct cpuset_v1_state *s, const struct isolation_plan *r
 	if (r == 0)
 		r = create_vm_sets(s, &t, &p, err);
 	if (r == 0)
-		r = place_threads(s, &t, &p, err);
-	/* only now the pool gives up the pinned CPUs */
+		r = place_qemu(s, &t, &p, err);
+	/* qemu has left the pool: it can give up the vCPUs' CPUs already */
 	if (r == 0)
 		r = write_cpus(t.pfd, "pool", p.pool_after, s->log, s->p_disp, err);
+	if (r == 0) {
+		s->plan = p;
+		p = (struct v1_plan){0};
+		s->prepared = true;
+	}
 	return r;
+}
+
+/* The open tasks file of each cpuN set a burst of moves writes to (one write per thread id). */
+struct tasks_fds {
+	int *fd;
+	unsigned *cpu;
+	size_t n;
+};
+
+static void tasks_fds_done(struct tasks_fds *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		closep(&f->fd[i]);
+	free(f->fd);
+	free(f->cpu);
+}
+
+static int tasks_fd_of(struct cpuset_v1_state *s, int pfd, struct tasks_fds *f, unsigned cpu,
+		       int *ret, struct ql_error *err)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (f->cpu[i] == cpu) {
+			*ret = f->fd[i];
+			return 0;
+		}
+	_cleanup_free_ char *tasks = vcpu_set_file(s->cfg->vm_name, cpu, "tasks");
+	if (!tasks)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	int r = cgroupfs_open_file(pfd, tasks, &f->fd[f->n], s->p_disp, err);
+	if (r < 0)
+		return r;
+	f->cpu[f->n] = cpu;
+	*ret = f->fd[f->n++];
+	return 0;
+}
+
+/* With qemu's thread ids: qemu to its home (the pool, unless it is in its emulator set already),
+ * then each vCPU thread into its cpuN set (a later cgroup.procs write would pull the vCPUs
+ * back), then the VM set narrowed to its vCPUs. Every placement is read back. */
+static int place_threads(struct cpuset_v1_state *s, int pfd, struct ql_error *err)
+{
+	const char *vm = s->cfg->vm_name;
+	int r = 0;
+	if (!s->emulator) {
+		r = write_pid(pfd, "pool/cgroup.procs", s->qemu_pid, s->log, s->p_disp, err);
+		if (r == 0)
+			r = verify_placement(pfd, "pool", s->qemu_pid, s->qemu_pid,
+					     s->plan.pool_after, false, s->p_disp, err);
+	}
+	_cleanup_(tasks_fds_done) struct tasks_fds f = {
+	    .fd = calloc(s->n_vcpus ? s->n_vcpus : 1, sizeof(int)),
+	    .cpu = calloc(s->n_vcpus ? s->n_vcpus : 1, sizeof(unsigned)),
+	};
+	if (r == 0 && (!f.fd || !f.cpu))
+		r = ql_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; r == 0 && i < s->n_vcpus; i++) {
+		const struct vcpu_placement *v = &s->vcpus[i];
+		if (!proc_thread_belongs_to(s->qemu_pid, v->tid))
+			return ql_error_set(err, ESRCH,
+					    "vCPU %d thread %d is not a thread of qemu (%d)",
+					    v->cpu_index, (int)v->tid, (int)s->qemu_pid);
+		char id[24];
+		snprintf(id, sizeof(id), "%d", (int)v->tid);
+		_cleanup_free_ char *file = vcpu_set_file(vm, v->host_cpu, "tasks");
+		int fd = -1;
+		r = file ? tasks_fd_of(s, pfd, &f, v->host_cpu, &fd, err)
+			 : ql_error_set(err, ENOMEM, "out of memory");
+		if (r == 0)
+			r = cgroupfs_write_fd(fd, file, id, s->log, s->p_disp, err);
+		if (r < 0)
+			ql_error_prefix(err, "pinning vCPU %d: ", v->cpu_index);
+	}
+	if (r == 0)
+		r = verify_vcpus(pfd, vm, s->vcpus, s->n_vcpus, s->p_disp, err);
+	/* qemu has left the VM set: it keeps the vCPUs' CPUs only */
+	if (r == 0 && !s->emulator)
+		r = write_cpus(pfd, vm, s->plan.vm, s->log, s->p_disp, err);
+	return r;
+}
+
+/* The plan of apply must be the one prepared, with thread ids now. */
+static int same_cpus_as_prepared(const struct cpuset_v1_state *s, const struct isolation_plan *req,
+				 struct ql_error *err)
+{
+	_cleanup_cpu_list_ struct cpu_list *cpus = cpu_list_new(0);
+	if (!cpus)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < req->n_vcpus; i++)
+		if (cpu_list_add(cpus, req->vcpus[i].host_cpu) < 0)
+			return ql_error_set(err, ERANGE, "host CPU %u is out of range",
+					    req->vcpus[i].host_cpu);
+	if (req->n_vcpus != s->n_vcpus || req->qemu_pid != s->qemu_pid ||
+	    !cpu_list_equal(cpus, s->plan.vcpus))
+		return ql_error_set(err, EINVAL, "the placement differs from the prepared one");
+	return 0;
 }
 
 static int cpuset_v1_apply(void *state, const struct isolation_plan *req, struct ql_error *err)
 {
-	return apply_steps(state, req, err);
+	struct cpuset_v1_state *s = state;
+	int r = s->prepared ? same_cpus_as_prepared(s, req, err) : cpuset_v1_prepare(s, req, err);
+	if (r < 0)
+		return r;
+	memcpy(s->vcpus, req->vcpus, req->n_vcpus * sizeof(*s->vcpus));
+	_cleanup_close_ int pfd = -1;
+	_cleanup_free_ char *pdir = join(s->mount_path, s->cfg->prefix);
+	r = pdir ? cgroupfs_open_dir(pdir, &pfd, err) : ql_error_set(err, ENOMEM, "out of memory");
+	if (r == 0)
+		r = place_threads(s, pfd, err);
+	return r;
 }
 
 /* Threads qemu created after apply start in their creator's set (KVM's kvm-nx-lpage-re inherits
@@ -1177,6 +1310,7 @@ const struct isolation_backend isolation_backend_cpuset_v1 = {
     .lock_dir = cpuset_v1_lock_dir,
     .usable_cpus = cpuset_v1_usable_cpus,
     .describe = cpuset_v1_describe,
+    .prepare = cpuset_v1_prepare,
     .apply = cpuset_v1_apply,
     .rescan = cpuset_v1_rescan,
     .release = cpuset_v1_release,

@@ -14,6 +14,7 @@ struct v1_others {
 	struct cpu_list *vcpu_cpus;
 	char **owner; /* indexed by CPU (CPU_LIST_MAX_CPUS entries), NULL when free */
 	bool ours_running;
+	size_t live; /* VMs with tasks (ours included when it runs) */
 };
 int v1_others_init(struct v1_others *o);
 /* Records that VM `name` holds a set for `cpu`. */

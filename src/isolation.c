@@ -32,6 +32,7 @@ struct isolation {
 	const struct isolation_backend *backend;
 	struct isolation_config cfg; /* strings owned by the caller, outlive iso */
 	void *state;		     /* the backend's */
+	bool prepared;		     /* prepare changed the host; apply has not run yet */
 	bool applied;
 	int lock_fd;	     /* -1 unless held */
 	uid_t shielded_ruid; /* the caller's real uid while shielded (setuid), else -1 */
@@ -261,6 +262,38 @@ static int locked(struct isolation *iso, int (*step)(void *, struct ql_error *),
 	return r;
 }
 
+/* Undo what a failed prepare or apply did, still under the lock (a release works from what the
+ * kernel shows and only touches this run's own sets). */
+static void undo_locked(struct isolation *iso, struct ql_error *err)
+{
+	struct ql_error undo = {0};
+	if (iso->backend->release(iso->state, &undo) < 0)
+		ql_log(iso->cfg.log, QL_LOG_WARNING, "%s: undoing a failed placement: %s",
+		       iso->backend->name, undo.msg ? undo.msg : "failed");
+	ql_error_clear(&undo);
+	ql_error_prefix(err, "%s: ", iso->backend->name);
+	iso->prepared = false;
+}
+
+int isolation_prepare(struct isolation *iso, const struct isolation_plan *plan,
+		      struct ql_error *err)
+{
+	if (iso->applied || iso->prepared)
+		return ql_error_set(err, EALREADY, "CPU isolation is already prepared");
+	if (!iso->backend->prepare)
+		return 0;
+	int r = lock(iso, err);
+	if (r < 0)
+		return r;
+	r = iso->backend->prepare(iso->state, plan, err);
+	if (r < 0)
+		undo_locked(iso, err);
+	unlock(iso);
+	if (r == 0)
+		iso->prepared = true;
+	return r;
+}
+
 int isolation_apply(struct isolation *iso, const struct isolation_plan *plan, struct ql_error *err)
 {
 	if (iso->applied)
@@ -269,19 +302,13 @@ int isolation_apply(struct isolation *iso, const struct isolation_plan *plan, st
 	if (r < 0)
 		return r;
 	r = iso->backend->apply(iso->state, plan, err);
-	if (r < 0) {
-		/* Undo what the failed apply did, still under the lock (a release works from what
-		 * the kernel shows and only touches this run's own sets). */
-		struct ql_error undo = {0};
-		if (iso->backend->release(iso->state, &undo) < 0)
-			ql_log(iso->cfg.log, QL_LOG_WARNING, "%s: undoing a failed placement: %s",
-			       iso->backend->name, undo.msg ? undo.msg : "failed");
-		ql_error_clear(&undo);
-		ql_error_prefix(err, "%s: ", iso->backend->name);
-	}
+	if (r < 0)
+		undo_locked(iso, err);
 	unlock(iso);
-	if (r == 0)
+	if (r == 0) {
 		iso->applied = true;
+		iso->prepared = false;
+	}
 	return r;
 }
 
@@ -294,12 +321,12 @@ int isolation_rescan(struct isolation *iso, struct ql_error *err)
 
 int isolation_release(struct isolation *iso, struct ql_error *err)
 {
-	if (!iso->applied)
+	if (!iso->applied && !iso->prepared)
 		return 0;
 	int r = locked(iso, iso->backend->release, err);
 	if (r < 0)
 		return r;
-	iso->applied = false;
+	iso->applied = iso->prepared = false;
 	return 0;
 }
 
@@ -309,7 +336,7 @@ int isolation_reclaim(struct isolation *iso, struct ql_error *err)
 		return 0;
 	int r = locked(iso, iso->backend->reclaim, err);
 	if (r == 0)
-		iso->applied = false;
+		iso->applied = iso->prepared = false;
 	return r;
 }
 
@@ -323,7 +350,7 @@ void isolation_free(struct isolation *iso)
 {
 	if (!iso)
 		return;
-	if (iso->applied)
+	if (iso->applied || iso->prepared)
 		(void)isolation_release(iso, NULL);
 	if (iso->backend && iso->backend->free_state)
 		iso->backend->free_state(iso->state);

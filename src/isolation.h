@@ -62,7 +62,16 @@ int isolation_usable_cpus(struct isolation *iso, struct cpu_list **ret, struct q
 /* Human-readable plan for --dry-run: backend, paths of the sets that would be created. */
 char *isolation_describe(struct isolation *iso, const struct isolation_plan *plan);
 
-/* Places every thread of the plan; reads each placement back from the kernel. A host CPU owned
+/* While qemu initialises (it exists, its vCPU threads are not known yet): under the lock, makes
+ * every host change that does not need the vCPU thread ids (the plan's tids are ignored), reads
+ * each back, and checks conflicts, so that isolation_apply is left with the vCPU moves. On
+ * failure everything it changed is undone; on success isolation_release undoes it. A no-op for
+ * backends that have nothing to prepare. */
+int isolation_prepare(struct isolation *iso, const struct isolation_plan *plan,
+		      struct ql_error *err);
+
+/* Places every thread of the plan (after isolation_prepare with the same host CPUs, or alone);
+ * reads each placement back from the kernel. A host CPU owned
  * by another running VM fails with -EBUSY and that VM's name in err. On failure everything this
  * call changed is undone before it returns. */
 int isolation_apply(struct isolation *iso, const struct isolation_plan *plan, struct ql_error *err);
@@ -75,7 +84,7 @@ int isolation_rescan(struct isolation *iso, struct ql_error *err);
  * alone. A no-op for backends that keep nothing. */
 int isolation_reclaim(struct isolation *iso, struct ql_error *err);
 
-/* Undoes every host change (idempotent; also right after qemu died). */
+/* Undoes every host change of prepare and apply (idempotent; also right after qemu died). */
 int isolation_release(struct isolation *iso, struct ql_error *err);
 /* Another process (the guardian) undoes this run's changes: forget them. Accepts NULL. */
 void isolation_hand_over(struct isolation *iso);

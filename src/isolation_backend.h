@@ -16,7 +16,13 @@ struct isolation_backend {
 	int (*lock_dir)(void *state, char **ret, struct ql_error *err);
 	int (*usable_cpus)(void *state, struct cpu_list **ret, struct ql_error *err);
 	char *(*describe)(void *state, const struct isolation_plan *plan);
-	/* Called with the lock held. On failure the facade calls release (still locked), so apply
+	/* Optional. Called with the lock held while qemu initialises, with the plan's thread ids
+	 * still 0: every host change that does not need them (sets, the host's tasks, qemu
+	 * itself), so that apply is left with the vCPU threads. Without it apply does all. On
+	 * failure the facade calls release (still locked). */
+	int (*prepare)(void *state, const struct isolation_plan *plan, struct ql_error *err);
+	/* Called with the lock held, after prepare when the backend has one (same host CPUs,
+	 * thread ids filled in). On failure the facade calls release (still locked), so apply
 	 * may stop at the first error. */
 	int (*apply)(void *state, const struct isolation_plan *plan, struct ql_error *err);
 	int (*rescan)(void *state, struct ql_error *err);

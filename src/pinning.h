@@ -23,6 +23,11 @@ int pinning_prepare(const struct definition *d, const struct isolation_config *c
 /* For --dry-run / --check: the plan as text (backend, vCPU -> host CPU, sets to create). */
 char *pinning_describe(struct pinning *p);
 
+/* Right after qemu was started, while it initialises: every host change of the isolation that
+ * does not need the vCPU thread ids (isolation_prepare), so that pinning_apply is left with the
+ * vCPU moves. On failure nothing stays changed; pinning_release undoes it otherwise. */
+int pinning_prepare_host(struct pinning *p, pid_t qemu_pid, struct ql_error *err);
+
 /* With qemu in prelaunch: maps cpus (from query-cpus-fast) to host CPUs, checks each TID belongs
  * to qemu_pid, places the threads, sets scheduling, reads everything back. A pinning entry for a
  * vCPU qemu does not have is an error with the entry's FILE:LINE:COL. On failure nothing stays

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "macro.h"
 
@@ -129,4 +132,44 @@ int proc_thread_starttime(pid_t pid, pid_t tid, unsigned long long *ret)
 		return -EPROTO;
 	*ret = v;
 	return 0;
+}
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* linux/pidfd.h of Linux 6.9 */
+#endif
+
+int proc_thread_hold(pid_t pid, pid_t tid, struct proc_thread_hold *ret)
+{
+	*ret = (struct proc_thread_hold){.tid = tid, .pidfd = -1};
+	if (pid <= 0 || tid <= 0)
+		return -ESRCH;
+	int fd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+	if (fd < 0 && errno == ESRCH)
+		return -ESRCH;
+	if (fd < 0) /* a kernel without thread pidfds (EINVAL), or no fd left */
+		return proc_thread_starttime(pid, tid, &ret->start);
+	/* the id named a live thread when the pidfd was made: it must be one of pid's */
+	if (!proc_thread_belongs_to(pid, tid)) {
+		close(fd);
+		return -ESRCH;
+	}
+	ret->pidfd = fd;
+	return 0;
+}
+
+bool proc_thread_ended(pid_t pid, const struct proc_thread_hold *h)
+{
+	if (h->pidfd >= 0) {
+		struct pollfd p = {.fd = h->pidfd, .events = POLLIN};
+		return poll(&p, 1, 0) != 0; /* readable once the thread exited; errors count too */
+	}
+	unsigned long long start;
+	return proc_thread_starttime(pid, h->tid, &start) < 0 || start != h->start;
+}
+
+void proc_thread_unhold(struct proc_thread_hold *h)
+{
+	if (h->pidfd >= 0)
+		close(h->pidfd);
+	h->pidfd = -1;
 }

@@ -33,3 +33,17 @@ pid_t proc_tgid(pid_t tid);
  * the tid it names one thread for good, since a reused tid starts later. -ESRCH when tid is not a
  * thread of pid (any more). */
 int proc_thread_starttime(pid_t pid, pid_t tid, unsigned long long *ret);
+
+/* One thread of a process held for as long as the caller keeps it, so that a reused thread id
+ * is never taken for the thread: a thread pidfd (Linux 6.9+; it tells when that very thread
+ * ended, one syscall, whatever its id names since), else its start time. */
+struct proc_thread_hold {
+	pid_t tid;
+	int pidfd; /* -1: the start time is the identity */
+	unsigned long long start;
+};
+/* -ESRCH when tid is not (or no longer) a thread of pid. */
+int proc_thread_hold(pid_t pid, pid_t tid, struct proc_thread_hold *ret);
+/* Has the held thread ended (its id may now name another thread)? */
+bool proc_thread_ended(pid_t pid, const struct proc_thread_hold *h);
+void proc_thread_unhold(struct proc_thread_hold *h);

@@ -116,10 +116,17 @@ static void isolation_config_of(const struct vm_options *o, struct isolation_con
 	};
 }
 
-/* The default hugetlb size of memfd backends: the kernel's default_hugepagesz. */
-static unsigned long default_hugepage_kb(void)
+/* The default hugetlb size of memfd backends: the kernel's default_hugepagesz. Only a `-object`
+ * (memory-backend-memfd,hugetlb=on without hugetlbsize) uses it: without one, /proc/meminfo
+ * (some 40 us to generate here, twice per start) is not read. */
+static unsigned long default_hugepage_kb(const struct definition *d)
 {
-	long kb = 2048;
+	static long kb;
+	if (!cmdline_has_option(d, "object"))
+		return 2048; /* unused */
+	if (kb)
+		return (unsigned long)kb;
+	kb = 2048;
 	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
 	char line[128];
 	while (f && fgets(line, sizeof(line), f))
@@ -132,8 +139,8 @@ static unsigned long default_hugepage_kb(void)
 static int hugepages_prepare(struct vm_plan *p, struct ql_error *err)
 {
 	const char *root = p->o->paths->sysfs_root;
-	int r = mem_backends_parse(p->o->def, hugepages_hugetlbfs_page_kb, default_hugepage_kb(),
-				   &p->mem, &p->n_mem, err);
+	int r = mem_backends_parse(p->o->def, hugepages_hugetlbfs_page_kb,
+				   default_hugepage_kb(p->o->def), &p->mem, &p->n_mem, err);
 	if (r == 0 && p->n_mem)
 		r = hugepages_plan_compute(root, p->mem, p->n_mem, &p->huge, err);
 	return r;
@@ -162,7 +169,7 @@ static int memory_prepare(struct vm_plan *p, bool pins, struct ql_error *err)
 	if (d->memlock != QL_MEMLOCK_AUTO && !pins)
 		return 0;
 	_cleanup_(mem_layout_done) struct mem_layout l = {0};
-	int r = mem_layout_parse(d, hugepages_hugetlbfs_page_kb, default_hugepage_kb(), &l, err);
+	int r = mem_layout_parse(d, hugepages_hugetlbfs_page_kb, default_hugepage_kb(d), &l, err);
 	if (r == 0 && d->memlock == QL_MEMLOCK_AUTO) {
 		p->memlock = QL_MEMLOCK_BYTES;
 		p->memlock_bytes = memlock_auto_bytes(&l);
@@ -582,6 +589,37 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 	return 0;
 }
 
+/* qemu exited, or closed its QMP channel: the handshake reports how (its own failure, or one
+ * that kept running). */
+static bool qemu_going(const struct start *st)
+{
+	siginfo_t si = {0};
+	if (waitid(P_PID, (id_t)st->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	    si.si_pid == st->pid)
+		return true;
+	struct pollfd pfd = {.fd = qmp_fd(st->qmp), .events = POLLRDHUP};
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+/* The host changes that need no thread id, made once qemu greets: it is up, and still creating
+ * its machine and vCPU threads (about 15 ms of a 2-vCPU TCG guest here) before it answers the
+ * questions sent ahead. The first cgroup migration of a burst waits for an RCU grace period
+ * (10-15 ms on the bench host, bench/RESULTS.md): made here, that wait overlaps qemu's work, and
+ * the vCPU moves after query-cpus-fast, close behind, find the kernel's migration lock warm.
+ * Made right after the spawn instead, the grace period had ended and the vCPU moves paid another
+ * one. */
+static int prepare_host(struct start *st, struct ql_error *err)
+{
+	if (qemu_going(st))
+		return 0;
+	int r = pinning_prepare_host(st->p->pinning, st->pid, err);
+	if (r < 0 && qemu_going(st)) {
+		ql_error_clear(err);
+		return 0;
+	}
+	return r;
+}
+
 /* From fork to a running (or deliberately paused) guest, unless st->ended says the run already
  * ended during start-up. On failure qemu is gone and nothing stays changed. */
 static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *ret,
@@ -604,6 +642,8 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	int early_sig = wait_for_greeting(st->qmp, st->sigfd, GREETING_TIMEOUT_MS);
 	if (early_sig)
 		return stopped_during_start(st, early_sig, NULL, ret);
+	if (st->p->pinning && (r = prepare_host(st, err)) < 0)
+		goto out;
 	qmp_set_interrupt(st->qmp, st->sigfd, stop_requested, st);
 	r = qmp_handshake(st->qmp, GREETING_TIMEOUT_MS, err);
 	if (r < 0)

@@ -253,16 +253,18 @@ kill -TERM "$L"
 finish "reclaiming VM stopped" 0
 
 # --- a cgroup write fails part-way -------------------------------------------------------------
-# The subtree loses the pinned CPU while qemu is being queried: the prefix and pool get created,
-# the cpu$PIN set cannot be. Everything done so far must be undone.
-# (4 s: the shrink must land before the launcher gets its answer, also on a loaded host)
+# The vCPU set loses its CPU while qemu is being queried: prefix, pool and the VM's sets were made
+# while qemu initialised (prepare), the vCPU move fails (a set without CPUs refuses tasks).
+# Everything done so far must be undone.
+# (4 s: the change must land before the launcher gets its answer, also on a loaded host)
 fake_def shrink "pause@cpus" 4
 bg_case shrink
 wait_until 10 test -e "$MARK/at-cpus"
-echo 0 >"$M/cpuset.cpus" || diag "shrinking $M failed"
+# the prepare runs while the stand-in answers: its last step is the pool giving up CPU $PIN
+wait_until 10 grep -qx "$POOL_EXPECT" "$M/qemu/pool/cpuset.cpus"
+echo >"$M/qemu/shrink/cpu$PIN/cpuset.cpus" || diag "emptying the cpu$PIN set failed"
 wait "$LPID"
 rc=$?
-echo "$M_CPUS" >"$M/cpuset.cpus"
 expect_eq "subtree shrunk under the launcher: exit 125" 125 "$rc"
 check "subtree shrunk: the error is explained" grep -q "cpu$PIN\|$PIN" "$LERR"
 check "subtree shrunk: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
