@@ -750,8 +750,8 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 			return r;
 		/* isolation_apply may have waited seconds for another launcher's lock: a thread
 		 * that ended meanwhile, its id now another process's, must not get the I/O
-		 * threads' affinity below (a change check_identities could not undo). */
-		r = check_identities(p, ids, n_all, err);
+		 * threads' affinity below (a change check_holds could not undo). */
+		r = check_holds(p, &holds, err);
 	}
 	if (r == 0)
 		r = place_iothreads(p, tids + n_cpus, err);
