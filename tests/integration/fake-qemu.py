@@ -4,7 +4,8 @@
 # its pid, a log of the QMP commands, and at cont the placement (cpuset, allowed CPUs) of its
 # main and vCPU threads, so a test can check what the launcher did before the guest "ran".
 # An `-object iothread,id=ID` gets a thread of its own, reported by query-iothreads.
-# retire@cpus and respawn@cpus (tid-reuse.sh) answer query-cpus-fast truthfully, then, once the
+# retire@cpus and respawn@cpus (tid-reuse.sh) answer query-cpus-fast once MARK/answer-cpus
+# exists (MARK/at-cpus says the question came), truthfully, then, once the
 # test creates MARK/retire-now, end the thread named by -fakeretire (vcpu0, the default, or an
 # I/O thread's id) and write its id to MARK/retired; respawn then starts a new thread of its own
 # under that very id (through ns_last_pid: run it in a pid namespace of its own) and writes
@@ -198,6 +199,11 @@ while True:
                 for t in threads[:ncpus]:
                     t.join()
             elif a in ("retire", "respawn"):
+                # the launcher prepares its sets meanwhile (under the lock): the test takes the
+                # lock once that is done, then lets this answer go
+                open(os.path.join(mark, "at-cpus"), "w").close()
+                while not os.path.exists(os.path.join(mark, "answer-cpus")):
+                    time.sleep(0.01)
                 thread(retire, a == "respawn").start()
             reply = [{"thread-id": tid, "cpu-index": i, "target": "x86_64",
                       "qom-path": "/machine/unattached/device[%d]" % i,

@@ -49,6 +49,17 @@ waiting_for_lock() {
 		read -r nr _ <"/proc/$L/syscall" && { [ "$nr" = 230 ] || [ "$nr" = 35 ]; }
 }
 
+# The launcher prepares its sets (under the lock) while the stand-in holds back its answer to
+# query-cpus-fast; the prepare's last step shrinks the pool. Then the test takes the lock and
+# lets the answer go: the launcher records the threads and waits for the lock before it moves
+# them.
+lock_after_prepare() {
+	wait_until 10 test -e "$MARK/at-cpus"
+	wait_until 10 grep -q "pool/cpuset.cpus <- " "$LERR"
+	wait_until 10 hold_lock || diag "could not take the lock on $LOCKDIR"
+	touch "$MARK/answer-cpus"
+}
+
 # stranger TID CPU: a process that gets exactly that id (ns_last_pid), in the set `other`, allowed
 # CPU only, SCHED_OTHER; prints its pid. Nothing else forks in this namespace meanwhile (the
 # launcher waits for the lock, the stand-in idles).
@@ -90,8 +101,8 @@ FAKE_LAUNCHER='  scheduler: fifo
 
 # --- the tid goes to a stranger process while the launcher waits for the lock ---------------
 fake_def stranger "retire@cpus"
-hold_lock || diag "could not take the lock on $LOCKDIR"
 bg_case stranger
+lock_after_prepare
 check "the launcher recorded the vCPU threads and waits for the lock" wait_until 15 waiting_for_lock
 touch "$MARK/retire-now"
 wait_until 10 test -s "$MARK/retired"
@@ -113,8 +124,8 @@ kill -KILL "$S"
 
 # --- the tid goes to a new thread of qemu itself: only the start time tells them apart -----------
 fake_def respawn "respawn@cpus"
-hold_lock || diag "could not take the lock on $LOCKDIR"
 bg_case respawn
+lock_after_prepare
 check "the launcher recorded the vCPU threads and waits for the lock (respawn)" wait_until 15 waiting_for_lock
 touch "$MARK/retire-now"
 wait_until 10 test -s "$MARK/respawned"
@@ -141,8 +152,8 @@ FAKE_QEMU='- fakeretire: io0
 - object: [ iothread, id: io0 ]'
 fake_def io_stranger "retire@cpus"
 unset FAKE_QEMU
-hold_lock || diag "could not take the lock on $LOCKDIR"
 bg_case io_stranger
+lock_after_prepare
 check "the launcher recorded the I/O thread and waits for the lock" wait_until 15 waiting_for_lock
 touch "$MARK/retire-now"
 wait_until 10 test -s "$MARK/retired"
