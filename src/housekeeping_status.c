@@ -356,29 +356,6 @@ void housekeeping_status_format(const struct housekeeping_status *s, FILE *f)
 		fprintf(f, "  ! %s\n", *p);
 }
 
-/* obj[key] = val (taking it); false on ENOMEM, where want says val must not be NULL. */
-static bool put(json_object *o, const char *key, json_object *val, bool want)
-{
-	if (want && !val)
-		return false;
-	if (json_object_object_add(o, key, val) != 0) {
-		json_object_put(val);
-		return false;
-	}
-	return true;
-}
-
-static bool push(json_object *a, json_object *val)
-{
-	if (!val)
-		return false;
-	if (json_object_array_add(a, val) != 0) {
-		json_object_put(val);
-		return false;
-	}
-	return true;
-}
-
 static json_object *str_or_null(const char *s)
 {
 	return s ? json_object_new_string(s) : NULL;
@@ -391,7 +368,7 @@ static json_object *cpu_array(const char *list)
 		return NULL;
 	_cleanup_json_ json_object *a = json_object_new_array();
 	for (int c = cpu_list_next(l, -1); a && c >= 0; c = cpu_list_next(l, c))
-		if (!push(a, json_object_new_int(c)))
+		if (!json_push(a, json_object_new_int(c)))
 			return NULL;
 	return TAKE_PTR(a);
 }
@@ -406,36 +383,40 @@ json_object *housekeeping_status_json(const struct housekeeping_status *s)
 	_cleanup_json_ json_object *o = json_object_new_object();
 	json_object *held = json_object_new_array(), *drift = json_object_new_array(),
 		    *problems = json_object_new_array();
-	if (!o || !put(o, "held", held, true) || !put(o, "drift", drift, true) ||
-	    !put(o, "problems", problems, true) ||
-	    !put(o, "journal", json_object_new_string(states[s->journal]), true) ||
-	    !put(o, "journal_error", str_or_null(s->journal_error), s->journal_error) ||
-	    !put(o, "irqbalance_pid", s->irqbalance ? json_object_new_int(s->irqbalance) : NULL,
-		 s->irqbalance) ||
-	    !put(o, "consistent", json_object_new_boolean(!s->problems[0]), true))
+	if (!o || !json_put(o, "held", held, true) || !json_put(o, "drift", drift, true) ||
+	    !json_put(o, "problems", problems, true) ||
+	    !json_put(o, "journal", json_object_new_string(states[s->journal]), true) ||
+	    !json_put(o, "journal_error", str_or_null(s->journal_error), s->journal_error) ||
+	    !json_put(o, "irqbalance_pid",
+		      s->irqbalance ? json_object_new_int(s->irqbalance) : NULL, s->irqbalance) ||
+	    !json_put(o, "consistent", json_object_new_boolean(!s->problems[0]), true))
 		return NULL;
 	for (size_t i = 0; i < s->n_held; i++) {
 		json_object *h = json_object_new_object();
-		if (!push(held, h) || !put(h, "vm", json_object_new_string(s->held[i].vm), true) ||
-		    !put(h, "launcher_pid", json_object_new_int(s->held[i].pid), true) ||
-		    !put(h, "launcher_running", json_object_new_boolean(s->held[i].alive), true) ||
-		    !put(h, "values", json_object_new_int64((int64_t)s->held[i].values), true))
+		if (!json_push(held, h) ||
+		    !json_put(h, "vm", json_object_new_string(s->held[i].vm), true) ||
+		    !json_put(h, "launcher_pid", json_object_new_int(s->held[i].pid), true) ||
+		    !json_put(h, "launcher_running", json_object_new_boolean(s->held[i].alive),
+			      true) ||
+		    !json_put(h, "values", json_object_new_int64((int64_t)s->held[i].values), true))
 			return NULL;
 	}
 	for (size_t i = 0; i < s->n_drift; i++) {
 		const struct hk_drift *d = &s->drift[i];
 		json_object *x = json_object_new_object();
-		if (!push(drift, x) || !put(x, "vm", json_object_new_string(d->vm), true) ||
-		    !put(x, "path", json_object_new_string(d->path), true) ||
-		    !put(x, "irq", d->irq >= 0 ? json_object_new_int(d->irq) : NULL, d->irq >= 0) ||
-		    !put(x, "irq_name", str_or_null(d->irq_name), d->irq_name) ||
-		    !put(x, "wrote", json_object_new_string(d->wrote), true) ||
-		    !put(x, "now", json_object_new_string(d->now), true) ||
-		    !put(x, "cpus_back", d->back ? cpu_array(d->back) : NULL, d->back))
+		if (!json_push(drift, x) ||
+		    !json_put(x, "vm", json_object_new_string(d->vm), true) ||
+		    !json_put(x, "path", json_object_new_string(d->path), true) ||
+		    !json_put(x, "irq", d->irq >= 0 ? json_object_new_int(d->irq) : NULL,
+			      d->irq >= 0) ||
+		    !json_put(x, "irq_name", str_or_null(d->irq_name), d->irq_name) ||
+		    !json_put(x, "wrote", json_object_new_string(d->wrote), true) ||
+		    !json_put(x, "now", json_object_new_string(d->now), true) ||
+		    !json_put(x, "cpus_back", d->back ? cpu_array(d->back) : NULL, d->back))
 			return NULL;
 	}
 	for (char **p = s->problems; *p; p++)
-		if (!push(problems, json_object_new_string(*p)))
+		if (!json_push(problems, json_object_new_string(*p)))
 			return NULL;
 	return TAKE_PTR(o);
 }

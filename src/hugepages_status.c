@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "journal.h"
+#include "json_cleanup.h"
 #include "macro.h"
 
 void hugepages_use_free(struct hugepages_use *u)
@@ -349,37 +350,14 @@ void hugepages_status_format(const struct hugepages_use *u, FILE *f)
 		fprintf(f, "  note: %s\n", u->resv_note);
 }
 
-/* obj[key] = val, taking val; false on ENOMEM. A NULL val is JSON null when allowed. */
-static bool put(json_object *obj, const char *key, json_object *val, bool null_ok)
-{
-	if (!val && !null_ok)
-		return false;
-	if (json_object_object_add(obj, key, val) != 0) {
-		json_object_put(val);
-		return false;
-	}
-	return true;
-}
-
-static bool push(json_object *arr, json_object *val)
-{
-	if (!val)
-		return false;
-	if (json_object_array_add(arr, val) != 0) {
-		json_object_put(val);
-		return false;
-	}
-	return true;
-}
-
 static json_object *pool_json(unsigned long kb, int node, long pages)
 {
 	json_object *o = json_object_new_object();
 	if (!o)
 		return NULL;
-	if (!put(o, "page_kb", json_object_new_int64((int64_t)kb), false) ||
-	    !put(o, "node", node >= 0 ? json_object_new_int(node) : NULL, node < 0) ||
-	    !put(o, "pages", json_object_new_int64(pages), false)) {
+	if (!json_put(o, "page_kb", json_object_new_int64((int64_t)kb), true) ||
+	    !json_put(o, "node", node >= 0 ? json_object_new_int(node) : NULL, node >= 0) ||
+	    !json_put(o, "pages", json_object_new_int64(pages), true)) {
 		json_object_put(o);
 		return NULL;
 	}
@@ -402,9 +380,9 @@ static json_object *ascii(const char *s)
 json_object *hugepages_status_json(const struct hugepages_use *u)
 {
 	json_object *o = json_object_new_object();
-	bool ok = o && put(o, "in_use", json_object_new_array(), false) &&
-		  put(o, "reserved", json_object_new_array(), false) &&
-		  put(o, "notes", json_object_new_array(), false);
+	bool ok = o && json_put(o, "in_use", json_object_new_array(), true) &&
+		  json_put(o, "reserved", json_object_new_array(), true) &&
+		  json_put(o, "notes", json_object_new_array(), true);
 	if (!ok) {
 		json_object_put(o);
 		return NULL;
@@ -413,17 +391,18 @@ json_object *hugepages_status_json(const struct hugepages_use *u)
 		    *resv = json_object_object_get(o, "reserved"),
 		    *notes = json_object_object_get(o, "notes");
 	if (u && u->used_note)
-		ok = push(notes, ascii(u->used_note));
+		ok = json_push(notes, ascii(u->used_note));
 	if (ok && u && u->resv_note)
-		ok = push(notes, ascii(u->resv_note));
+		ok = json_push(notes, ascii(u->resv_note));
 	for (size_t i = 0; ok && u && i < u->n_used; i++)
-		ok = push(used, pool_json(u->used[i].page_kb, u->used[i].node, u->used[i].pages));
+		ok = json_push(used,
+			       pool_json(u->used[i].page_kb, u->used[i].node, u->used[i].pages));
 	for (size_t i = 0; ok && u && i < u->n_resv; i++) {
 		const struct hugepages_reservation *r = &u->resv[i];
 		json_object *p = pool_json(r->page_kb, r->node, r->pages);
-		ok = push(resv, p) && put(p, "path", ascii(r->path), false) &&
-		     put(p, "launcher_pid", json_object_new_int(r->launcher), false) &&
-		     put(p, "launcher_alive", json_object_new_boolean(r->alive), false);
+		ok = json_push(resv, p) && json_put(p, "path", ascii(r->path), true) &&
+		     json_put(p, "launcher_pid", json_object_new_int(r->launcher), true) &&
+		     json_put(p, "launcher_alive", json_object_new_boolean(r->alive), true);
 	}
 	if (!ok) {
 		json_object_put(o);

@@ -1,10 +1,15 @@
 /* The command line interface: the only place that prints and chooses exit codes. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "definition.h"
@@ -51,24 +56,115 @@ struct cli {
 	size_t import_argc;
 };
 
+/* Setuid: the caller owns stderr and may stop reading it (a full pipe, a terminal under flow
+ * control), which would hold the launcher in write(2) inside a section under the cpuset lock that
+ * every launcher on the host shares. So a message is written only when stderr takes it without
+ * blocking; otherwise it waits in a bounded queue until stderr drains, or until the end of the run
+ * (printer_finish), when no lock is held. */
+#define PRINTER_QUEUE_MAX (64 * 1024)
+
 struct printer {
 	bool verbose, debug;
+	bool careful; /* setuid: never block on stderr before printer_finish */
+	char *queue;  /* whole lines not yet written */
+	size_t queued;
+	unsigned dropped; /* lines the full queue could not keep */
 };
+
+/* A line of len bytes goes to stderr without blocking: a pipe takes up to PIPE_BUF bytes whole
+ * once poll says it is writable. */
+static bool stderr_takes(size_t len)
+{
+	struct pollfd pfd = {.fd = STDERR_FILENO, .events = POLLOUT};
+	return len <= PIPE_BUF && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT);
+}
+
+static void write_all(const char *s, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, s, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		s += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Writes the queued lines stderr takes now. */
+static void printer_drain(struct printer *p)
+{
+	size_t done = 0;
+	while (done < p->queued) {
+		const char *nl = memchr(p->queue + done, '\n', p->queued - done);
+		size_t len = (size_t)(nl - (p->queue + done)) + 1;
+		if (!stderr_takes(len))
+			break;
+		write_all(p->queue + done, len);
+		done += len;
+	}
+	memmove(p->queue, p->queue + done, p->queued - done);
+	p->queued -= done;
+}
+
+static void printer_emit(struct printer *p, const char *prefix, const char *msg)
+{
+	if (!p->careful) {
+		fprintf(stderr, "qemu-launcher: %s%s\n", prefix, msg);
+		return;
+	}
+	_cleanup_free_ char *line = NULL;
+	int n = asprintf(&line, "qemu-launcher: %s%s\n", prefix, msg);
+	if (n < 0)
+		return;
+	printer_drain(p);
+	if (p->queued == 0 && stderr_takes((size_t)n)) {
+		write_all(line, (size_t)n);
+		return;
+	}
+	if (!p->queue && !(p->queue = malloc(PRINTER_QUEUE_MAX))) {
+		p->dropped++;
+		return;
+	}
+	if ((size_t)n > PRINTER_QUEUE_MAX - p->queued) {
+		p->dropped++;
+		return;
+	}
+	memcpy(p->queue + p->queued, line, (size_t)n);
+	p->queued += (size_t)n;
+}
+
+/* The run is over and its locks are released: what waited is written, blocking if need be. */
+static void printer_finish(struct printer *p)
+{
+	if (p->queued)
+		write_all(p->queue, p->queued);
+	if (p->dropped)
+		fprintf(stderr,
+			"qemu-launcher: %u message(s) dropped: stderr was not read while the "
+			"launcher held the host's cpuset lock\n",
+			p->dropped);
+	free(p->queue);
+	p->queue = NULL;
+	p->queued = p->dropped = 0;
+	p->careful = false; /* no lock is held any more */
+}
 
 static void print_log(void *userdata, enum ql_log_level level, const char *msg)
 {
-	const struct printer *p = userdata;
+	struct printer *p = userdata;
 	switch (level) {
 	case QL_LOG_WARNING:
-		fprintf(stderr, "qemu-launcher: warning: %s\n", msg);
+		printer_emit(p, "warning: ", msg);
 		break;
 	case QL_LOG_INFO:
 		if (p->verbose || p->debug)
-			fprintf(stderr, "qemu-launcher: %s\n", msg);
+			printer_emit(p, "", msg);
 		break;
 	case QL_LOG_DEBUG:
 		if (p->debug)
-			fprintf(stderr, "qemu-launcher: debug: %s\n", msg);
+			printer_emit(p, "debug: ", msg);
 		break;
 	}
 }
@@ -454,7 +550,8 @@ static void print_vfio_conflicts(const struct config_paths *paths, const char *n
 	struct ql_error err = {0};
 	_cleanup_strv_free_ char **warnings = NULL;
 	if (vfio_conflicts(paths, name, d, &warnings, &err) < 0) {
-		fprintf(stderr, "qemu-launcher: warning: VFIO conflicts not checked: %s\n", err.msg);
+		fprintf(stderr, "qemu-launcher: warning: VFIO conflicts not checked: %s\n",
+			err.msg);
 		ql_error_clear(&err);
 		return;
 	}
@@ -501,7 +598,8 @@ static int exit_code_for_outcome(const struct vm_outcome *out)
 static int run_definition(const struct cli *cli, const struct config_paths *paths,
 			  const struct definition *d)
 {
-	struct printer printer = {.verbose = cli->verbose, .debug = cli->debug || d->debug};
+	struct printer printer = {
+	    .verbose = cli->verbose, .debug = cli->debug || d->debug, .careful = paths->setuid};
 	struct ql_logger log = {.fn = print_log, .userdata = &printer};
 	struct vm_options o = {.name = cli->name,
 			       .def = d,
@@ -511,14 +609,19 @@ static int run_definition(const struct cli *cli, const struct config_paths *path
 	struct ql_error err = {0};
 	_cleanup_vm_plan_ struct vm_plan *plan = NULL;
 	if (vm_plan_new(&o, &plan, &err) < 0) {
+		printer_finish(&printer);
 		print_error("%s", err.msg);
 		ql_error_clear(&err);
 		return EXIT_LAUNCHER;
 	}
-	if (cli->mode == MODE_DRY_RUN || cli->mode == MODE_CHECK)
+	if (cli->mode == MODE_DRY_RUN || cli->mode == MODE_CHECK) {
+		printer_finish(&printer);
 		return show_plan(cli, paths, plan, d);
+	}
 	struct vm_outcome outcome;
-	if (vm_run(plan, &outcome, &err) < 0)
+	int r = vm_run(plan, &outcome, &err);
+	printer_finish(&printer);
+	if (r < 0)
 		print_error("%s", err.msg ? err.msg : "failed");
 	ql_error_clear(&err);
 	int code = exit_code_for_outcome(&outcome);

@@ -57,29 +57,6 @@ static json_object *text(const char *s)
 	return json_object_new_string_len(clean, (int)o);
 }
 
-/* obj[key] = val, taking val; false on ENOMEM (a NULL val for a non-NULL source). */
-static bool put(json_object *obj, const char *key, json_object *val, bool want)
-{
-	if (want && !val)
-		return false;
-	if (json_object_object_add(obj, key, val) != 0) {
-		json_object_put(val);
-		return false;
-	}
-	return true;
-}
-
-static bool push(json_object *arr, json_object *val)
-{
-	if (!val)
-		return false;
-	if (json_object_array_add(arr, val) != 0) {
-		json_object_put(val);
-		return false;
-	}
-	return true;
-}
-
 static const char *policy_id(const struct status_thread *t)
 {
 	return t->policy < 0 ? NULL : status_policy_name(t->policy);
@@ -92,13 +69,13 @@ static bool put_cpus(json_object *o, const char *list)
 	struct ql_error e = {0};
 	if (!list || cpu_list_parse(list, &l, &e) < 0) {
 		ql_error_clear(&e);
-		return put(o, "cpus", NULL, false);
+		return json_put(o, "cpus", NULL, false);
 	}
 	json_object *a = json_object_new_array();
-	if (!put(o, "cpus", a, true))
+	if (!json_put(o, "cpus", a, true))
 		return false;
 	for (int c = cpu_list_next(l, -1); c >= 0; c = cpu_list_next(l, c))
-		if (!push(a, json_object_new_int(c)))
+		if (!json_push(a, json_object_new_int(c)))
 			return false;
 	return true;
 }
@@ -109,17 +86,18 @@ static json_object *thread_json(const struct status_thread *t)
 	if (!o)
 		return NULL;
 	const char *pol = policy_id(t);
-	if (!put(o, "tid", json_object_new_int(t->tid), true) ||
-	    !put(o, "name", text(t->comm), true) ||
-	    !put(o, "vcpu", t->vcpu >= 0 ? json_object_new_int(t->vcpu) : NULL, t->vcpu >= 0) ||
-	    !put(o, "cpus_allowed", text(t->cpus_allowed), t->cpus_allowed) ||
-	    !put_cpus(o, t->cpus_allowed) || !put(o, "set", text(t->set), t->set) ||
-	    !put(o, "vcpu_set_cpu",
-		 t->vcpu_set_cpu >= 0 ? json_object_new_int(t->vcpu_set_cpu) : NULL,
-		 t->vcpu_set_cpu >= 0) ||
-	    !put(o, "policy", pol ? json_object_new_string(pol) : NULL, pol) ||
-	    !put(o, "priority", json_object_new_int(t->priority), true) ||
-	    !put(o, "reset_on_fork", json_object_new_boolean(t->reset_on_fork), true))
+	if (!json_put(o, "tid", json_object_new_int(t->tid), true) ||
+	    !json_put(o, "name", text(t->comm), true) ||
+	    !json_put(o, "vcpu", t->vcpu >= 0 ? json_object_new_int(t->vcpu) : NULL,
+		      t->vcpu >= 0) ||
+	    !json_put(o, "cpus_allowed", text(t->cpus_allowed), t->cpus_allowed) ||
+	    !put_cpus(o, t->cpus_allowed) || !json_put(o, "set", text(t->set), t->set) ||
+	    !json_put(o, "vcpu_set_cpu",
+		      t->vcpu_set_cpu >= 0 ? json_object_new_int(t->vcpu_set_cpu) : NULL,
+		      t->vcpu_set_cpu >= 0) ||
+	    !json_put(o, "policy", pol ? json_object_new_string(pol) : NULL, pol) ||
+	    !json_put(o, "priority", json_object_new_int(t->priority), true) ||
+	    !json_put(o, "reset_on_fork", json_object_new_boolean(t->reset_on_fork), true))
 		return NULL;
 	return TAKE_PTR(o);
 }
@@ -131,10 +109,10 @@ static json_object *vfio_json(const struct status_vm *vm)
 	for (size_t i = 0; a && i < vm->n_vfio; i++) {
 		const struct vfio_status *v = &vm->vfio[i];
 		json_object *o = json_object_new_object();
-		if (!push(a, o) || !put(o, "address", text(v->addr), true) ||
-		    !put(o, "iommu_group", text(v->group), v->group) ||
-		    !put(o, "driver", text(v->driver), v->driver) ||
-		    !put(o, "assigned", json_object_new_boolean(v->assigned), true))
+		if (!json_push(a, o) || !json_put(o, "address", text(v->addr), true) ||
+		    !json_put(o, "iommu_group", text(v->group), v->group) ||
+		    !json_put(o, "driver", text(v->driver), v->driver) ||
+		    !json_put(o, "assigned", json_object_new_boolean(v->assigned), true))
 			return NULL;
 	}
 	return TAKE_PTR(a);
@@ -146,29 +124,30 @@ static json_object *vm_json(const struct status_vm *vm)
 	if (!o)
 		return NULL;
 	json_object *threads = json_object_new_array();
-	if (!put(o, "threads", threads, true))
+	if (!json_put(o, "threads", threads, true))
 		return NULL;
 	json_object *problems = json_object_new_array();
-	if (!put(o, "problems", problems, true))
+	if (!json_put(o, "problems", problems, true))
 		return NULL;
-	bool ok = put(o, "name", text(vm->name), true) &&
-		  put(o, "running", json_object_new_boolean(vm->qemu_pid > 0), true) &&
-		  put(o, "qemu_pid", vm->qemu_pid > 0 ? json_object_new_int(vm->qemu_pid) : NULL,
-		      vm->qemu_pid > 0) &&
-		  put(o, "backend", backend_id(vm->backend), true) &&
-		  put(o, "set_dir", text(vm->dir), vm->dir) &&
-		  put(o, "definition_note", text(vm->definition_note), vm->definition_note) &&
-		  put(o, "consistent", json_object_new_boolean(!vm->problems[0]), true) &&
-		  put(o, "hugepages", hugepages_status_json(vm->hugepages), true);
+	bool ok =
+	    json_put(o, "name", text(vm->name), true) &&
+	    json_put(o, "running", json_object_new_boolean(vm->qemu_pid > 0), true) &&
+	    json_put(o, "qemu_pid", vm->qemu_pid > 0 ? json_object_new_int(vm->qemu_pid) : NULL,
+		     vm->qemu_pid > 0) &&
+	    json_put(o, "backend", backend_id(vm->backend), true) &&
+	    json_put(o, "set_dir", text(vm->dir), vm->dir) &&
+	    json_put(o, "definition_note", text(vm->definition_note), vm->definition_note) &&
+	    json_put(o, "consistent", json_object_new_boolean(!vm->problems[0]), true) &&
+	    json_put(o, "hugepages", hugepages_status_json(vm->hugepages), true);
 	if (!ok)
 		return NULL;
 	for (size_t i = 0; i < vm->n_threads; i++)
-		if (!push(threads, thread_json(&vm->threads[i])))
+		if (!json_push(threads, thread_json(&vm->threads[i])))
 			return NULL;
-	if (vm->n_vfio && !put(o, "vfio", vfio_json(vm), true))
+	if (vm->n_vfio && !json_put(o, "vfio", vfio_json(vm), true))
 		return NULL;
 	for (char **p = vm->problems; *p; p++)
-		if (!push(problems, text(*p)))
+		if (!json_push(problems, text(*p)))
 			return NULL;
 	return TAKE_PTR(o);
 }
@@ -183,22 +162,22 @@ char *status_json_format(const struct status_report *r)
 		n_problems += strv_length(r->vms[i].problems);
 	n_problems += r->confined != NULL;
 	n_problems += housekeeping_status_problems(r->housekeeping);
-	if (!put(doc, "format", json_object_new_string("qemu-launcher-status"), true) ||
-	    !put(doc, "version", json_object_new_int(STATUS_JSON_VERSION), true) ||
-	    !put(doc, "launcher_version", json_object_new_string(QL_VERSION), true) ||
-	    !put(doc, "only", text(r->only), r->only) ||
-	    !put(doc, "consistent", json_object_new_boolean(status_is_consistent(r)), true) ||
-	    !put(doc, "differences", json_object_new_int64((int64_t)n_problems), true) ||
-	    !put(doc, "host_problems", json_object_new_array(), true) ||
-	    !put(doc, "vms", json_object_new_array(), true) ||
-	    !put(doc, "housekeeping", housekeeping_status_json(r->housekeeping), true))
+	if (!json_put(doc, "format", json_object_new_string("qemu-launcher-status"), true) ||
+	    !json_put(doc, "version", json_object_new_int(STATUS_JSON_VERSION), true) ||
+	    !json_put(doc, "launcher_version", json_object_new_string(QL_VERSION), true) ||
+	    !json_put(doc, "only", text(r->only), r->only) ||
+	    !json_put(doc, "consistent", json_object_new_boolean(status_is_consistent(r)), true) ||
+	    !json_put(doc, "differences", json_object_new_int64((int64_t)n_problems), true) ||
+	    !json_put(doc, "host_problems", json_object_new_array(), true) ||
+	    !json_put(doc, "vms", json_object_new_array(), true) ||
+	    !json_put(doc, "housekeeping", housekeeping_status_json(r->housekeeping), true))
 		return NULL;
 	json_object *host = json_object_object_get(doc, "host_problems");
-	if (r->confined && !push(host, text(r->confined)))
+	if (r->confined && !json_push(host, text(r->confined)))
 		return NULL;
 	json_object *vms = json_object_object_get(doc, "vms");
 	for (size_t i = 0; i < r->n_vms; i++)
-		if (!push(vms, vm_json(&r->vms[i])))
+		if (!json_push(vms, vm_json(&r->vms[i])))
 			return NULL;
 	const char *s =
 	    json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |

@@ -7,7 +7,7 @@
 # /usr/local/etc/qemu-launcher (creating it if absent and removing it afterwards; if it exists,
 # only files named qltest-su-* are added and removed). Runs are serialised by a lock file.
 . "$(dirname "$0")/lib.sh"
-NTESTS=76
+NTESTS=80
 plan $NTESTS
 
 [ "$(id -u)" = 0 ] || skip_all "needs root to install a setuid-root copy"
@@ -323,6 +323,43 @@ expect_eq "group: 100 alone: Gid 100 in all four fields" "100 100 100 100" \
 kill -TERM "$L"
 wait "$LPID"
 expect_eq "group: 100: stopped with status 0" 0 $?
+
+# A caller who never reads stderr (here a pipe already full) must not stall a setuid launcher:
+# it may hold the host-wide cpuset lock when it logs. Its messages wait, written once the run is
+# over; meanwhile qemu starts and stops as asked.
+mkfifo "$SCRATCH/full-stderr"
+exec 7<>"$SCRATCH/full-stderr"
+head -c 65536 /dev/zero >&7
+(cd / && exec setpriv --reuid=nobody --regid=nogroup --clear-groups env -u QEMU_LAUNCHER_CONFIG_DIR \
+	timeout -s KILL 60 "$SUQL" -d "$P-run" >/dev/null 2>"$SCRATCH/full-stderr" </dev/null) &
+LPID=$!
+register_pid "$LPID"
+Q=""
+wait_until 10 nonempty grandchild_of "$LPID"
+L=$(launcher_of "$LPID")
+wait_until 10 nonempty child_of "$L"
+Q=$(child_of "$L")
+check "stderr never read: the setuid launcher still starts qemu" wait_until 10 qemu_execd
+[ -n "$Q" ] && register_pid "$Q"
+as_nobody kill -TERM "$L"
+check "stderr never read: qemu still stops when asked" wait_until 15 pid_gone "$Q"
+timeout 20 cat <&7 >"$SCRATCH/drained" &
+DRAIN=$!
+register_pid "$DRAIN"
+wait "$LPID"
+expect_eq "stderr never read: the launcher exits 0 once it can write" 0 $?
+sleep 0.5
+kill "$DRAIN" 2>/dev/null
+wait "$DRAIN" 2>/dev/null
+exec 7>&-
+# the first lines (after the pipe's old content) and the last one, as a -v run prints them
+drained_in_order() {
+	local t
+	t=$(tr -d '\0' <"$SCRATCH/drained" | grep -v '^qemu-launcher: debug: ')
+	[[ $(sed -n 2p <<<"$t") == "qemu-launcher: qemu running as pid $Q" ]] &&
+		[[ $(tail -n1 <<<"$t") == "qemu-launcher: qemu ended; exit status 0" ]]
+}
+check "stderr never read: its messages come afterwards, whole and in order" drained_in_order
 
 # A definition that asks for more than the caller could do: qemu exits, nothing is left.
 {
