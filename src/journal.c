@@ -577,6 +577,14 @@ static int parse_long(const struct buf *b, const char *path, long *ret, struct q
 	return 0;
 }
 
+/* The directory locked (*ret_lock) and every record in it, for a pass that may change them. */
+static int lock_and_load(const struct journal *j, int *ret_lock, struct records *ret,
+			 struct ql_error *err)
+{
+	int r = lock_dir(j, ret_lock, err);
+	return r < 0 ? r : load_records(j, ret, err);
+}
+
 /* --- drivers (JOURNAL_BIND) ---------------------------------------------------------------- */
 
 /* dev_dir ".../bus/pci/devices/ADDR": the bus directory ".../bus/pci" and ADDR. */
@@ -900,9 +908,7 @@ int journal_bindings(struct journal *j, struct journal_binding **ret, size_t *re
 {
 	_cleanup_close_ int lock = -1;
 	struct records rs = {0};
-	int r = lock_dir(j, &lock, err);
-	if (r == 0)
-		r = load_records(j, &rs, err);
+	int r = lock_and_load(j, &lock, &rs, err);
 	if (r < 0)
 		return r;
 	struct journal_binding *v = NULL;
@@ -939,9 +945,7 @@ int journal_undo_own(struct journal *j, struct ql_error *err)
 		return 0;
 	_cleanup_close_ int lock = -1;
 	struct records rs = {0};
-	int r = lock_dir(j, &lock, err);
-	if (r == 0)
-		r = load_records(j, &rs, err);
+	int r = lock_and_load(j, &lock, &rs, err);
 	if (r < 0)
 		return r;
 	int ret = 0;
@@ -966,9 +970,7 @@ int journal_recover(struct journal *j, unsigned *ret_n, struct ql_error *err)
 {
 	_cleanup_close_ int lock = -1;
 	struct records rs = {0};
-	int r = lock_dir(j, &lock, err);
-	if (r == 0)
-		r = load_records(j, &rs, err);
+	int r = lock_and_load(j, &lock, &rs, err);
 	if (r < 0)
 		return r;
 	int ret = 0;

@@ -273,18 +273,11 @@ char *vm_plan_describe(const struct vm_plan *p)
 		return NULL;
 	fprintf(f, "%s\n# qemu-launcher adds its private QMP channel: %s\n", line, added);
 	/* Every plan line as a comment, so the output stays pasteable. */
-	for (char *save = NULL, *l = plan ? strtok_r(plan, "\n", &save) : NULL; l;
-	     l = strtok_r(NULL, "\n", &save))
-		fprintf(f, "# %s\n", l);
-	for (char *save = NULL, *l = huge ? strtok_r(huge, "\n", &save) : NULL; l;
-	     l = strtok_r(NULL, "\n", &save))
-		fprintf(f, "# %s\n", l);
-	for (char *save = NULL, *l = hk ? strtok_r(hk, "\n", &save) : NULL; l;
-	     l = strtok_r(NULL, "\n", &save))
-		fprintf(f, "# %s\n", l);
-	for (char *save = NULL, *l = vfio ? strtok_r(vfio, "\n", &save) : NULL; l;
-	     l = strtok_r(NULL, "\n", &save))
-		fprintf(f, "# %s\n", l);
+	char *parts[] = {plan, huge, hk, vfio};
+	for (size_t i = 0; i < ELEMENTSOF(parts); i++)
+		for (char *save = NULL, *l = parts[i] ? strtok_r(parts[i], "\n", &save) : NULL; l;
+		     l = strtok_r(NULL, "\n", &save))
+			fprintf(f, "# %s\n", l);
 	describe_memory(p, f);
 	if (fclose(f) != 0) {
 		free(out);
