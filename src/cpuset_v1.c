@@ -47,6 +47,7 @@ struct cpuset_v1_state {
 	struct cpu_list *emulator; /* NULL: qemu's other threads stay in pool */
 	bool prepared;		   /* prepare is done; plan says what it made */
 	struct v1_plan plan;
+	int warm_fd; /* qemu's start set's tasks file from prepare to place (keep_warm), or -1 */
 };
 
 /* ---- names and mountinfo ---- */
@@ -218,6 +219,7 @@ static void cpuset_v1_free_state(void *p)
 	struct cpuset_v1_state *s = p;
 	if (!s)
 		return;
+	closep(&s->warm_fd);
 	free(s->mount_path);
 	free(s->requested);
 	free(s->p_disp);
@@ -298,6 +300,7 @@ static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 	struct cpuset_v1_state *s = calloc(1, sizeof(*s));
 	if (!s)
 		return ql_error_set(err, ENOMEM, "out of memory");
+	s->warm_fd = -1;
 	s->need_mount = need_mount;
 	s->delegated = delegated;
 	s->launcher_mount =
@@ -868,6 +871,7 @@ static int tidy_pool(struct cpuset_v1_state *s, int mfd, int pfd, bool have_pool
 static int cpuset_v1_release(void *state, struct ql_error *err)
 {
 	struct cpuset_v1_state *s = state;
+	closep(&s->warm_fd);
 	if (!s->touched)
 		return 0;
 	int ret = 0;
@@ -1047,14 +1051,36 @@ static int place_qemu(struct cpuset_v1_state *s, struct v1_tree *t, const struct
 {
 	_cleanup_free_ char *set = start_set(s);
 	_cleanup_free_ char *procs = set ? join(set, "cgroup.procs") : NULL;
-	if (!procs)
+	_cleanup_free_ char *tasks = set ? join(set, "tasks") : NULL;
+	if (!procs || !tasks)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	int r = write_pid(t->pfd, procs, s->qemu_pid, s->log, s->p_disp, err);
 	if (r == 0)
 		r = verify_placement(t->pfd, set, s->qemu_pid, s->qemu_pid,
 				     s->emulator ? s->emulator : p->pool_before,
 				     s->emulator != NULL, s->p_disp, err);
+	closep(&s->warm_fd);
+	if (r == 0)
+		r = cgroupfs_open_file(t->pfd, tasks, &s->warm_fd, s->p_disp, err);
 	return r;
+}
+
+/* Keeps the kernel's migration lock (cgroup_threadgroup_rwsem) out of its fast-reader mode until
+ * place: a task migration after about one RCU grace period without one waits for a whole grace
+ * period first (10-15 ms on the bench host, bench/RESULTS.md), and qemu building a 64-vCPU
+ * machine takes 190 ms after prepare's migrations. Writing qemu's main thread id into the tasks
+ * file of the set it is in migrates nothing (the kernel drops a move to the same css_set) but
+ * enters and leaves the lock as a writer, which restarts that window. Best effort: a failure
+ * (qemu gone) only costs the wait it was to spare. */
+static void cpuset_v1_keep_warm(void *state)
+{
+	struct cpuset_v1_state *s = state;
+	if (s->warm_fd < 0)
+		return;
+	char id[24];
+	int n = snprintf(id, sizeof(id), "%d", (int)s->qemu_pid);
+	if (write(s->warm_fd, id, (size_t)n) < 0)
+		closep(&s->warm_fd);
 }
 
 /* Keeps the request for place, rescan and release. */
@@ -1218,6 +1244,7 @@ static int cpuset_v1_apply(void *state, const struct isolation_plan *req, struct
 	if (r < 0)
 		return r;
 	memcpy(s->vcpus, req->vcpus, req->n_vcpus * sizeof(*s->vcpus));
+	closep(&s->warm_fd);
 	_cleanup_close_ int pfd = -1;
 	_cleanup_free_ char *pdir = join(s->mount_path, s->cfg->prefix);
 	r = pdir ? cgroupfs_open_dir(pdir, &pfd, err) : ql_error_set(err, ENOMEM, "out of memory");
@@ -1311,6 +1338,7 @@ const struct isolation_backend isolation_backend_cpuset_v1 = {
     .usable_cpus = cpuset_v1_usable_cpus,
     .describe = cpuset_v1_describe,
     .prepare = cpuset_v1_prepare,
+    .keep_warm = cpuset_v1_keep_warm,
     .apply = cpuset_v1_apply,
     .rescan = cpuset_v1_rescan,
     .release = cpuset_v1_release,

@@ -294,6 +294,12 @@ int isolation_prepare(struct isolation *iso, const struct isolation_plan *plan,
 	return r;
 }
 
+void isolation_keep_warm(struct isolation *iso)
+{
+	if (iso->prepared && iso->backend->keep_warm)
+		iso->backend->keep_warm(iso->state);
+}
+
 int isolation_apply(struct isolation *iso, const struct isolation_plan *plan, struct ql_error *err)
 {
 	if (iso->applied)

@@ -70,6 +70,12 @@ char *isolation_describe(struct isolation *iso, const struct isolation_plan *pla
 int isolation_prepare(struct isolation *iso, const struct isolation_plan *plan,
 		      struct ql_error *err);
 
+/* Between isolation_prepare and isolation_apply, called every ISOLATION_KEEP_WARM_MS while
+ * waiting for qemu: spares apply's first thread move a wait for an RCU grace period. Changes
+ * nothing on the host; a no-op for backends without it. */
+#define ISOLATION_KEEP_WARM_MS 3
+void isolation_keep_warm(struct isolation *iso);
+
 /* Places every thread of the plan (after isolation_prepare with the same host CPUs, or alone);
  * reads each placement back from the kernel. A host CPU owned
  * by another running VM fails with -EBUSY and that VM's name in err. On failure everything this

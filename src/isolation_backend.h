@@ -21,6 +21,9 @@ struct isolation_backend {
 	 * itself), so that apply is left with the vCPU threads. Without it apply does all. On
 	 * failure the facade calls release (still locked). */
 	int (*prepare)(void *state, const struct isolation_plan *plan, struct ql_error *err);
+	/* Optional. Between prepare and apply, every few ms while the launcher waits for qemu's
+	 * answers, without the lock: must change nothing on the host. */
+	void (*keep_warm)(void *state);
 	/* Called with the lock held, after prepare when the backend has one (same host CPUs,
 	 * thread ids filled in). On failure the facade calls release (still locked), so apply
 	 * may stop at the first error. */

@@ -716,6 +716,13 @@ int pinning_prepare_host(struct pinning *p, pid_t qemu_pid, struct ql_error *err
 	return isolation_prepare(p->iso, &plan, err);
 }
 
+void pinning_keep_warm(void *pinning)
+{
+	struct pinning *p = pinning;
+	if (p->iso)
+		isolation_keep_warm(p->iso);
+}
+
 int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus, size_t n_cpus,
 		  const struct qmp_iothread *io, size_t n_io, struct ql_error *err)
 {

@@ -51,6 +51,9 @@ struct qmp {
 	int interrupt_fd; /* -1, or an fd whose readiness may end a wait (qmp_set_interrupt) */
 	bool (*interrupted)(void *userdata);
 	void *interrupt_userdata;
+	int tick_ms; /* 0, or how often a wait calls tick (qmp_set_tick) */
+	void (*tick)(void *userdata);
+	void *tick_userdata;
 	int failed; /* sticky -errno once the channel cannot be trusted or qemu is gone */
 	/* Commands sent ahead by qmp_pipeline(), in order: the next run of the same command
 	 * waits for that reply instead of sending it again. */
@@ -130,6 +133,13 @@ void qmp_set_interrupt(struct qmp *q, int fd, bool (*interrupted)(void *userdata
 	q->interrupt_fd = fd;
 	q->interrupted = interrupted;
 	q->interrupt_userdata = userdata;
+}
+
+void qmp_set_tick(struct qmp *q, int every_ms, void (*tick)(void *userdata), void *userdata)
+{
+	q->tick_ms = tick ? every_ms : 0;
+	q->tick = tick;
+	q->tick_userdata = userdata;
 }
 
 bool qmp_wants_write(const struct qmp *q)
@@ -430,9 +440,14 @@ static int wait_for(struct qmp *q, int64_t want_id, const char *what, int64_t de
 		    {.fd = q->fd, .events = POLLIN | (q->out_len > 0 ? POLLOUT : 0)},
 		    {.fd = q->interrupt_fd, .events = POLLIN},
 		};
+		if (q->tick_ms > 0 && (timeout < 0 || timeout > q->tick_ms))
+			timeout = q->tick_ms;
 		/* POLLHUP/POLLERR need no case: the next read or write reports them. */
-		if (poll(pfd, q->interrupt_fd >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR)
+		int n = poll(pfd, q->interrupt_fd >= 0 ? 2 : 1, timeout);
+		if (n < 0 && errno != EINTR)
 			return ql_error_set_errno(err, errno, "waiting for qemu on the QMP socket");
+		if (n == 0 && q->tick_ms > 0)
+			q->tick(q->tick_userdata);
 		if (q->interrupt_fd >= 0 && (pfd[1].revents & POLLIN) &&
 		    q->interrupted(q->interrupt_userdata))
 			return ql_error_set(

@@ -36,6 +36,8 @@ int qmp_fd(const struct qmp *q);
  * returns true the wait ends with -EINTR (the command's reply is then never read). For the
  * launcher's signalfd: a stop signal must not wait for a stalled qemu. */
 void qmp_set_interrupt(struct qmp *q, int fd, bool (*interrupted)(void *userdata), void *userdata);
+/* While a call waits for qemu, TICK runs whenever EVERY_MS pass without input (NULL: never). */
+void qmp_set_tick(struct qmp *q, int every_ms, void (*tick)(void *userdata), void *userdata);
 /* True while commands given to qmp_send() wait for room in the socket: poll qmp_fd() for
  * POLLOUT as well and call qmp_process_input() when it is writable. */
 bool qmp_wants_write(const struct qmp *q);

@@ -561,6 +561,7 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 		if (r < 0)
 			return query_failed(st, r, "during query-iothreads", ret, err);
 	}
+	qmp_set_tick(st->qmp, 0, NULL, NULL);
 	r = pinning_apply(st->p->pinning, st->pid, cpus, n_cpus, io, n_io, err);
 	if (r == 0)
 		r = housekeeping_begin(st->p, err);
@@ -637,6 +638,8 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		return stopped_during_start(st, early_sig, NULL, ret);
 	if (st->p->pinning && (r = prepare_host(st, err)) < 0)
 		goto out;
+	if (st->p->pinning)
+		qmp_set_tick(st->qmp, ISOLATION_KEEP_WARM_MS, pinning_keep_warm, st->p->pinning);
 	qmp_set_interrupt(st->qmp, st->sigfd, stop_requested, st);
 	r = qmp_handshake(st->qmp, GREETING_TIMEOUT_MS, err);
 	if (r < 0)
@@ -646,6 +649,8 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	if (r == 0 && !st->ended && st->p->pinning)
 		r = pin_and_start(st, ret, err);
 out:
+	if (st->qmp)
+		qmp_set_tick(st->qmp, 0, NULL, NULL);
 	if (r < 0 && !st->ended) {
 		supervise_terminate(st->pid, st->qmp, NULL);
 		st->ended = true;
