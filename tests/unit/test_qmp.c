@@ -812,6 +812,40 @@ static void test_timeout(void **state)
 	ql_error_clear(&err);
 }
 
+/* The tick of a waiting call (the launcher keeps the kernel's migration lock warm with it): it
+ * runs each time the interval passes without input, and not once the reply is there or it is
+ * cleared. Here the third tick makes "qemu" answer. */
+struct ticks {
+	int server;
+	int n;
+};
+
+static void answer_on_third_tick(void *userdata)
+{
+	struct ticks *t = userdata;
+	if (++t->n == 3)
+		srv_write(t->server, "{\"return\": {\"status\": \"prelaunch\"}, \"id\": 2}\r\n");
+}
+
+static void test_tick(void **state)
+{
+	struct pair *p = *state;
+	struct ql_error err = {0};
+	struct ticks t = {.server = p->server};
+	qmp_set_tick(p->q, 5, answer_on_third_tick, &t);
+	char *status = NULL;
+	assert_int_equal(qmp_query_status(p->q, 5000, &status, &err), 0);
+	assert_string_equal(status, "prelaunch");
+	free(status);
+	assert_int_equal(t.n, 3);
+	expect_client_line(p->server, "{\"execute\":\"query-status\",\"id\":2}");
+
+	qmp_set_tick(p->q, 0, NULL, NULL);
+	assert_int_equal(qmp_query_status(p->q, 60, &status, &err), -ETIMEDOUT);
+	assert_int_equal(t.n, 3);
+	ql_error_clear(&err);
+}
+
 static char *make_event_line(size_t json_len)
 {
 	/* {"event": "BIG", "data": "xxx...x"} of exactly json_len bytes, then CRLF. */
@@ -1126,6 +1160,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_write_after_close_no_sigpipe, pair_setup_handshake,
 					    pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_timeout, pair_setup, pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_tick, pair_setup_handshake, pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_message_size_limit, pair_setup, pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_send_queue, pair_setup_handshake, pair_teardown),
 	    cmocka_unit_test(test_parse_cpus_valid),
