@@ -954,8 +954,13 @@ static int check_request(const struct isolation_plan *req, struct ql_error *err)
 {
 	if (req->qemu_pid <= 0 || req->n_vcpus == 0)
 		return ql_error_set(err, EINVAL, "nothing to place");
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n_tids = 0;
+	int r = proc_list_tids_sorted(req->qemu_pid, &tids, &n_tids, err);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < req->n_vcpus; i++)
-		if (!proc_thread_belongs_to(req->qemu_pid, req->vcpus[i].tid))
+		if (!proc_tids_contain(tids, n_tids, req->vcpus[i].tid))
 			return ql_error_set(err, ESRCH,
 					    "thread %d of vCPU %d is not a thread of qemu",
 					    (int)req->vcpus[i].tid, req->vcpus[i].cpu_index);

@@ -1195,9 +1195,14 @@ static int place_threads(struct cpuset_v1_state *s, int pfd, struct ql_error *er
 	};
 	if (r == 0 && (!f.fd || !f.cpu))
 		r = ql_error_set(err, ENOMEM, "out of memory");
+	/* one listing for the burst: a lookup per thread was 0.2 ms of 64 vCPUs */
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n_tids = 0;
+	if (r == 0)
+		r = proc_list_tids_sorted(s->qemu_pid, &tids, &n_tids, err);
 	for (size_t i = 0; r == 0 && i < s->n_vcpus; i++) {
 		const struct vcpu_placement *v = &s->vcpus[i];
-		if (!proc_thread_belongs_to(s->qemu_pid, v->tid))
+		if (!proc_tids_contain(tids, n_tids, v->tid))
 			return ql_error_set(err, ESRCH,
 					    "vCPU %d thread %d is not a thread of qemu (%d)",
 					    v->cpu_index, (int)v->tid, (int)s->qemu_pid);

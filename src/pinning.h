@@ -48,6 +48,9 @@ bool pinning_leaves_sets(const struct pinning *p);
 /* After the run died without release (its qemu gone): isolation_reclaim(). */
 int pinning_reclaim(struct pinning *p, struct ql_error *err);
 
+/* The guest runs (or stays paused on purpose): the threads pinning_apply held are let go. */
+void pinning_guest_started(struct pinning *p);
+
 /* Undo all host changes (idempotent). */
 int pinning_release(struct pinning *p, struct ql_error *err);
 /* After a failed release (qemu gone): the guardian undoes the changes, so this pinning forgets

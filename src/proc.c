@@ -50,6 +50,25 @@ int proc_list_tids(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err)
 	return 0;
 }
 
+static int cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return (x > y) - (x < y);
+}
+
+int proc_list_tids_sorted(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err)
+{
+	int r = proc_list_tids(pid, ret, ret_n, err);
+	if (r == 0)
+		qsort(*ret, *ret_n, sizeof(**ret), cmp_pid);
+	return r;
+}
+
+bool proc_tids_contain(const pid_t *sorted, size_t n, pid_t tid)
+{
+	return bsearch(&tid, sorted, n, sizeof(*sorted), cmp_pid) != NULL;
+}
+
 bool proc_thread_belongs_to(pid_t pid, pid_t tid)
 {
 	if (pid <= 0 || tid <= 0)
@@ -148,12 +167,28 @@ int proc_thread_hold(pid_t pid, pid_t tid, struct proc_thread_hold *ret)
 		return -ESRCH;
 	if (fd < 0) /* a kernel without thread pidfds (EINVAL), or no fd left */
 		return proc_thread_starttime(pid, tid, &ret->start);
-	/* the id named a live thread when the pidfd was made: it must be one of pid's */
-	if (!proc_thread_belongs_to(pid, tid)) {
-		close(fd);
+	ret->pidfd = fd;
+	return 0;
+}
+
+int proc_threads_held_by(pid_t pid, const struct proc_thread_hold *h, size_t n, size_t *ret_bad,
+			 struct ql_error *err)
+{
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n_tids = 0;
+	int r = proc_list_tids_sorted(pid, &tids, &n_tids, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (!proc_tids_contain(tids, n_tids, h[i].tid)) {
+			*ret_bad = i;
+			return -ESRCH;
+		}
+	ssize_t ended = proc_threads_ended(pid, h, n);
+	if (ended >= 0) {
+		*ret_bad = (size_t)ended;
 		return -ESRCH;
 	}
-	ret->pidfd = fd;
 	return 0;
 }
 
@@ -165,6 +200,24 @@ bool proc_thread_ended(pid_t pid, const struct proc_thread_hold *h)
 	}
 	unsigned long long start;
 	return proc_thread_starttime(pid, h->tid, &start) < 0 || start != h->start;
+}
+
+ssize_t proc_threads_ended(pid_t pid, const struct proc_thread_hold *h, size_t n)
+{
+	_cleanup_free_ struct pollfd *pfd = calloc(n ? n : 1, sizeof(*pfd));
+	/* one poll for every pidfd (a negative fd is skipped, its revents 0) */
+	int polled = pfd ? 0 : -1;
+	for (size_t i = 0; pfd && i < n; i++)
+		pfd[i] = (struct pollfd){.fd = h[i].pidfd, .events = POLLIN};
+	if (pfd)
+		polled = poll(pfd, n, 0);
+	for (size_t i = 0; i < n; i++) {
+		bool ended = h[i].pidfd >= 0 && polled >= 0 ? pfd[i].revents != 0
+							    : proc_thread_ended(pid, &h[i]);
+		if (ended)
+			return (ssize_t)i;
+	}
+	return -1;
 }
 
 void proc_thread_unhold(struct proc_thread_hold *h)

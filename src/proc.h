@@ -16,6 +16,10 @@
  * -E2BIG past PROC_MAX_THREADS. */
 int proc_list_tids(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err);
 
+/* The same, sorted, for proc_tids_contain (one listing instead of one lookup per thread). */
+int proc_list_tids_sorted(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err);
+bool proc_tids_contain(const pid_t *sorted, size_t n, pid_t tid);
+
 /* True when tid is a thread of process pid (/proc/<pid>/task/<tid> exists). */
 bool proc_thread_belongs_to(pid_t pid, pid_t tid);
 
@@ -42,8 +46,17 @@ struct proc_thread_hold {
 	int pidfd; /* -1: the start time is the identity */
 	unsigned long long start;
 };
-/* -ESRCH when tid is not (or no longer) a thread of pid. */
+/* -ESRCH when tid names no thread (with a start time: none of pid's). With a pidfd, whether the
+ * thread is pid's is proc_threads_held_by's question: ask it once for all holds. */
 int proc_thread_hold(pid_t pid, pid_t tid, struct proc_thread_hold *ret);
+/* Are the N held threads pid's? One listing of pid's threads, taken after the holds, must name
+ * each, and none may have ended since it was held (its id in the listing could be another
+ * thread's then). -ESRCH with *ret_bad the first that is not; other -errno (err set) when pid's
+ * threads cannot be listed. */
+int proc_threads_held_by(pid_t pid, const struct proc_thread_hold *h, size_t n, size_t *ret_bad,
+			 struct ql_error *err);
 /* Has the held thread ended (its id may now name another thread)? */
 bool proc_thread_ended(pid_t pid, const struct proc_thread_hold *h);
+/* The index of the first of N held threads that has ended, or -1: one poll for all pidfds. */
+ssize_t proc_threads_ended(pid_t pid, const struct proc_thread_hold *h, size_t n);
 void proc_thread_unhold(struct proc_thread_hold *h);

@@ -571,12 +571,14 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 	if (sig)
 		return stopped_during_start(st, sig, st->qmp, ret);
 	if (st->p->user_paused) {
+		pinning_guest_started(st->p->pinning);
 		ql_log(st->p->o->log, QL_LOG_INFO, "guest left paused (-S in the definition)");
 		return 0;
 	}
 	/* From here a stop signal is the running guest's: supervision powers it down. */
 	qmp_set_interrupt(st->qmp, -1, NULL, NULL);
 	r = qmp_execute(st->qmp, "cont", COMMAND_TIMEOUT_MS, err);
+	pinning_guest_started(st->p->pinning);
 	if (r < 0)
 		return query_failed(st, r, "before the guest started (cont)", ret, err);
 	ql_log(st->p->o->log, QL_LOG_INFO, "guest started");
