@@ -536,13 +536,22 @@ static int housekeeping_begin(struct vm_plan *p, struct ql_error *err)
 				  p->o->paths->journal_dir, p->journal, p->o->log, err);
 }
 
-/* Pins and schedules while qemu is in prelaunch, reads everything back, then lets the guest run
- * (unless the definition keeps it paused). */
-static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_error *err)
+/* qemu exited, or closed its QMP channel: the handshake reports how (its own failure, or one
+ * that kept running). */
+static bool qemu_going(const struct start *st)
+{
+	siginfo_t si = {0};
+	if (waitid(P_PID, (id_t)st->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	    si.si_pid == st->pid)
+		return true;
+	struct pollfd pfd = {.fd = qmp_fd(st->qmp), .events = POLLRDHUP};
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+/* qemu must still be in prelaunch (no other monitor let the guest run). */
+static int check_prelaunch(struct start *st, struct vm_outcome *ret, struct ql_error *err)
 {
 	_cleanup_free_ char *state = NULL;
-	_cleanup_free_ struct qmp_cpu *cpus = NULL;
-	size_t n_cpus = 0;
 	int r = qmp_query_status(st->qmp, COMMAND_TIMEOUT_MS, &state, err);
 	if (r < 0)
 		return query_failed(st, r, "during query-status", ret, err);
@@ -551,7 +560,18 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 				    "qemu is `%s`, not `prelaunch`: refusing to pin a guest that "
 				    "may already run",
 				    state);
-	r = qmp_query_cpus_fast(st->qmp, COMMAND_TIMEOUT_MS, &cpus, &n_cpus, err);
+	return 0;
+}
+
+/* Pins and schedules while qemu is in prelaunch, reads everything back, then lets the guest run
+ * (unless the definition keeps it paused). query-status was asked after query-cpus-fast: qemu
+ * answers one command per main-loop turn (0.25-0.3 ms each on the bench host), so the placement
+ * runs while qemu answers it, and its answer, read before cont, is the later state. */
+static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_error *err)
+{
+	_cleanup_free_ struct qmp_cpu *cpus = NULL;
+	size_t n_cpus = 0;
+	int r = qmp_query_cpus_fast(st->qmp, COMMAND_TIMEOUT_MS, &cpus, &n_cpus, err);
 	if (r < 0)
 		return query_failed(st, r, "during query-cpus-fast", ret, err);
 	_cleanup_free_ struct qmp_iothread *io = NULL;
@@ -563,6 +583,13 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 	}
 	qmp_set_tick(st->qmp, 0, NULL, NULL);
 	r = pinning_apply(st->p->pinning, st->pid, cpus, n_cpus, io, n_io, err);
+	if (r < 0 && qemu_going(st)) {
+		/* qemu ended under the placement (its threads vanished): its end, not ours */
+		ql_error_clear(err);
+		return startup_ended(st, "while its threads were pinned", ret, err);
+	}
+	if (r == 0)
+		r = check_prelaunch(st, ret, err);
 	if (r == 0)
 		r = housekeeping_begin(st->p, err);
 	if (r < 0)
@@ -583,18 +610,6 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 		return query_failed(st, r, "before the guest started (cont)", ret, err);
 	ql_log(st->p->o->log, QL_LOG_INFO, "guest started");
 	return 0;
-}
-
-/* qemu exited, or closed its QMP channel: the handshake reports how (its own failure, or one
- * that kept running). */
-static bool qemu_going(const struct start *st)
-{
-	siginfo_t si = {0};
-	if (waitid(P_PID, (id_t)st->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-	    si.si_pid == st->pid)
-		return true;
-	struct pollfd pfd = {.fd = qmp_fd(st->qmp), .events = POLLRDHUP};
-	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR));
 }
 
 /* The host changes that need no thread id, made once qemu greets: it is up, and still creating
@@ -626,10 +641,15 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		return r;
 	/* Every start-up question in one write, before qemu even greets: its monitor reads them
 	 * as soon as it is up and answers in order, so no answer waits for a round trip. */
-	static const char *const ahead_pinned[] = {"qmp_capabilities", "query-status",
-						   "query-cpus-fast", NULL};
+	static const char *const ahead_pinned[] = {"qmp_capabilities", "query-cpus-fast",
+						   "query-status", NULL};
+	static const char *const ahead_io[] = {"qmp_capabilities", "query-cpus-fast",
+					       "query-iothreads", "query-status", NULL};
 	static const char *const ahead_plain[] = {"qmp_capabilities", NULL};
-	r = qmp_pipeline(st->qmp, st->p->pinning ? ahead_pinned : ahead_plain, err);
+	const char *const *ahead = !st->p->pinning			     ? ahead_plain
+				   : pinning_wants_iothreads(st->p->pinning) ? ahead_io
+									     : ahead_pinned;
+	r = qmp_pipeline(st->qmp, ahead, err);
 	if (r < 0) {
 		r = query_failed(st, r, "during the QMP handshake", ret, err);
 		goto out;
