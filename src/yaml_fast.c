@@ -465,6 +465,7 @@ static struct ynode *inline_value(struct fast *f, int indent, size_t p, bool aft
 	} else if (is_dash(f, p)) {
 		return NULL;
 	} else {
+		struct yaml_doc_point before = yaml_doc_here(f->doc);
 		n = scalar(f, p, false, &end);
 		if (!n)
 			return NULL;
@@ -472,7 +473,9 @@ static struct ynode *inline_value(struct fast *f, int indent, size_t p, bool aft
 		if (at(f, q) == ':' && (at(f, q + 1) == ' ' || is_eol(f, q + 1))) {
 			if (!after_dash)
 				return NULL;
-			/* a compact mapping: its keys line up with this one; start again */
+			/* a compact mapping (`- drive: ...`, most qemu entries): its keys line up
+			 * with this one; start again, giving back the scalar's memory */
+			yaml_doc_back_to(f->doc, before);
 			f->nodes--;
 			return block_map(f, (int)(p - f->line_start), p, ret_next, ret_ind);
 		}

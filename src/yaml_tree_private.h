@@ -5,6 +5,7 @@
 #include "yaml_tree.h"
 
 #include <stddef.h>
+#include <string.h>
 
 /* The document's memory: nodes and item arrays (aligned) are taken from the front of the
  * newest chunk, texts (NUL-terminated, no alignment needed) from its back, so no text pads the
@@ -30,6 +31,31 @@ static inline void *yaml_doc_take(struct yaml_doc *doc, size_t size)
 	void *p = (char *)ch->data + ch->used;
 	ch->used += size;
 	return p;
+}
+
+/* Where the newest chunk stands, to give back what was taken since (zeroed again). */
+struct yaml_doc_point {
+	struct yaml_chunk *chunk;
+	size_t used, end;
+};
+
+static inline struct yaml_doc_point yaml_doc_here(const struct yaml_doc *doc)
+{
+	struct yaml_chunk *ch = doc->chunks;
+	return (struct yaml_doc_point){ch, ch ? ch->used : 0, ch ? ch->end : 0};
+}
+
+/* Gives back everything taken since `pt`, when it all came from the same chunk (else the
+ * memory simply stays unused until the document is freed). */
+static inline void yaml_doc_back_to(struct yaml_doc *doc, struct yaml_doc_point pt)
+{
+	struct yaml_chunk *ch = doc->chunks;
+	if (!ch || ch != pt.chunk)
+		return;
+	memset((char *)ch->data + pt.used, 0, ch->used - pt.used);
+	memset((char *)ch->data + ch->end, 0, pt.end - ch->end);
+	ch->used = pt.used;
+	ch->end = pt.end;
 }
 
 /* Room for a text of len bytes and its NUL (zeroed); NULL when out of memory. */
