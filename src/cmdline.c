@@ -151,7 +151,7 @@ int cmdline_build(const struct definition *d, char ***ret_argv, struct ql_error 
 bool cmdline_has_option(const struct definition *d, const char *name)
 {
 	for (size_t i = 0; i < d->n_options; i++)
-		if (streq(d->options[i].name, name))
+		if (qemu_option_is(&d->options[i], name))
 			return true;
 	return false;
 }
@@ -201,7 +201,7 @@ static bool json_object_is(const char *v, const char *type, const char *id)
 bool cmdline_creates_object(const struct definition *d, const char *type, const char *id)
 {
 	for (size_t i = 0; i < d->n_options; i++) {
-		if (!streq(d->options[i].name, "object") || !d->options[i].has_value)
+		if (!qemu_option_is(&d->options[i], "object") || !d->options[i].has_value)
 			continue;
 		_cleanup_free_ char *v = cmdline_option_value(&d->options[i]);
 		if (v && v[0] == '{') {

@@ -1117,6 +1117,18 @@ static int parse_launcher(struct ctx *c, const struct ynode *key, const struct y
 /* ------------------------------------------------------------------------------------------ */
 /* qemu: */
 
+/* Whether a scalar holds `=` or `,` (or, with blanks, whitespace: space, \t \n \v \f \r). Names
+ * and keys are short and there are thousands: a loop beats strpbrk's set-up. */
+static bool has_separator(const struct ynode *n, bool blanks)
+{
+	for (size_t i = 0; i < n->len; i++) {
+		char ch = n->text[i];
+		if (ch == '=' || ch == ',' || (blanks && (ch == ' ' || (ch >= '\t' && ch <= '\r'))))
+			return true;
+	}
+	return false;
+}
+
 static int check_option_name(struct ctx *c, const struct ynode *n)
 {
 	struct ql_shown s, s2;
@@ -1127,7 +1139,7 @@ static int check_option_name(struct ctx *c, const struct ynode *n)
 		return fail(c, n->mark,
 			    "option names are written without `-`: write `%s`, not `%s`",
 			    ql_show(&s, t + strspn(t, "-")), ql_show(&s2, t));
-	if (strpbrk(t, " \t\n\r\v\f=,"))
+	if (has_separator(n, true))
 		return fail(c, n->mark,
 			    "invalid option name `%s` (no whitespace, `=` or `,`; put values after "
 			    "`:`)",
@@ -1136,7 +1148,7 @@ static int check_option_name(struct ctx *c, const struct ynode *n)
 }
 
 /* Parts borrow the document's text (it lives as long as the definition); o->parts was sized
- * for every part of the option up front. */
+ * for every part of the option up front, in the document's memory. */
 static void part_add(struct qemu_option *o, const char *key, const char *value)
 {
 	o->parts[o->n_parts++] = (struct qemu_part){.key = (char *)key, .value = (char *)value};
@@ -1161,7 +1173,7 @@ static int parse_part_map(struct ctx *c, struct qemu_option *o, const struct yno
 		return fail(c, m->mark, "option `%s`: empty mapping", o->name);
 	for (size_t i = 0; i < ynode_count(m); i++) {
 		const struct ynode *k = map_key(m, i), *v = map_value(m, i);
-		if (k->text[0] == '\0' || strpbrk(k->text, "=,"))
+		if (k->text[0] == '\0' || has_separator(k, false))
 			return fail(c, k->mark,
 				    "option `%s`: invalid key `%s` (must be non-empty, without `=` "
 				    "or `,`)",
@@ -1222,8 +1234,7 @@ static int parse_option(struct ctx *c, const struct ynode *item, struct qemu_opt
 		o->scalar = v->text;
 		return 0;
 	}
-	size_t n_parts = count_parts(v);
-	o->parts = reallocarray(NULL, n_parts ? n_parts : 1, sizeof(*o->parts));
+	o->parts = yaml_doc_alloc(c->d->doc, count_parts(v) * sizeof(*o->parts));
 	if (!o->parts)
 		return oom(c);
 	if (v->type == YN_MAP)
@@ -1259,11 +1270,12 @@ static int parse_qemu(struct ctx *c, const struct ynode *key, const struct ynode
 		return 0; /* `qemu:` with nothing: no options */
 	if (v->type != YN_SEQ)
 		return fail(c, v->mark, "`qemu` must be a list of options, got %s", ynode_kind(v));
-	d->options = calloc(v->n_items ? v->n_items : 1, sizeof(*d->options));
+	/* the options and their parts live with the document their strings point into */
+	d->options = yaml_doc_alloc(d->doc, v->n_items * sizeof(*d->options));
 	if (!d->options)
 		return oom(c);
 	for (size_t i = 0; i < v->n_items; i++) {
-		d->n_options = i + 1; /* so definition_free() sees the partly filled entry */
+		d->n_options = i + 1;
 		int r = parse_option(c, v->items[i], &d->options[i]);
 		if (r < 0)
 			return r;
@@ -1369,10 +1381,7 @@ void definition_free(struct definition *d)
 	for (size_t i = 0; i < d->n_iothread_pins; i++)
 		cpu_list_free(d->iothread_pins[i].cpus);
 	free(d->iothread_pins);
-	for (size_t i = 0; i < d->n_options; i++)
-		free(d->options[i].parts); /* the strings are the document's */
-	free(d->options);
-	yaml_doc_free(d->doc);
+	yaml_doc_free(d->doc); /* with the options, their parts and strings */
 	free(d);
 }
 

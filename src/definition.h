@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "cpulist.h"
@@ -39,8 +40,8 @@ struct qemu_part {
 	char *value;
 };
 
-/* One entry of the `qemu:` list. Its strings (name, scalar, parts) point into the parsed
- * document, which the definition owns: valid as long as the definition. */
+/* One entry of the `qemu:` list. It, its parts and its strings (name, scalar, parts) live in the
+ * parsed document, which the definition owns: valid as long as the definition. */
 struct qemu_option {
 	char *name; /* without the leading '-' */
 	/* false for a flag (`- nographic`). true otherwise; then either `scalar` (a single verbatim
@@ -52,6 +53,13 @@ struct qemu_option {
 	size_t n_parts;
 	struct ql_mark mark;
 };
+
+/* Whether o is `-NAME`. Definitions can have thousands of options and every plan step scans
+ * them by name: the first character settles nearly every comparison without a call. */
+static inline bool qemu_option_is(const struct qemu_option *o, const char *name)
+{
+	return o->name[0] == name[0] && strcmp(o->name, name) == 0;
+}
 
 /* One vcpu_pinning entry. Nested form: socket/core/thread set, index = -1.
  * Flat-list form: index = position (qemu's cpu-index), socket/core/thread = -1. */
@@ -144,7 +152,7 @@ struct definition {
 	size_t n_options;
 	struct ql_mark qemu_mark;
 
-	struct yaml_doc *doc; /* the parsed text the options point into */
+	struct yaml_doc *doc; /* the parsed text; holds the options and what they point into */
 };
 
 /* Parses and validates a definition. `path` is only used in messages. On any problem returns

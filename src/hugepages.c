@@ -211,12 +211,14 @@ static int parse_memory(const struct definition *d, hugetlbfs_page_kb_fn page_kb
 	struct ql_shown s;
 	for (size_t i = 0; i < d->n_options && r == 0; i++) {
 		const struct qemu_option *o = &d->options[i];
-		if (streq(o->name, "mem-prealloc"))
+		if (qemu_option_is(o, "mem-prealloc"))
 			mem_prealloc = true;
-		bool layout = all && (streq(o->name, "numa") || streq(o->name, "machine") ||
-				      streq(o->name, "overcommit") || streq(o->name, "device"));
-		if (!o->has_value || !(streq(o->name, "m") || streq(o->name, "mem-path") ||
-				       streq(o->name, "object") || layout))
+		/* a -device only counts when it is vfio-pci: the rest are not even built */
+		bool layout =
+		    all && (qemu_option_is(o, "numa") || qemu_option_is(o, "machine") ||
+			    qemu_option_is(o, "overcommit") || vfio_option_may_be_device(o));
+		if (!o->has_value || !(qemu_option_is(o, "m") || qemu_option_is(o, "mem-path") ||
+				       qemu_option_is(o, "object") || layout))
 			continue;
 		_cleanup_free_ char *val = cmdline_option_value(o);
 		struct kv kv = {0};

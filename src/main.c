@@ -667,6 +667,9 @@ int main(int argc, char **argv)
 		print_error("%s", err.msg);
 		goto out;
 	}
+	/* The definition keeps nothing of the text: its pages, already faulted in, serve the
+	 * plan's allocations (a page first touched costs ~2 us here; bench/RESULTS.md). */
+	free(TAKE_PTR(text));
 
 	/* Printed, never applied: a suggestion needs the definition's vCPU count only. */
 	if (cli.mode == MODE_SUGGEST)

@@ -18,7 +18,7 @@ struct smp_topology smp_topology_of(const struct definition *d)
 {
 	const struct qemu_option *smp = NULL;
 	for (size_t i = 0; i < d->n_options; i++)
-		if (streq(d->options[i].name, "smp") && d->options[i].has_value)
+		if (qemu_option_is(&d->options[i], "smp") && d->options[i].has_value)
 			smp = &d->options[i];
 	if (!smp)
 		return (struct smp_topology){1, 1, 1, 1, 1, true};

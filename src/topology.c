@@ -679,7 +679,7 @@ static int guest_numa_nodes(const struct definition *d, struct cpu_list ***ret, 
 	bool known = true;
 	int r = 0;
 	for (size_t i = 0; i < d->n_options && known; i++) {
-		if (!streq(d->options[i].name, "numa") || !d->options[i].has_value)
+		if (!qemu_option_is(&d->options[i], "numa") || !d->options[i].has_value)
 			continue;
 		_cleanup_free_ char *v = cmdline_option_value(&d->options[i]);
 		if (!v) {

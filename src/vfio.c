@@ -168,6 +168,35 @@ bool vfio_is_device_value(const char *value)
 	       streq(driver, VFIO_DRIVER);
 }
 
+/* A piece of a value that may make it vfio-pci's: it names the driver, or starts a JSON form
+ * (whose escapes could spell it). */
+static bool may_name_vfio(const char *s)
+{
+	if (!s)
+		return false;
+	if (s[0] == '{')
+		return true;
+	/* pieces are short: a loop beats strstr's set-up */
+	for (; *s; s++)
+		if (*s == 'v' && strncmp(s, VFIO_DRIVER, strlen(VFIO_DRIVER)) == 0)
+			return true;
+	return false;
+}
+
+bool vfio_option_may_be_device(const struct qemu_option *o)
+{
+	if (!qemu_option_is(o, "device") || !o->has_value)
+		return false;
+	if (o->is_scalar)
+		return may_name_vfio(o->scalar);
+	/* The value joins the parts' keys and values with `,` and `=` (commas inside a value
+	 * doubled), so "vfio-pci", which holds neither, appears in it only inside one piece. */
+	for (size_t i = 0; i < o->n_parts; i++)
+		if (may_name_vfio(o->parts[i].key) || may_name_vfio(o->parts[i].value))
+			return true;
+	return false;
+}
+
 int vfio_devices_parse(const struct definition *d, struct vfio_device **ret, size_t *ret_n,
 		       struct ql_error *err)
 {
@@ -176,7 +205,7 @@ int vfio_devices_parse(const struct definition *d, struct vfio_device **ret, siz
 	struct ql_shown s;
 	for (size_t i = 0; i < d->n_options; i++) {
 		const struct qemu_option *o = &d->options[i];
-		if (!streq(o->name, "device") || !o->has_value)
+		if (!vfio_option_may_be_device(o))
 			continue;
 		_cleanup_free_ char *val = cmdline_option_value(o);
 		_cleanup_free_ char *driver = NULL, *host = NULL, *sysfsdev = NULL;

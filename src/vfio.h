@@ -32,6 +32,10 @@ int vfio_devices_parse(const struct definition *d, struct vfio_device **ret, siz
  * vfio-pci device. Pure. */
 bool vfio_is_device_value(const char *value);
 
+/* False when option o certainly is no vfio-pci device, without building its value: a cheap test
+ * before vfio_is_device_value() for definitions with thousands of -device entries. Pure. */
+bool vfio_option_may_be_device(const struct qemu_option *o);
+
 /* One member of an IOMMU group, as the host has it now. */
 struct vfio_member {
 	char addr[16];

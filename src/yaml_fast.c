@@ -3,6 +3,7 @@
  * report. It exists because libfyaml 0.7.12's scanner alone costs ~130 ns per event (bench/
  * RESULTS.md); tests/unit/test_yaml_tree.c checks both readers give identical trees. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "yaml_tree_private.h"
@@ -20,6 +21,11 @@ struct fast {
 	size_t nodes;
 	unsigned depth;
 	int error; /* -ENOMEM */
+	/* The items of the collections being read, innermost last: a collection's array is
+	 * allocated once at its exact size when it ends, instead of growing inside the chunks
+	 * (which leaves every outgrown array behind). */
+	struct ynode **pending;
+	size_t n_pending, cap_pending;
 };
 
 /* Every function below returns true to go on, false to give up (or on -ENOMEM, in f->error). */
@@ -58,7 +64,7 @@ static struct ynode *new_node(struct fast *f, enum ynode_type type, struct ql_ma
 {
 	if (++f->nodes > f->lim->max_nodes)
 		return NULL;
-	struct ynode *n = yaml_doc_alloc(f->doc, sizeof(*n));
+	struct ynode *n = yaml_doc_take(f->doc, sizeof(*n));
 	if (!n) {
 		f->error = -ENOMEM;
 		return NULL;
@@ -68,12 +74,75 @@ static struct ynode *new_node(struct fast *f, enum ynode_type type, struct ql_ma
 	return n;
 }
 
-static bool append(struct fast *f, struct ynode *parent, struct ynode *child)
+static bool push(struct fast *f, struct ynode *child)
 {
-	if (yaml_node_append(f->doc, parent, child) < 0) {
-		f->error = -ENOMEM;
+	if (f->n_pending == f->cap_pending) {
+		size_t cap = f->cap_pending ? f->cap_pending * 2 : 256;
+		struct ynode **p = reallocarray(f->pending, cap, sizeof(*p));
+		if (!p) {
+			f->error = -ENOMEM;
+			return false;
+		}
+		f->pending = p;
+		f->cap_pending = cap;
+	}
+	f->pending[f->n_pending++] = child;
+	return true;
+}
+
+static int cmp_key(const void *pa, const void *pb)
+{
+	const struct ynode *a = *(struct ynode *const *)pa, *b = *(struct ynode *const *)pb;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return memcmp(a->text, b->text, a->len);
+}
+
+/* Whether a mapping's keys (items[0], items[2], ...) repeat; also true on ENOMEM. */
+static bool has_duplicate_key(struct ynode *const *items, size_t n_items)
+{
+	size_t cnt = n_items / 2;
+	if (cnt <= 8) {
+		for (size_t j = 1; j < cnt; j++)
+			for (size_t i = 0; i < j; i++)
+				if (items[2 * i]->len == items[2 * j]->len &&
+				    memcmp(items[2 * i]->text, items[2 * j]->text,
+					   items[2 * j]->len) == 0)
+					return true;
 		return false;
 	}
+	struct ynode **keys = reallocarray(NULL, cnt, sizeof(*keys));
+	if (!keys)
+		return true;
+	for (size_t i = 0; i < cnt; i++)
+		keys[i] = items[2 * i];
+	qsort(keys, cnt, sizeof(*keys), cmp_key);
+	bool dup = false;
+	for (size_t i = 1; i < cnt && !dup; i++)
+		dup = cmp_key(&keys[i - 1], &keys[i]) == 0;
+	free(keys);
+	return dup;
+}
+
+/* The collection's items are those pushed since `base`: into one array of the document. A
+ * mapping with a repeated key is given up: libfyaml's reader builds the same tree and the
+ * duplicate search reports the first one, so the message has one source. Searched here, while
+ * the keys are at hand, it costs no second walk over the tree. */
+static bool finish(struct fast *f, struct ynode *collection, size_t base)
+{
+	size_t n = f->n_pending - base;
+	if (collection->type == YN_MAP && has_duplicate_key(f->pending + base, n))
+		return false;
+	if (n) {
+		collection->items = yaml_doc_take(f->doc, n * sizeof(struct ynode *));
+		if (!collection->items) {
+			f->error = -ENOMEM;
+			return false;
+		}
+		memcpy(collection->items, f->pending + base, n * sizeof(struct ynode *));
+	}
+	collection->n_items = (uint32_t)n;
+	f->n_pending = base;
 	return true;
 }
 
@@ -122,35 +191,68 @@ static bool flow_indicator(char c)
 	return c == ',' || c == '[' || c == ']' || c == '{' || c == '}';
 }
 
+/* Character classes for plain scalars: a table look-up per character instead of a search. */
+enum {
+	C_NO_START = 1, /* an indicator: no plain scalar starts with it */
+	C_FLOW = 2,	/* a flow indicator */
+	C_LOOK = 4,	/* may end a plain scalar or its trailing spaces: look closer */
+};
+static const unsigned char char_class[256] = {
+    ['?'] = C_NO_START,
+    [':'] = C_NO_START | C_LOOK,
+    [','] = C_NO_START | C_FLOW | C_LOOK,
+    ['['] = C_NO_START | C_FLOW | C_LOOK,
+    [']'] = C_NO_START | C_FLOW | C_LOOK,
+    ['{'] = C_NO_START | C_FLOW | C_LOOK,
+    ['}'] = C_NO_START | C_FLOW | C_LOOK,
+    ['#'] = C_NO_START | C_LOOK,
+    ['&'] = C_NO_START,
+    ['*'] = C_NO_START,
+    ['!'] = C_NO_START,
+    ['|'] = C_NO_START,
+    ['>'] = C_NO_START,
+    ['\''] = C_NO_START,
+    ['"'] = C_NO_START,
+    ['%'] = C_NO_START,
+    ['@'] = C_NO_START,
+    ['`'] = C_NO_START,
+    [' '] = C_LOOK,
+    ['\n'] = C_LOOK,
+};
+
 /* A plain scalar starting at p; *ret_end is where it stops (before `: `, ` #`, the end of the
  * line, or in flow context a flow indicator). */
 static struct ynode *plain_scalar(struct fast *f, size_t p, bool flow, size_t *ret_end)
 {
-	char c = f->s[p];
-	if (strchr("?:,[]{}#&*!|>'\"%@`", c) ||
-	    (c == '-' &&
-	     (at(f, p + 1) == ' ' || is_eol(f, p + 1) || (flow && flow_indicator(at(f, p + 1))))))
+	unsigned char c = (unsigned char)f->s[p];
+	if ((char_class[c] & C_NO_START) || (c == '-' && (at(f, p + 1) == ' ' || is_eol(f, p + 1) ||
+							  (flow && flow_indicator(at(f, p + 1))))))
 		return NULL;
 	size_t q = p, e = p;
-	while (!is_eol(f, q)) {
-		c = f->s[q];
+	for (; q < f->len; q++) {
+		c = (unsigned char)f->s[q];
+		if (!(char_class[c] & C_LOOK)) {
+			e = q + 1;
+			continue;
+		}
+		if (c == '\n')
+			break;
 		if (c == ':') {
 			char n = at(f, q + 1);
 			if (n == ' ' || n == '\n' || (flow && flow_indicator(n)))
 				break;
 		} else if (c == '#' && q > p && f->s[q - 1] == ' ') {
 			break;
-		} else if (flow && flow_indicator(c)) {
+		} else if (flow && (char_class[c] & C_FLOW)) {
 			break;
 		}
 		if (c != ' ')
 			e = q + 1;
-		q++;
 	}
 	struct ynode *n = new_node(f, YN_SCALAR, mark_of(f, p));
 	if (!n)
 		return NULL;
-	n->text = yaml_doc_alloc(f->doc, e - p + 1);
+	n->text = yaml_doc_text(f->doc, e - p);
 	if (!n->text) {
 		f->error = -ENOMEM;
 		return NULL;
@@ -183,7 +285,7 @@ static struct ynode *quoted_scalar(struct fast *f, size_t p, size_t *ret_end)
 	if (!n)
 		return NULL;
 	size_t raw = q - p - 1;
-	n->text = yaml_doc_alloc(f->doc, raw - n_escapes + 1);
+	n->text = yaml_doc_text(f->doc, raw - n_escapes);
 	if (!n->text) {
 		f->error = -ENOMEM;
 		return NULL;
@@ -215,6 +317,7 @@ static struct ynode *flow_seq(struct fast *f, size_t p, size_t *ret_end)
 	struct ynode *seq = new_node(f, YN_SEQ, mark_of(f, p));
 	if (!seq || !enter(f))
 		return NULL;
+	size_t base = f->n_pending;
 	size_t q = skip_spaces(f, p + 1);
 	if (at(f, q) == ']') {
 		f->depth--;
@@ -232,19 +335,20 @@ static struct ynode *flow_seq(struct fast *f, size_t p, size_t *ret_end)
 			if (item->len > KEY_MAX || !enter(f))
 				return NULL;
 			struct ynode *map = new_node(f, YN_MAP, mark_of(f, q));
-			if (!map || !append(f, map, item))
+			size_t map_base = f->n_pending;
+			if (!map || !push(f, item))
 				return NULL;
 			q = skip_spaces(f, q + 1);
 			if (at(f, q) == ',' || at(f, q) == ']')
 				return NULL;
 			struct ynode *value = flow_node(f, q, &end);
-			if (!value || !append(f, map, value))
+			if (!value || !push(f, value) || !finish(f, map, map_base))
 				return NULL;
 			f->depth--;
 			item = map;
 			q = skip_spaces(f, end);
 		}
-		if (!append(f, seq, item))
+		if (!push(f, item))
 			return NULL;
 		if (at(f, q) == ']')
 			break;
@@ -254,6 +358,8 @@ static struct ynode *flow_seq(struct fast *f, size_t p, size_t *ret_end)
 		if (at(f, q) == ']' || is_eol(f, q))
 			return NULL;
 	}
+	if (!finish(f, seq, base))
+		return NULL;
 	f->depth--;
 	*ret_end = q + 1;
 	return seq;
@@ -264,6 +370,7 @@ static struct ynode *flow_map(struct fast *f, size_t p, size_t *ret_end)
 	struct ynode *map = new_node(f, YN_MAP, mark_of(f, p));
 	if (!map || !enter(f))
 		return NULL;
+	size_t base = f->n_pending;
 	size_t q = skip_spaces(f, p + 1);
 	if (at(f, q) == '}') {
 		f->depth--;
@@ -285,7 +392,7 @@ static struct ynode *flow_map(struct fast *f, size_t p, size_t *ret_end)
 		if (at(f, q) == ',' || at(f, q) == '}')
 			return NULL;
 		struct ynode *value = flow_node(f, q, &end);
-		if (!value || !append(f, map, key) || !append(f, map, value))
+		if (!value || !push(f, key) || !push(f, value))
 			return NULL;
 		q = skip_spaces(f, end);
 		if (at(f, q) == '}')
@@ -296,6 +403,8 @@ static struct ynode *flow_map(struct fast *f, size_t p, size_t *ret_end)
 		if (at(f, q) == '}' || is_eol(f, q))
 			return NULL;
 	}
+	if (!finish(f, map, base))
+		return NULL;
 	f->depth--;
 	*ret_end = q + 1;
 	return map;
@@ -356,6 +465,7 @@ static struct ynode *inline_value(struct fast *f, int indent, size_t p, bool aft
 	} else if (is_dash(f, p)) {
 		return NULL;
 	} else {
+		struct yaml_doc_point before = yaml_doc_here(f->doc);
 		n = scalar(f, p, false, &end);
 		if (!n)
 			return NULL;
@@ -363,7 +473,9 @@ static struct ynode *inline_value(struct fast *f, int indent, size_t p, bool aft
 		if (at(f, q) == ':' && (at(f, q + 1) == ' ' || is_eol(f, q + 1))) {
 			if (!after_dash)
 				return NULL;
-			/* a compact mapping: its keys line up with this one; start again */
+			/* a compact mapping (`- drive: ...`, most qemu entries): its keys line up
+			 * with this one; start again, giving back the scalar's memory */
+			yaml_doc_back_to(f->doc, before);
 			f->nodes--;
 			return block_map(f, (int)(p - f->line_start), p, ret_next, ret_ind);
 		}
@@ -380,6 +492,7 @@ static struct ynode *block_map(struct fast *f, int indent, size_t p, size_t *ret
 	struct ynode *map = new_node(f, YN_MAP, mark_of(f, p));
 	if (!map || !enter(f))
 		return NULL;
+	size_t base = f->n_pending;
 	size_t next = 0;
 	int ind;
 	for (;;) {
@@ -410,7 +523,7 @@ static struct ynode *block_map(struct fast *f, int indent, size_t p, size_t *ret
 			} else {
 				/* nothing written: libfyaml places it at its key */
 				value = new_node(f, YN_SCALAR, key->mark);
-				if (value && !(value->text = yaml_doc_alloc(f->doc, 1))) {
+				if (value && !(value->text = yaml_doc_text(f->doc, 0))) {
 					f->error = -ENOMEM;
 					value = NULL;
 				}
@@ -418,7 +531,7 @@ static struct ynode *block_map(struct fast *f, int indent, size_t p, size_t *ret
 					value->plain = value->null = true;
 			}
 		}
-		if (!value || !append(f, map, key) || !append(f, map, value))
+		if (!value || !push(f, key) || !push(f, value))
 			return NULL;
 		if (ind < indent) /* the end (-1) or a less indented line */
 			break;
@@ -426,6 +539,8 @@ static struct ynode *block_map(struct fast *f, int indent, size_t p, size_t *ret
 			return NULL;
 		p = next;
 	}
+	if (!finish(f, map, base))
+		return NULL;
 	f->depth--;
 	*ret_next = next;
 	*ret_ind = ind;
@@ -437,6 +552,7 @@ static struct ynode *block_seq(struct fast *f, int indent, size_t p, size_t *ret
 	struct ynode *seq = new_node(f, YN_SEQ, mark_of(f, p));
 	if (!seq || !enter(f))
 		return NULL;
+	size_t base = f->n_pending;
 	int ind;
 	size_t next = 0;
 	for (;;) {
@@ -451,7 +567,7 @@ static struct ynode *block_seq(struct fast *f, int indent, size_t p, size_t *ret
 		} else {
 			item = inline_value(f, indent, q, true, &next, &ind);
 		}
-		if (!item || !append(f, seq, item))
+		if (!item || !push(f, item))
 			return NULL;
 		if (ind == -2 || ind > indent)
 			return NULL;
@@ -459,6 +575,8 @@ static struct ynode *block_seq(struct fast *f, int indent, size_t p, size_t *ret
 			break;
 		p = next;
 	}
+	if (!finish(f, seq, base))
+		return NULL;
 	f->depth--;
 	*ret_next = next;
 	*ret_ind = ind;
@@ -470,11 +588,13 @@ int yaml_fast_parse(const char *text, size_t len, const struct yaml_tree_limits 
 {
 	/* ASCII without tabs, carriage returns or other controls: columns are byte offsets and
 	 * no line break or indentation rule of YAML's beyond spaces and `\n` applies. */
+	unsigned char other = 0; /* one pass without branches: vector instructions */
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)text[i];
-		if ((c < 0x20 && c != '\n') || c >= 0x7f)
-			return 0;
+		other |= (c < 0x20 && c != '\n') | (c >= 0x7f);
 	}
+	if (other)
+		return 0;
 	struct fast f = {.s = text, .len = len, .line = 0, .lim = limits, .doc = doc};
 	size_t p;
 	/* next_content_line() starts by finishing a line: begin "before" the first one */
@@ -506,6 +626,7 @@ int yaml_fast_parse(const char *text, size_t len, const struct yaml_tree_limits 
 	} else {
 		root = block_map(&f, 0, p, &next, &ind);
 	}
+	free(f.pending);
 	if (!root || ind != -1)
 		return f.error;
 	doc->root = root;

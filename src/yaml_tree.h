@@ -21,18 +21,27 @@ static inline bool ql_mark_before(struct ql_mark a, struct ql_mark b)
 
 enum ynode_type { YN_SCALAR, YN_SEQ, YN_MAP };
 
+/* 24 bytes a node: a 1,000-entry definition has ~9,000 of them, 70% scalars, and the kernel
+ * charges ~2 us for every fresh page the tree touches (bench/RESULTS.md). So what only one kind
+ * uses shares storage: read `text`/`len` only when type == YN_SCALAR, `items`/`n_items` (or
+ * ynode_count(), map_key(), map_value()) only on a YN_SEQ or YN_MAP. `plain` and `null` are
+ * false on collections. */
 struct ynode {
-	enum ynode_type type;
-	bool plain; /* plain (unquoted, non-block) scalar */
-	bool null;  /* nothing written at all (`key:`); an explicit '' is not null */
 	struct ql_mark mark;
-	char *text; /* scalar text after YAML unquoting, NUL-terminated (no NUL inside) */
-	uint32_t len;
-	/* Sequence items, or mapping keys and values alternating (key, value, key, value...). The
-	 * array's capacity is implied: 4, then the next power of two. 40 bytes a node: a
-	 * 1,000-entry definition has ~12,000 of them, and fresh pages cost page faults. */
-	uint32_t n_items;
-	struct ynode **items;
+	uint8_t type; /* enum ynode_type */
+	bool plain;   /* plain (unquoted, non-block) scalar */
+	bool null;    /* nothing written at all (`key:`); an explicit '' is not null */
+	union {
+		uint32_t len;	  /* scalar: bytes in text */
+		uint32_t n_items; /* collection: entries in items */
+	};
+	union {
+		char *text; /* scalar text after YAML unquoting, NUL-terminated (no NUL inside) */
+		/* Sequence items, or mapping keys and values alternating (key, value, key,
+		 * value...). Built by libfyaml's reader the capacity is implied: 4, then the next
+		 * power of two; the fast reader allocates each array at its exact size. */
+		struct ynode **items;
+	};
 };
 
 /* Bounds on untrusted input, enforced while the events stream in. */
@@ -60,9 +69,14 @@ int yaml_tree_parse(const char *path, const char *text, size_t len,
 		    struct ql_error *err);
 void yaml_doc_free(struct yaml_doc *doc);
 
+/* Zeroed memory from the document's chunks, freed with it: for the tree, and for what a reader
+ * builds from the tree and points into its texts (one allocation per chunk instead of one per
+ * object). NULL when out of memory. */
+void *yaml_doc_alloc(struct yaml_doc *doc, size_t size);
+
 static inline size_t ynode_count(const struct ynode *n)
 {
-	return n->type == YN_MAP ? n->n_items / 2 : n->n_items;
+	return n->type == YN_MAP ? n->n_items / 2 : n->type == YN_SEQ ? n->n_items : 0;
 }
 
 static inline struct ynode *map_key(const struct ynode *n, size_t i)

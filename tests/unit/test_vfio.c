@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmdline.h"
 #include "config.h"
 #include "definition.h"
 #include "macro.h"
@@ -259,6 +260,47 @@ static void test_device_forms(void **state)
 	ql_error_clear(&err);
 }
 
+/* vfio_option_may_be_device(), the test before building a value, never misses a vfio-pci device
+ * (whatever the form) and passes over the common -device and every other option. */
+static void test_device_prefilter(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *entry;
+		bool vfio, may_be;
+	} cases[] = {
+	    {"- device: [vfio-pci, host: 01:00.0]\n", true, true},
+	    {"- device: \"vfio-pci,host=01:00.0\"\n", true, true},
+	    {"- device: {driver: vfio-pci, host: 01:00.0}\n", true, true},
+	    {"- device: [driver: vfio-pci, host: 01:00.0]\n", true, true},
+	    {"- device: [x-y, driver: vfio-pci]\n", false, true}, /* the bare first part wins */
+	    {"- device: ['vfio-pci,host=01:00.0', id: g]\n", true, true},
+	    {"- device: '{\"driver\": \"vfio\\-pci\", \"host\": \"01:00.0\"}'\n", true, true},
+	    {"- device: {driver: vfio-pcie}\n", false, true},
+	    {"- device: [virtio-blk-pci, drive: d0, bus: pci.0]\n", false, false},
+	    {"- device: \"virtio-net-pci,netdev=n0\"\n", false, false},
+	    {"- device: [x, 'a,b', c: 'd,,e']\n", false, false},
+	    {"- drive: {file: vfio-pci.img}\n", false, false},
+	    {"- nographic\n", false, false},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct ql_error err = {0};
+		char text[256];
+		snprintf(text, sizeof(text), "launcher:\n  binary: /bin/true\nqemu:\n%s",
+			 cases[i].entry);
+		struct definition *d = NULL;
+		assert_int_equal(definition_parse("t.yml", text, strlen(text), &d, &err), 0);
+		const struct qemu_option *o = &d->options[0];
+		_cleanup_free_ char *val = cmdline_option_value(o);
+		assert_non_null(val);
+		bool vfio = qemu_option_is(o, "device") && vfio_is_device_value(val);
+		if (vfio != cases[i].vfio || vfio_option_may_be_device(o) != cases[i].may_be)
+			fail_msg("%s: vfio %d, may be %d", cases[i].entry, vfio,
+				 vfio_option_may_be_device(o));
+		definition_free(d);
+	}
+}
+
 /* Managed: the audio function on its host driver is planned to move, the GPU already on
  * vfio-pci is not; --dry-run lists the three writes. */
 static void test_managed_plans_member(void **state)
@@ -456,6 +498,7 @@ int main(void)
 	    cmocka_unit_test(test_unbound_and_bridge_are_fine),
 	    cmocka_unit_test(test_missing_device_and_no_iommu),
 	    cmocka_unit_test(test_device_forms),
+	    cmocka_unit_test(test_device_prefilter),
 	    cmocka_unit_test(test_managed_plans_member),
 	    cmocka_unit_test(test_multifunction_and_bridge),
 	    cmocka_unit_test(test_unbound_assigned),
