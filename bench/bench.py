@@ -351,6 +351,49 @@ def bench_idle(ql, name, env, scratch, settle, window):
 
 # --- 4. query-cpus-fast -> cont with 64 vCPUs ---------------------------------------------
 
+def bench_qmp_round_trips(bare, env, runs):
+    """qemu's own price per QMP command: one qemu -S with its QMP channel, capabilities
+    negotiated, then RUNS round trips each of query-status, query-cpus-fast and (after them) a
+    query-status and query-cpus-fast written at once, as the launcher pipelines them. Returns
+    medians in ms."""
+    a, b = socket.socketpair()
+    pid = spawn(TIMEOUT + ["30"] + bare + ["-chardev", "socket,id=q,fd=3", "-mon",
+                                           "chardev=q,mode=control", "-S"], env, fd3=b.fileno())
+    b.close()
+    d = QmpDriver(a)
+    out = {}
+    try:
+        d.line()  # greeting
+        d.cmd("qmp_capabilities", 1)
+        i = 10
+        for name in ("query-status", "query-cpus-fast"):
+            ts = []
+            for _ in range(runs):
+                i += 1
+                t = time.perf_counter_ns()
+                d.cmd(name, i)
+                ts.append((time.perf_counter_ns() - t) / 1e6)
+            out[name] = med(ts)
+        ts = []
+        for _ in range(runs):
+            i += 2
+            t = time.perf_counter_ns()
+            a.sendall(b'{"execute":"query-cpus-fast","id":%d}\n{"execute":"query-status",'
+                      b'"id":%d}\n' % (i - 1, i))
+            while b'"id": %d' % i not in d.line():
+                pass
+            ts.append((time.perf_counter_ns() - t) / 1e6)
+        out["both, written at once"] = med(ts)
+    finally:
+        a.close()
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        reap(pid)
+    return out
+
+
 def bench_attach_floor(cs, env, runs):
     """The kernel's price of a cgroup v1 task move, which any cpuset pinning pays: the first
     write to `tasks` after an idle spell waits for an RCU grace period (percpu_down_write ->
@@ -566,8 +609,9 @@ def main():
     ap.add_argument("--settle", type=float, default=6.5)
     ap.add_argument("--window", type=float, default=10.0)
     ap.add_argument("--breakdown-runs", type=int, default=20)
-    ap.add_argument("--only", default="overhead,idle,cont,breakdown,isolation",
-                    help="comma-separated sections: overhead, idle (memory, wake-ups), cont, "
+    ap.add_argument("--only", default="overhead,qmp,idle,cont,breakdown,isolation",
+                    help="comma-separated sections: overhead, qmp (qemu's price per QMP "
+                    "command, one more exec), idle (memory, wake-ups), cont, "
                     "breakdown (bpftrace phases, launcher beside the floor), isolation")
     ap.add_argument("--iso-rounds", type=int, default=3,
                     help="isolation: rounds over the 4 configurations")
@@ -732,8 +776,29 @@ def main():
                 " on average; load average " + ", ".join(r["loadavg"] for r in rs) +
                 "; launcher exit status " + ", ".join(str(r["stop_status"]) for r in rs))
 
+    def qmp():
+        dry = subprocess.run(TIMEOUT + ["20", ql, "--dry-run", "exit2"], env=env, check=True,
+                             capture_output=True, text=True).stdout.splitlines()
+        bare = shlex.split(dry[0])
+        log("qmp: qemu's own round trip per QMP command, 200 each")
+        rt = bench_qmp_round_trips(bare, env, 200)
+        for k, v in rt.items():
+            rows.append((f"  qemu -S, one QMP round trip: {k} (median of 200)", f"{v:.3f} ms",
+                         "-", None))
+        # One more exec in the chain (what any wrapper costs): bare qemu through env(1).
+        log("qmp: bare qemu directly and through env(1), 40 alternated runs each")
+        direct, via = [], []
+        for i in range(43):
+            a = time_run("bare", TIMEOUT + ["30"] + bare, env)[0]
+            b = time_run("bare", TIMEOUT + ["30", "/usr/bin/env"] + bare, env)[0]
+            if i >= 3:
+                direct.append(a)
+                via.append(b)
+        rows.append(("  one more exec in the chain (bare qemu through env(1), paired median)",
+                     f"{med([y - x for x, y in zip(direct, via)]):.2f} ms", "-", None))
+
     try:
-        for name, fn in (("overhead", overhead), ("idle", idle), ("cont", cont),
+        for name, fn in (("overhead", overhead), ("qmp", qmp), ("idle", idle), ("cont", cont),
                          ("breakdown", breakdown), ("isolation", isolation)):
             if name not in args.only.split(","):
                 continue
