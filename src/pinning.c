@@ -584,9 +584,10 @@ static int not_qemus(const struct pinning *p, const struct qmp_cpu *cpus, size_t
 				    "qemu (pid %d)",
 				    (int)cpus[i].thread_id, cpus[i].cpu_index, (int)p->qemu_pid);
 	return ql_error_set(err, ESRCH,
-			    "qemu reports a thread for I/O thread `%s`, but it is not a thread of "
+			    "qemu reports thread %d for I/O thread `%s`, but it is not a thread of "
 			    "qemu (pid %d)",
-			    ql_show(&s, p->io[i - n_cpus].id), (int)p->qemu_pid);
+			    (int)p->holds.v[i].tid, ql_show(&s, p->io[i - n_cpus].id),
+			    (int)p->qemu_pid);
 }
 
 /* Holds every thread first, then asks once whether all are qemu's (one listing, one poll:
