@@ -17,8 +17,8 @@ PHASES = [
     ("start", "spawn", "before qemu is spawned (exec of the launcher to its fork)"),
     ("spawn", "qexec", "fork/vfork -> exec of qemu"),
     ("qexec", "qgreet", "qemu starts up, until it sends its QMP greeting"),
-    ("qgreet", "answers", "greeting sent -> last start-up QMP answer read (qemu builds the machine)"),
-    ("answers", "cont", "answers -> cont sent (placement, read-backs)"),
+    ("qgreet", "answers", "greeting sent -> query-cpus-fast answer read (qemu builds the machine)"),
+    ("answers", "cont", "answers -> cont sent (placement, read-backs, query-status)"),
     ("cont", "qexit", "cont -> qemu exits (the guest runs)"),
     ("qexit", "end", "qemu exits -> launcher exits (teardown)"),
     ("start", "end", "total"),
@@ -60,6 +60,7 @@ def phases(r):
     t = {"start": r["start"]}
     kids = r.get("children", [])
     qpid = kids[0] if kids else None
+    placing = False  # the launcher opened a file after the greeting: the placement began
     for e in r["ev"]:
         ns, ev = e[0], e[1]
         if ev == "clone" and "spawn" not in t and e[2] == r["pid"]:
@@ -73,9 +74,13 @@ def phases(r):
             t["qgreet"] = ns
         elif ev == "read" and e[2] == r["pid"] and "greet" not in t and '"QMP"' in e[3]:
             t["greet"] = ns
-        elif ev == "read" and e[2] == r["pid"] and "greet" in t and "cont" not in t and \
-                ('"return"' in e[3] or '"QMP"' in e[3]):
+        elif ev == "read" and e[2] == r["pid"] and "greet" in t and not placing:
+            # the last QMP read before the placement's first file: query-cpus-fast's answer
+            # (the launcher asks query-status after it and places the threads while qemu
+            # answers that, so the span that is the launcher's starts here)
             t["answers"] = ns
+        elif ev in ("open", "mkdir") and e[2] == r["pid"] and "greet" in t:
+            placing = True
         elif ev in ("send", "write") and e[2] == r["pid"] and '"cont"' in e[3]:
             t["cont"] = ns
         elif ev == "exit" and e[2] == qpid:
