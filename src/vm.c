@@ -413,19 +413,28 @@ static int startup_ended(struct start *st, const char *phase, struct vm_outcome 
 /* Waits until qemu has written on QMP (its greeting) or closed it, or a stop signal arrived.
  * The handshake cannot watch the signalfd, and qemu may take long before greeting (mem-lock
  * of a big guest); a SIGTERM meanwhile must not wait for it. Returns the signal, or 0 to let
- * the handshake proceed (it reports timeouts and EOF itself). */
-static int wait_for_greeting(struct qmp *qmp, int sigfd, int timeout_ms)
+ * the handshake proceed (it reports timeouts and EOF itself). After a prepare it keeps the
+ * migration lock warm meanwhile (pinning_keep_warm), for at most KEEP_WARM_BEFORE_GREETING_MS:
+ * a qemu that mem-locks a big guest greets after seconds, and a grace period spent at the
+ * greeting is then still shorter than the machine it builds. */
+#define KEEP_WARM_BEFORE_GREETING_MS 250
+static int wait_for_greeting(struct qmp *qmp, int sigfd, struct pinning *warm, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t start = now_ms(), deadline = start + timeout_ms;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t now = now_ms(), left = deadline - now;
 		if (left <= 0)
 			return 0;
+		bool ticking = warm && now - start < KEEP_WARM_BEFORE_GREETING_MS;
 		struct pollfd fds[2] = {
 		    {.fd = qmp_fd(qmp), .events = POLLIN},
 		    {.fd = sigfd, .events = POLLIN},
 		};
-		int n = poll(fds, 2, (int)left);
+		int n = poll(fds, 2,
+			     ticking && left > ISOLATION_KEEP_WARM_MS ? ISOLATION_KEEP_WARM_MS
+								      : (int)left);
+		if (n == 0 && ticking)
+			pinning_keep_warm(warm);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -612,13 +621,13 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 	return 0;
 }
 
-/* The host changes that need no thread id, made once qemu greets: it is up, and still creating
- * its machine and vCPU threads (about 15 ms of a 2-vCPU TCG guest here) before it answers the
- * questions sent ahead. The first cgroup migration of a burst waits for an RCU grace period
- * (10-15 ms on the bench host, bench/RESULTS.md): made here, that wait overlaps qemu's work, and
- * the vCPU moves after query-cpus-fast, close behind, find the kernel's migration lock warm.
- * Made right after the spawn instead, the grace period had ended and the vCPU moves paid another
- * one. */
+/* The host changes that need no thread id, made right after the spawn: qemu then spends 20-25
+ * ms before it greets and about 15 more building a 2-vCPU TCG machine before it answers the
+ * questions sent ahead (bench host). The first cgroup migration of a burst waits for an RCU
+ * grace period (7-15 ms there, bench/RESULTS.md): made here, that wait and the prepare overlap
+ * qemu's start-up. Made at the greeting instead, the prepare still ran when qemu answered in 9
+ * of 20 traced launches (by 0.3 to 20 ms). The keep-warm ticks from here to the answers spare
+ * the vCPU moves a grace period of their own. */
 static int prepare_host(struct start *st, struct ql_error *err)
 {
 	if (qemu_going(st))
@@ -655,11 +664,13 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		goto out;
 	}
 	start_guardian(st);
-	int early_sig = wait_for_greeting(st->qmp, st->sigfd, GREETING_TIMEOUT_MS);
-	if (early_sig)
-		return stopped_during_start(st, early_sig, NULL, ret);
 	if (st->p->pinning && (r = prepare_host(st, err)) < 0)
 		goto out;
+	int early_sig = wait_for_greeting(st->qmp, st->sigfd, st->p->pinning, GREETING_TIMEOUT_MS);
+	if (early_sig) {
+		r = stopped_during_start(st, early_sig, NULL, ret);
+		goto out; /* the prepare is undone there */
+	}
 	if (st->p->pinning)
 		qmp_set_tick(st->qmp, ISOLATION_KEEP_WARM_MS, pinning_keep_warm, st->p->pinning);
 	qmp_set_interrupt(st->qmp, st->sigfd, stop_requested, st);
