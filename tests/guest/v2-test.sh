@@ -4,7 +4,7 @@
 # /fake-qemu standing in for qemu. Prints "V2TAP: ..." lines; the host turns them into TAP.
 CG=/sys/fs/cgroup
 DRV=/v2drive
-PLAN=92
+PLAN=93
 
 . /guest-lib.sh
 
@@ -327,8 +327,16 @@ if [ -x "$QL" ]; then
 	eq "... the launcher exits with qemu's status 0" 0 $?
 	check "... and leaves no cgroup and no qemu behind" sh -c "[ ! -e $CG/qemu ] && [ -z \"\$(pidof fake-qemu)\" ]" || dump_err lt
 	check "... it said it did not start the guest" contains $T/lt.err "not starting the guest"
+	# ... or the launcher is SIGKILLed there: qemu follows, the guardian reclaims the sets.
+	ql_held lt
+	kill -KILL "$LP"
+	wait "$LP" 2>/dev/null
+	wait_for 10 no_fake
+	wait_for 5 absent $CG/qemu
+	check "SIGKILL in the window: qemu follows, the guardian removes the prepared tree" \
+		sh -c "[ -n '$Q' ] && [ -z \"\$(pidof fake-qemu)\" ] && [ ! -e $CG/qemu ]"
 else
-	skipn 21 "no static qemu-launcher in the guest"
+	skipn 22 "no static qemu-launcher in the guest"
 fi
 
 tap "# guest test done, uptime $(cut -d' ' -f1 /proc/uptime)"
