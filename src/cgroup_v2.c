@@ -51,6 +51,14 @@ struct cgroup_v2 {
 	size_t n_vcpu_tids;
 	bool created_vm; /* <prefix>/<vm> is ours: release may empty and remove it */
 	bool warned;	 /* the `auto` fallback warning is said once */
+
+	/* From prepare to apply: the sets made, so apply only places threads. */
+	bool prepared;
+	struct cg2_plan plan;
+	bool partitioned;	/* the vCPU sets are isolated partitions */
+	size_t prepared_vcpus;	/* the request's vCPUs and whether it named emulator CPUs, */
+	bool prepared_emulator; /* for apply's same-plan check */
+	int warm_fd;		/* <vm>/cgroup.threads for keep_warm, or -1 */
 };
 
 /* A live VM found under the prefix (owns what cg2_other_vm borrows). */
@@ -83,6 +91,8 @@ static void cgroup_v2_free_state(void *p)
 	if (!s)
 		return;
 	closep(&s->root_fd);
+	closep(&s->warm_fd);
+	cg2_plan_done(&s->plan);
 	free(s->root);
 	free(s->vm_rel);
 	free(s->origin);
@@ -92,6 +102,14 @@ static void cgroup_v2_free_state(void *p)
 static void cgroup_v2_freep(struct cgroup_v2 **s)
 {
 	cgroup_v2_free_state(*s);
+}
+
+/* What prepare made is done with (placed, released, or prepared anew). */
+static void forget_prepared(struct cgroup_v2 *s)
+{
+	closep(&s->warm_fd);
+	cg2_plan_done(&s->plan);
+	s->prepared = false;
 }
 
 /* <vm_rel>/vcpu<cpu>. Allocated: VM names may be long, and a fixed buffer once truncated
@@ -269,7 +287,7 @@ static int cgroup_v2_probe(const struct isolation_config *cfg, void **ret_state,
 	_cleanup_(cgroup_v2_freep) struct cgroup_v2 *s = calloc(1, sizeof(*s));
 	if (!s)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	s->root_fd = -1;
+	s->root_fd = s->warm_fd = -1;
 	s->cfg = cfg;
 	s->log = cfg->log;
 	if (!(s->root = strdup(root)) || !(s->vm_rel = path_join(cfg->prefix, cfg->vm_name)))
@@ -554,6 +572,7 @@ static int cgroup_v2_release(void *state, struct ql_error *err)
 	struct cgroup_v2 *s = state;
 	int ret = 0;
 	struct ql_error e = {0};
+	forget_prepared(s);
 	/* Only a tree this launcher made: a namesake that runs is another launcher's. */
 	if (s->created_vm && cg_exists(s, s->vm_rel)) {
 		ql_error_keep_first(move_processes_out(s, &e), &e, &ret, err);
@@ -581,7 +600,7 @@ static int cgroup_v2_reclaim(void *state, struct ql_error *err)
 	return r < 0 ? r : tidy_prefix(s, err);
 }
 
-/* ---- apply: read the kernel's state, plan, create, place, read back ---- */
+/* ---- prepare and apply: read the kernel's state, plan, create, place, read back ---- */
 
 /* <root> and <prefix> hand cpuset down; the prefix exists. */
 static int prepare_prefix(struct cgroup_v2 *s, struct ql_error *err)
@@ -915,24 +934,36 @@ static int check_effective(struct cgroup_v2 *s, const char *rel, const struct cp
 			    s->root, rel, g, w);
 }
 
-/* Every set's effective CPUs and every thread's affinity, as the plan says. A VM partition keeps
- * only what its isolated children leave. */
-static int verify(struct cgroup_v2 *s, const struct isolation_plan *req, const struct cg2_plan *p,
-		  bool partitioned, char **sets, const pid_t *tids, size_t n_tids,
-		  struct ql_error *err)
+/* Every set's effective CPUs as the plan says. A VM partition keeps only what its isolated
+ * children leave. */
+static int verify_sets(struct cgroup_v2 *s, const struct cg2_plan *p, bool partitioned, char **sets,
+		       struct ql_error *err)
 {
 	int r = check_effective(s, s->vm_rel, partitioned ? p->emulator : p->vm, err);
 	if (r == 0)
 		r = check_effective(s, sets[0], p->emulator, err);
+	char **set = sets + 1;
+	for (int x = cpu_list_next(p->vcpus, -1); r == 0 && x >= 0;
+	     x = cpu_list_next(p->vcpus, x), set++) {
+		_cleanup_cpu_list_ struct cpu_list *want = cpu_list_of_one((unsigned)x);
+		r = want ? check_effective(s, *set, want, err)
+			 : ql_error_set(err, ENOMEM, "out of memory");
+	}
+	return r;
+}
+
+/* Every thread's affinity as the plan says: vCPUs on their CPU, the others on the emulator's. */
+static int verify_threads(struct cgroup_v2 *s, const struct isolation_plan *req,
+			  const struct cg2_plan *p, bool partitioned, const pid_t *tids,
+			  size_t n_tids, struct ql_error *err)
+{
+	int r = 0;
 	for (size_t i = 0; r == 0 && i < req->n_vcpus; i++) {
 		const struct vcpu_placement *v = &req->vcpus[i];
 		_cleanup_cpu_list_ struct cpu_list *want = cpu_list_of_one(v->host_cpu);
-		_cleanup_free_ char *rel = vcpu_set_rel(s->vm_rel, v->host_cpu);
-		if (!want || !rel)
+		if (!want)
 			return ql_error_set(err, ENOMEM, "out of memory");
-		r = check_effective(s, rel, want, err);
-		if (r == 0)
-			r = proc_check_affinity(v->tid, want, err);
+		r = proc_check_affinity(v->tid, want, err);
 		if (r == -ESRCH)
 			return ql_error_set(err, ESRCH, "vCPU %d thread %d vanished", v->cpu_index,
 					    (int)v->tid);
@@ -954,6 +985,12 @@ static int check_request(const struct isolation_plan *req, struct ql_error *err)
 {
 	if (req->qemu_pid <= 0 || req->n_vcpus == 0)
 		return ql_error_set(err, EINVAL, "nothing to place");
+	return 0;
+}
+
+/* The vCPU thread ids are qemu's (apply only: prepare has none yet). */
+static int check_vcpu_tids(const struct isolation_plan *req, struct ql_error *err)
+{
 	_cleanup_free_ pid_t *tids = NULL;
 	size_t n_tids = 0;
 	int r = proc_list_tids_sorted(req->qemu_pid, &tids, &n_tids, err);
@@ -979,17 +1016,19 @@ static int remember(struct cgroup_v2 *s, const struct isolation_plan *req, struc
 	return 0;
 }
 
-static int apply_steps(struct cgroup_v2 *s, const struct isolation_plan *req, struct ql_error *err)
+/* Everything that needs no thread id: the prefix, the plan from the kernel's state, <vm> with
+ * qemu in it and its child sets, their CPUs and partitions, each read back. Forming the vCPUs'
+ * isolated partitions while they are empty is valid (a partition needs CPUs, not tasks) and the
+ * same order apply always had: qemu's threads wait in <vm>, which keeps the emulator CPUs once
+ * the partitions took theirs (all the VM's CPUs without partitions), until place moves them. */
+static int prepare_sets(struct cgroup_v2 *s, const struct isolation_plan *req, struct ql_error *err)
 {
 	_cleanup_(host_state_done) struct host_state hs = {0};
 	_cleanup_(cg2_plan_done) struct cg2_plan p = {0};
 	_cleanup_strv_free_ char **sets = NULL;
-	_cleanup_free_ pid_t *tids = NULL;
-	size_t n_tids = 0;
 	bool partitioned = false;
-	int r = check_request(req, err);
-	if (r == 0)
-		r = prepare_prefix(s, err);
+	forget_prepared(s);
+	int r = prepare_prefix(s, err);
 	if (r == 0)
 		r = read_host(s, &hs, err);
 	if (r == 0)
@@ -1010,22 +1049,114 @@ static int apply_steps(struct cgroup_v2 *s, const struct isolation_plan *req, st
 	if (r == 0)
 		r = form_partitions(s, &p, sets, &partitioned, err);
 	if (r == 0)
-		r = place_threads(s, req, sets, &tids, &n_tids, err);
-	if (r == 0)
-		r = verify(s, req, &p, partitioned, sets, tids, n_tids, err);
-	if (r == 0)
-		r = remember(s, req, err);
-	if (r == 0) {
-		_cleanup_free_ char *emu = cpu_list_show(p.emulator);
-		ql_log(s->log, QL_LOG_INFO, "cgroup v2: %s/%s ready (emulator CPUs %s%s)", s->root,
-		       s->vm_rel, emu, partitioned ? ", vCPU CPUs isolated" : "");
-	}
-	return r;
+		r = verify_sets(s, &p, partitioned, sets, err);
+	if (r < 0)
+		return r;
+	s->plan = p;
+	p = (struct cg2_plan){0};
+	s->partitioned = partitioned;
+	s->prepared_vcpus = req->n_vcpus;
+	s->prepared_emulator = req->emulator_cpus != NULL;
+	s->prepared = true;
+	return 0;
 }
 
+static int cgroup_v2_prepare(void *state, const struct isolation_plan *req, struct ql_error *err)
+{
+	struct cgroup_v2 *s = state;
+	int r = check_request(req, err);
+	if (r == 0)
+		r = prepare_sets(s, req, err);
+	if (r < 0)
+		return r;
+	/* keep_warm's file; without it only the wait it spares is lost */
+	_cleanup_free_ char *threads = path_join(s->vm_rel, "cgroup.threads");
+	if (threads)
+		(void)cgroupfs_open_file(s->root_fd, threads, &s->warm_fd, s->root, NULL);
+	return 0;
+}
+
+/* Keeps the kernel's migration lock (cgroup_threadgroup_rwsem) out of its fast-reader mode from
+ * prepare to place: a task migration after about one RCU grace period without one waits for a
+ * whole grace period first (10-15 ms on the bench host, bench/RESULTS.md), and qemu may take
+ * longer than that to build its machine after prepare's migrations. Writing qemu's main thread
+ * id into cgroup.threads of <vm>, where it is, migrates nothing (the kernel skips a move to the
+ * same css_set) but takes and drops the lock as a writer, which restarts that window. Best
+ * effort: a failure (qemu gone) only costs the wait it was to spare. */
+static void cgroup_v2_keep_warm(void *state)
+{
+	struct cgroup_v2 *s = state;
+	if (s->warm_fd < 0)
+		return;
+	char id[24];
+	int n = snprintf(id, sizeof(id), "%d", (int)s->qemu_pid);
+	if (write(s->warm_fd, id, (size_t)n) < 0)
+		closep(&s->warm_fd);
+}
+
+/* apply after a prepare: the same qemu on the same host CPUs, thread ids now. */
+static int same_plan_as_prepared(const struct cgroup_v2 *s, const struct isolation_plan *req,
+				 struct ql_error *err)
+{
+	_cleanup_cpu_list_ struct cpu_list *cpus = cpu_list_new(0);
+	if (!cpus)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < req->n_vcpus; i++)
+		if (cpu_list_add(cpus, req->vcpus[i].host_cpu) < 0)
+			return ql_error_set(err, ERANGE, "host CPU %u is out of range",
+					    req->vcpus[i].host_cpu);
+	bool same_emulator =
+	    req->emulator_cpus
+		? s->prepared_emulator && cpu_list_equal(req->emulator_cpus, s->plan.emulator)
+		: !s->prepared_emulator;
+	if (req->qemu_pid != s->qemu_pid || req->n_vcpus != s->prepared_vcpus ||
+	    !cpu_list_equal(cpus, s->plan.vcpus) || !same_emulator)
+		return ql_error_set(err, EINVAL, "the placement differs from the prepared one");
+	return 0;
+}
+
+/* With the vCPU thread ids, in the sets prepare made: the threads placed, every set and thread
+ * read back, the vCPUs remembered for rescan. */
+static int place_prepared(struct cgroup_v2 *s, const struct isolation_plan *req,
+			  struct ql_error *err)
+{
+	const struct cg2_plan *p = &s->plan;
+	_cleanup_strv_free_ char **sets = NULL;
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n_tids = 0;
+	int r = child_sets(s, p, &sets, err);
+	if (r == 0)
+		r = place_threads(s, req, sets, &tids, &n_tids, err);
+	if (r == 0)
+		r = verify_sets(s, p, s->partitioned, sets, err);
+	if (r == 0)
+		r = verify_threads(s, req, p, s->partitioned, tids, n_tids, err);
+	if (r == 0)
+		r = remember(s, req, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *emu = cpu_list_show(p->emulator);
+	ql_log(s->log, QL_LOG_INFO, "cgroup v2: %s/%s ready (emulator CPUs %s%s)", s->root,
+	       s->vm_rel, emu, s->partitioned ? ", vCPU CPUs isolated" : "");
+	return 0;
+}
+
+/* After a prepare only the threads move; without one (a caller that does not prepare) the sets
+ * are made first. The thread ids are checked before any of it. */
 static int cgroup_v2_apply(void *state, const struct isolation_plan *req, struct ql_error *err)
 {
-	return apply_steps(state, req, err);
+	struct cgroup_v2 *s = state;
+	int r = check_request(req, err);
+	if (r == 0)
+		r = check_vcpu_tids(req, err);
+	if (r == 0)
+		r = s->prepared ? same_plan_as_prepared(s, req, err) : prepare_sets(s, req, err);
+	if (r < 0)
+		return r;
+	closep(&s->warm_fd);
+	r = place_prepared(s, req, err);
+	forget_prepared(s);
+	return r;
 }
 
 /* Moves threads qemu created after apply (and anything that wandered into a vCPU set) to the
@@ -1092,6 +1223,8 @@ const struct isolation_backend isolation_backend_cgroup_v2 = {
     .lock_dir = cgroup_v2_lock_dir,
     .usable_cpus = cgroup_v2_usable_cpus,
     .describe = cgroup_v2_describe,
+    .prepare = cgroup_v2_prepare,
+    .keep_warm = cgroup_v2_keep_warm,
     .apply = cgroup_v2_apply,
     .rescan = cgroup_v2_rescan,
     .release = cgroup_v2_release,

@@ -36,12 +36,15 @@ static inline void freep(void *p)
 }
 #define _cleanup_free_ _cleanup_(freep)
 
+/* Leaves -1 behind: a descriptor kept in a struct and closed early (a backend's warm fd) must
+ * not be closed again later, when its number may belong to another file. */
 static inline void closep(int *fd)
 {
 	if (*fd >= 0) {
 		int saved = errno;
 		close(*fd);
 		errno = saved;
+		*fd = -1;
 	}
 }
 #define _cleanup_close_ _cleanup_(closep)

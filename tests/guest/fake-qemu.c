@@ -26,6 +26,7 @@
 #define MAX_MSG (64 * 1024)
 
 static int qmp_fd = -1;
+static int stop_fd = -1; /* signalfd of the stop signals */
 
 /* -device vfio-pci,host=ADDR as qemu's vfio code starts it: the group /dev/vfio/N (N from the
  * device's iommu_group link) opened, checked viable, put in a type1 container, the device fd
@@ -227,6 +228,71 @@ static void reply(const char *id, const char *body)
 
 static bool negotiated;
 
+/* A stop signal ends fake-qemu like qemu: a SHUTDOWN event, exit status 0. */
+static void stop_on_signal(void)
+{
+	struct signalfd_siginfo si;
+	if (read(stop_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	event("SHUTDOWN", "{\"guest\": false, \"reason\": \"host-signal\"}");
+	fprintf(stderr, "fake-qemu: terminating on signal %u\n", si.ssi_signo);
+	exit(0);
+}
+
+static bool exists_in(const char *dir, const char *name)
+{
+	char p[4096];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return access(p, F_OK) == 0;
+}
+
+/* Before the answer to query-cpus-fast, like qemu still building its machine (the window
+ * between the launcher's prepare and its apply). FAKE_QEMU_DELAY_MS=N: N ms. FAKE_QEMU_HOLD=DIR:
+ * DIR/at-cpus is created, then the answer waits for DIR/go; DIR/die ends fake-qemu there with
+ * status 1 and no answer (qemu failing while it starts). A stop signal ends it as ever; QMP
+ * input waits, as it does in qemu's busy main loop. */
+static void hold_before_cpus(void)
+{
+	const char *delay = getenv("FAKE_QEMU_DELAY_MS"), *dir = getenv("FAKE_QEMU_HOLD");
+	if (delay)
+		nanosleep(&(struct timespec){atoi(delay) / 1000, (atoi(delay) % 1000) * 1000000L},
+			  NULL);
+	if (!dir)
+		return;
+	char p[4096];
+	snprintf(p, sizeof(p), "%s/at-cpus", dir);
+	close(open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+	while (!exists_in(dir, "go")) {
+		if (exists_in(dir, "die")) {
+			fprintf(stderr, "fake-qemu: dying before query-cpus-fast is answered\n");
+			exit(1);
+		}
+		struct pollfd pf = {.fd = stop_fd, .events = POLLIN};
+		if (poll(&pf, 1, 10) > 0)
+			stop_on_signal();
+	}
+}
+
+/* FAKE_QEMU_TIMES=FILE: one line per run, from the answer to query-cpus-fast to the arrival of
+ * cont (the launcher's placement), for measurements by hand; no test asserts on it. */
+static struct timespec cpus_answered;
+
+static void note_cont(void)
+{
+	const char *file = getenv("FAKE_QEMU_TIMES");
+	if (!file || !cpus_answered.tv_sec)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	FILE *f = fopen(file, "ae");
+	if (!f)
+		return;
+	fprintf(f, "answers->cont %ld us\n",
+		(now.tv_sec - cpus_answered.tv_sec) * 1000000L +
+		    (now.tv_nsec - cpus_answered.tv_nsec) / 1000);
+	fclose(f);
+}
+
 static void handle(const char *obj)
 {
 	char cmd[128] = "", id[256] = "";
@@ -255,6 +321,7 @@ static void handle(const char *obj)
 			 status, running ? "true" : "false");
 		reply(id, body);
 	} else if (!strcmp(cmd, "\"query-cpus-fast\"")) {
+		hold_before_cpus();
 		static char body[MAX_MSG - 512];
 		size_t off = (size_t)snprintf(body, sizeof(body), "\"return\": [");
 		for (int k = 0; k < n_cpus; k++) {
@@ -271,7 +338,9 @@ static void handle(const char *obj)
 		}
 		snprintf(body + off, sizeof(body) - off, "]");
 		reply(id, body);
+		clock_gettime(CLOCK_MONOTONIC, &cpus_answered);
 	} else if (!strcmp(cmd, "\"cont\"")) {
+		note_cont();
 		event("RESUME", NULL);
 		if (first_run[1] >= 0) {
 			(void)!write(first_run[1], "x", 1);
@@ -475,7 +544,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	/* Blocked before any thread exists, so only the signalfd sees them. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	int sfd = stop_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0) {
 		perror("fake-qemu: signalfd");
 		return 1;
@@ -513,18 +582,8 @@ int main(int argc, char **argv)
 				continue;
 			return 1;
 		}
-		if (p[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				char data[96];
-				snprintf(data, sizeof(data),
-					 "{\"guest\": false, \"reason\": \"host-signal\"}");
-				event("SHUTDOWN", data);
-				fprintf(stderr, "fake-qemu: terminating on signal %u\n",
-					si.ssi_signo);
-				return 0;
-			}
-		}
+		if (p[0].revents & POLLIN)
+			stop_on_signal();
 		if (qmp_fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
 			char buf[4096];
 			ssize_t r = read(qmp_fd, buf, sizeof(buf));

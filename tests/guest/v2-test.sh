@@ -4,7 +4,7 @@
 # /fake-qemu standing in for qemu. Prints "V2TAP: ..." lines; the host turns them into TAP.
 CG=/sys/fs/cgroup
 DRV=/v2drive
-PLAN=66
+PLAN=93
 
 . /guest-lib.sh
 
@@ -137,6 +137,21 @@ stop "$K2D"
 check "after release nothing is left" absent $CG/qemu
 
 diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 6b. prepare, then an apply on other CPUs than prepared: refused, nothing left -------------
+"$DRV" --mode true --emulator 2 --prepare 3 m 4 -- $FQ -smp 1 >$T/m.out 2>$T/m.err
+eq "apply on CPU 4 after a prepare on CPU 3 fails (125)" 125 $?
+check "the message says the placement differs from the prepared one" contains $T/m.err \
+	"differs from the prepared one" || dump_err m
+check "nothing left behind after the refused apply" absent $CG/qemu
+"$DRV" --mode true --emulator 2 --prepare 3,4 m2 3,4 -- $FQ -smp 2 >$T/m2.out 2>$T/m2.err &
+M2D=$!
+wait_for 15 ready m2
+eq "prepare then apply on the same CPUs through the backend: isolated, vCPUs on 3 and 4" \
+	"isolated isolated 3 4" "$(rd $CG/qemu/m2/vcpu3/cpuset.cpus.partition) $(rd $CG/qemu/m2/vcpu4/cpuset.cpus.partition) $(aff "$(tid_named "$(qpid m2)" "CPU 0/TCG")") $(aff "$(tid_named "$(qpid m2)" "CPU 1/TCG")")" || dump_err m2
+stop "$M2D"
+check "... and released" absent $CG/qemu
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
 # --- 7. delegated subtree (systemd Delegate=yes): placement without partitions ------------------
 mkdir $CG/deleg
 drv d --root $CG/deleg d 5 -- $FQ -smp 1
@@ -237,6 +252,91 @@ EOT
 	check "launcher: clean exit after the rerun" sh -c "[ $? = 0 ] && [ ! -e $CG/qemu ]" || dump_err lt3
 else
 	skipn 14 "no static qemu-launcher in the guest"
+fi
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 9. the launcher's two steps: prepare at qemu's greeting, the vCPU moves after its answers --
+# fake-qemu holds its answer to query-cpus-fast (FAKE_QEMU_HOLD, tests/guest/fake-qemu.c): in that
+# window the sets, their CPUs and partitions exist and qemu waits in <vm> on the emulator CPU.
+# held NAME: the stand-in of run NAME waits before its answer, and the launcher is past its
+# prepare (it logs "QMP connected" after it: the stand-in holds from its first read on).
+held() { [ -e "$T/hold-$1/at-cpus" ] && grep -q "QMP connected" "$T/$1.err"; }
+# ql_held NAME: the launcher with -d on definition NAME in the background (pid LP), its stand-in
+# holding; Q = qemu's pid.
+ql_held() {
+	rm -rf "$T/hold-$1"
+	mkdir -p "$T/hold-$1"
+	FAKE_QEMU_HOLD=$T/hold-$1 "$QL" -d "$1" >"$T/$1.out" 2>"$T/$1.err" </dev/null &
+	LP=$!
+	wait_for 15 held "$1"
+	Q=$(sed -n 's/.*qemu running as pid \([0-9]*\).*/\1/p' "$T/$1.err" | head -n1)
+}
+# W: the VM's directory; one line per set: "<set> <cpuset.cpus> <partition> <threads>".
+sets_of() {
+	for s in "" emulator vcpu3 vcpu4; do
+		echo "${s:-vm} $(rd $W/$s/cpuset.cpus) $(rd $W/$s/cpuset.cpus.partition) $(cat $W/$s/cgroup.threads 2>/dev/null | wc -l)"
+	done | tr '\n' ';'
+}
+if [ -x "$QL" ]; then
+	W=$CG/qemu/lt
+	ql_held lt
+	check "window: the stand-in holds its answer to query-cpus-fast" held lt || dump_err lt
+	WQ0=$(tid_named "$Q" "CPU 0/TCG")
+	NT=$(ls /proc/$Q/task | wc -l)
+	eq "window: prefix root; <vm> 2-4 root with all $NT threads of qemu; emulator 2; vcpu3, vcpu4 isolated and empty" \
+		"vm 2-4 root $NT;emulator 2 member 0;vcpu3 3 isolated 0;vcpu4 4 isolated 0;root" \
+		"$(sets_of)$(rd $CG/qemu/cpuset.cpus.partition)"
+	eq "window: <vm> is domain threaded, its sets threaded" "domain threaded threaded threaded threaded" \
+		"$(rd $W/cgroup.type) $(rd $W/emulator/cgroup.type) $(rd $W/vcpu3/cgroup.type) $(rd $W/vcpu4/cgroup.type)"
+	eq "window: qemu's process is in <vm>" "$Q" "$(rd $W/cgroup.procs)"
+	eq "window: qemu's main and vCPU threads run on the emulator CPU only" "2 2" "$(aff "$Q") $(aff "$WQ0")"
+	check "window: the guest has not been started" sh -c "! grep -q 'guest started' $T/lt.err"
+	BEFORE=$(sets_of)
+	timeout 20 "$QL" lc >$T/lc2.out 2>$T/lc2.err </dev/null
+	eq "window: a VM wanting CPU 4 meanwhile is refused (125)" 125 $?
+	check "... naming lt" contains $T/lc2.err "running VM \`lt\`" || dump_err lc2
+	eq "... and lt's sets are untouched" "$BEFORE" "$(sets_of)"
+	touch "$T/hold-lt/go"
+	wait_for 15 started lt
+	check "after the answers: the guest started" started lt || dump_err lt
+	# vCPU 0's thread born at cont (kvm-nx-lpage-re) reaches the emulator set by the rescan
+	PLACED="vm 2-4 root 0;emulator 2 member $((NT - 1));vcpu3 3 isolated 1;vcpu4 4 isolated 1;"
+	settled() { [ "$(sets_of)" = "$PLACED" ]; }
+	wait_for 10 settled
+	eq "placed: vcpu3 and vcpu4 hold one vCPU thread each, the emulator set the others, <vm> none" \
+		"$PLACED" "$(sets_of)"
+	eq "placed: vCPU threads on 3 and 4, qemu's main thread on 2" "3 4 2" \
+		"$(aff "$WQ0") $(aff "$(tid_named "$Q" "CPU 1/TCG")") $(aff "$Q")"
+	kill -TERM "$LP"
+	wait "$LP"
+	eq "placed: SIGTERM -> exit 0, nothing left" "0 absent" "$? $(absent $CG/qemu && echo absent)"
+
+	# Release after a prepare alone: qemu dies in the window ...
+	ql_held lt
+	check "qemu dies in the window: it was held" held lt
+	touch "$T/hold-lt/die"
+	wait "$LP"
+	eq "... the launcher exits with qemu's status 1" 1 $?
+	check "... and leaves no cgroup and no qemu behind" sh -c "[ ! -e $CG/qemu ] && [ -z \"\$(pidof fake-qemu)\" ]" || dump_err lt
+	check "... the window's sets had been made" grep -q "write $CG/qemu/lt/vcpu3/cpuset.cpus.partition <- isolated" $T/lt.err
+	# ... or the launcher is told to stop there.
+	ql_held lt
+	check "SIGTERM in the window: it was held" held lt
+	kill -TERM "$LP"
+	wait "$LP"
+	eq "... the launcher exits with qemu's status 0" 0 $?
+	check "... and leaves no cgroup and no qemu behind" sh -c "[ ! -e $CG/qemu ] && [ -z \"\$(pidof fake-qemu)\" ]" || dump_err lt
+	check "... it said it did not start the guest" contains $T/lt.err "not starting the guest"
+	# ... or the launcher is SIGKILLed there: qemu follows, the guardian reclaims the sets.
+	ql_held lt
+	kill -KILL "$LP"
+	wait "$LP" 2>/dev/null
+	wait_for 10 no_fake
+	wait_for 5 absent $CG/qemu
+	check "SIGKILL in the window: qemu follows, the guardian removes the prepared tree" \
+		sh -c "[ -n '$Q' ] && [ -z \"\$(pidof fake-qemu)\" ] && [ ! -e $CG/qemu ]"
+else
+	skipn 22 "no static qemu-launcher in the guest"
 fi
 
 tap "# guest test done, uptime $(cut -d' ' -f1 /proc/uptime)"

@@ -1,7 +1,9 @@
 /* Test driver for the cgroup v2 backend inside the test guest: starts a program (fake-qemu), finds
  * its "CPU k/" threads, places them through isolation_open/apply and releases on SIGTERM.
  *   v2drive [-d] [--mode auto|true|false] [--root DIR] [--prefix P] [--emulator LIST]
- *           NAME CPU[,CPU...] -- PROGRAM [ARGS...]
+ *           [--prepare LIST] NAME CPU[,CPU...] -- PROGRAM [ARGS...]
+ * --prepare: isolation_prepare on host CPUs LIST (no thread ids) before the apply, as the
+ * launcher does at qemu's greeting; a LIST other than CPU... must make the apply fail.
  * Prints "BACKEND <kind>", "READY <pid>", "RELEASED"; exit 125 when placement fails. */
 #include <dirent.h>
 #include <errno.h>
@@ -57,10 +59,32 @@ static pid_t find_vcpu(pid_t pid, int k)
 	return found;
 }
 
+/* isolation_prepare for plan's qemu and emulator CPUs with vCPU k on the k-th CPU of list. */
+static int prepare_cpus(struct isolation *iso, const struct isolation_plan *plan, const char *list,
+			struct ql_error *err)
+{
+	struct cpu_list *cpus = NULL;
+	int r = cpu_list_parse(list, &cpus, err);
+	if (r < 0)
+		return r;
+	size_t n = cpu_list_count(cpus);
+	struct vcpu_placement *pl = calloc(n ? n : 1, sizeof(*pl));
+	int k = 0;
+	for (int c = cpu_list_next(cpus, -1); pl && c >= 0; c = cpu_list_next(cpus, c), k++)
+		pl[k] = (struct vcpu_placement){.cpu_index = k, .host_cpu = (unsigned)c};
+	struct isolation_plan p = *plan;
+	p.vcpus = pl;
+	p.n_vcpus = n;
+	r = pl ? isolation_prepare(iso, &p, err) : -ENOMEM;
+	free(pl);
+	cpu_list_free(cpus);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct isolation_config cfg = {.mode = QL_ISOLATE_AUTO, .may_mount = false};
-	const char *emulator = NULL;
+	const char *emulator = NULL, *prepare = NULL;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--"); i++) {
 		if (!strcmp(argv[i], "-d"))
@@ -76,6 +100,8 @@ int main(int argc, char **argv)
 			cfg.prefix = argv[++i];
 		else if (!strcmp(argv[i], "--emulator") && i + 1 < argc)
 			emulator = argv[++i];
+		else if (!strcmp(argv[i], "--prepare") && i + 1 < argc)
+			prepare = argv[++i];
 		else {
 			fprintf(stderr, "v2drive: unknown option %s\n", argv[i]);
 			return 2;
@@ -149,7 +175,8 @@ int main(int argc, char **argv)
 	if (debug && plan_text)
 		fputs(plan_text, stderr);
 	free(plan_text);
-	if (isolation_apply(iso, &plan, &err) < 0) {
+	if ((prepare && prepare_cpus(iso, &plan, prepare, &err) < 0) ||
+	    isolation_apply(iso, &plan, &err) < 0) {
 		fprintf(stderr, "v2drive: %s\n", err.msg);
 		kill(child, SIGKILL);
 		waitpid(child, NULL, 0);
