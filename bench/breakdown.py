@@ -88,12 +88,17 @@ def phases(r):
         elif ev == "exit" and e[2] == r["pid"]:
             t["end"] = ns
     t.setdefault("answers", t.get("greet"))
-    # the launcher prepares the host between qemu's greeting and reading it (vm.c prepare_host)
-    if r["kind"] == "qemu-launcher" and "qgreet" in t and "greet" in t:
+    # the launcher prepares the host right after the spawn, before it reads qemu's greeting
+    # (vm.c prepare_host); "prep_late": how long after qemu sent its query-cpus-fast answer the
+    # prepare ended (negative: before it), i.e. whether it was on the critical path
+    if r["kind"] == "qemu-launcher" and "qexec" in t and "greet" in t:
         own = [e[0] for e in r["ev"] if e[2] == r["pid"] and e[1] in ("open", "mkdir")
-               and t["qgreet"] < e[0] < t["greet"]]
+               and t["qexec"] < e[0] < t["greet"]]
         if own:
             t["prep0"], t["prep1"] = own[0], own[-1]
+            qs = [e[0] for e in r["ev"] if e[1] == "qsend" and e[2] == qpid]
+            if len(qs) >= 3:  # greeting, qmp_capabilities, query-cpus-fast
+                t["prep_late"] = own[-1] - qs[2]
     return t
 
 
@@ -154,8 +159,13 @@ def main():
               f"{vals['qemu-launcher'] - vals['ql-floor']:+.2f} |")
     xs = [(t["prep1"] - t["prep0"]) / 1e6 for t in res["qemu-launcher"] if "prep0" in t]
     if xs:
-        print(f"- the launcher's prepare (sets, pool, qemu into its VM set; while qemu builds "
-              f"its machine), first to last cgroup file operation: median {med(xs):.2f} ms")
+        print(f"- the launcher's prepare (sets, pool, qemu into its VM set; right after the "
+              f"spawn, while qemu starts up), first to last cgroup file operation: median "
+              f"{med(xs):.2f} ms")
+    late = [t["prep_late"] / 1e6 for t in res["qemu-launcher"] if "prep_late" in t]
+    if late:
+        print(f"- the prepare ended after qemu sent its query-cpus-fast answer in "
+              f"{sum(1 for x in late if x > 0)} of {len(late)} launches (on the critical path)")
     for k, label in (("spawn_call", "the fork/vfork call itself"),
                      ("guardian_fork", "the guardian's fork call (launcher, while qemu initialises)")):
         for kind, ts in res.items():
