@@ -1098,13 +1098,10 @@ static void cgroup_v2_keep_warm(void *state)
 static int same_plan_as_prepared(const struct cgroup_v2 *s, const struct isolation_plan *req,
 				 struct ql_error *err)
 {
-	_cleanup_cpu_list_ struct cpu_list *cpus = cpu_list_new(0);
-	if (!cpus)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < req->n_vcpus; i++)
-		if (cpu_list_add(cpus, req->vcpus[i].host_cpu) < 0)
-			return ql_error_set(err, ERANGE, "host CPU %u is out of range",
-					    req->vcpus[i].host_cpu);
+	_cleanup_cpu_list_ struct cpu_list *cpus = NULL;
+	int r = isolation_plan_host_cpus(req, &cpus, err);
+	if (r < 0)
+		return r;
 	bool same_emulator =
 	    req->emulator_cpus
 		? s->prepared_emulator && cpu_list_equal(req->emulator_cpus, s->plan.emulator)

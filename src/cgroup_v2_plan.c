@@ -220,12 +220,11 @@ static int plan_cpus(const struct cg2_host *h, const struct isolation_plan *req,
 		     struct cpu_list *others_part, struct ql_error *err)
 {
 	_cleanup_cpu_list_ struct cpu_list *busy = cpu_list_new(0);
-	if (!(p->vcpus = cpu_list_new(0)) || !busy)
+	if (!busy)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < req->n_vcpus; i++)
-		if (cpu_list_add(p->vcpus, req->vcpus[i].host_cpu) < 0)
-			return ql_error_set(err, ERANGE, "host CPU %u is out of range",
-					    req->vcpus[i].host_cpu);
+	int r = isolation_plan_host_cpus(req, &p->vcpus, err);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < h->n_others; i++) {
 		if (h->others[i].partition && cpu_list_merge(others_part, h->others[i].vm_cpus) < 0)
 			return ql_error_set(err, ENOMEM, "out of memory");
@@ -235,7 +234,7 @@ static int plan_cpus(const struct cg2_host *h, const struct isolation_plan *req,
 	if (cpu_list_merge(busy, others_part) < 0 ||
 	    !(p->emulator = emulator_cpus(req, h->usable, p->vcpus, busy)))
 		return ql_error_set(err, ENOMEM, "out of memory");
-	int r = check_cpus(h, req, p, err);
+	r = check_cpus(h, req, p, err);
 	if (r < 0)
 		return r;
 	p->emulator_shares_vcpus = !req->emulator_cpus && cpu_list_is_subset(p->emulator, p->vcpus);

@@ -1229,13 +1229,10 @@ static int place_threads(struct cpuset_v1_state *s, int pfd, struct ql_error *er
 static int same_cpus_as_prepared(const struct cpuset_v1_state *s, const struct isolation_plan *req,
 				 struct ql_error *err)
 {
-	_cleanup_cpu_list_ struct cpu_list *cpus = cpu_list_new(0);
-	if (!cpus)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < req->n_vcpus; i++)
-		if (cpu_list_add(cpus, req->vcpus[i].host_cpu) < 0)
-			return ql_error_set(err, ERANGE, "host CPU %u is out of range",
-					    req->vcpus[i].host_cpu);
+	_cleanup_cpu_list_ struct cpu_list *cpus = NULL;
+	int r = isolation_plan_host_cpus(req, &cpus, err);
+	if (r < 0)
+		return r;
 	if (req->n_vcpus != s->n_vcpus || req->qemu_pid != s->qemu_pid ||
 	    !cpu_list_equal(cpus, s->plan.vcpus))
 		return ql_error_set(err, EINVAL, "the placement differs from the prepared one");

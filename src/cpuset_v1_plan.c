@@ -74,13 +74,7 @@ int v1_plan_build(const struct v1_host *h, const struct isolation_plan *req, str
 		return ql_error_set(err, EBUSY, "VM `%s` is already running (`%s/%s` has tasks)",
 				    h->vm, h->p_disp, h->vm);
 	struct v1_plan p = {0};
-	int r = 0;
-	if (!(p.vcpus = cpu_list_new(0)))
-		return ql_error_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < req->n_vcpus && r == 0; i++)
-		if (cpu_list_add(p.vcpus, req->vcpus[i].host_cpu) < 0)
-			r = ql_error_set(err, ERANGE, "host CPU %u is out of range",
-					 req->vcpus[i].host_cpu);
+	int r = isolation_plan_host_cpus(req, &p.vcpus, err);
 	if (r == 0)
 		r = check_cpus(h, p.vcpus, "", err);
 	if (r == 0 && req->emulator_cpus)

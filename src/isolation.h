@@ -44,6 +44,10 @@ struct isolation_plan {
 	size_t n_keep;
 };
 
+/* The host CPUs of plan's vCPUs (each once); -ERANGE for a CPU past the bitmap's bound. */
+int isolation_plan_host_cpus(const struct isolation_plan *plan, struct cpu_list **ret,
+			     struct ql_error *err);
+
 struct isolation;
 
 /* Chooses the backend (printed with -v) without changing the host; fails when `mode` is
