@@ -1086,12 +1086,7 @@ static int cgroup_v2_prepare(void *state, const struct isolation_plan *req, stru
 static void cgroup_v2_keep_warm(void *state)
 {
 	struct cgroup_v2 *s = state;
-	if (s->warm_fd < 0)
-		return;
-	char id[24];
-	int n = snprintf(id, sizeof(id), "%d", (int)s->qemu_pid);
-	if (write(s->warm_fd, id, (size_t)n) < 0)
-		closep(&s->warm_fd);
+	cgroupfs_keep_warm(&s->warm_fd, s->qemu_pid);
 }
 
 /* apply after a prepare: the same qemu on the same host CPUs, thread ids now. */

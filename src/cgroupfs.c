@@ -113,6 +113,16 @@ int cgroupfs_open_file(int dirfd, const char *file, int *ret_fd, const char *dis
 	return 0;
 }
 
+void cgroupfs_keep_warm(int *fd, pid_t pid)
+{
+	if (*fd < 0)
+		return;
+	char id[24];
+	int n = snprintf(id, sizeof(id), "%d", (int)pid);
+	if (write(*fd, id, (size_t)n) < 0)
+		closep(fd);
+}
+
 int cgroupfs_write_fd(int fd, const char *file, const char *value, const struct ql_logger *log,
 		      const char *display_path, struct ql_error *err)
 {

@@ -25,6 +25,10 @@ int cgroupfs_write(int dirfd, const char *file, const char *value, const struct 
  * many moves): opens file relative to dirfd for writing, then cgroupfs_write_fd per value. */
 int cgroupfs_open_file(int dirfd, const char *file, int *ret_fd, const char *display_path,
 		       struct ql_error *err);
+/* keep_warm of both cgroup backends: pid written into fd, the open tasks (v1) or cgroup.threads
+ * (v2) file of the cgroup pid is in. The kernel migrates nothing, but the write takes its
+ * migration lock as a writer (isolation_backend.h). Best effort: fd is closed on failure. */
+void cgroupfs_keep_warm(int *fd, pid_t pid);
 /* One value in one write(2) to fd, traced as display_path/file. */
 int cgroupfs_write_fd(int fd, const char *file, const char *value, const struct ql_logger *log,
 		      const char *display_path, struct ql_error *err);

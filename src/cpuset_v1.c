@@ -1075,12 +1075,7 @@ static int place_qemu(struct cpuset_v1_state *s, struct v1_tree *t, const struct
 static void cpuset_v1_keep_warm(void *state)
 {
 	struct cpuset_v1_state *s = state;
-	if (s->warm_fd < 0)
-		return;
-	char id[24];
-	int n = snprintf(id, sizeof(id), "%d", (int)s->qemu_pid);
-	if (write(s->warm_fd, id, (size_t)n) < 0)
-		closep(&s->warm_fd);
+	cgroupfs_keep_warm(&s->warm_fd, s->qemu_pid);
 }
 
 /* Keeps the request for place, rescan and release. */
