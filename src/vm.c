@@ -557,6 +557,22 @@ static bool qemu_going(const struct start *st)
 	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR));
 }
 
+/* qemu_going(), allowing it ms to get there: a placement that failed (a thread or /proc/PID
+ * gone, a read-back that found no thread) is mostly qemu being killed, and its threads go before
+ * it can be waited for or its QMP channel closes (a few ms; 10-15 ms with 64 vCPUs on one CPU).
+ * Only a failing start waits here. */
+#define QEMU_DYING_MS 250
+static bool qemu_gone_within(const struct start *st, int ms)
+{
+	int64_t deadline = now_ms() + ms;
+	while (!qemu_going(st)) {
+		if (now_ms() >= deadline)
+			return false;
+		nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+	}
+	return true;
+}
+
 /* qemu must still be in prelaunch (no other monitor let the guest run). */
 static int check_prelaunch(struct start *st, struct vm_outcome *ret, struct ql_error *err)
 {
@@ -592,7 +608,7 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 	}
 	qmp_set_tick(st->qmp, 0, NULL, NULL);
 	r = pinning_apply(st->p->pinning, st->pid, cpus, n_cpus, io, n_io, err);
-	if (r < 0 && qemu_going(st)) {
+	if (r < 0 && qemu_gone_within(st, QEMU_DYING_MS)) {
 		/* qemu ended under the placement (its threads vanished): its end, not ours */
 		ql_error_clear(err);
 		return startup_ended(st, "while its threads were pinned", ret, err);
