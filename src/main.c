@@ -104,6 +104,8 @@ static void printer_drain(struct printer *p)
 		write_all(p->queue + done, len);
 		done += len;
 	}
+	if (done == 0) /* nothing written (and with nothing queued, no queue to move) */
+		return;
 	memmove(p->queue, p->queue + done, p->queued - done);
 	p->queued -= done;
 }
