@@ -142,24 +142,31 @@ def wait_for(pred, secs, step=0.01):
     return None
 
 
-def kill_all():
-    for pid in list(started_pids):
-        for c in children(pid):  # the launcher under timeout(1), and its qemu
-            for cc in children(c):
-                try:
-                    os.kill(cc, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+def kill_tree(pid):
+    """SIGKILL to a pid we spawned and what runs under it (the launcher under timeout(1), and
+    its qemu), children first: killed alone, timeout(1) would leave its child running. Reaped."""
+    for c in children(pid):
+        for cc in children(c):
             try:
-                os.kill(c, signal.SIGKILL)
+                os.kill(cc, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
+            os.kill(c, signal.SIGKILL)
+        except ProcessLookupError:
             pass
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    if pid in started_pids:
         started_pids.remove(pid)
+
+
+def kill_all():
+    for pid in list(started_pids):
+        kill_tree(pid)
 
 
 # --- 1. start -> exit overhead -------------------------------------------------------------
@@ -386,11 +393,7 @@ def bench_qmp_round_trips(bare, env, runs):
         out["both, written at once"] = med(ts)
     finally:
         a.close()
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        reap(pid)
+        kill_tree(pid)  # qemu -S runs on without its QMP peer
     return out
 
 
