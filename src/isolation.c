@@ -294,9 +294,14 @@ int isolation_prepare(struct isolation *iso, const struct isolation_plan *plan,
 	return r;
 }
 
+bool isolation_keeps_warm(const struct isolation *iso)
+{
+	return iso->prepared && iso->backend->keep_warm;
+}
+
 void isolation_keep_warm(struct isolation *iso)
 {
-	if (iso->prepared && iso->backend->keep_warm)
+	if (isolation_keeps_warm(iso))
 		iso->backend->keep_warm(iso->state);
 }
 

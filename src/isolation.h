@@ -79,6 +79,9 @@ int isolation_prepare(struct isolation *iso, const struct isolation_plan *plan,
  * nothing on the host; a no-op for backends without it. */
 #define ISOLATION_KEEP_WARM_MS 3
 void isolation_keep_warm(struct isolation *iso);
+/* Would isolation_keep_warm do anything now (prepared, and the backend has keep_warm)? Else
+ * nobody need wake up for it. */
+bool isolation_keeps_warm(const struct isolation *iso);
 
 /* Places every thread of the plan (after isolation_prepare with the same host CPUs, or alone);
  * reads each placement back from the kernel. A host CPU owned

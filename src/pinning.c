@@ -727,6 +727,11 @@ int pinning_prepare_host(struct pinning *p, pid_t qemu_pid, struct ql_error *err
 	return isolation_prepare(p->iso, &plan, err);
 }
 
+bool pinning_keeps_warm(const struct pinning *p)
+{
+	return p && p->iso && isolation_keeps_warm(p->iso);
+}
+
 void pinning_keep_warm(void *pinning)
 {
 	struct pinning *p = pinning;

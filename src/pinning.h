@@ -27,8 +27,10 @@ char *pinning_describe(struct pinning *p);
  * does not need the vCPU thread ids (isolation_prepare), so that pinning_apply is left with the
  * vCPU moves. On failure nothing stays changed; pinning_release undoes it otherwise. */
 int pinning_prepare_host(struct pinning *p, pid_t qemu_pid, struct ql_error *err);
-/* While waiting for qemu's answers after pinning_prepare_host (isolation_keep_warm). */
+/* While waiting for qemu's answers after pinning_prepare_host (isolation_keep_warm), when
+ * pinning_keeps_warm says it does anything. */
 void pinning_keep_warm(void *pinning);
+bool pinning_keeps_warm(const struct pinning *p);
 
 /* With qemu in prelaunch: maps cpus (from query-cpus-fast) to host CPUs, checks each TID belongs
  * to qemu_pid, places the threads, sets scheduling, reads everything back. A pinning entry for a

@@ -682,13 +682,15 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	start_guardian(st);
 	if (st->p->pinning && (r = prepare_host(st, err)) < 0)
 		goto out;
-	int early_sig = wait_for_greeting(st->qmp, st->sigfd, st->p->pinning, GREETING_TIMEOUT_MS);
+	/* no tick (and no wake-up) for a backend with nothing to keep warm: affinity */
+	struct pinning *warm = pinning_keeps_warm(st->p->pinning) ? st->p->pinning : NULL;
+	int early_sig = wait_for_greeting(st->qmp, st->sigfd, warm, GREETING_TIMEOUT_MS);
 	if (early_sig) {
 		r = stopped_during_start(st, early_sig, NULL, ret);
 		goto out; /* the prepare is undone there */
 	}
-	if (st->p->pinning)
-		qmp_set_tick(st->qmp, ISOLATION_KEEP_WARM_MS, pinning_keep_warm, st->p->pinning);
+	if (warm)
+		qmp_set_tick(st->qmp, ISOLATION_KEEP_WARM_MS, pinning_keep_warm, warm);
 	qmp_set_interrupt(st->qmp, st->sigfd, stop_requested, st);
 	r = qmp_handshake(st->qmp, GREETING_TIMEOUT_MS, err);
 	if (r < 0)
