@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """A/B of launcher builds: start->exit over bare qemu, every variant alternated in one loop.
 
-Usage (root, cpuset v1): bench/ab.py [--runs N] [--vcpus 2] LAUNCHER [LAUNCHER...]
+Usage (root, cpuset v1): bench/ab.py [--runs N] [--vcpus 2] [--floor F] LAUNCHER [LAUNCHER...]
 Prints, per launcher, the median of its paired differences against bare qemu (wall and CPU of
-the whole run). A measurement, not a test: it asserts nothing about the figures. The guest exits
+the whole run). With --floor (bench/floor.c built) two more variants run in the same rounds: the
+floor with no cpusets (one more exec, qemu -S and its QMP start-up: what any launcher that pins
+before the guest runs pays) and the floor with the launcher's cpuset layout and moves. A measurement, not a test: it asserts nothing about the figures. The guest exits
 at once through isa-debug-exit (status 11); every vCPU is pinned to host CPU 1 in a delegated
 cpuset subtree /sys/fs/cgroup/cpuset/qlab-<pid>, removed at the end with everything in it.
 """
@@ -37,6 +39,7 @@ def main():
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--vcpus", type=int, default=2)
+    ap.add_argument("--floor", help="bench/floor.c built: the prototype floors, same rounds")
     ap.add_argument("launchers", nargs="+")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -58,7 +61,13 @@ def main():
         bare = [QEMU, "-machine", "pc,accel=tcg", "-nodefaults", "-display", "none", "-m", "16",
                 "-bios", f"{scratch}/exit.bin", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
                 "-smp", f"{n},sockets=1,cores={n},threads=1"]
-        variants = [("bare", bare)] + [(ql, [os.path.abspath(ql), "ab"]) for ql in args.launchers]
+        variants = [("bare", bare)]
+        if args.floor:
+            qmp = bare + ["-chardev", "socket,id=q,fd=3", "-mon", "chardev=q,mode=control", "-S"]
+            floor = os.path.abspath(args.floor)
+            variants += [("floor, QMP only", [floor, "-", "1"] + qmp),
+                         ("floor, cpusets", [floor, cs, "1"] + qmp)]
+        variants += [(ql, [os.path.abspath(ql), "ab"]) for ql in args.launchers]
         res = {k: [] for k, _ in variants}
         for i in range(args.warmup + args.runs):
             for k, argv in variants:

@@ -240,6 +240,8 @@ def bench_overhead(ql, name, env, runs, warmup, floor=None, cpuset=None):
     }
     if floor:  # bench/floor.c: the same layout and moves, nothing else (see its header)
         variants["floor"] = TIMEOUT + ["30", floor, cpuset, str(PIN_CPU)] + with_qmp
+        # and with no cpusets: one more exec, qemu -S and its QMP start-up, nothing else
+        variants["floor_qmp"] = TIMEOUT + ["30", floor, "-", str(PIN_CPU)] + with_qmp
     samples = {k: [] for k in variants}
     cpu = {k: [] for k in variants}
     for i in range(warmup + runs):
@@ -679,8 +681,12 @@ def main():
                 f"{med(cpu['bare']):.1f}, bare+QMP {med(cpu['qmp']):.1f}")
             if "floor" in s:
                 F = med(s["floor"])
-                rows.append((f"  prototype floor (bench/floor.c) - bare, {n} vCPUs",
-                             f"{F - B:.2f} ms", "-", None))
+                rows.append((f"  median of the paired differences, {n} vCPUs", f"{pair:.2f} ms",
+                             "-", None))
+                for k, what in (("floor_qmp", "QMP only"), ("floor", "cpusets")):
+                    fp = med([x - y for x, y in zip(s[k], s["bare"])])
+                    rows.append((f"  prototype floor ({what}) - bare, paired, {n} vCPUs",
+                                 f"{fp:.2f} ms", "-", None))
                 rows.append((f"  launcher - prototype floor, {n} vCPUs", f"{L - F:.2f} ms", "-",
                              None))
                 details.append(

@@ -4,10 +4,15 @@
  * into its cpuN set, let the guest run, wait for qemu and tear it all down. No checks beyond
  * what it needs, no parsing library: what is left is the kernel's and qemu's cost.
  *
- * usage: floor M CPU qemu-argv...   (the argv must carry -S and a QMP chardev on fd 3) */
+ * With M given as "-" it builds no cpusets at all: what is left is the price of one more exec and
+ * of starting qemu paused and driving it through QMP, which any launcher that pins before the
+ * guest runs pays on QEMU 7.2.
+ *
+ * usage: floor M|- CPU qemu-argv...   (the argv must carry -S and a QMP chardev on fd 3) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +22,7 @@
 #include <unistd.h>
 
 static char M[4096];
+static int use_cpusets;
 
 static void die(const char *what)
 {
@@ -26,6 +32,8 @@ static void die(const char *what)
 
 static void put(const char *rel, const char *text)
 {
+	if (!use_cpusets)
+		return;
 	char p[8192];
 	snprintf(p, sizeof(p), "%s/%s", M, rel);
 	int fd = open(p, O_WRONLY | O_CLOEXEC);
@@ -49,6 +57,8 @@ static void get(const char *rel, char *buf, size_t n)
 
 static void mk(const char *rel, const char *cpus, const char *mems)
 {
+	if (!use_cpusets)
+		return;
 	char p[8192], f[8192];
 	snprintf(p, sizeof(p), "%s/%s", M, rel);
 	if (mkdir(p, 0755) < 0)
@@ -61,6 +71,8 @@ static void mk(const char *rel, const char *cpus, const char *mems)
 
 static void rm(const char *rel)
 {
+	if (!use_cpusets)
+		return;
 	char p[8192];
 	snprintf(p, sizeof(p), "%s/%s", M, rel);
 	/* like the launcher: a dead qemu's threads leave the set shortly after it is reaped */
@@ -75,10 +87,13 @@ int main(int argc, char **argv)
 		return 125;
 	}
 	snprintf(M, sizeof(M), "%s", argv[1]);
+	use_cpusets = strcmp(M, "-") != 0;
 	int cpu = atoi(argv[2]);
-	char cpus[256], mems[256], pool_after[256], one[16];
-	get("cpuset.cpus", cpus, sizeof(cpus));
-	get("cpuset.mems", mems, sizeof(mems));
+	char cpus[256] = "", mems[256] = "", pool_after[256], one[16];
+	if (use_cpusets) {
+		get("cpuset.cpus", cpus, sizeof(cpus));
+		get("cpuset.mems", mems, sizeof(mems));
+	}
 	snprintf(one, sizeof(one), "%d", cpu);
 	/* the bench host has 2 CPUs: the pool keeps the other one */
 	snprintf(pool_after, sizeof(pool_after), "%d", cpu == 0 ? 1 : 0);
@@ -87,7 +102,7 @@ int main(int argc, char **argv)
 	/* M/qlfloor-<pid>: a set left behind never blocks the next run */
 	size_t ml = strlen(M);
 	snprintf(M + ml, sizeof(M) - ml, "/qlfloor-%d", (int)getpid());
-	if (mkdir(M, 0755) < 0)
+	if (use_cpusets && mkdir(M, 0755) < 0)
 		die(M);
 	put("cpuset.cpus", cpus);
 	put("cpuset.mems", mems);
@@ -111,37 +126,58 @@ int main(int argc, char **argv)
 	mk("vm", one, mems);
 	mk("vm/cpuN", one, mems);
 
+	/* the launcher's order: the vCPUs are placed while qemu answers query-status */
 	static const char cmds[] = "{\"execute\":\"qmp_capabilities\",\"id\":1}\n"
-				   "{\"execute\":\"query-status\",\"id\":2}\n"
-				   "{\"execute\":\"query-cpus-fast\",\"id\":3}\n";
+				   "{\"execute\":\"query-cpus-fast\",\"id\":2}\n"
+				   "{\"execute\":\"query-status\",\"id\":3}\n";
 	if (write(sv[0], cmds, sizeof(cmds) - 1) < 0)
 		die("write");
 	static char buf[1 << 20];
 	size_t len = 0;
-	char *reply = NULL;
-	while (!reply) {
-		ssize_t k = read(sv[0], buf + len, sizeof(buf) - 1 - len);
-		if (k <= 0)
-			die("read");
-		len += (size_t)k;
-		buf[len] = '\0';
-		char *r3 = strstr(buf, "\"id\": 3}");
-		if (r3 && strchr(r3, '\n'))
-			reply = strstr(buf, "\"return\": [");
-	}
-	if (!strstr(buf, "\"prelaunch\""))
-		die("not prelaunch");
-	for (char *t = strstr(reply, "\"thread-id\": "); t; t = strstr(t + 1, "\"thread-id\": ")) {
-		/* "props" has a "thread-id" too (the topology's, 0 here): writing 0 would move
-		 * this process itself into the vCPU set */
-		long id = strtol(t + 13, NULL, 10);
-		if (id <= 0)
+	char warm[64];
+	snprintf(warm, sizeof(warm), "%s/pool/tasks", M);
+	int warm_fd = use_cpusets ? open(warm, O_WRONLY | O_CLOEXEC) : -1;
+	for (const char *want = "\"id\": 2}";;) {
+		char *got = strstr(buf, want);
+		if (!got || !strchr(got, '\n')) {
+			/* like the launcher's keep_warm: a no-op move every 3 ms keeps the vCPU moves
+			 * from waiting for an RCU grace period (bench/RESULTS.md) */
+			struct pollfd pfd = {.fd = sv[0], .events = POLLIN};
+			if (poll(&pfd, 1, warm_fd >= 0 ? 3 : -1) == 0) {
+				if (write(warm_fd, pidtext, strlen(pidtext)) < 0)
+					die("keep warm");
+				continue;
+			}
+			ssize_t k = read(sv[0], buf + len, sizeof(buf) - 1 - len);
+			if (k <= 0)
+				die("read");
+			len += (size_t)k;
+			buf[len] = '\0';
 			continue;
-		char tid[24];
-		snprintf(tid, sizeof(tid), "%ld", id);
-		put("vm/cpuN/tasks", tid);
+		}
+		if (want[6] == '3') {
+			if (!strstr(buf, "\"prelaunch\""))
+				die("not prelaunch");
+			break;
+		}
+		want = "\"id\": 3}";
+		char *reply = strstr(buf, "\"return\": [");
+		for (char *t = strstr(reply, "\"thread-id\": "); t;
+		     t = strstr(t + 1, "\"thread-id\": ")) {
+			/* "props" has a "thread-id" too (the topology's, 0 here): writing 0 would
+			 * move this process itself into the vCPU set */
+			long id = strtol(t + 13, NULL, 10);
+			if (id <= 0)
+				continue;
+			char tid[24];
+			snprintf(tid, sizeof(tid), "%ld", id);
+			put("vm/cpuN/tasks", tid);
+		}
+		if (warm_fd >= 0)
+			close(warm_fd);
+		warm_fd = -1;
+		put("pool/cpuset.cpus", pool_after);
 	}
-	put("pool/cpuset.cpus", pool_after);
 	static const char cont[] = "{\"execute\":\"cont\",\"id\":4}\n";
 	if (write(sv[0], cont, sizeof(cont) - 1) < 0)
 		die("write");
@@ -152,6 +188,7 @@ int main(int argc, char **argv)
 	rm("vm/cpuN");
 	rm("vm");
 	rm("pool");
-	rmdir(M);
+	if (use_cpusets)
+		rmdir(M);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
