@@ -363,8 +363,8 @@ def bench_idle(ql, name, env, scratch, settle, window):
 def bench_qmp_round_trips(bare, env, runs):
     """qemu's own price per QMP command: one qemu -S with its QMP channel, capabilities
     negotiated, then RUNS round trips each of query-status, query-cpus-fast and (after them) a
-    query-status and query-cpus-fast written at once, as the launcher pipelines them. Returns
-    medians in ms."""
+    query-status and query-cpus-fast written at once, as the launcher pipelines them, and the price
+    of one byte of a command ("byte"). Returns medians in ms."""
     a, b = socket.socketpair()
     pid = spawn(TIMEOUT + ["30"] + bare + ["-chardev", "socket,id=q,fd=3", "-mon",
                                            "chardev=q,mode=control", "-S"], env, fd3=b.fileno())
@@ -393,6 +393,17 @@ def bench_qmp_round_trips(bare, env, runs):
                 pass
             ts.append((time.perf_counter_ns() - t) / 1e6)
         out["both, written at once"] = med(ts)
+        # QEMU 7.2's monitor reads its socket one byte per event-loop turn (monitor_can_read
+        # returns 1): the same query-status with 200 blanks inside shows the price of a byte
+        ts = []
+        for _ in range(runs):
+            i += 1
+            t = time.perf_counter_ns()
+            a.sendall(b'{"execute":"query-status",%s"id":%d}\n' % (b" " * 200, i))
+            while b'"id": %d' % i not in d.line():
+                pass
+            ts.append((time.perf_counter_ns() - t) / 1e6)
+        out["byte"] = (med(ts) - out["query-status"]) / 200
     finally:
         a.close()
         kill_tree(pid)  # qemu -S runs on without its QMP peer
@@ -792,9 +803,12 @@ def main():
         bare = shlex.split(dry[0])
         log("qmp: qemu's own round trip per QMP command, 200 each")
         rt = bench_qmp_round_trips(bare, env, 200)
+        byte = rt.pop("byte")
         for k, v in rt.items():
             rows.append((f"  qemu -S, one QMP round trip: {k} (median of 200)", f"{v:.3f} ms",
                          "-", None))
+        rows.append(("  qemu -S, each byte of a command (200 blanks more in query-status)",
+                     f"{byte * 1000:.1f} us", "-", None))
         # One more exec in the chain (what any wrapper costs): bare qemu through env(1).
         log("qmp: bare qemu directly and through env(1), 40 alternated runs each")
         direct, via = [], []
