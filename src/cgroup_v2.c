@@ -891,10 +891,11 @@ static bool is_vcpu_tid(const struct isolation_plan *req, pid_t tid)
 	return false;
 }
 
-/* vCPUs to their sets, everything else to emulator. Never cgroup.procs, which would move every
- * thread. ret_tids gets qemu's threads for the read-back. */
+/* vCPUs to their sets, every other thread of TIDS (qemu's, listed by apply) to emulator. Never
+ * cgroup.procs, which would move every thread. A thread born after the listing stays in <vm>,
+ * on the emulator's CPUs, until rescan moves it. */
 static int place_threads(struct cgroup_v2 *s, const struct isolation_plan *req, char **sets,
-			 pid_t **ret_tids, size_t *ret_n, struct ql_error *err)
+			 const pid_t *tids, size_t n_tids, struct ql_error *err)
 {
 	for (size_t i = 0; i < req->n_vcpus; i++) {
 		_cleanup_free_ char *rel = vcpu_set_rel(s->vm_rel, req->vcpus[i].host_cpu);
@@ -904,13 +905,10 @@ static int place_threads(struct cgroup_v2 *s, const struct isolation_plan *req, 
 		if (r < 0)
 			return r;
 	}
-	int r = proc_list_tids(req->qemu_pid, ret_tids, ret_n, err);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < *ret_n; i++) {
-		if (is_vcpu_tid(req, (*ret_tids)[i]))
+	for (size_t i = 0; i < n_tids; i++) {
+		if (is_vcpu_tid(req, tids[i]))
 			continue;
-		r = write_tid(s, sets[0], (*ret_tids)[i], err);
+		int r = write_tid(s, sets[0], tids[i], err);
 		if (r < 0 && r != -ESRCH)
 			return r;
 	}
@@ -988,14 +986,10 @@ static int check_request(const struct isolation_plan *req, struct ql_error *err)
 	return 0;
 }
 
-/* The vCPU thread ids are qemu's (apply only: prepare has none yet). */
-static int check_vcpu_tids(const struct isolation_plan *req, struct ql_error *err)
+/* The vCPU thread ids are among qemu's threads, TIDS sorted (apply only: prepare has none yet). */
+static int check_vcpu_tids(const struct isolation_plan *req, const pid_t *tids, size_t n_tids,
+			   struct ql_error *err)
 {
-	_cleanup_free_ pid_t *tids = NULL;
-	size_t n_tids = 0;
-	int r = proc_list_tids_sorted(req->qemu_pid, &tids, &n_tids, err);
-	if (r < 0)
-		return r;
 	for (size_t i = 0; i < req->n_vcpus; i++)
 		if (!proc_tids_contain(tids, n_tids, req->vcpus[i].tid))
 			return ql_error_set(err, ESRCH,
@@ -1109,16 +1103,14 @@ static int same_plan_as_prepared(const struct cgroup_v2 *s, const struct isolati
 
 /* With the vCPU thread ids, in the sets prepare made: the threads placed, every set and thread
  * read back, the vCPUs remembered for rescan. */
-static int place_prepared(struct cgroup_v2 *s, const struct isolation_plan *req,
-			  struct ql_error *err)
+static int place_prepared(struct cgroup_v2 *s, const struct isolation_plan *req, const pid_t *tids,
+			  size_t n_tids, struct ql_error *err)
 {
 	const struct cg2_plan *p = &s->plan;
 	_cleanup_strv_free_ char **sets = NULL;
-	_cleanup_free_ pid_t *tids = NULL;
-	size_t n_tids = 0;
 	int r = child_sets(s, p, &sets, err);
 	if (r == 0)
-		r = place_threads(s, req, sets, &tids, &n_tids, err);
+		r = place_threads(s, req, sets, tids, n_tids, err);
 	if (r == 0)
 		r = verify_sets(s, p, s->partitioned, sets, err);
 	if (r == 0)
@@ -1134,19 +1126,24 @@ static int place_prepared(struct cgroup_v2 *s, const struct isolation_plan *req,
 }
 
 /* After a prepare only the threads move; without one (a caller that does not prepare) the sets
- * are made first. The thread ids are checked before any of it. */
+ * are made first. The thread ids are checked before any of it, against one listing of qemu's
+ * threads that also says which threads go to emulator. */
 static int cgroup_v2_apply(void *state, const struct isolation_plan *req, struct ql_error *err)
 {
 	struct cgroup_v2 *s = state;
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n_tids = 0;
 	int r = check_request(req, err);
 	if (r == 0)
-		r = check_vcpu_tids(req, err);
+		r = proc_list_tids_sorted(req->qemu_pid, &tids, &n_tids, err);
+	if (r == 0)
+		r = check_vcpu_tids(req, tids, n_tids, err);
 	if (r == 0)
 		r = s->prepared ? same_plan_as_prepared(s, req, err) : prepare_sets(s, req, err);
 	if (r < 0)
 		return r;
 	closep(&s->warm_fd);
-	r = place_prepared(s, req, err);
+	r = place_prepared(s, req, tids, n_tids, err);
 	forget_prepared(s);
 	return r;
 }
