@@ -397,6 +397,34 @@ static int64_t reply_id(json_object *obj)
 	return json_object_get_int64(id);
 }
 
+/* One wait on the socket, for input or for room for what is queued, until DEADLINE (-ETIMEDOUT)
+ * or the interrupt fd says stop (-EINTR); the tick runs when its period passes meanwhile. 0: read
+ * and write again. */
+static int wait_io(struct qmp *q, int64_t deadline, const char *what, struct ql_error *err)
+{
+	int timeout = remaining_ms(deadline);
+	if (timeout == 0)
+		return ql_error_set(err, ETIMEDOUT, "timed out waiting for qemu to answer %s",
+				    what);
+	struct pollfd pfd[2] = {
+	    {.fd = q->fd, .events = POLLIN | (q->out_len > 0 ? POLLOUT : 0)},
+	    {.fd = q->interrupt_fd, .events = POLLIN},
+	};
+	if (q->tick_ms > 0 && (timeout < 0 || timeout > q->tick_ms))
+		timeout = q->tick_ms;
+	/* POLLHUP/POLLERR need no case: the next read or write reports them. */
+	int n = poll(pfd, q->interrupt_fd >= 0 ? 2 : 1, timeout);
+	if (n < 0 && errno != EINTR)
+		return ql_error_set_errno(err, errno, "waiting for qemu on the QMP socket");
+	if (n == 0 && q->tick_ms > 0)
+		q->tick(q->tick_userdata);
+	if (q->interrupt_fd >= 0 && (pfd[1].revents & POLLIN) &&
+	    q->interrupted(q->interrupt_userdata))
+		return ql_error_set(err, EINTR, "interrupted while waiting for qemu to answer %s",
+				    what);
+	return 0;
+}
+
 /* Reads until the greeting (want_id 0) or the reply with want_id arrives; everything else read
  * meanwhile is dispatched (events) or dropped (other replies). */
 static int wait_for(struct qmp *q, int64_t want_id, const char *what, int64_t deadline,
@@ -429,29 +457,29 @@ static int wait_for(struct qmp *q, int64_t want_id, const char *what, int64_t de
 		r = fill_input(q, err);
 		if (r < 0)
 			return r;
-		if (r > 0)
-			continue;
+		if (r == 0)
+			r = wait_io(q, deadline, what, err);
+		if (r < 0)
+			return r;
+	}
+}
 
-		int timeout = remaining_ms(deadline);
-		if (timeout == 0)
-			return ql_error_set(err, ETIMEDOUT,
-					    "timed out waiting for qemu to answer %s", what);
-		struct pollfd pfd[2] = {
-		    {.fd = q->fd, .events = POLLIN | (q->out_len > 0 ? POLLOUT : 0)},
-		    {.fd = q->interrupt_fd, .events = POLLIN},
-		};
-		if (q->tick_ms > 0 && (timeout < 0 || timeout > q->tick_ms))
-			timeout = q->tick_ms;
-		/* POLLHUP/POLLERR need no case: the next read or write reports them. */
-		int n = poll(pfd, q->interrupt_fd >= 0 ? 2 : 1, timeout);
-		if (n < 0 && errno != EINTR)
-			return ql_error_set_errno(err, errno, "waiting for qemu on the QMP socket");
-		if (n == 0 && q->tick_ms > 0)
-			q->tick(q->tick_userdata);
-		if (q->interrupt_fd >= 0 && (pfd[1].revents & POLLIN) &&
-		    q->interrupted(q->interrupt_userdata))
-			return ql_error_set(
-			    err, EINTR, "interrupted while waiting for qemu to answer %s", what);
+int qmp_wait_input(struct qmp *q, int timeout_ms, struct ql_error *err)
+{
+	int r = qmp_check_usable(q, err);
+	if (r < 0)
+		return r;
+	int64_t deadline = deadline_after(timeout_ms);
+	for (;;) {
+		if (q->in_len > q->in_start || q->eof)
+			return 0;
+		r = flush_output(q, err);
+		if (r == 0)
+			r = fill_input(q, err);
+		if (r == 0)
+			r = wait_io(q, deadline, "anything", err);
+		if (r < 0)
+			return r;
 	}
 }
 

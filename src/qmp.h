@@ -51,6 +51,11 @@ bool qmp_wants_write(const struct qmp *q);
 #define QMP_PIPELINE_MAX 4
 int qmp_pipeline(struct qmp *q, const char *const *commands, struct ql_error *err);
 
+/* Waits until qemu has written something (its greeting, usually) or closed the connection,
+ * with the interrupt and the tick of the calls that wait for a reply; nothing read is consumed.
+ * -ETIMEDOUT, -EINTR (the interrupt). */
+int qmp_wait_input(struct qmp *q, int timeout_ms, struct ql_error *err);
+
 /* Waits for the greeting and sends qmp_capabilities (or waits for its reply, see qmp_pipeline).
  * -ETIMEDOUT, -ECONNRESET when qemu went away (EOF/ECONNRESET), -EPROTO on malformed input. */
 int qmp_handshake(struct qmp *q, int timeout_ms, struct ql_error *err);

@@ -411,42 +411,30 @@ static int startup_ended(struct start *st, const char *phase, struct vm_outcome 
 }
 
 /* Waits until qemu has written on QMP (its greeting) or closed it, or a stop signal arrived.
- * The handshake cannot watch the signalfd, and qemu may take long before greeting (mem-lock
- * of a big guest); a SIGTERM meanwhile must not wait for it. Returns the signal, or 0 to let
- * the handshake proceed (it reports timeouts and EOF itself). After a prepare it keeps the
+ * The handshake would wait for the greeting too, but a stop signal there is told to qemu over
+ * QMP, which a qemu that has not greeted cannot read; and qemu may take long before greeting
+ * (mem-lock of a big guest): a SIGTERM meanwhile must not wait for it. Returns the signal, or 0
+ * to let the handshake proceed (it reports timeouts and EOF itself). After a prepare it keeps the
  * migration lock warm meanwhile (pinning_keep_warm), for at most KEEP_WARM_BEFORE_GREETING_MS:
  * a qemu that mem-locks a big guest greets after seconds, and a grace period spent at the
  * greeting is then still shorter than the machine it builds. */
 #define KEEP_WARM_BEFORE_GREETING_MS 250
-static int wait_for_greeting(struct qmp *qmp, int sigfd, struct pinning *warm, int timeout_ms)
+static int wait_for_greeting(struct start *st, struct pinning *warm, int timeout_ms)
 {
-	int64_t start = now_ms(), deadline = start + timeout_ms;
-	for (;;) {
-		int64_t now = now_ms(), left = deadline - now;
-		if (left <= 0)
-			return 0;
-		bool ticking = warm && now - start < KEEP_WARM_BEFORE_GREETING_MS;
-		struct pollfd fds[2] = {
-		    {.fd = qmp_fd(qmp), .events = POLLIN},
-		    {.fd = sigfd, .events = POLLIN},
-		};
-		int n = poll(fds, 2,
-			     ticking && left > ISOLATION_KEEP_WARM_MS ? ISOLATION_KEEP_WARM_MS
-								      : (int)left);
-		if (n == 0 && ticking)
-			pinning_keep_warm(warm);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return 0;
-		if (fds[1].revents & POLLIN) {
-			int sig = supervise_take_stop_signal(sigfd);
-			if (sig)
-				return sig;
-		}
-		if (fds[0].revents)
-			return 0;
+	struct ql_error e = {0};
+	int r = -ETIMEDOUT;
+	qmp_set_interrupt(st->qmp, st->sigfd, stop_requested, st);
+	if (warm) {
+		qmp_set_tick(st->qmp, ISOLATION_KEEP_WARM_MS, pinning_keep_warm, warm);
+		r = qmp_wait_input(st->qmp, KEEP_WARM_BEFORE_GREETING_MS, &e);
+		qmp_set_tick(st->qmp, 0, NULL, NULL);
+		ql_error_clear(&e);
+		timeout_ms -= KEEP_WARM_BEFORE_GREETING_MS;
 	}
+	if (r == -ETIMEDOUT && timeout_ms > 0)
+		r = qmp_wait_input(st->qmp, timeout_ms, &e);
+	ql_error_clear(&e);
+	return r == -EINTR ? st->stop_signal : 0;
 }
 
 /* A stop signal during start-up: qemu ends (told over QMP once it answers there, else by
@@ -684,14 +672,13 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		goto out;
 	/* no tick (and no wake-up) for a backend with nothing to keep warm: affinity */
 	struct pinning *warm = pinning_keeps_warm(st->p->pinning) ? st->p->pinning : NULL;
-	int early_sig = wait_for_greeting(st->qmp, st->sigfd, warm, GREETING_TIMEOUT_MS);
+	int early_sig = wait_for_greeting(st, warm, GREETING_TIMEOUT_MS);
 	if (early_sig) {
 		r = stopped_during_start(st, early_sig, NULL, ret);
 		goto out; /* the prepare is undone there */
 	}
 	if (warm)
 		qmp_set_tick(st->qmp, ISOLATION_KEEP_WARM_MS, pinning_keep_warm, warm);
-	qmp_set_interrupt(st->qmp, st->sigfd, stop_requested, st);
 	r = qmp_handshake(st->qmp, GREETING_TIMEOUT_MS, err);
 	if (r < 0)
 		r = query_failed(st, r, "during the QMP handshake", ret, err);

@@ -846,6 +846,46 @@ static void test_tick(void **state)
 	ql_error_clear(&err);
 }
 
+static void count_tick(void *userdata)
+{
+	++*(int *)userdata;
+}
+
+static bool interrupt_always(void *userdata)
+{
+	(void)userdata;
+	return true;
+}
+
+/* qmp_wait_input: ticks and times out while qemu is silent, ends on the interrupt, and leaves
+ * what qemu wrote to the handshake that follows. */
+static void test_wait_input(void **state)
+{
+	struct pair *p = *state;
+	struct ql_error err = {0};
+	int ticks = 0;
+	qmp_set_tick(p->q, 5, count_tick, &ticks);
+	assert_int_equal(qmp_wait_input(p->q, 60, &err), -ETIMEDOUT);
+	ql_error_clear(&err);
+	assert_in_range(ticks, 2, 12);
+	qmp_set_tick(p->q, 0, NULL, NULL);
+
+	int sig[2];
+	assert_int_equal(pipe2(sig, O_CLOEXEC), 0);
+	assert_int_equal(write(sig[1], "s", 1), 1);
+	qmp_set_interrupt(p->q, sig[0], interrupt_always, NULL);
+	assert_int_equal(qmp_wait_input(p->q, TIMEOUT_MS, &err), -EINTR);
+	ql_error_clear(&err);
+	qmp_set_interrupt(p->q, -1, NULL, NULL);
+	close(sig[0]);
+	close(sig[1]);
+
+	srv_write(p->server, greeting);
+	assert_int_equal(qmp_wait_input(p->q, TIMEOUT_MS, &err), 0);
+	assert_int_equal(qmp_wait_input(p->q, 0, &err), 0); /* still unread */
+	handshake(p->q, p->server);
+}
+
 static char *make_event_line(size_t json_len)
 {
 	/* {"event": "BIG", "data": "xxx...x"} of exactly json_len bytes, then CRLF. */
@@ -1161,6 +1201,7 @@ int main(void)
 					    pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_timeout, pair_setup, pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_tick, pair_setup_handshake, pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_wait_input, pair_setup, pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_message_size_limit, pair_setup, pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_send_queue, pair_setup_handshake, pair_teardown),
 	    cmocka_unit_test(test_parse_cpus_valid),
