@@ -523,20 +523,24 @@ static int write_cpus(int dirfd, const char *rel, const struct cpu_list *cpus,
 }
 
 /* cpus then mems (a set with empty mems refuses tasks with ENOSPC). */
-static int make_set(int dirfd, const char *rel, const struct cpu_list *cpus, const char *mems,
-		    bool exist_ok, const struct ql_logger *log, const char *disp,
-		    struct ql_error *err)
+static int configure_set(int dirfd, const char *rel, const struct cpu_list *cpus, const char *mems,
+			 const struct ql_logger *log, const char *disp, struct ql_error *err)
 {
-	int r = cgroupfs_mkdir(dirfd, rel, exist_ok, log, disp, err);
-	if (r < 0)
-		return r;
-	r = write_cpus(dirfd, rel, cpus, log, disp, err);
+	int r = write_cpus(dirfd, rel, cpus, log, disp, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *file = join(rel, "cpuset.mems");
 	if (!file)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	return cgroupfs_write(dirfd, file, mems, log, disp, err);
+}
+
+/* A new set: one that exists already is an error (EEXIST). */
+static int make_set(int dirfd, const char *rel, const struct cpu_list *cpus, const char *mems,
+		    const struct ql_logger *log, const char *disp, struct ql_error *err)
+{
+	int r = cgroupfs_mkdir(dirfd, rel, false, log, disp, err);
+	return r < 0 ? r : configure_set(dirfd, rel, cpus, mems, log, disp, err);
 }
 
 static bool pid_in(const pid_t *pids, size_t n, pid_t pid)
@@ -975,7 +979,7 @@ static int open_prefix(struct cpuset_v1_state *s, struct v1_tree *t, struct ql_e
 	r = cgroupfs_mkdir(t->mfd, prefix, false, s->log, s->mount_path, err);
 	if (r == 0) {
 		s->touched = true;
-		r = make_set(t->mfd, prefix, m_cpus, mems, true, s->log, s->mount_path, err);
+		r = configure_set(t->mfd, prefix, m_cpus, mems, s->log, s->mount_path, err);
 	} else if (r == -EEXIST) {
 		ql_error_clear(err);
 		s->touched = true;
@@ -997,7 +1001,7 @@ static int ensure_pool(struct cpuset_v1_state *s, struct v1_tree *t, const struc
 	struct stat st;
 	if (fstatat(t->pfd, "pool", &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return 0;
-	int r = make_set(t->pfd, "pool", p->pool_before, t->p_mems, false, s->log, s->p_disp, err);
+	int r = make_set(t->pfd, "pool", p->pool_before, t->p_mems, s->log, s->p_disp, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *what = NULL;
@@ -1017,21 +1021,19 @@ static int create_vm_sets(struct cpuset_v1_state *s, struct v1_tree *t, const st
 	s->vm_created = true;
 	/* qemu initialises in the VM set without emulator_pinning: on every CPU the pool had, as
 	 * it would have without isolation; place narrows the set once qemu has left it */
-	r = make_set(t->pfd, vm, s->emulator ? p->vm : p->pool_before, t->p_mems, true, s->log,
-		     s->p_disp, err);
+	r = configure_set(t->pfd, vm, s->emulator ? p->vm : p->pool_before, t->p_mems, s->log,
+			  s->p_disp, err);
 	_cleanup_free_ char *emu_rel = join(vm, "emulator");
 	if (r == 0 && !emu_rel)
 		r = ql_error_set(err, ENOMEM, "out of memory");
 	if (r == 0 && s->emulator)
-		r = make_set(t->pfd, emu_rel, s->emulator, t->p_mems, false, s->log, s->p_disp,
-			     err);
+		r = make_set(t->pfd, emu_rel, s->emulator, t->p_mems, s->log, s->p_disp, err);
 	for (int c = cpu_list_next(p->vcpus, -1); r == 0 && c >= 0;
 	     c = cpu_list_next(p->vcpus, c)) {
 		_cleanup_free_ char *rel = vcpu_set_file(vm, (unsigned)c, NULL);
 		_cleanup_cpu_list_ struct cpu_list *one = cpu_list_of_one((unsigned)c);
-		r = rel && one
-			? make_set(t->pfd, rel, one, t->p_mems, false, s->log, s->p_disp, err)
-			: ql_error_set(err, ENOMEM, "out of memory");
+		r = rel && one ? make_set(t->pfd, rel, one, t->p_mems, s->log, s->p_disp, err)
+			       : ql_error_set(err, ENOMEM, "out of memory");
 	}
 	return r;
 }
