@@ -477,7 +477,7 @@ int qmp_wait_input(struct qmp *q, int timeout_ms, struct ql_error *err)
 		if (r == 0)
 			r = fill_input(q, err);
 		if (r == 0)
-			r = wait_io(q, deadline, "anything", err);
+			r = wait_io(q, deadline, "on its QMP socket", err);
 		if (r < 0)
 			return r;
 	}

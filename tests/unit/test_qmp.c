@@ -867,7 +867,8 @@ static void test_wait_input(void **state)
 	qmp_set_tick(p->q, 5, count_tick, &ticks);
 	assert_int_equal(qmp_wait_input(p->q, 60, &err), -ETIMEDOUT);
 	ql_error_clear(&err);
-	assert_in_range(ticks, 2, 12);
+	/* one every 5 ms, the last wait (shorter) included; a loaded host may run fewer */
+	assert_in_range(ticks, 1, 13);
 	qmp_set_tick(p->q, 0, NULL, NULL);
 
 	int sig[2];
