@@ -140,8 +140,8 @@ int main(int argc, char **argv)
 	for (const char *want = "\"id\": 2}";;) {
 		char *got = strstr(buf, want);
 		if (!got || !strchr(got, '\n')) {
-			/* like the launcher's keep_warm: a no-op move every 3 ms keeps the vCPU moves
-			 * from waiting for an RCU grace period (bench/RESULTS.md) */
+			/* like the launcher's keep_warm: a no-op move every 3 ms keeps the vCPU
+			 * moves from waiting for an RCU grace period (bench/RESULTS.md) */
 			struct pollfd pfd = {.fd = sv[0], .events = POLLIN};
 			if (poll(&pfd, 1, warm_fd >= 0 ? 3 : -1) == 0) {
 				if (write(warm_fd, pidtext, strlen(pidtext)) < 0)
