@@ -410,20 +410,19 @@ static int startup_ended(struct start *st, const char *phase, struct vm_outcome 
 	return 0;
 }
 
-/* Waits until qemu has written on QMP (its greeting) or closed it, or a stop signal arrived.
- * The handshake would wait for the greeting too, but a stop signal there is told to qemu over
- * QMP, which a qemu that has not greeted cannot read; and qemu may take long before greeting
- * (mem-lock of a big guest): a SIGTERM meanwhile must not wait for it. Returns the signal, or 0
- * to let the handshake proceed (it reports timeouts and EOF itself). After a prepare it keeps the
- * migration lock warm meanwhile (pinning_keep_warm), for at most KEEP_WARM_BEFORE_GREETING_MS:
- * a qemu that mem-locks a big guest greets after seconds, and a grace period spent at the
- * greeting is then still shorter than the machine it builds. */
+/* Waits until qemu has written on QMP (its greeting) or closed it, or a stop signal arrived (the
+ * QMP interrupt start() sets). The handshake would wait for the greeting too, but a stop signal
+ * there is told to qemu over QMP, which a qemu that has not greeted cannot read; and qemu may take
+ * long before greeting (mem-lock of a big guest): a SIGTERM meanwhile must not wait for it. Returns
+ * the signal, or 0 to let the handshake proceed (it reports timeouts and EOF itself). After a
+ * prepare it keeps the migration lock warm meanwhile (pinning_keep_warm), for at most
+ * KEEP_WARM_BEFORE_GREETING_MS: a qemu that mem-locks a big guest greets after seconds, and a grace
+ * period spent at the greeting is then still shorter than the machine it builds. */
 #define KEEP_WARM_BEFORE_GREETING_MS 250
 static int wait_for_greeting(struct start *st, struct pinning *warm, int timeout_ms)
 {
 	struct ql_error e = {0};
 	int r = -ETIMEDOUT;
-	qmp_set_interrupt(st->qmp, st->sigfd, stop_requested, st);
 	if (warm) {
 		qmp_set_tick(st->qmp, ISOLATION_KEEP_WARM_MS, pinning_keep_warm, warm);
 		r = qmp_wait_input(st->qmp, KEEP_WARM_BEFORE_GREETING_MS, &e);
@@ -672,6 +671,8 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		goto out;
 	/* no tick (and no wake-up) for a backend with nothing to keep warm: affinity */
 	struct pinning *warm = pinning_keeps_warm(st->p->pinning) ? st->p->pinning : NULL;
+	/* a stop signal ends every wait of the start-up, this one and the handshake's on */
+	qmp_set_interrupt(st->qmp, st->sigfd, stop_requested, st);
 	int early_sig = wait_for_greeting(st, warm, GREETING_TIMEOUT_MS);
 	if (early_sig) {
 		r = stopped_during_start(st, early_sig, NULL, ret);
