@@ -5,9 +5,10 @@ Usage (root, cpuset v1): bench/ab.py [--runs N] [--vcpus 2] [--floor F] LAUNCHER
 Prints, per launcher, the median of its paired differences against bare qemu (wall and CPU of
 the whole run). With --floor (bench/floor.c built) two more variants run in the same rounds: the
 floor with no cpusets (one more exec, qemu -S and its QMP start-up: what any launcher that pins
-before the guest runs pays) and the floor with the launcher's cpuset layout and moves. A measurement, not a test: it asserts nothing about the figures. The guest exits
-at once through isa-debug-exit (status 11); every vCPU is pinned to host CPU 1 in a delegated
-cpuset subtree /sys/fs/cgroup/cpuset/qlab-<pid>, removed at the end with everything in it.
+before the guest runs pays) and the floor with the launcher's cpuset layout and moves. A
+measurement, not a test: it asserts nothing about the figures. The guest exits at once through
+isa-debug-exit (status 11); every vCPU is pinned to host CPU 1 in a delegated cpuset subtree
+/sys/fs/cgroup/cpuset/qlab-<pid>, removed at the end with everything in it.
 """
 import argparse
 import os

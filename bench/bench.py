@@ -375,35 +375,31 @@ def bench_qmp_round_trips(bare, env, runs):
         d.line()  # greeting
         d.cmd("qmp_capabilities", 1)
         i = 10
-        for name in ("query-status", "query-cpus-fast"):
+
+        def round_trips(request, ids=1):
+            """Median ms from writing request(last id) to reading the reply with that id."""
+            nonlocal i
             ts = []
             for _ in range(runs):
-                i += 1
+                i += ids
                 t = time.perf_counter_ns()
-                d.cmd(name, i)
+                a.sendall(request(i))
+                while b'"id": %d' % i not in d.line():
+                    pass
                 ts.append((time.perf_counter_ns() - t) / 1e6)
-            out[name] = med(ts)
-        ts = []
-        for _ in range(runs):
-            i += 2
-            t = time.perf_counter_ns()
-            a.sendall(b'{"execute":"query-cpus-fast","id":%d}\n{"execute":"query-status",'
-                      b'"id":%d}\n' % (i - 1, i))
-            while b'"id": %d' % i not in d.line():
-                pass
-            ts.append((time.perf_counter_ns() - t) / 1e6)
-        out["both, written at once"] = med(ts)
+            return med(ts)
+
+        for name in ("query-status", "query-cpus-fast"):
+            out[name] = round_trips(
+                lambda i, n=name: b'{"execute":"%s","id":%d}\n' % (n.encode(), i))
+        out["both, written at once"] = round_trips(
+            lambda i: b'{"execute":"query-cpus-fast","id":%d}\n{"execute":"query-status",'
+                      b'"id":%d}\n' % (i - 1, i), ids=2)
         # QEMU 7.2's monitor reads its socket one byte per event-loop turn (monitor_can_read
         # returns 1): the same query-status with 200 blanks inside shows the price of a byte
-        ts = []
-        for _ in range(runs):
-            i += 1
-            t = time.perf_counter_ns()
-            a.sendall(b'{"execute":"query-status",%s"id":%d}\n' % (b" " * 200, i))
-            while b'"id": %d' % i not in d.line():
-                pass
-            ts.append((time.perf_counter_ns() - t) / 1e6)
-        out["byte"] = (med(ts) - out["query-status"]) / 200
+        padded = round_trips(
+            lambda i: b'{"execute":"query-status",%s"id":%d}\n' % (b" " * 200, i))
+        out["byte"] = (padded - out["query-status"]) / 200
     finally:
         a.close()
         kill_tree(pid)  # qemu -S runs on without its QMP peer
@@ -690,21 +686,21 @@ def main():
                 f"share {Q - B:.2f} ms, the launcher's own share {L - Q:.2f} ms. CPU ms (user+sys, "
                 f"all processes) median: launcher run {med(cpu['launcher']):.1f}, bare "
                 f"{med(cpu['bare']):.1f}, bare+QMP {med(cpu['qmp']):.1f}")
+            rows.append((f"  median of the paired differences, {n} vCPUs", f"{pair:.2f} ms",
+                         "-", None))
             if "floor" in s:
                 F = med(s["floor"])
-                rows.append((f"  median of the paired differences, {n} vCPUs", f"{pair:.2f} ms",
-                             "-", None))
                 for k, what in (("floor_qmp", "QMP only"), ("floor", "cpusets")):
                     fp = med([x - y for x, y in zip(s[k], s["bare"])])
                     rows.append((f"  prototype floor ({what}) - bare, paired, {n} vCPUs",
                                  f"{fp:.2f} ms", "-", None))
-                rows.append((f"  launcher - prototype floor, {n} vCPUs", f"{L - F:.2f} ms", "-",
-                             None))
+                lf = med([x - y for x, y in zip(s["launcher"], s["floor"])])
+                rows.append((f"  launcher - prototype floor (cpusets), paired, {n} vCPUs",
+                             f"{lf:.2f} ms", "-", None))
                 details.append(
                     f"{n} vCPUs, prototype floor (same layout and moves, pipelined QMP): "
                     f"{F:.2f} [{q25(s['floor']):.1f}..{q75(s['floor']):.1f}] ms, ratio to bare "
-                    f"{F / B:.3f}; median of paired differences launcher - floor "
-                    f"{med([x - y for x, y in zip(s['launcher'], s['floor'])]):.2f} ms")
+                    f"{F / B:.3f}; median of paired differences launcher - floor {lf:.2f} ms")
             if n == 2:
                 details.append("bare command: " + shlex.join(bare))
 
