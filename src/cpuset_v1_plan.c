@@ -11,30 +11,38 @@ int v1_others_init(struct v1_others *o)
 {
 	*o = (struct v1_others){0};
 	o->vcpu_cpus = cpu_list_new(0);
-	o->owner = calloc(CPU_LIST_MAX_CPUS, sizeof(char *));
-	if (!o->vcpu_cpus || !o->owner) {
-		v1_others_done(o);
-		return -ENOMEM;
-	}
-	return 0;
+	return o->vcpu_cpus ? 0 : -ENOMEM;
 }
 
 int v1_others_add(struct v1_others *o, const char *name, unsigned cpu)
 {
 	if (cpu >= CPU_LIST_MAX_CPUS)
 		return -ERANGE;
-	if (cpu_list_add(o->vcpu_cpus, cpu) < 0 ||
-	    (!o->owner[cpu] && !(o->owner[cpu] = strdup(name))))
+	if (cpu_list_has(o->vcpu_cpus, cpu))
+		return 0;
+	struct v1_owner *n = reallocarray(o->owners, o->n_owners + 1, sizeof(*n));
+	if (!n)
 		return -ENOMEM;
-	return 0;
+	o->owners = n;
+	if (!(n[o->n_owners].vm = strdup(name)))
+		return -ENOMEM;
+	n[o->n_owners++].cpu = cpu;
+	return cpu_list_add(o->vcpu_cpus, cpu) < 0 ? -ENOMEM : 0;
+}
+
+const char *v1_others_owner(const struct v1_others *o, unsigned cpu)
+{
+	for (size_t i = 0; i < o->n_owners; i++)
+		if (o->owners[i].cpu == cpu)
+			return o->owners[i].vm;
+	return NULL;
 }
 
 void v1_others_done(struct v1_others *o)
 {
-	if (o->owner)
-		for (size_t i = 0; i < CPU_LIST_MAX_CPUS; i++)
-			free(o->owner[i]);
-	free(o->owner);
+	for (size_t i = 0; i < o->n_owners; i++)
+		free(o->owners[i].vm);
+	free(o->owners);
 	cpu_list_free(o->vcpu_cpus);
 	*o = (struct v1_others){0};
 }
@@ -56,7 +64,7 @@ static int check_cpus(const struct v1_host *h, const struct cpu_list *cpus, cons
 		if (cpu_list_has(h->others->vcpu_cpus, (unsigned)c))
 			return ql_error_set(err, EBUSY,
 					    "%shost CPU %d is pinned by running VM `%s`", role, c,
-					    h->others->owner[c]);
+					    v1_others_owner(h->others, (unsigned)c));
 		if (!cpu_list_has(h->p_cpus, (unsigned)c)) {
 			_cleanup_free_ char *t = cpu_list_format(h->p_cpus);
 			return ql_error_set(err, EINVAL,

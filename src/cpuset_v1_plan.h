@@ -10,15 +10,24 @@
 #include "isolation.h"
 
 /* The live VMs under <prefix>: the union of their cpuN sets and the owner of each CPU. */
+struct v1_owner {
+	unsigned cpu;
+	char *vm;
+};
 struct v1_others {
 	struct cpu_list *vcpu_cpus;
-	char **owner; /* indexed by CPU (CPU_LIST_MAX_CPUS entries), NULL when free */
+	/* Who holds each CPU of vcpu_cpus, read only for conflict messages: a short list, not an
+	 * array over every possible CPU, which this start-up path would zero and free each time. */
+	struct v1_owner *owners;
+	size_t n_owners;
 	bool ours_running;
 	size_t live; /* VMs with tasks (ours included when it runs) */
 };
 int v1_others_init(struct v1_others *o);
 /* Records that VM `name` holds a set for `cpu`. */
 int v1_others_add(struct v1_others *o, const char *name, unsigned cpu);
+/* The VM holding `cpu` (the first one recorded), or NULL. */
+const char *v1_others_owner(const struct v1_others *o, unsigned cpu);
 void v1_others_done(struct v1_others *o);
 
 struct v1_host {

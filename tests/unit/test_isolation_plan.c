@@ -407,6 +407,11 @@ static void test_v1_conflicts_and_limits(void **state)
 	struct request r;
 	assert_int_equal(v1_others_init(&o), 0);
 	assert_int_equal(v1_others_add(&o, "other", 2), 0);
+	assert_int_equal(v1_others_add(&o, "late", 2), 0); /* the first VM recorded is named */
+	assert_int_equal(v1_others_add(&o, "big", CPU_LIST_MAX_CPUS - 1), 0);
+	assert_int_equal(v1_others_add(&o, "big", CPU_LIST_MAX_CPUS), -ERANGE);
+	assert_string_equal(v1_others_owner(&o, CPU_LIST_MAX_CPUS - 1), "big");
+	assert_null(v1_others_owner(&o, 3));
 	struct cpu_list *p_cpus = cpus("0-3");
 	struct v1_host h = {.p_disp = "/m/qemu", .vm = "vm", .p_cpus = p_cpus, .others = &o};
 
