@@ -4,13 +4,13 @@
 #include "yaml_tree_private.h"
 
 #include <errno.h>
-#include <libfyaml.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fyaml.h"
 #include "macro.h"
 #include "utf8.h"
 
@@ -160,15 +160,16 @@ static int check_bytes(struct ctx *c, const char *text, size_t len)
 /* Events -> tree. */
 
 struct diag_capture {
+	const struct fyaml *fy;
 	char *first; /* first "[ERR]" line libfyaml logged (token errors are collected) */
 };
 
 /* The first error libfyaml collected for a token (build_tree sets collect mode), or NULL. */
-static const struct fy_diag_error *first_collected(struct fy_diag *diag)
+static const struct fy_diag_error *first_collected(const struct fyaml *fy, struct fy_diag *diag)
 {
 	void *it = NULL;
 	const struct fy_diag_error *e;
-	while ((e = fy_diag_errors_iterate(diag, &it)))
+	while ((e = fy->diag_errors_iterate(diag, &it)))
 		if (e->type >= FYET_ERROR)
 			return e;
 	return NULL;
@@ -181,7 +182,7 @@ static void diag_output(struct fy_diag *diag, void *user, const char *buf, size_
 	 * `%YAML 2.0`) still come here as "<LINE: COL0>: [ERR]: MESSAGE". Keep the first error,
 	 * whichever way it came. */
 	if (dc->first || !buf || len == 0 || !memmem(buf, len, ": [ERR]: ", 9) ||
-	    first_collected(diag))
+	    first_collected(dc->fy, diag))
 		return;
 	dc->first = strndup(buf, len);
 }
@@ -199,12 +200,12 @@ static int fail_syntax_err(struct ctx *c, const char *diag, const char *e, struc
 }
 
 /* The parse failed: libfyaml's first error, at its position, as our message. */
-static int fail_syntax(struct ctx *c, struct fy_diag *diag, const char *logged,
-		       struct ql_mark fallback)
+static int fail_syntax(struct ctx *c, const struct fyaml *fy, struct fy_diag *diag,
+		       const char *logged, struct ql_mark fallback)
 {
 	if (logged)
 		return fail_syntax_err(c, logged, strstr(logged, ": [ERR]: "), fallback);
-	const struct fy_diag_error *e = first_collected(diag);
+	const struct fy_diag_error *e = first_collected(fy, diag);
 	if (!e || !e->msg)
 		return fail(c, fallback, "invalid YAML");
 	struct ql_mark m = fallback;
@@ -301,6 +302,7 @@ struct builder {
 	size_t nodes;
 	unsigned documents;
 	struct ql_mark last; /* position of the last node seen, for nodes libfyaml gives none */
+	const struct fyaml *fy;
 };
 
 /* Anchors and aliases are refused outright rather than expanded with a bound: a definition has
@@ -309,20 +311,20 @@ struct builder {
 static int builder_add(struct builder *b, struct fy_event *ev, struct ynode **ret)
 {
 	struct ctx *c = b->c;
-	struct ql_mark m = to_mark(fy_event_start_mark(ev));
-	struct fy_token *anchor = fy_event_get_anchor_token(ev);
-	struct fy_token *tag = fy_event_get_tag_token(ev);
+	struct ql_mark m = to_mark(b->fy->event_start_mark(ev));
+	struct fy_token *anchor = b->fy->event_get_anchor_token(ev);
+	struct fy_token *tag = b->fy->event_get_tag_token(ev);
 
 	if (m.line == 0)
 		m = b->last;
 	if (anchor) {
-		struct ql_mark am = to_mark(fy_token_start_mark(anchor));
+		struct ql_mark am = to_mark(b->fy->token_start_mark(anchor));
 		if (am.column > 1)
 			am.column--; /* the token starts after the `&` */
 		return fail(c, am.line ? am : m, "anchors (&name) and aliases are not supported");
 	}
 	if (tag) {
-		struct ql_mark tm = to_mark(fy_token_start_mark(tag));
+		struct ql_mark tm = to_mark(b->fy->token_start_mark(tag));
 		return fail(c, tm.line ? tm : m,
 			    "tags (!tag) are not supported; values are always taken as written");
 	}
@@ -358,12 +360,12 @@ static int builder_event(struct builder *b, struct fy_event *ev)
 	switch (ev->type) {
 	case FYET_DOCUMENT_START:
 		if (++b->documents > 1) {
-			struct ql_mark m = to_mark(fy_event_start_mark(ev));
+			struct ql_mark m = to_mark(b->fy->event_start_mark(ev));
 			return fail(c, m.line ? m : b->last, "only one YAML document is allowed");
 		}
 		return 0;
 	case FYET_ALIAS: {
-		struct ql_mark m = to_mark(fy_event_start_mark(ev));
+		struct ql_mark m = to_mark(b->fy->event_start_mark(ev));
 		if (m.column > 1)
 			m.column--; /* the token starts after the `*` */
 		return fail(c, m.line ? m : b->last,
@@ -374,29 +376,29 @@ static int builder_event(struct builder *b, struct fy_event *ev)
 		if (r < 0)
 			return r;
 		n->type = YN_SCALAR;
-		struct fy_token *t = fy_event_get_token(ev);
-		const struct fy_mark *ts = t ? fy_token_start_mark(t) : NULL;
-		const struct fy_mark *te = t ? fy_token_end_mark(t) : NULL;
+		struct fy_token *t = b->fy->event_get_token(ev);
+		const struct fy_mark *ts = t ? b->fy->token_start_mark(t) : NULL;
+		const struct fy_mark *te = t ? b->fy->token_end_mark(t) : NULL;
 		size_t len = 0;
 		const char *text = "";
-		if (t && fy_token_scalar_style(t) == FYSS_SINGLE_QUOTED && ts && te &&
+		if (t && b->fy->token_scalar_style(t) == FYSS_SINGLE_QUOTED && ts && te &&
 		    ts->input_pos <= te->input_pos && te->input_pos <= b->src_len) {
 			n->text = decode_single_quoted(b->doc, b->src + ts->input_pos,
 						       te->input_pos - ts->input_pos, &len);
 			text = n->text;
 		} else {
-			text = t ? fy_token_get_text(t, &len) : "";
+			text = t ? b->fy->token_get_text(t, &len) : "";
 			if (text && (n->text = yaml_doc_text(b->doc, len)))
 				memcpy(n->text, text, len);
 		}
 		if (!text || !n->text)
 			return oom(c);
 		n->len = len;
-		n->plain = !t || fy_token_scalar_style(t) == FYSS_PLAIN;
+		n->plain = !t || b->fy->token_scalar_style(t) == FYSS_PLAIN;
 		/* libfyaml places a quoted scalar at its first character; point at the quote */
 		if (t && n->mark.column > 1 &&
-		    (fy_token_scalar_style(t) == FYSS_SINGLE_QUOTED ||
-		     fy_token_scalar_style(t) == FYSS_DOUBLE_QUOTED))
+		    (b->fy->token_scalar_style(t) == FYSS_SINGLE_QUOTED ||
+		     b->fy->token_scalar_style(t) == FYSS_DOUBLE_QUOTED))
 			n->mark.column--;
 		if (memchr(text, '\0', len))
 			return fail(c, n->mark, "NUL character in a value");
@@ -529,9 +531,16 @@ static int check_duplicates(struct ctx *c, const struct yaml_doc *doc)
 
 static int build_tree(struct ctx *c, const char *text, size_t len, struct yaml_doc *doc)
 {
-	struct diag_capture dc = {0};
+	struct ql_error e = {0};
+	const struct fyaml *fy = fyaml_get(&e);
+	if (!fy) {
+		int r = ql_error_set(c->err, e.code, "%s: %s", c->path, e.msg);
+		ql_error_clear(&e);
+		return r;
+	}
+	struct diag_capture dc = {.fy = fy};
 	struct fy_diag_cfg dcfg;
-	fy_diag_cfg_default(&dcfg);
+	fy->diag_cfg_default(&dcfg);
 	/* Nothing may reach stderr: libfyaml's report goes to diag_output, we rephrase it. */
 	dcfg.fp = NULL;
 	dcfg.output_fn = diag_output;
@@ -546,45 +555,50 @@ static int build_tree(struct ctx *c, const char *text, size_t len, struct yaml_d
 	dcfg.position_width = 0;
 	dcfg.type_width = 0;
 	dcfg.module_width = 0;
-	struct fy_diag *diag = fy_diag_create(&dcfg);
+	struct fy_diag *diag = fy->diag_create(&dcfg);
 	if (!diag)
 		return oom(c);
 	/* Collected, an error is not displayed: libfyaml 0.7.12 underlines the token with `~`
 	 * into a buffer sized for 80 columns, so a long (tab-expanded) line overflows its stack
 	 * (the fuzz crash in fuzz/corpus/definition/crash-libfyaml-tilde-overflow.yml). */
-	fy_diag_set_collect_errors(diag, true);
+	fy->diag_set_collect_errors(diag, true);
 
 	struct fy_parse_cfg pcfg = {
 	    .flags = FYPCF_DEFAULT_VERSION_1_2 | FYPCF_JSON_NONE | FYPCF_DISABLE_MMAP_OPT,
 	    .diag = diag,
 	};
-	struct fy_parser *fyp = fy_parser_create(&pcfg);
+	struct fy_parser *fyp = fy->parser_create(&pcfg);
 	if (!fyp) {
-		fy_diag_destroy(diag);
+		fy->diag_destroy(diag);
 		return oom(c);
 	}
 
 	_cleanup_free_ struct ynode **stack = calloc(c->lim->max_depth + 1, sizeof(*stack));
 	if (!stack) {
-		fy_parser_destroy(fyp);
-		fy_diag_destroy(diag);
+		fy->parser_destroy(fyp);
+		fy->diag_destroy(diag);
 		return oom(c);
 	}
-	struct builder b = {
-	    .c = c, .src = text, .src_len = len, .doc = doc, .stack = stack, .last = {1, 1}};
-	int r = fy_parser_set_string(fyp, text, len) < 0 ? oom(c) : 0;
+	struct builder b = {.c = c,
+			    .src = text,
+			    .src_len = len,
+			    .doc = doc,
+			    .stack = stack,
+			    .last = {1, 1},
+			    .fy = fy};
+	int r = fy->parser_set_string(fyp, text, len) < 0 ? oom(c) : 0;
 	while (r == 0) {
-		struct fy_event *ev = fy_parser_parse(fyp);
+		struct fy_event *ev = fy->parser_parse(fyp);
 		if (!ev) {
-			if (fy_parser_get_stream_error(fyp))
-				r = fail_syntax(c, diag, dc.first, b.last);
+			if (fy->parser_get_stream_error(fyp))
+				r = fail_syntax(c, fy, diag, dc.first, b.last);
 			break;
 		}
 		r = builder_event(&b, ev);
-		fy_parser_event_free(fyp, ev);
+		fy->parser_event_free(fyp, ev);
 	}
-	fy_parser_destroy(fyp);
-	fy_diag_destroy(diag);
+	fy->parser_destroy(fyp);
+	fy->diag_destroy(diag);
 	free(dc.first);
 
 	return r == 0 ? check_duplicates(c, doc) : r;

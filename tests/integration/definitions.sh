@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 DEFS=$(cd "$(dirname "$0")/../data/defs" && pwd)
 bad=("$DEFS"/bad/*.yml)
-plan $((${#bad[@]} + 3))
+plan $((${#bad[@]} + 5))
 
 # A qemu stand-in that leaves a mark if anything ever executes it.
 printf '#!/bin/sh\ntouch %s/ran\n' "$SCRATCH" >"$SCRATCH/qemu"
@@ -33,3 +33,16 @@ export QEMU_LAUNCHER_CONFIG_DIR=$DEFS
 s=$("$QL" --dry-run readme-structured | head -n1)
 expect_eq "specification example: strings form == structured form" "$s" "$("$QL" --dry-run readme-strings | head -n1)"
 expect_eq "specification example: mixed form == structured form" "$s" "$("$QL" --dry-run readme-mixed | head -n1)"
+
+# libfyaml is loaded only for what the fast reader gives up on (src/fyaml.h): the dynamic loader's
+# own log of the libraries it opens (LD_DEBUG=files) shows whether it was.
+libs=$(LD_DEBUG=files "$QL" --dry-run readme-structured 2>&1 >/dev/null)
+check "a plain definition is read without loading libfyaml" \
+	bash -c '! grep -q "file=libfyaml" <<<"$1"' _ "$libs"
+printf 'launcher:\n  binary: %s\nqemu:\n- name: >-\n    folded\n    text\n' "$SCRATCH/qemu" \
+	>"$CONF/block.yml"
+libs=$(QEMU_LAUNCHER_CONFIG_DIR=$CONF LD_DEBUG=files "$QL" --dry-run block 2>&1 >/dev/null)
+check "a folded block scalar (left to libfyaml) loads it on demand and parses" \
+	bash -c 'grep -q "file=libfyaml.so.0 \[0\];  dynamically loaded by" <<<"$1" &&
+		grep -q "^$2 -name '"'"'folded text'"'"'$" <<<"$3"' _ "$libs" "$SCRATCH/qemu" \
+	"$(QEMU_LAUNCHER_CONFIG_DIR=$CONF "$QL" --dry-run block 2>&1)"

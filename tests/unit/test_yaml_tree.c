@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fyaml.h"
 #include "macro.h"
 #include "yaml_tree_private.h"
 
@@ -277,10 +278,35 @@ static void test_duplicate_keys(void **state)
 	assert_true(compare("many keys", many, strlen(many)));
 }
 
+/* libfyaml is loaded on first use: a missing library or function is an error naming it, never a
+ * crash later; loaded, its functions are the library's own. */
+static void test_fyaml_loading(void **state)
+{
+	(void)state;
+	struct fyaml f;
+	struct ql_error err = {0};
+	assert_int_equal(fyaml_open("libql-no-such-library.so.0", &f, &err), -ENOPKG);
+	assert_non_null(strstr(err.msg, "this definition needs libfyaml: "));
+	assert_non_null(strstr(err.msg, "libql-no-such-library.so.0"));
+	ql_error_clear(&err);
+	assert_int_equal(fyaml_open("libc.so.6", &f, &err), -ENOPKG);
+	assert_string_equal(err.msg, "libc.so.6 has no fy_diag_cfg_default");
+	ql_error_clear(&err);
+
+	assert_int_equal(fyaml_open("libfyaml.so.0", &f, &err), 0);
+	const struct fyaml *got = fyaml_get(&err);
+	assert_non_null(got);
+	assert_ptr_equal(got, fyaml_get(&err)); /* loaded once */
+	assert_ptr_equal(f.parser_create, got->parser_create);
+	assert_ptr_equal(f.token_scalar_style, got->token_scalar_style);
+	assert_null(err.msg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_constructs),
+	    cmocka_unit_test(test_fyaml_loading),
 	    cmocka_unit_test(test_duplicate_keys),
 	    cmocka_unit_test(test_mutations),
 	    cmocka_unit_test(test_repository_definitions),
