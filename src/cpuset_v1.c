@@ -95,15 +95,17 @@ struct mount_match {
 	char fstype[64];
 	char source[64];
 	bool has_cpuset;
-	bool cgroup2_with_cpuset; /* some cgroup2 mount offers cpuset: v1 mounting would fail */
+	bool cgroup2_with_cpuset; /* some cgroup2 mount offers cpuset: v1 mounting would fail (only
+				   * found when asked) */
 	/* where the cpuset v1 hierarchy's root is mounted already, or "": mounting it anywhere
 	 * else gives that same hierarchy (the kernel has one per controller) */
 	char cpuset_root[PATH_MAX];
 };
 
 /* Finds the mount containing path (longest mount point prefix; later lines win ties, they are
- * mounted on top). */
-static int find_mount(const char *path, struct mount_match *ret, struct ql_error *err)
+ * mounted on top). With `cgroup2`, also whether a cgroup2 mount offers cpuset (a file more to
+ * read per cgroup2 mount: only a launcher about to mount asks). */
+static int find_mount(const char *path, bool cgroup2, struct mount_match *ret, struct ql_error *err)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
@@ -135,7 +137,7 @@ static int find_mount(const char *path, struct mount_match *ret, struct ql_error
 		char *mp = tok[4];
 		unescape_mountinfo(mp);
 		bool cpuset = superopts && option_present(superopts, "cpuset");
-		if (streq(fstype, "cgroup2")) {
+		if (cgroup2 && streq(fstype, "cgroup2")) {
 			char ctl[PATH_MAX + 32];
 			snprintf(ctl, sizeof(ctl), "%s/cgroup.controllers", mp);
 			FILE *c = fopen(ctl, "re");
@@ -246,7 +248,7 @@ static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 	if (r < 0)
 		return r;
 	struct mount_match mm;
-	r = find_mount(m, &mm, err);
+	r = find_mount(m, false, &mm, err);
 	if (r < 0)
 		return r;
 
@@ -288,7 +290,8 @@ static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 					    "`%s` is not a cpuset mount and mounting there is not "
 					    "allowed",
 					    m);
-		if (mm.cgroup2_with_cpuset)
+		struct mount_match all;
+		if (find_mount(m, true, &all, NULL) == 0 && all.cgroup2_with_cpuset)
 			return ql_error_set(
 			    err, ENOTSUP,
 			    "the cpuset controller is bound to cgroup v2; it cannot be "
@@ -934,8 +937,8 @@ static int cpuset_v1_reclaim(void *state, struct ql_error *err)
 	pfd = mfd = -1;
 	/* the run may have mounted the hierarchy itself after this state was made */
 	struct mount_match mm;
-	if (find_mount(s->mount_path, &mm, NULL) == 0 && streq(mm.mountpoint, s->mount_path) &&
-	    streq(mm.source, MOUNT_SOURCE))
+	if (find_mount(s->mount_path, false, &mm, NULL) == 0 &&
+	    streq(mm.mountpoint, s->mount_path) && streq(mm.source, MOUNT_SOURCE))
 		s->launcher_mount = true;
 	unmount_hierarchy(s);
 	return 0;

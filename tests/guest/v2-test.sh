@@ -4,7 +4,7 @@
 # /fake-qemu standing in for qemu. Prints "V2TAP: ..." lines; the host turns them into TAP.
 CG=/sys/fs/cgroup
 DRV=/v2drive
-PLAN=93
+PLAN=95
 
 . /guest-lib.sh
 
@@ -337,6 +337,22 @@ if [ -x "$QL" ]; then
 		sh -c "[ -n '$Q' ] && [ -z \"\$(pidof fake-qemu)\" ] && [ ! -e $CG/qemu ]"
 else
 	skipn 22 "no static qemu-launcher in the guest"
+fi
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 10. a cpuset v1 mount path on a host whose cgroup2 holds the cpuset controller: mounting v1
+# there would fail, so the v1 backend refuses before touching anything and says why ----------
+if [ -x "$QL" ]; then
+	mkdir -p /tmp/not-a-cpuset
+	QEMU_LAUNCHER_CPUSET_MOUNT_PATH=/tmp/not-a-cpuset QEMU_LAUNCHER_CGROUP2_ROOT=/tmp/not-a-cpuset \
+		"$QL" --dry-run lt >$T/v1m.out 2>$T/v1m.err </dev/null
+	check "cpuset v1 where cgroup2 has cpuset: refused, naming the reason" contains $T/v1m.err \
+		"cpuset v1: the cpuset controller is bound to cgroup v2; it cannot be mounted as cpuset v1 at \`/tmp/not-a-cpuset\`" ||
+		dump_err v1m
+	check "... nothing mounted or created there" sh -c \
+		"! grep -q ' /tmp/not-a-cpuset ' /proc/self/mountinfo && [ -z \"\$(ls -A /tmp/not-a-cpuset)\" ]"
+else
+	skipn 2 "no static qemu-launcher in the guest"
 fi
 
 tap "# guest test done, uptime $(cut -d' ' -f1 /proc/uptime)"
