@@ -615,14 +615,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--launcher", required=True)
     ap.add_argument("--floor", help="bench/floor.c built: the prototype floor, same runs")
+    ap.add_argument("--machine", help="bench/machine.c built: what process work costs here")
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--cont-runs", type=int, default=10)
     ap.add_argument("--settle", type=float, default=6.5)
     ap.add_argument("--window", type=float, default=10.0)
     ap.add_argument("--breakdown-runs", type=int, default=20)
-    ap.add_argument("--only", default="overhead,qmp,idle,cont,breakdown,isolation",
-                    help="comma-separated sections: overhead, qmp (qemu's price per QMP "
+    ap.add_argument("--only", default="machine,overhead,qmp,idle,cont,breakdown,isolation",
+                    help="comma-separated sections: machine (a page fault, a fork, an exec "
+                    "here), overhead, qmp (qemu's price per QMP "
                     "command, one more exec), idle (memory, wake-ups), cont, "
                     "breakdown (bpftrace phases, launcher beside the floor), isolation")
     ap.add_argument("--iso-rounds", type=int, default=3,
@@ -663,6 +665,20 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows, details = [], []
     data = {}
+
+    def machine():
+        if not args.machine:
+            log("machine: skipped (needs --machine)")
+            return
+        log("machine: a page fault, a system call, a fork, an exec (medians of 101)")
+        out = subprocess.run([args.machine], check=True, capture_output=True, text=True).stdout
+        m = dict((k, float(v)) for k, v in (line.split() for line in out.splitlines()))
+        for key, what in (("fault", "first touch of an anonymous page (page fault)"),
+                          ("syscall", "getppid(2), a system call"),
+                          ("fork", "fork + _exit + waitpid of a small process"),
+                          ("spawn", "posix_spawn + waitpid of /bin/true")):
+            rows.append((f"this machine: {what} (bench/machine.c)", f"{m[key]:.2f} us", "-",
+                         None))
 
     def overhead():
         for n in (2, 4):
@@ -818,8 +834,9 @@ def main():
                      f"{med([y - x for x, y in zip(direct, via)]):.2f} ms", "-", None))
 
     try:
-        for name, fn in (("overhead", overhead), ("qmp", qmp), ("idle", idle), ("cont", cont),
-                         ("breakdown", breakdown), ("isolation", isolation)):
+        for name, fn in (("machine", machine), ("overhead", overhead), ("qmp", qmp),
+                         ("idle", idle), ("cont", cont), ("breakdown", breakdown),
+                         ("isolation", isolation)):
             if name not in args.only.split(","):
                 continue
             try:

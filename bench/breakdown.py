@@ -63,7 +63,12 @@ def phases(r):
     placing = False  # the launcher opened a file after the greeting: the placement began
     for e in r["ev"]:
         ns, ev = e[0], e[1]
-        if ev == "clone" and "spawn" not in t and e[2] == r["pid"]:
+        if ev == "cost":  # on-CPU ns and page faults of one of the run's own processes
+            who = "main" if e[2] == r["pid"] else "other"
+            cpu, faults = (int(x) for x in e[3].split())
+            t["cpu_" + who] = t.get("cpu_" + who, 0) + cpu
+            t["pf_" + who] = t.get("pf_" + who, 0) + faults
+        elif ev == "clone" and "spawn" not in t and e[2] == r["pid"]:
             t["spawn"] = ns - int(e[3].split()[1])  # when the clone/vfork call began
             t["spawn_call"] = int(e[3].split()[1])
         elif ev == "clone" and e[2] == r["pid"] and "guardian_fork" not in t:
@@ -166,6 +171,16 @@ def main():
     if late:
         print(f"- the prepare ended after qemu sent its query-cpus-fast answer in "
               f"{sum(1 for x in late if x > 0)} of {len(late)} launches (on the critical path)")
+    for kind, ts in res.items():
+        ts = [t for t in ts if "cpu_main" in t]
+        if ts:
+            print(f"- own cost of one launch, {kind} (median of {len(ts)}): its process "
+                  f"{med([t['cpu_main'] / 1e6 for t in ts]):.2f} ms on a CPU and "
+                  f"{med([t['pf_main'] for t in ts]):.0f} page faults; its other processes "
+                  f"(the vfork child until its exec"
+                  f"{', the guardian' if kind == 'qemu-launcher' else ''}) "
+                  f"{med([t.get('cpu_other', 0) / 1e6 for t in ts]):.2f} ms and "
+                  f"{med([t.get('pf_other', 0) for t in ts]):.0f} page faults")
     for k, label in (("spawn_call", "the fork/vfork call itself"),
                      ("guardian_fork", "the guardian's fork call (launcher, while qemu initialises)")):
         for kind, ts in res.items():

@@ -19,6 +19,7 @@ if ! out=$(ninja -C "$B" qemu-launcher 2>&1); then
 	echo "bench: WARNING: build failed; measuring the previous $B/qemu-launcher" >&2
 fi
 cc -O2 -Wall -o "$B/ql-floor" bench/floor.c # the prototype floor, run in the same alternation
+cc -O2 -Wall -o "$B/ql-machine" bench/machine.c # what a fault, a fork, an exec cost here
 sync "$B/qemu-launcher" # a freshly linked binary's pages are dirty until written back: smaps would call them Private_Dirty
 # Debian's python3 (and its matplotlib) draws the charts, whatever python3 comes first in PATH.
 if ! /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
@@ -26,11 +27,22 @@ if ! /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends python3-matplotlib >/dev/null
 fi
+# The breakdown and cont sections trace with bpftrace, on tracepoints (tracefs: a fresh machine
+# may not have it mounted).
+if ! command -v bpftrace >/dev/null; then
+	echo "bench: installing bpftrace for the breakdown" >&2
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends bpftrace >/dev/null
+fi
+if [ ! -d /sys/kernel/tracing/events ]; then
+	mount -t tracefs tracefs /sys/kernel/tracing
+fi
 for t in qemu-system-x86_64 timeout python3; do
 	command -v "$t" >/dev/null || { echo "bench: $t is missing" >&2; exit 1; }
 done
 echo "# qemu-launcher $(git describe --always --dirty 2>/dev/null || echo '?'), $(nproc) CPUs," \
 	"$(uname -r), $(qemu-system-x86_64 --version | head -n1)"
 echo "# load average before: $(cat /proc/loadavg)"
-python3 bench/bench.py --launcher "$B/qemu-launcher" --floor "$B/ql-floor" --charts bench/charts "$@"
+python3 bench/bench.py --launcher "$B/qemu-launcher" --floor "$B/ql-floor" \
+	--machine "$B/ql-machine" --charts bench/charts "$@"
 /usr/bin/python3 bench/charts.py bench/charts
