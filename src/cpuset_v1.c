@@ -21,6 +21,7 @@
 #include "macro.h"
 #include "names.h"
 #include "proc.h"
+#include "readfile.h"
 
 #define MOUNTINFO_MAX_LINE 8192
 /* The source of the mounts we make: whichever launcher releases the last VM recognises them in
@@ -90,29 +91,51 @@ static bool path_is_under(const char *path, const char *mnt)
 	return strncmp(path, mnt, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+/* The mount that holds a path, as mountinfo tells (owned strings: this sits in the probe's stack
+ * frame, where PATH_MAX arrays cost a fresh stack page each). */
 struct mount_match {
-	char mountpoint[PATH_MAX];
+	char *mountpoint;
 	char fstype[64];
 	char source[64];
 	bool has_cpuset;
 	bool cgroup2_with_cpuset; /* some cgroup2 mount offers cpuset: v1 mounting would fail (only
 				   * found when asked) */
-	/* where the cpuset v1 hierarchy's root is mounted already, or "": mounting it anywhere
+	/* where the cpuset v1 hierarchy's root is mounted already, or NULL: mounting it anywhere
 	 * else gives that same hierarchy (the kernel has one per controller) */
-	char cpuset_root[PATH_MAX];
+	char *cpuset_root;
 };
+
+static void mount_match_done(struct mount_match *m)
+{
+	free(m->mountpoint);
+	free(m->cpuset_root);
+	*m = (struct mount_match){0};
+}
+
+/* Whether the cgroup2 hierarchy mounted at mp offers the cpuset controller. */
+static bool cgroup2_offers_cpuset(const char *mp)
+{
+	_cleanup_free_ char *ctl = NULL, *text = NULL;
+	if (asprintf(&ctl, "%s/cgroup.controllers", mp) < 0 ||
+	    read_small_file(AT_FDCWD, ctl, 0, 4096, &text, NULL) < 0)
+		return false;
+	char *save = NULL;
+	for (char *w = strtok_r(text, " \n", &save); w; w = strtok_r(NULL, " \n", &save))
+		if (streq(w, "cpuset"))
+			return true;
+	return false;
+}
 
 /* Finds the mount containing path (longest mount point prefix; later lines win ties, they are
  * mounted on top). With `cgroup2`, also whether a cgroup2 mount offers cpuset (a file more to
  * read per cgroup2 mount: only a launcher about to mount asks). */
 static int find_mount(const char *path, bool cgroup2, struct mount_match *ret, struct ql_error *err)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return ql_error_set_errno(err, errno, "opening /proc/self/mountinfo");
-	struct mount_match best = {0};
+	_cleanup_(mount_match_done) struct mount_match best = {0};
 	size_t best_len = 0;
-	bool found = false;
 	_cleanup_free_ char *line = NULL;
 	size_t cap = 0;
 	while (getline(&line, &cap, f) > 0) {
@@ -137,39 +160,26 @@ static int find_mount(const char *path, bool cgroup2, struct mount_match *ret, s
 		char *mp = tok[4];
 		unescape_mountinfo(mp);
 		bool cpuset = superopts && option_present(superopts, "cpuset");
-		if (cgroup2 && streq(fstype, "cgroup2")) {
-			char ctl[PATH_MAX + 32];
-			snprintf(ctl, sizeof(ctl), "%s/cgroup.controllers", mp);
-			FILE *c = fopen(ctl, "re");
-			if (c) {
-				char buf[512] = "";
-				char *wsave = NULL;
-				if (fgets(buf, sizeof(buf), c)) {
-					for (char *w = strtok_r(buf, " \n", &wsave); w;
-					     w = strtok_r(NULL, " \n", &wsave))
-						if (streq(w, "cpuset"))
-							best.cgroup2_with_cpuset = true;
-				}
-				fclose(c);
-			}
-		}
+		if (cgroup2 && streq(fstype, "cgroup2") && cgroup2_offers_cpuset(mp))
+			best.cgroup2_with_cpuset = true;
 		size_t len = strlen(mp);
-		if (streq(fstype, "cgroup") && cpuset && streq(tok[3], "/") &&
-		    !best.cpuset_root[0] && len < sizeof(best.cpuset_root))
-			memcpy(best.cpuset_root, mp, len + 1);
-		if (path_is_under(path, mp) && len >= best_len && len < sizeof(best.mountpoint)) {
+		if (streq(fstype, "cgroup") && cpuset && streq(tok[3], "/") && !best.cpuset_root &&
+		    !(best.cpuset_root = strdup(mp)))
+			return ql_error_set(err, ENOMEM, "out of memory");
+		if (path_is_under(path, mp) && len >= best_len) {
 			best_len = len;
-			found = true;
-			snprintf(best.mountpoint, sizeof(best.mountpoint), "%s", mp);
+			free(best.mountpoint);
+			if (!(best.mountpoint = strdup(mp)))
+				return ql_error_set(err, ENOMEM, "out of memory");
 			snprintf(best.fstype, sizeof(best.fstype), "%s", fstype);
 			snprintf(best.source, sizeof(best.source), "%s", source ? source : "");
 			best.has_cpuset = streq(fstype, "cgroup") && cpuset;
 		}
 	}
-	fclose(f);
-	if (!found)
+	if (!best.mountpoint)
 		return ql_error_set(err, ENOENT, "no mount contains `%s`", path);
 	*ret = best;
+	best = (struct mount_match){0};
 	return 0;
 }
 
@@ -247,7 +257,7 @@ static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 	int r = canonical_mount_path(cfg->mount_path, &m, err);
 	if (r < 0)
 		return r;
-	struct mount_match mm;
+	_cleanup_(mount_match_done) struct mount_match mm = {0};
 	r = find_mount(m, false, &mm, err);
 	if (r < 0)
 		return r;
@@ -268,7 +278,7 @@ static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 		return ql_error_set(err, ENOTSUP,
 				    "`%s` is on a %s hierarchy without the cpuset controller", m,
 				    streq(mm.fstype, "cgroup2") ? "cgroup2" : "cgroup v1");
-	} else if (mm.cpuset_root[0] && (!exists || (S_ISDIR(st.st_mode) && dir_is_empty(m)))) {
+	} else if (mm.cpuset_root && (!exists || (S_ISDIR(st.st_mode) && dir_is_empty(m)))) {
 		/* Mounting here would give the host's live hierarchy under another name (and
 		 * another lock): use it where it is, as the host's. */
 		ql_log(cfg->log, QL_LOG_INFO,
@@ -290,7 +300,7 @@ static int cpuset_v1_probe(const struct isolation_config *cfg, void **ret_state,
 					    "`%s` is not a cpuset mount and mounting there is not "
 					    "allowed",
 					    m);
-		struct mount_match all;
+		_cleanup_(mount_match_done) struct mount_match all = {0};
 		if (find_mount(m, true, &all, NULL) == 0 && all.cgroup2_with_cpuset)
 			return ql_error_set(
 			    err, ENOTSUP,
@@ -936,7 +946,7 @@ static int cpuset_v1_reclaim(void *state, struct ql_error *err)
 	closep(&mfd);
 	pfd = mfd = -1;
 	/* the run may have mounted the hierarchy itself after this state was made */
-	struct mount_match mm;
+	_cleanup_(mount_match_done) struct mount_match mm = {0};
 	if (find_mount(s->mount_path, false, &mm, NULL) == 0 &&
 	    streq(mm.mountpoint, s->mount_path) && streq(mm.source, MOUNT_SOURCE))
 		s->launcher_mount = true;
