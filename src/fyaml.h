@@ -1,5 +1,5 @@
-/* libfyaml, the YAML reader for what the fast one gives up on (yaml_tree.c): anchors, tags, flow
- * mappings, duplicate keys, malformed text. A plain definition never needs it, so it is loaded
+/* libfyaml, the YAML reader for what the fast one gives up on (yaml_tree.c): anchors, tags, block
+ * scalars, duplicate keys, malformed text. A plain definition never needs it, so it is loaded
  * with dlopen on first use and a VM start maps, relocates and searches one library less (11 page
  * faults a launch, bench/RESULTS.md). A static build (-Dprefer_static=true: the TCG guest's
  * launcher) links it instead, where dlopen would find no library. */
