@@ -172,9 +172,11 @@ static int qmp_check_usable(const struct qmp *q, struct ql_error *err)
 	return 0;
 }
 
+/* now_ms() truncates to the millisecond, so now + timeout could fall up to 1 ms short of a full
+ * timeout (test_timeout measured 149 ms for 150): one more. A timeout of 0 stays "now". */
 static int64_t deadline_after(int timeout_ms)
 {
-	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms + (timeout_ms > 0);
 }
 
 /* poll() timeout until deadline: -1 forever, 0 when it has passed. */
