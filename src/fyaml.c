@@ -1,11 +1,10 @@
 /* libfyaml on first use (see fyaml.h). */
 #include "fyaml.h"
 
-#include <dlfcn.h>
-#include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 
+#include "dynload.h"
 #include "macro.h"
 
 /* In struct fyaml's order: fyaml_open fills the struct as an array of function pointers. */
@@ -27,22 +26,14 @@ _Static_assert(sizeof(struct fyaml) == sizeof(names) / sizeof(names[0]) * sizeof
 
 int fyaml_open(const char *soname, struct fyaml *ret, struct ql_error *err)
 {
-	/* RTLD_NOW: a missing function shows here, not as a crash in the middle of a parse.
-	 * Setuid, the loader ignores LD_LIBRARY_PATH: only the system's library is found. */
-	void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		return ql_error_set(err, ENOPKG, "this definition needs libfyaml: %s", dlerror());
+	void *syms[ELEMENTSOF(names)];
+	int r =
+	    dynload(soname, "this definition needs libfyaml", names, ELEMENTSOF(names), syms, err);
+	if (r < 0)
+		return r;
 	fn_ptr fns[ELEMENTSOF(names)];
-	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
-		void *sym = dlsym(h, names[i]);
-		if (!sym) {
-			int r = ql_error_set(err, ENOPKG, "%s has no %s", soname, names[i]);
-			dlclose(h);
-			return r;
-		}
-		/* POSIX: a dlsym result converts to a function pointer */
-		fns[i] = (fn_ptr)sym;
-	}
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		fns[i] = (fn_ptr)syms[i]; /* POSIX: a dlsym result converts to a function pointer */
 	memcpy(ret, fns, sizeof(*ret));
 	return 0;
 }

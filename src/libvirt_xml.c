@@ -5,7 +5,6 @@
  * every VM start ~3 ms of dynamic loading for an option used once per migration. */
 #include "libvirt_xml.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -19,6 +18,7 @@
 
 #include "config.h"
 #include "cpulist.h"
+#include "dynload.h"
 #include "macro.h"
 #include "readfile.h"
 
@@ -42,20 +42,15 @@ static int xml_load(struct ql_error *err)
 {
 	if (X.read_memory)
 		return 0;
-	void *h = dlopen("libxml2.so.2", RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		return ql_error_set(err, ENOPKG, "--libvirt-xml needs libxml2: %s", dlerror());
 	static const char *const names[] = {
 	    "xmlReadMemory",	    "xmlFreeDoc",   "xmlGetLastError",
 	    "xmlDocGetRootElement", "xmlGetProp",   "xmlHasProp",
 	    "xmlNodeGetContent",    "xmlGetLineNo", "xmlFree"};
 	void *sym[ELEMENTSOF(names)];
-	for (size_t i = 0; i < ELEMENTSOF(names); i++)
-		if (!(sym[i] = dlsym(h, names[i]))) {
-			int r = ql_error_set(err, ENOPKG, "libxml2.so.2 has no %s", names[i]);
-			dlclose(h);
-			return r;
-		}
+	int r = dynload("libxml2.so.2", "--libvirt-xml needs libxml2", names, ELEMENTSOF(names),
+			sym, err);
+	if (r < 0)
+		return r;
 	/* the handle stays open for the process: the functions are used until it exits */
 	X.free_doc = (__typeof__(X.free_doc))sym[1];
 	X.last_error = (__typeof__(X.last_error))sym[2];
