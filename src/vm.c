@@ -15,6 +15,7 @@
 
 #include "cmdline.h"
 #include "guardian.h"
+#include "heap_warm.h"
 #include "housekeeping.h"
 #include "hugepages.h"
 #include "journal.h"
@@ -26,6 +27,7 @@
 #include "prealloc.h"
 #include "privileges.h"
 #include "qmp.h"
+#include "smp.h"
 #include "supervise.h"
 #include "vfio.h"
 
@@ -40,6 +42,7 @@ struct vm_plan {
 	char **extra;		 /* the launcher's private options (QMP channel, -S) */
 	bool user_paused;	 /* the definition itself has -S: the guest stays paused */
 	struct pinning *pinning; /* NULL when nothing is pinned or scheduled */
+	unsigned n_vcpus;	 /* from -smp; 0 when its parser cannot tell */
 	struct mem_backend *mem; /* hugepage-backed guest RAM */
 	size_t n_mem;
 	struct hugepages_plan huge;
@@ -214,6 +217,7 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 		struct isolation_config icfg;
 		isolation_config_of(o, &icfg);
 		r = pinning_prepare(d, &icfg, &p->pinning, err);
+		p->n_vcpus = smp_topology_of(d).cpus;
 	}
 	/* qemu would fail late with "group N is not viable": say it before anything starts */
 	if (r == 0 && (r = vfio_prepare(p, err)) < 0 && r != -ENOMEM && o->dry_run) {
@@ -669,6 +673,9 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	start_guardian(st);
 	if (st->p->pinning && (r = prepare_host(st, err)) < 0)
 		goto out;
+	/* while qemu initialises: the pages its answers will be parsed into */
+	if (st->p->pinning)
+		heap_warm(heap_warm_bytes_for(st->p->n_vcpus));
 	/* no tick (and no wake-up) for a backend with nothing to keep warm: affinity */
 	struct pinning *warm = pinning_keeps_warm(st->p->pinning) ? st->p->pinning : NULL;
 	/* a stop signal ends every wait of the start-up, this one and the handshake's on */
