@@ -195,7 +195,7 @@ static pid_t lock_holder(int fd)
 /* flock has no timeout: try, and back off up to 50 ms between tries, for LOCK_WAIT_MS. */
 static int wait_for_lock(int fd, const char *dir, struct ql_error *err)
 {
-	int64_t deadline = now_ms() + LOCK_WAIT_MS;
+	int64_t deadline = deadline_ms(LOCK_WAIT_MS);
 	long delay_ms = 1;
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EINTR)

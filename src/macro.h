@@ -71,6 +71,14 @@ static inline int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The now_ms() by which ms milliseconds will have passed. now_ms() truncates, so now + ms could
+ * come up to 1 ms early (qmp's test_timeout measured 149 ms for 150): one more. 0 stays "now";
+ * a negative ms is "never" (-1). */
+static inline int64_t deadline_ms(int ms)
+{
+	return ms < 0 ? -1 : now_ms() + ms + (ms > 0);
+}
+
 /* NULL-terminated string vectors (argv, envp). */
 static inline void strv_free(char **v)
 {

@@ -172,13 +172,6 @@ static int qmp_check_usable(const struct qmp *q, struct ql_error *err)
 	return 0;
 }
 
-/* now_ms() truncates to the millisecond, so now + timeout could fall up to 1 ms short of a full
- * timeout (test_timeout measured 149 ms for 150): one more. A timeout of 0 stays "now". */
-static int64_t deadline_after(int timeout_ms)
-{
-	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms + (timeout_ms > 0);
-}
-
 /* poll() timeout until deadline: -1 forever, 0 when it has passed. */
 static int remaining_ms(int64_t deadline)
 {
@@ -471,7 +464,7 @@ int qmp_wait_input(struct qmp *q, int timeout_ms, struct ql_error *err)
 	int r = qmp_check_usable(q, err);
 	if (r < 0)
 		return r;
-	int64_t deadline = deadline_after(timeout_ms);
+	int64_t deadline = deadline_ms(timeout_ms);
 	for (;;) {
 		if (q->in_len > q->in_start || q->eof)
 			return 0;
@@ -503,7 +496,7 @@ static int run_command(struct qmp *q, const char *command, int timeout_ms, json_
 	int r = qmp_check_usable(q, err);
 	if (r < 0)
 		return r;
-	int64_t deadline = deadline_after(timeout_ms);
+	int64_t deadline = deadline_ms(timeout_ms);
 	int64_t id = take_ahead(q, command);
 	if (id == 0) {
 		q->n_ahead = 0; /* out of the announced order: those replies are dropped */
@@ -544,7 +537,7 @@ int qmp_handshake(struct qmp *q, int timeout_ms, struct ql_error *err)
 	int r = qmp_check_usable(q, err);
 	if (r < 0)
 		return r;
-	int64_t deadline = deadline_after(timeout_ms);
+	int64_t deadline = deadline_ms(timeout_ms);
 	_cleanup_json_ json_object *greeting = NULL;
 	r = wait_for(q, 0, "the QMP greeting", deadline, &greeting, err);
 	if (r < 0)

@@ -126,7 +126,7 @@ static void on_stop_signal(struct loop *l, int sig)
 		notify_send("STOPPING=1\nSTATUS=shutting the VM down");
 	if (sig == SIGINT && l->stage == STAGE_RUNNING) {
 		l->stage = STAGE_SIGINT_GRACE;
-		l->deadline = now_ms() + SIGINT_GRACE_MS;
+		l->deadline = deadline_ms(SIGINT_GRACE_MS);
 		return;
 	}
 	escalate(l);
@@ -232,7 +232,7 @@ void supervise_terminate(pid_t pid, struct qmp *qmp, int *ret_wait_status)
 		kill(pid, SIGTERM);
 	ql_error_clear(&e);
 
-	int64_t deadline = now_ms() + QUIT_GRACE_MS;
+	int64_t deadline = deadline_ms(QUIT_GRACE_MS);
 	int status = 0;
 	for (;;) {
 		pid_t w = waitpid(pid, &status, WNOHANG);

@@ -555,7 +555,7 @@ static bool qemu_going(const struct start *st)
 #define QEMU_DYING_MS 250
 static bool qemu_gone_within(const struct start *st, int ms)
 {
-	int64_t deadline = now_ms() + ms;
+	int64_t deadline = deadline_ms(ms);
 	while (!qemu_going(st)) {
 		if (now_ms() >= deadline)
 			return false;
