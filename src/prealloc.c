@@ -28,7 +28,7 @@ void prealloc_plan_done(struct prealloc_plan *p)
 	*p = (struct prealloc_plan){0};
 }
 
-static int strv_vpush(char ***strv, const char *fmt, va_list ap)
+_printf_(2, 0) static int strv_vpush(char ***strv, const char *fmt, va_list ap)
 {
 	size_t n = strv_length(*strv);
 	char **v = realloc(*strv, (n + 2) * sizeof(char *));

@@ -29,7 +29,7 @@ struct fake {
 
 static char root[64];
 
-static void put(const char *content, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void put(const char *content, const char *fmt, ...)
 {
 	char rel[512], path[700];
 	va_list ap;
@@ -499,7 +499,9 @@ static void test_no_cache_no_nodes_one_core(void **state)
 
 static void test_broken_tree(void **state)
 {
+	/* make() writes the sysfs tree the broken file goes into */
 	_cleanup_topology_ struct host_topology *good = make(&smt2);
+	assert_non_null(good);
 	char path[128];
 	snprintf(path, sizeof(path), "%s/sys/devices/system/cpu/cpu3/topology/core_id", root);
 	FILE *f = fopen(path, "w");
