@@ -42,7 +42,7 @@ struct vm_plan {
 	char **extra;		 /* the launcher's private options (QMP channel, -S) */
 	bool user_paused;	 /* the definition itself has -S: the guest stays paused */
 	struct pinning *pinning; /* NULL when nothing is pinned or scheduled */
-	unsigned n_vcpus;	 /* from -smp; 0 when its parser cannot tell */
+	unsigned n_vcpus; /* from -smp, or vcpu_pinning's length when its parser cannot tell */
 	struct mem_backend *mem; /* hugepage-backed guest RAM */
 	size_t n_mem;
 	struct hugepages_plan huge;
@@ -217,7 +217,8 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 		struct isolation_config icfg;
 		isolation_config_of(o, &icfg);
 		r = pinning_prepare(d, &icfg, &p->pinning, err);
-		p->n_vcpus = smp_topology_of(d).cpus;
+		unsigned smp = smp_topology_of(d).cpus;
+		p->n_vcpus = smp ? smp : (unsigned)d->n_pins;
 	}
 	/* qemu would fail late with "group N is not viable": say it before anything starts */
 	if (r == 0 && (r = vfio_prepare(p, err)) < 0 && r != -ENOMEM && o->dry_run) {
