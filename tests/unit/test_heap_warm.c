@@ -70,7 +70,8 @@ static void test_warm_heap_takes_no_faults(void **state)
 {
 	(void)state;
 #ifdef SANITIZED_MALLOC
-	skip(); /* ASan's allocator replaces glibc's malloc, whose heap this warms */
+	print_message("# skip: ASan's allocator replaces glibc's malloc, whose heap this warms\n");
+	skip();
 #endif
 	char thp[128] = "";
 	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
@@ -79,8 +80,11 @@ static void test_warm_heap_takes_no_faults(void **state)
 			thp[0] = '\0';
 		fclose(f);
 	}
-	if (strstr(thp, "[always]"))
-		skip(); /* the heap may grow in 2 MiB pages, one fault each: nothing to count */
+	if (strstr(thp, "[always]")) {
+		print_message("# skip: transparent huge pages are `always` here: the heap may grow "
+			      "in 2 MiB pages, one fault each, and there is nothing to count\n");
+		skip();
+	}
 	int cold = faults_of_allocations(0);
 	/* malloc adds 16 bytes to each of the 96 */
 	int warm = faults_of_allocations(ALLOCATED + ALLOCATED / 4);

@@ -77,7 +77,8 @@ static void test_plan(void **state)
 	    cpu_list_is_empty(node0) || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
 		ql_error_clear(&err);
 		cpu_list_free(node0);
-		skip(); /* no NUMA node 0 with CPUs, or one CPU: nothing to choose */
+		print_message("# skip: no NUMA node 0 with CPUs, or one CPU: nothing to choose\n");
+		skip();
 	}
 	int emu = cpu_list_next(node0, -1), vcpu = emu == 0 ? 1 : 0;
 	char *text = NULL;

@@ -1088,8 +1088,10 @@ static void test_parse_cpus_invalid(void **state)
 
 static void test_real_qemu(void **state)
 {
-	if (access("/usr/bin/qemu-system-x86_64", X_OK) != 0)
-		skip(); /* qemu-system-x86 is not installed */
+	if (access("/usr/bin/qemu-system-x86_64", X_OK) != 0) {
+		print_message("# skip: qemu-system-x86 is not installed\n");
+		skip();
+	}
 
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
