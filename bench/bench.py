@@ -794,6 +794,8 @@ def main():
         log(f"64 vCPUs: {args.cont_runs} runs each of launcher and floor, light trace")
         own_l, fl_l = run_window(ql, args.floor, "exit64", env, cs, args.cont_runs,
                                  min_answer=3000)["place"]
+        if not own_l or not fl_l:
+            raise RuntimeError("bench/window.bt timed no 64-vCPU placement")
         own, fl = med(own_l), med(fl_l)
         rows.append(("query-cpus-fast answer read -> cont sent, 64 vCPUs on CPU 1 (median)",
                      f"{own:.2f} ms", "<= 2 ms", own <= 2))
