@@ -42,7 +42,6 @@ struct vm_plan {
 	char **extra;		 /* the launcher's private options (QMP channel, -S) */
 	bool user_paused;	 /* the definition itself has -S: the guest stays paused */
 	struct pinning *pinning; /* NULL when nothing is pinned or scheduled */
-	unsigned n_vcpus; /* from -smp, or vcpu_pinning's length when its parser cannot tell */
 	struct mem_backend *mem; /* hugepage-backed guest RAM */
 	size_t n_mem;
 	struct hugepages_plan huge;
@@ -217,8 +216,6 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 		struct isolation_config icfg;
 		isolation_config_of(o, &icfg);
 		r = pinning_prepare(d, &icfg, &p->pinning, err);
-		unsigned smp = smp_topology_of(d).cpus;
-		p->n_vcpus = smp ? smp : (unsigned)d->n_pins;
 	}
 	/* qemu would fail late with "group N is not viable": say it before anything starts */
 	if (r == 0 && (r = vfio_prepare(p, err)) < 0 && r != -ENOMEM && o->dry_run) {
@@ -648,6 +645,15 @@ static int prepare_host(struct start *st, struct ql_error *err)
 	return r;
 }
 
+/* The vCPUs qemu will list: -smp's, or vcpu_pinning's length when its parser cannot tell.
+ * Asked while qemu initialises, not in the plan: the launcher waits then, before the spawn it
+ * would not. */
+static unsigned answered_vcpus(const struct definition *d)
+{
+	unsigned smp = smp_topology_of(d).cpus;
+	return smp ? smp : (unsigned)d->n_pins;
+}
+
 /* From fork to a running (or deliberately paused) guest, unless st->ended says the run already
  * ended during start-up. On failure qemu is gone and nothing stays changed. */
 static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *ret,
@@ -676,7 +682,7 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		goto out;
 	/* while qemu initialises: the pages its answers will be parsed into */
 	if (st->p->pinning)
-		heap_warm(heap_warm_bytes_for(st->p->n_vcpus));
+		heap_warm(heap_warm_bytes_for(answered_vcpus(st->p->o->def)));
 	/* no tick (and no wake-up) for a backend with nothing to keep warm: affinity */
 	struct pinning *warm = pinning_keeps_warm(st->p->pinning) ? st->p->pinning : NULL;
 	/* a stop signal ends every wait of the start-up, this one and the handshake's on */
