@@ -226,12 +226,17 @@ def time_run(kind, argv, env):
     return (t1 - t0) / 1e6, (ru.ru_utime + ru.ru_stime) * 1000
 
 
-def bench_overhead(ql, name, env, runs, warmup, floor=None, cpuset=None):
+def qemu_argv_of(ql, name, env):
+    """(bare, private): the qemu command line `ql --dry-run name` prints, and the private QMP
+    channel options the launcher adds to it."""
     dry = subprocess.run(TIMEOUT + ["20", ql, "--dry-run", name], env=env, check=True,
                          capture_output=True, text=True).stdout.splitlines()
-    bare = shlex.split(dry[0])
     m = re.search(r"adds its private QMP channel: (.*)$", "\n".join(dry), re.M)
-    private = shlex.split(m.group(1)) if m else []
+    return shlex.split(dry[0]), shlex.split(m.group(1)) if m else []
+
+
+def bench_overhead(ql, name, env, runs, warmup, floor=None, cpuset=None):
+    bare, private = qemu_argv_of(ql, name, env)
     with_qmp = bare + private
     variants = {
         "launcher": TIMEOUT + ["30", ql, name],
@@ -437,10 +442,7 @@ def bench_attach_floor(cs, env, runs):
 def run_breakdown(ql, floor, name, env, cs, runs, trace_out):
     """bench/breakdown.py on definition `name`: launcher and floor alternated under bpftrace
     (tracepoints: no ptrace stop perturbs qemu or the QMP timing). Returns its markdown."""
-    dry = subprocess.run(TIMEOUT + ["20", ql, "--dry-run", name], env=env, check=True,
-                         capture_output=True, text=True).stdout.splitlines()
-    m = re.search(r"adds its private QMP channel: (.*)$", "\n".join(dry), re.M)
-    qemu_argv = dry[0] + " " + (m.group(1) if m else "")
+    qemu_argv = shlex.join(sum(qemu_argv_of(ql, name, env), []))
     here = os.path.dirname(os.path.abspath(__file__))
     out = subprocess.run([sys.executable, f"{here}/breakdown.py", "--launcher", ql,
                           "--floor", floor, "--qemu-argv", qemu_argv, "--name", name,
@@ -457,11 +459,8 @@ def run_window(ql, floor, name, env, cs, runs, min_answer=0):
     place (with min_answer > 0: the query-cpus-fast answer is the first read longer than that)
     and teardown spans, a few probes and one line per span. Returns {span: (launcher ms list,
     floor ms list)}."""
-    dry = subprocess.run(TIMEOUT + ["20", ql, "--dry-run", name], env=env, check=True,
-                         capture_output=True, text=True).stdout.splitlines()
-    m = re.search(r"adds its private QMP channel: (.*)$", "\n".join(dry), re.M)
-    floor_argv = TIMEOUT + ["60", floor, cs.path, str(PIN_CPU)] + shlex.split(dry[0]) + \
-        (shlex.split(m.group(1)) if m else [])
+    floor_argv = TIMEOUT + ["60", floor, cs.path, str(PIN_CPU)] + \
+        sum(qemu_argv_of(ql, name, env), [])
     here = os.path.dirname(os.path.abspath(__file__))
     out = f"/tmp/ql-window.{os.getpid()}.txt"
     tracer = subprocess.Popen(["timeout", "-s", "INT", "900", "bpftrace", "-q", "-o", out,
@@ -871,9 +870,7 @@ def main():
                 "; launcher exit status " + ", ".join(str(r["stop_status"]) for r in rs))
 
     def qmp():
-        dry = subprocess.run(TIMEOUT + ["20", ql, "--dry-run", "exit2"], env=env, check=True,
-                             capture_output=True, text=True).stdout.splitlines()
-        bare = shlex.split(dry[0])
+        bare, _ = qemu_argv_of(ql, "exit2", env)
         log("qmp: qemu's own round trip per QMP command, 200 each")
         rt = bench_qmp_round_trips(bare, env, 200)
         byte = rt.pop("byte")
