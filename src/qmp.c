@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "json_cleanup.h"
+#include "jsonc.h"
 
 /* One line may carry QMP_MAX_MESSAGE bytes of JSON plus the "\r\n" qemu's monitor ends it with. */
 #define QMP_LINE_MAX (QMP_MAX_MESSAGE + 2)
@@ -85,6 +86,9 @@ int qmp_new(int fd, qmp_event_fn on_event, void *userdata, struct qmp **ret, str
 	_cleanup_close_ int owned = fd;
 	if (fd < 0)
 		return ql_error_set(err, EBADF, "invalid QMP socket");
+	int r = jsonc_load(err);
+	if (r < 0)
+		return r;
 
 	int flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)

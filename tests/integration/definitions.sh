@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 DEFS=$(cd "$(dirname "$0")/../data/defs" && pwd)
 bad=("$DEFS"/bad/*.yml)
-plan $((${#bad[@]} + 5))
+plan $((${#bad[@]} + 7))
 
 # A qemu stand-in that leaves a mark if anything ever executes it.
 printf '#!/bin/sh\ntouch %s/ran\n' "$SCRATCH" >"$SCRATCH/qemu"
@@ -46,3 +46,13 @@ check "a folded block scalar (left to libfyaml) loads it on demand and parses" \
 	bash -c 'grep -q "file=libfyaml.so.0 \[0\];  dynamically loaded by" <<<"$1" &&
 		grep -q "^$2 -name '"'"'folded text'"'"'$" <<<"$3"' _ "$libs" "$SCRATCH/qemu" \
 	"$(QEMU_LAUNCHER_CONFIG_DIR=$CONF "$QL" --dry-run block 2>&1)"
+
+# json-c likewise is loaded only where JSON starts (src/jsonc.h): qemu's QMP channel, --status
+# --json. Reading, checking and printing a definition leave it out; every launch test speaks QMP
+# through it.
+libs=$(LD_DEBUG=files "$QL" --check readme-structured 2>&1 >/dev/null)
+check "--check of a definition runs without loading json-c" \
+	bash -c '! grep -q "file=libjson-c" <<<"$1"' _ "$libs"
+libs=$(LD_DEBUG=files "$QL" --status --json 2>&1 >/dev/null)
+check "--status --json loads json-c on demand" \
+	bash -c 'grep -q "file=libjson-c.so.5 \[0\];  dynamically loaded by" <<<"$1"' _ "$libs"
