@@ -4,7 +4,6 @@
 #ifndef QL_JSONC_LINKED
 #include <json-c/json.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,17 +88,17 @@ int jsonc_load(struct ql_error *err)
 	return 0;
 }
 
-/* A json-c call before any jsonc_load(): load now. A failure here has no caller to report to
- * (jsonc_load() belongs where JSON starts), so it ends the process, as a failed assert would. */
+/* A json-c call before any jsonc_load(): load now. Its failure has no caller to report to:
+ * jsonc_load() belongs where JSON starts, so reaching this without json-c is a missing call
+ * there, and ends the process as a failed assertion would. */
 static void ensure_loaded(void)
 {
 	if (__builtin_expect(loaded, 1))
 		return;
 	struct ql_error err = {0};
-	if (jsonc_load(&err) < 0) {
-		fprintf(stderr, "qemu-launcher: %s\n", err.msg ? err.msg : "json-c missing");
+	if (jsonc_load(&err) < 0)
 		abort();
-	}
+	ql_error_clear(&err);
 }
 
 #define TRAMPOLINE(ret, name, params, args)                                                        \

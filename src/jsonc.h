@@ -11,5 +11,5 @@
 /* Loads libjson-c.so.5 and every function the launcher uses, once for the process; ENOPKG when
  * the library or one of its functions is missing. Called where JSON starts (qmp_new, --status
  * --json) so that failure is an error there; a json-c function called before it loads json-c
- * itself, and aborts when it cannot (a missing call to this, not a missing library). */
+ * itself, and aborts when it cannot (that is a missing call to this, not a missing library). */
 int jsonc_load(struct ql_error *err);
