@@ -455,7 +455,8 @@ static int show_status(const struct cli *cli, const struct config_paths *paths)
 	/* NAME comes from argv and would be printed ("VM NAME is not running"): only a valid
 	 * one goes on, and the error shows it escaped. */
 	if ((cli->name && config_check_name(cli->name, &err) < 0) ||
-	    (cli->json && jsonc_load(&err) < 0) || status_collect(paths, cli->name, &report, &err) < 0) {
+	    (cli->json && jsonc_load(&err) < 0) ||
+	    status_collect(paths, cli->name, &report, &err) < 0) {
 		print_error("%s", err.msg);
 		ql_error_clear(&err);
 		return EXIT_LAUNCHER;
