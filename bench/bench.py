@@ -454,17 +454,15 @@ def run_breakdown(ql, floor, name, env, cs, runs, trace_out):
     return out.stdout
 
 
-def run_window(ql, floor, name, env, cs, runs, min_answer=0):
-    """bench/window.bt over `runs` alternated launches each of launcher and floor: the spawn,
-    place (with min_answer > 0: the query-cpus-fast answer is the first read longer than that)
-    and teardown spans, a few probes and one line per span. Returns {span: (launcher ms list,
-    floor ms list)}."""
+def run_traced(script, script_args, ql, floor, name, env, cs, runs):
+    """The bpftrace script bench/SCRIPT over `runs` alternated launches each of launcher and
+    floor; returns its output lines."""
     floor_argv = TIMEOUT + ["60", floor, cs.path, str(PIN_CPU)] + \
         sum(qemu_argv_of(ql, name, env), [])
     here = os.path.dirname(os.path.abspath(__file__))
-    out = f"/tmp/ql-window.{os.getpid()}.txt"
+    out = f"/tmp/ql-{script}.{os.getpid()}.txt"
     tracer = subprocess.Popen(["timeout", "-s", "INT", "900", "bpftrace", "-q", "-o", out,
-                               f"{here}/window.bt", str(min_answer)],
+                               f"{here}/{script}"] + script_args,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(300):  # its output file appears once the probes are attached
         if os.path.exists(out):
@@ -480,15 +478,40 @@ def run_window(ql, floor, name, env, cs, runs, min_answer=0):
     finally:
         tracer.send_signal(signal.SIGINT)
         tracer.wait()
+    with open(out) as f:
+        lines = f.read().splitlines()
+    os.unlink(out)
+    return lines
+
+
+def run_window(ql, floor, name, env, cs, runs, min_answer=0):
+    """bench/window.bt over `runs` alternated launches each of launcher and floor: the spawn,
+    place (with min_answer > 0: the query-cpus-fast answer is the first read longer than that)
+    and teardown spans, a few probes and one line per span. Returns {span: (launcher ms list,
+    floor ms list)}."""
     who = {"qemu-launcher": 0, "ql-floor": 1}
     spans = {k: ([], []) for k in ("spawn", "place", "teardown")}
-    with open(out) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) == 4 and parts[0] in who and parts[2] in spans and parts[3].isdigit():
-                spans[parts[2]][who[parts[0]]].append(int(parts[3]) / 1000)
-    os.unlink(out)
+    for line in run_traced("window.bt", [str(min_answer)], ql, floor, name, env, cs, runs):
+        parts = line.split()
+        if len(parts) == 4 and parts[0] in who and parts[2] in spans and parts[3].isdigit():
+            spans[parts[2]][who[parts[0]]].append(int(parts[3]) / 1000)
     return spans
+
+
+def run_startup(ql, floor, name, env, cs, runs):
+    """bench/startup.bt over `runs` alternated launches each: qemu's exec -> greeting, and what
+    qemu and the launcher (or floor) did on the CPUs meanwhile. Returns ({field: [values]} of the
+    launcher, of the floor); times in ms."""
+    who = {"qemu-launcher": 0, "ql-floor": 1}
+    res = ({}, {})
+    for line in run_traced("startup.bt", [], ql, floor, name, env, cs, runs):
+        parts = line.split()
+        if len(parts) != 12 or parts[0] not in who or parts[2] != "startup":
+            continue
+        for key, val in zip(parts[2::2], parts[3::2]):
+            v = int(val) if key in ("own_faults", "own_syscalls") else int(val) / 1000
+            res[who[parts[0]]].setdefault(key, []).append(v)
+    return res
 
 
 def breakdown_row(text, label):
@@ -835,6 +858,21 @@ def main():
                              f"{med(own_l):.2f} ms", "-", None))
                 rows.append(("  the prototype floor, the same span", f"{med(fl_l):.2f} ms", "-",
                              None))
+        log(f"breakdown: {args.breakdown_runs} runs each of launcher and floor, qemu's start-up")
+        own, fl = run_startup(ql, args.floor, "exit2", env, cs, args.breakdown_runs)
+        if own.get("startup") and fl.get("startup"):
+            rows.append(("2 vCPUs, qemu's exec -> its QMP greeting (median)",
+                         f"{med(own['startup']):.2f} ms", "-", None))
+            rows.append(("  the prototype floor, the same span", f"{med(fl['startup']):.2f} ms",
+                         "-", None))
+            details.append(
+                "qemu's start-up (exec -> greeting, bench/startup.bt), launcher / floor, "
+                f"medians of {len(own['startup'])} / {len(fl['startup'])}: qemu's threads on a "
+                f"CPU {med(own['qemu_cpu']):.2f} / {med(fl['qemu_cpu']):.2f} ms; meanwhile the "
+                f"launcher (with its guardian) / floor on a CPU {med(own['own_cpu']):.2f} / "
+                f"{med(fl['own_cpu']):.2f} ms, page faults {med(own['own_faults']):.0f} / "
+                f"{med(fl['own_faults']):.0f}, system calls {med(own['own_syscalls']):.0f} / "
+                f"{med(fl['own_syscalls']):.0f}")
         log(f"breakdown: {args.breakdown_runs} runs each of launcher and floor under bpftrace")
         breakdown_text.insert(0, ("2 vCPUs", run_breakdown(
             ql, args.floor, "exit2", env, cs, args.breakdown_runs, "/tmp/ql-breakdown-last.txt")))

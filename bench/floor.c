@@ -8,6 +8,10 @@
  * of starting qemu paused and driving it through QMP, which any launcher that pins before the
  * guest runs pays on QEMU 7.2.
  *
+ * QL_FLOOR_EXTRA (an experiment, bench/startup-extra.py) adds one piece of work right after the
+ * spawn, while qemu initialises: "fork" (a child that waits for the floor's exit, as the
+ * launcher's guardian does), "faults:N" (N fresh pages touched), "spin:US" (a busy loop).
+ *
  * usage: floor M|- CPU qemu-argv...   (the argv must carry -S and a QMP chardev on fd 3) */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,9 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char M[4096];
@@ -80,6 +86,44 @@ static void rm(const char *rel)
 		usleep(1000);
 }
 
+static void extra_work(const char *what)
+{
+	if (!what)
+		return;
+	if (strcmp(what, "fork") == 0) {
+		int p[2];
+		if (pipe(p) < 0)
+			die("pipe");
+		pid_t c = fork();
+		if (c < 0)
+			die("fork");
+		if (c == 0) { /* until the floor's exit closes the pipe */
+			char b;
+			close(p[1]);
+			while (read(p[0], &b, 1) < 0 && errno == EINTR)
+				;
+			_exit(0);
+		}
+		close(p[0]); /* p[1] stays open until the floor exits */
+	} else if (strncmp(what, "faults:", 7) == 0) {
+		long n = atol(what + 7);
+		char *m = mmap(NULL, (size_t)n * 4096, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			die("mmap");
+		for (long i = 0; i < n; i++)
+			m[i * 4096] = 1;
+		munmap(m, (size_t)n * 4096);
+	} else if (strncmp(what, "spin:", 5) == 0) {
+		long us = atol(what + 5);
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		do
+			clock_gettime(CLOCK_MONOTONIC, &b);
+		while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 < us);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -125,6 +169,7 @@ int main(int argc, char **argv)
 	put("pool/cgroup.procs", pidtext);
 	mk("vm", one, mems);
 	mk("vm/cpuN", one, mems);
+	extra_work(getenv("QL_FLOOR_EXTRA"));
 
 	/* the launcher's order: the vCPUs are placed while qemu answers query-status */
 	static const char cmds[] = "{\"execute\":\"qmp_capabilities\",\"id\":1}\n"

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""What work in the launcher's process costs qemu's start-up: bench/floor.c with one extra piece
+of work right after the spawn (QL_FLOOR_EXTRA: none, fork, faults:N, spin:US), the variants
+alternated, qemu's exec -> QMP greeting and its threads' time on a CPU from bench/startup.bt.
+
+Usage (root, cpuset v1): bench/startup-extra.py [--runs 80] [--launcher build-bench/qemu-launcher]
+    [EXTRA...]   (default: none fork faults:400 spin:4000)
+The launcher only prints the qemu command line (--dry-run). A measurement, not a test: it asserts
+nothing. Runs in a delegated cpuset subtree it creates and removes.
+"""
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import PIN_CPU, Cpuset, definition, qemu_argv_of, write_bios  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=80)
+    ap.add_argument("--launcher", default="build-bench/qemu-launcher")
+    ap.add_argument("extra", nargs="*", default=["none", "fork", "faults:400", "spin:4000"])
+    args = ap.parse_args()
+    here = os.path.dirname(os.path.abspath(__file__))
+    scratch = tempfile.mkdtemp(prefix="ql-extra.")
+    os.chmod(scratch, 0o755)
+    floor = f"{scratch}/ql-floor"  # the name startup.bt traces
+    subprocess.run(["cc", "-O2", "-Wall", "-o", floor, f"{here}/floor.c"], check=True)
+    os.mkdir(f"{scratch}/conf")
+    write_bios(f"{scratch}/exit.bin", b"\xb0\x05\xe6\xf4\xf4\xeb\xfe")
+    with open(f"{scratch}/conf/exit2.yml", "w") as f:
+        f.write(definition("exit2", f"{scratch}/exit.bin", 2, [PIN_CPU] * 2))
+    cs = Cpuset()
+    out = f"{scratch}/trace.txt"
+    pids = {x: set() for x in args.extra}
+    try:
+        env = dict(os.environ, QEMU_LAUNCHER_CONFIG_DIR=f"{scratch}/conf",
+                   QEMU_LAUNCHER_CPUSET_MOUNT_PATH=cs.path)
+        env.pop("QEMU_LAUNCHER_CPUSET_PREFIX", None)
+        argv = [floor, cs.path, str(PIN_CPU)] + sum(qemu_argv_of(args.launcher, "exit2", env), [])
+        tracer = subprocess.Popen(["bpftrace", "-q", "-o", out, f"{here}/startup.bt"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(300):
+            if os.path.exists(out):
+                break
+            time.sleep(0.1)
+        time.sleep(1)
+        try:
+            for _ in range(args.runs):
+                for x in args.extra:
+                    e = dict(env, QL_FLOOR_EXTRA=x)
+                    p = subprocess.Popen(argv, env=e,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+                    pids[x].add(str(p.pid))
+                    try:
+                        p.wait(timeout=60)
+                    except subprocess.TimeoutExpired:  # qemu first: it outlives the floor
+                        with open(f"/proc/{p.pid}/task/{p.pid}/children") as c:
+                            for child in c.read().split():
+                                os.kill(int(child), signal.SIGKILL)
+                        p.kill()
+                        p.wait()
+            time.sleep(0.5)
+        finally:
+            tracer.send_signal(signal.SIGINT)
+            tracer.wait()
+        rows = {x: [] for x in args.extra}
+        with open(out) as f:
+            for line in f:
+                parts = line.split()
+                for x in args.extra:
+                    if len(parts) == 12 and parts[1] in pids[x]:
+                        rows[x].append((int(parts[3]) / 1000, int(parts[5]) / 1000))
+        print(f"# {args.runs} alternated runs of bench/floor.c per variant, "
+              f"load average {os.getloadavg()[0]:.2f}")
+        print("| QL_FLOOR_EXTRA | qemu exec -> greeting (median) | qemu's threads on a CPU |")
+        print("|---|---:|---:|")
+        for x in args.extra:
+            r = rows[x]
+            print(f"| {x} | {statistics.median(a for a, _ in r):.2f} ms | "
+                  f"{statistics.median(b for _, b in r):.2f} ms |")
+    finally:
+        cs.remove()
+        subprocess.run(["rm", "-rf", scratch])
+
+
+if __name__ == "__main__":
+    main()
