@@ -79,10 +79,10 @@ int jsonc_load(struct ql_error *err)
 			ELEMENTSOF(names), syms, err);
 	if (r < 0)
 		return r;
+	/* POSIX: a dlsym result converts to a function pointer */
 	fn_ptr ptrs[ELEMENTSOF(names)];
 	for (size_t i = 0; i < ELEMENTSOF(names); i++)
-		ptrs[i] =
-		    (fn_ptr)syms[i]; /* POSIX: a dlsym result converts to a function pointer */
+		ptrs[i] = (fn_ptr)syms[i];
 	memcpy(&fns, ptrs, sizeof(fns));
 	loaded = true;
 	return 0;

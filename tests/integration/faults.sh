@@ -11,7 +11,7 @@
 # is not its own), vanish (report a vCPU thread that already ended), notprelaunch. Real qemu
 # covers the running VM.
 . "$(dirname "$0")/lib.sh"
-NTESTS=153
+NTESTS=157
 plan $NTESTS
 
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
@@ -51,6 +51,24 @@ fake_def d_run "exit:6@running"
 run_case "qemu exits 6 after cont (guest running)" d_run 6
 fake_def d_runk "kill@running"
 run_case "qemu SIGKILLed after cont" d_runk 137
+
+# --- json-c missing once qemu is spawned (src/jsonc.c loads it for QMP, after the spawn) -------
+# Hidden by a bind mount of /dev/null over the library, in a mount namespace of this case only.
+JSONC=$(ldconfig -p | awk '$1 == "libjson-c.so.5" { print $NF; exit }')
+fake_def nojsonc ""
+if [ -n "$JSONC" ] && [ -e "$JSONC" ]; then
+	timeout -s KILL 40 unshare -m --propagation private sh -c \
+		'mount --bind /dev/null "$1" && exec "$2" -d nojsonc' _ "$JSONC" "$QL" \
+		>"$SCRATCH/nojsonc.out" 2>"$SCRATCH/nojsonc.err" </dev/null
+	rc=$?
+	expect_eq "json-c missing after the spawn: exit 125" 125 "$rc"
+	check "json-c missing: qemu had been spawned" grep -q "qemu running as pid" "$SCRATCH/nojsonc.err"
+	check "json-c missing: the message names the package" \
+		grep -q "needs json-c (libjson-c5)" "$SCRATCH/nojsonc.err"
+	no_residue "json-c missing after the spawn"
+else
+	for i in 1 2 3 4; do skip "json-c missing: ldconfig does not list libjson-c.so.5"; done
+fi
 
 # --- qemu misbehaves ------------------------------------------------------------------------
 fake_def notpre "notprelaunch@status"
