@@ -40,7 +40,6 @@
 	  (const struct json_object *obj, const char *key, struct json_object **value),            \
 	  (obj, key, value))                                                                       \
 	X(int, json_object_put, (struct json_object * obj), (obj))                                 \
-	X(const char *, json_object_to_json_string, (struct json_object * obj), (obj))             \
 	X(const char *, json_object_to_json_string_ext, (struct json_object * obj, int flags),     \
 	  (obj, flags))                                                                            \
 	X(const char *, json_tokener_error_desc, (enum json_tokener_error jerr), (jerr))           \

@@ -367,7 +367,7 @@ static void test_status_drift(void **state)
 	free(text);
 	json_object *o = housekeeping_status_json(st);
 	assert_non_null(o);
-	const char *js = json_object_to_json_string(o);
+	const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED);
 	assert_non_null(strstr(js, "\"irq\": 9") ? strstr(js, "\"irq\": 9") : strstr(js, "\"irq\":9"));
 	json_object_put(o);
 	housekeeping_status_free(st);
