@@ -9,6 +9,7 @@ it creates (and removes), so the launcher only ever moves tasks this script put 
 process it starts runs under timeout(1) and is killed by pid on the way out.
 """
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -454,13 +455,11 @@ def run_breakdown(ql, floor, name, env, cs, runs, trace_out):
     return out.stdout
 
 
-def run_traced(script, script_args, ql, floor, name, env, cs, runs):
-    """The bpftrace script bench/SCRIPT over `runs` alternated launches each of launcher and
-    floor; returns its output lines."""
-    floor_argv = TIMEOUT + ["60", floor, cs.path, str(PIN_CPU)] + \
-        sum(qemu_argv_of(ql, name, env), [])
+@contextlib.contextmanager
+def tracing(script, script_args, out):
+    """bench/SCRIPT under bpftrace, writing to `out`, for the body of the with: attached
+    before it starts, stopped (SIGINT, so it flushes) when it ends."""
     here = os.path.dirname(os.path.abspath(__file__))
-    out = f"/tmp/ql-{script}.{os.getpid()}.txt"
     tracer = subprocess.Popen(["timeout", "-s", "INT", "900", "bpftrace", "-q", "-o", out,
                                f"{here}/{script}"] + script_args,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -470,14 +469,24 @@ def run_traced(script, script_args, ql, floor, name, env, cs, runs):
         time.sleep(0.1)
     time.sleep(1)
     try:
-        for _ in range(runs):
-            for argv in (TIMEOUT + ["60", ql, name], floor_argv):
-                subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        yield
         time.sleep(0.5)
     finally:
         tracer.send_signal(signal.SIGINT)
         tracer.wait()
+
+
+def run_traced(script, script_args, ql, floor, name, env, cs, runs):
+    """The bpftrace script bench/SCRIPT over `runs` alternated launches each of launcher and
+    floor; returns its output lines."""
+    floor_argv = TIMEOUT + ["60", floor, cs.path, str(PIN_CPU)] + \
+        sum(qemu_argv_of(ql, name, env), [])
+    out = f"/tmp/ql-{script}.{os.getpid()}.txt"
+    with tracing(script, script_args, out):
+        for _ in range(runs):
+            for argv in (TIMEOUT + ["60", ql, name], floor_argv):
+                subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(out) as f:
         lines = f.read().splitlines()
     os.unlink(out)
@@ -498,6 +507,16 @@ def run_window(ql, floor, name, env, cs, runs, min_answer=0):
     return spans
 
 
+def startup_line(line):
+    """(comm, pid, {field: value}) of a bench/startup.bt line, times in ms; None for others."""
+    parts = line.split()
+    if len(parts) != 12 or parts[2] != "startup":
+        return None
+    return parts[0], parts[1], {
+        key: int(val) if key in ("own_faults", "own_syscalls") else int(val) / 1000
+        for key, val in zip(parts[2::2], parts[3::2])}
+
+
 def run_startup(ql, floor, name, env, cs, runs):
     """bench/startup.bt over `runs` alternated launches each: qemu's exec -> greeting, and what
     qemu and the launcher (or floor) did on the CPUs meanwhile. Returns ({field: [values]} of the
@@ -505,12 +524,10 @@ def run_startup(ql, floor, name, env, cs, runs):
     who = {"qemu-launcher": 0, "ql-floor": 1}
     res = ({}, {})
     for line in run_traced("startup.bt", [], ql, floor, name, env, cs, runs):
-        parts = line.split()
-        if len(parts) != 12 or parts[0] not in who or parts[2] != "startup":
-            continue
-        for key, val in zip(parts[2::2], parts[3::2]):
-            v = int(val) if key in ("own_faults", "own_syscalls") else int(val) / 1000
-            res[who[parts[0]]].setdefault(key, []).append(v)
+        got = startup_line(line)
+        if got and got[0] in who:
+            for key, v in got[2].items():
+                res[who[got[0]]].setdefault(key, []).append(v)
     return res
 
 

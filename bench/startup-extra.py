@@ -15,10 +15,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import PIN_CPU, Cpuset, definition, qemu_argv_of, write_bios  # noqa: E402
+from bench import (PIN_CPU, Cpuset, definition, qemu_argv_of, startup_line,  # noqa: E402
+                   tracing, write_bios)
 
 
 def main():
@@ -44,14 +44,7 @@ def main():
                    QEMU_LAUNCHER_CPUSET_MOUNT_PATH=cs.path)
         env.pop("QEMU_LAUNCHER_CPUSET_PREFIX", None)
         argv = [floor, cs.path, str(PIN_CPU)] + sum(qemu_argv_of(args.launcher, "exit2", env), [])
-        tracer = subprocess.Popen(["bpftrace", "-q", "-o", out, f"{here}/startup.bt"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(300):
-            if os.path.exists(out):
-                break
-            time.sleep(0.1)
-        time.sleep(1)
-        try:
+        with tracing("startup.bt", [], out):
             for _ in range(args.runs):
                 for x in args.extra:
                     e = dict(env, QL_FLOOR_EXTRA=x)
@@ -67,17 +60,13 @@ def main():
                                 os.kill(int(child), signal.SIGKILL)
                         p.kill()
                         p.wait()
-            time.sleep(0.5)
-        finally:
-            tracer.send_signal(signal.SIGINT)
-            tracer.wait()
         rows = {x: [] for x in args.extra}
         with open(out) as f:
             for line in f:
-                parts = line.split()
+                got = startup_line(line)
                 for x in args.extra:
-                    if len(parts) == 12 and parts[1] in pids[x]:
-                        rows[x].append((int(parts[3]) / 1000, int(parts[5]) / 1000))
+                    if got and got[1] in pids[x]:
+                        rows[x].append((got[2]["startup"], got[2]["qemu_cpu"]))
         print(f"# {args.runs} alternated runs of bench/floor.c per variant, "
               f"load average {os.getloadavg()[0]:.2f}")
         print("| QL_FLOOR_EXTRA | qemu exec -> greeting (median) | qemu's threads on a CPU |")
