@@ -11,6 +11,7 @@
 #include "definition.h"
 #include "journal.h"
 #include "names.h"
+#include "populate.h"
 
 static const struct {
 	const char *var;
@@ -222,6 +223,7 @@ int config_read_definition(const struct config_paths *paths, const char *name, c
 	_cleanup_free_ char *text = malloc(cap + 1);
 	if (!text)
 		return ql_error_set(err, ENOMEM, "out of memory");
+	populate(text, cap + 1); /* read() would fault its pages in one at a time */
 	for (;;) {
 		if (len == cap) {
 			if (cap > DEFINITION_MAX_BYTES)

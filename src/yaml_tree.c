@@ -12,6 +12,7 @@
 
 #include "fyaml.h"
 #include "macro.h"
+#include "populate.h"
 #include "utf8.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -21,8 +22,9 @@
 
 /* A new chunk for an allocation of `size` that did not fit. The first chunk is doc->chunk_size
  * when set (16 KiB otherwise); the next ones double up to 1 MiB so a big document needs few of
- * them. calloc: zeroed memory, and a chunk of 128 KiB or more is mapped on its own, so the pages
- * it never uses are never touched. */
+ * them. calloc: zeroed memory, mapped on its own from 128 KiB. Populated at once: the fast
+ * reader sizes its one chunk to what the tree will use (93-95 % of it for 1,000 and 10,000
+ * entries), and a page populated costs half what its fault would (populate.h). */
 struct yaml_chunk *yaml_doc_grow(struct yaml_doc *doc, size_t size)
 {
 	if (!doc->chunk_size)
@@ -33,6 +35,7 @@ struct yaml_chunk *yaml_doc_grow(struct yaml_doc *doc, size_t size)
 	struct yaml_chunk *ch = calloc(1, sizeof(*ch) + cap);
 	if (!ch)
 		return NULL;
+	populate(ch, sizeof(*ch) + cap);
 	ch->end = cap;
 	ch->next = doc->chunks;
 	doc->chunks = ch;
