@@ -36,9 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			char *joined = cmdline_shell_join(argv);
 			free(joined);
 			(void)cmdline_has_option(d, "S");
-			for (char **a = argv; *a; a++)
-				free(*a);
-			free(argv);
+			free(argv); /* one block */
 		}
 		definition_free(d);
 	}

@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "macro.h"
+#include "populate.h"
 
 /* Growable string; on allocation failure `failed` is set and later appends do nothing. */
 struct buf {
@@ -62,26 +64,34 @@ static bool ends_in_separator(const char *s, size_t len)
 	return commas % 2 == 1;
 }
 
-char *cmdline_option_value(const struct qemu_option *opt)
+/* Bytes of opt's value without its NUL: sized first, then written (value_write), because a
+ * definition can have thousands of parts (bench/parse.sh). */
+static size_t value_size(const struct qemu_option *opt)
 {
 	if (!opt->has_value)
-		return strdup("");
+		return 0;
 	if (opt->is_scalar)
-		return strdup(opt->scalar ? opt->scalar : "");
-
-	/* Sized first, then filled: a definition can have thousands of parts (bench/parse.sh). */
-	size_t cap = 1;
+		return opt->scalar ? strlen(opt->scalar) : 0;
+	size_t size = 0;
 	for (size_t i = 0; i < opt->n_parts; i++) {
 		const struct qemu_part *p = &opt->parts[i];
-		cap += 1 + (p->key ? strlen(p->key) + 1 : 0);
+		size += 1 + (p->key ? strlen(p->key) + 1 : 0);
 		for (const char *v = p->value ? p->value : ""; *v; v++)
-			cap += *v == ',' ? 2 : 1;
+			size += *v == ',' ? 2 : 1;
 	}
-	char *out = malloc(cap);
-	if (!out)
-		return NULL;
+	return size;
+}
+
+/* Writes opt's value and its NUL into out, which holds value_size(opt) + 1 bytes at least;
+ * returns the value's length. */
+static size_t value_write(const struct qemu_option *opt, char *out)
+{
 	size_t len = 0;
-	for (size_t i = 0; i < opt->n_parts; i++) {
+	if (opt->has_value && opt->is_scalar && opt->scalar) {
+		len = strlen(opt->scalar);
+		memcpy(out, opt->scalar, len);
+	}
+	for (size_t i = 0; opt->has_value && !opt->is_scalar && i < opt->n_parts; i++) {
 		const struct qemu_part *p = &opt->parts[i];
 		if (i > 0 && !ends_in_separator(out, len))
 			out[len++] = ',';
@@ -105,46 +115,49 @@ char *cmdline_option_value(const struct qemu_option *opt)
 		}
 	}
 	out[len] = '\0';
-	return out;
+	return len;
 }
 
-/* "-NAME" */
-static char *option_word(const char *name)
+char *cmdline_option_value(const struct qemu_option *opt)
 {
-	size_t n = strlen(name);
-	char *w = malloc(n + 2);
-	if (w) {
-		w[0] = '-';
-		memcpy(w + 1, name, n + 1);
-	}
-	return w;
+	char *out = malloc(value_size(opt) + 1);
+	if (out)
+		value_write(opt, out);
+	return out;
 }
 
 int cmdline_build(const struct definition *d, char ***ret_argv, struct ql_error *err)
 {
-	size_t n = 1;
-	for (size_t i = 0; i < d->n_options; i++)
-		n += d->options[i].has_value ? 2 : 1;
-
-	_cleanup_strv_free_ char **argv = calloc(n + 1, sizeof(char *));
-	if (!argv)
-		return ql_error_set(err, ENOMEM, "building the qemu command line: out of memory");
-	size_t k = 0;
-	if (!(argv[k++] = strdup(d->binary ? d->binary : "")))
-		return ql_error_set(err, ENOMEM, "building the qemu command line: out of memory");
+	const char *binary = d->binary ? d->binary : "";
+	size_t n = 1, bytes = strlen(binary) + 1;
 	for (size_t i = 0; i < d->n_options; i++) {
 		const struct qemu_option *o = &d->options[i];
-		if (!(argv[k++] = option_word(o->name)))
-			return ql_error_set(err, ENOMEM,
-					    "building the qemu command line: out of memory");
+		n += o->has_value ? 2 : 1;
+		bytes += strlen(o->name) + 2 + (o->has_value ? value_size(o) + 1 : 0);
+	}
+	/* The pointers, then every string they point to, in one block: one allocation instead of
+	 * two per option, populated at once (populate.h) where it grows with the definition. */
+	size_t head = (n + 1) * sizeof(char *);
+	char **argv = malloc(head + bytes);
+	if (!argv)
+		return ql_error_set(err, ENOMEM, "building the qemu command line: out of memory");
+	populate(argv, head + bytes);
+	char *s = (char *)argv + head;
+	size_t k = 0;
+	argv[k++] = strcpy(s, binary);
+	s += strlen(s) + 1;
+	for (size_t i = 0; i < d->n_options; i++) {
+		const struct qemu_option *o = &d->options[i];
+		argv[k++] = s;
+		*s = '-';
+		s = stpcpy(s + 1, o->name) + 1;
 		if (!o->has_value)
 			continue;
-		if (!(argv[k++] = cmdline_option_value(o)))
-			return ql_error_set(err, ENOMEM,
-					    "building the qemu command line: out of memory");
+		argv[k++] = s;
+		s += value_write(o, s) + 1;
 	}
 	argv[k] = NULL;
-	*ret_argv = TAKE_PTR(argv);
+	*ret_argv = argv;
 	return 0;
 }
 

@@ -10,7 +10,8 @@
  * NULL on allocation failure. */
 char *cmdline_option_value(const struct qemu_option *opt);
 
-/* argv[0] = d->binary, then every option in order ("-name", value...). NULL-terminated. */
+/* argv[0] = d->binary, then every option in order ("-name", value...). NULL-terminated, in one
+ * allocation with its strings: free(*ret_argv) frees it all (never strv_free). */
 int cmdline_build(const struct definition *d, char ***ret_argv, struct ql_error *err);
 
 /* True if the qemu list contains the option `name` (e.g. "S"). */

@@ -58,7 +58,7 @@ void vm_plan_free(struct vm_plan *p)
 {
 	if (!p)
 		return;
-	strv_free(p->argv_user);
+	free(p->argv_user); /* one block (cmdline_build) */
 	strv_free(p->extra);
 	pinning_free(p->pinning);
 	mem_backends_free(p->mem, p->n_mem);

@@ -95,7 +95,7 @@ static void test_build_from_definition(void **state)
 	struct ql_error err = {0};
 	_cleanup_definition_ struct definition *d = NULL;
 	assert_int_equal(definition_parse("t.yml", yaml, sizeof(yaml) - 1, &d, &err), 0);
-	_cleanup_strv_free_ char **argv = NULL;
+	_cleanup_free_ char **argv = NULL;
 	assert_int_equal(cmdline_build(d, &argv, &err), 0);
 	static const char *const want[] = {
 	    "/usr/bin/qemu-system-x86_64",
@@ -129,7 +129,7 @@ static void test_build_empty(void **state)
 {
 	struct definition d = {.binary = (char *)"qemu"};
 	struct ql_error err = {0};
-	_cleanup_strv_free_ char **argv = NULL;
+	_cleanup_free_ char **argv = NULL;
 	assert_int_equal(cmdline_build(&d, &argv, &err), 0);
 	assert_string_equal(argv[0], "qemu");
 	assert_null(argv[1]);

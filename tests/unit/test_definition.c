@@ -132,7 +132,7 @@ static void test_readme_forms_identical(void **state)
 		char path[512];
 		snprintf(path, sizeof(path), "%s/%s", DEFS, files[f]);
 		_cleanup_definition_ struct definition *d = parse_file(path);
-		_cleanup_strv_free_ char **argv = argv_of(d);
+		_cleanup_free_ char **argv = argv_of(d);
 		for (size_t i = 0; expected[i] || argv[i]; i++) {
 			if (!expected[i] || !argv[i] || !streq(expected[i], argv[i]))
 				print_error("%s: argv[%zu] = `%s`, expected `%s`\n", files[f], i,
@@ -169,7 +169,7 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(d->n_options, 0);
 	assert_false(definition_wants_pinning(d));
 
-	_cleanup_strv_free_ char **argv = argv_of(d);
+	_cleanup_free_ char **argv = argv_of(d);
 	assert_string_equal(argv[0], "qemu");
 	assert_null(argv[1]);
 
@@ -858,7 +858,7 @@ static void test_qemu_values_verbatim(void **state)
 	    "2,sockets=1",
 	    NULL,
 	};
-	_cleanup_strv_free_ char **argv = argv_of(d);
+	_cleanup_free_ char **argv = argv_of(d);
 	for (size_t i = 0; want[i] || argv[i]; i++) {
 		assert_non_null(argv[i]);
 		assert_non_null(want[i]);

@@ -241,7 +241,7 @@ static void round_trip(const char *path)
 	_cleanup_definition_ struct definition *d = NULL;
 	if (definition_parse(path, yaml, strlen(yaml), &d, &err) < 0)
 		fail_msg("%s: the imported definition does not load: %s\n%s", path, err.msg, yaml);
-	_cleanup_strv_free_ char **built = NULL;
+	_cleanup_free_ char **built = NULL;
 	assert_int_equal(cmdline_build(d, &built, &err), 0);
 	size_t n = strv_length(argv);
 	for (size_t i = 0; i < n || built[i]; i++) {
@@ -286,7 +286,7 @@ static void test_round_trip_values(void **state)
 		_cleanup_definition_ struct definition *d = NULL;
 		if (definition_parse("t.yml", yaml, strlen(yaml), &d, &err) < 0)
 			fail_msg("value `%s`: %s\n%s", values[i], err.msg, yaml);
-		_cleanup_strv_free_ char **built = NULL;
+		_cleanup_free_ char **built = NULL;
 		assert_int_equal(cmdline_build(d, &built, &err), 0);
 		assert_int_equal(strv_length(built), 5);
 		assert_string_equal(built[2], values[i]);

@@ -304,7 +304,7 @@ static struct definition *import_data(const char *stem, char ***ret_warnings)
 	struct definition *d = NULL;
 	if (definition_parse("t.yml", yaml, strlen(yaml), &d, &err) < 0)
 		fail_msg("%s: %s\n%s", stem, err.msg, yaml);
-	_cleanup_strv_free_ char **built = NULL;
+	_cleanup_free_ char **built = NULL;
 	assert_int_equal(cmdline_build(d, &built, &err), 0);
 	assert_int_equal(strv_length(built), strv_length(argv));
 	for (size_t i = 0; argv[i]; i++)
