@@ -1,22 +1,28 @@
 /* A small process that outlives a SIGKILLed launcher: when the launcher dies without dismissing
  * it, it waits for qemu to end (SIGKILL after a grace), then undoes the run's host changes, so
- * the host is not left confined until some other launcher happens to start. */
+ * the host is not left confined until some other launcher happens to start.
+ *
+ * It shares the launcher's memory (clone with CLONE_VM, no new address space) and only waits
+ * until then: a fork of the launcher cost each start 2.3-2.9 ms of wall time and 4-5 ms of CPU
+ * beside qemu's start-up on this project's 2-CPU benchmark host (page tables copied, then every
+ * page the launcher writes faulted again; bench/RESULTS.md). The undo itself runs in a fresh
+ * exec of the launcher's own binary with the argv it was given (reclaim.h), once the launcher
+ * is gone. Where the process cannot share memory (valgrind, or an architecture without the
+ * raw system calls below) it is a fork that does the same. */
 #pragma once
 
 #include <sys/types.h>
 
 #include "error.h"
-#include "log.h"
 
 struct guardian;
 
-/* Forks the guardian for qemu_pid, or (qemu_pid 0) before qemu exists: before the first host
+/* Starts the guardian for qemu_pid, or (qemu_pid 0) before qemu exists: before the first host
  * change, so a launcher killed right after it is covered too; guardian_watch names qemu then.
- * undo(userdata) runs in the guardian after the launcher's death and qemu's end. close_fds
- * (-1 terminated) are closed in the guardian (the launcher's QMP channel and signalfd must not
- * live on in it). */
-int guardian_start(pid_t qemu_pid, int (*undo)(void *userdata, struct ql_error *err),
-		   void *userdata, const int *close_fds, const struct ql_logger *log,
+ * undo_argv (NULL-terminated, argv[0] first) is what the launcher's binary is run with after the
+ * launcher's death and qemu's end; it is copied. close_fds (-1 terminated) are closed in the
+ * guardian (the launcher's QMP channel and signalfd must not live on in it). */
+int guardian_start(pid_t qemu_pid, char *const *undo_argv, const int *close_fds,
 		   struct guardian **ret, struct ql_error *err);
 
 /* qemu has started: the guardian waits for it to end (SIGKILL after a grace) before undoing. */
@@ -31,6 +37,5 @@ static inline void guardian_dismissp(struct guardian **g)
 #define _cleanup_guardian_ _cleanup_(guardian_dismissp)
 
 /* The launcher's own undo failed (its release gave up waiting for another launcher's lock): the
- * guardian undoes the changes now, as after a SIGKILL, outliving the launcher if need be. Accepts
- * NULL. */
+ * guardian undoes the changes once the launcher has exited, as after a SIGKILL. Accepts NULL. */
 void guardian_hand_over(struct guardian *g);

@@ -77,11 +77,12 @@ static char *refusals_text(struct ql_error *why, size_t n)
 	return out;
 }
 
-int isolation_open(const struct isolation_config *cfg, struct isolation **ret, struct ql_error *err)
+/* An isolation with cfg's defaults filled in and no backend yet; NULL when out of memory. */
+static struct isolation *isolation_new(const struct isolation_config *cfg)
 {
-	_cleanup_free_ struct isolation *iso = calloc(1, sizeof(*iso));
+	struct isolation *iso = calloc(1, sizeof(*iso));
 	if (!iso)
-		return ql_error_set(err, ENOMEM, "out of memory");
+		return NULL;
 	iso->cfg = *cfg;
 	if (!iso->cfg.prefix || !*iso->cfg.prefix)
 		iso->cfg.prefix = "qemu";
@@ -91,6 +92,32 @@ int isolation_open(const struct isolation_config *cfg, struct isolation **ret, s
 		iso->cfg.cgroup2_root = "/sys/fs/cgroup";
 	iso->lock_fd = -1;
 	iso->shielded_ruid = (uid_t)-1;
+	return iso;
+}
+
+int isolation_open_backend(const struct isolation_config *cfg, const char *name,
+			   struct isolation **ret, struct ql_error *err)
+{
+	_cleanup_free_ struct isolation *iso = isolation_new(cfg);
+	if (!iso)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < ELEMENTSOF(cpuset_backends); i++) {
+		if (!streq(cpuset_backends[i]->name, name))
+			continue;
+		int r = try_backend(iso, cpuset_backends[i], err);
+		if (r < 0)
+			return r;
+		*ret = TAKE_PTR(iso);
+		return 0;
+	}
+	return ql_error_set(err, EINVAL, "no cgroup backend is named `%s`", name);
+}
+
+int isolation_open(const struct isolation_config *cfg, struct isolation **ret, struct ql_error *err)
+{
+	_cleanup_free_ struct isolation *iso = isolation_new(cfg);
+	if (!iso)
+		return ql_error_set(err, ENOMEM, "out of memory");
 
 	if (cfg->mode == QL_ISOLATE_FALSE) {
 		int r = try_backend(iso, &isolation_backend_affinity, err);

@@ -54,6 +54,11 @@ struct isolation;
  * QL_ISOLATE_TRUE and no cpuset backend is usable. */
 int isolation_open(const struct isolation_config *cfg, struct isolation **ret,
 		   struct ql_error *err);
+/* The cgroup backend named `name` ("cpuset v1", "cgroup v2"), whatever cfg->mode would choose:
+ * for a killed run's undo, which must work where the run did (reclaim.h). */
+int isolation_open_backend(const struct isolation_config *cfg, const char *name,
+			   struct isolation **ret, struct ql_error *err);
+
 /* "cpuset v1", "cgroup v2", "affinity". */
 const char *isolation_name(const struct isolation *iso);
 /* Does the backend keep other tasks off the vCPUs' CPUs (cpusets), or only pin (affinity)? */

@@ -66,8 +66,9 @@ static void record_done(struct record *r)
 	*r = (struct record){0};
 }
 
-/* The start time of pid (field 22 of /proc/PID/stat); 0 when it does not exist. */
-static unsigned long long proc_start_time(pid_t pid)
+/* The start time of pid (field 22 of /proc/PID/stat); 0 when it does not exist. *ret_state
+ * (may be NULL) is its state letter (field 3). */
+static unsigned long long proc_start_state(pid_t pid, char *ret_state)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -79,9 +80,11 @@ static unsigned long long proc_start_time(pid_t pid)
 		return 0;
 	/* the command name may hold spaces and parentheses: count fields after the last ')' */
 	char *p = strrchr(line, ')');
-	if (!p)
+	if (!p || p[1] != ' ')
 		return 0;
 	p++;
+	if (ret_state)
+		*ret_state = p[1];
 	for (int field = 3; field < 22; field++) {
 		p = strchr(p + 1, ' ');
 		if (!p)
@@ -90,9 +93,18 @@ static unsigned long long proc_start_time(pid_t pid)
 	return strtoull(p + 1, NULL, 10);
 }
 
+static unsigned long long proc_start_time(pid_t pid)
+{
+	return proc_start_state(pid, NULL);
+}
+
+/* A launcher that has exited is gone, also while its parent has not reaped it yet (a zombie):
+ * its guardian gives its records back as soon as it has exited. */
 static bool owner_alive(pid_t pid, unsigned long long start)
 {
-	return pid > 0 && proc_start_time(pid) == start && start != 0;
+	char state = 0;
+	return pid > 0 && start != 0 && proc_start_state(pid, &state) == start && state != 'Z' &&
+	       state != 'X';
 }
 
 /* "task:PID:START": a thread's CPU affinity, the one value here that is not a file (kernel

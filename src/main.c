@@ -20,6 +20,7 @@
 #include "log.h"
 #include "memlock.h"
 #include "privileges.h"
+#include "reclaim.h"
 #include "status.h"
 #include "status_json.h"
 #include "topology.h"
@@ -609,7 +610,8 @@ static int run_definition(const struct cli *cli, const struct config_paths *path
 			       .def = d,
 			       .paths = paths,
 			       .log = &log,
-			       .dry_run = cli->mode == MODE_DRY_RUN};
+			       .dry_run = cli->mode == MODE_DRY_RUN,
+			       .log_level = printer.debug ? 2 : printer.verbose};
 	struct ql_error err = {0};
 	_cleanup_vm_plan_ struct vm_plan *plan = NULL;
 	if (vm_plan_new(&o, &plan, &err) < 0) {
@@ -634,10 +636,36 @@ static int run_definition(const struct cli *cli, const struct config_paths *path
 	return code;
 }
 
+/* A killed launcher's guardian, now the launcher's binary again (reclaim.h): gives the run's
+ * host changes back. Not for callers: a setuid call by another user is refused. */
+static int reclaim_after_kill(char *const *args)
+{
+	if (getuid() != geteuid() || getgid() != getegid()) {
+		print_error("%s is the guardian's own mode", RECLAIM_ARG);
+		return EXIT_USAGE;
+	}
+	struct ql_error err = {0};
+	struct reclaim_what w;
+	if (reclaim_parse(args, &w, &err) < 0) {
+		print_error("%s", err.msg);
+		ql_error_clear(&err);
+		return EXIT_USAGE;
+	}
+	struct printer printer = {
+	    .verbose = w.log_level >= 1, .debug = w.log_level >= 2, .careful = w.careful};
+	struct ql_logger log = {.fn = print_log, .userdata = &printer};
+	int r = reclaim_run(&w, &log, &err);
+	printer_finish(&printer);
+	ql_error_clear(&err);
+	return r < 0 ? EXIT_LAUNCHER : EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv)
 {
 	if (launch_sanitize_fds() < 0)
 		return EXIT_LAUNCHER;
+	if (argc > 1 && streq(argv[1], RECLAIM_ARG))
+		return reclaim_after_kill(argv + 2);
 
 	struct cli cli = {0};
 	if (parse_args(argc, argv, &cli) < 0)

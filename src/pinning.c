@@ -817,11 +817,9 @@ bool pinning_leaves_sets(const struct pinning *p)
 	return p && p->iso && isolation_isolates(p->iso);
 }
 
-int pinning_reclaim(struct pinning *p, struct ql_error *err)
+const char *pinning_backend(const struct pinning *p)
 {
-	p->applied = false;
-	p->n_changes = 0; /* the threads are gone with qemu */
-	return p->iso ? isolation_reclaim(p->iso, err) : 0;
+	return p && p->iso ? isolation_name(p->iso) : NULL;
 }
 
 void pinning_guest_started(struct pinning *p)

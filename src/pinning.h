@@ -47,8 +47,8 @@ int pinning_rescan(struct pinning *p, struct ql_error *err);
 
 /* Does this pinning keep sets on the host that a killed launcher would leave behind? */
 bool pinning_leaves_sets(const struct pinning *p);
-/* After the run died without release (its qemu gone): isolation_reclaim(). */
-int pinning_reclaim(struct pinning *p, struct ql_error *err);
+/* The isolation backend's name (isolation_name); NULL without one. */
+const char *pinning_backend(const struct pinning *p);
 
 /* The guest runs (or stays paused on purpose): the threads pinning_apply held are let go. */
 void pinning_guest_started(struct pinning *p);

@@ -27,6 +27,7 @@
 #include "prealloc.h"
 #include "privileges.h"
 #include "qmp.h"
+#include "reclaim.h"
 #include "smp.h"
 #include "supervise.h"
 #include "vfio.h"
@@ -333,16 +334,29 @@ static bool stop_requested(void *userdata)
 	return st->stop_signal != 0;
 }
 
-/* In the guardian, after a killed launcher's qemu ended: its cpusets, then its journal. */
-static int reclaim_cb(void *userdata, struct ql_error *err)
+/* What the guardian runs after a killed launcher's qemu ended (reclaim.h): its cpusets, then
+ * its journal. */
+static int undo_argv(const struct vm_plan *p, char ***ret, struct ql_error *err)
 {
-	struct vm_plan *p = userdata;
-	int ret = 0;
-	struct ql_error e = {0};
-	if (p->pinning && pinning_leaves_sets(p->pinning))
-		ql_error_keep_first(pinning_reclaim(p->pinning, &e), &e, &ret, err);
-	ql_error_keep_first(journal_undo_own(p->journal, &e), &e, &ret, err);
-	return ret;
+	const struct vm_options *o = p->o;
+	struct reclaim_what w = {.vm_name = o->name,
+				 .journal_dir = p->journal ? o->paths->journal_dir : NULL,
+				 .log_level = o->log_level,
+				 .careful = o->paths->setuid};
+	if (pinning_leaves_sets(p->pinning)) {
+		w.backend = pinning_backend(p->pinning);
+		isolation_config_of(o, &w.iso);
+	}
+	return reclaim_argv(&w, ret, err);
+}
+
+/* guardian_start with the plan's undo. */
+static int guardian_for(const struct vm_plan *p, pid_t qemu_pid, const int *close_fds,
+			struct guardian **ret, struct ql_error *err)
+{
+	_cleanup_strv_free_ char **argv = NULL;
+	int r = undo_argv(p, &argv, err);
+	return r < 0 ? r : guardian_start(qemu_pid, argv, close_fds, ret, err);
 }
 
 /* Before anything is pinned: a launcher SIGKILLed from here on must not leave the host's tasks
@@ -365,8 +379,7 @@ static void start_guardian(struct start *st)
 	    !st->p->hk_vcpus)
 		return;
 	const int close_fds[] = {qmp_fd(st->qmp), st->sigfd, -1};
-	if (guardian_start(st->pid, reclaim_cb, st->p, close_fds, st->p->o->log, st->guardian, &e) <
-	    0)
+	if (guardian_for(st->p, st->pid, close_fds, st->guardian, &e) < 0)
 		ql_log(
 		    st->p->o->log, QL_LOG_WARNING,
 		    "no guardian for a killed launcher (%s): its cpusets would wait for the next "
@@ -795,7 +808,7 @@ static void guardian_before(struct vm_plan *p, const char *what, struct guardian
 	if (*ret || !p->journal)
 		return;
 	struct ql_error e = {0};
-	if (guardian_start(0, reclaim_cb, p, NULL, p->o->log, ret, &e) < 0)
+	if (guardian_for(p, 0, NULL, ret, &e) < 0)
 		ql_log(p->o->log, QL_LOG_WARNING,
 		       "no guardian for a killed launcher (%s): its %s would wait for the next "
 		       "start to be given back",
