@@ -642,7 +642,7 @@ static int reclaim_after_kill(char *const *args)
 {
 	if (getuid() != geteuid() || getgid() != getegid()) {
 		print_error("%s is the guardian's own mode", RECLAIM_ARG);
-		return EXIT_USAGE;
+		return EXIT_LAUNCHER;
 	}
 	struct ql_error err = {0};
 	struct reclaim_what w;

@@ -7,7 +7,7 @@
 # /usr/local/etc/qemu-launcher (creating it if absent and removing it afterwards; if it exists,
 # only files named qltest-su-* are added and removed). Runs are serialised by a lock file.
 . "$(dirname "$0")/lib.sh"
-NTESTS=80
+NTESTS=81
 plan $NTESTS
 
 [ "$(id -u)" = 0 ] || skip_all "needs root to install a setuid-root copy"
@@ -106,6 +106,11 @@ refused "QEMU_LAUNCHER_TEST_STOP_AT (a test hook) is refused" \
 	"QEMU_LAUNCHER_TEST_STOP_AT is not honoured" QEMU_LAUNCHER_TEST_STOP_AT=x -- "$P-marker"
 refused "--dry-run with an override is refused as well" "QEMU_LAUNCHER_CPUSET_PREFIX is not honoured" \
 	QEMU_LAUNCHER_CPUSET_PREFIX=x -- --dry-run "$P-marker"
+
+# The guardian's reclaim mode (after a killed launcher) takes its paths from argv: only the
+# guardian, never a caller, may run it.
+refused "the guardian's reclaim mode is refused to a caller" "is the guardian's own mode" \
+	-- --reclaim-after-kill name=x "backend=cpuset v1" mount=/sys/fs/cgroup/cpuset prefix=qemu
 
 # --- untrusted definitions --------------------------------------------------------------------
 printf 'launcher:\n  binary: %s\nqemu:\n- nodefaults\n' "$SU/marker-qemu" | sdef userowned
