@@ -44,6 +44,8 @@
 /* The guardian's stack: its frames are a few hundred bytes; a guard page lies below it. */
 #define STACK_SIZE (64u << 10)
 #define MAX_CLOSE_FDS 8
+/* The undo's whole environment: never the caller's (LD_PRELOAD and all, as root). */
+#define UNDO_ENV "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 
 #define MSG_QEMU 'q'
 #define MSG_DISMISS 'x'
@@ -246,7 +248,7 @@ static int pidfd_open_(pid_t pid)
  * environment: the undo must not run with the caller's, LD_PRELOAD and all, as root). */
 static struct block *map_block(char *const *argv, void **ret_map, size_t *ret_size)
 {
-	size_t n = 0, bytes = sizeof("PATH=/usr/sbin:/usr/bin:/sbin:/bin");
+	size_t n = 0, bytes = sizeof(UNDO_ENV);
 	for (; argv[n]; n++)
 		bytes += strlen(argv[n]) + 1;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -262,7 +264,7 @@ static struct block *map_block(char *const *argv, void **ret_map, size_t *ret_si
 	b->argv = (char **)at;
 	char *s = b->strings;
 	b->envp[0] = s;
-	s = stpcpy(s, "PATH=/usr/sbin:/usr/bin:/sbin:/bin") + 1;
+	s = stpcpy(s, UNDO_ENV) + 1;
 	b->envp[1] = NULL;
 	for (size_t i = 0; i < n; i++) {
 		b->argv[i] = s;

@@ -9,10 +9,13 @@
 #include "journal.h"
 #include "macro.h"
 
+/* argv[0], RECLAIM_ARG and the ten fields below, at most. */
+#define MAX_ARGS 12
+
 int reclaim_argv(const struct reclaim_what *w, char ***ret, struct ql_error *err)
 {
 	const struct isolation_config *c = &w->iso;
-	_cleanup_strv_free_ char **argv = calloc(13, sizeof(char *));
+	_cleanup_strv_free_ char **argv = calloc(MAX_ARGS + 1, sizeof(char *));
 	if (!argv)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	size_t n = 0;
