@@ -360,11 +360,16 @@ void guardian_dismiss(struct guardian *g)
 {
 	if (!g)
 		return;
+	/* Not waited for: it reads the message (before the EOF that follows it) and exits on its
+	 * own, a few microseconds on. Waiting cost the launcher's exit ~0.1 ms, two wake-ups of a
+	 * CPU (bench/RESULTS.md). And while it lives, the launcher's exit leaves it the address
+	 * space they share to tear down. Its stack stays mapped for it: the launcher is about to
+	 * exit, and a launcher that lives on after its run keeps only that mapping. Its parent
+	 * after the launcher's exit (init, or a subreaper) reaps it. */
 	(void)send_msg(g->sock, MSG_DISMISS, -1);
+	/* Had the message not gone through, the EOF alone would read as the launcher's death: the
+	 * guardian then runs the undo once the launcher has exited, and finds nothing left to do
+	 * (never wait for it here: it waits for the launcher's end first). */
 	close(g->sock);
-	/* it exits at once; reap it (SIGCHLD is blocked and read through the signalfd) */
-	while (waitpid(g->pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	unmap(g); /* only once it is gone: it ran on it */
 	free(g);
 }

@@ -28,7 +28,8 @@ int guardian_start(pid_t qemu_pid, char *const *undo_argv, const int *close_fds,
 /* qemu has started: the guardian waits for it to end (SIGKILL after a grace) before undoing. */
 int guardian_watch(struct guardian *g, pid_t qemu_pid, struct ql_error *err);
 
-/* The launcher unwound by itself: the guardian exits without acting. Accepts NULL. */
+/* The launcher unwound by itself: the guardian exits without acting, on its own a moment later
+ * (not waited for; its stack stays mapped for it). Accepts NULL. */
 void guardian_dismiss(struct guardian *g);
 static inline void guardian_dismissp(struct guardian **g)
 {
