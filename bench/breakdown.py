@@ -4,6 +4,7 @@ ptrace): the launcher and the prototype floor (bench/floor.c) alternated, phase 
 side. A measurement, not a test. Run as root through bench/run.sh --breakdown, or:
   bench/breakdown.py --launcher L --floor F --conf DIR --cpuset M --name exit2 --runs 20"""
 import argparse
+import bisect
 import os
 import re
 import shlex
@@ -93,6 +94,9 @@ def phases(r):
         elif ev == "exit" and e[2] == r["pid"]:
             t["end"] = ns
     t.setdefault("answers", t.get("greet"))
+    # --costs: the main process's (ns, on-CPU ns, faults, system calls) at each of its calls
+    t["ctr"] = [(e[0],) + tuple(int(x) for x in e[3].split())
+                for e in r["ev"] if e[1] == "ctr" and e[2] == r["pid"]]
     # the launcher prepares the host right after the spawn, before it reads qemu's greeting
     # (vm.c prepare_host); "prep_late": how long after qemu sent its query-cpus-fast answer the
     # prepare ended (negative: before it), i.e. whether it was on the critical path
@@ -111,6 +115,33 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
+def costs_at(t, key):
+    """The main process's (on-CPU ns, faults, system calls) at phase boundary `key`: its counters
+    at its last system call up to then; at "end", its exit's totals."""
+    ctr = t["ctr"]
+    if key == "end":
+        return (t.get("cpu_main", ctr[-1][1]), t.get("pf_main", ctr[-1][2]), ctr[-1][3])
+    if key == "start":
+        return (0, 0, 0)
+    i = bisect.bisect_right([c[0] for c in ctr], t[key]) - 1
+    return ctr[i][1:] if i >= 0 else (0, 0, 0)
+
+
+def print_costs(res):
+    """The main process's own work in each phase, launcher beside floor (--costs)."""
+    print("\n| phase (medians; the main process only) | launcher on a CPU, ms | floor | "
+          "launcher system calls | floor | launcher page faults | floor |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for a, b, what in PHASES:
+        cells = []
+        for i, scale in ((0, 1e6), (2, 1), (1, 1)):
+            for k in ("qemu-launcher", "ql-floor"):
+                xs = [(costs_at(t, b)[i] - costs_at(t, a)[i]) / scale for t in res[k]
+                      if t["ctr"] and a in t and b in t]
+                cells.append(f"{med(xs):.2f}" if scale > 1 else f"{med(xs):.0f}")
+        print(f"| {what} | " + " | ".join(cells) + " |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--launcher", required=True)
@@ -121,10 +152,14 @@ def main():
     ap.add_argument("--cpu", default="1")
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--trace-out", default=None)
+    ap.add_argument("--costs", action="store_true",
+                    help="also each phase's time on a CPU, system calls and page faults of the "
+                         "main process (a trace line per system call: slower phases)")
     args = ap.parse_args()
     bt = os.path.join(os.path.dirname(os.path.abspath(__file__)), "breakdown.bt")
     out = args.trace_out or f"/tmp/ql-breakdown.{os.getpid()}.txt"
-    tracer = subprocess.Popen(["timeout", "-s", "INT", "600", "bpftrace", "-q", "-o", out, bt],
+    tracer = subprocess.Popen(["timeout", "-s", "INT", "600", "bpftrace", "-q", "-o", out, bt,
+                               "1" if args.costs else "0"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(0.5)
     for _ in range(300):  # bpftrace attaches its probes; its output file appears when ready
@@ -162,6 +197,8 @@ def main():
             vals[k] = med([(t[b] - t[a]) / 1e6 for t in ts if a in t and b in t])
         print(f"| {what} | {vals['qemu-launcher']:.2f} | {vals['ql-floor']:.2f} | "
               f"{vals['qemu-launcher'] - vals['ql-floor']:+.2f} |")
+    if args.costs:
+        print_costs(res)
     xs = [(t["prep1"] - t["prep0"]) / 1e6 for t in res["qemu-launcher"] if "prep0" in t]
     if xs:
         print(f"- the launcher's prepare (sets, pool, qemu into its VM set; right after the "
