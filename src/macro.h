@@ -13,6 +13,11 @@
 #define _unused_ __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 #define _noreturn_ __attribute__((noreturn))
+/* Code a started launcher runs while it waits (the supervision loop, the trim that precedes it):
+ * kept together in a section that memtrim.c keeps resident while it drops the rest of the
+ * binary's code, so an idle launcher faults none of it back (each fault would map a 64 KiB
+ * window: fault-around). */
+#define _idle_ __attribute__((section("ql_idle")))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 

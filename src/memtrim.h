@@ -2,7 +2,7 @@
  * again (YAML parsing, argv building, cgroup setup) are dropped from its page tables. */
 #pragma once
 
-/* Returns the heap's free memory to the kernel and unmaps the resident pages of every read-only
+/* Returns the heap's free memory to the kernel, unmaps the resident pages of every read-only
  * file mapping that holds only the file's bytes (they come back from the page cache on the
- * next use). Best effort. */
+ * next use), but for the launcher's idle code (_idle_, macro.h). Best effort. */
 void memtrim_after_startup(void);

@@ -127,7 +127,7 @@ void qmp_free(struct qmp *q)
 	free(q);
 }
 
-int qmp_fd(const struct qmp *q)
+_idle_ int qmp_fd(const struct qmp *q)
 {
 	return q->fd;
 }
@@ -146,7 +146,7 @@ void qmp_set_tick(struct qmp *q, int every_ms, void (*tick)(void *userdata), voi
 	q->tick_userdata = userdata;
 }
 
-bool qmp_wants_write(const struct qmp *q)
+_idle_ bool qmp_wants_write(const struct qmp *q)
 {
 	return q->out_len > 0 && q->failed == 0;
 }

@@ -132,7 +132,7 @@ static void on_stop_signal(struct loop *l, int sig)
 	escalate(l);
 }
 
-static int next_timeout(const struct loop *l)
+_idle_ static int next_timeout(const struct loop *l)
 {
 	int64_t now = now_ms(), when = l->deadline;
 	if (l->p->rescan && l->next_rescan < ELEMENTSOF(rescan_after_ms)) {
@@ -147,7 +147,7 @@ static int next_timeout(const struct loop *l)
 	return when <= now ? 0 : (int)(when - now);
 }
 
-static void on_timeout(struct loop *l)
+_idle_ static void on_timeout(struct loop *l)
 {
 	int64_t now = now_ms();
 	if (l->p->rescan && l->next_rescan < ELEMENTSOF(rescan_after_ms) &&
@@ -170,7 +170,8 @@ static void on_timeout(struct loop *l)
 		escalate(l);
 }
 
-int supervise_wait(const struct supervise_params *p, int *ret_wait_status, struct ql_error *err)
+_idle_ int supervise_wait(const struct supervise_params *p, int *ret_wait_status,
+			  struct ql_error *err)
 {
 	struct loop l = {.p = p, .qmp = p->qmp, .deadline = -1, .started = now_ms()};
 

@@ -4,7 +4,7 @@
 # only ever moves tasks this script put there. vCPUs go to the last host CPU, the pool keeps
 # the others.
 . "$(dirname "$0")/lib.sh"
-NTESTS=68
+NTESTS=71
 plan $NTESTS
 
 require_cpuset_v1 # vCPUs go to CPU $PIN; CPU 0 .. PIN-1 stay in the pool
@@ -92,6 +92,22 @@ echo "$RCU" >"$M/qemu/vm1/cpu$PIN/tasks"
 in_pool() { [ "$(cpuset_of "$VM1_Q" "$RCU")" = "/$TD/qemu/pool" ]; }
 check "rescan: a non-vCPU thread put into cpu$PIN is moved back to the pool" wait_until 8 in_pool
 check "rescan: -d says so" grep -q "thread $RCU appeared in $M/qemu/vm1/cpu$PIN; moving it out" "$LERR"
+
+# After the last rescan the launcher drops its start-up code from its page tables and keeps only
+# its idle code (the ql_idle section: the supervision loop): the code pages resident in its
+# binary's mapping are that section's, or a page it runs would have faulted a 64 KiB window back.
+text_kb() { # resident KiB of PID's mapping of the launcher's code
+	awk -v exe="$(readlink -f "$QL")" '/^[0-9a-f]+-[0-9a-f]+ / {on = $2 == "r-xp" && $6 == exe}
+		on && /^Rss:/ {kb += $2} END {print kb + 0}' "/proc/$1/smaps"
+}
+read -r IDLE_AT IDLE_SIZE < <(readelf -SW "$QL" | awk '$2 == "ql_idle" {print $4, $6}')
+IDLE_KB=$(((((0x${IDLE_AT:-0} + 0x${IDLE_SIZE:-0} + 4095) / 4096) - 0x${IDLE_AT:-0} / 4096) * 4))
+trimmed() { [ "$(text_kb "$VM1_L")" -le "$IDLE_KB" ]; }
+check "the binary has an idle code section (ql_idle)" test -n "${IDLE_SIZE:-}"
+check "idle after its rescans, the launcher keeps only its idle code resident (<= $IDLE_KB KiB)" \
+	wait_until 8 trimmed
+sleep 1
+expect_eq "... and its waiting faults none back" "yes" "$(trimmed && echo yes || echo "no: $(text_kb "$VM1_L") KiB")"
 
 # --- a second VM wanting the same CPU is refused, naming the first --------------------------
 pinned_def intruder "  vcpu_pinning:
