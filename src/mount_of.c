@@ -14,7 +14,7 @@
 #include "macro.h"
 
 #ifndef SYS_statmount
-#define SYS_statmount 457 /* the same on every architecture of the generic table */
+#define SYS_statmount 457 /* x86_64 and the generic table (aarch64, riscv64) */
 #endif
 #ifndef STATX_MNT_ID_UNIQUE
 #define STATX_MNT_ID_UNIQUE 0x4000U
