@@ -120,6 +120,7 @@ NO_SANITIZE static bool wait_ended(int pidfd, int timeout_ms)
 	struct timespec ts = {.tv_sec = timeout_ms / 1000,
 			      .tv_nsec = (timeout_ms % 1000) * 1000000L};
 	long n;
+	/* ppoll writes the time left back into ts: a retry after EINTR waits only for the rest */
 	do
 		n = sys(SYS_ppoll, (long)&p, 1, timeout_ms < 0 ? 0 : (long)&ts, 0, 0, 0);
 	while (n == -EINTR);
@@ -286,6 +287,13 @@ static void unmap(struct guardian *g)
 int guardian_start(pid_t qemu_pid, char *const *undo_argv, const int *close_fds,
 		   struct guardian **ret, struct ql_error *err)
 {
+	size_t n_close = 0;
+	while (close_fds && close_fds[n_close] >= 0)
+		n_close++;
+	/* one slot is the guardian's own socket end */
+	if (n_close >= MAX_CLOSE_FDS)
+		return ql_error_set(err, E2BIG, "the guardian closes at most %d descriptors",
+				    MAX_CLOSE_FDS - 1);
 	_cleanup_close_ int qemu = qemu_pid > 0 ? pidfd_open_(qemu_pid) : -1;
 	if (qemu_pid > 0 && qemu < 0)
 		return ql_error_set_errno(err, errno, "pidfd_open of qemu (pid %d)", (int)qemu_pid);
@@ -312,8 +320,8 @@ int guardian_start(pid_t qemu_pid, char *const *undo_argv, const int *close_fds,
 	b->become_root = geteuid() == 0 && getuid() != 0;
 	size_t n = 0;
 	b->close_fds[n++] = ours;
-	for (const int *fd = close_fds; fd && *fd >= 0 && n < MAX_CLOSE_FDS; fd++)
-		b->close_fds[n++] = *fd;
+	for (size_t i = 0; i < n_close; i++)
+		b->close_fds[n++] = close_fds[i];
 	b->close_fds[n] = -1;
 
 	pid_t pid = -1;

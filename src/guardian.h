@@ -20,8 +20,9 @@ struct guardian;
 /* Starts the guardian for qemu_pid, or (qemu_pid 0) before qemu exists: before the first host
  * change, so a launcher killed right after it is covered too; guardian_watch names qemu then.
  * undo_argv (NULL-terminated, argv[0] first) is what the launcher's binary is run with after the
- * launcher's death and qemu's end; it is copied. close_fds (-1 terminated) are closed in the
- * guardian (the launcher's QMP channel and signalfd must not live on in it). */
+ * launcher's death and qemu's end; it is copied. close_fds (-1 terminated, at most 7: -E2BIG
+ * otherwise) are closed in the guardian (the launcher's QMP channel and signalfd must not live
+ * on in it). */
 int guardian_start(pid_t qemu_pid, char *const *undo_argv, const int *close_fds,
 		   struct guardian **ret, struct ql_error *err);
 
