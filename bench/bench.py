@@ -868,7 +868,7 @@ def main():
         log(f"breakdown: {args.breakdown_runs} runs each of launcher and floor, light trace")
         spans = run_window(ql, args.floor, "exit2", env, cs, args.breakdown_runs)
         for span, what in (("spawn", "exec of the launcher -> its fork of qemu"),
-                           ("teardown", "qemu's exit -> the launcher's exit")):
+                           ("teardown", "qemu's exit -> the launcher's exit told to its parent")):
             own_l, fl_l = spans[span]
             if own_l and fl_l:
                 rows.append((f"2 vCPUs, {what} (light trace, median)",
