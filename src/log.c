@@ -6,7 +6,7 @@
 
 void ql_log(const struct ql_logger *lg, enum ql_log_level level, const char *fmt, ...)
 {
-	if (!lg || !lg->fn)
+	if (!lg || !lg->fn || level > lg->max_level)
 		return;
 	char buf[1024];
 	va_list ap;

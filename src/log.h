@@ -13,8 +13,12 @@ enum ql_log_level {
 struct ql_logger {
 	void (*fn)(void *userdata, enum ql_log_level level, const char *msg);
 	void *userdata;
+	/* The most detailed level fn shows: messages beyond it are dropped before they are
+	 * formatted (a launch logs dozens of host changes that only -d prints). Left at 0 (the
+	 * default), fn gets warnings only; QL_LOG_DEBUG passes everything. */
+	enum ql_log_level max_level;
 };
 
-/* Formats and forwards; a NULL logger or fn drops the message. */
+/* Formats and forwards; a NULL logger or fn, or a level beyond max_level, drops the message. */
 void ql_log(const struct ql_logger *lg, enum ql_log_level level, const char *fmt, ...)
     _printf_(3, 4);

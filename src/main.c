@@ -155,6 +155,12 @@ static void printer_finish(struct printer *p)
 	p->careful = false; /* no lock is held any more */
 }
 
+/* What print_log shows of the printer's messages, for the logger's max_level. */
+static enum ql_log_level printer_max_level(const struct printer *p)
+{
+	return p->debug ? QL_LOG_DEBUG : p->verbose ? QL_LOG_INFO : QL_LOG_WARNING;
+}
+
 static void print_log(void *userdata, enum ql_log_level level, const char *msg)
 {
 	struct printer *p = userdata;
@@ -605,7 +611,8 @@ static int run_definition(const struct cli *cli, const struct config_paths *path
 {
 	struct printer printer = {
 	    .verbose = cli->verbose, .debug = cli->debug || d->debug, .careful = paths->setuid};
-	struct ql_logger log = {.fn = print_log, .userdata = &printer};
+	struct ql_logger log = {
+	    .fn = print_log, .userdata = &printer, .max_level = printer_max_level(&printer)};
 	struct vm_options o = {.name = cli->name,
 			       .def = d,
 			       .paths = paths,
@@ -653,7 +660,8 @@ static int reclaim_after_kill(char *const *args)
 	}
 	struct printer printer = {
 	    .verbose = w.log_level >= 1, .debug = w.log_level >= 2, .careful = w.careful};
-	struct ql_logger log = {.fn = print_log, .userdata = &printer};
+	struct ql_logger log = {
+	    .fn = print_log, .userdata = &printer, .max_level = printer_max_level(&printer)};
 	int r = reclaim_run(&w, &log, &err);
 	printer_finish(&printer);
 	ql_error_clear(&err);

@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 	cfg.vm_name = argv[i];
 	/* Keep the isolation backends away from a v1 mount (the guest has none anyway). */
 	cfg.mount_path = "/nonexistent-cpuset-v1";
-	struct ql_logger lg = {.fn = log_fn};
+	struct ql_logger lg = {.fn = log_fn, .max_level = QL_LOG_DEBUG};
 	cfg.log = &lg;
 
 	struct ql_error err = {0};
