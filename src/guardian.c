@@ -64,11 +64,10 @@ struct block {
 	char strings[]; /* argv's and envp's */
 };
 
+/* The launcher's side: only its end of the socket. The guardian's mapping (stack and block) is
+ * never unmapped once it runs: it outlives the launcher's run, dismissed or not. */
 struct guardian {
-	pid_t pid;
 	int sock; /* the launcher's end: MSG_QEMU with a pidfd, MSG_DISMISS, or EOF */
-	void *map;
-	size_t map_size;
 };
 
 /* ---- the guardian's side: system calls that leave errno (the launcher's) alone ---- */
@@ -277,13 +276,6 @@ static struct block *map_block(char *const *argv, void **ret_map, size_t *ret_si
 	return b;
 }
 
-static void unmap(struct guardian *g)
-{
-	if (g->map)
-		munmap(g->map, g->map_size);
-	g->map = NULL;
-}
-
 int guardian_start(pid_t qemu_pid, char *const *undo_argv, const int *close_fds,
 		   struct guardian **ret, struct ql_error *err)
 {
@@ -310,7 +302,9 @@ int guardian_start(pid_t qemu_pid, char *const *undo_argv, const int *close_fds,
 	_cleanup_free_ struct guardian *g = calloc(1, sizeof(*g));
 	if (!g)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	struct block *b = map_block(undo_argv, &g->map, &g->map_size);
+	void *map = NULL;
+	size_t map_size = 0;
+	struct block *b = map_block(undo_argv, &map, &map_size);
 	if (!b)
 		return ql_error_set_errno(err, errno, "mapping the guardian's stack");
 	b->sock = theirs;
@@ -334,10 +328,9 @@ int guardian_start(pid_t qemu_pid, char *const *undo_argv, const int *close_fds,
 	}
 	if (pid < 0) {
 		int e = errno;
-		unmap(g);
+		munmap(map, map_size);
 		return ql_error_set_errno(err, e, "starting the guardian");
 	}
-	g->pid = pid;
 	g->sock = TAKE_FD(ours);
 	*ret = TAKE_PTR(g);
 	return 0;
