@@ -66,9 +66,9 @@ struct cli {
 #define PRINTER_QUEUE_MAX (64 * 1024)
 
 struct printer {
-	bool verbose, debug;
-	bool careful; /* setuid: never block on stderr before printer_finish */
-	char *queue;  /* whole lines not yet written */
+	enum ql_log_level level; /* the most detailed shown: warnings, -v steps, -d host changes */
+	bool careful;		 /* setuid: never block on stderr before printer_finish */
+	char *queue;		 /* whole lines not yet written */
 	size_t queued;
 	unsigned dropped; /* lines the full queue could not keep */
 };
@@ -155,28 +155,12 @@ static void printer_finish(struct printer *p)
 	p->careful = false; /* no lock is held any more */
 }
 
-/* What print_log shows of the printer's messages, for the logger's max_level. */
-static enum ql_log_level printer_max_level(const struct printer *p)
-{
-	return p->debug ? QL_LOG_DEBUG : p->verbose ? QL_LOG_INFO : QL_LOG_WARNING;
-}
-
+/* Only levels up to the printer's arrive: its logger's max_level is the printer's level. */
 static void print_log(void *userdata, enum ql_log_level level, const char *msg)
 {
-	struct printer *p = userdata;
-	switch (level) {
-	case QL_LOG_WARNING:
-		printer_emit(p, "warning: ", msg);
-		break;
-	case QL_LOG_INFO:
-		if (p->verbose || p->debug)
-			printer_emit(p, "", msg);
-		break;
-	case QL_LOG_DEBUG:
-		if (p->debug)
-			printer_emit(p, "debug: ", msg);
-		break;
-	}
+	static const char *const prefix[] = {
+	    [QL_LOG_WARNING] = "warning: ", [QL_LOG_INFO] = "", [QL_LOG_DEBUG] = "debug: "};
+	printer_emit(userdata, prefix[level], msg);
 }
 
 static void usage(FILE *f)
@@ -609,16 +593,16 @@ static int exit_code_for_outcome(const struct vm_outcome *out)
 static int run_definition(const struct cli *cli, const struct config_paths *paths,
 			  const struct definition *d)
 {
-	struct printer printer = {
-	    .verbose = cli->verbose, .debug = cli->debug || d->debug, .careful = paths->setuid};
-	struct ql_logger log = {
-	    .fn = print_log, .userdata = &printer, .max_level = printer_max_level(&printer)};
+	struct printer printer = {.level = cli->debug || d->debug ? QL_LOG_DEBUG
+					   : cli->verbose	  ? QL_LOG_INFO
+								  : QL_LOG_WARNING,
+				  .careful = paths->setuid};
+	struct ql_logger log = {.fn = print_log, .userdata = &printer, .max_level = printer.level};
 	struct vm_options o = {.name = cli->name,
 			       .def = d,
 			       .paths = paths,
 			       .log = &log,
-			       .dry_run = cli->mode == MODE_DRY_RUN,
-			       .log_level = printer.debug ? 2 : printer.verbose};
+			       .dry_run = cli->mode == MODE_DRY_RUN};
 	struct ql_error err = {0};
 	_cleanup_vm_plan_ struct vm_plan *plan = NULL;
 	if (vm_plan_new(&o, &plan, &err) < 0) {
@@ -658,10 +642,9 @@ static int reclaim_after_kill(char *const *args)
 		ql_error_clear(&err);
 		return EXIT_USAGE;
 	}
-	struct printer printer = {
-	    .verbose = w.log_level >= 1, .debug = w.log_level >= 2, .careful = w.careful};
-	struct ql_logger log = {
-	    .fn = print_log, .userdata = &printer, .max_level = printer_max_level(&printer)};
+	/* reclaim_parse bounds it to the levels, 0 to 2 */
+	struct printer printer = {.level = (enum ql_log_level)w.log_level, .careful = w.careful};
+	struct ql_logger log = {.fn = print_log, .userdata = &printer, .max_level = printer.level};
 	int r = reclaim_run(&w, &log, &err);
 	printer_finish(&printer);
 	ql_error_clear(&err);

@@ -341,7 +341,8 @@ static int undo_argv(const struct vm_plan *p, char ***ret, struct ql_error *err)
 	const struct vm_options *o = p->o;
 	struct reclaim_what w = {.vm_name = o->name,
 				 .journal_dir = p->journal ? o->paths->journal_dir : NULL,
-				 .log_level = o->log_level,
+				 /* a killed launcher's guardian shows what the run showed */
+				 .log_level = o->log ? (int)o->log->max_level : QL_LOG_WARNING,
 				 .careful = o->paths->setuid};
 	if (pinning_leaves_sets(p->pinning)) {
 		w.backend = pinning_backend(p->pinning);

@@ -15,9 +15,7 @@ struct vm_options {
 	const struct definition *def;
 	const struct config_paths *paths;
 	const struct ql_logger *log;
-	bool dry_run;  /* the plan is only shown: host devices a run would need are warned about */
-	int log_level; /* what log shows: 0 warnings, 1 steps (-v), 2 host changes (-d); a
-			  killed launcher's guardian shows the same */
+	bool dry_run; /* the plan is only shown: host devices a run would need are warned about */
 };
 
 struct vm_plan;
