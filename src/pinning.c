@@ -76,13 +76,14 @@ static int check_host_cpu(const struct pinning *p, const struct vcpu_pin *pin, u
 			  const struct cpu_list *online, const struct cpu_list *usable,
 			  struct ql_error *err)
 {
-	enum { MISSING, OFFLINE, UNUSABLE } why;
+	const char *why;
+	const struct cpu_list *shown;
 	if (!cpu_list_has(possible, cpu))
-		why = MISSING;
+		why = "does not exist (this host has CPUs ", shown = possible;
 	else if (!cpu_list_has(online, cpu))
-		why = OFFLINE;
+		why = "is offline (online CPUs: ", shown = online;
 	else if (usable && !cpu_list_has(usable, cpu))
-		why = UNUSABLE;
+		why = "is outside the CPUs this launcher may use (", shown = usable;
 	else
 		return 0;
 	char name[64], msg[512];
@@ -90,20 +91,8 @@ static int check_host_cpu(const struct pinning *p, const struct vcpu_pin *pin, u
 		describe_pin(pin, name, sizeof(name));
 		role = name;
 	}
-	_cleanup_free_ char *list = cpu_list_format(why == MISSING   ? possible
-						    : why == OFFLINE ? online
-								     : usable);
-	const char *l = list ? list : "?";
-	if (why == MISSING)
-		snprintf(msg, sizeof(msg), "%s: host CPU %u does not exist (this host has CPUs %s)",
-			 role, cpu, l);
-	else if (why == OFFLINE)
-		snprintf(msg, sizeof(msg), "%s: host CPU %u is offline (online CPUs: %s)", role,
-			 cpu, l);
-	else
-		snprintf(msg, sizeof(msg),
-			 "%s: host CPU %u is outside the CPUs this launcher may use (%s)", role,
-			 cpu, l);
+	_cleanup_free_ char *list = cpu_list_format(shown);
+	snprintf(msg, sizeof(msg), "%s: host CPU %u %s%s)", role, cpu, why, list ? list : "?");
 	if (pin)
 		return pin_error(p, pin, EINVAL, msg, err);
 	return ql_error_set(err, EINVAL, "%s: %s", p->def_path, msg);
