@@ -123,7 +123,7 @@ def costs_at(t, key):
         return (t.get("cpu_main", ctr[-1][1]), t.get("pf_main", ctr[-1][2]), ctr[-1][3])
     if key == "start":
         return (0, 0, 0)
-    i = bisect.bisect_right([c[0] for c in ctr], t[key]) - 1
+    i = bisect.bisect_right(ctr, t[key], key=lambda c: c[0]) - 1
     return ctr[i][1:] if i >= 0 else (0, 0, 0)
 
 
