@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+import tracer as bpftrace  # noqa: E402  (bench/tracer.py)
+
 CPUSET_ROOT = "/sys/fs/cgroup/cpuset"
 QEMU = "qemu-system-x86_64"
 PIN_CPU = 1  # vCPUs go here; CPU 0 stays with the pool
@@ -458,22 +460,14 @@ def run_breakdown(ql, floor, name, env, cs, runs, trace_out):
 @contextlib.contextmanager
 def tracing(script, script_args, out):
     """bench/SCRIPT under bpftrace, writing to `out`, for the body of the with: attached
-    before it starts, stopped (SIGINT, so it flushes) when it ends."""
+    before it starts, stopped (its END run, its output whole) when it ends."""
     here = os.path.dirname(os.path.abspath(__file__))
-    tracer = subprocess.Popen(["timeout", "-s", "INT", "900", "bpftrace", "-q", "-o", out,
-                               f"{here}/{script}"] + script_args,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):  # its output file appears once the probes are attached
-        if os.path.exists(out):
-            break
-        time.sleep(0.1)
-    time.sleep(1)
+    tracer = bpftrace.start(f"{here}/{script}", script_args, out, 900)
     try:
         yield
         time.sleep(0.5)
     finally:
-        tracer.send_signal(signal.SIGINT)
-        tracer.wait()
+        bpftrace.stop(tracer)
 
 
 def run_traced(script, script_args, ql, floor, name, env, cs, runs):

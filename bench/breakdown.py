@@ -6,13 +6,14 @@ side. A measurement, not a test. Run as root through bench/run.sh --breakdown, o
 import argparse
 import bisect
 import os
-import re
 import shlex
-import signal
 import statistics
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tracer as bpftrace  # noqa: E402  (bench/tracer.py)
 
 PHASES = [
     ("start", "spawn", "before qemu is spawned (exec of the launcher to its fork)"),
@@ -158,15 +159,7 @@ def main():
     args = ap.parse_args()
     bt = os.path.join(os.path.dirname(os.path.abspath(__file__)), "breakdown.bt")
     out = args.trace_out or f"/tmp/ql-breakdown.{os.getpid()}.txt"
-    tracer = subprocess.Popen(["timeout", "-s", "INT", "600", "bpftrace", "-q", "-o", out, bt,
-                               "1" if args.costs else "0"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(0.5)
-    for _ in range(300):  # bpftrace attaches its probes; its output file appears when ready
-        if os.path.exists(out):
-            break
-        time.sleep(0.1)
-    time.sleep(2)
+    tracer = bpftrace.start(bt, ["1" if args.costs else "0"], out, 600)
     floor_argv = ["timeout", "-s", "KILL", "30", args.floor, args.cpuset, args.cpu] + \
         shlex.split(args.qemu_argv)
     ql_argv = ["timeout", "-s", "KILL", "30", args.launcher, args.name]
@@ -177,8 +170,7 @@ def main():
                                stderr=subprocess.DEVNULL)
         time.sleep(1)
     finally:
-        tracer.send_signal(signal.SIGINT)
-        tracer.wait()
+        bpftrace.stop(tracer)
     binaries = {os.path.realpath(args.launcher), os.path.realpath(args.floor)}
     with open(out, errors="replace") as f:
         runs = runs_of(f, binaries)

@@ -39,6 +39,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tracer as bpftrace  # noqa: E402  (bench/tracer.py)
 import bench as b  # noqa: E402  (the guest, the definition, the subtree, spawn and kill_all)
 
 THREADED_TASKS = 5  # a multi-threaded sleeper: its main thread and 4 more
@@ -104,19 +105,14 @@ def count_tasks(path):
 
 # --- trace ------------------------------------------------------------------------------------
 
-def start_tracer(bt, out):
-    tracer = subprocess.Popen(["timeout", "-s", "INT", "1800", "bpftrace", "-q", "-o", out, bt],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def start_tracer(bt, out, args=()):
+    tracer = bpftrace.start(bt, args, out)
     b.started_pids.append(tracer.pid)
-    if not b.wait_for(lambda: os.path.exists(out), 30, 0.1):
-        raise RuntimeError("bpftrace did not start: " + tracer.stderr.read(2000).decode())
-    time.sleep(2)  # its output file appears when the probes are attached; be generous
     return tracer
 
 
 def stop_tracer(tracer):
-    tracer.send_signal(signal.SIGINT)
-    tracer.wait()
+    bpftrace.stop(tracer)
     b.started_pids.remove(tracer.pid)
 
 
@@ -325,13 +321,7 @@ def main():
         why = None
         if args.why:
             why_out = f"{scratch}/why.txt"
-            why = subprocess.Popen(["timeout", "-s", "INT", "1800", "bpftrace", "-q", "-o", why_out,
-                                    f"{here}/hostmove-why.bt", ql],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            b.started_pids.append(why.pid)
-            if not b.wait_for(lambda: os.path.exists(why_out), 30, 0.1):
-                raise RuntimeError("bpftrace (hostmove-why.bt) did not start")
-            time.sleep(2)
+            why = start_tracer(f"{here}/hostmove-why.bt", why_out, [ql])
         for mode in passes:
             tracer, out = None, None
             if mode != "untraced":
@@ -366,7 +356,8 @@ def main():
         if why:
             stop_tracer(why)
             with open(why_out, errors="replace") as f:
-                why_text = f.read().strip()
+                why_text = "".join(line for line in f
+                                   if not line.startswith(bpftrace.READY)).strip()
     finally:
         b.kill_all()  # the tracer and any launcher still running
         if os.path.isdir(cs.path):  # the sleepers out of the subtree, then ended
