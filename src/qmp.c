@@ -63,6 +63,9 @@ struct qmp {
 		int64_t id;
 	} ahead[QMP_PIPELINE_MAX];
 	size_t n_ahead;
+	/* The command qmp_stage() wrote but for its closing brace (NULL: none), and its id. */
+	const char *staged;
+	int64_t staged_id;
 };
 
 static void json_tokener_freep(struct json_tokener **t)
@@ -221,37 +224,96 @@ static bool valid_command_name(const char *command)
 	return true;
 }
 
-/* Queues {"execute":COMMAND,"id":N} and tries to write it; the id is returned for matching. */
-static int queue_command(struct qmp *q, const char *command, int64_t *ret_id, struct ql_error *err)
+/* Queues LEN bytes of TEXT and tries to write them. */
+static int queue_bytes(struct qmp *q, const char *text, size_t len, struct ql_error *err)
 {
-	if (!valid_command_name(command))
-		return ql_error_set(err, EINVAL, "invalid QMP command name `%.*s`",
-				    QMP_COMMAND_NAME_MAX, command);
-
-	_cleanup_json_ json_object *cmd = json_object_new_object();
-	if (!cmd)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	int64_t id = q->next_id;
-	if (json_object_object_add(cmd, "execute", json_object_new_string(command)) < 0 ||
-	    json_object_object_add(cmd, "id", json_object_new_int64(id)) < 0)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	const char *text = json_object_to_json_string_ext(cmd, JSON_C_TO_STRING_PLAIN);
-	if (!text)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	size_t len = strlen(text);
-
-	if (q->out_len + len + 1 > QMP_OUT_MAX)
+	if (q->out_len + len > QMP_OUT_MAX)
 		return ql_error_set(err, ENOBUFS, "qemu does not read its QMP commands");
-	char *out = realloc(q->out, q->out_len + len + 1);
+	char *out = realloc(q->out, q->out_len + len);
 	if (!out)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	q->out = out;
 	memcpy(q->out + q->out_len, text, len);
-	q->out[q->out_len + len] = '\n';
-	q->out_len += len + 1;
-	q->next_id++;
-	*ret_id = id;
+	q->out_len += len;
 	return flush_output(q, err);
+}
+
+/* The staged command, if any, closed: sent (COMMAND is the staged one: its id is returned) or
+ * voided (another command goes first). */
+static int close_staged(struct qmp *q, const char *command, int64_t *ret_id, struct ql_error *err)
+{
+	*ret_id = 0;
+	if (!q->staged)
+		return 0;
+	static const char send[] = "}\n", void_it[] = ",\"" QMP_VOID_MEMBER "\":0}\n";
+	bool due = streq(q->staged, command);
+	/* a full queue here would leave qemu a half command: then nothing is sendable anyway */
+	int r = due ? queue_bytes(q, send, sizeof(send) - 1, err)
+		    : queue_bytes(q, void_it, sizeof(void_it) - 1, err);
+	if (r < 0)
+		return r;
+	if (due)
+		*ret_id = q->staged_id;
+	q->staged = NULL;
+	return 0;
+}
+
+/* {"execute":COMMAND,"id":N} as text in *ret (freed by the caller), N the next id. */
+static int command_text(struct qmp *q, const char *command, char **ret, struct ql_error *err)
+{
+	if (!valid_command_name(command))
+		return ql_error_set(err, EINVAL, "invalid QMP command name `%.*s`",
+				    QMP_COMMAND_NAME_MAX, command);
+	_cleanup_json_ json_object *cmd = json_object_new_object();
+	if (!cmd)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	if (json_object_object_add(cmd, "execute", json_object_new_string(command)) < 0 ||
+	    json_object_object_add(cmd, "id", json_object_new_int64(q->next_id)) < 0)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	const char *text = json_object_to_json_string_ext(cmd, JSON_C_TO_STRING_PLAIN);
+	if (!text || !(*ret = strdup(text)))
+		return ql_error_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Queues {"execute":COMMAND,"id":N} and tries to write it; the id is returned for matching. A
+ * staged COMMAND only gets its closing brace. */
+static int queue_command(struct qmp *q, const char *command, int64_t *ret_id, struct ql_error *err)
+{
+	int r = close_staged(q, command, ret_id, err);
+	if (r < 0 || *ret_id > 0)
+		return r;
+	_cleanup_free_ char *text = NULL;
+	r = command_text(q, command, &text, err);
+	if (r < 0)
+		return r;
+	size_t len = strlen(text);
+	text[len] = '\n'; /* replaces the terminator: the length is counted */
+	r = queue_bytes(q, text, len + 1, err);
+	if (r < 0)
+		return r;
+	*ret_id = q->next_id++;
+	return 0;
+}
+
+int qmp_stage(struct qmp *q, const char *command, struct ql_error *err)
+{
+	int r = qmp_check_usable(q, err);
+	if (r < 0)
+		return r;
+	if (q->staged)
+		return ql_error_set(err, EBUSY, "`%s` is staged already", q->staged);
+	_cleanup_free_ char *text = NULL;
+	r = command_text(q, command, &text, err);
+	if (r < 0)
+		return r;
+	/* all but the closing brace: qemu's parser holds the object open until it comes */
+	r = queue_bytes(q, text, strlen(text) - 1, err);
+	if (r < 0)
+		return r;
+	q->staged = command;
+	q->staged_id = q->next_id++;
+	return 0;
 }
 
 /* Reads once without blocking. 1: progress (data or EOF recorded), 0: nothing available. */

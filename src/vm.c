@@ -687,6 +687,10 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 				   : pinning_wants_iothreads(st->p->pinning) ? ahead_io
 									     : ahead_pinned;
 	r = qmp_pipeline(st->qmp, ahead, err);
+	/* cont, all but its last byte: qemu reads a byte per turn of its monitor loop, so after
+	 * the placement only that byte is left to read (qmp_stage) */
+	if (r == 0 && st->p->pinning && !st->p->user_paused)
+		r = qmp_stage(st->qmp, "cont", err);
 	if (r < 0) {
 		r = query_failed(st, r, "during the QMP handshake", ret, err);
 		goto out;

@@ -304,6 +304,14 @@ static void handle(const char *obj)
 		      "JSON object with an 'execute' key\"}");
 		return;
 	}
+	/* qemu refuses a command with a member it does not know, and runs nothing: the
+	 * launcher voids a staged command that way (qmp_stage) */
+	char unknown[16];
+	if (json_token(obj, "qemu-launcher-void", unknown, sizeof(unknown))) {
+		reply(id, "\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input member "
+			  "'qemu-launcher-void' is unexpected\"}");
+		return;
+	}
 	if (!strcmp(cmd, "\"qmp_capabilities\"")) {
 		negotiated = true;
 		reply(id, "\"return\": {}");
@@ -494,7 +502,8 @@ static void memory_backend(const char *value)
 		/* MPOL_PREFERRED 1, MPOL_BIND 2; maxnode counts the mask's bits */
 		if (syscall(SYS_mbind, mem, size, !strcmp(policy, "bind") ? 2 : 1, &mask,
 			    sizeof(mask) * 8, 0) < 0) {
-			fprintf(stderr, "fake-qemu: mbind to node %ld: %s\n", node, strerror(errno));
+			fprintf(stderr, "fake-qemu: mbind to node %ld: %s\n", node,
+				strerror(errno));
 			exit(1);
 		}
 	}
@@ -521,7 +530,8 @@ int main(int argc, char **argv)
 				qmp_fd = atoi(fd + 3);
 		} else if ((!strcmp(argv[i], "-mon") || !strcmp(argv[i], "-qmp")) && i + 1 < argc)
 			mon = argv[++i];
-		else if (!strcmp(argv[i], "-object") && i + 1 < argc && !strcmp(argv[i + 1], "help")) {
+		else if (!strcmp(argv[i], "-object") && i + 1 < argc &&
+			 !strcmp(argv[i + 1], "help")) {
 			/* the launcher asks whether thread-context exists (QEMU >= 7.2) */
 			printf("List of user creatable objects:\n  memory-backend-file\n"
 			       "  thread-context\n");

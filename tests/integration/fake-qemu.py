@@ -181,6 +181,14 @@ while True:
             break
         buf = text[end:].encode()
         name, cid = cmd.get("execute"), cmd.get("id")
+        unknown = sorted(set(cmd) - {"execute", "exec-oob", "arguments", "id"})
+        if unknown:
+            # qemu refuses a member it does not know and runs nothing: the launcher voids a
+            # command it staged that way (qmp_stage)
+            log("refused " + str(name))
+            send({"id": cid, "error": {"class": "GenericError",
+                                       "desc": "QMP input member '%s' is unexpected" % unknown[0]}})
+            continue
         log("cmd " + str(name))
         reply = {}
         if name == "qmp_capabilities":
