@@ -57,7 +57,7 @@ int qmp_pipeline(struct qmp *q, const char *const *commands, struct ql_error *er
  * command staged while qemu starts costs one byte when it is due instead of all of its own. A
  * command sent before it voids it: its object is closed with a member qemu refuses
  * (QMP_VOID_MEMBER), so qemu answers an error (dropped here) and runs nothing. One command at
- * a time (-EBUSY). */
+ * a time (-EBUSY); COMMAND is kept, not copied (a static string). */
 #define QMP_VOID_MEMBER "qemu-launcher-void"
 int qmp_stage(struct qmp *q, const char *command, struct ql_error *err);
 

@@ -1199,7 +1199,7 @@ static void test_real_qemu(void **state)
 		    (i > 0 && cpus[i].thread_id == cpus[i - 1].thread_id))
 			tasks_ok = false;
 	}
-	int rq = r == 0 && rs == 0 ? qmp_execute(q, "quit", TIMEOUT_MS, &err) : r;
+	int rq = r < 0 ? r : rs < 0 ? rs : qmp_execute(q, "quit", TIMEOUT_MS, &err);
 	/* quit: its reply, or the reset seen once after `quit` on real qemu. */
 	int rclosed = q && (rq == 0 || rq == -ECONNRESET) ? wait_closed(q, &err) : -1;
 
