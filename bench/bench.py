@@ -24,6 +24,7 @@ import tempfile
 import time
 
 import tracer as bpftrace  # noqa: E402  (bench/tracer.py)
+from tracer import children  # noqa: E402  (a process's child pids)
 
 CPUSET_ROOT = "/sys/fs/cgroup/cpuset"
 QEMU = "qemu-system-x86_64"
@@ -125,14 +126,6 @@ def reap(pid):
     if pid in started_pids:
         started_pids.remove(pid)
     return os.waitstatus_to_exitcode(status)
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
 
 
 def wait_for(pred, secs, step=0.01):

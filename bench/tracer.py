@@ -60,7 +60,7 @@ def stop(tracer, grace_s=10):
 
 
 def children(pid):
-    """The pids of `pid`'s children (bpftrace, under its `timeout`)."""
+    """The pids of `pid`'s children (here: bpftrace, under its `timeout`)."""
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             return [int(p) for p in f.read().split()]
