@@ -304,11 +304,6 @@ static int strv_concat(char **a, char **b, char ***ret)
 	return 0;
 }
 
-static void on_qmp_event(const char *event, void *userdata)
-{
-	ql_log(userdata, QL_LOG_INFO, "qemu event %s", event);
-}
-
 static int rescan_cb(void *userdata, struct ql_error *err)
 {
 	return pinning_rescan(userdata, err);
@@ -323,7 +318,16 @@ struct start {
 	int stop_signal;	    /* a stop signal that arrived while waiting for qemu */
 	struct guardian **guardian; /* vm_run's: undoes the host changes of a killed launcher */
 	bool ended;		    /* qemu was reaped during start-up: the outcome is known */
+	bool resumed;		    /* qemu said RESUME: it carried out cont, the guest ran */
 };
+
+static void on_qmp_event(const char *event, void *userdata)
+{
+	struct start *st = userdata;
+	ql_log(st->p->o->log, QL_LOG_INFO, "qemu event %s", event);
+	if (streq(event, "RESUME"))
+		st->resumed = true;
+}
 
 /* qmp_set_interrupt's callback: a stop signal ends any wait for qemu during start-up. */
 static bool stop_requested(void *userdata)
@@ -514,7 +518,7 @@ static int spawn(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		return r;
 	}
 	ql_log(o->log, QL_LOG_INFO, "qemu running as pid %d", (int)st->pid);
-	r = qmp_new(TAKE_FD(qmp_ours), on_qmp_event, (void *)o->log, &st->qmp, err);
+	r = qmp_new(TAKE_FD(qmp_ours), on_qmp_event, st, &st->qmp, err);
 	if (r < 0)
 		supervise_terminate(st->pid, NULL, NULL);
 	return r;
@@ -634,6 +638,12 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 	qmp_set_interrupt(st->qmp, -1, NULL, NULL);
 	r = qmp_execute(st->qmp, "cont", COMMAND_TIMEOUT_MS, err);
 	pinning_guest_started(st->p->pinning);
+	if (r == -ECONNRESET && st->resumed) {
+		/* the guest ran and ended before qemu's reply to cont was read (its RESUME comes
+		 * first): that end is the guest's, for supervision to report */
+		ql_error_clear(err);
+		r = 0;
+	}
 	if (r < 0)
 		return query_failed(st, r, "before the guest started (cont)", ret, err);
 	ql_log(st->p->o->log, QL_LOG_INFO, "guest started");

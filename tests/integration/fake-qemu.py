@@ -228,6 +228,7 @@ while True:
                 open(os.path.join(mark, "placement"), "w").write("".join(lines))
             at("cont")
             send({"event": "RESUME", "timestamp": {"seconds": 0, "microseconds": 0}})
+            at("resumed")  # the guest runs: its end can come before the reply to cont
             if "running" in actions:
                 thread(lambda: (time.sleep(0.3), at("running"))).start()
         elif name == "query-iothreads":

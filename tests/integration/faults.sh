@@ -6,12 +6,13 @@
 # back in it, no stray process.
 # The phases are driven by a stand-in qemu (python3) that speaks QMP on fd 3 like qemu 7.2 and
 # acts on cue: ACTION@PHASE, PHASE in start (before the greeting), caps, status, cpus (the
-# queries), cont (pinned, guest not started), running (0.3 s after cont); ACTION exit:N, kill
+# queries), cont (pinned, guest not started), resumed (RESUME sent, the reply to cont not yet),
+# running (0.3 s after cont); ACTION exit:N, kill
 # (SIGKILL itself), pause (tell the test, then go on after PAUSE_S), hang, lie (report a TID that
 # is not its own), vanish (report a vCPU thread that already ended), notprelaunch. Real qemu
 # covers the running VM.
 . "$(dirname "$0")/lib.sh"
-NTESTS=157
+NTESTS=163
 plan $NTESTS
 
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
@@ -47,6 +48,13 @@ run_case "qemu SIGKILLed during query-cpus-fast" d_cpus 137
 fake_def d_cont "exit:5@cont"
 run_case "qemu exits 5 after pinning, on cont" d_cont 5
 check "qemu exits after pinning: the launcher had pinned it (sets were traced)" grep -q "write $M/qemu/d_cont/cpu$PIN/tasks" "$SCRATCH/d_cont.err"
+# The guest ends before qemu's reply to cont is read: that is the guest's end, not a failed start.
+for st in 0 7; do
+	fake_def d_res$st "exit:$st@resumed"
+	run_case "qemu exits $st after RESUME, before its reply to cont" d_res$st $st
+	check "... not reported as a start that failed" \
+		bash -c "! grep -q 'during startup\|did not start' '$SCRATCH/d_res$st.err'"
+done
 fake_def d_run "exit:6@running"
 run_case "qemu exits 6 after cont (guest running)" d_run 6
 fake_def d_runk "kill@running"
