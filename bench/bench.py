@@ -435,12 +435,14 @@ def bench_attach_floor(cs, env, runs):
     return first, second
 
 
-def run_breakdown(ql, floor, name, env, cs, runs, trace_out):
+def run_breakdown(ql, floor, name, env, cs, runs, trace_out, others=()):
     """bench/breakdown.py on definition `name`: launcher and floor alternated under bpftrace
-    (tracepoints: no ptrace stop perturbs qemu or the QMP timing). Returns its markdown."""
+    (tracepoints: no ptrace stop perturbs qemu or the QMP timing), and the launcher builds in
+    `others` too, each in its column. Returns its markdown."""
     qemu_argv = shlex.join(sum(qemu_argv_of(ql, name, env), []))
     here = os.path.dirname(os.path.abspath(__file__))
-    out = subprocess.run([sys.executable, f"{here}/breakdown.py", "--launcher", ql,
+    builds = sum((["--launcher", b] for b in [ql, *others]), [])
+    out = subprocess.run([sys.executable, f"{here}/breakdown.py", *builds,
                           "--floor", floor, "--qemu-argv", qemu_argv, "--name", name,
                           "--cpuset", cs.path, "--cpu", str(PIN_CPU), "--runs", str(runs),
                           "--trace-out", trace_out],
@@ -688,6 +690,9 @@ def main():
     ap.add_argument("--settle", type=float, default=6.5)
     ap.add_argument("--window", type=float, default=10.0)
     ap.add_argument("--breakdown-runs", type=int, default=20)
+    ap.add_argument("--against", action="append", default=[], metavar="BUILD",
+                    help="another launcher build (a file named qemu-launcher), alternated with "
+                         "the launcher and the floor in the 2-vCPU breakdown: an A/B of a change")
     ap.add_argument("--only", default="machine,overhead,qmp,idle,cont,breakdown,isolation",
                     help="comma-separated sections: machine (a page fault, a fork, an exec "
                     "here), overhead, qmp (qemu's price per QMP "
@@ -879,7 +884,8 @@ def main():
                 f"{med(fl['own_syscalls']):.0f}")
         log(f"breakdown: {args.breakdown_runs} runs each of launcher and floor under bpftrace")
         breakdown_text.insert(0, ("2 vCPUs", run_breakdown(
-            ql, args.floor, "exit2", env, cs, args.breakdown_runs, "/tmp/ql-breakdown-last.txt")))
+            ql, args.floor, "exit2", env, cs, args.breakdown_runs, "/tmp/ql-breakdown-last.txt",
+            args.against)))
 
     def isolation():
         log(f"isolation: {args.iso_rounds} rounds x {len(ISOLATION_CONFIGS)} configurations, "

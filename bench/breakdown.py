@@ -42,7 +42,8 @@ def runs_of(lines, binaries):
         if ev == "exec" and words[0] in ("qemu-launcher", "ql-floor") and pid not in by_pid:
             if len(words) < 2 or os.path.realpath(words[1]) not in binaries:
                 continue
-            r = {"kind": words[0], "pid": pid, "start": ns, "ev": []}
+            r = {"kind": words[0], "bin": os.path.realpath(words[1]), "pid": pid, "start": ns,
+                 "ev": []}
             by_pid[pid] = r
             runs.append(r)
             continue
@@ -133,16 +134,18 @@ def costs_at(t, key):
     return ctr[i][1:] if i >= 0 else (0, 0, 0)
 
 
-def print_costs(res):
-    """The main process's own work in each phase, launcher beside floor (--costs)."""
-    print("\n| phase (medians; the main process only) | launcher on a CPU, ms | floor | "
-          "launcher system calls | floor | launcher page faults | floor |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+def print_costs(res, cols):
+    """The main process's own work in each phase, each launcher beside the floor (--costs)."""
+    heads = []
+    for what in ("on a CPU, ms", "system calls", "page faults"):
+        heads += [f"{c} {what}" for c in cols]
+    print("\n| phase (medians; the main process only) | " + " | ".join(heads) + " |")
+    print("|---|" + "---:|" * len(heads))
     for a, b, what in PHASES:
         cells = []
         for i, scale in ((0, 1e6), (2, 1), (1, 1)):
-            for k in ("qemu-launcher", "ql-floor"):
-                xs = [(costs_at(t, b)[i] - costs_at(t, a)[i]) / scale for t in res[k]
+            for c in cols:
+                xs = [(costs_at(t, b)[i] - costs_at(t, a)[i]) / scale for t in res[c]
                       if t["ctr"] and a in t and b in t]
                 cells.append(f"{med(xs):.2f}" if scale > 1 else f"{med(xs):.0f}")
         print(f"| {what} | " + " | ".join(cells) + " |")
@@ -150,7 +153,9 @@ def print_costs(res):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--launcher", required=True)
+    ap.add_argument("--launcher", required=True, action="append",
+                    help="a launcher build (named qemu-launcher); given twice or more, the builds "
+                         "are alternated too and each gets its column (an A/B of a change)")
     ap.add_argument("--floor", required=True)
     ap.add_argument("--qemu-argv", required=True, help="the floor's qemu command (with -S, QMP on fd 3)")
     ap.add_argument("--name", required=True)
@@ -167,61 +172,68 @@ def main():
     tracer = bpftrace.start(bt, ["1" if args.costs else "0"], out, 600)
     floor_argv = ["timeout", "-s", "KILL", "30", args.floor, args.cpuset, args.cpu] + \
         shlex.split(args.qemu_argv)
-    ql_argv = ["timeout", "-s", "KILL", "30", args.launcher, args.name]
+    argvs = [["timeout", "-s", "KILL", "30", ql, args.name] for ql in args.launcher]
     try:
         for i in range(args.runs):
-            for argv in (ql_argv, floor_argv):
+            for argv in argvs + [floor_argv]:
                 subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
         time.sleep(1)
     finally:
         bpftrace.stop(tracer)
-    binaries = {os.path.realpath(args.launcher), os.path.realpath(args.floor)}
+    # a column a build: "launcher", or when there are several the folder each is in
+    several = len(args.launcher) > 1
+    cols = {os.path.realpath(ql): os.path.basename(os.path.dirname(os.path.realpath(ql)))
+            if several else "launcher" for ql in args.launcher}
+    if len(set(cols.values())) < len(args.launcher):
+        sys.exit("breakdown: give each build from a folder of another name")
+    cols[os.path.realpath(args.floor)] = "floor"
     with open(out, errors="replace") as f:
-        runs = runs_of(f, binaries)
+        runs = runs_of(f, set(cols))
     if not args.trace_out:
         os.unlink(out)
-    res = {"qemu-launcher": [], "ql-floor": []}
+    res = {c: [] for c in cols.values()}
     for r in runs:
-        res[r["kind"]].append(phases(r))
-    n = {k: len(v) for k, v in res.items()}
-    print(f"| phase (median ms, {n['qemu-launcher']} launcher / {n['ql-floor']} floor runs, "
-          f"alternated) | launcher | floor | launcher - floor |")
-    print("|---|---:|---:|---:|")
+        res[cols[r["bin"]]].append(phases(r))
+    own = [c for c in res if c != "floor"]
+    n = " / ".join(f"{len(res[c])} {c}" for c in res)
+    print(f"| phase (median ms, {n} runs, alternated) | " + " | ".join(res) + " | " +
+          " | ".join(f"{c} - floor" for c in own) + " |")
+    print("|---|" + "---:|" * (len(res) + len(own)))
     for a, b, what in PHASES:
-        vals = {}
-        for k, ts in res.items():
-            vals[k] = med([(t[b] - t[a]) / 1e6 for t in ts if a in t and b in t])
-        print(f"| {what} | {vals['qemu-launcher']:.2f} | {vals['ql-floor']:.2f} | "
-              f"{vals['qemu-launcher'] - vals['ql-floor']:+.2f} |")
+        vals = {c: med([(t[b] - t[a]) / 1e6 for t in ts if a in t and b in t])
+                for c, ts in res.items()}
+        print(f"| {what} | " + " | ".join(f"{v:.2f}" for v in vals.values()) + " | " +
+              " | ".join(f"{vals[c] - vals['floor']:+.2f}" for c in own) + " |")
     if args.costs:
-        print_costs(res)
-    xs = [(t["prep1"] - t["prep0"]) / 1e6 for t in res["qemu-launcher"] if "prep0" in t]
-    if xs:
-        print(f"- the launcher's prepare (sets, pool, qemu into its VM set; right after the "
-              f"spawn, while qemu starts up), first to last cgroup file operation: median "
-              f"{med(xs):.2f} ms")
-    late = [t["prep_late"] / 1e6 for t in res["qemu-launcher"] if "prep_late" in t]
-    if late:
-        print(f"- the prepare ended after qemu sent its query-cpus-fast answer in "
-              f"{sum(1 for x in late if x > 0)} of {len(late)} launches (on the critical path)")
-    for kind, ts in res.items():
+        print_costs(res, list(res))
+    for c in own:
+        prefix = f"{c}: " if several else ""
+        xs = [(t["prep1"] - t["prep0"]) / 1e6 for t in res[c] if "prep0" in t]
+        if xs:
+            print(f"- {prefix}the launcher's prepare (sets, pool, qemu into its VM set; right "
+                  f"after the spawn, while qemu starts up), first to last cgroup file operation: "
+                  f"median {med(xs):.2f} ms")
+        late = [t["prep_late"] / 1e6 for t in res[c] if "prep_late" in t]
+        if late:
+            print(f"- {prefix}the prepare ended after qemu sent its query-cpus-fast answer in "
+                  f"{sum(1 for x in late if x > 0)} of {len(late)} launches (on the critical "
+                  f"path)")
+    for c, ts in res.items():
         ts = [t for t in ts if "cpu_main" in t]
         if ts:
-            print(f"- own cost of one launch, {kind} (median of {len(ts)}): its process "
+            print(f"- own cost of one launch, {c} (median of {len(ts)}): its process "
                   f"{med([t['cpu_main'] / 1e6 for t in ts]):.2f} ms on a CPU and "
                   f"{med([t['pf_main'] for t in ts]):.0f} page faults; its other processes "
-                  f"(the vfork child until its exec"
-                  f"{', the guardian' if kind == 'qemu-launcher' else ''}) "
+                  f"(the vfork child until its exec{', the guardian' if c != 'floor' else ''}) "
                   f"{med([t.get('cpu_other', 0) / 1e6 for t in ts]):.2f} ms and "
                   f"{med([t.get('pf_other', 0) for t in ts]):.0f} page faults")
     for k, label in (("spawn_call", "the fork/vfork call itself"),
                      ("guardian_fork", "the guardian's fork call (launcher, while qemu initialises)")):
-        for kind, ts in res.items():
+        for c, ts in res.items():
             xs = [t[k] / 1e6 for t in ts if k in t]
             if xs:
-                print(f"- {label}, {kind}: median {med(xs):.3f} ms")
-
+                print(f"- {label}, {c}: median {med(xs):.3f} ms")
 
 if __name__ == "__main__":
     main()
