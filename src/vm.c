@@ -1,6 +1,6 @@
 /* The plan of one VM and its start sequence (README: "QMP on a private channel", "Pinning before
- * the guest runs"; the qemu side in doc/qemu-7.2.md): -S when pinning, handshake, prelaunch
- * check, pin, read back, cont; then supervision and unwind. */
+ * the guest runs"; the qemu side in doc/qemu-7.2.md): -S when pinning, handshake, pin, read
+ * back, no RESUME meanwhile, cont; then supervision and unwind. */
 #include "vm.h"
 
 #include <inttypes.h>
@@ -318,7 +318,7 @@ struct start {
 	int stop_signal;	    /* a stop signal that arrived while waiting for qemu */
 	struct guardian **guardian; /* vm_run's: undoes the host changes of a killed launcher */
 	bool ended;		    /* qemu was reaped during start-up: the outcome is known */
-	bool resumed;		    /* qemu said RESUME: it carried out cont, the guest ran */
+	bool resumed;		    /* qemu said RESUME: the guest ran (our cont, or another's) */
 };
 
 static void on_qmp_event(const char *event, void *userdata)
@@ -580,25 +580,28 @@ static bool qemu_gone_within(const struct start *st, int ms)
 	return true;
 }
 
-/* qemu must still be in prelaunch (no other monitor let the guest run). */
-static int check_prelaunch(struct start *st, struct vm_outcome *ret, struct ql_error *err)
+/* No other monitor let the guest run before it was pinned. QEMU sends RESUME to every monitor
+ * past its capabilities negotiation before it lets the vCPUs run, so a RESUME read by now
+ * (what qemu wrote is read here, without a wait) is another monitor's, and one not written yet
+ * means the guest starts after the placement. A start before ours was negotiated shows after
+ * cont (pin_and_start). This replaces a query-status asked after query-cpus-fast, whose answer
+ * came after the placement, on the critical path (0.8 ms a launch on a slow host,
+ * bench/RESULTS.md). */
+static int check_not_resumed(struct start *st, struct vm_outcome *ret, struct ql_error *err)
 {
-	_cleanup_free_ char *state = NULL;
-	int r = qmp_query_status(st->qmp, COMMAND_TIMEOUT_MS, &state, err);
+	int r = qmp_process_input(st->qmp, err);
 	if (r < 0)
-		return query_failed(st, r, "during query-status", ret, err);
-	if (!streq(state, "prelaunch"))
+		return query_failed(st, r, "while its threads were pinned", ret, err);
+	if (st->resumed)
 		return ql_error_set(err, EPROTO,
-				    "qemu is `%s`, not `prelaunch`: refusing to pin a guest that "
-				    "may already run",
-				    state);
+				    "qemu's guest was resumed (RESUME) before it was pinned: another "
+				    "monitor let it run; refusing to pin a guest that already ran");
 	return 0;
 }
 
-/* Pins and schedules while qemu is in prelaunch, reads everything back, then lets the guest run
- * (unless the definition keeps it paused). query-status was asked after query-cpus-fast: qemu
- * answers one command per main-loop turn (0.25-0.3 ms each on the bench host), so the placement
- * runs while qemu answers it, and its answer, read before cont, is the later state. */
+/* Pins and schedules while qemu is in prelaunch, reads everything back, checks that no other
+ * monitor let the guest run meanwhile, then lets it run (unless the definition keeps it
+ * paused). */
 static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_error *err)
 {
 	_cleanup_free_ struct qmp_cpu *cpus = NULL;
@@ -621,7 +624,7 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 		return startup_ended(st, "while its threads were pinned", ret, err);
 	}
 	if (r == 0)
-		r = check_prelaunch(st, ret, err);
+		r = check_not_resumed(st, ret, err);
 	if (r == 0)
 		r = housekeeping_begin(st->p, err);
 	if (r < 0)
@@ -646,6 +649,14 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 	}
 	if (r < 0)
 		return query_failed(st, r, "before the guest started (cont)", ret, err);
+	/* qemu sends RESUME before its reply to a cont that starts the guest. None at all: the
+	 * guest ran before ours was negotiated (an HMP monitor's `c`), or qemu is not in
+	 * prelaunch (-incoming: cont only sets it to start once migrated). */
+	if (!st->resumed)
+		return ql_error_set(err, EPROTO,
+				    "qemu answered cont without starting the guest (no RESUME): "
+				    "another monitor let it run before the launcher's was ready, or it "
+				    "was not in prelaunch (-incoming)");
 	ql_log(st->p->o->log, QL_LOG_INFO, "guest started");
 	return 0;
 }
@@ -688,10 +699,9 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		return r;
 	/* Every start-up question in one write, before qemu even greets: its monitor reads them
 	 * as soon as it is up and answers in order, so no answer waits for a round trip. */
-	static const char *const ahead_pinned[] = {"qmp_capabilities", "query-cpus-fast",
-						   "query-status", NULL};
+	static const char *const ahead_pinned[] = {"qmp_capabilities", "query-cpus-fast", NULL};
 	static const char *const ahead_io[] = {"qmp_capabilities", "query-cpus-fast",
-					       "query-iothreads", "query-status", NULL};
+					       "query-iothreads", NULL};
 	static const char *const ahead_plain[] = {"qmp_capabilities", NULL};
 	const char *const *ahead = !st->p->pinning			     ? ahead_plain
 				   : pinning_wants_iothreads(st->p->pinning) ? ahead_io

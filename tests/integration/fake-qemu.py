@@ -156,6 +156,9 @@ def at(phase):
     if a == "pause":
         open(os.path.join(mark, "at-" + phase), "w").close()
         time.sleep(pause_s)
+    if a == "resume":
+        # another monitor let the guest run: qemu tells every negotiated monitor
+        send({"event": "RESUME", "timestamp": {"seconds": 0, "microseconds": 0}})
     return a
 
 at("start")
@@ -194,8 +197,7 @@ while True:
         if name == "qmp_capabilities":
             at("caps")
         elif name == "query-status":
-            state = "running" if at("status") == "notprelaunch" else "prelaunch"
-            reply = {"status": state, "singlestep": False, "running": state == "running"}
+            reply = {"status": "prelaunch", "singlestep": False, "running": False}
         elif name == "query-cpus-fast":
             a = at("cpus")
             listed = list(tids)
@@ -245,3 +247,5 @@ while True:
             send({"error": {"class": "CommandNotFound", "desc": "fake"}, "id": cid})
             continue
         send({"return": reply, "id": cid})
+        if name == "query-cpus-fast":
+            at("answered")  # the launcher pins the threads now

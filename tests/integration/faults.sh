@@ -5,14 +5,14 @@
 # qemu is gone when it should be, and zero residue: no set under the subtree, the subtree's task
 # back in it, no stray process.
 # The phases are driven by a stand-in qemu (python3) that speaks QMP on fd 3 like qemu 7.2 and
-# acts on cue: ACTION@PHASE, PHASE in start (before the greeting), caps, status, cpus (the
-# queries), cont (pinned, guest not started), resumed (RESUME sent, the reply to cont not yet),
-# running (0.3 s after cont); ACTION exit:N, kill
-# (SIGKILL itself), pause (tell the test, then go on after PAUSE_S), hang, lie (report a TID that
-# is not its own), vanish (report a vCPU thread that already ended), notprelaunch. Real qemu
-# covers the running VM.
+# acts on cue: ACTION@PHASE, PHASE in start (before the greeting), caps, cpus (the queries),
+# answered (query-cpus-fast answered: the launcher pins), cont (pinned, guest not started),
+# resumed (RESUME sent, the reply to cont not yet), running (0.3 s after cont); ACTION exit:N,
+# kill (SIGKILL itself), pause (tell the test, then go on after PAUSE_S), hang, lie (report a TID
+# that is not its own), vanish (report a vCPU thread that already ended), resume (a RESUME event,
+# as when another monitor let the guest run). Real qemu covers the running VM.
 . "$(dirname "$0")/lib.sh"
-NTESTS=163
+NTESTS=167
 plan $NTESTS
 
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
@@ -41,8 +41,8 @@ fake_def d_start "exit:3@start"
 run_case "qemu exits 3 before its greeting" d_start 3
 fake_def d_caps "exit:4@caps"
 run_case "qemu exits 4 on qmp_capabilities" d_caps 4
-fake_def d_status "kill@status"
-run_case "qemu SIGKILLed during query-status" d_status 137
+fake_def d_answered "kill@answered"
+run_case "qemu SIGKILLed while its threads are pinned" d_answered 137
 fake_def d_cpus "kill@cpus"
 run_case "qemu SIGKILLed during query-cpus-fast" d_cpus 137
 fake_def d_cont "exit:5@cont"
@@ -79,10 +79,14 @@ else
 fi
 
 # --- qemu misbehaves ------------------------------------------------------------------------
-fake_def notpre "notprelaunch@status"
-run_case "qemu is already running at query-status: refused" notpre 125
-check "already running: the message says so" grep -q "not \`prelaunch\`: refusing to pin" "$SCRATCH/notpre.err"
-check "already running: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
+# Another monitor let the guest run: its RESUME comes before the answer, or while the launcher
+# pins (read just before cont).
+for phase in cpus answered; do
+	fake_def res_$phase "resume@$phase"
+	run_case "qemu's guest resumed by another monitor (RESUME at $phase): refused" res_$phase 125
+	check "resumed at $phase: the message says so" grep -q "resumed (RESUME) before it was pinned" "$SCRATCH/res_$phase.err"
+	check "resumed at $phase: cont was never carried out" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
+done
 
 FAKE_LIE=$SLEEPER fake_def lie "lie@cpus"
 run_case "qemu reports a TID that is not its own: refused" lie 125
@@ -107,28 +111,27 @@ finish "qemu hanging before greeting, SIGTERM" 0
 fake_def c_caps "close@caps"
 run_case "qemu closes QMP on qmp_capabilities and keeps running: launcher failure" c_caps 125
 check "closed during the handshake: the message names the phase" grep -q "closed its QMP channel during the QMP handshake" "$SCRATCH/c_caps.err"
-fake_def c_status "close@status"
-run_case "qemu closes QMP during query-status: launcher failure" c_status 125
-check "closed during query-status: the message names the phase" grep -q "during query-status" "$SCRATCH/c_status.err"
+fake_def c_answered "close@answered"
+run_case "qemu closes QMP while its threads are pinned: launcher failure" c_answered 125
+check "closed while pinned: the message names the phase" grep -Eq "closed its QMP channel (while its threads were pinned|before the guest started)" "$SCRATCH/c_answered.err"
 fake_def c_cpus "close@cpus"
 run_case "qemu closes QMP during query-cpus-fast: launcher failure" c_cpus 125
 check "closed during query-cpus-fast: the message names the phase" grep -q "during query-cpus-fast" "$SCRATCH/c_cpus.err"
-fake_def z_status "exit:0@status"
-run_case "qemu exits 0 during query-status: launcher failure, not success" z_status 125
-# query-status is asked after query-cpus-fast, so qemu may end while its threads are pinned
-check "exit 0 during start-up: the message says the VM did not start" grep -Eq "exited with status 0 (during query-status|while its threads were pinned): the VM did not start" "$SCRATCH/z_status.err"
+fake_def z_answered "exit:0@answered"
+run_case "qemu exits 0 while its threads are pinned: launcher failure, not success" z_answered 125
+check "exit 0 during start-up: the message says the VM did not start" grep -Eq "exited with status 0 (while its threads were pinned|before the guest started \(cont\)): the VM did not start" "$SCRATCH/z_answered.err"
 
-# --- a stop signal while qemu stalls a query takes effect at once -----------------------------
-for stall in status cpus; do
+# --- a stop signal while qemu stalls a start-up question takes effect at once -----------------
+for stall in caps cpus; do
 	fake_def h_$stall "hang@$stall"
 	ql_start h_$stall -d
 	wait_until 10 nonempty launcher_of "$LPID"
 	L=$(launcher_of "$LPID")
 	wait_until 10 grep -qx "phase $stall" "$MARK/log"
 	kill -TERM "$L"
-	check "qemu stalls query-$stall: SIGTERM ends the launcher within 5 s" wait_until 5 pid_gone "$L"
-	finish "qemu stalling query-$stall, SIGTERM" 0
-	check "stalled query-$stall: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
+	check "qemu stalls at $stall: SIGTERM ends the launcher within 5 s" wait_until 5 pid_gone "$L"
+	finish "qemu stalling at $stall, SIGTERM" 0
+	check "stalled at $stall: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
 done
 
 # --- the launcher gets SIGTERM/SIGINT/SIGHUP at each phase ------------------------------------
@@ -221,7 +224,7 @@ finish "qemu closes QMP while the guest runs, then SIGTERM (no QMP: qemu gets SI
 
 # --- the launcher SIGSTOPped in each phase, then continued: the run goes on as if nothing
 # happened (and stops cleanly) --------------------------------------------------------------------
-for phase in start status cpus cont; do
+for phase in start cpus answered cont; do
 	fake_def st_$phase "pause@$phase" 2
 	bg_case st_$phase
 	wait_until 10 test -e "$MARK/at-$phase"

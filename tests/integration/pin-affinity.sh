@@ -3,7 +3,7 @@
 # unprivileged pinning as `nobody`, isolate_cpus true/auto without a cpuset backend, scheduler
 # policies read back from the kernel.
 . "$(dirname "$0")/lib.sh"
-NTESTS=26
+NTESTS=31
 plan $NTESTS
 
 NCPU=$(nproc --all)
@@ -135,3 +135,37 @@ if [ "$(id -u)" = 0 ]; then
 else
 	for i in 1 2 3 4 5 6 7; do skip "scheduling needs root"; done
 fi
+
+# --- the guest runs before the launcher's cont: refused -----------------------------------------
+# An HMP monitor whose input holds `c`: qemu runs it as soon as its main loop does, before or
+# after the launcher's monitor is negotiated (a RESUME before the pinning ends, or none at cont).
+pinned_def() { # pinned_def NAME EXTRA_QEMU_LINES
+	{
+		printf 'launcher:\n  binary: %s\n  isolate_cpus: false\n  vcpu_pinning: [ %s ]\nqemu:\n' "$QEMU" "$PIN"
+		guest_opts idle
+		printf '%s' "$2"
+	} | def "$1"
+}
+mkfifo "$SCRATCH/hmp.in" "$SCRATCH/hmp.out"
+pinned_def hmpcont "- chardev: [ pipe, id: hmp, path: $SCRATCH/hmp ]
+- mon: [ chardev: hmp, mode: readline ]
+"
+printf 'c\n' >"$SCRATCH/hmp.in" &
+register_pid $!
+timeout -s KILL 30 "$QL" -v hmpcont >/dev/null 2>"$SCRATCH/hmpcont.err" </dev/null
+rc=$?
+expect_eq "an HMP monitor's c before the launcher's cont: exit 125" 125 "$rc"
+[ "$rc" = 125 ] || diag "launcher output:" "$(cat "$SCRATCH/hmpcont.err")"
+check "an HMP monitor's c: the message says another monitor let the guest run" \
+	grep -Eq "resumed \(RESUME\) before it was pinned: another monitor let it run|without starting the guest \(no RESUME\): another monitor" "$SCRATCH/hmpcont.err"
+Q=$(sed -n 's/.*qemu running as pid \([0-9]*\).*/\1/p' "$SCRATCH/hmpcont.err")
+spawned_qemu_gone() { [ -n "$Q" ] && pid_gone "$Q"; }
+check "an HMP monitor's c: qemu is gone" wait_until 5 spawned_qemu_gone
+
+# -incoming: cont only sets qemu to start the guest once migrated, and no RESUME comes.
+pinned_def incoming "- incoming: defer
+"
+timeout -s KILL 30 "$QL" incoming >/dev/null 2>"$SCRATCH/incoming.err" </dev/null
+expect_eq "qemu waiting for a migration (-incoming): exit 125" 125 $?
+check "-incoming: the message says cont did not start the guest" \
+	grep -q "qemu answered cont without starting the guest (no RESUME)" "$SCRATCH/incoming.err"
