@@ -593,9 +593,10 @@ static int check_not_resumed(struct start *st, struct vm_outcome *ret, struct ql
 	if (r < 0)
 		return query_failed(st, r, "while its threads were pinned", ret, err);
 	if (st->resumed)
-		return ql_error_set(err, EPROTO,
-				    "qemu's guest was resumed (RESUME) before it was pinned: another "
-				    "monitor let it run; refusing to pin a guest that already ran");
+		return ql_error_set(
+		    err, EPROTO,
+		    "qemu's guest was resumed (RESUME) before it was pinned: another "
+		    "monitor let it run; refusing to pin a guest that already ran");
 	return 0;
 }
 
@@ -653,10 +654,11 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 	 * guest ran before ours was negotiated (an HMP monitor's `c`), or qemu is not in
 	 * prelaunch (-incoming: cont only sets it to start once migrated). */
 	if (!st->resumed)
-		return ql_error_set(err, EPROTO,
-				    "qemu answered cont without starting the guest (no RESUME): "
-				    "another monitor let it run before the launcher's was ready, or it "
-				    "was not in prelaunch (-incoming)");
+		return ql_error_set(
+		    err, EPROTO,
+		    "qemu answered cont without starting the guest (no RESUME): "
+		    "another monitor let it run before the launcher's was ready, or it "
+		    "was not in prelaunch (-incoming)");
 	ql_log(st->p->o->log, QL_LOG_INFO, "guest started");
 	return 0;
 }
