@@ -435,13 +435,13 @@ def bench_attach_floor(cs, env, runs):
     return first, second
 
 
-def run_breakdown(ql, floor, name, env, cs, runs, trace_out, others=()):
+def run_breakdown(ql, floor, name, env, cs, runs, trace_out, others=(), costs=False):
     """bench/breakdown.py on definition `name`: launcher and floor alternated under bpftrace
     (tracepoints: no ptrace stop perturbs qemu or the QMP timing), and the launcher builds in
     `others` too, each in its column. Returns its markdown."""
     qemu_argv = shlex.join(sum(qemu_argv_of(ql, name, env), []))
     here = os.path.dirname(os.path.abspath(__file__))
-    builds = sum((["--launcher", b] for b in [ql, *others]), [])
+    builds = sum((["--launcher", b] for b in [ql, *others]), []) + (["--costs"] if costs else [])
     out = subprocess.run([sys.executable, f"{here}/breakdown.py", *builds,
                           "--floor", floor, "--qemu-argv", qemu_argv, "--name", name,
                           "--cpuset", cs.path, "--cpu", str(PIN_CPU), "--runs", str(runs),
@@ -690,6 +690,9 @@ def main():
     ap.add_argument("--settle", type=float, default=6.5)
     ap.add_argument("--window", type=float, default=10.0)
     ap.add_argument("--breakdown-runs", type=int, default=20)
+    ap.add_argument("--breakdown-costs", action="store_true",
+                    help="the 2-vCPU breakdown also counts each phase's CPU time, system calls "
+                         "and page faults (a trace line per system call: slower phases)")
     ap.add_argument("--against", action="append", default=[], metavar="BUILD",
                     help="another launcher build (a file named qemu-launcher), alternated with "
                          "the launcher and the floor in the 2-vCPU breakdown: an A/B of a change")
@@ -885,7 +888,7 @@ def main():
         log(f"breakdown: {args.breakdown_runs} runs each of launcher and floor under bpftrace")
         breakdown_text.insert(0, ("2 vCPUs", run_breakdown(
             ql, args.floor, "exit2", env, cs, args.breakdown_runs, "/tmp/ql-breakdown-last.txt",
-            args.against)))
+            args.against, args.breakdown_costs)))
 
     def isolation():
         log(f"isolation: {args.iso_rounds} rounds x {len(ISOLATION_CONFIGS)} configurations, "
