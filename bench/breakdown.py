@@ -68,7 +68,6 @@ def phases(r):
     kids = r.get("children", [])
     qpid = kids[0] if kids else None
     placing = False  # the launcher opened a file after the greeting: the placement began
-    staged = False  # its cont was written ahead but for the closing brace
     for e in r["ev"]:
         ns, ev = e[0], e[1]
         if ev == "cost":  # on-CPU ns and page faults of one of the run's own processes
@@ -94,11 +93,10 @@ def phases(r):
             t["answers"] = ns
         elif ev in ("open", "mkdir") and e[2] == r["pid"] and "greet" in t:
             placing = True
-        elif ev in ("send", "write") and e[2] == r["pid"] and '"cont"' in e[3] and \
-                not e[3].rstrip().endswith("}"):
-            staged = True  # the launcher's cont, written ahead but for its brace (qmp_stage)
-        elif ev in ("send", "write") and e[2] == r["pid"] and \
-                ('"cont"' in e[3] or (staged and e[3].startswith("}"))):
+        elif ev in ("send", "write") and e[2] == r["pid"] and placing and "cont" not in t and \
+                (e[3].startswith("}") or '"cont"' in e[3]):
+            # cont: both write it ahead but for its closing brace, sent alone once placed
+            # (qmp_stage); a whole one counts too
             t["cont"] = ns
         elif ev == "exit" and e[2] == qpid:
             t["qexit"] = ns
