@@ -160,7 +160,7 @@ eq "its driver_override is \`none\` again and it is unbound again" "none " "$(ov
 
 # --- 6. launcher SIGKILLed: its guardian gives the drivers back ----------------------------------
 ql m
-check "m started again" started m
+check "m started again" started m || dump_err m
 kill -KILL $LP
 wait $LP 2>/dev/null
 wait_for 15 no_fake
