@@ -168,8 +168,8 @@ def kill_all():
 # --- 1. start -> exit overhead -------------------------------------------------------------
 
 class QmpDriver:
-    """Does what the launcher does over QMP (capabilities, query-status, query-cpus-fast, cont)
-    from this process: gives qemu's own share of the launcher's -S + QMP steps."""
+    """Does what the launcher does over QMP (capabilities, query-cpus-fast, cont) from this
+    process, a round trip each: gives qemu's own share of the launcher's -S + QMP steps."""
 
     def __init__(self, sock):
         self.s = sock
@@ -191,7 +191,7 @@ class QmpDriver:
 
     def run(self):
         self.line()  # greeting
-        for i, c in enumerate(("qmp_capabilities", "query-status", "query-cpus-fast", "cont")):
+        for i, c in enumerate(("qmp_capabilities", "query-cpus-fast", "cont")):
             self.cmd(c, i + 1)
 
 
@@ -772,7 +772,7 @@ def main():
                 f"[p25..p75]: launcher {L:.2f} [{q25(s['launcher']):.1f}..{q75(s['launcher']):.1f}]"
                 f", bare qemu {B:.2f} [{q25(s['bare']):.1f}..{q75(s['bare']):.1f}], ratio "
                 f"{L / B:.3f}; median of paired differences {pair:.2f}. Bare qemu + -S + the "
-                f"launcher's 4 QMP commands sent by the harness: {Q:.2f} ms -> qemu's -S/QMP "
+                f"launcher's 3 QMP commands sent by the harness, one at a time: {Q:.2f} ms -> qemu's -S/QMP "
                 f"share {Q - B:.2f} ms, the launcher's own share {L - Q:.2f} ms. CPU ms (user+sys, "
                 f"all processes) median: launcher run {med(cpu['launcher']):.1f}, bare "
                 f"{med(cpu['bare']):.1f}, bare+QMP {med(cpu['qmp']):.1f}")
@@ -843,10 +843,10 @@ def main():
         own_b, fl_b = breakdown_row(text, "answers -> cont sent")
         details.append(f"64 vCPUs under the full breakdown trace (breakdown.bt, its lines "
                        f"inside the window): launcher {own_b:.2f} ms, floor {fl_b:.2f} ms")
-        details.append("64 vCPUs: the start-up questions (query-cpus-fast, then query-status) "
-                       "go out in one write right after the spawn, before qemu greets, so the "
-                       "span that is the launcher's is from its read of the query-cpus-fast "
-                       "answer (its last read) to its cont; query-status is answered meanwhile")
+        details.append("64 vCPUs: the start-up questions and cont but for its closing brace go "
+                       "out in one write right after the spawn, before qemu greets, so the span "
+                       "that is the launcher's is from its read of the query-cpus-fast answer "
+                       "(its last read) to its cont (the brace)")
         breakdown_text.append(("64 vCPUs", text))
         first, second = bench_attach_floor(cs, env, 10)
         details.append(f"kernel floor, one cgroup v1 task move (write to `tasks`), median of 10: "

@@ -87,9 +87,8 @@ def phases(r):
         elif ev == "read" and e[2] == r["pid"] and "greet" not in t and '"QMP"' in e[3]:
             t["greet"] = ns
         elif ev == "read" and e[2] == r["pid"] and "greet" in t and not placing:
-            # the last QMP read before the placement's first file: query-cpus-fast's answer
-            # (the launcher asks query-status after it and places the threads while qemu
-            # answers that, so the span that is the launcher's starts here)
+            # the last QMP read before the placement's first file: query-cpus-fast's answer,
+            # where the span that is the launcher's starts
             t["answers"] = ns
         elif ev in ("open", "mkdir") and e[2] == r["pid"] and "greet" in t:
             placing = True
