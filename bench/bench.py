@@ -772,8 +772,9 @@ def main():
                 f"[p25..p75]: launcher {L:.2f} [{q25(s['launcher']):.1f}..{q75(s['launcher']):.1f}]"
                 f", bare qemu {B:.2f} [{q25(s['bare']):.1f}..{q75(s['bare']):.1f}], ratio "
                 f"{L / B:.3f}; median of paired differences {pair:.2f}. Bare qemu + -S + the "
-                f"launcher's 3 QMP commands sent by the harness, one at a time: {Q:.2f} ms -> qemu's -S/QMP "
-                f"share {Q - B:.2f} ms, the launcher's own share {L - Q:.2f} ms. CPU ms (user+sys, "
+                f"launcher's 3 QMP commands sent by the harness, one at a time: {Q:.2f} ms -> "
+                f"qemu's -S/QMP share {Q - B:.2f} ms, the launcher's own share {L - Q:.2f} ms. "
+                f"CPU ms (user+sys, "
                 f"all processes) median: launcher run {med(cpu['launcher']):.1f}, bare "
                 f"{med(cpu['bare']):.1f}, bare+QMP {med(cpu['qmp']):.1f}")
             rows.append((f"  median of the paired differences, {n} vCPUs", f"{pair:.2f} ms",
