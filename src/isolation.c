@@ -268,6 +268,21 @@ static int lock(struct isolation *iso, struct ql_error *err)
 	return 0;
 }
 
+bool isolation_lock_busy(struct isolation *iso)
+{
+	if (iso->lock_fd >= 0 || !iso->backend->lock_dir)
+		return false;
+	_cleanup_free_ char *dir = NULL;
+	if (iso->backend->lock_dir(iso->state, &dir, NULL) < 0 || !dir)
+		return false;
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK;
+	return false; /* taken for a moment: closing drops it */
+}
+
 static void unlock(struct isolation *iso)
 {
 	closep(&iso->lock_fd); /* closing drops the flock */

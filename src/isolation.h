@@ -88,6 +88,11 @@ void isolation_keep_warm(struct isolation *iso);
  * nobody need wake up for it. */
 bool isolation_keeps_warm(const struct isolation *iso);
 
+/* Does another launcher hold the cross-launcher lock right now? (false for a backend without
+ * one, or when it cannot be told). For work that may as well wait for a later moment than for
+ * the lock: pinning_apply_early. */
+bool isolation_lock_busy(struct isolation *iso);
+
 /* Places every thread of the plan (after isolation_prepare with the same host CPUs, or alone);
  * reads each placement back from the kernel. A host CPU owned
  * by another running VM fails with -EBUSY and that VM's name in err. On failure everything this

@@ -50,6 +50,13 @@ struct pinning {
 	/* From pinning_apply until the guest runs: closing 64 pidfds took 0.15 ms, after cont
 	 * rather than before it (pinning_guest_started) */
 	struct thread_holds holds;
+	/* pinning_apply_early: the vCPU threads found by their names so far (thread_id 0: not yet),
+	 * the threads known to be no vCPU's, and, once placed, the vCPUs it placed (n_named) */
+	struct qmp_cpu *named;
+	size_t n_named;
+	pid_t *others;
+	size_t n_others;
+	bool placed_early;
 };
 
 static void describe_pin(const struct vcpu_pin *pin, char *buf, size_t size)
@@ -743,9 +750,55 @@ void pinning_keep_warm(void *pinning)
 		isolation_keep_warm(p->iso);
 }
 
+/* Everything pinning_apply changed, undone (its failure path). */
+static void undo_apply(struct pinning *p)
+{
+	thread_holds_done(&p->holds);
+	undo_sched(p);
+	if (p->iso) {
+		struct ql_error e = {0};
+		if (isolation_release(p->iso, &e) < 0)
+			ql_log(p->log, QL_LOG_WARNING, "undoing CPU isolation: %s",
+			       e.msg ? e.msg : "failed");
+		ql_error_clear(&e);
+	}
+	p->applied = false;
+}
+
+/* Are these the threads pinning_apply_early placed, vCPU for vCPU? Both lists are sorted by
+ * cpu_index (qmp_query_cpus_fast sorts its answer). */
+static bool placed_early_are(const struct pinning *p, const struct qmp_cpu *cpus, size_t n)
+{
+	if (!p->placed_early || n != p->n_named)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (cpus[i].cpu_index != p->named[i].cpu_index ||
+		    cpus[i].thread_id != p->named[i].thread_id)
+			return false;
+	return true;
+}
+
 int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus, size_t n_cpus,
 		  const struct qmp_iothread *io, size_t n_io, struct ql_error *err)
 {
+	if (p->applied && p->placed_early) {
+		bool same = placed_early_are(p, cpus, n_cpus) && n_io == 0;
+		p->placed_early = false;
+		if (same) {
+			/* placed and read back already; still the very threads held then? */
+			int r = check_holds(p, err);
+			if (r < 0)
+				undo_apply(p);
+			else
+				ql_log(p->log, QL_LOG_DEBUG,
+				       "query-cpus-fast lists the threads placed by their names");
+			return r;
+		}
+		ql_log(p->log, QL_LOG_INFO,
+		       "query-cpus-fast lists other threads than qemu's thread names did: "
+		       "placing them again");
+		undo_apply(p);
+	}
 	if (p->applied)
 		return ql_error_set(err, EALREADY, "vCPU pinning is already applied");
 	p->qemu_pid = qemu_pid;
@@ -792,16 +845,94 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 		p->applied = true;
 		return 0;
 	}
-	thread_holds_done(&p->holds);
-	undo_sched(p);
-	if (p->iso) {
-		struct ql_error e = {0};
-		if (isolation_release(p->iso, &e) < 0)
-			ql_log(p->log, QL_LOG_WARNING, "undoing CPU isolation: %s",
-			       e.msg ? e.msg : "failed");
-		ql_error_clear(&e);
-	}
+	undo_apply(p);
 	return r;
+}
+
+static int cmp_tid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Sorts tid into p->others (known to be no vCPU thread). */
+static int remember_other(struct pinning *p, pid_t tid)
+{
+	pid_t *v = reallocarray(p->others, p->n_others + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	p->others = v;
+	size_t i = p->n_others++;
+	for (; i > 0 && v[i - 1] > tid; i--)
+		v[i] = v[i - 1];
+	v[i] = tid;
+	return 0;
+}
+
+/* Looks at qemu's threads not seen yet: a vCPU's name files it in p->named. 1 once every vCPU
+ * has its thread, 0 not yet, -1 when the names cannot be trusted (a vCPU named twice, or one
+ * qemu will not have). */
+static int find_named_vcpus(struct pinning *p, pid_t qemu_pid)
+{
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n = 0;
+	if (proc_list_tids(qemu_pid, &tids, &n, NULL) < 0)
+		return -1;
+	char main_comm[PROC_COMM_SIZE] = "";
+	(void)proc_thread_comm(qemu_pid, qemu_pid, main_comm);
+	size_t found = 0;
+	for (size_t i = 0; i < p->n_named; i++)
+		found += p->named[i].thread_id != 0;
+	for (size_t i = 0; i < n && found < p->n_named; i++) {
+		pid_t tid = tids[i];
+		if (bsearch(&tid, p->others, p->n_others, sizeof(*p->others), cmp_tid))
+			continue;
+		bool known = false;
+		for (size_t k = 0; k < p->n_named && !known; k++)
+			known = p->named[k].thread_id == tid;
+		char comm[PROC_COMM_SIZE];
+		if (known || proc_thread_comm(qemu_pid, tid, comm) < 0)
+			continue;
+		int v = proc_qemu_vcpu_index(comm);
+		if (v < 0) {
+			/* a thread named like the main one may not have set its own name yet */
+			if (!streq(comm, main_comm) && remember_other(p, tid) < 0)
+				return -1;
+			continue;
+		}
+		if ((size_t)v >= p->n_named || p->named[v].thread_id != 0)
+			return -1;
+		p->named[v].thread_id = tid;
+		found++;
+	}
+	return found == p->n_named;
+}
+
+int pinning_apply_early(struct pinning *p, pid_t qemu_pid, size_t n_vcpus, struct ql_error *err)
+{
+	/* by index only: a topology pin needs qemu's socket/core/thread ids; an I/O thread's
+	 * thread id comes with query-iothreads */
+	if (!p || p->applied || !p->iso || !p->flat || p->n_io || !n_vcpus)
+		return -ECANCELED;
+	if (!p->named) {
+		if (!(p->named = calloc(n_vcpus, sizeof(*p->named))))
+			return ql_error_set(err, ENOMEM, "out of memory");
+		p->n_named = n_vcpus;
+		for (size_t i = 0; i < n_vcpus; i++)
+			p->named[i] = (struct qmp_cpu){
+			    .cpu_index = (int)i, .socket = -1, .core = -1, .thread = -1};
+	}
+	int found = find_named_vcpus(p, qemu_pid);
+	if (found <= 0)
+		return found < 0 ? -ECANCELED : 0;
+	/* placed later then, at qemu's answer, where the wait is the one it always was */
+	if (isolation_lock_busy(p->iso))
+		return -ECANCELED;
+	int r = pinning_apply(p, qemu_pid, p->named, p->n_named, NULL, 0, err);
+	if (r < 0)
+		return r;
+	p->placed_early = true;
+	return 1;
 }
 
 bool pinning_wants_iothreads(const struct pinning *p)
@@ -861,6 +992,8 @@ void pinning_free(struct pinning *p)
 		(void)pinning_release(p, NULL);
 	thread_holds_done(&p->holds);
 	isolation_free(p->iso);
+	free(p->named);
+	free(p->others);
 	free(p->def_path);
 	free(p->pins);
 	free(p->changes);

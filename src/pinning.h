@@ -39,6 +39,16 @@ bool pinning_keeps_warm(const struct pinning *p);
 int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus, size_t n_cpus,
 		  const struct qmp_iothread *io, size_t n_io, struct ql_error *err);
 
+/* While qemu builds its machine, before it can answer query-cpus-fast: once qemu's thread names
+ * (-name debug-threads=on: "CPU 3/TCG") show a thread for each of n_vcpus vCPUs, places them as
+ * pinning_apply would. pinning_apply with qemu's answer then only checks that the answer lists
+ * those very threads (and places the answer's if not). 1 when placed, 0 when not yet (call it
+ * again later), -ECANCELED (err untouched) when it will not place early (a topology or I/O
+ * thread pin, no backend, names it cannot trust, another launcher holding the lock), another
+ * -errno with err when the placement failed (undone, prepare included: pinning_apply does it
+ * all then). */
+int pinning_apply_early(struct pinning *p, pid_t qemu_pid, size_t n_vcpus, struct ql_error *err);
+
 /* Does the definition pin I/O threads (so query-iothreads is needed before pinning_apply)? */
 bool pinning_wants_iothreads(const struct pinning *p);
 

@@ -50,6 +50,30 @@ int proc_list_tids(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err)
 	return 0;
 }
 
+int proc_thread_comm(pid_t pid, pid_t tid, char buf[PROC_COMM_SIZE])
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, PROC_COMM_SIZE - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+int proc_qemu_vcpu_index(const char *comm)
+{
+	if (strncmp(comm, "CPU ", 4) != 0 || comm[4] < '0' || comm[4] > '9')
+		return -1;
+	char *end;
+	long v = strtol(comm + 4, &end, 10);
+	return *end == '/' && v < PROC_MAX_VCPU_INDEX ? (int)v : -1;
+}
+
 static int cmp_pid(const void *a, const void *b)
 {
 	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;

@@ -20,6 +20,16 @@ int proc_list_tids(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err);
 int proc_list_tids_sorted(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err);
 bool proc_tids_contain(const pid_t *sorted, size_t n, pid_t tid);
 
+/* Thread tid's name (/proc/<pid>/task/<tid>/comm, at most 15 bytes, newline cut) into buf,
+ * which holds PROC_COMM_SIZE. -errno (-ENOENT when the thread is gone). */
+#define PROC_COMM_SIZE 16
+int proc_thread_comm(pid_t pid, pid_t tid, char buf[PROC_COMM_SIZE]);
+
+/* The vCPU index in the name qemu gives a vCPU thread with -name debug-threads=on ("CPU 3/TCG",
+ * "CPU 3/KVM"); -1 for any other name, or an index of PROC_MAX_VCPU_INDEX or more. */
+#define PROC_MAX_VCPU_INDEX 8192
+int proc_qemu_vcpu_index(const char *comm);
+
 /* True when tid is a thread of process pid (/proc/<pid>/task/<tid> exists). */
 bool proc_thread_belongs_to(pid_t pid, pid_t tid);
 

@@ -2,7 +2,6 @@
  * allowed CPUs, set and scheduling), compared with the definitions. Nothing here writes. */
 #include "status.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +27,7 @@
 
 #define SMALL_FILE_MAX 4096
 /* Highest cpu-index we map from a definition (qemu's own limit for x86 is 1024/4096). */
-#define MAX_VCPU_INDEX 8192
+#define MAX_VCPU_INDEX PROC_MAX_VCPU_INDEX
 
 /* ---- small readers ------------------------------------------------------------------------ */
 
@@ -75,16 +74,6 @@ static bool parse_pid(const char *s, pid_t *ret)
 		return false;
 	*ret = (pid_t)v;
 	return true;
-}
-
-/* "CPU 3/TCG", "CPU 3/KVM": qemu's thread names with -name debug-threads=on. */
-static int vcpu_of_comm(const char *comm)
-{
-	if (strncmp(comm, "CPU ", 4) != 0 || !isdigit((unsigned char)comm[4]))
-		return -1;
-	char *end;
-	long v = strtol(comm + 4, &end, 10);
-	return *end == '/' && v < MAX_VCPU_INDEX ? (int)v : -1;
 }
 
 /* ---- building the report ------------------------------------------------------------------ */
@@ -179,7 +168,7 @@ static int fill_thread(struct status_thread *t, pid_t pid, pid_t tid)
 	int r = read_small(path, &comm);
 	if (r < 0)
 		return r; /* the thread ended meanwhile */
-	t->vcpu = vcpu_of_comm(comm);
+	t->vcpu = proc_qemu_vcpu_index(comm);
 	_cleanup_free_ char *shown = ql_escape(comm);
 	if (!shown)
 		return -ENOMEM;

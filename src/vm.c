@@ -319,6 +319,7 @@ struct start {
 	struct guardian **guardian; /* vm_run's: undoes the host changes of a killed launcher */
 	bool ended;		    /* qemu was reaped during start-up: the outcome is known */
 	bool resumed;		    /* qemu said RESUME: the guest ran (our cont, or another's) */
+	bool early_done;	    /* pinning_apply_early placed the vCPUs, or will not */
 };
 
 static void on_qmp_event(const char *event, void *userdata)
@@ -691,6 +692,30 @@ static unsigned answered_vcpus(const struct definition *d)
 	return smp ? smp : (unsigned)d->n_pins;
 }
 
+/* Every 3 ms that qemu is silent between its greeting and its answers, while it builds the
+ * machine: keeps the migration lock warm, and places the vCPU threads as soon as their names
+ * show them all (pinning_apply_early), so the placement is no longer between qemu's answer and
+ * cont. */
+static void building_tick(void *userdata)
+{
+	struct start *st = userdata;
+	pinning_keep_warm(st->p->pinning);
+	if (st->early_done)
+		return;
+	struct ql_error e = {0};
+	int r = pinning_apply_early(st->p->pinning, st->pid, answered_vcpus(st->p->o->def), &e);
+	if (r == 1)
+		ql_log(st->p->o->log, QL_LOG_DEBUG,
+		       "vCPU threads placed by their names, before qemu's answer");
+	else if (r < 0 && r != -ECANCELED)
+		/* the reason only: at the answer the same placement fails with its message */
+		ql_log(st->p->o->log, QL_LOG_DEBUG,
+		       "vCPU threads not placed early (%s): qemu's answer places them",
+		       strerror(-r));
+	st->early_done = r != 0;
+	ql_error_clear(&e);
+}
+
 /* From fork to a running (or deliberately paused) guest, unless st->ended says the run already
  * ended during start-up. On failure qemu is gone and nothing stays changed. */
 static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *ret,
@@ -733,7 +758,7 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		goto out; /* the prepare is undone there */
 	}
 	if (warm)
-		qmp_set_tick(st->qmp, ISOLATION_KEEP_WARM_MS, pinning_keep_warm, warm);
+		qmp_set_tick(st->qmp, ISOLATION_KEEP_WARM_MS, building_tick, st);
 	r = qmp_handshake(st->qmp, GREETING_TIMEOUT_MS, err);
 	if (r < 0)
 		r = query_failed(st, r, "during the QMP handshake", ret, err);

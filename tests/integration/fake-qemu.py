@@ -72,8 +72,15 @@ tids = [None] * ncpus
 io_tids = [None] * len(iothread_ids)
 # vcpu0, io0, ...: an event that ends just that thread
 ends = {name: threading.Event() for name in ["vcpu%d" % i for i in range(ncpus)] + iothread_ids}
+# -fakenames true|swap: vCPU threads named as qemu names them with debug-threads=on ("CPU 0/TCG"),
+# or with vCPU 0's and 1's names swapped (names that lie: query-cpus-fast is the truth)
+names = opt("fakenames")
 def vcpu(i):
     tids[i] = threading.get_native_id()
+    if names:
+        k = (1 - i if i < 2 else i) if names == "swap" else i
+        with open("/proc/self/task/%d/comm" % tids[i], "w") as f:
+            f.write("CPU %d/TCG" % k)
     ends["vcpu%d" % i].wait()
 def iothread(i):
     io_tids[i] = threading.get_native_id()

@@ -12,7 +12,7 @@
 # that is not its own), vanish (report a vCPU thread that already ended), resume (a RESUME event,
 # as when another monitor let the guest run). Real qemu covers the running VM.
 . "$(dirname "$0")/lib.sh"
-NTESTS=167
+NTESTS=182
 plan $NTESTS
 
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
@@ -87,6 +87,47 @@ for phase in cpus answered; do
 	check "resumed at $phase: the message says so" grep -q "resumed (RESUME) before it was pinned" "$SCRATCH/res_$phase.err"
 	check "resumed at $phase: cont was never carried out" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
 done
+
+# --- vCPU threads placed by their names while qemu builds the machine (pinning_apply_early) ----
+# The pause at capabilities is the machine being built: the launcher's 3 ms ticks see the names.
+# (-smp: how many vCPUs the launcher waits to see named; the stand-in has 2)
+NAMED='- fakenames: "true"
+- smp: 2'
+FAKE_QEMU=$NAMED fake_def named "pause@caps"
+bg_case named
+wait_until 15 sent cont
+check_shown "named vCPU threads: placed before qemu's answer" \
+	grep -q "vCPU threads placed by their names, before qemu's answer" "$LERR"
+check_shown "named vCPU threads: qemu's answer lists the same threads" \
+	grep -q "query-cpus-fast lists the threads placed by their names" "$LERR"
+check_shown "named vCPU threads: at cont vCPU 0 is alone in the cpu$PIN set" \
+	grep -qx "vcpu0 ${M#"$CS"}/qemu/named/cpu$PIN $PIN" "$MARK/placement"
+check_shown "named vCPU threads: at cont vCPU 1 is in the pool" \
+	grep -q "^vcpu1 ${M#"$CS"}/qemu/pool " "$MARK/placement"
+kill -TERM "$L"
+finish "named vCPU threads, SIGTERM" 0
+
+# Names that lie (vCPU 0's and 1's swapped): query-cpus-fast is the truth, the threads are placed
+# again after it.
+FAKE_QEMU='- fakenames: "swap"
+- smp: 2' fake_def swapped "pause@caps"
+bg_case swapped
+wait_until 15 sent cont
+check_shown "swapped names: placed early, then again after qemu's answer" \
+	grep -q "query-cpus-fast lists other threads than qemu's thread names did: placing them again" "$LERR"
+check_shown "swapped names: at cont vCPU 0 (by qemu's answer) is in the cpu$PIN set" \
+	grep -qx "vcpu0 ${M#"$CS"}/qemu/swapped/cpu$PIN $PIN" "$MARK/placement"
+check_shown "swapped names: at cont vCPU 1 is in the pool" \
+	grep -q "^vcpu1 ${M#"$CS"}/qemu/pool " "$MARK/placement"
+kill -TERM "$L"
+finish "swapped names, SIGTERM" 0
+
+# The threads placed early end before qemu answers: their ids may be anyone's by then.
+FAKE_QEMU=$NAMED fake_def named_vanish "pause@caps,vanish@cpus"
+run_case "named vCPU threads that end before qemu's answer: refused" named_vanish 125
+check "named, ended: the message says a thread ended while pinned" \
+	grep -q "ended while it was being pinned" "$SCRATCH/named_vanish.err"
+check "named, ended: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
 
 FAKE_LIE=$SLEEPER fake_def lie "lie@cpus"
 run_case "qemu reports a TID that is not its own: refused" lie 125

@@ -4,7 +4,7 @@
 # only ever moves tasks this script put there. vCPUs go to the last host CPU, the pool keeps
 # the others.
 . "$(dirname "$0")/lib.sh"
-NTESTS=71
+NTESTS=72
 plan $NTESTS
 
 require_cpuset_v1 # vCPUs go to CPU $PIN; CPU 0 .. PIN-1 stay in the pool
@@ -254,6 +254,11 @@ expect_eq "emulator_pinning: qemu's main thread is in the emulator set" "/$TD/qe
 expect_eq "emulator_pinning: the unpinned vCPU 1 stays with the emulator threads" "/$TD/qemu/emu/emulator" "$(cpuset_of "$Q" "$V1")"
 expect_eq "emulator_pinning: emulator threads may run on CPU 0 only" 0 "$(allowed_of "$Q" "$Q")"
 expect_eq "emulator_pinning: VM set spans vCPU and emulator CPUs" "0-$PIN" "$(cat "$M/qemu/emu/cpuset.cpus")"
+# Placed by qemu's thread names while it built the machine, most likely (pinning_apply_early):
+# then its answer named the same threads.
+check "emulator_pinning: no thread name disagreed with qemu's answer" \
+	bash -c "! grep -q 'placing them again' '$LERR'"
+grep -q "placed by their names, before qemu's answer" "$LERR" || diag "emu: placed after qemu's answer"
 kill -KILL "$Q"
 wait "$LPID"
 expect_eq "emulator_pinning: everything removed after qemu ended" "" "$(subdirs "$M")"
