@@ -61,6 +61,7 @@ def definition(name, bios, ncpu, pins, mem=16, extra_launcher=""):
 - bios: {bios}
 - device: [ isa-debug-exit, iobase: 0xf4, iosize: 0x04 ]
 - smp: [ {ncpu}, sockets: 1, cores: {ncpu}, threads: 1 ]
+- name: [ {name}, debug-threads: on ]
 """
 
 

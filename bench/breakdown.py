@@ -86,14 +86,20 @@ def phases(r):
             t["qgreet"] = ns
         elif ev == "read" and e[2] == r["pid"] and "greet" not in t and '"QMP"' in e[3]:
             t["greet"] = ns
-        elif ev == "read" and e[2] == r["pid"] and "greet" in t and not placing:
-            # the last QMP read before the placement's first file: query-cpus-fast's answer,
-            # where the span that is the launcher's starts
+        elif ev == "read" and e[2] == r["pid"] and "greet" in t and '"thread-id"' in e[3] \
+                and not t.get("answered"):
+            # query-cpus-fast's answer, where the span that is the launcher's starts (it may
+            # have placed the threads already, by their names: pinning_apply_early)
+            t["answers"], t["answered"] = ns, True
+        elif ev == "read" and e[2] == r["pid"] and "greet" in t and not placing and \
+                not t.get("answered"):
+            # else the last QMP read before the placement's first file (an answer read with
+            # the reply before it)
             t["answers"] = ns
         elif ev in ("open", "mkdir") and e[2] == r["pid"] and "greet" in t:
             placing = True
         elif ev in ("send", "write") and e[2] == r["pid"] and placing and "cont" not in t and \
-                (e[3].startswith("}") or '"cont"' in e[3]):
+                "answers" in t and (e[3].startswith("}") or '"cont"' in e[3]):
             # cont: both write it ahead but for its closing brace, sent alone once placed
             # (qmp_stage); a whole one counts too
             t["cont"] = ns
