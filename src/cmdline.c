@@ -237,6 +237,26 @@ bool cmdline_creates_object(const struct definition *d, const char *type, const 
 	return false;
 }
 
+bool cmdline_names_threads(const struct definition *d)
+{
+	bool on = false; /* qemu takes the last -name */
+	for (size_t i = 0; i < d->n_options; i++) {
+		if (!qemu_option_is(&d->options[i], "name") || !d->options[i].has_value)
+			continue;
+		on = false;
+		_cleanup_free_ char *v = cmdline_option_value(&d->options[i]);
+		const char *p = v, *part;
+		size_t n;
+		while (v && next_part(&p, &part, &n))
+			for (const char *const *w =
+				 (const char *const[]){"on", "yes", "true", "y", NULL};
+			     *w; w++)
+				if (part_is(part, n, "debug-threads=", *w))
+					on = true;
+	}
+	return on;
+}
+
 static bool shell_safe(const char *w)
 {
 	if (!*w)

@@ -21,6 +21,9 @@ bool cmdline_has_option(const struct definition *d, const char *name);
  * or the JSON form `-object {"qom-type": "TYPE", "id": "ID"}`). */
 bool cmdline_creates_object(const struct definition *d, const char *type, const char *id);
 
+/* True if qemu will name its threads (`-name ...,debug-threads=on`): "CPU 3/TCG" for vCPU 3. */
+bool cmdline_names_threads(const struct definition *d);
+
 /* Quotes one word so a POSIX shell reads it back unchanged ('...' with '\'' for quotes; words
  * made only of safe characters stay bare). */
 char *cmdline_shell_quote(const char *word);

@@ -40,7 +40,8 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 		  const struct qmp_iothread *io, size_t n_io, struct ql_error *err);
 
 /* While qemu builds its machine, before it can answer query-cpus-fast: once qemu's thread names
- * (-name debug-threads=on: "CPU 3/TCG") show a thread for each of n_vcpus vCPUs, places them as
+ * (-name debug-threads=on: "CPU 3/TCG"; without it the caller need not ask, see
+ * cmdline_names_threads) show a thread for each of n_vcpus vCPUs, places them as
  * pinning_apply would. pinning_apply with qemu's answer then only checks that the answer lists
  * those very threads (and places the answer's if not). 1 when placed, 0 when not yet (call it
  * again later), -ECANCELED (err untouched) when it will not place early (a topology or I/O

@@ -757,6 +757,8 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		r = stopped_during_start(st, early_sig, NULL, ret);
 		goto out; /* the prepare is undone there */
 	}
+	/* without thread names, looking for them would only cost qemu's start-up CPU time */
+	st->early_done = !cmdline_names_threads(st->p->o->def);
 	if (warm)
 		qmp_set_tick(st->qmp, ISOLATION_KEEP_WARM_MS, building_tick, st);
 	r = qmp_handshake(st->qmp, GREETING_TIMEOUT_MS, err);

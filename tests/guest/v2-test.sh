@@ -4,7 +4,7 @@
 # /fake-qemu standing in for qemu. Prints "V2TAP: ..." lines; the host turns them into TAP.
 CG=/sys/fs/cgroup
 DRV=/v2drive
-PLAN=95
+PLAN=99
 
 . /guest-lib.sh
 
@@ -278,6 +278,8 @@ sets_of() {
 	done | tr '\n' ';'
 }
 if [ -x "$QL" ]; then
+	# without thread names the vCPUs wait for the answer: the window shows the prepare alone
+	sed -i 's/^- name: guest=lt,debug-threads=on$/- name: guest=lt/' /etc/ql/lt.yml
 	W=$CG/qemu/lt
 	ql_held lt
 	check "window: the stand-in holds its answer to query-cpus-fast" held lt || dump_err lt
@@ -335,8 +337,25 @@ if [ -x "$QL" ]; then
 	wait_for 5 absent $CG/qemu
 	check "SIGKILL in the window: qemu follows, the guardian removes the prepared tree" \
 		sh -c "[ -n '$Q' ] && [ -z \"\$(pidof fake-qemu)\" ] && [ ! -e $CG/qemu ]"
+	# With thread names the vCPUs are placed in the window already (pinning_apply_early), and
+	# the answer only confirms them.
+	sed -i 's/^- name: guest=lt$/- name: guest=lt,debug-threads=on/' /etc/ql/lt.yml
+	ql_held lt
+	EARLY="vm 2-4 root 0;emulator 2 member $((NT - 2));vcpu3 3 isolated 1;vcpu4 4 isolated 1;"
+	early_placed() { [ "$(sets_of)" = "$EARLY" ]; }
+	wait_for 10 early_placed
+	eq "named threads: in the window vcpu3 and vcpu4 hold a vCPU thread each already" \
+		"$EARLY" "$(sets_of)"
+	check "named threads: the guest has not been started" sh -c "! grep -q 'guest started' $T/lt.err"
+	touch "$T/hold-lt/go"
+	wait_for 15 started lt
+	check "named threads: the answer listed the threads placed by their names, the guest started" \
+		sh -c "grep -q 'query-cpus-fast lists the threads placed by their names' $T/lt.err && grep -q 'guest started' $T/lt.err" || dump_err lt
+	kill -TERM "$LP"
+	wait "$LP"
+	eq "named threads: SIGTERM -> exit 0, nothing left" "0 absent" "$? $(absent $CG/qemu && echo absent)"
 else
-	skipn 22 "no static qemu-launcher in the guest"
+	skipn 26 "no static qemu-launcher in the guest"
 fi
 
 diag "uptime $(cut -d" " -f1 /proc/uptime)"

@@ -12,7 +12,7 @@
 # that is not its own), vanish (report a vCPU thread that already ended), resume (a RESUME event,
 # as when another monitor let the guest run). Real qemu covers the running VM.
 . "$(dirname "$0")/lib.sh"
-NTESTS=182
+NTESTS=185
 plan $NTESTS
 
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
@@ -90,9 +90,11 @@ done
 
 # --- vCPU threads placed by their names while qemu builds the machine (pinning_apply_early) ----
 # The pause at capabilities is the machine being built: the launcher's 3 ms ticks see the names.
-# (-smp: how many vCPUs the launcher waits to see named; the stand-in has 2)
+# (-smp: how many vCPUs the launcher waits to see named, the stand-in has 2; -name
+# debug-threads=on: the launcher looks for names only then)
 NAMED='- fakenames: "true"
-- smp: 2'
+- smp: 2
+- name: [ named, debug-threads: on ]'
 FAKE_QEMU=$NAMED fake_def named "pause@caps"
 bg_case named
 wait_until 15 sent cont
@@ -107,10 +109,21 @@ check_shown "named vCPU threads: at cont vCPU 1 is in the pool" \
 kill -TERM "$L"
 finish "named vCPU threads, SIGTERM" 0
 
+# Without debug-threads=on in -name the launcher does not look (qemu would not name them).
+FAKE_QEMU='- fakenames: "true"
+- smp: 2' fake_def unnamed "pause@caps"
+bg_case unnamed
+wait_until 15 sent cont
+check_shown "no debug-threads in -name: placed after qemu's answer" \
+	bash -c "! grep -q 'placed by their names' '$LERR' && grep -q 'vCPU 0 (socket' '$LERR'"
+kill -TERM "$L"
+finish "no debug-threads in -name, SIGTERM" 0
+
 # Names that lie (vCPU 0's and 1's swapped): query-cpus-fast is the truth, the threads are placed
 # again after it.
 FAKE_QEMU='- fakenames: "swap"
-- smp: 2' fake_def swapped "pause@caps"
+- smp: 2
+- name: [ swapped, debug-threads: on ]' fake_def swapped "pause@caps"
 bg_case swapped
 wait_until 15 sent cont
 check_shown "swapped names: placed early, then again after qemu's answer" \

@@ -244,13 +244,38 @@ static void test_creates_object(void **state)
 	definition_free(d);
 }
 
+/* Whether qemu names its threads (the launcher then places vCPUs by their names early). */
+static bool names_threads(const char *qemu_list)
+{
+	char text[512];
+	snprintf(text, sizeof(text), "launcher:\n  binary: /bin/true\nqemu:\n%s", qemu_list);
+	struct ql_error err = {0};
+	struct definition *d = NULL;
+	assert_int_equal(definition_parse("t.yml", text, strlen(text), &d, &err), 0);
+	bool on = cmdline_names_threads(d);
+	definition_free(d);
+	return on;
+}
+
+static void test_names_threads(void **state)
+{
+	assert_true(names_threads("- name: [ vm, debug-threads: on ]\n"));
+	assert_true(names_threads("- name: 'guest=vm,debug-threads=yes'\n"));
+	assert_true(names_threads("- name: [ debug-threads: on ]\n"));
+	assert_false(names_threads("- name: [ vm, debug-threads: off ]\n"));
+	assert_false(names_threads("- name: vm\n"));
+	assert_false(names_threads("- m: 1G\n"));
+	/* qemu takes the last -name */
+	assert_false(names_threads("- name: [ vm, debug-threads: on ]\n- name: vm2\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_option_value),	  cmocka_unit_test(test_trailing_separator),
 	    cmocka_unit_test(test_build_from_definition), cmocka_unit_test(test_build_empty),
 	    cmocka_unit_test(test_shell_quote),		  cmocka_unit_test(test_shell_roundtrip),
-	    cmocka_unit_test(test_creates_object),
+	    cmocka_unit_test(test_creates_object),	  cmocka_unit_test(test_names_threads),
 	};
 	return cmocka_run_group_tests_name("cmdline", tests, NULL, NULL);
 }
