@@ -885,7 +885,8 @@ static int find_named_vcpus(struct pinning *p, pid_t qemu_pid)
 		found += p->named[i].thread_id != 0;
 	for (size_t i = 0; i < n && found < p->n_named; i++) {
 		pid_t tid = tids[i];
-		if (bsearch(&tid, p->others, p->n_others, sizeof(*p->others), cmp_tid))
+		if (p->n_others &&
+		    bsearch(&tid, p->others, p->n_others, sizeof(*p->others), cmp_tid))
 			continue;
 		bool known = false;
 		for (size_t k = 0; k < p->n_named && !known; k++)

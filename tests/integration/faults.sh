@@ -95,6 +95,13 @@ done
 NAMED='- fakenames: "true"
 - smp: 2
 - name: [ named, debug-threads: on ]'
+# placed_at_cont DESC NAME: what the stand-in recorded at cont, by qemu's own vCPU numbers
+placed_at_cont() {
+	check_shown "$1: at cont vCPU 0 is alone in the cpu$PIN set" \
+		grep -qx "vcpu0 ${M#"$CS"}/qemu/$2/cpu$PIN $PIN" "$MARK/placement"
+	check_shown "$1: at cont vCPU 1 is in the pool" \
+		grep -q "^vcpu1 ${M#"$CS"}/qemu/pool " "$MARK/placement"
+}
 FAKE_QEMU=$NAMED fake_def named "pause@caps"
 bg_case named
 wait_until 15 sent cont
@@ -102,10 +109,7 @@ check_shown "named vCPU threads: placed before qemu's answer" \
 	grep -q "vCPU threads placed by their names, before qemu's answer" "$LERR"
 check_shown "named vCPU threads: qemu's answer lists the same threads" \
 	grep -q "query-cpus-fast lists the threads placed by their names" "$LERR"
-check_shown "named vCPU threads: at cont vCPU 0 is alone in the cpu$PIN set" \
-	grep -qx "vcpu0 ${M#"$CS"}/qemu/named/cpu$PIN $PIN" "$MARK/placement"
-check_shown "named vCPU threads: at cont vCPU 1 is in the pool" \
-	grep -q "^vcpu1 ${M#"$CS"}/qemu/pool " "$MARK/placement"
+placed_at_cont "named vCPU threads" named
 kill -TERM "$L"
 finish "named vCPU threads, SIGTERM" 0
 
@@ -128,10 +132,7 @@ bg_case swapped
 wait_until 15 sent cont
 check_shown "swapped names: placed early, then again after qemu's answer" \
 	grep -q "query-cpus-fast lists other threads than qemu's thread names did: placing them again" "$LERR"
-check_shown "swapped names: at cont vCPU 0 (by qemu's answer) is in the cpu$PIN set" \
-	grep -qx "vcpu0 ${M#"$CS"}/qemu/swapped/cpu$PIN $PIN" "$MARK/placement"
-check_shown "swapped names: at cont vCPU 1 is in the pool" \
-	grep -q "^vcpu1 ${M#"$CS"}/qemu/pool " "$MARK/placement"
+placed_at_cont "swapped names" swapped
 kill -TERM "$L"
 finish "swapped names, SIGTERM" 0
 
