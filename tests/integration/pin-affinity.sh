@@ -1,7 +1,8 @@
 #!/bin/bash
 # vCPU pinning without cpusets (sched_setaffinity) and scheduling, against the real kernel:
 # unprivileged pinning as `nobody`, isolate_cpus true/auto without a cpuset backend, scheduler
-# policies read back from the kernel.
+# policies read back from the kernel; a guest another monitor lets run before the launcher's cont,
+# and -incoming, refused.
 . "$(dirname "$0")/lib.sh"
 NTESTS=31
 plan $NTESTS
