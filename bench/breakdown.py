@@ -112,7 +112,7 @@ def phases(r):
     moves = [e[0] for e in r["ev"] if e[2] == r["pid"] and e[1] == "open" and
              "/cpu" in e[3] and e[3].endswith("/tasks") and "answers" in t and
              "greet" in t and t["greet"] < e[0] < t["answers"]]
-    if moves and r["kind"] == "qemu-launcher":
+    if moves:
         t["early_ahead"] = t["answers"] - moves[-1]
     # --costs: the main process's (ns, on-CPU ns, faults, system calls) at each of its calls
     t["ctr"] = [(e[0],) + tuple(int(x) for x in e[3].split())
@@ -232,11 +232,12 @@ def main():
             print(f"- {prefix}the prepare ended after qemu sent its query-cpus-fast answer in "
                   f"{sum(1 for x in late if x > 0)} of {len(late)} launches (on the critical "
                   f"path)")
-        ahead = [t["early_ahead"] / 1e6 for t in res[c] if "early_ahead" in t]
+    for c, ts in res.items():
+        ahead = [t["early_ahead"] / 1e6 for t in ts if "early_ahead" in t]
         if ahead:
-            print(f"- {prefix}vCPU threads placed before qemu's query-cpus-fast answer (by their "
-                  f"names) in {len(ahead)} of {len(res[c])} launches, the last vCPU move that "
-                  f"much before the answer was read: median {med(ahead):.2f} ms, least "
+            print(f"- {c}: vCPU threads placed before qemu's query-cpus-fast answer (by their "
+                  f"names) in {len(ahead)} of {len(ts)} launches, the last vCPU move that much "
+                  f"before the answer was read: median {med(ahead):.2f} ms, least "
                   f"{min(ahead):.2f} ms")
     for c, ts in res.items():
         ts = [t for t in ts if "cpu_main" in t]

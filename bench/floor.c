@@ -2,7 +2,9 @@
  * program can do to start qemu paused, build the launcher's cpuset v1 layout (M/qlfloor,
  * M/qlfloor/pool, M/qlfloor/vm, M/qlfloor/vm/cpuN), move qemu into the pool and every vCPU thread
  * into its cpuN set, let the guest run, wait for qemu and tear it all down. No checks beyond
- * what it needs, no parsing library: what is left is the kernel's and qemu's cost.
+ * what it needs, no parsing library: what is left is the kernel's and qemu's cost. Like the
+ * launcher, it writes cont ahead but for its brace, and when qemu names its threads (-name
+ * debug-threads=on) it moves the vCPU threads while qemu builds the machine, by their names.
  *
  * With M given as "-" it builds no cpusets at all: what is left is the price of one more exec and
  * of starting qemu paused and driving it through QMP, which any launcher that pins before the
@@ -14,6 +16,7 @@
  *
  * usage: floor M|- CPU qemu-argv...   (the argv must carry -S and a QMP chardev on fd 3) */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -124,6 +127,48 @@ static void extra_work(const char *what)
 	}
 }
 
+/* -smp's vCPU count in qemu's argv (1 without it). */
+static int vcpus_of(char **argv)
+{
+	for (; *argv; argv++)
+		if (strcmp(*argv, "-smp") == 0 && argv[1])
+			return atoi(argv[1][0] == 'c' ? argv[1] + 5 : argv[1]); /* "cpus=N" or "N" */
+	return 1;
+}
+
+/* Like the launcher with -name debug-threads=on: once qemu's thread names ("CPU k/TCG") show
+ * all n vCPUs, they go to the cpuN set while qemu builds the machine. 1 once placed. */
+static int place_named(pid_t pid, int n)
+{
+	char dir[64], path[512], comm[32];
+	pid_t tids[256];
+	int found = 0;
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	for (struct dirent *e; (e = readdir(d)) && found < 256;) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/comm", dir, e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t k = fd < 0 ? -1 : read(fd, comm, sizeof(comm) - 1);
+		if (fd >= 0)
+			close(fd);
+		if (k > 4 && strncmp(comm, "CPU ", 4) == 0)
+			tids[found++] = atoi(e->d_name);
+	}
+	closedir(d);
+	if (found < n)
+		return 0;
+	for (int i = 0; i < found; i++) {
+		char tid[24];
+		snprintf(tid, sizeof(tid), "%d", (int)tids[i]);
+		put("vm/cpuN/tasks", tid);
+	}
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -184,13 +229,19 @@ int main(int argc, char **argv)
 	char warm[64];
 	snprintf(warm, sizeof(warm), "%s/pool/tasks", M);
 	int warm_fd = use_cpusets ? open(warm, O_WRONLY | O_CLOEXEC) : -1;
+	int placed = 0, nvcpus = vcpus_of(argv + 3);
 	for (char *got; !(got = strstr(buf, "\"id\": 2}")) || !strchr(got, '\n');) {
 		/* like the launcher's keep_warm: a no-op move every 3 ms keeps the vCPU moves from
-		 * waiting for an RCU grace period (bench/RESULTS.md) */
+		 * waiting for an RCU grace period (bench/RESULTS.md); and its placement by names */
 		struct pollfd pfd = {.fd = sv[0], .events = POLLIN};
 		if (poll(&pfd, 1, warm_fd >= 0 ? 3 : -1) == 0) {
 			if (write(warm_fd, pidtext, strlen(pidtext)) < 0)
 				die("keep warm");
+			if (!placed && (placed = place_named(pid, nvcpus))) {
+				close(warm_fd);
+				warm_fd = -1;
+				put("pool/cpuset.cpus", pool_after);
+			}
 			continue;
 		}
 		ssize_t k = read(sv[0], buf + len, sizeof(buf) - 1 - len);
@@ -200,7 +251,8 @@ int main(int argc, char **argv)
 		buf[len] = '\0';
 	}
 	char *reply = strstr(buf, "\"return\": [");
-	for (char *t = strstr(reply, "\"thread-id\": "); t; t = strstr(t + 1, "\"thread-id\": ")) {
+	for (char *t = strstr(reply, "\"thread-id\": "); t && !placed;
+	     t = strstr(t + 1, "\"thread-id\": ")) {
 		/* "props" has a "thread-id" too (the topology's, 0 here): writing 0 would move this
 		 * process itself into the vCPU set */
 		long id = strtol(t + 13, NULL, 10);
@@ -212,7 +264,8 @@ int main(int argc, char **argv)
 	}
 	if (warm_fd >= 0)
 		close(warm_fd);
-	put("pool/cpuset.cpus", pool_after);
+	if (!placed)
+		put("pool/cpuset.cpus", pool_after);
 	if (write(sv[0], "}\n", 2) < 0)
 		die("write");
 
