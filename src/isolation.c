@@ -246,18 +246,33 @@ static int wait_for_lock(int fd, const char *dir, struct ql_error *err)
 	return 0;
 }
 
+/* The backend's lock directory, opened into *ret_fd (-1 when the backend has none) and named in
+ * *ret_dir. */
+static int open_lock_dir(struct isolation *iso, int *ret_fd, char **ret_dir, struct ql_error *err)
+{
+	*ret_fd = -1;
+	*ret_dir = NULL;
+	if (!iso->backend->lock_dir)
+		return 0;
+	int r = iso->backend->lock_dir(iso->state, ret_dir, err);
+	if (r < 0 || !*ret_dir)
+		return r;
+	*ret_fd = open(*ret_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*ret_fd < 0)
+		return ql_error_set_errno(err, errno, "opening `%s` to lock it", *ret_dir);
+	return 0;
+}
+
 /* Takes the cross-launcher lock of the backend's tree (none for affinity). */
 static int lock(struct isolation *iso, struct ql_error *err)
 {
-	if (iso->lock_fd >= 0 || !iso->backend->lock_dir)
+	if (iso->lock_fd >= 0)
 		return 0;
 	_cleanup_free_ char *dir = NULL;
-	int r = iso->backend->lock_dir(iso->state, &dir, err);
-	if (r < 0 || !dir)
+	_cleanup_close_ int fd = -1;
+	int r = open_lock_dir(iso, &fd, &dir, err);
+	if (r < 0 || fd < 0)
 		return r;
-	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return ql_error_set_errno(err, errno, "opening `%s` to lock it", dir);
 	shield_from_caller(iso);
 	r = wait_for_lock(fd, dir, err);
 	if (r < 0) {
@@ -270,13 +285,11 @@ static int lock(struct isolation *iso, struct ql_error *err)
 
 bool isolation_lock_busy(struct isolation *iso)
 {
-	if (iso->lock_fd >= 0 || !iso->backend->lock_dir)
+	if (iso->lock_fd >= 0)
 		return false;
 	_cleanup_free_ char *dir = NULL;
-	if (iso->backend->lock_dir(iso->state, &dir, NULL) < 0 || !dir)
-		return false;
-	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	_cleanup_close_ int fd = -1;
+	if (open_lock_dir(iso, &fd, &dir, NULL) < 0 || fd < 0)
 		return false;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
 		return errno == EWOULDBLOCK;

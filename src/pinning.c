@@ -849,13 +849,7 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 	return r;
 }
 
-static int cmp_tid(const void *a, const void *b)
-{
-	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-	return (x > y) - (x < y);
-}
-
-/* Sorts tid into p->others (known to be no vCPU thread). */
+/* Sorts tid into p->others (known to be no vCPU thread; proc_tids_contain asks). */
 static int remember_other(struct pinning *p, pid_t tid)
 {
 	pid_t *v = reallocarray(p->others, p->n_others + 1, sizeof(*v));
@@ -885,8 +879,7 @@ static int find_named_vcpus(struct pinning *p, pid_t qemu_pid)
 		found += p->named[i].thread_id != 0;
 	for (size_t i = 0; i < n && found < p->n_named; i++) {
 		pid_t tid = tids[i];
-		if (p->n_others &&
-		    bsearch(&tid, p->others, p->n_others, sizeof(*p->others), cmp_tid))
+		if (proc_tids_contain(p->others, p->n_others, tid))
 			continue;
 		bool known = false;
 		for (size_t k = 0; k < p->n_named && !known; k++)

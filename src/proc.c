@@ -90,7 +90,8 @@ int proc_list_tids_sorted(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error
 
 bool proc_tids_contain(const pid_t *sorted, size_t n, pid_t tid)
 {
-	return bsearch(&tid, sorted, n, sizeof(*sorted), cmp_pid) != NULL;
+	/* bsearch's base must not be NULL, even for no elements (an empty list may be) */
+	return n && bsearch(&tid, sorted, n, sizeof(*sorted), cmp_pid) != NULL;
 }
 
 bool proc_thread_belongs_to(pid_t pid, pid_t tid)
