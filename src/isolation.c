@@ -351,7 +351,12 @@ int isolation_prepare(struct isolation *iso, const struct isolation_plan *plan,
 
 bool isolation_keeps_warm(const struct isolation *iso)
 {
-	return iso->prepared && iso->backend->keep_warm;
+	return iso->prepared && isolation_will_keep_warm(iso);
+}
+
+bool isolation_will_keep_warm(const struct isolation *iso)
+{
+	return iso->backend->keep_warm != NULL;
 }
 
 void isolation_keep_warm(struct isolation *iso)

@@ -87,6 +87,8 @@ void isolation_keep_warm(struct isolation *iso);
 /* Would isolation_keep_warm do anything now (prepared, and the backend has keep_warm)? Else
  * nobody need wake up for it. */
 bool isolation_keeps_warm(const struct isolation *iso);
+/* Will it keep warm once prepared (a backend with keep_warm: the cpuset ones)? */
+bool isolation_will_keep_warm(const struct isolation *iso);
 
 /* Does another launcher hold the cross-launcher lock right now? (false for a backend without
  * one, or when it cannot be told). For work that may as well wait for a later moment than for

@@ -902,11 +902,17 @@ static int find_named_vcpus(struct pinning *p, pid_t qemu_pid)
 	return found == p->n_named;
 }
 
-int pinning_apply_early(struct pinning *p, pid_t qemu_pid, size_t n_vcpus, struct ql_error *err)
+bool pinning_may_place_early(const struct pinning *p)
 {
 	/* by index only: a topology pin needs qemu's socket/core/thread ids; an I/O thread's
-	 * thread id comes with query-iothreads */
-	if (!p || p->applied || !p->iso || !p->flat || p->n_io || !n_vcpus)
+	 * thread id comes with query-iothreads; and the names are looked for on the keep-warm
+	 * tick */
+	return p && p->iso && p->flat && !p->n_io && isolation_will_keep_warm(p->iso);
+}
+
+int pinning_apply_early(struct pinning *p, pid_t qemu_pid, size_t n_vcpus, struct ql_error *err)
+{
+	if (!pinning_may_place_early(p) || p->applied || !n_vcpus)
 		return -ECANCELED;
 	if (!p->named) {
 		if (!(p->named = calloc(n_vcpus, sizeof(*p->named))))
@@ -927,6 +933,49 @@ int pinning_apply_early(struct pinning *p, pid_t qemu_pid, size_t n_vcpus, struc
 		return r;
 	p->placed_early = true;
 	return 1;
+}
+
+int pinning_confirm_by_names(struct pinning *p, pid_t qemu_pid, struct ql_error *err)
+{
+	if (!p->applied || !p->placed_early)
+		return 0;
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n = 0;
+	if (proc_list_tids(qemu_pid, &tids, &n, NULL) < 0)
+		return 0;
+	/* Only the threads the placement did not see get their names read: a placed thread
+	 * keeps the name qemu gave it, and qemu's answer after cont checks that it did. */
+	for (size_t i = 0; i < n; i++) {
+		pid_t tid = tids[i];
+		bool known = proc_tids_contain(p->others, p->n_others, tid);
+		for (size_t k = 0; k < p->n_named && !known; k++)
+			known = p->named[k].thread_id == tid;
+		char comm[PROC_COMM_SIZE];
+		if (!known && proc_thread_comm(qemu_pid, tid, comm) == 0 &&
+		    proc_qemu_vcpu_index(comm) >= 0)
+			return 0;
+	}
+	int r = check_holds(p, err);
+	if (r < 0) {
+		undo_apply(p);
+		return r;
+	}
+	return 1;
+}
+
+int pinning_check_answer(struct pinning *p, const struct qmp_cpu *cpus, size_t n_cpus,
+			 struct ql_error *err)
+{
+	bool same = placed_early_are(p, cpus, n_cpus);
+	p->placed_early = false;
+	if (!same)
+		return ql_error_set(
+		    err, EPROTO,
+		    "qemu's query-cpus-fast lists other vCPU threads than its thread names did, "
+		    "and the guest started on the threads those names showed: stopping it "
+		    "(without debug-threads=on in -name, the vCPUs are placed by qemu's answer)");
+	ql_log(p->log, QL_LOG_DEBUG, "query-cpus-fast lists the threads placed by their names");
+	return 0;
 }
 
 bool pinning_wants_iothreads(const struct pinning *p)

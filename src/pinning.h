@@ -42,13 +42,29 @@ int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus,
 /* While qemu builds its machine, before it can answer query-cpus-fast: once qemu's thread names
  * (-name debug-threads=on: "CPU 3/TCG"; without it the caller need not ask, see
  * cmdline_names_threads) show a thread for each of n_vcpus vCPUs, places them as
- * pinning_apply would. pinning_apply with qemu's answer then only checks that the answer lists
- * those very threads (and places the answer's if not). 1 when placed, 0 when not yet (call it
+ * pinning_apply would. pinning_confirm_by_names then confirms them, or pinning_apply with
+ * qemu's answer checks that the answer lists those very threads (and places the answer's if
+ * not). 1 when placed, 0 when not yet (call it
  * again later), -ECANCELED (err untouched) when it will not place early (a topology or I/O
  * thread pin, no backend, names it cannot trust, another launcher holding the lock), another
  * -errno with err when the placement failed (undone, prepare included: pinning_apply does it
  * all then). */
 int pinning_apply_early(struct pinning *p, pid_t qemu_pid, size_t n_vcpus, struct ql_error *err);
+/* Whether pinning_apply_early can place at all (pins by index, no I/O thread pin, a backend
+ * that keeps warm, on whose tick the names are looked for): known before the spawn. */
+bool pinning_may_place_early(const struct pinning *p);
+
+/* Once qemu has built its machine (it answers its monitor), for threads pinning_apply_early
+ * placed: 1 when qemu still has no other thread named as a vCPU and every placed thread is
+ * still the one held, so the guest may start without waiting for query-cpus-fast (qemu names
+ * each vCPU thread itself, by its cpu-index, as it creates it, before its main loop runs);
+ * 0 when qemu's answer must decide (a vCPU thread the placement did not see: pinning_apply with
+ * it places again); -errno with err when a placed thread ended (the placement is undone). */
+int pinning_confirm_by_names(struct pinning *p, pid_t qemu_pid, struct ql_error *err);
+/* After cont, for a placement pinning_confirm_by_names let the guest start on: qemu's answer
+ * (query-cpus-fast) must list those very threads, vCPU for vCPU. -EPROTO with err when not. */
+int pinning_check_answer(struct pinning *p, const struct qmp_cpu *cpus, size_t n_cpus,
+			 struct ql_error *err);
 
 /* Does the definition pin I/O threads (so query-iothreads is needed before pinning_apply)? */
 bool pinning_wants_iothreads(const struct pinning *p);

@@ -320,6 +320,10 @@ struct start {
 	bool ended;		    /* qemu was reaped during start-up: the outcome is known */
 	bool resumed;		    /* qemu said RESUME: the guest ran (our cont, or another's) */
 	bool early_done;	    /* pinning_apply_early placed the vCPUs, or will not */
+	bool early_placed;	    /* ... and it placed them */
+	/* cont was staged without query-cpus-fast before it: the vCPUs are to be placed by
+	 * their names while qemu builds the machine, and qemu's answer is checked after cont */
+	bool names_first;
 };
 
 static void on_qmp_event(const char *event, void *userdata)
@@ -601,10 +605,20 @@ static int check_not_resumed(struct start *st, struct vm_outcome *ret, struct ql
 	return 0;
 }
 
-/* Pins and schedules while qemu is in prelaunch, reads everything back, checks that no other
- * monitor let the guest run meanwhile, then lets it run (unless the definition keeps it
- * paused). */
-static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_error *err)
+/* A placement that failed because qemu ended under it (its threads vanished): qemu's end, not
+ * ours. */
+static int placement_failed(struct start *st, int r, struct vm_outcome *ret, struct ql_error *err)
+{
+	if (r < 0 && qemu_gone_within(st, QEMU_DYING_MS)) {
+		ql_error_clear(err);
+		return startup_ended(st, "while its threads were pinned", ret, err);
+	}
+	return r;
+}
+
+/* By qemu's answers: query-cpus-fast (and query-iothreads), then pinning_apply, which only
+ * checks threads placed by their names against the answer (and places again if it differs). */
+static int place_by_answer(struct start *st, struct vm_outcome *ret, struct ql_error *err)
 {
 	_cleanup_free_ struct qmp_cpu *cpus = NULL;
 	size_t n_cpus = 0;
@@ -620,13 +634,54 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 	}
 	qmp_set_tick(st->qmp, 0, NULL, NULL);
 	r = pinning_apply(st->p->pinning, st->pid, cpus, n_cpus, io, n_io, err);
-	if (r < 0 && qemu_gone_within(st, QEMU_DYING_MS)) {
-		/* qemu ended under the placement (its threads vanished): its end, not ours */
-		ql_error_clear(err);
-		return startup_ended(st, "while its threads were pinned", ret, err);
+	return placement_failed(st, r, ret, err);
+}
+
+/* Every vCPU thread placed before cont. With names_first, qemu has built its machine once it
+ * answers qmp_capabilities, and the threads placed by their names meanwhile are confirmed by
+ * their names (pinning_confirm_by_names): cont then waits for no query, whose bytes qemu reads
+ * one per turn of its monitor loop after the build (bench/RESULTS.md). Otherwise, or when the
+ * names do not settle it, by qemu's answers. 1: placed by names (check_names_after_cont). */
+static int place(struct start *st, struct vm_outcome *ret, struct ql_error *err)
+{
+	if (st->names_first && st->early_placed) {
+		int r = pinning_confirm_by_names(st->p->pinning, st->pid, err);
+		if (r != 0) {
+			qmp_set_tick(st->qmp, 0, NULL, NULL);
+			return r < 0 ? placement_failed(st, r, ret, err) : 1;
+		}
+		ql_log(st->p->o->log, QL_LOG_INFO,
+		       "qemu has a vCPU thread its names did not show when the vCPUs were placed: "
+		       "asking qemu before cont");
 	}
-	if (r == 0)
-		r = check_not_resumed(st, ret, err);
+	return place_by_answer(st, ret, err);
+}
+
+/* After a cont that followed a placement by names: qemu's own answer must list the very
+ * threads placed. Off the start's critical path; a guest that already ended answers nothing. */
+static int check_names_after_cont(struct start *st, struct vm_outcome *ret, struct ql_error *err)
+{
+	_cleanup_free_ struct qmp_cpu *cpus = NULL;
+	size_t n_cpus = 0;
+	int r = qmp_query_cpus_fast(st->qmp, COMMAND_TIMEOUT_MS, &cpus, &n_cpus, err);
+	if (r == -ECONNRESET) {
+		ql_error_clear(err);
+		return 0; /* qemu is gone: supervision reports how it ended */
+	}
+	if (r < 0)
+		return query_failed(st, r, "after cont, during query-cpus-fast", ret, err);
+	return pinning_check_answer(st->p->pinning, cpus, n_cpus, err);
+}
+
+/* Pins and schedules while qemu is in prelaunch, reads everything back, checks that no other
+ * monitor let the guest run meanwhile, then lets it run (unless the definition keeps it
+ * paused). */
+static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_error *err)
+{
+	int placed = place(st, ret, err);
+	if (placed < 0 || st->ended) /* failed, or qemu ended or was stopped meanwhile */
+		return placed < 0 ? placed : 0;
+	int r = check_not_resumed(st, ret, err);
 	if (r == 0)
 		r = housekeeping_begin(st->p, err);
 	if (r < 0)
@@ -660,6 +715,8 @@ static int pin_and_start(struct start *st, struct vm_outcome *ret, struct ql_err
 		    "qemu answered cont without starting the guest (no RESUME): "
 		    "another monitor let it run before the launcher's was ready, or it "
 		    "was not in prelaunch (-incoming)");
+	if (placed == 1 && (r = check_names_after_cont(st, ret, err)) < 0)
+		return r;
 	ql_log(st->p->o->log, QL_LOG_INFO, "guest started");
 	return 0;
 }
@@ -713,6 +770,7 @@ static void building_tick(void *userdata)
 		       "vCPU threads not placed early (%s): qemu's answer places them",
 		       strerror(-r));
 	st->early_done = r != 0;
+	st->early_placed = r == 1;
 	ql_error_clear(&e);
 }
 
@@ -725,14 +783,19 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	if (r < 0)
 		return r;
 	/* Every start-up question in one write, before qemu even greets: its monitor reads them
-	 * as soon as it is up and answers in order, so no answer waits for a round trip. */
+	 * as soon as it is up and answers in order, so no answer waits for a round trip. With
+	 * thread names the vCPUs are placed while qemu builds the machine, and no question
+	 * stands between its end and cont (place). */
 	static const char *const ahead_pinned[] = {"qmp_capabilities", "query-cpus-fast", NULL};
 	static const char *const ahead_io[] = {"qmp_capabilities", "query-cpus-fast",
 					       "query-iothreads", NULL};
 	static const char *const ahead_plain[] = {"qmp_capabilities", NULL};
-	const char *const *ahead = !st->p->pinning			     ? ahead_plain
-				   : pinning_wants_iothreads(st->p->pinning) ? ahead_io
-									     : ahead_pinned;
+	struct pinning *pin = st->p->pinning;
+	st->names_first = !st->p->user_paused && pinning_may_place_early(pin) &&
+			  cmdline_names_threads(st->p->o->def);
+	const char *const *ahead = !pin || st->names_first	  ? ahead_plain
+				   : pinning_wants_iothreads(pin) ? ahead_io
+								  : ahead_pinned;
 	r = qmp_pipeline(st->qmp, ahead, err);
 	/* cont, all but its last byte: qemu reads a byte per turn of its monitor loop, so after
 	 * the placement only that byte is left to read (qmp_stage) */
@@ -757,6 +820,7 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		r = stopped_during_start(st, early_sig, NULL, ret);
 		goto out; /* the prepare is undone there */
 	}
+	ql_log(st->p->o->log, QL_LOG_DEBUG, "qemu greeted; the host is prepared");
 	/* without thread names, looking for them would only cost qemu's start-up CPU time */
 	st->early_done = !cmdline_names_threads(st->p->o->def);
 	if (warm)

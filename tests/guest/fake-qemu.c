@@ -246,12 +246,14 @@ static bool exists_in(const char *dir, const char *name)
 	return access(p, F_OK) == 0;
 }
 
-/* Before the answer to query-cpus-fast, like qemu still building its machine (the window
- * between the launcher's prepare and its apply). FAKE_QEMU_DELAY_MS=N: N ms. FAKE_QEMU_HOLD=DIR:
- * DIR/at-cpus is created, then the answer waits for DIR/go; DIR/die ends fake-qemu there with
- * status 1 and no answer (qemu failing while it starts). A stop signal ends it as ever; QMP
- * input waits, as it does in qemu's busy main loop. */
-static void hold_before_cpus(void)
+/* Before the answer to qmp_capabilities, like qemu still building its machine: its main loop,
+ * which answers its monitor, runs only after the build (the window between the launcher's
+ * prepare and its apply; with thread names the launcher places the vCPUs in it).
+ * FAKE_QEMU_DELAY_MS=N: N ms. FAKE_QEMU_HOLD=DIR: DIR/at-build is created, then the answer
+ * waits for DIR/go; DIR/die ends fake-qemu there with status 1 and no answer (qemu failing while
+ * it starts). A stop signal ends it as ever; QMP input waits, as it does in qemu's busy main
+ * loop. */
+static void hold_while_building(void)
 {
 	const char *delay = getenv("FAKE_QEMU_DELAY_MS"), *dir = getenv("FAKE_QEMU_HOLD");
 	if (delay)
@@ -260,11 +262,11 @@ static void hold_before_cpus(void)
 	if (!dir)
 		return;
 	char p[4096];
-	snprintf(p, sizeof(p), "%s/at-cpus", dir);
+	snprintf(p, sizeof(p), "%s/at-build", dir);
 	close(open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
 	while (!exists_in(dir, "go")) {
 		if (exists_in(dir, "die")) {
-			fprintf(stderr, "fake-qemu: dying before query-cpus-fast is answered\n");
+			fprintf(stderr, "fake-qemu: dying while it builds its machine\n");
 			exit(1);
 		}
 		struct pollfd pf = {.fd = stop_fd, .events = POLLIN};
@@ -313,6 +315,7 @@ static void handle(const char *obj)
 		return;
 	}
 	if (!strcmp(cmd, "\"qmp_capabilities\"")) {
+		hold_while_building();
 		negotiated = true;
 		reply(id, "\"return\": {}");
 		return;
@@ -329,7 +332,6 @@ static void handle(const char *obj)
 			 status, running ? "true" : "false");
 		reply(id, body);
 	} else if (!strcmp(cmd, "\"query-cpus-fast\"")) {
-		hold_before_cpus();
 		static char body[MAX_MSG - 512];
 		size_t off = (size_t)snprintf(body, sizeof(body), "\"return\": [");
 		for (int k = 0; k < n_cpus; k++) {

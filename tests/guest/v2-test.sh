@@ -256,11 +256,12 @@ fi
 
 diag "uptime $(cut -d" " -f1 /proc/uptime)"
 # --- 9. the launcher's two steps: prepare at qemu's greeting, the vCPU moves after its answers --
-# fake-qemu holds its answer to query-cpus-fast (FAKE_QEMU_HOLD, tests/guest/fake-qemu.c): in that
-# window the sets, their CPUs and partitions exist and qemu waits in <vm> on the emulator CPU.
+# fake-qemu holds its answer to qmp_capabilities, as qemu does while it builds its machine
+# (FAKE_QEMU_HOLD, tests/guest/fake-qemu.c): in that window the sets, their CPUs and partitions
+# exist and qemu waits in <vm> on the emulator CPU.
 # held NAME: the stand-in of run NAME waits before its answer, and the launcher is past its
-# prepare (it logs "QMP connected" after it: the stand-in holds from its first read on).
-held() { [ -e "$T/hold-$1/at-cpus" ] && grep -q "QMP connected" "$T/$1.err"; }
+# prepare (it logs "qemu greeted" after it: the stand-in holds from its first read on).
+held() { [ -e "$T/hold-$1/at-build" ] && grep -q "qemu greeted" "$T/$1.err"; }
 # ql_held NAME: the launcher with -d on definition NAME in the background (pid LP), its stand-in
 # holding; Q = qemu's pid.
 ql_held() {
@@ -282,7 +283,7 @@ if [ -x "$QL" ]; then
 	sed -i 's/^- name: guest=lt,debug-threads=on$/- name: guest=lt/' /etc/ql/lt.yml
 	W=$CG/qemu/lt
 	ql_held lt
-	check "window: the stand-in holds its answer to query-cpus-fast" held lt || dump_err lt
+	check "window: the stand-in holds its answers (it builds its machine)" held lt || dump_err lt
 	WQ0=$(tid_named "$Q" "CPU 0/TCG")
 	NT=$(ls /proc/$Q/task | wc -l)
 	eq "window: prefix root; <vm> 2-4 root with all $NT threads of qemu; emulator 2; vcpu3, vcpu4 isolated and empty" \
@@ -337,8 +338,8 @@ if [ -x "$QL" ]; then
 	wait_for 5 absent $CG/qemu
 	check "SIGKILL in the window: qemu follows, the guardian removes the prepared tree" \
 		sh -c "[ -n '$Q' ] && [ -z \"\$(pidof fake-qemu)\" ] && [ ! -e $CG/qemu ]"
-	# With thread names the vCPUs are placed in the window already (pinning_apply_early), and
-	# the answer only confirms them.
+	# With thread names the vCPUs are placed in the window already (pinning_apply_early), cont
+	# follows qmp_capabilities' answer, and the answer to query-cpus-fast after it confirms them.
 	sed -i 's/^- name: guest=lt$/- name: guest=lt,debug-threads=on/' /etc/ql/lt.yml
 	ql_held lt
 	EARLY="vm 2-4 root 0;emulator 2 member $((NT - 2));vcpu3 3 isolated 1;vcpu4 4 isolated 1;"
@@ -349,8 +350,8 @@ if [ -x "$QL" ]; then
 	check "named threads: the guest has not been started" sh -c "! grep -q 'guest started' $T/lt.err"
 	touch "$T/hold-lt/go"
 	wait_for 15 started lt
-	check "named threads: the answer listed the threads placed by their names, the guest started" \
-		sh -c "grep -q 'query-cpus-fast lists the threads placed by their names' $T/lt.err && grep -q 'guest started' $T/lt.err" || dump_err lt
+	check "named threads: cont came before any query-cpus-fast, whose answer after it listed the threads placed by their names" \
+		sh -c "grep -q 'query-cpus-fast lists the threads placed by their names' $T/lt.err && grep -q 'guest started' $T/lt.err && ! grep -q 'asking qemu before cont' $T/lt.err" || dump_err lt
 	kill -TERM "$LP"
 	wait "$LP"
 	eq "named threads: SIGTERM -> exit 0, nothing left" "0 absent" "$? $(absent $CG/qemu && echo absent)"

@@ -82,6 +82,12 @@ def vcpu(i):
         with open("/proc/self/task/%d/comm" % tids[i], "w") as f:
             f.write("CPU %d/TCG" % k)
     ends["vcpu%d" % i].wait()
+def extra_vcpu(i):
+    """A vCPU thread named like qemu's that query-cpus-fast does not list."""
+    with open("/proc/self/task/%d/comm" % threading.get_native_id(), "w") as f:
+        f.write("CPU %d/TCG" % i)
+    open(os.path.join(mark, "extra-vcpu"), "w").close()
+    stop.wait()
 def iothread(i):
     io_tids[i] = threading.get_native_id()
     ends[iothread_ids[i]].wait()
@@ -91,6 +97,12 @@ for t in threads:
     t.start()
 while None in tids or None in io_tids:
     time.sleep(0.001)
+
+def end_vcpus():
+    for i in range(ncpus):
+        ends["vcpu%d" % i].set()
+    for t in threads[:ncpus]:
+        t.join()
 
 def retire(respawn):
     """Ends one thread once the test says so; with respawn, a new thread gets its id."""
@@ -202,7 +214,17 @@ while True:
         log("cmd " + str(name))
         reply = {}
         if name == "qmp_capabilities":
-            at("caps")
+            a = at("caps")
+            if a in ("vanish", "newvcpu"):
+                # the machine build (a pause) ends with the vCPU threads gone, or with one
+                # more vCPU thread than -smp gave (as a -device cpu adds one)
+                time.sleep(pause_s)
+                if a == "vanish":
+                    end_vcpus()
+                else:
+                    thread(extra_vcpu, ncpus).start()
+                    while not os.path.exists(os.path.join(mark, "extra-vcpu")):
+                        time.sleep(0.001)
         elif name == "query-status":
             reply = {"status": "prelaunch", "singlestep": False, "running": False}
         elif name == "query-cpus-fast":
@@ -211,10 +233,7 @@ while True:
             if a == "lie":
                 listed[0] = int(opt("fakelie"))
             elif a == "vanish":
-                for i in range(ncpus):
-                    ends["vcpu%d" % i].set()
-                for t in threads[:ncpus]:
-                    t.join()
+                end_vcpus()
             elif a in ("retire", "respawn"):
                 # the launcher prepares its sets meanwhile (under the lock): the test takes the
                 # lock once that is done, then lets this answer go

@@ -9,10 +9,12 @@
 # answered (query-cpus-fast answered: the launcher pins), cont (pinned, guest not started),
 # resumed (RESUME sent, the reply to cont not yet), running (0.3 s after cont); ACTION exit:N,
 # kill (SIGKILL itself), pause (tell the test, then go on after PAUSE_S), hang, lie (report a TID
-# that is not its own), vanish (report a vCPU thread that already ended), resume (a RESUME event,
-# as when another monitor let the guest run). Real qemu covers the running VM.
+# that is not its own), vanish (report a vCPU thread that already ended; at caps: end them after
+# PAUSE_S, the machine build), newvcpu (at caps: after PAUSE_S, a thread named as a vCPU that
+# query-cpus-fast does not list), resume (a RESUME event, as when another monitor let the guest
+# run). Real qemu covers the running VM.
 . "$(dirname "$0")/lib.sh"
-NTESTS=185
+NTESTS=196
 plan $NTESTS
 
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
@@ -91,7 +93,8 @@ done
 # --- vCPU threads placed by their names while qemu builds the machine (pinning_apply_early) ----
 # The pause at capabilities is the machine being built: the launcher's 3 ms ticks see the names.
 # (-smp: how many vCPUs the launcher waits to see named, the stand-in has 2; -name
-# debug-threads=on: the launcher looks for names only then)
+# debug-threads=on: the launcher looks for names only then, and then asks query-cpus-fast only
+# after cont, to check them)
 NAMED='- fakenames: "true"
 - smp: 2
 - name: [ named, debug-threads: on ]'
@@ -102,12 +105,19 @@ placed_at_cont() {
 	check_shown "$1: at cont vCPU 1 is in the pool" \
 		grep -q "^vcpu1 ${M#"$CS"}/qemu/pool " "$MARK/placement"
 }
+# asked_before_cont: the stand-in got query-cpus-fast before cont
+asked_before_cont() { grep -x "cmd query-cpus-fast\|cmd cont" "$MARK/log" | head -n1 | grep -qx "cmd query-cpus-fast"; }
+cont_first() { ! asked_before_cont; }
+# asked_after_cont: cont, then query-cpus-fast
+asked_after_cont() { sent cont && grep -qx "cmd query-cpus-fast" "$MARK/log" && cont_first; }
 FAKE_QEMU=$NAMED fake_def named "pause@caps"
 bg_case named
 wait_until 15 sent cont
 check_shown "named vCPU threads: placed before qemu's answer" \
 	grep -q "vCPU threads placed by their names, before qemu's answer" "$LERR"
-check_shown "named vCPU threads: qemu's answer lists the same threads" \
+check_shown "named vCPU threads: cont without query-cpus-fast before it" cont_first
+wait_until 10 grep -q "query-cpus-fast lists" "$LERR"
+check_shown "named vCPU threads: qemu's answer after cont lists the same threads" \
 	grep -q "query-cpus-fast lists the threads placed by their names" "$LERR"
 placed_at_cont "named vCPU threads" named
 kill -TERM "$L"
@@ -118,30 +128,56 @@ FAKE_QEMU='- fakenames: "true"
 - smp: 2' fake_def unnamed "pause@caps"
 bg_case unnamed
 wait_until 15 sent cont
-check_shown "no debug-threads in -name: placed after qemu's answer" \
-	bash -c "! grep -q 'placed by their names' '$LERR' && grep -q 'vCPU 0 (socket' '$LERR'"
+unnamed_placed() { ! grep -q 'placed by their names' "$LERR" && grep -q 'vCPU 0 (socket' "$LERR" && asked_before_cont; }
+check_shown "no debug-threads in -name: placed after qemu's answer, asked before cont" unnamed_placed
 kill -TERM "$L"
 finish "no debug-threads in -name, SIGTERM" 0
 
-# Names that lie (vCPU 0's and 1's swapped): query-cpus-fast is the truth, the threads are placed
-# again after it.
+# A vCPU thread the names did not show when the vCPUs were placed (a -device cpu is made after
+# the -smp ones): qemu's answer decides before cont, and places what it lists.
+FAKE_QEMU=$NAMED fake_def named_new "newvcpu@caps"
+bg_case named_new
+wait_until 15 sent cont
+asked_again() { grep -q 'asking qemu before cont' "$LERR" && asked_before_cont; }
+check_shown "a vCPU thread named after the placement: qemu is asked before cont" asked_again
+placed_at_cont "a vCPU thread named after the placement" named_new
+kill -TERM "$L"
+finish "a vCPU thread named after the placement, SIGTERM" 0
+
+# Names that lie (vCPU 0's and 1's swapped): the guest starts on the threads they showed, and
+# qemu's answer after cont says otherwise: the VM is stopped, nothing stays changed.
 FAKE_QEMU='- fakenames: "swap"
 - smp: 2
 - name: [ swapped, debug-threads: on ]' fake_def swapped "pause@caps"
-bg_case swapped
-wait_until 15 sent cont
-check_shown "swapped names: placed early, then again after qemu's answer" \
-	grep -q "query-cpus-fast lists other threads than qemu's thread names did: placing them again" "$LERR"
-placed_at_cont "swapped names" swapped
-kill -TERM "$L"
-finish "swapped names, SIGTERM" 0
+run_case "swapped names: stopped once qemu's answer after cont disagrees" swapped 125
+check "swapped names: the message says the answer disagreed" \
+	grep -q "lists other vCPU threads than its thread names did" "$SCRATCH/swapped.err"
+check "swapped names: qemu was asked only after cont" asked_after_cont
 
-# The threads placed early end before qemu answers: their ids may be anyone's by then.
-FAKE_QEMU=$NAMED fake_def named_vanish "pause@caps,vanish@cpus"
-run_case "named vCPU threads that end before qemu's answer: refused" named_vanish 125
+# The threads placed early end before qemu has built its machine: their ids may be anyone's.
+FAKE_QEMU=$NAMED fake_def named_vanish "vanish@caps"
+run_case "named vCPU threads that end while qemu builds its machine: refused" named_vanish 125
 check "named, ended: the message says a thread ended while pinned" \
 	grep -q "ended while it was being pinned" "$SCRATCH/named_vanish.err"
 check "named, ended: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
+
+# A stop signal, or SIGKILL, once the vCPU threads are placed by their names, before qemu has
+# built its machine: nothing stays changed, the guest never runs.
+FAKE_QEMU=$NAMED fake_def named_term "pause@caps" 5
+bg_case named_term
+wait_until 10 grep -q "placed by their names" "$LERR"
+expect_eq "named, SIGTERM while qemu builds: vCPU 0 was in its set" 1 "$(wc -l <"$M/qemu/named_term/cpu$PIN/tasks")"
+kill -TERM "$L"
+finish "named, SIGTERM while qemu builds its machine" 0
+check "named, SIGTERM while qemu builds: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
+FAKE_QEMU=$NAMED fake_def named_kill "pause@caps" 30
+bg_case named_kill
+wait_until 10 grep -q "placed by their names" "$LERR"
+F=$(fake_pid)
+kill -KILL "$L"
+check "named, launcher SIGKILLed while qemu builds: qemu ends (PDEATHSIG)" wait_until 10 pid_gone "$F"
+{ wait "$LPID"; } 2>/dev/null
+no_residue "named, launcher SIGKILLed while qemu builds"
 
 FAKE_LIE=$SLEEPER fake_def lie "lie@cpus"
 run_case "qemu reports a TID that is not its own: refused" lie 125
