@@ -19,7 +19,7 @@ PHASES = [
     ("start", "spawn", "before qemu is spawned (exec of the launcher to its fork)"),
     ("spawn", "qexec", "fork/vfork -> exec of qemu"),
     ("qexec", "qgreet", "qemu starts up, until it sends its QMP greeting"),
-    ("qgreet", "answers", "greeting sent -> query-cpus-fast answer read (qemu builds the machine)"),
+    ("qgreet", "answers", "greeting sent -> qemu's last answer before cont read (qemu builds the machine)"),
     ("answers", "cont", "answers -> cont sent (placement, read-backs)"),
     ("cont", "qexit", "cont -> qemu exits (the guest runs)"),
     ("qexit", "end", "qemu exits -> launcher exits (teardown)"),
@@ -28,6 +28,10 @@ PHASES = [
     # out compare builds more closely than the total
     ("answers", "qexit", "answers -> qemu exits (placement, cont, the guest)"),
     ("answers", "end", "answers -> launcher exits (all that follows qemu's start-up)"),
+    # the same for every launcher, whatever it asks before cont: from qemu's first answer (its
+    # main loop runs, the machine is built)
+    ("qcaps", "qexit", "qemu answers qmp_capabilities -> qemu exits (cont's wait, the guest)"),
+    ("qcaps", "end", "qemu answers qmp_capabilities -> launcher exits"),
 ]
 
 
@@ -84,17 +88,16 @@ def phases(r):
             t["qexec"] = ns
         elif ev == "qsend" and e[2] == qpid and "qgreet" not in t:
             t["qgreet"] = ns
+        elif ev == "qsend" and e[2] == qpid and "qcaps" not in t:
+            t["qcaps"] = ns  # its answer to qmp_capabilities: the machine is built
         elif ev == "read" and e[2] == r["pid"] and "greet" not in t and '"QMP"' in e[3]:
             t["greet"] = ns
-        elif ev == "read" and e[2] == r["pid"] and "greet" in t and '"thread-id"' in e[3] \
-                and not t.get("answered"):
-            # query-cpus-fast's answer, where the span that is the launcher's starts (it may
-            # have placed the threads already, by their names: pinning_apply_early)
-            t["answers"], t["answered"] = ns, True
-        elif ev == "read" and e[2] == r["pid"] and "greet" in t and not placing and \
-                not t.get("answered"):
-            # else the last QMP read before the placement's first file (an answer read with
-            # the reply before it)
+        elif ev == "read" and e[2] == r["pid"] and "greet" in t and "cont" not in t and \
+                e[3].startswith("{"):
+            # the last QMP read before cont (a file read never starts with a brace): the
+            # answer cont waited for, where the span that
+            # is the launcher's starts (query-cpus-fast's; with thread names qmp_capabilities',
+            # qemu's first once its machine is built, the threads placed by their names then)
             t["answers"] = ns
         elif ev in ("open", "mkdir") and e[2] == r["pid"] and "greet" in t:
             placing = True
@@ -118,16 +121,16 @@ def phases(r):
     t["ctr"] = [(e[0],) + tuple(int(x) for x in e[3].split())
                 for e in r["ev"] if e[1] == "ctr" and e[2] == r["pid"]]
     # the launcher prepares the host right after the spawn, before it reads qemu's greeting
-    # (vm.c prepare_host); "prep_late": how long after qemu sent its query-cpus-fast answer the
-    # prepare ended (negative: before it), i.e. whether it was on the critical path
+    # (vm.c prepare_host); "prep_late": how long after the launcher read qemu's last answer
+    # before cont the prepare ended (negative: before it), i.e. whether it was on the critical
+    # path
     if r["kind"] == "qemu-launcher" and "qexec" in t and "greet" in t:
         own = [e[0] for e in r["ev"] if e[2] == r["pid"] and e[1] in ("open", "mkdir")
                and t["qexec"] < e[0] < t["greet"]]
         if own:
             t["prep0"], t["prep1"] = own[0], own[-1]
-            qs = [e[0] for e in r["ev"] if e[1] == "qsend" and e[2] == qpid]
-            if len(qs) >= 3:  # greeting, qmp_capabilities, query-cpus-fast
-                t["prep_late"] = own[-1] - qs[2]
+            if "cont" in t:
+                t["prep_late"] = own[-1] - t["answers"]
     return t
 
 
@@ -229,15 +232,15 @@ def main():
                   f"median {med(xs):.2f} ms")
         late = [t["prep_late"] / 1e6 for t in res[c] if "prep_late" in t]
         if late:
-            print(f"- {prefix}the prepare ended after qemu sent its query-cpus-fast answer in "
+            print(f"- {prefix}the prepare ended after qemu's last answer before cont in "
                   f"{sum(1 for x in late if x > 0)} of {len(late)} launches (on the critical "
                   f"path)")
     for c, ts in res.items():
         ahead = [t["early_ahead"] / 1e6 for t in ts if "early_ahead" in t]
         if ahead:
-            print(f"- {c}: vCPU threads placed before qemu's query-cpus-fast answer (by their "
-                  f"names) in {len(ahead)} of {len(ts)} launches, the last vCPU move that much "
-                  f"before the answer was read: median {med(ahead):.2f} ms, least "
+            print(f"- {c}: vCPU threads placed before qemu's last answer before cont (by "
+                  f"their names) in {len(ahead)} of {len(ts)} launches, the last vCPU move that "
+                  f"much before the answer was read: median {med(ahead):.2f} ms, least "
                   f"{min(ahead):.2f} ms")
     for c, ts in res.items():
         ts = [t for t in ts if "cpu_main" in t]

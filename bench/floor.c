@@ -4,7 +4,8 @@
  * into its cpuN set, let the guest run, wait for qemu and tear it all down. No checks beyond
  * what it needs, no parsing library: what is left is the kernel's and qemu's cost. Like the
  * launcher, it writes cont ahead but for its brace, and when qemu names its threads (-name
- * debug-threads=on) it moves the vCPU threads while qemu builds the machine, by their names.
+ * debug-threads=on) it moves the vCPU threads while qemu builds the machine, by their names, and
+ * sends the brace once qemu answers qmp_capabilities (no query-cpus-fast before cont).
  *
  * With M given as "-" it builds no cpusets at all: what is left is the price of one more exec and
  * of starting qemu paused and driving it through QMP, which any launcher that pins before the
@@ -136,6 +137,15 @@ static int vcpus_of(char **argv)
 	return 1;
 }
 
+/* Does qemu's argv name its threads (-name ...,debug-threads=on)? */
+static int names_threads(char **argv)
+{
+	for (; *argv; argv++)
+		if (strcmp(*argv, "-name") == 0 && argv[1] && strstr(argv[1], "debug-threads=on"))
+			return 1;
+	return 0;
+}
+
 /* Like the launcher with -name debug-threads=on: once qemu's thread names ("CPU k/TCG") show
  * all n vCPUs, they go to the cpuN set while qemu builds the machine. 1 once placed. */
 static int place_named(pid_t pid, int n)
@@ -218,11 +228,18 @@ int main(int argc, char **argv)
 
 	/* the launcher's order: the start-up questions and cont but for its closing brace in one
 	 * write (qemu reads a byte per turn of its monitor loop and runs a command at its brace);
-	 * no query-status (the launcher reads qemu's RESUME events instead, at no cost) */
-	static const char cmds[] = "{\"execute\":\"qmp_capabilities\",\"id\":1}\n"
-				   "{\"execute\":\"query-cpus-fast\",\"id\":2}\n"
-				   "{\"execute\":\"cont\",\"id\":4";
-	if (write(sv[0], cmds, sizeof(cmds) - 1) < 0)
+	 * no query-status (the launcher reads qemu's RESUME events instead, at no cost). With
+	 * thread names no query-cpus-fast either: the threads are placed by their names while
+	 * qemu builds the machine, and cont follows qmp_capabilities' answer (qemu answers it
+	 * once the machine is built). */
+	int named = names_threads(argv + 3);
+	static const char ask[] = "{\"execute\":\"qmp_capabilities\",\"id\":1}\n"
+				  "{\"execute\":\"query-cpus-fast\",\"id\":2}\n"
+				  "{\"execute\":\"cont\",\"id\":4";
+	static const char by_names[] = "{\"execute\":\"qmp_capabilities\",\"id\":1}\n"
+				       "{\"execute\":\"cont\",\"id\":2";
+	const char *cmds = named ? by_names : ask;
+	if (write(sv[0], cmds, strlen(cmds)) < 0)
 		die("write");
 	static char buf[1 << 20];
 	size_t len = 0;
@@ -230,7 +247,8 @@ int main(int argc, char **argv)
 	snprintf(warm, sizeof(warm), "%s/pool/tasks", M);
 	int warm_fd = use_cpusets ? open(warm, O_WRONLY | O_CLOEXEC) : -1;
 	int placed = 0, nvcpus = vcpus_of(argv + 3);
-	for (char *got; !(got = strstr(buf, "\"id\": 2}")) || !strchr(got, '\n');) {
+	const char *last = named ? "\"id\": 1}" : "\"id\": 2}";
+	for (char *got; !(got = strstr(buf, last)) || !strchr(got, '\n');) {
 		/* like the launcher's keep_warm: a no-op move every 3 ms keeps the vCPU moves from
 		 * waiting for an RCU grace period (bench/RESULTS.md); and its placement by names */
 		struct pollfd pfd = {.fd = sv[0], .events = POLLIN};
@@ -250,8 +268,11 @@ int main(int argc, char **argv)
 		len += (size_t)k;
 		buf[len] = '\0';
 	}
-	char *reply = strstr(buf, "\"return\": [");
-	for (char *t = strstr(reply, "\"thread-id\": "); t && !placed;
+	/* qemu has built its machine: every vCPU thread has its name by now */
+	if (named && use_cpusets && !placed && !(placed = place_named(pid, nvcpus)))
+		die("the vCPU threads' names");
+	char *reply = named ? NULL : strstr(buf, "\"return\": [");
+	for (char *t = reply ? strstr(reply, "\"thread-id\": ") : NULL; t && !placed;
 	     t = strstr(t + 1, "\"thread-id\": ")) {
 		/* "props" has a "thread-id" too (the topology's, 0 here): writing 0 would move this
 		 * process itself into the vCPU set */
