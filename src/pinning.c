@@ -943,11 +943,12 @@ int pinning_confirm_by_names(struct pinning *p, pid_t qemu_pid, struct ql_error 
 	size_t n = 0;
 	if (proc_list_tids(qemu_pid, &tids, &n, NULL) < 0)
 		return 0;
-	/* Only the threads the placement did not see get their names read: a placed thread
-	 * keeps the name qemu gave it, and qemu's answer after cont checks that it did. */
+	/* Only the threads the placement did not see get their names read (qemu's main thread
+	 * runs no vCPU): a placed thread keeps the name qemu gave it, and qemu's answer after cont
+	 * checks that it did. */
 	for (size_t i = 0; i < n; i++) {
 		pid_t tid = tids[i];
-		bool known = proc_tids_contain(p->others, p->n_others, tid);
+		bool known = tid == qemu_pid || proc_tids_contain(p->others, p->n_others, tid);
 		for (size_t k = 0; k < p->n_named && !known; k++)
 			known = p->named[k].thread_id == tid;
 		char comm[PROC_COMM_SIZE];
