@@ -622,8 +622,11 @@ int yaml_tree_parse_with(enum yaml_reader reader, const char *path, const char *
 	if (reader != YAML_READER_LIBFYAML) {
 		/* The fast reader's tree takes about 6 bytes per byte of text (bench/parse.sh):
 		 * one chunk, sized for it, instead of a series of doubling ones. A chunk this size
-		 * is mapped on its own, so the pages it does not use are never touched. */
-		doc->chunk_size = len < 2048 ? 0 : len * 8;
+		 * is mapped on its own, so the pages it does not use are never touched. A small
+		 * one comes from the heap, zeroed page by page: sized to the text too (2.7 KiB of
+		 * a 334-byte definition with its options), not 16 KiB of which 12 were only
+		 * faulted in to be zeroed. */
+		doc->chunk_size = len * 8 + (len < 2048 ? 2048 : 0);
 		r = yaml_fast_parse(text, len, limits, doc);
 		if (r == 0 && reader == YAML_READER_FAST)
 			r = -ENOTSUP;
