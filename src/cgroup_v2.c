@@ -441,13 +441,12 @@ static int remove_vm_tree(struct cgroup_v2 *s, const char *name, struct ql_error
 static int tidy_prefix(struct cgroup_v2 *s, struct ql_error *err)
 {
 	const char *prefix = s->cfg->prefix;
-	struct stat st;
-	if (fstatat(s->root_fd, prefix, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	int subdirs = cgroupfs_subdirs(s->root_fd, prefix);
+	if (subdirs < 0)
 		return 0;
-	/* cgroupfs counts a directory's subdirectories in its link count (2 + n): the last VM's
-	 * end need not list the prefix to find it empty */
+	/* the last VM's end need not list the prefix to find it empty */
 	_cleanup_strv_free_ char **kids = NULL;
-	int r = st.st_nlink == 2 ? 0 : cg_list_children(s, prefix, &kids, err);
+	int r = subdirs == 0 ? 0 : cg_list_children(s, prefix, &kids, err);
 	if (r < 0)
 		return r;
 	if (!kids || !kids[0]) {

@@ -77,6 +77,14 @@ static void sleep_ms(long ms)
 		;
 }
 
+int cgroupfs_subdirs(int dirfd, const char *rel)
+{
+	struct stat st;
+	if (fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return st.st_nlink >= 2 ? (int)(st.st_nlink - 2) : 0;
+}
+
 /* An already missing directory counts as removed, so that release stays idempotent. */
 int cgroupfs_rmdir(int dirfd, const char *name, const struct ql_logger *log,
 		   const char *display_path, struct ql_error *err)

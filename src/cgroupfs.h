@@ -18,6 +18,9 @@ int cgroupfs_mkdir(int dirfd, const char *name, bool exist_ok, const struct ql_l
 /* rmdir, retrying EBUSY for a short bounded time (tasks of a dead qemu vanish asynchronously). */
 int cgroupfs_rmdir(int dirfd, const char *name, const struct ql_logger *log,
 		   const char *display_path, struct ql_error *err);
+/* How many directories dirfd/rel holds (rel "." for dirfd itself), without listing it: cgroupfs
+ * counts them in the directory's link count (2 + n). -errno when it cannot be looked at. */
+int cgroupfs_subdirs(int dirfd, const char *rel);
 /* Writes value (one write(2)) to file relative to dirfd. Traced. */
 int cgroupfs_write(int dirfd, const char *file, const char *value, const struct ql_logger *log,
 		   const char *display_path, struct ql_error *err);

@@ -873,13 +873,12 @@ static int remove_vm_sets(struct cpuset_v1_state *s, int mfd, int pfd, bool have
 	return r;
 }
 
-/* Might P hold a VM set still (ours gone)? cgroupfs counts a directory's subdirectories in its
- * link count (2 + n), so with only the pool below P there is nothing to list: the end of the
- * last VM, its teardown spared a listing (about 40 us on a slow host, bench/RESULTS.md). */
+/* Might P hold a VM set still (ours gone)? With only the pool below P there is nothing to list:
+ * the end of the last VM, its teardown spared a listing (about 40 us on a slow host,
+ * bench/RESULTS.md). */
 static bool may_hold_vm_sets(int pfd, bool have_pool)
 {
-	struct stat st;
-	return fstat(pfd, &st) < 0 || st.st_nlink != 2u + (have_pool ? 1u : 0u);
+	return cgroupfs_subdirs(pfd, ".") != (have_pool ? 1 : 0);
 }
 
 /* With our sets gone: shrink the pool to what running VMs leave, or, when no VM is left, give
