@@ -863,6 +863,17 @@ static int remember_other(struct pinning *p, pid_t tid)
 	return 0;
 }
 
+/* Is tid one whose name was read already: a vCPU found by its name, or one of p->others? */
+static bool seen_by_name(const struct pinning *p, pid_t tid)
+{
+	if (proc_tids_contain(p->others, p->n_others, tid))
+		return true;
+	for (size_t k = 0; k < p->n_named; k++)
+		if (p->named[k].thread_id == tid)
+			return true;
+	return false;
+}
+
 /* Looks at qemu's threads not seen yet: a vCPU's name files it in p->named. 1 once every vCPU
  * has its thread, 0 not yet, -1 when the names cannot be trusted (a vCPU named twice, or one
  * qemu will not have). */
@@ -879,13 +890,8 @@ static int find_named_vcpus(struct pinning *p, pid_t qemu_pid)
 		found += p->named[i].thread_id != 0;
 	for (size_t i = 0; i < n && found < p->n_named; i++) {
 		pid_t tid = tids[i];
-		if (proc_tids_contain(p->others, p->n_others, tid))
-			continue;
-		bool known = false;
-		for (size_t k = 0; k < p->n_named && !known; k++)
-			known = p->named[k].thread_id == tid;
 		char comm[PROC_COMM_SIZE];
-		if (known || proc_thread_comm(qemu_pid, tid, comm) < 0)
+		if (seen_by_name(p, tid) || proc_thread_comm(qemu_pid, tid, comm) < 0)
 			continue;
 		int v = proc_qemu_vcpu_index(comm);
 		if (v < 0) {
@@ -947,12 +953,9 @@ int pinning_confirm_by_names(struct pinning *p, pid_t qemu_pid, struct ql_error 
 	 * runs no vCPU): a placed thread keeps the name qemu gave it, and qemu's answer after cont
 	 * checks that it did. */
 	for (size_t i = 0; i < n; i++) {
-		pid_t tid = tids[i];
-		bool known = tid == qemu_pid || proc_tids_contain(p->others, p->n_others, tid);
-		for (size_t k = 0; k < p->n_named && !known; k++)
-			known = p->named[k].thread_id == tid;
 		char comm[PROC_COMM_SIZE];
-		if (!known && proc_thread_comm(qemu_pid, tid, comm) == 0 &&
+		if (tids[i] != qemu_pid && !seen_by_name(p, tids[i]) &&
+		    proc_thread_comm(qemu_pid, tids[i], comm) == 0 &&
 		    proc_qemu_vcpu_index(comm) >= 0)
 			return 0;
 	}

@@ -791,8 +791,8 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 					       "query-iothreads", NULL};
 	static const char *const ahead_plain[] = {"qmp_capabilities", NULL};
 	struct pinning *pin = st->p->pinning;
-	st->names_first = !st->p->user_paused && pinning_may_place_early(pin) &&
-			  cmdline_names_threads(st->p->o->def);
+	bool named = cmdline_names_threads(st->p->o->def);
+	st->names_first = !st->p->user_paused && pinning_may_place_early(pin) && named;
 	const char *const *ahead = !pin || st->names_first	  ? ahead_plain
 				   : pinning_wants_iothreads(pin) ? ahead_io
 								  : ahead_pinned;
@@ -822,7 +822,7 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	}
 	ql_log(st->p->o->log, QL_LOG_DEBUG, "qemu greeted; the host is prepared");
 	/* without thread names, looking for them would only cost qemu's start-up CPU time */
-	st->early_done = !cmdline_names_threads(st->p->o->def);
+	st->early_done = !named;
 	if (warm)
 		qmp_set_tick(st->qmp, ISOLATION_KEEP_WARM_MS, building_tick, st);
 	r = qmp_handshake(st->qmp, GREETING_TIMEOUT_MS, err);
