@@ -747,10 +747,12 @@ def main():
         if not args.machine:
             log("machine: skipped (needs --machine)")
             return
-        log("machine: a page fault, a system call, a fork, an exec (medians of 101)")
+        log("machine: a page fault, a fresh page-table page, a system call, a fork, an exec "
+            "(medians of 101)")
         out = subprocess.run([args.machine], check=True, capture_output=True, text=True).stdout
         m = dict((k, float(v)) for k, v in (line.split() for line in out.splitlines()))
         for key, what in (("fault", "first touch of an anonymous page (page fault)"),
+                          ("region", "first touch of a fresh 2 MiB (its page-table page too)"),
                           ("syscall", "getppid(2), a system call"),
                           ("fork", "fork + _exit + waitpid of a small process"),
                           ("spawn", "posix_spawn + waitpid of /bin/true")):

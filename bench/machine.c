@@ -1,12 +1,17 @@
 /* What process work costs on this machine, for bench.py's machine section: the launcher's own
  * cost is mostly page faults, one fork (the guardian) and its reap, so their price here decides
  * how far it can sit above the floor. Prints "KEY MICROSECONDS" lines, medians:
- *   fault   first touch of an anonymous page (the fault that maps it)
+ *   fault   first touch of an anonymous page (the fault that maps it), 64 pages in a row
+ *   region  first touch of a page in a fresh 2 MiB of address space: the fault also allocates
+ *           the page-table page for those 2 MiB. Where the hypervisor shadows page tables, it
+ *           costs several faults: every new mapping a process touches (its heap, a library) pays
+ *           it once
  *   syscall getppid(2), the cheapest system call
  *   fork    fork + _exit + waitpid of this small process
  *   spawn   posix_spawn + waitpid of /bin/true (exec and dynamic loading of a small program)
  * Build: cc -O2 -o ql-machine bench/machine.c */
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -54,6 +59,23 @@ int main(void)
 		munmap(p, (size_t)(pages * psz));
 	}
 	printf("fault %.2f\n", median(v, ROUNDS));
+
+	const size_t two_mib = 2u << 20;
+	for (int r = 0; r < ROUNDS; r++) {
+		char *p = mmap(NULL, 2 * two_mib, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return 1;
+		/* the aligned 2 MiB inside: no other mapping shares its page-table page; no huge
+		 * page either (THP "always" would map the whole 2 MiB at this touch) */
+		char *q = (char *)(((uintptr_t)p + two_mib - 1) & ~(uintptr_t)(two_mib - 1));
+		madvise(q, two_mib, MADV_NOHUGEPAGE);
+		double t = now_us();
+		q[0] = 1;
+		v[r] = now_us() - t;
+		munmap(p, 2 * two_mib);
+	}
+	printf("region %.2f\n", median(v, ROUNDS));
 
 	for (int r = 0; r < ROUNDS; r++) {
 		double t = now_us();
