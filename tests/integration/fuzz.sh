@@ -6,7 +6,7 @@
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 FUZZ_BUILD=$ROOT/build-fuzz
 SECONDS_PER_TARGET=${QL_FUZZ_SECONDS:-30}
-TARGETS=(definition qmp)
+TARGETS=(definition yaml qmp)
 plan $((1 + 2 * ${#TARGETS[@]}))
 
 have_toolchain() {
@@ -44,9 +44,10 @@ for t in "${TARGETS[@]}"; do
 	bin=$FUZZ_BUILD/fuzz/fuzz_$t
 	work=$SCRATCH/corpus-$t
 	mkdir -p "$work" "$SCRATCH/art-$t"
-	seeds=("$ROOT/fuzz/corpus/$t")
+	# fuzz_yaml reads definitions too: the same seeds
+	seeds=("$ROOT/fuzz/corpus/${t/yaml/definition}")
 	# the definition corpus under tests/ grows with every new case; use it directly as well
-	[ "$t" = definition ] && seeds+=("$ROOT/tests/data/defs")
+	[ "$t" != qmp ] && seeds+=("$ROOT/tests/data/defs")
 	timeout -s KILL $((SECONDS_PER_TARGET + 90)) "$bin" -max_total_time="$SECONDS_PER_TARGET" \
 		-timeout=10 -max_len=65536 -print_final_stats=1 \
 		-artifact_prefix="$SCRATCH/art-$t/" "$work" "${seeds[@]}" >"$SCRATCH/$t.log" 2>&1

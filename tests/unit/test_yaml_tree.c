@@ -16,33 +16,26 @@
 #include "fyaml.h"
 #include "macro.h"
 #include "yaml_tree_private.h"
+#include "../helpers/yaml_same.h"
 
 static const struct yaml_tree_limits limits = {1024 * 1024, 16, 100000};
 
 static bool same_tree(const struct ynode *a, const struct ynode *b, const char *what)
 {
-	if (!a || !b)
-		return a == b;
-	bool scalar = a->type == YN_SCALAR;
-	/* len and n_items share storage, as do text and items: each read on its kind only */
-	bool same = a->type == b->type && a->mark.line == b->mark.line &&
-		    a->mark.column == b->mark.column && a->plain == b->plain &&
-		    a->null == b->null &&
-		    (scalar ? a->len == b->len && memcmp(a->text, b->text, a->len) == 0
-			    : a->n_items == b->n_items);
-	if (!same) {
+	const struct ynode *x, *y;
+	if (yaml_same_tree(a, b, &x, &y))
+		return true;
+	if (!x || !y)
+		print_error("%s: fast %s, libfyaml %s\n", what, x ? "a node" : "nothing",
+			    y ? "a node" : "nothing");
+	else
 		print_error("%s: fast %d %u:%u `%s` (%zu items) != libfyaml %d %u:%u `%s` (%zu "
 			    "items)\n",
-			    what, a->type, a->mark.line, a->mark.column,
-			    a->type == YN_SCALAR ? a->text : "", ynode_count(a), b->type,
-			    b->mark.line, b->mark.column, b->type == YN_SCALAR ? b->text : "",
-			    ynode_count(b));
-		return false;
-	}
-	for (size_t i = 0; !scalar && i < a->n_items; i++)
-		if (!same_tree(a->items[i], b->items[i], what))
-			return false;
-	return true;
+			    what, x->type, x->mark.line, x->mark.column,
+			    x->type == YN_SCALAR ? x->text : "", ynode_count(x), y->type,
+			    y->mark.line, y->mark.column, y->type == YN_SCALAR ? y->text : "",
+			    ynode_count(y));
+	return false;
 }
 
 /* Returns true when the fast reader took the text (and then agreed with libfyaml). */
