@@ -7,16 +7,14 @@
 
 #include "cmdline.h"
 #include "definition.h"
+#include "fuzz_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* An exact-size copy, not NUL-terminated, so ASan catches any read past `len`. */
-	char *text = malloc(size ? size : 1);
+	char *text = fuzz_text(data, size);
 	if (!text)
 		return 0;
-	if (size)
-		memcpy(text, data, size);
 
 	struct ql_error err = {0};
 	struct definition *d = NULL;

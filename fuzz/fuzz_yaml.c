@@ -10,6 +10,7 @@
 
 #include "../tests/helpers/yaml_same.h"
 #include "definition.h"
+#include "fuzz_text.h"
 #include "yaml_tree_private.h"
 
 /* definition.c's bounds: the depth one too, so that both readers' refusals of it are compared */
@@ -19,12 +20,9 @@ static const struct yaml_tree_limits limits = {DEFINITION_MAX_BYTES, DEFINITION_
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* An exact-size copy, not NUL-terminated, so ASan catches any read past `len`. */
-	char *text = malloc(size ? size : 1);
+	char *text = fuzz_text(data, size);
 	if (!text)
 		return 0;
-	if (size)
-		memcpy(text, data, size);
 	struct ql_error fe = {0}, se = {0};
 	struct yaml_doc *fast = NULL, *slow = NULL;
 	int fr = yaml_tree_parse_with(YAML_READER_FAST, "f.yml", text, size, &limits, &fast, &fe);
