@@ -781,7 +781,7 @@ static bool placed_early_are(const struct pinning *p, const struct qmp_cpu *cpus
 int pinning_apply(struct pinning *p, pid_t qemu_pid, const struct qmp_cpu *cpus, size_t n_cpus,
 		  const struct qmp_iothread *io, size_t n_io, struct ql_error *err)
 {
-	if (p->applied && p->placed_early) {
+	if (pinning_placed_early(p)) {
 		bool same = placed_early_are(p, cpus, n_cpus) && n_io == 0;
 		p->placed_early = false;
 		if (same) {
@@ -916,6 +916,11 @@ bool pinning_may_place_early(const struct pinning *p)
 	return p && p->iso && p->flat && !p->n_io && isolation_will_keep_warm(p->iso);
 }
 
+bool pinning_placed_early(const struct pinning *p)
+{
+	return p && p->applied && p->placed_early;
+}
+
 int pinning_apply_early(struct pinning *p, pid_t qemu_pid, size_t n_vcpus, struct ql_error *err)
 {
 	if (!pinning_may_place_early(p) || p->applied || !n_vcpus)
@@ -943,7 +948,7 @@ int pinning_apply_early(struct pinning *p, pid_t qemu_pid, size_t n_vcpus, struc
 
 int pinning_confirm_by_names(struct pinning *p, pid_t qemu_pid, struct ql_error *err)
 {
-	if (!p->applied || !p->placed_early)
+	if (!pinning_placed_early(p))
 		return 0;
 	_cleanup_free_ pid_t *tids = NULL;
 	size_t n = 0;

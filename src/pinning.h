@@ -53,6 +53,9 @@ int pinning_apply_early(struct pinning *p, pid_t qemu_pid, size_t n_vcpus, struc
 /* Whether pinning_apply_early can place at all (pins by index, no I/O thread pin, a backend
  * that keeps warm, on whose tick the names are looked for): known before the spawn. */
 bool pinning_may_place_early(const struct pinning *p);
+/* Are the vCPU threads placed, by pinning_apply_early, and not yet checked against qemu's
+ * answer (pinning_apply, pinning_check_answer)? */
+bool pinning_placed_early(const struct pinning *p);
 
 /* Once qemu has built its machine (it answers its monitor), for threads pinning_apply_early
  * placed: 1 when qemu still has no other thread named as a vCPU and every placed thread is

@@ -320,7 +320,6 @@ struct start {
 	bool ended;		    /* qemu was reaped during start-up: the outcome is known */
 	bool resumed;		    /* qemu said RESUME: the guest ran (our cont, or another's) */
 	bool early_done;	    /* pinning_apply_early placed the vCPUs, or will not */
-	bool early_placed;	    /* ... and it placed them */
 	/* cont was staged without query-cpus-fast before it: the vCPUs are to be placed by
 	 * their names while qemu builds the machine, and qemu's answer is checked after cont */
 	bool names_first;
@@ -644,7 +643,7 @@ static int place_by_answer(struct start *st, struct vm_outcome *ret, struct ql_e
  * names do not settle it, by qemu's answers. 1: placed by names (check_names_after_cont). */
 static int place(struct start *st, struct vm_outcome *ret, struct ql_error *err)
 {
-	if (st->names_first && st->early_placed) {
+	if (st->names_first && pinning_placed_early(st->p->pinning)) {
 		int r = pinning_confirm_by_names(st->p->pinning, st->pid, err);
 		if (r != 0) {
 			qmp_set_tick(st->qmp, 0, NULL, NULL);
@@ -770,7 +769,6 @@ static void building_tick(void *userdata)
 		       "vCPU threads not placed early (%s): qemu's answer places them",
 		       strerror(-r));
 	st->early_done = r != 0;
-	st->early_placed = r == 1;
 	ql_error_clear(&e);
 }
 
