@@ -614,7 +614,8 @@ out:
 int libvirt_xml_load(const char *path, struct import_launcher *ret, char **ret_name,
 		     char ***ret_warnings, struct ql_error *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* non-blocking: a FIFO is refused below instead of waiting for a writer */
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return ql_error_set_errno(err, errno, "opening %s", path);
 	struct stat st;

@@ -662,10 +662,18 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &cli) < 0)
 		return EXIT_USAGE;
 
-	if (cli.mode == MODE_IMPORT)
-		return import_definition(&cli);
-	if (cli.mode == MODE_TOPOLOGY)
-		return show_topology();
+	if (cli.mode == MODE_IMPORT || cli.mode == MODE_TOPOLOGY) {
+		/* Neither needs a privilege. A setuid install runs them as the caller alone, so
+		 * that --libvirt-xml opens a file with the caller's rights: with root's it showed
+		 * parts of root-only files and opened FIFOs and devices. */
+		const char *step = NULL;
+		int r = privileges_is_setuid() ? privileges_become_caller(&step) : 0;
+		if (r < 0) {
+			print_error("dropping the set-user-ID privilege: %s: %s", step, strerror(-r));
+			return EXIT_LAUNCHER;
+		}
+		return cli.mode == MODE_IMPORT ? import_definition(&cli) : show_topology();
+	}
 
 	struct ql_error err = {0};
 	struct config_paths paths;

@@ -108,6 +108,32 @@ bool identity_is_caller(const struct identity *id)
 	return !id || !id->change || id->uid == getuid();
 }
 
+/* setresgid -> setresuid to uid and gid, each checked, then verified. */
+static int set_ids(uid_t uid, gid_t gid, const char **ret_step)
+{
+	if (setresgid(gid, gid, gid) < 0) {
+		*ret_step = "setresgid";
+		return -errno;
+	}
+	if (setresuid(uid, uid, uid) < 0) {
+		*ret_step = "setresuid";
+		return -errno;
+	}
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+	if (getresuid(&r, &e, &s) < 0 || r != uid || e != uid || s != uid ||
+	    getresgid(&rg, &eg, &sg) < 0 || rg != gid || eg != gid || sg != gid) {
+		*ret_step = "verifying the new ids";
+		return -EPERM;
+	}
+	/* A non-root target must not be able to get root back. */
+	if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+		*ret_step = "verifying root cannot be regained";
+		return -EPERM;
+	}
+	return 0;
+}
+
 int privileges_drop(const struct identity *id, const char **ret_step)
 {
 	if (!id->change)
@@ -117,25 +143,12 @@ int privileges_drop(const struct identity *id, const char **ret_step)
 		*ret_step = "setgroups";
 		return -errno;
 	}
-	if (setresgid(id->gid, id->gid, id->gid) < 0) {
-		*ret_step = "setresgid";
-		return -errno;
-	}
-	if (setresuid(id->uid, id->uid, id->uid) < 0) {
-		*ret_step = "setresuid";
-		return -errno;
-	}
-	uid_t r, e, s;
-	gid_t rg, eg, sg;
-	if (getresuid(&r, &e, &s) < 0 || r != id->uid || e != id->uid || s != id->uid ||
-	    getresgid(&rg, &eg, &sg) < 0 || rg != id->gid || eg != id->gid || sg != id->gid) {
-		*ret_step = "verifying the new ids";
-		return -EPERM;
-	}
-	/* A non-root target must not be able to get root back. */
-	if (id->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
-		*ret_step = "verifying root cannot be regained";
-		return -EPERM;
-	}
-	return 0;
+	return set_ids(id->uid, id->gid, ret_step);
+}
+
+int privileges_become_caller(const char **ret_step)
+{
+	/* The supplementary groups are the caller's already: a set-user-ID exec keeps them (and a
+	 * set-group-ID-only install could not set them). */
+	return set_ids(getuid(), getgid(), ret_step);
 }

@@ -37,3 +37,7 @@ bool identity_is_caller(const struct identity *id);
 /* In the forked child: setgroups -> setresgid -> setresuid, each checked, then verified (a
  * regained root is a failure). Returns -errno and a short description of the failed step. */
 int privileges_drop(const struct identity *id, const char **ret_step);
+
+/* For the modes that need no privilege (--import, --topology): real, effective and saved ids all
+ * become the caller's for good, so whatever they open is opened with the caller's rights. */
+int privileges_become_caller(const char **ret_step);

@@ -7,7 +7,7 @@
 # /usr/local/etc/qemu-launcher (creating it if absent and removing it afterwards; if it exists,
 # only files named qltest-su-* are added and removed). Runs are serialised by a lock file.
 . "$(dirname "$0")/lib.sh"
-NTESTS=81
+NTESTS=87
 plan $NTESTS
 
 [ "$(id -u)" = 0 ] || skip_all "needs root to install a setuid-root copy"
@@ -381,6 +381,29 @@ as_nobody timeout 20 "$SUQL" --dry-run "$P-run" >"$SCRATCH/dry" 2>&1
 check "--dry-run of a trusted definition works in setuid mode" grep -q "^$QEMU_PATH -machine pc,accel=tcg" "$SCRATCH/dry"
 as_nobody timeout 20 "$SUQL" --dry-run "$P-relbin" >"$SCRATCH/dry" 2>&1
 expect_eq "--dry-run of a relative binary in setuid mode: exit 125" 125 $?
+# --- modes that need no privilege run with the caller's rights alone ------------------------------
+# A root-only domain XML: with root's rights --import showed its name, root element and libxml2's
+# messages about it, and opened FIFOs and devices.
+mkdir -m 700 "$SCRATCH/private"
+printf '<domain><name>qltest-secret-name</name><vcpu>1</vcpu></domain>\n' >"$SCRATCH/private/d.xml"
+chmod 600 "$SCRATCH/private/d.xml"
+as_nobody timeout 20 "$SUQL" --import --libvirt-xml "$SCRATCH/private/d.xml" -- "$QEMU_PATH" \
+	>"$SCRATCH/imp.out" 2>"$SCRATCH/imp.err" </dev/null
+expect_eq "--import of a root-only libvirt XML in setuid mode: exit 125" 125 $?
+check "... refused with the caller's rights: Permission denied" grep -q "Permission denied" "$SCRATCH/imp.err"
+check "... and nothing of it is shown" bash -c "! grep -q qltest-secret-name '$SCRATCH/imp.out' '$SCRATCH/imp.err'"
+cp "$SCRATCH/private/d.xml" "$SCRATCH/public.xml"
+chmod 644 "$SCRATCH/public.xml"
+as_nobody timeout 20 "$SUQL" --import --libvirt-xml "$SCRATCH/public.xml" -- "$QEMU_PATH" \
+	>"$SCRATCH/imp.out" 2>"$SCRATCH/imp.err" </dev/null
+check "--import of an XML the caller may read still works in setuid mode" grep -q "qltest-secret-name" "$SCRATCH/imp.out"
+# a FIFO with no writer: refused at once, not waited on
+mkfifo -m 666 "$SCRATCH/fifo.xml"
+as_nobody timeout 10 "$SUQL" --import --libvirt-xml "$SCRATCH/fifo.xml" -- "$QEMU_PATH" \
+	>/dev/null 2>"$SCRATCH/imp.err" </dev/null
+expect_eq "--import --libvirt-xml of a FIFO: exit 125 at once (not 124: waiting for a writer)" 125 $?
+check "... the FIFO is not a regular file" grep -q "not a regular file" "$SCRATCH/imp.err"
+
 expect_eq "the whole test changed nothing on the host: cgroup mounts, no $CS/qemu" "$STATE0" "$(host_state)"
 left=""
 for q in "${QS[@]}"; do pid_gone "$q" || left="$left $q"; done
