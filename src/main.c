@@ -669,7 +669,8 @@ int main(int argc, char **argv)
 		const char *step = NULL;
 		int r = privileges_is_setuid() ? privileges_become_caller(&step) : 0;
 		if (r < 0) {
-			print_error("dropping the set-user-ID privilege: %s: %s", step, strerror(-r));
+			print_error("dropping the set-user-ID privilege: %s: %s", step,
+				    strerror(-r));
 			return EXIT_LAUNCHER;
 		}
 		return cli.mode == MODE_IMPORT ? import_definition(&cli) : show_topology();
