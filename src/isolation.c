@@ -219,8 +219,9 @@ static pid_t lock_holder(int fd)
 	return 0;
 }
 
-/* flock has no timeout: try, and back off up to 50 ms between tries, for LOCK_WAIT_MS. */
-static int wait_for_lock(int fd, const char *dir, struct ql_error *err)
+/* flock has no timeout: try, and back off up to 50 ms between tries, for LOCK_WAIT_MS. `changed`:
+ * this run has host changes already (the error then does not say none was made). */
+static int wait_for_lock(int fd, const char *dir, bool changed, struct ql_error *err)
 {
 	int64_t deadline = deadline_ms(LOCK_WAIT_MS);
 	long delay_ms = 1;
@@ -237,8 +238,9 @@ static int wait_for_lock(int fd, const char *dir, struct ql_error *err)
 			return ql_error_set(
 			    err, ETIMEDOUT,
 			    "%s has held the lock on `%s` for over %d s (stopped or "
-			    "stuck?); no host change was made",
-			    who, dir, LOCK_WAIT_MS / 1000);
+			    "stuck?)%s",
+			    who, dir, LOCK_WAIT_MS / 1000,
+			    changed ? "" : "; no host change was made");
 		}
 		nanosleep(&(struct timespec){0, delay_ms * 1000000}, NULL);
 		delay_ms = delay_ms < 50 ? delay_ms * 2 : 50;
@@ -274,7 +276,7 @@ static int lock(struct isolation *iso, struct ql_error *err)
 	if (r < 0 || fd < 0)
 		return r;
 	shield_from_caller(iso);
-	r = wait_for_lock(fd, dir, err);
+	r = wait_for_lock(fd, dir, iso->applied || iso->prepared, err);
 	if (r < 0) {
 		unshield(iso);
 		return r;

@@ -772,6 +772,25 @@ static void building_tick(void *userdata)
 	ql_error_clear(&e);
 }
 
+/* Once qemu has ended: the pinning's host changes undone. When that fails (another launcher kept
+ * the lock, say), the guardian tries again as soon as this launcher has exited, which need not
+ * wait for the lock once more first; without a guardian the next start reclaims them. */
+static void release_pinning(struct vm_plan *p, struct guardian **guardian)
+{
+	if (!p->pinning)
+		return;
+	struct ql_error e = {0};
+	if (pinning_release(p->pinning, &e) < 0) {
+		ql_log(p->o->log, QL_LOG_WARNING, "undoing host changes: %s%s", e.msg,
+		       *guardian ? " (the guardian tries again now)" : "");
+		if (*guardian) {
+			pinning_hand_over(p->pinning);
+			guardian_hand_over(TAKE_PTR(*guardian));
+		}
+	}
+	ql_error_clear(&e);
+}
+
 /* From fork to a running (or deliberately paused) guest, unless st->ended says the run already
  * ended during start-up. On failure qemu is gone and nothing stays changed. */
 static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *ret,
@@ -838,8 +857,8 @@ out:
 		st->ended = true;
 		ret->end = VM_END_LAUNCHER;
 	}
-	if (st->ended && st->p->pinning)
-		pinning_release(st->p->pinning, NULL);
+	if (st->ended)
+		release_pinning(st->p, st->guardian);
 	return r;
 }
 
@@ -895,24 +914,10 @@ static int run(struct vm_plan *p, struct guardian **guardian, struct vm_outcome 
 	r = supervise_wait(&sp, &status, err);
 	if (r < 0) {
 		supervise_terminate(st.pid, qmp, NULL);
-		if (p->pinning)
-			pinning_release(p->pinning, NULL);
+		release_pinning(p, guardian);
 		return launcher_failure(r, ret, err);
 	}
-	if (p->pinning) {
-		struct ql_error e = {0};
-		if (pinning_release(p->pinning, &e) < 0) {
-			/* e.g. another launcher kept the lock: the guardian tries again now,
-			 * and this launcher need not wait for the lock again before it exits */
-			ql_log(o->log, QL_LOG_WARNING, "undoing host changes: %s%s", e.msg,
-			       *guardian ? " (the guardian tries again now)" : "");
-			if (*guardian) {
-				pinning_hand_over(p->pinning);
-				guardian_hand_over(TAKE_PTR(*guardian));
-			}
-		}
-		ql_error_clear(&e);
-	}
+	release_pinning(p, guardian);
 	*ret = (struct vm_outcome){.end = VM_END_QEMU, .wait_status = status};
 	return 0;
 }

@@ -3,9 +3,10 @@
 # and the launcher is tearing down its cpusets under the cross-launcher lock when it is SIGKILLed
 # (its guardian must give the host back), or SIGSTOPped and continued (it must finish the job);
 # and qemu already gone when a stopped launcher comes back; or another launcher keeps the lock
-# through the release (its guardian takes over). Each case ends with no set under the
-# delegated subtree, its task back in it, no stand-in, no guardian left, and the exit status
-# that tells what happened (qemu's own, or 137 for the killed launcher).
+# through the release, or from the prepare on, so that the start fails too (its guardian takes
+# over). Each case ends with no set under the delegated subtree, its task back in it, no
+# stand-in, no guardian left, and the exit status that tells what happened (qemu's own, or 137
+# for the killed launcher).
 # The window is hit deterministically: the launcher's stderr (-d traces every cgroup write) goes
 # through stderr-gate.py, which blocks it at its first message after "qemu closed its QMP
 # connection" — its first step of the release, inside the lock (checked through /proc/locks).
@@ -13,7 +14,7 @@
 # a loaded host ("deterministically": the gate has that long). The subtree is nested ($CS/$TD/m):
 # the lock held meanwhile is this test's own.
 . "$(dirname "$0")/lib.sh"
-NTESTS=47
+NTESTS=55
 plan $NTESTS
 
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
@@ -175,6 +176,25 @@ flock -u "$LOCKFD"
 exec {LOCKFD}<&-
 no_residue "lock held through the release, then freed"
 guardian_done "lock held through the release, then freed"
+
+# --- another launcher takes the lock once this one's host is prepared, and keeps it: the start
+# gives up after the 10 s bound, so does its unwind, and its guardian undoes the prepare once the
+# lock is free (before, the failed start dismissed it and the sets stayed until the next start) --
+fake_def stuck_start "pause@cpus" 4
+bg_case stuck_start
+check "lock taken after the prepare: the host is prepared" wait_until 10 test -d "$M/qemu/stuck_start"
+GUARD=$(pgrep -P "$L" | grep -vx "$(fake_pid)" | head -n1)
+exec {LOCKFD}<"$LOCKDIR"
+wait_until 5 flock -n "$LOCKFD"
+wait "$LPID"
+expect_eq "lock taken after the prepare: the start fails (125)" 125 "$?"
+check "... without claiming that no host change was made" bash -c "! grep -q 'no host change was made' '$LERR'"
+check "... warning that the guardian takes over" grep -q "undoing host changes: .*has held the lock.*(the guardian tries again now)" "$LERR"
+check "... the prepared sets are still there while the lock is held" test -d "$M/qemu/stuck_start"
+flock -u "$LOCKFD"
+exec {LOCKFD}<&-
+no_residue "lock taken after the prepare, then freed"
+guardian_done "lock taken after the prepare, then freed"
 
 # --- after all that, a VM on the same CPU starts with nothing to reclaim -----------------------
 unset FAKE_QEMU
