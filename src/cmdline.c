@@ -257,6 +257,26 @@ bool cmdline_names_threads(const struct definition *d)
 	return on;
 }
 
+bool cmdline_changes_user(const struct definition *d)
+{
+	for (size_t i = 0; i < d->n_options; i++) {
+		const struct qemu_option *o = &d->options[i];
+		if (qemu_option_is(o, "runas"))
+			return true;
+		if (!qemu_option_is(o, "run-with") || !o->has_value)
+			continue;
+		_cleanup_free_ char *v = cmdline_option_value(o);
+		if (!v)
+			return true; /* out of memory: the careful answer */
+		const char *p = v, *part;
+		size_t n;
+		while (next_part(&p, &part, &n))
+			if (n >= 5 && strncmp(part, "user=", 5) == 0)
+				return true;
+	}
+	return false;
+}
+
 static bool shell_safe(const char *w)
 {
 	if (!*w)

@@ -21,6 +21,10 @@ bool cmdline_has_option(const struct definition *d, const char *name);
  * or the JSON form `-object {"qom-type": "TYPE", "id": "ID"}`). */
 bool cmdline_creates_object(const struct definition *d, const char *type, const char *id);
 
+/* True if qemu switches to another user once it is set up (`-runas USER`, or `-run-with
+ * user=USER` of later versions): the kernel then drops its parent-death signal. */
+bool cmdline_changes_user(const struct definition *d);
+
 /* True if qemu will name its threads (`-name ...,debug-threads=on`): "CPU 3/TCG" for vCPU 3. */
 bool cmdline_names_threads(const struct definition *d);
 

@@ -384,8 +384,10 @@ static void start_guardian(struct start *st)
 		ql_error_clear(&e);
 		return;
 	}
+	/* a qemu that changes its user loses the parent-death signal that would take it along
+	 * with a killed launcher: the guardian ends it then */
 	if (!pinning_leaves_sets(st->p->pinning) && !journal_has_records(st->p->journal) &&
-	    !st->p->hk_vcpus)
+	    !st->p->hk_vcpus && !cmdline_changes_user(st->p->o->def))
 		return;
 	const int close_fds[] = {qmp_fd(st->qmp), st->sigfd, -1};
 	if (guardian_for(st->p, st->pid, close_fds, st->guardian, &e) < 0)

@@ -1,7 +1,7 @@
 # Launching without pinning: exit statuses, stdio, signals, environment, identity, limits, fds.
 # Drives the built binary against real qemu (TCG).
 . "$(dirname "$0")/lib.sh"
-plan 52
+plan 54
 
 # Waits until the launcher started by ql_start has a qemu child; sets L (launcher) and Q (qemu).
 wait_qemu() {
@@ -145,6 +145,19 @@ wait_qemu
 kill -KILL "$L"
 check "launcher SIGKILLed: qemu ends (PR_SET_PDEATHSIG)" wait_until 10 pid_gone "$Q"
 
+# ... also a qemu that switches to another user (-runas): the kernel drops its parent-death signal
+# then, and the launcher's guardian ends it instead
+{
+	printf 'launcher:\n  binary: %s\nqemu:\n- runas: nobody\n' "$QEMU"
+	guest_opts idle
+} | def runas
+ql_start runas -v
+wait_supervised
+register_pid "$Q" # ended at the test's exit should the guardian not do it
+check "-runas: qemu runs as nobody once set up" wait_until 10 grep -Eq "^Uid:\s+65534\s" "/proc/$Q/status"
+kill -KILL "$L"
+check "launcher SIGKILLed, qemu with -runas: qemu ends all the same (the guardian)" wait_until 10 pid_gone "$Q"
+
 # --- clear_env, user/group, rlimit ----------------------------------------------------------
 {
 	printf 'launcher:\n  binary: %s\n  clear_env: true\n  user: nobody\n  group: 65534\n' "$QEMU"
@@ -184,7 +197,7 @@ check "rlimit_memlock: the refusal is explained" grep -q "RLIMIT_MEMLOCK.*Operat
 # --- CLI modes ------------------------------------------------------------------------------
 check "--help exits 0 and shows usage" bash -c "'$QL' --help | grep -q '^Usage: qemu-launcher'"
 check "--version" bash -c "'$QL' --version | grep -q '^qemu-launcher [0-9]'"
-expect_eq "--list shows the definitions" "badbool exit11 failing ident idle noexec notfound notfound_path serial serialstdio" "$("$QL" --list | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "--list shows the definitions" "badbool exit11 failing ident idle noexec notfound notfound_path runas serial serialstdio" "$("$QL" --list | tr '\n' ' ' | sed 's/ $//')"
 check "--check accepts a valid definition" "$QL" --check idle
 "$QL" -n idle >"$SCRATCH/dry" 2>&1
 check "--dry-run prints the shell-quoted command line" grep -q "^$QEMU -machine pc,accel=tcg -nodefaults -display none" "$SCRATCH/dry"

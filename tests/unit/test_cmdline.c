@@ -244,17 +244,23 @@ static void test_creates_object(void **state)
 	definition_free(d);
 }
 
-/* Whether qemu names its threads (the launcher then places vCPUs by their names early). */
-static bool names_threads(const char *qemu_list)
+/* What `what` says of a definition with this `qemu:` list. */
+static bool holds(bool (*what)(const struct definition *), const char *qemu_list)
 {
 	char text[512];
 	snprintf(text, sizeof(text), "launcher:\n  binary: /bin/true\nqemu:\n%s", qemu_list);
 	struct ql_error err = {0};
 	struct definition *d = NULL;
 	assert_int_equal(definition_parse("t.yml", text, strlen(text), &d, &err), 0);
-	bool on = cmdline_names_threads(d);
+	bool on = what(d);
 	definition_free(d);
 	return on;
+}
+
+/* Whether qemu names its threads (the launcher then places vCPUs by their names early). */
+static bool names_threads(const char *qemu_list)
+{
+	return holds(cmdline_names_threads, qemu_list);
 }
 
 static void test_names_threads(void **state)
@@ -269,6 +275,18 @@ static void test_names_threads(void **state)
 	assert_false(names_threads("- name: [ vm, debug-threads: on ]\n- name: vm2\n"));
 }
 
+/* Whether qemu switches users after its start (a killed launcher's guardian must end it then). */
+static void test_changes_user(void **state)
+{
+	assert_true(holds(cmdline_changes_user, "- runas: nobody\n"));
+	assert_true(holds(cmdline_changes_user, "- run-with: [ user: nobody ]\n"));
+	assert_true(holds(cmdline_changes_user, "- run-with: 'async-teardown=on,user=qemu'\n"));
+	assert_false(holds(cmdline_changes_user, "- run-with: [ chroot: /var/empty ]\n"));
+	/* a comma doubled inside a value is part of it, not the start of a part */
+	assert_false(holds(cmdline_changes_user, "- run-with: 'chroot=/a,,user=b'\n"));
+	assert_false(holds(cmdline_changes_user, "- m: 1G\n- name: runas\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +294,7 @@ int main(void)
 	    cmocka_unit_test(test_build_from_definition), cmocka_unit_test(test_build_empty),
 	    cmocka_unit_test(test_shell_quote),		  cmocka_unit_test(test_shell_roundtrip),
 	    cmocka_unit_test(test_creates_object),	  cmocka_unit_test(test_names_threads),
+	    cmocka_unit_test(test_changes_user),
 	};
 	return cmocka_run_group_tests_name("cmdline", tests, NULL, NULL);
 }
