@@ -98,6 +98,26 @@ static bool plain_env_name(const char *v)
 			 "0123456789._+-@") == n;
 }
 
+/* A TZ that loads no file of the caller's: a POSIX rule or a zone under the system's zoneinfo
+ * ("Europe/Berlin"), never an absolute path or one with `..`. */
+static bool tz_in_zoneinfo(const char *v)
+{
+	const char *z = v[0] == ':' ? v + 1 : v;
+	size_t n = strlen(z);
+	return n > 0 && n <= 64 && z[0] != '/' && !strstr(z, "..") &&
+	       strspn(z, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			 "0123456789._+-/,<>") == n;
+}
+
+/* Whether glibc would load a file the value names: a locale given as a path, a zone outside
+ * zoneinfo. Only LANG, LC_ALL and TZ of the kept variables are read that way. */
+static bool names_a_file(const char *name, const char *v)
+{
+	if (strcmp(name, "TZ") == 0)
+		return !tz_in_zoneinfo(v);
+	return (strcmp(name, "LANG") == 0 || strcmp(name, "LC_ALL") == 0) && !plain_env_name(v);
+}
+
 static int setuid_env(const struct definition *d, const struct identity *id, char ***env, size_t *n)
 {
 	uid_t uid = id && id->change ? id->uid : getuid();
@@ -115,12 +135,15 @@ static int setuid_env(const struct definition *d, const struct identity *id, cha
 	if (d->clear_env)
 		return r;
 	bool caller = identity_is_caller(id);
+	/* the caller's own session, but a qemu holding a group the caller lacks loads no locale
+	 * or zone data of theirs */
+	bool gains = caller && identity_gains_groups(id);
 	const char *const *keep = caller ? setuid_env_caller : setuid_env_other;
 	size_t n_keep = caller ? ELEMENTSOF(setuid_env_caller) : ELEMENTSOF(setuid_env_other);
 	for (size_t i = 0; r == 0 && i < n_keep; i++) {
 		const char *v = getenv(keep[i]);
 		char *s = NULL;
-		if (!v || (!caller && !plain_env_name(v)))
+		if (!v || (!caller && !plain_env_name(v)) || (gains && names_a_file(keep[i], v)))
 			continue;
 		if (asprintf(&s, "%s=%s", keep[i], v) >= 0)
 			r = strv_push(env, n, s);
@@ -158,12 +181,20 @@ int launch_session_init(const struct definition *d, bool setuid, const struct id
 {
 	struct launch_session s = {.umask = -1};
 	bool other = setuid && !identity_is_caller(id);
+	/* the caller's uid with a group they lack: files qemu makes and the relative paths it
+	 * opens would otherwise be shaped by the caller for that group */
+	bool gains = setuid && !other && identity_gains_groups(id);
 	if (d->has_umask)
 		s.umask = (int)d->umask;
-	else if (other)
+	else if (other || gains)
 		s.umask = 022;
 	if (d->working_directory) {
 		s.workdir = strdup(d->working_directory);
+		if (!s.workdir)
+			return ql_error_set(err, ENOMEM, "out of memory");
+	} else if (gains) {
+		/* not the caller's home either: the caller fills it */
+		s.workdir = strdup("/");
 		if (!s.workdir)
 			return ql_error_set(err, ENOMEM, "out of memory");
 	} else if (other) {

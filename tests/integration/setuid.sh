@@ -7,7 +7,7 @@
 # /usr/local/etc/qemu-launcher (creating it if absent and removing it afterwards; if it exists,
 # only files named qltest-su-* are added and removed). Runs are serialised by a lock file.
 . "$(dirname "$0")/lib.sh"
-NTESTS=87
+NTESTS=95
 plan $NTESTS
 
 [ "$(id -u)" = 0 ] || skip_all "needs root to install a setuid-root copy"
@@ -219,7 +219,7 @@ su_start() {
 	(umask 000 && cd "$CALLER_CWD" && exec env \
 		QL_CALLER_SECRET=leaked TERM=xterm-test HOME=/root USER=root PATH=/tmp/evil:/usr/bin:/bin \
 		DISPLAY=:99 XAUTHORITY=/tmp/caller-xauth XDG_RUNTIME_DIR=/run/user/65534 \
-		PULSE_SERVER=unix:/tmp/caller-pulse LC_ALL=/tmp/caller-locale LANG=C.UTF-8 TZ=/tmp/caller-tz \
+		PULSE_SERVER=unix:/tmp/caller-pulse LC_ALL=/tmp/caller-locale LANG=C.UTF-8 TZ="${SU_TZ:-/tmp/caller-tz}" \
 		timeout -s KILL 60 setpriv "$@" env -u QEMU_LAUNCHER_CONFIG_DIR "$SUQL" -v "$name" \
 		>/dev/null 2>"$LERR" </dev/null) &
 	LPID=$!
@@ -325,9 +325,35 @@ expect_eq "group: 100 alone: qemu keeps the caller's uid" "65534 65534 65534 655
 	"$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$Q/status")"
 expect_eq "group: 100 alone: Gid 100 in all four fields" "100 100 100 100" \
 	"$(awk '/^Gid:/ {print $2, $3, $4, $5}' "/proc/$Q/status")"
+# A group the caller lacks is a privilege of qemu's own: the caller's display session still
+# reaches it (qemu runs as the caller), but no locale or zone file, umask or directory of theirs.
+env=$(tr '\0' '\n' <"/proc/$Q/environ")
+check "group: 100 the caller lacks: the caller's display session is kept (DISPLAY, XAUTHORITY)" \
+	bash -c "grep -qx 'DISPLAY=:99' <<<'$env' && grep -qx 'XAUTHORITY=/tmp/caller-xauth' <<<'$env'"
+expect_eq "group: 100 the caller lacks: no locale or zone file of the caller's (LC_ALL, TZ paths)" "" \
+	"$(grep -E '^(LC_ALL|TZ)=' <<<"$env")"
+check "group: 100 the caller lacks: a plain LANG is kept" grep -qx 'LANG=C.UTF-8' <<<"$env"
+expect_eq "group: 100 the caller lacks: umask 022 and working directory /, not the caller's" \
+	"0022 /" "$(awk '/^Umask:/ {print $2}' "/proc/$Q/status") $(readlink "/proc/$Q/cwd")"
 kill -TERM "$L"
 wait "$LPID"
 expect_eq "group: 100: stopped with status 0" 0 $?
+
+SU_TZ=Europe/Berlin su_start asgroup --reuid=nobody --regid=nogroup --clear-groups
+check "group: 100 the caller lacks: a zone under zoneinfo is kept (TZ=Europe/Berlin)" \
+	grep -qx 'TZ=Europe/Berlin' <(tr '\0' '\n' <"/proc/$Q/environ")
+kill -TERM "$L"
+wait "$LPID"
+
+su_start asgroup --reuid=nobody --regid=nogroup --groups=100
+env=$(tr '\0' '\n' <"/proc/$Q/environ")
+check "group: 100 the caller has: the caller's session as it is (LC_ALL, TZ paths kept)" \
+	bash -c "grep -qx 'LC_ALL=/tmp/caller-locale' <<<'$env' && grep -qx 'TZ=/tmp/caller-tz' <<<'$env'"
+expect_eq "group: 100 the caller has: the caller's umask and working directory" \
+	"0000 $CALLER_CWD" "$(awk '/^Umask:/ {print $2}' "/proc/$Q/status") $(readlink "/proc/$Q/cwd")"
+kill -TERM "$L"
+wait "$LPID"
+expect_eq "group: 100 the caller has: stopped with status 0" 0 $?
 
 # A caller who never reads stderr (here a pipe already full) must not stall a setuid launcher:
 # it may hold the host-wide cpuset lock when it logs. Its messages wait, written once the run is
