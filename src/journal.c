@@ -35,6 +35,7 @@ struct journal {
 	const struct ql_logger *log;
 	char **own; /* our record file names, oldest first */
 	size_t n_own;
+	int keep_fd; /* journal_keep_for_guardian's flock, or -1 */
 };
 
 struct buf {
@@ -105,6 +106,42 @@ static bool owner_alive(pid_t pid, unsigned long long start)
 	char state = 0;
 	return pid > 0 && start != 0 && proc_start_state(pid, &state) == start && state != 'Z' &&
 	       state != 'X';
+}
+
+/* DIR/.keep.PID.START: flocked (shared) by a launcher whose guardian may outlive it, and through
+ * the guardian's copy of the descriptor for as long as the guardian waits for qemu to end. While
+ * it is held the launcher's records are not given back by others, though the launcher is gone:
+ * its qemu may still use the pages and devices. The dot keeps it out of load_records. */
+static char *keeper_path(const char *dir, pid_t pid, unsigned long long start)
+{
+	char *s = NULL;
+	if (asprintf(&s, "%s/.keep.%d.%llu", dir, (int)pid, start) < 0)
+		return NULL;
+	return s;
+}
+
+/* Whether the launcher pid/start has a keeper holding its records. `reap`: an unheld one is
+ * removed (callers hold the journal's lock, under which keepers are made). */
+static bool kept(const char *dir, pid_t pid, unsigned long long start, bool reap)
+{
+	_cleanup_free_ char *path = keeper_path(dir, pid, start);
+	if (!path)
+		return true; /* out of memory: leave the records be */
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		if (reap)
+			unlink(path);
+		return false;
+	}
+	return errno == EWOULDBLOCK;
+}
+
+/* The records of a launcher alive, or gone but kept by its guardian, are not given back. */
+static bool records_held(const char *dir, pid_t pid, unsigned long long start, bool reap)
+{
+	return owner_alive(pid, start) || kept(dir, pid, start, reap);
 }
 
 /* "task:PID:START": a thread's CPU affinity, the one value here that is not a file (kernel
@@ -296,6 +333,7 @@ int journal_open(const char *dir, const char *owner, const struct ql_logger *log
 	j->pid = getpid();
 	j->start = proc_start_time(j->pid);
 	j->log = log;
+	j->keep_fd = -1;
 	*ret = TAKE_PTR(j);
 	return 0;
 }
@@ -304,6 +342,14 @@ void journal_free(struct journal *j)
 {
 	if (!j)
 		return;
+	if (j->keep_fd >= 0) {
+		/* with records left, a guardian's copy may still hold it: the next start reaps it
+		 */
+		_cleanup_free_ char *path = j->n_own ? NULL : keeper_path(j->dir, j->pid, j->start);
+		if (path)
+			unlink(path);
+		close(j->keep_fd);
+	}
 	for (size_t i = 0; i < j->n_own; i++)
 		free(j->own[i]);
 	free(j->own);
@@ -347,6 +393,27 @@ static const char *const kind_names[] = {
 static const char *kind_name(enum journal_kind k)
 {
 	return kind_names[k];
+}
+
+int journal_keep_for_guardian(struct journal *j, struct ql_error *err)
+{
+	if (!j || j->keep_fd >= 0)
+		return 0;
+	_cleanup_free_ char *path = keeper_path(j->dir, j->pid, j->start);
+	if (!path)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	/* under the lock: a recover reaps unheld keepers, and must not take this one first */
+	_cleanup_close_ int lock = -1;
+	int r = lock_dir(j, &lock, err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return ql_error_set_errno(err, errno, "open `%s`", path);
+	if (flock(fd, LOCK_SH) < 0)
+		return ql_error_set_errno(err, errno, "lock `%s`", path);
+	j->keep_fd = TAKE_FD(fd);
+	return 0;
 }
 
 static bool kind_parse(const char *s, enum journal_kind *ret)
@@ -927,7 +994,8 @@ int journal_bindings(struct journal *j, struct journal_binding **ret, size_t *re
 	size_t n = 0;
 	for (size_t i = 0; i < rs.n && r == 0; i++) {
 		const struct record *rec = &rs.v[i];
-		if (rec->kind != JOURNAL_BIND || !owner_alive(rec->pid, rec->start) ||
+		if (rec->kind != JOURNAL_BIND ||
+		    !records_held(j->dir, rec->pid, rec->start, true) ||
 		    (rec->pid == j->pid && rec->start == j->start))
 			continue;
 		struct journal_binding *nv = realloc(v, (n + 1) * sizeof(*v));
@@ -990,8 +1058,8 @@ int journal_recover(struct journal *j, unsigned *ret_n, struct ql_error *err)
 	/* newest first, so a dead launcher's settings unwind in reverse order */
 	for (size_t i = rs.n; i-- > 0;) {
 		struct record *rec = &rs.v[i];
-		if (owner_alive(rec->pid, rec->start) ||
-		    (rec->pid == j->pid && rec->start == j->start))
+		if ((rec->pid == j->pid && rec->start == j->start) ||
+		    records_held(j->dir, rec->pid, rec->start, true))
 			continue;
 		struct ql_error e = {0};
 		int r1 = undo_record(j, &rs, rec, &e);

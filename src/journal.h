@@ -75,6 +75,11 @@ int journal_bindings(struct journal *j, struct journal_binding **ret, size_t *re
 		     struct ql_error *err);
 void journal_bindings_free(struct journal_binding *v, size_t n);
 
+/* Before a guardian is started: while it (or this launcher) lives, this launcher's records are
+ * not given back by other launchers' journal_recover, even once this launcher is gone: its
+ * guardian gives them back after qemu has ended. */
+int journal_keep_for_guardian(struct journal *j, struct ql_error *err);
+
 /* True when this journal holds records (the run changed something). */
 bool journal_has_records(const struct journal *j);
 

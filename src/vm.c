@@ -359,13 +359,32 @@ static int undo_argv(const struct vm_plan *p, char ***ret, struct ql_error *err)
 	return reclaim_argv(&w, ret, err);
 }
 
+/* The run records host values in the journal (hugepages, housekeeping, VFIO drivers). */
+static bool changes_host_values(const struct vm_plan *p)
+{
+	const struct definition *d = p->o->def;
+	return d->hugepages == QL_HUGEPAGES_RESERVE || d->housekeeping.on ||
+	       vfio_plan_changes_host(p->vfio);
+}
+
 /* guardian_start with the plan's undo. */
 static int guardian_for(const struct vm_plan *p, pid_t qemu_pid, const int *close_fds,
 			struct guardian **ret, struct ql_error *err)
 {
 	_cleanup_strv_free_ char **argv = NULL;
 	int r = undo_argv(p, &argv, err);
-	return r < 0 ? r : guardian_start(qemu_pid, argv, close_fds, ret, err);
+	if (r < 0)
+		return r;
+	/* without it, another start would give the journal's values back as soon as this
+	 * launcher is killed: while its qemu may still use them */
+	struct ql_error e = {0};
+	if (changes_host_values(p) && journal_keep_for_guardian(p->journal, &e) < 0)
+		ql_log(p->o->log, QL_LOG_WARNING,
+		       "journal: %s (another start could give back this VM's host values while "
+		       "qemu outlives a killed launcher)",
+		       e.msg);
+	ql_error_clear(&e);
+	return guardian_start(qemu_pid, argv, close_fds, ret, err);
 }
 
 /* Before anything is pinned: a launcher SIGKILLed from here on must not leave the host's tasks
@@ -963,8 +982,7 @@ static int host_values_before(struct vm_plan *p, struct guardian **guardian, str
 {
 	const struct vm_options *o = p->o;
 	/* they need the journal: without it nothing would give their values back */
-	bool reserve = o->def->hugepages == QL_HUGEPAGES_RESERVE || o->def->housekeeping.on ||
-		       vfio_plan_changes_host(p->vfio);
+	bool reserve = changes_host_values(p);
 	struct ql_error e = {0};
 	struct stat jst;
 	/* another user's journal (root's, for an unprivileged launcher) is not ours to replay */

@@ -5,7 +5,7 @@
 # the guest starts and gives every value back byte for byte on SIGTERM and, through the guardian,
 # when the launcher is SIGKILLed.
 . "$(dirname "$0")/lib.sh"
-NTESTS=14
+NTESTS=18
 plan $NTESTS
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (the journal of host values)"
@@ -79,6 +79,29 @@ snap >"$SCRATCH/after-kill"
 check "SIGKILLed launcher: its guardian gives every value back, byte for byte" \
 	cmp -s "$SCRATCH/before" "$SCRATCH/after-kill" || diag "$(diff "$SCRATCH/before" "$SCRATCH/after-kill")"
 expect_eq "the journal holds no record afterwards" "" "$(ls "$SCRATCH/journal")"
+
+# A killed launcher's values stay while its qemu lives: another VM's start does not give them
+# back under it (qemu may still use them), its guardian does once qemu has ended. qemu is
+# stopped here, as by a slow teardown, so the guardian's grace runs its full 2 s first.
+{
+	printf 'launcher:\n  binary: %s\nqemu:\n' "$QEMU"
+	guest_opts exit
+} | def other
+ql_start hk -v
+wait_until 30 started
+L=$(launcher_of "$LPID")
+Q=$(child_of "$L")
+kill -STOP "$Q"
+kill -KILL "$L"
+timeout 30 "$QL" -v other >/dev/null 2>"$SCRATCH/other.err"
+check "another start meanwhile leaves the killed launcher's values alone" \
+	bash -c "! grep -q \"gave back hk's change\" '$SCRATCH/other.err'" || diag "$(cat "$SCRATCH/other.err")"
+wait_until 20 si_back
+check "its guardian ends the stopped qemu" wait_until 10 pid_gone "$Q"
+snap >"$SCRATCH/after-kill2"
+check "... and gives every value back, byte for byte" \
+	cmp -s "$SCRATCH/before" "$SCRATCH/after-kill2" || diag "$(diff "$SCRATCH/before" "$SCRATCH/after-kill2")"
+expect_eq "the journal holds nothing afterwards, no keeper either" "" "$(ls -A "$SCRATCH/journal" | grep -v '\.lock$')"
 
 # The explicit RT values: a fair server file the kernel lacks is an error in --check (125, naming
 # it), never a silent skip; with the files there, --dry-run lists both writes.
