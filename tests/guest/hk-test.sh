@@ -234,7 +234,7 @@ check "every kernel thread has its CPUs back" kt_same $T/kt-before || { dump_err
 
 # --- 4. SIGKILL of the launcher: its guardian gives everything back -----------------------------
 ql hk
-check "VM hk started again" started hk || tail -n 25 $T/hk.err | while read -r l; do diag "$l"; done
+check "VM hk started again" started hk || dump_err hk
 eq "housekeeping applied again" "0f 10" "$(cat $WQ) $(cat $SI)"
 kill -KILL $LP
 wait $LP 2>/dev/null
