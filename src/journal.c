@@ -227,8 +227,12 @@ static int owner_write(const struct journal *j, const char *path, const char *da
 	if (sscanf(data, "%u:%u:%o%n", &uid, &gid, &mode, &n) != 3 || data[n] || mode > 07777)
 		return ql_error_set(err, EINVAL, "`%s` is not UID:GID:MODE", data);
 	struct stat st;
-	if (lstat(file, &st) < 0 && errno == ENOENT)
-		return 0; /* the node is gone (its group was released): nothing to give back */
+	if (lstat(file, &st) < 0) {
+		if (errno == ENOENT)
+			return 0; /* the node is gone (its group was released): nothing to give back
+				   */
+		return ql_error_set_errno(err, errno, "`%s`", file);
+	}
 	if (S_ISLNK(st.st_mode))
 		return ql_error_set(err, ELOOP, "`%s` is a symbolic link", file);
 	ql_log(j->log, QL_LOG_DEBUG, "chown %s: %u:%u, chmod %04o", file, uid, gid, mode);
@@ -765,28 +769,69 @@ static int undo_bind(const struct journal *j, const struct record *r, struct ql_
 
 /* Gives one record's change back: the last record for its file writes the shared original;
  * earlier ones leave a setting to the launchers still using it, or subtract their own delta. */
+/* Whether a file's bytes are this value, but for the newline the kernel adds when read. */
+static bool same_value(const struct buf *file, const struct buf *value)
+{
+	size_t a = file->len, b = value->len;
+	while (a && file->data[a - 1] == '\n')
+		a--;
+	while (b && value->data[b - 1] == '\n')
+		b--;
+	return a == b && memcmp(file->data, value->data, a) == 0;
+}
+
+/* A counter gives back exactly its own delta, whatever else changed it meanwhile: another
+ * program, or another record counting the same pages through another file (a node's pool is also
+ * the host's). With nothing else changed that is the original number: its bytes are written. */
+static int undo_add(const struct journal *j, const struct records *rs, const struct record *r,
+		    struct ql_error *err)
+{
+	if (r->delta == 0)
+		return 0;
+	struct buf cur = {0};
+	long now = 0, orig = 0;
+	int ret = read_value(r->path, &cur, err);
+	if (ret == 0)
+		ret = parse_long(&cur, r->path, &now, err);
+	free(cur.data);
+	if (ret < 0)
+		return ret;
+	long back = now - r->delta < 0 ? 0 : now - r->delta;
+	if (!other_for_path(rs, r->path, r->name) &&
+	    parse_long(&r->orig, r->path, &orig, NULL) == 0 && orig == back)
+		return write_value(j, r->path, r->orig.data, r->orig.len, err);
+	char num[32];
+	int n = snprintf(num, sizeof(num), "%ld", back);
+	return write_value(j, r->path, num, (size_t)n, err);
+}
+
+/* A setting: the last record out writes the original back. Before that, a value this record
+ * wrote and that is still in the file gives way to another launcher's that still runs: a VM
+ * that left must not impose its setting on those that stay (its rt_runtime_us over theirs, its
+ * CPUs kept out of the housekeeping masks). A value someone wrote since is left alone. */
+static int undo_set(const struct journal *j, const struct records *rs, const struct record *r,
+		    struct ql_error *err)
+{
+	const struct record *other = other_for_path(rs, r->path, r->name);
+	if (!other)
+		return write_value(j, r->path, r->orig.data, r->orig.len, err);
+	if (same_value(&other->new_value, &r->new_value))
+		return 0;
+	struct buf cur = {0};
+	int ret = read_value(r->path, &cur, err);
+	bool ours = ret == 0 && same_value(&cur, &r->new_value);
+	free(cur.data);
+	if (ret < 0 || !ours)
+		return ret;
+	return write_value(j, r->path, other->new_value.data, other->new_value.len, err);
+}
+
 static int undo_record(const struct journal *j, const struct records *rs, const struct record *r,
 		       struct ql_error *err)
 {
-	const struct record *other =
-	    r->kind == JOURNAL_BIND ? NULL : other_for_path(rs, r->path, r->name);
-	int ret = 0;
-	if (r->kind == JOURNAL_BIND) {
-		ret = undo_bind(j, r, err);
-	} else if (!other) {
-		ret = write_value(j, r->path, r->orig.data, r->orig.len, err);
-	} else if (r->kind == JOURNAL_ADD && r->delta != 0) {
-		struct buf cur = {0};
-		long now = 0;
-		ret = read_value(r->path, &cur, err);
-		if (ret == 0)
-			ret = parse_long(&cur, r->path, &now, err);
-		free(cur.data);
-		char num[32];
-		int n = snprintf(num, sizeof(num), "%ld", now - r->delta < 0 ? 0 : now - r->delta);
-		if (ret == 0)
-			ret = write_value(j, r->path, num, (size_t)n, err);
-	}
+	int ret = r->kind == JOURNAL_BIND  ? undo_bind(j, r, err)
+		  : r->kind == JOURNAL_ADD ? undo_add(j, rs, r, err)
+					   : undo_set(j, rs, r, err);
 	if (ret < 0) {
 		ql_error_prefix(err, "giving back %s's change: ", r->owner);
 		return ret;

@@ -22,9 +22,10 @@ struct journal;
 
 /* How a record is undone.
  *  JOURNAL_SET: a setting. Launchers changing the same file share one original (the value before
- *               the first of them); only the last record out writes it back.
- *  JOURNAL_ADD: a counter (nr_hugepages): each record gives back exactly its own delta; the last
- *               record out writes the shared original back byte for byte.
+ *               the first of them); only the last record out writes it back. Before that, a
+ *               leaving record's value still in the file gives way to a remaining one's.
+ *  JOURNAL_ADD: a counter (nr_hugepages): each record gives back exactly its own delta, whatever
+ *               else changed the count; back at the original number, its bytes are written.
  *  JOURNAL_BIND: a device (path: its directory on its bus, .../bus/pci/devices/ADDR) moved to
  *               another driver with driver_override: undone by unbinding it from that driver,
  *               writing driver_override back byte for byte and binding the original driver

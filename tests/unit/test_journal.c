@@ -1,6 +1,6 @@
 /* Unit tests of the write-ahead journal on plain files in a temporary directory: byte-exact undo,
- * shared originals (last one out restores), counters giving back their own delta, and a dead
- * launcher's records undone by the next start. */
+ * shared originals (last one out restores, the running one's value before that), counters giving
+ * back exactly their own delta, and a dead launcher's records undone by the next start. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -153,6 +153,50 @@ static void test_counter_gives_back_own_delta(void **state)
 	assert_int_equal(journal_undo_own(b, &err), 0);
 	get(f->knob, buf, sizeof(buf));
 	assert_string_equal(buf, "3\n");
+}
+
+/* Someone else changed the counter meanwhile (another program; or the same pages counted in a
+ * node's file): the last record out still takes away only its own delta. */
+static void test_counter_last_out_takes_only_its_delta(void **state)
+{
+	struct fixture *f = *state;
+	put(f->knob, "3\n", 2);
+	_cleanup_journal_ struct journal *a = open_ok(f, "a");
+	struct ql_error err = {0};
+	long got = -1;
+	char buf[64];
+	assert_int_equal(journal_add(a, f->knob, 5, &got, &err), 0);
+	put(f->knob, "20\n", 3); /* another program reserved 12 more */
+	assert_int_equal(journal_undo_own(a, &err), 0);
+	get(f->knob, buf, sizeof(buf));
+	assert_string_equal(buf, "15");
+	assert_int_equal(count_records(f->dir), 0);
+}
+
+/* The VM that leaves first had its value in the file: the one still running gets its own back;
+ * a value someone else wrote since stays. */
+static void test_shared_setting_goes_back_to_the_running_one(void **state)
+{
+	struct fixture *f = *state;
+	put(f->knob, "orig\n", 5);
+	_cleanup_journal_ struct journal *a = open_ok(f, "a");
+	_cleanup_journal_ struct journal *b = open_ok(f, "b");
+	struct ql_error err = {0};
+	char buf[64];
+	assert_int_equal(journal_set(a, f->knob, "A", &err), 0);
+	assert_int_equal(journal_set(b, f->knob, "B", &err), 0);
+	put(f->knob, "B\n", 2); /* read back as the kernel shows it */
+	assert_int_equal(journal_undo_own(b, &err), 0);
+	get(f->knob, buf, sizeof(buf));
+	assert_string_equal(buf, "A");
+	assert_int_equal(journal_set(b, f->knob, "B", &err), 0);
+	put(f->knob, "X", 1);
+	assert_int_equal(journal_undo_own(b, &err), 0);
+	get(f->knob, buf, sizeof(buf));
+	assert_string_equal(buf, "X");
+	assert_int_equal(journal_undo_own(a, &err), 0);
+	get(f->knob, buf, sizeof(buf));
+	assert_string_equal(buf, "orig\n");
 }
 
 static void test_dead_owner_recovered(void **state)
@@ -413,6 +457,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_set_undo_byte_exact, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_shared_setting_last_out_restores, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counter_gives_back_own_delta, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_counter_last_out_takes_only_its_delta, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_shared_setting_goes_back_to_the_running_one, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_dead_owner_recovered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_task_affinity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unsafe_directory_refused, setup, teardown),
