@@ -140,21 +140,27 @@ static char *kv_value(const char *v, const char *key)
 	return found;
 }
 
+/* qemu's device types that pass a host device through VFIO. */
+static bool is_vfio_device(const char *driver)
+{
+	return driver && (streq(driver, VFIO_DRIVER) || streq(driver, "vfio-pci-nohotplug"));
+}
+
 /* The driver, host= and sysfsdev= of one -device value (any form). */
 static int device_fields(const char *v, char **driver, char **host, char **sysfsdev)
 {
 	if (v[0] == '{') {
 		int r = json_member(v, "driver", driver);
-		if (r >= 0 && *driver && streq(*driver, VFIO_DRIVER))
+		if (r >= 0 && is_vfio_device(*driver))
 			r = json_member(v, "host", host);
-		if (r >= 0 && *driver && streq(*driver, VFIO_DRIVER))
+		if (r >= 0 && is_vfio_device(*driver))
 			r = json_member(v, "sysfsdev", sysfsdev);
 		return r < 0 ? r : 0;
 	}
 	*driver = kv_value(v, NULL);
 	if (!*driver)
 		*driver = kv_value(v, "driver");
-	if (*driver && streq(*driver, VFIO_DRIVER)) {
+	if (is_vfio_device(*driver)) {
 		*host = kv_value(v, "host");
 		*sysfsdev = kv_value(v, "sysfsdev");
 	}
@@ -164,8 +170,7 @@ static int device_fields(const char *v, char **driver, char **host, char **sysfs
 bool vfio_is_device_value(const char *value)
 {
 	_cleanup_free_ char *driver = NULL, *host = NULL, *sysfsdev = NULL;
-	return device_fields(value, &driver, &host, &sysfsdev) == 0 && driver &&
-	       streq(driver, VFIO_DRIVER);
+	return device_fields(value, &driver, &host, &sysfsdev) == 0 && is_vfio_device(driver);
 }
 
 /* A piece of a value that may make it vfio-pci's: it names the driver, or starts a JSON form
@@ -214,10 +219,11 @@ int vfio_devices_parse(const struct definition *d, struct vfio_device **ret, siz
 		int r = device_fields(val, &driver, &host, &sysfsdev);
 		if (r == -ENOMEM)
 			return ql_error_set(err, ENOMEM, "out of memory");
-		if (r < 0 || !driver || !streq(driver, VFIO_DRIVER))
+		if (r < 0 || !is_vfio_device(driver))
 			continue; /* not ours: qemu reports a malformed -device */
+		/* the device qemu opens: sysfsdev= when both are given (its vfio_realize) */
 		const char *addr_text = host;
-		if (!addr_text && sysfsdev) {
+		if (sysfsdev) {
 			const char *slash = strrchr(sysfsdev, '/');
 			addr_text = slash ? slash + 1 : sysfsdev;
 		}

@@ -227,8 +227,8 @@ static const struct vfio_member *member(const struct vfio_plan *p, const char *a
 	return NULL;
 }
 
-/* The option forms: structured, driver= key, JSON (extra members and nesting ignored), and a
- * -device that is not vfio-pci. */
+/* The option forms: structured, driver= key, JSON (extra members and nesting ignored), host=
+ * and sysfsdev= together, vfio-pci-nohotplug, and a -device that is not vfio-pci. */
 static void test_device_forms(void **state)
 {
 	struct ql_error err = {0};
@@ -239,7 +239,11 @@ static void test_device_forms(void **state)
 	    "- device: \"driver=vfio-pci,sysfsdev=/sys/bus/pci/devices/0000:03:00.0\"\n"
 	    "- device: '{\"driver\": \"virtio-net-pci\", \"host\": \"0000:09:00.0\"}'\n"
 	    "- device: '{\"driver\": \"vfio-pci\", \"x-opts\": {\"host\": \"bad\"}, \"host\": "
-	    "\"02:00.0\"}'\n";
+	    "\"02:00.0\"}'\n"
+	    /* both: qemu opens sysfsdev='s device */
+	    "- device: [vfio-pci, host: \"0000:0b:00.0\", sysfsdev: "
+	    "/sys/bus/pci/devices/0000:0a:00.0]\n"
+	    "- device: [vfio-pci-nohotplug, host: \"0000:0c:00.0\"]\n";
 	char text[1024];
 	snprintf(text, sizeof(text), "launcher:\n  binary: /bin/true\nqemu:\n%s", defs);
 	struct definition *d = NULL;
@@ -247,11 +251,13 @@ static void test_device_forms(void **state)
 	struct vfio_device *v = NULL;
 	size_t n = 0;
 	assert_int_equal(vfio_devices_parse(d, &v, &n, &err), 0);
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 6);
 	assert_string_equal(v[0].addr, "0000:01:00.0");
 	assert_string_equal(v[1].addr, "0000:01:00.1");
 	assert_string_equal(v[2].addr, "0000:03:00.0");
 	assert_string_equal(v[3].addr, "0000:02:00.0");
+	assert_string_equal(v[4].addr, "0000:0a:00.0");
+	assert_string_equal(v[5].addr, "0000:0c:00.0");
 	assert_int_equal(v[1].mark.line, 5);
 	free(v);
 	definition_free(d);
