@@ -420,8 +420,18 @@ int hugepages_plan_compute(const char *sysroot, const struct mem_backend *b, siz
 		if (r == 0 && h->node < 0)
 			r = read_long(dir, "resv_hugepages", &resv, err);
 		h->free = h->free > resv ? h->free - resv : 0;
-		h->missing = h->needed > h->free ? h->needed - h->free : 0;
 	}
+	/* A node's free pages are also the host's: those the VM takes on a node are not free for
+	 * its backends that may use any node. */
+	for (size_t k = 0; k < p.n && r == 0; k++)
+		for (size_t g = 0; g < p.n && p.v[k].node < 0; g++)
+			if (p.v[g].node >= 0 && p.v[g].page_kb == p.v[k].page_kb) {
+				long taken =
+				    p.v[g].needed < p.v[g].free ? p.v[g].needed : p.v[g].free;
+				p.v[k].free = p.v[k].free > taken ? p.v[k].free - taken : 0;
+			}
+	for (size_t k = 0; k < p.n && r == 0; k++)
+		p.v[k].missing = p.v[k].needed > p.v[k].free ? p.v[k].needed - p.v[k].free : 0;
 	if (r < 0) {
 		hugepages_plan_done(&p);
 		return r;

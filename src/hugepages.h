@@ -55,7 +55,8 @@ struct hugepage_need {
 	int node;
 	long needed;	    /* pages the VM's backends take from this pool */
 	long nr;	    /* the pool's nr_hugepages now */
-	long free;	    /* of which free and not promised to another mapping */
+	long free;	    /* of which free, not promised to another mapping, and (any node)
+			     * not taken by the VM's node-bound backends */
 	long missing;	    /* needed - free, at least 0 */
 	char *nr_path;	    /* the nr_hugepages file to raise */
 	char *compact_path; /* written 1 before raising: the node's compact, or compact_memory */

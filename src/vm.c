@@ -139,13 +139,19 @@ static unsigned long default_hugepage_kb(const struct definition *d)
 }
 
 /* Which guest RAM is on hugepages and how the host's pools stand (reads only). */
+/* The pools' state against the backends' needs, (re)read. */
+static int hugepages_count(struct vm_plan *p, struct ql_error *err)
+{
+	hugepages_plan_done(&p->huge);
+	return hugepages_plan_compute(p->o->paths->sysfs_root, p->mem, p->n_mem, &p->huge, err);
+}
+
 static int hugepages_prepare(struct vm_plan *p, struct ql_error *err)
 {
-	const char *root = p->o->paths->sysfs_root;
 	int r = mem_backends_parse(p->o->def, hugepages_hugetlbfs_page_kb,
 				   default_hugepage_kb(p->o->def), &p->mem, &p->n_mem, err);
 	if (r == 0 && p->n_mem)
-		r = hugepages_plan_compute(root, p->mem, p->n_mem, &p->huge, err);
+		r = hugepages_count(p, err);
 	return r;
 }
 
@@ -985,11 +991,12 @@ static int host_values_before(struct vm_plan *p, struct guardian **guardian, str
 	bool reserve = changes_host_values(p);
 	struct ql_error e = {0};
 	struct stat jst;
+	unsigned n_back = 0;
 	/* another user's journal (root's, for an unprivileged launcher) is not ours to replay */
 	if (reserve || (stat(o->paths->journal_dir, &jst) == 0 && jst.st_uid == geteuid())) {
 		int r = journal_open(o->paths->journal_dir, o->name, o->log, &p->journal, &e);
 		if (r == 0)
-			r = journal_recover(p->journal, NULL, &e);
+			r = journal_recover(p->journal, &n_back, &e);
 		if (r < 0 && reserve) {
 			ql_error_prefix(&e, "%s: ", journal_user(o->def));
 			*err = e;
@@ -1000,6 +1007,9 @@ static int host_values_before(struct vm_plan *p, struct guardian **guardian, str
 		ql_error_clear(&e);
 	}
 	int r = 0;
+	/* the pools were counted with a dead launcher's reserved pages among the free ones */
+	if (n_back && p->huge.n && (r = hugepages_count(p, err)) < 0)
+		return r;
 	if (p->huge.n) {
 		if (reserves_hugepages(p))
 			guardian_before(p, "hugepages", guardian);

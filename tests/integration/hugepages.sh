@@ -4,7 +4,7 @@
 # and back to the value this test found after a normal exit, SIGTERM, a SIGKILLed launcher (its
 # guardian, or the next start when the guardian is killed too) and a refusal.
 . "$(dirname "$0")/lib.sh"
-NTESTS=19
+NTESTS=22
 plan $NTESTS
 
 POOL=/sys/kernel/mm/hugepages/hugepages-2048kB
@@ -182,3 +182,18 @@ else
 fi
 expect_eq "the journal is empty" "" "$(ls "$QEMU_LAUNCHER_JOURNAL_DIR")"
 
+# 20-22: killed both again, and the next start is of a VM that needs the pages itself: it counts
+# the pools again once the dead launcher's pages are given back (counted free before, they were
+# given back and not reserved again, and qemu's preallocation failed)
+ql_start res -d
+wait_until 20 grep -q "QMP connected" "$LERR"
+L=$(launcher_of "$LPID")
+Q=$(qemu_of_test)
+G=$(pgrep -P "$L" | grep -vx "$Q" | head -n1)
+kill -KILL "$G" "$L"
+wait_until 10 pid_gone "$Q"
+timeout 60 "$QL" -v gone >/dev/null 2>"$SCRATCH/again.err"
+expect_eq "the next start needing the pages: its guest runs (qemu's status 11)" 11 $?
+check "... it gave the dead launcher's pages back, then reserved what was missing" bash -c \
+	"grep -q \"gave back res's change\" '$SCRATCH/again.err' && grep -q 'hugepages: reserved $MISSING of $MISSING' '$SCRATCH/again.err'"
+expect_eq "... and gave them back at its end" "$ORIG" "$(nr)"

@@ -201,6 +201,27 @@ static void test_plan_and_reserve(void **state)
 	hugepages_plan_done(&p);
 }
 
+/* A node's free pages are the host's too: a node-bound backend's pages are not counted again
+ * for a backend that may use any node. */
+static void test_node_pages_counted_once(void **state)
+{
+	put("/sys/kernel/mm/hugepages/hugepages-1048576kB", "nr_hugepages", "1");
+	put("/sys/kernel/mm/hugepages/hugepages-1048576kB", "free_hugepages", "1");
+	put("/sys/kernel/mm/hugepages/hugepages-1048576kB", "resv_hugepages", "0");
+	struct hugepages_plan p = {0};
+	plan_of("- object: [ memory-backend-file, id: g, size: 1G, mem-path: /giant,\n"
+		"            host-nodes: 1, policy: bind ]\n"
+		"- object: [ memory-backend-file, id: h, size: 1G, mem-path: /giant/h ]\n",
+		&p);
+	assert_int_equal(p.n, 2);
+	assert_int_equal(p.v[0].node, 1);
+	assert_int_equal(p.v[0].missing, 0); /* node 1's free page */
+	assert_int_equal(p.v[1].node, -1);
+	assert_int_equal(p.v[1].free, 0); /* the same page */
+	assert_int_equal(p.v[1].missing, 1);
+	hugepages_plan_done(&p);
+}
+
 static void test_missing_pool(void **state)
 {
 	_cleanup_definition_ struct definition *d =
@@ -269,6 +290,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_size),
 	    cmocka_unit_test(test_layout),
 	    cmocka_unit_test_setup_teardown(test_plan_and_reserve, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_node_pages_counted_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_pool, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
