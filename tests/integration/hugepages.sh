@@ -164,13 +164,18 @@ else
 fi
 
 # 13-15: the launcher and its guardian both SIGKILLed: the next start gives them back
-ql_start res -d
-wait_until 20 grep -q "QMP connected" "$LERR"
-L=$(launcher_of "$LPID")
-Q=$(qemu_of_test)
-G=$(pgrep -P "$L" | grep -vx "$Q" | head -n1)
-kill -KILL "$G" "$L"
-wait_until 10 pid_gone "$Q"
+# res_left_behind: VM res started, then its launcher and guardian SIGKILLed (qemu ends on its
+# parent-death signal): its reservation stays behind for the next start.
+res_left_behind() {
+	ql_start res -d
+	wait_until 20 grep -q "QMP connected" "$LERR"
+	L=$(launcher_of "$LPID")
+	Q=$(qemu_of_test)
+	G=$(pgrep -P "$L" | grep -vx "$Q" | head -n1)
+	kill -KILL "$G" "$L"
+	wait_until 10 pid_gone "$Q"
+}
+res_left_behind
 expect_eq "launcher and guardian killed: the reservation stays behind" "$((ORIG + MISSING))" "$(nr)"
 vm_def next ignore exit
 timeout 60 "$QL" -v next >/dev/null 2>"$SCRATCH/next.err"
@@ -185,13 +190,7 @@ expect_eq "the journal is empty" "" "$(ls "$QEMU_LAUNCHER_JOURNAL_DIR")"
 # 20-22: killed both again, and the next start is of a VM that needs the pages itself: it counts
 # the pools again once the dead launcher's pages are given back (counted free before, they were
 # given back and not reserved again, and qemu's preallocation failed)
-ql_start res -d
-wait_until 20 grep -q "QMP connected" "$LERR"
-L=$(launcher_of "$LPID")
-Q=$(qemu_of_test)
-G=$(pgrep -P "$L" | grep -vx "$Q" | head -n1)
-kill -KILL "$G" "$L"
-wait_until 10 pid_gone "$Q"
+res_left_behind
 timeout 60 "$QL" -v gone >/dev/null 2>"$SCRATCH/again.err"
 expect_eq "the next start needing the pages: its guest runs (qemu's status 11)" 11 $?
 check "... it gave the dead launcher's pages back, then reserved what was missing" bash -c \
