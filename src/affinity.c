@@ -204,6 +204,13 @@ static int affinity_rescan(void *state, struct ql_error *err)
 	return affinity_place_others(s, s->log, err);
 }
 
+/* The release resets qemu's threads by listing its pid: reaped, that pid may be another
+ * process's. */
+static void affinity_qemu_reaped(void *state)
+{
+	((struct affinity_state *)state)->qemu_pid = 0;
+}
+
 static int affinity_release(void *state, struct ql_error *err)
 {
 	struct affinity_state *s = state;
@@ -220,6 +227,7 @@ const struct isolation_backend isolation_backend_affinity = {
     .describe = affinity_describe,
     .apply = affinity_apply,
     .rescan = affinity_rescan,
+    .qemu_reaped = affinity_qemu_reaped,
     .release = affinity_release,
     .free_state = affinity_free_state,
 };

@@ -419,6 +419,12 @@ void isolation_hand_over(struct isolation *iso)
 		iso->applied = false;
 }
 
+void isolation_qemu_reaped(struct isolation *iso)
+{
+	if (iso && iso->backend->qemu_reaped)
+		iso->backend->qemu_reaped(iso->state);
+}
+
 void isolation_free(struct isolation *iso)
 {
 	if (!iso)

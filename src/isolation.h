@@ -113,6 +113,8 @@ int isolation_reclaim(struct isolation *iso, struct ql_error *err);
 int isolation_release(struct isolation *iso, struct ql_error *err);
 /* Another process (the guardian) undoes this run's changes: forget them. Accepts NULL. */
 void isolation_hand_over(struct isolation *iso);
+/* qemu has been reaped: nothing that follows acts on its pid or thread ids. Accepts NULL. */
+void isolation_qemu_reaped(struct isolation *iso);
 
 /* A VM a cgroup backend placed, as --status finds it in the kernel. */
 struct isolation_vcpu_member {

@@ -29,6 +29,9 @@ struct isolation_backend {
 	 * may stop at the first error. */
 	int (*apply)(void *state, const struct isolation_plan *plan, struct ql_error *err);
 	int (*rescan)(void *state, struct ql_error *err);
+	/* Optional. qemu has been reaped: its pid and thread ids may be anyone's now, and nothing
+	 * may be done to them (release included). */
+	void (*qemu_reaped)(void *state);
 	/* Called with the lock held. Idempotent. */
 	int (*release)(void *state, struct ql_error *err);
 	/* With the lock held, from the kernel's state alone (the caller's run may have died at any

@@ -1027,6 +1027,15 @@ int pinning_release(struct pinning *p, struct ql_error *err)
 	return 0;
 }
 
+void pinning_qemu_reaped(struct pinning *p)
+{
+	if (!p)
+		return;
+	p->qemu_pid = 0; /* undo_sched checks each thread against it: none belongs to pid 0 */
+	thread_holds_done(&p->holds);
+	isolation_qemu_reaped(p->iso);
+}
+
 void pinning_hand_over(struct pinning *p)
 {
 	if (!p)
@@ -1040,8 +1049,10 @@ void pinning_free(struct pinning *p)
 {
 	if (!p)
 		return;
-	if (p->applied)
+	if (p->applied) {
+		pinning_qemu_reaped(p); /* freed after the run, which qemu never outlives */
 		(void)pinning_release(p, NULL);
+	}
 	thread_holds_done(&p->holds);
 	isolation_free(p->iso);
 	free(p->named);

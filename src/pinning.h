@@ -88,6 +88,9 @@ int pinning_release(struct pinning *p, struct ql_error *err);
 /* After a failed release (qemu gone): the guardian undoes the changes, so this pinning forgets
  * them and its free does not wait for the lock once more. */
 void pinning_hand_over(struct pinning *p);
+/* qemu has been reaped: its pid and thread ids may be reused by anyone, so the release that
+ * follows restores no thread's scheduling or affinity (they ended with qemu). Accepts NULL. */
+void pinning_qemu_reaped(struct pinning *p);
 
 void pinning_free(struct pinning *p);
 static inline void pinning_freep(struct pinning **p)

@@ -799,13 +799,17 @@ static void building_tick(void *userdata)
 	ql_error_clear(&e);
 }
 
-/* Once qemu has ended: the pinning's host changes undone. When that fails (another launcher kept
- * the lock, say), the guardian tries again as soon as this launcher has exited, which need not
- * wait for the lock once more first; without a guardian the next start reclaims them. */
+/* Once qemu has ended and been reaped: the pinning's host changes undone. When that fails (another
+ * launcher kept the lock, say), the guardian tries again as soon as this launcher has exited, which
+ * need not wait for the lock once more first; without a guardian the next start reclaims them. */
 static void release_pinning(struct vm_plan *p, struct guardian **guardian)
 {
 	if (!p->pinning)
 		return;
+	pinning_qemu_reaped(p->pinning);
+	/* tests stop here: a process may take qemu's pid meanwhile */
+	if (streq(p->o->paths->test_stop_at, "qemu-reaped"))
+		raise(SIGSTOP);
 	struct ql_error e = {0};
 	if (pinning_release(p->pinning, &e) < 0) {
 		ql_log(p->o->log, QL_LOG_WARNING, "undoing host changes: %s%s", e.msg,

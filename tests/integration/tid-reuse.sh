@@ -5,12 +5,13 @@
 # thread meanwhile, and the freed id is handed to another thread on purpose: to a stranger
 # process (it must stay exactly where it was: cpuset, allowed CPUs, scheduler) or to a new
 # thread of qemu itself (the start-time check must catch it). Either way the start fails with
-# 125, cont is never sent, and nothing is left behind.
+# 125, cont is never sent, and nothing is left behind. And qemu's own pid, once qemu is reaped,
+# goes to a stranger before the affinity backend's release: untouched too.
 # Everything runs in a pid namespace of its own (unshare --pid --mount-proc), so the test can
 # choose which id the next thread gets through that namespace's own ns_last_pid; the host's
 # pid allocation is never touched. The lock is that of a subtree nested one level below the
 # test's own cpuset, so holding it stalls no other launcher on the host.
-NTESTS=32
+NTESTS=38
 if [ -z "${QL_TID_NS:-}" ]; then
 	if [ "$(id -u)" = 0 ] && unshare --pid --fork --mount-proc true 2>/dev/null; then
 		exec unshare --pid --fork --mount-proc --kill-child \
@@ -172,6 +173,31 @@ check_shown "... the identity check names the thread" grep -q "thread $T ended w
 check "... cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
 expect_eq "... the stranger's cpuset, CPUs and scheduler are untouched" "$BEFORE" "$(state_of "$S")"
 kill -KILL "$S"
+
+# --- affinity only: qemu's pid reused between its reap and the release --------------------------
+# The affinity backend's release reset every thread it listed under qemu's pid to the launcher's
+# own CPUs: once qemu is reaped, whatever process got that pid. The launcher stops itself right
+# after the reap (a test hook), a stranger takes qemu's pid, then the release runs.
+FAKE_LAUNCHER='  isolate_cpus: false
+  scheduler: fifo
+  priority: 10'
+fake_def aff_reaped ""
+QEMU_LAUNCHER_TEST_STOP_AT=qemu-reaped bg_case aff_reaped
+check "affinity only: the stand-in is pinned and gets cont" wait_until 15 sent cont
+F=$(fake_pid)
+kill -KILL "$F"
+check "qemu SIGKILLed: the launcher reaps it and stops before its release" \
+	wait_until 10 grep -q '^State:.*T' "/proc/$L/status"
+stranger "$F" "$PIN" >"$SCRATCH/stranger"
+S=$(cat "$SCRATCH/stranger")
+register_pid "$S"
+expect_eq "the stranger got qemu's pid" "$F" "$S"
+BEFORE=$(state_of "$S")
+kill -CONT "$L"
+finish "affinity only, qemu's pid reused before the release" 137
+expect_eq "... the stranger's cpuset, CPUs and scheduler are untouched" "$BEFORE" "$(state_of "$S")"
+kill -KILL "$S"
+unset FAKE_LAUNCHER
 
 # --- the lock is not held: the same stand-in starts normally (the cues alone change nothing) ----
 unset FAKE_LAUNCHER
