@@ -77,27 +77,38 @@ void ql_error_clear(struct ql_error *err)
 	err->code = 0;
 }
 
+/* The next character at p (left bytes remain): its length in bytes, and whether it is shown
+ * escaped: C0 controls and DEL, C1 controls (U+0080-U+009F: some terminals take U+009B as CSI),
+ * and each byte of invalid UTF-8 (one at a time). Whole valid sequences are kept, so nothing is
+ * cut in half. */
+static size_t next_shown(const unsigned char *p, size_t left, bool *ret_escaped)
+{
+	size_t n = utf8_char_len(p, left);
+	*ret_escaped = n == 0 || utf8_is_c1(p, n) || (n == 1 && (p[0] < 0x20 || p[0] == 0x7f));
+	return n ? n : 1;
+}
+
+/* Writes the k bytes at p, escaped or not, to out (room for 4 * k); returns the bytes written. */
+static size_t put_shown(char *out, const unsigned char *p, size_t k, bool escaped)
+{
+	if (!escaped) {
+		memcpy(out, p, k);
+		return k;
+	}
+	for (size_t j = 0; j < k; j++)
+		sprintf(out + 4 * j, "\\x%02x", p[j]);
+	return 4 * k;
+}
+
 const char *ql_show(struct ql_shown *s, const char *text)
 {
 	size_t o = 0, i = 0, left = strlen(text);
 	while (text[i] && o < QL_SHOW_MAX) {
+		bool escaped;
 		const unsigned char *p = (const unsigned char *)text + i;
-		size_t n = utf8_char_len(p, left - i);
-		/* Escaped: C0 controls and DEL, C1 controls (U+0080-U+009F: some terminals take
-		 * U+009B as CSI), and every byte of invalid UTF-8 (a NAME from argv can be
-		 * anything). Whole valid sequences are copied, so nothing is cut in half. */
-		bool c1 = n == 2 && p[0] == 0xc2 && p[1] < 0xa0;
-		if (n == 0 || c1 || (n == 1 && (p[0] < 0x20 || p[0] == 0x7f))) {
-			size_t k = n ? n : 1;
-			for (size_t j = 0; j < k; j++)
-				o += (size_t)snprintf(s->buf + o, sizeof(s->buf) - o, "\\x%02x",
-						      p[j]);
-			i += k;
-			continue;
-		}
-		memcpy(s->buf + o, p, n);
-		o += n;
-		i += n;
+		size_t k = next_shown(p, left - i, &escaped);
+		o += put_shown(s->buf + o, p, k, escaped);
+		i += k;
 	}
 	if (text[i]) {
 		memcpy(s->buf + o, "...", 3);
@@ -117,19 +128,17 @@ void ql_error_keep_first(int r, struct ql_error *step, int *ret, struct ql_error
 
 char *ql_escape(const char *text)
 {
-	size_t n = 0;
-	for (const char *p = text; *p; p++)
-		n += ((unsigned char)*p < 0x20 || *p == 0x7f) ? 4 : 1;
-	char *out = malloc(n + 1), *o = out;
+	size_t len = strlen(text), o = 0;
+	char *out = malloc(4 * len + 1);
 	if (!out)
 		return NULL;
-	for (const char *p = text; *p; p++) {
-		unsigned char ch = (unsigned char)*p;
-		if (ch < 0x20 || ch == 0x7f)
-			o += sprintf(o, "\\x%02x", ch);
-		else
-			*o++ = (char)ch;
+	for (size_t i = 0; i < len;) {
+		bool escaped;
+		const unsigned char *p = (const unsigned char *)text + i;
+		size_t k = next_shown(p, len - i, &escaped);
+		o += put_shown(out + o, p, k, escaped);
+		i += k;
 	}
-	*o = '\0';
+	out[o] = '\0';
 	return out;
 }

@@ -32,6 +32,6 @@ struct ql_shown {
 };
 const char *ql_show(struct ql_shown *s, const char *text);
 
-/* All of text with its control characters escaped (\xNN), newly allocated; NULL on ENOMEM. For
- * text other users control that reaches a terminal whole (--status: VM names, thread names). */
+/* All of text escaped as ql_show does (\xNN), newly allocated; NULL on ENOMEM. For text other
+ * users control that reaches a terminal whole (--status: VM names, thread names). */
 char *ql_escape(const char *text);

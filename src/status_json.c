@@ -43,7 +43,12 @@ static json_object *text(const char *s)
 	const unsigned char *end = (const unsigned char *)s + len;
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
 		size_t n = utf8_char_len(p, (size_t)(end - p));
-		if (n) {
+		/* json-c writes C1 controls raw, and some terminals take U+009B as CSI */
+		if (utf8_is_c1(p, n)) {
+			memcpy(clean + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			p += 2;
+		} else if (n) {
 			memcpy(clean + o, p, n);
 			o += n;
 			p += n;

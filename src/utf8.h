@@ -8,5 +8,12 @@
  * invalid or cut off by `left`. */
 size_t utf8_char_len(const unsigned char *s, size_t left);
 
+/* The valid sequence of n bytes at s is a C1 control (U+0080-U+009F): terminals may act on it
+ * (some take U+009B as CSI), so text other users chose shows it escaped. */
+static inline bool utf8_is_c1(const unsigned char *s, size_t n)
+{
+	return n == 2 && s[0] == 0xc2 && s[1] < 0xa0;
+}
+
 /* The NUL-terminated s is valid UTF-8. */
 bool utf8_is_valid(const char *s);

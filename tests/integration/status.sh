@@ -6,7 +6,7 @@
 # with the affinity backend is found through its launcher. Only processes this script started are
 # touched.
 . "$(dirname "$0")/lib.sh"
-NTESTS=31
+NTESTS=33
 plan $NTESTS
 
 require_cpuset_v1
@@ -121,11 +121,11 @@ else
 	for i in 1 2 3 4; do not_ok "affinity VM did not start"; done
 fi
 
-# a qemu whose thread name carries a terminal escape (a user's own qemu names its threads as it
-# likes): --status shows it escaped
+# a qemu whose thread name carries a terminal escape and a C1 control (a user's own qemu names
+# its threads as it likes): --status shows them escaped
 EVM=esc$$
 install -m 755 "$(dirname "$0")/fake-qemu.py" "$SCRATCH/fake-qemu"
-printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n  isolate_cpus: false\n  vcpu_pinning: [ %s ]\nqemu:\n- fakecomm: "evil\\\\x1b[31m"\n' \
+printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n  isolate_cpus: false\n  vcpu_pinning: [ %s ]\nqemu:\n- fakecomm: "evil\\\\x1b[31m\\\\x9b8m"\n' \
 	"$SCRATCH/fake-qemu" "$PIN" | def "$EVM"
 ql_start "$EVM" -d
 wait_until 20 grep -q "guest started" "$LERR"
@@ -134,7 +134,11 @@ register_pid "$EL"
 "$QL" --status "$EVM" >"$SCRATCH/e1" 2>&1
 check "a thread name with an escape sequence: no raw control byte reaches the terminal" \
 	bash -c "! grep -q \$'\\033' '$SCRATCH/e1'"
-check "... it is shown escaped" grep -qF 'evil\x1b[31m' "$SCRATCH/e1"
+check "... nor a C1 control (U+009B, CSI to some terminals)" bash -c "! grep -q \$'\\xc2\\x9b' '$SCRATCH/e1'"
+check "... both are shown escaped" grep -qF 'evil\x1b[31m\xc2\x9b8m' "$SCRATCH/e1"
+"$QL" --status --json "$EVM" >"$SCRATCH/e1.json" 2>&1
+check "--status --json: no raw escape or C1 control either" \
+	bash -c "! grep -q -e \$'\\033' -e \$'\\xc2\\x9b' '$SCRATCH/e1.json' && grep -q 'evil' '$SCRATCH/e1.json'"
 kill -TERM "$EL"
 
 # a program that is merely called qemu-launcher (any user can make one) is not a launcher: its
