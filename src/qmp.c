@@ -368,6 +368,30 @@ static bool only_space_after(const char *text, size_t from, size_t len)
 	return true;
 }
 
+/* Whether the JSON text holds at most QMP_MAX_CONTAINERS objects and arrays and QMP_MAX_VALUES
+ * values (counted by their separators), outside its strings: before json-c builds them. */
+static bool within_value_bounds(const char *text, size_t len)
+{
+	size_t containers = 0, separators = 0;
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '{' || c == '[') {
+			containers++;
+		} else if (c == ',' || c == ':') {
+			separators++;
+		}
+	}
+	return containers <= QMP_MAX_CONTAINERS && separators <= QMP_MAX_VALUES;
+}
+
 /* Parses one line. 1 with *ret set, 0 for a blank line. */
 static int parse_line(struct qmp *q, const char *line, size_t len, json_object **ret,
 		      struct ql_error *err)
@@ -376,6 +400,12 @@ static int parse_line(struct qmp *q, const char *line, size_t len, json_object *
 		return 0;
 	if (memchr(line, '\0', len))
 		return qmp_fail(q, err, EPROTO, "qemu sent a QMP message containing a NUL byte");
+	if (!within_value_bounds(line, len)) {
+		q->failed = -EMSGSIZE;
+		return ql_error_set(err, EMSGSIZE,
+				    "qemu sent a QMP message of more than %d objects or %d values",
+				    QMP_MAX_CONTAINERS, QMP_MAX_VALUES);
+	}
 
 	json_tokener_reset(q->tok);
 	json_object *obj = json_tokener_parse_ex(q->tok, line, (int)len);

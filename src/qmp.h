@@ -9,6 +9,11 @@
 
 /* Largest single QMP message accepted (query-cpus-fast is ~180 bytes per vCPU). */
 #define QMP_MAX_MESSAGE (4 * 1024 * 1024)
+/* And the most JSON objects and arrays in one, and separators (`,` `:`) between its values:
+ * json-c takes ~700 bytes an object, so 4 MiB of `[{},{},...]` made the launcher grow by a GiB.
+ * query-cpus-fast has 2 objects and ~20 separators a vCPU: 8,192 vCPUs stay within. */
+#define QMP_MAX_CONTAINERS 65536
+#define QMP_MAX_VALUES 262144
 
 struct qmp;
 

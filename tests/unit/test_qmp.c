@@ -901,24 +901,21 @@ static char *make_event_line(size_t json_len)
 	return line;
 }
 
-static void test_message_size_limit(void **state)
+/* Before a reply, an event line just within a limit is read in full; one just over it fails the
+ * command with -EMSGSIZE, and no event is seen. */
+static void limit_case(struct pair *p, char *const lines[2])
 {
-	struct pair *p = *state;
 	struct ql_error err = {0};
 	for (int over = 0; over <= 1; over++) {
-		if (over) { /* a new connection: the first one had its reply */
-			pair_close(p);
-			pair_open(p);
-		}
+		pair_close(p); /* a new connection each time: an earlier one may have failed */
+		pair_open(p);
 		struct qmp *q = p->q;
 		int server = p->server;
 		handshake(q, server);
-		/* Exactly QMP_MAX_MESSAGE bytes of JSON is fine; one more byte is not. */
-		char *line = make_event_line(QMP_MAX_MESSAGE + (size_t)over);
-		size_t len = strlen(line);
+		size_t len = strlen(lines[over]);
 		char *data = malloc(len + 64);
 		assert_non_null(data);
-		memcpy(data, line, len);
+		memcpy(data, lines[over], len);
 		strcpy(data + len, "{\"return\": {}, \"id\": 2}\r\n");
 		struct writer w = {.fd = server, .data = data, .len = strlen(data)};
 		assert_int_equal(pthread_create(&w.thread, NULL, writer_main, &w), 0);
@@ -935,8 +932,48 @@ static void test_message_size_limit(void **state)
 		if (over)
 			assert_int_equal(qmp_process_input(q, &err), -EMSGSIZE);
 		ql_error_clear(&err);
-		free(line);
 		free(data);
+	}
+}
+
+static void test_message_size_limit(void **state)
+{
+	/* Exactly QMP_MAX_MESSAGE bytes of JSON is fine; one more byte is not. */
+	char *lines[2] = {make_event_line(QMP_MAX_MESSAGE), make_event_line(QMP_MAX_MESSAGE + 1)};
+	limit_case(*state, lines);
+	free(lines[0]);
+	free(lines[1]);
+}
+
+/* {"event": "BIG", "data": [ITEM,ITEM,...]} with n items, then CRLF. */
+static char *make_list_line(const char *item, size_t n)
+{
+	size_t il = strlen(item);
+	char *line = malloc(64 + n * (il + 1));
+	assert_non_null(line);
+	char *o = stpcpy(line, "{\"event\": \"BIG\", \"data\": [");
+	for (size_t i = 0; i < n; i++) {
+		o = stpcpy(o, item);
+		*o++ = i + 1 < n ? ',' : ']';
+	}
+	strcpy(o, "}\r\n");
+	return line;
+}
+
+/* Few bytes can make many json-c objects: their count is bounded before json-c builds them. */
+static void test_message_value_limit(void **state)
+{
+	/* the event and its list are 2 containers and 3 separators (its 2 members) */
+	char *objects[2] = {make_list_line("{}", QMP_MAX_CONTAINERS - 2),
+			    make_list_line("{}", QMP_MAX_CONTAINERS - 1)};
+	limit_case(*state, objects);
+	/* strings hide their commas; the list's n items take n - 1 */
+	char *values[2] = {make_list_line("\"a,b\"", QMP_MAX_VALUES - 2),
+			   make_list_line("\"a,b\"", QMP_MAX_VALUES - 1)};
+	limit_case(*state, values);
+	for (int i = 0; i < 2; i++) {
+		free(objects[i]);
+		free(values[i]);
 	}
 }
 
@@ -1268,6 +1305,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tick, pair_setup_handshake, pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_wait_input, pair_setup, pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_message_size_limit, pair_setup, pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_message_value_limit, pair_setup, pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_send_queue, pair_setup_handshake, pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_stage, pair_setup_handshake, pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_stage_voided, pair_setup_handshake, pair_teardown),
