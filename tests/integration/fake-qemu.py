@@ -272,6 +272,15 @@ while True:
         else:
             send({"error": {"class": "CommandNotFound", "desc": "fake"}, "id": cid})
             continue
+        if name == "query-cpus-fast" and actions.get("answered") == "resume":
+            # another monitor's RESUME right after the answer, in the same write: a launcher
+            # that checks what qemu wrote before cont reads it (written apart, a loaded host
+            # could hold it back until after the check)
+            log("phase answered")
+            sock.sendall(json.dumps({"return": reply, "id": cid}).encode() + b"\r\n" +
+                         json.dumps({"event": "RESUME", "timestamp": {"seconds": 0,
+                                     "microseconds": 0}}).encode() + b"\r\n")
+            continue
         send({"return": reply, "id": cid})
         if name == "query-cpus-fast":
             at("answered")  # the launcher pins the threads now
