@@ -13,59 +13,79 @@ static unsigned smp_number(const char *s)
 	return (unsigned)strtoul(s, NULL, 10);
 }
 
-/* Missing sockets default to 1, missing cores take the rest ("prefer cores", qemu >= 6.2). */
-struct smp_topology smp_topology_of(const struct definition *d)
+/* Reads one -smp value into the counts (0: not given); a later -smp's keys override an earlier
+ * one's, as qemu merges them. */
+static void smp_read(const struct qemu_option *smp, unsigned *cpus, unsigned *maxcpus,
+		     unsigned *sockets, unsigned *dies, unsigned *clusters, unsigned *cores,
+		     unsigned *threads, bool *ok)
 {
-	const struct qemu_option *smp = NULL;
-	for (size_t i = 0; i < d->n_options; i++)
-		if (qemu_option_is(&d->options[i], "smp") && d->options[i].has_value)
-			smp = &d->options[i];
-	if (!smp)
-		return (struct smp_topology){1, 1, 1, 1, 1, true};
 	_cleanup_free_ char *v = cmdline_option_value(smp);
-	if (!v)
-		return (struct smp_topology){0};
-	unsigned cpus = 0, maxcpus = 0, sockets = 0, dies = 0, cores = 0, threads = 0, clusters = 0;
+	if (!v) {
+		*ok = false;
+		return;
+	}
 	for (char *save = NULL, *p = strtok_r(v, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(p, '=');
 		if (!eq) {
-			cpus = smp_number(p);
+			*cpus = smp_number(p);
 			continue;
 		}
 		*eq = '\0';
 		unsigned x = smp_number(eq + 1);
-		if (streq(p, "cpus"))
-			cpus = x;
-		else if (streq(p, "maxcpus"))
-			maxcpus = x;
-		else if (streq(p, "sockets"))
-			sockets = x;
-		else if (streq(p, "dies"))
-			dies = x;
-		else if (streq(p, "clusters"))
-			clusters = x;
-		else if (streq(p, "cores"))
-			cores = x;
-		else if (streq(p, "threads"))
-			threads = x;
+		unsigned *to = streq(p, "cpus")	      ? cpus
+			       : streq(p, "maxcpus")  ? maxcpus
+			       : streq(p, "sockets")  ? sockets
+			       : streq(p, "dies")     ? dies
+			       : streq(p, "clusters") ? clusters
+			       : streq(p, "cores")    ? cores
+			       : streq(p, "threads")  ? threads
+						      : NULL;
+		if (to)
+			*to = x;
 	}
+}
+
+/* qemu 7.2's machine_parse_smp_config for machine types >= 6.2 ("prefer cores"). */
+struct smp_topology smp_topology_of(const struct definition *d)
+{
+	unsigned cpus = 0, maxcpus = 0, sockets = 0, dies = 0, cores = 0, threads = 0, clusters = 0;
+	bool any = false, ok = true;
+	for (size_t i = 0; i < d->n_options; i++)
+		if (qemu_option_is(&d->options[i], "smp") && d->options[i].has_value) {
+			smp_read(&d->options[i], &cpus, &maxcpus, &sockets, &dies, &clusters,
+				 &cores, &threads, &ok);
+			any = true;
+		}
+	if (!any)
+		return (struct smp_topology){1, 1, 1, 1, 1, true};
+	if (!ok)
+		return (struct smp_topology){0};
 	dies = dies ? dies : 1;
 	clusters = clusters ? clusters : 1;
-	threads = threads ? threads : 1;
-	maxcpus = maxcpus ? maxcpus : cpus;
-	if (!maxcpus) {
+	if (!cpus && !maxcpus) {
 		sockets = sockets ? sockets : 1;
 		cores = cores ? cores : 1;
-	} else if (!cores) {
-		sockets = sockets ? sockets : 1;
-		cores = maxcpus / (sockets * dies * clusters * threads);
-	} else if (!sockets) {
-		sockets = maxcpus / (dies * clusters * cores * threads);
+		threads = threads ? threads : 1;
+	} else {
+		maxcpus = maxcpus ? maxcpus : cpus;
+		if (!cores) {
+			sockets = sockets ? sockets : 1;
+			threads = threads ? threads : 1;
+			cores = maxcpus / (sockets * dies * clusters * threads);
+		} else if (!sockets) {
+			threads = threads ? threads : 1;
+			sockets = maxcpus / (dies * clusters * cores * threads);
+		}
+		/* omitted threads are worked out last */
+		if (!threads && sockets)
+			threads = maxcpus / (sockets * dies * clusters * cores);
 	}
-	if (!sockets || !cores || clusters != 1)
+	unsigned long product = (unsigned long)sockets * dies * clusters * cores * threads;
+	maxcpus = maxcpus ? maxcpus : (unsigned)product;
+	cpus = cpus ? cpus : maxcpus;
+	/* what qemu refuses, or this parser does not follow (clusters) */
+	if (!sockets || !cores || !threads || clusters != 1 || product != maxcpus || cpus > maxcpus)
 		return (struct smp_topology){0};
-	if (!cpus)
-		cpus = sockets * dies * cores * threads;
 	return (struct smp_topology){cpus, sockets, dies, cores, threads, true};
 }
 

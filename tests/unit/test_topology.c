@@ -533,6 +533,38 @@ static void test_smp_topology(void **state)
 	assert_int_equal(s.cores, 2);
 	struct vcpu_pin pin = {.socket = 1, .core = 1, .thread = 0, .index = -1};
 	assert_int_equal(smp_cpu_index(&s, &pin), 6);
+	/* qemu 7.2 works out omitted threads last, from maxcpus; cpus defaults to maxcpus */
+	static const struct {
+		const char *smp;
+		unsigned cpus, sockets, cores, threads;
+	} cases[] = {
+	    {"8,sockets=1,cores=4", 8, 1, 4, 2},
+	    {"maxcpus=8,sockets=1,cores=4", 8, 1, 4, 2},
+	    {"maxcpus=2,sockets=1,cores=1", 2, 1, 1, 2},
+	    {"4,maxcpus=8,sockets=2", 4, 2, 4, 1},
+	    {"6", 6, 1, 6, 1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "qemu:\n- smp: '%s'\n", cases[i].smp);
+		_cleanup_definition_ struct definition *c = parse(text);
+		struct smp_topology t = smp_topology_of(c);
+		assert_true(t.known);
+		assert_int_equal(t.cpus, cases[i].cpus);
+		assert_int_equal(t.sockets, cases[i].sockets);
+		assert_int_equal(t.cores, cases[i].cores);
+		assert_int_equal(t.threads, cases[i].threads);
+	}
+	/* repeated -smp options merge, the later keys winning */
+	_cleanup_definition_ struct definition *two =
+	    parse("qemu:\n- smp: 4\n- smp: [ sockets: 2, threads: 2 ]\n");
+	s = smp_topology_of(two);
+	assert_true(s.known);
+	assert_int_equal(s.cpus, 4);
+	assert_int_equal(s.cores, 1);
+	/* a product that is not maxcpus: qemu refuses it */
+	_cleanup_definition_ struct definition *bad = parse("qemu:\n- smp: 3,sockets=2,cores=2\n");
+	assert_false(smp_topology_of(bad).known);
 	_cleanup_definition_ struct definition *cl = parse("qemu:\n- smp: 4,clusters=2\n");
 	assert_false(smp_topology_of(cl).known);
 	char *y = NULL;
