@@ -200,7 +200,8 @@ struct sched {
 
 struct domain {
 	unsigned n_vcpus;
-	int *pin; /* host CPU per vCPU, -1: none */
+	unsigned n_current; /* the vCPUs qemu starts with (<vcpu current>); the rest hot-plug */
+	int *pin;	    /* host CPU per vCPU, -1: none */
 	const xmlNode **pin_node;
 	struct sched *scheds;
 	size_t n_scheds;
@@ -376,17 +377,25 @@ static int map_sched(struct ctx *c, struct domain *d, struct import_launcher *l)
 static int map_pins(struct ctx *c, struct domain *d, struct import_launcher *l)
 {
 	size_t k = 0;
-	while (k < d->n_vcpus && d->pin[k] >= 0)
+	while (k < d->n_current && d->pin[k] >= 0)
 		k++;
 	for (size_t i = k; i < d->n_vcpus; i++) {
 		if (d->pin[i] < 0)
 			continue;
-		int r =
-		    warn(c, d->pin_node[i],
-			 "<vcpupin vcpu='%zu' cpuset='%d'> not imported: vCPU %zu before it is not "
-			 "pinned, and vcpu_pinning cannot skip a vCPU (pin vCPU %zu too, or write "
-			 "the nested form by hand)",
-			 i, d->pin[i], k, k);
+		/* the launcher pins what qemu starts with: a pin of a vCPU it never starts
+		 * would stop the VM */
+		int r = i >= d->n_current
+			    ? warn(c, d->pin_node[i],
+				   "<vcpupin vcpu='%zu' cpuset='%d'> not imported: qemu starts %u "
+				   "vCPUs (<vcpu current>), and hot-plugged ones are not pinned",
+				   i, d->pin[i], d->n_current)
+			    : warn(c, d->pin_node[i],
+				   "<vcpupin vcpu='%zu' cpuset='%d'> not imported: vCPU %zu before "
+				   "it is not "
+				   "pinned, and vcpu_pinning cannot skip a vCPU (pin vCPU %zu too, "
+				   "or write "
+				   "the nested form by hand)",
+				   i, d->pin[i], k, k);
 		if (r < 0)
 			return r;
 	}
@@ -552,11 +561,14 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 	}
 	cur = prop(n, "current");
 	unsigned current;
-	if (cur && parse_uint(cur, d.n_vcpus, &current) && current < d.n_vcpus &&
+	d.n_current = d.n_vcpus;
+	if (cur && parse_uint(cur, d.n_vcpus, &current) && current > 0 && current < d.n_vcpus)
+		d.n_current = current;
+	if (d.n_current < d.n_vcpus &&
 	    (r = warn(&c, n,
 		      "<vcpu current='%u'>%u</vcpu>: the vCPUs beyond %u are hot-pluggable in "
 		      "libvirt; the qemu command line decides how many qemu starts",
-		      current, d.n_vcpus, current)) < 0)
+		      d.n_current, d.n_vcpus, d.n_current)) < 0)
 		goto out;
 	if (!(d.pin = malloc(d.n_vcpus * sizeof(*d.pin))) ||
 	    !(d.pin_node = calloc(d.n_vcpus, sizeof(*d.pin_node)))) {

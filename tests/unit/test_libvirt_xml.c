@@ -103,6 +103,18 @@ static void test_pins_that_do_not_map(void **state)
 	assert_int_equal(strv_length(m.warnings), 2);
 	mapped_done(&m);
 
+	/* pins of vCPUs qemu does not start (hot-pluggable ones) would stop the VM */
+	map_ok("<domain><name>a</name><vcpu current='2'>4</vcpu><cputune>"
+	       "<vcpupin vcpu='0' cpuset='1'/><vcpupin vcpu='1' cpuset='2'/>"
+	       "<vcpupin vcpu='2' cpuset='3'/><vcpupin vcpu='3' cpuset='4'/></cputune></domain>",
+	       &m);
+	assert_int_equal(m.l.n_pins, 2);
+	assert_int_equal(m.l.pins[1], 2);
+	warned(&m, "<vcpupin vcpu='2' cpuset='3'> not imported: qemu starts 2 vCPUs");
+	warned(&m, "<vcpupin vcpu='3' cpuset='4'> not imported: qemu starts 2 vCPUs");
+	warned(&m, "<vcpu current='2'>4</vcpu>");
+	mapped_done(&m);
+
 	map_ok(DOMAIN("2", ""), &m);
 	assert_int_equal(m.l.n_pins, 0);
 	assert_null(m.warnings[0]);
