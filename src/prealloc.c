@@ -278,6 +278,16 @@ int prealloc_plan_new(const struct definition *d, const struct mem_layout *l, bo
 		_cleanup_free_ char *val = cmdline_option_value(&d->options[b->option]);
 		if (!val)
 			return ql_error_set(err, ENOMEM, "out of memory");
+		/* the JSON form would need a member added: left as written */
+		if (val[0] == '{') {
+			if (note(&p,
+				 "prealloc: backend `%s` is written in JSON: no prealloc-context "
+				 "added "
+				 "(its key=value form gets one)",
+				 b->id) < 0)
+				return ql_error_set(err, ENOMEM, "out of memory");
+			continue;
+		}
 		if (strstr(val, "prealloc-context=")) {
 			if (note(&p, "prealloc: backend `%s` names its own prealloc-context: kept",
 				 b->id) < 0)

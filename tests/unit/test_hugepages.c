@@ -113,6 +113,21 @@ static void test_backends(void **state)
 	assert_int_equal(b[2].node, -1);
 	assert_int_equal(b[2].page_kb, 2048);
 	mem_backends_free(b, n);
+
+	/* the JSON form (libvirt's): the same backend */
+	_cleanup_definition_ struct definition *j = parse(
+	    "- object: '{\"qom-type\": \"memory-backend-file\", \"id\": \"j\\\"1\", \"size\": "
+	    "10485760, \"mem-path\": \"/huge/j\", \"prealloc\": true, \"host-nodes\": [1], "
+	    "\"policy\": \"bind\"}'\n"
+	    "- object: '{\"qom-type\": \"memory-backend-file\", \"id\": \"k\", '\n");
+	assert_int_equal(mem_backends_parse(j, fake_page_kb, 2048, &b, &n, &err), 0);
+	assert_int_equal(n, 1); /* the malformed one is qemu's to report */
+	assert_string_equal(b[0].id, "j\"1");
+	assert_int_equal(b[0].bytes, 10ULL << 20);
+	assert_int_equal(b[0].page_kb, 2048);
+	assert_int_equal(b[0].node, 1);
+	assert_true(b[0].prealloc);
+	mem_backends_free(b, n);
 }
 
 static void test_mem_path_takes_m(void **state)
@@ -265,6 +280,13 @@ static void test_layout(void **state)
 	    /* the JSON form of -device */
 	    {"- m: 1G\n- device: '{\"driver\": \"vfio-pci\", \"host\": \"1:0.0\"}'\n", 1ULL << 30,
 	     false, true, 0},
+	    /* the JSON form of -object, as libvirt writes it: lists repeat their key, nested
+	     * objects are skipped, escapes undone */
+	    {"- machine: pc,memory-backend=pc.ram\n- m: size=4194304k\n"
+	     "- object: '{\"qom-type\":\"memory-backend-ram\",\"id\":\"pc.ram\",\"x\":{\"a\":[1]},"
+	     "\"size\":4294967296, \"host-nodes\": [0, 1], \"policy\": \"bind\"}'\n"
+	     "- overcommit: mem-lock=on\n",
+	     4ULL << 30, true, false, 1},
 	    /* a hotplug DIMM's backend adds to -m */
 	    {"- m: [ 1G, slots: 1, maxmem: 2G ]\n- object: memory-backend-ram,id=d,size=512M\n",
 	     (1ULL << 30) + (512ULL << 20), false, false, 1},

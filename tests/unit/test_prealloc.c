@@ -91,7 +91,10 @@ static void test_plan(void **state)
 		     "- object: [ memory-backend-ram, id: b, size: 256M, prealloc: on, "
 		     "prealloc-threads: 2 ]\n"
 		     "- object: [ memory-backend-ram, id: c, size: 256M, prealloc: on, "
-		     "prealloc-threads: 2, host-nodes: 4095, policy: bind ]\n",
+		     "prealloc-threads: 2, host-nodes: 4095, policy: bind ]\n"
+		     /* JSON: a member would have to be added; left as written */
+		     "- object: '{\"qom-type\": \"memory-backend-ram\", \"id\": \"d\", "
+		     "\"size\": 1048576, \"prealloc\": true}'\n",
 		     vcpu, emu) > 0);
 	_cleanup_definition_ struct definition *d = parse(text);
 	free(text);
@@ -116,6 +119,10 @@ static void test_plan(void **state)
 	assert_non_null(p.warnings);
 	assert_non_null(strstr(p.warnings[0], "memory backend `c` is bound to host node 4095"));
 	assert_null(p.warnings[1]);
+	bool noted = false;
+	for (char **n = p.notes; n && *n; n++)
+		noted |= strstr(*n, "backend `d` is written in JSON") != NULL;
+	assert_true(noted);
 	prealloc_plan_done(&p);
 	mem_layout_done(&l);
 	cpu_list_free(node0);
