@@ -50,6 +50,7 @@ struct cgroup_v2 {
 	pid_t *vcpu_tids;
 	size_t n_vcpu_tids;
 	bool created_vm; /* <prefix>/<vm> is ours: release may empty and remove it */
+	ino_t vm_ino;	 /* ... the one this launcher made (a namesake may replace it) */
 	bool warned;	 /* the `auto` fallback warning is said once */
 
 	/* From prepare to apply: the sets made, so apply only places threads. */
@@ -575,8 +576,10 @@ static int cgroup_v2_release(void *state, struct ql_error *err)
 	int ret = 0;
 	struct ql_error e = {0};
 	forget_prepared(s);
-	/* Only a tree this launcher made: a namesake that runs is another launcher's. */
-	if (s->created_vm && cg_exists(s, s->vm_rel)) {
+	/* Only the tree this launcher made: a namesake is another launcher's, also one made
+	 * since this release was held back (the lock, a stop) and the empty tree reclaimed. */
+	ino_t ino = cgroupfs_ino(s->root_fd, s->vm_rel);
+	if (s->created_vm && ino && (!s->vm_ino || ino == s->vm_ino)) {
 		ql_error_keep_first(move_processes_out(s, &e), &e, &ret, err);
 		ql_error_keep_first(remove_vm_tree(s, s->cfg->vm_name, &e), &e, &ret, err);
 	}
@@ -769,6 +772,7 @@ static int create_sets(struct cgroup_v2 *s, char **sets, pid_t qemu_pid, struct 
 	if (r < 0)
 		return r;
 	s->created_vm = true;
+	s->vm_ino = cgroupfs_ino(s->root_fd, s->vm_rel);
 	s->qemu_pid = qemu_pid;
 	char pidtext[16];
 	snprintf(pidtext, sizeof(pidtext), "%d", (int)qemu_pid);

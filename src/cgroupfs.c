@@ -77,6 +77,13 @@ static void sleep_ms(long ms)
 		;
 }
 
+ino_t cgroupfs_ino(int dirfd, const char *rel)
+{
+	struct stat st;
+	return fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) ? st.st_ino
+											 : 0;
+}
+
 int cgroupfs_subdirs(int dirfd, const char *rel)
 {
 	struct stat st;

@@ -18,6 +18,9 @@ int cgroupfs_mkdir(int dirfd, const char *name, bool exist_ok, const struct ql_l
 /* rmdir, retrying EBUSY for a short bounded time (tasks of a dead qemu vanish asynchronously). */
 int cgroupfs_rmdir(int dirfd, const char *name, const struct ql_logger *log,
 		   const char *display_path, struct ql_error *err);
+/* The inode of directory dirfd/rel, 0 when it cannot be looked at: a set this launcher made is
+ * known by it (cgroupfs numbers each new directory anew, 64-bit), a namesake made since is not. */
+ino_t cgroupfs_ino(int dirfd, const char *rel);
 /* How many directories dirfd/rel holds (rel "." for dirfd itself), without listing it: cgroupfs
  * counts them in the directory's link count (2 + n). -errno when it cannot be looked at. */
 int cgroupfs_subdirs(int dirfd, const char *rel);

@@ -43,6 +43,7 @@ struct cpuset_v1_state {
 	bool created_mount_dir;
 	bool touched;	 /* apply changed something; release has work to do */
 	bool vm_created; /* P/<vm> is ours (never remove a running twin's sets) */
+	ino_t vm_ino;	 /* ... the one this launcher made (a namesake may replace it) */
 
 	pid_t qemu_pid;
 	struct vcpu_placement *vcpus;
@@ -939,6 +940,15 @@ static int cpuset_v1_release(void *state, struct ql_error *err)
 	    cgroupfs_open_dir(p, &pfd, NULL) == 0) {
 		struct stat st;
 		bool have_pool = fstatat(pfd, "pool", &st, AT_SYMLINK_NOFOLLOW) == 0;
+		/* A release held back (the lock, a stop) after qemu ended may find the VM's
+		 * name taken by another launcher, which reclaimed the empty sets: not ours. */
+		ino_t ino = cgroupfs_ino(pfd, s->cfg->vm_name);
+		if (s->vm_created && s->vm_ino && ino && ino != s->vm_ino) {
+			ql_log(s->log, QL_LOG_INFO,
+			       "cpuset v1: %s/%s is another launcher's now: left alone", s->p_disp,
+			       s->cfg->vm_name);
+			s->vm_created = false;
+		}
 		if (s->vm_created)
 			ret = remove_vm_sets(s, mfd, pfd, have_pool, err);
 		struct ql_error e = {0};
@@ -1067,6 +1077,7 @@ static int create_vm_sets(struct cpuset_v1_state *s, struct v1_tree *t, const st
 	if (r < 0)
 		return r;
 	s->vm_created = true;
+	s->vm_ino = cgroupfs_ino(t->pfd, vm);
 	/* qemu initialises in the VM set without emulator_pinning: on every CPU the pool had, as
 	 * it would have without isolation; place narrows the set once qemu has left it */
 	r = configure_set(t->pfd, vm, s->emulator ? p->vm : p->pool_before, t->p_mems, s->log,

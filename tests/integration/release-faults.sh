@@ -14,7 +14,7 @@
 # a loaded host ("deterministically": the gate has that long). The subtree is nested ($CS/$TD/m):
 # the lock held meanwhile is this test's own.
 . "$(dirname "$0")/lib.sh"
-NTESTS=55
+NTESTS=63
 plan $NTESTS
 
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
@@ -195,6 +195,31 @@ flock -u "$LOCKFD"
 exec {LOCKFD}<&-
 no_residue "lock taken after the prepare, then freed"
 guardian_done "lock taken after the prepare, then freed"
+
+# --- a release held back after qemu's end (the launcher stopped there: a setuid caller may stop
+# it) while a second launcher starts the same VM: that one reclaims the empty sets and makes its
+# own, which the late release must leave alone (it removed them, and the pool's tasks went back)
+fake_def twin ""
+QEMU_LAUNCHER_TEST_STOP_AT=qemu-reaped bg_case twin
+wait_until 10 sent cont
+A=$L ALPID=$LPID
+mv "$LERR" "$SCRATCH/twin-a.err" # the second launcher's log takes the name
+kill -KILL "$(fake_pid)"
+check "twin: the first launcher reaps its qemu and stops before its release" \
+	wait_until 10 grep -q '^State:.*T' "/proc/$A/status"
+fake_def twin ""
+bg_case twin
+check "twin: a second launcher of the same VM starts meanwhile" wait_until 15 sent cont
+B_TID=$(cat "$M/qemu/twin/cpu$PIN/tasks" 2>/dev/null)
+kill -CONT "$A"
+wait "$ALPID"
+expect_eq "twin: the late release ends with its qemu's status (137)" 137 "$?"
+check "twin: ... it leaves the second launcher's sets alone" test -d "$M/qemu/twin/cpu$PIN"
+expect_eq "twin: ... the second launcher's vCPU is still alone in its set" "$B_TID" \
+	"$(cat "$M/qemu/twin/cpu$PIN/tasks" 2>/dev/null)"
+check "twin: ... and says so" grep -q "is another launcher's now: left alone" "$SCRATCH/twin-a.err"
+kill -TERM "$L"
+finish "twin: the second launcher, SIGTERM" 0
 
 # --- after all that, a VM on the same CPU starts with nothing to reclaim -----------------------
 unset FAKE_QEMU
