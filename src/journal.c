@@ -228,9 +228,9 @@ static int owner_write(const struct journal *j, const char *path, const char *da
 		return ql_error_set(err, EINVAL, "`%s` is not UID:GID:MODE", data);
 	struct stat st;
 	if (lstat(file, &st) < 0) {
+		/* the node is gone (its group was released): nothing to give back */
 		if (errno == ENOENT)
-			return 0; /* the node is gone (its group was released): nothing to give back
-				   */
+			return 0;
 		return ql_error_set_errno(err, errno, "`%s`", file);
 	}
 	if (S_ISLNK(st.st_mode))
@@ -347,8 +347,7 @@ void journal_free(struct journal *j)
 	if (!j)
 		return;
 	if (j->keep_fd >= 0) {
-		/* with records left, a guardian's copy may still hold it: the next start reaps it
-		 */
+		/* with records left, a guardian's copy may hold it: the next start reaps it */
 		_cleanup_free_ char *path = j->n_own ? NULL : keeper_path(j->dir, j->pid, j->start);
 		if (path)
 			unlink(path);
@@ -767,8 +766,6 @@ static int undo_bind(const struct journal *j, const struct record *r, struct ql_
 	return r1;
 }
 
-/* Gives one record's change back: the last record for its file writes the shared original;
- * earlier ones leave a setting to the launchers still using it, or subtract their own delta. */
 /* Whether a file's bytes are this value, but for the newline the kernel adds when read. */
 static bool same_value(const struct buf *file, const struct buf *value)
 {
@@ -826,6 +823,7 @@ static int undo_set(const struct journal *j, const struct records *rs, const str
 	return write_value(j, r->path, other->new_value.data, other->new_value.len, err);
 }
 
+/* Gives one record's change back (undo_add, undo_set, undo_bind) and removes the record. */
 static int undo_record(const struct journal *j, const struct records *rs, const struct record *r,
 		       struct ql_error *err)
 {

@@ -138,7 +138,6 @@ static unsigned long default_hugepage_kb(const struct definition *d)
 	return (unsigned long)kb;
 }
 
-/* Which guest RAM is on hugepages and how the host's pools stand (reads only). */
 /* The pools' state against the backends' needs, (re)read. */
 static int hugepages_count(struct vm_plan *p, struct ql_error *err)
 {
@@ -146,6 +145,7 @@ static int hugepages_count(struct vm_plan *p, struct ql_error *err)
 	return hugepages_plan_compute(p->o->paths->sysfs_root, p->mem, p->n_mem, &p->huge, err);
 }
 
+/* Which guest RAM is on hugepages and how the host's pools stand (reads only). */
 static int hugepages_prepare(struct vm_plan *p, struct ql_error *err)
 {
 	int r = mem_backends_parse(p->o->def, hugepages_hugetlbfs_page_kb,
