@@ -125,6 +125,18 @@ static bool plain_safe(const char *s)
 	return !looks_typed(s);
 }
 
+/* Bytes of the character at p that must be escaped: C0 controls and DEL, C1 controls (YAML
+ * does not take them raw), U+FEFF (the loader refuses it inside a definition); 0 otherwise. */
+static size_t escaped_len(const unsigned char *p)
+{
+	if (*p < 0x20 || *p == 0x7f)
+		return 1;
+	size_t n = utf8_char_len(p, strnlen((const char *)p, 4));
+	if (utf8_is_c1(p, n))
+		return 2;
+	return n == 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+}
+
 char *import_yaml_scalar(const char *s)
 {
 	if (plain_safe(s))
@@ -132,7 +144,7 @@ char *import_yaml_scalar(const char *s)
 
 	bool controls = false;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
+		if (escaped_len(p))
 			controls = true;
 
 	char *out = NULL;
@@ -161,7 +173,12 @@ char *import_yaml_scalar(const char *s)
 				fputs("\\t", f);
 			else if (*p < 0x20 || *p == 0x7f)
 				fprintf(f, "\\x%02x", *p);
-			else
+			else if (escaped_len(p) == 2) /* U+0080-U+009F */
+				fprintf(f, "\\u00%02x", *++p);
+			else if (escaped_len(p) == 3) { /* U+FEFF */
+				fputs("\\uFEFF", f);
+				p += 2;
+			} else
 				fputc(*p, f);
 		}
 		fputc('"', f);

@@ -274,11 +274,16 @@ static void test_round_trip(void **state)
 /* Every single argument shape from the quoting table survives the loader too. */
 static void test_round_trip_values(void **state)
 {
-	const char *values[] = {"on",  "0xf4",	"",   " x ", "a,b",	 "a,,b",  "a: b", "#",
-				"'",   "\"",	"\\", "\t",  "a\nb",	 "Grüße", "-",	  "- x",
-				"*a",  "&a",	"!a", "%a",  "@a",	 "`a",	  "?",	  "? x",
-				"|",   ">",	"{",  "}",   "[",	 "]",	  "x,",	  ",x",
-				"k=v", "k=v,,", "=v", "k=",  "k=v,l=,m", "a=b=c", "~",	  "null"};
+	const char *values[] = {"on", "0xf4", "", " x ", "a,b", "a,,b", "a: b", "#", "'", "\"",
+				"\\", "\t", "a\nb", "Grüße", "-", "- x", "*a", "&a", "!a", "%a",
+				"@a", "`a", "?", "? x", "|", ">", "{", "}", "[", "]", "x,", ",x",
+				"k=v", "k=v,,", "=v", "k=", "k=v,l=,m", "a=b=c", "~", "null",
+				/* U+FEFF (refused raw inside a definition), C1 controls */
+				"k=\xef\xbb\xbfx",
+				"a\xc2\x85"
+				"b",
+				"a\xc2\x9b"
+				"8m"};
 	for (size_t i = 0; i < sizeof(values) / sizeof(*values); i++) {
 		char *argv[] = {"qemu", "-device", (char *)values[i], "-append", (char *)values[i]};
 		_cleanup_free_ char *yaml = import_ok(argv, 5, NULL);
