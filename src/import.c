@@ -165,17 +165,18 @@ char *import_yaml_scalar(const char *s)
 		/* a newline or tab would be folded inside single quotes: escape */
 		fputc('"', f);
 		for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+			size_t e = escaped_len(p);
 			if (*p == '"' || *p == '\\')
 				fprintf(f, "\\%c", *p);
 			else if (*p == '\n')
 				fputs("\\n", f);
 			else if (*p == '\t')
 				fputs("\\t", f);
-			else if (*p < 0x20 || *p == 0x7f)
+			else if (e == 1)
 				fprintf(f, "\\x%02x", *p);
-			else if (escaped_len(p) == 2) /* U+0080-U+009F */
+			else if (e == 2) /* U+0080-U+009F */
 				fprintf(f, "\\u00%02x", *++p);
-			else if (escaped_len(p) == 3) { /* U+FEFF */
+			else if (e == 3) { /* U+FEFF */
 				fputs("\\uFEFF", f);
 				p += 2;
 			} else
