@@ -11,6 +11,7 @@
 
 #include "cmdline.h"
 #include "macro.h"
+#include "qemu_value.h"
 #include "vfio.h"
 
 #ifndef HUGETLBFS_MAGIC
@@ -38,204 +39,13 @@ long hugepages_hugetlbfs_page_kb(const char *path)
 	return (long)(st.f_bsize / 1024);
 }
 
-/* --- qemu's option values ----------------------------------------------------------------- */
+/* --- qemu's option values (qemu_value.h) --------------------------------------------------- */
 
-/* One `key=value` list as qemu reads it (",," is a literal comma). */
-struct kv {
-	char **keys, **values; /* a bare word has value NULL */
-	size_t n;
-};
-
-static void kv_done(struct kv *kv)
+/* The first bare word (-m's size, -object's type), else the value of key. */
+static const char *first_word_or(const struct qemu_value *kv, const char *key)
 {
-	for (size_t i = 0; i < kv->n; i++) {
-		free(kv->keys[i]);
-		free(kv->values[i]);
-	}
-	free(kv->keys);
-	free(kv->values);
-	*kv = (struct kv){0};
-}
-
-/* Appends key (kl bytes) and its value (vl bytes; NULL: a bare word). -ENOMEM. */
-static int kv_add(struct kv *kv, const char *key, size_t kl, const char *val, size_t vl)
-{
-	char **k = realloc(kv->keys, (kv->n + 1) * sizeof(char *));
-	if (k)
-		kv->keys = k;
-	char **v = k ? realloc(kv->values, (kv->n + 1) * sizeof(char *)) : NULL;
-	if (v)
-		kv->values = v;
-	if (!k || !v || !(kv->keys[kv->n] = strndup(key, kl)))
-		return -ENOMEM;
-	kv->values[kv->n] = NULL;
-	kv->n++;
-	if (val && !(kv->values[kv->n - 1] = strndup(val, vl)))
-		return -ENOMEM;
-	return 0;
-}
-
-static int kv_parse(const char *s, struct kv *ret)
-{
-	struct kv kv = {0};
-	size_t len = strlen(s);
-	_cleanup_free_ char *part = malloc(len + 1);
-	if (!part)
-		return -ENOMEM;
-	for (size_t i = 0; i <= len;) {
-		size_t n = 0;
-		for (; i < len; i++) {
-			if (s[i] == ',' && s[i + 1] == ',') {
-				part[n++] = ',';
-				i++;
-			} else if (s[i] == ',') {
-				break;
-			} else {
-				part[n++] = s[i];
-			}
-		}
-		i++;
-		part[n] = '\0';
-		char *eq = strchr(part, '=');
-		if (kv_add(&kv, part, eq ? (size_t)(eq - part) : n, eq ? eq + 1 : NULL,
-			   eq ? strlen(eq + 1) : 0) < 0) {
-			kv_done(&kv);
-			return -ENOMEM;
-		}
-	}
-	*ret = kv;
-	return 0;
-}
-
-static const char *json_space(const char *p)
-{
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-		p++;
-	return p;
-}
-
-/* A JSON string at p (its quote): unescaped into out (room for its length), *ret_end after it;
- * NULL when malformed. \uXXXX is kept as written (no memory option needs it). */
-static char *json_string(const char *p, char *out, const char **ret_end)
-{
-	size_t n = 0;
-	for (p++; *p && *p != '"'; p++) {
-		if (*p == '\\' && p[1]) {
-			p++;
-			out[n++] = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p == 'u' ? '\\' : *p;
-			if (*p == 'u')
-				out[n++] = 'u';
-			continue;
-		}
-		out[n++] = *p;
-	}
-	if (*p != '"')
-		return NULL;
-	out[n] = '\0';
-	*ret_end = p + 1;
-	return out;
-}
-
-/* A scalar at p (string, number, true/false as on/off, null as absent): added under key. 1 when
- * one was there, 0 for a container (not added), -EINVAL malformed, -ENOMEM. *ret_end after it. */
-static int json_scalar(struct kv *kv, const char *key, const char *p, char *buf,
-		       const char **ret_end)
-{
-	if (*p == '"') {
-		if (!json_string(p, buf, ret_end))
-			return -EINVAL;
-		return kv_add(kv, key, strlen(key), buf, strlen(buf)) < 0 ? -ENOMEM : 1;
-	}
-	if (*p == '{' || *p == '[')
-		return 0;
-	size_t n = strcspn(p, ",}] \t\r\n");
-	if (!n)
-		return -EINVAL;
-	*ret_end = p + n;
-	if (n == 4 && !strncmp(p, "null", 4))
-		return 1;
-	bool t = n == 4 && !strncmp(p, "true", 4), f = n == 5 && !strncmp(p, "false", 5);
-	const char *v = t ? "on" : f ? "off" : p;
-	return kv_add(kv, key, strlen(key), v, t || f ? strlen(v) : n) < 0 ? -ENOMEM : 1;
-}
-
-/* Skips the object or array at p (strings inside included); NULL when it does not end. */
-static const char *json_skip(const char *p)
-{
-	int depth = 0;
-	for (; *p; p++) {
-		if (*p == '"') {
-			for (p++; *p && *p != '"'; p++)
-				if (*p == '\\' && p[1])
-					p++;
-			if (!*p)
-				return NULL;
-		} else if (*p == '{' || *p == '[') {
-			depth++;
-		} else if ((*p == '}' || *p == ']') && --depth == 0) {
-			return p + 1;
-		}
-	}
-	return NULL;
-}
-
-/* The JSON form of an option (`-object {"qom-type": "memory-backend-ram", ...}`, as libvirt
- * writes it) as the key=value parts it stands for: top-level members with scalar values, a list
- * of scalars as the key repeated (host-nodes), nested objects left out. -EINVAL when it is not
- * such an object, -ENOMEM. */
-static int kv_parse_json(const char *s, struct kv *ret)
-{
-	struct kv kv = {0};
-	_cleanup_free_ char *key = malloc(strlen(s) + 1), *buf = malloc(strlen(s) + 1);
-	const char *p = json_space(s);
-	int r = key && buf ? 0 : -ENOMEM;
-	if (r == 0 && *p++ != '{')
-		r = -EINVAL;
-	for (p = json_space(p); r == 0 && *p != '}';) {
-		if (*p != '"' || !json_string(p, key, &p) || *(p = json_space(p)) != ':') {
-			r = -EINVAL;
-			break;
-		}
-		p = json_space(p + 1);
-		if (*p == '[') {
-			/* a list of scalars: each one under the key; anything nested ends it */
-			const char *end = json_skip(p), *q = json_space(p + 1);
-			while (r == 0 && end && *q != ']') {
-				r = json_scalar(&kv, key, q, buf, &q);
-				if (r <= 0)
-					break;
-				r = 0;
-				if (*(q = json_space(q)) == ',')
-					q = json_space(q + 1);
-			}
-			p = end;
-		} else if (*p == '{') {
-			p = json_skip(p);
-		} else if ((r = json_scalar(&kv, key, p, buf, &p)) == 1) {
-			r = 0;
-		}
-		if (r == 0 && !p)
-			r = -EINVAL;
-		if (r == 0 && *(p = json_space(p)) == ',')
-			p = json_space(p + 1);
-		else if (r == 0 && *p != '}')
-			r = -EINVAL;
-	}
-	if (r < 0) {
-		kv_done(&kv);
-		return r;
-	}
-	*ret = kv;
-	return 0;
-}
-
-static const char *kv_get(const struct kv *kv, const char *key)
-{
-	const char *v = NULL;
-	for (size_t i = 0; i < kv->n; i++)
-		if (kv->values[i] && streq(kv->keys[i], key))
-			v = kv->values[i]; /* the last one wins, as in qemu */
-	return v;
+	const char *w = qemu_value_first_word(kv);
+	return w ? w : qemu_value_get(kv, key);
 }
 
 static bool is_on(const char *v)
@@ -275,9 +85,9 @@ static int parse_size(const char *s, unsigned default_shift, uint64_t *ret)
 }
 
 /* The one node of host-nodes when the policy keeps pages there (bind, preferred); -1 otherwise. */
-static int bound_node(const struct kv *kv)
+static int bound_node(const struct qemu_value *kv)
 {
-	const char *policy = kv_get(kv, "policy");
+	const char *policy = qemu_value_get(kv, "policy");
 	if (!policy || !(streq(policy, "bind") || streq(policy, "preferred")))
 		return -1;
 	int node = -1;
@@ -350,10 +160,8 @@ static int parse_memory(const struct definition *d, hugetlbfs_page_kb_fn page_kb
 				       qemu_option_is(o, "object") || layout))
 			continue;
 		_cleanup_free_ char *val = cmdline_option_value(o);
-		struct kv kv = {0};
-		int pr = !val		 ? -ENOMEM
-			 : val[0] == '{' ? kv_parse_json(val, &kv)
-					 : kv_parse(val, &kv);
+		struct qemu_value kv = {0};
+		int pr = val ? qemu_value_parse(val, &kv) : -ENOMEM;
 		if (pr == -EINVAL)
 			continue; /* not JSON qemu takes: its to report */
 		if (pr < 0) {
@@ -362,10 +170,10 @@ static int parse_memory(const struct definition *d, hugetlbfs_page_kb_fn page_kb
 		}
 		if (layout) {
 			/* guest RAM made of backends: -m is not allocated a second time */
-			if ((streq(o->name, "numa") && kv_get(&kv, "memdev")) ||
-			    (streq(o->name, "machine") && kv_get(&kv, "memory-backend")))
+			if ((streq(o->name, "numa") && qemu_value_get(&kv, "memdev")) ||
+			    (streq(o->name, "machine") && qemu_value_get(&kv, "memory-backend")))
 				ram_in_backends = true;
-			if (streq(o->name, "overcommit") && is_on(kv_get(&kv, "mem-lock")))
+			if (streq(o->name, "overcommit") && is_on(qemu_value_get(&kv, "mem-lock")))
 				lay->mem_lock = true;
 			if (streq(o->name, "device") && vfio_is_device_value(val))
 				lay->vfio = true; /* also the JSON form */
@@ -373,29 +181,28 @@ static int parse_memory(const struct definition *d, hugetlbfs_page_kb_fn page_kb
 			mem_path = o->is_scalar ? o->scalar : NULL;
 			mem_path_opt = i;
 		} else if (streq(o->name, "m")) {
-			const char *size = kv.n && !kv.values[0] ? kv.keys[0] : kv_get(&kv, "size");
+			const char *size = first_word_or(&kv, "size");
 			if (size && parse_size(size, 20, &ram) < 0)
 				r = ql_error_set(err, EINVAL,
 						 "%s:%u:%u: `-m` size `%s` is not a size", d->path,
 						 o->mark.line, o->mark.column, ql_show(&s, size));
 		} else {
-			const char *type =
-			    kv.n && !kv.values[0] ? kv.keys[0] : kv_get(&kv, "qom-type");
-			const char *id = kv_get(&kv, "id");
+			const char *type = first_word_or(&kv, "qom-type");
+			const char *id = qemu_value_get(&kv, "id");
 			bool file = type && streq(type, "memory-backend-file");
 			bool memfd = type && streq(type, "memory-backend-memfd");
 			long kb = 0;
-			if (file && kv_get(&kv, "mem-path"))
-				kb = page_kb(kv_get(&kv, "mem-path"));
-			else if (memfd && is_on(kv_get(&kv, "hugetlb"))) {
+			if (file && qemu_value_get(&kv, "mem-path"))
+				kb = page_kb(qemu_value_get(&kv, "mem-path"));
+			else if (memfd && is_on(qemu_value_get(&kv, "hugetlb"))) {
 				uint64_t hs = (uint64_t)default_kb << 10;
-				if (kv_get(&kv, "hugetlbsize") &&
-				    parse_size(kv_get(&kv, "hugetlbsize"), 0, &hs) < 0)
+				if (qemu_value_get(&kv, "hugetlbsize") &&
+				    parse_size(qemu_value_get(&kv, "hugetlbsize"), 0, &hs) < 0)
 					r = ql_error_set(
 					    err, EINVAL,
 					    "%s:%u:%u: `hugetlbsize` `%s` is not a size", d->path,
 					    o->mark.line, o->mark.column,
-					    ql_show(&s, kv_get(&kv, "hugetlbsize")));
+					    ql_show(&s, qemu_value_get(&kv, "hugetlbsize")));
 				kb = (long)(hs >> 10);
 			}
 			uint64_t bytes = 0;
@@ -403,21 +210,23 @@ static int parse_memory(const struct definition *d, hugetlbfs_page_kb_fn page_kb
 				r = ql_error_set_errno(
 				    err, (int)-kb, "%s:%u:%u: cannot tell the page size of `%s`",
 				    d->path, o->mark.line, o->mark.column,
-				    ql_show(&s, kv_get(&kv, "mem-path")));
-			else if (r == 0 && kb > 0 && parse_size(kv_get(&kv, "size"), 0, &bytes) < 0)
+				    ql_show(&s, qemu_value_get(&kv, "mem-path")));
+			else if (r == 0 && kb > 0 &&
+				 parse_size(qemu_value_get(&kv, "size"), 0, &bytes) < 0)
 				r = ql_error_set(err, EINVAL,
 						 "%s:%u:%u: memory backend `%s` needs a `size`",
 						 d->path, o->mark.line, o->mark.column,
 						 ql_show(&s, id ? id : "?"));
 			else if (r == 0 && all && kb == 0 && is_memory_backend(type) &&
-				 parse_size(kv_get(&kv, "size"), 0, &bytes) < 0)
+				 parse_size(qemu_value_get(&kv, "size"), 0, &bytes) < 0)
 				bytes = 0; /* qemu's to report */
 			if (r == 0 && (kb > 0 || (all && is_memory_backend(type))) &&
 			    add_backend(&v, &n, id ? id : "?", bytes, (unsigned long)kb,
-					bound_node(&kv), is_on(kv_get(&kv, "prealloc")), i) < 0)
+					bound_node(&kv), is_on(qemu_value_get(&kv, "prealloc")),
+					i) < 0)
 				r = ql_error_set(err, ENOMEM, "out of memory");
 		}
-		kv_done(&kv);
+		qemu_value_done(&kv);
 	}
 	if (r == 0 && mem_path) {
 		long kb = page_kb(mem_path);

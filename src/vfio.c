@@ -17,6 +17,7 @@
 
 #include "cmdline.h"
 #include "macro.h"
+#include "qemu_value.h"
 #include "readfile.h"
 
 /* PCI class 0x0604xx: PCI-to-PCI bridges (root ports, switches) may stay with their driver. */
@@ -46,125 +47,30 @@ static bool pci_address(const char *in, char out[16])
 	return true;
 }
 
-/* The string member `key` of a flat JSON object (`-device {"driver": "vfio-pci", ...}`): 1 and
- * *ret when found at the top level, 0 when absent, -EINVAL when the text is not such an object.
- * Only what -device's JSON form needs: strings, numbers, booleans; nested values are skipped. */
-static int json_member(const char *v, const char *key, char **ret)
-{
-	const char *p = v;
-	int depth = 0;
-	bool want_value = false, is_key = true;
-	*ret = NULL;
-	while (*p) {
-		if (isspace((unsigned char)*p) || *p == ',' || *p == ':') {
-			if (*p == ',' && depth == 1)
-				is_key = true;
-			if (*p == ':' && depth == 1)
-				is_key = false;
-			p++;
-			continue;
-		}
-		if (*p == '{' || *p == '[') {
-			depth++;
-			p++;
-			want_value = false;
-			continue;
-		}
-		if (*p == '}' || *p == ']') {
-			depth--;
-			p++;
-			continue;
-		}
-		if (*p != '"') { /* a number, true, false, null */
-			while (*p && !strchr(",}] \t\r\n", *p))
-				p++;
-			want_value = false;
-			continue;
-		}
-		/* a string: unescaped into s */
-		_cleanup_free_ char *s = malloc(strlen(p) + 1);
-		if (!s)
-			return -ENOMEM;
-		size_t n = 0;
-		for (p++; *p && *p != '"'; p++) {
-			if (*p == '\\' && p[1])
-				p++;
-			s[n++] = *p;
-		}
-		if (*p != '"')
-			return -EINVAL;
-		p++;
-		s[n] = '\0';
-		if (depth == 1 && want_value) {
-			*ret = TAKE_PTR(s);
-			return 1;
-		}
-		want_value = depth == 1 && is_key && streq(s, key);
-	}
-	return depth == 0 ? 0 : -EINVAL;
-}
-
-/* qemu's key=value syntax: the value of `key` (last one wins, ",," is a comma), or for key NULL
- * the first part when it is a bare word (the driver). NULL when absent or on ENOMEM. */
-static char *kv_value(const char *v, const char *key)
-{
-	char *found = NULL;
-	bool first = true;
-	for (const char *p = v; p;) {
-		size_t n = 0;
-		while (p[n] && (p[n] != ',' || p[n + 1] == ','))
-			n += p[n] == ',' ? 2 : 1;
-		_cleanup_free_ char *part = malloc(n + 1);
-		if (!part) {
-			free(found);
-			return NULL;
-		}
-		size_t k = 0;
-		for (size_t i = 0; i < n; i++) {
-			part[k++] = p[i];
-			if (p[i] == ',')
-				i++;
-		}
-		part[k] = '\0';
-		char *eq = strchr(part, '=');
-		if (!key && first && !eq)
-			return strdup(part);
-		if (key && eq && (size_t)(eq - part) == strlen(key) &&
-		    strncmp(part, key, strlen(key)) == 0) {
-			free(found);
-			found = strdup(eq + 1);
-		}
-		first = false;
-		p = p[n] ? p + n + 1 : NULL;
-	}
-	return found;
-}
-
 /* qemu's device types that pass a host device through VFIO. */
 static bool is_vfio_device(const char *driver)
 {
 	return driver && (streq(driver, VFIO_DRIVER) || streq(driver, "vfio-pci-nohotplug"));
 }
 
-/* The driver, host= and sysfsdev= of one -device value (any form). */
+/* The driver, host= and sysfsdev= of one -device value (any form, qemu_value.h); -EINVAL for a
+ * malformed JSON form, -ENOMEM. */
 static int device_fields(const char *v, char **driver, char **host, char **sysfsdev)
 {
-	if (v[0] == '{') {
-		int r = json_member(v, "driver", driver);
-		if (r >= 0 && is_vfio_device(*driver))
-			r = json_member(v, "host", host);
-		if (r >= 0 && is_vfio_device(*driver))
-			r = json_member(v, "sysfsdev", sysfsdev);
-		return r < 0 ? r : 0;
-	}
-	*driver = kv_value(v, NULL);
-	if (!*driver)
-		*driver = kv_value(v, "driver");
-	if (is_vfio_device(*driver)) {
-		*host = kv_value(v, "host");
-		*sysfsdev = kv_value(v, "sysfsdev");
-	}
-	return 0;
+	struct qemu_value q;
+	int r = qemu_value_parse(v, &q);
+	if (r < 0)
+		return r;
+	const char *d = qemu_value_first_word(&q);
+	if (!d)
+		d = qemu_value_get(&q, "driver");
+	const char *h = qemu_value_get(&q, "host"), *sd = qemu_value_get(&q, "sysfsdev");
+	if ((d && !(*driver = strdup(d))) ||
+	    (is_vfio_device(d) &&
+	     ((h && !(*host = strdup(h))) || (sd && !(*sysfsdev = strdup(sd))))))
+		r = -ENOMEM;
+	qemu_value_done(&q);
+	return r;
 }
 
 bool vfio_is_device_value(const char *value)
