@@ -8,6 +8,7 @@
 
 #include "macro.h"
 #include "populate.h"
+#include "qemu_value.h"
 
 /* Growable string; on allocation failure `failed` is set and later appends do nothing. */
 struct buf {
@@ -191,47 +192,20 @@ static bool part_is(const char *part, size_t n, const char *key, const char *val
 	return n == kl + vl && strncmp(part, key, kl) == 0 && strncmp(part + kl, value, vl) == 0;
 }
 
-/* The JSON form `{"qom-type": "TYPE", "id": "ID", ...}` (as libvirt writes it): looked at with
- * the whitespace between tokens dropped; this module speaks no JSON beyond that. */
-static bool json_object_is(const char *v, const char *type, const char *id)
-{
-	_cleanup_free_ char *t = malloc(strlen(v) + 1), *want_type = NULL, *want_id = NULL;
-	if (!t || asprintf(&want_type, "\"qom-type\":\"%s\"", type) < 0 ||
-	    asprintf(&want_id, "\"id\":\"%s\"", id) < 0)
-		return false;
-	size_t n = 0;
-	bool in_string = false;
-	for (const char *p = v; *p; p++) {
-		if (*p == '"' && (p == v || p[-1] != '\\'))
-			in_string = !in_string;
-		if (in_string || !strchr(" \t\n\r", *p))
-			t[n++] = *p;
-	}
-	t[n] = '\0';
-	return strstr(t, want_type) && strstr(t, want_id);
-}
-
 bool cmdline_creates_object(const struct definition *d, const char *type, const char *id)
 {
 	for (size_t i = 0; i < d->n_options; i++) {
 		if (!qemu_option_is(&d->options[i], "object") || !d->options[i].has_value)
 			continue;
 		_cleanup_free_ char *v = cmdline_option_value(&d->options[i]);
-		if (v && v[0] == '{') {
-			if (json_object_is(v, type, id))
-				return true;
-			continue;
-		}
-		const char *p = v, *part;
-		size_t n;
-		bool first = true, is_type = false, has_id = false;
-		while (v && next_part(&p, &part, &n)) {
-			is_type |= (first && part_is(part, n, "", type)) ||
-				   part_is(part, n, "qom-type=", type);
-			has_id |= part_is(part, n, "id=", id);
-			first = false;
-		}
-		if (is_type && has_id)
+		struct qemu_value q;
+		if (!v || qemu_value_parse(v, &q) < 0)
+			continue; /* a malformed -object is qemu's to report */
+		const char *t = qemu_value_implied(&q, "qom-type"),
+			   *t_id = qemu_value_get(&q, "id");
+		bool is = t && streq(t, type) && t_id && streq(t_id, id);
+		qemu_value_done(&q);
+		if (is)
 			return true;
 	}
 	return false;

@@ -41,13 +41,6 @@ long hugepages_hugetlbfs_page_kb(const char *path)
 
 /* --- qemu's option values (qemu_value.h) --------------------------------------------------- */
 
-/* The first bare word (-m's size, -object's type), else the value of key. */
-static const char *first_word_or(const struct qemu_value *kv, const char *key)
-{
-	const char *w = qemu_value_first_word(kv);
-	return w ? w : qemu_value_get(kv, key);
-}
-
 static bool is_on(const char *v)
 {
 	return v && (streq(v, "on") || streq(v, "yes") || streq(v, "true") || streq(v, "y"));
@@ -181,13 +174,13 @@ static int parse_memory(const struct definition *d, hugetlbfs_page_kb_fn page_kb
 			mem_path = o->is_scalar ? o->scalar : NULL;
 			mem_path_opt = i;
 		} else if (streq(o->name, "m")) {
-			const char *size = first_word_or(&kv, "size");
+			const char *size = qemu_value_implied(&kv, "size");
 			if (size && parse_size(size, 20, &ram) < 0)
 				r = ql_error_set(err, EINVAL,
 						 "%s:%u:%u: `-m` size `%s` is not a size", d->path,
 						 o->mark.line, o->mark.column, ql_show(&s, size));
 		} else {
-			const char *type = first_word_or(&kv, "qom-type");
+			const char *type = qemu_value_implied(&kv, "qom-type");
 			const char *id = qemu_value_get(&kv, "id");
 			bool file = type && streq(type, "memory-backend-file");
 			bool memfd = type && streq(type, "memory-backend-memfd");

@@ -1,6 +1,7 @@
 /* The value of one qemu option as the key=value parts qemu reads from it (see qemu_value.h). */
 #include "qemu_value.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -76,22 +77,80 @@ static const char *json_space(const char *p)
 	return p;
 }
 
-/* A JSON string at p (its quote): unescaped into out (room for its length), *ret_end after it;
- * NULL when malformed. \uXXXX is kept as written (no memory option needs it). */
+/* Four hex digits at p as a number; -1 when they are not. */
+static long hex4(const char *p)
+{
+	char digits[5] = "";
+	for (int i = 0; i < 4; i++) {
+		if (!isxdigit((unsigned char)p[i]))
+			return -1; /* also at the end of p: nothing after it is read */
+		digits[i] = p[i];
+	}
+	return strtol(digits, NULL, 16);
+}
+
+/* The \uXXXX escape at p (its `u`), a surrogate pair's second half included, as qemu's JSON
+ * parser decodes it: written to out as UTF-8 (U+0000 as C0 80, its modified UTF-8); the bytes
+ * written, 0 when invalid (a lone surrogate). *ret_end at its last digit. */
+static size_t json_unicode(const char *p, char *out, const char **ret_end)
+{
+	long cp = hex4(p + 1);
+	p += 4;
+	if (cp >= 0xd800 && cp <= 0xdbff && p[1] == '\\' && p[2] == 'u') {
+		long low = hex4(p + 3);
+		cp = low >= 0xdc00 && low <= 0xdfff ? 0x10000 + ((cp & 0x3ff) << 10) + (low & 0x3ff)
+						    : -1;
+		p += 6;
+	}
+	*ret_end = p;
+	unsigned char *o = (unsigned char *)out;
+	if (cp < 0 || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	if (cp == 0 || (cp >= 0x80 && cp < 0x800)) {
+		o[0] = (unsigned char)(0xc0 | cp >> 6);
+		o[1] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x80) {
+		o[0] = (unsigned char)cp;
+		return 1;
+	}
+	if (cp < 0x10000) {
+		o[0] = (unsigned char)(0xe0 | cp >> 12);
+		o[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+		o[2] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	o[0] = (unsigned char)(0xf0 | cp >> 18);
+	o[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+	o[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+	o[3] = (unsigned char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* A JSON string at p (its quote: qemu's parser takes single quotes too) decoded as qemu decodes
+ * it, escapes and all, into out (room for its length: no escape grows), *ret_end after it; NULL
+ * when malformed. Decoding matters: `"vfio\u002dpci"` is a vfio-pci to qemu. */
 static char *json_string(const char *p, char *out, const char **ret_end)
 {
+	static const char escaped[] = "\"'\\/bfnrt", meant[] = "\"'\\/\b\f\n\r\t";
+	char quote = *p;
 	size_t n = 0;
-	for (p++; *p && *p != '"'; p++) {
-		if (*p == '\\' && p[1]) {
-			p++;
-			out[n++] = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p == 'u' ? '\\' : *p;
-			if (*p == 'u')
-				out[n++] = 'u';
+	for (p++; *p && *p != quote; p++) {
+		if (*p != '\\') {
+			out[n++] = *p;
 			continue;
 		}
-		out[n++] = *p;
+		const char *e = *++p ? strchr(escaped, *p) : NULL;
+		size_t w;
+		if (e)
+			out[n++] = meant[e - escaped];
+		else if (*p == 'u' && (w = json_unicode(p, out + n, &p)) > 0)
+			n += w;
+		else
+			return NULL;
 	}
-	if (*p != '"')
+	if (*p != quote)
 		return NULL;
 	out[n] = '\0';
 	*ret_end = p + 1;
@@ -103,7 +162,7 @@ static char *json_string(const char *p, char *out, const char **ret_end)
 static int json_scalar(struct qemu_value *kv, const char *key, const char *p, char *buf,
 		       const char **ret_end)
 {
-	if (*p == '"') {
+	if (*p == '"' || *p == '\'') {
 		if (!json_string(p, buf, ret_end))
 			return -EINVAL;
 		return kv_add(kv, key, strlen(key), buf, strlen(buf)) < 0 ? -ENOMEM : 1;
@@ -126,8 +185,9 @@ static const char *json_skip(const char *p)
 {
 	int depth = 0;
 	for (; *p; p++) {
-		if (*p == '"') {
-			for (p++; *p && *p != '"'; p++)
+		if (*p == '"' || *p == '\'') {
+			char quote = *p;
+			for (p++; *p && *p != quote; p++)
 				if (*p == '\\' && p[1])
 					p++;
 			if (!*p)
@@ -152,7 +212,8 @@ static int parse_json(const char *s, struct qemu_value *ret)
 	if (r == 0 && *p++ != '{')
 		r = -EINVAL;
 	for (p = json_space(p); r == 0 && *p != '}';) {
-		if (*p != '"' || !json_string(p, key, &p) || *(p = json_space(p)) != ':') {
+		if ((*p != '"' && *p != '\'') || !json_string(p, key, &p) ||
+		    *(p = json_space(p)) != ':') {
 			r = -EINVAL;
 			break;
 		}
@@ -198,9 +259,16 @@ const char *qemu_value_get(const struct qemu_value *kv, const char *key)
 	return v;
 }
 
-const char *qemu_value_first_word(const struct qemu_value *kv)
+/* The first part when it is a bare word; else NULL. */
+static const char *first_word(const struct qemu_value *kv)
 {
 	return kv->n && !kv->values[0] ? kv->keys[0] : NULL;
+}
+
+const char *qemu_value_implied(const struct qemu_value *kv, const char *key)
+{
+	const char *w = first_word(kv);
+	return w ? w : qemu_value_get(kv, key);
 }
 
 int qemu_value_parse(const char *s, struct qemu_value *ret)

@@ -17,5 +17,6 @@ void qemu_value_done(struct qemu_value *v);
 
 /* The value of key (the last one wins, as in qemu); NULL when absent or a bare word. */
 const char *qemu_value_get(const struct qemu_value *v, const char *key);
-/* The first part when it is a bare word (a -device's driver, an -object's type); else NULL. */
-const char *qemu_value_first_word(const struct qemu_value *v);
+/* The value of an option's implied key (-device's driver, -object's qom-type, -m's size): its
+ * first bare word, else the key's value; NULL when neither. */
+const char *qemu_value_implied(const struct qemu_value *v, const char *key);

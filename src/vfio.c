@@ -61,9 +61,7 @@ static int device_fields(const char *v, char **driver, char **host, char **sysfs
 	int r = qemu_value_parse(v, &q);
 	if (r < 0)
 		return r;
-	const char *d = qemu_value_first_word(&q);
-	if (!d)
-		d = qemu_value_get(&q, "driver");
+	const char *d = qemu_value_implied(&q, "driver");
 	const char *h = qemu_value_get(&q, "host"), *sd = qemu_value_get(&q, "sysfsdev");
 	if ((d && !(*driver = strdup(d))) ||
 	    (is_vfio_device(d) &&
@@ -125,8 +123,13 @@ int vfio_devices_parse(const struct definition *d, struct vfio_device **ret, siz
 		int r = device_fields(val, &driver, &host, &sysfsdev);
 		if (r == -ENOMEM)
 			return ql_error_set(err, ENOMEM, "out of memory");
-		if (r < 0 || !is_vfio_device(driver))
-			continue; /* not ours: qemu reports a malformed -device */
+		if (r < 0) /* qemu would read it some way: which, only a reader of it can tell */
+			return ql_error_set(err, EINVAL,
+					    "%s:%u:%u: `-device` is not JSON the launcher can read "
+					    "(it checks every device for VFIO)",
+					    d->path, o->mark.line, o->mark.column);
+		if (!is_vfio_device(driver))
+			continue;
 		/* the device qemu opens: sysfsdev= when both are given (its vfio_realize) */
 		const char *addr_text = host;
 		if (sysfsdev) {

@@ -225,14 +225,18 @@ static void test_shell_roundtrip(void **state)
 	assert_string_equal(out, want);
 }
 
-/* iothread_pinning's check that the definition creates an I/O thread: both -object forms. */
+/* iothread_pinning's check that the definition creates an I/O thread: both -object forms, JSON
+ * read as qemu reads it (whitespace anywhere, escapes decoded, single quotes). */
 static void test_creates_object(void **state)
 {
 	static const char text[] =
 	    "launcher:\n  binary: /bin/true\nqemu:\n"
 	    "- object: [iothread, id: io0]\n"
 	    "- object: '{\"qom-type\": \"iothread\", \"id\": \"iothread1\"}'\n"
-	    "- object: [memory-backend-ram, id: io2, size: 1G]\n";
+	    "- object: [memory-backend-ram, id: io2, size: 1G]\n"
+	    "- object: '{ \"id\" : \"io\\u0033\", \"qom-type\" :\"iothread\" }'\n"
+	    "- object: \"{'qom-type': 'iothread', 'id': 'io4'}\"\n"
+	    "- object: '{\"qom-type\": \"iothread\", \"x\": {\"id\": \"io5\"}}'\n";
 	struct ql_error err = {0};
 	struct definition *d = NULL;
 	assert_int_equal(definition_parse("t.yml", text, strlen(text), &d, &err), 0);
@@ -241,6 +245,9 @@ static void test_creates_object(void **state)
 	assert_false(cmdline_creates_object(d, "iothread", "io2")); /* another type */
 	assert_false(cmdline_creates_object(d, "iothread", "io"));
 	assert_false(cmdline_creates_object(d, "iothread", "iothread"));
+	assert_true(cmdline_creates_object(d, "iothread", "io3"));
+	assert_true(cmdline_creates_object(d, "iothread", "io4"));
+	assert_false(cmdline_creates_object(d, "iothread", "io5")); /* a nested id is not its own */
 	definition_free(d);
 }
 

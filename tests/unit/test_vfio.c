@@ -264,6 +264,12 @@ static void test_device_forms(void **state)
 	plan_of("", "- device: '{\"driver\": \"vfio-pci\", \"host\": \"1:2:3\"}'\n", -EINVAL, &err);
 	assert_non_null(strstr(err.msg, "t.yml:5:3: vfio-pci: `1:2:3` is not a PCI address"));
 	ql_error_clear(&err);
+	/* JSON qemu would read one way or another, the launcher not at all: refused, since it could
+	 * hide a vfio-pci from the checks */
+	plan_of("", "- device: '{\"driver\": \"vfio\\-pci\", \"host\": \"01:00.0\"}'\n", -EINVAL,
+		&err);
+	assert_non_null(strstr(err.msg, "t.yml:5:3: `-device` is not JSON the launcher can read"));
+	ql_error_clear(&err);
 }
 
 /* vfio_option_may_be_device(), the test before building a value, never misses a vfio-pci device
@@ -281,7 +287,14 @@ static void test_device_prefilter(void **state)
 	    {"- device: [driver: vfio-pci, host: 01:00.0]\n", true, true},
 	    {"- device: [x-y, driver: vfio-pci]\n", false, true}, /* the bare first part wins */
 	    {"- device: ['vfio-pci,host=01:00.0', id: g]\n", true, true},
-	    {"- device: '{\"driver\": \"vfio\\-pci\", \"host\": \"01:00.0\"}'\n", true, true},
+	    /* JSON escapes as qemu decodes them: \u002d is "-", a key may be escaped too, and
+	     * qemu's parser takes single quotes; "\-" is no JSON escape (qemu refuses it) */
+	    {"- device: '{\"driver\": \"vfio\\u002dpci\", \"host\": \"01:00.0\"}'\n", true, true},
+	    {"- device: '{\"dri\\u0076er\": \"vfio-pci\", \"host\": \"01:00.0\"}'\n", true, true},
+	    {"- device: \"{'driver': 'vfio\\\\u002Dpci', 'host': '01:00.0'}\"\n", true, true},
+	    {"- device: '{\"driver\": \"vfio\\-pci\", \"host\": \"01:00.0\"}'\n", false, true},
+	    {"- device: '{\"driver\": \"vfio-pci\\ud800\"}'\n", false, true},
+	    {"- device: '{\"driver\": \"vfio-pci\\ud83d\\ude00\"}'\n", false, true},
 	    {"- device: {driver: vfio-pcie}\n", false, true},
 	    {"- device: [virtio-blk-pci, drive: d0, bus: pci.0]\n", false, false},
 	    {"- device: \"virtio-net-pci,netdev=n0\"\n", false, false},
