@@ -148,6 +148,7 @@ static int parse_memory(const struct definition *d, hugetlbfs_page_kb_fn page_kb
 		/* a -device only counts when it is vfio-pci: the rest are not even built */
 		bool layout =
 		    all && (qemu_option_is(o, "numa") || qemu_option_is(o, "machine") ||
+			    qemu_option_is(o, "M") /* -machine's other name */ ||
 			    qemu_option_is(o, "overcommit") || vfio_option_may_be_device(o));
 		if (!o->has_value || !(qemu_option_is(o, "m") || qemu_option_is(o, "mem-path") ||
 				       qemu_option_is(o, "object") || layout))
@@ -164,7 +165,8 @@ static int parse_memory(const struct definition *d, hugetlbfs_page_kb_fn page_kb
 		if (layout) {
 			/* guest RAM made of backends: -m is not allocated a second time */
 			if ((streq(o->name, "numa") && qemu_value_get(&kv, "memdev")) ||
-			    (streq(o->name, "machine") && qemu_value_get(&kv, "memory-backend")))
+			    ((streq(o->name, "machine") || streq(o->name, "M")) &&
+			     qemu_value_get(&kv, "memory-backend")))
 				ram_in_backends = true;
 			if (streq(o->name, "overcommit") && is_on(qemu_value_get(&kv, "mem-lock")))
 				lay->mem_lock = true;
@@ -236,10 +238,12 @@ static int parse_memory(const struct definition *d, hugetlbfs_page_kb_fn page_kb
 		return r;
 	}
 	if (all) {
+		/* saturated: sizes near 2^64 must not wrap to a small sum (a limit too low) */
 		lay->guest_ram = ram_in_backends ? 0 : ram;
 		for (size_t k = 0; k < n; k++)
-			if (!streq(v[k].id, "-mem-path")) /* that is -m's RAM */
-				lay->guest_ram += v[k].bytes;
+			if (!streq(v[k].id, "-mem-path") && /* that is -m's RAM */
+			    __builtin_add_overflow(lay->guest_ram, v[k].bytes, &lay->guest_ram))
+				lay->guest_ram = UINT64_MAX;
 	}
 	*ret = v;
 	*ret_n = n;

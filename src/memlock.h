@@ -15,7 +15,8 @@
 
 static inline uint64_t memlock_auto_bytes(const struct mem_layout *l)
 {
-	return l->guest_ram + MEMLOCK_MARGIN;
+	uint64_t b;
+	return __builtin_add_overflow(l->guest_ram, MEMLOCK_MARGIN, &b) ? UINT64_MAX : b;
 }
 
 /* --check: the warnings (a NULL-terminated list, maybe empty): when rlimit_memlock asks for more

@@ -290,6 +290,15 @@ static void test_layout(void **state)
 	    /* a hotplug DIMM's backend adds to -m */
 	    {"- m: [ 1G, slots: 1, maxmem: 2G ]\n- object: memory-backend-ram,id=d,size=512M\n",
 	     (1ULL << 30) + (512ULL << 20), false, false, 1},
+	    /* -M is -machine: its memory-backend is the RAM, -m not counted again */
+	    {"- M: pc,memory-backend=r\n- m: 1G\n- object: memory-backend-ram,id=r,size=1G\n",
+	     1ULL << 30, false, false, 1},
+	    /* sizes near 2^64 saturate: wrapped, 8E + 8E would be 0 and lock nothing */
+	    {"- m: 8E\n- object: memory-backend-ram,id=d,size=8E\n", UINT64_MAX, false, false, 1},
+	    /* an escaped key and single quotes, as qemu's JSON reader takes them */
+	    {"- m: 1G\n- object: \"{'qom-type': 'memory-backend-ram', 'si\\\\u007ae': '2G', "
+	     "'id': 'x'}\"\n",
+	     3ULL << 30, false, false, 1},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		_cleanup_definition_ struct definition *d = parse(cases[i].qemu);
