@@ -674,16 +674,16 @@ static int write_pid(int dirfd, const char *file, pid_t pid, const struct ql_log
 /* Moves every task listed in from_file to to_file one id per write, tolerating kernel threads
  * that refuse (EINVAL) and tasks that exited (ESRCH). Only a summary is logged: M may hold
  * hundreds of tasks. */
-static int move_all_tasks(int from_fd, const char *from_file, int to_fd, const char *to_file,
-			  const struct ql_logger *log, const char *what, struct ql_error *err)
+/* Moves the tasks pids lists (read from another file) into to_file, best effort: a task may
+ * end or refuse meanwhile. */
+static int move_tasks(const pid_t *pids, size_t n, int to_fd, const char *to_file,
+		      const struct ql_logger *log, const char *what, struct ql_error *err)
 {
-	_cleanup_free_ pid_t *pids = NULL;
-	size_t n = 0, moved = 0, refused = 0, vanished = 0, failed = 0;
-	int r = cgroupfs_read_pids(from_fd, from_file, &pids, &n, err);
-	if (r < 0 || n == 0)
-		return r;
+	size_t moved = 0, refused = 0, vanished = 0, failed = 0;
+	if (n == 0)
+		return 0;
 	_cleanup_close_ int fd = -1; /* one open for the burst: the kernel takes one id per write */
-	r = cgroupfs_open_file(to_fd, to_file, &fd, NULL, err);
+	int r = cgroupfs_open_file(to_fd, to_file, &fd, NULL, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
@@ -701,11 +701,19 @@ static int move_all_tasks(int from_fd, const char *from_file, int to_fd, const c
 		else
 			failed++;
 	}
-	if (n)
-		ql_log(log, QL_LOG_DEBUG,
-		       "%s: moved %zu tasks, %zu kernel threads refused, %zu vanished, %zu failed",
-		       what, moved, refused, vanished, failed);
+	ql_log(log, QL_LOG_DEBUG,
+	       "%s: moved %zu tasks, %zu kernel threads refused, %zu vanished, %zu failed", what,
+	       moved, refused, vanished, failed);
 	return 0;
+}
+
+static int move_all_tasks(int from_fd, const char *from_file, int to_fd, const char *to_file,
+			  const struct ql_logger *log, const char *what, struct ql_error *err)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	int r = cgroupfs_read_pids(from_fd, from_file, &pids, &n, err);
+	return r < 0 ? r : move_tasks(pids, n, to_fd, to_file, log, what, err);
 }
 
 /* Parses "cpuN". */
@@ -884,6 +892,37 @@ static bool may_hold_vm_sets(int pfd, bool have_pool)
 
 /* With our sets gone: shrink the pool to what running VMs leave, or, when no VM is left, give
  * the pool's tasks back to M and remove pool and P. ret_last: no VM is left. */
+/* The last VM is gone: the pool's tasks go back to M and the pool is removed. A task may be
+ * forked into the pool while we move: the moves repeat while the rmdir finds tasks, and before a
+ * pool with tasks is emptied it gets P's CPUs back, so a task that still stays is not left on
+ * the pool's narrowed CPUs. */
+static int empty_pool(struct cpuset_v1_state *s, int mfd, int pfd, struct ql_error *err)
+{
+	bool widened = false;
+	int r;
+	for (int i = 0;; i++) {
+		/* best effort, as the rmdir tells whether it worked */
+		_cleanup_free_ pid_t *pids = NULL;
+		size_t n = 0;
+		if (cgroupfs_read_pids(pfd, "pool/tasks", &pids, &n, NULL) < 0)
+			n = 0;
+		if (n > 0 && !widened) {
+			_cleanup_cpu_list_ struct cpu_list *p_cpus = NULL;
+			if (cgroupfs_read_cpus(pfd, "cpuset.cpus", &p_cpus, NULL) == 0)
+				write_cpus(pfd, "pool", p_cpus, s->log, s->p_disp, NULL);
+			widened = true;
+		}
+		move_tasks(pids, n, mfd, "tasks", s->log, "pool back to the mount path", NULL);
+		if (i == 0 && s->cfg->test_stop_at && streq(s->cfg->test_stop_at, "pool-emptied"))
+			raise(SIGSTOP); /* tests: a task forked into the pool now */
+		r = cgroupfs_rmdir(pfd, "pool", s->log, s->p_disp, err);
+		if (r != -EBUSY || i == 2)
+			break;
+		ql_error_clear(err);
+	}
+	return r;
+}
+
 static int tidy_pool(struct cpuset_v1_state *s, int mfd, int pfd, bool have_pool, bool *ret_last,
 		     struct ql_error *err)
 {
@@ -907,11 +946,8 @@ static int tidy_pool(struct cpuset_v1_state *s, int mfd, int pfd, bool have_pool
 		if (r == 0)
 			r = write_cpus(pfd, "pool", pool, s->log, s->p_disp, err);
 	} else if (!others) {
-		if (have_pool) {
-			move_all_tasks(pfd, "pool/tasks", mfd, "tasks", s->log,
-				       "pool back to the mount path", NULL);
-			r = cgroupfs_rmdir(pfd, "pool", s->log, s->p_disp, err);
-		}
+		if (have_pool)
+			r = empty_pool(s, mfd, pfd, err);
 		if (r == 0)
 			r = cgroupfs_rmdir(mfd, s->cfg->prefix, s->log, s->mount_path, err);
 	}

@@ -23,6 +23,7 @@ struct isolation_config {
 	enum ql_isolate mode;	  /* isolate_cpus */
 	bool may_mount;		  /* false in setuid mode unless the path is under /sys/fs/cgroup */
 	const struct ql_logger *log;
+	const char *test_stop_at; /* tests: SIGSTOP here ("pool-emptied"; "" or NULL: never) */
 };
 
 /* One vCPU thread and the host CPU it must run on. */

@@ -116,6 +116,7 @@ static void isolation_config_of(const struct vm_options *o, struct isolation_con
 	    .may_mount =
 		!o->paths->setuid || strncmp(o->paths->cpuset_mount, "/sys/fs/cgroup/", 15) == 0,
 	    .log = o->log,
+	    .test_stop_at = o->paths->test_stop_at,
 	};
 }
 

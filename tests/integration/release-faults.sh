@@ -14,7 +14,7 @@
 # a loaded host ("deterministically": the gate has that long). The subtree is nested ($CS/$TD/m):
 # the lock held meanwhile is this test's own.
 . "$(dirname "$0")/lib.sh"
-NTESTS=63
+NTESTS=68
 plan $NTESTS
 
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
@@ -220,6 +220,29 @@ expect_eq "twin: ... the second launcher's vCPU is still alone in its set" "$B_T
 check "twin: ... and says so" grep -q "is another launcher's now: left alone" "$SCRATCH/twin-a.err"
 kill -TERM "$L"
 finish "twin: the second launcher, SIGTERM" 0
+
+# --- the last VM's release, stopped right after it moved the pool's tasks back (a test hook): a
+# task that enters the pool meanwhile (forked there) goes back to the subtree too, and the pool
+# has every CPU again first, so such a task is never left on the pool's narrowed CPUs
+fake_def pool_late ""
+QEMU_LAUNCHER_TEST_STOP_AT=pool-emptied bg_case pool_late
+wait_until 10 sent cont
+kill -TERM "$L"
+check "late pool task: the launcher stops once the pool's tasks went back" wait_until 10 stopped "$L"
+sleep 1000 &
+LATE=$!
+register_pid "$LATE"
+echo "$LATE" >"$M/qemu/pool/tasks"
+expect_eq "late pool task: the pool has the subtree's CPUs back first" "$M_CPUS" \
+	"$(cat "$M/qemu/pool/cpuset.cpus" 2>/dev/null)"
+kill -CONT "$L"
+wait "$LPID"
+expect_eq "late pool task: the launcher ends with qemu's status (0 after SIGTERM)" 0 "$?"
+expect_eq "late pool task: ... the task went back to the subtree" "${M#"$CS"}" \
+	"$(cat "/proc/$LATE/cpuset")"
+kill "$LATE"
+wait "$LATE" 2>/dev/null
+no_residue "late pool task"
 
 # --- after all that, a VM on the same CPU starts with nothing to reclaim -----------------------
 unset FAKE_QEMU
