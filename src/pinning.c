@@ -12,6 +12,7 @@
 #include "macro.h"
 #include "proc.h"
 #include "sched_core.h"
+#include "smp.h"
 #include "vcpu_sched.h"
 
 struct sched_change {
@@ -34,6 +35,7 @@ struct pinning {
 	struct vcpu_pin *pins;
 	size_t n_pins;
 	bool flat;
+	unsigned cores_per_die; /* -smp's cores (a die's); 0 when not known */
 	struct sched_params sched;
 	struct cpu_list *emulator;
 	const struct ql_logger *log;
@@ -317,6 +319,8 @@ int pinning_prepare(const struct definition *d, const struct isolation_config *c
 	_cleanup_pinning_ struct pinning *guard = p;
 	p->log = cfg->log;
 	p->flat = d->pins_flat;
+	struct smp_topology smp = smp_topology_of(d);
+	p->cores_per_die = smp.known ? smp.cores : 0;
 	p->io = d->iothread_pins;
 	p->n_io = d->n_iothread_pins;
 	p->core_sched = d->core_sched;
@@ -419,12 +423,22 @@ char *pinning_describe(struct pinning *p)
 	return out;
 }
 
+/* A nested pin's core counts within its socket: qemu's core-id counts within a die, so die d's
+ * core c is the pin's core d * cores + c (-1 when the cores of a die are not known). */
+static int core_in_socket(const struct pinning *p, const struct qmp_cpu *c)
+{
+	if (c->die <= 0)
+		return c->core;
+	return p->cores_per_die ? c->die * (int)p->cores_per_die + c->core : -1;
+}
+
 static const struct qmp_cpu *find_cpu(const struct pinning *p, const struct vcpu_pin *pin,
 				      const struct qmp_cpu *cpus, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (p->flat ? cpus[i].cpu_index == pin->index
-			    : (cpus[i].socket == pin->socket && cpus[i].core == pin->core &&
+			    : (cpus[i].socket == pin->socket &&
+			       core_in_socket(p, &cpus[i]) == pin->core &&
 			       cpus[i].thread == pin->thread))
 			return &cpus[i];
 	}
@@ -528,8 +542,8 @@ static int map_pins(const struct pinning *p, const struct qmp_cpu *cpus, size_t 
 		if (c->socket >= 0)
 			ql_log(p->log, QL_LOG_DEBUG,
 			       "vCPU %d (socket %d core %d thread %d) thread %d -> host CPU %u",
-			       c->cpu_index, c->socket, c->core, c->thread, (int)c->thread_id,
-			       pin->host_cpu);
+			       c->cpu_index, c->socket, core_in_socket(p, c), c->thread,
+			       (int)c->thread_id, pin->host_cpu);
 		else
 			ql_log(p->log, QL_LOG_DEBUG, "vCPU %d thread %d -> host CPU %u",
 			       c->cpu_index, (int)c->thread_id, pin->host_cpu);
@@ -931,7 +945,7 @@ int pinning_apply_early(struct pinning *p, pid_t qemu_pid, size_t n_vcpus, struc
 		p->n_named = n_vcpus;
 		for (size_t i = 0; i < n_vcpus; i++)
 			p->named[i] = (struct qmp_cpu){
-			    .cpu_index = (int)i, .socket = -1, .core = -1, .thread = -1};
+			    .cpu_index = (int)i, .socket = -1, .die = -1, .core = -1, .thread = -1};
 	}
 	int found = find_named_vcpus(p, qemu_pid);
 	if (found <= 0)

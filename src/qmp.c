@@ -756,13 +756,13 @@ static int parse_cpus_array(json_object *arr, struct qmp_cpu **ret_cpus, size_t 
 			return cpu_field_error(err, i, "thread-id", r);
 		cpus[i].thread_id = (pid_t)v;
 
-		cpus[i].socket = cpus[i].core = cpus[i].thread = -1;
+		cpus[i].socket = cpus[i].die = cpus[i].core = cpus[i].thread = -1;
 		if (!json_object_object_get_ex(e, "props", &props))
 			continue;
 		if (!json_object_is_type(props, json_type_object))
 			return cpu_field_error(err, i, "props", -EPROTO);
-		static const char *const keys[] = {"socket-id", "core-id", "thread-id"};
-		int *fields[] = {&cpus[i].socket, &cpus[i].core, &cpus[i].thread};
+		static const char *const keys[] = {"socket-id", "core-id", "thread-id", "die-id"};
+		int *fields[] = {&cpus[i].socket, &cpus[i].core, &cpus[i].thread, &cpus[i].die};
 		for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
 			r = get_int_member(props, keys[k], 0, INT32_MAX, &v);
 			if (r == -ENOENT)

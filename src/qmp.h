@@ -91,8 +91,8 @@ int qmp_query_status(struct qmp *q, int timeout_ms, char **ret_status, struct ql
 
 struct qmp_cpu {
 	int cpu_index;
-	pid_t thread_id;	  /* host TID (top-level "thread-id") */
-	int socket, core, thread; /* props; -1 when qemu did not report one */
+	pid_t thread_id;	       /* host TID (top-level "thread-id") */
+	int socket, core, thread, die; /* props; -1 when qemu did not report one */
 };
 
 /* query-cpus-fast, sorted by cpu_index. */

@@ -18,7 +18,8 @@
 #include "pinning.h"
 #include "proc.h"
 
-static struct definition *parse_def(const char *pins)
+/* A definition with these pins and qemu entries after -nodefaults. */
+static struct definition *parse_def_with(const char *pins, const char *qemu)
 {
 	char text[2048];
 	snprintf(text, sizeof(text),
@@ -27,8 +28,8 @@ static struct definition *parse_def(const char *pins)
 		 "  isolate_cpus: false\n"
 		 "%s"
 		 "qemu:\n"
-		 "- nodefaults\n",
-		 pins);
+		 "- nodefaults\n%s",
+		 pins, qemu);
 	struct ql_error err = {0};
 	struct definition *d = NULL;
 	int r = definition_parse("t.yml", text, strlen(text), &d, &err);
@@ -36,6 +37,11 @@ static struct definition *parse_def(const char *pins)
 		print_error("definition: %s\n", err.msg);
 	assert_int_equal(r, 0);
 	return d;
+}
+
+static struct definition *parse_def(const char *pins)
+{
+	return parse_def_with(pins, "");
 }
 
 static const struct isolation_config cfg = {
@@ -119,7 +125,7 @@ static void test_missing_vcpu_has_position(void **state)
 	_cleanup_pinning_ struct pinning *p = prepare_ok(d);
 	struct worker w;
 	worker_start(&w);
-	struct qmp_cpu cpus[] = {{.cpu_index = 0, .thread_id = w.tid, 0, 0, 0}};
+	struct qmp_cpu cpus[] = {{.cpu_index = 0, .thread_id = w.tid, 0, 0, 0, 0}};
 	struct ql_error err = {0};
 	assert_int_equal(pinning_apply(p, getpid(), cpus, 1, NULL, 0, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "t.yml:7:12: vcpu_pinning names vCPU (socket 1 core 0 "
@@ -134,7 +140,7 @@ static void test_shared_thread_refused(void **state)
 	_cleanup_pinning_ struct pinning *p = prepare_ok(d);
 	struct worker w;
 	worker_start(&w);
-	struct qmp_cpu cpus[] = {{0, w.tid, 0, 0, 0}, {1, w.tid, 0, 1, 0}};
+	struct qmp_cpu cpus[] = {{0, w.tid, 0, 0, 0, 0}, {1, w.tid, 0, 1, 0, 0}};
 	struct ql_error err = {0};
 	assert_int_equal(pinning_apply(p, getpid(), cpus, 2, NULL, 0, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "on one thread"));
@@ -147,7 +153,7 @@ static void test_foreign_thread_refused(void **state)
 	_cleanup_definition_ struct definition *d = parse_def("  vcpu_pinning: [ 0 ]\n");
 	_cleanup_pinning_ struct pinning *p = prepare_ok(d);
 	/* PID 1 is never a thread of this process */
-	struct qmp_cpu cpus[] = {{0, 1, 0, 0, 0}};
+	struct qmp_cpu cpus[] = {{0, 1, 0, 0, 0, 0}};
 	struct ql_error err = {0};
 	assert_int_equal(pinning_apply(p, getpid(), cpus, 1, NULL, 0, &err), -ESRCH);
 	assert_non_null(strstr(err.msg, "not a thread of qemu"));
@@ -192,7 +198,7 @@ static void test_affinity_apply_and_release(void **state)
 	cpu_set_t before, s;
 	assert_int_equal(affinity_of(other.tid, &before), 0);
 
-	struct qmp_cpu cpus[] = {{0, vcpu.tid, -1, -1, -1}};
+	struct qmp_cpu cpus[] = {{0, vcpu.tid, -1, -1, -1, -1}};
 	struct ql_error err = {0};
 	int r = pinning_apply(p, getpid(), cpus, 1, NULL, 0, &err);
 	if (r < 0)
@@ -211,6 +217,36 @@ static void test_affinity_apply_and_release(void **state)
 	worker_stop(&other);
 }
 
+/* With dies, a nested pin's core counts within its socket across the dies, as the cpu-index
+ * order does (qemu's core-id counts within a die): with 2 cores a die, core 2 is die 1's core 0. */
+static void test_nested_pin_across_dies(void **state)
+{
+	_cleanup_definition_ struct definition *d =
+	    parse_def_with("  vcpu_pinning:\n    0:\n      2:\n        0: 0\n",
+			   "- smp: 4,sockets=1,dies=2,cores=2,threads=1\n");
+	_cleanup_pinning_ struct pinning *p = prepare_ok(d);
+	struct worker die0, die1;
+	worker_start(&die0);
+	worker_start(&die1);
+	cpu_set_t before, s;
+	assert_int_equal(affinity_of(die0.tid, &before), 0);
+	/* cpu-index, thread, socket-id, core-id, thread-id, die-id */
+	struct qmp_cpu cpus[] = {{0, die0.tid, 0, 0, 0, 0}, {2, die1.tid, 0, 0, 0, 1}};
+	struct ql_error err = {0};
+	int r = pinning_apply(p, getpid(), cpus, 2, NULL, 0, &err);
+	if (r < 0)
+		print_error("apply: %s\n", err.msg);
+	assert_int_equal(r, 0);
+	assert_int_equal(affinity_of(die1.tid, &s), 0);
+	assert_int_equal(CPU_COUNT(&s), 1);
+	assert_true(CPU_ISSET(0, &s));
+	assert_int_equal(affinity_of(die0.tid, &s), 0);
+	assert_true(CPU_EQUAL(&s, &before)); /* die 0's core 0 is not the pin's */
+	assert_int_equal(pinning_release(p, &err), 0);
+	worker_stop(&die0);
+	worker_stop(&die1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +256,7 @@ int main(void)
 	    cmocka_unit_test(test_foreign_thread_refused),
 	    cmocka_unit_test(test_thread_start_time),
 	    cmocka_unit_test(test_affinity_apply_and_release),
+	    cmocka_unit_test(test_nested_pin_across_dies),
 	};
 	return cmocka_run_group_tests_name("pinning_plan", tests, NULL, NULL);
 }

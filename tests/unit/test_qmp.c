@@ -428,10 +428,12 @@ static void test_transcript_topologies(void **state)
 			assert_cpu(&s.cpus[i], i, 6456 + i, i / 4, (i / 2) % 2, i % 2);
 		free(s.cpus);
 
-		/* dies=2: core-id counts within a die; die-id itself is not reported to us. */
+		/* dies=2: core-id counts within a die, die-id tells which */
 		run_cpus_transcript("cpus-dies.txt", split, &s, 4);
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < 4; i++) {
 			assert_cpu(&s.cpus[i], i, 6511 + i, 0, i % 2, 0);
+			assert_int_equal(s.cpus[i].die, i / 2);
+		}
 		free(s.cpus);
 
 		run_cpus_transcript("cpus-numa.txt", split, &s, 4);
