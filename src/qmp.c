@@ -614,13 +614,20 @@ static int run_command(struct qmp *q, const char *command, int timeout_ms, json_
 		json_object *cls = NULL, *desc = NULL;
 		json_object_object_get_ex(error, "class", &cls);
 		json_object_object_get_ex(error, "desc", &desc);
-		return ql_error_set(
-		    err, EREMOTEIO, "qemu refused `%s`: %s: %.*s", command,
-		    json_object_is_type(cls, json_type_string) ? json_object_get_string(cls)
-							       : "(no class)",
-		    QMP_DESC_MAX,
-		    json_object_is_type(desc, json_type_string) ? json_object_get_string(desc)
-								: "(no description)");
+		/* qemu's words reach a terminal: escaped (a guest-named device can be in them) */
+		struct ql_shown s;
+		_cleanup_free_ char *cut = strndup(json_object_is_type(desc, json_type_string)
+						       ? json_object_get_string(desc)
+						       : "(no description)",
+						   QMP_DESC_MAX);
+		_cleanup_free_ char *shown = cut ? ql_escape(cut) : NULL;
+		if (!shown)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		return ql_error_set(err, EREMOTEIO, "qemu refused `%s`: %s: %s", command,
+				    json_object_is_type(cls, json_type_string)
+					? ql_show(&s, json_object_get_string(cls))
+					: "(no class)",
+				    shown);
 	}
 	if (!json_object_object_get_ex(reply, "return", &ret))
 		return ql_error_set(err, EPROTO, "qemu's reply to `%s` has no result", command);

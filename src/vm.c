@@ -335,7 +335,8 @@ struct start {
 static void on_qmp_event(const char *event, void *userdata)
 {
 	struct start *st = userdata;
-	ql_log(st->p->o->log, QL_LOG_INFO, "qemu event %s", event);
+	struct ql_shown s;
+	ql_log(st->p->o->log, QL_LOG_INFO, "qemu event %s", ql_show(&s, event));
 	if (streq(event, "RESUME"))
 		st->resumed = true;
 }

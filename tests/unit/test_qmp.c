@@ -623,6 +623,12 @@ static void test_error_reply(void **state)
 	/* Not sticky; an error without class/desc still gives a message. */
 	assert_int_equal(qmp_execute(q, "stop", TIMEOUT_MS, &err), -EREMOTEIO);
 	assert_string_equal(err.msg, "qemu refused `stop`: (no class): (no description)");
+	/* qemu's words are escaped: a terminal must not act on them */
+	srv_write(server, "{\"id\": 4, \"error\": {\"class\": \"A\\u001b]0;x\\u0007\", "
+			  "\"desc\": \"\\u001b[2Jgone \\u00c2\\u009b\\u0085 \\u00e9\"}}\r\n");
+	assert_int_equal(qmp_execute(q, "query-status", TIMEOUT_MS, &err), -EREMOTEIO);
+	assert_string_equal(err.msg, "qemu refused `query-status`: A\\x1b]0;x\\x07: \\x1b[2Jgone "
+				     "\u00c2\\xc2\\x9b\\xc2\\x85 \u00e9");
 	ql_error_clear(&err);
 }
 
