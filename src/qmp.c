@@ -491,12 +491,34 @@ static int64_t reply_id(json_object *obj)
 /* One wait on the socket, for input or for room for what is queued, until DEADLINE (-ETIMEDOUT)
  * or the interrupt fd says stop (-EINTR); the tick runs when its period passes meanwhile. 0: read
  * and write again. */
+static int timed_out(const char *what, struct ql_error *err)
+{
+	return ql_error_set(err, ETIMEDOUT, "timed out waiting for qemu to answer %s", what);
+}
+
+static int interrupted(const char *what, struct ql_error *err)
+{
+	return ql_error_set(err, EINTR, "interrupted while waiting for qemu to answer %s", what);
+}
+
+/* Between reads that brought input: qemu streaming events must not put off the deadline or a stop
+ * signal, which wait_io sees only once the socket has gone quiet. */
+static int still_waiting(struct qmp *q, int64_t deadline, const char *what, struct ql_error *err)
+{
+	if (remaining_ms(deadline) == 0)
+		return timed_out(what, err);
+	struct pollfd pfd = {.fd = q->interrupt_fd, .events = POLLIN};
+	if (q->interrupt_fd >= 0 && poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN) &&
+	    q->interrupted(q->interrupt_userdata))
+		return interrupted(what, err);
+	return 0;
+}
+
 static int wait_io(struct qmp *q, int64_t deadline, const char *what, struct ql_error *err)
 {
 	int timeout = remaining_ms(deadline);
 	if (timeout == 0)
-		return ql_error_set(err, ETIMEDOUT, "timed out waiting for qemu to answer %s",
-				    what);
+		return timed_out(what, err);
 	struct pollfd pfd[2] = {
 	    {.fd = q->fd, .events = POLLIN | (q->out_len > 0 ? POLLOUT : 0)},
 	    {.fd = q->interrupt_fd, .events = POLLIN},
@@ -511,8 +533,7 @@ static int wait_io(struct qmp *q, int64_t deadline, const char *what, struct ql_
 		q->tick(q->tick_userdata);
 	if (q->interrupt_fd >= 0 && (pfd[1].revents & POLLIN) &&
 	    q->interrupted(q->interrupt_userdata))
-		return ql_error_set(err, EINTR, "interrupted while waiting for qemu to answer %s",
-				    what);
+		return interrupted(what, err);
 	return 0;
 }
 
@@ -521,6 +542,7 @@ static int wait_io(struct qmp *q, int64_t deadline, const char *what, struct ql_
 static int wait_for(struct qmp *q, int64_t want_id, const char *what, int64_t deadline,
 		    json_object **ret, struct ql_error *err)
 {
+	bool read_some = false;
 	for (;;) {
 		json_object *obj = NULL;
 		int r = next_buffered_message(q, &obj, err);
@@ -541,16 +563,16 @@ static int wait_for(struct qmp *q, int64_t want_id, const char *what, int64_t de
 		}
 		if (q->eof)
 			return qmp_closed(q, err);
-
-		r = flush_output(q, err);
-		if (r < 0)
-			return r;
-		r = fill_input(q, err);
-		if (r < 0)
-			return r;
+		/* what was read is used up: before reading more, the deadline and a stop signal */
+		r = read_some ? still_waiting(q, deadline, what, err) : 0;
 		if (r == 0)
-			r = wait_io(q, deadline, what, err);
+			r = flush_output(q, err);
+		if (r == 0)
+			r = fill_input(q, err);
 		if (r < 0)
+			return r;
+		read_some = r > 0;
+		if (r == 0 && (r = wait_io(q, deadline, what, err)) < 0)
 			return r;
 	}
 }

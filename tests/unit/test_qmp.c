@@ -9,11 +9,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -632,6 +634,51 @@ static void test_error_reply(void **state)
 	ql_error_clear(&err);
 }
 
+static bool interrupt_always(void *userdata)
+{
+	(void)userdata;
+	return true;
+}
+
+/* Events queued faster than they are read: the wait for a reply still ends at its deadline, and
+ * at a stop signal, with events left unread (both were looked at only once the socket had gone
+ * quiet, so a qemu streaming events held the wait). The queue is made deep enough that reading
+ * it all takes far longer than the deadline. */
+static void test_event_stream_ends_wait(void **state)
+{
+	struct pair *p = *state;
+	struct ql_error err = {0};
+	int big = 64 << 20;
+	if (setsockopt(p->server, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) < 0)
+		skip(); /* not root: CAP_NET_ADMIN makes the deep queue */
+	static char block[1 << 16];
+	const char ev[] = "{\"event\": \"X\", \"data\": {}}\r\n";
+	size_t n_ev = sizeof(block) / (sizeof(ev) - 1), len = n_ev * (sizeof(ev) - 1);
+	for (size_t i = 0; i < n_ev; i++)
+		memcpy(block + i * (sizeof(ev) - 1), ev, sizeof(ev) - 1);
+	for (int interrupt = 0; interrupt <= 1; interrupt++) {
+		for (int i = 0; i < 256; i++) /* 16 MiB, half a million events */
+			srv_write_len(p->server, block, len);
+		int sig[2] = {-1, -1};
+		if (interrupt) {
+			assert_int_equal(pipe2(sig, O_CLOEXEC), 0);
+			assert_int_equal(write(sig[1], "s", 1), 1);
+			qmp_set_interrupt(p->q, sig[0], interrupt_always, NULL);
+		}
+		assert_int_equal(qmp_execute(p->q, "cont", interrupt ? TIMEOUT_MS : 50, &err),
+				 interrupt ? -EINTR : -ETIMEDOUT);
+		int queued = 0;
+		assert_int_equal(ioctl(p->server, SIOCOUTQ, &queued), 0);
+		assert_true(queued > 0); /* it ended while events still came */
+		ql_error_clear(&err);
+		if (interrupt) {
+			qmp_set_interrupt(p->q, -1, NULL, NULL);
+			close(sig[0]);
+			close(sig[1]);
+		}
+	}
+}
+
 static void test_invalid_command_name(void **state)
 {
 	struct pair *p = *state;
@@ -857,12 +904,6 @@ static void test_tick(void **state)
 static void count_tick(void *userdata)
 {
 	++*(int *)userdata;
-}
-
-static bool interrupt_always(void *userdata)
-{
-	(void)userdata;
-	return true;
 }
 
 /* qmp_wait_input: ticks and times out while qemu is silent, ends on the interrupt, and leaves
@@ -1300,6 +1341,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_replies_out_of_order, pair_setup_handshake,
 					    pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_error_reply, pair_setup_handshake, pair_teardown),
+	    cmocka_unit_test_setup_teardown(test_event_stream_ends_wait, pair_setup_handshake,
+					    pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_invalid_command_name, pair_setup, pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_handshake_bad_greeting, pair_setup, pair_teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed, pair_setup, pair_teardown),
