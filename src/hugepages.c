@@ -308,6 +308,31 @@ static int read_long(const char *dir, const char *file, long *ret, struct ql_err
 	return 0;
 }
 
+/* MemAvailable of sysroot's /proc/meminfo, in kB. */
+static int read_mem_available(const char *sysroot, long long *ret, struct ql_error *err)
+{
+	_cleanup_free_ char *path = path_join(sysroot, "proc/meminfo");
+	if (!path)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f)
+		return ql_error_set_errno(err, errno, "read `%s`", path);
+	char line[256];
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %lld kB", ret) == 1)
+			return 0;
+	return ql_error_set(err, EINVAL, "`%s` has no MemAvailable", path);
+}
+
+/* What the missing pages of every pool come to, in kB. */
+static long long missing_kb(const struct hugepages_plan *p)
+{
+	long long kb = 0;
+	for (size_t k = 0; k < p->n; k++)
+		kb += (long long)p->v[k].missing * (long long)p->v[k].page_kb;
+	return kb;
+}
+
 int hugepages_plan_compute(const char *sysroot, const struct mem_backend *b, size_t n,
 			   struct hugepages_plan *ret, struct ql_error *err)
 {
@@ -370,8 +395,14 @@ int hugepages_plan_compute(const char *sysroot, const struct mem_backend *b, siz
 				    p.v[g].needed < p.v[g].free ? p.v[g].needed : p.v[g].free;
 				p.v[k].free = p.v[k].free > taken ? p.v[k].free - taken : 0;
 			}
-	for (size_t k = 0; k < p.n && r == 0; k++)
+	bool missing = false;
+	for (size_t k = 0; k < p.n && r == 0; k++) {
 		p.v[k].missing = p.v[k].needed > p.v[k].free ? p.v[k].needed - p.v[k].free : 0;
+		missing |= p.v[k].missing > 0;
+	}
+	p.avail_kb = -1;
+	if (r == 0 && missing)
+		r = read_mem_available(sysroot, &p.avail_kb, err);
 	if (r < 0) {
 		hugepages_plan_done(&p);
 		return r;
@@ -408,6 +439,11 @@ char *hugepages_plan_describe(const struct hugepages_plan *p, enum ql_hugepages 
 			    "would write %s: %ld -> %ld (reserving %ld, given back at the end)\n",
 			    h->compact_path, h->nr_path, h->nr, h->nr + h->missing, h->missing);
 	}
+	if (mode == QL_HUGEPAGES_RESERVE && p->avail_kb >= 0 && missing_kb(p) > p->avail_kb)
+		fprintf(f,
+			"hugepages: reserving %lld kB is more than the host's available %lld kB: "
+			"the start would be refused\n",
+			missing_kb(p), p->avail_kb);
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;
@@ -431,6 +467,12 @@ int hugepages_apply(struct hugepages_plan *p, enum ql_hugepages mode, struct jou
 {
 	if (mode == QL_HUGEPAGES_IGNORE)
 		return 0;
+	if (mode == QL_HUGEPAGES_RESERVE && p->avail_kb >= 0 && missing_kb(p) > p->avail_kb)
+		return ql_error_set(err, ENOMEM,
+				    "not enough hugepages, and reserving the %lld kB missing would "
+				    "take more than the host's available memory (MemAvailable %lld "
+				    "kB): nothing was reserved",
+				    missing_kb(p), p->avail_kb);
 	char *msg = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&msg, &len);

@@ -65,6 +65,9 @@ struct hugepage_need {
 struct hugepages_plan {
 	struct hugepage_need *v;
 	size_t n;
+	/* the host's MemAvailable (kB) when pages are missing; -1 when not read. Reserving more
+	 * than that is refused: a typo (4T for 4G) must not make the kernel take every free page */
+	long long avail_kb;
 };
 void hugepages_plan_done(struct hugepages_plan *p);
 

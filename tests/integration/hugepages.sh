@@ -4,7 +4,7 @@
 # and back to the value this test found after a normal exit, SIGTERM, a SIGKILLed launcher (its
 # guardian, or the next start when the guardian is killed too) and a refusal.
 . "$(dirname "$0")/lib.sh"
-NTESTS=22
+NTESTS=23
 plan $NTESTS
 
 POOL=/sys/kernel/mm/hugepages/hugepages-2048kB
@@ -69,7 +69,23 @@ else
 	diag "$out"
 fi
 
-# 4-8: a reserved run: the pool grows, guest RAM is on 2 MiB pages, SIGTERM gives it all back
+# 4: more than the host's MemAvailable (a typo, 64T for 64G): --dry-run says the start would be
+# refused (only --dry-run here: it writes nothing; the refusal itself is tested in test_hugepages)
+{
+	printf 'launcher:\n  binary: %s\n  hugepages: reserve\nqemu:\n' "$QEMU"
+	printf -- '- object: [ memory-backend-file, id: ram0, size: 64T, mem-path: %s ]\n' "$MNT"
+} | def typo
+out=$("$QL" --dry-run typo)
+avail=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+if grep -q "^# hugepages: reserving [0-9]* kB is more than the host's available [0-9]* kB: the start would be refused" <<<"$out" &&
+	nr_is "$ORIG"; then
+	ok "--dry-run of 64T of hugepages says the start would be refused (MemAvailable ${avail} kB)"
+else
+	not_ok "--dry-run of 64T of hugepages"
+	diag "$out"
+fi
+
+# 5-9: a reserved run: the pool grows, guest RAM is on 2 MiB pages, SIGTERM gives it all back
 ql_start res -d
 if wait_until 20 grep -q "QMP connected" "$LERR"; then ok "the VM with reserved pages started"; else
 	not_ok "the VM with reserved pages started"

@@ -72,6 +72,7 @@ static int setup(void **state)
 	put(NODE1_1G, "nr_hugepages", "1");
 	put(NODE1_1G, "free_hugepages", "1");
 	put("/proc/sys/vm", "compact_memory", "");
+	put("/proc", "meminfo", "MemTotal:       16384000 kB\nMemAvailable:    8388608 kB");
 	return 0;
 }
 
@@ -216,6 +217,38 @@ static void test_plan_and_reserve(void **state)
 	hugepages_plan_done(&p);
 }
 
+/* Reserving more than the host's MemAvailable (a typo: 4T for 4G) is refused before any write:
+ * the kernel would take every free page it can find. */
+static void test_reserve_bounded_by_available(void **state)
+{
+	struct hugepages_plan p = {0};
+	plan_of("- object: [ memory-backend-file, id: a, size: 9G, mem-path: /huge/a ]\n", &p);
+	assert_int_equal(p.avail_kb, 8388608);
+	assert_int_equal(p.v[0].missing, 4608 - 4);
+	_cleanup_free_ char *desc = hugepages_plan_describe(&p, QL_HUGEPAGES_RESERVE);
+	assert_non_null(strstr(desc, "is more than the host's available 8388608 kB: the start "
+				     "would be refused"));
+	char jdir[128];
+	snprintf(jdir, sizeof(jdir), "%s/journal", root);
+	_cleanup_journal_ struct journal *j = NULL;
+	struct ql_error err = {0};
+	assert_int_equal(journal_open(jdir, "t", NULL, &j, &err), 0);
+	assert_int_equal(hugepages_apply(&p, QL_HUGEPAGES_RESERVE, j, NULL, &err), -ENOMEM);
+	assert_non_null(strstr(err.msg, "reserving the 9428992 kB missing would take more than "
+					"the host's available memory (MemAvailable 8388608 kB)"));
+	ql_error_clear(&err);
+	assert_int_equal(get(POOL2M, "nr_hugepages"), 10); /* nothing written */
+	hugepages_plan_done(&p);
+
+	/* just under it: reserved */
+	plan_of("- object: [ memory-backend-file, id: a, size: 8G, mem-path: /huge/a ]\n", &p);
+	assert_int_equal(hugepages_apply(&p, QL_HUGEPAGES_RESERVE, j, NULL, &err), 0);
+	assert_int_equal(get(POOL2M, "nr_hugepages"), 10 + 4096 - 4);
+	assert_int_equal(journal_undo_own(j, &err), 0);
+	assert_int_equal(get(POOL2M, "nr_hugepages"), 10);
+	hugepages_plan_done(&p);
+}
+
 /* A node's free pages are the host's too: a node-bound backend's pages are not counted again
  * for a backend that may use any node. */
 static void test_node_pages_counted_once(void **state)
@@ -320,6 +353,7 @@ int main(void)
 	    cmocka_unit_test(test_mem_path_takes_m),
 	    cmocka_unit_test(test_bad_size),
 	    cmocka_unit_test(test_layout),
+	    cmocka_unit_test_setup_teardown(test_reserve_bounded_by_available, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_and_reserve, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_node_pages_counted_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_pool, setup, teardown),
