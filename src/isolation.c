@@ -9,12 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "isolation_backend.h"
+#include "lockwait.h"
 #include "macro.h"
 
 /* In the order `auto` tries them; affinity last, it always works. */
@@ -198,56 +196,6 @@ static void unshield(struct isolation *iso)
 	iso->shielded_ruid = (uid_t)-1;
 }
 
-/* The pid /proc/locks names for a flock on fd's inode, 0 when none is found. */
-static pid_t lock_holder(int fd)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return 0;
-	_cleanup_fclose_ FILE *f = fopen("/proc/locks", "re");
-	char line[256];
-	while (f && fgets(line, sizeof(line), f)) {
-		unsigned maj, min;
-		unsigned long ino;
-		int pid;
-		if (strstr(line, "->") || !strstr(line, "FLOCK") ||
-		    sscanf(line, "%*d: FLOCK %*s %*s %d %x:%x:%lu", &pid, &maj, &min, &ino) != 4)
-			continue;
-		if (ino == st.st_ino && makedev(maj, min) == st.st_dev && pid > 0)
-			return pid;
-	}
-	return 0;
-}
-
-/* flock has no timeout: try, and back off up to 50 ms between tries, for LOCK_WAIT_MS. `changed`:
- * this run has host changes already (the error then does not say none was made). */
-static int wait_for_lock(int fd, const char *dir, bool changed, struct ql_error *err)
-{
-	int64_t deadline = deadline_ms(LOCK_WAIT_MS);
-	long delay_ms = 1;
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EINTR)
-			continue;
-		if (errno != EWOULDBLOCK)
-			return ql_error_set_errno(err, errno, "locking `%s`", dir);
-		if (now_ms() >= deadline) {
-			pid_t holder = lock_holder(fd);
-			char who[48] = "another process";
-			if (holder)
-				snprintf(who, sizeof(who), "process %d", (int)holder);
-			return ql_error_set(
-			    err, ETIMEDOUT,
-			    "%s has held the lock on `%s` for over %d s (stopped or "
-			    "stuck?)%s",
-			    who, dir, LOCK_WAIT_MS / 1000,
-			    changed ? "" : "; no host change was made");
-		}
-		nanosleep(&(struct timespec){0, delay_ms * 1000000}, NULL);
-		delay_ms = delay_ms < 50 ? delay_ms * 2 : 50;
-	}
-	return 0;
-}
-
 /* The backend's lock directory, opened into *ret_fd (-1 when the backend has none) and named in
  * *ret_dir. */
 static int open_lock_dir(struct isolation *iso, int *ret_fd, char **ret_dir, struct ql_error *err)
@@ -276,7 +224,13 @@ static int lock(struct isolation *iso, struct ql_error *err)
 	if (r < 0 || fd < 0)
 		return r;
 	shield_from_caller(iso);
-	r = wait_for_lock(fd, dir, iso->applied || iso->prepared, err);
+	_cleanup_free_ char *what = NULL;
+	if (asprintf(&what, "the lock on `%s`", dir) < 0)
+		r = ql_error_set(err, ENOMEM, "out of memory");
+	else
+		r = lock_wait(
+		    fd, LOCK_WAIT_MS, what, /* the error then does not say none was made */
+		    iso->applied || iso->prepared ? "" : "; no host change was made", err);
 	if (r < 0) {
 		unshield(iso);
 		return r;
