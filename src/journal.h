@@ -58,6 +58,12 @@ int journal_set(struct journal *j, const char *path, const char *value, struct q
 int journal_add(struct journal *j, const char *path, long want, long *ret_got,
 		struct ql_error *err);
 
+/* Start-ups of VMs on hugepages, one at a time: held from the count of free pages until qemu has
+ * mapped its guest RAM (its first QMP answer), so that two launchers starting at once do not
+ * both count the same free pages. *ret_fd is the lock (closing it lets the next launcher count);
+ * waits at most wait_ms for another launcher's start-up. */
+int journal_lock_hugepages(struct journal *j, int wait_ms, int *ret_fd, struct ql_error *err);
+
 /* Moves the device at dev_dir (.../bus/BUS/devices/ADDR) to `driver`: records its driver_override
  * and current driver, writes driver_override, unbinds it from its driver and asks the bus to probe
  * it (BUS/drivers_probe). Nothing is recorded when it is on `driver` already. The caller reads

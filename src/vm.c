@@ -36,6 +36,9 @@
 /* Generous: qemu with mem-lock on a big guest allocates all RAM before greeting. */
 #define GREETING_TIMEOUT_MS 60000
 #define COMMAND_TIMEOUT_MS 10000
+/* Another launcher holds its hugepage start-up lock for as long as its qemu may take to greet
+ * and answer: at most twice GREETING_TIMEOUT_MS, and a margin. */
+#define HUGEPAGES_LOCK_WAIT_MS (2 * GREETING_TIMEOUT_MS + 10000)
 
 struct vm_plan {
 	const struct vm_options *o;
@@ -47,6 +50,7 @@ struct vm_plan {
 	size_t n_mem;
 	struct hugepages_plan huge;
 	struct journal *journal; /* host values changed for this run; NULL when none */
+	int huge_lock; /* journal_lock_hugepages while qemu maps its RAM; -1 when not held */
 	enum ql_memlock memlock; /* the definition's, `auto` made a size */
 	uint64_t memlock_bytes, guest_ram;
 	struct prealloc_plan prealloc; /* thread-context for the preallocation threads */
@@ -64,6 +68,7 @@ void vm_plan_free(struct vm_plan *p)
 	pinning_free(p->pinning);
 	mem_backends_free(p->mem, p->n_mem);
 	hugepages_plan_done(&p->huge);
+	closep(&p->huge_lock);
 	journal_free(p->journal);
 	prealloc_plan_done(&p->prealloc);
 	cpu_list_free(p->hk_vcpus);
@@ -215,6 +220,7 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 	if (!p)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	p->o = o;
+	p->huge_lock = -1;
 	p->user_paused = cmdline_has_option(d, "S");
 	bool pins = definition_wants_pinning(d);
 	int r = command_line(d, &p->argv_user, err);
@@ -416,7 +422,7 @@ static void start_guardian(struct start *st)
 	if (!pinning_leaves_sets(st->p->pinning) && !journal_has_records(st->p->journal) &&
 	    !st->p->hk_vcpus && !cmdline_changes_user(st->p->o->def))
 		return;
-	const int close_fds[] = {qmp_fd(st->qmp), st->sigfd, -1};
+	const int close_fds[] = {qmp_fd(st->qmp), st->sigfd, st->p->huge_lock, -1};
 	if (guardian_for(st->p, st->pid, close_fds, st->guardian, &e) < 0)
 		ql_log(
 		    st->p->o->log, QL_LOG_WARNING,
@@ -876,6 +882,8 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 	if (warm)
 		qmp_set_tick(st->qmp, ISOLATION_KEEP_WARM_MS, building_tick, st);
 	r = qmp_handshake(st->qmp, GREETING_TIMEOUT_MS, err);
+	/* qemu answers once its machine is built: its guest RAM is mapped, the pages taken */
+	closep(&st->p->huge_lock);
 	if (r < 0)
 		r = query_failed(st, r, "during the QMP handshake", ret, err);
 	else
@@ -962,7 +970,7 @@ static void guardian_before(struct vm_plan *p, const char *what, struct guardian
 	if (*ret || !p->journal)
 		return;
 	struct ql_error e = {0};
-	if (guardian_for(p, 0, NULL, ret, &e) < 0)
+	if (guardian_for(p, 0, (const int[]){p->huge_lock, -1}, ret, &e) < 0)
 		ql_log(p->o->log, QL_LOG_WARNING,
 		       "no guardian for a killed launcher (%s): its %s would wait for the next "
 		       "start to be given back",
@@ -995,11 +1003,14 @@ static int host_values_before(struct vm_plan *p, struct guardian **guardian, str
 	const struct vm_options *o = p->o;
 	/* they need the journal: without it nothing would give their values back */
 	bool reserve = changes_host_values(p);
+	/* hugepage start-ups wait for each other through the journal directory (root's) */
+	bool huge = p->huge.n && o->def->hugepages != QL_HUGEPAGES_IGNORE;
 	struct ql_error e = {0};
 	struct stat jst;
 	unsigned n_back = 0;
 	/* another user's journal (root's, for an unprivileged launcher) is not ours to replay */
-	if (reserve || (stat(o->paths->journal_dir, &jst) == 0 && jst.st_uid == geteuid())) {
+	if (reserve || (huge && geteuid() == 0) ||
+	    (stat(o->paths->journal_dir, &jst) == 0 && jst.st_uid == geteuid())) {
 		int r = journal_open(o->paths->journal_dir, o->name, o->log, &p->journal, &e);
 		if (r == 0)
 			r = journal_recover(p->journal, &n_back, &e);
@@ -1013,8 +1024,14 @@ static int host_values_before(struct vm_plan *p, struct guardian **guardian, str
 		ql_error_clear(&e);
 	}
 	int r = 0;
-	/* the pools were counted with a dead launcher's reserved pages among the free ones */
-	if (n_back && p->huge.n && (r = hugepages_count(p, err)) < 0)
+	/* Counted again once no other launcher is between its count and its qemu's mapping of
+	 * the pages (the free ones would be counted twice), and after a dead launcher's reserved
+	 * pages, counted free before, were given back. */
+	if (huge && p->journal)
+		r = journal_lock_hugepages(p->journal, HUGEPAGES_LOCK_WAIT_MS, &p->huge_lock, err);
+	if (r == 0 && p->huge.n && (n_back || p->huge_lock >= 0))
+		r = hugepages_count(p, err);
+	if (r < 0)
 		return r;
 	if (p->huge.n) {
 		if (reserves_hugepages(p))
@@ -1043,6 +1060,7 @@ int vm_run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
 	int r = host_values_before(p, &guardian, err);
 	if (r == 0)
 		r = run(p, &guardian, ret, err);
+	closep(&p->huge_lock); /* a start that failed before qemu answered */
 	/* qemu has ended on every path out of run() (or never started: a failed host change is
 	 * given back too): its pages and devices are free to give back */
 	struct ql_error e = {0};

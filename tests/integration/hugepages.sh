@@ -4,7 +4,7 @@
 # and back to the value this test found after a normal exit, SIGTERM, a SIGKILLed launcher (its
 # guardian, or the next start when the guardian is killed too) and a refusal.
 . "$(dirname "$0")/lib.sh"
-NTESTS=23
+NTESTS=26
 plan $NTESTS
 
 POOL=/sys/kernel/mm/hugepages/hugepages-2048kB
@@ -212,3 +212,38 @@ expect_eq "the next start needing the pages: its guest runs (qemu's status 11)" 
 check "... it gave the dead launcher's pages back, then reserved what was missing" bash -c \
 	"grep -q \"gave back res's change\" '$SCRATCH/again.err' && grep -q 'hugepages: reserved $MISSING of $MISSING' '$SCRATCH/again.err'"
 expect_eq "... and gave them back at its end" "$ORIG" "$(nr)"
+
+# two start-ups at once: the second counts the free pages only once the first one's qemu has
+# mapped its own (before, both counted the same free pages: the second reserved nothing, its
+# qemu took the first one's pages, and the first one's preallocation failed). The first is held
+# right after its reservation (the test stop point), holding the hugepage start-up lock.
+vm_def twin reserve idle
+QEMU_LAUNCHER_TEST_STOP_AT=hugepages-reserved ql_start res -d
+A_LPID=$LPID A_ERR=$LERR
+L=
+wait_until 20 eval 'L=$(launcher_of "$A_LPID") && [ -n "$L" ] && stopped "$L"'
+A=$L
+ql_start twin -d
+B_LPID=$LPID B_ERR=$LERR
+sleep 1
+if [ -z "$(qemu_of_test)" ] && nr_is "$((ORIG + MISSING))" && kill -0 "$B_LPID" &&
+	! grep -q "hugepages: reserved" "$B_ERR"; then
+	ok "start-ups at once: the second waits while the first, stopped after reserving, holds the lock"
+else
+	not_ok "start-ups at once: the second waits while the first, stopped after reserving, holds the lock"
+	diag "qemu $(qemu_of_test), nr_hugepages $(nr)" "$(cat "$B_ERR")"
+fi
+kill -CONT "$A"
+wait_until 30 grep -q "QMP connected" "$A_ERR"
+wait_until 30 grep -q "QMP connected" "$B_ERR"
+sleep 0.5
+if [ "$(pgrep -f "mem-path=$MNT" | wc -l)" = 2 ] && grep -q "hugepages: reserved $NEED of $NEED" "$B_ERR" &&
+	nr_is "$((ORIG + MISSING + NEED))"; then
+	ok "... then both guests run, the second on pages it reserved itself"
+else
+	not_ok "... then both guests run, the second on pages it reserved itself"
+	diag "$(tail -n 5 "$A_ERR")" "$(tail -n 5 "$B_ERR")" "nr_hugepages $(nr)"
+fi
+kill -TERM "$(launcher_of "$A_LPID")" "$(launcher_of "$B_LPID")"
+wait "$A_LPID" "$B_LPID"
+check "... and both give their pages back" wait_until 10 nr_is "$ORIG"
