@@ -54,7 +54,10 @@ struct record {
 	char *path;
 	struct buf orig, new_value;
 	struct buf driver; /* JOURNAL_BIND: the driver it was on ("" when unbound) */
-	bool gone;	   /* undone in this pass: no longer part of its file's chain */
+	/* JOURNAL_ADD stored ahead of its write: delta is the wish, not what the kernel gave (a
+	 * launcher killed during the write leaves it so). new_value - delta is the count before. */
+	bool pending;
+	bool gone; /* undone in this pass: no longer part of its file's chain */
 };
 
 static void record_done(struct record *r)
@@ -434,8 +437,11 @@ int journal_keep_for_guardian(struct journal *j, struct ql_error *err)
 	return 0;
 }
 
-static bool kind_parse(const char *s, enum journal_kind *ret)
+static bool kind_parse(const char *s, enum journal_kind *ret, bool *ret_pending)
 {
+	*ret_pending = streq(s, "add-pending");
+	if (*ret_pending)
+		s = "add";
 	for (size_t i = 0; i < ELEMENTSOF(kind_names); i++)
 		if (streq(s, kind_names[i])) {
 			*ret = (enum journal_kind)i;
@@ -454,8 +460,8 @@ static int serialize(const struct record *r, char **ret, size_t *ret_len)
 	fprintf(f, MAGIC "pid %d\nstart %llu\nowner %zu\n", (int)r->pid, r->start,
 		strlen(r->owner));
 	fwrite(r->owner, 1, strlen(r->owner), f);
-	fprintf(f, "\nkind %s\ndelta %ld\npath %zu\n", kind_name(r->kind), r->delta,
-		strlen(r->path));
+	fprintf(f, "\nkind %s%s\ndelta %ld\npath %zu\n", kind_name(r->kind),
+		r->pending ? "-pending" : "", r->delta, strlen(r->path));
 	fwrite(r->path, 1, strlen(r->path), f);
 	fprintf(f, "\norig %zu\n", r->orig.len);
 	fwrite(r->orig.data, 1, r->orig.len, f);
@@ -526,7 +532,7 @@ static int parse_record(const char *name, const char *text, size_t len, struct r
 	bool ok = take_line(&c, "pid", v, sizeof(v)) && (r->pid = (pid_t)atoi(v)) > 0 &&
 		  take_line(&c, "start", v, sizeof(v)) && ((r->start = strtoull(v, NULL, 10)), 1) &&
 		  take_blob(&c, "owner", &owner) && take_line(&c, "kind", v, sizeof(v)) &&
-		  kind_parse(v, &r->kind) && take_line(&c, "delta", v, sizeof(v)) &&
+		  kind_parse(v, &r->kind, &r->pending) && take_line(&c, "delta", v, sizeof(v)) &&
 		  ((r->delta = strtol(v, NULL, 10)), 1) && take_blob(&c, "path", &path) &&
 		  path.len == strlen(path.data) &&
 		  (path.data[0] == '/' ||
@@ -808,7 +814,15 @@ static int undo_add(const struct journal *j, const struct records *rs, const str
 	free(cur.data);
 	if (ret < 0)
 		return ret;
-	long back = now - r->delta < 0 ? 0 : now - r->delta;
+	long delta = r->delta, wished_to = 0;
+	if (r->pending && parse_long(&r->new_value, r->path, &wished_to, NULL) == 0) {
+		/* killed during its write: it gave what the count rose by from where it was, at
+		 * most its wish. A later launcher recovers it before changing the count itself;
+		 * only while a guardian held it back could another launcher's pages count here. */
+		long got = now - (wished_to - r->delta);
+		delta = got < 0 ? 0 : got < r->delta ? got : r->delta;
+	}
+	long back = now - delta < 0 ? 0 : now - delta;
 	if (!other_for_path(rs, r->path, r->name) &&
 	    parse_long(&r->orig, r->path, &orig, NULL) == 0 && orig == back)
 		return write_value(j, r->path, r->orig.data, r->orig.len, err);
@@ -901,7 +915,11 @@ static int change(struct journal *j, enum journal_kind kind, const char *path, c
 	if (r < 0)
 		return r;
 	struct records rs = {0};
-	struct record rec = {.pid = j->pid, .start = j->start, .kind = kind, .delta = want};
+	struct record rec = {.pid = j->pid,
+			     .start = j->start,
+			     .kind = kind,
+			     .delta = want,
+			     .pending = kind == JOURNAL_ADD};
 	struct buf cur = {0};
 	r = load_records(j, &rs, err);
 	if (r == 0)
@@ -954,12 +972,20 @@ static int change(struct journal *j, enum journal_kind kind, const char *path, c
 			got = want; /* someone else raised it meanwhile: not ours to give back */
 		if (want >= 0 && got < 0)
 			got = 0;
-		if (got != rec.delta) {
+		/* what it got, from where it was: the record is settled */
+		char settled[32];
+		snprintf(settled, sizeof(settled), "%ld", before + got);
+		char *nv = strdup(settled);
+		if (nv) {
+			free(rec.new_value.data);
+			rec.new_value = (struct buf){nv, strlen(nv)};
 			rec.delta = got;
-			int r2 = store_record(j, &rec, r < 0 ? NULL : err);
-			if (r == 0)
-				r = r2;
+			rec.pending = false;
 		}
+		int r2 = nv ? store_record(j, &rec, r < 0 ? NULL : err)
+			    : ql_error_set(r < 0 ? NULL : err, ENOMEM, "out of memory");
+		if (r == 0)
+			r = r2;
 		if (ret_got)
 			*ret_got = got;
 		if (r < 0 && got == 0) {

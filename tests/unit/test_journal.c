@@ -9,6 +9,8 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <unistd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -204,6 +206,47 @@ static void test_dead_owner_recovered(void **state)
 	assert_int_equal(count_records(f->dir), 1);
 	assert_int_equal(journal_undo_own(live, &err), 0);
 	knob_is(f, "0\n");
+}
+
+/* A launcher killed during its counter write (a big nr_hugepages write the kernel stops at a
+ * SIGKILL, having given some pages): its record still holds the wish, and its recovery gives back
+ * what the count rose by, not the wish. The knob is a FIFO here, so the write blocks until the
+ * kill; the kernel's partial answer is then put in its place. */
+static void test_killed_during_counter_write(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(mkfifo(f->knob, 0600), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct journal *j = NULL;
+		struct ql_error err = {0};
+		if (journal_open(f->dir, "killed-vm", NULL, &j, &err) < 0)
+			_exit(1);
+		journal_add(j, f->knob, 100, NULL, &err); /* reads 5, then blocks writing 105 */
+		_exit(2);
+	}
+	int fd = open(f->knob, O_WRONLY); /* the child's read of the count */
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "5\n", 2), 2);
+	close(fd);
+	for (int i = 0; i < 2000 && count_records(f->dir) == 0; i++)
+		usleep(1000);
+	assert_int_equal(count_records(f->dir), 1); /* written ahead, the write blocked */
+	usleep(20000);
+	kill(pid, SIGKILL);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(unlink(f->knob), 0);
+	put(f->knob, "15\n", 3); /* the kernel gave 10 of the 100 pages */
+	_cleanup_journal_ struct journal *next = open_ok(f, "next");
+	struct ql_error err = {0};
+	unsigned n = 0;
+	assert_int_equal(journal_recover(next, &n, &err), 0);
+	assert_int_equal(n, 1);
+	knob_is(f, "5\n"); /* not 0: 15 - 100, the pages others had taken away too */
+	assert_int_equal(count_records(f->dir), 0);
 }
 
 /* "task:PID:START": a thread's CPU affinity (here this test's own), recorded, changed and given
@@ -430,6 +473,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_set_undo_byte_exact, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_shared_setting_last_out_restores, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counter_gives_back_own_delta, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_killed_during_counter_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dead_owner_recovered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_task_affinity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unsafe_directory_refused, setup, teardown),
