@@ -1268,6 +1268,33 @@ static int tasks_fd_of(struct cpuset_v1_state *s, int pfd, struct tasks_fds *f, 
 	return 0;
 }
 
+/* qemu in the pool, on the pool's CPUs: those of the prepare, or, when another VM ended since
+ * (its release gave the pool its CPUs back), the pool's now, if they still leave out every CPU
+ * of this VM's vCPUs. */
+static int verify_in_pool(struct cpuset_v1_state *s, int pfd, struct ql_error *err)
+{
+	struct ql_error e = {0};
+	int r = verify_placement(pfd, "pool", s->qemu_pid, s->qemu_pid, s->plan.pool_after, false,
+				 s->p_disp, &e);
+	_cleanup_cpu_list_ struct cpu_list *now = NULL;
+	if (r == -EIO && cgroupfs_read_cpus(pfd, "pool/cpuset.cpus", &now, NULL) == 0 &&
+	    !cpu_list_equal(now, s->plan.pool_after)) {
+		bool apart = true;
+		for (size_t i = 0; i < s->n_vcpus; i++)
+			apart &= !cpu_list_has(now, s->vcpus[i].host_cpu);
+		if (apart) {
+			ql_error_clear(&e);
+			r = verify_placement(pfd, "pool", s->qemu_pid, s->qemu_pid, now, false,
+					     s->p_disp, &e);
+		}
+	}
+	if (r < 0 && err)
+		*err = e;
+	else
+		ql_error_clear(&e);
+	return r;
+}
+
 /* With qemu's thread ids: qemu to its home (the pool, unless it is in its emulator set already),
  * then each vCPU thread into its cpuN set (a later cgroup.procs write would pull the vCPUs
  * back), then the VM set narrowed to its vCPUs. Every placement is read back. */
@@ -1278,8 +1305,7 @@ static int place_threads(struct cpuset_v1_state *s, int pfd, struct ql_error *er
 	if (!s->emulator) {
 		r = write_pid(pfd, "pool/cgroup.procs", s->qemu_pid, s->log, s->p_disp, err);
 		if (r == 0)
-			r = verify_placement(pfd, "pool", s->qemu_pid, s->qemu_pid,
-					     s->plan.pool_after, false, s->p_disp, err);
+			r = verify_in_pool(s, pfd, err);
 	}
 	_cleanup_(tasks_fds_done) struct tasks_fds f = {
 	    .fd = calloc(s->n_vcpus ? s->n_vcpus : 1, sizeof(int)),

@@ -5,7 +5,7 @@
 # returns them; /fake-qemu stands in for qemu. Prints "V1TAP: ..." lines; the host numbers them.
 M=/sys/fs/cgroup/cpuset
 P=$M/qemu
-PLAN=67
+PLAN=73
 
 . /guest-lib.sh
 # tcs/taff PID TID: a thread's cpuset path and Cpus_allowed_list; cs PID: the main thread's.
@@ -204,6 +204,41 @@ check "k2: everything of ours is removed" absent $P
 eq "after k2 every task is back in the root cpuset" "/ / 0-5" "$(cs 1) $(cs $SL) $(aff 1)"
 eq "after k2: no set left in the hierarchy; pid 1 and the sleeper in its root" "0 1 1" \
 	"$(inspect 1 $SL)"
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 4. a VM ends between another's prepare and its placement: the pool it gave back counts ------
+# h has no thread names, so it is placed after its answer, which fake-qemu holds (FAKE_QEMU_HOLD)
+def a "2" 1
+cat >/etc/ql/h.yml <<EOT
+launcher:
+  binary: $FQ
+  vcpu_pinning: [3]
+  shutdown_timeout: 5
+qemu:
+- smp: 1
+EOT
+ql a
+AL=$LP
+check "a (CPU 2): started" started a || dump_err a
+mkdir -p $T/hold
+FAKE_QEMU_HOLD=$T/hold "$QL" -d h >$T/h.out 2>$T/h.err </dev/null &
+HL=$!
+wait_for 15 test -e $T/hold/at-build
+eq "h (CPU 3) prepared, its qemu held while building: the pool leaves out 2 and 3" "0-1,4-5" \
+	"$(rd $P/pool/cpuset.cpus)"
+stop $AL
+eq "a ends meanwhile (SIGTERM -> exit 0), its CPU 2 back in the pool" "0 0-2,4-5" \
+	"$? $(rd $P/pool/cpuset.cpus)"
+touch $T/hold/go
+wait_for 15 started h
+check "h: placed and started all the same (before, its pool check failed: EIO)" started h ||
+	dump_err h
+HQ=$(sed -n 's/.*qemu running as pid \([0-9]*\).*/\1/p' $T/h.err | head -n1)
+HT=$(tid_named "$HQ" "CPU 0/TCG")
+eq "h: qemu in the pool on its CPUs now, the vCPU on CPU 3" "/qemu/pool 0-2,4-5 3" \
+	"$(cs $HQ) $(aff $HQ) $(taff $HQ $HT)"
+stop $HL
+eq "h: SIGTERM -> exit 0, everything of ours removed" "0 absent" "$? $(absent $P && echo absent)"
 
 kill $SL
 mounted_cpuset && umount $M
