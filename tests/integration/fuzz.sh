@@ -6,7 +6,7 @@
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 FUZZ_BUILD=$ROOT/build-fuzz
 SECONDS_PER_TARGET=${QL_FUZZ_SECONDS:-30}
-TARGETS=(definition yaml qmp)
+TARGETS=(definition yaml qmp qemu_value)
 plan $((1 + 2 * ${#TARGETS[@]}))
 
 have_toolchain() {
@@ -47,7 +47,7 @@ for t in "${TARGETS[@]}"; do
 	# fuzz_yaml reads definitions too: the same seeds
 	seeds=("$ROOT/fuzz/corpus/${t/yaml/definition}")
 	# the definition corpus under tests/ grows with every new case; use it directly as well
-	[ "$t" != qmp ] && seeds+=("$ROOT/tests/data/defs")
+	case $t in definition | yaml) seeds+=("$ROOT/tests/data/defs") ;; esac
 	timeout -s KILL $((SECONDS_PER_TARGET + 90)) "$bin" -max_total_time="$SECONDS_PER_TARGET" \
 		-timeout=10 -max_len=65536 -print_final_stats=1 \
 		-artifact_prefix="$SCRATCH/art-$t/" "$work" "${seeds[@]}" >"$SCRATCH/$t.log" 2>&1
