@@ -137,7 +137,7 @@ static int setuid_env(const struct definition *d, const struct identity *id, cha
 	bool caller = identity_is_caller(id);
 	/* the caller's own session, but a qemu holding a group the caller lacks loads no locale
 	 * or zone data of theirs */
-	bool gains = caller && identity_gains_groups(id);
+	bool gains = caller && id && id->gains_groups;
 	const char *const *keep = caller ? setuid_env_caller : setuid_env_other;
 	size_t n_keep = caller ? ELEMENTSOF(setuid_env_caller) : ELEMENTSOF(setuid_env_other);
 	for (size_t i = 0; r == 0 && i < n_keep; i++) {
@@ -183,7 +183,7 @@ int launch_session_init(const struct definition *d, bool setuid, const struct id
 	bool other = setuid && !identity_is_caller(id);
 	/* the caller's uid with a group they lack: files qemu makes and the relative paths it
 	 * opens would otherwise be shaped by the caller for that group */
-	bool gains = setuid && !other && identity_gains_groups(id);
+	bool gains = setuid && !other && id && id->gains_groups;
 	if (d->has_umask)
 		s.umask = (int)d->umask;
 	else if (other || gains)

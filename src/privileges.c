@@ -35,7 +35,7 @@ static int groups_of_user(const char *user, gid_t gid, gid_t **ret, size_t *ret_
 	}
 }
 
-/* The caller's supplementary groups, in an array with room for one more (identity_gains_groups
+/* The caller's supplementary groups, in an array with room for one more (gains_groups
  * adds the primary group). */
 static int caller_groups(gid_t **ret, size_t *ret_n, struct ql_error *err)
 {
@@ -53,6 +53,31 @@ static int caller_groups(gid_t **ret, size_t *ret_n, struct ql_error *err)
 	*ret = groups;
 	*ret_n = (size_t)n;
 	return 0;
+}
+
+static bool gid_in(gid_t g, const gid_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == g)
+			return true;
+	return false;
+}
+
+static bool gains_groups(const struct identity *id)
+{
+	if (!id->change)
+		return false;
+	_cleanup_free_ gid_t *mine = NULL;
+	size_t n = 0;
+	if (caller_groups(&mine, &n, NULL) < 0)
+		return true;  /* cannot tell: the careful answer */
+	mine[n++] = getgid(); /* caller_groups leaves room for one more */
+	if (!gid_in(id->gid, mine, n))
+		return true;
+	for (size_t i = 0; i < id->n_groups; i++)
+		if (!gid_in(id->groups[i], mine, n))
+			return true;
+	return false;
 }
 
 int privileges_identity(const struct definition *d, bool setuid, struct identity *ret,
@@ -95,6 +120,7 @@ int privileges_identity(const struct definition *d, bool setuid, struct identity
 		if (r < 0)
 			return r;
 	}
+	id.gains_groups = gains_groups(&id);
 	*ret = id;
 	return 0;
 }
@@ -134,31 +160,6 @@ static int set_ids(uid_t uid, gid_t gid, const char **ret_step)
 		return -EPERM;
 	}
 	return 0;
-}
-
-static bool gid_in(gid_t g, const gid_t *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (v[i] == g)
-			return true;
-	return false;
-}
-
-bool identity_gains_groups(const struct identity *id)
-{
-	if (!id || !id->change)
-		return false;
-	_cleanup_free_ gid_t *mine = NULL;
-	size_t n = 0;
-	if (caller_groups(&mine, &n, NULL) < 0)
-		return true;  /* cannot tell: the careful answer */
-	mine[n++] = getgid(); /* caller_groups leaves room for one more */
-	if (!gid_in(id->gid, mine, n))
-		return true;
-	for (size_t i = 0; i < id->n_groups; i++)
-		if (!gid_in(id->groups[i], mine, n))
-			return true;
-	return false;
 }
 
 int privileges_drop(const struct identity *id, const char **ret_step)

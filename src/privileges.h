@@ -17,6 +17,10 @@ struct identity {
 	gid_t gid;
 	gid_t *groups; /* supplementary groups */
 	size_t n_groups;
+	/* qemu gets a group (`group`, or `user`'s) the caller does not have: a privilege of its
+	 * own, which the caller's session must not shape. True when the caller's groups cannot
+	 * be read. */
+	bool gains_groups;
 };
 
 /* Real and effective ids differ (installed setuid/setgid). */
@@ -33,10 +37,6 @@ void identity_done(struct identity *id);
 
 /* qemu runs as the user who started the launcher (real uid), whatever its group. */
 bool identity_is_caller(const struct identity *id);
-
-/* qemu gets a group (`group`, or `user`'s) the caller does not have: a privilege of its own,
- * which the caller's session must not shape. True when the caller's groups cannot be read. */
-bool identity_gains_groups(const struct identity *id);
 
 /* In the forked child: setgroups -> setresgid -> setresuid, each checked, then verified (a
  * regained root is a failure). Returns -errno and a short description of the failed step. */
