@@ -879,6 +879,14 @@ static int form_partitions(struct cgroup_v2 *s, const struct cg2_plan *p, char *
 	if ((r = reset_partition(s, s->vm_rel, err)) < 0 ||
 	    (!p->prefix_was_root && (r = reset_partition(s, s->cfg->prefix, err)) < 0))
 		return r;
+	/* The prefix had been narrowed to this VM's CPUs and a spare, for its partition: as a
+	 * member it gets its parent's CPUs (the kernel refuses it none while it has sets), or a VM
+	 * on other CPUs would not fit in. */
+	_cleanup_cpu_list_ struct cpu_list *parent = NULL;
+	if (!p->prefix_was_root &&
+	    ((r = cg_read_cpus(s, NULL, "cpuset.cpus.effective", &parent, err)) < 0 ||
+	     (r = write_cpus(s, s->cfg->prefix, parent, err)) < 0))
+		return r;
 	if (!s->warned)
 		ql_log(
 		    s->log, QL_LOG_WARNING,

@@ -4,7 +4,7 @@
 # /fake-qemu standing in for qemu. Prints "V2TAP: ..." lines; the host turns them into TAP.
 CG=/sys/fs/cgroup
 DRV=/v2drive
-PLAN=99
+PLAN=107
 
 . /guest-lib.sh
 
@@ -113,6 +113,34 @@ stop "$QD"
 eq "q released" 0 $?
 check "everything is gone after the last VM" absent $CG/qemu
 eq "all CPUs are back for other tasks" "0-5 0-5" "$(rd $CG/cpuset.cpus.effective) $(aff $$)"
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 5b. auto, and the kernel refuses the partition (a sibling's CPUs overlap the prefix's):
+# placement without it, and the prefix gets its parent's CPUs back, so a second VM on other CPUs
+# fits in (it stayed narrowed to the first VM's CPUs and a spare: the second one's were not in it)
+mkdir $CG/blk
+echo 0-5 >$CG/blk/cpuset.cpus
+drv f -d --emulator 2 f 3 -- $FQ -smp 1
+FD=$DP
+wait_for 15 ready f
+check "auto, the kernel refusing the partition: f is placed all the same (READY)" ready f ||
+	dump_err f
+check "... and says isolation is unavailable" contains $T/f.err "isolation unavailable"
+eq "... f's vcpu3 is a member, and the prefix has its parent's CPUs again" \
+	"member $(rd $CG/cpuset.cpus.effective)" \
+	"$(rd $CG/qemu/f/vcpu3/cpuset.cpus.partition) $(rd $CG/qemu/cpuset.cpus)"
+drv g -d --emulator 0 g 1 -- $FQ -smp 1
+GD=$DP
+wait_for 15 ready g
+check "a second VM on CPUs 0-1 meanwhile: READY" ready g || dump_err g
+eq "g: its vCPU runs on CPU 1, f's on CPU 3" "1 3" \
+	"$(aff "$(tid_named "$(qpid g)" "CPU 0/TCG")") $(aff "$(tid_named "$(qpid f)" "CPU 0/TCG")")"
+stop "$GD"
+eq "g released" 0 $?
+stop "$FD"
+eq "f released" 0 $?
+check "everything is gone after both" absent $CG/qemu
+rmdir $CG/blk
 
 diag "uptime $(cut -d" " -f1 /proc/uptime)"
 # --- 6. reclaim after the launcher was SIGKILLed -----------------------------------------------
