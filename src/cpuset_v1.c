@@ -671,11 +671,9 @@ static int write_pid(int dirfd, const char *file, pid_t pid, const struct ql_log
 	return cgroupfs_write(dirfd, file, buf, log, disp, err);
 }
 
-/* Moves every task listed in from_file to to_file one id per write, tolerating kernel threads
- * that refuse (EINVAL) and tasks that exited (ESRCH). Only a summary is logged: M may hold
- * hundreds of tasks. */
-/* Moves the tasks pids lists (read from another file) into to_file, best effort: a task may
- * end or refuse meanwhile. */
+/* Moves the tasks pids lists into to_file one id per write, tolerating kernel threads that
+ * refuse (EINVAL) and tasks that exited (ESRCH). Only a summary is logged: M may hold hundreds
+ * of tasks. */
 static int move_tasks(const pid_t *pids, size_t n, int to_fd, const char *to_file,
 		      const struct ql_logger *log, const char *what, struct ql_error *err)
 {
@@ -707,6 +705,7 @@ static int move_tasks(const pid_t *pids, size_t n, int to_fd, const char *to_fil
 	return 0;
 }
 
+/* Every task listed in from_file to to_file (move_tasks). */
 static int move_all_tasks(int from_fd, const char *from_file, int to_fd, const char *to_file,
 			  const struct ql_logger *log, const char *what, struct ql_error *err)
 {
@@ -890,8 +889,6 @@ static bool may_hold_vm_sets(int pfd, bool have_pool)
 	return cgroupfs_subdirs(pfd, ".") != (have_pool ? 1 : 0);
 }
 
-/* With our sets gone: shrink the pool to what running VMs leave, or, when no VM is left, give
- * the pool's tasks back to M and remove pool and P. ret_last: no VM is left. */
 /* The last VM is gone: the pool's tasks go back to M and the pool is removed. A task may be
  * forked into the pool while we move: the moves repeat while the rmdir finds tasks, and before a
  * pool with tasks is emptied it gets P's CPUs back, so a task that still stays is not left on
@@ -923,6 +920,8 @@ static int empty_pool(struct cpuset_v1_state *s, int mfd, int pfd, struct ql_err
 	return r;
 }
 
+/* With our sets gone: shrink the pool to what running VMs leave, or, when no VM is left, give
+ * the pool's tasks back to M and remove pool and P. ret_last: no VM is left. */
 static int tidy_pool(struct cpuset_v1_state *s, int mfd, int pfd, bool have_pool, bool *ret_last,
 		     struct ql_error *err)
 {
