@@ -224,13 +224,9 @@ static int lock(struct isolation *iso, struct ql_error *err)
 	if (r < 0 || fd < 0)
 		return r;
 	shield_from_caller(iso);
-	_cleanup_free_ char *what = NULL;
-	if (asprintf(&what, "the lock on `%s`", dir) < 0)
-		r = ql_error_set(err, ENOMEM, "out of memory");
-	else
-		r = lock_wait(
-		    fd, LOCK_WAIT_MS, what, /* the error then does not say none was made */
-		    iso->applied || iso->prepared ? "" : "; no host change was made", err);
+	/* with host changes made, the error does not say none was */
+	r = lock_wait(fd, LOCK_WAIT_MS, "the lock on", dir,
+		      iso->applied || iso->prepared ? "" : "; no host change was made", err);
 	if (r < 0) {
 		unshield(iso);
 		return r;

@@ -391,13 +391,13 @@ static int lock_dir(const struct journal *j, int *ret_fd, struct ql_error *err)
 
 int journal_lock_hugepages(struct journal *j, int wait_ms, int *ret_fd, struct ql_error *err)
 {
-	_cleanup_free_ char *p = path_join(j->dir, ".hugepages.lock"), *what = NULL;
-	if (!p || asprintf(&what, "the hugepage start-up lock `%s`", p) < 0)
+	_cleanup_free_ char *p = path_join(j->dir, ".hugepages.lock");
+	if (!p)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	_cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return ql_error_set_errno(err, errno, "open `%s`", p);
-	int r = lock_wait(fd, wait_ms, what, "", err);
+	int r = lock_wait(fd, wait_ms, "the hugepage start-up lock", p, "", err);
 	if (r == 0)
 		*ret_fd = TAKE_FD(fd);
 	return r;

@@ -32,7 +32,8 @@ static pid_t lock_holder(int fd)
 	return 0;
 }
 
-int lock_wait(int fd, int wait_ms, const char *what, const char *tail, struct ql_error *err)
+int lock_wait(int fd, int wait_ms, const char *what, const char *path, const char *tail,
+	      struct ql_error *err)
 {
 	int64_t deadline = deadline_ms(wait_ms);
 	long delay_ms = 1;
@@ -40,15 +41,16 @@ int lock_wait(int fd, int wait_ms, const char *what, const char *tail, struct ql
 		if (errno == EINTR)
 			continue;
 		if (errno != EWOULDBLOCK)
-			return ql_error_set_errno(err, errno, "locking %s", what);
+			return ql_error_set_errno(err, errno, "locking `%s`", path);
 		if (now_ms() >= deadline) {
 			pid_t holder = lock_holder(fd);
 			char who[48] = "another process";
 			if (holder)
 				snprintf(who, sizeof(who), "process %d", (int)holder);
-			return ql_error_set(err, ETIMEDOUT,
-					    "%s has held %s for over %d s (stopped or stuck?)%s",
-					    who, what, wait_ms / 1000, tail);
+			return ql_error_set(
+			    err, ETIMEDOUT,
+			    "%s has held %s `%s` for over %d s (stopped or stuck?)%s", who, what,
+			    path, wait_ms / 1000, tail);
 		}
 		nanosleep(&(struct timespec){0, delay_ms * 1000000}, NULL);
 		delay_ms = delay_ms < 50 ? delay_ms * 2 : 50;
