@@ -2,8 +2,6 @@
  * waited for a while, then the wait fails naming the process that holds them. */
 #pragma once
 
-#include <stdbool.h>
-
 #include "error.h"
 
 /* flock(fd, LOCK_EX), tried with a back-off of up to 50 ms between tries for wait_ms. On timeout

@@ -488,9 +488,6 @@ static int64_t reply_id(json_object *obj)
 	return json_object_get_int64(id);
 }
 
-/* One wait on the socket, for input or for room for what is queued, until DEADLINE (-ETIMEDOUT)
- * or the interrupt fd says stop (-EINTR); the tick runs when its period passes meanwhile. 0: read
- * and write again. */
 static int timed_out(const char *what, struct ql_error *err)
 {
 	return ql_error_set(err, ETIMEDOUT, "timed out waiting for qemu to answer %s", what);
@@ -514,6 +511,9 @@ static int still_waiting(struct qmp *q, int64_t deadline, const char *what, stru
 	return 0;
 }
 
+/* One wait on the socket, for input or for room for what is queued, until DEADLINE (-ETIMEDOUT)
+ * or the interrupt fd says stop (-EINTR); the tick runs when its period passes meanwhile. 0: read
+ * and write again. */
 static int wait_io(struct qmp *q, int64_t deadline, const char *what, struct ql_error *err)
 {
 	int timeout = remaining_ms(deadline);
