@@ -37,6 +37,7 @@ struct journal {
 	char **own; /* our record file names, oldest first */
 	size_t n_own;
 	int keep_fd; /* journal_keep_for_guardian's flock, or -1 */
+	int huge_fd; /* journal_lock_hugepages' flock, or -1 */
 };
 
 struct buf {
@@ -342,6 +343,7 @@ int journal_open(const char *dir, const char *owner, const struct ql_logger *log
 	j->start = proc_start_time(j->pid);
 	j->log = log;
 	j->keep_fd = -1;
+	j->huge_fd = -1;
 	*ret = TAKE_PTR(j);
 	return 0;
 }
@@ -357,6 +359,7 @@ void journal_free(struct journal *j)
 			unlink(path);
 		close(j->keep_fd);
 	}
+	closep(&j->huge_fd);
 	for (size_t i = 0; i < j->n_own; i++)
 		free(j->own[i]);
 	free(j->own);
@@ -389,18 +392,31 @@ static int lock_dir(const struct journal *j, int *ret_fd, struct ql_error *err)
 	return 0;
 }
 
-int journal_lock_hugepages(struct journal *j, int wait_ms, int *ret_fd, struct ql_error *err)
+int journal_lock_hugepages(struct journal *j, struct ql_error *err)
 {
+	if (j->huge_fd >= 0)
+		return 0;
 	_cleanup_free_ char *p = path_join(j->dir, ".hugepages.lock");
 	if (!p)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	_cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return ql_error_set_errno(err, errno, "open `%s`", p);
-	int r = lock_wait(fd, wait_ms, "the hugepage start-up lock", p, "", err);
+	int r = lock_wait(fd, JOURNAL_HUGEPAGES_WAIT_MS, "the hugepage start-up lock", p, "", err);
 	if (r == 0)
-		*ret_fd = TAKE_FD(fd);
+		j->huge_fd = TAKE_FD(fd);
 	return r;
+}
+
+void journal_unlock_hugepages(struct journal *j)
+{
+	if (j)
+		closep(&j->huge_fd);
+}
+
+int journal_hugepages_lock_fd(const struct journal *j)
+{
+	return j ? j->huge_fd : -1;
 }
 
 /* --- record files ------------------------------------------------------------------------- */
@@ -1103,22 +1119,64 @@ int journal_bindings(struct journal *j, struct journal_binding **ret, size_t *re
 	return 0;
 }
 
+static bool is_own(const struct journal *j, const struct record *r)
+{
+	return r->pid == j->pid && r->start == j->start && streq(r->owner, j->owner);
+}
+
+static bool is_dead_owners(const struct journal *j, const struct record *r)
+{
+	return !(r->pid == j->pid && r->start == j->start) &&
+	       !records_held(j->dir, r->pid, r->start, true);
+}
+
+/* lock_and_load for a pass that gives back the records `gives_back` picks. When a counter
+ * (hugepages) is among them, the pass runs under the hugepage start-up lock too: a launcher
+ * between its count of free pages and its qemu's mapping of them must not lose pages it counted.
+ * That lock comes first (a start-up holds it while it takes the directory's). *ret_took: taken
+ * here, for the caller to let go. */
+static int
+lock_and_load_to_give_back(struct journal *j,
+			   bool (*gives_back)(const struct journal *, const struct record *),
+			   int *ret_lock, struct records *rs, bool *ret_took, struct ql_error *err)
+{
+	*ret_took = false;
+	int r = lock_and_load(j, ret_lock, rs, err);
+	bool counter = false;
+	for (size_t i = 0; r == 0 && j->huge_fd < 0 && i < rs->n; i++)
+		counter |= rs->v[i].kind == JOURNAL_ADD && gives_back(j, &rs->v[i]);
+	if (!counter)
+		return r;
+	records_done(rs);
+	closep(ret_lock);
+	struct ql_error e = {0};
+	if (journal_lock_hugepages(j, &e) == 0)
+		*ret_took = true;
+	else /* later would be worse: the pages would stay reserved */
+		ql_log(j->log, QL_LOG_WARNING, "giving hugepages back without waiting: %s", e.msg);
+	ql_error_clear(&e);
+	return lock_and_load(j, ret_lock, rs, err);
+}
+
 int journal_undo_own(struct journal *j, struct ql_error *err)
 {
 	if (!j)
 		return 0;
 	_cleanup_close_ int lock = -1;
 	struct records rs = {0};
-	int r = lock_and_load(j, &lock, &rs, err);
-	if (r < 0)
+	bool took = false;
+	int r = lock_and_load_to_give_back(j, is_own, &lock, &rs, &took, err);
+	if (r < 0) {
+		if (took)
+			journal_unlock_hugepages(j);
 		return r;
+	}
 	int ret = 0;
 	/* Every record of this launcher (pid, start time and VM), newest first: the guardian's copy
 	 * of the journal was forked before the later records (housekeeping, written just before
 	 * `cont`) were added to j->own. */
 	for (size_t i = rs.n; i-- > 0;) {
-		if (rs.v[i].pid != j->pid || rs.v[i].start != j->start ||
-		    !streq(rs.v[i].owner, j->owner))
+		if (!is_own(j, &rs.v[i]))
 			continue;
 		struct ql_error e = {0};
 		ql_error_keep_first(undo_record(j, &rs, &rs.v[i], &e), &e, &ret, err);
@@ -1127,6 +1185,8 @@ int journal_undo_own(struct journal *j, struct ql_error *err)
 	while (j->n_own > 0)
 		free(j->own[--j->n_own]);
 	records_done(&rs);
+	if (took)
+		journal_unlock_hugepages(j);
 	return ret;
 }
 
@@ -1134,16 +1194,19 @@ int journal_recover(struct journal *j, unsigned *ret_n, struct ql_error *err)
 {
 	_cleanup_close_ int lock = -1;
 	struct records rs = {0};
-	int r = lock_and_load(j, &lock, &rs, err);
-	if (r < 0)
+	bool took = false;
+	int r = lock_and_load_to_give_back(j, is_dead_owners, &lock, &rs, &took, err);
+	if (r < 0) {
+		if (took)
+			journal_unlock_hugepages(j);
 		return r;
+	}
 	int ret = 0;
 	unsigned n = 0;
 	/* newest first, so a dead launcher's settings unwind in reverse order */
 	for (size_t i = rs.n; i-- > 0;) {
 		struct record *rec = &rs.v[i];
-		if ((rec->pid == j->pid && rec->start == j->start) ||
-		    records_held(j->dir, rec->pid, rec->start, true))
+		if (!is_dead_owners(j, rec))
 			continue;
 		struct ql_error e = {0};
 		int r1 = undo_record(j, &rs, rec, &e);
@@ -1157,6 +1220,8 @@ int journal_recover(struct journal *j, unsigned *ret_n, struct ql_error *err)
 		rec->gone = true;
 	}
 	records_done(&rs);
+	if (took)
+		journal_unlock_hugepages(j);
 	if (ret_n)
 		*ret_n = n;
 	return ret;

@@ -58,11 +58,19 @@ int journal_set(struct journal *j, const char *path, const char *value, struct q
 int journal_add(struct journal *j, const char *path, long want, long *ret_got,
 		struct ql_error *err);
 
+/* How long a launcher waits for another's hugepage start-up: that one holds the lock while its
+ * qemu greets and answers (vm.c: at most twice 60 s), and a margin. */
+#define JOURNAL_HUGEPAGES_WAIT_MS 130000
+
 /* Start-ups of VMs on hugepages, one at a time: held from the count of free pages until qemu has
  * mapped its guest RAM (its first QMP answer), so that two launchers starting at once do not
- * both count the same free pages. *ret_fd is the lock (closing it lets the next launcher count);
- * waits at most wait_ms for another launcher's start-up. */
-int journal_lock_hugepages(struct journal *j, int wait_ms, int *ret_fd, struct ql_error *err);
+ * both count the same free pages; and hugepages are given back (journal_undo_own,
+ * journal_recover) only under it. Waits at most JOURNAL_HUGEPAGES_WAIT_MS; held until
+ * journal_unlock_hugepages or journal_free. Taking it again while held does nothing. */
+int journal_lock_hugepages(struct journal *j, struct ql_error *err);
+void journal_unlock_hugepages(struct journal *j);
+/* Its descriptor (-1: not held), for the processes that must not inherit it. */
+int journal_hugepages_lock_fd(const struct journal *j);
 
 /* Moves the device at dev_dir (.../bus/BUS/devices/ADDR) to `driver`: records its driver_override
  * and current driver, writes driver_override, unbinds it from its driver and asks the bus to probe

@@ -36,9 +36,8 @@
 /* Generous: qemu with mem-lock on a big guest allocates all RAM before greeting. */
 #define GREETING_TIMEOUT_MS 60000
 #define COMMAND_TIMEOUT_MS 10000
-/* Another launcher holds its hugepage start-up lock for as long as its qemu may take to greet
- * and answer: at most twice GREETING_TIMEOUT_MS, and a margin. */
-#define HUGEPAGES_LOCK_WAIT_MS (2 * GREETING_TIMEOUT_MS + 10000)
+_Static_assert(JOURNAL_HUGEPAGES_WAIT_MS > 2 * GREETING_TIMEOUT_MS,
+	       "a hugepage start-up holds its lock while qemu greets and answers");
 
 struct vm_plan {
 	const struct vm_options *o;
@@ -50,7 +49,6 @@ struct vm_plan {
 	size_t n_mem;
 	struct hugepages_plan huge;
 	struct journal *journal; /* host values changed for this run; NULL when none */
-	int huge_lock; /* journal_lock_hugepages while qemu maps its RAM; -1 when not held */
 	enum ql_memlock memlock; /* the definition's, `auto` made a size */
 	uint64_t memlock_bytes, guest_ram;
 	struct prealloc_plan prealloc; /* thread-context for the preallocation threads */
@@ -68,7 +66,6 @@ void vm_plan_free(struct vm_plan *p)
 	pinning_free(p->pinning);
 	mem_backends_free(p->mem, p->n_mem);
 	hugepages_plan_done(&p->huge);
-	closep(&p->huge_lock);
 	journal_free(p->journal);
 	prealloc_plan_done(&p->prealloc);
 	cpu_list_free(p->hk_vcpus);
@@ -220,7 +217,6 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 	if (!p)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	p->o = o;
-	p->huge_lock = -1;
 	p->user_paused = cmdline_has_option(d, "S");
 	bool pins = definition_wants_pinning(d);
 	int r = command_line(d, &p->argv_user, err);
@@ -422,7 +418,8 @@ static void start_guardian(struct start *st)
 	if (!pinning_leaves_sets(st->p->pinning) && !journal_has_records(st->p->journal) &&
 	    !st->p->hk_vcpus && !cmdline_changes_user(st->p->o->def))
 		return;
-	const int close_fds[] = {qmp_fd(st->qmp), st->sigfd, st->p->huge_lock, -1};
+	const int close_fds[] = {qmp_fd(st->qmp), st->sigfd,
+				 journal_hugepages_lock_fd(st->p->journal), -1};
 	if (guardian_for(st->p, st->pid, close_fds, st->guardian, &e) < 0)
 		ql_log(
 		    st->p->o->log, QL_LOG_WARNING,
@@ -883,7 +880,7 @@ static int start(struct start *st, const sigset_t *old_mask, struct vm_outcome *
 		qmp_set_tick(st->qmp, ISOLATION_KEEP_WARM_MS, building_tick, st);
 	r = qmp_handshake(st->qmp, GREETING_TIMEOUT_MS, err);
 	/* qemu answers once its machine is built: its guest RAM is mapped, the pages taken */
-	closep(&st->p->huge_lock);
+	journal_unlock_hugepages(st->p->journal);
 	if (r < 0)
 		r = query_failed(st, r, "during the QMP handshake", ret, err);
 	else
@@ -970,7 +967,8 @@ static void guardian_before(struct vm_plan *p, const char *what, struct guardian
 	if (*ret || !p->journal)
 		return;
 	struct ql_error e = {0};
-	if (guardian_for(p, 0, (const int[]){p->huge_lock, -1}, ret, &e) < 0)
+	const int keep_out[] = {journal_hugepages_lock_fd(p->journal), -1};
+	if (guardian_for(p, 0, keep_out, ret, &e) < 0)
 		ql_log(p->o->log, QL_LOG_WARNING,
 		       "no guardian for a killed launcher (%s): its %s would wait for the next "
 		       "start to be given back",
@@ -1028,8 +1026,8 @@ static int host_values_before(struct vm_plan *p, struct guardian **guardian, str
 	 * the pages (the free ones would be counted twice), and after a dead launcher's reserved
 	 * pages, counted free before, were given back. */
 	if (huge && p->journal)
-		r = journal_lock_hugepages(p->journal, HUGEPAGES_LOCK_WAIT_MS, &p->huge_lock, err);
-	if (r == 0 && p->huge.n && (n_back || p->huge_lock >= 0))
+		r = journal_lock_hugepages(p->journal, err);
+	if (r == 0 && p->huge.n && (n_back || journal_hugepages_lock_fd(p->journal) >= 0))
 		r = hugepages_count(p, err);
 	if (r < 0)
 		return r;
@@ -1060,9 +1058,11 @@ int vm_run(struct vm_plan *p, struct vm_outcome *ret, struct ql_error *err)
 	int r = host_values_before(p, &guardian, err);
 	if (r == 0)
 		r = run(p, &guardian, ret, err);
-	closep(&p->huge_lock); /* a start that failed before qemu answered */
+	journal_unlock_hugepages(p->journal); /* a start that failed before qemu answered */
 	/* qemu has ended on every path out of run() (or never started: a failed host change is
 	 * given back too): its pages and devices are free to give back */
+	if (p->journal && streq(p->o->paths->test_stop_at, "giving-back"))
+		raise(SIGSTOP); /* tests: another start-up counts these free pages meanwhile */
 	struct ql_error e = {0};
 	if (journal_undo_own(p->journal, &e) < 0)
 		ql_log(p->o->log, QL_LOG_WARNING, "giving back host changes: %s", e.msg);

@@ -4,7 +4,7 @@
 # and back to the value this test found after a normal exit, SIGTERM, a SIGKILLed launcher (its
 # guardian, or the next start when the guardian is killed too) and a refusal.
 . "$(dirname "$0")/lib.sh"
-NTESTS=26
+NTESTS=31
 plan $NTESTS
 
 POOL=/sys/kernel/mm/hugepages/hugepages-2048kB
@@ -247,3 +247,42 @@ fi
 kill -TERM "$(launcher_of "$A_LPID")" "$(launcher_of "$B_LPID")"
 wait "$A_LPID" "$B_LPID"
 check "... and both give their pages back" wait_until 10 nr_is "$ORIG"
+
+# a VM ends while another one's start-up holds the lock, having counted the ended VM's pages as
+# free: the ended one gives them back only once the other's qemu has mapped them (before, it gave
+# them back at once and the other's preallocation failed). The ending launcher is held before
+# its give-back (the test stop point "giving-back"), the starting one after its count.
+vm_def taking reserve idle
+QEMU_LAUNCHER_TEST_STOP_AT=giving-back ql_start res -d
+X_LPID=$LPID X_ERR=$LERR
+wait_until 20 grep -q "QMP connected" "$X_ERR"
+X=$(launcher_of "$X_LPID")
+kill -KILL "$(qemu_of_test)"
+wait_until 10 stopped "$X"
+QEMU_LAUNCHER_TEST_STOP_AT=hugepages-reserved ql_start taking -d
+Y_LPID=$LPID Y_ERR=$LERR
+L=
+wait_until 20 eval 'L=$(launcher_of "$Y_LPID") && [ -n "$L" ] && stopped "$L"'
+Y=$L
+if stopped "$X" && stopped "$Y" && nr_is "$((ORIG + MISSING))" && ! grep -q "hugepages: reserved" "$Y_ERR"; then
+	ok "a VM ended (its give-back held), another counted its pages free and reserved none"
+else
+	not_ok "a VM ended (its give-back held), another counted its pages free and reserved none"
+	diag "nr_hugepages $(nr)" "$(tail -n 5 "$Y_ERR")"
+fi
+kill -CONT "$X"
+sleep 1
+check "... the ended one waits for the lock: its pages are not given back yet" \
+	bash -c "kill -0 $X && [ \"\$(cat $POOL/nr_hugepages)\" = $((ORIG + MISSING)) ]"
+kill -CONT "$Y"
+if wait_until 20 grep -q "QMP connected" "$Y_ERR" && [ -n "$(qemu_of_test)" ]; then
+	ok "... the other's guest runs on the pages it counted"
+else
+	not_ok "... the other's guest runs on the pages it counted"
+	diag "$(tail -n 5 "$Y_ERR")" "nr_hugepages $(nr)"
+fi
+wait "$X_LPID"
+expect_eq "... then the ended one gave its pages back and exited (its qemu's status, 137)" 137 "$?"
+kill -TERM "$(launcher_of "$Y_LPID")"
+wait "$Y_LPID"
+check "... and at the end the pool is as found" wait_until 10 nr_is "$ORIG"
