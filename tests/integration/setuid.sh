@@ -230,6 +230,9 @@ su_start() {
 	Q=$(child_of "$L")
 	wait_until 5 grep -q "qemu running as pid" "$LERR"
 	wait_until 5 qemu_execd
+	# the start-up over: a stop signal during it ends qemu without the shutdown ladder (the
+	# launcher then reports qemu's SIGTERM, 143; seen once on a loaded host)
+	wait_until 10 grep -q "QMP connected" "$LERR"
 	QS+=("$Q")
 	[ -n "$Q" ] && register_pid "$Q"
 }
