@@ -15,6 +15,8 @@ export QEMU_LAUNCHER_CONFIG_DIR=/etc/ql
 # subdirs DIR: the directories in DIR, sorted, on one line.
 subdirs() { find "$1" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sed 's|.*/||' | sort | tr '\n' ' ' | sed 's/ $//'; }
 
+# only_thread FILE TID: the set's threads file lists TID alone.
+only_thread() { [ "$(rd "$1")" = "$2" ]; }
 # vm_case NAME "CPU..." [LAUNCHER-LINES]: vCPU k pinned to the k-th CPU; 5 + (number of CPUs)
 # results: started, directory, its sets, one per vCPU (alone in its set, on its CPU), clean exit.
 vm_case() {
@@ -33,6 +35,8 @@ vm_case() {
 	k=0
 	for c in $cpus; do
 		tid=$(tid_named "$Q" "CPU $k/TCG")
+		# vCPU 0 starts a helper thread on its first run, born in its set: the rescan moves it
+		wait_for 10 only_thread "$VMS/$name/$SET$c/$THREADS" "$tid"
 		eq "$label: vCPU $k's thread is alone in $SET$c, which has CPU $c, and runs on CPU $c" \
 			"$tid $c $c" "$(rd "$VMS/$name/$SET$c/$THREADS") $(rd "$VMS/$name/$SET$c/cpuset.cpus") $(aff "$tid")"
 		k=$((k + 1))
