@@ -764,7 +764,8 @@ static int prepare_host(struct start *st, struct ql_error *err)
 	if (qemu_going(st))
 		return 0;
 	int r = pinning_prepare_host(st->p->pinning, st->pid, err);
-	if (r < 0 && qemu_going(st)) {
+	/* qemu's threads leave its set before it can be waited for (a read-back then finds none) */
+	if (r < 0 && qemu_gone_within(st, QEMU_DYING_MS)) {
 		ql_error_clear(err);
 		return 0;
 	}
