@@ -805,8 +805,21 @@ static int mount_hierarchy(struct cpuset_v1_state *s, struct ql_error *err)
 	return 0;
 }
 
+/* Sets below M other than ours: another prefix's (QEMU_LAUNCHER_CPUSET_PREFIX), or anyone's. */
+static bool mount_has_sets(const char *mount_path)
+{
+	_cleanup_close_ int fd = -1;
+	return cgroupfs_open_dir(mount_path, &fd, NULL) == 0 && cgroupfs_subdirs(fd, ".") > 0;
+}
+
 static void unmount_hierarchy(struct cpuset_v1_state *s)
 {
+	/* unmounted, a hierarchy with sets stays (detached), its tasks stranded in them */
+	if ((s->mounted || s->launcher_mount) && mount_has_sets(s->mount_path)) {
+		ql_log(s->log, QL_LOG_INFO, "leaving `%s` mounted: it holds other sets",
+		       s->mount_path);
+		return;
+	}
 	if (s->mounted || s->launcher_mount) {
 		if (umount2(s->mount_path, 0) == 0) {
 			s->mounted = false;

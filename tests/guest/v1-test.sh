@@ -5,7 +5,7 @@
 # returns them; /fake-qemu stands in for qemu. Prints "V1TAP: ..." lines; the host numbers them.
 M=/sys/fs/cgroup/cpuset
 P=$M/qemu
-PLAN=73
+PLAN=79
 
 . /guest-lib.sh
 # tcs/taff PID TID: a thread's cpuset path and Cpus_allowed_list; cs PID: the main thread's.
@@ -239,6 +239,30 @@ eq "h: qemu in the pool on its CPUs now, the vCPU on CPU 3" "/qemu/pool 0-2,4-5 
 	"$(cs $HQ) $(aff $HQ) $(taff $HQ $HT)"
 stop $HL
 eq "h: SIGTERM -> exit 0, everything of ours removed" "0 absent" "$? $(absent $P && echo absent)"
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 5. two prefixes on the launcher's own mount: the last VM of one leaves the hierarchy mounted
+# while the other's sets are in it (unmounted, the kernel keeps it detached, sets and all) ---------
+def p1 "2" 1
+def p2 "3" 1
+ql p1
+P1L=$LP
+check "p1 (prefix qemu): started" started p1 || dump_err p1
+export QEMU_LAUNCHER_CPUSET_PREFIX=other
+ql p2
+P2L=$LP
+unset QEMU_LAUNCHER_CPUSET_PREFIX
+check "p2 (prefix other): started" started p2 || dump_err p2
+stop $P1L
+eq "p1: SIGTERM -> exit 0" 0 $?
+check "p1 was its prefix's last VM: the hierarchy stays mounted all the same, p2's sets in it" \
+	sh -c "awk -v m=$M '\$2 == m' /proc/mounts | grep -q . && [ -d $M/other/p2 ]"
+stop $P2L
+eq "p2: SIGTERM -> exit 0" 0 $?
+# (the mount point p1 made stays, empty: p2 cannot tell whether a launcher made it)
+check "after the other prefix's last VM the hierarchy is unmounted" \
+	sh -c "! awk -v m=$M '\$2 == m' /proc/mounts | grep -q ."
+rmdir $M 2>/dev/null
 
 kill $SL
 mounted_cpuset && umount $M
