@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "utf8.h"
 
 void qemu_value_done(struct qemu_value *kv)
 {
@@ -104,28 +105,12 @@ static size_t json_unicode(const char *p, char *out, const char **ret_end)
 	}
 	*ret_end = p;
 	unsigned char *o = (unsigned char *)out;
-	if (cp < 0 || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	if (cp == 0 || (cp >= 0x80 && cp < 0x800)) {
-		o[0] = (unsigned char)(0xc0 | cp >> 6);
-		o[1] = (unsigned char)(0x80 | (cp & 0x3f));
+	if (cp == 0) {
+		o[0] = 0xc0;
+		o[1] = 0x80;
 		return 2;
 	}
-	if (cp < 0x80) {
-		o[0] = (unsigned char)cp;
-		return 1;
-	}
-	if (cp < 0x10000) {
-		o[0] = (unsigned char)(0xe0 | cp >> 12);
-		o[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
-		o[2] = (unsigned char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (unsigned char)(0xf0 | cp >> 18);
-	o[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
-	o[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
-	o[3] = (unsigned char)(0x80 | (cp & 0x3f));
-	return 4;
+	return cp < 0 ? 0 : utf8_encode((uint32_t)cp, o);
 }
 
 /* A JSON string at p (its quote: qemu's parser takes single quotes too) decoded as qemu decodes

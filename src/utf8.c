@@ -1,4 +1,4 @@
-/* UTF-8 validation: one decoder instead of a copy per module. */
+/* UTF-8 validation and encoding: one decoder (and encoder) instead of a copy per module. */
 #include "utf8.h"
 
 #include <stdint.h>
@@ -33,6 +33,22 @@ size_t utf8_char_len(const unsigned char *s, size_t left)
 	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
 	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	return n;
+}
+
+size_t utf8_encode(uint32_t cp, unsigned char out[4])
+{
+	if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	if (cp < 0x80) {
+		out[0] = (unsigned char)cp;
+		return 1;
+	}
+	size_t n = cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+	static const unsigned char lead[] = {0, 0, 0xc0, 0xe0, 0xf0};
+	for (size_t i = n; i-- > 1; cp >>= 6)
+		out[i] = (unsigned char)(0x80 | (cp & 0x3f));
+	out[0] = (unsigned char)(lead[n] | cp);
 	return n;
 }
 
