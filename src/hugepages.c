@@ -308,8 +308,8 @@ static int read_long(const char *dir, const char *file, long *ret, struct ql_err
 	return 0;
 }
 
-/* MemAvailable of sysroot's /proc/meminfo, in kB. */
-static int read_mem_available(const char *sysroot, long long *ret, struct ql_error *err)
+int hugepages_meminfo_kb(const char *sysroot, const char *field, long long *ret,
+			 struct ql_error *err)
 {
 	_cleanup_free_ char *path = path_join(sysroot, "proc/meminfo");
 	if (!path)
@@ -317,11 +317,13 @@ static int read_mem_available(const char *sysroot, long long *ret, struct ql_err
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	if (!f)
 		return ql_error_set_errno(err, errno, "read `%s`", path);
+	size_t fl = strlen(field);
 	char line[256];
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemAvailable: %lld kB", ret) == 1)
+		if (strncmp(line, field, fl) == 0 && line[fl] == ':' &&
+		    sscanf(line + fl + 1, "%lld kB", ret) == 1)
 			return 0;
-	return ql_error_set(err, EINVAL, "`%s` has no MemAvailable", path);
+	return ql_error_set(err, EINVAL, "`%s` has no %s", path, field);
 }
 
 /* What the missing pages of every pool come to, in kB. */
@@ -402,7 +404,7 @@ int hugepages_plan_compute(const char *sysroot, const struct mem_backend *b, siz
 	}
 	p.avail_kb = -1;
 	if (r == 0 && missing)
-		r = read_mem_available(sysroot, &p.avail_kb, err);
+		r = hugepages_meminfo_kb(sysroot, "MemAvailable", &p.avail_kb, err);
 	if (r < 0) {
 		hugepages_plan_done(&p);
 		return r;

@@ -26,6 +26,9 @@ struct mem_backend {
  * hugetlbfs, -errno when it cannot be told. Injected so the parsing stays pure. */
 typedef long (*hugetlbfs_page_kb_fn)(const char *path);
 long hugepages_hugetlbfs_page_kb(const char *path); /* statfs */
+/* A "FIELD: N kB" line of sysroot's /proc/meminfo (Hugepagesize, MemAvailable): N. */
+int hugepages_meminfo_kb(const char *sysroot, const char *field, long long *ret,
+			 struct ql_error *err);
 
 /* The hugepage-backed regions of d: -mem-path with -m, memory-backend-file on hugetlbfs,
  * memory-backend-memfd with hugetlb=on (default_kb when hugetlbsize is absent). */

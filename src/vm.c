@@ -132,12 +132,8 @@ static unsigned long default_hugepage_kb(const struct definition *d)
 		return 2048; /* unused */
 	if (kb)
 		return (unsigned long)kb;
-	kb = 2048;
-	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
-	char line[128];
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "Hugepagesize: %ld kB", &kb) == 1)
-			break;
+	long long found = 0;
+	kb = hugepages_meminfo_kb("/", "Hugepagesize", &found, NULL) == 0 ? (long)found : 2048;
 	return (unsigned long)kb;
 }
 
