@@ -1300,11 +1300,9 @@ static int verify_in_pool(struct cpuset_v1_state *s, int pfd, struct ql_error *e
 					     s->p_disp, &e);
 		}
 	}
-	if (r < 0 && err)
-		*err = e;
-	else
-		ql_error_clear(&e);
-	return r;
+	int ret = 0;
+	ql_error_keep_first(r, &e, &ret, err);
+	return ret;
 }
 
 /* With qemu's thread ids: qemu to its home (the pool, unless it is in its emulator set already),
