@@ -89,8 +89,11 @@ def main():
         d = sorted(x[0] - y[0] for x, y in zip(res[k], res["bare"]))
         q = statistics.quantiles(d, n=10)
         cpu = statistics.median(x[1] - y[1] for x, y in zip(res[k], res["bare"]))
+        # the mean too: a stall in a few launches in ten (the reap's, bench/RESULTS.md) moves
+        # it and the p90, hardly the median
         print(f"{k}: paired over bare qemu {statistics.median(d):.2f} ms wall "
-              f"[p10 {q[0]:.2f} .. p90 {q[8]:.2f}], {cpu:.2f} ms CPU")
+              f"[p10 {q[0]:.2f} .. p90 {q[8]:.2f}, mean {statistics.fmean(d):.2f}], "
+              f"{cpu:.2f} ms CPU")
     print("cpusets left behind: " + ("none" if not os.path.exists(cs) else cs))
 
 

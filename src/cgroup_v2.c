@@ -20,6 +20,7 @@
 #include "macro.h"
 #include "names.h"
 #include "proc.h"
+#include "readfile.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -28,6 +29,8 @@
 #define EMULATOR_SET "emulator"
 /* Bound on the VMs we are willing to look at under the prefix. */
 #define MAX_OTHER_VMS 4096
+/* A thread's /proc cgroup file: a line a hierarchy (a dozen on a hybrid host), each a path. */
+#define CGROUP_FILE_MAX (16 * (PATH_MAX + 16))
 
 static const struct cgroup_layout cgroup_v2_layout = {
     .backend = "cgroup v2",
@@ -1184,17 +1187,16 @@ static int cgroup_v2_rescan(void *state, struct ql_error *err)
 			vcpu |= s->vcpu_tids[k] == tids[i];
 		if (vcpu)
 			continue;
-		char p[64], line[PATH_MAX + 16];
-		snprintf(p, sizeof(p), "/proc/%d/task/%d/cgroup", (int)s->qemu_pid, (int)tids[i]);
-		_cleanup_fclose_ FILE *f = fopen(p, "re");
-		if (!f)
-			continue;
+		_cleanup_close_ int fd = proc_thread_open(s->qemu_pid, tids[i], "cgroup");
+		_cleanup_free_ char *text = NULL;
+		if (fd < 0 || read_small_fd(fd, CGROUP_FILE_MAX, &text, NULL) < 0)
+			continue; /* ended meanwhile */
 		bool in_emu = false;
-		while (fgets(line, sizeof(line), f)) {
-			line[strcspn(line, "\n")] = '\0';
-			size_t ll = strlen(line);
+		for (char *line = text, *next; *line; line = next) {
+			size_t ll = strcspn(line, "\n");
+			next = line + ll + (line[ll] != '\0');
 			if (strncmp(line, "0::", 3) == 0 && ll >= sl &&
-			    streq(line + ll - sl, suffix))
+			    strncmp(line + ll - sl, suffix, sl) == 0)
 				in_emu = true;
 		}
 		if (in_emu)

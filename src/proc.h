@@ -20,8 +20,14 @@ int proc_list_tids(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err);
 int proc_list_tids_sorted(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err);
 bool proc_tids_contain(const pid_t *sorted, size_t n, pid_t tid);
 
-/* Thread tid's name (/proc/<pid>/task/<tid>/comm, at most 15 bytes, newline cut) into buf,
- * which holds PROC_COMM_SIZE. -errno (-ENOENT when the thread is gone). */
+/* File `file` of thread tid of process pid (its comm, status, cgroup, ...), opened read-only: a
+ * descriptor, or -ESRCH when tid is not a thread of pid, -errno (-ENOENT when it is gone). A read
+ * fails with ESRCH once that thread has ended, whatever thread the id names since. Per-thread
+ * files are read through this only (proc.c says why). */
+int proc_thread_open(pid_t pid, pid_t tid, const char *file);
+
+/* Thread tid's name (its comm file, at most 15 bytes, newline cut) into buf, which holds
+ * PROC_COMM_SIZE. -errno as proc_thread_open's, or the read's. */
 #define PROC_COMM_SIZE 16
 int proc_thread_comm(pid_t pid, pid_t tid, char buf[PROC_COMM_SIZE]);
 
@@ -43,7 +49,7 @@ int proc_check_affinity(pid_t tid, const struct cpu_list *want, struct ql_error 
 /* The process a thread id belongs to (Tgid of /proc/<tid>/status); 0 when unknown. */
 pid_t proc_tgid(pid_t tid);
 
-/* A thread's start time (field 22 of /proc/<pid>/task/<tid>/stat, clock ticks since boot): with
+/* A thread's start time (field 22 of its stat file, clock ticks since boot): with
  * the tid it names one thread for good, since a reused tid starts later. -ESRCH when tid is not a
  * thread of pid (any more). */
 int proc_thread_starttime(pid_t pid, pid_t tid, unsigned long long *ret);

@@ -31,23 +31,31 @@
 
 /* ---- small readers ------------------------------------------------------------------------ */
 
-/* Reads a small file, trailing newlines stripped. */
-static int read_small(const char *path, char **ret)
+/* One of thread tid's /proc files (proc_thread_open), newlines stripped. */
+static int read_thread_small(pid_t pid, pid_t tid, const char *file, char **ret)
 {
+	_cleanup_close_ int fd = proc_thread_open(pid, tid, file);
+	if (fd < 0)
+		return fd;
 	size_t len;
-	int r = read_small_file(AT_FDCWD, path, 0, SMALL_FILE_MAX, ret, &len);
+	int r = read_small_fd(fd, SMALL_FILE_MAX, ret, &len);
 	if (r < 0)
 		return r;
 	strip_newlines(*ret, &len);
 	return 0;
 }
 
-/* The value of `key:` in a /proc status file, leading whitespace skipped. */
-static int status_field(const char *path, const char *key, char **ret)
+/* The value of `key:` in a /proc status file open as fd (taken), leading whitespace skipped. */
+static int status_field_fd(int fd, const char *key, char **ret)
 {
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	if (!f)
-		return -errno;
+	if (fd < 0)
+		return fd;
+	_cleanup_fclose_ FILE *f = fdopen(fd, "re");
+	if (!f) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
 	char line[SMALL_FILE_MAX];
 	size_t kl = strlen(key);
 	while (fgets(line, sizeof(line), f)) {
@@ -63,6 +71,12 @@ static int status_field(const char *path, const char *key, char **ret)
 		return 0;
 	}
 	return -ENOENT;
+}
+
+static int status_field(const char *path, const char *key, char **ret)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return status_field_fd(fd < 0 ? -errno : fd, key, ret);
 }
 
 static bool parse_pid(const char *s, pid_t *ret)
@@ -160,12 +174,10 @@ static bool vm_known(const struct status_report *r, pid_t qemu_pid)
 
 static int fill_thread(struct status_thread *t, pid_t pid, pid_t tid)
 {
-	char path[128];
 	*t = (struct status_thread){.tid = tid, .policy = -1, .vcpu = -1, .vcpu_set_cpu = -1};
 
 	_cleanup_free_ char *comm = NULL;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
-	int r = read_small(path, &comm);
+	int r = read_thread_small(pid, tid, "comm", &comm);
 	if (r < 0)
 		return r; /* the thread ended meanwhile */
 	t->vcpu = proc_qemu_vcpu_index(comm);
@@ -174,17 +186,15 @@ static int fill_thread(struct status_thread *t, pid_t pid, pid_t tid)
 		return -ENOMEM;
 	snprintf(t->comm, sizeof(t->comm), "%s", shown);
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
-	r = status_field(path, "Cpus_allowed_list", &t->cpus_allowed);
+	r = status_field_fd(proc_thread_open(pid, tid, "status"), "Cpus_allowed_list",
+			    &t->cpus_allowed);
 	if (r < 0)
 		return r;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/cpuset", (int)pid, (int)tid);
-	if (read_small(path, &t->set) < 0) {
+	if (read_thread_small(pid, tid, "cpuset", &t->set) < 0) {
 		/* no /proc/.../cpuset: the cgroup v2 line `0::/path` */
 		_cleanup_free_ char *cg = NULL;
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int)pid, (int)tid);
-		if (read_small(path, &cg) == 0) {
+		if (read_thread_small(pid, tid, "cgroup", &cg) == 0) {
 			char *l = strstr(cg, "0::");
 			if (l && (l == cg || l[-1] == '\n')) {
 				l[strcspn(l, "\n")] = '\0';

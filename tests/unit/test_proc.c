@@ -1,7 +1,8 @@
 /* Unit tests of thread holds against the real kernel: the test's own threads and a child
  * process play qemu's threads and a stranger. A held thread of this process passes, a thread id of
  * another process is named as the bad one, a thread that ended is found by the one poll, and the
- * sorted listing answers membership. */
+ * sorted listing answers membership. A thread's files open only for a thread of the process named,
+ * and read only while that thread lives. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,9 +10,11 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -159,12 +162,60 @@ static void test_sorted_listing(void **state)
 	end_parked(&g, t);
 }
 
+static void test_thread_files(void **state)
+{
+	(void)state;
+	struct gate g;
+	pthread_t t;
+	start_parked(&g, &t);
+	assert_int_equal(pthread_setname_np(t, "CPU 3/TCG"), 0);
+	pid_t self = getpid();
+	char comm[PROC_COMM_SIZE];
+	assert_int_equal(proc_thread_comm(self, g.tid, comm), 0);
+	assert_string_equal(comm, "CPU 3/TCG");
+	assert_int_equal(proc_qemu_vcpu_index(comm), 3);
+	unsigned long long start = 0;
+	assert_int_equal(proc_thread_starttime(self, g.tid, &start), 0);
+	assert_true(start > 0);
+
+	/* a live thread id of another process: its files are not this process's thread's */
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	int by_comm = proc_thread_comm(self, child, comm);
+	int by_open = proc_thread_open(self, child, "status");
+	int by_start = proc_thread_starttime(self, child, &start);
+	/* ended before any assertion, which would leave it paused for good */
+	kill(child, SIGKILL);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	assert_int_equal(by_comm, -ESRCH);
+	assert_int_equal(by_open, -ESRCH);
+	assert_int_equal(by_start, -ESRCH);
+	assert_true(proc_thread_open(self, child, "comm") < 0);
+
+	/* a file opened while the thread lived reads nothing once it has ended */
+	int fd = proc_thread_open(self, g.tid, "comm");
+	assert_true(fd >= 0);
+	end_parked(&g, t);
+	char buf[64];
+	ssize_t n = 0;
+	for (int i = 0; i < 5000 && (n = pread(fd, buf, sizeof(buf), 0)) > 0; i++)
+		usleep(1000);
+	assert_int_equal(n, -1);
+	assert_int_equal(errno, ESRCH);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_held_threads_of_this_process),
 	    cmocka_unit_test(test_stranger_is_named),
 	    cmocka_unit_test(test_sorted_listing),
+	    cmocka_unit_test(test_thread_files),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
