@@ -106,6 +106,13 @@ def phases(r):
             # cont: both write it ahead but for its closing brace, sent alone once placed
             # (qmp_stage); a whole one counts too
             t["cont"] = ns
+        elif ev == "reap" and e[2] == r["pid"]:
+            t["reap"] = int(e[3])
+        elif ev == "qwait" and e[2] == qpid and "answers" not in t:
+            # qemu kept off its CPU by the launcher (or floor) that woke there, before its
+            # machine was built
+            t["qwait"] = t.get("qwait", 0) + int(e[3])
+            t["qwaits"] = t.get("qwaits", 0) + 1
         elif ev == "exit" and e[2] == qpid:
             t["qexit"] = ns
         elif ev == "exit" and e[2] == r["pid"]:
@@ -251,6 +258,22 @@ def main():
                   f"(the vfork child until its exec{', the guardian' if c != 'floor' else ''}) "
                   f"{med([t.get('cpu_other', 0) / 1e6 for t in ts]):.2f} ms and "
                   f"{med([t.get('pf_other', 0) for t in ts]):.0f} page faults")
+    for c, ts in res.items():
+        if c == "floor":  # its wait4 blocks: the call holds its wait for qemu's exit
+            continue
+        xs = sorted(t["reap"] / 1e3 for t in ts if "reap" in t)
+        if xs:
+            print(f"- {c}: qemu's reap (its wait4 that returns qemu): median {med(xs):.0f} us, "
+                  f"p90 {statistics.quantiles(xs, n=10)[8] if len(xs) > 1 else xs[0]:.0f} us, "
+                  f"max {xs[-1]:.0f} us; over 1 ms in {sum(1 for x in xs if x > 1000)} of "
+                  f"{len(xs)} launches")
+    for c, ts in res.items():
+        hit = [t["qwait"] / 1e6 for t in ts if "qwait" in t]
+        who = "floor" if c == "floor" else "launcher"
+        print(f"- {c}: qemu's threads kept off their CPU by the {who} that woke there, before "
+              f"qemu's last answer: in {len(hit)} of {len(ts)} launches"
+              + (f", {sum(hit) / len(ts):.3f} ms a launch on average, at most {max(hit):.2f} ms"
+                 if hit else ""))
     for k, label in (("spawn_call", "the fork/vfork call itself"),
                      ("guardian_fork", "the guardian's fork call (launcher, while qemu initialises)")):
         for c, ts in res.items():
