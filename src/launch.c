@@ -330,7 +330,7 @@ int launch_spawn(const struct launch_spec *spec, pid_t *ret_pid, struct ql_error
 	if (k <= 0) { /* EOF: exec succeeded and closed the pipe */
 		*ret_pid = pid;
 		/* qemu's exec woke us, at times on qemu's own CPU, where we then ran before it
-		 * for the whole prepare: 0.5 ms in 10 of 40 launches, the other CPU idle
+		 * for the whole prepare: 0.5 ms in 9 of 40 launches, the other CPU idle
 		 * (bench/RESULTS.md). Yielded, qemu goes on at once; our work waits at most
 		 * until an idle CPU takes one of us, and qemu starts up for 15 ms and more. */
 		sched_yield();
