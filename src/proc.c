@@ -51,13 +51,13 @@ int proc_list_tids(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err)
 }
 
 /* Through /proc/<tid>, never /proc/<pid>/task/<tid>: a file opened there stays in the dentry
- * cache below the process's directory, and reaping the process walks that directory. When one of
- * those threads exits, the kernel puts such entries on a list of its own to drop them after it
- * has told the parent; a parent that preempts it there on its CPU (the launcher, woken by qemu's
- * end) and reaps spins in that walk until the scheduler's tick lets the thread go on. Measured:
- * the reap took 0.3-8 ms instead of 8-60 us in 16 of 100 launches, in none through /proc/<tid>
- * (bench/RESULTS.md). The check comes after the open: a read that succeeds then read a thread
- * that lived when it was pid's, and a thread id names one live thread. */
+ * cache below the process's directory, and reaping the process walks that directory. Measured:
+ * the reap took 0.3-8 ms instead of 8-64 us in 16 of 100 launches, in none through /proc/<tid>
+ * (bench/RESULTS.md). Most likely why, from a trace: qemu's last thread tells the parent it has
+ * ended before it drops its own entries; the launcher, woken, preempted it on its CPU and walked
+ * over those entries, already on that thread's list, until the scheduler's tick let it go on.
+ * The check comes after the open: a read that succeeds then read a thread that lived when it was
+ * pid's, and a thread id names one live thread. */
 int proc_thread_open(pid_t pid, pid_t tid, const char *file)
 {
 	if (pid <= 0 || tid <= 0)
