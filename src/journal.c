@@ -1134,7 +1134,7 @@ static bool is_dead_owners(const struct journal *j, const struct record *r)
  * (hugepages) is among them, the pass runs under the hugepage start-up lock too: a launcher
  * between its count of free pages and its qemu's mapping of them must not lose pages it counted.
  * That lock comes first (a start-up holds it while it takes the directory's). *ret_took: taken
- * here, for the caller to let go. */
+ * here, for the caller to let go after a pass that loaded; let go here when the load failed. */
 static int
 lock_and_load_to_give_back(struct journal *j,
 			   bool (*gives_back)(const struct journal *, const struct record *),
@@ -1155,7 +1155,12 @@ lock_and_load_to_give_back(struct journal *j,
 	else /* later would be worse: the pages would stay reserved */
 		ql_log(j->log, QL_LOG_WARNING, "giving hugepages back without waiting: %s", e.msg);
 	ql_error_clear(&e);
-	return lock_and_load(j, ret_lock, rs, err);
+	r = lock_and_load(j, ret_lock, rs, err);
+	if (r < 0 && *ret_took) {
+		journal_unlock_hugepages(j);
+		*ret_took = false;
+	}
+	return r;
 }
 
 int journal_undo_own(struct journal *j, struct ql_error *err)
@@ -1166,11 +1171,8 @@ int journal_undo_own(struct journal *j, struct ql_error *err)
 	struct records rs = {0};
 	bool took = false;
 	int r = lock_and_load_to_give_back(j, is_own, &lock, &rs, &took, err);
-	if (r < 0) {
-		if (took)
-			journal_unlock_hugepages(j);
+	if (r < 0)
 		return r;
-	}
 	int ret = 0;
 	/* Every record of this launcher (pid, start time and VM), newest first: the guardian's copy
 	 * of the journal was forked before the later records (housekeeping, written just before
@@ -1196,11 +1198,8 @@ int journal_recover(struct journal *j, unsigned *ret_n, struct ql_error *err)
 	struct records rs = {0};
 	bool took = false;
 	int r = lock_and_load_to_give_back(j, is_dead_owners, &lock, &rs, &took, err);
-	if (r < 0) {
-		if (took)
-			journal_unlock_hugepages(j);
+	if (r < 0)
 		return r;
-	}
 	int ret = 0;
 	unsigned n = 0;
 	/* newest first, so a dead launcher's settings unwind in reverse order */
