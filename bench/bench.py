@@ -443,6 +443,8 @@ def run_breakdown(ql, floor, name, env, cs, runs, trace_out, others=(), costs=Fa
     qemu_argv = shlex.join(sum(qemu_argv_of(ql, name, env), []))
     here = os.path.dirname(os.path.abspath(__file__))
     builds = sum((["--launcher", b] for b in [ql, *others]), []) + (["--costs"] if costs else [])
+    # the floor without cpusets too: what the cpuset work itself costs, phase by phase
+    builds.append("--floor-qmp")
     out = subprocess.run([sys.executable, f"{here}/breakdown.py", *builds,
                           "--floor", floor, "--qemu-argv", qemu_argv, "--name", name,
                           "--cpuset", cs.path, "--cpu", str(PIN_CPU), "--runs", str(runs),

@@ -7,9 +7,11 @@ import argparse
 import bisect
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -101,10 +103,10 @@ def phases(r):
             t["answers"] = ns
         elif ev in ("open", "mkdir") and e[2] == r["pid"] and "greet" in t:
             placing = True
-        elif ev in ("send", "write") and e[2] == r["pid"] and placing and "cont" not in t and \
-                "answers" in t and (e[3].startswith("}") or '"cont"' in e[3]):
+        elif ev in ("send", "write") and e[2] == r["pid"] and "cont" not in t and \
+                "answers" in t and (e[3].startswith("}") or (placing and '"cont"' in e[3])):
             # cont: both write it ahead but for its closing brace, sent alone once placed
-            # (qmp_stage); a whole one counts too
+            # (qmp_stage; the floor without cpusets places nothing); a whole one counts too
             t["cont"] = ns
         elif ev == "reap" and e[2] == r["pid"]:
             t["reap"] = int(e[3])
@@ -186,6 +188,9 @@ def main():
     ap.add_argument("--cpu", default="1")
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--trace-out", default=None)
+    ap.add_argument("--floor-qmp", action="store_true",
+                    help="the floor without cpusets too (QMP and -S only), in the same rounds: "
+                         "what the cpuset work itself costs the floor, phase by phase")
     ap.add_argument("--costs", action="store_true",
                     help="also each phase's time on a CPU, system calls and page faults of the "
                          "main process (a trace line per system call: slower phases)")
@@ -196,14 +201,24 @@ def main():
     floor_argv = ["timeout", "-s", "KILL", "30", args.floor, args.cpuset, args.cpu] + \
         shlex.split(args.qemu_argv)
     argvs = [["timeout", "-s", "KILL", "30", ql, args.name] for ql in args.launcher]
+    argvs.append(floor_argv)
+    # the trace tells runs apart by their binary: the floor without cpusets runs from a copy
+    # (named ql-floor too, which the trace follows)
+    qmp_dir = tempfile.mkdtemp(prefix="ql-floor-qmp.") if args.floor_qmp else None
+    floor_qmp = os.path.join(qmp_dir, "ql-floor") if qmp_dir else None
+    if floor_qmp:
+        shutil.copy(args.floor, floor_qmp)
+        argvs.append(floor_argv[:4] + [floor_qmp, "-"] + floor_argv[6:])
     try:
         for i in range(args.runs):
-            for argv in argvs + [floor_argv]:
+            for argv in argvs:
                 subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
         time.sleep(1)
     finally:
         bpftrace.stop(tracer)
+        if qmp_dir:
+            shutil.rmtree(qmp_dir, ignore_errors=True)
     # a column a build: "launcher", or when there are several the folder each is in
     several = len(args.launcher) > 1
     cols = {os.path.realpath(ql): os.path.basename(os.path.dirname(os.path.realpath(ql)))
@@ -211,6 +226,8 @@ def main():
     if len(set(cols.values())) < len(args.launcher):
         sys.exit("breakdown: give each build from a folder of another name")
     cols[os.path.realpath(args.floor)] = "floor"
+    if floor_qmp:
+        cols[os.path.realpath(floor_qmp)] = "floor QMP"
     with open(out, errors="replace") as f:
         runs = runs_of(f, set(cols))
     if not args.trace_out:
@@ -218,16 +235,18 @@ def main():
     res = {c: [] for c in cols.values()}
     for r in runs:
         res[cols[r["bin"]]].append(phases(r))
-    own = [c for c in res if c != "floor"]
+    own = [c for c in res if not c.startswith("floor")]
+    # with --floor-qmp, the last column is what the floor's cpuset work costs it
+    diffs = [(c, "floor") for c in own] + ([("floor", "floor QMP")] if floor_qmp else [])
     n = " / ".join(f"{len(res[c])} {c}" for c in res)
     print(f"| phase (median ms, {n} runs, alternated) | " + " | ".join(res) + " | " +
-          " | ".join(f"{c} - floor" for c in own) + " |")
-    print("|---|" + "---:|" * (len(res) + len(own)))
+          " | ".join(f"{a} - {b}" for a, b in diffs) + " |")
+    print("|---|" + "---:|" * (len(res) + len(diffs)))
     for a, b, what in PHASES:
         vals = {c: med([(t[b] - t[a]) / 1e6 for t in ts if a in t and b in t])
                 for c, ts in res.items()}
         print(f"| {what} | " + " | ".join(f"{v:.2f}" for v in vals.values()) + " | " +
-              " | ".join(f"{vals[c] - vals['floor']:+.2f}" for c in own) + " |")
+              " | ".join(f"{vals[x] - vals[y]:+.2f}" for x, y in diffs) + " |")
     if args.costs:
         print_costs(res, list(res))
     for c in own:
@@ -252,14 +271,15 @@ def main():
     for c, ts in res.items():
         ts = [t for t in ts if "cpu_main" in t]
         if ts:
+            guardian = "" if c.startswith("floor") else ", the guardian"
             print(f"- own cost of one launch, {c} (median of {len(ts)}): its process "
                   f"{med([t['cpu_main'] / 1e6 for t in ts]):.2f} ms on a CPU and "
                   f"{med([t['pf_main'] for t in ts]):.0f} page faults; its other processes "
-                  f"(the vfork child until its exec{', the guardian' if c != 'floor' else ''}) "
+                  f"(the vfork child until its exec{guardian}) "
                   f"{med([t.get('cpu_other', 0) / 1e6 for t in ts]):.2f} ms and "
                   f"{med([t.get('pf_other', 0) for t in ts]):.0f} page faults")
     for c, ts in res.items():
-        if c == "floor":  # its wait4 blocks: the call holds its wait for qemu's exit
+        if c.startswith("floor"):  # its wait4 blocks: the call holds its wait for qemu's exit
             continue
         xs = sorted(t["reap"] / 1e3 for t in ts if "reap" in t)
         if xs:
@@ -269,7 +289,7 @@ def main():
                   f"{len(xs)} launches")
     for c, ts in res.items():
         hit = [t["qwait"] / 1e6 for t in ts if "qwait" in t]
-        who = "floor" if c == "floor" else "launcher"
+        who = "floor" if c.startswith("floor") else "launcher"
         print(f"- {c}: qemu's threads kept off their CPU by the {who} that woke there, before "
               f"qemu's last answer: in {len(hit)} of {len(ts)} launches"
               + (f", {sum(hit) / len(ts):.3f} ms a launch on average, at most {max(hit):.2f} ms"
