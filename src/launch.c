@@ -290,6 +290,26 @@ _noreturn_ static void child_run(const struct launch_spec *spec, pid_t parent, i
 	child_fail(status_fd, errno, "exec");
 }
 
+/* From qemu's exec on, the launcher's work (the host's preparation, the placement while qemu
+ * builds its machine, the supervision) is never more urgent than qemu's own, and qemu's start-up
+ * is what the guest waits for. SCHED_BATCH keeps the launcher's fair share of a CPU but never
+ * preempts another task when it wakes: qemu's threads waited 0.24-0.50 ms a launch behind the
+ * launcher's wake-ups during start-up, 0.09-0.23 ms as SCHED_BATCH (bench/RESULTS.md). Once the
+ * guest runs, no wake-up of the launcher takes a CPU from a vCPU either. Unlike SCHED_IDLE it
+ * cannot starve the launcher (which holds the cpuset lock while it prepares) on a busy host, and
+ * any user may set it. qemu was spawned before: it keeps the launcher's policy as it was. A
+ * policy the caller chose (chrt, systemd's CPUSchedulingPolicy) is kept. */
+static void give_way_to_qemu(void)
+{
+	if (sched_getscheduler(0) == SCHED_OTHER)
+		(void)sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){0});
+	/* qemu's exec woke us, at times on qemu's own CPU, where we then ran before it for the
+	 * whole prepare: 0.5 ms in 9 of 40 launches, the other CPU idle (bench/RESULTS.md): that
+	 * preemption has happened by now, so yield. qemu goes on at once; our work waits at most
+	 * until an idle CPU takes one of us, and qemu starts up for 15 ms and more. */
+	sched_yield();
+}
+
 int launch_spawn(const struct launch_spec *spec, pid_t *ret_pid, struct ql_error *err)
 {
 	int status_pipe[2];
@@ -329,11 +349,7 @@ int launch_spawn(const struct launch_spec *spec, pid_t *ret_pid, struct ql_error
 	close(status_pipe[0]);
 	if (k <= 0) { /* EOF: exec succeeded and closed the pipe */
 		*ret_pid = pid;
-		/* qemu's exec woke us, at times on qemu's own CPU, where we then ran before it
-		 * for the whole prepare: 0.5 ms in 9 of 40 launches, the other CPU idle
-		 * (bench/RESULTS.md). Yielded, qemu goes on at once; our work waits at most
-		 * until an idle CPU takes one of us, and qemu starts up for 15 ms and more. */
-		sched_yield();
+		give_way_to_qemu();
 		return 0;
 	}
 

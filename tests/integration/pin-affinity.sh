@@ -4,7 +4,7 @@
 # policies read back from the kernel; a guest another monitor lets run before the launcher's cont,
 # and -incoming, refused.
 . "$(dirname "$0")/lib.sh"
-NTESTS=31
+NTESTS=37
 plan $NTESTS
 
 NCPU=$(nproc --all)
@@ -25,11 +25,14 @@ vm_def() { # vm_def NAME LAUNCHER_LINES
 		printf -- '- name: [ %s, debug-threads: on ]\n- S\n' "$1"
 	} | def "$1"
 }
-# run_bg NAME [as nobody]: starts the launcher in the background and waits for the paused guest.
+# run_bg NAME [nobody|idle]: starts the launcher in the background (as nobody, or as SCHED_IDLE)
+# and waits for the paused guest.
 run_bg() {
 	LOUT=$SCRATCH/$1.out
 	LERR=$SCRATCH/$1.err
-	if [ "${2:-}" = nobody ]; then
+	if [ "${2:-}" = idle ]; then
+		timeout -s KILL 60 chrt -i 0 "$QL" -d "$1" >"$LOUT" 2>"$LERR" </dev/null &
+	elif [ "${2:-}" = nobody ]; then
 		timeout -s KILL 60 setpriv --reuid=65534 --regid=65534 --clear-groups \
 			env QEMU_LAUNCHER_CONFIG_DIR="$CONF" QEMU_LAUNCHER_CPUSET_MOUNT_PATH="$NOCG" \
 			"$QL" -d "$1" >"$LOUT" 2>"$LERR" </dev/null &
@@ -68,6 +71,9 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$QL"; then
 	expect_eq "as nobody: qemu's main thread keeps the launcher's affinity" "$ALL" "$(allowed_of "$Q" "$Q")"
 	check "as nobody: the backend is affinity" grep -q "CPU isolation backend\|affinity" "$LERR"
 	check "as nobody: -d traces sched_setaffinity" grep -q "sched_setaffinity thread $V0 (vCPU 0) -> $PIN" "$LERR"
+	# launch.c give_way_to_qemu: any user may switch to SCHED_BATCH
+	expect_eq "as nobody: the launcher gives way to qemu (SCHED_BATCH)" "SCHED_BATCH 0" "$(policy_of "$(launcher_of "$LPID")")"
+	expect_eq "as nobody: qemu's main thread keeps SCHED_OTHER" "SCHED_OTHER 0" "$(policy_of "$Q")"
 	stop_bg
 	expect_eq "as nobody: no directory created at the mount path" "x" "$(ls "$NOCG")"
 
@@ -82,7 +88,7 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$QL"; then
 	check "as nobody, SCHED_FIFO: the error names CAP_SYS_NICE" grep -q "setting SCHED_FIFO on vCPU 0 needs CAP_SYS_NICE (run as root)" "$SCRATCH/affrt.err"
 	check "as nobody, SCHED_FIFO: qemu is gone" bash -c "! pgrep -f 'name [a]ffrt,' >/dev/null"
 else
-	for i in 1 2 3 4 5 6 7 8 9 10 11; do skip "nobody cannot execute $QL (build dir not world-readable)"; done
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13; do skip "nobody cannot execute $QL (build dir not world-readable)"; done
 fi
 
 # --- RT safety: a FIFO vCPU where ordinary tasks may still run --------------------------------
@@ -122,7 +128,15 @@ if [ "$(id -u)" = 0 ]; then
 	expect_eq "scheduler without pinning: vCPU 0 SCHED_RR 7" "SCHED_RR|SCHED_RESET_ON_FORK 7" "$(policy_of "$V0")"
 	expect_eq "scheduler without pinning: vCPU 1 SCHED_RR 7" "SCHED_RR|SCHED_RESET_ON_FORK 7" "$(policy_of "$V1")"
 	expect_eq "scheduler without pinning: main thread stays SCHED_OTHER" "SCHED_OTHER 0" "$(policy_of "$Q")"
+	expect_eq "scheduler without pinning: the launcher gives way to qemu (SCHED_BATCH)" "SCHED_BATCH 0" "$(policy_of "$(launcher_of "$LPID")")"
 	check "scheduler without pinning: warns about starving other tasks" grep -q "without pinning.*sched_rt_runtime_us" "$LERR"
+	stop_bg
+
+	# a policy the caller gave the launcher is its own choice: kept, and qemu inherits it
+	vm_def idlel "  vcpu_pinning: [ $PIN ]"
+	check "launcher started as SCHED_IDLE: VM started" run_bg idlel idle
+	expect_eq "launcher started as SCHED_IDLE: it keeps SCHED_IDLE" "SCHED_IDLE 0" "$(policy_of "$(launcher_of "$LPID")")"
+	expect_eq "launcher started as SCHED_IDLE: qemu's main thread inherited it" "SCHED_IDLE 0" "$(policy_of "$Q")"
 	stop_bg
 
 	vm_def dl "  scheduler: deadline
@@ -134,7 +148,7 @@ if [ "$(id -u)" = 0 ]; then
 	expect_eq "SCHED_DEADLINE: vCPU 0 reads back runtime/deadline/period" "SCHED_DEADLINE|SCHED_RESET_ON_FORK 1000000/10000000/10000000" "$(chrt -p "$V0" | awk -F': ' '/policy/ {p=$2} /parameters/ {print p, $2}')"
 	stop_bg
 else
-	for i in 1 2 3 4 5 6 7; do skip "scheduling needs root"; done
+	for i in 1 2 3 4 5 6 7 8 9 10 11; do skip "scheduling needs root"; done
 fi
 
 # --- the guest runs before the launcher's cont: refused -----------------------------------------
