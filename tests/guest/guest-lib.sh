@@ -44,6 +44,8 @@ wait_for() {
 }
 absent() { [ ! -e "$1" ]; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
+# ended, or a zombie its parent has not reaped yet (a guardian, orphaned by its launcher's death)
+ended() { [ ! -d "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 rd() { cat "$1" 2>/dev/null | tr '\n' ' ' | sed 's/ $//'; }
 contains() { grep -qF -- "$2" "$1"; }
 # Thread of process $1 whose comm is $2.

@@ -113,8 +113,6 @@ journal_clean_of_refused() {
 # json_has FILE PATTERN: the JSON document, without blanks and newlines, matches PATTERN.
 json_has() { tr -d ' \n' <"$1" | grep -q "$2"; }
 no_fake() { [ -z "$(pidof fake-qemu)" ]; }
-# a process gone, or a zombie its parent has not reaped yet
-ended() { [ ! -d "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 
 tap "PLAN $PLAN"
 if [ ! -x "$QL" ]; then
