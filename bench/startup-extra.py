@@ -2,9 +2,11 @@
 """What work in the launcher's process costs qemu's start-up: bench/floor.c with one extra piece
 of work right after the spawn (QL_FLOOR_EXTRA: none, fork, faults:N, spin:US), the variants
 alternated, qemu's exec -> QMP greeting and its threads' time on a CPU from bench/startup.bt.
+The variant `nocpusets` is the floor without its cpuset work (QMP and -S only): against `none`,
+what the cpusets themselves cost qemu's start-up.
 
 Usage (root, cpuset v1): bench/startup-extra.py [--runs 80] [--launcher build-bench/qemu-launcher]
-    [EXTRA...]   (default: none fork faults:400 spin:4000)
+    [EXTRA...]   (default: none fork faults:400 spin:4000; nocpusets: the floor without cpusets)
 The launcher only prints the qemu command line (--dry-run). A measurement, not a test: it asserts
 nothing. Runs in a delegated cpuset subtree it creates and removes.
 """
@@ -47,8 +49,9 @@ def main():
         with tracing("startup.bt", [], out):
             for _ in range(args.runs):
                 for x in args.extra:
-                    e = dict(env, QL_FLOOR_EXTRA=x)
-                    p = subprocess.Popen(argv, env=e,
+                    e = dict(env, QL_FLOOR_EXTRA="none" if x == "nocpusets" else x)
+                    p = subprocess.Popen([floor, "-"] + argv[2:] if x == "nocpusets" else argv,
+                                         env=e,
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
                     pids[x].add(str(p.pid))
@@ -61,20 +64,27 @@ def main():
                         p.kill()
                         p.wait()
         rows = {x: [] for x in args.extra}
+        whole = {x: [] for x in args.extra}  # qemu's whole run: its time on a CPU, its faults
         with open(out) as f:
             for line in f:
                 got = startup_line(line)
+                parts = line.split()
                 for x in args.extra:
                     if got and got[1] in pids[x]:
                         rows[x].append((got[2]["startup"], got[2]["qemu_cpu"]))
+                    elif len(parts) == 7 and parts[2] == "whole" and parts[1] in pids[x]:
+                        whole[x].append((int(parts[4]) / 1000, int(parts[6])))
         print(f"# {args.runs} alternated runs of bench/floor.c per variant, "
               f"load average {os.getloadavg()[0]:.2f}")
-        print("| QL_FLOOR_EXTRA | qemu exec -> greeting (median) | qemu's threads on a CPU |")
-        print("|---|---:|---:|")
+        print("| QL_FLOOR_EXTRA | qemu exec -> greeting (median) | qemu's threads on a CPU | "
+              "the same, qemu's whole run | qemu's page faults |")
+        print("|---|---:|---:|---:|---:|")
         for x in args.extra:
-            r = rows[x]
+            r, w = rows[x], whole[x] or [(float("nan"), float("nan"))]
             print(f"| {x} | {statistics.median(a for a, _ in r):.2f} ms | "
-                  f"{statistics.median(b for _, b in r):.2f} ms |")
+                  f"{statistics.median(b for _, b in r):.2f} ms | "
+                  f"{statistics.median(a for a, _ in w):.2f} ms | "
+                  f"{statistics.median(b for _, b in w):.0f} |")
     finally:
         cs.remove()
         subprocess.run(["rm", "-rf", scratch])
