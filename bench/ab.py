@@ -71,7 +71,10 @@ def main():
         variants += [(ql, [os.path.abspath(ql), "ab"]) for ql in args.launchers]
         res = {k: [] for k, _ in variants}
         for i in range(args.warmup + args.runs):
-            for k, argv in variants:
+            # each round starts with the next variant: in a fixed order the first always ran
+            # right after the last, whose cgroup work the kernel may still be finishing
+            # (bench/RESULTS.md: two copies of one build 1.15 ms apart in breakdown.py)
+            for k, argv in variants[i % len(variants):] + variants[:i % len(variants)]:
                 r = once(argv, env)
                 if i >= args.warmup:
                     res[k].append(r)
