@@ -47,8 +47,11 @@ def main():
         env.pop("QEMU_LAUNCHER_CPUSET_PREFIX", None)
         argv = [floor, cs.path, str(PIN_CPU)] + sum(qemu_argv_of(args.launcher, "exit2", env), [])
         with tracing("startup.bt", [], out):
-            for _ in range(args.runs):
-                for x in args.extra:
+            for i in range(args.runs):
+                # each round starts with the next variant (bench/RESULTS.md: the order of
+                # variants)
+                k = i % len(args.extra)
+                for x in args.extra[k:] + args.extra[:k]:
                     e = dict(env, QL_FLOOR_EXTRA="none" if x == "nocpusets" else x)
                     p = subprocess.Popen([floor, "-"] + argv[2:] if x == "nocpusets" else argv,
                                          env=e,
