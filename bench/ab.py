@@ -72,8 +72,8 @@ def main():
         res = {k: [] for k, _ in variants}
         for i in range(args.warmup + args.runs):
             # each round starts with the next variant: in a fixed order the first always ran
-            # right after the last, whose cgroup work the kernel may still be finishing
-            # (bench/RESULTS.md: two copies of one build 1.15 ms apart in breakdown.py)
+            # right after the last, whose cgroup work the kernel may still be finishing, a
+            # confound (bench/RESULTS.md: the order of variants)
             for k, argv in variants[i % len(variants):] + variants[:i % len(variants)]:
                 r = once(argv, env)
                 if i >= args.warmup:

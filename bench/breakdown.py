@@ -211,9 +211,9 @@ def main():
         argvs.append(floor_argv[:4] + [floor_qmp, "-"] + floor_argv[6:])
     try:
         for i in range(args.runs):
-            # each round starts with the next variant: in a fixed order the first one ran
-            # after the previous round's floor every time, and two copies of one build differed
-            # by 1.15 ms in the machine build's median, 300 rounds (bench/RESULTS.md)
+            # each round starts with the next variant: in a fixed order the first one always
+            # ran right after the previous round's floor, a confound (bench/RESULTS.md: the
+            # order of variants)
             for argv in argvs[i % len(argvs):] + argvs[:i % len(argvs)]:
                 subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
