@@ -295,10 +295,10 @@ _noreturn_ static void child_run(const struct launch_spec *spec, pid_t parent, i
  * is what the guest waits for. SCHED_BATCH keeps the launcher's fair share of a CPU but never
  * preempts another task when it wakes: before qemu's machine was built, qemu's threads waited
  * behind the launcher in 123-140 of 300 launches instead of 180-183, 0.26-0.34 ms a launch
- * instead of 0.36-0.37 (bench/RESULTS.md). Once the guest runs, no wake-up of the launcher takes a CPU from a vCPU
- * either. Unlike SCHED_IDLE it cannot starve the launcher (which holds the cpuset lock while it
- * prepares) on a busy host, and any user may set it. qemu was spawned before: it keeps the
- * launcher's policy as it was. A policy the caller chose (chrt, systemd's
+ * instead of 0.36-0.37 (bench/RESULTS.md). Once the guest runs, no wake-up of the launcher takes a
+ * CPU from a vCPU either. Unlike SCHED_IDLE it cannot starve the launcher (which holds the cpuset
+ * lock while it prepares) on a busy host, and any user may set it. qemu was spawned before: it
+ * keeps the launcher's policy as it was. A policy the caller chose (chrt, systemd's
  * CPUSchedulingPolicy) is kept. */
 static void give_way_to_qemu(void)
 {
