@@ -246,8 +246,11 @@ def bench_overhead(ql, name, env, runs, warmup, floor=None, cpuset=None):
         variants["floor_qmp"] = TIMEOUT + ["30", floor, "-", str(PIN_CPU)] + with_qmp
     samples = {k: [] for k in variants}
     cpu = {k: [] for k in variants}
+    order = list(variants.items())
     for i in range(warmup + runs):
-        for k, argv in variants.items():  # alternate launcher / bare / bare+QMP / floor
+        # alternate launcher / bare / bare+QMP / floors, each round starting with the next
+        # (bench/RESULTS.md: the order of variants)
+        for k, argv in order[i % len(order):] + order[:i % len(order)]:
             wall, c = time_run(k, argv, env)
             if i >= warmup:
                 samples[k].append(wall)
@@ -474,9 +477,10 @@ def run_traced(script, script_args, ql, floor, name, env, cs, runs):
     floor_argv = TIMEOUT + ["60", floor, cs.path, str(PIN_CPU)] + \
         sum(qemu_argv_of(ql, name, env), [])
     out = f"/tmp/ql-{script}.{os.getpid()}.txt"
+    pair = (TIMEOUT + ["60", ql, name], floor_argv)
     with tracing(script, script_args, out):
-        for _ in range(runs):
-            for argv in (TIMEOUT + ["60", ql, name], floor_argv):
+        for i in range(runs):
+            for argv in pair if i % 2 == 0 else pair[::-1]:  # each first in turn
                 subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(out) as f:
