@@ -19,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import CPUSET_ROOT, QEMU, definition, write_bios  # noqa: E402
+from bench import CPUSET_ROOT, QEMU, definition, rotated, write_bios  # noqa: E402
 
 EXIT_STATUS = 11
 
@@ -71,10 +71,7 @@ def main():
         variants += [(ql, [os.path.abspath(ql), "ab"]) for ql in args.launchers]
         res = {k: [] for k, _ in variants}
         for i in range(args.warmup + args.runs):
-            # each round starts with the next variant: in a fixed order the first always ran
-            # right after the last, whose cgroup work the kernel may still be finishing, a
-            # confound (bench/RESULTS.md: the order of variants)
-            for k, argv in variants[i % len(variants):] + variants[:i % len(variants)]:
+            for k, argv in rotated(variants, i):
                 r = once(argv, env)
                 if i >= args.warmup:
                     res[k].append(r)

@@ -39,6 +39,14 @@ def log(*a):
     print("#", *a, file=sys.stderr, flush=True)
 
 
+def rotated(variants, i):
+    """The variants in the order of round i, each round starting with the next one: in a fixed
+    order the first always ran right after the last, whose cgroup work the kernel may still be
+    finishing, a confound (bench/RESULTS.md: the order of variants)."""
+    k = i % len(variants)
+    return variants[k:] + variants[:k]
+
+
 # --- scratch: guests, definitions, cpuset ----------------------------------------------------
 
 def write_bios(path, code):
@@ -246,11 +254,9 @@ def bench_overhead(ql, name, env, runs, warmup, floor=None, cpuset=None):
         variants["floor_qmp"] = TIMEOUT + ["30", floor, "-", str(PIN_CPU)] + with_qmp
     samples = {k: [] for k in variants}
     cpu = {k: [] for k in variants}
-    order = list(variants.items())
     for i in range(warmup + runs):
-        # alternate launcher / bare / bare+QMP / floors, each round starting with the next
-        # (bench/RESULTS.md: the order of variants)
-        for k, argv in order[i % len(order):] + order[:i % len(order)]:
+        # alternate launcher / bare / bare+QMP / floors
+        for k, argv in rotated(list(variants.items()), i):
             wall, c = time_run(k, argv, env)
             if i >= warmup:
                 samples[k].append(wall)
@@ -477,10 +483,10 @@ def run_traced(script, script_args, ql, floor, name, env, cs, runs):
     floor_argv = TIMEOUT + ["60", floor, cs.path, str(PIN_CPU)] + \
         sum(qemu_argv_of(ql, name, env), [])
     out = f"/tmp/ql-{script}.{os.getpid()}.txt"
-    pair = (TIMEOUT + ["60", ql, name], floor_argv)
+    pair = [TIMEOUT + ["60", ql, name], floor_argv]
     with tracing(script, script_args, out):
         for i in range(runs):
-            for argv in pair if i % 2 == 0 else pair[::-1]:  # each first in turn
+            for argv in rotated(pair, i):
                 subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(out) as f:

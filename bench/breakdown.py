@@ -16,6 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tracer as bpftrace  # noqa: E402  (bench/tracer.py)
+from bench import rotated  # noqa: E402
 
 PHASES = [
     ("start", "spawn", "before qemu is spawned (exec of the launcher to its fork)"),
@@ -211,10 +212,7 @@ def main():
         argvs.append(floor_argv[:4] + [floor_qmp, "-"] + floor_argv[6:])
     try:
         for i in range(args.runs):
-            # each round starts with the next variant: in a fixed order the first one always
-            # ran right after the previous round's floor, a confound (bench/RESULTS.md: the
-            # order of variants)
-            for argv in argvs[i % len(argvs):] + argvs[:i % len(argvs)]:
+            for argv in rotated(argvs, i):
                 subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
         time.sleep(1)

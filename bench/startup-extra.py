@@ -19,8 +19,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import (PIN_CPU, Cpuset, definition, qemu_argv_of, startup_line,  # noqa: E402
-                   tracing, write_bios)
+from bench import (PIN_CPU, Cpuset, definition, qemu_argv_of, rotated,  # noqa: E402
+                   startup_line, tracing, write_bios)
 
 
 def main():
@@ -48,10 +48,7 @@ def main():
         argv = [floor, cs.path, str(PIN_CPU)] + sum(qemu_argv_of(args.launcher, "exit2", env), [])
         with tracing("startup.bt", [], out):
             for i in range(args.runs):
-                # each round starts with the next variant (bench/RESULTS.md: the order of
-                # variants)
-                k = i % len(args.extra)
-                for x in args.extra[k:] + args.extra[:k]:
+                for x in rotated(args.extra, i):
                     e = dict(env, QL_FLOOR_EXTRA="none" if x == "nocpusets" else x)
                     p = subprocess.Popen([floor, "-"] + argv[2:] if x == "nocpusets" else argv,
                                          env=e,
