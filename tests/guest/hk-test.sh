@@ -235,7 +235,7 @@ check "every kernel thread has its CPUs back" kt_same $T/kt-before || { dump_err
 ql hk
 check "VM hk started again" started hk || dump_err hk
 eq "housekeeping applied again" "0f 10" "$(cat $WQ) $(cat $SI)"
-G=$(for p in $(pidof qemu-launcher); do [ "$p" != "$LP" ] && echo "$p"; done | head -n1)
+G=$(guardian_of "$LP")
 kill -KILL $LP
 wait $LP 2>/dev/null
 wait_for 15 no_fake
@@ -250,7 +250,7 @@ check "... and every kernel thread's CPUs" kt_same $T/kt-before
 # --- 5. launcher and guardian both SIGKILLed: the next start gives the values back -------------
 ql hk
 check "VM hk started a third time" started hk
-G=$(for p in $(pidof qemu-launcher); do [ "$p" != "$LP" ] && echo "$p"; done | head -n1)
+G=$(guardian_of "$LP")
 check "its guardian runs (a second qemu-launcher process)" test -n "$G"
 kill -KILL $G $LP
 wait $LP 2>/dev/null

@@ -90,7 +90,7 @@ echo 0 >$N0/nr_hugepages
 
 # 9-10: the guardian gives each node back after a SIGKILLed launcher
 qm two || dump_err two
-G=$(for p in $(pidof qemu-launcher); do [ "$p" != "$LP" ] && echo "$p"; done | head -n1)
+G=$(guardian_of "$LP")
 kill -KILL "$LP"
 if wait_for 15 pools_are "0 0"; then ok "after SIGKILL the guardian gave both nodes back"; else
 	nok "after SIGKILL: pools $(nr), expected 0 0"

@@ -182,7 +182,7 @@ check "SIGKILLed before qemu existed: the guardian gave every driver back" same_
 # --- 7. launcher and guardian SIGKILLed: the next start gives them back, and takes them again --
 ql m
 check "m started a third time" started m
-GP=$(for p in $(pidof qemu-launcher); do [ "$p" != "$LP" ] && echo "$p"; done | head -n1)
+GP=$(guardian_of "$LP")
 check "its guardian runs" test -n "$GP"
 kill -KILL $GP $LP
 wait $LP 2>/dev/null
