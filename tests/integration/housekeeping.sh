@@ -72,7 +72,7 @@ ql_start hk -v
 wait_until 30 started
 check "started again, housekeeping applied" sh -c "grep -q 'guest started' '$LERR' && grep -qx 10 '$ROOT/proc/sys/vm/stat_interval'"
 L=$(launcher_of "$LPID")
-G=$(pgrep -P "$L" -x qemu-launcher) # the guardian: the launcher's child that runs no exec
+G=$(guardian_of "$L")
 check "the launcher has its guardian" test -n "$G"
 kill -KILL "$L"
 si_back() { [ "$(cat "$ROOT/proc/sys/vm/stat_interval")" = 1 ]; }
@@ -98,7 +98,7 @@ L=$!
 register_pid "$L"
 wait_until 30 started
 Q=$(child_of "$L")
-G=$(pgrep -P "$L" | grep -vx "$Q" | head -n1)
+G=$(guardian_of "$L")
 register_pid "$G"
 kill -STOP "$G"
 kill -KILL "$L"

@@ -187,7 +187,7 @@ res_left_behind() {
 	wait_until 20 grep -q "QMP connected" "$LERR"
 	L=$(launcher_of "$LPID")
 	Q=$(qemu_of_test)
-	G=$(pgrep -P "$L" | grep -vx "$Q" | head -n1)
+	G=$(guardian_of "$L")
 	kill -KILL "$G" "$L"
 	wait_until 10 pid_gone "$Q"
 }

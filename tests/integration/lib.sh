@@ -53,6 +53,8 @@ wait_until() {
 }
 # The qemu process a launcher started (its only child).
 child_of() { pgrep -P "$1" | head -n1; }
+# The guardian of launcher $1: its child that runs no exec, so it keeps the launcher's name.
+guardian_of() { pgrep -P "$1" -x qemu-launcher | head -n1; }
 # The child of PID's child: the qemu of a launcher started under timeout(1) or valgrind.
 grandchild_of() {
 	local c

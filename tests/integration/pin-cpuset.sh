@@ -193,7 +193,7 @@ sys.exit(0 if ctypes.CDLL(None).syscall(nr, int(sys.argv[1]), int(sys.argv[2]), 
 PY
 }
 not() { ! "$@"; }
-G=$(pgrep -P "$L" | grep -vx "$Q" | head -n1)
+G=$(guardian_of "$L")
 case $(uname -m) in
 x86_64 | aarch64)
 	check "stale run: the guardian (pid ${G:-none}) shares the launcher's memory" same_mm "$L" "${G:-0}"

@@ -63,7 +63,7 @@ gated() {
 	check "$1: the launcher is held inside its release, holding the lock" wait_until 20 in_release
 	check "$1: ... mid-way (vCPU set gone, the VM's set still there)" \
 		test ! -e "$M/qemu/$2/cpu$PIN" -a -d "$M/qemu/$2"
-	GUARD=$(pgrep -P "$L" | head -n1)
+	GUARD=$(guardian_of "$L")
 }
 # guardian_done DESC: the killed launcher's guardian gave the host back and ended.
 guardian_done() {
@@ -148,7 +148,7 @@ fake_def gone_kill ""
 bg_case gone_kill
 wait_until 10 sent cont
 F=$(fake_pid)
-GUARD=$(pgrep -P "$L" | grep -vx "$F" | head -n1)
+GUARD=$(guardian_of "$L")
 kill -STOP "$L"
 kill -KILL "$F"
 wait_until 10 pid_gone "$F"
@@ -163,7 +163,7 @@ guardian_done "qemu gone, then its stopped launcher SIGKILLed"
 fake_def stuck ""
 bg_case stuck
 wait_until 10 sent cont
-GUARD=$(pgrep -P "$L" | grep -vx "$(fake_pid)" | head -n1)
+GUARD=$(guardian_of "$L")
 exec {LOCKFD}<"$LOCKDIR"
 wait_until 5 flock -n "$LOCKFD"
 check "the test holds the lock while the VM runs" grep -Eq "FLOCK +ADVISORY +WRITE +[0-9]+ [0-9a-f]+:[0-9a-f]+:$LOCK_INO " /proc/locks
@@ -183,7 +183,7 @@ guardian_done "lock held through the release, then freed"
 fake_def stuck_start "pause@cpus" 4
 bg_case stuck_start
 check "lock taken after the prepare: the host is prepared" wait_until 10 test -d "$M/qemu/stuck_start"
-GUARD=$(pgrep -P "$L" | grep -vx "$(fake_pid)" | head -n1)
+GUARD=$(guardian_of "$L")
 exec {LOCKFD}<"$LOCKDIR"
 wait_until 5 flock -n "$LOCKFD"
 wait "$LPID"
