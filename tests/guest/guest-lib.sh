@@ -44,8 +44,13 @@ wait_for() {
 }
 absent() { [ ! -e "$1" ]; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
-# guardian_of PID: launcher PID's guardian, the other qemu-launcher process (the only VM running)
-guardian_of() { for p in $(pidof qemu-launcher); do [ "$p" != "$1" ] && echo "$p"; done | head -n1; }
+# guardian_of PID: launcher PID's guardian, its child that runs no exec and so keeps the
+# launcher's name (not any other qemu-launcher process: an earlier run's guardian may linger)
+guardian_of() {
+	for c in $(cat "/proc/$1/task/$1/children" 2>/dev/null); do
+		[ "$(cat "/proc/$c/comm" 2>/dev/null)" = qemu-launcher ] && echo "$c"
+	done | head -n1
+}
 # ended, or a zombie its parent has not reaped yet (a guardian, orphaned by its launcher's death)
 ended() { [ ! -d "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 rd() { cat "$1" 2>/dev/null | tr '\n' ' ' | sed 's/ $//'; }
