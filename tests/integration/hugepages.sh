@@ -24,8 +24,12 @@ _cleanup_pids_only() {
 	local p
 	for p in "${CLEANUP_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	for p in "${CLEANUP_PIDS[@]}"; do wait_until 5 pid_gone "$p"; done
-	# the qemus of this test (a killed launcher's qemu dies on its own within seconds)
-	for p in $(pgrep -f "mem-path=$MNT"); do kill -KILL "$p" 2>/dev/null; done
+	# the qemus this test saw (a killed launcher's qemu dies on its own within seconds): by the
+	# pid seen, and only while that pid is still a qemu on this test's mount
+	[ -f "$SCRATCH/qemus" ] || return 0
+	for p in $(sort -u "$SCRATCH/qemus"); do
+		grep -qa "mem-path=$MNT" "/proc/$p/cmdline" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+	done
 }
 trap 'restore; _cleanup' EXIT
 export QEMU_LAUNCHER_JOURNAL_DIR=$SCRATCH/journal
@@ -43,7 +47,13 @@ vm_def() { # vm_def NAME MODE exit|idle
 }
 nr() { cat "$POOL/nr_hugepages"; }
 nr_is() { [ "$(nr)" = "$1" ]; }
-qemu_of_test() { pgrep -f "mem-path=$MNT" | head -n1; }
+# test_qemus: the pids of the qemus on this test's mount, also noted for the cleanup to end.
+test_qemus() {
+	local q
+	q=$(pgrep -f "mem-path=$MNT")
+	[ -n "$q" ] && printf '%s\n' $q | tee -a "$SCRATCH/qemus"
+}
+qemu_of_test() { test_qemus | head -n1; }
 
 # 1-2: not enough free pages, no reservation asked: refused before qemu starts, nothing touched
 vm_def short check exit
@@ -237,7 +247,7 @@ kill -CONT "$A"
 wait_until 30 grep -q "QMP connected" "$A_ERR"
 wait_until 30 grep -q "QMP connected" "$B_ERR"
 sleep 0.5
-if [ "$(pgrep -f "mem-path=$MNT" | wc -l)" = 2 ] && grep -q "hugepages: reserved $NEED of $NEED" "$B_ERR" &&
+if [ "$(test_qemus | wc -l)" = 2 ] && grep -q "hugepages: reserved $NEED of $NEED" "$B_ERR" &&
 	nr_is "$((ORIG + MISSING + NEED))"; then
 	ok "... then both guests run, the second on pages it reserved itself"
 else
