@@ -29,8 +29,6 @@
 #define EMULATOR_SET "emulator"
 /* Bound on the VMs we are willing to look at under the prefix. */
 #define MAX_OTHER_VMS 4096
-/* A thread's /proc cgroup file: a line a hierarchy (a dozen on a hybrid host), each a path. */
-#define CGROUP_FILE_MAX (16 * (PATH_MAX + 16))
 
 static const struct cgroup_layout cgroup_v2_layout = {
     .backend = "cgroup v2",
@@ -1189,7 +1187,7 @@ static int cgroup_v2_rescan(void *state, struct ql_error *err)
 			continue;
 		_cleanup_close_ int fd = proc_thread_open(s->qemu_pid, tids[i], "cgroup");
 		_cleanup_free_ char *text = NULL;
-		if (fd < 0 || read_small_fd(fd, CGROUP_FILE_MAX, &text, NULL) < 0)
+		if (fd < 0 || read_small_fd(fd, PROC_CGROUP_FILE_MAX, &text, NULL) < 0)
 			continue; /* ended meanwhile */
 		bool in_emu = false;
 		for (char *line = text, *next; *line; line = next) {

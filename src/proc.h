@@ -2,6 +2,7 @@
  * belongs to a process, and a thread's CPU affinity read back. One copy for every module. */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -25,6 +26,10 @@ bool proc_tids_contain(const pid_t *sorted, size_t n, pid_t tid);
  * fails with ESRCH once that thread has ended, whatever thread the id names since. Per-thread
  * files are read through this only (proc.c says why). */
 int proc_thread_open(pid_t pid, pid_t tid, const char *file);
+
+/* A bound for reading a thread's `cgroup` file whole: a line a hierarchy (a dozen on a hybrid
+ * host), each with a path. */
+#define PROC_CGROUP_FILE_MAX (16 * (PATH_MAX + 16))
 
 /* Thread tid's name (its comm file, at most 15 bytes, newline cut) into buf, which holds
  * PROC_COMM_SIZE. -errno as proc_thread_open's, or the read's. */

@@ -31,25 +31,28 @@
 
 /* ---- small readers ------------------------------------------------------------------------ */
 
-/* One of thread tid's /proc files (proc_thread_open), newlines stripped. */
-static int read_thread_small(pid_t pid, pid_t tid, const char *file, char **ret)
+/* One of thread tid's /proc files (proc_thread_open), newlines stripped; at most max bytes. */
+static int read_thread_file(pid_t pid, pid_t tid, const char *file, size_t max, char **ret)
 {
 	_cleanup_close_ int fd = proc_thread_open(pid, tid, file);
 	if (fd < 0)
 		return fd;
 	size_t len;
-	int r = read_small_fd(fd, SMALL_FILE_MAX, ret, &len);
+	int r = read_small_fd(fd, max, ret, &len);
 	if (r < 0)
 		return r;
 	strip_newlines(*ret, &len);
 	return 0;
 }
 
+static int read_thread_small(pid_t pid, pid_t tid, const char *file, char **ret)
+{
+	return read_thread_file(pid, tid, file, SMALL_FILE_MAX, ret);
+}
+
 /* The value of `key:` in a /proc status file open as fd (taken), leading whitespace skipped. */
 static int status_field_fd(int fd, const char *key, char **ret)
 {
-	if (fd < 0)
-		return fd;
 	_cleanup_fclose_ FILE *f = fdopen(fd, "re");
 	if (!f) {
 		int e = errno;
@@ -76,7 +79,7 @@ static int status_field_fd(int fd, const char *key, char **ret)
 static int status_field(const char *path, const char *key, char **ret)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	return status_field_fd(fd < 0 ? -errno : fd, key, ret);
+	return fd < 0 ? -errno : status_field_fd(fd, key, ret);
 }
 
 static bool parse_pid(const char *s, pid_t *ret)
@@ -186,15 +189,15 @@ static int fill_thread(struct status_thread *t, pid_t pid, pid_t tid)
 		return -ENOMEM;
 	snprintf(t->comm, sizeof(t->comm), "%s", shown);
 
-	r = status_field_fd(proc_thread_open(pid, tid, "status"), "Cpus_allowed_list",
-			    &t->cpus_allowed);
+	int fd = proc_thread_open(pid, tid, "status");
+	r = fd < 0 ? fd : status_field_fd(fd, "Cpus_allowed_list", &t->cpus_allowed);
 	if (r < 0)
 		return r;
 
 	if (read_thread_small(pid, tid, "cpuset", &t->set) < 0) {
 		/* no /proc/.../cpuset: the cgroup v2 line `0::/path` */
 		_cleanup_free_ char *cg = NULL;
-		if (read_thread_small(pid, tid, "cgroup", &cg) == 0) {
+		if (read_thread_file(pid, tid, "cgroup", PROC_CGROUP_FILE_MAX, &cg) == 0) {
 			char *l = strstr(cg, "0::");
 			if (l && (l == cg || l[-1] == '\n')) {
 				l[strcspn(l, "\n")] = '\0';
