@@ -814,6 +814,23 @@ static bool same_value(const struct buf *file, const struct buf *value)
 	return a == b && memcmp(file->data, value->data, a) == 0;
 }
 
+/* What a pending record's write gave, with the count now at `now`: its launcher was killed
+ * during the write (or before it settled the record), and gave what the count rose by from
+ * where it was, at most its wish. Only right while nothing else changed the count since: a later
+ * launcher settles it (settle_pending) before it changes a count itself. -EINVAL: a record
+ * whose value is not a number (*ret left as it was). */
+static int pending_got(const struct record *r, long now, long *ret, long *ret_before)
+{
+	long wished_to = 0;
+	if (parse_long(&r->new_value, r->path, &wished_to, NULL) < 0)
+		return -EINVAL;
+	long before = wished_to - r->delta, got = now - before;
+	*ret = got < 0 ? 0 : got < r->delta ? got : r->delta;
+	if (ret_before)
+		*ret_before = before;
+	return 0;
+}
+
 /* A counter gives back exactly its own delta, whatever else changed it meanwhile: another
  * program, or another record counting the same pages through another file (a node's pool is also
  * the host's). With nothing else changed that is the original number: its bytes are written. */
@@ -830,14 +847,9 @@ static int undo_add(const struct journal *j, const struct records *rs, const str
 	free(cur.data);
 	if (ret < 0)
 		return ret;
-	long delta = r->delta, wished_to = 0;
-	if (r->pending && parse_long(&r->new_value, r->path, &wished_to, NULL) == 0) {
-		/* killed during its write: it gave what the count rose by from where it was, at
-		 * most its wish. A later launcher recovers it before changing the count itself;
-		 * only while a guardian held it back could another launcher's pages count here. */
-		long got = now - (wished_to - r->delta);
-		delta = got < 0 ? 0 : got < r->delta ? got : r->delta;
-	}
+	long delta = r->delta;
+	if (r->pending)
+		(void)pending_got(r, now, &delta, NULL);
 	long back = now - delta < 0 ? 0 : now - delta;
 	if (!other_for_path(rs, r->path, r->name) &&
 	    parse_long(&r->orig, r->path, &orig, NULL) == 0 && orig == back)
@@ -922,6 +934,62 @@ static int store_own(struct journal *j, const struct record *rec, struct ql_erro
 	return 0;
 }
 
+static bool is_own(const struct journal *j, const struct record *r)
+{
+	return r->pid == j->pid && r->start == j->start && streq(r->owner, j->owner);
+}
+
+/* Before this launcher changes a count: other launchers' records still pending are settled to
+ * what their writes gave. Under the lock no write of theirs is under way (change() holds it from
+ * its record to the settled one), so the counts show what they got; once this write is made,
+ * they would also show its pages. Such a record outlives its launcher only while a guardian
+ * keeps it (journal_recover settles the others by giving them back), and that guardian would
+ * otherwise give back this launcher's pages with its own, through whatever file: a node's pool
+ * counts the host's pages too. Best effort: a record not settled stays as it was. */
+static void settle_pending(const struct journal *j, struct records *rs)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		struct record *r = &rs->v[i];
+		if (r->kind != JOURNAL_ADD || !r->pending || is_own(j, r))
+			continue;
+		struct buf cur = {0};
+		struct ql_error e = {0};
+		long now = 0, got = 0, before = 0;
+		int ret = read_value(r->path, &cur, &e);
+		if (ret == 0)
+			ret = parse_long(&cur, r->path, &now, &e);
+		free(cur.data);
+		if (ret == 0)
+			ret = pending_got(r, now, &got, &before);
+		char settled[32]; /* what it got, from where it was: as change() settles its own */
+		snprintf(settled, sizeof(settled), "%ld", before + got);
+		struct record s = *r;
+		s.new_value = (struct buf){NULL, strlen(settled)};
+		s.delta = got;
+		s.pending = false;
+		if (ret == 0 && !(s.new_value.data = strdup(settled)))
+			ret = ql_error_set(&e, ENOMEM, "out of memory");
+		if (ret == 0)
+			ret = store_record(j, &s, &e);
+		if (ret < 0) {
+			ql_log(j->log, QL_LOG_WARNING,
+			       "%s's interrupted change to %s left pending: %s", r->owner, r->path,
+			       e.msg ? e.msg : strerror(-ret));
+			free(s.new_value.data);
+			ql_error_clear(&e);
+			continue;
+		}
+		ql_log(j->log, QL_LOG_DEBUG,
+		       "settled %s's interrupted change to %s: %ld given (its launcher, pid %d, "
+		       "is gone)",
+		       r->owner, r->path, got, (int)r->pid);
+		free(r->new_value.data);
+		r->new_value = s.new_value;
+		r->delta = got;
+		r->pending = false;
+	}
+}
+
 /* Records then writes, under the lock. For ADD, value is ignored and delta is the wish. */
 static int change(struct journal *j, enum journal_kind kind, const char *path, const char *value,
 		  long want, long *ret_got, struct ql_error *err)
@@ -938,6 +1006,8 @@ static int change(struct journal *j, enum journal_kind kind, const char *path, c
 			     .pending = kind == JOURNAL_ADD};
 	struct buf cur = {0};
 	r = load_records(j, &rs, err);
+	if (r == 0 && kind == JOURNAL_ADD)
+		settle_pending(j, &rs);
 	if (r == 0)
 		r = read_value(path, &cur, err);
 	long before = 0;
@@ -1117,11 +1187,6 @@ int journal_bindings(struct journal *j, struct journal_binding **ret, size_t *re
 	*ret = v;
 	*ret_n = n;
 	return 0;
-}
-
-static bool is_own(const struct journal *j, const struct record *r)
-{
-	return r->pid == j->pid && r->start == j->start && streq(r->owner, j->owner);
 }
 
 static bool is_dead_owners(const struct journal *j, const struct record *r)

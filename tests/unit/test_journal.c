@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -208,20 +209,18 @@ static void test_dead_owner_recovered(void **state)
 	knob_is(f, "0\n");
 }
 
-/* A launcher killed during its counter write (a big nr_hugepages write the kernel stops at a
- * SIGKILL, having given some pages): its record still holds the wish, and its recovery gives back
- * what the count rose by, not the wish. The knob is a FIFO here, so the write blocks until the
- * kill; the kernel's partial answer is then put in its place. */
-static void test_killed_during_counter_write(void **state)
+/* A child that keeps a counter write blocked (the knob a FIFO, read "5") until it is killed,
+ * as test_killed_during_counter_write's; keep: its records kept for a guardian first. */
+static pid_t start_killed_writer(struct fixture *f, bool keep)
 {
-	struct fixture *f = *state;
 	assert_int_equal(mkfifo(f->knob, 0600), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct journal *j = NULL;
 		struct ql_error err = {0};
-		if (journal_open(f->dir, "killed-vm", NULL, &j, &err) < 0)
+		if (journal_open(f->dir, "killed-vm", NULL, &j, &err) < 0 ||
+		    (keep && journal_keep_for_guardian(j, &err) < 0))
 			_exit(1);
 		journal_add(j, f->knob, 100, NULL, &err); /* reads 5, then blocks writing 105 */
 		_exit(2);
@@ -234,6 +233,17 @@ static void test_killed_during_counter_write(void **state)
 		usleep(1000);
 	assert_int_equal(count_records(f->dir), 1); /* written ahead, the write blocked */
 	usleep(20000);
+	return pid;
+}
+
+/* A launcher killed during its counter write (a big nr_hugepages write the kernel stops at a
+ * SIGKILL, having given some pages): its record still holds the wish, and its recovery gives back
+ * what the count rose by, not the wish. The knob is a FIFO here, so the write blocks until the
+ * kill; the kernel's partial answer is then put in its place. */
+static void test_killed_during_counter_write(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pid = start_killed_writer(f, false);
 	kill(pid, SIGKILL);
 	int status;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -246,6 +256,49 @@ static void test_killed_during_counter_write(void **state)
 	assert_int_equal(journal_recover(next, &n, &err), 0);
 	assert_int_equal(n, 1);
 	knob_is(f, "5\n"); /* not 0: 15 - 100, the pages others had taken away too */
+	assert_int_equal(count_records(f->dir), 0);
+}
+
+/* The same kill, but a guardian (here: this test, holding the keeper's lock) keeps the killed
+ * launcher's pending record from the next start, which then adds 4 pages of its own: the
+ * guardian's undo must give back the 10 the killed one got, not those 4 too (15 + 4 - 5 = 14,
+ * leaving 5 while the next launcher still runs on 9). */
+static void test_killed_during_counter_write_kept(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pid = start_killed_writer(f, true);
+	char keeper[1024] = "";
+	DIR *d = opendir(f->dir);
+	assert_non_null(d);
+	for (struct dirent *de; (de = readdir(d));)
+		if (strncmp(de->d_name, ".keep.", 6) == 0)
+			snprintf(keeper, sizeof(keeper), "%s/%s", f->dir, de->d_name);
+	closedir(d);
+	int guard = open(keeper, O_RDONLY);
+	assert_true(guard >= 0);
+	assert_int_equal(flock(guard, LOCK_SH), 0);
+	kill(pid, SIGKILL);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(unlink(f->knob), 0);
+	put(f->knob, "15\n", 3); /* the kernel gave 10 of the 100 pages */
+	_cleanup_journal_ struct journal *next = open_ok(f, "next");
+	struct ql_error err = {0};
+	unsigned n = 9;
+	assert_int_equal(journal_recover(next, &n, &err), 0);
+	assert_int_equal(n, 0); /* kept: the guardian's to give back */
+	long got = 0;
+	assert_int_equal(journal_add(next, f->knob, 4, &got, &err), 0);
+	assert_int_equal(got, 4);
+	knob_is(f, "19");
+	close(guard); /* the guardian gives back, as its undo does: by a recover */
+	_cleanup_journal_ struct journal *undo = open_ok(f, "killed-vm");
+	assert_int_equal(journal_recover(undo, &n, &err), 0);
+	assert_int_equal(n, 1);
+	knob_is(f, "9"); /* the next launcher's 4 stay */
+	assert_int_equal(journal_undo_own(next, &err), 0);
+	knob_is(f, "5\n"); /* the original's bytes: the count is back where it was */
 	assert_int_equal(count_records(f->dir), 0);
 }
 
@@ -474,6 +527,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_shared_setting_last_out_restores, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counter_gives_back_own_delta, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_killed_during_counter_write, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_killed_during_counter_write_kept, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dead_owner_recovered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_task_affinity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unsafe_directory_refused, setup, teardown),
