@@ -96,6 +96,21 @@ static int bound_node(const struct qemu_value *kv)
 	return node;
 }
 
+char *hugepages_backend_warning(const struct mem_backend *b)
+{
+	char *s = NULL;
+	if (b->node < 0 || b->prealloc ||
+	    asprintf(
+		&s,
+		"memory backend `%s` takes its %lu kB hugepages from node %d only as the guest "
+		"touches them (no prealloc=on): the kernel promises hugepages per host, not "
+		"per node, so until then they count as free on node %d, also to the next VM "
+		"started; prealloc=on takes them at the start",
+		b->id, b->page_kb, b->node, b->node) < 0)
+		return NULL;
+	return s;
+}
+
 void mem_backends_free(struct mem_backend *v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++)

@@ -22,6 +22,13 @@ struct mem_backend {
 	size_t option; /* index in d->options */
 };
 
+/* A warning (malloc'd) for a backend bound to one host node that is not preallocated; NULL for
+ * any other (or out of memory). The kernel promises hugepages to a mapping per host
+ * (resv_hugepages), not per node: until the guest has touched them, the node's pages count as
+ * free there, to the next VM's start as to anything else, and a guest may then find the node's
+ * pool empty. prealloc=on takes them while qemu starts. */
+char *hugepages_backend_warning(const struct mem_backend *b);
+
 /* The page size in kB of the hugetlbfs holding path (or its directory), 0 when path is not on
  * hugetlbfs, -errno when it cannot be told. Injected so the parsing stays pure. */
 typedef long (*hugetlbfs_page_kb_fn)(const char *path);

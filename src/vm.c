@@ -149,6 +149,11 @@ static int hugepages_prepare(struct vm_plan *p, struct ql_error *err)
 {
 	int r = mem_backends_parse(p->o->def, hugepages_hugetlbfs_page_kb,
 				   default_hugepage_kb(p->o->def), &p->mem, &p->n_mem, err);
+	for (size_t i = 0; r == 0 && i < p->n_mem; i++) {
+		_cleanup_free_ char *w = hugepages_backend_warning(&p->mem[i]);
+		if (w)
+			ql_log(p->o->log, QL_LOG_WARNING, "hugepages: %s", w);
+	}
 	if (r == 0 && p->n_mem)
 		r = hugepages_count(p, err);
 	return r;

@@ -4,7 +4,7 @@
 # and back to the value this test found after a normal exit, SIGTERM, a SIGKILLed launcher (its
 # guardian, or the next start when the guardian is killed too) and a refusal.
 . "$(dirname "$0")/lib.sh"
-NTESTS=31
+NTESTS=32
 plan $NTESTS
 
 POOL=/sys/kernel/mm/hugepages/hugepages-2048kB
@@ -95,7 +95,25 @@ else
 	diag "$out"
 fi
 
-# 5-9: a reserved run: the pool grows, guest RAM is on 2 MiB pages, SIGTERM gives it all back
+# 5: a backend bound to one node without prealloc gets a warning from --check (the kernel
+# promises hugepages per host only), one with prealloc=on none
+for pre in off on; do
+	{
+		printf 'launcher:\n  binary: %s\n  hugepages: check\nqemu:\n' "$QEMU"
+		printf -- '- object: [ memory-backend-file, id: ram0, size: 4M, mem-path: %s, host-nodes: 0, policy: bind, prealloc: %s ]\n' "$MNT" "$pre"
+	} | def "bound-$pre"
+done
+off=$("$QL" --check bound-off 2>&1)
+on=$("$QL" --check bound-on 2>&1)
+if grep -q "warning: hugepages: memory backend \`ram0\` takes its 2048 kB hugepages from node 0 only as the guest touches them (no prealloc=on)" <<<"$off" &&
+	! grep -q "warning" <<<"$on" && grep -q ": OK$" <<<"$on"; then
+	ok "--check warns of a node-bound backend without prealloc, not of one with it"
+else
+	not_ok "--check of node-bound backends"
+	diag "$off" "$on"
+fi
+
+# 6-12: a reserved run: the pool grows, guest RAM is on 2 MiB pages, SIGTERM gives it all back
 ql_start res -d
 if wait_until 20 grep -q "QMP connected" "$LERR"; then ok "the VM with reserved pages started"; else
 	not_ok "the VM with reserved pages started"
@@ -149,13 +167,13 @@ else
 	not_ok "after SIGTERM: nr_hugepages $(nr), expected $ORIG; journal: $(ls "$QEMU_LAUNCHER_JOURNAL_DIR")"
 fi
 
-# 9-10: a guest that exits by itself
+# 13-14: a guest that exits by itself
 vm_def gone reserve exit
 timeout 60 "$QL" gone >/dev/null 2>"$SCRATCH/gone.err"
 expect_eq "the exiting guest's status is qemu's" 11 $?
 expect_eq "after qemu's own exit nr_hugepages is back" "$ORIG" "$(nr)"
 
-# 11-12: the launcher SIGKILLed: its guardian gives the pages back within seconds
+# 15-18: the launcher SIGKILLed: its guardian gives the pages back within seconds
 ql_start res -d
 wait_until 20 grep -q "QMP connected" "$LERR"
 if nr_is "$((ORIG + MISSING))"; then ok "reserved again"; else
@@ -189,7 +207,7 @@ else
 	rm -f "$QEMU_LAUNCHER_JOURNAL_DIR"/*
 fi
 
-# 13-15: the launcher and its guardian both SIGKILLed: the next start gives them back
+# 19-21: the launcher and its guardian both SIGKILLed: the next start gives them back
 # res_left_behind: VM res started, then its launcher and guardian SIGKILLed (qemu ends on its
 # parent-death signal): its reservation stays behind for the next start.
 res_left_behind() {
@@ -213,7 +231,7 @@ else
 fi
 expect_eq "the journal is empty" "" "$(ls "$QEMU_LAUNCHER_JOURNAL_DIR")"
 
-# 20-22: killed both again, and the next start is of a VM that needs the pages itself: it counts
+# 22-24: killed both again, and the next start is of a VM that needs the pages itself: it counts
 # the pools again once the dead launcher's pages are given back (counted free before, they were
 # given back and not reserved again, and qemu's preallocation failed)
 res_left_behind

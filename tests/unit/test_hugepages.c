@@ -113,6 +113,13 @@ static void test_backends(void **state)
 	assert_string_equal(b[2].id, "c");
 	assert_int_equal(b[2].node, -1);
 	assert_int_equal(b[2].page_kb, 2048);
+	/* bound to one node and taken only as touched: warned; preallocated or any node: not */
+	_cleanup_free_ char *w = hugepages_backend_warning(&b[1]);
+	assert_non_null(w);
+	assert_non_null(strstr(w, "memory backend `b` takes its 1048576 kB hugepages from node 1 "
+				  "only as the guest touches them (no prealloc=on)"));
+	assert_null(hugepages_backend_warning(&b[0]));
+	assert_null(hugepages_backend_warning(&b[2]));
 	mem_backends_free(b, n);
 
 	/* the JSON form (libvirt's): the same backend */
@@ -128,6 +135,7 @@ static void test_backends(void **state)
 	assert_int_equal(b[0].page_kb, 2048);
 	assert_int_equal(b[0].node, 1);
 	assert_true(b[0].prealloc);
+	assert_null(hugepages_backend_warning(&b[0]));
 	mem_backends_free(b, n);
 }
 
