@@ -236,6 +236,18 @@ static pid_t start_killed_writer(struct fixture *f, bool keep)
 	return pid;
 }
 
+/* start_killed_writer's child SIGKILLed, and the kernel's answer to its write in the FIFO's
+ * place: it gave 10 of the 100 pages (15). */
+static void kill_writer(struct fixture *f, pid_t pid)
+{
+	kill(pid, SIGKILL);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(unlink(f->knob), 0);
+	put(f->knob, "15\n", 3);
+}
+
 /* A launcher killed during its counter write (a big nr_hugepages write the kernel stops at a
  * SIGKILL, having given some pages): its record still holds the wish, and its recovery gives back
  * what the count rose by, not the wish. The knob is a FIFO here, so the write blocks until the
@@ -244,12 +256,7 @@ static void test_killed_during_counter_write(void **state)
 {
 	struct fixture *f = *state;
 	pid_t pid = start_killed_writer(f, false);
-	kill(pid, SIGKILL);
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(unlink(f->knob), 0);
-	put(f->knob, "15\n", 3); /* the kernel gave 10 of the 100 pages */
+	kill_writer(f, pid);
 	_cleanup_journal_ struct journal *next = open_ok(f, "next");
 	struct ql_error err = {0};
 	unsigned n = 0;
@@ -277,12 +284,7 @@ static void test_killed_during_counter_write_kept(void **state)
 	int guard = open(keeper, O_RDONLY);
 	assert_true(guard >= 0);
 	assert_int_equal(flock(guard, LOCK_SH), 0);
-	kill(pid, SIGKILL);
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(unlink(f->knob), 0);
-	put(f->knob, "15\n", 3); /* the kernel gave 10 of the 100 pages */
+	kill_writer(f, pid);
 	_cleanup_journal_ struct journal *next = open_ok(f, "next");
 	struct ql_error err = {0};
 	unsigned n = 9;
