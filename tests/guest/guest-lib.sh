@@ -91,6 +91,10 @@ EOT
 # ql NAME: the launcher with -d in the background (log $T/NAME.err, pid $LP), waits for the
 # guest to run; Q = qemu's pid.
 ql() {
+	# emptied here: the job's own redirections truncate them only once it runs, and the wait
+	# below would meanwhile find an earlier run's "guest started"
+	: >"$T/$1.out"
+	: >"$T/$1.err"
 	"$QL" -d "$1" >"$T/$1.out" 2>"$T/$1.err" </dev/null &
 	LP=$!
 	wait_for 15 started "$1"

@@ -140,6 +140,10 @@ ql_start() {
 	shift
 	LOUT=$SCRATCH/$name.out
 	LERR=$SCRATCH/$name.err
+	# emptied here: the job's own redirections truncate them only once it runs, and a wait
+	# for a line would meanwhile find an earlier run's
+	: >"$LOUT"
+	: >"$LERR"
 	timeout -s KILL 60 "$QL" "$@" "$name" >"$LOUT" 2>"$LERR" </dev/null &
 	LPID=$!
 	register_pid "$LPID"

@@ -30,6 +30,8 @@ vm_def() { # vm_def NAME LAUNCHER_LINES
 run_bg() {
 	LOUT=$SCRATCH/$1.out
 	LERR=$SCRATCH/$1.err
+	: >"$LOUT" # emptied before the job runs (ql_start says why)
+	: >"$LERR"
 	if [ "${2:-}" = idle ]; then
 		timeout -s KILL 60 chrt -i 0 "$QL" -d "$1" >"$LOUT" 2>"$LERR" </dev/null &
 	elif [ "${2:-}" = nobody ]; then
