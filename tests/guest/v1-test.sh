@@ -223,7 +223,10 @@ check "a (CPU 2): started" started a || dump_err a
 mkdir -p $T/hold
 FAKE_QEMU_HOLD=$T/hold "$QL" -d h >$T/h.out 2>$T/h.err </dev/null &
 HL=$!
-wait_for 15 test -e $T/hold/at-build
+# held by fake-qemu, and prepared: the launcher says so once qemu greeted, and its prepare runs
+# beside qemu's start-up, so being held alone does not show it done
+h_held() { [ -e $T/hold/at-build ] && grep -q "qemu greeted; the host is prepared" $T/h.err; }
+wait_for 15 h_held
 eq "h (CPU 3) prepared, its qemu held while building: the pool leaves out 2 and 3" "0-1,4-5" \
 	"$(rd $P/pool/cpuset.cpus)"
 stop $AL
