@@ -939,13 +939,13 @@ static bool is_own(const struct journal *j, const struct record *r)
 	return r->pid == j->pid && r->start == j->start && streq(r->owner, j->owner);
 }
 
-/* Before this launcher changes a count: other launchers' records still pending are settled to
- * what their writes gave. Under the lock no write of theirs is under way (change() holds it from
- * its record to the settled one), so the counts show what they got; once this write is made,
- * they would also show its pages. Such a record outlives its launcher only while a guardian
- * keeps it (journal_recover settles the others by giving them back), and that guardian would
- * otherwise give back this launcher's pages with its own, through whatever file: a node's pool
- * counts the host's pages too. Best effort: a record not settled stays as it was. */
+/* Before a count is changed (a launcher's own change, or a give-back): other launchers' records
+ * still pending are settled to what their writes gave. Under the lock no write of theirs is
+ * under way (change() holds it from its record to the settled one), so the counts show what
+ * they got; after this change they would be off by it. Such a record outlives its launcher only
+ * while a guardian keeps it, and that guardian would otherwise give back another launcher's
+ * pages with its own, or keep some of its own, through whatever file: a node's pool counts the
+ * host's pages too. Best effort: a record not settled stays as it was. */
 static void settle_pending(const struct journal *j, struct records *rs)
 {
 	for (size_t i = 0; i < rs->n; i++) {
@@ -1208,10 +1208,14 @@ lock_and_load_to_give_back(struct journal *j,
 	*ret_took = false;
 	int r = lock_and_load(j, ret_lock, rs, err);
 	bool counter = false;
-	for (size_t i = 0; r == 0 && j->huge_fd < 0 && i < rs->n; i++)
+	for (size_t i = 0; r == 0 && i < rs->n; i++)
 		counter |= rs->v[i].kind == JOURNAL_ADD && gives_back(j, &rs->v[i]);
 	if (!counter)
 		return r;
+	if (j->huge_fd >= 0) {
+		settle_pending(j, rs);
+		return r;
+	}
 	records_done(rs);
 	closep(ret_lock);
 	struct ql_error e = {0};
@@ -1221,6 +1225,8 @@ lock_and_load_to_give_back(struct journal *j,
 		ql_log(j->log, QL_LOG_WARNING, "giving hugepages back without waiting: %s", e.msg);
 	ql_error_clear(&e);
 	r = lock_and_load(j, ret_lock, rs, err);
+	if (r == 0)
+		settle_pending(j, rs);
 	if (r < 0 && *ret_took) {
 		journal_unlock_hugepages(j);
 		*ret_took = false;

@@ -1,6 +1,7 @@
 /* Unit tests of the write-ahead journal on plain files in a temporary directory: byte-exact undo,
  * shared originals (last one out restores, the running one's value before that), counters giving
- * back exactly their own delta, and a dead launcher's records undone by the next start. */
+ * back exactly their own delta, a dead launcher's records undone by the next start, and a write
+ * its launcher did not live to settle counted as what it gave, beside other launchers' changes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -248,6 +249,23 @@ static void kill_writer(struct fixture *f, pid_t pid)
 	put(f->knob, "15\n", 3);
 }
 
+/* The keeper's lock a guardian holds on the launcher's records: taken by this test instead
+ * (the descriptor to close for the guardian's end). */
+static int hold_keeper(const struct fixture *f)
+{
+	char keeper[1024] = "";
+	DIR *d = opendir(f->dir);
+	assert_non_null(d);
+	for (struct dirent *de; (de = readdir(d));)
+		if (strncmp(de->d_name, ".keep.", 6) == 0)
+			snprintf(keeper, sizeof(keeper), "%s/%s", f->dir, de->d_name);
+	closedir(d);
+	int fd = open(keeper, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_SH), 0);
+	return fd;
+}
+
 /* A launcher killed during its counter write (a big nr_hugepages write the kernel stops at a
  * SIGKILL, having given some pages): its record still holds the wish, and its recovery gives back
  * what the count rose by, not the wish. The knob is a FIFO here, so the write blocks until the
@@ -274,16 +292,7 @@ static void test_killed_during_counter_write_kept(void **state)
 {
 	struct fixture *f = *state;
 	pid_t pid = start_killed_writer(f, true);
-	char keeper[1024] = "";
-	DIR *d = opendir(f->dir);
-	assert_non_null(d);
-	for (struct dirent *de; (de = readdir(d));)
-		if (strncmp(de->d_name, ".keep.", 6) == 0)
-			snprintf(keeper, sizeof(keeper), "%s/%s", f->dir, de->d_name);
-	closedir(d);
-	int guard = open(keeper, O_RDONLY);
-	assert_true(guard >= 0);
-	assert_int_equal(flock(guard, LOCK_SH), 0);
+	int guard = hold_keeper(f);
 	kill_writer(f, pid);
 	_cleanup_journal_ struct journal *next = open_ok(f, "next");
 	struct ql_error err = {0};
@@ -301,6 +310,34 @@ static void test_killed_during_counter_write_kept(void **state)
 	knob_is(f, "9"); /* the next launcher's 4 stay */
 	assert_int_equal(journal_undo_own(next, &err), 0);
 	knob_is(f, "5\n"); /* the original's bytes: the count is back where it was */
+	assert_int_equal(count_records(f->dir), 0);
+}
+
+/* The same, the other way round: a launcher that added 4 pages before the killed one's write
+ * gives them back while the guardian still keeps the killed one's record. Unsettled, that record
+ * would then show 6 pages got instead of 10 (11 - 5), and 4 would stay reserved after all. */
+static void test_give_back_beside_kept_pending(void **state)
+{
+	struct fixture *f = *state;
+	put(f->knob, "1\n", 2);
+	_cleanup_journal_ struct journal *before = open_ok(f, "before");
+	struct ql_error err = {0};
+	long got = 0;
+	assert_int_equal(journal_add(before, f->knob, 4, &got, &err), 0);
+	knob_is(f, "5");
+	assert_int_equal(unlink(f->knob), 0);
+	pid_t pid = start_killed_writer(f, true); /* reads 5, wishes 105 */
+	assert_int_equal(count_records(f->dir), 2);
+	int guard = hold_keeper(f);
+	kill_writer(f, pid); /* it got 10: 15 */
+	assert_int_equal(journal_undo_own(before, &err), 0);
+	knob_is(f, "11");
+	close(guard);
+	_cleanup_journal_ struct journal *undo = open_ok(f, "killed-vm");
+	unsigned n = 0;
+	assert_int_equal(journal_recover(undo, &n, &err), 0);
+	assert_int_equal(n, 1);
+	knob_is(f, "1\n"); /* as found */
 	assert_int_equal(count_records(f->dir), 0);
 }
 
@@ -530,6 +567,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_counter_gives_back_own_delta, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_killed_during_counter_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_killed_during_counter_write_kept, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_give_back_beside_kept_pending, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dead_owner_recovered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_task_affinity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unsafe_directory_refused, setup, teardown),
