@@ -106,7 +106,7 @@ static int cmp_pid(const void *a, const void *b)
 int proc_list_tids_sorted(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err)
 {
 	int r = proc_list_tids(pid, ret, ret_n, err);
-	if (r == 0)
+	if (r == 0 && *ret_n > 1) /* none listed: *ret is NULL, which qsort must not get */
 		qsort(*ret, *ret_n, sizeof(**ret), cmp_pid);
 	return r;
 }
