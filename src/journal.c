@@ -816,9 +816,9 @@ static bool same_value(const struct buf *file, const struct buf *value)
 
 /* What a pending record's write gave, with the count now at `now`: its launcher was killed
  * during the write (or before it settled the record), and gave what the count rose by from
- * where it was, at most its wish. Only right while nothing else changed the count since: a later
- * launcher settles it (settle_pending) before it changes a count itself. -EINVAL: a record
- * whose value is not a number (*ret left as it was). */
+ * where it was, at most its wish. Only right while nothing else changed the count since: such a
+ * record is settled (settle_pending) before any count is changed under the journal's lock.
+ * -EINVAL: a record whose value is not a number (*ret left as it was). */
 static int pending_got(const struct record *r, long now, long *ret, long *ret_before)
 {
 	long wished_to = 0;
@@ -980,9 +980,8 @@ static void settle_pending(const struct journal *j, struct records *rs)
 			continue;
 		}
 		ql_log(j->log, QL_LOG_DEBUG,
-		       "settled %s's interrupted change to %s: %ld given (its launcher, pid %d, "
-		       "is gone)",
-		       r->owner, r->path, got, (int)r->pid);
+		       "settled %s's interrupted change to %s: %ld given (pid %d)", r->owner,
+		       r->path, got, (int)r->pid);
 		free(r->new_value.data);
 		r->new_value = s.new_value;
 		r->delta = got;
