@@ -696,6 +696,17 @@ static int parse_long(const struct buf *b, const char *path, long *ret, struct q
 	return 0;
 }
 
+/* A counter's number now (nr_hugepages and the like). */
+static int read_count(const char *path, long *ret, struct ql_error *err)
+{
+	struct buf cur = {0};
+	int r = read_value(path, &cur, err);
+	if (r == 0)
+		r = parse_long(&cur, path, ret, err);
+	free(cur.data);
+	return r;
+}
+
 /* The directory locked (*ret_lock) and every record in it, for a pass that may change them. */
 static int lock_and_load(const struct journal *j, int *ret_lock, struct records *ret,
 			 struct ql_error *err)
@@ -839,12 +850,8 @@ static int undo_add(const struct journal *j, const struct records *rs, const str
 {
 	if (r->delta == 0)
 		return 0;
-	struct buf cur = {0};
 	long now = 0, orig = 0;
-	int ret = read_value(r->path, &cur, err);
-	if (ret == 0)
-		ret = parse_long(&cur, r->path, &now, err);
-	free(cur.data);
+	int ret = read_count(r->path, &now, err);
 	if (ret < 0)
 		return ret;
 	long delta = r->delta;
@@ -934,6 +941,30 @@ static int store_own(struct journal *j, const struct record *rec, struct ql_erro
 	return 0;
 }
 
+/* A pending ADD record settled to what its write gave: the count was `before`, `got` of the wish
+ * came. Stored in place of the pending one, then r is the settled one; on failure both stay
+ * pending. */
+static int settle_record(const struct journal *j, struct record *r, long before, long got,
+			 struct ql_error *err)
+{
+	char settled[32];
+	snprintf(settled, sizeof(settled), "%ld", before + got);
+	struct record s = *r;
+	s.new_value = (struct buf){strdup(settled), strlen(settled)};
+	s.delta = got;
+	s.pending = false;
+	if (!s.new_value.data)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	int ret = store_record(j, &s, err);
+	if (ret < 0) {
+		free(s.new_value.data);
+		return ret;
+	}
+	free(r->new_value.data);
+	*r = s;
+	return 0;
+}
+
 static bool is_own(const struct journal *j, const struct record *r)
 {
 	return r->pid == j->pid && r->start == j->start && streq(r->owner, j->owner);
@@ -952,40 +983,22 @@ static void settle_pending(const struct journal *j, struct records *rs)
 		struct record *r = &rs->v[i];
 		if (r->kind != JOURNAL_ADD || !r->pending || is_own(j, r))
 			continue;
-		struct buf cur = {0};
 		struct ql_error e = {0};
 		long now = 0, got = 0, before = 0;
-		int ret = read_value(r->path, &cur, &e);
-		if (ret == 0)
-			ret = parse_long(&cur, r->path, &now, &e);
-		free(cur.data);
+		int ret = read_count(r->path, &now, &e);
 		if (ret == 0)
 			ret = pending_got(r, now, &got, &before);
-		char settled[32]; /* what it got, from where it was: as change() settles its own */
-		snprintf(settled, sizeof(settled), "%ld", before + got);
-		struct record s = *r;
-		s.new_value = (struct buf){NULL, strlen(settled)};
-		s.delta = got;
-		s.pending = false;
-		if (ret == 0 && !(s.new_value.data = strdup(settled)))
-			ret = ql_error_set(&e, ENOMEM, "out of memory");
 		if (ret == 0)
-			ret = store_record(j, &s, &e);
-		if (ret < 0) {
+			ret = settle_record(j, r, before, got, &e);
+		if (ret < 0)
 			ql_log(j->log, QL_LOG_WARNING,
 			       "%s's interrupted change to %s left pending: %s", r->owner, r->path,
 			       e.msg ? e.msg : strerror(-ret));
-			free(s.new_value.data);
-			ql_error_clear(&e);
-			continue;
-		}
-		ql_log(j->log, QL_LOG_DEBUG,
-		       "settled %s's interrupted change to %s: %ld given (pid %d)", r->owner,
-		       r->path, got, (int)r->pid);
-		free(r->new_value.data);
-		r->new_value = s.new_value;
-		r->delta = got;
-		r->pending = false;
+		else
+			ql_log(j->log, QL_LOG_DEBUG,
+			       "settled %s's interrupted change to %s: %ld given (pid %d)",
+			       r->owner, r->path, got, (int)r->pid);
+		ql_error_clear(&e);
 	}
 }
 
@@ -1045,30 +1058,17 @@ static int change(struct journal *j, enum journal_kind kind, const char *path, c
 	if (kind == JOURNAL_ADD) {
 		/* The kernel may give fewer pages than asked (or none, on failure): the record must
 		 * hold what we got, not what we wished. */
-		struct buf after = {0};
-		long now = before;
+		long now = before; /* as it was, when it cannot be read */
 		struct ql_error e = {0};
-		if (read_value(path, &after, &e) == 0)
-			parse_long(&after, path, &now, &e);
+		(void)read_count(path, &now, &e);
 		ql_error_clear(&e);
-		free(after.data);
 		long got = now - before;
 		if (want >= 0 && got > want)
 			got = want; /* someone else raised it meanwhile: not ours to give back */
 		if (want >= 0 && got < 0)
 			got = 0;
 		/* what it got, from where it was: the record is settled */
-		char settled[32];
-		snprintf(settled, sizeof(settled), "%ld", before + got);
-		char *nv = strdup(settled);
-		if (nv) {
-			free(rec.new_value.data);
-			rec.new_value = (struct buf){nv, strlen(nv)};
-			rec.delta = got;
-			rec.pending = false;
-		}
-		int r2 = nv ? store_record(j, &rec, r < 0 ? NULL : err)
-			    : ql_error_set(r < 0 ? NULL : err, ENOMEM, "out of memory");
+		int r2 = settle_record(j, &rec, before, got, r < 0 ? NULL : err);
 		if (r == 0)
 			r = r2;
 		if (ret_got)
