@@ -88,13 +88,17 @@ qemu:
 - name: guest=$1,debug-threads=on
 EOT
 }
+# fresh_logs NAME: $T/NAME.out and .err emptied before a job that writes them starts: its own
+# redirections truncate them only once it runs, and a wait for a line (ql's "guest started")
+# would meanwhile find an earlier run's.
+fresh_logs() {
+	: >"$T/$1.out"
+	: >"$T/$1.err"
+}
 # ql NAME: the launcher with -d in the background (log $T/NAME.err, pid $LP), waits for the
 # guest to run; Q = qemu's pid.
 ql() {
-	# emptied here: the job's own redirections truncate them only once it runs, and the wait
-	# below would meanwhile find an earlier run's "guest started"
-	: >"$T/$1.out"
-	: >"$T/$1.err"
+	fresh_logs "$1"
 	"$QL" -d "$1" >"$T/$1.out" 2>"$T/$1.err" </dev/null &
 	LP=$!
 	wait_for 15 started "$1"

@@ -39,8 +39,7 @@ EOT
 }
 # qm NAME: the launcher in the background; waits for fake-qemu to greet (Q its pid).
 qm() {
-	: >"$T/$1.out" # emptied before the job runs (guest-lib's ql says why)
-	: >"$T/$1.err"
+	fresh_logs "$1"
 	"$QL" -d "$1" >"$T/$1.out" 2>"$T/$1.err" </dev/null &
 	LP=$!
 	wait_for 20 grep -q "QMP connected" "$T/$1.err"

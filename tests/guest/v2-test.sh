@@ -12,8 +12,7 @@ PLAN=107
 drv() {
 	tag=$1
 	shift
-	: >"$T/$tag.out" # emptied before the job runs (guest-lib's ql says why)
-	: >"$T/$tag.err"
+	fresh_logs "$tag"
 	"$DRV" "$@" >"$T/$tag.out" 2>"$T/$tag.err" &
 	DP=$!
 }
@@ -297,8 +296,7 @@ held() { [ -e "$T/hold-$1/at-build" ] && grep -q "qemu greeted" "$T/$1.err"; }
 ql_held() {
 	rm -rf "$T/hold-$1"
 	mkdir -p "$T/hold-$1"
-	: >"$T/$1.out" # emptied before the job runs (guest-lib's ql says why)
-	: >"$T/$1.err"
+	fresh_logs "$1"
 	FAKE_QEMU_HOLD=$T/hold-$1 "$QL" -d "$1" >"$T/$1.out" 2>"$T/$1.err" </dev/null &
 	LP=$!
 	wait_for 15 held "$1"

@@ -134,16 +134,20 @@ guest_opts() { # guest_opts exit|idle
 EOT
 }
 
+# fresh_logs NAME: LOUT and LERR for a launcher started in the background, emptied before the
+# job starts: its own redirections truncate them only once it runs, and a wait for a line would
+# meanwhile find an earlier run's.
+fresh_logs() {
+	LOUT=$SCRATCH/$1.out
+	LERR=$SCRATCH/$1.err
+	: >"$LOUT"
+	: >"$LERR"
+}
 # Starts the launcher in the background: ql_start NAME [ARGS...]; sets LPID and LOUT/LERR files.
 ql_start() {
 	local name=$1
 	shift
-	LOUT=$SCRATCH/$name.out
-	LERR=$SCRATCH/$name.err
-	# emptied here: the job's own redirections truncate them only once it runs, and a wait
-	# for a line would meanwhile find an earlier run's
-	: >"$LOUT"
-	: >"$LERR"
+	fresh_logs "$name"
 	timeout -s KILL 60 "$QL" "$@" "$name" >"$LOUT" 2>"$LERR" </dev/null &
 	LPID=$!
 	register_pid "$LPID"

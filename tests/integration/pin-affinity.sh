@@ -28,10 +28,7 @@ vm_def() { # vm_def NAME LAUNCHER_LINES
 # run_bg NAME [nobody|idle]: starts the launcher in the background (as nobody, or as SCHED_IDLE)
 # and waits for the paused guest.
 run_bg() {
-	LOUT=$SCRATCH/$1.out
-	LERR=$SCRATCH/$1.err
-	: >"$LOUT" # emptied before the job runs (ql_start says why)
-	: >"$LERR"
+	fresh_logs "$1"
 	if [ "${2:-}" = idle ]; then
 		timeout -s KILL 60 chrt -i 0 "$QL" -d "$1" >"$LOUT" 2>"$LERR" </dev/null &
 	elif [ "${2:-}" = nobody ]; then
