@@ -160,6 +160,8 @@ guest_pack() {
 # A boot whose kernel never reaches /init (its first line, "<TAG>GUEST: kernel ...") within
 # GUEST_BOOT_WAIT seconds is booted once more: TCG has hung in early boot here, rarely, with not
 # a line on the console (a normal boot takes 2-5 s). Nothing of the project has run by then.
+# loglevel=5 after quiet: a soft lockup's or RCU stall's stack is printed at the default level
+# (4), which quiet alone keeps off the console, and a hang is judged by that stack.
 guest_boot() {
 	local t0 n=${#GUEST_BOOTS[@]} try q rc
 	GUEST_BOOTS+=("$1")
@@ -170,7 +172,7 @@ guest_boot() {
 		timeout -s KILL "$3" qemu-system-x86_64 -accel tcg,thread=multi -cpu "${GUEST_CPU:-max}" \
 			-smp "$2" ${GUEST_QEMU_ARGS:-} -m 512 -M q35 -nodefaults -no-user-config -display none -serial stdio \
 			-kernel "$KERNEL" -initrd "$W/initrd.cpio.gz" -no-reboot \
-			-append "console=ttyS0 quiet panic=-1 ${GUEST_APPEND:+$GUEST_APPEND }ql.backend=$BACKEND ql.test=$1 ql.timeout=$(($3 - 10))" \
+			-append "console=ttyS0 quiet loglevel=5 panic=-1 ${GUEST_APPEND:+$GUEST_APPEND }ql.backend=$BACKEND ql.test=$1 ql.timeout=$(($3 - 10))" \
 			</dev/null >"$W/$1.log" 2>&1 &
 		q=$!
 		while kill -0 "$q" 2>/dev/null && ! grep -q "GUEST: kernel" "$W/$1.log" &&
