@@ -270,16 +270,19 @@ static int locked(struct isolation *iso, int (*step)(void *, struct ql_error *),
 }
 
 /* Undo what a failed prepare or apply did, still under the lock (a release works from what the
- * kernel shows and only touches this run's own sets). */
+ * kernel shows and only touches this run's own sets). An undo that fails leaves the run's changes
+ * marked as prepared: the release at the end tries again and, failing, hands them to the
+ * guardian. */
 static void undo_locked(struct isolation *iso, struct ql_error *err)
 {
 	struct ql_error undo = {0};
-	if (iso->backend->release(iso->state, &undo) < 0)
+	int r = iso->backend->release(iso->state, &undo);
+	if (r < 0)
 		ql_log(iso->cfg.log, QL_LOG_WARNING, "%s: undoing a failed placement: %s",
 		       iso->backend->name, undo.msg ? undo.msg : "failed");
 	ql_error_clear(&undo);
 	ql_error_prefix(err, "%s: ", iso->backend->name);
-	iso->prepared = false;
+	iso->prepared = r < 0;
 }
 
 int isolation_prepare(struct isolation *iso, const struct isolation_plan *plan,

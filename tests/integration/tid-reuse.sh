@@ -11,7 +11,7 @@
 # choose which id the next thread gets through that namespace's own ns_last_pid; the host's
 # pid allocation is never touched. The lock is that of a subtree nested one level below the
 # test's own cpuset, so holding it stalls no other launcher on the host.
-NTESTS=38
+NTESTS=45
 if [ -z "${QL_TID_NS:-}" ]; then
 	if [ "$(id -u)" = 0 ] && unshare --pid --fork --mount-proc true 2>/dev/null; then
 		exec unshare --pid --fork --mount-proc --kill-child \
@@ -173,6 +173,44 @@ check_shown "... the identity check names the thread" grep -q "thread $T ended w
 check "... cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
 expect_eq "... the stranger's cpuset, CPUs and scheduler are untouched" "$BEFORE" "$(state_of "$S")"
 kill -KILL "$S"
+
+# --- the undo of a failed placement fails: the release at the end tries again ---------------------
+# The reported vCPU thread ends while the launcher waits for the lock, so the placement fails
+# (the thread is not qemu's any more) and is undone under the lock. A set of the test's own two
+# levels into the VM's set, with a task in it, makes that undo fail (the launcher moves qemu's
+# threads out of its sets, not a stranger's out of a set below them). The launcher stops itself
+# once qemu is reaped (a test hook), the test takes its set away, and the release at the end must
+# then remove everything: it once took the failed undo for done and left the sets behind.
+unset FAKE_LAUNCHER
+fake_def undo_busy "retire@cpus"
+QEMU_LAUNCHER_TEST_STOP_AT=qemu-reaped bg_case undo_busy
+lock_after_prepare
+check "the launcher waits for the lock (undo_busy)" wait_until 15 waiting_for_lock
+touch "$MARK/retire-now"
+wait_until 10 test -s "$MARK/retired"
+V=$M/qemu/undo_busy
+mkdir -p "$V/x/y"
+for d in "$V/x" "$V/x/y"; do
+	cat "$V/cpuset.cpus" >"$d/cpuset.cpus"
+	cat "$V/cpuset.mems" >"$d/cpuset.mems"
+done
+sleep 1000 &
+B=$!
+register_pid "$B"
+echo "$B" >"$V/x/y/tasks"
+drop_lock
+check_shown "the vCPU thread ended before its move: the undo fails on the test's busy set" \
+	wait_until 15 grep -q "undoing a failed placement: removing .*/undo_busy/x" "$LERR"
+check "... the launcher reaps qemu and stops before its release" \
+	wait_until 10 grep -q '^State:.*T' "/proc/$L/status"
+check "... the VM's set is still there" test -d "$V"
+echo "$B" >"$M/tasks"
+kill -KILL "$B"
+{ wait "$B"; } 2>/dev/null
+rmdir "$V/x/y" "$V/x"
+kill -CONT "$L"
+finish "the undo of a failed placement failed, the release at the end tried again" 125
+check "... cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
 
 # --- affinity only: qemu's pid reused between its reap and the release --------------------------
 # The affinity backend's release reset every thread it listed under qemu's pid to the launcher's
