@@ -24,10 +24,19 @@ int supervise_signals_setup(sigset_t *ret_old_mask, int *ret_sigfd, struct ql_er
 {
 	sigset_t mask;
 	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
+	/* A stop signal our caller ignores stays ignored (nohup's SIGHUP, SIGINT in a script's
+	 * background job), as in any program: blocked, the kernel would queue it for the signalfd
+	 * all the same. */
+	static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
+	for (size_t i = 0; i < ELEMENTSOF(stop_signals); i++) {
+		struct sigaction old;
+		if (sigaction(stop_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaddset(&mask, stop_signals[i]);
+	}
 	sigaddset(&mask, SIGCHLD);
+	/* An ignored SIGCHLD, which exec keeps from a parent, would have the kernel reap qemu
+	 * itself: every waitpid would fail with ECHILD and qemu's status be lost. */
+	signal(SIGCHLD, SIG_DFL);
 	/* A write to a qemu that just died must be an EPIPE, not our death. */
 	signal(SIGPIPE, SIG_IGN);
 	if (sigprocmask(SIG_BLOCK, &mask, ret_old_mask) < 0)
@@ -89,7 +98,7 @@ static void escalate(struct loop *l)
 	switch (l->stage) {
 	case STAGE_RUNNING:
 	case STAGE_SIGINT_GRACE:
-		if (p->guest_running && p->shutdown_timeout > 0 && l->qmp) {
+		if (*p->guest_running && p->shutdown_timeout > 0 && l->qmp) {
 			ql_log(
 			    p->log, QL_LOG_INFO,
 			    "asking the guest to power down (system_powerdown), waiting up to %us",

@@ -11,8 +11,9 @@
 #include "log.h"
 #include "qmp.h"
 
-/* Blocks SIGTERM, SIGINT, SIGHUP and SIGCHLD, ignores SIGPIPE and returns a signalfd for them;
- * ret_old_mask receives the mask qemu should get back. */
+/* Blocks SIGTERM, SIGINT and SIGHUP (each unless the caller ignores it) and SIGCHLD (set to its
+ * default action), ignores SIGPIPE and returns a signalfd for them; ret_old_mask receives the mask
+ * qemu should get back. */
 int supervise_signals_setup(sigset_t *ret_old_mask, int *ret_sigfd, struct ql_error *err);
 
 /* Non-blocking: the terminating signal (SIGTERM/SIGINT/SIGHUP) that arrived, 0 if none; other
@@ -23,7 +24,9 @@ struct supervise_params {
 	pid_t pid;
 	struct qmp *qmp; /* may be NULL (QMP already gone) */
 	int sigfd;
-	bool guest_running;	   /* false while paused/prelaunch: stopping is immediate */
+	/* false while paused/prelaunch: stopping is immediate. The caller's, kept up to date
+	 * from qemu's events while supervise_wait reads them. */
+	const bool *guest_running;
 	unsigned shutdown_timeout; /* seconds to wait after system_powerdown */
 	int pending_signal;	   /* a stop signal taken before supervision began, or 0 */
 	/* Called ~0.1 s, 1 s and 5 s after the start (threads qemu creates late). */

@@ -329,7 +329,11 @@ struct start {
 	struct guardian **guardian; /* vm_run's: undoes the host changes of a killed launcher */
 	bool ended;		    /* qemu was reaped during start-up: the outcome is known */
 	bool resumed;		    /* qemu said RESUME: the guest ran (our cont, or another's) */
-	bool early_done;	    /* pinning_apply_early placed the vCPUs, or will not */
+	/* The guest runs now, as qemu's last RESUME or STOP said (a user's own monitor may
+	 * continue a guest -S left paused, or pause one): a stop signal asks a running guest to
+	 * power down and has qemu quit a paused one at once. Until an event, !user_paused. */
+	bool guest_running;
+	bool early_done; /* pinning_apply_early placed the vCPUs, or will not */
 	/* cont was staged without query-cpus-fast before it: the vCPUs are to be placed by
 	 * their names while qemu builds the machine, and qemu's answer is checked after cont */
 	bool names_first;
@@ -341,7 +345,9 @@ static void on_qmp_event(const char *event, void *userdata)
 	struct ql_shown s;
 	ql_log(st->p->o->log, QL_LOG_INFO, "qemu event %s", ql_show(&s, event));
 	if (streq(event, "RESUME"))
-		st->resumed = true;
+		st->resumed = st->guest_running = true;
+	else if (streq(event, "STOP"))
+		st->guest_running = false;
 }
 
 /* qmp_set_interrupt's callback: a stop signal ends any wait for qemu during start-up. */
@@ -924,7 +930,8 @@ static int run(struct vm_plan *p, struct guardian **guardian, struct vm_outcome 
 	int r = supervise_signals_setup(&old_mask, &sigfd, err);
 	if (r < 0)
 		return r;
-	struct start st = {.p = p, .sigfd = sigfd, .guardian = guardian};
+	struct start st = {
+	    .p = p, .sigfd = sigfd, .guardian = guardian, .guest_running = !p->user_paused};
 	r = start(&st, &old_mask, ret, err);
 	_cleanup_qmp_ struct qmp *qmp = TAKE_PTR(st.qmp);
 	if (qmp)
@@ -944,7 +951,7 @@ static int run(struct vm_plan *p, struct guardian **guardian, struct vm_outcome 
 	    .pid = st.pid,
 	    .qmp = qmp,
 	    .sigfd = sigfd,
-	    .guest_running = !p->user_paused,
+	    .guest_running = &st.guest_running,
 	    .shutdown_timeout = o->def->shutdown_timeout,
 	    .rescan = p->pinning ? rescan_cb : NULL,
 	    .userdata = p->pinning,

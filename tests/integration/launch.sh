@@ -1,7 +1,7 @@
 # Launching without pinning: exit statuses, stdio, signals, environment, identity, limits, fds.
 # Drives the built binary against real qemu (TCG).
 . "$(dirname "$0")/lib.sh"
-plan 54
+plan 71
 
 # Waits until the launcher started by ql_start has a qemu child; sets L (launcher) and Q (qemu).
 wait_qemu() {
@@ -207,3 +207,84 @@ printf 'launcher:\n  binary: %s\nqemu:\n- nodefaults\n' "$SCRATCH/marker-qemu" |
 "$QL" --dry-run marker >/dev/null 2>&1
 "$QL" --check marker >/dev/null 2>&1
 check "--dry-run and --check execute nothing" test ! -e "$SCRATCH/ran"
+
+# --- the caller's signal dispositions -------------------------------------------------------
+# A parent that ignores SIGCHLD passes that on through exec; left so, the kernel would reap qemu
+# itself and qemu's status would be lost.
+IGNCHLD=(python3 -c 'import os, signal, sys
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+os.execv(sys.argv[1], sys.argv[1:])')
+timeout 60 "${IGNCHLD[@]}" "$QL" exit11 >/dev/null 2>"$SCRATCH/e"
+expect_eq "SIGCHLD ignored by the caller: qemu's own exit status is the launcher's (11)" 11 $?
+timeout 20 "${IGNCHLD[@]}" "$QL" failing >/dev/null 2>"$SCRATCH/e"
+expect_eq "SIGCHLD ignored by the caller, qemu failing at startup: qemu's status (1)" 1 $?
+check "... the launcher says qemu failed, with its status" grep -q "qemu exited with status 1 during startup" "$SCRATCH/e"
+
+# nohup: SIGHUP is ignored, and stays so in the launcher
+fresh_logs idle
+timeout -s KILL 60 nohup "$QL" -v idle >"$LOUT" 2>"$LERR" </dev/null &
+LPID=$!
+register_pid "$LPID"
+wait_supervised
+kill -HUP "$L"
+sleep 1
+check "nohup: a SIGHUP the caller ignores is ignored by the launcher: qemu runs on" \
+	bash -c "grep -Eq '^State:\s+[RS]' /proc/$Q/status"
+check "... and nothing was asked of it" bash -c "! grep -Eq 'received|system_powerdown|quit' '$LERR'"
+kill -TERM "$L"
+wait "$LPID"
+expect_eq "nohup: SIGTERM still shuts the VM down, status 0" 0 $?
+check "... through system_powerdown" grep -q "system_powerdown" "$LERR"
+
+# A guest the definition leaves paused (-S) and the user continues through a monitor of their own
+# is running: a SIGTERM asks it to power down. And a running guest the user pauses there is told
+# to quit at once (ACPI cannot reach it).
+USER_QMP=$SCRATCH/user-qmp.sock
+{
+	printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\nqemu:\n' "$QEMU"
+	guest_opts idle
+	printf -- '- qmp: [ "unix:%s", server: on, wait: off ]\n' "$USER_QMP"
+} | def usermon
+{
+	cat "$CONF/usermon.yml"
+	printf -- '- S\n'
+} | def usermon_s
+# user_qmp COMMAND: COMMAND on the user's own QMP socket; prints qemu's reply line.
+user_qmp() {
+	timeout 10 python3 - "$USER_QMP" "$1" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()  # the greeting
+for cmd in ("qmp_capabilities", sys.argv[2]):
+    f.write(json.dumps({"execute": cmd}) + "\n")
+    f.flush()
+    while True:
+        line = json.loads(f.readline())
+        if "return" in line or "error" in line:
+            break
+print(json.dumps(line))
+PY
+}
+ql_start usermon_s -v
+wait_supervised
+wait_until 10 test -S "$USER_QMP"
+expect_eq "-S: the guest is paused (the user's monitor)" '{"return": {"status": "prelaunch", "singlestep": false, "running": false}}' "$(user_qmp query-status)"
+user_qmp cont >/dev/null
+check "-S: the user continued the guest (RESUME)" wait_until 10 grep -q "qemu event RESUME" "$LERR"
+kill -TERM "$L"
+wait "$LPID"
+expect_eq "-S, continued by the user, SIGTERM: status 0" 0 $?
+check "... the guest was asked to power down first" grep -q "asking the guest to power down" "$LERR"
+rm -f "$USER_QMP"
+ql_start usermon -v
+wait_supervised
+wait_until 10 test -S "$USER_QMP"
+user_qmp stop >/dev/null
+check "a running guest paused by the user (STOP)" wait_until 10 grep -q "qemu event STOP" "$LERR"
+kill -TERM "$L"
+wait "$LPID"
+expect_eq "paused by the user, SIGTERM: status 0" 0 $?
+check "... no power-down asked of a paused guest" bash -c "! grep -q 'asking the guest to power down' '$LERR'"
+check "... qemu told to quit at once" grep -q "telling qemu to quit" "$LERR"
