@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 bool privileges_is_setuid(void)
@@ -13,6 +14,13 @@ bool privileges_is_setuid(void)
 	if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0)
 		return true; /* cannot tell: assume the careful mode */
 	return ruid != euid || rgid != egid;
+}
+
+bool privileges_gained_by_file(void)
+{
+	/* The kernel sets AT_SECURE for an exec that gave privileges: a change of ids, or
+	 * capabilities gained from the file. Root loses nothing to refuse here: it has them all. */
+	return getauxval(AT_SECURE) && !privileges_is_setuid() && geteuid() != 0;
 }
 
 static int groups_of_user(const char *user, gid_t gid, gid_t **ret, size_t *ret_n,

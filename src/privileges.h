@@ -26,6 +26,10 @@ struct identity {
 /* Real and effective ids differ (installed setuid/setgid). */
 bool privileges_is_setuid(void);
 
+/* An unprivileged caller's exec gave privileges without a change of ids: file capabilities
+ * (setcap). Setuid mode's checks key on the ids, so such an install is refused, not half-safe. */
+bool privileges_gained_by_file(void);
+
 /* What qemu should run as:
  *  - `user` given: that uid; gid = `group` or the user's primary group; groups = the user's
  *    supplementary groups when the uid has a passwd entry, else just gid.

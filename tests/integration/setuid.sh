@@ -7,7 +7,7 @@
 # /usr/local/etc/qemu-launcher (creating it if absent and removing it afterwards; if it exists,
 # only files named qltest-su-* are added and removed). Runs are serialised by a lock file.
 . "$(dirname "$0")/lib.sh"
-NTESTS=95
+NTESTS=99
 plan $NTESTS
 
 [ "$(id -u)" = 0 ] || skip_all "needs root to install a setuid-root copy"
@@ -432,6 +432,31 @@ as_nobody timeout 10 "$SUQL" --import --libvirt-xml "$SCRATCH/fifo.xml" -- "$QEM
 	>/dev/null 2>"$SCRATCH/imp.err" </dev/null
 expect_eq "--import --libvirt-xml of a FIFO: exit 125 at once (not 124: waiting for a writer)" 125 $?
 check "... the FIFO is not a regular file" grep -q "not a regular file" "$SCRATCH/imp.err"
+
+# File capabilities give an unprivileged caller privileges with no change of ids, which setuid
+# mode's checks key on: such an install is refused before anything else, so --config-dir cannot
+# show a definition the caller may not read.
+if command -v setcap >/dev/null; then
+	cp "$QL" "$SU/ql-cap"
+	chmod 755 "$SU/ql-cap"
+	mkdir -m 700 "$SCRATCH/capsecret"
+	printf 'launcher:\n  binary: /usr/bin/qemu\nqemu:\n- object: [ secret, id: s, data: qltest-cap-secret ]\n' \
+		>"$SCRATCH/capsecret/v.yml"
+	if setcap cap_dac_read_search+ep "$SU/ql-cap" 2>/dev/null; then
+		as_nobody timeout 20 "$SU/ql-cap" --config-dir "$SCRATCH/capsecret" --dry-run v \
+			>"$SCRATCH/cap.out" 2>"$SCRATCH/cap.err" </dev/null
+		expect_eq "a copy with file capabilities, run by nobody: exit 125" 125 $?
+		check "... refused with a plain message" grep -q "file capabilities" "$SCRATCH/cap.err"
+		check "... and the root-only definition is not shown" \
+			bash -c "! grep -q qltest-cap-secret '$SCRATCH/cap.out' '$SCRATCH/cap.err'"
+		timeout 20 "$SU/ql-cap" --config-dir "$SCRATCH/capsecret" --dry-run v >"$SCRATCH/cap.out" 2>&1
+		check "... root may still run that copy" grep -q qltest-cap-secret "$SCRATCH/cap.out"
+	else
+		for i in 1 2 3 4; do skip "file capabilities: setcap fails on $SU (no security xattrs there)"; done
+	fi
+else
+	for i in 1 2 3 4; do skip "file capabilities: setcap (libcap2-bin) is missing"; done
+fi
 
 expect_eq "the whole test changed nothing on the host: cgroup mounts, no $CS/qemu" "$STATE0" "$(host_state)"
 left=""
