@@ -656,9 +656,10 @@ int main(int argc, char **argv)
 	if (launch_sanitize_fds() < 0)
 		return EXIT_LAUNCHER;
 	if (privileges_gained_by_file()) {
-		print_error("this qemu-launcher gives its caller privileges without being set-user-ID "
-			    "(file capabilities?): install it setuid root (chmod u+s) or run it as "
-			    "root");
+		print_error(
+		    "this qemu-launcher gives its caller privileges without being set-user-ID "
+		    "(file capabilities?): install it setuid root (chmod u+s) or run it as "
+		    "root");
 		return EXIT_LAUNCHER;
 	}
 	if (argc > 1 && streq(argv[1], RECLAIM_ARG))
