@@ -711,8 +711,9 @@ static int parse_vfio(struct ctx *c, const struct ynode *v)
 			    ynode_kind(v));
 	for (size_t i = 0; i < ynode_count(v); i++) {
 		const struct ynode *k = map_key(v, i), *val = map_value(v, i);
-		int r = streq(k->text, "managed") ? get_bool(c, val, "vfio.managed", &c->d->vfio_managed)
-						  : fail_unknown(c, k, "vfio key", keys);
+		int r = streq(k->text, "managed")
+			    ? get_bool(c, val, "vfio.managed", &c->d->vfio_managed)
+			    : fail_unknown(c, k, "vfio key", keys);
 		if (r < 0)
 			return r;
 	}
@@ -732,7 +733,7 @@ static int parse_cpu_list_value(struct ctx *c, const struct ynode *v, const char
 		int r = cpu_list_parse(v->text, &l, &e);
 		if (r < 0) {
 			r = r == -ENOMEM ? oom(c)
-					 : fail(c, v->mark, "`emulator_pinning`: %s",
+					 : fail(c, v->mark, "`%s`: %s", what,
 						e.msg ? e.msg : "invalid CPU list");
 			ql_error_clear(&e);
 			return r;
@@ -743,8 +744,7 @@ static int parse_cpu_list_value(struct ctx *c, const struct ynode *v, const char
 			return oom(c);
 		for (size_t i = 0; i < v->n_items; i++) {
 			uint64_t cpu;
-			int r = get_uint(c, v->items[i], "emulator_pinning", 0,
-					 CPU_LIST_MAX_CPUS - 1, &cpu);
+			int r = get_uint(c, v->items[i], what, 0, CPU_LIST_MAX_CPUS - 1, &cpu);
 			if (r < 0)
 				return r;
 			if (cpu_list_add(l, (unsigned)cpu) < 0)
@@ -753,9 +753,9 @@ static int parse_cpu_list_value(struct ctx *c, const struct ynode *v, const char
 	} else {
 		return fail(
 		    c, v->mark,
-		    "`emulator_pinning` must be a host CPU list (\"0-1,4\"), a CPU number or "
-		    "a list of CPU numbers, got %s",
-		    ynode_kind(v));
+		    "`%s` must be a host CPU list (\"0-1,4\"), a CPU number or a list of CPU "
+		    "numbers, got %s",
+		    what, ynode_kind(v));
 	}
 	if (cpu_list_is_empty(l))
 		return fail(c, v->mark, "`%s` is empty%s%s%s", what,
@@ -788,7 +788,9 @@ static int parse_iothread_pinning(struct ctx *c, const struct ynode *v)
 			    "to host CPU lists, got %s",
 			    ynode_kind(v));
 	size_t n = ynode_count(v);
-	if (!(d->iothread_pins = calloc(n ? n : 1, sizeof(*d->iothread_pins))))
+	if (n == 0)
+		return fail(c, v->mark, "`iothread_pinning` is empty");
+	if (!(d->iothread_pins = calloc(n, sizeof(*d->iothread_pins))))
 		return oom(c);
 	for (size_t i = 0; i < n; i++) {
 		const struct ynode *k = map_key(v, i), *val = map_value(v, i);

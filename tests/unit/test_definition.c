@@ -656,6 +656,14 @@ static void test_isolate_emulator(void **state)
 	check_error(L "  emulator_pinning: [0, '1']\n", "3:25", "quoted string");
 	check_error(L "  emulator_pinning: {0: 1}\n", "3:21", "got a mapping");
 	check_error(L "  emulator_pinning:\n", "3:3", "got nothing");
+	/* iothread_pinning takes the same lists, and its messages name it */
+	check_error(L "  iothread_pinning: {io0: 0-x}\n", "3:27", "`iothread_pinning`: ");
+	check_error(L "  iothread_pinning: {io0: [0, x]}\n", "3:31",
+		    "`iothread_pinning` must be a decimal integer");
+	check_error(L "  iothread_pinning: {io0: {}}\n", "3:27",
+		    "`iothread_pinning` must be a host CPU list");
+	check_error(L "  iothread_pinning: {io0: []}\n", "3:27", "`iothread_pinning` is empty");
+	check_error(L "  iothread_pinning: {}\n", "3:21", "`iothread_pinning` is empty");
 }
 
 static void test_memlock_timeout(void **state)
@@ -744,7 +752,8 @@ static void test_housekeeping(void **state)
 	d = parse_ok(L PIN "  housekeeping: true\n");
 	assert_false(d->housekeeping.rt_runtime_set || d->housekeeping.fair_server_set);
 	definition_free(d);
-	d = parse_ok(L PIN "  housekeeping:\n    rt_runtime_us: -1\n    fair_server_runtime_ns: 0\n");
+	d = parse_ok(L PIN
+		     "  housekeeping:\n    rt_runtime_us: -1\n    fair_server_runtime_ns: 0\n");
 	assert_true(d->housekeeping.on && d->housekeeping.rt_runtime_set &&
 		    d->housekeeping.fair_server_set);
 	assert_int_equal(d->housekeeping.rt_runtime_us, -1);
@@ -754,10 +763,12 @@ static void test_housekeeping(void **state)
 	d = parse_ok(L PIN "  housekeeping:\n    rt_runtime_us: 980000\n");
 	assert_int_equal(d->housekeeping.rt_runtime_us, 980000);
 	assert_false(d->housekeeping.fair_server_set);
-	check_error(L PIN "  housekeeping:\n    rt_runtime_us: -2\n", "5:20",
-		    "`housekeeping.rt_runtime_us` must be -1 (no throttling) or 0 to 2147483647, got `-2`");
+	check_error(
+	    L PIN "  housekeeping:\n    rt_runtime_us: -2\n", "5:20",
+	    "`housekeeping.rt_runtime_us` must be -1 (no throttling) or 0 to 2147483647, got `-2`");
 	check_error(L PIN "  housekeeping:\n    rt_runtime_us: \"-1\"\n", "5:20", "quoted");
-	check_error(L PIN "  housekeeping:\n    fair_server_runtime_ns: -1\n", "5:29", "without a sign");
+	check_error(L PIN "  housekeeping:\n    fair_server_runtime_ns: -1\n", "5:29",
+		    "without a sign");
 #undef PIN
 }
 
