@@ -296,7 +296,10 @@ static int lookup_user(struct ctx *c, const struct ynode *v, bool by_id, uid_t u
 			size *= 2;
 			continue;
 		}
-		if (r != 0 && !by_id)
+		/* getpwuid_r(3): these mean "no such entry"; anything else is a failed lookup,
+		 * which must not pass for a user id without passwd entry (its groups would go) */
+		bool missing = r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM;
+		if (!missing)
 			return fail(c, v->mark, "looking up user `%s`: %s", ql_show(&s, v->text),
 				    strerror(r));
 		if (!res) {

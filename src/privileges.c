@@ -95,6 +95,13 @@ int privileges_identity(const struct definition *d, bool setuid, struct identity
 	int r;
 
 	if (d->has_user) {
+		/* a user id without passwd entry has no group of its own: root's would be kept */
+		if (!d->user_name && !d->has_group && getgid() == 0 && d->user != 0)
+			return ql_error_set(
+			    err, EPERM,
+			    "`user` %u has no passwd entry, so qemu would keep group 0 "
+			    "(root's): name a `group` too",
+			    (unsigned)d->user);
 		id.change = true;
 		id.uid = d->user;
 		id.gid = d->has_group ? d->group : d->user_name ? d->user_gid : getgid();

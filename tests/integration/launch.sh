@@ -1,7 +1,7 @@
 # Launching without pinning: exit statuses, stdio, signals, environment, identity, limits, fds.
 # Drives the built binary against real qemu (TCG).
 . "$(dirname "$0")/lib.sh"
-plan 71
+plan 72
 
 # Waits until the launcher started by ql_start has a qemu child; sets L (launcher) and Q (qemu).
 wait_qemu() {
@@ -288,3 +288,17 @@ wait "$LPID"
 expect_eq "paused by the user, SIGTERM: status 0" 0 $?
 check "... no power-down asked of a paused guest" bash -c "! grep -q 'asking the guest to power down' '$LERR'"
 check "... qemu told to quit at once" grep -q "telling qemu to quit" "$LERR"
+
+# A user id without passwd entry has no group of its own: run by root, qemu would keep group 0.
+U=54321
+while getent passwd "$U" >/dev/null; do U=$((U + 1)); done
+{
+	printf 'launcher:\n  binary: %s\n  user: %s\nqemu:\n' "$QEMU" "$U"
+	guest_opts exit
+} | def rootgroup
+timeout 20 "$QL" rootgroup >/dev/null 2>"$SCRATCH/e"
+expect_eq "user id without passwd entry and no group, run by root: exit 125" 125 $?
+check "... the message says to name a group" grep -q "no passwd entry, so qemu would keep group 0 (root's): name a \`group\` too" "$SCRATCH/e"
+printf '  group: %s\n' "$U" | sed -i "/^  user: /r /dev/stdin" "$CONF/rootgroup.yml"
+timeout 60 "$QL" rootgroup >/dev/null 2>"$SCRATCH/e"
+expect_eq "... with a group it runs (the guest exits with 11)" 11 $?
