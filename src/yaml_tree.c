@@ -124,30 +124,52 @@ static struct ql_mark mark_at(const char *text, size_t pos)
 	return m;
 }
 
+/* Tab, line feed, carriage return and printable ASCII: YAML's c-printable below 0x80. */
+static inline bool yaml_printable_ascii(unsigned char ch)
+{
+	return (ch >= 0x20 && ch < 0x7f) || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+static int control_character(struct ctx *c, const char *text, size_t pos, unsigned cp)
+{
+	return fail(c, mark_at(text, pos),
+		    "control character U+%04X in definition (YAML allows only tab, line feed and "
+		    "carriage return; in a double-quoted string write it as \"\\x%02x\")",
+		    cp, cp);
+}
+
 static int check_bytes(struct ctx *c, const char *text, size_t len)
 {
 	if (len > c->lim->max_bytes)
 		return fail(c, (struct ql_mark){1, 1}, "definition is larger than %zu bytes",
 			    c->lim->max_bytes);
-	/* Nearly every definition is ASCII without NUL: settled by one pass the compiler turns
-	 * into vector instructions, before the loop below that finds and explains a problem. */
+	/* Nearly every definition is printable ASCII: settled by one pass the compiler turns into
+	 * vector instructions, before the loop below that finds and explains a problem. */
 	unsigned char outside = 0;
 	for (size_t i = 0; i < len; i++)
-		outside |= (unsigned char)((unsigned char)text[i] - 1u) >= 0x7fu;
+		outside |= !yaml_printable_ascii((unsigned char)text[i]);
 	if (!outside)
 		return 0;
 	for (size_t i = 0; i < len;) {
-		if ((unsigned char)text[i] - 1u <
-		    0x7fu) { /* printable ASCII and controls, not NUL */
+		unsigned char ch = (unsigned char)text[i];
+		if (yaml_printable_ascii(ch)) {
 			i++;
 			continue;
 		}
-		if (text[i] == '\0')
+		if (ch == '\0')
 			return fail(c, mark_at(text, i), "NUL byte in definition");
+		/* YAML allows no other control character; raw, it would reach qemu's command line
+		 * (and the terminal of whoever reads --dry-run) unseen */
+		if (ch < 0x80)
+			return control_character(c, text, i, ch);
 		size_t n = utf8_char_len((const unsigned char *)text + i, len - i);
 		if (n == 0)
 			return fail(c, mark_at(text, i), "invalid UTF-8 (byte 0x%02x)",
 				    (unsigned char)text[i]);
+		/* C1 controls too, but NEL (U+0085), which YAML counts as a line break */
+		if (utf8_is_c1((const unsigned char *)text + i, n) &&
+		    (unsigned char)text[i + 1] != 0x85)
+			return control_character(c, text, i, (unsigned char)text[i + 1]);
 		/* Allowed only as the very first character. Elsewhere it is invisible and would
 		 * silently become part of a key or value (`- nographic` turning into a scalar). */
 		if (i > 0 && n == 3 && memcmp(text + i, "\xef\xbb\xbf", 3) == 0)

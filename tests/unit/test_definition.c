@@ -1001,6 +1001,14 @@ static void test_input_limits(void **state)
 	check_error(L "qemu:\n- name: \xc0\xaf\n", "4:9", "invalid UTF-8 (byte 0xc0)");
 	check_error(L "qemu:\n- name: \xed\xa0\x80\n", "4:9", "invalid UTF-8"); /* surrogate */
 	check_error(L "qemu:\n- name: \xe2\x82\n", "4:9", "invalid UTF-8");	/* truncated */
+	/* raw control characters (YAML allows tab, LF and CR only; C1 but NEL) */
+	check_error(L "qemu:\n- name: a\x1b[2Jb\n", "4:10", "control character U+001B");
+	check_error(L "qemu:\n- name: a\x7f\n", "4:10", "control character U+007F");
+	check_error(L "qemu:\n- name: \xc3\xa9\xc2\x9b\n", "4:10", "control character U+009B");
+	check_error(L "qemu:\n- name: a\x0b\n", "4:10", "write it as \"\\x0b\"");
+	/* escaped in a double-quoted string, and tab, CR LF, NEL: fine */
+	definition_free(parse_ok(L "qemu:\n- name: \"a\\x1bb\"\t\r\n- nographic\r\n"));
+	definition_free(parse_ok(L "qemu:\n- name: a\xc2\x85" "b\n"));
 	/* Regression: a byte order mark inside the text silently joined the next token; at the
 	 * very start it is fine and columns count from after it. */
 	check_error(L "qemu:\n\xef\xbb\xbf- nographic\n", "4:1", "byte order mark (U+FEFF)");
