@@ -728,7 +728,7 @@ static int cpu_dir_number(const char *name)
 	return (int)v;
 }
 
-/* The cpuN sets of one live VM into o. */
+/* The cpuN sets and the emulator set of one live VM into o. */
 static int record_vm(int pfd, const char *name, struct v1_others *o, struct ql_error *err)
 {
 	_cleanup_strv_free_ char **children = NULL;
@@ -737,8 +737,21 @@ static int record_vm(int pfd, const char *name, struct v1_others *o, struct ql_e
 		return r;
 	for (char **c = children; *c; c++) {
 		int cpu = cpu_dir_number(*c);
-		if (cpu >= 0 && v1_others_add(o, name, (unsigned)cpu) < 0)
+		if (cpu >= 0 && v1_others_add(o, name, (unsigned)cpu, false) < 0)
 			return ql_error_set(err, ENOMEM, "out of memory");
+		if (!streq(*c, "emulator"))
+			continue;
+		_cleanup_free_ char *set = join(name, "emulator");
+		_cleanup_free_ char *file = set ? join(set, "cpuset.cpus") : NULL;
+		_cleanup_cpu_list_ struct cpu_list *emu = NULL;
+		if (!file)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		/* gone meanwhile (that VM ended): nothing to record */
+		if (cgroupfs_read_cpus(pfd, file, &emu, NULL) < 0)
+			continue;
+		for (int e = cpu_list_next(emu, -1); e >= 0; e = cpu_list_next(emu, e))
+			if (v1_others_add(o, name, (unsigned)e, true) < 0)
+				return ql_error_set(err, ENOMEM, "out of memory");
 	}
 	return 0;
 }

@@ -11,14 +11,20 @@ int v1_others_init(struct v1_others *o)
 {
 	*o = (struct v1_others){0};
 	o->vcpu_cpus = cpu_list_new(0);
-	return o->vcpu_cpus ? 0 : -ENOMEM;
+	o->emulator_cpus = cpu_list_new(0);
+	if (!o->vcpu_cpus || !o->emulator_cpus) {
+		v1_others_done(o);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
-int v1_others_add(struct v1_others *o, const char *name, unsigned cpu)
+int v1_others_add(struct v1_others *o, const char *name, unsigned cpu, bool emulator)
 {
+	struct cpu_list *cpus = emulator ? o->emulator_cpus : o->vcpu_cpus;
 	if (cpu >= CPU_LIST_MAX_CPUS)
 		return -ERANGE;
-	if (cpu_list_has(o->vcpu_cpus, cpu))
+	if (cpu_list_has(cpus, cpu))
 		return 0;
 	struct v1_owner *n = reallocarray(o->owners, o->n_owners + 1, sizeof(*n));
 	if (!n)
@@ -26,14 +32,15 @@ int v1_others_add(struct v1_others *o, const char *name, unsigned cpu)
 	o->owners = n;
 	if (!(n[o->n_owners].vm = strdup(name)))
 		return -ENOMEM;
+	n[o->n_owners].emulator = emulator;
 	n[o->n_owners++].cpu = cpu;
-	return cpu_list_add(o->vcpu_cpus, cpu) < 0 ? -ENOMEM : 0;
+	return cpu_list_add(cpus, cpu) < 0 ? -ENOMEM : 0;
 }
 
-const char *v1_others_owner(const struct v1_others *o, unsigned cpu)
+const char *v1_others_owner(const struct v1_others *o, unsigned cpu, bool emulator)
 {
 	for (size_t i = 0; i < o->n_owners; i++)
-		if (o->owners[i].cpu == cpu)
+		if (o->owners[i].cpu == cpu && o->owners[i].emulator == emulator)
 			return o->owners[i].vm;
 	return NULL;
 }
@@ -44,6 +51,7 @@ void v1_others_done(struct v1_others *o)
 		free(o->owners[i].vm);
 	free(o->owners);
 	cpu_list_free(o->vcpu_cpus);
+	cpu_list_free(o->emulator_cpus);
 	*o = (struct v1_others){0};
 }
 
@@ -56,15 +64,22 @@ void v1_plan_done(struct v1_plan *p)
 	*p = (struct v1_plan){0};
 }
 
-/* Each CPU of `cpus` must be free of other VMs' vCPUs and inside the prefix. */
+/* Each CPU of `cpus` must be free of other VMs' vCPUs and inside the prefix; a vCPU's also of
+ * their emulator CPUs (those they may share with ours). */
 static int check_cpus(const struct v1_host *h, const struct cpu_list *cpus, const char *role,
-		      struct ql_error *err)
+		      bool vcpus, struct ql_error *err)
 {
 	for (int c = cpu_list_next(cpus, -1); c >= 0; c = cpu_list_next(cpus, c)) {
 		if (cpu_list_has(h->others->vcpu_cpus, (unsigned)c))
 			return ql_error_set(err, EBUSY,
 					    "%shost CPU %d is pinned by running VM `%s`", role, c,
-					    v1_others_owner(h->others, (unsigned)c));
+					    v1_others_owner(h->others, (unsigned)c, false));
+		if (vcpus && cpu_list_has(h->others->emulator_cpus, (unsigned)c))
+			return ql_error_set(
+			    err, EBUSY,
+			    "host CPU %d is an emulator CPU of running VM `%s` (its "
+			    "emulator_pinning), which a vCPU cannot have to itself",
+			    c, v1_others_owner(h->others, (unsigned)c, true));
 		if (!cpu_list_has(h->p_cpus, (unsigned)c)) {
 			_cleanup_free_ char *t = cpu_list_format(h->p_cpus);
 			return ql_error_set(err, EINVAL,
@@ -84,9 +99,9 @@ int v1_plan_build(const struct v1_host *h, const struct isolation_plan *req, str
 	struct v1_plan p = {0};
 	int r = isolation_plan_host_cpus(req, &p.vcpus, err);
 	if (r == 0)
-		r = check_cpus(h, p.vcpus, "", err);
+		r = check_cpus(h, p.vcpus, "", true, err);
 	if (r == 0 && req->emulator_cpus)
-		r = check_cpus(h, req->emulator_cpus, "emulator_pinning: ", err);
+		r = check_cpus(h, req->emulator_cpus, "emulator_pinning: ", false, err);
 	if (r == 0 && (!(p.vm = cpu_list_dup(p.vcpus)) ||
 		       (req->emulator_cpus && cpu_list_merge(p.vm, req->emulator_cpus) < 0) ||
 		       !(p.pool_before = cpu_list_dup(h->p_cpus))))

@@ -3,19 +3,25 @@
  * vCPUs leave it, which CPUs the VM's sets get, and every conflict, named. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cpulist.h"
 #include "error.h"
 #include "isolation.h"
 
-/* The live VMs under <prefix>: the union of their cpuN sets and the owner of each CPU. */
+/* The live VMs under <prefix>: the union of their cpuN sets, of their emulator sets, and the
+ * owner of each CPU. */
 struct v1_owner {
 	unsigned cpu;
+	bool emulator; /* an emulator CPU (emulator_pinning), not a vCPU's */
 	char *vm;
 };
 struct v1_others {
 	struct cpu_list *vcpu_cpus;
+	/* Other VMs may share an emulator CPU, but no vCPU may take one: the pool leaves a
+	 * vCPU's CPU, the other VM's emulator set keeps it (cpuset_v1_plan.c, check_cpus). */
+	struct cpu_list *emulator_cpus;
 	/* Who holds each CPU of vcpu_cpus, read only for conflict messages: a short list, not an
 	 * array over every possible CPU, which this start-up path would zero and free each time. */
 	struct v1_owner *owners;
@@ -24,10 +30,10 @@ struct v1_others {
 	size_t live; /* VMs with tasks (ours included when it runs) */
 };
 int v1_others_init(struct v1_others *o);
-/* Records that VM `name` holds a set for `cpu`. */
-int v1_others_add(struct v1_others *o, const char *name, unsigned cpu);
-/* The VM holding `cpu` (the first one recorded), or NULL. */
-const char *v1_others_owner(const struct v1_others *o, unsigned cpu);
+/* Records that VM `name` holds a set for `cpu`: its vCPU set, or its emulator set. */
+int v1_others_add(struct v1_others *o, const char *name, unsigned cpu, bool emulator);
+/* The VM holding `cpu` for a vCPU (or for its emulator), the first one recorded, or NULL. */
+const char *v1_others_owner(const struct v1_others *o, unsigned cpu, bool emulator);
 void v1_others_done(struct v1_others *o);
 
 struct v1_host {

@@ -5,7 +5,7 @@
 # returns them; /fake-qemu stands in for qemu. Prints "V1TAP: ..." lines; the host numbers them.
 M=/sys/fs/cgroup/cpuset
 P=$M/qemu
-PLAN=79
+PLAN=86
 
 . /guest-lib.sh
 # tcs/taff PID TID: a thread's cpuset path and Cpus_allowed_list; cs PID: the main thread's.
@@ -266,6 +266,27 @@ eq "p2: SIGTERM -> exit 0" 0 $?
 check "after the other prefix's last VM the hierarchy is unmounted" \
 	sh -c "! awk -v m=$M '\$2 == m' /proc/mounts | grep -q ."
 rmdir $M 2>/dev/null
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 6. another VM's emulator CPU: shared as an emulator CPU, refused to a vCPU (the pool would
+# leave it while that VM's emulator set keeps it, beside the vCPU) ------------------------------
+def e1 "2" 1 "  emulator_pinning: 4"
+ql e1
+E1L=$LP
+check "e1 (vCPU on 2, emulator_pinning: 4): started" started e1 || dump_err e1
+def e2 "4" 1
+"$QL" e2 >$T/e2.out 2>$T/e2.err </dev/null
+eq "e2 (vCPU on 4, e1's emulator CPU): refused, exit 125" 125 $?
+check "... naming e1's emulator_pinning" grep -q "host CPU 4 is an emulator CPU of running VM \`e1\`" $T/e2.err
+check "... no set of e2 is made" absent $P/e2
+def e3 "5" 1 "  emulator_pinning: 4"
+ql e3
+E3L=$LP
+check "e3 (vCPU on 5, emulator_pinning: 4, shared with e1): started" started e3 || dump_err e3
+stop $E3L
+eq "e3: SIGTERM -> exit 0" 0 $?
+stop $E1L
+eq "e1: SIGTERM -> exit 0, everything of ours removed" "0 absent" "$? $(absent $P && echo absent)"
 
 kill $SL
 mounted_cpuset && umount $M

@@ -398,6 +398,42 @@ static void test_v1_pool_gives_up_vcpu_cpus(void **state)
 	v1_others_done(&o);
 }
 
+/* Another VM's emulator CPU may be ours too, but no vCPU of ours may take it: the pool would
+ * leave it while that VM's emulator set keeps it, its threads beside our vCPU. */
+static void test_v1_others_emulator_cpus(void **state)
+{
+	(void)state;
+	struct v1_others o;
+	struct ql_error err = {0};
+	struct v1_plan p;
+	struct request r;
+	assert_int_equal(v1_others_init(&o), 0);
+	assert_int_equal(v1_others_add(&o, "a", 1, false), 0);
+	assert_int_equal(v1_others_add(&o, "a", 3, true), 0);
+	assert_string_equal(v1_others_owner(&o, 3, true), "a");
+	assert_null(v1_others_owner(&o, 3, false));
+	assert_null(v1_others_owner(&o, 1, true));
+	struct cpu_list *p_cpus = cpus("0-5");
+	struct v1_host h = {.p_disp = "/m/qemu", .vm = "vm", .p_cpus = p_cpus, .others = &o};
+
+	request(&r, (unsigned[]){3}, 1, NULL);
+	assert_int_equal(v1_plan_build(&h, &r.plan, &p, &err), -EBUSY);
+	assert_string_equal(err.msg, "host CPU 3 is an emulator CPU of running VM `a` (its "
+				     "emulator_pinning), which a vCPU cannot have to itself");
+	ql_error_clear(&err);
+	request_done(&r);
+
+	/* shared as an emulator CPU: fine, and it stays in the pool */
+	request(&r, (unsigned[]){4}, 1, "3");
+	assert_int_equal(v1_plan_build(&h, &r.plan, &p, &err), 0);
+	assert_cpus(p.vm, "3-4");
+	assert_cpus(p.pool_after, "0,2-3,5");
+	v1_plan_done(&p);
+	request_done(&r);
+	cpu_list_free(p_cpus);
+	v1_others_done(&o);
+}
+
 static void test_v1_conflicts_and_limits(void **state)
 {
 	(void)state;
@@ -406,12 +442,13 @@ static void test_v1_conflicts_and_limits(void **state)
 	struct v1_plan p;
 	struct request r;
 	assert_int_equal(v1_others_init(&o), 0);
-	assert_int_equal(v1_others_add(&o, "other", 2), 0);
-	assert_int_equal(v1_others_add(&o, "late", 2), 0); /* the first VM recorded is named */
-	assert_int_equal(v1_others_add(&o, "big", CPU_LIST_MAX_CPUS - 1), 0);
-	assert_int_equal(v1_others_add(&o, "big", CPU_LIST_MAX_CPUS), -ERANGE);
-	assert_string_equal(v1_others_owner(&o, CPU_LIST_MAX_CPUS - 1), "big");
-	assert_null(v1_others_owner(&o, 3));
+	assert_int_equal(v1_others_add(&o, "other", 2, false), 0);
+	assert_int_equal(v1_others_add(&o, "late", 2, false),
+			 0); /* the first VM recorded is named */
+	assert_int_equal(v1_others_add(&o, "big", CPU_LIST_MAX_CPUS - 1, false), 0);
+	assert_int_equal(v1_others_add(&o, "big", CPU_LIST_MAX_CPUS, false), -ERANGE);
+	assert_string_equal(v1_others_owner(&o, CPU_LIST_MAX_CPUS - 1, false), "big");
+	assert_null(v1_others_owner(&o, 3, false));
 	struct cpu_list *p_cpus = cpus("0-3");
 	struct v1_host h = {.p_disp = "/m/qemu", .vm = "vm", .p_cpus = p_cpus, .others = &o};
 
@@ -460,7 +497,7 @@ static void test_v1_256_cpus_many_vms(void **state)
 	for (unsigned vm = 0; vm < 3; vm++)
 		for (unsigned c = 0; c < 32; c++) {
 			snprintf(name, sizeof(name), "vm%u", vm);
-			assert_int_equal(v1_others_add(&o, name, 64 + vm * 32 + c), 0);
+			assert_int_equal(v1_others_add(&o, name, 64 + vm * 32 + c, false), 0);
 		}
 	struct cpu_list *p_cpus = cpus("0-255");
 	struct v1_host h = {.p_disp = "/m/qemu", .vm = "new", .p_cpus = p_cpus, .others = &o};
@@ -507,6 +544,7 @@ int main(void)
 	    cmocka_unit_test(test_v2_tidy_and_shrink),
 	    cmocka_unit_test(test_v1_pool_gives_up_vcpu_cpus),
 	    cmocka_unit_test(test_v1_conflicts_and_limits),
+	    cmocka_unit_test(test_v1_others_emulator_cpus),
 	    cmocka_unit_test(test_v1_256_cpus_many_vms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
