@@ -965,7 +965,8 @@ static int verify_sets(struct cgroup_v2 *s, const struct cg2_plan *p, bool parti
 	return r;
 }
 
-/* Every thread's affinity as the plan says: vCPUs on their CPU, the others on the emulator's. */
+/* Every thread's affinity as the plan says: vCPUs on their CPU, the others within the emulator's
+ * (proc_check_affinity_within: qemu keeps the launcher's own narrower mask there). */
 static int verify_threads(struct cgroup_v2 *s, const struct isolation_plan *req,
 			  const struct cg2_plan *p, bool partitioned, const pid_t *tids,
 			  size_t n_tids, struct ql_error *err)
@@ -989,7 +990,7 @@ static int verify_threads(struct cgroup_v2 *s, const struct isolation_plan *req,
 	}
 	for (size_t i = 0; r == 0 && i < n_tids; i++)
 		if (!is_vcpu_tid(req, tids[i]) &&
-		    (r = proc_check_affinity(tids[i], p->emulator, err)) == -ESRCH)
+		    (r = proc_check_affinity_within(tids[i], p->emulator, err)) == -ESRCH)
 			r = 0;
 	return r;
 }

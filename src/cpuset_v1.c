@@ -589,10 +589,12 @@ static bool pid_in(const pid_t *pids, size_t n, pid_t pid)
 }
 
 /* After placing tid into set rel: the kernel must list it there and its allowed CPUs must be
- * the set's (exact) or within them (pool: a task may keep a narrower own affinity). */
+ * within the set's, not none. Within, not equal: since Linux 6.2 a task keeps the mask its own
+ * sched_setaffinity asked for across fork, exec and moves, and gets the set's CPUs narrowed to
+ * it; qemu inherits a launcher's (systemd's CPUAffinity=, taskset), and its threads then stay
+ * on those CPUs of the set, still off every other VM's and this one's vCPU CPUs. */
 static int verify_placement(int dirfd, const char *rel, pid_t pid, pid_t tid,
-			    const struct cpu_list *cpus, bool exact, const char *disp,
-			    struct ql_error *err)
+			    const struct cpu_list *cpus, const char *disp, struct ql_error *err)
 {
 	_cleanup_free_ char *tasks = join(rel, "tasks");
 	_cleanup_free_ pid_t *pids = NULL;
@@ -611,8 +613,7 @@ static int verify_placement(int dirfd, const char *rel, pid_t pid, pid_t tid,
 		return ql_error_set(err, ESRCH, "thread %d of %d is gone", (int)tid, (int)pid);
 	if (r < 0)
 		return r;
-	if (exact ? !cpu_list_equal(allowed, cpus)
-		  : (!cpu_list_is_subset(allowed, cpus) || cpu_list_is_empty(allowed))) {
+	if (!cpu_list_is_subset(allowed, cpus) || cpu_list_is_empty(allowed)) {
 		_cleanup_free_ char *a = cpu_list_format(allowed), *w = cpu_list_format(cpus);
 		return ql_error_set(err, EIO, "thread %d may run on CPUs %s, not %s as `%s/%s`",
 				    (int)tid, a ? a : "?", w ? w : "?", disp, rel);
@@ -1179,8 +1180,7 @@ static int place_qemu(struct cpuset_v1_state *s, struct v1_tree *t, const struct
 	int r = write_pid(t->pfd, procs, s->qemu_pid, s->log, s->p_disp, err);
 	if (r == 0)
 		r = verify_placement(t->pfd, set, s->qemu_pid, s->qemu_pid,
-				     s->emulator ? s->emulator : p->pool_before,
-				     s->emulator != NULL, s->p_disp, err);
+				     s->emulator ? s->emulator : p->pool_before, s->p_disp, err);
 	closep(&s->warm_fd);
 	if (r == 0)
 		r = cgroupfs_open_file(t->pfd, tasks, &s->warm_fd, s->p_disp, err);
@@ -1299,7 +1299,7 @@ static int tasks_fd_of(struct cpuset_v1_state *s, int pfd, struct tasks_fds *f, 
 static int verify_in_pool(struct cpuset_v1_state *s, int pfd, struct ql_error *err)
 {
 	struct ql_error e = {0};
-	int r = verify_placement(pfd, "pool", s->qemu_pid, s->qemu_pid, s->plan.pool_after, false,
+	int r = verify_placement(pfd, "pool", s->qemu_pid, s->qemu_pid, s->plan.pool_after,
 				 s->p_disp, &e);
 	_cleanup_cpu_list_ struct cpu_list *now = NULL;
 	if (r == -EIO && cgroupfs_read_cpus(pfd, "pool/cpuset.cpus", &now, NULL) == 0 &&
@@ -1309,8 +1309,8 @@ static int verify_in_pool(struct cpuset_v1_state *s, int pfd, struct ql_error *e
 			apart &= !cpu_list_has(now, s->vcpus[i].host_cpu);
 		if (apart) {
 			ql_error_clear(&e);
-			r = verify_placement(pfd, "pool", s->qemu_pid, s->qemu_pid, now, false,
-					     s->p_disp, &e);
+			r = verify_placement(pfd, "pool", s->qemu_pid, s->qemu_pid, now, s->p_disp,
+					     &e);
 		}
 	}
 	int ret = 0;

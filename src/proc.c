@@ -147,17 +147,28 @@ int proc_thread_affinity(pid_t tid, struct cpu_list **ret, struct ql_error *err)
 	return 0;
 }
 
-int proc_check_affinity(pid_t tid, const struct cpu_list *want, struct ql_error *err)
+static int check_affinity(pid_t tid, const struct cpu_list *want, bool within, struct ql_error *err)
 {
 	_cleanup_cpu_list_ struct cpu_list *got = NULL;
 	int r = proc_thread_affinity(tid, &got, err);
 	if (r < 0)
 		return r;
-	if (cpu_list_equal(got, want))
+	if (within ? cpu_list_is_subset(got, want) && !cpu_list_is_empty(got)
+		   : cpu_list_equal(got, want))
 		return 0;
 	_cleanup_free_ char *g = cpu_list_format(got), *w = cpu_list_format(want);
-	return ql_error_set(err, EIO, "thread %d may run on CPUs %s instead of %s", (int)tid,
-			    g ? g : "?", w ? w : "?");
+	return ql_error_set(err, EIO, "thread %d may run on CPUs %s instead of %s%s", (int)tid,
+			    g ? g : "?", within ? "within " : "", w ? w : "?");
+}
+
+int proc_check_affinity(pid_t tid, const struct cpu_list *want, struct ql_error *err)
+{
+	return check_affinity(tid, want, false, err);
+}
+
+int proc_check_affinity_within(pid_t tid, const struct cpu_list *within, struct ql_error *err)
+{
+	return check_affinity(tid, within, true, err);
 }
 
 pid_t proc_tgid(pid_t tid)

@@ -50,6 +50,9 @@ int proc_thread_affinity(pid_t tid, struct cpu_list **ret, struct ql_error *err)
 
 /* Compares tid's affinity with want; -EIO with both lists in err when they differ. */
 int proc_check_affinity(pid_t tid, const struct cpu_list *want, struct ql_error *err);
+/* The same for an affinity that may be narrower than `within`, but not empty: a thread in a set
+ * keeps the CPUs of its own sched_setaffinity mask there (Linux 6.2 on). */
+int proc_check_affinity_within(pid_t tid, const struct cpu_list *within, struct ql_error *err);
 
 /* The process a thread id belongs to (Tgid of /proc/<tid>/status); 0 when unknown. */
 pid_t proc_tgid(pid_t tid);

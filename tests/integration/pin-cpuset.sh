@@ -4,7 +4,7 @@
 # only ever moves tasks this script put there. vCPUs go to the last host CPU, the pool keeps
 # the others.
 . "$(dirname "$0")/lib.sh"
-NTESTS=72
+NTESTS=78
 plan $NTESTS
 
 require_cpuset_v1 # vCPUs go to CPU $PIN; CPU 0 .. PIN-1 stay in the pool
@@ -262,3 +262,24 @@ grep -q "placed by their names, before qemu's answer" "$LERR" || diag "emu: plac
 kill -KILL "$Q"
 wait "$LPID"
 expect_eq "emulator_pinning: everything removed after qemu ended" "" "$(subdirs "$M")"
+
+# --- a launcher with an affinity of its own (systemd's CPUAffinity=, taskset): since Linux 6.2
+# qemu keeps that mask in its sets, narrowed to theirs; its emulator threads stay within the
+# emulator set, and the start goes on (it used to fail: their CPUs were not the whole set) -----
+pinned_def narrow "  vcpu_pinning: [ $PIN ]
+  emulator_pinning: 0-$PIN"
+fresh_logs narrow
+timeout -s KILL 60 taskset -c 0 "$QL" -d narrow >"$LOUT" 2>"$LERR" </dev/null &
+LPID=$!
+register_pid "$LPID"
+check "under taskset -c 0, emulator_pinning 0-$PIN: the VM starts" wait_until 20 grep -q "guest left paused" "$LERR"
+L=$(launcher_of "$LPID")
+Q=$(child_of "$L")
+V0=$(thread_of "$Q" "CPU 0/TCG")
+expect_eq "... qemu's main thread is in the emulator set" "/$TD/qemu/narrow/emulator" "$(cpuset_of "$Q" "$Q")"
+expect_eq "... on the launcher's CPU 0 only, within the set's 0-$PIN" 0 "$(allowed_of "$Q" "$Q")"
+expect_eq "... vCPU 0 on CPU $PIN, its set's, all the same" "/$TD/qemu/narrow/cpu$PIN $PIN" "$(cpuset_of "$Q" "$V0") $(allowed_of "$Q" "$V0")"
+kill -TERM "$L"
+wait "$LPID"
+expect_eq "... SIGTERM: exit 0" 0 $?
+expect_eq "... everything removed" "" "$(subdirs "$M")"
