@@ -679,6 +679,7 @@ static int move_tasks(const pid_t *pids, size_t n, int to_fd, const char *to_fil
 		      const struct ql_logger *log, const char *what, struct ql_error *err)
 {
 	size_t moved = 0, refused = 0, vanished = 0, failed = 0;
+	int first_failure = 0;
 	if (n == 0)
 		return 0;
 	_cleanup_close_ int fd = -1; /* one open for the burst: the kernel takes one id per write */
@@ -697,12 +698,19 @@ static int move_tasks(const pid_t *pids, size_t n, int to_fd, const char *to_fil
 			refused++;
 		else if (r == -ESRCH)
 			vanished++;
-		else
-			failed++;
+		else if (failed++ == 0)
+			first_failure = r;
 	}
 	ql_log(log, QL_LOG_DEBUG,
 	       "%s: moved %zu tasks, %zu kernel threads refused, %zu vanished, %zu failed", what,
 	       moved, refused, vanished, failed);
+	/* a task the kernel keeps where it was (a security module's EPERM, a deadline task's
+	 * EBUSY) stays on CPUs this run may give a vCPU: said, not hidden in -d */
+	if (failed)
+		ql_log(log, QL_LOG_WARNING,
+		       "%s: %zu of %zu tasks could not be moved (%s): they "
+		       "stay where they were",
+		       what, failed, n, strerror(-first_failure));
 	return 0;
 }
 
