@@ -708,8 +708,7 @@ static int move_tasks(const pid_t *pids, size_t n, int to_fd, const char *to_fil
 	 * EBUSY) stays on CPUs this run may give a vCPU: said, not hidden in -d */
 	if (failed)
 		ql_log(log, QL_LOG_WARNING,
-		       "%s: %zu of %zu tasks could not be moved (%s): they "
-		       "stay where they were",
+		       "%s: %zu of %zu tasks could not be moved (%s): they stay where they were",
 		       what, failed, n, strerror(-first_failure));
 	return 0;
 }
