@@ -22,7 +22,7 @@ struct v1_others {
 	/* Other VMs may share an emulator CPU, but no vCPU may take one: the pool leaves a
 	 * vCPU's CPU, the other VM's emulator set keeps it (cpuset_v1_plan.c, check_cpus). */
 	struct cpu_list *emulator_cpus;
-	/* Who holds each CPU of vcpu_cpus, read only for conflict messages: a short list, not an
+	/* Who holds each CPU of both lists, read only for conflict messages: a short list, not an
 	 * array over every possible CPU, which this start-up path would zero and free each time. */
 	struct v1_owner *owners;
 	size_t n_owners;
