@@ -252,9 +252,13 @@ int cg2_plan_build(const struct cg2_host *h, const struct isolation_plan *req, e
 		return ql_error_set(err, ENOMEM, "out of memory");
 	p.prefix_was_root = h->n_others > 0 && h->prefix_partition == CG2_PART_ROOT;
 	int r = plan_cpus(h, req, &p, others_part, err);
-	if (r == 0 && mode != QL_ISOLATE_FALSE)
+	/* Emulator CPUs without vcpu_pinning (a libvirt <emulatorpin> alone imports so): qemu is
+	 * only confined to them, as cpuset v1 does. isolate_cpus is about the vCPUs' CPUs, and a
+	 * partition here would take the emulator CPUs from every other task instead. */
+	p.emulator_only = r == 0 && cpu_list_is_empty(p.vcpus);
+	if (r == 0 && mode != QL_ISOLATE_FALSE && !p.emulator_only)
 		p.partitions = partitions_possible(h, &p, others_part);
-	if (r == 0 && mode == QL_ISOLATE_TRUE && !p.partitions)
+	if (r == 0 && mode == QL_ISOLATE_TRUE && !p.partitions && !p.emulator_only)
 		r = ql_error_set(err, EINVAL,
 				 "isolate_cpus: true, but cgroup v2 cannot form CPU partitions: %s",
 				 p.why_not ? p.why_not : "unknown reason");

@@ -309,6 +309,53 @@ static void test_v2_join_partitioned_prefix(void **state)
 	v2_done(&c);
 }
 
+/* emulator_pinning without vcpu_pinning (a libvirt <emulatorpin> alone): the emulator set only,
+ * no partition in any mode, still no CPU another VM holds. */
+static void test_v2_emulator_only(void **state)
+{
+	(void)state;
+	struct v2_case c;
+	struct request r;
+	struct ql_error err = {0};
+	struct cg2_plan p;
+	v2_host(&c, "0-5");
+	request(&r, NULL, 0, "1-2");
+	for (enum ql_isolate mode = QL_ISOLATE_AUTO; mode <= QL_ISOLATE_FALSE; mode++) {
+		assert_int_equal(cg2_plan_build(&c.h, &r.plan, mode, &p, &err), 0);
+		assert_true(cpu_list_is_empty(p.vcpus));
+		assert_cpus(p.emulator, "1-2");
+		assert_cpus(p.vm, "1-2");
+		assert_true(p.emulator_only);
+		assert_false(p.partitions);
+		assert_false(p.emulator_shares_vcpus);
+		assert_null(p.why_not);
+		assert_null(p.prefix);
+		cg2_plan_done(&p);
+	}
+	request_done(&r);
+	v2_done(&c);
+
+	/* beside a partitioned VM: the prefix grows by the emulator CPUs, its CPUs stay its own */
+	v2_host(&c, "0-7");
+	c.h.prefix_partition = CG2_PART_ROOT;
+	c.prefix_cpus = cpus("3-4,7");
+	c.h.prefix_cpus = c.prefix_cpus;
+	v2_other(&c, "rt", "4", "3-4", true);
+	request(&r, NULL, 0, "1-2");
+	assert_int_equal(cg2_plan_build(&c.h, &r.plan, QL_ISOLATE_TRUE, &p, &err), 0);
+	assert_true(p.emulator_only);
+	assert_false(p.partitions);
+	assert_cpus(p.prefix, "1-4,7");
+	cg2_plan_done(&p);
+	request_done(&r);
+	request(&r, NULL, 0, "2-3");
+	assert_int_equal(cg2_plan_build(&c.h, &r.plan, QL_ISOLATE_AUTO, &p, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "emulator CPU 3 is already used by the running VM `rt`"));
+	ql_error_clear(&err);
+	request_done(&r);
+	v2_done(&c);
+}
+
 static void test_v2_256_cpus(void **state)
 {
 	(void)state;
@@ -540,6 +587,7 @@ int main(void)
 	    cmocka_unit_test(test_v2_cpu_outside_usable),
 	    cmocka_unit_test(test_v2_delegated_root_must_be_partition),
 	    cmocka_unit_test(test_v2_join_partitioned_prefix),
+	    cmocka_unit_test(test_v2_emulator_only),
 	    cmocka_unit_test(test_v2_256_cpus),
 	    cmocka_unit_test(test_v2_tidy_and_shrink),
 	    cmocka_unit_test(test_v1_pool_gives_up_vcpu_cpus),
