@@ -50,6 +50,7 @@ struct cgroup_v2 {
 	char *origin; /* absolute cgroup dir qemu came from; NULL if unknown */
 	pid_t *vcpu_tids;
 	size_t n_vcpu_tids;
+	bool placed;	 /* apply placed qemu's threads: rescan has work (with no vCPU too) */
 	bool created_vm; /* <prefix>/<vm> is ours: release may empty and remove it */
 	ino_t vm_ino;	 /* ... the one this launcher made (a namesake may replace it) */
 	bool warned;	 /* the `auto` fallback warning is said once */
@@ -378,9 +379,9 @@ static char *cgroup_v2_describe(void *state, const struct isolation_plan *req)
 		mode_name(s->cfg->mode));
 	fprintf(f, "  %s/%s: prefix (domain, +cpuset)\n", R, P);
 	fprintf(f, "  %s/%s/%s: qemu process%s\n", R, P, V,
-		part ? " (partition root when possible)" : "");
-	fprintf(f, "  %s/%s/%s/%s: threaded, cpus %s, all non-vCPU threads\n", R, P, V,
-		EMULATOR_SET, emu);
+		part && !plan.emulator_only ? " (partition root when possible)" : "");
+	fprintf(f, "  %s/%s/%s/%s: threaded, cpus %s, %s\n", R, P, V, EMULATOR_SET, emu,
+		plan.emulator_only ? "all threads (no vCPU is pinned)" : "all non-vCPU threads");
 	for (int c = plan.vcpus ? cpu_list_next(plan.vcpus, -1) : -1; c >= 0;
 	     c = cpu_list_next(plan.vcpus, c)) {
 		fprintf(f, "  %s/%s/%s/vcpu%d: threaded, cpus %d%s:", R, P, V, c, c,
@@ -577,6 +578,7 @@ static int cgroup_v2_release(void *state, struct ql_error *err)
 	int ret = 0;
 	struct ql_error e = {0};
 	forget_prepared(s);
+	s->placed = false;
 	/* Only the tree this launcher made: a namesake is another launcher's, also one made
 	 * since this release was held back (the lock, a stop) and the empty tree reclaimed. */
 	ino_t ino = cgroupfs_ino(s->root_fd, s->vm_rel);
@@ -844,6 +846,13 @@ static int form_partitions(struct cgroup_v2 *s, const struct cg2_plan *p, char *
 {
 	*ret_formed = false;
 	enum ql_isolate mode = s->cfg->mode;
+	if (p->emulator_only) {
+		/* not "isolation unavailable": no vCPU is pinned, so there is nothing to isolate */
+		ql_log(s->log, QL_LOG_DEBUG,
+		       "no vCPU is pinned: all of qemu's threads go to the emulator set, without a "
+		       "partition");
+		return 0;
+	}
 	if (!p->partitions) {
 		if (mode == QL_ISOLATE_AUTO && !s->warned)
 			ql_log(s->log, QL_LOG_WARNING,
@@ -995,9 +1004,11 @@ static int verify_threads(struct cgroup_v2 *s, const struct isolation_plan *req,
 	return r;
 }
 
+/* vCPUs, or emulator CPUs alone (emulator_pinning without vcpu_pinning: every thread of qemu
+ * goes to the emulator set). */
 static int check_request(const struct isolation_plan *req, struct ql_error *err)
 {
-	if (req->qemu_pid <= 0 || req->n_vcpus == 0)
+	if (req->qemu_pid <= 0 || (req->n_vcpus == 0 && !req->emulator_cpus))
 		return ql_error_set(err, EINVAL, "nothing to place");
 	return 0;
 }
@@ -1018,11 +1029,12 @@ static int remember(struct cgroup_v2 *s, const struct isolation_plan *req, struc
 {
 	free(s->vcpu_tids);
 	s->n_vcpu_tids = 0;
-	if (!(s->vcpu_tids = calloc(req->n_vcpus, sizeof(pid_t))))
+	if (!(s->vcpu_tids = calloc(req->n_vcpus ? req->n_vcpus : 1, sizeof(pid_t))))
 		return ql_error_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < req->n_vcpus; i++)
 		s->vcpu_tids[i] = req->vcpus[i].tid;
 	s->n_vcpu_tids = req->n_vcpus;
+	s->placed = true;
 	return 0;
 }
 
@@ -1169,7 +1181,7 @@ static int cgroup_v2_apply(void *state, const struct isolation_plan *req, struct
 static int cgroup_v2_rescan(void *state, struct ql_error *err)
 {
 	struct cgroup_v2 *s = state;
-	if (s->qemu_pid <= 0 || !s->n_vcpu_tids)
+	if (s->qemu_pid <= 0 || !s->placed)
 		return 0;
 	_cleanup_free_ char *emu_rel = path_join(s->vm_rel, EMULATOR_SET), *suffix = NULL;
 	if (!emu_rel || asprintf(&suffix, "/%s", emu_rel) < 0)
