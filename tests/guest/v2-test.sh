@@ -4,7 +4,7 @@
 # /fake-qemu standing in for qemu. Prints "V2TAP: ..." lines; the host turns them into TAP.
 CG=/sys/fs/cgroup
 DRV=/v2drive
-PLAN=107
+PLAN=116
 
 . /guest-lib.sh
 
@@ -281,6 +281,76 @@ EOT
 	check "launcher: clean exit after the rerun" sh -c "[ $? = 0 ] && [ ! -e $CG/qemu ]" || dump_err lt3
 else
 	skipn 14 "no static qemu-launcher in the guest"
+fi
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 8b. emulator_pinning without vcpu_pinning (what a libvirt import of an <emulatorpin> alone
+# gives): <vm>/emulator and no vcpuN set, every thread of qemu in it on the emulator CPUs, no
+# partition (no vCPU CPU to isolate), nothing left after the stop -------------------------------
+# le_def [LAUNCHER-LINE]: /etc/ql/le.yml, two unpinned vCPUs, emulator_pinning 1-2.
+le_def() {
+	mkdir -p /etc/ql
+	cat >/etc/ql/le.yml <<EOT
+launcher:
+  binary: $FQ
+  emulator_pinning: 1-2
+  shutdown_timeout: 5
+${1:-}
+qemu:
+- smp: 2
+- name: guest=le,debug-threads=on
+EOT
+}
+# le_sets: the child cgroups of <vm>.
+le_sets() { echo $(cd $CG/qemu/le 2>/dev/null && for d in */; do [ -d "$d" ] && echo "${d%/}"; done); }
+# le_all_in: every thread of qemu ($Q) is in <vm>/emulator and none in <vm>, vCPU 0's thread born
+# at cont (kvm-nx-lpage-re) among them.
+le_all_in() {
+	[ -n "$(tid_named "$Q" kvm-nx-lpage-re)" ] &&
+		[ "$(ls /proc/$Q/task | sort -n | tr '\n' ' ')" = \
+			"$(sort -n $CG/qemu/le/emulator/cgroup.threads 2>/dev/null | tr '\n' ' ')" ] &&
+		[ -z "$(cat $CG/qemu/le/cgroup.threads 2>/dev/null)" ]
+}
+# le_affs: the distinct affinities of qemu's threads.
+le_affs() { for t in /proc/$Q/task/*; do aff "${t##*/}"; done | sort -u | tr '\n' ' ' | sed 's/ $//'; }
+# le_parts: the partition types of the prefix, <vm> and its emulator set.
+le_parts() {
+	echo "$(rd $CG/qemu/cpuset.cpus.partition) $(rd $CG/qemu/le/cpuset.cpus.partition) $(rd $CG/qemu/le/emulator/cpuset.cpus.partition)"
+}
+if [ -x "$QL" ]; then
+	le_def
+	check "emulator only: a definition with emulator_pinning and no vcpu_pinning starts" ql le ||
+		dump_err le
+	eq "emulator only: <vm> has the emulator set and no vcpuN" "emulator" "$(le_sets)"
+	wait_for 10 le_all_in
+	check "emulator only: every thread of qemu (vCPUs, main, the one born at cont) is in <vm>/emulator, none in <vm>" \
+		le_all_in
+	eq "emulator only: each thread of qemu runs on the emulator CPUs 1-2, the set's effective CPUs" \
+		"1-2 1-2" "$(le_affs) $(rd $CG/qemu/le/emulator/cpuset.cpus.effective)"
+	eq "emulator only, auto: no partition (no vCPU CPU to isolate), no isolation warning" \
+		"member member member 0" "$(le_parts) $(grep -c 'isolation unavailable' $T/le.err)"
+	kill -TERM "$LP"
+	wait "$LP"
+	rc=$?
+	wait_for 5 no_fake
+	eq "emulator only: SIGTERM -> exit 0, no cgroup and no qemu left" "0 absent" \
+		"$rc $(absent $CG/qemu && echo absent)$(pidof fake-qemu)" || dump_err le
+
+	le_def "  isolate_cpus: true"
+	check "emulator only, isolate_cpus: true: starts all the same (qemu confined to 1-2)" ql le ||
+		dump_err le
+	wait_for 10 le_all_in
+	eq "... no partition anywhere, every thread in <vm>/emulator on 1-2" \
+		"member member member yes 1-2" \
+		"$(le_parts) $(le_all_in && echo yes) $(le_affs)"
+	kill -TERM "$LP"
+	wait "$LP"
+	rc=$?
+	wait_for 5 no_fake
+	eq "... SIGTERM -> exit 0, no cgroup and no qemu left" "0 absent" \
+		"$rc $(absent $CG/qemu && echo absent)$(pidof fake-qemu)" || dump_err le
+else
+	skipn 9 "no static qemu-launcher in the guest"
 fi
 
 diag "uptime $(cut -d" " -f1 /proc/uptime)"
