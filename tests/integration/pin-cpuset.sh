@@ -277,7 +277,10 @@ L=$(launcher_of "$LPID")
 Q=$(child_of "$L")
 V0=$(thread_of "$Q" "CPU 0/TCG")
 expect_eq "... qemu's main thread is in the emulator set" "/$TD/qemu/narrow/emulator" "$(cpuset_of "$Q" "$Q")"
-expect_eq "... on the launcher's CPU 0 only, within the set's 0-$PIN" 0 "$(allowed_of "$Q" "$Q")"
+# (before Linux 6.2 a move gave a task its set's CPUs whatever it had asked for)
+IFS=. read -r KMAJ KMIN _ < <(uname -r)
+if [ "$KMAJ" -gt 6 ] || { [ "$KMAJ" = 6 ] && [ "${KMIN%%[!0-9]*}" -ge 2 ]; }; then NARROW=0; else NARROW=0-$PIN; fi
+expect_eq "... on the launcher's CPU 0 only (Linux 6.2 on), within the set's 0-$PIN" "$NARROW" "$(allowed_of "$Q" "$Q")"
 expect_eq "... vCPU 0 on CPU $PIN, its set's, all the same" "/$TD/qemu/narrow/cpu$PIN $PIN" "$(cpuset_of "$Q" "$V0") $(allowed_of "$Q" "$V0")"
 kill -TERM "$L"
 wait "$LPID"
