@@ -216,6 +216,28 @@ static int widen_partitioned_prefix(const struct cg2_host *h, struct cg2_plan *p
 	return 0;
 }
 
+/* Inside a partitioned prefix the emulator CPUs chosen for us must not take the prefix's own
+ * spare (a CPU of it no VM's partition holds) nor the root's last free CPU: each must keep one,
+ * and with every free CPU the start was refused although CPUs were free. Into busy, which the
+ * choice avoids while anything else is left. */
+static int keep_for_partitions(const struct cg2_host *h, const struct cg2_plan *p,
+			       struct cpu_list *busy)
+{
+	_cleanup_cpu_list_ struct cpu_list *root_free = cpu_list_dup(h->usable);
+	if (!root_free)
+		return -ENOMEM;
+	if (h->prefix_cpus) {
+		cpu_list_subtract(root_free, h->prefix_cpus);
+		if (cpu_list_merge(busy, h->prefix_cpus) < 0) /* the partitions' are busy already */
+			return -ENOMEM;
+	}
+	cpu_list_subtract(root_free, p->vcpus);
+	cpu_list_subtract(root_free, busy);
+	/* the lowest: the low CPUs usually do the host's housekeeping */
+	int root_keeps = cpu_list_next(root_free, -1);
+	return root_keeps >= 0 && cpu_list_add(busy, (unsigned)root_keeps) < 0 ? -ENOMEM : 0;
+}
+
 static int plan_cpus(const struct cg2_host *h, const struct isolation_plan *req, struct cg2_plan *p,
 		     struct cpu_list *others_part, struct ql_error *err)
 {
@@ -232,6 +254,7 @@ static int plan_cpus(const struct cg2_host *h, const struct isolation_plan *req,
 			return ql_error_set(err, ENOMEM, "out of memory");
 	}
 	if (cpu_list_merge(busy, others_part) < 0 ||
+	    (p->prefix_was_root && !req->emulator_cpus && keep_for_partitions(h, p, busy) < 0) ||
 	    !(p->emulator = emulator_cpus(req, h->usable, p->vcpus, busy)))
 		return ql_error_set(err, ENOMEM, "out of memory");
 	r = check_cpus(h, req, p, err);

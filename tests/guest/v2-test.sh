@@ -4,7 +4,7 @@
 # /fake-qemu standing in for qemu. Prints "V2TAP: ..." lines; the host turns them into TAP.
 CG=/sys/fs/cgroup
 DRV=/v2drive
-PLAN=116
+PLAN=121
 
 . /guest-lib.sh
 
@@ -114,6 +114,28 @@ stop "$QD"
 eq "q released" 0 $?
 check "everything is gone after the last VM" absent $CG/qemu
 eq "all CPUs are back for other tasks" "0-5 0-5" "$(rd $CG/cpuset.cpus.effective) $(aff $$)"
+
+diag "uptime $(cut -d" " -f1 /proc/uptime)"
+# --- 5c. a VM without emulator_pinning joins a partitioned prefix: the CPUs chosen for its
+# emulator leave the prefix its spare and the root a CPU, so it gets partitions too (with every
+# free CPU for its emulator it was refused: "it would take every CPU") ---------------------------
+drv p --mode true --emulator 2 p 3 -- $FQ -smp 1
+PD=$DP
+wait_for 15 ready p
+check "5c: partitioned VM p: READY" ready p || dump_err p
+drv s s 4 -- $FQ -smp 1
+SD=$DP
+wait_for 15 ready s
+check "5c: VM s, vCPU on 4 and no emulator_pinning, joins p's partitioned prefix: READY" ready s ||
+	dump_err s
+S=$(qpid s)
+eq "5c: s gets partitions too, its emulator on CPU 1 (0 stays the root's, 5 the prefix's)" \
+	"root isolated 4 1 0" \
+	"$(rd $CG/qemu/s/cpuset.cpus.partition) $(rd $CG/qemu/s/vcpu4/cpuset.cpus.partition) $(aff "$(tid_named "$S" "CPU 0/TCG")") $(aff "$S") $(rd $CG/cpuset.cpus.effective)"
+stop "$SD"
+eq "5c: s released" 0 $?
+stop "$PD"
+eq "5c: p released, everything is gone" "0 absent" "$? $(absent $CG/qemu && echo absent)"
 
 diag "uptime $(cut -d" " -f1 /proc/uptime)"
 # --- 5b. auto, and the kernel refuses the partition (a sibling's CPUs overlap the prefix's):

@@ -299,6 +299,17 @@ static void test_v2_join_partitioned_prefix(void **state)
 	cg2_plan_done(&p);
 	request_done(&r);
 
+	/* no emulator_pinning: the CPUs chosen for the emulator leave the prefix its spare (7)
+	 * and the root a CPU (0), so the partitions form; with every free CPU (0,4,6-7) neither
+	 * partitions nor a member VM fitted, and the start was refused although CPUs were free */
+	request(&r, (unsigned[]){5}, 1, NULL);
+	assert_int_equal(cg2_plan_build(&c.h, &r.plan, QL_ISOLATE_AUTO, &p, NULL), 0);
+	assert_cpus(p.emulator, "4,6");
+	assert_true(p.partitions);
+	assert_cpus(p.prefix, "1-7");
+	cg2_plan_done(&p);
+	request_done(&r);
+
 	/* emulator shared with the vCPUs: no partition, but the prefix must still own our CPUs */
 	request(&r, (unsigned[]){5, 6}, 2, "5");
 	assert_int_equal(cg2_plan_build(&c.h, &r.plan, QL_ISOLATE_AUTO, &p, NULL), 0);
