@@ -1121,6 +1121,42 @@ static int open_prefix(struct cpuset_v1_state *s, struct v1_tree *t, struct ql_e
 	return r;
 }
 
+/* Every task of M into the pool. A task not yet moved may fork meanwhile, and its child is born
+ * in M after the listing: the passes repeat over the tasks not seen before (kernel threads,
+ * which refuse, are seen once), three at the most. */
+static int move_host_tasks(struct cpuset_v1_state *s, struct v1_tree *t, const char *what,
+			   struct ql_error *err)
+{
+	_cleanup_free_ pid_t *seen = NULL;
+	size_t n_seen = 0;
+	for (int pass = 0; pass < 3; pass++) {
+		_cleanup_free_ pid_t *pids = NULL;
+		size_t n = 0;
+		int r = cgroupfs_read_pids(t->mfd, "tasks", &pids, &n, err);
+		if (r < 0)
+			return r;
+		if (pass == 0 && s->cfg->test_stop_at && streq(s->cfg->test_stop_at, "host-listed"))
+			raise(SIGSTOP); /* tests: a task forked into M now */
+		size_t n_new = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!proc_tids_contain(seen, n_seen, pids[i]))
+				pids[n_new++] = pids[i];
+		if (n_new == 0)
+			break;
+		r = move_tasks(pids, n_new, t->pfd, "pool/tasks", s->log, what, err);
+		if (r < 0)
+			return r;
+		pid_t *v = reallocarray(seen, n_seen + n_new, sizeof(*v));
+		if (!v)
+			return ql_error_set(err, ENOMEM, "out of memory");
+		memcpy(v + n_seen, pids, n_new * sizeof(*v));
+		seen = v;
+		n_seen += n_new;
+		proc_sort_tids(seen, n_seen);
+	}
+	return 0;
+}
+
 /* pool, and on first use every task of M into it. */
 static int ensure_pool(struct cpuset_v1_state *s, struct v1_tree *t, const struct v1_plan *p,
 		       struct ql_error *err)
@@ -1134,7 +1170,7 @@ static int ensure_pool(struct cpuset_v1_state *s, struct v1_tree *t, const struc
 	_cleanup_free_ char *what = NULL;
 	if (asprintf(&what, "tasks of %s into %s/pool", s->mount_path, s->p_disp) < 0)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	return move_all_tasks(t->mfd, "tasks", t->pfd, "pool/tasks", s->log, what, err);
+	return move_host_tasks(s, t, what, err);
 }
 
 /* P/<vm>, its emulator set (with emulator_pinning) and one cpuN set per vCPU CPU. */

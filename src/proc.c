@@ -103,11 +103,17 @@ static int cmp_pid(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+void proc_sort_tids(pid_t *v, size_t n)
+{
+	if (n > 1) /* an empty list may be NULL, which qsort must not get */
+		qsort(v, n, sizeof(*v), cmp_pid);
+}
+
 int proc_list_tids_sorted(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err)
 {
 	int r = proc_list_tids(pid, ret, ret_n, err);
-	if (r == 0 && *ret_n > 1) /* none listed: *ret is NULL, which qsort must not get */
-		qsort(*ret, *ret_n, sizeof(**ret), cmp_pid);
+	if (r == 0)
+		proc_sort_tids(*ret, *ret_n);
 	return r;
 }
 

@@ -20,6 +20,8 @@ int proc_list_tids(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err);
 /* The same, sorted, for proc_tids_contain (one listing instead of one lookup per thread). */
 int proc_list_tids_sorted(pid_t pid, pid_t **ret, size_t *ret_n, struct ql_error *err);
 bool proc_tids_contain(const pid_t *sorted, size_t n, pid_t tid);
+/* Sorts v for proc_tids_contain. */
+void proc_sort_tids(pid_t *v, size_t n);
 
 /* File `file` of thread tid of process pid (its comm, status, cgroup, ...), opened read-only: a
  * descriptor, or -ESRCH when tid is not a thread of pid, -errno (-ENOENT when it is gone). A read

@@ -14,7 +14,7 @@
 # a loaded host ("deterministically": the gate has that long). The subtree is nested ($CS/$TD/m):
 # the lock held meanwhile is this test's own.
 . "$(dirname "$0")/lib.sh"
-NTESTS=68
+NTESTS=73
 plan $NTESTS
 
 command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qemu"
@@ -243,6 +243,27 @@ expect_eq "late pool task: ... the task went back to the subtree" "${M#"$CS"}" \
 kill "$LATE"
 wait "$LATE" 2>/dev/null
 no_residue "late pool task"
+
+# --- the mirror at the start: a task born in the subtree once the launcher listed its tasks (a
+# fork by a task not moved yet) goes to the pool too, by a second pass over what is new --------
+fake_def host_late ""
+QEMU_LAUNCHER_TEST_STOP_AT=host-listed bg_case host_late
+check "late subtree task: the launcher stops once it listed the subtree's tasks" \
+	wait_until 10 stopped "$L"
+sleep 1000 &
+LATE=$!
+register_pid "$LATE"
+echo "$LATE" >"$M/tasks"
+kill -CONT "$L"
+check "late subtree task: the VM starts" wait_until 10 sent cont
+expect_eq "late subtree task: ... the task is in the pool, as the ones listed are" \
+	"${M#"$CS"}/qemu/pool ${M#"$CS"}/qemu/pool" "$(cat "/proc/$SLEEPER/cpuset") $(cat "/proc/$LATE/cpuset")"
+kill -TERM "$L"
+wait "$LPID"
+expect_eq "late subtree task: SIGTERM, exit 0" 0 "$?"
+kill "$LATE"
+wait "$LATE" 2>/dev/null
+no_residue "late subtree task"
 
 # --- after all that, a VM on the same CPU starts with nothing to reclaim -----------------------
 unset FAKE_QEMU
