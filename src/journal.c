@@ -870,8 +870,8 @@ static int undo_add(const struct journal *j, const struct records *rs, const str
  * wrote and that is still in the file gives way to another launcher's that still runs: a VM
  * that left must not impose its setting on those that stay (its rt_runtime_us over theirs, its
  * CPUs kept out of the housekeeping masks). A value someone wrote since is left alone. */
-static int undo_set(const struct journal *j, const struct records *rs, const struct record *r,
-		    struct ql_error *err)
+static int undo_set_value(const struct journal *j, const struct records *rs, const struct record *r,
+			  struct ql_error *err)
 {
 	const struct record *other = other_for_path(rs, r->path, r->name);
 	if (!other)
@@ -885,6 +885,21 @@ static int undo_set(const struct journal *j, const struct records *rs, const str
 	if (ret < 0 || !ours)
 		return ret;
 	return write_value(j, r->path, other->new_value.data, other->new_value.len, err);
+}
+
+/* undo_set_value, and a file gone since the change (an IRQ's, freed with its device; a sysctl of
+ * a module unloaded) has nothing left to give back: its record goes, where it used to stay and
+ * fail every later start's recovery. */
+static int undo_set(const struct journal *j, const struct records *rs, const struct record *r,
+		    struct ql_error *err)
+{
+	int ret = undo_set_value(j, rs, r, err);
+	struct stat st;
+	if (ret != -ENOENT || r->path[0] != '/' || stat(r->path, &st) == 0 || errno != ENOENT)
+		return ret;
+	ql_error_clear(err);
+	ql_log(j->log, QL_LOG_INFO, "%s's `%s` is gone: nothing to give back", r->owner, r->path);
+	return 0;
 }
 
 /* Gives one record's change back (undo_add, undo_set, undo_bind) and removes the record. */

@@ -122,6 +122,48 @@ static void test_set_undo_byte_exact(void **state)
 	assert_false(journal_has_records(j));
 }
 
+/* A setting whose file is gone by the undo (an IRQ freed with its device): nothing to give back,
+ * and the record goes, also when a later start recovers it from a dead launcher; it used to
+ * stay and fail every recovery. */
+static void test_set_file_gone(void **state)
+{
+	struct fixture *f = *state;
+	char *irq = path_join(f->root, "irq42");
+	char *file = path_join(irq, "smp_affinity_list");
+	assert_int_equal(mkdir(irq, 0700), 0);
+	put(file, "0-5\n", 4);
+	struct ql_error err = {0};
+	{
+		_cleanup_journal_ struct journal *j = open_ok(f, "vm");
+		assert_int_equal(journal_set(j, file, "0", &err), 0);
+		assert_int_equal(unlink(file), 0);
+		assert_int_equal(rmdir(irq), 0);
+		assert_int_equal(journal_undo_own(j, &err), 0);
+		assert_int_equal(count_records(f->dir), 0);
+	}
+	assert_int_equal(mkdir(irq, 0700), 0);
+	put(file, "0-5\n", 4);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) { /* a launcher that dies with the record */
+		struct journal *j = NULL;
+		_exit(journal_open(f->dir, "dead-vm", NULL, &j, &err) < 0 ||
+		      journal_set(j, file, "0", &err) < 0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(status, 0);
+	assert_int_equal(unlink(file), 0);
+	assert_int_equal(rmdir(irq), 0);
+	_cleanup_journal_ struct journal *live = open_ok(f, "live");
+	unsigned n = 0;
+	assert_int_equal(journal_recover(live, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(count_records(f->dir), 0);
+	free(file);
+	free(irq);
+}
+
 static void test_shared_setting_last_out_restores(void **state)
 {
 	struct fixture *f = *state;
@@ -563,6 +605,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_set_undo_byte_exact, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_file_gone, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_shared_setting_last_out_restores, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counter_gives_back_own_delta, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_killed_during_counter_write, setup, teardown),
