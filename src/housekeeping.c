@@ -222,14 +222,18 @@ char *housekeeping_irq_names(const char *irq_dir)
 	FILE *f = open_memstream(&out, &len);
 	if (!f)
 		return NULL;
-	bool any = false;
+	bool any = false, ok = true;
 	struct dirent *de;
 	while ((de = readdir(d)))
 		if (de->d_type == DT_DIR && de->d_name[0] != '.') {
-			fprintf(f, "%s%s", any ? "," : "", de->d_name);
+			/* a handler's name may carry a network interface's, which a container's
+			 * root names as it likes: escaped for every terminal and JSON it reaches */
+			_cleanup_free_ char *name = ql_escape(de->d_name);
+			ok = ok && name;
+			fprintf(f, "%s%s", any ? "," : "", name ? name : "");
 			any = true;
 		}
-	if (fclose(f) != 0 || !any) {
+	if (fclose(f) != 0 || !any || !ok) {
 		free(out);
 		return NULL;
 	}

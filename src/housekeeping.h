@@ -61,8 +61,8 @@ int housekeeping_start(const char *root, const struct ql_housekeeping *h,
 pid_t housekeeping_irqbalance_pid(const char *root);
 
 /* The names of an IRQ's handlers: the kernel makes a directory /proc/irq/N/NAME for each
- * ("nvme0q3", "virtio0-input.0"); comma-separated, NULL when it has none (or on ENOMEM: the
- * name only decorates messages). */
+ * ("nvme0q3", "virtio0-input.0"); escaped (ql_escape) and comma-separated, NULL when it has
+ * none (or on ENOMEM: the name only decorates messages). */
 char *housekeeping_irq_names(const char *irq_dir);
 
 /* From a /proc/PID/stat line: the command name, the flags (field 9) and the start time (field

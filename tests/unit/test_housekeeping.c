@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "housekeeping.h"
@@ -105,6 +106,23 @@ static void test_mask_forms(void **state)
 	assert_string_equal(s, "0");
 	free(s);
 	cpu_list_free(l);
+}
+
+/* A handler's name may carry a network interface's (iavf-IFNAME-TxRx-0), which a container's
+ * root names as it likes: it reached --status, its JSON and --dry-run raw. */
+static void test_irq_names_escaped(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/test_hk_irq.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char sub[128];
+	snprintf(sub, sizeof(sub), "%s/iavf-\x1b[2J\x07\xff-TxRx-0", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	char *names = housekeeping_irq_names(dir);
+	assert_string_equal(names, "iavf-\\x1b[2J\\x07\\xff-TxRx-0");
+	free(names);
+	assert_int_equal(rmdir(sub), 0);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_plan_all(void **state)
@@ -333,7 +351,8 @@ static void test_status_drift(void **state)
 	assert_int_equal(housekeeping_status_collect(jdir, root, NULL, &st, &err), 0);
 	assert_int_equal(st->journal, HK_JOURNAL_READ);
 	assert_int_equal(housekeeping_status_problems(st), 0);
-	/* a: default, 0, 9, two cpumasks, stat_interval; b: the same but stat_interval (10 already) */
+	/* a: default, 0, 9, two cpumasks, stat_interval; b: the same but stat_interval (10 already)
+	 */
 	assert_int_equal(st->n_held, 2);
 	assert_int_equal(st->held[0].values + st->held[1].values, 11);
 	assert_true(st->held[0].alive);
@@ -368,7 +387,8 @@ static void test_status_drift(void **state)
 	json_object *o = housekeeping_status_json(st);
 	assert_non_null(o);
 	const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED);
-	assert_non_null(strstr(js, "\"irq\": 9") ? strstr(js, "\"irq\": 9") : strstr(js, "\"irq\":9"));
+	assert_non_null(strstr(js, "\"irq\": 9") ? strstr(js, "\"irq\": 9")
+						 : strstr(js, "\"irq\":9"));
 	json_object_put(o);
 	housekeeping_status_free(st);
 
@@ -475,6 +495,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mask_forms),
 	    cmocka_unit_test(test_parse_stat),
+	    cmocka_unit_test(test_irq_names_escaped),
 	    cmocka_unit_test_setup_teardown(test_plan_all, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_parts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_irqbalance_noted, setup, teardown),
