@@ -58,6 +58,10 @@ struct record {
 	/* JOURNAL_ADD stored ahead of its write: delta is the wish, not what the kernel gave (a
 	 * launcher killed during the write leaves it so). new_value - delta is the count before. */
 	bool pending;
+	/* JOURNAL_ADD whose give-back is under way: new_value is the count it writes. A launcher
+	 * killed between that write and the record's removal leaves it so; counted from the count
+	 * already lowered, the same pages would be given back twice. */
+	bool returning;
 	bool gone; /* undone in this pass: no longer part of its file's chain */
 };
 
@@ -453,10 +457,12 @@ int journal_keep_for_guardian(struct journal *j, struct ql_error *err)
 	return 0;
 }
 
-static bool kind_parse(const char *s, enum journal_kind *ret, bool *ret_pending)
+static bool kind_parse(const char *s, enum journal_kind *ret, bool *ret_pending,
+		       bool *ret_returning)
 {
 	*ret_pending = streq(s, "add-pending");
-	if (*ret_pending)
+	*ret_returning = streq(s, "add-returning");
+	if (*ret_pending || *ret_returning)
 		s = "add";
 	for (size_t i = 0; i < ELEMENTSOF(kind_names); i++)
 		if (streq(s, kind_names[i])) {
@@ -477,7 +483,10 @@ static int serialize(const struct record *r, char **ret, size_t *ret_len)
 		strlen(r->owner));
 	fwrite(r->owner, 1, strlen(r->owner), f);
 	fprintf(f, "\nkind %s%s\ndelta %ld\npath %zu\n", kind_name(r->kind),
-		r->pending ? "-pending" : "", r->delta, strlen(r->path));
+		r->pending     ? "-pending"
+		: r->returning ? "-returning"
+			       : "",
+		r->delta, strlen(r->path));
 	fwrite(r->path, 1, strlen(r->path), f);
 	fprintf(f, "\norig %zu\n", r->orig.len);
 	fwrite(r->orig.data, 1, r->orig.len, f);
@@ -548,9 +557,9 @@ static int parse_record(const char *name, const char *text, size_t len, struct r
 	bool ok = take_line(&c, "pid", v, sizeof(v)) && (r->pid = (pid_t)atoi(v)) > 0 &&
 		  take_line(&c, "start", v, sizeof(v)) && ((r->start = strtoull(v, NULL, 10)), 1) &&
 		  take_blob(&c, "owner", &owner) && take_line(&c, "kind", v, sizeof(v)) &&
-		  kind_parse(v, &r->kind, &r->pending) && take_line(&c, "delta", v, sizeof(v)) &&
-		  ((r->delta = strtol(v, NULL, 10)), 1) && take_blob(&c, "path", &path) &&
-		  path.len == strlen(path.data) &&
+		  kind_parse(v, &r->kind, &r->pending, &r->returning) &&
+		  take_line(&c, "delta", v, sizeof(v)) && ((r->delta = strtol(v, NULL, 10)), 1) &&
+		  take_blob(&c, "path", &path) && path.len == strlen(path.data) &&
 		  (path.data[0] == '/' ||
 		   strncmp(path.data, JOURNAL_TASK_PREFIX, strlen(JOURNAL_TASK_PREFIX)) == 0 ||
 		   is_owner_path(path.data)) &&
@@ -842,6 +851,29 @@ static int pending_got(const struct record *r, long now, long *ret, long *ret_be
 	return 0;
 }
 
+/* A returning record's give-back landed: the count is the one it was writing. Under the lock no
+ * other change can have come between (settle_pending resolves such a record first). */
+static bool returned(const struct record *r, long now)
+{
+	long target = 0;
+	return r->returning && parse_long(&r->new_value, r->path, &target, NULL) == 0 &&
+	       now == target;
+}
+
+/* r stored as returning, `delta` to go back down to `back`: ahead of the write that gives it. */
+static int mark_returning(const struct journal *j, const struct record *r, long delta, long back,
+			  struct ql_error *err)
+{
+	char num[32];
+	snprintf(num, sizeof(num), "%ld", back);
+	struct record m = *r;
+	m.new_value = (struct buf){num, strlen(num)};
+	m.delta = delta;
+	m.pending = false;
+	m.returning = true;
+	return store_record(j, &m, err);
+}
+
 /* A counter gives back exactly its own delta, whatever else changed it meanwhile: another
  * program, or another record counting the same pages through another file (a node's pool is also
  * the host's). With nothing else changed that is the original number: its bytes are written. */
@@ -854,10 +886,15 @@ static int undo_add(const struct journal *j, const struct records *rs, const str
 	int ret = read_count(r->path, &now, err);
 	if (ret < 0)
 		return ret;
+	if (returned(r, now))
+		return 0; /* its launcher was killed after the write: given back already */
 	long delta = r->delta;
 	if (r->pending)
 		(void)pending_got(r, now, &delta, NULL);
 	long back = now - delta < 0 ? 0 : now - delta;
+	ret = mark_returning(j, r, delta, back, err);
+	if (ret < 0)
+		return ret;
 	if (!other_for_path(rs, r->path, r->name) &&
 	    parse_long(&r->orig, r->path, &orig, NULL) == 0 && orig == back)
 		return write_value(j, r->path, r->orig.data, r->orig.len, err);
@@ -985,6 +1022,34 @@ static bool is_own(const struct journal *j, const struct record *r)
 	return r->pid == j->pid && r->start == j->start && streq(r->owner, j->owner);
 }
 
+/* A record killed during its give-back (returning), before any other count change: gone when its
+ * write landed, else a plain record again, whose pages are still to give back. */
+static void settle_returning(const struct journal *j, struct record *r)
+{
+	struct ql_error e = {0};
+	long now = 0;
+	int ret = read_count(r->path, &now, &e);
+	bool landed = ret == 0 && returned(r, now);
+	if (ret == 0 && landed) {
+		ret = remove_record(j, r->name, &e);
+		r->gone = ret == 0;
+	} else if (ret == 0) {
+		struct record s = *r;
+		s.returning = false;
+		ret = store_record(j, &s, &e);
+		if (ret == 0)
+			r->returning = false;
+	}
+	if (ret < 0)
+		ql_log(j->log, QL_LOG_WARNING,
+		       "%s's interrupted give-back to %s left as it was: %s", r->owner, r->path,
+		       e.msg ? e.msg : strerror(-ret));
+	else
+		ql_log(j->log, QL_LOG_DEBUG, "%s's interrupted give-back to %s: %s (pid %d)",
+		       r->owner, r->path, landed ? "it had landed" : "still to give", (int)r->pid);
+	ql_error_clear(&e);
+}
+
 /* Before a count is changed (a launcher's own change, or a give-back): other launchers' records
  * still pending are settled to what their writes gave. Under the lock no write of theirs is
  * under way (change() holds it from its record to the settled one), so the counts show what
@@ -996,6 +1061,10 @@ static void settle_pending(const struct journal *j, struct records *rs)
 {
 	for (size_t i = 0; i < rs->n; i++) {
 		struct record *r = &rs->v[i];
+		if (r->kind == JOURNAL_ADD && r->returning && !r->gone && !is_own(j, r)) {
+			settle_returning(j, r);
+			continue;
+		}
 		if (r->kind != JOURNAL_ADD || !r->pending || is_own(j, r))
 			continue;
 		struct ql_error e = {0};
@@ -1263,7 +1332,7 @@ int journal_undo_own(struct journal *j, struct ql_error *err)
 	 * of the journal was forked before the later records (housekeeping, written just before
 	 * `cont`) were added to j->own. */
 	for (size_t i = rs.n; i-- > 0;) {
-		if (!is_own(j, &rs.v[i]))
+		if (!is_own(j, &rs.v[i]) || rs.v[i].gone)
 			continue;
 		struct ql_error e = {0};
 		ql_error_keep_first(undo_record(j, &rs, &rs.v[i], &e), &e, &ret, err);
@@ -1290,7 +1359,7 @@ int journal_recover(struct journal *j, unsigned *ret_n, struct ql_error *err)
 	/* newest first, so a dead launcher's settings unwind in reverse order */
 	for (size_t i = rs.n; i-- > 0;) {
 		struct record *rec = &rs.v[i];
-		if (!is_dead_owners(j, rec))
+		if (!is_dead_owners(j, rec) || rec->gone)
 			continue;
 		struct ql_error e = {0};
 		int r1 = undo_record(j, &rs, rec, &e);
