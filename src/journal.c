@@ -36,8 +36,9 @@ struct journal {
 	const struct ql_logger *log;
 	char **own; /* our record file names, oldest first */
 	size_t n_own;
-	int keep_fd; /* journal_keep_for_guardian's flock, or -1 */
-	int huge_fd; /* journal_lock_hugepages' flock, or -1 */
+	int keep_fd;	  /* journal_keep_for_guardian's flock, or -1 */
+	int huge_fd;	  /* journal_lock_hugepages' flock, or -1 */
+	int lock_wait_ms; /* JOURNAL_LOCK_WAIT_MS; tests set less */
 };
 
 struct buf {
@@ -348,6 +349,7 @@ int journal_open(const char *dir, const char *owner, const struct ql_logger *log
 	j->log = log;
 	j->keep_fd = -1;
 	j->huge_fd = -1;
+	j->lock_wait_ms = JOURNAL_LOCK_WAIT_MS;
 	*ret = TAKE_PTR(j);
 	return 0;
 }
@@ -382,17 +384,13 @@ static int lock_dir(const struct journal *j, int *ret_fd, struct ql_error *err)
 	_cleanup_free_ char *p = path_join(j->dir, ".lock");
 	if (!p)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	_cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return ql_error_set_errno(err, errno, "open `%s`", p);
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			int e = errno;
-			close(fd);
-			return ql_error_set_errno(err, e, "lock `%s`", p);
-		}
-	}
-	*ret_fd = fd;
+	int r = lock_wait(fd, j->lock_wait_ms, "the journal's lock", p, "", err);
+	if (r < 0)
+		return r;
+	*ret_fd = TAKE_FD(fd);
 	return 0;
 }
 
@@ -410,6 +408,11 @@ int journal_lock_hugepages(struct journal *j, struct ql_error *err)
 	if (r == 0)
 		j->huge_fd = TAKE_FD(fd);
 	return r;
+}
+
+void journal_set_lock_wait_ms(struct journal *j, int ms)
+{
+	j->lock_wait_ms = ms;
 }
 
 void journal_unlock_hugepages(struct journal *j)

@@ -62,6 +62,14 @@ int journal_add(struct journal *j, const char *path, long want, long *ret_got,
  * qemu greets and answers (vm.c: at most twice 60 s), and a margin. */
 #define JOURNAL_HUGEPAGES_WAIT_MS 130000
 
+/* How long a launcher waits for another's lock on the journal's directory. Every section under
+ * it is short (a device's move to vfio-pci the longest: seconds); a holder beyond this is stuck
+ * or stopped (a setuid launcher's caller may stop it), and waiting for it forever stalled every
+ * launcher and guardian on the host. The error names the holder. */
+#define JOURNAL_LOCK_WAIT_MS 30000
+/* Tests: another bound than JOURNAL_LOCK_WAIT_MS. */
+void journal_set_lock_wait_ms(struct journal *j, int ms);
+
 /* Start-ups of VMs on hugepages, one at a time: held from the count of free pages until qemu has
  * mapped its guest RAM (its first QMP answer), so that two launchers starting at once do not
  * both count the same free pages; and hugepages are given back (journal_undo_own,

@@ -128,6 +128,35 @@ static void test_set_undo_byte_exact(void **state)
 	assert_false(journal_has_records(j));
 }
 
+/* Another launcher holding the journal's lock past the bound (stuck, or stopped by the caller
+ * of a setuid install): a change gives up naming the holder, and changes nothing; every launcher
+ * and guardian on the host used to wait for it for ever. */
+static void test_lock_held_too_long(void **state)
+{
+	struct fixture *f = *state;
+	put(f->knob, "old", 3);
+	_cleanup_journal_ struct journal *j = open_ok(f, "vm");
+	char *lock = path_join(f->dir, ".lock");
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0); /* another open file: another holder */
+	journal_set_lock_wait_ms(j, 300);
+	struct ql_error err = {0};
+	unsigned n = 0;
+	assert_int_equal(journal_set(j, f->knob, "new", &err), -ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "the journal's lock"));
+	ql_error_clear(&err);
+	assert_int_equal(journal_recover(j, &n, &err), -ETIMEDOUT);
+	ql_error_clear(&err);
+	knob_is(f, "old");
+	assert_int_equal(count_records(f->dir), 0);
+	close(fd);
+	assert_int_equal(journal_set(j, f->knob, "new", &err), 0);
+	assert_int_equal(journal_undo_own(j, &err), 0);
+	knob_is(f, "old");
+	free(lock);
+}
+
 /* A setting whose file is gone by the undo (an IRQ freed with its device): nothing to give back,
  * and the record goes, also when a later start recovers it from a dead launcher; it used to
  * stay and fail every recovery. */
@@ -691,6 +720,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_set_undo_byte_exact, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_file_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lock_held_too_long, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_killed_after_give_back_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_shared_setting_last_out_restores, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counter_gives_back_own_delta, setup, teardown),
