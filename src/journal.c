@@ -1147,8 +1147,17 @@ static int change(struct journal *j, enum journal_kind kind, const char *path, c
 		 * hold what we got, not what we wished. */
 		long now = before; /* as it was, when it cannot be read */
 		struct ql_error e = {0};
-		(void)read_count(path, &now, &e);
+		int r1 = read_count(path, &now, r < 0 ? &e : err);
 		ql_error_clear(&e);
+		if (r1 < 0 && r == 0) {
+			/* The write landed and what it gave cannot be told: settled at 0, its pages
+			 * would never be given back. The record stays pending (the wish): its
+			 * give-back counts from the count then, at most the wish (pending_got). */
+			if (ret_got)
+				*ret_got = 0;
+			r = r1;
+			goto out;
+		}
 		long got = now - before;
 		if (want >= 0 && got > want)
 			got = want; /* someone else raised it meanwhile: not ours to give back */

@@ -128,6 +128,46 @@ static void test_set_undo_byte_exact(void **state)
 	assert_false(journal_has_records(j));
 }
 
+/* A counter write that landed, then a count that cannot be read back (the knob a FIFO, fed by a
+ * child as the kernel's file: "5", then it takes the write, then "x"): the change fails and its
+ * record stays pending, so the undo gives the pages back; settled at 0, they stayed reserved. */
+static void test_count_unreadable_after_write(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(mkfifo(f->knob, 0600), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char buf[32];
+		int fd = open(f->knob, O_WRONLY);
+		if (fd < 0 || write(fd, "5\n", 2) != 2)
+			_exit(1);
+		close(fd);
+		if ((fd = open(f->knob, O_RDONLY)) < 0 || read(fd, buf, sizeof(buf)) <= 0)
+			_exit(2);
+		close(fd);
+		if ((fd = open(f->knob, O_WRONLY)) < 0 || write(fd, "x\n", 2) != 2)
+			_exit(3);
+		close(fd);
+		_exit(0);
+	}
+	_cleanup_journal_ struct journal *j = open_ok(f, "vm");
+	struct ql_error err = {0};
+	long got = 9;
+	assert_true(journal_add(j, f->knob, 10, &got, &err) < 0);
+	ql_error_clear(&err);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(status, 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(count_records(f->dir), 1); /* kept, pending */
+	assert_int_equal(unlink(f->knob), 0);
+	put(f->knob, "15\n", 3); /* what the write gave */
+	assert_int_equal(journal_undo_own(j, &err), 0);
+	knob_is(f, "5\n"); /* the original's bytes */
+	assert_int_equal(count_records(f->dir), 0);
+}
+
 /* Another launcher holding the journal's lock past the bound (stuck, or stopped by the caller
  * of a setuid install): a change gives up naming the holder, and changes nothing; every launcher
  * and guardian on the host used to wait for it for ever. */
@@ -720,6 +760,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_set_undo_byte_exact, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_file_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_count_unreadable_after_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lock_held_too_long, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_killed_after_give_back_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_shared_setting_last_out_restores, setup, teardown),
