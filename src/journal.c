@@ -653,13 +653,13 @@ static int load_records(const struct journal *j, struct records *ret, struct ql_
 			continue;
 		_cleanup_free_ char *path = path_join(j->dir, de->d_name);
 		struct buf text = {0};
-		struct ql_error e = {0};
 		if (!path) {
 			records_done(&rs);
 			return ql_error_set(err, ENOMEM, "out of memory");
 		}
-		int r = read_value(path, &text, &e);
-		ql_error_clear(&e);
+		/* a record holds two values and more: read with its own bound, not a value's */
+		int r =
+		    read_small_file(AT_FDCWD, path, O_NOFOLLOW, RECORD_MAX, &text.data, &text.len);
 		struct record rec;
 		if (r == 0)
 			r = parse_record(de->d_name, text.data, text.len, &rec);

@@ -239,6 +239,33 @@ static void test_set_file_gone(void **state)
 	free(irq);
 }
 
+/* Values of nearly 64 KiB each: their record is larger than one value, and was stored and
+ * written but then unreadable ("left alone"), so never given back. */
+static void test_large_values(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 60000 };
+	char *old = malloc(N), *new_value = malloc(N + 1);
+	assert_non_null(old);
+	assert_non_null(new_value);
+	memset(old, 'o', N);
+	memset(new_value, 'n', N);
+	new_value[N] = '\0';
+	put(f->knob, old, N);
+	_cleanup_journal_ struct journal *j = open_ok(f, "vm");
+	struct ql_error err = {0};
+	assert_int_equal(journal_set(j, f->knob, new_value, &err), 0);
+	assert_int_equal(journal_undo_own(j, &err), 0);
+	char *buf = malloc(N + 2);
+	assert_non_null(buf);
+	assert_int_equal(get(f->knob, buf, N + 2), N);
+	assert_memory_equal(buf, old, N);
+	assert_int_equal(count_records(f->dir), 0);
+	free(buf);
+	free(old);
+	free(new_value);
+}
+
 static void test_shared_setting_last_out_restores(void **state)
 {
 	struct fixture *f = *state;
@@ -760,6 +787,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_set_undo_byte_exact, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_file_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_large_values, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_count_unreadable_after_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lock_held_too_long, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_killed_after_give_back_write, setup, teardown),
