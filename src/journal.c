@@ -394,6 +394,20 @@ static int lock_dir(const struct journal *j, int *ret_fd, struct ql_error *err)
 	return 0;
 }
 
+int journal_lock_vfio(const struct journal *j, int *ret_fd, struct ql_error *err)
+{
+	_cleanup_free_ char *p = path_join(j->dir, ".vfio.lock");
+	if (!p)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	_cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return ql_error_set_errno(err, errno, "open `%s`", p);
+	int r = lock_wait(fd, j->lock_wait_ms, "the VFIO start-up lock", p, "", err);
+	if (r == 0)
+		*ret_fd = TAKE_FD(fd);
+	return r;
+}
+
 int journal_lock_hugepages(struct journal *j, struct ql_error *err)
 {
 	if (j->huge_fd >= 0)

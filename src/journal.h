@@ -67,6 +67,11 @@ int journal_add(struct journal *j, const char *path, long want, long *ret_got,
  * or stopped (a setuid launcher's caller may stop it), and waiting for it forever stalled every
  * launcher and guardian on the host. The error names the holder. */
 #define JOURNAL_LOCK_WAIT_MS 30000
+/* Moves to vfio-pci, one launcher at a time: from the check that no live launcher holds a group
+ * to its last move, so that two launchers starting at once with the same group cannot both pass
+ * the check before either moved a device (and one then take it from under the other's VM).
+ * Waits at most JOURNAL_LOCK_WAIT_MS; *ret_fd to close when done. */
+int journal_lock_vfio(const struct journal *j, int *ret_fd, struct ql_error *err);
 /* Tests: another bound than JOURNAL_LOCK_WAIT_MS. */
 void journal_set_lock_wait_ms(struct journal *j, int ms);
 

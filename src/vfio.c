@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -805,8 +806,8 @@ static int give_node(const struct vfio_plan *p, struct journal *j, const char *n
 	return r;
 }
 
-int vfio_apply(const struct vfio_plan *planned, struct journal *j, const struct ql_logger *log,
-	       struct ql_error *err)
+int vfio_apply(const struct vfio_plan *planned, struct journal *j, const char *test_stop_at,
+	       const struct ql_logger *log, struct ql_error *err)
 {
 	if (!planned)
 		return 0;
@@ -818,7 +819,12 @@ int vfio_apply(const struct vfio_plan *planned, struct journal *j, const struct 
 	if (vfio_plan_changes_host(p) && !j)
 		return ql_error_set(err, EPERM,
 				    "vfio: no journal of host changes (is the launcher root?)");
-	r = j ? refuse_taken(p, j, err) : 0;
+	_cleanup_close_ int lock = -1;
+	r = j ? journal_lock_vfio(j, &lock, err) : 0;
+	if (r == 0 && j)
+		r = refuse_taken(p, j, err);
+	if (r == 0 && test_stop_at && streq(test_stop_at, "vfio-checked"))
+		raise(SIGSTOP);
 	for (size_t i = 0; r == 0 && i < p->n_groups; i++) {
 		const struct vfio_group *g = &p->groups[i];
 		for (size_t k = 0; r == 0 && k < g->n; k++) {

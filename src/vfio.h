@@ -102,10 +102,12 @@ char *vfio_plan_describe(const struct vfio_plan *p);
  * have given a dead launcher's devices back), refuses a group a live launcher has moved to
  * vfio-pci for its own VM;
  * moves the planned members through the journal and reads back that each landed on vfio-pci;
- * gives the device nodes to qemu's identity (journaled owner: records). On failure what was
- * done stays in the journal for the caller's undo. */
-int vfio_apply(const struct vfio_plan *p, struct journal *j, const struct ql_logger *log,
-	       struct ql_error *err);
+ * gives the device nodes to qemu's identity (journaled owner: records). From the refusal to
+ * the last move it holds the journal's VFIO start-up lock. On failure what was done stays in
+ * the journal for the caller's undo. test_stop_at "vfio-checked": tests stop it (SIGSTOP) after
+ * the refusal's check, under that lock. */
+int vfio_apply(const struct vfio_plan *p, struct journal *j, const char *test_stop_at,
+	       const struct ql_logger *log, struct ql_error *err);
 
 /* The viability check alone (kept for callers that need no plan). */
 int vfio_check(const char *sysfs_root, const struct definition *d, struct ql_error *err);

@@ -1051,7 +1051,7 @@ static int host_values_before(struct vm_plan *p, struct guardian **guardian, str
 	if (r == 0 && p->vfio) {
 		if (vfio_plan_changes_host(p->vfio))
 			guardian_before(p, "VFIO devices", guardian);
-		r = vfio_apply(p->vfio, p->journal, o->log, err);
+		r = vfio_apply(p->vfio, p->journal, o->paths->test_stop_at, o->log, err);
 		/* tests kill the launcher here: the devices are on vfio-pci, qemu is not started */
 		if (r == 0 && streq(o->paths->test_stop_at, "vfio-bound"))
 			raise(SIGSTOP);

@@ -5,7 +5,7 @@
 # qemu does. Unmanaged refusal, --dry-run, a busy member refused, managed binding there and back
 # byte for byte, SIGKILLed launcher (guardian, then the next start), device node ownership for
 # `user:`, a group shared by two definitions, --status.
-PLAN=57
+PLAN=64
 . /guest-lib.sh
 
 PCI=/sys/bus/pci/devices
@@ -178,6 +178,31 @@ kill -KILL $LP
 wait $LP 2>/dev/null
 wait_for 15 same_state
 check "SIGKILLed before qemu existed: the guardian gave every driver back" same_state || { show_diff; dump_err early; }
+
+# --- 6c. two managed launchers starting at once with one group: the second waits for the
+# first's moves and is refused (both could pass the check before either had moved a device, and
+# one then took the group from under the other's VM) -----------------------------------------------
+QEMU_LAUNCHER_TEST_STOP_AT=vfio-checked "$QL" -d m >$T/race.out 2>$T/race.err </dev/null &
+AP=$!
+wait_for 15 stopped $AP
+check "m stopped after its check, before moving a device (QEMU_LAUNCHER_TEST_STOP_AT=vfio-checked)" \
+	sh -c "grep -q '^State:.*stopped' /proc/$AP/status" || dump_err race
+"$QL" m3 >$T/m3race.out 2>$T/m3race.err </dev/null &
+BP=$!
+sleep 1
+b_waits() { kill -0 $BP && [ "$(drv $NV) $(drv $EDU)" = "nvme " ]; }
+check "m3, same group, meanwhile: it waits for m's moves, and has moved nothing" b_waits ||
+	show_diff
+kill -CONT $AP
+wait $BP
+eq "m3: exit 125 once m has moved the group" 125 $?
+check "... the group is m's" grep -q "IOMMU group $G is in use by VM m" $T/m3race.err || dump_err m3race
+started_race() { grep -q "guest started" $T/race.err; }
+wait_for 15 started_race
+check "m started" started_race || dump_err race
+stop $AP
+eq "m stopped: exit 0" 0 $?
+check "every driver and driver_override is back" same_state || show_diff
 
 # --- 7. launcher and guardian SIGKILLed: the next start gives them back, and takes them again --
 ql m
