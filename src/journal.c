@@ -379,49 +379,38 @@ bool journal_has_records(const struct journal *j)
 	return j && j->n_own > 0;
 }
 
-static int lock_dir(const struct journal *j, int *ret_fd, struct ql_error *err)
+/* DIR/NAME, made if need be, flocked within wait_ms (lock_wait: the error names the holder). */
+static int lock_file(const struct journal *j, const char *name, const char *what, int wait_ms,
+		     int *ret_fd, struct ql_error *err)
 {
-	_cleanup_free_ char *p = path_join(j->dir, ".lock");
+	_cleanup_free_ char *p = path_join(j->dir, name);
 	if (!p)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	_cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return ql_error_set_errno(err, errno, "open `%s`", p);
-	int r = lock_wait(fd, j->lock_wait_ms, "the journal's lock", p, "", err);
-	if (r < 0)
-		return r;
-	*ret_fd = TAKE_FD(fd);
-	return 0;
+	int r = lock_wait(fd, wait_ms, what, p, "", err);
+	if (r == 0)
+		*ret_fd = TAKE_FD(fd);
+	return r;
+}
+
+static int lock_dir(const struct journal *j, int *ret_fd, struct ql_error *err)
+{
+	return lock_file(j, ".lock", "the journal's lock", j->lock_wait_ms, ret_fd, err);
 }
 
 int journal_lock_vfio(const struct journal *j, int *ret_fd, struct ql_error *err)
 {
-	_cleanup_free_ char *p = path_join(j->dir, ".vfio.lock");
-	if (!p)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	_cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return ql_error_set_errno(err, errno, "open `%s`", p);
-	int r = lock_wait(fd, j->lock_wait_ms, "the VFIO start-up lock", p, "", err);
-	if (r == 0)
-		*ret_fd = TAKE_FD(fd);
-	return r;
+	return lock_file(j, ".vfio.lock", "the VFIO start-up lock", j->lock_wait_ms, ret_fd, err);
 }
 
 int journal_lock_hugepages(struct journal *j, struct ql_error *err)
 {
 	if (j->huge_fd >= 0)
 		return 0;
-	_cleanup_free_ char *p = path_join(j->dir, ".hugepages.lock");
-	if (!p)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	_cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return ql_error_set_errno(err, errno, "open `%s`", p);
-	int r = lock_wait(fd, JOURNAL_HUGEPAGES_WAIT_MS, "the hugepage start-up lock", p, "", err);
-	if (r == 0)
-		j->huge_fd = TAKE_FD(fd);
-	return r;
+	return lock_file(j, ".hugepages.lock", "the hugepage start-up lock",
+			 JOURNAL_HUGEPAGES_WAIT_MS, &j->huge_fd, err);
 }
 
 void journal_set_lock_wait_ms(struct journal *j, int ms)

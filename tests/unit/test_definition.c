@@ -1008,7 +1008,8 @@ static void test_input_limits(void **state)
 	check_error(L "qemu:\n- name: a\x0b\n", "4:10", "write it as \"\\x0b\"");
 	/* escaped in a double-quoted string, and tab, CR LF, NEL: fine */
 	definition_free(parse_ok(L "qemu:\n- name: \"a\\x1bb\"\t\r\n- nographic\r\n"));
-	definition_free(parse_ok(L "qemu:\n- name: a\xc2\x85" "b\n"));
+	definition_free(parse_ok(L "qemu:\n- name: a\xc2\x85"
+				   "b\n"));
 	/* Regression: a byte order mark inside the text silently joined the next token; at the
 	 * very start it is fine and columns count from after it. */
 	check_error(L "qemu:\n\xef\xbb\xbf- nographic\n", "4:1", "byte order mark (U+FEFF)");
