@@ -46,6 +46,22 @@ struct buf {
 	size_t len;
 };
 
+/* Where a JOURNAL_ADD record stands. A launcher killed between two steps leaves it so. */
+enum add_state {
+	ADD_SETTLED, /* delta is what the kernel gave */
+	/* stored ahead of its write: delta is the wish, not what the kernel gave. new_value -
+	 * delta is the count before. */
+	ADD_PENDING,
+	/* its give-back under way: new_value is the count it writes. Counted from the count
+	 * already lowered, the same pages would be given back twice. */
+	ADD_RETURNING,
+};
+static const char *const add_state_suffixes[] = {
+    [ADD_SETTLED] = "",
+    [ADD_PENDING] = "-pending",
+    [ADD_RETURNING] = "-returning",
+};
+
 struct record {
 	char *name; /* file name in the journal directory */
 	pid_t pid;
@@ -55,15 +71,9 @@ struct record {
 	long delta;
 	char *path;
 	struct buf orig, new_value;
-	struct buf driver; /* JOURNAL_BIND: the driver it was on ("" when unbound) */
-	/* JOURNAL_ADD stored ahead of its write: delta is the wish, not what the kernel gave (a
-	 * launcher killed during the write leaves it so). new_value - delta is the count before. */
-	bool pending;
-	/* JOURNAL_ADD whose give-back is under way: new_value is the count it writes. A launcher
-	 * killed between that write and the record's removal leaves it so; counted from the count
-	 * already lowered, the same pages would be given back twice. */
-	bool returning;
-	bool gone; /* undone in this pass: no longer part of its file's chain */
+	struct buf driver;    /* JOURNAL_BIND: the driver it was on ("" when unbound) */
+	enum add_state state; /* JOURNAL_ADD's; ADD_SETTLED for the other kinds */
+	bool gone;	      /* undone in this pass: no longer part of its file's chain */
 };
 
 static void record_done(struct record *r)
@@ -463,13 +473,17 @@ int journal_keep_for_guardian(struct journal *j, struct ql_error *err)
 	return 0;
 }
 
-static bool kind_parse(const char *s, enum journal_kind *ret, bool *ret_pending,
-		       bool *ret_returning)
+/* "add-pending" and the like: the kind, and an ADD record's state after it. */
+static bool kind_parse(const char *s, enum journal_kind *ret, enum add_state *ret_state)
 {
-	*ret_pending = streq(s, "add-pending");
-	*ret_returning = streq(s, "add-returning");
-	if (*ret_pending || *ret_returning)
-		s = "add";
+	*ret_state = ADD_SETTLED;
+	if (strncmp(s, "add-", 4) == 0)
+		for (size_t k = ADD_PENDING; k < ELEMENTSOF(add_state_suffixes); k++)
+			if (streq(s + 3, add_state_suffixes[k])) {
+				*ret_state = (enum add_state)k;
+				s = "add";
+				break;
+			}
 	for (size_t i = 0; i < ELEMENTSOF(kind_names); i++)
 		if (streq(s, kind_names[i])) {
 			*ret = (enum journal_kind)i;
@@ -489,10 +503,7 @@ static int serialize(const struct record *r, char **ret, size_t *ret_len)
 		strlen(r->owner));
 	fwrite(r->owner, 1, strlen(r->owner), f);
 	fprintf(f, "\nkind %s%s\ndelta %ld\npath %zu\n", kind_name(r->kind),
-		r->pending     ? "-pending"
-		: r->returning ? "-returning"
-			       : "",
-		r->delta, strlen(r->path));
+		add_state_suffixes[r->state], r->delta, strlen(r->path));
 	fwrite(r->path, 1, strlen(r->path), f);
 	fprintf(f, "\norig %zu\n", r->orig.len);
 	fwrite(r->orig.data, 1, r->orig.len, f);
@@ -563,9 +574,9 @@ static int parse_record(const char *name, const char *text, size_t len, struct r
 	bool ok = take_line(&c, "pid", v, sizeof(v)) && (r->pid = (pid_t)atoi(v)) > 0 &&
 		  take_line(&c, "start", v, sizeof(v)) && ((r->start = strtoull(v, NULL, 10)), 1) &&
 		  take_blob(&c, "owner", &owner) && take_line(&c, "kind", v, sizeof(v)) &&
-		  kind_parse(v, &r->kind, &r->pending, &r->returning) &&
-		  take_line(&c, "delta", v, sizeof(v)) && ((r->delta = strtol(v, NULL, 10)), 1) &&
-		  take_blob(&c, "path", &path) && path.len == strlen(path.data) &&
+		  kind_parse(v, &r->kind, &r->state) && take_line(&c, "delta", v, sizeof(v)) &&
+		  ((r->delta = strtol(v, NULL, 10)), 1) && take_blob(&c, "path", &path) &&
+		  path.len == strlen(path.data) &&
 		  (path.data[0] == '/' ||
 		   strncmp(path.data, JOURNAL_TASK_PREFIX, strlen(JOURNAL_TASK_PREFIX)) == 0 ||
 		   is_owner_path(path.data)) &&
@@ -862,8 +873,8 @@ static int pending_got(const struct record *r, long now, long *ret, long *ret_be
 static bool returned(const struct record *r, long now)
 {
 	long target = 0;
-	return r->returning && parse_long(&r->new_value, r->path, &target, NULL) == 0 &&
-	       now == target;
+	return r->state == ADD_RETURNING &&
+	       parse_long(&r->new_value, r->path, &target, NULL) == 0 && now == target;
 }
 
 /* r stored as returning, `delta` to go back down to `back`: ahead of the write that gives it. */
@@ -875,8 +886,7 @@ static int mark_returning(const struct journal *j, const struct record *r, long 
 	struct record m = *r;
 	m.new_value = (struct buf){num, strlen(num)};
 	m.delta = delta;
-	m.pending = false;
-	m.returning = true;
+	m.state = ADD_RETURNING;
 	return store_record(j, &m, err);
 }
 
@@ -895,7 +905,7 @@ static int undo_add(const struct journal *j, const struct records *rs, const str
 	if (returned(r, now))
 		return 0; /* its launcher was killed after the write: given back already */
 	long delta = r->delta;
-	if (r->pending)
+	if (r->state == ADD_PENDING)
 		(void)pending_got(r, now, &delta, NULL);
 	long back = now - delta < 0 ? 0 : now - delta;
 	ret = mark_returning(j, r, delta, back, err);
@@ -1010,7 +1020,7 @@ static int settle_record(const struct journal *j, struct record *r, long before,
 	struct record s = *r;
 	s.new_value = (struct buf){strdup(settled), strlen(settled)};
 	s.delta = got;
-	s.pending = false;
+	s.state = ADD_SETTLED;
 	if (!s.new_value.data)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	int ret = store_record(j, &s, err);
@@ -1041,10 +1051,10 @@ static void settle_returning(const struct journal *j, struct record *r)
 		r->gone = ret == 0;
 	} else if (ret == 0) {
 		struct record s = *r;
-		s.returning = false;
+		s.state = ADD_SETTLED;
 		ret = store_record(j, &s, &e);
 		if (ret == 0)
-			r->returning = false;
+			r->state = ADD_SETTLED;
 	}
 	if (ret < 0)
 		ql_log(j->log, QL_LOG_WARNING,
@@ -1067,11 +1077,11 @@ static void settle_pending(const struct journal *j, struct records *rs)
 {
 	for (size_t i = 0; i < rs->n; i++) {
 		struct record *r = &rs->v[i];
-		if (r->kind == JOURNAL_ADD && r->returning && !r->gone && !is_own(j, r)) {
+		if (r->state == ADD_RETURNING && !r->gone && !is_own(j, r)) {
 			settle_returning(j, r);
 			continue;
 		}
-		if (r->kind != JOURNAL_ADD || !r->pending || is_own(j, r))
+		if (r->state != ADD_PENDING || is_own(j, r))
 			continue;
 		struct ql_error e = {0};
 		long now = 0, got = 0, before = 0;
@@ -1105,7 +1115,7 @@ static int change(struct journal *j, enum journal_kind kind, const char *path, c
 			     .start = j->start,
 			     .kind = kind,
 			     .delta = want,
-			     .pending = kind == JOURNAL_ADD};
+			     .state = kind == JOURNAL_ADD ? ADD_PENDING : ADD_SETTLED};
 	struct buf cur = {0};
 	r = load_records(j, &rs, err);
 	if (r == 0 && kind == JOURNAL_ADD)
