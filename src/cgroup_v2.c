@@ -47,10 +47,9 @@ struct cgroup_v2 {
 
 	/* What apply did, for rescan/release. */
 	pid_t qemu_pid;
-	char *origin; /* absolute cgroup dir qemu came from; NULL if unknown */
-	pid_t *vcpu_tids;
+	char *origin;	  /* absolute cgroup dir qemu came from; NULL if unknown */
+	pid_t *vcpu_tids; /* once apply placed qemu's threads (never NULL then, with no vCPU too) */
 	size_t n_vcpu_tids;
-	bool placed;	 /* apply placed qemu's threads: rescan has work (with no vCPU too) */
 	bool created_vm; /* <prefix>/<vm> is ours: release may empty and remove it */
 	ino_t vm_ino;	 /* ... the one this launcher made (a namesake may replace it) */
 	bool warned;	 /* the `auto` fallback warning is said once */
@@ -578,7 +577,6 @@ static int cgroup_v2_release(void *state, struct ql_error *err)
 	int ret = 0;
 	struct ql_error e = {0};
 	forget_prepared(s);
-	s->placed = false;
 	/* Only the tree this launcher made: a namesake is another launcher's, also one made
 	 * since this release was held back (the lock, a stop) and the empty tree reclaimed. */
 	ino_t ino = cgroupfs_ino(s->root_fd, s->vm_rel);
@@ -1034,7 +1032,6 @@ static int remember(struct cgroup_v2 *s, const struct isolation_plan *req, struc
 	for (size_t i = 0; i < req->n_vcpus; i++)
 		s->vcpu_tids[i] = req->vcpus[i].tid;
 	s->n_vcpu_tids = req->n_vcpus;
-	s->placed = true;
 	return 0;
 }
 
@@ -1181,7 +1178,7 @@ static int cgroup_v2_apply(void *state, const struct isolation_plan *req, struct
 static int cgroup_v2_rescan(void *state, struct ql_error *err)
 {
 	struct cgroup_v2 *s = state;
-	if (s->qemu_pid <= 0 || !s->placed)
+	if (s->qemu_pid <= 0 || !s->vcpu_tids)
 		return 0;
 	_cleanup_free_ char *emu_rel = path_join(s->vm_rel, EMULATOR_SET), *suffix = NULL;
 	if (!emu_rel || asprintf(&suffix, "/%s", emu_rel) < 0)
