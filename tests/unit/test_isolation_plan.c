@@ -501,8 +501,8 @@ static void test_v1_conflicts_and_limits(void **state)
 	struct request r;
 	assert_int_equal(v1_others_init(&o), 0);
 	assert_int_equal(v1_others_add(&o, "other", 2, false), 0);
-	assert_int_equal(v1_others_add(&o, "late", 2, false),
-			 0); /* the first VM recorded is named */
+	/* the first VM recorded is named */
+	assert_int_equal(v1_others_add(&o, "late", 2, false), 0);
 	assert_int_equal(v1_others_add(&o, "big", CPU_LIST_MAX_CPUS - 1, false), 0);
 	assert_int_equal(v1_others_add(&o, "big", CPU_LIST_MAX_CPUS, false), -ERANGE);
 	assert_string_equal(v1_others_owner(&o, CPU_LIST_MAX_CPUS - 1, false), "big");
