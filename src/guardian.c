@@ -38,6 +38,7 @@
 #endif
 
 #include "macro.h"
+#include "privileges.h"
 
 /* How long qemu may take to end on its parent-death SIGTERM before the guardian kills it. */
 #define QEMU_GRACE_MS 2000
@@ -311,7 +312,7 @@ int guardian_start(pid_t qemu_pid, char *const *undo_argv, const int *close_fds,
 	b->qemu_pidfd = qemu;
 	b->launcher_pidfd = self;
 	b->exe_fd = exe;
-	b->become_root = geteuid() == 0 && getuid() != 0;
+	b->become_root = geteuid() == 0 && privileges_caller_uid() != 0;
 	size_t n = 0;
 	b->close_fds[n++] = ours;
 	for (size_t i = 0; i < n_close; i++)

@@ -14,6 +14,7 @@
 #include "isolation_backend.h"
 #include "lockwait.h"
 #include "macro.h"
+#include "privileges.h"
 
 /* In the order `auto` tries them; affinity last, it always works. */
 static const struct isolation_backend *const cpuset_backends[] = {
@@ -33,8 +34,6 @@ struct isolation {
 	bool prepared;		     /* prepare changed the host; apply has not run yet */
 	bool applied;
 	int lock_fd;	     /* -1 unless held */
-	uid_t shielded_ruid; /* the caller's real uid while shielded (setuid), else -1 */
-	struct sigaction saved_stop[3];
 };
 
 const char *isolation_name(const struct isolation *iso)
@@ -89,7 +88,6 @@ static struct isolation *isolation_new(const struct isolation_config *cfg)
 	if (!iso->cfg.cgroup2_root || !*iso->cfg.cgroup2_root)
 		iso->cfg.cgroup2_root = "/sys/fs/cgroup";
 	iso->lock_fd = -1;
-	iso->shielded_ruid = (uid_t)-1;
 	return iso;
 }
 
@@ -167,35 +165,6 @@ char *isolation_describe(struct isolation *iso, const struct isolation_plan *pla
 	return iso->backend->describe(iso->state, plan);
 }
 
-static const int terminal_stops[3] = {SIGTSTP, SIGTTIN, SIGTTOU};
-
-/* Installed setuid, the launcher keeps the caller's real uid, so the caller may signal it: a
- * SIGSTOP inside a locked section would stall every launcher on the host. While it waits for or
- * holds the lock, the real uid is root (kill(2) checks the sender against the target's real and
- * saved uid) and the terminal's stop signals, which bypass that check, are ignored. */
-static void shield_from_caller(struct isolation *iso)
-{
-	iso->shielded_ruid = (uid_t)-1;
-	uid_t ruid = getuid();
-	if (geteuid() != 0 || ruid == 0 || setresuid(0, (uid_t)-1, (uid_t)-1) < 0)
-		return;
-	iso->shielded_ruid = ruid;
-	struct sigaction ign = {.sa_handler = SIG_IGN};
-	for (size_t i = 0; i < ELEMENTSOF(terminal_stops); i++)
-		sigaction(terminal_stops[i], &ign, &iso->saved_stop[i]);
-}
-
-static void unshield(struct isolation *iso)
-{
-	if (iso->shielded_ruid == (uid_t)-1)
-		return;
-	for (size_t i = 0; i < ELEMENTSOF(terminal_stops); i++)
-		sigaction(terminal_stops[i], &iso->saved_stop[i], NULL);
-	/* as euid 0 this cannot fail; the caller may signal its launcher again */
-	(void)setresuid(iso->shielded_ruid, (uid_t)-1, (uid_t)-1);
-	iso->shielded_ruid = (uid_t)-1;
-}
-
 /* The backend's lock directory, opened into *ret_fd (-1 when the backend has none) and named in
  * *ret_dir. */
 static int open_lock_dir(struct isolation *iso, int *ret_fd, char **ret_dir, struct ql_error *err)
@@ -223,12 +192,12 @@ static int lock(struct isolation *iso, struct ql_error *err)
 	int r = open_lock_dir(iso, &fd, &dir, err);
 	if (r < 0 || fd < 0)
 		return r;
-	shield_from_caller(iso);
+	privileges_shield();
 	/* with host changes made, the error does not say none was */
 	r = lock_wait(fd, LOCK_WAIT_MS, "the lock on", dir,
 		      iso->applied || iso->prepared ? "" : "; no host change was made", err);
 	if (r < 0) {
-		unshield(iso);
+		privileges_unshield();
 		return r;
 	}
 	iso->lock_fd = TAKE_FD(fd);
@@ -250,9 +219,11 @@ bool isolation_lock_busy(struct isolation *iso)
 
 static void unlock(struct isolation *iso)
 {
+	if (iso->lock_fd < 0)
+		return; /* not held: nor shielded for it */
 	closep(&iso->lock_fd); /* closing drops the flock */
 	iso->lock_fd = -1;
-	unshield(iso);
+	privileges_unshield();
 }
 
 /* One backend step under the lock, its errors named after the backend. */

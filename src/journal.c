@@ -20,6 +20,7 @@
 #include "cpulist.h"
 #include "lockwait.h"
 #include "macro.h"
+#include "privileges.h"
 #include "readfile.h"
 #include "proc.h"
 
@@ -375,7 +376,7 @@ void journal_free(struct journal *j)
 			unlink(path);
 		close(j->keep_fd);
 	}
-	closep(&j->huge_fd);
+	journal_unlock(&j->huge_fd);
 	for (size_t i = 0; i < j->n_own; i++)
 		free(j->own[i]);
 	free(j->own);
@@ -399,10 +400,23 @@ static int lock_file(const struct journal *j, const char *name, const char *what
 	_cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return ql_error_set_errno(err, errno, "open `%s`", p);
+	privileges_shield(); /* a setuid caller must not stop us while we wait or hold it */
 	int r = lock_wait(fd, wait_ms, what, p, "", err);
-	if (r == 0)
-		*ret_fd = TAKE_FD(fd);
-	return r;
+	if (r < 0) {
+		privileges_unshield();
+		return r;
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+void journal_unlock(int *fd)
+{
+	if (*fd < 0)
+		return;
+	closep(fd); /* closing drops the flock */
+	*fd = -1;
+	privileges_unshield();
 }
 
 static int lock_dir(const struct journal *j, int *ret_fd, struct ql_error *err)
@@ -431,7 +445,7 @@ void journal_set_lock_wait_ms(struct journal *j, int ms)
 void journal_unlock_hugepages(struct journal *j)
 {
 	if (j)
-		closep(&j->huge_fd);
+		journal_unlock(&j->huge_fd);
 }
 
 int journal_hugepages_lock_fd(const struct journal *j)
@@ -460,7 +474,7 @@ int journal_keep_for_guardian(struct journal *j, struct ql_error *err)
 	if (!path)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	/* under the lock: a recover reaps unheld keepers, and must not take this one first */
-	_cleanup_close_ int lock = -1;
+	_cleanup_journal_unlock_ int lock = -1;
 	int r = lock_dir(j, &lock, err);
 	if (r < 0)
 		return r;
@@ -1106,7 +1120,7 @@ static void settle_pending(const struct journal *j, struct records *rs)
 static int change(struct journal *j, enum journal_kind kind, const char *path, const char *value,
 		  long want, long *ret_got, struct ql_error *err)
 {
-	_cleanup_close_ int lock = -1;
+	_cleanup_journal_unlock_ int lock = -1;
 	int r = lock_dir(j, &lock, err);
 	if (r < 0)
 		return r;
@@ -1215,7 +1229,7 @@ int journal_bind(struct journal *j, const char *dev_dir, const char *driver, str
 	_cleanup_free_ char *override = path_join(dev_dir, "driver_override");
 	if (!override)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	_cleanup_close_ int lock = -1;
+	_cleanup_journal_unlock_ int lock = -1;
 	r = lock_dir(j, &lock, err);
 	if (r < 0)
 		return r;
@@ -1263,7 +1277,7 @@ void journal_bindings_free(struct journal_binding *v, size_t n)
 int journal_bindings(struct journal *j, struct journal_binding **ret, size_t *ret_n,
 		     struct ql_error *err)
 {
-	_cleanup_close_ int lock = -1;
+	_cleanup_journal_unlock_ int lock = -1;
 	struct records rs = {0};
 	int r = lock_and_load(j, &lock, &rs, err);
 	if (r < 0)
@@ -1325,7 +1339,7 @@ lock_and_load_to_give_back(struct journal *j,
 		return r;
 	}
 	records_done(rs);
-	closep(ret_lock);
+	journal_unlock(ret_lock);
 	struct ql_error e = {0};
 	if (journal_lock_hugepages(j, &e) == 0)
 		*ret_took = true;
@@ -1346,7 +1360,7 @@ int journal_undo_own(struct journal *j, struct ql_error *err)
 {
 	if (!j)
 		return 0;
-	_cleanup_close_ int lock = -1;
+	_cleanup_journal_unlock_ int lock = -1;
 	struct records rs = {0};
 	bool took = false;
 	int r = lock_and_load_to_give_back(j, is_own, &lock, &rs, &took, err);
@@ -1373,7 +1387,7 @@ int journal_undo_own(struct journal *j, struct ql_error *err)
 
 int journal_recover(struct journal *j, unsigned *ret_n, struct ql_error *err)
 {
-	_cleanup_close_ int lock = -1;
+	_cleanup_journal_unlock_ int lock = -1;
 	struct records rs = {0};
 	bool took = false;
 	int r = lock_and_load_to_give_back(j, is_dead_owners, &lock, &rs, &took, err);

@@ -70,8 +70,12 @@ int journal_add(struct journal *j, const char *path, long want, long *ret_got,
 /* Moves to vfio-pci, one launcher at a time: from the check that no live launcher holds a group
  * to its last move, so that two launchers starting at once with the same group cannot both pass
  * the check before either moved a device (and one then take it from under the other's VM).
- * Waits at most JOURNAL_LOCK_WAIT_MS; *ret_fd to close when done. */
+ * Waits at most JOURNAL_LOCK_WAIT_MS; *ret_fd to let go with journal_unlock. */
 int journal_lock_vfio(const struct journal *j, int *ret_fd, struct ql_error *err);
+/* Lets go of a lock the journal took (-1: none). Each of its locks shields a setuid launcher
+ * from its caller while waited for and held (privileges_shield). */
+void journal_unlock(int *fd);
+#define _cleanup_journal_unlock_ _cleanup_(journal_unlock)
 /* Tests: another bound than JOURNAL_LOCK_WAIT_MS. */
 void journal_set_lock_wait_ms(struct journal *j, int ms);
 

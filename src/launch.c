@@ -121,7 +121,7 @@ static bool names_a_file(const char *name, const char *v)
 
 static int setuid_env(const struct definition *d, const struct identity *id, char ***env, size_t *n)
 {
-	uid_t uid = id && id->change ? id->uid : getuid();
+	uid_t uid = id && id->change ? id->uid : privileges_caller_uid();
 	struct passwd *pw = getpwuid(uid);
 	int r = env_set(env, n, "PATH=/usr/local/bin:/usr/bin:/bin");
 	if (r == 0 && pw) {
@@ -246,9 +246,10 @@ _noreturn_ static void child_run(const struct launch_spec *spec, pid_t parent, i
 	const char *step = NULL;
 	int r;
 
-	/* The launcher ignores SIGPIPE and blocks the signals it waits for; qemu must not
-	 * inherit either. */
+	/* The launcher ignores SIGPIPE and blocks the signals it waits for, and while it holds a
+	 * lock, setuid, the terminal's stop signals; qemu must not inherit any of them. */
 	signal(SIGPIPE, SIG_DFL);
+	privileges_unshield_child(parent);
 	if (spec->restore_mask)
 		sigprocmask(SIG_SETMASK, spec->restore_mask, NULL);
 

@@ -3,9 +3,30 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <unistd.h>
+
+static const int terminal_stops[3] = {SIGTSTP, SIGTTIN, SIGTTOU};
+
+/* Process-wide, as what it stands for (the real uid, signal dispositions) is. */
+static struct {
+	unsigned depth; /* privileges_shield calls not yet paired; 0: not shielded */
+	pid_t pid;	/* the process that shielded */
+	uid_t ruid;	/* the caller's real uid, given back by the last privileges_unshield */
+	struct sigaction saved_stop[ELEMENTSOF(terminal_stops)];
+} shield;
+
+static bool shielded_here(void)
+{
+	return shield.depth > 0 && shield.pid == getpid();
+}
+
+uid_t privileges_caller_uid(void)
+{
+	return shielded_here() ? shield.ruid : getuid();
+}
 
 bool privileges_is_setuid(void)
 {
@@ -13,7 +34,43 @@ bool privileges_is_setuid(void)
 	gid_t rgid, egid, sgid;
 	if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0)
 		return true; /* cannot tell: assume the careful mode */
-	return ruid != euid || rgid != egid;
+	return privileges_caller_uid() != euid || rgid != egid;
+}
+
+void privileges_shield(void)
+{
+	if (shield.depth > 0) {
+		if (shield.pid == getpid())
+			shield.depth++;
+		return;
+	}
+	uid_t ruid = getuid();
+	if (geteuid() != 0 || ruid == 0 || setresuid(0, (uid_t)-1, (uid_t)-1) < 0)
+		return;
+	shield.depth = 1;
+	shield.pid = getpid();
+	shield.ruid = ruid;
+	struct sigaction ign = {.sa_handler = SIG_IGN};
+	for (size_t i = 0; i < ELEMENTSOF(terminal_stops); i++)
+		sigaction(terminal_stops[i], &ign, &shield.saved_stop[i]);
+}
+
+void privileges_unshield(void)
+{
+	if (!shielded_here() || --shield.depth > 0)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(terminal_stops); i++)
+		sigaction(terminal_stops[i], &shield.saved_stop[i], NULL);
+	/* as euid 0 this cannot fail; the caller may signal its launcher again */
+	(void)setresuid(shield.ruid, (uid_t)-1, (uid_t)-1);
+}
+
+void privileges_unshield_child(pid_t parent)
+{
+	if (shield.depth == 0 || shield.pid != parent)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(terminal_stops); i++)
+		sigaction(terminal_stops[i], &shield.saved_stop[i], NULL);
 }
 
 bool privileges_gained_by_file(void)
@@ -119,7 +176,7 @@ int privileges_identity(const struct definition *d, bool setuid, struct identity
 			return r;
 	} else if (d->has_group) {
 		id.change = true;
-		id.uid = getuid();
+		id.uid = privileges_caller_uid();
 		id.gid = d->group;
 		id.groups = calloc(1, sizeof(gid_t));
 		if (!id.groups)
@@ -129,7 +186,7 @@ int privileges_identity(const struct definition *d, bool setuid, struct identity
 	} else if (setuid) {
 		/* The invoking user gets exactly what they had before exec'ing us. */
 		id.change = true;
-		id.uid = getuid();
+		id.uid = privileges_caller_uid();
 		id.gid = getgid();
 		r = caller_groups(&id.groups, &id.n_groups, err);
 		if (r < 0)
@@ -148,7 +205,7 @@ void identity_done(struct identity *id)
 
 bool identity_is_caller(const struct identity *id)
 {
-	return !id || !id->change || id->uid == getuid();
+	return !id || !id->change || id->uid == privileges_caller_uid();
 }
 
 /* setresgid -> setresuid to uid and gid, each checked, then verified. */
@@ -193,5 +250,5 @@ int privileges_become_caller(const char **ret_step)
 {
 	/* The supplementary groups are the caller's already: a set-user-ID exec keeps them (and a
 	 * set-group-ID-only install could not set them). */
-	return set_ids(getuid(), getgid(), ret_step);
+	return set_ids(privileges_caller_uid(), getgid(), ret_step);
 }

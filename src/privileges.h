@@ -23,8 +23,27 @@ struct identity {
 	bool gains_groups;
 };
 
-/* Real and effective ids differ (installed setuid/setgid). */
+/* Real and effective ids differ (installed setuid/setgid); the caller's real uid counts while
+ * shielded. */
 bool privileges_is_setuid(void);
+
+/* The real uid of the user who started the launcher, also while shielded (where getuid() is 0). */
+uid_t privileges_caller_uid(void);
+
+/* Installed setuid, the launcher keeps the caller's real uid, so the caller may signal it: a
+ * SIGSTOP inside a section holding a host-wide lock (the cpuset tree's, the journal's) would stall
+ * every launcher on the host. While shielded, the real uid is root (kill(2) checks the sender
+ * against the target's real and saved uid) and the terminal's stop signals, which bypass that
+ * check, are ignored; the terminal's SIGINT and SIGQUIT still reach the launcher.
+ * Nested: each privileges_shield is paired with one privileges_unshield, and the last lifts it. A
+ * no-op unless setuid root, and in any process but the one that shielded first (the guardian
+ * shares our memory). */
+void privileges_shield(void);
+void privileges_unshield(void);
+/* In the child of a fork or vfork of a shielded launcher, before exec: the stop signals'
+ * dispositions back to the caller's (the ids are the identity's, set by privileges_drop). Only
+ * makes syscalls, so a vfork child may call it. */
+void privileges_unshield_child(pid_t parent);
 
 /* An unprivileged caller's exec gave privileges without a change of ids: file capabilities
  * (setcap). Setuid mode's checks key on the ids, so such an install is refused, not half-safe. */

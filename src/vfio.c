@@ -819,7 +819,7 @@ int vfio_apply(const struct vfio_plan *planned, struct journal *j, const char *t
 	if (vfio_plan_changes_host(p) && !j)
 		return ql_error_set(err, EPERM,
 				    "vfio: no journal of host changes (is the launcher root?)");
-	_cleanup_close_ int lock = -1;
+	_cleanup_journal_unlock_ int lock = -1;
 	r = j ? journal_lock_vfio(j, &lock, err) : 0;
 	if (r == 0 && j)
 		r = refuse_taken(p, j, err);
