@@ -6,7 +6,7 @@
 # delegated subtree is nested one level deeper ($CS/$TD/m): the lock on $CS/$TD is this test's
 # own and no other launcher on the host ever waits for it.
 . "$(dirname "$0")/lib.sh"
-NTESTS=26
+NTESTS=46
 plan $NTESTS
 require_cpuset_v1
 command -v flock >/dev/null || skip_all "flock (util-linux) is missing"
@@ -30,9 +30,10 @@ unset QEMU_LAUNCHER_CPUSET_PREFIX
 } | def pinned
 
 # hold_lock: a stand-in for a stopped launcher: holds the flock on $L until killed. Sets HOLDER.
-# (-o: the sleep does not inherit the lock, so ending flock(1) releases it.)
+# (-o: the sleep does not inherit the lock, so ending flock(1) releases it.) hold_lock FILE holds
+# FILE's instead.
 hold_lock() {
-	flock -o "$L" sleep 300 &
+	flock -o "${1:-$L}" sleep 300 &
 	HOLDER=$!
 	register_pid "$HOLDER"
 	wait_until 5 grep -q " FLOCK .* $HOLDER " /proc/locks
@@ -135,3 +136,70 @@ release_lock
 wait "$DRVW"
 expect_eq "setuid driver: released and exited 0" 0 "$?"
 check "setuid driver: no residue" no_sets
+
+# --- setuid: the journal's locks shield it the same way ----------------------------------------
+# (journaldrive: the journal's locks as the launcher takes them, for a setuid copy run as nobody
+# with a journal directory of the test's.)
+cp "$QL_BUILD_DIR/tests/journaldrive" "$SU/journaldrive"
+chown root:root "$SU/journaldrive"
+chmod 4755 "$SU/journaldrive"
+JD=$SCRATCH/journal
+mkdir -m 700 "$JD"
+install -m 600 /dev/null "$JD/.lock"
+KNOB=$SCRATCH/knob
+echo old >"$KNOB"
+mkfifo "$SCRATCH/jin"
+# jcmd CMD ANSWER: sends CMD, waits for ANSWER as the driver's last line
+jcmd() { echo "$1" >&7; wait_until 15 bash -c "tail -n1 '$SCRATCH/jd.out' | grep -q '^$2'"; }
+stopped() { grep -q '^State:.*T' "/proc/$1/status"; }
+hold_lock "$JD/.lock"
+as_nobody "$SU/journaldrive" "$JD" "$KNOB" 1500 <"$SCRATCH/jin" >"$SCRATCH/jd.out" 2>"$SCRATCH/jd.err" &
+JDW=$!
+register_pid "$JDW"
+exec 7>"$SCRATCH/jin"
+wait_until 5 grep -q '^PID' "$SCRATCH/jd.out"
+JDP=$(awk '/^PID/ {print $2}' "$SCRATCH/jd.out")
+register_pid "$JDP"
+expect_eq "journal driver: started as the caller" "$(id -u nobody)" "$(uid_of "$JDP")"
+# a wait that ends in failure lifts the shield too
+jcmd "set never" ERR
+check "setuid, the journal's lock held past its bound: the change fails naming the holder" \
+	grep -q "process $HOLDER has held the journal's lock" "$SCRATCH/jd.out"
+expect_eq "... and its real uid is the caller's again" "$(id -u nobody)" "$(uid_of "$JDP")"
+expect_eq "... the knob untouched" old "$(cat "$KNOB")"
+# a wait that ends when the holder lets go
+echo "set new" >&7
+wait_until 5 uid_is "$JDP" 0
+expect_eq "setuid, waiting for the journal's lock: its real uid is root" 0 "$(uid_of "$JDP")"
+as_nobody kill -STOP "$JDP" 2>/dev/null
+expect_eq "setuid, waiting for the journal's lock: the caller's SIGSTOP is refused" 1 "$?"
+kill -TSTP "$JDP"
+sleep 0.2
+check "setuid, waiting for the journal's lock: SIGTSTP is ignored" bash -c "! stopped $JDP"
+kill -CONT "$JDP"
+release_lock
+check "once the journal's lock is free, the change is made" wait_until 10 grep -qx SET "$SCRATCH/jd.out"
+expect_eq "... the knob written" new "$(cat "$KNOB")"
+expect_eq "after the journal's locked section: the caller's real uid is back" "$(id -u nobody)" "$(uid_of "$JDP")"
+# the hugepage start-up lock, held across sections under the directory's lock
+jcmd huge HUGE
+expect_eq "setuid, holding the hugepage start-up lock: its real uid is root" 0 "$(uid_of "$JDP")"
+as_nobody kill -STOP "$JDP" 2>/dev/null
+expect_eq "setuid, holding the hugepage start-up lock: the caller's SIGSTOP is refused" 1 "$?"
+jcmd "set newer" SET
+expect_eq "a locked section inside it: the knob written" newer "$(cat "$KNOB")"
+expect_eq "... and its end does not lift the hugepage lock's shield" 0 "$(uid_of "$JDP")"
+jcmd unhuge UNHUGE
+expect_eq "the hugepage start-up lock let go: the caller's real uid is back" "$(id -u nobody)" "$(uid_of "$JDP")"
+# SIGTSTP is signal 20: bit 19 of SigIgn
+tstp_heeded() { (( ((0x$(awk '/^SigIgn:/ {print $2}' "/proc/$1/status") >> 19) & 1) == 0 )); }
+check "... and the terminal's stop signals are no longer ignored" tstp_heeded "$JDP"
+# the VFIO start-up lock
+jcmd vfio VFIO
+expect_eq "setuid, holding the VFIO start-up lock: its real uid is root" 0 "$(uid_of "$JDP")"
+jcmd unvfio UNVFIO
+expect_eq "the VFIO start-up lock let go: the caller's real uid is back" "$(id -u nobody)" "$(uid_of "$JDP")"
+exec 7>&-
+wait "$JDW"
+expect_eq "journal driver: gave its records back and exited 0" 0 "$?"
+expect_eq "... the knob as found" old "$(cat "$KNOB")"

@@ -7,7 +7,7 @@
 # /usr/local/etc/qemu-launcher (creating it if absent and removing it afterwards; if it exists,
 # only files named qltest-su-* are added and removed). Runs are serialised by a lock file.
 . "$(dirname "$0")/lib.sh"
-NTESTS=99
+NTESTS=106
 plan $NTESTS
 
 [ "$(id -u)" = 0 ] || skip_all "needs root to install a setuid-root copy"
@@ -36,8 +36,13 @@ if [ ! -e "$SYSCONF" ]; then
 	CREATED_SYSCONF=1
 fi
 P=qltest-su-$$
+HUGE_MNT="" HUGE_ORIG=""
+HUGE_POOL=/sys/kernel/mm/hugepages/hugepages-2048kB
 su_cleanup() {
 	rm -f "$SYSCONF/$P"-*.yml
+	[ -n "$HUGE_MNT" ] && umount "$HUGE_MNT" 2>/dev/null
+	[ -n "$HUGE_ORIG" ] && [ "$(cat "$HUGE_POOL/nr_hugepages")" != "$HUGE_ORIG" ] &&
+		echo "$HUGE_ORIG" >"$HUGE_POOL/nr_hugepages"
 	[ -n "$CREATED_SYSCONF" ] && { chown root:root "$SYSCONF"; chmod 755 "$SYSCONF"; rmdir "$SYSCONF"; }
 	_cleanup
 }
@@ -227,9 +232,10 @@ su_start() {
 	L="" Q=""
 	wait_until 10 nonempty grandchild_of "$LPID"
 	L=$(launcher_of "$LPID")
-	Q=$(child_of "$L")
+	# (qemu once it execs: the launcher's guardian is a child of it too)
+	wait_until 10 nonempty qemu_child_of "$L"
+	Q=$(qemu_child_of "$L")
 	wait_until 5 grep -q "qemu running as pid" "$LERR"
-	wait_until 5 qemu_execd
 	# the start-up over: a stop signal during it ends qemu without the shutdown ladder (the
 	# launcher then reports qemu's SIGTERM, 143; seen once on a loaded host)
 	wait_until 10 grep -q "QMP connected" "$LERR"
@@ -240,6 +246,12 @@ QS=()
 CALLER_CWD=$SCRATCH/caller-cwd
 mkdir -m 777 "$CALLER_CWD"
 qemu_execd() { [ -n "$Q" ] && [ "$(readlink "/proc/$Q/exe" 2>/dev/null)" = "$QEMU_PATH" ]; }
+qemu_child_of() {
+	local c
+	for c in $(pgrep -P "$1"); do
+		[ "$(readlink "/proc/$c/exe" 2>/dev/null)" = "$QEMU_PATH" ] && echo "$c" && return
+	done
+}
 su_start run --reuid=nobody --regid=nogroup --groups=100
 check "root-owned definition: qemu is running" qemu_execd
 expect_eq "the launcher itself runs setuid (real uid nobody, effective root)" "65534 0 0" \
@@ -456,6 +468,39 @@ if command -v setcap >/dev/null; then
 	fi
 else
 	for i in 1 2 3 4; do skip "file capabilities: setcap (libcap2-bin) is missing"; done
+fi
+
+# Hugepages: the start-up lock is held from the count of free pages through qemu's spawn until
+# its first answer, the launcher shielded from its caller meanwhile (lock.sh shows the shield);
+# qemu inherits none of it, and the launcher is the caller's to signal again once it is let go.
+# (The journal is the default one: setuid refuses another.)
+HM=$SCRATCH/huge
+mkdir "$HM"
+if [ -w "$HUGE_POOL/nr_hugepages" ] && mount -t hugetlbfs -o pagesize=2M,mode=1777 none "$HM" 2>/dev/null; then
+	HUGE_MNT=$HM
+	HUGE_ORIG=$(cat "$HUGE_POOL/nr_hugepages")
+	{
+		printf 'launcher:\n  binary: %s\n  shutdown_timeout: 1\n  hugepages: reserve\nqemu:\n' "$QEMU_PATH"
+		guest_opts idle | sed 's/^- machine: .*/- machine: [ pc, accel: tcg, memory-backend: ram0 ]/; s/^- m: 16/- m: 32/'
+		printf -- '- object: [ memory-backend-file, id: ram0, size: 32M, mem-path: %s, prealloc: on ]\n' "$HM"
+	} | sdef huge
+	su_start huge --reuid=nobody --regid=nogroup --clear-groups
+	check "hugepages, setuid: qemu runs" qemu_execd
+	expect_eq "hugepages, setuid: qemu Uid is the caller's in all four fields" "65534 65534 65534 65534" \
+		"$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$Q/status")"
+	# SIGTSTP is signal 20: bit 19 of SigIgn
+	tstp_heeded() { (( ((0x$(awk '/^SigIgn:/ {print $2}' "/proc/$1/status") >> 19) & 1) == 0 )); }
+	check "hugepages, setuid: qemu does not ignore the terminal's SIGTSTP (the shield's)" tstp_heeded "$Q"
+	ruid_is_caller() { [ "$(awk '/^Uid:/ {print $2}' "/proc/$1/status")" = 65534 ]; }
+	check "hugepages, setuid: once qemu answered, the launcher's real uid is the caller's again" \
+		wait_until 10 ruid_is_caller "$L"
+	as_nobody kill -TERM "$L"
+	expect_eq "hugepages, setuid: the caller may stop it" 0 $?
+	wait "$LPID"
+	expect_eq "hugepages, setuid: stopped with status 0" 0 $?
+	expect_eq "hugepages, setuid: the pool is back as found" "$HUGE_ORIG" "$(cat "$HUGE_POOL/nr_hugepages")"
+else
+	for i in 1 2 3 4 5 6 7; do skip "hugepages: no writable 2 MiB pool or hugetlbfs here"; done
 fi
 
 expect_eq "the whole test changed nothing on the host: cgroup mounts, no $CS/qemu" "$STATE0" "$(host_state)"
