@@ -33,7 +33,7 @@ struct isolation {
 	void *state;		     /* the backend's */
 	bool prepared;		     /* prepare changed the host; apply has not run yet */
 	bool applied;
-	int lock_fd;	     /* -1 unless held */
+	int lock_fd; /* -1 unless held */
 };
 
 const char *isolation_name(const struct isolation *iso)
@@ -220,7 +220,7 @@ bool isolation_lock_busy(struct isolation *iso)
 static void unlock(struct isolation *iso)
 {
 	if (iso->lock_fd < 0)
-		return; /* not held: nor shielded for it */
+		return;	       /* not held: nor shielded for it */
 	closep(&iso->lock_fd); /* closing drops the flock */
 	iso->lock_fd = -1;
 	privileges_unshield();

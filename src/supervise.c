@@ -13,6 +13,8 @@
 
 #define QUIT_GRACE_MS 5000
 #define SIGINT_GRACE_MS 2000
+/* How often a woken guest's power button is pressed (see press_after_wakeup). */
+#define WOKEN_PRESS_MS 1000
 
 static const int rescan_after_ms[] = {100, 1000, 5000};
 /* Without rescans, when the start-up heap and code are given back (memtrim): never right after
@@ -76,6 +78,8 @@ struct loop {
 	struct qmp *qmp;
 	enum stage stage;
 	int64_t deadline; /* -1: none */
+	bool waking;	  /* the guest slept at the stop signal and was woken to power down */
+	int64_t press_at; /* the next press of a woken guest's power button; -1: not pressed yet */
 	size_t next_rescan;
 	int64_t started;
 	bool trimmed;
@@ -99,11 +103,21 @@ static void escalate(struct loop *l)
 	case STAGE_RUNNING:
 	case STAGE_SIGINT_GRACE:
 		if (*p->guest_running && p->shutdown_timeout > 0 && l->qmp) {
-			ql_log(
-			    p->log, QL_LOG_INFO,
-			    "asking the guest to power down (system_powerdown), waiting up to %us",
-			    p->shutdown_timeout);
-			send_or_signal(l, "system_powerdown", SIGTERM);
+			if (*p->guest_suspended) {
+				/* asleep, it hears no power button: qemu presses none into S3 */
+				ql_log(p->log, QL_LOG_INFO,
+				       "waking the sleeping guest (system_wakeup) to power it "
+				       "down, waiting up to %us",
+				       p->shutdown_timeout);
+				send_or_signal(l, "system_wakeup", SIGTERM);
+				l->waking = true;
+			} else {
+				ql_log(p->log, QL_LOG_INFO,
+				       "asking the guest to power down (system_powerdown), "
+				       "waiting up to %us",
+				       p->shutdown_timeout);
+				send_or_signal(l, "system_powerdown", SIGTERM);
+			}
 			l->stage = STAGE_POWERDOWN;
 			l->deadline = now + (int64_t)p->shutdown_timeout * 1000;
 			break;
@@ -128,6 +142,34 @@ static void escalate(struct loop *l)
 	}
 }
 
+/* A woken guest hears its power button only once its OS has resumed: on resume Linux clears the
+ * button's status that qemu's wake-up sets, and until it has re-armed the button a press is lost.
+ * No event says when that is, so the button is pressed at the wake-up and every WOKEN_PRESS_MS
+ * after it until the guest ends or the deadline; a second press while a guest shuts down is
+ * ignored (systemd-logind, Windows). A guest that goes back to sleep (its power button suspends
+ * it) is not woken again: the deadline has qemu quit. */
+static void press_after_wakeup(struct loop *l)
+{
+	if (l->stage != STAGE_POWERDOWN || !l->qmp)
+		return;
+	if (*l->p->guest_suspended) {
+		if (l->press_at >= 0) {
+			ql_log(l->p->log, QL_LOG_INFO,
+			       "the guest went back to sleep: waiting for the deadline");
+			l->waking = false;
+		}
+		return;
+	}
+	int64_t now = now_ms();
+	if (l->press_at >= 0 && now < l->press_at)
+		return;
+	ql_log(l->p->log, l->press_at < 0 ? QL_LOG_INFO : QL_LOG_DEBUG,
+	       "the guest is awake: pressing its power button (system_powerdown)%s",
+	       l->press_at < 0 ? ", again every second" : "");
+	send_or_signal(l, "system_powerdown", SIGTERM);
+	l->press_at = now + WOKEN_PRESS_MS;
+}
+
 static void on_stop_signal(struct loop *l, int sig)
 {
 	ql_log(l->p->log, QL_LOG_INFO, "received %s", strsignal(sig));
@@ -144,6 +186,8 @@ static void on_stop_signal(struct loop *l, int sig)
 _idle_ static int next_timeout(const struct loop *l)
 {
 	int64_t now = now_ms(), when = l->deadline;
+	if (l->waking && l->press_at >= 0 && (when < 0 || l->press_at < when))
+		when = l->press_at;
 	if (l->p->rescan && l->next_rescan < ELEMENTSOF(rescan_after_ms)) {
 		int64_t r = l->started + rescan_after_ms[l->next_rescan];
 		if (when < 0 || r < when)
@@ -175,6 +219,8 @@ _idle_ static void on_timeout(struct loop *l)
 		l->trimmed = true;
 		memtrim_after_startup();
 	}
+	if (l->waking)
+		press_after_wakeup(l);
 	if (l->deadline >= 0 && now >= l->deadline)
 		escalate(l);
 }
@@ -182,7 +228,8 @@ _idle_ static void on_timeout(struct loop *l)
 _idle_ int supervise_wait(const struct supervise_params *p, int *ret_wait_status,
 			  struct ql_error *err)
 {
-	struct loop l = {.p = p, .qmp = p->qmp, .deadline = -1, .started = now_ms()};
+	struct loop l = {
+	    .p = p, .qmp = p->qmp, .deadline = -1, .press_at = -1, .started = now_ms()};
 
 	if (p->pending_signal)
 		on_stop_signal(&l, p->pending_signal);
@@ -227,6 +274,8 @@ _idle_ int supervise_wait(const struct supervise_params *p, int *ret_wait_status
 				l.qmp = NULL;
 			}
 			ql_error_clear(&e);
+			if (l.waking) /* (the check here: the idle loop's code stays small) */
+				press_after_wakeup(&l); /* on its WAKEUP */
 		}
 		if (l.deadline >= 0 && now_ms() >= l.deadline)
 			on_timeout(&l);

@@ -1,5 +1,6 @@
 /* Supervision of a running qemu: waits for it while draining QMP, turns SIGTERM/SIGHUP/SIGINT
- * into the graceful shutdown ladder (powerdown -> quit -> SIGKILL), runs scheduled rescans.
+ * into the graceful shutdown ladder (powerdown, a sleeping guest woken first -> quit -> SIGKILL),
+ * runs scheduled rescans.
  * Event driven: no wake-ups while nothing happens. */
 #pragma once
 
@@ -27,6 +28,9 @@ struct supervise_params {
 	/* false while paused/prelaunch: stopping is immediate. The caller's, kept up to date
 	 * from qemu's events while supervise_wait reads them. */
 	const bool *guest_running;
+	/* true while the guest sleeps (qemu's SUSPEND, until WAKEUP): a stop signal wakes it
+	 * before it asks it to power down. The caller's, kept up to date the same way. */
+	const bool *guest_suspended;
 	unsigned shutdown_timeout; /* seconds to wait after system_powerdown */
 	int pending_signal;	   /* a stop signal taken before supervision began, or 0 */
 	/* Called ~0.1 s, 1 s and 5 s after the start (threads qemu creates late). */

@@ -333,7 +333,8 @@ struct start {
 	 * continue a guest -S left paused, or pause one): a stop signal asks a running guest to
 	 * power down and has qemu quit a paused one at once. Until an event, !user_paused. */
 	bool guest_running;
-	bool early_done; /* pinning_apply_early placed the vCPUs, or will not */
+	bool guest_suspended; /* qemu said SUSPEND (the guest went to S3), not WAKEUP since */
+	bool early_done;      /* pinning_apply_early placed the vCPUs, or will not */
 	/* cont was staged without query-cpus-fast before it: the vCPUs are to be placed by
 	 * their names while qemu builds the machine, and qemu's answer is checked after cont */
 	bool names_first;
@@ -348,6 +349,10 @@ static void on_qmp_event(const char *event, void *userdata)
 		st->resumed = st->guest_running = true;
 	else if (streq(event, "STOP"))
 		st->guest_running = false;
+	else if (streq(event, "SUSPEND"))
+		st->guest_suspended = true;
+	else if (streq(event, "WAKEUP"))
+		st->guest_suspended = false;
 }
 
 /* qmp_set_interrupt's callback: a stop signal ends any wait for qemu during start-up. */
@@ -952,6 +957,7 @@ static int run(struct vm_plan *p, struct guardian **guardian, struct vm_outcome 
 	    .qmp = qmp,
 	    .sigfd = sigfd,
 	    .guest_running = &st.guest_running,
+	    .guest_suspended = &st.guest_suspended,
 	    .shutdown_timeout = o->def->shutdown_timeout,
 	    .rescan = p->pinning ? rescan_cb : NULL,
 	    .userdata = p->pinning,
