@@ -1,6 +1,7 @@
 /* The guest CPU topology of a definition's -smp (qemu 7.2's parsing and defaults). */
 #include "smp.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,23 @@ static void smp_read(const struct qemu_option *smp, unsigned *cpus, unsigned *ma
 	}
 }
 
+/* *ret = a * b * c * d; false when it does not fit (each factor has at most 6 digits, so four of
+ * them can overflow even an unsigned long). */
+static bool product_of(unsigned a, unsigned b, unsigned c, unsigned d, unsigned long *ret)
+{
+	return !__builtin_mul_overflow((unsigned long)a * b, (unsigned long)c * d, ret);
+}
+
+/* maxcpus shared out over a * b * c * d; 0 when that product is 0 or above maxcpus (then qemu
+ * refuses the topology, and the division is never by 0 or a product wrapped to 0). */
+static unsigned share(unsigned maxcpus, unsigned a, unsigned b, unsigned c, unsigned d)
+{
+	unsigned long p;
+	if (!product_of(a, b, c, d, &p) || p == 0 || p > maxcpus)
+		return 0;
+	return maxcpus / (unsigned)p;
+}
+
 /* qemu 7.2's machine_parse_smp_config for machine types >= 6.2 ("prefer cores"). */
 struct smp_topology smp_topology_of(const struct definition *d)
 {
@@ -71,20 +89,23 @@ struct smp_topology smp_topology_of(const struct definition *d)
 		if (!cores) {
 			sockets = sockets ? sockets : 1;
 			threads = threads ? threads : 1;
-			cores = maxcpus / (sockets * dies * clusters * threads);
+			cores = share(maxcpus, sockets, dies, clusters, threads);
 		} else if (!sockets) {
 			threads = threads ? threads : 1;
-			sockets = maxcpus / (dies * clusters * cores * threads);
+			sockets = share(maxcpus, dies, clusters, cores, threads);
 		}
 		/* omitted threads are worked out last */
 		if (!threads && sockets)
-			threads = maxcpus / (sockets * dies * clusters * cores);
+			threads = share(maxcpus, sockets, dies, clusters, cores);
 	}
-	unsigned long product = (unsigned long)sockets * dies * clusters * cores * threads;
+	/* what qemu refuses, or this parser does not follow (clusters) */
+	unsigned long product;
+	if (clusters != 1 || !product_of(sockets, dies, cores, threads, &product) || !product ||
+	    product > UINT_MAX)
+		return (struct smp_topology){0};
 	maxcpus = maxcpus ? maxcpus : (unsigned)product;
 	cpus = cpus ? cpus : maxcpus;
-	/* what qemu refuses, or this parser does not follow (clusters) */
-	if (!sockets || !cores || !threads || clusters != 1 || product != maxcpus || cpus > maxcpus)
+	if (product != maxcpus || cpus > maxcpus)
 		return (struct smp_topology){0};
 	return (struct smp_topology){cpus, sockets, dies, cores, threads, true};
 }

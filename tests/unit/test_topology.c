@@ -565,6 +565,19 @@ static void test_smp_topology(void **state)
 	/* a product that is not maxcpus: qemu refuses it */
 	_cleanup_definition_ struct definition *bad = parse("qemu:\n- smp: 3,sockets=2,cores=2\n");
 	assert_false(smp_topology_of(bad).known);
+	/* factors whose product wraps to 0 in 32 bits (65536 * 65536), or overflows 64: refused,
+	 * not a division by zero */
+	static const char *const huge[] = {
+	    "qemu:\n- smp: [ 4, sockets: 65536, threads: 65536 ]\n",
+	    "qemu:\n- smp: [ 4, sockets: 65536, cores: 65536 ]\n",
+	    "qemu:\n- smp: [ 4, cores: 65536, threads: 65536 ]\n",
+	    "qemu:\n- smp: [ 4, sockets: 999999, dies: 999999, cores: 999999, threads: 999999 ]\n",
+	    "qemu:\n- smp: [ sockets: 65536, dies: 65536, cores: 65536, threads: 65536 ]\n",
+	};
+	for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+		_cleanup_definition_ struct definition *h = parse(huge[i]);
+		assert_false(smp_topology_of(h).known);
+	}
 	_cleanup_definition_ struct definition *cl = parse("qemu:\n- smp: 4,clusters=2\n");
 	assert_false(smp_topology_of(cl).known);
 	char *y = NULL;
