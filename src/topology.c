@@ -437,11 +437,12 @@ static int cmp_core_index(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static bool pick_one(const struct host_topology *t, enum level level, size_t n_groups, size_t need,
-		     unsigned threads, size_t *out)
+/* need cores of one group of a level (inside node `node` unless -1). */
+static bool pick_one(const struct host_topology *t, enum level level, size_t n_groups, int node,
+		     size_t need, unsigned threads, size_t *out)
 {
 	for (size_t g = 0; g < n_groups; g++)
-		if (group_candidates(t, level, g, -1, threads, out, need) == need) {
+		if (group_candidates(t, level, g, node, threads, out, need) == need) {
 			qsort(out, need, sizeof(*out), cmp_core_index);
 			return true;
 		}
@@ -471,15 +472,19 @@ static unsigned pick_spread(const struct host_topology *t, enum level level, siz
 }
 
 /* Chooses `need` cores into out (socket by socket) and the number of guest sockets, preferring
- * in this order: one L3 group; L3 groups of one NUMA node, one guest socket each (so the guest
- * sees as many L3 caches as it uses); L3 groups of several nodes likewise; one node; nodes,
- * one guest socket each; anything. false when the host has too few cores. */
+ * in this order: one L3 group within one NUMA node; one L3 group (Sub-NUMA Clustering splits
+ * one over nodes); L3 groups of one node, one guest socket each (so the guest sees as many L3
+ * caches as it uses); L3 groups of several nodes likewise; one node; nodes, one guest socket
+ * each; anything. false when the host has too few cores. */
 static bool pick_cores(const struct host_topology *t, size_t need, unsigned threads, size_t *out,
 		       unsigned *ret_sockets)
 {
 	unsigned k;
 	*ret_sockets = 1;
-	if (t->n_l3 && pick_one(t, LEVEL_L3, t->n_l3, need, threads, out))
+	for (size_t n = 0; t->n_l3 && n < t->n_nodes; n++)
+		if (pick_one(t, LEVEL_L3, t->n_l3, (int)n, need, threads, out))
+			return true;
+	if (t->n_l3 && pick_one(t, LEVEL_L3, t->n_l3, -1, need, threads, out))
 		return true;
 	if (t->n_l3 > 1) {
 		for (size_t n = 0; n < t->n_nodes; n++)
@@ -494,7 +499,7 @@ static bool pick_cores(const struct host_topology *t, size_t need, unsigned thre
 	}
 	/* without L3 information, nodes are the next best thing */
 	if (!t->n_l3 && t->n_nodes) {
-		if (pick_one(t, LEVEL_NODE, t->n_nodes, need, threads, out))
+		if (pick_one(t, LEVEL_NODE, t->n_nodes, -1, need, threads, out))
 			return true;
 		if ((k = pick_spread(t, LEVEL_NODE, t->n_nodes, -1, need, threads, out))) {
 			*ret_sockets = k;
@@ -534,21 +539,30 @@ int topology_suggest(const struct host_topology *t, unsigned n_vcpus, char **ret
 				    "this host has one core: nothing is left for the host if the "
 				    "vCPUs get it");
 	/* SMT siblings become guest threads when the count allows: the guest then schedules
-	 * knowing which of its vCPUs share a core, as they really do */
+	 * knowing which of its vCPUs share a core, as they really do. Too few cores with that
+	 * many threads online (a hybrid CPU's efficiency cores have one, an offline sibling):
+	 * one vCPU per core. */
 	unsigned threads = t->smt > 1 && n_vcpus % t->smt == 0 ? t->smt : 1;
-	size_t need = n_vcpus / threads;
-	_cleanup_free_ size_t *picked = calloc(need, sizeof(*picked));
+	_cleanup_free_ size_t *picked = calloc(n_vcpus, sizeof(*picked));
 	if (!picked)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	unsigned sockets;
-	if (!pick_cores(t, need, threads, picked, &sockets)) {
+	bool paired = pick_cores(t, n_vcpus / threads, threads, picked, &sockets);
+	bool unpaired = !paired && threads > 1;
+	if (unpaired && pick_cores(t, n_vcpus, 1, picked, &sockets))
+		threads = 1;
+	else if (!paired) {
+		_cleanup_free_ size_t *all = calloc(t->n_cores, sizeof(*all));
 		_cleanup_free_ char *host = cpu_list_format(t->cores[0].cpus);
+		size_t fit =
+		    all ? group_candidates(t, LEVEL_HOST, 0, -1, threads, all, t->n_cores) : 0;
 		return ql_error_set(err, ENOSPC,
-				    "%u vCPUs need %zu host cores with %u thread%s each besides "
+				    "%u vCPUs need %u host cores with %u thread%s each besides "
 				    "the first core (CPUs %s, left to the host); this host has %zu",
-				    n_vcpus, need, threads, threads > 1 ? "s" : "",
-				    host ? host : "?", t->n_cores - 1);
+				    n_vcpus, n_vcpus / threads, threads, threads > 1 ? "s" : "",
+				    host ? host : "?", fit);
 	}
+	size_t need = n_vcpus / threads;
 	unsigned cores = (unsigned)(need / sockets);
 
 	_cleanup_cpu_list_ struct cpu_list *used = cpu_list_new(1);
@@ -588,7 +602,12 @@ int topology_suggest(const struct host_topology *t, unsigned n_vcpus, char **ret
 	fprintf(f,
 		"%s;\n# the first core (CPUs %s) is left to the host and qemu's other threads.\n",
 		t->n_l3 || t->n_nodes ? ")" : "", host_s);
-	if (threads == 1 && t->smt > 1)
+	if (unpaired)
+		fprintf(f,
+			"# One vCPU per host core (too few free cores with %u threads online): "
+			"keep their SMT siblings free.\n",
+			t->smt);
+	else if (threads == 1 && t->smt > 1)
 		fprintf(f,
 			"# One vCPU per host core (%u vCPUs do not pair into %u-thread cores): "
 			"keep their SMT siblings free.\n",

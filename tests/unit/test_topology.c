@@ -449,6 +449,47 @@ static void test_offline_cpus(void **state)
 	assert_suggestion_consistent(t, y, 4, NULL);
 }
 
+/* Cores of one thread beside cores of two: a hybrid CPU's efficiency cores, or offline siblings.
+ * Cores 0-1 have two threads online (0,8 1,9), cores 2-7 one (2-7). */
+static void test_hybrid_falls_back_to_one_thread(void **state)
+{
+	static const struct fake h = {
+	    .cpus = 16, .smt = 2, .packages = 1, .l3_groups = 1, .nodes = 1, .offline = "10-15"};
+	_cleanup_topology_ struct host_topology *t = make(&h);
+	/* 4 vCPUs would pair into 2 two-thread cores besides the first, and only core 1 has two:
+	 * one vCPU per core, not a refusal */
+	_cleanup_free_ char *y = suggest(t, 4);
+	assert_non_null(strstr(y, "- smp: [ 4, sockets: 1, cores: 4, threads: 1 ]"));
+	assert_non_null(strstr(y, "too few free cores with 2 threads online"));
+	assert_suggestion_consistent(t, y, 4, NULL);
+	/* 2 vCPUs still pair on core 1 */
+	_cleanup_free_ char *two = suggest(t, 2);
+	assert_non_null(strstr(two, "      0: { 0: 1, 1: 9 }\n"));
+	/* neither fits: the count is of the cores that can hold two threads */
+	char *none = NULL;
+	struct ql_error err = {0};
+	assert_int_equal(topology_suggest(t, 16, &none, &err), -ENOSPC);
+	assert_non_null(strstr(err.msg,
+			       "16 vCPUs need 8 host cores with 2 threads each besides "
+			       "the first core (CPUs 0,8, left to the host); this host has 1"));
+	ql_error_clear(&err);
+}
+
+/* Sub-NUMA Clustering: one L3 group over two NUMA nodes (cores 0-3 node 0, 4-7 node 1). */
+static void test_snc_one_l3_two_nodes(void **state)
+{
+	static const struct fake h = {
+	    .cpus = 16, .smt = 2, .packages = 1, .l3_groups = 1, .nodes = 2};
+	_cleanup_topology_ struct host_topology *t = make(&h);
+	/* node 1 holds 4 cores: the vCPUs stay in it, not over both nodes */
+	_cleanup_free_ char *y = suggest(t, 8);
+	assert_non_null(strstr(y, "on host CPUs 4-7,12-15 (L3 group 0, NUMA node 1)"));
+	assert_suggestion_consistent(t, y, 8, NULL);
+	/* more than a node holds: the one L3 group, over both nodes */
+	_cleanup_free_ char *big = suggest(t, 10);
+	assert_non_null(strstr(big, "(L3 group 0, NUMA nodes 0-1)"));
+}
+
 /* ---- 256 CPUs: 2 packages x 64 cores x 2 threads, 8 CCDs of 8 cores per package, 2 nodes ------
  */
 
@@ -602,6 +643,8 @@ int main(void)
 	    cmocka_unit_test_teardown(test_numa2_check, teardown),
 	    cmocka_unit_test_teardown(test_two_l3_groups, teardown),
 	    cmocka_unit_test_teardown(test_offline_cpus, teardown),
+	    cmocka_unit_test_teardown(test_hybrid_falls_back_to_one_thread, teardown),
+	    cmocka_unit_test_teardown(test_snc_one_l3_two_nodes, teardown),
 	    cmocka_unit_test_teardown(test_256_cpus, teardown),
 	    cmocka_unit_test_teardown(test_no_cache_no_nodes_one_core, teardown),
 	    cmocka_unit_test_teardown(test_broken_tree, teardown),
