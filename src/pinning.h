@@ -16,7 +16,8 @@
 struct pinning;
 
 /* Before qemu exists: validates the definition against the host (CPUs exist, online, usable;
- * warnings for shared CPUs and split SMT siblings) and opens the backend. Nothing is changed. */
+ * a warning for shared CPUs; the SMT sibling warnings are --check's, topology.h) and opens the
+ * backend. Nothing is changed. */
 int pinning_prepare(const struct definition *d, const struct isolation_config *cfg,
 		    struct pinning **ret, struct ql_error *err);
 

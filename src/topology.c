@@ -753,15 +753,6 @@ static int guest_numa_nodes(const struct definition *d, struct cpu_list ***ret, 
 	return r;
 }
 
-static const struct vcpu_pin *first_pin_at(const struct definition *d, const long *idx, long lo,
-					   long hi)
-{
-	for (size_t i = 0; i < d->n_pins; i++)
-		if (idx[i] >= lo && idx[i] < hi)
-			return &d->pins[i];
-	return NULL;
-}
-
 /* Warns when the vCPUs of cpu-indexes that the guest sees as one L3 domain or NUMA node (a
  * predicate on the index) touch more than one host group. */
 static int check_span(const struct host_topology *t, const struct definition *d, const long *idx,
@@ -820,27 +811,71 @@ static bool always(long idx, const void *ctx)
 	return true;
 }
 
+/* Whether pin i is the first, in the definition's order, in its group of `per` cpu-indexes (a
+ * guest core, a guest die): each group is looked at once, from its first pin, however large the
+ * indexes. */
+static bool first_in_group(const long *idx, size_t i, long per)
+{
+	for (size_t k = 0; k < i; k++)
+		if (idx[k] / per == idx[i] / per)
+			return false;
+	return true;
+}
+
+/* Separate guest cores on SMT siblings of one host core: the guest schedules them as cores of
+ * their own, each with a whole core's throughput. Warned once per host core. */
+static int check_sibling_cores(const struct host_topology *t, const struct definition *d,
+			       const long *idx, const struct smp_topology *smp, struct warnings *w)
+{
+	if (!smp->known || t->smt < 2)
+		return 0;
+	_cleanup_cpu_list_ struct cpu_list *warned = cpu_list_new(t->n_cores);
+	if (!warned)
+		return -ENOMEM;
+	int r = 0;
+	for (size_t j = 1; j < d->n_pins && r >= 0; j++) {
+		const struct vcpu_pin *b = &d->pins[j];
+		int cb = topology_core_of(t, b->host_cpu);
+		if (cb < 0 || cpu_list_has(warned, (unsigned)cb))
+			continue;
+		for (size_t i = 0; i < j; i++) {
+			const struct vcpu_pin *a = &d->pins[i];
+			if (topology_core_of(t, a->host_cpu) != cb || a->host_cpu == b->host_cpu ||
+			    idx[i] / smp->threads == idx[j] / smp->threads)
+				continue;
+			r = cpu_list_add(warned, (unsigned)cb);
+			if (r >= 0)
+				r = warn(
+				    w,
+				    "%s:%u:%u: vCPUs %ld and %ld are separate guest cores but "
+				    "run on host CPUs %u and %u, SMT siblings of one host core: "
+				    "the guest takes each for a whole core; make them threads of "
+				    "one guest core (-smp threads=) or pin them to other cores",
+				    d->path, b->mark.line, b->mark.column, idx[i], idx[j],
+				    a->host_cpu, b->host_cpu);
+			break;
+		}
+	}
+	return r;
+}
+
 static int check_pins(const struct host_topology *t, const struct definition *d, const long *idx,
 		      const struct smp_topology *smp, struct warnings *w)
 {
-	long max = -1;
-	for (size_t i = 0; i < d->n_pins; i++)
-		if (idx[i] > max)
-			max = idx[i];
 	int r = 0;
 
 	/* guest threads of one guest core on one host core */
 	if (smp->known && smp->threads > 1)
-		for (long core = 0; core * smp->threads <= max && r >= 0; core++) {
-			long lo = core * smp->threads, hi = lo + smp->threads;
-			const struct vcpu_pin *a = first_pin_at(d, idx, lo, hi);
-			if (!a)
+		for (size_t i = 0; i < d->n_pins && r >= 0; i++) {
+			if (!first_in_group(idx, i, smp->threads))
 				continue;
+			const struct vcpu_pin *a = &d->pins[i];
 			int ca = topology_core_of(t, a->host_cpu);
 			for (size_t j = 0; j < d->n_pins && ca >= 0; j++) {
 				const struct vcpu_pin *b = &d->pins[j];
 				int cb = topology_core_of(t, b->host_cpu);
-				if (idx[j] < lo || idx[j] >= hi || cb < 0 || cb == ca)
+				if (idx[j] / smp->threads != idx[i] / smp->threads || cb < 0 ||
+				    cb == ca)
 					continue;
 				_cleanup_free_ char *sa = cpu_list_format(t->cores[ca].cpus);
 				r = warn(
@@ -848,16 +883,21 @@ static int check_pins(const struct host_topology *t, const struct definition *d,
 				    "%s:%u:%u: vCPUs %ld and %ld are threads of one guest core "
 				    "but run on host CPUs %u and %u, which are not SMT siblings "
 				    "(the siblings of host CPU %u are %s)",
-				    d->path, b->mark.line, b->mark.column, idx[a - d->pins], idx[j],
+				    d->path, b->mark.line, b->mark.column, idx[i], idx[j],
 				    a->host_cpu, b->host_cpu, a->host_cpu, sa ? sa : "?");
 				break;
 			}
 		}
+	if (r >= 0)
+		r = check_sibling_cores(t, d, idx, smp, w);
 
 	/* one guest die (a socket unless -smp has dies) shares one L3 cache in qemu's CPUID */
 	if (smp->known && t->n_l3 > 1) {
 		long per = (long)smp->cores * smp->threads;
-		for (long die = 0; die * per <= max && r >= 0; die++) {
+		for (size_t i = 0; i < d->n_pins && r >= 0; i++) {
+			if (!first_in_group(idx, i, per))
+				continue;
+			long die = idx[i] / per;
 			struct range rg = {die * per, (die + 1) * per};
 			char what[64];
 			if (smp->dies > 1)

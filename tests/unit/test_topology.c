@@ -296,6 +296,33 @@ static void test_smt2_check_split_siblings(void **state)
 	assert_int_equal(strv_length(none), 0);
 }
 
+static void test_smt2_check_sibling_cores(void **state)
+{
+	_cleanup_topology_ struct host_topology *t = make(&smt2);
+	/* two guest cores on the siblings 1 and 5 of one host core */
+	_cleanup_strv_free_ char **w = check(t, "  vcpu_pinning: [1, 5]\nqemu:\n- smp: 2\n");
+	assert_int_equal(strv_length(w), 1);
+	assert_string_equal(w[0],
+			    "t.yml:3:21: vCPUs 0 and 1 are separate guest cores but run on "
+			    "host CPUs 1 and 5, SMT siblings of one host core: the guest "
+			    "takes each for a whole core; make them threads of one guest core "
+			    "(-smp threads=) or pin them to other cores");
+	/* once per host core */
+	_cleanup_strv_free_ char **two = check(t, "  vcpu_pinning: [1, 5, 2, 6]\n"
+						  "qemu:\n"
+						  "- smp: [ 4, cores: 4 ]\n");
+	assert_int_equal(strv_length(two), 2);
+	assert_non_null(strstr(two[1], "vCPUs 2 and 3 are separate guest cores"));
+	/* threads of one guest core there: what the guest is told is true */
+	_cleanup_strv_free_ char **pair = check(t, "  vcpu_pinning: [1, 5]\n"
+						   "qemu:\n"
+						   "- smp: [ 2, threads: 2 ]\n");
+	assert_int_equal(strv_length(pair), 0);
+	/* two vCPUs on one host CPU are not siblings */
+	_cleanup_strv_free_ char **same = check(t, "  vcpu_pinning: [1, 1]\nqemu:\n- smp: 2\n");
+	assert_int_equal(strv_length(same), 0);
+}
+
 static void test_check_emulator_overlap(void **state)
 {
 	_cleanup_topology_ struct host_topology *t = make(&smt2);
@@ -644,6 +671,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_two_l3_groups, teardown),
 	    cmocka_unit_test_teardown(test_offline_cpus, teardown),
 	    cmocka_unit_test_teardown(test_hybrid_falls_back_to_one_thread, teardown),
+	    cmocka_unit_test_teardown(test_smt2_check_sibling_cores, teardown),
 	    cmocka_unit_test_teardown(test_snc_one_l3_two_nodes, teardown),
 	    cmocka_unit_test_teardown(test_256_cpus, teardown),
 	    cmocka_unit_test_teardown(test_no_cache_no_nodes_one_core, teardown),
