@@ -386,7 +386,7 @@ static char *cgroup_v2_describe(void *state, const struct isolation_plan *req)
 		fprintf(f, "  %s/%s/%s/vcpu%d: threaded, cpus %d%s:", R, P, V, c, c,
 			part ? " (isolated partition when possible)" : "");
 		for (size_t i = 0; i < req->n_vcpus; i++)
-			if ((int)req->vcpus[i].host_cpu == c)
+			if ((int)req->vcpus[i].host_cpu == c && req->vcpus[i].cpu_index >= 0)
 				fprintf(f, " vCPU %d", req->vcpus[i].cpu_index);
 		fputc('\n', f);
 	}

@@ -97,18 +97,28 @@ static const struct cg2_other_vm *holder(const struct cg2_host *h, unsigned cpu)
 	return NULL;
 }
 
+/* " (vCPU N)" after a host CPU in a message; "" when the vCPU's index is not known. */
+static const char *vcpu_note(char buf[32], int cpu_index)
+{
+	if (cpu_index < 0)
+		return "";
+	snprintf(buf, 32, " (vCPU %d)", cpu_index);
+	return buf;
+}
+
 static int check_cpus(const struct cg2_host *h, const struct isolation_plan *req,
 		      const struct cg2_plan *p, struct ql_error *err)
 {
 	for (size_t k = 0; k < req->n_vcpus; k++) {
 		unsigned cpu = req->vcpus[k].host_cpu;
 		const struct cg2_other_vm *o = holder(h, cpu);
+		char note[32];
 		if (o)
 			return ql_error_set(err, EBUSY,
-					    "host CPU %u (vCPU %d) is already used by the running "
-					    "VM `%s` (%s/%s/%s)",
-					    cpu, req->vcpus[k].cpu_index, o->name, h->root,
-					    h->prefix, o->name);
+					    "host CPU %u%s is already used by the running VM `%s` "
+					    "(%s/%s/%s)",
+					    cpu, vcpu_note(note, req->vcpus[k].cpu_index), o->name,
+					    h->root, h->prefix, o->name);
 	}
 	if (req->emulator_cpus)
 		for (int x = cpu_list_next(p->emulator, -1); x >= 0;
@@ -124,9 +134,11 @@ static int check_cpus(const struct cg2_host *h, const struct isolation_plan *req
 	for (size_t i = 0; i < req->n_vcpus; i++)
 		if (!cpu_list_has(h->usable, req->vcpus[i].host_cpu)) {
 			_cleanup_free_ char *u = cpu_list_show(h->usable);
-			return ql_error_set(
-			    err, EINVAL, "host CPU %u (vCPU %d) is not among the CPUs of %s (%s)",
-			    req->vcpus[i].host_cpu, req->vcpus[i].cpu_index, h->root, u);
+			char note[32];
+			return ql_error_set(err, EINVAL,
+					    "host CPU %u%s is not among the CPUs of %s (%s)",
+					    req->vcpus[i].host_cpu,
+					    vcpu_note(note, req->vcpus[i].cpu_index), h->root, u);
 		}
 	if (req->emulator_cpus && (cpu_list_is_empty(req->emulator_cpus) ||
 				   !cpu_list_is_subset(req->emulator_cpus, h->usable))) {

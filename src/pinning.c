@@ -35,7 +35,8 @@ struct pinning {
 	struct vcpu_pin *pins;
 	size_t n_pins;
 	bool flat;
-	unsigned cores_per_die; /* -smp's cores (a die's); 0 when not known */
+	unsigned cores_per_die;	 /* -smp's cores (a die's); 0 when not known */
+	struct smp_topology smp; /* the definition's -smp, for the pins' cpu-indexes */
 	struct sched_params sched;
 	struct cpu_list *emulator;
 	const struct ql_logger *log;
@@ -319,8 +320,8 @@ int pinning_prepare(const struct definition *d, const struct isolation_config *c
 	_cleanup_pinning_ struct pinning *guard = p;
 	p->log = cfg->log;
 	p->flat = d->pins_flat;
-	struct smp_topology smp = smp_topology_of(d);
-	p->cores_per_die = smp.known ? smp.cores : 0;
+	p->smp = smp_topology_of(d);
+	p->cores_per_die = p->smp.known ? p->smp.cores : 0;
 	p->io = d->iothread_pins;
 	p->n_io = d->n_iothread_pins;
 	p->core_sched = d->core_sched;
@@ -351,6 +352,19 @@ int pinning_prepare(const struct definition *d, const struct isolation_config *c
 	warn_realtime(p);
 	*ret = TAKE_PTR(guard);
 	return 0;
+}
+
+/* The pins as placements for the isolation backend before qemu runs: host CPUs and cpu-indexes
+ * (-1 where -smp cannot be followed), no thread ids yet. NULL without memory. */
+static struct vcpu_placement *pinned_placements(const struct pinning *p)
+{
+	struct vcpu_placement *v = calloc(p->n_pins ? p->n_pins : 1, sizeof(*v));
+	for (size_t i = 0; v && i < p->n_pins; i++)
+		v[i] = (struct vcpu_placement){
+		    .cpu_index = (int)smp_cpu_index(&p->smp, &p->pins[i]),
+		    .host_cpu = p->pins[i].host_cpu,
+		};
+	return v;
 }
 
 char *pinning_describe(struct pinning *p)
@@ -398,13 +412,8 @@ char *pinning_describe(struct pinning *p)
 			p->n_pins ? "the pinned" : "all");
 	}
 	if (p->iso) {
-		struct vcpu_placement *v = calloc(p->n_pins ? p->n_pins : 1, sizeof(*v));
+		struct vcpu_placement *v = pinned_placements(p);
 		if (v) {
-			for (size_t i = 0; i < p->n_pins; i++)
-				v[i] = (struct vcpu_placement){
-				    .cpu_index = p->pins[i].index,
-				    .host_cpu = p->pins[i].host_cpu,
-				};
 			struct isolation_plan plan = {
 			    .vcpus = v,
 			    .n_vcpus = p->n_pins,
@@ -735,14 +744,9 @@ int pinning_prepare_host(struct pinning *p, pid_t qemu_pid, struct ql_error *err
 {
 	if (!p->iso)
 		return 0;
-	_cleanup_free_ struct vcpu_placement *v = calloc(p->n_pins ? p->n_pins : 1, sizeof(*v));
+	_cleanup_free_ struct vcpu_placement *v = pinned_placements(p);
 	if (!v)
 		return ql_error_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < p->n_pins; i++)
-		v[i] = (struct vcpu_placement){
-		    .cpu_index = p->pins[i].index,
-		    .host_cpu = p->pins[i].host_cpu,
-		};
 	struct isolation_plan plan = {
 	    .qemu_pid = qemu_pid,
 	    .vcpus = v,

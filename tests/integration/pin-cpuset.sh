@@ -4,7 +4,7 @@
 # only ever moves tasks this script put there. vCPUs go to the last host CPU, the pool keeps
 # the others.
 . "$(dirname "$0")/lib.sh"
-NTESTS=78
+NTESTS=79
 plan $NTESTS
 
 require_cpuset_v1 # vCPUs go to CPU $PIN; CPU 0 .. PIN-1 stay in the pool
@@ -53,6 +53,8 @@ pinned_def vm1 "  scheduler: fifo
     0:
       0:
         0: $PIN"
+check "--dry-run of the nested form names the vCPU of its cpu set by its cpu-index" \
+	grep -q "/qemu/vm1/cpu$PIN  cpus $PIN: vCPU 0 thread" <("$QL" --dry-run vm1 2>&1)
 check "vm1 started and pinned while paused (-S): placement is in force before the guest runs" start_pinned vm1
 V0=$(thread_of "$Q" "CPU 0/TCG")
 V1=$(thread_of "$Q" "CPU 1/TCG")

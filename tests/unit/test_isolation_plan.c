@@ -196,6 +196,14 @@ static void test_v2_conflicts_name_the_other_vm(void **state)
 	    strstr(err.msg, "host CPU 2 (vCPU 1) is already used by the running VM `gamer`"));
 	ql_error_clear(&err);
 	request_done(&r);
+	/* a vCPU whose index is not known (a nested pin under an -smp not followed) is not
+	 * called vCPU -1 */
+	request(&r, (unsigned[]){3, 2}, 2, NULL);
+	r.v[1].cpu_index = -1;
+	assert_int_equal(cg2_plan_build(&c.h, &r.plan, QL_ISOLATE_AUTO, &p, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "host CPU 2 is already used by the running VM `gamer`"));
+	ql_error_clear(&err);
+	request_done(&r);
 
 	/* a partitioned VM owns all of its CPUs, not only its vCPUs' */
 	request(&r, (unsigned[]){4}, 1, NULL);
