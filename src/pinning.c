@@ -142,13 +142,18 @@ static void warn_realtime(const struct pinning *p)
 	if (!sched_policy_is_realtime(p->sched.policy))
 		return;
 	const char *pol = ql_sched_policy_name(p->sched.policy);
-	long rt = sched_rt_runtime_us();
+	long rt = -2;
+	bool known = sched_rt_runtime_us(&rt);
 	char throttle[160];
-	if (rt >= 0)
+	if (known && rt >= 0)
 		snprintf(throttle, sizeof(throttle),
 			 "the kernel throttles real-time threads to kernel.sched_rt_runtime_us = "
 			 "%ld us per second",
 			 rt);
+	else if (known && rt == -1)
+		snprintf(throttle, sizeof(throttle),
+			 "real-time throttling is off (kernel.sched_rt_runtime_us = -1): nothing "
+			 "keeps them from taking their CPUs whole");
 	else
 		snprintf(
 		    throttle, sizeof(throttle),
@@ -176,7 +181,7 @@ static void warn_realtime(const struct pinning *p)
 		 * sees. Only cpuset isolation keeps ordinary tasks off the CPU. Warned, not
 		 * refused: a host with nothing else runnable on those CPUs is a valid choice. */
 		long period = rt_period_us();
-		if (rt >= 0 && period > rt)
+		if (known && rt >= 0 && period > rt)
 			ql_log(
 			    p->log, QL_LOG_WARNING,
 			    "%s vCPUs on CPUs where ordinary tasks may still run (no isolation): "

@@ -111,16 +111,10 @@ static bool have_cap_sys_nice(void)
 	return have;
 }
 
-long sched_rt_runtime_us(void)
+bool sched_rt_runtime_us(long *ret)
 {
-	FILE *f = fopen("/proc/sys/kernel/sched_rt_runtime_us", "re");
-	if (!f)
-		return -1;
-	long v = -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
+	_cleanup_fclose_ FILE *f = fopen("/proc/sys/kernel/sched_rt_runtime_us", "re");
+	return f && fscanf(f, "%ld", ret) == 1;
 }
 
 int sched_save(pid_t tid, struct sched_saved *ret, struct ql_error *err)

@@ -45,5 +45,6 @@ bool sched_policy_is_realtime(enum ql_sched_policy p);
  * none we know. */
 enum ql_sched_policy sched_policy_of_kernel(int policy);
 
-/* The throttling setting (kernel.sched_rt_runtime_us), -1 when unreadable; for warnings. */
-long sched_rt_runtime_us(void);
+/* The throttling setting (kernel.sched_rt_runtime_us: -1 is "no throttling") into *ret; false
+ * when unreadable. For warnings. */
+bool sched_rt_runtime_us(long *ret);

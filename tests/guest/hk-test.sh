@@ -6,7 +6,7 @@
 # its guardian) gives every value back byte for byte. The guest has an NVMe disk: its queue IRQs
 # are managed (the kernel places them, EIO on a write), so they must be named, not fatal, and
 # left exactly as found.
-PLAN=60
+PLAN=62
 . /guest-lib.sh
 
 IRQ=/proc/irq
@@ -297,3 +297,13 @@ wait_for 15 no_fake
 rt_back() { [ "$(cat $RT)" = "$rt0" ]; }
 wait_for 10 rt_back
 eq "launcher SIGKILLed: its guardian gives sched_rt_runtime_us back" "$rt0" "$(cat $RT)"
+
+# --- 7. real-time throttling off: the warning says so, not that the throttling protects ---------
+echo -1 >$RT
+def hkoff "5, 5" 2 "  scheduler: fifo
+  priority: 1"
+"$QL" --check hkoff >$T/off.out 2>$T/off.err
+check "sched_rt_runtime_us = -1: fifo vCPUs sharing a CPU are told that throttling is off" \
+	grep -q "real-time throttling is off (kernel.sched_rt_runtime_us = -1)" $T/off.err || dump_err off
+echo "$rt0" >$RT
+eq "... and sched_rt_runtime_us is set back" "$rt0" "$(cat $RT)"
