@@ -186,12 +186,6 @@ static bool next_part(const char **p, const char **ret_start, size_t *ret_len)
 	return true;
 }
 
-static bool part_is(const char *part, size_t n, const char *key, const char *value)
-{
-	size_t kl = strlen(key), vl = strlen(value);
-	return n == kl + vl && strncmp(part, key, kl) == 0 && strncmp(part + kl, value, vl) == 0;
-}
-
 bool cmdline_creates_object(const struct definition *d, const char *type, const char *id)
 {
 	for (size_t i = 0; i < d->n_options; i++) {
@@ -211,22 +205,43 @@ bool cmdline_creates_object(const struct definition *d, const char *type, const 
 	return false;
 }
 
+/* qemu's boolean words (QemuOpts' parse_option_bool): 1, 0, or -1 for neither. */
+static int qemu_bool(const char *v)
+{
+	static const char *const on[] = {"on", "yes", "true", "y"}, *const off[] = {"off", "no",
+										    "false", "n"};
+	for (size_t i = 0; i < ELEMENTSOF(on); i++)
+		if (streq(v, on[i]))
+			return 1;
+	for (size_t i = 0; i < ELEMENTSOF(off); i++)
+		if (streq(v, off[i]))
+			return 0;
+	return -1;
+}
+
 bool cmdline_names_threads(const struct definition *d)
 {
-	bool on = false; /* qemu takes the last -name */
+	/* qemu merges every -name into one set of keys, the last value of each winning; after the
+	 * first word (the guest's name), a bare `debug-threads` is on and `nodebug-threads` off */
+	bool on = false;
 	for (size_t i = 0; i < d->n_options; i++) {
 		if (!qemu_option_is(&d->options[i], "name") || !d->options[i].has_value)
 			continue;
-		on = false;
 		_cleanup_free_ char *v = cmdline_option_value(&d->options[i]);
-		const char *p = v, *part;
-		size_t n;
-		while (v && next_part(&p, &part, &n))
-			for (const char *const *w =
-				 (const char *const[]){"on", "yes", "true", "y", NULL};
-			     *w; w++)
-				if (part_is(part, n, "debug-threads=", *w))
-					on = true;
+		struct qemu_value q;
+		if (!v || qemu_value_parse(v, &q) < 0)
+			continue; /* malformed: qemu's to report */
+		for (size_t k = 0; k < q.n; k++) {
+			if (q.values[k] && streq(q.keys[k], "debug-threads")) {
+				int b = qemu_bool(q.values[k]);
+				if (b >= 0)
+					on = b;
+			} else if (!q.values[k] && k > 0 && streq(q.keys[k], "debug-threads"))
+				on = true;
+			else if (!q.values[k] && k > 0 && streq(q.keys[k], "nodebug-threads"))
+				on = false;
+		}
+		qemu_value_done(&q);
 	}
 	return on;
 }

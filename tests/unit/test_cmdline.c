@@ -278,8 +278,17 @@ static void test_names_threads(void **state)
 	assert_false(names_threads("- name: [ vm, debug-threads: off ]\n"));
 	assert_false(names_threads("- name: vm\n"));
 	assert_false(names_threads("- m: 1G\n"));
-	/* qemu takes the last -name */
-	assert_false(names_threads("- name: [ vm, debug-threads: on ]\n- name: vm2\n"));
+	/* qemu merges every -name, the last value of a key winning (seen with qemu 7.2's thread
+	 * names) */
+	assert_true(names_threads("- name: [ vm, debug-threads: on ]\n- name: vm2\n"));
+	assert_true(names_threads("- name: vm2\n- name: [ vm, debug-threads: on ]\n"));
+	assert_false(names_threads("- name: [ vm, debug-threads: on ]\n"
+				   "- name: [ vm2, debug-threads: off ]\n"));
+	assert_false(names_threads("- name: 'vm,debug-threads=on,debug-threads=off'\n"));
+	/* a bare word after the name is a boolean's short form; the first word is the name */
+	assert_true(names_threads("- name: 'vm,debug-threads'\n"));
+	assert_false(names_threads("- name: 'vm,debug-threads=on,nodebug-threads'\n"));
+	assert_false(names_threads("- name: debug-threads\n"));
 }
 
 /* Whether qemu switches users after its start (a killed launcher's guardian must end it then). */
