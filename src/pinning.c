@@ -78,6 +78,29 @@ static int pin_error(const struct pinning *p, const struct vcpu_pin *pin, int er
 			    pin->mark.column, msg);
 }
 
+/* A nested pin outside the -smp topology names a vCPU qemu does not have (an index computed
+ * from it would be another vCPU's): refused before anything starts. An -smp this parser does not
+ * follow leaves it to qemu's answer. */
+static int check_nested_in_smp(const struct pinning *p, struct ql_error *err)
+{
+	if (!p->smp.known)
+		return 0;
+	for (size_t i = 0; i < p->n_pins; i++) {
+		const struct vcpu_pin *pin = &p->pins[i];
+		if (pin->index >= 0 || smp_cpu_index(&p->smp, pin) >= 0)
+			continue;
+		char name[64], msg[192];
+		describe_pin(pin, name, sizeof(name));
+		snprintf(msg, sizeof(msg),
+			 "%s is outside -smp's %u socket%s x %u core%s x %u thread%s", name,
+			 p->smp.sockets, p->smp.sockets > 1 ? "s" : "", p->smp.dies * p->smp.cores,
+			 p->smp.dies * p->smp.cores > 1 ? "s" : "", p->smp.threads,
+			 p->smp.threads > 1 ? "s" : "");
+		return pin_error(p, pin, EINVAL, msg, err);
+	}
+	return 0;
+}
+
 /* One host CPU must exist, be online and be usable by this launcher: a pin's (role NULL: named
  * after the pin), the emulator's or an I/O thread's. The message is only made for a CPU that
  * fails: made for each of 64 pins, it was 0.5 million instructions before qemu's spawn. */
@@ -344,8 +367,8 @@ int pinning_prepare(const struct definition *d, const struct isolation_config *c
 	}
 	if (d->emulator_cpus && !(p->emulator = cpu_list_dup(d->emulator_cpus)))
 		return ql_error_set(err, ENOMEM, "out of memory");
-	int r = 0;
-	if (p->n_pins || p->emulator || p->n_io)
+	int r = check_nested_in_smp(p, err);
+	if (r == 0 && (p->n_pins || p->emulator || p->n_io))
 		r = check_host(p, cfg, err);
 	if (r == 0)
 		r = check_iothreads(p, d, err);

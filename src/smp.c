@@ -114,7 +114,10 @@ long smp_cpu_index(const struct smp_topology *t, const struct vcpu_pin *pin)
 {
 	if (pin->index >= 0)
 		return pin->index;
-	if (!t->known)
+	/* outside the topology, the formula would alias another vCPU's index */
+	if (!t->known || pin->socket < 0 || (unsigned)pin->socket >= t->sockets || pin->core < 0 ||
+	    (unsigned long)pin->core >= (unsigned long)t->dies * t->cores || pin->thread < 0 ||
+	    (unsigned)pin->thread >= t->threads)
 		return -1;
 	return ((long)pin->socket * t->dies * t->cores + pin->core) * t->threads + pin->thread;
 }

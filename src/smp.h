@@ -16,5 +16,6 @@ struct smp_topology {
 struct smp_topology smp_topology_of(const struct definition *d);
 
 /* qemu's cpu-index of a vcpu_pinning entry (the flat list's position, or the x86 order of a
- * nested entry: thread fastest, then core, die, socket); -1 when it cannot be known. */
+ * nested entry: thread fastest, then core, die, socket); -1 when it cannot be known, or the
+ * nested entry lies outside the topology (its index would be another vCPU's). */
 long smp_cpu_index(const struct smp_topology *t, const struct vcpu_pin *pin);

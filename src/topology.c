@@ -816,6 +816,8 @@ static bool always(long idx, const void *ctx)
  * indexes. */
 static bool first_in_group(const long *idx, size_t i, long per)
 {
+	if (idx[i] < 0)
+		return false; /* not known: in no group */
 	for (size_t k = 0; k < i; k++)
 		if (idx[k] / per == idx[i] / per)
 			return false;
@@ -836,11 +838,12 @@ static int check_sibling_cores(const struct host_topology *t, const struct defin
 	for (size_t j = 1; j < d->n_pins && r >= 0; j++) {
 		const struct vcpu_pin *b = &d->pins[j];
 		int cb = topology_core_of(t, b->host_cpu);
-		if (cb < 0 || cpu_list_has(warned, (unsigned)cb))
+		if (cb < 0 || idx[j] < 0 || cpu_list_has(warned, (unsigned)cb))
 			continue;
 		for (size_t i = 0; i < j; i++) {
 			const struct vcpu_pin *a = &d->pins[i];
-			if (topology_core_of(t, a->host_cpu) != cb || a->host_cpu == b->host_cpu ||
+			if (idx[i] < 0 || topology_core_of(t, a->host_cpu) != cb ||
+			    a->host_cpu == b->host_cpu ||
 			    idx[i] / smp->threads == idx[j] / smp->threads)
 				continue;
 			r = cpu_list_add(warned, (unsigned)cb);
@@ -874,8 +877,8 @@ static int check_pins(const struct host_topology *t, const struct definition *d,
 			for (size_t j = 0; j < d->n_pins && ca >= 0; j++) {
 				const struct vcpu_pin *b = &d->pins[j];
 				int cb = topology_core_of(t, b->host_cpu);
-				if (idx[j] / smp->threads != idx[i] / smp->threads || cb < 0 ||
-				    cb == ca)
+				if (idx[j] < 0 || idx[j] / smp->threads != idx[i] / smp->threads ||
+				    cb < 0 || cb == ca)
 					continue;
 				_cleanup_free_ char *sa = cpu_list_format(t->cores[ca].cpus);
 				r = warn(

@@ -601,6 +601,13 @@ static void test_smp_topology(void **state)
 	assert_int_equal(s.cores, 2);
 	struct vcpu_pin pin = {.socket = 1, .core = 1, .thread = 0, .index = -1};
 	assert_int_equal(smp_cpu_index(&s, &pin), 6);
+	/* outside the topology (2 sockets x 2 cores x 2 threads): no index, not another vCPU's */
+	static const struct vcpu_pin outside[] = {
+	    {.socket = 0, .core = 0, .thread = 2, .index = -1},
+	    {.socket = 0, .core = 2, .thread = 0, .index = -1},
+	    {.socket = 2, .core = 0, .thread = 0, .index = -1}};
+	for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++)
+		assert_int_equal(smp_cpu_index(&s, &outside[i]), -1);
 	/* qemu 7.2 works out omitted threads last, from maxcpus; cpus defaults to maxcpus */
 	static const struct {
 		const char *smp;
