@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 DEFS=$(cd "$(dirname "$0")/../data/defs" && pwd)
 bad=("$DEFS"/bad/*.yml)
-plan $((${#bad[@]} + 7))
+plan $((${#bad[@]} + 9))
 
 # A qemu stand-in that leaves a mark if anything ever executes it.
 printf '#!/bin/sh\ntouch %s/ran\n' "$SCRATCH" >"$SCRATCH/qemu"
@@ -28,6 +28,23 @@ for f in "${bad[@]}"; do
 	fi
 done
 check "no malformed definition executed anything" test ! -e "$SCRATCH/ran"
+
+# A nested vcpu_pinning entry outside -smp would name another vCPU's index: refused at its
+# position before qemu starts (the parser leaves it to the pinning, which knows -smp).
+cat >"$CONF/outside.yml" <<EOF
+launcher:
+  binary: $SCRATCH/qemu
+  vcpu_pinning:
+    0:
+      0: { 0: 0, 2: 0 }
+qemu:
+- smp: [ 2, threads: 2 ]
+EOF
+timeout 20 "$QL" outside >/dev/null 2>"$SCRATCH/err"
+expect_eq "a nested pin outside -smp: exit 125, nothing run" "125 no" "$? $([ -e "$SCRATCH/ran" ] && echo ran || echo no)"
+expect_eq "... at its position, naming -smp's topology" \
+	"qemu-launcher: $CONF/outside.yml:5:21: vCPU (socket 0 core 0 thread 2) is outside -smp's 1 socket x 1 core x 2 threads" \
+	"$(head -n1 "$SCRATCH/err")"
 
 export QEMU_LAUNCHER_CONFIG_DIR=$DEFS
 s=$("$QL" --dry-run readme-structured | head -n1)

@@ -120,13 +120,22 @@ static struct pinning *prepare_ok(const struct definition *d)
 
 static void test_missing_vcpu_has_position(void **state)
 {
+	/* (a nested entry outside -smp is refused before qemu starts: one -smp cannot follow,
+	 * with clusters, is left to qemu's answer) */
 	_cleanup_definition_ struct definition *d =
 	    parse_def("  vcpu_pinning:\n    1:\n      0:\n        0: 0\n");
-	_cleanup_pinning_ struct pinning *p = prepare_ok(d);
+	struct pinning *early = NULL;
+	struct ql_error err = {0};
+	assert_int_equal(pinning_prepare(d, &cfg, &early, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "t.yml:7:12: vCPU (socket 1 core 0 thread 0) is outside "
+					"-smp's 1 socket x 1 core x 1 thread"));
+	ql_error_clear(&err);
+	_cleanup_definition_ struct definition *dc = parse_def_with(
+	    "  vcpu_pinning:\n    1:\n      0:\n        0: 0\n", "- smp: 2,clusters=2\n");
+	_cleanup_pinning_ struct pinning *p = prepare_ok(dc);
 	struct worker w;
 	worker_start(&w);
 	struct qmp_cpu cpus[] = {{.cpu_index = 0, .thread_id = w.tid, 0, 0, 0, 0}};
-	struct ql_error err = {0};
 	assert_int_equal(pinning_apply(p, getpid(), cpus, 1, NULL, 0, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "t.yml:7:12: vcpu_pinning names vCPU (socket 1 core 0 "
 					"thread 0), but qemu has no such vCPU"));
