@@ -5,12 +5,10 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -651,22 +649,20 @@ int housekeeping_apply(const struct housekeeping_plan *p, struct journal *j,
 }
 
 int housekeeping_start(const char *root, const struct ql_housekeeping *h,
-		       const struct cpu_list *vcpus, const char *lock_dir, struct journal *j,
-		       const struct ql_logger *log, struct ql_error *err)
+		       const struct cpu_list *vcpus, struct journal *j, const struct ql_logger *log,
+		       struct ql_error *err)
 {
-	_cleanup_free_ char *lock_path = path_join(lock_dir, ".housekeeping.lock");
-	if (!lock_path)
-		return ql_error_set(err, ENOMEM, "out of memory");
-	_cleanup_close_ int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return ql_error_set_errno(err, errno, "housekeeping: open `%s`", lock_path);
-	while (flock(fd, LOCK_EX) < 0)
-		if (errno != EINTR)
-			return ql_error_set_errno(err, errno, "housekeeping: lock `%s`", lock_path);
+	/* without a journal nothing can be changed: housekeeping_apply says so if need be */
+	_cleanup_journal_unlock_ int lock = -1;
+	int r = j ? journal_lock_housekeeping(j, &lock, err) : 0;
+	if (r < 0) {
+		ql_error_prefix(err, "housekeeping: ");
+		return r;
+	}
 	struct housekeeping_plan p = {0};
-	int r = housekeeping_plan_compute(root, h, vcpus, &p, err);
+	r = housekeeping_plan_compute(root, h, vcpus, &p, err);
 	if (r == 0)
 		r = housekeeping_apply(&p, j, log, err);
 	housekeeping_plan_done(&p);
-	return r; /* closing fd unlocks */
+	return r;
 }

@@ -49,12 +49,11 @@ char *housekeeping_plan_describe(const struct housekeeping_plan *p);
 int housekeeping_apply(const struct housekeeping_plan *p, struct journal *j,
 		       const struct ql_logger *log, struct ql_error *err);
 
-/* Plans from the host's values now and applies, under a lock (lock_dir/.housekeeping.lock) that
- * launchers starting at the same time share: each plans from what the one before it wrote, so the
- * union of their CPUs stays clear. */
+/* Plans from the host's values now and applies, under the journal's housekeeping lock that
+ * launchers starting at the same time share (journal_lock_housekeeping). */
 int housekeeping_start(const char *root, const struct ql_housekeeping *h,
-		       const struct cpu_list *vcpus, const char *lock_dir, struct journal *j,
-		       const struct ql_logger *log, struct ql_error *err);
+		       const struct cpu_list *vcpus, struct journal *j, const struct ql_logger *log,
+		       struct ql_error *err);
 
 /* The pid of a running irqbalance (a process whose comm is "irqbalance") under root/proc; 0 when
  * none, -ENOMEM. It moves IRQs back onto every CPU it sees idle, the vCPU CPUs included. */

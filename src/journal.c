@@ -429,6 +429,12 @@ int journal_lock_vfio(const struct journal *j, int *ret_fd, struct ql_error *err
 	return lock_file(j, ".vfio.lock", "the VFIO start-up lock", j->lock_wait_ms, ret_fd, err);
 }
 
+int journal_lock_housekeeping(const struct journal *j, int *ret_fd, struct ql_error *err)
+{
+	return lock_file(j, ".housekeeping.lock", "the housekeeping lock", j->lock_wait_ms, ret_fd,
+			 err);
+}
+
 int journal_lock_hugepages(struct journal *j, struct ql_error *err)
 {
 	if (j->huge_fd >= 0)

@@ -72,6 +72,10 @@ int journal_add(struct journal *j, const char *path, long want, long *ret_got,
  * the check before either moved a device (and one then take it from under the other's VM).
  * Waits at most JOURNAL_LOCK_WAIT_MS; *ret_fd to let go with journal_unlock. */
 int journal_lock_vfio(const struct journal *j, int *ret_fd, struct ql_error *err);
+/* Housekeeping's plan-and-apply, one launcher at a time: each plans from what the one before it
+ * wrote, so the union of their CPUs stays clear. Waits at most JOURNAL_LOCK_WAIT_MS; *ret_fd to
+ * let go with journal_unlock. */
+int journal_lock_housekeeping(const struct journal *j, int *ret_fd, struct ql_error *err);
 /* Lets go of a lock the journal took (-1: none). Each of its locks shields a setuid launcher
  * from its caller while waited for and held (privileges_shield). */
 void journal_unlock(int *fd);

@@ -597,7 +597,7 @@ static int housekeeping_begin(struct vm_plan *p, struct ql_error *err)
 	if (!p->hk_vcpus)
 		return 0;
 	return housekeeping_start(p->o->paths->sysfs_root, &p->o->def->housekeeping, p->hk_vcpus,
-				  p->o->paths->journal_dir, p->journal, p->o->log, err);
+				  p->journal, p->o->log, err);
 }
 
 /* qemu exited, or closed its QMP channel: the handshake reports how (its own failure, or one

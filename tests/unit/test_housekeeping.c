@@ -7,10 +7,13 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "housekeeping.h"
 #include "housekeeping_status.h"
@@ -287,8 +290,23 @@ static void test_apply_two_vms(void **state)
 	char *s = get("proc/irq/0/smp_affinity_list");
 	assert_string_equal(s, "0-2");
 	free(s);
-	/* plan and apply in one step, under the lock launchers share */
-	assert_int_equal(housekeeping_start(root, &h, vb, jdir, b, NULL, &err), 0);
+	/* plan and apply in one step, under the lock launchers share: waited for within the
+	 * journal's bound (it was waited for forever), naming the holder, nothing changed */
+	char lock[600];
+	snprintf(lock, sizeof(lock), "%s/.housekeeping.lock", jdir);
+	int held = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(held >= 0);
+	assert_int_equal(flock(held, LOCK_EX), 0); /* another open file: another holder */
+	journal_set_lock_wait_ms(b, 200);
+	assert_int_equal(housekeeping_start(root, &h, vb, b, NULL, &err), -ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "housekeeping: "));
+	assert_non_null(strstr(err.msg, "has held the housekeeping lock"));
+	ql_error_clear(&err);
+	s = get("proc/irq/0/smp_affinity_list");
+	assert_string_equal(s, "0-2");
+	free(s);
+	close(held);
+	assert_int_equal(housekeeping_start(root, &h, vb, b, NULL, &err), 0);
 	s = get("proc/irq/0/smp_affinity_list");
 	assert_string_equal(s, "0-1");
 	free(s);
@@ -346,8 +364,8 @@ static void test_status_drift(void **state)
 	assert_int_equal(journal_open(jdir, "a", NULL, &a, &err), 0);
 	assert_int_equal(journal_open(jdir, "b", NULL, &b, &err), 0);
 	struct cpu_list *va = cpus("3"), *vb = cpus("2");
-	assert_int_equal(housekeeping_start(root, &h, va, jdir, a, NULL, &err), 0);
-	assert_int_equal(housekeeping_start(root, &h, vb, jdir, b, NULL, &err), 0);
+	assert_int_equal(housekeeping_start(root, &h, va, a, NULL, &err), 0);
+	assert_int_equal(housekeeping_start(root, &h, vb, b, NULL, &err), 0);
 	assert_int_equal(housekeeping_status_collect(jdir, root, NULL, &st, &err), 0);
 	assert_int_equal(st->journal, HK_JOURNAL_READ);
 	assert_int_equal(housekeeping_status_problems(st), 0);
