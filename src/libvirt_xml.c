@@ -205,6 +205,8 @@ struct domain {
 	const xmlNode **pin_node;
 	struct sched *scheds;
 	size_t n_scheds;
+	struct cpu_list *emu; /* <emulatorpin>, NULL: none */
+	const xmlNode *emu_node;
 };
 
 static void domain_done(struct domain *d)
@@ -216,6 +218,7 @@ static void domain_done(struct domain *d)
 		cpu_list_free(d->scheds[i].vcpus);
 	}
 	free(d->scheds);
+	cpu_list_free(d->emu);
 }
 
 static int vcpupin(struct ctx *c, struct domain *d, const xmlNode *n)
@@ -244,15 +247,15 @@ static int vcpupin(struct ctx *c, struct domain *d, const xmlNode *n)
 	return 0;
 }
 
-static int emulatorpin(struct ctx *c, struct import_launcher *l, const xmlNode *n)
+static int emulatorpin(struct ctx *c, struct domain *d, const xmlNode *n)
 {
 	_cleanup_cpu_list_ struct cpu_list *set = NULL;
 	int r = parse_cpuset(c, n, "cpuset", &set);
 	if (r < 0)
 		return r;
-	free(l->emulator_cpus);
-	if (!(l->emulator_cpus = cpu_list_format(set)))
-		return ql_error_set(c->err, ENOMEM, "out of memory");
+	cpu_list_free(d->emu);
+	d->emu = TAKE_PTR(set);
+	d->emu_node = n;
 	return 0;
 }
 
@@ -409,6 +412,28 @@ static int map_pins(struct ctx *c, struct domain *d, struct import_launcher *l)
 	return 0;
 }
 
+/* libvirt's <emulatorpin> moves only the emulator threads; unpinned vCPUs keep every host CPU.
+ * Without vcpu_pinning the launcher runs every qemu thread, the vCPUs too, on emulator_pinning
+ * (qemu-launcher.yml(5)), so the key would confine the vCPUs: it is left out then. */
+static int map_emulator(struct ctx *c, struct domain *d, struct import_launcher *l)
+{
+	if (!d->emu)
+		return 0;
+	_cleanup_free_ char *cpus = cpu_list_format(d->emu);
+	if (!cpus)
+		return ql_error_set(c->err, ENOMEM, "out of memory");
+	if (l->n_pins == 0)
+		return warn(
+		    c, d->emu_node,
+		    "<emulatorpin cpuset='%s'> not imported: no vCPU is pinned "
+		    "(vcpu_pinning), and without vcpu_pinning qemu-launcher runs every qemu "
+		    "thread, the vCPUs too, on emulator_pinning; libvirt moves only the "
+		    "emulator threads there",
+		    cpus);
+	l->emulator_cpus = TAKE_PTR(cpus);
+	return 0;
+}
+
 static int cputune(struct ctx *c, struct domain *d, struct import_launcher *l, const xmlNode *ct)
 {
 	struct ql_shown sh;
@@ -419,7 +444,7 @@ static int cputune(struct ctx *c, struct domain *d, struct import_launcher *l, c
 		if (is(n, "vcpupin")) {
 			r = vcpupin(c, d, n);
 		} else if (is(n, "emulatorpin")) {
-			r = emulatorpin(c, l, n);
+			r = emulatorpin(c, d, n);
 		} else if (is(n, "vcpusched")) {
 			r = vcpusched(c, d, n);
 		} else if (is(n, "iothreadpin")) {
@@ -595,7 +620,8 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 			goto out;
 	}
 	/* pins first: the scheduler's reach depends on them */
-	if ((r = map_pins(&c, &d, &l)) < 0 || (r = map_sched(&c, &d, &l)) < 0)
+	if ((r = map_pins(&c, &d, &l)) < 0 || (r = map_sched(&c, &d, &l)) < 0 ||
+	    (r = map_emulator(&c, &d, &l)) < 0)
 		goto out;
 
 	const xmlNode *mb = child(root, "memoryBacking");

@@ -89,6 +89,27 @@ static void test_vcpupin_emulatorpin(void **state)
 	mapped_done(&m);
 }
 
+/* libvirt moves only the emulator threads to <emulatorpin>; without vcpu_pinning the launcher
+ * would put the vCPUs there too */
+static void test_emulatorpin_without_vcpupin(void **state)
+{
+	struct mapped m;
+	map_ok(DOMAIN("2", "<cputune><emulatorpin cpuset='0'/></cputune>"), &m);
+	assert_null(m.l.emulator_cpus);
+	assert_int_equal(m.l.n_pins, 0);
+	warned(&m, "<emulatorpin cpuset='0'> not imported: no vCPU is pinned");
+	assert_int_equal(strv_length(m.warnings), 1);
+	mapped_done(&m);
+
+	/* a pin that does not import (vCPU 0 unpinned) leaves no vcpu_pinning either */
+	map_ok(DOMAIN("2", "<cputune><vcpupin vcpu='1' cpuset='1'/><emulatorpin cpuset='0'/>"
+			   "</cputune>"),
+	       &m);
+	assert_null(m.l.emulator_cpus);
+	warned(&m, "<emulatorpin cpuset='0'> not imported");
+	mapped_done(&m);
+}
+
 static void test_pins_that_do_not_map(void **state)
 {
 	struct mapped m;
@@ -379,6 +400,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_vcpupin_emulatorpin),
+	    cmocka_unit_test(test_emulatorpin_without_vcpupin),
 	    cmocka_unit_test(test_pins_that_do_not_map),
 	    cmocka_unit_test(test_iothreadpin_and_others_warn),
 	    cmocka_unit_test(test_vcpusched),
