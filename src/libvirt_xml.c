@@ -198,6 +198,12 @@ struct sched {
 	struct cpu_list *vcpus;
 };
 
+struct iopin {
+	unsigned num; /* libvirt's iothread='N': qemu's `iothreadN` */
+	struct cpu_list *cpus;
+	const xmlNode *node;
+};
+
 struct domain {
 	unsigned n_vcpus;
 	unsigned n_current; /* the vCPUs qemu starts with (<vcpu current>); the rest hot-plug */
@@ -207,6 +213,8 @@ struct domain {
 	size_t n_scheds;
 	struct cpu_list *emu; /* <emulatorpin>, NULL: none */
 	const xmlNode *emu_node;
+	struct iopin *io; /* <iothreadpin>s in document order */
+	size_t n_io;
 };
 
 static void domain_done(struct domain *d)
@@ -219,6 +227,9 @@ static void domain_done(struct domain *d)
 	}
 	free(d->scheds);
 	cpu_list_free(d->emu);
+	for (size_t i = 0; i < d->n_io; i++)
+		cpu_list_free(d->io[i].cpus);
+	free(d->io);
 }
 
 static int vcpupin(struct ctx *c, struct domain *d, const xmlNode *n)
@@ -261,7 +272,7 @@ static int emulatorpin(struct ctx *c, struct domain *d, const xmlNode *n)
 
 /* <iothreadpin iothread='N' cpuset='...'>: libvirt names that I/O thread `iothreadN` on qemu's
  * command line (`-object iothread,id=iothreadN`). */
-static int iothreadpin(struct ctx *c, struct import_launcher *l, const xmlNode *n)
+static int iothreadpin(struct ctx *c, struct domain *d, const xmlNode *n)
 {
 	_cleanup_xml_ xmlChar *id = prop(n, "iothread");
 	unsigned num = 0;
@@ -273,6 +284,17 @@ static int iothreadpin(struct ctx *c, struct import_launcher *l, const xmlNode *
 	int r = parse_cpuset(c, n, "cpuset", &set);
 	if (r < 0)
 		return r;
+	struct iopin *v = reallocarray(d->io, d->n_io + 1, sizeof(*v));
+	if (!v)
+		return ql_error_set(c->err, ENOMEM, "out of memory");
+	d->io = v;
+	d->io[d->n_io++] = (struct iopin){.num = num, .cpus = TAKE_PTR(set), .node = n};
+	return 0;
+}
+
+static int add_iothread_pin(struct ctx *c, struct import_launcher *l, unsigned num,
+			    const struct cpu_list *set)
+{
 	size_t k = strv_length(l->io_ids);
 	char **ids = reallocarray(l->io_ids, k + 2, sizeof(char *));
 	if (ids)
@@ -288,6 +310,80 @@ static int iothreadpin(struct ctx *c, struct import_launcher *l, const xmlNode *
 		l->io_ids[k] = NULL;
 		return ql_error_set(c->err, ENOMEM, "out of memory");
 	}
+	return 0;
+}
+
+/* libvirt lets an I/O thread share CPUs with vCPUs and leave <emulatorpin>; the launcher keeps
+ * I/O threads with qemu's other threads (off the vCPUs' CPUs, inside emulator_pinning), and
+ * --check refuses anything else. So a pinned vCPU's CPU is taken out of the I/O thread's set
+ * (the pin is dropped when nothing is left: the thread stays with the emulator threads), and
+ * emulator_pinning grows by the rest, so the I/O thread keeps the other CPUs the domain gave it.
+ * Each change is a warning. */
+static int map_iothreads(struct ctx *c, struct domain *d, struct import_launcher *l)
+{
+	_cleanup_cpu_list_ struct cpu_list *vcpus = cpu_list_new(64);
+	if (!vcpus)
+		return ql_error_set(c->err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < l->n_pins; i++)
+		if (cpu_list_add(vcpus, l->pins[i]) < 0)
+			return ql_error_set(c->err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < d->n_io; i++) {
+		struct iopin *io = &d->io[i];
+		_cleanup_free_ char *was = cpu_list_format(io->cpus);
+		_cleanup_cpu_list_ struct cpu_list *shared = cpu_list_new(64);
+		if (!was || !shared)
+			return ql_error_set(c->err, ENOMEM, "out of memory");
+		for (int x = cpu_list_next(io->cpus, -1); x >= 0; x = cpu_list_next(io->cpus, x))
+			if (cpu_list_has(vcpus, (unsigned)x) &&
+			    cpu_list_add(shared, (unsigned)x) < 0)
+				return ql_error_set(c->err, ENOMEM, "out of memory");
+		int r = 0;
+		if (!cpu_list_is_empty(shared)) {
+			_cleanup_free_ char *sh = cpu_list_format(shared);
+			if (!sh)
+				return ql_error_set(c->err, ENOMEM, "out of memory");
+			cpu_list_subtract(io->cpus, shared);
+			if (cpu_list_is_empty(io->cpus)) {
+				r = warn(
+				    c, io->node,
+				    "<iothreadpin iothread='%u' cpuset='%s'> not imported: "
+				    "qemu-launcher keeps I/O threads off the pinned vCPUs' CPUs, "
+				    "and these are all such CPUs; the I/O thread runs with qemu's "
+				    "other threads",
+				    io->num, was);
+				if (r < 0)
+					return r;
+				continue;
+			}
+			r = warn(c, io->node,
+				 "<iothreadpin iothread='%u' cpuset='%s'>: CPU(s) %s left out of "
+				 "iothread_pinning: qemu-launcher keeps I/O threads off the pinned "
+				 "vCPUs' CPUs",
+				 io->num, was, sh);
+			if (r < 0)
+				return r;
+		}
+		if (d->emu && !cpu_list_is_subset(io->cpus, d->emu)) {
+			_cleanup_cpu_list_ struct cpu_list *added = cpu_list_dup(io->cpus);
+			if (!added)
+				return ql_error_set(c->err, ENOMEM, "out of memory");
+			cpu_list_subtract(added, d->emu);
+			_cleanup_free_ char *ad = cpu_list_format(added);
+			if (!ad || cpu_list_merge(d->emu, added) < 0)
+				return ql_error_set(c->err, ENOMEM, "out of memory");
+			r = warn(c, io->node,
+				 "<iothreadpin iothread='%u' cpuset='%s'>: CPU(s) %s added to "
+				 "emulator_pinning: qemu-launcher runs I/O threads inside "
+				 "emulator_pinning, libvirt lets them leave <emulatorpin>",
+				 io->num, was, ad);
+			if (r < 0)
+				return r;
+		}
+		if ((r = add_iothread_pin(c, l, io->num, io->cpus)) < 0)
+			return r;
+	}
+	if (d->emu && !(l->emulator_cpus = cpu_list_format(d->emu)))
+		return ql_error_set(c->err, ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -417,21 +513,18 @@ static int map_pins(struct ctx *c, struct domain *d, struct import_launcher *l)
  * (qemu-launcher.yml(5)), so the key would confine the vCPUs: it is left out then. */
 static int map_emulator(struct ctx *c, struct domain *d, struct import_launcher *l)
 {
-	if (!d->emu)
-		return 0;
+	if (!d->emu || l->n_pins > 0)
+		return 0; /* emulator_pinning is written by map_iothreads, which may widen it */
 	_cleanup_free_ char *cpus = cpu_list_format(d->emu);
 	if (!cpus)
 		return ql_error_set(c->err, ENOMEM, "out of memory");
-	if (l->n_pins == 0)
-		return warn(
-		    c, d->emu_node,
+	cpu_list_free(TAKE_PTR(d->emu));
+	return warn(c, d->emu_node,
 		    "<emulatorpin cpuset='%s'> not imported: no vCPU is pinned "
 		    "(vcpu_pinning), and without vcpu_pinning qemu-launcher runs every qemu "
 		    "thread, the vCPUs too, on emulator_pinning; libvirt moves only the "
 		    "emulator threads there",
 		    cpus);
-	l->emulator_cpus = TAKE_PTR(cpus);
-	return 0;
 }
 
 static int cputune(struct ctx *c, struct domain *d, struct import_launcher *l, const xmlNode *ct)
@@ -448,7 +541,7 @@ static int cputune(struct ctx *c, struct domain *d, struct import_launcher *l, c
 		} else if (is(n, "vcpusched")) {
 			r = vcpusched(c, d, n);
 		} else if (is(n, "iothreadpin")) {
-			r = iothreadpin(c, l, n);
+			r = iothreadpin(c, d, n);
 		} else if (is(n, "emulatorsched") || is(n, "iothreadsched")) {
 			_cleanup_xml_ xmlChar *pol = prop(n, "scheduler");
 			r = warn(
@@ -621,7 +714,7 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 	}
 	/* pins first: the scheduler's reach depends on them */
 	if ((r = map_pins(&c, &d, &l)) < 0 || (r = map_sched(&c, &d, &l)) < 0 ||
-	    (r = map_emulator(&c, &d, &l)) < 0)
+	    (r = map_emulator(&c, &d, &l)) < 0 || (r = map_iothreads(&c, &d, &l)) < 0)
 		goto out;
 
 	const xmlNode *mb = child(root, "memoryBacking");

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DATA=$ROOT/tests/data/libvirt
-plan 21
+plan 23
 
 load_args() {
 	ARGS=()
@@ -71,6 +71,18 @@ check "realtime: emulatorsched and nosharepages warned about" \
 expect_eq "hugepages: hugepages, numatune, partial pins and vcpusched all warned about" \
 	"9 1 1 1" \
 	"$(grep -c 'warning: .*hugepages.xml:[0-9]*: ' "$SCRATCH/hugepages.err") $(grep -c '<hugepages> (1 GiB pages) not imported' "$SCRATCH/hugepages.err") $(grep -c '<numatune> not imported' "$SCRATCH/hugepages.err") $(grep -c '<vcpusched> rr 10 for vCPU(s) 1-3 not imported' "$SCRATCH/hugepages.err")"
+
+# an I/O thread outside <emulatorpin> or on a vCPU's CPU: made to fit, so --check passes
+cat >"$SCRATCH/io.xml" <<'EOF'
+<domain><name>io</name><vcpu>1</vcpu><cputune><vcpupin vcpu='0' cpuset='1'/>
+<emulatorpin cpuset='1'/><iothreadpin iothread='1' cpuset='0'/>
+<iothreadpin iothread='2' cpuset='0-1'/></cputune></domain>
+EOF
+"$QL" --import --libvirt-xml "$SCRATCH/io.xml" -- qemu-system-x86_64 -smp 1 -object iothread,id=iothread1 \
+	-object iothread,id=iothread2 >"$CONF/io.yml" 2>"$SCRATCH/io.err"
+check "iothreadpin outside emulatorpin / on a vCPU's CPU: the import passes --check" "$QL" --check io
+expect_eq "... with a warning for each change" "1 1" \
+	"$(grep -c "io.xml:2: <iothreadpin iothread='1' cpuset='0'>: CPU(s) 0 added to emulator_pinning" "$SCRATCH/io.err") $(grep -c "io.xml:3: <iothreadpin iothread='2' cpuset='0-1'>: CPU(s) 1 left out of iothread_pinning" "$SCRATCH/io.err")"
 
 # refusals: nothing on stdout, exit 125, FILE:LINE
 printf '<domain><name>x</name>\n<vcpu>1</vcpu>\n' >"$SCRATCH/bad.xml"

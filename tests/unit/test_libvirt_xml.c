@@ -180,6 +180,36 @@ static void test_iothreadpin_and_others_warn(void **state)
 	mapped_done(&m);
 }
 
+/* the launcher keeps I/O threads off the vCPUs' CPUs and inside emulator_pinning (--check
+ * refuses anything else): the import makes the domain's iothreadpin fit */
+static void test_iothreadpin_made_to_fit(void **state)
+{
+	struct mapped m;
+	map_ok(DOMAIN("1", "<cputune><vcpupin vcpu='0' cpuset='2'/><emulatorpin cpuset='0'/>"
+			   "<iothreadpin iothread='1' cpuset='1'/></cputune>"),
+	       &m);
+	assert_string_equal(m.l.emulator_cpus, "0-1");
+	assert_string_equal(m.l.io_cpus[0], "1");
+	warned(&m, "<iothreadpin iothread='1' cpuset='1'>: CPU(s) 1 added to emulator_pinning");
+	assert_int_equal(strv_length(m.warnings), 1);
+	mapped_done(&m);
+
+	/* a pinned vCPU's CPU is taken out; nothing left: no pin */
+	map_ok(DOMAIN("2", "<cputune><vcpupin vcpu='0' cpuset='2'/><vcpupin vcpu='1' cpuset='3'/>"
+			   "<emulatorpin cpuset='0'/><iothreadpin iothread='1' cpuset='0,2'/>"
+			   "<iothreadpin iothread='2' cpuset='2-3'/></cputune>"),
+	       &m);
+	assert_string_equal(m.l.emulator_cpus, "0");
+	assert_int_equal(strv_length(m.l.io_ids), 1);
+	assert_string_equal(m.l.io_ids[0], "iothread1");
+	assert_string_equal(m.l.io_cpus[0], "0");
+	warned(&m,
+	       "<iothreadpin iothread='1' cpuset='0,2'>: CPU(s) 2 left out of iothread_pinning");
+	warned(&m, "<iothreadpin iothread='2' cpuset='2-3'> not imported");
+	assert_int_equal(strv_length(m.warnings), 2);
+	mapped_done(&m);
+}
+
 static void test_vcpusched(void **state)
 {
 	struct mapped m;
@@ -403,6 +433,7 @@ int main(void)
 	    cmocka_unit_test(test_emulatorpin_without_vcpupin),
 	    cmocka_unit_test(test_pins_that_do_not_map),
 	    cmocka_unit_test(test_iothreadpin_and_others_warn),
+	    cmocka_unit_test(test_iothreadpin_made_to_fit),
 	    cmocka_unit_test(test_vcpusched),
 	    cmocka_unit_test(test_memory_backing),
 	    cmocka_unit_test(test_names),
