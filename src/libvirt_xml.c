@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -247,6 +248,7 @@ static int vcpupin(struct ctx *c, struct domain *d, const xmlNode *n)
 	int r = parse_cpuset(c, n, "cpuset", &set);
 	if (r < 0)
 		return r;
+	d->pin_node[vcpu] = n; /* pinned in libvirt's sense, even where the launcher cannot */
 	if (cpu_list_count(set) != 1)
 		return warn(
 		    c, n,
@@ -254,7 +256,6 @@ static int vcpupin(struct ctx *c, struct domain *d, const xmlNode *n)
 		    "to exactly one host CPU",
 		    vcpu, shown(&sh, cs));
 	d->pin[vcpu] = cpu_list_next(set, -1);
-	d->pin_node[vcpu] = n;
 	return 0;
 }
 
@@ -508,6 +509,48 @@ static int map_pins(struct ctx *c, struct domain *d, struct import_launcher *l)
 	return 0;
 }
 
+/* <vcpu placement='auto'> asks numad for the CPUs at each start (a cpuset is then ignored).
+ * <vcpu cpuset> is libvirt's default mask for every vCPU without <vcpupin>, and for the
+ * emulator and I/O threads without their own pin: with every vCPU pinned and no <emulatorpin>
+ * it is the emulator's mask, emulator_pinning; with <emulatorpin> it still places the I/O
+ * threads without <iothreadpin>, which the launcher runs on emulator_pinning. */
+static int vcpu_placement(struct ctx *c, struct domain *d, const xmlNode *root, const xmlNode *n)
+{
+	struct ql_shown sh;
+	_cleanup_xml_ xmlChar *placement = prop(n, "placement");
+	if (placement && streq((const char *)placement, "auto"))
+		return warn(c, n,
+			    "<vcpu placement='auto'> not imported: libvirt asks numad for the "
+			    "vCPUs' host CPUs at each start; qemu-launcher has no equivalent (pin "
+			    "with vcpu_pinning and emulator_pinning by hand)");
+	if (!has_prop(n, "cpuset"))
+		return 0;
+	_cleanup_xml_ xmlChar *cs = prop(n, "cpuset");
+	bool all_pinned = true;
+	for (unsigned i = 0; i < d->n_vcpus; i++)
+		all_pinned = all_pinned && d->pin_node[i];
+	if (!all_pinned)
+		return warn(c, n,
+			    "<vcpu cpuset='%s'> not imported: qemu-launcher pins each vCPU to one "
+			    "host CPU (vcpu_pinning) or leaves it unpinned",
+			    shown(&sh, cs));
+	if (!d->emu) {
+		int r = parse_cpuset(c, n, "cpuset", &d->emu);
+		d->emu_node = n;
+		return r;
+	}
+	const xmlNode *io = child(root, "iothreads");
+	_cleanup_xml_ xmlChar *nio = io ? X.content(io) : NULL;
+	unsigned n_io = 0;
+	if (!nio || !parse_uint(nio, 1000000, &n_io) || n_io <= d->n_io)
+		return 0; /* nothing runs on it: every thread has its own pin */
+	return warn(c, n,
+		    "<vcpu cpuset='%s'> not imported: with <emulatorpin> it places only the "
+		    "I/O threads without <iothreadpin>, which qemu-launcher runs on "
+		    "emulator_pinning",
+		    shown(&sh, cs));
+}
+
 /* libvirt's <emulatorpin> moves only the emulator threads; unpinned vCPUs keep every host CPU.
  * Without vcpu_pinning the launcher runs every qemu thread, the vCPUs too, on emulator_pinning
  * (qemu-launcher.yml(5)), so the key would confine the vCPUs: it is left out then. */
@@ -520,11 +563,11 @@ static int map_emulator(struct ctx *c, struct domain *d, struct import_launcher 
 		return ql_error_set(c->err, ENOMEM, "out of memory");
 	cpu_list_free(TAKE_PTR(d->emu));
 	return warn(c, d->emu_node,
-		    "<emulatorpin cpuset='%s'> not imported: no vCPU is pinned "
+		    "<%s cpuset='%s'> not imported: no vCPU is pinned "
 		    "(vcpu_pinning), and without vcpu_pinning qemu-launcher runs every qemu "
 		    "thread, the vCPUs too, on emulator_pinning; libvirt moves only the "
 		    "emulator threads there",
-		    cpus);
+		    (const char *)d->emu_node->name, cpus);
 }
 
 static int cputune(struct ctx *c, struct domain *d, struct import_launcher *l, const xmlNode *ct)
@@ -601,6 +644,138 @@ static int memory_backing(struct ctx *c, struct import_launcher *l, const xmlNod
 			    c, n,
 			    "<memoryBacking><%s> not imported: qemu-launcher has no equivalent",
 			    n->name);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* libvirt's memory units (virScaleInteger): a size in bytes; false when it does not parse. */
+static bool memory_bytes(const xmlNode *n, unsigned long long *ret)
+{
+	static const struct {
+		const char *unit;
+		unsigned long long scale;
+	} units[] = {{"b", 1},		{"bytes", 1},	     {"KB", 1000ULL},
+		     {"k", 1ULL << 10}, {"KiB", 1ULL << 10}, {"MB", 1000000ULL},
+		     {"M", 1ULL << 20}, {"MiB", 1ULL << 20}, {"GB", 1000000000ULL},
+		     {"G", 1ULL << 30}, {"GiB", 1ULL << 30}, {"TB", 1000000000000ULL},
+		     {"T", 1ULL << 40}, {"TiB", 1ULL << 40}};
+	_cleanup_xml_ xmlChar *v = X.content(n), *u = prop(n, "unit");
+	const char *t = v ? (const char *)v : "";
+	t += strspn(t, " \t\n");
+	size_t digits = strspn(t, "0123456789");
+	if (digits == 0 || digits > 18 || t[digits + strspn(t + digits, " \t\n")])
+		return false;
+	unsigned long long x = strtoull(t, NULL, 10);
+	for (size_t i = 0; i < ELEMENTSOF(units); i++)
+		if (streq(u ? (const char *)u : "KiB", units[i].unit)) {
+			if (x > ULLONG_MAX / units[i].scale)
+				return false;
+			*ret = x * units[i].scale;
+			return true;
+		}
+	return false;
+}
+
+/* Children of <domain> that the qemu command line carries (virsh domxml-to-native writes them
+ * into it) or that only describe the domain: nothing to import, nothing lost. */
+static const char *const carried[] = {"uuid",
+				      "genid",
+				      "title",
+				      "description",
+				      "metadata",
+				      "memory",
+				      "maxMemory",
+				      "vcpus",
+				      "iothreads",
+				      "iothreadids",
+				      "defaultiothread",
+				      "os",
+				      "features",
+				      "cpu",
+				      "clock",
+				      "on_reboot",
+				      "pm",
+				      "devices",
+				      "sysinfo",
+				      "keywrap",
+				      "launchSecurity",
+				      "throttlegroups"};
+/* ... and those read above */
+static const char *const imported[] = {"name", "vcpu", "cputune", "memoryBacking", "numatune"};
+
+#define QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"
+
+static bool in_list(const char *const *t, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(t[i], name))
+			return true;
+	return false;
+}
+
+/* Every other child of <domain> is a warning: what libvirt does with it, the launcher does not
+ * (nothing is dropped silently). */
+static int other_settings(struct ctx *c, const xmlNode *root)
+{
+	for (const xmlNode *n = root->children; n; n = n->next) {
+		if (n->type != XML_ELEMENT_NODE)
+			continue;
+		const char *name = (const char *)n->name;
+		int r = 0;
+		if (n->ns && n->ns->href && streq((const char *)n->ns->href, QEMU_NS))
+			continue; /* qemu:commandline, qemu:capabilities, ...: in the argv */
+		if (!n->ns && (in_list(carried, ELEMENTSOF(carried), name) ||
+			       in_list(imported, ELEMENTSOF(imported), name)))
+			continue;
+		if (n->ns) {
+			r = warn(c, n,
+				 "<%s> not imported: qemu-launcher does not know this namespace",
+				 name);
+		} else if (streq(name, "currentMemory")) {
+			const xmlNode *m = child(root, "memory");
+			unsigned long long cur, max;
+			if (m && memory_bytes(n, &cur) && memory_bytes(m, &max) && cur == max)
+				continue;
+			r = warn(
+			    c, n,
+			    "<currentMemory> not imported: libvirt sets the balloon to it after "
+			    "qemu starts; qemu-launcher leaves the guest its <memory> (set the "
+			    "balloon over QMP)");
+		} else if (streq(name, "on_poweroff") || streq(name, "on_crash")) {
+			_cleanup_xml_ xmlChar *v = X.content(n);
+			struct ql_shown sh;
+			if (v && streq((const char *)v, "destroy"))
+				continue;
+			r = warn(c, n,
+				 "<%s>%s</%s> not imported: libvirt does that itself when qemu "
+				 "stops; with qemu-launcher the VM ends with qemu",
+				 name, shown(&sh, v), name);
+		} else if (streq(name, "memtune")) {
+			r = warn(
+			    c, n,
+			    "<memtune> not imported: qemu-launcher sets no memory cgroup limits "
+			    "(hard_limit, soft_limit, swap_hard_limit, min_guarantee)");
+		} else if (streq(name, "blkiotune")) {
+			r = warn(c, n,
+				 "<blkiotune> not imported: qemu-launcher sets no block I/O cgroup "
+				 "weights or limits");
+		} else if (streq(name, "seclabel")) {
+			r = warn(c, n,
+				 "<seclabel> not imported: qemu-launcher applies no SELinux or "
+				 "AppArmor label to qemu");
+		} else if (streq(name, "resource")) {
+			r = warn(c, n,
+				 "<resource> not imported: qemu-launcher places the VM in its own "
+				 "cgroup, not in libvirt's partition");
+		} else {
+			/* perf, on_lockfailure, idmap, bootloader, newer elements ... */
+			r = warn(c, n,
+				 "<%s> not imported: qemu-launcher has no equivalent, and the qemu "
+				 "command line does not carry it",
+				 name);
 		}
 		if (r < 0)
 			return r;
@@ -699,19 +874,8 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 	const xmlNode *ct = child(root, "cputune");
 	if (ct && (r = cputune(&c, &d, &l, ct)) < 0)
 		goto out;
-	if (has_prop(n, "cpuset")) {
-		bool all_pinned = true;
-		for (unsigned i = 0; i < d.n_vcpus; i++)
-			all_pinned = all_pinned && d.pin[i] >= 0;
-		_cleanup_xml_ xmlChar *cs = prop(n, "cpuset");
-		if (!all_pinned &&
-		    (r = warn(
-			 &c, n,
-			 "<vcpu cpuset='%s'> not imported: qemu-launcher pins each vCPU to one "
-			 "host CPU (vcpu_pinning) or leaves it unpinned",
-			 shown(&sh, cs))) < 0)
-			goto out;
-	}
+	if ((r = vcpu_placement(&c, &d, root, n)) < 0)
+		goto out;
 	/* pins first: the scheduler's reach depends on them */
 	if ((r = map_pins(&c, &d, &l)) < 0 || (r = map_sched(&c, &d, &l)) < 0 ||
 	    (r = map_emulator(&c, &d, &l)) < 0 || (r = map_iothreads(&c, &d, &l)) < 0)
@@ -719,6 +883,8 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 
 	const xmlNode *mb = child(root, "memoryBacking");
 	if (mb && (r = memory_backing(&c, &l, mb)) < 0)
+		goto out;
+	if ((r = other_settings(&c, root)) < 0)
 		goto out;
 	const xmlNode *nt = child(root, "numatune");
 	if (nt && (r = warn(&c, nt,

@@ -141,11 +141,41 @@ static void test_pins_that_do_not_map(void **state)
 	assert_null(m.warnings[0]);
 	mapped_done(&m);
 
-	/* <vcpu cpuset> is a default for vCPUs without vcpupin: fine when all have one */
+	/* <vcpu cpuset> is a default for vCPUs without vcpupin, and the emulator's mask without
+	 * <emulatorpin>: with every vCPU pinned it is emulator_pinning */
 	map_ok("<domain><name>a</name><vcpu cpuset='1-3'>1</vcpu><cputune><vcpupin vcpu='0' "
 	       "cpuset='1'/></cputune></domain>",
 	       &m);
+	assert_string_equal(m.l.emulator_cpus, "1-3");
 	assert_null(m.warnings[0]);
+	mapped_done(&m);
+	/* ... even where the launcher cannot take the pin, which then leaves no vcpu_pinning:
+	 * item 1's rule */
+	map_ok("<domain><name>a</name><vcpu cpuset='1-3'>1</vcpu><cputune><vcpupin vcpu='0' "
+	       "cpuset='1-2'/></cputune></domain>",
+	       &m);
+	assert_null(m.l.emulator_cpus);
+	warned(&m, "<vcpu cpuset='1-3'> not imported: no vCPU is pinned");
+	assert_int_equal(strv_length(m.warnings), 2);
+	mapped_done(&m);
+	/* with <emulatorpin> it still places the I/O threads without <iothreadpin> */
+	map_ok("<domain><name>a</name><vcpu cpuset='1-3'>1</vcpu><iothreads>2</iothreads><cputune>"
+	       "<vcpupin vcpu='0' cpuset='1'/><emulatorpin cpuset='0'/>"
+	       "<iothreadpin iothread='1' cpuset='0'/></cputune></domain>",
+	       &m);
+	assert_string_equal(m.l.emulator_cpus, "0");
+	warned(&m, "<vcpu cpuset='1-3'> not imported: with <emulatorpin> it places only the I/O");
+	assert_int_equal(strv_length(m.warnings), 1);
+	mapped_done(&m);
+	map_ok("<domain><name>a</name><vcpu cpuset='1-3'>1</vcpu><iothreads>1</iothreads><cputune>"
+	       "<vcpupin vcpu='0' cpuset='1'/><emulatorpin cpuset='0'/>"
+	       "<iothreadpin iothread='1' cpuset='0'/></cputune></domain>",
+	       &m);
+	assert_null(m.warnings[0]);
+	mapped_done(&m);
+	/* numad */
+	map_ok("<domain><name>a</name><vcpu placement='auto'>1</vcpu></domain>", &m);
+	warned(&m, "<vcpu placement='auto'> not imported");
 	mapped_done(&m);
 	map_ok("<domain><name>a</name><vcpu cpuset='1-3'>2</vcpu><cputune><vcpupin vcpu='0' "
 	       "cpuset='1'/></cputune></domain>",
@@ -278,6 +308,38 @@ static void test_memory_backing(void **state)
 	warned(&m, "<memoryBacking><source> not imported");
 	warned(&m, "<numatune> not imported");
 	assert_int_equal(strv_length(m.warnings), 4);
+	mapped_done(&m);
+}
+
+/* every child of <domain> is imported, carried by the qemu command line, or warned about */
+static void test_other_settings(void **state)
+{
+	struct mapped m;
+	map_ok("<domain xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>a</name>"
+	       "<uuid>x</uuid><title>t</title><metadata><x/></metadata>"
+	       "<memory unit='GiB'>1</memory><currentMemory unit='MiB'>1024</currentMemory>"
+	       "<vcpu>1</vcpu><os/><features/><cpu/><clock/><on_poweroff>destroy</on_poweroff>"
+	       "<on_reboot>restart</on_reboot><devices/><qemu:commandline/></domain>",
+	       &m);
+	assert_null(m.warnings[0]);
+	mapped_done(&m);
+
+	map_ok(
+	    "<domain><name>a</name><memory>2097152</memory><currentMemory>1048576</currentMemory>"
+	    "<vcpu>1</vcpu><memtune><hard_limit>1</hard_limit></memtune>"
+	    "<blkiotune><weight>800</weight></blkiotune><seclabel type='dynamic'/>"
+	    "<resource><partition>/machine</partition></resource><perf/>"
+	    "<on_crash>coredump-restart</on_crash><x:y xmlns:x='urn:x'/></domain>",
+	    &m);
+	warned(&m, "<currentMemory> not imported");
+	warned(&m, "<memtune> not imported");
+	warned(&m, "<blkiotune> not imported");
+	warned(&m, "<seclabel> not imported");
+	warned(&m, "<resource> not imported");
+	warned(&m, "<perf> not imported");
+	warned(&m, "<on_crash>coredump-restart</on_crash> not imported");
+	warned(&m, "<y> not imported");
+	assert_int_equal(strv_length(m.warnings), 8);
 	mapped_done(&m);
 }
 
@@ -436,6 +498,7 @@ int main(void)
 	    cmocka_unit_test(test_iothreadpin_made_to_fit),
 	    cmocka_unit_test(test_vcpusched),
 	    cmocka_unit_test(test_memory_backing),
+	    cmocka_unit_test(test_other_settings),
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_data_vfio_gaming),
