@@ -418,6 +418,7 @@ void import_launcher_done(struct import_launcher *l)
 	free(l->pins);
 	free(l->emulator_cpus);
 	free(l->scheduler);
+	free(l->io_scheduler);
 	strv_free(l->io_ids);
 	strv_free(l->io_cpus);
 	*l = (struct import_launcher){0};
@@ -447,6 +448,13 @@ static int write_launcher_keys(FILE *f, const struct import_launcher *l)
 				r = write_scalar(f, l->io_cpus[i]);
 			fputc('\n', f);
 		}
+	}
+	if (r == 0 && l->io_scheduler) {
+		fputs("  iothread_scheduler: ", f);
+		r = write_scalar(f, l->io_scheduler);
+		fputc('\n', f);
+		if (l->has_io_priority)
+			fprintf(f, "  iothread_priority: %d\n", l->io_priority);
 	}
 	if (r == 0 && l->scheduler) {
 		fputs("  scheduler: ", f);

@@ -20,6 +20,9 @@ struct import_launcher {
 	bool rlimit_memlock; /* rlimit_memlock: true */
 	char **io_ids;	     /* iothread_pinning: I/O thread ids (NULL-terminated, or NULL) */
 	char **io_cpus;	     /* ... and their kernel CPU lists, in the same order */
+	char *io_scheduler;  /* iothread_scheduler: batch, idle, fifo, rr */
+	int io_priority;
+	bool has_io_priority;
 };
 void import_launcher_done(struct import_launcher *l);
 

@@ -200,8 +200,8 @@ struct sched {
 };
 
 struct iopin {
-	unsigned num; /* libvirt's iothread='N': qemu's `iothreadN` */
-	struct cpu_list *cpus;
+	unsigned num;	       /* libvirt's iothread='N': qemu's `iothreadN` */
+	struct cpu_list *cpus; /* emptied when the pin is not imported */
 	const xmlNode *node;
 };
 
@@ -216,6 +216,8 @@ struct domain {
 	const xmlNode *emu_node;
 	struct iopin *io; /* <iothreadpin>s in document order */
 	size_t n_io;
+	struct sched *io_scheds; /* <iothreadsched>s; `vcpus` holds I/O thread numbers */
+	size_t n_io_scheds;
 };
 
 static void domain_done(struct domain *d)
@@ -227,6 +229,11 @@ static void domain_done(struct domain *d)
 		cpu_list_free(d->scheds[i].vcpus);
 	}
 	free(d->scheds);
+	for (size_t i = 0; i < d->n_io_scheds; i++) {
+		free(d->io_scheds[i].policy);
+		cpu_list_free(d->io_scheds[i].vcpus);
+	}
+	free(d->io_scheds);
 	cpu_list_free(d->emu);
 	for (size_t i = 0; i < d->n_io; i++)
 		cpu_list_free(d->io[i].cpus);
@@ -354,7 +361,7 @@ static int map_iothreads(struct ctx *c, struct domain *d, struct import_launcher
 				    io->num, was);
 				if (r < 0)
 					return r;
-				continue;
+				continue; /* io->cpus is empty: not pinned */
 			}
 			r = warn(c, io->node,
 				 "<iothreadpin iothread='%u' cpuset='%s'>: CPU(s) %s left out of "
@@ -388,41 +395,46 @@ static int map_iothreads(struct ctx *c, struct domain *d, struct import_launcher
 	return 0;
 }
 
-static int vcpusched(struct ctx *c, struct domain *d, const xmlNode *n)
+/* <vcpusched>/<iothreadsched>: policy, priority and the threads (vCPU or I/O thread numbers) of
+ * attribute `attr`; without it every vCPU 0..n_all-1 (n_all 0: libvirt requires it). */
+static int parse_sched(struct ctx *c, const xmlNode *n, const char *attr, unsigned n_all,
+		       struct sched **list, size_t *n_list)
 {
 	_cleanup_xml_ xmlChar *pol = prop(n, "scheduler");
 	_cleanup_xml_ xmlChar *prio = prop(n, "priority");
 	struct ql_shown sh;
 	if (!pol || !(streq((const char *)pol, "fifo") || streq((const char *)pol, "rr") ||
 		      streq((const char *)pol, "batch") || streq((const char *)pol, "idle")))
-		return fail(c, n, "<vcpusched scheduler='%s'>: libvirt knows batch, idle, fifo, rr",
-			    shown(&sh, pol));
+		return fail(c, n, "<%s scheduler='%s'>: libvirt knows batch, idle, fifo, rr",
+			    (const char *)n->name, shown(&sh, pol));
 	bool rt = streq((const char *)pol, "fifo") || streq((const char *)pol, "rr");
 	unsigned p = 0;
 	if (rt && (!prio || !parse_uint(prio, 99, &p) || p < 1))
-		return fail(c, n, "<vcpusched scheduler='%s'> needs a priority 1..99, got '%s'",
-			    (const char *)pol, shown(&sh, prio));
+		return fail(c, n, "<%s scheduler='%s'> needs a priority 1..99, got '%s'",
+			    (const char *)n->name, (const char *)pol, shown(&sh, prio));
 	struct sched s = {.node = n, .priority = rt ? (int)p : -1};
-	if (has_prop(n, "vcpus")) {
-		int r = parse_cpuset(c, n, "vcpus", &s.vcpus);
+	if (has_prop(n, attr)) {
+		int r = parse_cpuset(c, n, attr, &s.vcpus);
 		if (r < 0)
 			return r;
+	} else if (n_all == 0) {
+		return fail(c, n, "<%s> has no %s attribute", (const char *)n->name, attr);
 	} else {
 		/* no vcpus: every vCPU */
-		if (!(s.vcpus = cpu_list_new(d->n_vcpus)))
+		if (!(s.vcpus = cpu_list_new(n_all)))
 			return ql_error_set(c->err, ENOMEM, "out of memory");
-		for (unsigned i = 0; i < d->n_vcpus; i++)
+		for (unsigned i = 0; i < n_all; i++)
 			cpu_list_add(s.vcpus, i);
 	}
-	struct sched *v = reallocarray(d->scheds, d->n_scheds + 1, sizeof(*v));
+	struct sched *v = reallocarray(*list, *n_list + 1, sizeof(*v));
 	if (!v || !(s.policy = strdup((const char *)pol))) {
 		if (v)
-			d->scheds = v;
+			*list = v;
 		cpu_list_free(s.vcpus);
 		return ql_error_set(c->err, ENOMEM, "out of memory");
 	}
-	d->scheds = v;
-	d->scheds[d->n_scheds++] = s;
+	*list = v;
+	(*list)[(*n_list)++] = s;
 	return 0;
 }
 
@@ -551,6 +563,65 @@ static int vcpu_placement(struct ctx *c, struct domain *d, const xmlNode *root, 
 		    shown(&sh, cs));
 }
 
+static bool io_pinned(const struct domain *d, int num)
+{
+	for (size_t i = 0; i < d->n_io; i++)
+		if ((int)d->io[i].num == num && !cpu_list_is_empty(d->io[i].cpus))
+			return true;
+	return false;
+}
+
+/* iothread_scheduler applies to the I/O threads of iothread_pinning: one policy for exactly
+ * those maps, anything else is a warning per <iothreadsched>. */
+static int map_io_sched(struct ctx *c, struct domain *d, struct import_launcher *l)
+{
+	if (!d->n_io_scheds)
+		return 0;
+	bool same = true, exact = true;
+	size_t n_pinned = 0;
+	for (size_t i = 0; i < d->n_io; i++)
+		n_pinned += !cpu_list_is_empty(d->io[i].cpus);
+	for (size_t i = 0; i < d->n_io_scheds; i++) {
+		const struct sched *s = &d->io_scheds[i];
+		same = same && streq(s->policy, d->io_scheds[0].policy) &&
+		       s->priority == d->io_scheds[0].priority;
+		for (int v = cpu_list_next(s->vcpus, -1); v >= 0; v = cpu_list_next(s->vcpus, v))
+			exact = exact && io_pinned(d, v);
+	}
+	for (size_t i = 0; i < d->n_io && exact; i++) {
+		bool covered = cpu_list_is_empty(d->io[i].cpus);
+		for (size_t k = 0; k < d->n_io_scheds && !covered; k++)
+			covered = cpu_list_has(d->io_scheds[k].vcpus, d->io[i].num);
+		exact = covered;
+	}
+	if (same && exact && n_pinned) {
+		if (!(l->io_scheduler = strdup(d->io_scheds[0].policy)))
+			return ql_error_set(c->err, ENOMEM, "out of memory");
+		l->has_io_priority = d->io_scheds[0].priority >= 0;
+		l->io_priority = l->has_io_priority ? d->io_scheds[0].priority : 0;
+		return 0;
+	}
+	for (size_t i = 0; i < d->n_io_scheds; i++) {
+		const struct sched *s = &d->io_scheds[i];
+		_cleanup_free_ char *ios = cpu_list_format(s->vcpus);
+		char prio[16] = "";
+		if (s->priority >= 0)
+			snprintf(prio, sizeof(prio), " %d", s->priority);
+		int r =
+		    warn(c, s->node,
+			 "<iothreadsched> %s%s for I/O thread(s) %s not imported: "
+			 "qemu-launcher's `iothread_scheduler` applies to exactly the I/O threads "
+			 "of iothread_pinning, and %s",
+			 s->policy, prio, ios ? ios : "?",
+			 !n_pinned ? "no I/O thread is pinned"
+			 : !same   ? "this domain gives them different policies"
+				   : "this domain schedules other I/O threads than it pins");
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* libvirt's <emulatorpin> moves only the emulator threads; unpinned vCPUs keep every host CPU.
  * Without vcpu_pinning the launcher runs every qemu thread, the vCPUs too, on emulator_pinning
  * (qemu-launcher.yml(5)), so the key would confine the vCPUs: it is left out then. */
@@ -582,16 +653,18 @@ static int cputune(struct ctx *c, struct domain *d, struct import_launcher *l, c
 		} else if (is(n, "emulatorpin")) {
 			r = emulatorpin(c, d, n);
 		} else if (is(n, "vcpusched")) {
-			r = vcpusched(c, d, n);
+			r = parse_sched(c, n, "vcpus", d->n_vcpus, &d->scheds, &d->n_scheds);
+		} else if (is(n, "iothreadsched")) {
+			r = parse_sched(c, n, "iothreads", 0, &d->io_scheds, &d->n_io_scheds);
 		} else if (is(n, "iothreadpin")) {
 			r = iothreadpin(c, d, n);
-		} else if (is(n, "emulatorsched") || is(n, "iothreadsched")) {
+		} else if (is(n, "emulatorsched")) {
 			_cleanup_xml_ xmlChar *pol = prop(n, "scheduler");
-			r = warn(
-			    c, n,
-			    "<%s scheduler='%s'> not imported: qemu-launcher schedules only vCPU "
-			    "threads",
-			    n->name, shown(&sh, pol));
+			r = warn(c, n,
+				 "<emulatorsched scheduler='%s'> not imported: qemu-launcher "
+				 "schedules only vCPU threads (scheduler) and pinned I/O threads "
+				 "(iothread_scheduler)",
+				 shown(&sh, pol));
 		} else {
 			/* shares, period, quota, cachetune, memorytune, ... */
 			r = warn(c, n,
@@ -635,9 +708,10 @@ static int memory_backing(struct ctx *c, struct import_launcher *l, const xmlNod
 				return ql_error_set(c->err, ENOMEM, "out of memory");
 			r = warn(
 			    c, n,
-			    "<hugepages>%s not imported: qemu-launcher has no `hugepages` key yet; "
-			    "reserve the huge pages on the host before the VM starts (the qemu "
-			    "command line's memory backend still uses them)",
+			    "<hugepages>%s: the qemu command line's memory backend uses them; "
+			    "qemu-launcher's `hugepages` key (default check) makes sure before the "
+			    "start that enough are free, `hugepages: reserve` reserves the missing "
+			    "ones",
 			    sizes ? sizes : "");
 		} else {
 			r = warn(
@@ -878,7 +952,8 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 		goto out;
 	/* pins first: the scheduler's reach depends on them */
 	if ((r = map_pins(&c, &d, &l)) < 0 || (r = map_sched(&c, &d, &l)) < 0 ||
-	    (r = map_emulator(&c, &d, &l)) < 0 || (r = map_iothreads(&c, &d, &l)) < 0)
+	    (r = map_emulator(&c, &d, &l)) < 0 || (r = map_iothreads(&c, &d, &l)) < 0 ||
+	    (r = map_io_sched(&c, &d, &l)) < 0)
 		goto out;
 
 	const xmlNode *mb = child(root, "memoryBacking");

@@ -70,7 +70,7 @@ check "realtime: emulatorsched and nosharepages warned about" \
 	bash -c "grep -q 'realtime.xml:19: <emulatorsched' '$SCRATCH/realtime.err' && grep -q 'realtime.xml:9: <memoryBacking><nosharepages>' '$SCRATCH/realtime.err'"
 expect_eq "hugepages: hugepages, numatune, partial pins and vcpusched all warned about" \
 	"9 1 1 1" \
-	"$(grep -c 'warning: .*hugepages.xml:[0-9]*: ' "$SCRATCH/hugepages.err") $(grep -c '<hugepages> (1 GiB pages) not imported' "$SCRATCH/hugepages.err") $(grep -c '<numatune> not imported' "$SCRATCH/hugepages.err") $(grep -c '<vcpusched> rr 10 for vCPU(s) 1-3 not imported' "$SCRATCH/hugepages.err")"
+	"$(grep -c 'warning: .*hugepages.xml:[0-9]*: ' "$SCRATCH/hugepages.err") $(grep -c '<hugepages> (1 GiB pages): .*`hugepages` key' "$SCRATCH/hugepages.err") $(grep -c '<numatune> not imported' "$SCRATCH/hugepages.err") $(grep -c '<vcpusched> rr 10 for vCPU(s) 1-3 not imported' "$SCRATCH/hugepages.err")"
 
 # an I/O thread outside <emulatorpin> or on a vCPU's CPU: made to fit, so --check passes
 cat >"$SCRATCH/io.xml" <<'EOF'

@@ -202,7 +202,9 @@ static void test_iothreadpin_and_others_warn(void **state)
 	warned(&m, "<cputune><shares> not imported");
 	warned(&m, "<cputune><period> not imported");
 	warned(&m, "<emulatorsched scheduler='fifo'> not imported");
-	warned(&m, "<iothreadsched scheduler='batch'> not imported");
+	warned(&m, "<iothreadsched> batch for I/O thread(s) 1 not imported: qemu-launcher's "
+		   "`iothread_scheduler` applies to exactly the I/O threads of iothread_pinning, "
+		   "and this domain schedules other I/O threads than it pins");
 	assert_int_equal(strv_length(m.warnings), 4);
 	/* every warning names the file and the line */
 	for (char **w = m.warnings; *w; w++)
@@ -238,6 +240,58 @@ static void test_iothreadpin_made_to_fit(void **state)
 	warned(&m, "<iothreadpin iothread='2' cpuset='2-3'> not imported");
 	assert_int_equal(strv_length(m.warnings), 2);
 	mapped_done(&m);
+}
+
+/* <iothreadsched> over exactly the pinned I/O threads: iothread_scheduler/iothread_priority */
+static void test_iothreadsched(void **state)
+{
+	struct mapped m;
+	map_ok(DOMAIN("1",
+		      "<cputune><vcpupin vcpu='0' cpuset='1'/>"
+		      "<iothreadpin iothread='1' cpuset='0'/><iothreadpin iothread='2' cpuset='0'/>"
+		      "<iothreadsched iothreads='1' scheduler='fifo' priority='5'/>"
+		      "<iothreadsched iothreads='2' scheduler='fifo' priority='5'/></cputune>"),
+	       &m);
+	assert_null(m.warnings[0]);
+	assert_string_equal(m.l.io_scheduler, "fifo");
+	assert_true(m.l.has_io_priority);
+	assert_int_equal(m.l.io_priority, 5);
+	/* the definition the import writes loads with them */
+	char *argv[] = {"qemu", "-object", "iothread,id=iothread1", "-object",
+			"iothread,id=iothread2"};
+	_cleanup_free_ char *yaml = NULL;
+	_cleanup_strv_free_ char **w = NULL;
+	struct ql_error err = {0};
+	assert_int_equal(import_command_line_with(argv, 5, &m.l, &yaml, &w, &err), 0);
+	_cleanup_definition_ struct definition *d = NULL;
+	if (definition_parse("t.yml", yaml, strlen(yaml), &d, &err) < 0)
+		fail_msg("%s\n%s", err.msg, yaml);
+	assert_int_equal(d->iothread_scheduler, QL_SCHED_FIFO);
+	assert_int_equal(d->iothread_priority, 5);
+	mapped_done(&m);
+
+	/* an I/O thread that is not pinned: the launcher would not schedule it */
+	map_ok(DOMAIN("1", "<cputune><iothreadsched iothreads='1' scheduler='batch'/></cputune>"),
+	       &m);
+	assert_null(m.l.io_scheduler);
+	warned(&m, "<iothreadsched> batch for I/O thread(s) 1 not imported");
+	warned(&m, "no I/O thread is pinned");
+	mapped_done(&m);
+
+	/* a pin left out (on the vCPU's CPU) is not scheduled either */
+	map_ok(DOMAIN("1",
+		      "<cputune><vcpupin vcpu='0' cpuset='1'/>"
+		      "<iothreadpin iothread='1' cpuset='0'/><iothreadpin iothread='2' cpuset='1'/>"
+		      "<iothreadsched iothreads='1-2' scheduler='rr' priority='3'/></cputune>"),
+	       &m);
+	assert_null(m.l.io_scheduler);
+	warned(&m, "<iothreadsched> rr 3 for I/O thread(s) 1-2 not imported");
+	mapped_done(&m);
+
+	map_fails(DOMAIN("1", "<cputune><iothreadsched scheduler='batch'/></cputune>"),
+		  "<iothreadsched> has no iothreads attribute");
+	map_fails(DOMAIN("1", "<cputune><iothreadsched iothreads='1' scheduler='rr'/></cputune>"),
+		  "<iothreadsched scheduler='rr'> needs a priority 1..99");
 }
 
 static void test_vcpusched(void **state)
@@ -303,7 +357,8 @@ static void test_memory_backing(void **state)
 			   "<numatune><memory mode='strict' nodeset='0'/></numatune>"),
 	       &m);
 	assert_true(m.l.rlimit_memlock);
-	warned(&m, "<hugepages> (2048 KiB, 1 G pages) not imported");
+	warned(&m, "<hugepages> (2048 KiB, 1 G pages): the qemu command line's memory backend "
+		   "uses them; qemu-launcher's `hugepages` key");
 	warned(&m, "<memoryBacking><nosharepages> not imported");
 	warned(&m, "<memoryBacking><source> not imported");
 	warned(&m, "<numatune> not imported");
@@ -496,6 +551,7 @@ int main(void)
 	    cmocka_unit_test(test_pins_that_do_not_map),
 	    cmocka_unit_test(test_iothreadpin_and_others_warn),
 	    cmocka_unit_test(test_iothreadpin_made_to_fit),
+	    cmocka_unit_test(test_iothreadsched),
 	    cmocka_unit_test(test_vcpusched),
 	    cmocka_unit_test(test_memory_backing),
 	    cmocka_unit_test(test_other_settings),
