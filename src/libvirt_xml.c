@@ -159,37 +159,78 @@ static bool parse_uint(const xmlChar *v, unsigned max, unsigned *ret)
 	return true;
 }
 
-/* libvirt's cpuset syntax: "0-3,8", with "^N" excluding N ("0-7,^4"). */
+static const char *skip_blanks(const char *p)
+{
+	return p + strspn(p, " \t\n\r");
+}
+
+/* A CPU number at *p (digits only), below CPU_LIST_MAX_CPUS; moves *p past it. */
+static bool parse_cpu(const char **p, unsigned *ret)
+{
+	size_t n = strspn(*p, "0123456789");
+	if (n == 0 || n > 9)
+		return false;
+	unsigned long x = strtoul(*p, NULL, 10);
+	if (x >= CPU_LIST_MAX_CPUS)
+		return false;
+	*p += n;
+	*ret = (unsigned)x;
+	return true;
+}
+
+/* libvirt's cpuset syntax (virBitmapParseSeparator): "0-3,8", "^N" removing N from what the items
+ * before it gave ("0-7,^4"). Items apply left to right, as in libvirt: "^1,0-1" is 0-1. Like
+ * libvirt, "^N-M", an empty item ("1,,2") and an empty list are refused; a trailing comma is
+ * not. */
 static int parse_cpuset(struct ctx *c, const xmlNode *n, const char *attr, struct cpu_list **ret)
 {
 	_cleanup_xml_ xmlChar *v = prop(n, attr);
 	struct ql_shown sh;
 	if (!v)
 		return fail(c, n, "<%s> has no %s attribute", n->name, attr);
-	_cleanup_cpu_list_ struct cpu_list *set = cpu_list_new(64), *minus = cpu_list_new(64);
-	_cleanup_free_ char *copy = strdup((const char *)v);
-	if (!set || !minus || !copy)
+	_cleanup_cpu_list_ struct cpu_list *set = cpu_list_new(64);
+	if (!set)
 		return ql_error_set(c->err, ENOMEM, "out of memory");
-	for (char *save = NULL, *p = strtok_r(copy, ",", &save); p;
-	     p = strtok_r(NULL, ",", &save)) {
-		p += strspn(p, " ");
+	const char *p = skip_blanks((const char *)v);
+	while (*p) {
 		bool exclude = *p == '^';
-		_cleanup_cpu_list_ struct cpu_list *part = NULL;
-		struct ql_error e = {0};
-		if (cpu_list_parse(p + exclude, &part, &e) < 0 || cpu_list_is_empty(part)) {
-			ql_error_clear(&e);
-			return fail(c, n, "<%s %s='%s'>: not a CPU list", n->name, attr,
-				    shown(&sh, v));
+		unsigned first, last;
+		p += exclude;
+		if (!parse_cpu(&p, &first))
+			goto bad;
+		p = skip_blanks(p);
+		last = first;
+		if (*p == '-') {
+			if (exclude)
+				return fail(
+				    c, n,
+				    "<%s %s='%s'>: libvirt refuses a range after `^` (exclude "
+				    "the CPUs one by one)",
+				    n->name, attr, shown(&sh, v));
+			p = skip_blanks(p + 1);
+			if (!parse_cpu(&p, &last) || last < first)
+				goto bad;
+			p = skip_blanks(p);
 		}
-		for (int cpu = cpu_list_next(part, -1); cpu >= 0; cpu = cpu_list_next(part, cpu))
-			if (cpu_list_add(exclude ? minus : set, (unsigned)cpu) < 0)
+		for (unsigned cpu = first; cpu <= last; cpu++) {
+			if (exclude)
+				cpu_list_remove(set, cpu);
+			else if (cpu_list_add(set, cpu) < 0)
 				return ql_error_set(c->err, ENOMEM, "out of memory");
+		}
+		if (*p == ',')
+			p = skip_blanks(p + 1);
+		else if (*p)
+			goto bad;
 	}
-	cpu_list_subtract(set, minus);
+	if (p == skip_blanks((const char *)v))
+		goto bad; /* an empty list */
 	if (cpu_list_is_empty(set))
 		return fail(c, n, "<%s %s='%s'>: no CPU left", n->name, attr, shown(&sh, v));
 	*ret = TAKE_PTR(set);
 	return 0;
+bad:
+	return fail(c, n, "<%s %s='%s'>: not a CPU list", n->name, attr, shown(&sh, v));
 }
 
 struct sched {

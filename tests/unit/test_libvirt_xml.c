@@ -110,6 +110,39 @@ static void test_emulatorpin_without_vcpupin(void **state)
 	mapped_done(&m);
 }
 
+/* libvirt's cpuset items apply left to right; `^N-M` and empty items are refused */
+static void test_cpuset_syntax(void **state)
+{
+	static const struct {
+		const char *cpuset, *want;
+	} ok[] = {{"^1,0-1", "0-1"},	   {"0-3,^1,^2", "0,3"}, {"0-2,^1,1", "0-2"},
+		  {" 0 - 2 , ^1 ", "0,2"}, {"1,", "1"},		 {"4", "4"}};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+		char xml[256];
+		snprintf(xml, sizeof(xml),
+			 DOMAIN("1", "<cputune><vcpupin vcpu='0' cpuset='9'/><emulatorpin "
+				     "cpuset='%s'/></cputune>"),
+			 ok[i].cpuset);
+		struct mapped m;
+		map_ok(xml, &m);
+		if (!m.l.emulator_cpus || strcmp(m.l.emulator_cpus, ok[i].want) != 0)
+			fail_msg("cpuset '%s' gave %s, want %s", ok[i].cpuset,
+				 m.l.emulator_cpus ? m.l.emulator_cpus : "nothing", ok[i].want);
+		mapped_done(&m);
+	}
+	map_fails(DOMAIN("1", "<cputune><emulatorpin cpuset='0-3,^1-2'/></cputune>"),
+		  "t.xml:1: <emulatorpin cpuset='0-3,^1-2'>: libvirt refuses a range after `^`");
+	static const char *const bad[] = {"1,,2", "", " ", ",1", "1-", "3-1", "^", "1 2", "-1"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		char xml[256], msg[128];
+		snprintf(xml, sizeof(xml),
+			 DOMAIN("1", "<cputune><emulatorpin cpuset='%s'/></cputune>"), bad[i]);
+		snprintf(msg, sizeof(msg), "t.xml:1: <emulatorpin cpuset='%s'>: not a CPU list",
+			 bad[i]);
+		map_fails(xml, msg);
+	}
+}
+
 static void test_pins_that_do_not_map(void **state)
 {
 	struct mapped m;
@@ -548,6 +581,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_vcpupin_emulatorpin),
 	    cmocka_unit_test(test_emulatorpin_without_vcpupin),
+	    cmocka_unit_test(test_cpuset_syntax),
 	    cmocka_unit_test(test_pins_that_do_not_map),
 	    cmocka_unit_test(test_iothreadpin_and_others_warn),
 	    cmocka_unit_test(test_iothreadpin_made_to_fit),
