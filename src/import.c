@@ -15,8 +15,9 @@
 #include "utf8.h"
 
 /* Options of qemu-system-x86_64 that take no argument (probed on 7.2: `-OPT -m` fails with
- * "-m: requires an argument" exactly for these), plus flags older releases had, so old command
- * lines still import (qemu 7.2 itself refuses those). */
+ * "-m: requires an argument" exactly for these; `-help` lists them without an argument), plus
+ * flags older releases had, so old command lines still import (qemu 7.2 itself refuses those).
+ * A flag missing here would swallow the next option as its value. */
 static const char *const flags[] = {
     /* 7.2 */
     "h", "help", "version", "audio-help", "mem-prealloc", "snapshot", "usb", "nographic",
@@ -26,8 +27,9 @@ static const char *const flags[] = {
     "enable-sync-profile", "semihosting", "singlestep", "async-teardown",
     /* removed before 7.2 */
     "nodefconfig", "no-quit", "alt-grab", "ctrl-grab", "no-frame", "curses", "sdl", "enable-fips",
-    "no-kvm", "no-kvm-irqchip", "no-kvm-pit", "no-kvm-pit-reinjection", "tdf", "no-kvm-pit",
-    "show-cursor"};
+    "no-kvm", "no-kvm-irqchip", "no-kvm-pit", "no-kvm-pit-reinjection", "tdf", "show-cursor",
+    "localtime", "std-vga", "vmwarevga", "rtc-td-hack", "no-kqemu", "kernel-kqemu", "enable-kqemu",
+    "enable-nesting", "xen-create"};
 
 /* Options whose value is one string (a path, a kernel command line, a guest name...), never a
  * `key=value,...` list: splitting `-append "root=/dev/vda console=ttyS0"` at `=` would round-trip
@@ -332,6 +334,22 @@ _printf_(2, 3) static int warn(struct warnings *w, const char *fmt, ...)
 	return 0;
 }
 
+/* `-newflag -m 512`: a flag missing from flags[] took the option after it as its value, and
+ * the word after that (or the end of the command line) gives it away. */
+static int warn_swallowed(struct warnings *w, const char *opt, const char *value, const char *next)
+{
+	if (value[0] != '-' || !value[1] || (next && next[0] == '-'))
+		return 0;
+	struct ql_shown s1, s2, s3, s4;
+	return warn(w,
+		    "`%s` took `%s` as its value, and %s%s%s: if `%s` is a flag (takes no "
+		    "value), correct the definition by hand",
+		    ql_show(&s1, opt), ql_show(&s2, value),
+		    next ? "the word after it, `" : "the command line ends",
+		    next ? ql_show(&s3, next) : "", next ? "`, is no option" : "",
+		    ql_show(&s4, opt));
+}
+
 static int write_option(FILE *f, const char *name, const char *value)
 {
 	fputs("- ", f);
@@ -400,6 +418,8 @@ static int import_options(FILE *f, char *const *argv, size_t argc, struct warnin
 						    "the value of `%s` is not valid UTF-8; a "
 						    "definition is UTF-8 text and cannot hold it",
 						    a);
+			if (warn_swallowed(w, a, value, i + 1 < argc ? argv[i + 1] : NULL) < 0)
+				return ql_error_set(err, ENOMEM, "import: out of memory");
 		}
 		if (streq(name, "daemonize") &&
 		    warn(w, "-daemonize: qemu forks into the background and the launcher sees it "

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 DATA=$(cd "$(dirname "$0")/../data/import" && pwd)
 FILES=("$DATA"/*.args)
-plan $((3 * ${#FILES[@]} + 12))
+plan $((3 * ${#FILES[@]} + 13))
 
 # load_args FILE: ARGS=( argv ) - one argument per line, `#` lines are comments.
 load_args() {
@@ -52,6 +52,11 @@ expect_eq "structured form with an unescaped comma in the value" \
 - smp: [ 8, sockets: 1, cores: 4, threads: 2 ]" "$(sed -n '/^qemu:/,$p' "$CONF/s.yml" | tail -n +2)"
 check "structured form round-trips" same_argv s
 check "the imported definition passes --check" "$QL" --check s
+
+# an old flag (gone from qemu 7.2) does not swallow the option after it
+"$QL" --import -- qemu-system-x86_64 -localtime -m 512 -std-vga -nographic >"$CONF/old.yml" 2>"$SCRATCH/old.err"
+expect_eq "old flags: each is a flag, no warning" "- localtime;- m: 512;- std-vga;- nographic;" \
+	"$(sed -n '/^qemu:/,$p' "$CONF/old.yml" | tail -n +2 | tr '\n' ';')$(cat "$SCRATCH/old.err")"
 
 # a positional disk image is what qemu reads as -hda: imported as such, with a warning
 "$QL" --import qemu disk.img -m 64 >"$CONF/p.yml" 2>"$SCRATCH/p.err"

@@ -17,26 +17,16 @@
 
 static void test_flags(void **state)
 {
-	const char *yes[] = {"nographic",
-			     "S",
-			     "s",
-			     "nodefaults",
-			     "no-user-config",
-			     "enable-kvm",
-			     "no-reboot",
-			     "no-shutdown",
-			     "snapshot",
-			     "daemonize",
-			     "full-screen",
-			     "no-hpet",
-			     "no-acpi",
-			     "usb",
-			     "win2k-hack",
-			     "old-param",
-			     "only-migratable",
-			     "preconfig",
-			     "no-fd-bootchk",
-			     "nodefconfig"};
+	const char *yes[] = {"nographic", "S", "s", "nodefaults", "no-user-config", "enable-kvm",
+			     "no-reboot", "no-shutdown", "snapshot", "daemonize", "full-screen",
+			     "no-hpet", "no-acpi", "usb", "win2k-hack", "old-param",
+			     "only-migratable", "preconfig", "no-fd-bootchk", "nodefconfig",
+			     /* older releases' */
+			     "localtime", "std-vga", "rtc-td-hack", "vmwarevga",
+			     /* every flag of qemu 7.2's -help */
+			     "h", "help", "version", "mem-prealloc", "audio-help", "portrait",
+			     "singlestep", "xen-attach", "xen-domid-restrict", "async-teardown",
+			     "enable-sync-profile"};
 	const char *no[] = {"m", "smp", "drive", "device",  "name", "qmp",    "serial", "d",  "D",
 			    "k", "L",	"accel", "display", "vga",  "append", "nic",	"net"};
 	for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++)
@@ -175,6 +165,33 @@ static void test_warnings(void **state)
 	assert_non_null(strstr(warnings[2], "-daemonize"));
 }
 
+/* an old flag does not swallow the option after it; one the table lacks is warned about */
+static void test_old_flags(void **state)
+{
+	char **w = NULL;
+	char *argv[] = {"qemu", "-localtime", "-m", "512", "-std-vga", "-nographic"};
+	_cleanup_free_ char *yaml = import_ok(argv, 6, &w);
+	assert_non_null(strstr(yaml, "qemu:\n- localtime\n- m: 512\n- std-vga\n- nographic\n"));
+	assert_null(w[0]);
+	strv_free(w);
+
+	char *unknown[] = {"qemu", "-newflag", "-m", "512", "-name", "-x"};
+	_cleanup_free_ char *y2 = import_ok(unknown, 6, &w);
+	_cleanup_strv_free_ char **warnings = w;
+	assert_int_equal(strv_length(warnings), 3);
+	assert_non_null(strstr(warnings[0], "`-newflag` took `-m` as its value, and the word after "
+					    "it, `512`, is no option"));
+	assert_non_null(strstr(warnings[1], "positional argument `512`"));
+	assert_non_null(strstr(warnings[2], "`-name` took `-x` as its value, and the command line "
+					    "ends"));
+
+	/* a value starting with `-` followed by an option is not warned about */
+	char *neg[] = {"qemu", "-cpu", "-hypervisor", "-m", "1"};
+	_cleanup_free_ char *y3 = import_ok(neg, 5, &w);
+	assert_null(w[0]);
+	strv_free(w);
+}
+
 static void check_refused(char *const *argv, size_t argc, const char *msg_part)
 {
 	struct ql_error err = {0};
@@ -302,13 +319,10 @@ static void test_round_trip_values(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_flags),
-	    cmocka_unit_test(test_yaml_scalar),
-	    cmocka_unit_test(test_structure),
-	    cmocka_unit_test(test_warnings),
-	    cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_round_trip_values),
+	    cmocka_unit_test(test_flags),      cmocka_unit_test(test_yaml_scalar),
+	    cmocka_unit_test(test_structure),  cmocka_unit_test(test_warnings),
+	    cmocka_unit_test(test_old_flags),  cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_round_trip), cmocka_unit_test(test_round_trip_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
