@@ -358,7 +358,9 @@ static int write_option(FILE *f, const char *name, const char *value)
 		return r;
 	fputs(": ", f);
 	bool done = false;
-	if (!in_table(plain_value, ELEMENTSOF(plain_value), name)) {
+	/* JSON (libvirt >= 7 writes -blockdev/-device/-object so): its commas and `=` are JSON's,
+	 * not key=value parts; qemu takes a value starting with `{` as JSON */
+	if (value[0] != '{' && !in_table(plain_value, ELEMENTSOF(plain_value), name)) {
 		r = write_structured(f, value, &done);
 		if (r < 0)
 			return r;

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 DATA=$(cd "$(dirname "$0")/../data/import" && pwd)
 FILES=("$DATA"/*.args)
-plan $((3 * ${#FILES[@]} + 13))
+plan $((3 * ${#FILES[@]} + 15))
 
 # load_args FILE: ARGS=( argv ) - one argument per line, `#` lines are comments.
 load_args() {
@@ -57,6 +57,13 @@ check "the imported definition passes --check" "$QL" --check s
 "$QL" --import -- qemu-system-x86_64 -localtime -m 512 -std-vga -nographic >"$CONF/old.yml" 2>"$SCRATCH/old.err"
 expect_eq "old flags: each is a flag, no warning" "- localtime;- m: 512;- std-vga;- nographic;" \
 	"$(sed -n '/^qemu:/,$p' "$CONF/old.yml" | tail -n +2 | tr '\n' ';')$(cat "$SCRATCH/old.err")"
+
+# a JSON value (libvirt >= 7) is one string, and --dry-run gives it back byte for byte
+ARGS=(qemu-system-x86_64 -blockdev '{"driver":"file","filename":"/vm/a=b,c.img","node-name":"d"}' -nographic)
+"$QL" --import -- "${ARGS[@]}" >"$CONF/j.yml"
+expect_eq "JSON value: one scalar" "- blockdev: '{\"driver\":\"file\",\"filename\":\"/vm/a=b,c.img\",\"node-name\":\"d\"}'" \
+	"$(grep '^- blockdev' "$CONF/j.yml")"
+check "JSON value: --dry-run gives back the same argv" same_argv j
 
 # a positional disk image is what qemu reads as -hda: imported as such, with a warning
 "$QL" --import qemu disk.img -m 64 >"$CONF/p.yml" 2>"$SCRATCH/p.err"

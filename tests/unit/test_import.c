@@ -192,6 +192,29 @@ static void test_old_flags(void **state)
 	strv_free(w);
 }
 
+/* a JSON value (libvirt >= 7) is one string, never key=value parts */
+static void test_json_values(void **state)
+{
+	char *argv[] = {"qemu", "-blockdev",
+			"{\"driver\":\"file\",\"filename\":\"/vm/a=b,c.img\",\"node-name\":\"d\"}",
+			"-object", "{\"qom-type\":\"secret\",\"id\":\"s\",\"data\":\"k=v\"}"};
+	_cleanup_free_ char *yaml = import_ok(argv, 5, NULL);
+	assert_non_null(
+	    strstr(yaml, "qemu:\n"
+			 "- blockdev: '{\"driver\":\"file\",\"filename\":\"/vm/a=b,c.img\","
+			 "\"node-name\":\"d\"}'\n"
+			 "- object: '{\"qom-type\":\"secret\",\"id\":\"s\",\"data\":\"k=v\"}'\n"));
+	struct ql_error err = {0};
+	_cleanup_definition_ struct definition *d = NULL;
+	if (definition_parse("t.yml", yaml, strlen(yaml), &d, &err) < 0)
+		fail_msg("%s\n%s", err.msg, yaml);
+	_cleanup_free_ char **built = NULL;
+	assert_int_equal(cmdline_build(d, &built, &err), 0);
+	assert_int_equal(strv_length(built), 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_string_equal(built[i], argv[i]);
+}
+
 static void check_refused(char *const *argv, size_t argc, const char *msg_part)
 {
 	struct ql_error err = {0};
@@ -319,10 +342,15 @@ static void test_round_trip_values(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_flags),      cmocka_unit_test(test_yaml_scalar),
-	    cmocka_unit_test(test_structure),  cmocka_unit_test(test_warnings),
-	    cmocka_unit_test(test_old_flags),  cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_round_trip), cmocka_unit_test(test_round_trip_values),
+	    cmocka_unit_test(test_flags),
+	    cmocka_unit_test(test_yaml_scalar),
+	    cmocka_unit_test(test_structure),
+	    cmocka_unit_test(test_warnings),
+	    cmocka_unit_test(test_old_flags),
+	    cmocka_unit_test(test_json_values),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_round_trip_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
