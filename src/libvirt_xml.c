@@ -9,11 +9,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libxml/SAX2.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
@@ -28,14 +30,16 @@
 
 /* The libxml2 functions we use, resolved from libxml2.so.2 (types from its headers). */
 static struct {
-	__typeof__(xmlReadMemory) *read_memory;
+	__typeof__(xmlCtxtReadMemory) *read_memory;
+	__typeof__(xmlNewParserCtxt) *new_ctxt;
+	__typeof__(xmlFreeParserCtxt) *free_ctxt;
+	__typeof__(xmlSAX2StartElementNs) *sax2_start_element;
 	__typeof__(xmlFreeDoc) *free_doc;
 	__typeof__(xmlGetLastError) *last_error;
 	__typeof__(xmlDocGetRootElement) *root;
 	__typeof__(xmlGetProp) *get_prop;
 	__typeof__(xmlHasProp) *has_prop;
 	__typeof__(xmlNodeGetContent) *content;
-	__typeof__(xmlGetLineNo) *line_no;
 	xmlFreeFunc *free; /* the library's `xmlFree` variable */
 } X;
 
@@ -43,10 +47,12 @@ static int xml_load(struct ql_error *err)
 {
 	if (X.read_memory)
 		return 0;
-	static const char *const names[] = {
-	    "xmlReadMemory",	    "xmlFreeDoc",   "xmlGetLastError",
-	    "xmlDocGetRootElement", "xmlGetProp",   "xmlHasProp",
-	    "xmlNodeGetContent",    "xmlGetLineNo", "xmlFree"};
+	static const char *const names[] = {"xmlCtxtReadMemory",    "xmlFreeDoc",
+					    "xmlGetLastError",	    "xmlDocGetRootElement",
+					    "xmlGetProp",	    "xmlHasProp",
+					    "xmlNodeGetContent",    "xmlFree",
+					    "xmlNewParserCtxt",	    "xmlFreeParserCtxt",
+					    "xmlSAX2StartElementNs"};
 	void *sym[ELEMENTSOF(names)];
 	int r = dynload("libxml2.so.2", "--libvirt-xml needs libxml2", names, ELEMENTSOF(names),
 			sym, err);
@@ -59,10 +65,39 @@ static int xml_load(struct ql_error *err)
 	X.get_prop = (__typeof__(X.get_prop))sym[4];
 	X.has_prop = (__typeof__(X.has_prop))sym[5];
 	X.content = (__typeof__(X.content))sym[6];
-	X.line_no = (__typeof__(X.line_no))sym[7];
-	X.free = (xmlFreeFunc *)sym[8];
+	X.free = (xmlFreeFunc *)sym[7];
+	X.new_ctxt = (__typeof__(X.new_ctxt))sym[8];
+	X.free_ctxt = (__typeof__(X.free_ctxt))sym[9];
+	X.sax2_start_element = (__typeof__(X.sax2_start_element))sym[10];
 	X.read_memory = (__typeof__(X.read_memory))sym[0];
 	return 0;
+}
+
+/* libxml2 stores an element's line in 16 bits (65535 beyond); XML_PARSE_BIG_LINES helps only
+ * text nodes, and xmlGetLineNo then guesses from a neighbour. So the start of each element
+ * records the parser's line in the element's psvi (unused without schema validation). */
+static void start_element(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+			  const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
+			  int nb_attributes, int nb_defaulted, const xmlChar **attributes)
+{
+	xmlParserCtxt *ctxt = ctx;
+	X.sax2_start_element(ctx, localname, prefix, uri, nb_namespaces, namespaces, nb_attributes,
+			     nb_defaulted, attributes);
+	if (ctxt->node && ctxt->node->line == 65535 && ctxt->input)
+		ctxt->node->psvi = (void *)(intptr_t)ctxt->input->line;
+}
+
+static long line_of(const xmlNode *n)
+{
+	if (n->line == 65535 && n->psvi)
+		return (long)(intptr_t)n->psvi;
+	return n->line;
+}
+
+static void xml_ctxt_freep(xmlParserCtxt **c)
+{
+	if (*c)
+		X.free_ctxt(*c);
 }
 
 static xmlChar *prop(const xmlNode *n, const char *name)
@@ -107,7 +142,7 @@ _printf_(3, 4) static int warn(struct ctx *c, const xmlNode *n, const char *fmt,
 	int r = vasprintf(&msg, fmt, ap);
 	va_end(ap);
 	if (r < 0 ||
-	    asprintf(&v[c->n_warnings], "%s:%ld: %s", c->path, n ? X.line_no(n) : 0L, msg) < 0) {
+	    asprintf(&v[c->n_warnings], "%s:%ld: %s", c->path, n ? line_of(n) : 0L, msg) < 0) {
 		v[c->n_warnings] = NULL;
 		return ql_error_set(c->err, ENOMEM, "out of memory");
 	}
@@ -124,7 +159,7 @@ _printf_(3, 4) static int fail(struct ctx *c, const xmlNode *n, const char *fmt,
 	va_end(ap);
 	if (r < 0)
 		return ql_error_set(c->err, ENOMEM, "out of memory");
-	return ql_error_set(c->err, EINVAL, "%s:%ld: %s", c->path, n ? X.line_no(n) : 0L, msg);
+	return ql_error_set(c->err, EINVAL, "%s:%ld: %s", c->path, n ? line_of(n) : 0L, msg);
 }
 
 static bool is(const xmlNode *n, const char *name)
@@ -904,6 +939,8 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 	struct ctx c = {.path = path, .err = err};
 	struct import_launcher l = {0};
 	struct domain d = {0};
+	/* the parser context outlives the document (freed after it) */
+	_cleanup_(xml_ctxt_freep) xmlParserCtxt *ctxt = NULL;
 	_cleanup_(xml_freep) xmlDoc *doc = NULL;
 	_cleanup_free_ char *name = NULL;
 	_cleanup_xml_ xmlChar *nm = NULL, *nv = NULL, *cur = NULL;
@@ -918,15 +955,22 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 	/* no network, no entity expansion (XXE), no DTD loading: a domain XML needs none */
 	if ((r = xml_load(err)) < 0)
 		goto out;
-	doc = X.read_memory(text, (int)len, path, NULL,
-			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!(ctxt = X.new_ctxt())) {
+		r = ql_error_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	ctxt->sax->startElementNs = start_element;
+	doc = X.read_memory(ctxt, text, (int)len, path, NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+				XML_PARSE_BIG_LINES);
 	if (!doc) {
 		const xmlError *e = X.last_error();
 		_cleanup_free_ char *msg = strdup(e && e->message ? e->message : "not XML\n");
 		if (msg)
 			msg[strcspn(msg, "\n")] = '\0';
-		r = ql_error_set(err, EINVAL, "%s:%d: %s", path, e ? e->line : 0,
-				 msg ? msg : "not XML");
+		/* libxml2 keeps the column in int2 */
+		r = ql_error_set(err, EINVAL, "%s:%d:%d: %s", path, e ? e->line : 0,
+				 e ? e->int2 : 0, msg ? msg : "not XML");
 		goto out;
 	}
 	const xmlNode *root = X.root(doc);

@@ -88,7 +88,7 @@ expect_eq "... with a warning for each change" "1 1" \
 printf '<domain><name>x</name>\n<vcpu>1</vcpu>\n' >"$SCRATCH/bad.xml"
 "$QL" --import --libvirt-xml "$SCRATCH/bad.xml" -- qemu -m 1 >"$SCRATCH/bad.out" 2>"$SCRATCH/bad.err"
 expect_eq "malformed XML: exit 125, no output" "125 0" "$? $(wc -c <"$SCRATCH/bad.out")"
-check "... the message names FILE:LINE" grep -q "^qemu-launcher: $SCRATCH/bad.xml:[0-9]*: " "$SCRATCH/bad.err"
+check "... the message names FILE:LINE:COL" grep -q "^qemu-launcher: $SCRATCH/bad.xml:3:1: " "$SCRATCH/bad.err"
 "$QL" --import --libvirt-xml "$SCRATCH/none.xml" -- qemu >/dev/null 2>&1
 expect_eq "missing XML file: exit 125" 125 $?
 "$QL" --libvirt-xml "$DATA/host-fit.xml" --dry-run x >/dev/null 2>&1

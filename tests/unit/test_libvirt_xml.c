@@ -447,7 +447,9 @@ static void test_names(void **state)
 
 static void test_refusals(void **state)
 {
-	map_fails("<domain><name>a</name>", "t.xml:1: ");
+	/* libxml2's column too */
+	map_fails("<domain><name>a</name>", "t.xml:1:23: ");
+	map_fails("<domain>\n <name>a</name>\n <vcpu>1</vcpu>\n</domian>", "t.xml:4:10: ");
 	map_fails("<network><name>a</name></network>", "not a libvirt domain XML");
 	map_fails("<domain><vcpu>1</vcpu></domain>", "no <name>");
 	map_fails("<domain><name>a</name></domain>", "<vcpu>");
@@ -472,6 +474,30 @@ static void test_refusals(void **state)
 	       &m);
 	assert_null(strstr(m.name, "root"));
 	mapped_done(&m);
+}
+
+/* line numbers go past libxml2's 16-bit 65535 */
+static void test_big_line_numbers(void **state)
+{
+	size_t blank = 70000;
+	const char *head = "<domain><name>a</name><vcpu>1</vcpu>",
+		   *tail = "<perf/><blkiotune/>\n  <memtune/>\n  <cputune><vcpupin vcpu='0' "
+			   "cpuset='1,,2'/></cputune></domain>";
+	char *xml = malloc(strlen(head) + blank + strlen(tail) + 1);
+	assert_non_null(xml);
+	strcpy(xml, head);
+	memset(xml + strlen(head), '\n', blank);
+	strcpy(xml + strlen(head) + blank, tail);
+	map_fails(xml, "t.xml:70003: <vcpupin cpuset='1,,2'>: not a CPU list");
+	/* without the bad pin: the warnings */
+	strcpy(strstr(xml, "<cputune>"), "</domain>");
+	struct mapped m;
+	map_ok(xml, &m);
+	warned(&m, "t.xml:70001: <perf> not imported");
+	warned(&m, "t.xml:70001: <blkiotune> not imported");
+	warned(&m, "t.xml:70002: <memtune> not imported");
+	mapped_done(&m);
+	free(xml);
 }
 
 /* --- the domain XMLs of tests/data/libvirt with their argv: import, parse, build --- */
@@ -591,6 +617,7 @@ int main(void)
 	    cmocka_unit_test(test_other_settings),
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_big_line_numbers),
 	    cmocka_unit_test(test_data_vfio_gaming),
 	    cmocka_unit_test(test_data_realtime),
 	    cmocka_unit_test(test_data_hugepages),
