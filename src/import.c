@@ -373,6 +373,8 @@ static int import_options(FILE *f, char *const *argv, size_t argc, struct warnin
 {
 	for (size_t i = 1; i < argc; i++) {
 		const char *a = argv[i];
+		/* argv words in messages are shown escaped: they reach a terminal */
+		struct ql_shown s1, s2;
 		int r;
 		if (!utf8_is_valid(a))
 			return ql_error_set(
@@ -385,7 +387,7 @@ static int import_options(FILE *f, char *const *argv, size_t argc, struct warnin
 			if ((r = warn(w,
 				      "positional argument `%s` imported as `-hda %s` (what qemu "
 				      "does with it)",
-				      a, a)) < 0 ||
+				      ql_show(&s1, a), ql_show(&s2, a))) < 0 ||
 			    (r = write_option(f, "hda", a)) < 0)
 				return ql_error_set(err, ENOMEM, "import: out of memory");
 			fputc('\n', f);
@@ -396,7 +398,8 @@ static int import_options(FILE *f, char *const *argv, size_t argc, struct warnin
 			/* qemu accepts `--opt` as `-opt`; the definition writes names without
 			 * dashes */
 			name++;
-			if (warn(w, "`%s` imported as `-%s` (qemu treats both alike)", a, name) < 0)
+			if (warn(w, "`%s` imported as `-%s` (qemu treats both alike)",
+				 ql_show(&s1, a), ql_show(&s2, name)) < 0)
 				return ql_error_set(err, ENOMEM, "import: out of memory");
 		}
 		if (!valid_option_name(name))
@@ -404,7 +407,7 @@ static int import_options(FILE *f, char *const *argv, size_t argc, struct warnin
 			    err, EINVAL,
 			    "argument %zu `%s` is not a qemu option a definition can "
 			    "hold (an option name has no `=`, `,` or whitespace)",
-			    i, a);
+			    i, ql_show(&s1, a));
 		const char *value = NULL;
 		if (!import_option_is_flag(name)) {
 			if (i + 1 >= argc)
@@ -413,13 +416,13 @@ static int import_options(FILE *f, char *const *argv, size_t argc, struct warnin
 				    "option `%s` needs a value, but the command line "
 				    "ends (if it is a flag qemu knows, write it as the "
 				    "last option of a definition by hand)",
-				    a);
+				    ql_show(&s1, a));
 			value = argv[++i];
 			if (!utf8_is_valid(value))
 				return ql_error_set(err, EINVAL,
 						    "the value of `%s` is not valid UTF-8; a "
 						    "definition is UTF-8 text and cannot hold it",
-						    a);
+						    ql_show(&s1, a));
 			if (warn_swallowed(w, a, value, i + 1 < argc ? argv[i + 1] : NULL) < 0)
 				return ql_error_set(err, ENOMEM, "import: out of memory");
 		}

@@ -215,6 +215,32 @@ static void test_json_values(void **state)
 		assert_string_equal(built[i], argv[i]);
 }
 
+/* argv words reach the terminal in messages only escaped */
+static void test_messages_escape(void **state)
+{
+	char **w = NULL;
+	char *argv[] = {"qemu", "disk\n\x1b[31m.img", "--name\x1b]0;x\x07", "v"};
+	_cleanup_free_ char *yaml = import_ok(argv, 4, &w);
+	_cleanup_strv_free_ char **warnings = w;
+	assert_int_equal(strv_length(warnings), 2);
+	for (char **p = warnings; *p; p++) {
+		assert_null(strpbrk(*p, "\n\x1b\x07"));
+		assert_non_null(strstr(*p, "\\x1b"));
+	}
+	assert_non_null(strstr(warnings[0], "`disk\\x0a\\x1b[31m.img`"));
+
+	struct ql_error err = {0};
+	char *bad[] = {"qemu", "-a\nb\x1b"};
+	assert_int_equal(import_command_line(bad, 2, &yaml, &w, &err), -EINVAL);
+	assert_null(strpbrk(err.msg, "\n\x1b"));
+	assert_non_null(strstr(err.msg, "`-a\\x0ab\\x1b`"));
+	ql_error_clear(&err);
+	char *end[] = {"qemu", "-m\x1b"};
+	assert_int_equal(import_command_line(end, 2, &yaml, &w, &err), -EINVAL);
+	assert_null(strchr(err.msg, '\x1b'));
+	ql_error_clear(&err);
+}
+
 static void check_refused(char *const *argv, size_t argc, const char *msg_part)
 {
 	struct ql_error err = {0};
@@ -342,15 +368,11 @@ static void test_round_trip_values(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_flags),
-	    cmocka_unit_test(test_yaml_scalar),
-	    cmocka_unit_test(test_structure),
-	    cmocka_unit_test(test_warnings),
-	    cmocka_unit_test(test_old_flags),
-	    cmocka_unit_test(test_json_values),
-	    cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_round_trip_values),
+	    cmocka_unit_test(test_flags),	    cmocka_unit_test(test_yaml_scalar),
+	    cmocka_unit_test(test_structure),	    cmocka_unit_test(test_warnings),
+	    cmocka_unit_test(test_old_flags),	    cmocka_unit_test(test_json_values),
+	    cmocka_unit_test(test_messages_escape), cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_round_trip),	    cmocka_unit_test(test_round_trip_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
