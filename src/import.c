@@ -493,6 +493,24 @@ static int write_launcher_keys(FILE *f, const struct import_launcher *l)
 	return r;
 }
 
+/* Text inside a `#` comment line: YAML 1.1 readers (PyYAML) end a line at U+2028 and U+2029 too,
+ * which would turn the rest into YAML, and the loader refuses U+FEFF anywhere; those are written
+ * as `\uXXXX`. (Source texts come through ql_show: no C0 or C1 controls are left.) */
+static void write_comment_text(FILE *f, const char *s)
+{
+	for (const char *p = s; *p; p++) {
+		if (strncmp(p, "\xe2\x80\xa8", 3) == 0 || strncmp(p, "\xe2\x80\xa9", 3) == 0) {
+			fprintf(f, "\\u%s", p[2] == '\xa8' ? "2028" : "2029");
+			p += 2;
+		} else if (strncmp(p, "\xef\xbb\xbf", 3) == 0) {
+			fputs("\\uFEFF", f);
+			p += 2;
+		} else {
+			fputc(*p, f);
+		}
+	}
+}
+
 int import_command_line(char *const *argv, size_t argc, char **ret_yaml, char ***ret_warnings,
 			struct ql_error *err)
 {
@@ -517,8 +535,11 @@ int import_command_line_with(char *const *argv, size_t argc, const struct import
 	fputs(
 	    "# Imported with qemu-launcher --import; --dry-run gives back the same command line.\n",
 	    f);
-	if (extra && extra->source)
-		fprintf(f, "# Launcher keys from %s.\n", extra->source);
+	if (extra && extra->source) {
+		fputs("# Launcher keys from ", f);
+		write_comment_text(f, extra->source);
+		fputs(".\n", f);
+	}
 	fputs("launcher:\n"
 	      "  binary: ",
 	      f);

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DATA=$ROOT/tests/data/libvirt
-plan 23
+plan 24
 
 load_args() {
 	ARGS=()
@@ -83,6 +83,13 @@ EOF
 check "iothreadpin outside emulatorpin / on a vCPU's CPU: the import passes --check" "$QL" --check io
 expect_eq "... with a warning for each change" "1 1" \
 	"$(grep -c "io.xml:2: <iothreadpin iothread='1' cpuset='0'>: CPU(s) 0 added to emulator_pinning" "$SCRATCH/io.err") $(grep -c "io.xml:3: <iothreadpin iothread='2' cpuset='0-1'>: CPU(s) 1 left out of iothread_pinning" "$SCRATCH/io.err")"
+
+# U+2028 in the domain name: still one comment line for a YAML 1.1 reader (PyYAML)
+printf '<domain><name>a&#x2028;extra: x</name><vcpu>1</vcpu></domain>' >"$SCRATCH/n.xml"
+"$QL" --import --libvirt-xml "$SCRATCH/n.xml" -- qemu -m 1 >"$SCRATCH/n.yml" 2>/dev/null
+expect_eq "U+2028 in the domain name does not end the header comment for PyYAML" \
+	"{'launcher': {'binary': 'qemu'}, 'qemu': [{'m': 1}]}" \
+	"$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1])))' "$SCRATCH/n.yml" 2>&1)"
 
 # refusals: nothing on stdout, exit 125, FILE:LINE
 printf '<domain><name>x</name>\n<vcpu>1</vcpu>\n' >"$SCRATCH/bad.xml"

@@ -241,6 +241,29 @@ static void test_messages_escape(void **state)
 	ql_error_clear(&err);
 }
 
+/* a libvirt domain name in the header comment cannot end the comment line for a YAML 1.1
+ * reader (U+2028/U+2029 are line breaks there) nor hold U+FEFF, which the loader refuses */
+static void test_header_comment(void **state)
+{
+	struct import_launcher l = {
+	    .source =
+		strdup("libvirt domain `a\xe2\x80\xa8launcher: x\xe2\x80\xa9y\xef\xbb\xbfz`")};
+	char *argv[] = {"qemu"};
+	_cleanup_free_ char *yaml = NULL;
+	_cleanup_strv_free_ char **w = NULL;
+	struct ql_error err = {0};
+	assert_int_equal(import_command_line_with(argv, 1, &l, &yaml, &w, &err), 0);
+	import_launcher_done(&l);
+	assert_null(strstr(yaml, "\xe2\x80\xa8"));
+	assert_null(strstr(yaml, "\xe2\x80\xa9"));
+	assert_null(strstr(yaml, "\xef\xbb\xbf"));
+	assert_non_null(strstr(yaml, "# Launcher keys from libvirt domain "
+				     "`a\\u2028launcher: x\\u2029y\\uFEFFz`.\n"));
+	_cleanup_definition_ struct definition *d = NULL;
+	if (definition_parse("t.yml", yaml, strlen(yaml), &d, &err) < 0)
+		fail_msg("%s\n%s", err.msg, yaml);
+}
+
 static void check_refused(char *const *argv, size_t argc, const char *msg_part)
 {
 	struct ql_error err = {0};
@@ -368,11 +391,17 @@ static void test_round_trip_values(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_flags),	    cmocka_unit_test(test_yaml_scalar),
-	    cmocka_unit_test(test_structure),	    cmocka_unit_test(test_warnings),
-	    cmocka_unit_test(test_old_flags),	    cmocka_unit_test(test_json_values),
-	    cmocka_unit_test(test_messages_escape), cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_round_trip),	    cmocka_unit_test(test_round_trip_values),
+	    cmocka_unit_test(test_flags),
+	    cmocka_unit_test(test_yaml_scalar),
+	    cmocka_unit_test(test_structure),
+	    cmocka_unit_test(test_warnings),
+	    cmocka_unit_test(test_old_flags),
+	    cmocka_unit_test(test_json_values),
+	    cmocka_unit_test(test_messages_escape),
+	    cmocka_unit_test(test_header_comment),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_round_trip_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
