@@ -952,7 +952,8 @@ int libvirt_xml_parse(const char *path, const char *text, size_t len, struct imp
 				 LIBVIRT_XML_MAX_BYTES);
 		goto out;
 	}
-	/* no network, no entity expansion (XXE), no DTD loading: a domain XML needs none */
+	/* no network, no external entities (XXE) or DTDs loaded: a domain XML needs none. Internal
+	 * entities are expanded (libxml2 refuses loops and runaway expansion), as libvirt does. */
 	if ((r = xml_load(err)) < 0)
 		goto out;
 	if (!(ctxt = X.new_ctxt())) {

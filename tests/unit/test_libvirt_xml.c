@@ -474,6 +474,27 @@ static void test_refusals(void **state)
 	       &m);
 	assert_null(strstr(m.name, "root"));
 	mapped_done(&m);
+	/* an internal one is expanded, as qemu-launcher(1) says */
+	map_ok("<!DOCTYPE domain [<!ENTITY n 'vm'>]><domain><name>&n;x</name><vcpu>1</vcpu>"
+	       "</domain>",
+	       &m);
+	assert_string_equal(m.name, "vmx");
+	mapped_done(&m);
+	/* loops and exponential expansion are refused */
+	map_fails("<!DOCTYPE domain [<!ENTITY a '&b;'><!ENTITY b '&a;'>]><domain><name>&a;</name>"
+		  "<vcpu>1</vcpu></domain>",
+		  "t.xml:1:");
+	char laughs[2048] = "<!DOCTYPE domain [<!ENTITY l0 'lol'>";
+	for (int i = 1; i < 10; i++) {
+		char e[160];
+		snprintf(e, sizeof(e), "<!ENTITY l%d '", i);
+		for (int k = 0; k < 10; k++)
+			snprintf(e + strlen(e), sizeof(e) - strlen(e), "&l%d;", i - 1);
+		strcat(e, "'>");
+		strcat(laughs, e);
+	}
+	strcat(laughs, "]><domain><name>&l9;</name><vcpu>1</vcpu></domain>");
+	map_fails(laughs, "t.xml:1:");
 }
 
 /* line numbers go past libxml2's 16-bit 65535 */
