@@ -103,21 +103,14 @@ static void escalate(struct loop *l)
 	case STAGE_RUNNING:
 	case STAGE_SIGINT_GRACE:
 		if (*p->guest_running && p->shutdown_timeout > 0 && l->qmp) {
-			if (*p->guest_suspended) {
-				/* asleep, it hears no power button: qemu presses none into S3 */
-				ql_log(p->log, QL_LOG_INFO,
-				       "waking the sleeping guest (system_wakeup) to power it "
-				       "down, waiting up to %us",
-				       p->shutdown_timeout);
-				send_or_signal(l, "system_wakeup", SIGTERM);
-				l->waking = true;
-			} else {
-				ql_log(p->log, QL_LOG_INFO,
-				       "asking the guest to power down (system_powerdown), "
-				       "waiting up to %us",
-				       p->shutdown_timeout);
-				send_or_signal(l, "system_powerdown", SIGTERM);
-			}
+			/* asleep, it hears no power button: qemu presses none into S3 */
+			l->waking = *p->guest_suspended;
+			const char *cmd = l->waking ? "system_wakeup" : "system_powerdown";
+			ql_log(p->log, QL_LOG_INFO, "%s (%s), waiting up to %us",
+			       l->waking ? "waking the sleeping guest to power it down"
+					 : "asking the guest to power down",
+			       cmd, p->shutdown_timeout);
+			send_or_signal(l, cmd, SIGTERM);
 			l->stage = STAGE_POWERDOWN;
 			l->deadline = now + (int64_t)p->shutdown_timeout * 1000;
 			break;

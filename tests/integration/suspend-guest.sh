@@ -86,7 +86,7 @@ stop_asleep() {
 vm_def off off 20
 stop_asleep off
 check "the guest suspended itself to RAM (qemu's SUSPEND)" grep -q "qemu event SUSPEND" "$LERR"
-check "on SIGTERM the launcher wakes it (system_wakeup)" grep -q "waking the sleeping guest (system_wakeup)" "$LERR"
+check "on SIGTERM the launcher wakes it (system_wakeup)" grep -q "waking the sleeping guest to power it down (system_wakeup)" "$LERR"
 check "... and the guest resumed" serial_has off "guest: resumed"
 check "... then its power button is pressed once it is awake" grep -q "pressing its power button" "$LERR"
 check "the guest powered itself off on its power button" serial_has off "power button -> poweroff"
@@ -96,7 +96,7 @@ expect_eq "... and the launcher exits with qemu's status 0 (took ${TOOK} s of th
 # 8-14: its power button puts it back to sleep: it is not woken again, qemu quits at the deadline
 vm_def sleep sleep 6
 stop_asleep sleep
-check "sleep: woken on SIGTERM" grep -q "waking the sleeping guest (system_wakeup)" "$LERR"
+check "sleep: woken on SIGTERM" grep -q "waking the sleeping guest to power it down (system_wakeup)" "$LERR"
 check "sleep: its power button put it back to sleep" serial_has sleep "power button -> sleep"
 check "sleep: the launcher saw it go back to sleep" grep -q "the guest went back to sleep" "$LERR"
 expect_eq "sleep: woken once only (one resume on its console)" 1 "$(grep -c 'guest: resumed' "$SCRATCH/sleep.serial")"
