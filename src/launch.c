@@ -336,8 +336,10 @@ int launch_spawn(const struct launch_spec *spec, pid_t *ret_pid, struct ql_error
 		int fd = status_pipe[1];
 		if (fd == QL_QMP_CHILD_FD) {
 			fd = fcntl(fd, F_DUPFD_CLOEXEC, QL_QMP_CHILD_FD + 1);
+			/* (said through the pipe still on fd 3: an exit without a word would
+			 * read as an exec) */
 			if (fd < 0)
-				_exit(127);
+				child_fail(status_pipe[1], errno, "moving the status pipe off fd 3");
 		}
 		child_run(spec, parent, fd);
 	}
