@@ -144,6 +144,41 @@ static void test_v2_default_emulator_takes_the_rest_so_no_partition(void **state
 	v2_done(&c);
 }
 
+/* run-demo.sh's layouts on a cgroup v2 host (no cpuset v1): with 5 CPUs vCPUs on 1 and 2, the
+ * emulator on 3; with 4 both vCPUs on 1, the emulator on 2. Each must partition with
+ * isolate_cpus: true (a stock Debian 12 host); with 3 CPUs none can, so the demo asks for auto. */
+static void test_v2_demo_layouts_partition(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *usable, *emulator;
+		unsigned vcpus[2];
+		bool partitions;
+	} layouts[] = {
+	    {"0-4", "3", {1, 2}, true},
+	    {"0-3", "2", {1, 1}, true},
+	    {"0-2", "2", {1, 1}, false},
+	};
+	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
+		struct v2_case c;
+		struct request r;
+		struct cg2_plan p;
+		struct ql_error err = {0};
+		v2_host(&c, layouts[i].usable);
+		request(&r, layouts[i].vcpus, 2, layouts[i].emulator);
+		int rc = cg2_plan_build(&c.h, &r.plan,
+					layouts[i].partitions ? QL_ISOLATE_TRUE : QL_ISOLATE_AUTO,
+					&p, &err);
+		if (rc < 0)
+			print_error("layout %zu: %s\n", i, err.msg);
+		assert_int_equal(rc, 0);
+		assert_int_equal(p.partitions, layouts[i].partitions);
+		cg2_plan_done(&p);
+		request_done(&r);
+		v2_done(&c);
+	}
+}
+
 static void test_v2_off_never_partitions(void **state)
 {
 	(void)state;
@@ -600,6 +635,7 @@ int main(void)
 	    cmocka_unit_test(test_v2_partitions_with_emulator_cpu),
 	    cmocka_unit_test(test_v2_default_emulator_takes_the_rest_so_no_partition),
 	    cmocka_unit_test(test_v2_off_never_partitions),
+	    cmocka_unit_test(test_v2_demo_layouts_partition),
 	    cmocka_unit_test(test_v2_one_cpu_shares_emulator),
 	    cmocka_unit_test(test_v2_conflicts_name_the_other_vm),
 	    cmocka_unit_test(test_v2_default_emulator_avoids_other_vms),
