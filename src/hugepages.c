@@ -4,6 +4,7 @@
  * hugetlbpage.rst); a backend bound to one node takes its pages from that node's pool. */
 #include "hugepages.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,8 +47,9 @@ static bool is_on(const char *v)
 	return v && (streq(v, "on") || streq(v, "yes") || streq(v, "true") || streq(v, "y"));
 }
 
-/* qemu's size syntax: a number with an optional K/M/G/T/P/E suffix (k accepted); a bare number is
- * in default_shift units (bytes for objects, MiB for -m). */
+/* qemu's size syntax: a number with an optional K/M/G/T/P/E suffix in either case (qemu upper-cases
+ * it: `4g` is 4 GiB), or B for bytes; a bare number is in default_shift units (bytes for objects,
+ * MiB for -m). */
 static int parse_size(const char *s, unsigned default_shift, uint64_t *ret)
 {
 	char *end;
@@ -60,8 +62,9 @@ static int parse_size(const char *s, unsigned default_shift, uint64_t *ret)
 	static const char suffixes[] = "KMGTPE";
 	unsigned shift = default_shift;
 	if (*end) {
-		const char *p = strchr(suffixes, *end == 'k' ? 'K' : *end == 'b' ? 'B' : *end);
-		if (*end == 'B' || *end == 'b')
+		char c = (char)toupper((unsigned char)*end);
+		const char *p = strchr(suffixes, c);
+		if (c == 'B')
 			shift = 0;
 		else if (p && *p)
 			shift = 10 * (unsigned)(p - suffixes + 1);
@@ -222,13 +225,18 @@ static int parse_memory(const struct definition *d, hugetlbfs_page_kb_fn page_kb
 				    d->path, o->mark.line, o->mark.column,
 				    ql_show(&s, qemu_value_get(&kv, "mem-path")));
 			else if (r == 0 && kb > 0 &&
-				 parse_size(qemu_value_get(&kv, "size"), 0, &bytes) < 0)
-				r = ql_error_set(err, EINVAL,
-						 "%s:%u:%u: memory backend `%s` needs a `size`",
-						 d->path, o->mark.line, o->mark.column,
-						 ql_show(&s, id ? id : "?"));
-			else if (r == 0 && all && kb == 0 && is_memory_backend(type) &&
-				 parse_size(qemu_value_get(&kv, "size"), 0, &bytes) < 0)
+				 parse_size(qemu_value_get(&kv, "size"), 0, &bytes) < 0) {
+				const char *size = qemu_value_get(&kv, "size");
+				struct ql_shown s2;
+				r = ql_error_set(
+				    err, EINVAL,
+				    size ? "%s:%u:%u: memory backend `%s`: `size` `%s` is "
+					   "not a size"
+					 : "%s:%u:%u: memory backend `%s` needs a `size`%s",
+				    d->path, o->mark.line, o->mark.column,
+				    ql_show(&s, id ? id : "?"), size ? ql_show(&s2, size) : "");
+			} else if (r == 0 && all && kb == 0 && is_memory_backend(type) &&
+				   parse_size(qemu_value_get(&kv, "size"), 0, &bytes) < 0)
 				bytes = 0; /* qemu's to report */
 			if (r == 0 && (kb > 0 || (all && is_memory_backend(type))) &&
 			    add_backend(&v, &n, id ? id : "?", bytes, (unsigned long)kb,

@@ -163,8 +163,39 @@ static void test_bad_size(void **state)
 	struct ql_error err = {0};
 	assert_int_equal(mem_backends_parse(d, fake_page_kb, 2048, &b, &n, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "t.yml:4:"));
-	assert_non_null(strstr(err.msg, "needs a `size`"));
+	assert_non_null(strstr(err.msg, "memory backend `x`: `size` `lots` is not a size"));
 	ql_error_clear(&err);
+	_cleanup_definition_ struct definition *none =
+	    parse("- object: [ memory-backend-memfd, id: y, hugetlb: on ]\n");
+	assert_int_equal(mem_backends_parse(none, fake_page_kb, 2048, &b, &n, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "memory backend `y` needs a `size`"));
+	ql_error_clear(&err);
+}
+
+/* qemu reads a size's suffix in either case (it upper-cases it): 4g is 4 GiB, not an error */
+static void test_lowercase_suffixes(void **state)
+{
+	_cleanup_definition_ struct definition *d =
+	    parse("- m: 4g\n- mem-path: /huge\n"
+		  "- object: [ memory-backend-file, id: a, size: 512m, mem-path: /huge/a ]\n"
+		  "- object: [ memory-backend-memfd, id: b, size: 3k, hugetlb: on ]\n"
+		  "- object: [ memory-backend-memfd, id: c, size: 1t, hugetlb: on ]\n"
+		  "- object: [ memory-backend-memfd, id: e, size: 4096b, hugetlb: on ]\n");
+	struct mem_backend *b = NULL;
+	size_t n = 0;
+	struct ql_error err = {0};
+	int r = mem_backends_parse(d, fake_page_kb, 2048, &b, &n, &err);
+	if (r < 0)
+		print_error("%s\n", err.msg);
+	assert_int_equal(r, 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(b[0].bytes, 512ULL << 20);
+	assert_int_equal(b[1].bytes, 3ULL << 10);
+	assert_int_equal(b[2].bytes, 1ULL << 40);
+	assert_int_equal(b[3].bytes, 4096);
+	assert_string_equal(b[4].id, "-mem-path");
+	assert_int_equal(b[4].bytes, 4ULL << 30);
+	mem_backends_free(b, n);
 }
 
 static void plan_of(const char *qemu, struct hugepages_plan *p)
@@ -360,6 +391,7 @@ int main(void)
 	    cmocka_unit_test(test_backends),
 	    cmocka_unit_test(test_mem_path_takes_m),
 	    cmocka_unit_test(test_bad_size),
+	    cmocka_unit_test(test_lowercase_suffixes),
 	    cmocka_unit_test(test_layout),
 	    cmocka_unit_test_setup_teardown(test_reserve_bounded_by_available, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_and_reserve, setup, teardown),
