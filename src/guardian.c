@@ -169,9 +169,12 @@ NO_SANITIZE static int guard(void *arg)
 	for (const int *fd = b->close_fds; *fd >= 0; fd++)
 		SYS1(SYS_close, *fd);
 	/* Only the launcher's death or its dismissal ends the wait: not the terminal's signals to
-	 * the process group, and (setuid) not the caller, who may not signal a root process. The
-	 * kernel's sigaction: handler, flags, restorer, mask. */
-	static const int ignored[] = {SIGINT, SIGHUP, SIGTERM, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU};
+	 * the process group, and (setuid) not the caller, who may not signal a root process. Nor
+	 * SIGPIPE: its undo (reclaim mode, after the exec, which keeps ignored signals ignored)
+	 * logs to a stderr nobody may read any more. The kernel's sigaction: handler, flags,
+	 * restorer, mask. */
+	static const int ignored[] = {SIGINT,  SIGHUP,	SIGTERM, SIGQUIT,
+				      SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
 	const unsigned long ign[4] = {(unsigned long)SIG_IGN, 0, 0, 0};
 	for (size_t i = 0; i < ELEMENTSOF(ignored); i++)
 		sys(SYS_rt_sigaction, ignored[i], (long)ign, 0, 8, 0, 0);
@@ -320,6 +323,10 @@ int guardian_start(pid_t qemu_pid, char *const *undo_argv, const int *close_fds,
 	b->close_fds[n] = -1;
 
 	pid_t pid = -1;
+	/* Born shielded (setuid: real uid root, the terminal's stop signals ignored): until its
+	 * own setresuid the caller could stop or kill it, and a stopped guardian keeps the run's
+	 * records from every later start. */
+	privileges_shield();
 	if (SHARES_MEMORY && !RUNNING_ON_VALGRIND) /* valgrind runs no clone but a thread's */
 		pid = clone(guard, b, CLONE_VM | SIGCHLD, b);
 	if (pid < 0) {
@@ -327,6 +334,7 @@ int guardian_start(pid_t qemu_pid, char *const *undo_argv, const int *close_fds,
 		if (pid == 0)
 			_exit(guard(b));
 	}
+	privileges_unshield();
 	if (pid < 0) {
 		int e = errno;
 		munmap(map, map_size);

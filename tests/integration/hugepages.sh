@@ -4,7 +4,7 @@
 # and back to the value this test found after a normal exit, SIGTERM, a SIGKILLed launcher (its
 # guardian, or the next start when the guardian is killed too) and a refusal.
 . "$(dirname "$0")/lib.sh"
-NTESTS=32
+NTESTS=33
 plan $NTESTS
 
 POOL=/sys/kernel/mm/hugepages/hugepages-2048kB
@@ -204,6 +204,30 @@ if wait_until 15 nr_is "$ORIG"; then
 else
 	not_ok "killed right after reserving: nr_hugepages $(nr), expected $ORIG (left for the next start)"
 	echo "$ORIG" >"$POOL/nr_hugepages" # the next cases start from the pool as found
+	rm -f "$QEMU_LAUNCHER_JOURNAL_DIR"/*
+fi
+
+# the same with a stderr nobody reads any more (a log reader gone): the guardian, forked before
+# the launcher ignores SIGPIPE, must not die of it at its undo's first line (-d), the pages kept
+mkfifo "$SCRATCH/err.fifo"
+cat "$SCRATCH/err.fifo" >"$SCRATCH/fifo.log" &
+READER=$!
+register_pid "$READER"
+QEMU_LAUNCHER_TEST_STOP_AT=hugepages-reserved timeout -s KILL 60 "$QL" -d res >/dev/null \
+	2>"$SCRATCH/err.fifo" </dev/null &
+LPID=$!
+register_pid "$LPID"
+L=
+wait_until 20 eval 'L=$(launcher_of "$LPID") && [ -n "$L" ] && stopped "$L"'
+kill "$READER"
+wait "$READER" 2>/dev/null
+kill -KILL "$L"
+if wait_until 15 nr_is "$ORIG"; then
+	ok "stderr unread, killed right after reserving: the guardian gave the pages back"
+else
+	not_ok "stderr unread: nr_hugepages $(nr), expected $ORIG (left for the next start)"
+	diag "$(tail -n 5 "$SCRATCH/fifo.log")"
+	echo "$ORIG" >"$POOL/nr_hugepages"
 	rm -f "$QEMU_LAUNCHER_JOURNAL_DIR"/*
 fi
 
