@@ -427,17 +427,28 @@ static void start_guardian(struct start *st)
 	}
 	/* a qemu that changes its user loses the parent-death signal that would take it along
 	 * with a killed launcher: the guardian ends it then */
-	if (!pinning_leaves_sets(st->p->pinning) && !journal_has_records(st->p->journal) &&
-	    !st->p->hk_vcpus && !cmdline_changes_user(st->p->o->def))
+	bool sets = pinning_leaves_sets(st->p->pinning);
+	bool values = journal_has_records(st->p->journal) || st->p->hk_vcpus;
+	bool user = cmdline_changes_user(st->p->o->def);
+	if (!sets && !values && !user)
 		return;
 	const int close_fds[] = {qmp_fd(st->qmp), st->sigfd,
 				 journal_hugepages_lock_fd(st->p->journal), -1};
-	if (guardian_for(st->p, st->pid, close_fds, st->guardian, &e) < 0)
-		ql_log(
-		    st->p->o->log, QL_LOG_WARNING,
-		    "no guardian for a killed launcher (%s): its cpusets would wait for the next "
-		    "start to be reclaimed",
-		    e.msg);
+	if (guardian_for(st->p, st->pid, close_fds, st->guardian, &e) < 0) {
+		/* what a killed launcher would leave, as it applies to this run */
+		const char *left[3];
+		size_t n = 0;
+		if (sets)
+			left[n++] = "its cpusets would wait for the next start to be reclaimed";
+		if (values)
+			left[n++] = "its host values (journal) would wait for the next start";
+		if (user)
+			left[n++] = "qemu, which changes its user, would outlive it unsupervised";
+		ql_log(st->p->o->log, QL_LOG_WARNING,
+		       "no guardian for a killed launcher (%s): %s%s%s%s%s", e.msg, left[0],
+		       n > 1 ? "; " : "", n > 1 ? left[1] : "", n > 2 ? "; " : "",
+		       n > 2 ? left[2] : "");
+	}
 	ql_error_clear(&e);
 }
 
