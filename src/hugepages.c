@@ -406,10 +406,25 @@ int hugepages_plan_compute(const char *sysroot, const struct mem_backend *b, siz
 		if (r == 0)
 			r = read_long(dir, "free_hugepages", &h->free, err);
 		/* free pages promised to mappings not yet faulted in are not ours; the kernel
-		 * counts those per host only */
+		 * counts those per host only, and grants a mapping bound to a node no more than
+		 * the host's free less those, whatever the node has */
 		if (r == 0 && h->node < 0)
 			r = read_long(dir, "resv_hugepages", &resv, err);
 		h->free = h->free > resv ? h->free - resv : 0;
+		if (r == 0 && h->node >= 0) {
+			_cleanup_free_ char *host = NULL;
+			long host_free = 0;
+			if (pool_dir(sysroot, h->page_kb, -1, &host) < 0) {
+				r = ql_error_set(err, ENOMEM, "out of memory");
+				break;
+			}
+			r = read_long(host, "free_hugepages", &host_free, err);
+			if (r == 0)
+				r = read_long(host, "resv_hugepages", &resv, err);
+			host_free = host_free > resv ? host_free - resv : 0;
+			if (r == 0 && h->free > host_free)
+				h->free = host_free;
+		}
 	}
 	/* A node's free pages are also the host's: those the VM takes on a node are not free for
 	 * its backends that may use any node. */

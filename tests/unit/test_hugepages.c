@@ -71,6 +71,10 @@ static int setup(void **state)
 	put(POOL2M, "resv_hugepages", "2");
 	put(NODE1_1G, "nr_hugepages", "1");
 	put(NODE1_1G, "free_hugepages", "1");
+	/* a node's pool comes with the host's of its size */
+	put("/sys/kernel/mm/hugepages/hugepages-1048576kB", "nr_hugepages", "1");
+	put("/sys/kernel/mm/hugepages/hugepages-1048576kB", "free_hugepages", "1");
+	put("/sys/kernel/mm/hugepages/hugepages-1048576kB", "resv_hugepages", "0");
 	put("/proc/sys/vm", "compact_memory", "");
 	put("/proc", "meminfo", "MemTotal:       16384000 kB\nMemAvailable:    8388608 kB");
 	return 0;
@@ -309,6 +313,25 @@ static void test_node_pages_counted_once(void **state)
 	hugepages_plan_done(&p);
 }
 
+/* The kernel grants a mapping bound to a node no more than the host's free pages less those
+ * promised to mappings not yet faulted in (resv), whatever the node has free: the host has 6
+ * free and 2 promised, node 0 has 6 free, a 12M backend bound to it lacks 2 pages. */
+static void test_node_pool_within_host_resv(void **state)
+{
+	put("/sys/devices/system/node/node0/hugepages/hugepages-2048kB", "nr_hugepages", "6");
+	put("/sys/devices/system/node/node0/hugepages/hugepages-2048kB", "free_hugepages", "6");
+	struct hugepages_plan p = {0};
+	plan_of("- object: [ memory-backend-file, id: n, size: 12M, mem-path: /huge/n,\n"
+		"            host-nodes: 0, policy: bind, prealloc: on ]\n",
+		&p);
+	assert_int_equal(p.n, 1);
+	assert_int_equal(p.v[0].node, 0);
+	assert_int_equal(p.v[0].needed, 6);
+	assert_int_equal(p.v[0].free, 4);
+	assert_int_equal(p.v[0].missing, 2);
+	hugepages_plan_done(&p);
+}
+
 static void test_missing_pool(void **state)
 {
 	_cleanup_definition_ struct definition *d =
@@ -396,6 +419,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reserve_bounded_by_available, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_and_reserve, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_node_pages_counted_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_node_pool_within_host_resv, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_pool, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
