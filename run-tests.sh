@@ -7,9 +7,29 @@
 #   ./run-tests.sh FILTER     only the tests whose SUITE/NAME contains FILTER (unit, integration,
 #                             slow, cgroup-v2, ...)
 # The tests and their suites are registered in tests/meson.build (`meson test -C build --suite
-# unit` runs the same unit tests); this script reads that list and counts every TAP line itself.
+# unit` runs the same unit tests); this script reads that list, with each test's timeout, and
+# counts every TAP line itself.
 set -u
-cd "$(dirname "$0")"
+pass=0 fail=0 skipped=0
+failed_names=()
+# The failures, then the line the README promises; printed on every way out.
+summary() {
+	if [ ${#failed_names[@]} -gt 0 ]; then
+		echo
+		echo "Failures:"
+		printf '  %s\n' "${failed_names[@]}"
+	fi
+	echo
+	echo "$pass passed, $fail failed, $skipped skipped"
+}
+# give_up REASON: a step before the tests failed; nothing runs, the summary still ends the output.
+give_up() {
+	fail=$((fail + 1))
+	failed_names+=("$1")
+	summary
+	exit 1
+}
+cd "$(dirname "$0")" || give_up "cannot cd to $(dirname "$0")"
 BUILD=build
 SANITIZE=""
 FILTER=""
@@ -22,28 +42,33 @@ for a in "$@"; do
 	esac
 done
 
-./scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+./scripts/install-deps.sh || give_up "scripts/install-deps.sh failed"
 if [ ! -d "$BUILD" ]; then
-	meson setup "$BUILD" $SANITIZE >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+	# shellcheck disable=SC2086 # $SANITIZE is a list of options
+	meson setup "$BUILD" $SANITIZE >/dev/null || give_up "meson setup $BUILD failed"
 fi
-ninja -C "$BUILD" >/dev/null || { ninja -C "$BUILD"; echo "0 passed, 1 failed"; exit 1; }
+ninja -C "$BUILD" >/dev/null || { ninja -C "$BUILD"; give_up "ninja -C $BUILD failed"; }
 
 export QL_BUILD_DIR=$PWD/$BUILD QL=$PWD/$BUILD/qemu-launcher CMOCKA_MESSAGE_OUTPUT=TAP
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-pass=0 fail=0 skipped=0
-failed_names=()
-
-# Runs one TAP producer and counts its results; a crash, a plan that does not match what ran, or a
-# non-zero exit status (even after a complete plan) is a failure.
+# run_tap NAME TIMEOUT COMMAND...: runs one TAP producer and counts its results; a crash, a plan
+# that does not match what ran, a non-zero exit status (even after a complete plan) or running
+# past TIMEOUT seconds (tests/meson.build's; 0: none) is a failure. timeout(1) signals the test's
+# whole process group, and -k 10 kills a test that ignores SIGTERM: one hung test must not hang
+# the suite (and CI) without a summary.
 run_tap() {
-	local name=$1
-	shift
+	local name=$1 limit=$2
+	shift 2
 	echo "=== $name"
-	local out rc planned=0 seen=0 line
+	local out rc planned=0 seen=0 line start=$SECONDS
 	out=$(mktemp)
-	"$@" >"$out" 2>&1
+	if [ "$limit" -gt 0 ]; then
+		timeout -k 10 "$limit" "$@" >"$out" 2>&1
+	else
+		"$@" >"$out" 2>&1
+	fi
 	rc=$?
 	while IFS= read -r line; do
 		echo "$line"
@@ -56,7 +81,13 @@ run_tap() {
 		esac
 	done <"$out"
 	rm -f "$out"
-	if [ "$seen" -lt "$planned" ] || [ "$planned" -eq 0 ]; then
+	# 124: timeout's SIGTERM ended it; 137: its SIGKILL did (or a SIGKILL from elsewhere, which
+	# the time taken tells apart)
+	if [ "$limit" -gt 0 ] && { [ "$rc" -eq 124 ] || { [ "$rc" -eq 137 ] && [ $((SECONDS - start)) -ge "$limit" ]; }; }; then
+		fail=$((fail + 1))
+		failed_names+=("$name: timed out after $limit s (ran $seen of $planned planned tests)")
+		echo "not ok - $name timed out after $limit s (tests/meson.build's timeout)"
+	elif [ "$seen" -lt "$planned" ] || [ "$planned" -eq 0 ]; then
 		fail=$((fail + 1))
 		failed_names+=("$name: ran $seen of $planned planned tests (exit $rc)")
 		echo "not ok - $name ended early (exit $rc)"
@@ -72,8 +103,9 @@ run_tap() {
 	fi
 }
 
-# One line per registered test, suites in the order unit, integration, slow: the suite/name,
-# then the command with the environment meson gives it, shell-quoted.
+# One line per registered test, suites in the order unit, integration, slow: the suite/name, its
+# timeout in seconds (0: none), then the command with the environment meson gives it,
+# shell-quoted.
 list_tests() {
 	meson introspect "$BUILD" --tests | python3 -c '
 import json, shlex, sys
@@ -82,19 +114,28 @@ tests = []
 for t in json.load(sys.stdin):
     suite = t["suite"][0].split(":")[-1] if t["suite"] else "other"
     cmd = ["env"] + ["%s=%s" % kv for kv in sorted(t["env"].items())] + t["cmd"]
-    tests.append((order.get(suite, 3), suite + "/" + t["name"], cmd))
-for _, name, cmd in sorted(tests, key=lambda t: t[0]):
-    print(shlex.quote(name), " ".join(shlex.quote(c) for c in cmd))
+    timeout = max(int(t.get("timeout") or 0), 0)
+    tests.append((order.get(suite, 3), suite + "/" + t["name"], timeout, cmd))
+for _, name, timeout, cmd in sorted(tests, key=lambda t: t[0]):
+    print(shlex.quote(name), timeout, " ".join(shlex.quote(c) for c in cmd))
 '
 }
-tests=$(list_tests) || { echo "0 passed, 1 failed"; exit 1; }
+tests=$(list_tests) || give_up "meson introspect $BUILD --tests failed"
+ran=0
 while IFS= read -r line; do
+	[ -n "$line" ] || continue
 	eval "set -- $line"
 	case $1 in *"$FILTER"*) ;; *) continue ;; esac
-	name=$1
-	shift
-	run_tap "$name" "$@"
+	name=$1 limit=$2
+	shift 2
+	ran=$((ran + 1))
+	run_tap "$name" "$limit" "$@"
 done <<<"$tests"
+# A filter that matches nothing (a typo) must not read as a clean run.
+if [ "$ran" -eq 0 ]; then
+	fail=$((fail + 1))
+	failed_names+=("no registered test matches \"$FILTER\"")
+fi
 
 # A script nobody registered would silently never run.
 for t in tests/integration/*.sh; do
@@ -106,11 +147,5 @@ for t in tests/integration/*.sh; do
 	fi
 done
 
-if [ ${#failed_names[@]} -gt 0 ]; then
-	echo
-	echo "Failures:"
-	printf '  %s\n' "${failed_names[@]}"
-fi
-echo
-echo "$pass passed, $fail failed, $skipped skipped"
+summary
 [ "$fail" -eq 0 ]
