@@ -43,9 +43,15 @@ for a in "$@"; do
 done
 
 ./scripts/install-deps.sh || give_up "scripts/install-deps.sh failed"
-if [ ! -d "$BUILD" ]; then
+# build.ninja, not the directory: a setup that failed leaves the directory behind. Such a
+# directory holds no coredata and takes a plain setup again; one that was set up and lost
+# build.ninja needs --reconfigure (plain setup calls it configured and changes nothing).
+if [ ! -f "$BUILD/build.ninja" ]; then
+	reconfigure=""
+	[ -f "$BUILD/meson-private/coredata.dat" ] && reconfigure=--reconfigure
 	# shellcheck disable=SC2086 # $SANITIZE is a list of options
-	meson setup "$BUILD" $SANITIZE >/dev/null || give_up "meson setup $BUILD failed"
+	meson setup $reconfigure "$BUILD" $SANITIZE >/dev/null ||
+		give_up "meson setup $BUILD failed (see $BUILD/meson-logs/meson-log.txt)"
 fi
 ninja -C "$BUILD" >/dev/null || { ninja -C "$BUILD"; give_up "ninja -C $BUILD failed"; }
 

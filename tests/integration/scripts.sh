@@ -2,10 +2,10 @@
 # The helper scripts, driven with stand-ins for the programs they call (nothing is installed, no
 # test suite runs): scripts/install-deps.sh's package list and how it passes apt-get's environment
 # through sudo; run-tests.sh in a scratch copy of the tree with a stand-in meson whose test list
-# holds a few tiny tests (its per-test timeouts, its summary line on every way out).
+# holds a few tiny tests (its per-test timeouts, its summary line on every way out, its setup).
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-plan 10
+plan 13
 
 # --- scripts/install-deps.sh as a user with sudo, on a host that has none of the packages -------
 FAKE=$SCRATCH/fake-apt
@@ -72,9 +72,12 @@ run_tests() {
 	RT_RC=$?
 }
 
+mkdir -p "$TREE/build/meson-private" # a setup that failed left the directory
 start=$SECONDS
 run_tests
 took=$((SECONDS - start))
+expect_eq "run-tests.sh sets up a build directory that has no build.ninja" "setup build" \
+	"$(grep '^setup' "$MESON_LOG")"
 check "run-tests.sh: a test past its meson timeout is killed and reported as timed out" \
 	grep -qx "not ok - integration/hung timed out after 1 s (tests/meson.build's timeout)" "$RT_OUT"
 check "run-tests.sh: a test deaf to SIGTERM is killed 10 s later and reported as timed out" \
@@ -89,6 +92,13 @@ run_tests nomatch
 expect_eq "run-tests.sh with a filter that matches nothing fails, with the summary line" \
 	"0 passed, 1 failed, 0 skipped 1" "$(tail -n1 "$RT_OUT") $RT_RC"
 check "run-tests.sh says no test matched" grep -q 'no registered test matches "nomatch"' "$RT_OUT"
+expect_eq "run-tests.sh does not set up a build directory that has build.ninja" "" "$(grep '^setup' "$MESON_LOG")"
+
+rm -f "$TREE/build/build.ninja"
+: >"$TREE/build/meson-private/coredata.dat" # set up once, build.ninja lost since
+run_tests quick
+expect_eq "run-tests.sh reconfigures a set-up build directory that lost build.ninja" \
+	"setup --reconfigure build" "$(grep '^setup' "$MESON_LOG")"
 
 rm -r "$TREE/build"
 FAIL_SETUP=1 run_tests
