@@ -23,7 +23,7 @@ BAD=(binary-sequence empty-binary emulator-pinning-mapping env-bad-name env-sequ
 	vcpu-pinning-host-cpu-too-big vcpu-pinning-socket-not-integer vcpu-pinning-string
 	deadline-runtime-too-small)
 IMPORTS=("$ROOT"/tests/data/import/*.args)
-NTESTS=$((3 * ${#EXAMPLES[@]} + 1 + ${#EXAMPLES[@]} + ${#GOOD[@]} + ${#IMPORTS[@]} + ${#BAD[@]} + 1))
+NTESTS=$((3 * ${#EXAMPLES[@]} + 2 + ${#EXAMPLES[@]} + ${#GOOD[@]} + ${#IMPORTS[@]} + ${#BAD[@]} + 1))
 plan $NTESTS
 
 cp "${EXAMPLES[@]}" "$CONF/"
@@ -57,6 +57,15 @@ for f in "${EXAMPLES[@]}"; do
 done
 expect_eq "the VFIO example keeps SMT siblings together (-smp 8 as 1x4x2)" "yes" \
 	"$(grep -q -- '-smp 8,sockets=1,cores=4,threads=2 ' "$SCRATCH/vfio-gaming.dry" && echo yes)"
+# An example offered for the systemd unit must let a stop finish: the launcher waits
+# shutdown_timeout, then 5 s after `quit` (qemu-launcher(1), RUNNING UNDER SYSTEMD).
+stop_sec=$(sed -n 's/^TimeoutStopSec=//p' "$ROOT/systemd/qemu-launcher@.service.in")
+too_long=""
+for f in $(grep -l 'qemu-launcher@' "${EXAMPLES[@]}"); do
+	t=$(awk '/^  shutdown_timeout:/ {print $2; exit}' "$f")
+	[ $((${t:-60} + 5)) -lt "$stop_sec" ] || too_long="$too_long $(basename "$f"):${t:-60}"
+done
+expect_eq "examples for the systemd unit: shutdown_timeout + 5 < TimeoutStopSec ($stop_sec)" "" "$too_long"
 
 # --- the schema ---------------------------------------------------------------------------
 if ! /usr/bin/python3 -c 'import jsonschema, yaml' 2>/dev/null; then
