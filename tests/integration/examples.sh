@@ -23,7 +23,7 @@ BAD=(binary-sequence empty-binary emulator-pinning-mapping env-bad-name env-sequ
 	vcpu-pinning-host-cpu-too-big vcpu-pinning-socket-not-integer vcpu-pinning-string
 	deadline-runtime-too-small)
 IMPORTS=("$ROOT"/tests/data/import/*.args)
-NTESTS=$((3 * ${#EXAMPLES[@]} + 2 + ${#EXAMPLES[@]} + ${#GOOD[@]} + ${#IMPORTS[@]} + ${#BAD[@]} + 1))
+NTESTS=$((3 * ${#EXAMPLES[@]} + 3 + ${#EXAMPLES[@]} + ${#GOOD[@]} + ${#IMPORTS[@]} + ${#BAD[@]} + 1))
 plan $NTESTS
 
 cp "${EXAMPLES[@]}" "$CONF/"
@@ -66,6 +66,11 @@ for f in $(grep -l 'qemu-launcher@' "${EXAMPLES[@]}"); do
 	[ $((${t:-60} + 5)) -lt "$stop_sec" ] || too_long="$too_long $(basename "$f"):${t:-60}"
 done
 expect_eq "examples for the systemd unit: shutdown_timeout + 5 < TimeoutStopSec ($stop_sec)" "" "$too_long"
+# /run/qemu-launcher exists only once the launcher journals a host change, root's and 0700: qemu
+# could not make a socket there on a fresh host, nor as the definition's user.
+check "no example puts a socket or file in the launcher's own /run/qemu-launcher" \
+	bash -c 'hits=$(grep -n "/run/qemu-launcher" "$@"); [ -z "$hits" ] || { sed "s/^/# /" <<<"$hits"; false; }' \
+	_ "${EXAMPLES[@]}"
 
 # --- the schema ---------------------------------------------------------------------------
 if ! /usr/bin/python3 -c 'import jsonschema, yaml' 2>/dev/null; then
