@@ -37,9 +37,10 @@ function __qemu_launcher_importing
     contains -- --import (commandline -opc); or contains -- -i (commandline -opc)
 end
 
-# True when a mode that takes no NAME (--list) is on the line.
+# True when a mode that takes no NAME (--list, --topology) is on the line.
 function __qemu_launcher_no_name
-    contains -- --list (commandline -opc); or contains -- -l (commandline -opc)
+    set -l words (commandline -opc)
+    contains -- --list $words; or contains -- -l $words; or contains -- --topology $words
 end
 
 # Where the word being completed is after --import [--libvirt-xml FILE] [--] QEMU-BINARY ARGS...:
@@ -81,6 +82,8 @@ complete -c qemu-launcher -n 'not __qemu_launcher_importing' -s i -l import -d '
 complete -c qemu-launcher -n 'not __qemu_launcher_importing' -l libvirt-xml -r -F -d 'with --import: a libvirt domain XML'
 complete -c qemu-launcher -n 'not __qemu_launcher_importing' -s s -l status -d 'show how the running VMs are placed'
 complete -c qemu-launcher -n 'not __qemu_launcher_importing' -l json -d 'with --status: one JSON document'
+complete -c qemu-launcher -n 'not __qemu_launcher_importing' -l topology -d 'show the host CPU topology'
+complete -c qemu-launcher -n 'not __qemu_launcher_importing' -l suggest -d 'print a pinning and -smp for the VM on this host'
 complete -c qemu-launcher -n 'not __qemu_launcher_importing' -s C -l config-dir -x -a '(__fish_complete_directories)' -d 'read definitions from DIR'
 complete -c qemu-launcher -n 'not __qemu_launcher_importing' -s v -l verbose -d 'print each step'
 complete -c qemu-launcher -n 'not __qemu_launcher_importing' -s d -l debug -d 'print the pinning map and every host change'

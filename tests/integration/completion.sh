@@ -6,7 +6,7 @@
 # installed.
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-plan 31
+plan 35
 
 for n in alpha beta gamma; do printf 'launcher:\n  binary: qemu\nqemu: []\n' >"$CONF/$n.yml"; done
 OTHER=$SCRATCH/other
@@ -43,6 +43,8 @@ expect_eq "after --import --libvirt-xml FILE: only the separator" "--" "$(comple
 check "after --import --libvirt-xml FILE --: qemu binaries" \
 	bash -c "[[ ' $(complete_line qemu-launcher --import --libvirt-xml x.xml -- qemu-system-x86) ' == *' qemu-system-x86_64 '* ]]"
 expect_eq "--json is offered" "--json" "$(complete_line qemu-launcher --status --js)"
+expect_eq "--topology and --suggest are offered" "--suggest --topology" \
+	"$(complete_line qemu-launcher --su) $(complete_line qemu-launcher --to)"
 check "after --import --: qemu binaries (commands)" \
 	bash -c "[[ ' $(complete_line qemu-launcher --import -- qemu-system-x86) ' == *' qemu-system-x86_64 '* ]]"
 if command -v zsh >/dev/null; then
@@ -67,6 +69,10 @@ if command -v fish >/dev/null; then
 	expect_eq "fish: directories after -C" "$OTHER/sub/" "$(fish_line "qemu-launcher -C $OTHER/s")"
 	expect_eq "fish: nothing after --list" "" "$(fish_line 'qemu-launcher --list ')"
 	expect_eq "fish: --json" "--json" "$(fish_line 'qemu-launcher --status --js')"
+	expect_eq "fish: --topology and --suggest" "--suggest --topology" \
+		"$(fish_line 'qemu-launcher --su'; echo -n ' '; fish_line 'qemu-launcher --to')"
+	expect_eq "fish: nothing after --topology (it takes no NAME)" "" "$(fish_line 'qemu-launcher --topology ')"
+	expect_eq "fish: VM names after --suggest" "alpha beta gamma" "$(fish_line 'qemu-launcher --suggest ')"
 	expect_eq "fish: after --import: the separator or --libvirt-xml" "-- --libvirt-xml" \
 		"$(fish_line 'qemu-launcher --import -')"
 	expect_eq "fish: after --import --libvirt-xml: files" "$OTHER/delta.yml" \
@@ -78,5 +84,5 @@ if command -v fish >/dev/null; then
 	expect_eq "fish: no launcher option after --import --" "" \
 		"$(fish_line 'qemu-launcher --import -- qemu-system-x86_64 --dry')"
 else
-	for i in $(seq 14); do skip "fish is not installed"; done
+	for _ in $(seq 17); do skip "fish is not installed"; done
 fi
