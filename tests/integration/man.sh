@@ -17,8 +17,10 @@ mapfile -t keys < <(sed -n '/launcher_keys\[\] = {/,/NULL/p' "$TOP/src/definitio
 	sed -nE 's/^[[:space:]]*"([a-z_]+)",?/\1/p')
 mapfile -t vars < <(grep -ohE 'QEMU_LAUNCHER_[A-Z0-9_]+' "$TOP"/src/*.c | sort -u)
 mapfile -t codes < <(sed -nE 's/^#define EXIT_[A-Z_]+ ([0-9]+).*/\1/p' "$TOP/src/main.c")
+# the points QEMU_LAUNCHER_TEST_STOP_AT can name: streq(..test_stop_at, "NAME")
+mapfile -t stops < <(grep -ohE 'test_stop_at, "[a-z-]+"' "$TOP"/src/*.c | sed -E 's/.*"(.*)"/\1/' | sort -u)
 
-plan $((6 + 1 + ${#opts[@]} + ${#longs_anywhere[@]} + ${#keys[@]} + ${#vars[@]} + ${#codes[@]} + 4))
+plan $((6 + 1 + ${#opts[@]} + ${#longs_anywhere[@]} + ${#keys[@]} + ${#vars[@]} + ${#codes[@]} + 2 * ${#stops[@]} + 1 + 4))
 
 # --- rendering ------------------------------------------------------------------------------
 for page in "$MAN1" "$MAN5"; do
@@ -107,6 +109,17 @@ done
 for c in "${codes[@]}"; do
 	check "qemu-launcher(1) EXIT STATUS has a row for $c (main.c)" grep -qx -- "|\[ $c" "$MAN1"
 done
+
+stop_entry=$(awk '/^\*QEMU\\_LAUNCHER\\_TEST\\_STOP\\_AT\*$/ {f = 1} f && /^$/ {exit} f' "$MAN1")
+stop_row=$(grep '^| `QEMU_LAUNCHER_TEST_STOP_AT`' "$TOP/README.md")
+for s in "${stops[@]}"; do
+	check "qemu-launcher(1) QEMU_LAUNCHER_TEST_STOP_AT names $s (src/)" grep -qF -- "*$s*" <<<"$stop_entry"
+	check "README's QEMU_LAUNCHER_TEST_STOP_AT row names $s (src/)" grep -qF -- "\`$s\`" <<<"$stop_row"
+done
+# the directory is the build's (-Dconfigdir, the prefix): the Debian package's is another
+setuid_section=$(awk '/^# SETUID MODE$/ {f = 1; next} f && /^# / {exit} f' "$MAN1")
+check "qemu-launcher(1) SETUID MODE names the compiled-in configuration directory, not one path" \
+	grep -q 'compiled-in configuration directory' <<<"$setuid_section"
 
 # --- the documented example gives the documented command line ---------------------------------
 # The fenced block after the line that starts with $1.
