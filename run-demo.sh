@@ -25,6 +25,8 @@ if [ "$(id -u)" -ne 0 ]; then
 	exec sudo --preserve-env=PATH "$0" "$@"
 fi
 
+# shellcheck source=demo/lib.sh
+. demo/lib.sh
 bold="" off=""
 [ -t 1 ] && bold=$'\033[1m' off=$'\033[0m'
 step() { # step TITLE EXPLANATION
@@ -129,7 +131,7 @@ export QEMU_LAUNCHER_CONFIG_DIR=$work/vms
 
 # With a cpuset v1 hierarchy, work in a subtree of our own: the launcher then moves only this
 # demo's tasks (its shell and what it starts) into the pool, never the host's other processes.
-v1=$(awk '$9 == "cgroup" && $NF ~ /cpuset/ {print $5; exit}' /proc/self/mountinfo)
+v1=$(cpuset_v1_mount /proc/self/mountinfo)
 if [ -n "$v1" ]; then
 	demo_cpuset=$v1/qemu-launcher-demo.$$
 	mkdir "$demo_cpuset"
