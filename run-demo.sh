@@ -92,47 +92,20 @@ install -m 755 demo/init.sh "$root/init"
 cp demo/loop.sh "$root/loop.sh"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
 
-# vCPU 0 -> host CPU 1, vCPU 1 -> host CPU 2 (CPU 1 too on a 2-CPU host); CPU 0 keeps the rest.
+# Where the vCPUs go depends on the backend the launcher will pick (demo_layout in demo/lib.sh).
 ncpu=$(nproc --all)
 [ "$ncpu" -ge 2 ] || die "needs 2 host CPUs (one for the vCPUs, one for everything else)"
-cpu_a=1
-cpu_b=$((ncpu >= 3 ? 2 : 1))
+backend=$(cgroup_backend /proc/self/mountinfo /sys/fs/cgroup)
+demo_layout "$ncpu" "$backend"
 mkdir "$work/vms"
-# write_def ISOLATE MODE: the VM's definition (ISOLATE: true = cpusets, false = affinity only).
-write_def() {
-	cat >"$work/vms/demo.yml" <<EOF
-# A 2-vCPU Linux guest, each vCPU pinned to a host CPU (see qemu-launcher.yml(5)).
-launcher:
-  binary: qemu-system-x86_64
-  shutdown_timeout: 20       # seconds between system_powerdown and quit
-  isolate_cpus: $1          # true: cpusets keep other tasks off the vCPU CPUs; false: affinity only
-  vcpu_pinning:
-    0:          # socket 0
-      0:        # core 0
-        0: $cpu_a   # thread 0 -> host CPU $cpu_a
-      1:
-        0: $cpu_b
-qemu:
-- name: [ demo, debug-threads: on ]       # thread names "CPU 0/TCG": how --status finds vCPUs
-- machine: [ q35, accel: tcg ]            # TCG: no KVM needed
-- smp: [ 2, sockets: 1, cores: 2, threads: 1 ]
-- m: 256
-- nodefaults
-- no-user-config
-- nographic
-- serial: mon:stdio                       # the guest's console on qemu's stdio (Ctrl-a x quits)
-- kernel: $KERNEL
-- initrd: $work/initrd.gz
-- append: console=ttyS0 quiet panic=-1 demo=$2
-- no-reboot
-EOF
-}
+# write_def ISOLATE MODE: the VM's definition (ISOLATE: $isolate = cpusets, false = affinity only).
+write_def() { write_def_file "$work/vms/demo.yml" "$1" "$2" "$KERNEL" "$work/initrd.gz"; }
 export QEMU_LAUNCHER_CONFIG_DIR=$work/vms
 
 # With a cpuset v1 hierarchy, work in a subtree of our own: the launcher then moves only this
 # demo's tasks (its shell and what it starts) into the pool, never the host's other processes.
 v1=$(cpuset_v1_mount /proc/self/mountinfo)
-if [ -n "$v1" ]; then
+if [ "$backend" = v1 ] && [ -n "$v1" ]; then
 	demo_cpuset=$v1/qemu-launcher-demo.$$
 	mkdir "$demo_cpuset"
 	cat "$v1/cpuset.cpus" >"$demo_cpuset/cpuset.cpus"
@@ -142,7 +115,7 @@ if [ -n "$v1" ]; then
 fi
 
 if [ "$mode" = console ]; then
-	write_def true console
+	write_def "$isolate" console
 	cat <<EOF
 
 Booting the guest with its serial console on this terminal (qemu's stdio stays yours: the
@@ -270,8 +243,8 @@ pinning_live() {
 	if [ "$cpu_b" = "$cpu_a" ]; then
 		printf '  %s: vCPU 0 ran %d ms and waited %d ms for host CPU %d, while vCPU 1 (on the same CPU\n' \
 			"$1" "$RUN_MS" "$WAIT_MS" "$cpu_a"
-		printf '  on this 2-CPU host) ran %d ms -> the VM had %s%d%%%s of CPU %d\n' \
-			"$VCPU1_MS" "$bold" "$SHARE" "$off" "$cpu_a"
+		printf '  on this %d-CPU host) ran %d ms -> the VM had %s%d%%%s of CPU %d\n' \
+			"$ncpu" "$VCPU1_MS" "$bold" "$SHARE" "$off" "$cpu_a"
 	else
 		printf '  %s: vCPU 0 ran %d ms and waited %d ms for host CPU %d -> %s%d%%%s of its CPU\n' \
 			"$1" "$RUN_MS" "$WAIT_MS" "$cpu_a" "$bold" "$SHARE" "$off"
@@ -285,10 +258,20 @@ stop() {
 	lpid=""
 }
 
-write_def true tour
+write_def "$isolate" tour
+where="vCPU 0 -> CPU $cpu_a, vCPU 1 -> CPU $cpu_b."
+[ -z "$emu" ] || where="$where qemu's other threads -> CPU $emu: on cgroup v2 the VM's partition
+needs them apart from the vCPUs, the root keeps CPU 0 and the launcher's qemu cgroup CPU $((ncpu - 1))."
 step "The definition ($work/vms/demo.yml)" \
-	"A qemu command line as YAML, plus where each vCPU runs: vCPU 0 -> CPU $cpu_a, vCPU 1 -> CPU $cpu_b."
+	"A qemu command line as YAML, plus where each vCPU runs: $where"
 cat "$work/vms/demo.yml"
+if [ "$compare" = no ]; then
+	echo
+	echo "  cgroup v2 keeps other tasks off CPUs only with CPU partitions, and here they need 4 CPUs:"
+	echo "  one the cgroup2 root keeps, one the launcher's qemu cgroup keeps, and the VM's vCPUs and"
+	echo "  qemu's other threads apart from each other. This host has $ncpu, so the VM is pinned but not"
+	echo "  isolated (isolate_cpus: auto), and the cpuset-vs-affinity comparison is left out."
+fi
 
 step "What would run (--dry-run)" \
 	"The exact qemu command and pinning plan; nothing is started or changed."
@@ -297,38 +280,53 @@ step "What would run (--dry-run)" \
 step "Booting the guest" \
 	"qemu starts paused (-S), the launcher pins both vCPU threads, then lets the guest run; its console:"
 t0=$SECONDS
-boot true
+boot "$isolate"
 show_lines "guest: "
 echo "  (booted and looping after $((SECONDS - t0)) s under TCG)"
 
+view="vCPU threads alone on CPU $cpu_a/$cpu_b, qemu's other threads in the pool off them."
+keeper="the launcher's cpusets keep"
+if [ "$backend" = v2 ]; then
+	keeper="the launcher's CPU partitions (cgroup v2) keep"
+	if [ -n "$emu" ]; then
+		view="vCPU threads alone on CPU $cpu_a/$cpu_b, qemu's other threads in the VM's emulator set on CPU $emu."
+	else # the default emulator set: every CPU the vCPUs leave, CPU 0 on 2 or 3 CPUs
+		view="vCPU threads pinned to CPU $cpu_a/$cpu_b (no partition keeps others off), qemu's other threads in the VM's emulator set on CPU 0."
+	fi
+fi
 step "The host's view (qemu-launcher --status)" \
-	"Read back from the kernel: vCPU threads alone on CPU $cpu_a/$cpu_b, qemu's other threads in the pool off them."
+	"Read back from the kernel: $view"
 "$QL" --status demo || true
 
-step "The point of pinning, live: cpusets" \
-	"Busy loops started now on the host: the launcher's cpusets keep them off CPU $cpu_a."
-pinning_live "cpuset  "
-share_cpuset=$SHARE
-others_cpuset=$OTHERS
-stop
-echo "  (stopped this VM: exit status $rc; now the same VM with isolate_cpus: false)"
+if [ "$compare" = yes ]; then
+	step "The point of pinning, live: cpusets" \
+		"Busy loops started now on the host: $keeper them off CPU $cpu_a."
+	pinning_live "cpuset  "
+	share_cpuset=$SHARE
+	others_cpuset=$OTHERS
+	stop
+	echo "  (stopped this VM: exit status $rc; now the same VM with isolate_cpus: false)"
 
-step "The same VM pinned by affinity only (isolate_cpus: false)" \
-	"The vCPU thread is still bound to CPU $cpu_a, but nothing keeps other tasks away from it."
-boot false
-pinning_live "affinity"
-share_affinity=$SHARE
-who="vCPU 0"
-[ "$cpu_b" = "$cpu_a" ] && who="The VM's vCPUs"
-printf '\n  %s%s had host CPU %d %d%% of the time with cpusets, %d%% with affinity only.%s\n' \
-	"$bold" "$who" "$cpu_a" "$share_cpuset" "$share_affinity" "$off"
-if [ -n "$demo_cpuset" ]; then
-	echo "  (In its own cpuset subtree the demo moves only its own tasks: other threads of this host"
-	echo "  still run on CPU $cpu_a in both runs; at the real cpuset root the launcher moves them too.)"
-fi
-if awk -v o="$others_cpuset" 'BEGIN { exit !(o >= 0.5) }'; then
-	echo "  Note: this host is busy (load average $(cut -d' ' -f1 /proc/loadavg); $others_cpuset other threads"
-	echo "  were runnable on CPU $cpu_a during the cpuset run): those numbers are theirs as much as ours."
+	step "The same VM pinned by affinity only (isolate_cpus: false)" \
+		"The vCPU thread is still bound to CPU $cpu_a, but nothing keeps other tasks away from it."
+	boot false
+	pinning_live "affinity"
+	share_affinity=$SHARE
+	who="vCPU 0"
+	[ "$cpu_b" = "$cpu_a" ] && who="The VM's vCPUs"
+	printf '\n  %s%s had host CPU %d %d%% of the time with cpusets, %d%% with affinity only.%s\n' \
+		"$bold" "$who" "$cpu_a" "$share_cpuset" "$share_affinity" "$off"
+	if [ -n "$demo_cpuset" ]; then
+		echo "  (In its own cpuset subtree the demo moves only its own tasks: other threads of this host"
+		echo "  still run on CPU $cpu_a in both runs; at the real cpuset root the launcher moves them too.)"
+	fi
+	if awk -v o="$others_cpuset" 'BEGIN { exit !(o >= 0.5) }'; then
+		echo "  Note: this host is busy (load average $(cut -d' ' -f1 /proc/loadavg); $others_cpuset other threads"
+		echo "  were runnable on CPU $cpu_a during the cpuset run): those numbers are theirs as much as ours."
+	fi
+else
+	echo
+	echo "  (no cpuset-vs-affinity comparison on this host: see above)"
 fi
 
 step "Graceful stop" \

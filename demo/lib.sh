@@ -1,5 +1,6 @@
 # The demo's decisions that need no root and change nothing: which cgroup backend the launcher
-# will pick. Sourced by run-demo.sh and by tests/integration/demo.sh, which feeds it fake hosts.
+# will pick, where the vCPUs go, the VM's definition. Sourced by run-demo.sh and by
+# tests/integration/demo.sh, which feeds it fake hosts.
 # shellcheck shell=bash
 
 # cpuset_v1_mount MOUNTINFO: the mount point of the first cgroup v1 hierarchy that has the cpuset
@@ -36,4 +37,67 @@ cgroup_backend() {
 	else
 		echo none
 	fi
+}
+
+# demo_layout NCPU BACKEND: sets cpu_a and cpu_b (the host CPUs of vCPU 0 and 1), emu (the
+# emulator_pinning, "" for none), isolate (isolate_cpus of the isolated boot) and compare (yes
+# when the cpuset-vs-affinity measurement can show something).
+# cpuset v1 (and no backend, where the launcher refuses): vCPU 0 -> CPU 1, vCPU 1 -> CPU 2 (CPU 1
+# too on a 2-CPU host), CPU 0 keeps the rest. cgroup v2 isolates only with CPU partitions
+# (qemu-launcher(1), CPU ISOLATION): the cgroup2 root keeps a CPU (0 here), the prefix cgroup
+# keeps one no VM takes (the launcher picks the highest free), and the VM's partition is its vCPU
+# CPUs plus emulator CPUs apart from them; the default emulator set (every CPU the vCPUs leave)
+# would take the rest, so it is named. That needs 4 CPUs: on 2 or 3 the VM runs pinned only.
+# shellcheck disable=SC2034 # the caller reads them
+demo_layout() {
+	local ncpu=$1 backend=$2
+	cpu_a=1 cpu_b=$(($1 >= 3 ? 2 : 1)) emu="" isolate=true compare=yes
+	[ "$backend" = v2 ] || return 0
+	if [ "$ncpu" -ge 5 ]; then
+		emu=3
+	elif [ "$ncpu" -eq 4 ]; then
+		cpu_b=1 emu=2
+	else
+		isolate=auto compare=no
+	fi
+}
+
+# write_def_file FILE ISOLATE MODE KERNEL INITRD: the VM's definition with the layout of demo_layout
+# (ISOLATE: its isolate_cpus, false = affinity only; MODE: the guest's demo= mode).
+write_def_file() {
+	local why="true: cpusets keep other tasks off the vCPU CPUs; false: affinity only"
+	[ "$2" = auto ] && why="auto: cgroup v2 partitions need 4 CPUs: pinned, not isolated, here"
+	{
+		cat <<DEF
+# A 2-vCPU Linux guest, each vCPU pinned to a host CPU (see qemu-launcher.yml(5)).
+launcher:
+  binary: qemu-system-x86_64
+  shutdown_timeout: 20       # seconds between system_powerdown and quit
+  isolate_cpus: $2          # $why
+  vcpu_pinning:
+    0:          # socket 0
+      0:        # core 0
+        0: $cpu_a   # thread 0 -> host CPU $cpu_a
+      1:
+        0: $cpu_b
+DEF
+		[ -z "$emu" ] || cat <<DEF
+  emulator_pinning: $emu   # qemu's other threads, apart from the vCPUs: cgroup v2 partitions need it
+DEF
+		cat <<DEF
+qemu:
+- name: [ demo, debug-threads: on ]       # thread names "CPU 0/TCG": how --status finds vCPUs
+- machine: [ q35, accel: tcg ]            # TCG: no KVM needed
+- smp: [ 2, sockets: 1, cores: 2, threads: 1 ]
+- m: 256
+- nodefaults
+- no-user-config
+- nographic
+- serial: mon:stdio                       # the guest's console on qemu's stdio (Ctrl-a x quits)
+- kernel: $4
+- initrd: $5
+- append: console=ttyS0 quiet panic=-1 demo=$3
+- no-reboot
+DEF
+	} >"$1"
 }

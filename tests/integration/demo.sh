@@ -1,10 +1,11 @@
 # The demo's cheap checks (the demo itself boots two guests and takes ~30 s: run ./run-demo.sh):
 # its scripts parse, --help and a bad option answer without root or a build, the guest harness it
 # sources still keeps the power button modules its guest loads, and demo/lib.sh, fed fake hosts,
-# finds the cpuset v1 mount exactly.
+# finds the cpuset v1 mount exactly and writes the definition whose layout the backend can isolate
+# (cgroup v2 partitions: qemu-launcher(1), CPU ISOLATION), which --dry-run takes.
 . "$(dirname "$0")/lib.sh"
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
-plan 15
+plan 22
 check "run-demo.sh parses (bash -n)" bash -n "$TOP/run-demo.sh"
 check "demo/init.sh parses (sh -n)" sh -n "$TOP/demo/init.sh"
 check "demo/loop.sh parses (sh -n)" sh -n "$TOP/demo/loop.sh"
@@ -47,3 +48,33 @@ expect_eq "backend: v1 where a hierarchy has cpuset, even beside cgroup2" v1 "$(
 mountinfo '40 22 0:37 / /sys/fs/cgroup rw shared:5 - cgroup2 cgroup2 rw,nsdelegate'
 expect_eq "backend: v2 on a pure cgroup2 host" v2 "$(cgroup_backend "$MI" "$SCRATCH/cg2")"
 expect_eq "backend: none without either" none "$(cgroup_backend "$MI" "$SCRATCH/nothing")"
+
+# layout_of N BACKEND: the definition demo_layout and write_def_file give a fake N-CPU host, as
+# "isolate_cpus vCPU0-CPU,vCPU1-CPU emulator_pinning compare" (- for no emulator_pinning).
+DEFS=$SCRATCH/defs
+mkdir -p "$DEFS"
+layout_of() {
+	local f=$DEFS/demo-$1-$2.yml
+	demo_layout "$1" "$2"
+	write_def_file "$f" "$isolate" tour /boot/vmlinuz-demo "$SCRATCH/initrd.gz"
+	echo "$(awk '$1 == "isolate_cpus:" {print $2}' "$f")" \
+		"$(awk '$1 == "0:" && NF >= 2 && $2 ~ /^[0-9]+$/ {print $2}' "$f" | paste -sd,)" \
+		"$(awk '$1 == "emulator_pinning:" {print $2}' "$f" | grep . || echo -)" "$compare"
+}
+expect_eq "cgroup v2, 5 CPUs: vCPUs on 1 and 2, emulator_pinning 3 (root keeps 0, the prefix 4)" \
+	"true 1,2 3 yes" "$(layout_of 5 v2)"
+expect_eq "cgroup v2, 8 CPUs: the same" "true 1,2 3 yes" "$(layout_of 8 v2)"
+expect_eq "cgroup v2, 4 CPUs: both vCPUs on 1, emulator_pinning 2 (root keeps 0, the prefix 3)" \
+	"true 1,1 2 yes" "$(layout_of 4 v2)"
+expect_eq "cgroup v2, 3 CPUs: no partitions possible: isolate_cpus auto, no comparison" \
+	"auto 1,2 - no" "$(layout_of 3 v2)"
+expect_eq "cgroup v2, 2 CPUs: the same" "auto 1,1 - no" "$(layout_of 2 v2)"
+expect_eq "cpuset v1, 3 CPUs: vCPUs on 1 and 2, no emulator_pinning (as before)" "true 1,2 - yes" "$(layout_of 3 v1)"
+# the definition the demo writes on this host's CPU count with a cpuset v1 hierarchy
+n=$(nproc --all)
+layout_of "$n" v1 >/dev/null
+cp "$DEFS/demo-$n-v1.yml" "$CONF/demo.yml"
+out=$("$QL" --config-dir "$CONF" --dry-run demo 2>&1) && rc=0 || rc=$?
+expect_eq "--dry-run takes the cpuset v1 definition written for this $n-CPU host" "0 yes" \
+	"$rc $(grep -q '^qemu-system-x86_64 -name demo,debug-threads=on ' <<<"$out" && echo yes)"
+[ "$rc" = 0 ] || sed "s/^/# /" <<<"$out"
