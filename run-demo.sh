@@ -20,9 +20,11 @@ case ${1:-} in
 -h | --help) usage; exit 0 ;;
 *) usage >&2; exit 2 ;;
 esac
-cd "$(dirname "$0")"
+# Absolute: after the cd, a relative $0 (run from another directory) names nothing.
+here=$(cd "$(dirname "$0")" && pwd) || exit 1
+cd "$here" || exit 1
 if [ "$(id -u)" -ne 0 ]; then
-	exec sudo --preserve-env=PATH "$0" "$@"
+	exec sudo --preserve-env=PATH "$here/${0##*/}" "$@"
 fi
 
 # shellcheck source=demo/lib.sh

@@ -5,7 +5,7 @@
 # (cgroup v2 partitions: qemu-launcher(1), CPU ISOLATION), which --dry-run takes.
 . "$(dirname "$0")/lib.sh"
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
-plan 22
+plan 23
 check "run-demo.sh parses (bash -n)" bash -n "$TOP/run-demo.sh"
 check "demo/init.sh parses (sh -n)" sh -n "$TOP/demo/init.sh"
 check "demo/loop.sh parses (sh -n)" sh -n "$TOP/demo/loop.sh"
@@ -15,6 +15,17 @@ expect_eq "run-demo.sh --help exits 0" 0 "$rc"
 check "run-demo.sh --help names --console" grep -q -- "--console" <<<"$out"
 "$TOP/run-demo.sh" --bogus >/dev/null 2>&1 && rc=0 || rc=$?
 expect_eq "run-demo.sh with an unknown option exits 2 (usage)" 2 "$rc"
+# As a user, from another directory, by a relative path: it re-runs itself under sudo (a stand-in
+# that only prints what it was given) by a path that works after its cd.
+FAKE=$SCRATCH/fake-sudo
+mkdir -p "$FAKE" "$SCRATCH/elsewhere"
+printf '#!/bin/sh\n[ "$1" = -u ] && echo 1000 || exec /usr/bin/id "$@"\n' >"$FAKE/id"
+printf '#!/bin/sh\nfor a; do [ "${a#-}" = "$a" ] && { echo "$a"; exit 0; }; done\n' >"$FAKE/sudo"
+chmod +x "$FAKE"/*
+rel=$(realpath --relative-to="$SCRATCH/elsewhere" "$TOP/run-demo.sh")
+again=$(cd "$SCRATCH/elsewhere" && PATH=$FAKE:$PATH bash "$rel" 2>&1)
+check "run-demo.sh run as $rel re-runs itself under sudo by its absolute path ($again)" \
+	test "$again" = "$TOP/run-demo.sh" -a -f "$again"
 harness=$TOP/tests/guest/harness.sh
 if grep -q 'GUEST_MODULES=' "$harness" && grep -q 'button.ko' "$harness" && grep -q 'evdev.ko' "$harness"; then
 	ok "the guest harness keeps button.ko and evdev.ko in \$GUEST_MODULES for the demo's guest"
