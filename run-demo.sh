@@ -41,7 +41,14 @@ die() {
 
 echo "Preparing: packages, build, guest kernel and initramfs ..."
 ./scripts/install-deps.sh --demo
-[ -d build ] || meson setup build >/dev/null
+# build.ninja, not the directory: a failed setup leaves the directory (as in run-tests.sh)
+if [ ! -f build/build.ninja ]; then
+	if [ -f build/meson-private/coredata.dat ]; then
+		meson setup --reconfigure build >/dev/null
+	else
+		meson setup build >/dev/null
+	fi
+fi
 ninja -C build >/dev/null
 QL=$PWD/build/qemu-launcher
 
