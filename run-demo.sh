@@ -39,6 +39,17 @@ die() {
 	exit 1
 }
 
+# Run through sudo (its re-exec above, or by hand), the demo writes build/ as root: the objects
+# and the guest-kernel cache build/guest. It goes back to the user on every way out, or a later
+# ./run-tests.sh as that user cannot rebuild. Building before the re-exec would not be enough:
+# the guest kernel is fetched into build/guest after it, and ninja may regenerate files as root.
+give_back_build() {
+	if [ -n "${SUDO_UID:-}" ] && [ "$SUDO_UID" != 0 ] && [ -d "$here/build" ]; then
+		chown -R -h "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" "$here/build" || true
+	fi
+}
+trap give_back_build EXIT
+
 echo "Preparing: packages, build, guest kernel and initramfs ..."
 ./scripts/install-deps.sh --demo
 # build.ninja, not the directory: a failed setup leaves the directory (as in run-tests.sh)
@@ -77,6 +88,7 @@ cleanup() {
 		done < <(find "$demo_cpuset" -depth -type d)
 	fi
 	rm -rf "$work"
+	give_back_build
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
