@@ -175,7 +175,8 @@ boot() {
 		cat "$work/launcher-$1.err" "$console" >&2
 		die "the guest did not start its loop"
 	}
-	qpid=$(pgrep -P "$lpid" | head -n1)
+	qpid=$(qemu_child "$lpid" "$(readlink -f "$(command -v qemu-system-x86_64)")") ||
+		die "no child of the launcher (pid $lpid) runs qemu-system-x86_64"
 }
 # vcpu_tid N: the TID of qemu's "CPU N/TCG" thread.
 vcpu_tid() {

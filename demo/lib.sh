@@ -1,6 +1,6 @@
 # The demo's decisions that need no root and change nothing: which cgroup backend the launcher
-# will pick, where the vCPUs go, the VM's definition. Sourced by run-demo.sh and by
-# tests/integration/demo.sh, which feeds it fake hosts.
+# will pick, where the vCPUs go, the VM's definition, which child of the launcher is qemu. Sourced
+# by run-demo.sh and by tests/integration/demo.sh, which feeds it fake hosts.
 # shellcheck shell=bash
 
 # cpuset_v1_mount MOUNTINFO: the mount point of the first cgroup v1 hierarchy that has the cpuset
@@ -100,4 +100,17 @@ qemu:
 - no-reboot
 DEF
 	} >"$1"
+}
+
+# qemu_child LAUNCHER-PID BINARY: the launcher's child that runs BINARY (a path, as
+# /proc/PID/exe shows it). The launcher's guardian is its child too, and may come first.
+qemu_child() {
+	local p
+	for p in $(pgrep -P "$1"); do
+		if [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$2" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
 }

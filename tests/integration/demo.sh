@@ -5,7 +5,7 @@
 # (cgroup v2 partitions: qemu-launcher(1), CPU ISOLATION), which --dry-run takes.
 . "$(dirname "$0")/lib.sh"
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
-plan 23
+plan 24
 check "run-demo.sh parses (bash -n)" bash -n "$TOP/run-demo.sh"
 check "demo/init.sh parses (sh -n)" sh -n "$TOP/demo/init.sh"
 check "demo/loop.sh parses (sh -n)" sh -n "$TOP/demo/loop.sh"
@@ -89,3 +89,25 @@ out=$("$QL" --config-dir "$CONF" --dry-run demo 2>&1) && rc=0 || rc=$?
 expect_eq "--dry-run takes the cpuset v1 definition written for this $n-CPU host" "0 yes" \
 	"$rc $(grep -q '^qemu-system-x86_64 -name demo,debug-threads=on ' <<<"$out" && echo yes)"
 [ "$rc" = 0 ] || sed "s/^/# /" <<<"$out"
+
+# A launcher stand-in whose first child is a guardian stand-in (sleep), its second "qemu".
+mkdir -p "$SCRATCH/qemu-bin"
+cp "$(readlink -f "$(command -v sleep)")" "$SCRATCH/qemu-bin/qemu-system-x86_64"
+bash -c 'sleep 30 & "$1" 30 & wait' _ "$SCRATCH/qemu-bin/qemu-system-x86_64" &
+launcher=$!
+register_pid "$launcher"
+disown "$launcher" # killed at the end: no job message in the output
+# both children forked and exec'd (a child still running bash has not yet)
+both_children() {
+	local c n=0
+	for c in $(pgrep -P "$launcher"); do
+		[ "$(readlink "/proc/$c/exe")" != "$(readlink -f "$BASH")" ] || return 1
+		n=$((n + 1))
+	done
+	[ "$n" -eq 2 ]
+}
+wait_until 5 both_children
+for c in $(pgrep -P "$launcher"); do register_pid "$c"; done
+q=$(qemu_child "$launcher" "$SCRATCH/qemu-bin/qemu-system-x86_64")
+expect_eq "qemu_child picks the child that runs qemu, not the guardian beside it" \
+	"$SCRATCH/qemu-bin/qemu-system-x86_64" "$(readlink "/proc/$q/exe" 2>/dev/null)"
