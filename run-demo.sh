@@ -2,7 +2,8 @@
 # Demo: boots a real Linux guest (Debian's cloud kernel + a busybox initramfs, TCG) with 2 pinned
 # vCPUs, shows the guest's and the host's view, measures what pinning buys under host load
 # (cpuset vs affinity only), then powers the guest down and shows nothing was left behind.
-# Needs root for cpusets; works in a cpuset subtree of its own and touches only what it started.
+# Needs root for cpusets; on cpuset v1 it works in a cpuset subtree of its own, and it touches only
+# what it started.
 set -eu
 usage() {
 	cat <<'EOF'
