@@ -473,6 +473,25 @@ static int map_iothreads(struct ctx *c, struct domain *d, struct import_launcher
 
 /* <vcpusched>/<iothreadsched>: policy, priority and the threads (vCPU or I/O thread numbers) of
  * attribute `attr`; without it every vCPU 0..n_all-1 (n_all 0: libvirt requires it). */
+/* A <vcpusched>/<iothreadsched> that maps whole: its policy and priority as the launcher's keys. */
+static int take_sched(struct ctx *c, const struct sched *s, char **ret_policy, bool *ret_has,
+		      int *ret_priority)
+{
+	if (!(*ret_policy = strdup(s->policy)))
+		return ql_error_set(c->err, ENOMEM, "out of memory");
+	*ret_has = s->priority >= 0;
+	*ret_priority = *ret_has ? s->priority : 0;
+	return 0;
+}
+
+/* " N" for a real-time priority, "" for none: after the policy in a warning. */
+static void priority_text(const struct sched *s, char buf[16])
+{
+	buf[0] = '\0';
+	if (s->priority >= 0)
+		snprintf(buf, 16, " %d", s->priority);
+}
+
 static int parse_sched(struct ctx *c, const xmlNode *n, const char *attr, unsigned n_all,
 		       struct sched **list, size_t *n_list)
 {
@@ -534,19 +553,13 @@ static int map_sched(struct ctx *c, struct domain *d, struct import_launcher *l)
 	}
 	size_t target = l->n_pins ? l->n_pins : d->n_vcpus;
 	bool exact = cpu_list_count(covered) == target && cpu_list_last(covered) < (int)target;
-	if (same && exact) {
-		if (!(l->scheduler = strdup(d->scheds[0].policy)))
-			return ql_error_set(c->err, ENOMEM, "out of memory");
-		l->has_priority = d->scheds[0].priority >= 0;
-		l->priority = l->has_priority ? d->scheds[0].priority : 0;
-		return 0;
-	}
+	if (same && exact)
+		return take_sched(c, &d->scheds[0], &l->scheduler, &l->has_priority, &l->priority);
 	for (size_t i = 0; i < d->n_scheds; i++) {
 		const struct sched *s = &d->scheds[i];
 		_cleanup_free_ char *vc = cpu_list_format(s->vcpus);
-		char prio[16] = "";
-		if (s->priority >= 0)
-			snprintf(prio, sizeof(prio), " %d", s->priority);
+		char prio[16];
+		priority_text(s, prio);
 		int r = warn(c, s->node,
 			     "<vcpusched> %s%s for vCPU(s) %s not imported: qemu-launcher's "
 			     "`scheduler` applies to %s vCPUs (%s%zu), and %s (set "
@@ -670,19 +683,14 @@ static int map_io_sched(struct ctx *c, struct domain *d, struct import_launcher 
 			covered = cpu_list_has(d->io_scheds[k].vcpus, d->io[i].num);
 		exact = covered;
 	}
-	if (same && exact && n_pinned) {
-		if (!(l->io_scheduler = strdup(d->io_scheds[0].policy)))
-			return ql_error_set(c->err, ENOMEM, "out of memory");
-		l->has_io_priority = d->io_scheds[0].priority >= 0;
-		l->io_priority = l->has_io_priority ? d->io_scheds[0].priority : 0;
-		return 0;
-	}
+	if (same && exact && n_pinned)
+		return take_sched(c, &d->io_scheds[0], &l->io_scheduler, &l->has_io_priority,
+				  &l->io_priority);
 	for (size_t i = 0; i < d->n_io_scheds; i++) {
 		const struct sched *s = &d->io_scheds[i];
 		_cleanup_free_ char *ios = cpu_list_format(s->vcpus);
-		char prio[16] = "";
-		if (s->priority >= 0)
-			snprintf(prio, sizeof(prio), " %d", s->priority);
+		char prio[16];
+		priority_text(s, prio);
 		int r =
 		    warn(c, s->node,
 			 "<iothreadsched> %s%s for I/O thread(s) %s not imported: "
