@@ -362,7 +362,10 @@ static char *cgroup_v2_describe(void *state, const struct isolation_plan *req)
 				     .vm = s->cfg->vm_name,
 				     .usable = usable,
 				     .top_root = true};
-		(void)cg2_plan_build(&h, req, QL_ISOLATE_FALSE, &plan, NULL);
+		/* the emulator CPUs isolate_cpus: true would take, else those of no partition */
+		if (s->cfg->mode != QL_ISOLATE_TRUE ||
+		    cg2_plan_build(&h, req, QL_ISOLATE_TRUE, &plan, NULL) < 0)
+			(void)cg2_plan_build(&h, req, QL_ISOLATE_FALSE, &plan, NULL);
 	}
 	_cleanup_free_ char *emu = cpu_list_show(plan.emulator),
 			    *usable_text = cpu_list_show(usable);
@@ -1057,6 +1060,13 @@ static int prepare_sets(struct cgroup_v2 *s, const struct isolation_plan *req, s
 	if (p.emulator_shares_vcpus)
 		ql_log(s->log, QL_LOG_WARNING,
 		       "no CPU is left for qemu's emulator threads: they share the vCPUs' CPUs");
+	if (p.emulator_chosen) {
+		_cleanup_free_ char *emu = cpu_list_show(p.emulator);
+		ql_log(s->log, QL_LOG_INFO,
+		       "isolate_cpus: true without emulator_pinning: qemu's emulator threads get "
+		       "CPU %s, so that CPU partitions can form",
+		       emu);
+	}
 	/* Where qemu lives now, to put it back on release. */
 	free(s->origin);
 	s->origin = process_cgroup_dir(s, req->qemu_pid);

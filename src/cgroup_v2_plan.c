@@ -278,6 +278,48 @@ static int plan_cpus(const struct cg2_host *h, const struct isolation_plan *req,
 	return 0;
 }
 
+/* isolate_cpus: true without emulator_pinning, and the default emulator CPUs (every CPU the vCPUs
+ * leave) keep none for the root and the prefix, so no partition could form and the start was
+ * refused although enough CPUs were there. The user asked for isolation and named no emulator
+ * CPUs: take one for them (the lowest CPU the vCPUs leave after the root's, the low ones usually
+ * doing the host's housekeeping), which keeps the host's share of CPUs as large as partitions
+ * allow. Only for a prefix no other VM uses: with other VMs, keep_for_partitions has already
+ * left the prefix and the root theirs. 0 with p unchanged when too few CPUs are free. */
+static int emulator_for_partitions(const struct cg2_host *h, struct cg2_plan *p,
+				   const struct cpu_list *others_part, struct ql_error *err)
+{
+	_cleanup_cpu_list_ struct cpu_list *free_cpus = cpu_list_dup(h->usable);
+	if (!free_cpus)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	cpu_list_subtract(free_cpus, p->vcpus);
+	int root_keeps = cpu_list_next(free_cpus, -1), prefix_keeps = -1, emu = -1;
+	for (int x = root_keeps; x >= 0; x = cpu_list_next(free_cpus, x))
+		prefix_keeps = x;
+	for (int x = cpu_list_next(free_cpus, root_keeps); x >= 0 && x < prefix_keeps && emu < 0;
+	     x = cpu_list_next(free_cpus, x))
+		emu = x;
+	if (emu < 0)
+		return 0;
+	_cleanup_cpu_list_ struct cpu_list *e = cpu_list_new(0), *vm = cpu_list_dup(p->vcpus);
+	if (!e || !vm || cpu_list_add(e, (unsigned)emu) < 0 || cpu_list_add(vm, (unsigned)emu) < 0)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	struct cg2_plan try = {.vcpus = p->vcpus, .emulator = e, .vm = vm};
+	if (!partitions_possible(h, &try, others_part)) {
+		free(try.why_not);
+		return 0;
+	}
+	cpu_list_free(p->emulator);
+	cpu_list_free(p->vm);
+	cpu_list_free(p->prefix);
+	free(p->why_not);
+	p->emulator = TAKE_PTR(e);
+	p->vm = TAKE_PTR(vm);
+	p->prefix = try.prefix;
+	p->why_not = NULL;
+	p->partitions = p->emulator_chosen = true;
+	return 0;
+}
+
 int cg2_plan_build(const struct cg2_host *h, const struct isolation_plan *req, enum ql_isolate mode,
 		   struct cg2_plan *ret, struct ql_error *err)
 {
@@ -293,6 +335,9 @@ int cg2_plan_build(const struct cg2_host *h, const struct isolation_plan *req, e
 	p.emulator_only = r == 0 && cpu_list_is_empty(p.vcpus);
 	if (r == 0 && mode != QL_ISOLATE_FALSE && !p.emulator_only)
 		p.partitions = partitions_possible(h, &p, others_part);
+	if (r == 0 && mode == QL_ISOLATE_TRUE && !p.partitions && !p.emulator_only &&
+	    !req->emulator_cpus && h->n_others == 0)
+		r = emulator_for_partitions(h, &p, others_part, err);
 	if (r == 0 && mode == QL_ISOLATE_TRUE && !p.partitions && !p.emulator_only)
 		r = ql_error_set(err, EINVAL,
 				 "isolate_cpus: true, but cgroup v2 cannot form CPU partitions: %s",

@@ -60,12 +60,14 @@ struct cg2_plan {
 	bool prefix_was_root;	    /* the prefix is a partition other live VMs keep */
 	bool emulator_shares_vcpus; /* no CPU was left for the emulator threads (a warning) */
 	bool emulator_only;	    /* no vCPU pinned: emulator set alone, no partition */
+	bool emulator_chosen;	    /* isolate_cpus: true took one emulator CPU for partitions */
 	char *why_not;		    /* why partitions cannot form (for the `auto` warning) */
 };
 void cg2_plan_done(struct cg2_plan *p);
 
 /* Conflicts with other VMs are -EBUSY naming the VM; CPUs outside `usable` -EINVAL;
- * isolate_cpus: true without a possible partition -EINVAL with the reason. A request with
+ * isolate_cpus: true without a possible partition -EINVAL with the reason; without emulator CPUs
+ * it first tries one emulator CPU of its own (emulator_chosen). A request with
  * emulator CPUs and no vCPU plans the emulator set alone and never a partition, whatever the
  * mode: there is no vCPU CPU to isolate. */
 int cg2_plan_build(const struct cg2_host *h, const struct isolation_plan *req, enum ql_isolate mode,

@@ -4,7 +4,7 @@
 # /fake-qemu standing in for qemu. Prints "V2TAP: ..." lines; the host turns them into TAP.
 CG=/sys/fs/cgroup
 DRV=/v2drive
-PLAN=121
+PLAN=128
 
 . /guest-lib.sh
 
@@ -66,9 +66,28 @@ eq "qemu was moved back to the cgroup it came from" "QEMU-CGROUP 0::/" "$(grep Q
 check "the whole tree is gone after release (prefix removed)" absent $CG/qemu
 
 diag "uptime $(cut -d" " -f1 /proc/uptime)"
-# --- 4. isolate_cpus: true without CPUs for the emulator: refused, nothing left -----------------
-"$DRV" --mode true t 3,4 -- $FQ -smp 2 >$T/t.out 2>$T/t.err
-eq "isolate true without a free emulator CPU fails (125)" 125 $?
+# --- 4. isolate_cpus: true without emulator_pinning: one emulator CPU is taken so that partitions
+# form (0 stays the root's, 5 the prefix's, 1 the emulator's, 2 the host's); with too few CPUs for
+# that, refused with nothing left ---------------------------------------------------------------
+drv t -d --mode true t 3,4 -- $FQ -smp 2
+TD=$DP
+wait_for 15 ready t
+check "isolate true, vCPUs on 3,4, no emulator CPUs named: READY" ready t || dump_err t
+TQ=$(qpid t)
+eq "... prefix root, VM root, vcpu3 and vcpu4 isolated" "root root isolated isolated" \
+	"$(rd $CG/qemu/cpuset.cpus.partition) $(rd $CG/qemu/t/cpuset.cpus.partition) $(rd $CG/qemu/t/vcpu3/cpuset.cpus.partition) $(rd $CG/qemu/t/vcpu4/cpuset.cpus.partition)"
+eq "... vCPUs on 3 and 4, the emulator threads on CPU 1 alone" "3 4 1 1" \
+	"$(aff "$(tid_named "$TQ" "CPU 0/TCG")") $(aff "$(tid_named "$TQ" "CPU 1/TCG")") $(aff "$TQ") $(rd $CG/qemu/t/emulator/cpuset.cpus)"
+eq "... the host keeps CPUs 0 and 2 (5 is the prefix's spare)" "0,2 0,2" \
+	"$(rd $CG/cpuset.cpus.effective) $(aff $$)"
+check "... the choice is said (-d)" contains $T/t.err "emulator threads get CPU 1" || dump_err t
+stop "$TD"
+eq "... released" 0 $?
+check "... nothing left, every CPU back" \
+	sh -c "[ ! -e $CG/qemu ] && [ \"\$(cat $CG/cpuset.cpus.effective)\" = 0-5 ]"
+"$DRV" --mode true t 1,2,3,4 -- $FQ -smp 4 >$T/t.out 2>$T/t.err
+eq "isolate true, vCPUs on 1-4: no CPU left for the emulator besides the root's and the prefix's (125)" \
+	125 $?
 check "the message says what to change (emulator_pinning)" contains $T/t.err emulator_pinning
 check "nothing left behind after the refused isolation" absent $CG/qemu
 
@@ -246,9 +265,9 @@ EOT
 launcher:
   binary: $FQ
   isolate_cpus: true
-  vcpu_pinning: [3]
+  vcpu_pinning: [1, 2, 3, 4]
 qemu:
-- smp: 1
+- smp: 4
 EOT
 	export QEMU_LAUNCHER_CONFIG_DIR=/etc/ql
 	"$QL" -v lt >$T/lt.out 2>$T/lt.err </dev/null &

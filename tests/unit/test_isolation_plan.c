@@ -144,6 +144,62 @@ static void test_v2_default_emulator_takes_the_rest_so_no_partition(void **state
 	v2_done(&c);
 }
 
+/* isolate_cpus: true with no emulator_pinning takes one emulator CPU of its own, so that the root
+ * and the prefix each keep one: the lowest CPU the vCPUs leave stays the root's, the highest the
+ * prefix's, the next lowest is the emulator's and the rest stay the host's. auto still gives the
+ * emulator every CPU the vCPUs leave (no partition), and too few CPUs are still refused. */
+static void test_v2_true_takes_one_emulator_cpu(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *usable;
+		unsigned vcpus[2];
+		const char *emulator, *prefix, *vm; /* emulator NULL: refused */
+	} cases[] = {
+	    {"0-5", {2, 3}, "1", "1-3,5", "1-3"},
+	    {"0-3", {1, 1}, "2", "1-3", "1-2"},
+	    {"0-7", {6, 7}, "1", "1,5-7", "1,6-7"},
+	    {"0-3", {2, 3}, NULL, NULL, NULL}, /* 0 the root's, 1 the prefix's: none left */
+	    {"0-2", {1, 1}, NULL, NULL, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct v2_case c;
+		struct request r;
+		struct cg2_plan p;
+		struct ql_error err = {0};
+		v2_host(&c, cases[i].usable);
+		request(&r, cases[i].vcpus, 2, NULL);
+		int rc = cg2_plan_build(&c.h, &r.plan, QL_ISOLATE_TRUE, &p, &err);
+		if (!cases[i].emulator) {
+			assert_int_equal(rc, -EINVAL);
+			assert_non_null(strstr(err.msg, "leave too few"));
+			ql_error_clear(&err);
+		} else {
+			if (rc < 0)
+				print_error("case %zu: %s\n", i, err.msg);
+			assert_int_equal(rc, 0);
+			assert_true(p.partitions);
+			assert_true(p.emulator_chosen);
+			assert_null(p.why_not);
+			assert_cpus(p.emulator, cases[i].emulator);
+			assert_cpus(p.prefix, cases[i].prefix);
+			assert_cpus(p.vm, cases[i].vm);
+			cg2_plan_done(&p);
+			/* auto leaves the emulator every CPU the vCPUs leave, as before */
+			assert_int_equal(cg2_plan_build(&c.h, &r.plan, QL_ISOLATE_AUTO, &p, &err),
+					 0);
+			assert_false(p.partitions);
+			assert_false(p.emulator_chosen);
+			_cleanup_cpu_list_ struct cpu_list *rest = cpus(cases[i].usable);
+			cpu_list_subtract(rest, p.vcpus);
+			assert_true(cpu_list_equal(p.emulator, rest));
+			cg2_plan_done(&p);
+		}
+		request_done(&r);
+		v2_done(&c);
+	}
+}
+
 /* run-demo.sh's layouts on a cgroup v2 host (no cpuset v1): with 5 CPUs vCPUs on 1 and 2, the
  * emulator on 3; with 4 both vCPUs on 1, the emulator on 2. Each must partition with
  * isolate_cpus: true (a stock Debian 12 host); with 3 CPUs none can, so the demo asks for auto. */
@@ -635,6 +691,7 @@ int main(void)
 	    cmocka_unit_test(test_v2_partitions_with_emulator_cpu),
 	    cmocka_unit_test(test_v2_default_emulator_takes_the_rest_so_no_partition),
 	    cmocka_unit_test(test_v2_off_never_partitions),
+	    cmocka_unit_test(test_v2_true_takes_one_emulator_cpu),
 	    cmocka_unit_test(test_v2_demo_layouts_partition),
 	    cmocka_unit_test(test_v2_one_cpu_shares_emulator),
 	    cmocka_unit_test(test_v2_conflicts_name_the_other_vm),
