@@ -23,6 +23,15 @@ eq() {
 		return 1
 	fi
 }
+# failn N MESSAGE: N failed results (a setup that broke, where a skip would hide it)
+failn() {
+	n=$1
+	shift
+	while [ "$n" -gt 0 ]; do
+		nok "$*"
+		n=$((n - 1))
+	done
+}
 skipn() {
 	n=$1
 	shift
@@ -43,7 +52,8 @@ wait_for() {
 	return 0
 }
 absent() { [ ! -e "$1" ]; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
+# an empty pid is not gone: a check of a pid never captured must fail
+gone() { [ -n "$1" ] && ! kill -0 "$1" 2>/dev/null; }
 # guardian_of PID: launcher PID's guardian, its child that runs no exec and so keeps the
 # launcher's name (not any other qemu-launcher process: an earlier run's guardian may linger)
 guardian_of() {

@@ -78,7 +78,7 @@ check "s: the launcher mounted the cpuset v1 hierarchy at $M" mounted_cpuset
 check "-d: traces mkdir and mount of $M" \
 	sh -c "grep -qxF 'qemu-launcher: debug: mkdir $M' $T/s.err && grep -qx 'qemu-launcher: debug: mount -t cgroup -o cpuset [^ ]* $M' $T/s.err"
 MV=$(sed -n "s|.*tasks of $M into $P/pool: moved \([0-9]*\) tasks, \([0-9]*\) kernel threads refused, [0-9]* vanished, \([0-9]*\) failed.*|\1 \2 \3|p" $T/s.err)
-set -- $MV 0 0 0
+set -- ${MV:-none none none} # a missing line fails all three, not "0 failed"
 diag "moved $1 tasks, $2 kernel threads refused, $3 failed"
 check "-d: reports the tasks moved from the root into pool (> 0)" [ "$1" -gt 0 ]
 check "-d: reports kernel threads that refused (> 0)" [ "$2" -gt 0 ]
@@ -107,7 +107,7 @@ check "s: a thread born in vCPU 0's set after cont is moved to the pool (rescan)
 SQ=$Q
 stop $LP
 eq "s: SIGTERM -> launcher exits 0" 0 $?
-check "s: qemu is gone" gone $SQ
+check "s: qemu is gone" gone "$SQ"
 check "-d: traces the unmount and the removal of $M" \
 	sh -c "grep -qF 'debug: umount $M' $T/s.err && grep -qF 'debug: rmdir $M' $T/s.err"
 unmounted() { ! awk -v m="$M" '$2 == m' /proc/mounts | grep -q . && [ ! -e $M ]; }
@@ -155,7 +155,8 @@ timeout 20 "$QL" c >$T/c.out 2>$T/c.err </dev/null
 eq "c (wants CPU 3): exit 125" 125 $?
 check "c: the refusal names a" contains $T/c.err "host CPU 3 is pinned by running VM \`a\`" || dump_err c
 check "c: no set of c is left" absent $P/c
-wait_for 5 test "$(nfake)" = 2
+nfake_is() { [ "$(nfake)" = "$1" ]; }
+wait_for 5 nfake_is 2
 eq "c: its qemu is gone (only a's and b's remain)" 2 "$(nfake)"
 eq "c: a and b untouched (sets, tasks, threads, affinities)" "$BEFORE" "$(snap)"
 eq "c: pool still 0-1" "0-1" "$(rd $P/pool/cpuset.cpus)"
@@ -186,8 +187,8 @@ KL=$LP KQ=$Q
 check "k: started" started k || dump_err k
 kill -KILL $KL
 wait $KL 2>/dev/null
-wait_for 10 gone $KQ
-check "k: launcher SIGKILLed -> qemu ended with it (PDEATHSIG)" gone $KQ
+wait_for 10 gone "$KQ"
+check "k: launcher SIGKILLed -> qemu ended with it (PDEATHSIG)" gone "$KQ"
 wait_for 5 absent $P
 check "k: within 5 s its guardian removed every set (k was the last VM)" absent $P
 eq "k: the guardian returned init to the root cpuset" "/" "$(cs 1)"

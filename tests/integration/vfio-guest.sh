@@ -15,6 +15,9 @@ if guest_vfio_cached; then
 		cp "$GUEST_MODULES/$m.ko" "$GUEST_ROOT/lib/modules/"
 	done <"$GUEST_MODULES/vfio.order"
 	cp "$GUEST_MODULES/vfio.order" "$GUEST_ROOT/lib/modules/"
+else
+	# the kernel came, so its vfio modules should have: a broken setup, not a missing facility
+	fail_all "the guest kernel's vfio modules are not in $GUEST_MODULES (guest_vfio_modules)"
 fi
 guest_pack
 truncate -s 16M "$W/nvme.img"

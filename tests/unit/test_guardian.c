@@ -77,11 +77,15 @@ static pid_t other_child(pid_t not )
 
 /* Installed setuid, the launcher keeps the caller's real uid; its guardian made itself root only
  * once it ran, and until then the caller could stop or kill it. It is now born with real uid 0:
- * looked at before it can run (one CPU, and we do not yield), it already is. */
+ * looked at before it can run, it already is. Before it can run: one CPU, and SCHED_FIFO, so the
+ * child (FIFO at the same priority) waits behind us, where under SCHED_OTHER a wake-up or a tick
+ * could let it run first and set its real uid itself. */
 static void test_setuid_guardian_born_out_of_reach(void **state)
 {
-	if (geteuid() != 0)
+	if (geteuid() != 0) {
+		print_message("# skip: needs root (setresuid to 65534 and back)\n");
 		skip();
+	}
 	cpu_set_t old, one;
 	assert_int_equal(sched_getaffinity(0, sizeof(old), &old), 0);
 	CPU_ZERO(&one);
@@ -96,10 +100,13 @@ static void test_setuid_guardian_born_out_of_reach(void **state)
 	char *argv[] = {"qemu-launcher", NULL};
 	struct guardian *g = NULL;
 	struct ql_error err = {0};
+	struct sched_param fifo = {.sched_priority = 1}, other = {0};
+	assert_int_equal(sched_setscheduler(0, SCHED_FIFO, &fifo), 0);
 	assert_int_equal(setresuid(65534, 0, 0), 0); /* a setuid exec by uid 65534 */
 	int r = guardian_start(qemu, argv, NULL, &g, &err);
 	pid_t guardian = other_child(qemu);
 	long ruid = guardian > 0 ? status_field(guardian, "Uid:") : -2;
+	assert_int_equal(sched_setscheduler(0, SCHED_OTHER, &other), 0);
 	uid_t ours = getuid(); /* the caller's again once the guardian is started */
 	assert_int_equal(setresuid(0, 0, 0), 0);
 	assert_int_equal(ours, 65534);

@@ -230,6 +230,11 @@ static void test_v2_demo_layouts_partition(void **state)
 		assert_int_equal(rc, 0);
 		assert_int_equal(p.partitions, layouts[i].partitions);
 		cg2_plan_done(&p);
+		if (!layouts[i].partitions) { /* none can: true is refused, not merely not taken */
+			assert_int_equal(cg2_plan_build(&c.h, &r.plan, QL_ISOLATE_TRUE, &p, &err),
+					 -EINVAL);
+			ql_error_clear(&err);
+		}
 		request_done(&r);
 		v2_done(&c);
 	}

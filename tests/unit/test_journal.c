@@ -377,8 +377,24 @@ static pid_t start_killed_writer(struct fixture *f, bool keep)
 	close(fd);
 	for (int i = 0; i < 2000 && count_records(f->dir) == 0; i++)
 		usleep(1000);
-	assert_int_equal(count_records(f->dir), 1); /* written ahead, the write blocked */
-	usleep(20000);
+	assert_int_equal(count_records(f->dir), 1); /* written ahead */
+	/* ... and blocked at the FIFO: its open for writing waits for a reader (/proc/PID/syscall
+	 * names the call it sleeps in; the write itself, should the open ever get through) */
+	_cleanup_free_ char *sys = NULL;
+	if (asprintf(&sys, "/proc/%d/syscall", (int)pid) < 0)
+		fail();
+	bool blocked = false;
+	for (int i = 0; i < 2000 && !blocked; i++) {
+		char buf[64] = "";
+		FILE *s = fopen(sys, "re");
+		long nr = s && fgets(buf, sizeof(buf), s) ? strtol(buf, NULL, 10) : -1;
+		if (s)
+			fclose(s);
+		blocked = nr == SYS_openat || nr == SYS_write;
+		if (!blocked)
+			usleep(1000);
+	}
+	assert_true(blocked);
 	return pid;
 }
 
@@ -462,7 +478,9 @@ static void test_killed_after_give_back_write(void **state)
 {
 	struct fixture *f = *state;
 #ifndef __x86_64__
-	skip(); /* die_at_unlink's filter knows x86_64's system call numbers only */
+	/* a limit of this test, not of the journal: its seccomp filter is written for x86_64 */
+	print_message("# skip: die_at_unlink's filter knows x86_64's system call numbers only\n");
+	skip();
 #endif
 	put(f->knob, "5\n", 2);
 	kill_at_give_back(f);

@@ -53,9 +53,15 @@ static void test_beyond_max_level_dropped(void **state)
 
 static void test_no_logger(void **state)
 {
-	ql_log(NULL, QL_LOG_WARNING, "nobody %s", "listens");
+	/* never formatted: a %s of this pointer would crash */
+	const char *bad = (const char *)1;
+	ql_log(NULL, QL_LOG_WARNING, "nobody %s", bad);
 	struct ql_logger no_fn = {.max_level = QL_LOG_DEBUG};
-	ql_log(&no_fn, QL_LOG_WARNING, "nobody");
+	ql_log(&no_fn, QL_LOG_WARNING, "nobody %s", bad);
+	struct seen s = {0};
+	struct ql_logger low = {.fn = record, .userdata = &s, .max_level = QL_LOG_WARNING};
+	ql_log(&low, QL_LOG_DEBUG, "too low %s", bad);
+	assert_int_equal(s.calls, 0);
 }
 
 int main(void)

@@ -81,7 +81,9 @@ static void same_as_mountinfo(const char *path)
 	struct mount_of m;
 	int r = mount_of(path, &m);
 	if (r == -EOPNOTSUPP) {
-		skip(); /* statmount is Linux 6.8's: mountinfo is all an older kernel has */
+		/* statmount is Linux 6.8's: mountinfo is all an older kernel has */
+		print_message("# skip: statmount(2) needs Linux 6.8 (mount_of: EOPNOTSUPP)\n");
+		skip();
 		return;
 	}
 	assert_int_equal(r, 0);
@@ -92,13 +94,26 @@ static void same_as_mountinfo(const char *path)
 	assert_string_equal(m.mountpoint, want.mountpoint);
 	assert_string_equal(m.fstype, want.fstype);
 	assert_string_equal(m.source, want.source);
-	/* statmount gives the filesystem's own options; mountinfo adds rw/ro in front of them */
+	/* statmount gives the filesystem's own options; mountinfo adds rw/ro in front of them and
+	 * the superblock flags (the kernel's show_sb_opts): both ways but for those */
 	char *opts = strdup(m.options);
 	assert_non_null(opts);
 	char *save = NULL;
 	for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save))
 		assert_true(has_option(want.superopts, o));
 	free(opts);
+	static const char *const sb_only[] = {"rw", "ro", "sync", "dirsync", "mand", "lazytime"};
+	char *back = strdup(want.superopts);
+	assert_non_null(back);
+	for (char *o = strtok_r(back, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		bool flag = false;
+		for (size_t i = 0; i < ELEMENTSOF(sb_only); i++)
+			flag |= streq(o, sb_only[i]);
+		if (!flag && !has_option(m.options, o))
+			fail_msg("%s: mountinfo's option `%s` is missing from statmount's `%s`",
+				 path, o, m.options);
+	}
+	free(back);
 	mount_of_done(&m);
 }
 
@@ -122,8 +137,11 @@ static void test_cgroup_mounts(void **state)
 			same_as_mountinfo(paths[i]);
 			any = true;
 		}
-	if (!any)
-		skip(); /* no cgroup filesystem mounted here */
+	if (!any) {
+		print_message(
+		    "# skip: neither /sys/fs/cgroup nor /sys/fs/cgroup/cpuset exists here\n");
+		skip();
+	}
 }
 
 static void test_missing_path(void **state)

@@ -57,15 +57,6 @@ static char *fresh(size_t pages)
 	return p;
 }
 
-static void test_without_it_every_page_faults(void **state)
-{
-	(void)state;
-	char *p = fresh(PAGES);
-	assert_int_equal(resident_pages(p, PAGES), 0);
-	assert_true(faults_writing(p, PAGES) >= PAGES);
-	munmap(p, PAGES * page_size());
-}
-
 static void test_populated_block_writes_without_faults(void **state)
 {
 	(void)state;
@@ -78,6 +69,12 @@ static void test_populated_block_writes_without_faults(void **state)
 	assert_int_equal(p[PAGES * page_size() - 1], 0);
 	assert_int_equal(faults_writing(p, PAGES), 0);
 	munmap(p, PAGES * page_size());
+	/* the control: the same writes to a mapping not populated fault on every page, so the 0
+	 * above is populate's doing and not the counting's */
+	char *q = fresh(PAGES);
+	assert_int_equal(resident_pages(q, PAGES), 0);
+	assert_true(faults_writing(q, PAGES) >= PAGES);
+	munmap(q, PAGES * page_size());
 }
 
 static void test_malloc_block(void **state)
@@ -107,7 +104,6 @@ static void test_small_block_left_alone(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_without_it_every_page_faults),
 	    cmocka_unit_test(test_populated_block_writes_without_faults),
 	    cmocka_unit_test(test_malloc_block),
 	    cmocka_unit_test(test_small_block_left_alone),

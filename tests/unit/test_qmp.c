@@ -649,8 +649,11 @@ static void test_event_stream_ends_wait(void **state)
 	struct pair *p = *state;
 	struct ql_error err = {0};
 	int big = 64 << 20;
-	if (setsockopt(p->server, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) < 0)
-		skip(); /* not root: CAP_NET_ADMIN makes the deep queue */
+	if (setsockopt(p->server, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) < 0) {
+		/* not root: CAP_NET_ADMIN makes the deep queue */
+		print_message("# skip: SO_SNDBUFFORCE needs CAP_NET_ADMIN\n");
+		skip();
+	}
 	static char block[1 << 16];
 	const char ev[] = "{\"event\": \"X\", \"data\": {}}\r\n";
 	size_t n_ev = sizeof(block) / (sizeof(ev) - 1), len = n_ev * (sizeof(ev) - 1);

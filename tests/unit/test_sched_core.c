@@ -1,6 +1,7 @@
 /* Unit tests of the PR_SCHED_CORE wrappers against this kernel: where it has no core scheduling
  * (no CONFIG_SCHED_CORE: EINVAL; no SMT: ENODEV) every call must say so plainly; where it has,
- * cookies are created, shared and read back on threads of this process. */
+ * a cookie is created and read back on this thread. Sharing one with other threads is shown in
+ * the guest (tests/guest/coredrive.c), whose kernel has core scheduling. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
