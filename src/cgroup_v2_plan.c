@@ -365,7 +365,12 @@ int cg2_plan_shrunk_prefix(const struct cpu_list *cur, const struct cpu_list *co
 		if (cpu_list_merge(keep, vm_cpus[i]) < 0)
 			return -ENOMEM;
 	}
-	int spare = pick_cpu(cur, keep);
+	/* the highest, as the prefix's spare was picked when it was made: it stays where it was,
+	 * and the low CPUs, which usually do the host's housekeeping, go back first */
+	int spare = -1;
+	for (int c = cpu_list_next(cur, -1); c >= 0; c = cpu_list_next(cur, c))
+		if (!cpu_list_has(keep, (unsigned)c))
+			spare = c;
 	if (spare < 0)
 		return 0;
 	if (cpu_list_add(keep, (unsigned)spare) < 0)

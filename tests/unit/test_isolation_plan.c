@@ -510,13 +510,13 @@ static void test_v2_tidy_and_shrink(void **state)
 	struct cpu_list *cur = cpus("1-7"), *a = cpus("2-3"), *empty = cpus(""), *out = NULL;
 	const struct cpu_list *left[] = {a};
 	assert_int_equal(cg2_plan_shrunk_prefix(cur, left, 1, &out), 0);
-	assert_cpus(out, "1-3"); /* the remaining VM plus the lowest spare */
+	assert_cpus(out, "2-3,7"); /* the remaining VM plus the highest spare, as when it was made */
 	cpu_list_free(out);
 	const struct cpu_list *inheriting[] = {a, empty};
 	assert_int_equal(cg2_plan_shrunk_prefix(cur, inheriting, 2, &out), 0);
 	assert_null(out);
 	cpu_list_free(cur);
-	cur = cpus("1-3");
+	cur = cpus("2-3,7");
 	assert_int_equal(cg2_plan_shrunk_prefix(cur, left, 1, &out), 0);
 	assert_null(out); /* already that */
 	cpu_list_free(cur);
