@@ -459,6 +459,51 @@ static void node_name(char *buf, size_t size, int node)
 		snprintf(buf, size, "node %d", node);
 }
 
+/* One pool's shortfall, "; " between pools: "2048 kB pages on node 1: 3 needed, 0 free". */
+static void print_short(FILE *f, const struct hugepage_need *h, bool *any)
+{
+	char node[32];
+	node_name(node, sizeof(node), h->node);
+	fprintf(f, "%s%lu kB pages on %s: %ld needed, %ld free", *any ? "; " : "", h->page_kb, node,
+		h->needed, h->free);
+	*any = true;
+}
+
+int hugepages_plan_refusal(const struct hugepages_plan *p, enum ql_hugepages mode, char **ret)
+{
+	*ret = NULL;
+	if (mode == QL_HUGEPAGES_RESERVE && p->avail_kb >= 0 && missing_kb(p) > p->avail_kb)
+		return asprintf(ret,
+				"not enough hugepages, and reserving the %lld kB missing would "
+				"take more than the host's available memory (MemAvailable %lld "
+				"kB), so none is reserved",
+				missing_kb(p), p->avail_kb) < 0
+			   ? (*ret = NULL, -ENOMEM)
+			   : 0;
+	if (mode != QL_HUGEPAGES_CHECK)
+		return 0;
+	char *msg = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&msg, &len);
+	if (!f)
+		return -ENOMEM;
+	bool any = false;
+	fputs("not enough hugepages: ", f);
+	for (size_t k = 0; k < p->n; k++)
+		if (p->v[k].missing > 0)
+			print_short(f, &p->v[k], &any);
+	fputs(" (`hugepages: reserve` in the launcher section reserves what is missing)", f);
+	if (fclose(f) != 0) {
+		free(msg);
+		return -ENOMEM;
+	}
+	if (any)
+		*ret = msg;
+	else
+		free(msg);
+	return 0;
+}
+
 char *hugepages_plan_describe(const struct hugepages_plan *p, enum ql_hugepages mode)
 {
 	char *out = NULL;
@@ -484,6 +529,10 @@ char *hugepages_plan_describe(const struct hugepages_plan *p, enum ql_hugepages 
 			"hugepages: reserving %lld kB is more than the host's available %lld kB: "
 			"the start would be refused\n",
 			missing_kb(p), p->avail_kb);
+	if (mode == QL_HUGEPAGES_CHECK && missing_kb(p) > 0)
+		fputs("hugepages: pages are missing: the start would be refused (`hugepages: "
+		      "reserve` reserves them)\n",
+		      f);
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;
@@ -507,12 +556,14 @@ int hugepages_apply(struct hugepages_plan *p, enum ql_hugepages mode, struct jou
 {
 	if (mode == QL_HUGEPAGES_IGNORE)
 		return 0;
-	if (mode == QL_HUGEPAGES_RESERVE && p->avail_kb >= 0 && missing_kb(p) > p->avail_kb)
-		return ql_error_set(err, ENOMEM,
-				    "not enough hugepages, and reserving the %lld kB missing would "
-				    "take more than the host's available memory (MemAvailable %lld "
-				    "kB): nothing was reserved",
-				    missing_kb(p), p->avail_kb);
+	/* what --check and --dry-run foresee; with CHECK that is all there is to it */
+	_cleanup_free_ char *refusal = NULL;
+	if (hugepages_plan_refusal(p, mode, &refusal) < 0)
+		return ql_error_set(err, ENOMEM, "out of memory");
+	if (refusal)
+		return ql_error_set(err, ENOMEM, "%s", refusal);
+	if (mode != QL_HUGEPAGES_RESERVE)
+		return 0;
 	char *msg = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&msg, &len);
@@ -520,13 +571,12 @@ int hugepages_apply(struct hugepages_plan *p, enum ql_hugepages mode, struct jou
 		return ql_error_set(err, ENOMEM, "out of memory");
 	_cleanup_free_ char *msg_owner = NULL;
 	bool short_any = false;
-	int ret = 0;
 	for (size_t k = 0; k < p->n; k++) {
 		struct hugepage_need *h = &p->v[k];
 		char node[32];
 		node_name(node, sizeof(node), h->node);
 		long not_reserved = h->missing;
-		if (h->missing && mode == QL_HUGEPAGES_RESERVE) {
+		if (h->missing) {
 			compact(h, log);
 			long got = 0;
 			struct ql_error e = {0};
@@ -541,11 +591,8 @@ int hugepages_apply(struct hugepages_plan *p, enum ql_hugepages mode, struct jou
 		}
 		if (not_reserved <= 0)
 			continue;
-		fprintf(f, "%s%lu kB pages on %s: %ld needed, %ld free", short_any ? "; " : "",
-			h->page_kb, node, h->needed, h->free);
-		if (mode == QL_HUGEPAGES_RESERVE)
-			fprintf(f, ", %ld could not be reserved", not_reserved);
-		short_any = true;
+		print_short(f, h, &short_any);
+		fprintf(f, ", %ld could not be reserved", not_reserved);
 	}
 	if (fclose(f) != 0) {
 		free(msg);
@@ -554,19 +601,10 @@ int hugepages_apply(struct hugepages_plan *p, enum ql_hugepages mode, struct jou
 	msg_owner = msg;
 	if (!short_any)
 		return 0;
-	if (mode == QL_HUGEPAGES_RESERVE) {
-		/* all or nothing: a partial reservation would only be held by a VM that never runs
-		 */
-		struct ql_error e = {0};
-		if (journal_undo_own(j, &e) < 0)
-			ql_log(log, QL_LOG_WARNING, "giving back hugepages: %s", e.msg);
-		ql_error_clear(&e);
-		ret = ql_error_set(err, ENOMEM, "not enough hugepages: %s", msg);
-	} else {
-		ret = ql_error_set(err, ENOMEM,
-				   "not enough hugepages: %s (`hugepages: reserve` in the launcher "
-				   "section reserves what is missing)",
-				   msg);
-	}
-	return ret;
+	/* all or nothing: a partial reservation would only be held by a VM that never runs */
+	struct ql_error e = {0};
+	if (journal_undo_own(j, &e) < 0)
+		ql_log(log, QL_LOG_WARNING, "giving back hugepages: %s", e.msg);
+	ql_error_clear(&e);
+	return ql_error_set(err, ENOMEM, "not enough hugepages: %s", msg);
 }

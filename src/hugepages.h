@@ -86,6 +86,11 @@ void hugepages_plan_done(struct hugepages_plan *p);
 int hugepages_plan_compute(const char *sysroot, const struct mem_backend *b, size_t n,
 			   struct hugepages_plan *ret, struct ql_error *err);
 
+/* Why a start would be refused before anything is reserved (CHECK: pools short; RESERVE: more
+ * missing than MemAvailable), as hugepages_apply says it; *ret NULL when nothing foreseen. For
+ * --check, which must not pass a start that is sure to fail. -ENOMEM. */
+int hugepages_plan_refusal(const struct hugepages_plan *p, enum ql_hugepages mode, char **ret);
+
 /* --dry-run: one line per pool, and the writes `reserve` would make. NULL on ENOMEM. */
 char *hugepages_plan_describe(const struct hugepages_plan *p, enum ql_hugepages mode);
 

@@ -559,6 +559,17 @@ static int show_plan(const struct cli *cli, const struct config_paths *paths,
 		     const struct vm_plan *plan, const struct definition *d)
 {
 	if (cli->mode == MODE_CHECK) {
+		_cleanup_free_ char *refusal = NULL;
+		if (vm_plan_refusal(plan, &refusal) < 0) {
+			print_error("out of memory");
+			return EXIT_LAUNCHER;
+		}
+		if (refusal) /* a warning, as the memlock one: the pools may change before a start
+			      */
+			fprintf(stderr,
+				"qemu-launcher: warning: %s: a start now would be refused (exit "
+				"125): %s\n",
+				d->path, refusal);
 		print_topology_warnings(d);
 		print_memlock_warning(d);
 		print_vfio_conflicts(paths, cli->name, d);

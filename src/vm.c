@@ -246,6 +246,12 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 	return 0;
 }
 
+int vm_plan_refusal(const struct vm_plan *p, char **ret)
+{
+	*ret = NULL;
+	return p->huge.n ? hugepages_plan_refusal(&p->huge, p->o->def->hugepages, ret) : 0;
+}
+
 /* --dry-run: the sized RLIMIT_MEMLOCK and what qemu-launcher adds for preallocation. */
 static void describe_memory(const struct vm_plan *p, FILE *f)
 {

@@ -28,6 +28,10 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
  * launcher's private options and the pinning plan. NULL on ENOMEM. */
 char *vm_plan_describe(const struct vm_plan *p);
 
+/* --check: what would refuse a start of this plan that the host shows already (hugepage pools
+ * short), as the start would say it; *ret NULL when nothing is foreseen. -ENOMEM. */
+int vm_plan_refusal(const struct vm_plan *p, char **ret);
+
 void vm_plan_free(struct vm_plan *p);
 static inline void vm_plan_freep(struct vm_plan **p)
 {

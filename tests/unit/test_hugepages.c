@@ -245,6 +245,25 @@ static void test_plan_and_reserve(void **state)
 					"1048576 kB pages on node 1: 2 needed, 1 free"));
 	ql_error_clear(&err);
 	assert_int_equal(get(POOL2M, "nr_hugepages"), 10);
+	/* ... which --check foresees in the same words; reserve foresees nothing here (the
+	 * fake host's 8 GiB MemAvailable covers what is missing) and ignore never refuses */
+	_cleanup_free_ char *refusal = NULL, *none = NULL;
+	assert_int_equal(hugepages_plan_refusal(&p, QL_HUGEPAGES_CHECK, &refusal), 0);
+	assert_non_null(refusal);
+	assert_non_null(strstr(refusal,
+			       "not enough hugepages: 2048 kB pages on any node: 10 needed, "
+			       "4 free; 1048576 kB pages on node 1: 2 needed, 1 free (`"));
+	assert_int_equal(hugepages_plan_refusal(&p, QL_HUGEPAGES_RESERVE, &none), 0);
+	assert_null(none);
+	assert_int_equal(hugepages_plan_refusal(&p, QL_HUGEPAGES_IGNORE, &none), 0);
+	assert_null(none);
+	long long avail = p.avail_kb;
+	p.avail_kb = 1024; /* less than the 6 x 2 MiB + 1 GiB missing */
+	assert_int_equal(hugepages_plan_refusal(&p, QL_HUGEPAGES_RESERVE, &none), 0);
+	assert_non_null(none);
+	assert_non_null(
+	    strstr(none, "more than the host's available memory (MemAvailable 1024 kB)"));
+	p.avail_kb = avail;
 
 	/* reserve: a regular file takes any value, so both pools are raised, then given back */
 	char jdir[128];
