@@ -390,7 +390,13 @@ static char *cpuset_v1_describe(void *state, const struct isolation_plan *plan)
 	for (size_t i = 0; i < plan->n_vcpus; i++)
 		if (cpu_list_add(mine, plan->vcpus[i].host_cpu) < 0)
 			return NULL;
-	_cleanup_free_ char *mine_text = cpu_list_format(mine);
+	/* the VM's set holds both, as one list the kernel would print (not "1,0" nor ",1") */
+	_cleanup_cpu_list_ struct cpu_list *vm_cpus = cpu_list_dup(mine);
+	if (!vm_cpus || (plan->emulator_cpus && cpu_list_merge(vm_cpus, plan->emulator_cpus) < 0))
+		return NULL;
+	_cleanup_free_ char *mine_text =
+	    cpu_list_is_empty(mine) ? strdup("(none)") : cpu_list_format(mine);
+	_cleanup_free_ char *vm_text = cpu_list_format(vm_cpus);
 	_cleanup_free_ char *emu_text =
 	    plan->emulator_cpus ? cpu_list_format(plan->emulator_cpus) : NULL;
 	char *out = NULL;
@@ -409,8 +415,7 @@ static char *cpuset_v1_describe(void *state, const struct isolation_plan *plan)
 	fprintf(f, "  %s  cpus and mems of %s\n", s->p_disp, s->mount_path);
 	fprintf(f, "  %s/pool  every other task of %s; all its CPUs except pinned vCPU CPUs %s\n",
 		s->p_disp, s->mount_path, mine_text ? mine_text : "");
-	fprintf(f, "  %s/%s  cpus %s%s%s\n", s->p_disp, vm, mine_text ? mine_text : "",
-		emu_text ? "," : "", emu_text ? emu_text : "");
+	fprintf(f, "  %s/%s  cpus %s\n", s->p_disp, vm, vm_text ? vm_text : "");
 	for (int c = cpu_list_next(mine, -1); c >= 0; c = cpu_list_next(mine, c)) {
 		fprintf(f, "  %s/%s/cpu%d  cpus %d: vCPU", s->p_disp, vm, c, c);
 		for (size_t i = 0; i < plan->n_vcpus; i++)

@@ -119,6 +119,7 @@ int isolation_open(const struct isolation_config *cfg, struct isolation **ret, s
 		int r = try_backend(iso, &isolation_backend_affinity, err);
 		if (r < 0)
 			return r;
+		ql_log(cfg->log, QL_LOG_INFO, "CPU isolation backend: %s", iso->backend->name);
 		*ret = TAKE_PTR(iso);
 		return 0;
 	}
@@ -148,6 +149,7 @@ int isolation_open(const struct isolation_config *cfg, struct isolation **ret, s
 		return r;
 	ql_log(cfg->log, QL_LOG_WARNING, "CPUs are pinned but not isolated: %s",
 	       reason ? reason : "no cpuset backend is usable");
+	ql_log(cfg->log, QL_LOG_INFO, "CPU isolation backend: %s", iso->backend->name);
 	*ret = TAKE_PTR(iso);
 	return 0;
 }

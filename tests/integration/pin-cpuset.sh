@@ -4,7 +4,7 @@
 # only ever moves tasks this script put there. vCPUs go to the last host CPU, the pool keeps
 # the others.
 . "$(dirname "$0")/lib.sh"
-NTESTS=79
+NTESTS=80
 plan $NTESTS
 
 require_cpuset_v1 # vCPUs go to CPU $PIN; CPU 0 .. PIN-1 stay in the pool
@@ -55,6 +55,13 @@ pinned_def vm1 "  scheduler: fifo
         0: $PIN"
 check "--dry-run of the nested form names the vCPU of its cpu set by its cpu-index" \
 	grep -q "/qemu/vm1/cpu$PIN  cpus $PIN: vCPU 0 thread" <("$QL" --dry-run vm1 2>&1)
+{
+	printf 'launcher:\n  binary: %s\n  vcpu_pinning: [ %s ]\n  emulator_pinning: 0\nqemu:\n' "$QEMU" "$PIN"
+	guest_opts idle
+} | def emu0
+[ "$PIN" = 1 ] && vmcpus=0-1 || vmcpus=0,$PIN
+check "--dry-run: the VM set's CPUs are vCPUs' and emulator's as one kernel list ($vmcpus)" \
+	grep -qx "  /[^ ]*/qemu/emu0  cpus $vmcpus" <("$QL" --dry-run emu0 2>&1 | sed -n 's/^# //p')
 check "vm1 started and pinned while paused (-S): placement is in force before the guest runs" start_pinned vm1
 V0=$(thread_of "$Q" "CPU 0/TCG")
 V1=$(thread_of "$Q" "CPU 1/TCG")
