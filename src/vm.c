@@ -173,7 +173,9 @@ static int housekeeping_prepare(struct vm_plan *p, struct ql_error *err)
 					 &p->hk, err);
 }
 
-/* rlimit_memlock: auto made a size, the preallocation threads placed (memlock.h, prealloc.h). */
+/* rlimit_memlock: auto made a size, the preallocation threads placed (memlock.h, prealloc.h)
+ * when the VM places threads on CPUs (vcpu_pinning or emulator_pinning: a scheduler alone
+ * would give the context every CPU, which places nothing). */
 static int memory_prepare(struct vm_plan *p, bool pins, struct ql_error *err)
 {
 	const struct definition *d = p->o->def;
@@ -237,7 +239,7 @@ int vm_plan_new(const struct vm_options *o, struct vm_plan **ret, struct ql_erro
 	if (r == 0 && d->hugepages != QL_HUGEPAGES_IGNORE)
 		r = hugepages_prepare(p, err);
 	if (r == 0)
-		r = memory_prepare(p, pins, err);
+		r = memory_prepare(p, d->n_pins > 0 || d->emulator_cpus, err);
 	if (r == 0 && d->housekeeping.on)
 		r = housekeeping_prepare(p, err);
 	if (r < 0)

@@ -173,13 +173,19 @@ fi
 kill "$L" 2>/dev/null
 wait_until 10 pid_gone "$L"
 
-# 12: no pinning: nothing added
+# 12: no pinning: nothing added, nor with a scheduler alone (the context would cover every CPU)
 mem_def nopin '' "- m: 1G
 $PRE"
 sed_machine nopin
-out=$("$QL" --dry-run nopin)
-if grep -q "thread-context\|prealloc-context" <<<"$out"; then not_ok "no pinning, nothing added"; diag "$out"; else
-	ok "without pinning nothing is added"
+mem_def schedonly '  scheduler: batch' "- m: 1G
+$PRE"
+sed_machine schedonly
+out=$("$QL" --dry-run nopin; "$QL" --dry-run schedonly)
+if grep -q "thread-context\|prealloc-context" <<<"$out" || ! grep -q "scheduler batch" <<<"$out"; then
+	not_ok "no pinning, nothing added"
+	diag "$out"
+else
+	ok "without pinning nothing is added, nor with a scheduler alone"
 fi
 
 # 13: the user's own prealloc-context is kept
