@@ -360,6 +360,7 @@ static int parse_user(struct ctx *c, const struct ynode *v)
 		return r;
 	free(d->user_name);
 	d->user_name = NULL;
+	d->user_mark = v->mark;
 	if (looks_numeric(v)) {
 		uint64_t id;
 		r = get_uint(c, v, "user", 0, MAX_ID, &id);
@@ -777,6 +778,7 @@ static int parse_emulator_pinning(struct ctx *c, const struct ynode *v)
 		return r;
 	cpu_list_free(c->d->emulator_cpus);
 	c->d->emulator_cpus = l;
+	c->d->emulator_mark = v->mark;
 	return 0;
 }
 

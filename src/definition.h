@@ -96,6 +96,7 @@ struct definition {
 
 	bool has_user;
 	uid_t user;
+	struct ql_mark user_mark; /* for the errors about it found after parsing */
 	char *user_name; /* set when `user` resolved to a passwd entry (for supplementary groups) */
 	gid_t user_gid;	 /* primary group of that passwd entry, valid when user_name != NULL */
 	bool has_group;
@@ -117,6 +118,7 @@ struct definition {
 
 	enum ql_isolate isolate_cpus;
 	struct cpu_list *emulator_cpus; /* NULL when not set */
+	struct ql_mark emulator_mark;
 	struct iothread_pin *iothread_pins;
 	size_t n_iothread_pins;
 	enum ql_sched_policy iothread_scheduler; /* for the pinned I/O threads; no deadline */

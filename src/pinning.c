@@ -39,6 +39,7 @@ struct pinning {
 	struct smp_topology smp; /* the definition's -smp, for the pins' cpu-indexes */
 	struct sched_params sched;
 	struct cpu_list *emulator;
+	struct ql_mark emulator_mark, pins_mark; /* for the host's refusals of them */
 	const struct ql_logger *log;
 	struct isolation *iso;	       /* NULL when nothing is pinned (scheduling only) */
 	const struct iothread_pin *io; /* the definition's iothread_pinning (borrowed) */
@@ -102,10 +103,11 @@ static int check_nested_in_smp(const struct pinning *p, struct ql_error *err)
 }
 
 /* One host CPU must exist, be online and be usable by this launcher: a pin's (role NULL: named
- * after the pin), the emulator's or an I/O thread's. The message is only made for a CPU that
- * fails: made for each of 64 pins, it was 0.5 million instructions before qemu's spawn. */
+ * after the pin), the emulator's or an I/O thread's (at mark). The message is only made for a
+ * CPU that fails: made for each of 64 pins, it was 0.5 million instructions before qemu's
+ * spawn. */
 static int check_host_cpu(const struct pinning *p, const struct vcpu_pin *pin, unsigned cpu,
-			  const char *role, const struct cpu_list *possible,
+			  const char *role, struct ql_mark mark, const struct cpu_list *possible,
 			  const struct cpu_list *online, const struct cpu_list *usable,
 			  struct ql_error *err)
 {
@@ -128,7 +130,7 @@ static int check_host_cpu(const struct pinning *p, const struct vcpu_pin *pin, u
 	snprintf(msg, sizeof(msg), "%s: host CPU %u %s%s)", role, cpu, why, list ? list : "?");
 	if (pin)
 		return pin_error(p, pin, EINVAL, msg, err);
-	return ql_error_set(err, EINVAL, "%s: %s", p->def_path, msg);
+	return ql_error_set(err, EINVAL, "%s:%u:%u: %s", p->def_path, mark.line, mark.column, msg);
 }
 
 /* The SMT, L3 and NUMA advice of the specification's "important note" is topology_check's, shown
@@ -230,8 +232,8 @@ static int check_pins(const struct pinning *p, const struct cpu_list *possible,
 		      struct ql_error *err)
 {
 	for (size_t i = 0; i < p->n_pins; i++) {
-		int r = check_host_cpu(p, &p->pins[i], p->pins[i].host_cpu, NULL, possible, online,
-				       usable, err);
+		int r = check_host_cpu(p, &p->pins[i], p->pins[i].host_cpu, NULL, p->pins[i].mark,
+				       possible, online, usable, err);
 		if (r < 0)
 			return r;
 	}
@@ -257,13 +259,13 @@ static int check_host(struct pinning *p, const struct isolation_config *cfg, str
 		r = check_pins(p, possible, online, usable, err);
 	for (int c = p->emulator ? cpu_list_next(p->emulator, -1) : -1; r == 0 && c >= 0;
 	     c = cpu_list_next(p->emulator, c))
-		r = check_host_cpu(p, NULL, (unsigned)c, "emulator_pinning", possible, online,
-				   usable, err);
+		r = check_host_cpu(p, NULL, (unsigned)c, "emulator_pinning", p->emulator_mark,
+				   possible, online, usable, err);
 	for (size_t i = 0; r == 0 && i < p->n_io; i++) {
 		const struct cpu_list *l = p->io[i].cpus;
 		for (int c = cpu_list_next(l, -1); r == 0 && c >= 0; c = cpu_list_next(l, c))
-			r = check_host_cpu(p, NULL, (unsigned)c, "iothread_pinning", possible,
-					   online, usable, err);
+			r = check_host_cpu(p, NULL, (unsigned)c, "iothread_pinning", p->io[i].mark,
+					   possible, online, usable, err);
 	}
 	if (r < 0 || !p->iso || !isolation_isolates(p->iso))
 		return r;
@@ -275,9 +277,9 @@ static int check_host(struct pinning *p, const struct isolation_config *cfg, str
 	if (cpu_list_is_empty(left))
 		return ql_error_set(
 		    err, EINVAL,
-		    "%s: vcpu_pinning uses every host CPU this launcher may use; keep "
+		    "%s:%u:%u: vcpu_pinning uses every host CPU this launcher may use; keep "
 		    "at least one for the other tasks",
-		    p->def_path);
+		    p->def_path, p->pins_mark.line, p->pins_mark.column);
 	return 0;
 }
 
@@ -367,6 +369,8 @@ int pinning_prepare(const struct definition *d, const struct isolation_config *c
 	}
 	if (d->emulator_cpus && !(p->emulator = cpu_list_dup(d->emulator_cpus)))
 		return ql_error_set(err, ENOMEM, "out of memory");
+	p->emulator_mark = d->emulator_mark;
+	p->pins_mark = d->pins_mark;
 	int r = check_nested_in_smp(p, err);
 	if (r == 0 && (p->n_pins || p->emulator || p->n_io))
 		r = check_host(p, cfg, err);

@@ -156,9 +156,9 @@ int privileges_identity(const struct definition *d, bool setuid, struct identity
 		if (!d->user_name && !d->has_group && getgid() == 0 && d->user != 0)
 			return ql_error_set(
 			    err, EPERM,
-			    "`user` %u has no passwd entry, so qemu would keep group 0 "
+			    "%s:%u:%u: `user` %u has no passwd entry, so qemu would keep group 0 "
 			    "(root's): name a `group` too",
-			    (unsigned)d->user);
+			    d->path, d->user_mark.line, d->user_mark.column, (unsigned)d->user);
 		id.change = true;
 		id.uid = d->user;
 		id.gid = d->has_group ? d->group : d->user_name ? d->user_gid : getgid();

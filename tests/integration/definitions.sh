@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 DEFS=$(cd "$(dirname "$0")/../data/defs" && pwd)
 bad=("$DEFS"/bad/*.yml)
-plan $((${#bad[@]} + 9))
+plan $((${#bad[@]} + 11))
 
 # A qemu stand-in that leaves a mark if anything ever executes it.
 printf '#!/bin/sh\ntouch %s/ran\n' "$SCRATCH" >"$SCRATCH/qemu"
@@ -45,6 +45,27 @@ expect_eq "a nested pin outside -smp: exit 125, nothing run" "125 no" "$? $([ -e
 expect_eq "... at its position, naming -smp's topology" \
 	"qemu-launcher: $CONF/outside.yml:5:21: vCPU (socket 0 core 0 thread 2) is outside -smp's 1 socket x 1 core x 2 threads" \
 	"$(head -n1 "$SCRATCH/err")"
+
+# A numeric user without a passwd entry, run with group 0, would keep root's group: refused at
+# the key's position (a check made after parsing, which must still point at the definition).
+u=54321
+while getent passwd "$u" >/dev/null; do u=$((u + 1)); done
+printf 'launcher:\n  binary: %s\n  user: %s\nqemu:\n- smp: 1\n' "$SCRATCH/qemu" "$u" >"$CONF/nopw.yml"
+if [ "$(id -g)" = 0 ]; then
+	"$QL" --check nopw >/dev/null 2>"$SCRATCH/err"
+	expect_eq "user $u without a passwd entry, group 0: exit 125 at the key's position" \
+		"125 qemu-launcher: $CONF/nopw.yml:3:9: \`user\` $u has no passwd entry, so qemu would keep group 0 (root's): name a \`group\` too" \
+		"$? $(head -n1 "$SCRATCH/err")"
+else
+	skip "not run with group 0: the launcher keeps the caller's group then"
+fi
+
+# The host's refusal of an emulator CPU points at the key's value, as a pin's does.
+printf 'launcher:\n  binary: %s\n  emulator_pinning: "0,4000"\nqemu:\n- smp: 1\n' "$SCRATCH/qemu" >"$CONF/emu4000.yml"
+"$QL" --check emu4000 >/dev/null 2>"$SCRATCH/err"
+expect_eq "emulator_pinning on a CPU the host lacks: exit 125 at the value's position" \
+	"125 qemu-launcher: $CONF/emu4000.yml:3:21: emulator_pinning: host CPU 4000 does not exist" \
+	"$? $(head -n1 "$SCRATCH/err" | sed 's/ (this host has CPUs .*//')"
 
 export QEMU_LAUNCHER_CONFIG_DIR=$DEFS
 s=$("$QL" --dry-run readme-structured | head -n1)
