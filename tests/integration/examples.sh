@@ -21,7 +21,7 @@ BAD=(binary-sequence empty-binary emulator-pinning-mapping env-bad-name env-sequ
 	shutdown-timeout-too-big top-misplaced-launcher-key top-sequence top-typo user-negative
 	vcpu-pinning-core-scalar vcpu-pinning-empty vcpu-pinning-flat-quoted
 	vcpu-pinning-host-cpu-too-big vcpu-pinning-socket-not-integer vcpu-pinning-string
-	deadline-runtime-too-small)
+	deadline-runtime-too-small umask-too-big)
 IMPORTS=("$ROOT"/tests/data/import/*.args)
 NTESTS=$((3 * ${#EXAMPLES[@]} + 3 + ${#EXAMPLES[@]} + ${#GOOD[@]} + ${#IMPORTS[@]} + ${#BAD[@]} + 1))
 plan $NTESTS
