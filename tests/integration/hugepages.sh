@@ -22,8 +22,7 @@ restore() {
 }
 _cleanup_pids_only() {
 	local p
-	for p in "${CLEANUP_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	for p in "${CLEANUP_PIDS[@]}"; do wait_until 5 pid_gone "$p"; done
+	_cleanup_pids
 	# the qemus this test saw (a killed launcher's qemu dies on its own within seconds): by the
 	# pid seen, and only while that pid is still a qemu on this test's mount
 	[ -f "$SCRATCH/qemus" ] || return 0

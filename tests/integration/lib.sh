@@ -33,8 +33,22 @@ expect_eq() {
 	fi
 }
 
-register_pid() { CLEANUP_PIDS+=("$1"); }
+# start_of PID: the process's start time (field 22 of /proc/PID/stat); empty once it is gone.
+start_of() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	s=${s##*) }
+	# shellcheck disable=SC2086 # the fields after the comm, split on purpose
+	set -- $s
+	echo "${20}"
+}
+# register_pid PID: ended at the test's exit, and only while PID is still the process registered
+# (its start time unchanged): a pid reaped long before may by then belong to someone else.
+register_pid() { [ -n "${1:-}" ] && CLEANUP_PIDS+=("$1:$(start_of "$1")"); return 0; }
 register_cgroup() { CLEANUP_CGROUPS+=("$1"); }
+# registered_alive PID START: PID still runs and is the process that started at START.
+registered_alive() { [ -n "$2" ] && [ "$(start_of "$1")" = "$2" ] && ! pid_gone "$1"; }
+not_registered_alive() { ! registered_alive "$@"; }
 
 # A pid has ended when it is gone or a zombie (PID 1 here reaps orphans only every ~2 s).
 pid_gone() {
@@ -68,14 +82,26 @@ grandchild_of() {
 nonempty() { [ -n "$("$@")" ]; }
 empty() { [ -z "$("$@")" ]; }
 
+# _cleanup_pids: SIGKILLs the registered processes that still run. A timeout(1) wrapper leads a
+# process group of its own and does not pass a SIGKILL on: its whole group goes (the launcher
+# under it, and its qemu and guardian, which call no setsid/setpgid).
+_cleanup_pids() {
+	local e p s
+	for e in "${CLEANUP_PIDS[@]}"; do
+		p=${e%%:*} s=${e#*:}
+		registered_alive "$p" "$s" || continue
+		if [ "$(ps -o pgid= -p "$p" 2>/dev/null | tr -d ' ')" = "$p" ]; then
+			kill -KILL -- "-$p" 2>/dev/null
+		else
+			kill -KILL "$p" 2>/dev/null
+		fi
+	done
+	for e in "${CLEANUP_PIDS[@]}"; do
+		wait_until 5 not_registered_alive "${e%%:*}" "${e#*:}"
+	done
+}
 _cleanup() {
-	local p
-	for p in "${CLEANUP_PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	for p in "${CLEANUP_PIDS[@]}"; do
-		wait_until 5 pid_gone "$p"
-	done
+	_cleanup_pids
 	local i
 	for ((i = ${#CLEANUP_CGROUPS[@]} - 1; i >= 0; i--)); do
 		rmdir_tree "${CLEANUP_CGROUPS[$i]}"
