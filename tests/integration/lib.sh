@@ -50,8 +50,10 @@ register_cgroup() { CLEANUP_CGROUPS+=("$1"); }
 registered_alive() { [ -n "$2" ] && [ "$(start_of "$1")" = "$2" ] && ! pid_gone "$1"; }
 not_registered_alive() { ! registered_alive "$@"; }
 
-# A pid has ended when it is gone or a zombie (PID 1 here reaps orphans only every ~2 s).
+# A pid has ended when it is gone or a zombie (PID 1 here reaps orphans only every ~2 s). No pid
+# (empty, or 0) has not been seen to end: a check of a process never found must not pass.
 pid_gone() {
+	[ -n "${1:-}" ] && [ "$1" != 0 ] || return 1
 	local st
 	st=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null) || return 0
 	[ -z "$st" ] || [ "$st" = Z ]
