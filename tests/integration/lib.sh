@@ -183,6 +183,13 @@ ql_start() {
 # The real launcher pid under timeout(1).
 launcher_of() { child_of "$1"; }
 
+# fail_rest REASON: the rest of the plan (NTESTS) fails, when a step the test relies on did not
+# happen (skip_all is for a facility the host lacks, not for the launcher failing).
+fail_rest() {
+	local i
+	for ((i = TEST_NUM; i < NTESTS; i++)); do not_ok "$1"; done
+	exit 1
+}
 # skip_all REASON: the rest of the plan (NTESTS) is skipped, e.g. when a facility is absent.
 skip_all() {
 	local i

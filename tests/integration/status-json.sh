@@ -46,7 +46,7 @@ VM=sj$$
 ql_start "$VM" -d
 if ! wait_until 20 grep -q "guest left paused" "$LERR"; then
 	diag "launcher output:" "$(cat "$LERR")"
-	skip_all "the pinned VM did not start"
+	fail_rest "the pinned VM did not start"
 fi
 STARTED=$SECONDS
 L=$(launcher_of "$LPID")
@@ -66,7 +66,7 @@ AVM=sja$$
 ql_start "$AVM" -d
 if ! wait_until 20 grep -q "guest left paused" "$LERR"; then
 	diag "launcher output:" "$(cat "$LERR")"
-	skip_all "the affinity VM did not start"
+	fail_rest "the affinity VM did not start"
 fi
 AL=$(launcher_of "$LPID")
 AQ=$(child_of "$AL")

@@ -31,7 +31,7 @@ VM=st$$
 ql_start "$VM" -d
 if ! wait_until 20 grep -q "guest left paused" "$LERR"; then
 	diag "launcher output:" "$(cat "$LERR")"
-	skip_all "the pinned VM did not start"
+	fail_rest "the pinned VM did not start"
 fi
 STARTED=$SECONDS
 L=$(launcher_of "$LPID")
