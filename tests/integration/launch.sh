@@ -166,7 +166,7 @@ check "launcher SIGKILLed, qemu with -runas: qemu ends all the same (the guardia
 } | def ident
 ql_start ident
 wait_qemu
-wait_until 5 test -r "/proc/$Q/environ"
+wait_until 10 qemu_execd
 expect_eq "clear_env: only the definition's variables" "ONLY=this" "$(tr '\0' '\n' <"/proc/$Q/environ")"
 expect_eq "user: qemu runs as uid 65534 (real, effective, saved, fs)" "65534 65534 65534 65534" "$(awk '/^Uid:/ {print $2, $3, $4, $5}' /proc/$Q/status)"
 expect_eq "group: qemu runs as gid 65534" "65534 65534 65534 65534" "$(awk '/^Gid:/ {print $2, $3, $4, $5}' /proc/$Q/status)"
@@ -180,6 +180,7 @@ cap_eff=$(awk '/^CapEff:/ {print $2}' /proc/self/status)
 if (((0x$cap_eff >> 24) & 1)); then
 	ql_start ident
 	wait_qemu
+	wait_until 10 qemu_execd
 	expect_eq "rlimit_memlock: true gives unlimited" "unlimited unlimited" "$(awk '/^Max locked memory/ {print $4, $5}' /proc/$Q/limits)"
 	kill -TERM "$L"
 	wait "$LPID"

@@ -182,6 +182,10 @@ ql_start() {
 }
 # The real launcher pid under timeout(1).
 launcher_of() { child_of "$1"; }
+# qemu_execd: $Q is set and runs qemu's binary. The launcher's child is seen as soon as it is
+# forked: only after its exec are its uid, limits and environment qemu's own.
+QEMU_EXE=$(readlink -f "$QEMU_PATH")
+qemu_execd() { [ -n "${Q:-}" ] && [ "$(readlink "/proc/$Q/exe" 2>/dev/null)" = "$QEMU_EXE" ]; }
 
 # fail_rest REASON: the rest of the plan (NTESTS) fails, when a step the test relies on did not
 # happen (skip_all is for a facility the host lacks, not for the launcher failing).

@@ -245,7 +245,6 @@ su_start() {
 QS=()
 CALLER_CWD=$SCRATCH/caller-cwd
 mkdir -m 777 "$CALLER_CWD"
-qemu_execd() { [ -n "$Q" ] && [ "$(readlink "/proc/$Q/exe" 2>/dev/null)" = "$QEMU_PATH" ]; }
 qemu_child_of() {
 	local c
 	for c in $(pgrep -P "$1"); do
