@@ -237,9 +237,9 @@ for n in racea raceb; do
 	pinned_def $n "  vcpu_pinning: [ $PIN ]"
 done
 ql_start racea -d
-RA_PID=$LPID RA_ERR=$LERR
+RA_PID=$LPID RA_ERR=$LERR RA_START=$(start_of "$LPID")
 ql_start raceb -d
-RB_PID=$LPID RB_ERR=$LERR
+RB_PID=$LPID RB_ERR=$LERR RB_START=$(start_of "$LPID")
 settled() { # one paused, the other refused
 	{ grep -q "guest left paused" "$RA_ERR" && pid_gone "$RB_PID"; } ||
 		{ grep -q "guest left paused" "$RB_ERR" && pid_gone "$RA_PID"; }
@@ -247,7 +247,13 @@ settled() { # one paused, the other refused
 check "race: one launcher pinned, the other ended" wait_until 20 settled
 expect_eq "race: the loser names the winner" 1 "$(cat "$RA_ERR" "$RB_ERR" | grep -c "host CPU $PIN is pinned by running VM \`race[ab]\`")"
 expect_eq "race: exactly one VM set exists" 1 "$(subdirs "$M" | grep -c '^qemu/race[ab]$')"
-kill -KILL $(pgrep -f 'name [r]ace[ab],') 2>/dev/null
+# the winner stopped by the pid of its launcher, under this test's own timeout(1) (still running:
+# it waits for the launcher); shutdown_timeout: 1, the ladder ends qemu and releases the sets
+for p in "$RA_PID:$RA_START" "$RB_PID:$RB_START"; do
+	registered_alive "${p%%:*}" "${p#*:}" || continue
+	l=$(launcher_of "${p%%:*}")
+	[ -n "$l" ] && kill -TERM "$l"
+done
 wait "$RA_PID" "$RB_PID" 2>/dev/null
 check "race: everything removed afterwards" wait_until 5 empty subdirs "$M"
 
