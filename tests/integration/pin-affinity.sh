@@ -28,6 +28,7 @@ vm_def() { # vm_def NAME LAUNCHER_LINES
 # run_bg NAME [nobody|idle]: starts the launcher in the background (as nobody, or as SCHED_IDLE)
 # and waits for the paused guest.
 run_bg() {
+	Q="" # stop_bg must not kill an earlier run's qemu pid when this one has none
 	fresh_logs "$1"
 	if [ "${2:-}" = idle ]; then
 		timeout -s KILL 60 chrt -i 0 "$QL" -d "$1" >"$LOUT" 2>"$LERR" </dev/null &
@@ -41,8 +42,9 @@ run_bg() {
 	LPID=$!
 	register_pid "$LPID"
 	if wait_until 20 grep -q "guest left paused" "$LERR"; then
-		Q=$(pgrep -f "name [${1:0:1}]${1:1}," | head -n1)
-		return 0
+		# this launcher's own qemu (by name, a foreign qemu with the same -name could be taken)
+		Q=$(sed -n 's/.*qemu running as pid \([0-9]*\).*/\1/p' "$LERR" | head -n1)
+		[ -n "$Q" ] && return 0
 	fi
 	diag "launcher output:" "$(cat "$LERR")"
 	return 1
