@@ -332,7 +332,7 @@ wait_until 10 sent cont
 kill -STOP "$L"
 sleep 1
 kill -CONT "$L"
-check "launcher SIGSTOPped while running and continued: it still supervises" bash -c "sleep 0.5; ! test -e /proc/$L/status || ! grep -q '^State:.*[TZ]' /proc/$L/status"
+check "launcher SIGSTOPped while running and continued: it still supervises" bash -c "sleep 0.5; grep -Eq '^State:\s+[RSD]' /proc/$L/status"
 kill -TERM "$L"
 finish "launcher SIGSTOPped while running, continued, SIGTERM" 0
 
