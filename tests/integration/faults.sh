@@ -181,7 +181,7 @@ no_residue "named, launcher SIGKILLed while qemu builds"
 
 FAKE_LIE=$SLEEPER fake_def lie "lie@cpus"
 run_case "qemu reports a TID that is not its own: refused" lie 125
-check "lying TID: the message names the thread" grep -q "$SLEEPER" "$SCRATCH/lie.err"
+check "lying TID: the message names the thread" grep -Eq "thread $SLEEPER\b.*is not a thread of" "$SCRATCH/lie.err"
 check "lying TID: cont was never sent" bash -c "! grep -qx 'cmd cont' '$MARK/log'"
 
 fake_def vanish "vanish@cpus"
