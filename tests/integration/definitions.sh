@@ -68,9 +68,15 @@ expect_eq "emulator_pinning on a CPU the host lacks: exit 125 at the value's pos
 	"$? $(head -n1 "$SCRATCH/err" | sed 's/ (this host has CPUs .*//')"
 
 export QEMU_LAUNCHER_CONFIG_DIR=$DEFS
+# same_line A B: both are the same command line of the example's qemu (two failed --dry-runs
+# would print the same nothing)
+same_line() {
+	[[ "$1" == "qemu-system-x86_64 -name 'my virtual machine' "* ]] && [ "$1" = "$2" ] ||
+		{ diag "structured: $1" "other:      $2"; false; }
+}
 s=$("$QL" --dry-run readme-structured | head -n1)
-expect_eq "specification example: strings form == structured form" "$s" "$("$QL" --dry-run readme-strings | head -n1)"
-expect_eq "specification example: mixed form == structured form" "$s" "$("$QL" --dry-run readme-mixed | head -n1)"
+check "specification example: strings form == structured form" same_line "$s" "$("$QL" --dry-run readme-strings | head -n1)"
+check "specification example: mixed form == structured form" same_line "$s" "$("$QL" --dry-run readme-mixed | head -n1)"
 
 # libfyaml is loaded only for what the fast reader gives up on (src/fyaml.h): the dynamic loader's
 # own log of the libraries it opens (LD_DEBUG=files) shows whether it was.
