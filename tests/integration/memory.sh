@@ -96,9 +96,11 @@ if [ "$CANNOT_RAISE" = 1 ]; then
 		diag "exit $rc" "$(cat "$SCRATCH/run.err")"
 	fi
 else
-	ql_start run
-	if wait_until 20 grep -q "guest left paused" "$LERR" 2>/dev/null || wait_until 20 nonempty grandchild_of "$LPID"; then :; fi
-	Q=$(pgrep -P "$(launcher_of "$LPID")" | head -n1)
+	# -v: "QMP connected" is an INFO line (and "guest left paused" comes only for a pinned VM):
+	# then qemu has long exec'd with its limits set
+	ql_start run -v
+	wait_until 20 grep -q "QMP connected" "$LERR"
+	Q=$(sed -n 's/.*qemu running as pid \([0-9]*\).*/\1/p' "$LERR" | head -n1)
 	lim=$(awk '/^Max locked memory/ {print $4}' "/proc/$Q/limits" 2>/dev/null)
 	expect_eq "qemu runs with RLIMIT_MEMLOCK guest RAM + 1 GiB" "$((16 * MIB + GIB))" "$lim"
 	kill "$(launcher_of "$LPID")"
