@@ -99,7 +99,8 @@ if [ "$(id -u)" = 0 ] && grep -q ' - cgroup [^ ]* [^ ]*cpuset' /proc/self/mounti
 	cat "$CS/cpuset.cpus" >"$M/cpuset.cpus"
 	cat "$CS/cpuset.mems" >"$M/cpuset.mems"
 	QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M vg_run "pinned run (cpuset v1)" 11 -d pinned
-	check "pinned run: the vCPU was pinned" grep -q "cpu$PIN" "$SCRATCH/pinned run (cpuset v1).err"
+	check "pinned run: the vCPU was pinned (moved into its set)" \
+		grep -q "write $M/qemu/pinned/cpu$PIN/tasks <- [0-9]" "$SCRATCH/pinned run (cpuset v1).err"
 	check "pinned run: every cpuset it made is gone" test -z "$(find "$M" -mindepth 1 -type d)"
 else
 	for _ in 1 2 3 4; do skip "no writable cpuset v1 hierarchy at $CS (or not root, or 1 CPU)"; done
