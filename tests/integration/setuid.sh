@@ -397,7 +397,8 @@ DRAIN=$!
 register_pid "$DRAIN"
 wait "$LPID"
 expect_eq "stderr never read: the launcher exits 0 once it can write" 0 $?
-sleep 0.5
+# the drainer has read the launcher's last line (not a fixed time: its read may lag behind)
+wait_until 5 grep -qa "qemu ended; exit status" "$SCRATCH/drained"
 kill "$DRAIN" 2>/dev/null
 wait "$DRAIN" 2>/dev/null
 exec 7>&-
