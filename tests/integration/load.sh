@@ -72,6 +72,8 @@ vcpu1 /$TD/qemu/pool $POOL_EXPECT"
 	a*)
 		# Affinity only: the vCPU may run on $PIN alone; no cgroup of the subtree is used.
 		[ "$rc" = 11 ] || { echo "$n: exit $rc: $(tail -n 3 "$err")"; return; }
+		# (without a placement the awk below prints nothing: no placement is no proof)
+		grep -q '^vcpu0 ' "$mk/placement" 2>/dev/null || { echo "$n: no placement recorded at cont"; return; }
 		awk -v pin="$PIN" -v td="/$TD" '$1 == "vcpu0" && $3 != pin { print "vcpu0 allowed " $3 }
 			index($2, td) == 1 { print $1 " in " $2 }' "$mk/placement" | sed "s/^/$n: /"
 		;;
