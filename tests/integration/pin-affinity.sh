@@ -70,9 +70,10 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$QL"; then
 	expect_eq "as nobody: vCPU 0 affinity is host CPU $PIN" "$PIN" "$(allowed_of "$Q" "$V0")"
 	expect_eq "as nobody: unpinned vCPU 1 keeps the launcher's affinity" "$ALL" "$(allowed_of "$Q" "$V1")"
 	expect_eq "as nobody: qemu's main thread keeps the launcher's affinity" "$ALL" "$(allowed_of "$Q" "$Q")"
-	# (a cgroup backend is logged as "CPU isolation backend: NAME"; the affinity one is not)
-	check "as nobody: the backend is affinity (no cgroup backend chosen, no task moved into a set)" \
-		bash -c "! grep -q 'CPU isolation backend: ' '$LERR' && ! grep -q 'write .*/tasks <- ' '$LERR' &&
+	# (-v names the backend: "CPU isolation backend: NAME")
+	check "as nobody: the backend is affinity (-v names it, no task moved into a set)" \
+		bash -c "grep -qx 'qemu-launcher: CPU isolation backend: affinity' '$LERR' &&
+			! grep -q 'CPU isolation backend: [^a]' '$LERR' && ! grep -q 'write .*/tasks <- ' '$LERR' &&
 			grep -q 'sched_setaffinity thread $V0 (vCPU 0) -> $PIN' '$LERR'"
 	check "as nobody: -d traces sched_setaffinity" grep -q "sched_setaffinity thread $V0 (vCPU 0) -> $PIN" "$LERR"
 	# launch.c give_way_to_qemu: any user may switch to SCHED_BATCH
