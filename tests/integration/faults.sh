@@ -21,7 +21,8 @@ command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qe
 require_cpuset_v1
 
 TD=qltest-faults-$$
-delegated_cpuset "$TD"
+nested_delegated_cpuset "$TD" # the lock on M's parent is this test's own
+TD=$TD/m                      # the cpuset paths expected below are M's
 M_CPUS=$(cat "$M/cpuset.cpus")
 
 # A task of the delegated subtree: moved to the pool while a VM runs, back afterwards.

@@ -56,7 +56,8 @@ fi
 
 # --- cpuset v1 -------------------------------------------------------------------------------------
 TD=qltest-io-$$
-delegated_cpuset "$TD"
+nested_delegated_cpuset "$TD" # the lock on M's parent is this test's own
+TD=$TD/m                      # the cpuset paths expected below are M's
 io_def cs auto "$IOCPU"
 ql_start cs -d
 if wait_until 20 grep -q "guest left paused" "$LERR"; then

@@ -14,7 +14,8 @@ command -v python3 >/dev/null || skip_all "python3 is needed for the stand-in qe
 require_cpuset_v1
 
 TD=qltest-load-$$
-delegated_cpuset "$TD"
+nested_delegated_cpuset "$TD" # the lock on M's parent is this test's own
+TD=$TD/m                      # the cpuset paths expected below are M's
 delegated_sleeper
 
 FAKE=$SCRATCH/fake-qemu

@@ -11,7 +11,8 @@ require_cpuset_v1 # vCPUs go to CPU $PIN; CPU 0 .. PIN-1 stay in the pool
 ONLINE=$(cat /sys/devices/system/cpu/online)
 
 TD=qltest-pin-$$
-delegated_cpuset "$TD"
+nested_delegated_cpuset "$TD" # the lock on M's parent is this test's own
+TD=$TD/m                      # the cpuset paths expected below are M's
 
 # subdirs DIR: the cgroup directories below DIR (relative), one per line, sorted.
 subdirs() { (cd "$1" && find . -mindepth 1 -type d | sed 's|^\./||' | sort); }

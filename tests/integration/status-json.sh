@@ -14,7 +14,8 @@ python3 -c 'import jsonschema' 2>/dev/null || skip_all "python3-jsonschema is no
 require_cpuset_v1
 
 TD=qltest-sjson-$$
-delegated_cpuset "$TD"
+nested_delegated_cpuset "$TD" # the lock on M's parent is this test's own
+TD=$TD/m                      # the cpuset paths expected below are M's
 export QEMU_LAUNCHER_CGROUP2_ROOT=$SCRATCH/no-cgroup2
 
 # validate FILE: the document follows the schema (the schema itself checked first).

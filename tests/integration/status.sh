@@ -12,7 +12,8 @@ plan $NTESTS
 require_cpuset_v1
 
 TD=qltest-status-$$
-delegated_cpuset "$TD"
+nested_delegated_cpuset "$TD" # the lock on M's parent is this test's own
+TD=$TD/m                      # the cpuset paths expected below are M's
 # no cgroup v2 prefix of anyone else is looked at
 export QEMU_LAUNCHER_CGROUP2_ROOT=$SCRATCH/no-cgroup2
 

@@ -93,15 +93,12 @@ vg_run "--import" 0 --import -- "$QEMU" -machine pc,accel=tcg -m 16 -smp 2,socke
 CS=/sys/fs/cgroup/cpuset
 if [ "$(id -u)" = 0 ] && grep -q ' - cgroup [^ ]* [^ ]*cpuset' /proc/self/mountinfo &&
 	[ -w "$CS/cpuset.cpus" ] && [ "$NCPU" -ge 2 ]; then
-	M=$CS/qltest-vg-$$
-	mkdir "$M"
-	register_cgroup "$M"
-	cat "$CS/cpuset.cpus" >"$M/cpuset.cpus"
-	cat "$CS/cpuset.mems" >"$M/cpuset.mems"
+	nested_delegated_cpuset "qltest-vg-$$" # M, one level down: the lock is this test's own
 	QEMU_LAUNCHER_CPUSET_MOUNT_PATH=$M vg_run "pinned run (cpuset v1)" 11 -d pinned
 	check "pinned run: the vCPU was pinned (moved into its set)" \
 		grep -q "write $M/qemu/pinned/cpu$PIN/tasks <- [0-9]" "$SCRATCH/pinned run (cpuset v1).err"
 	check "pinned run: every cpuset it made is gone" test -z "$(find "$M" -mindepth 1 -type d)"
+	unset QEMU_LAUNCHER_CPUSET_MOUNT_PATH # the rest runs without a cpuset subtree
 else
 	for _ in 1 2 3 4; do skip "no writable cpuset v1 hierarchy at $CS (or not root, or 1 CPU)"; done
 fi
