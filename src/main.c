@@ -564,8 +564,8 @@ static int show_plan(const struct cli *cli, const struct config_paths *paths,
 			print_error("out of memory");
 			return EXIT_LAUNCHER;
 		}
-		if (refusal) /* a warning, as the memlock one: the pools may change before a start
-			      */
+		/* a warning, as the memlock one: the pools may change before a start */
+		if (refusal)
 			fprintf(stderr,
 				"qemu-launcher: warning: %s: a start now would be refused (exit "
 				"125): %s\n",

@@ -158,7 +158,8 @@ int privileges_identity(const struct definition *d, bool setuid, struct identity
 			    err, EPERM,
 			    "%s:%u:%u: `user` %u has no passwd entry, so qemu would keep group 0 "
 			    "(root's): name a `group` too",
-			    d->path, d->user_mark.line, d->user_mark.column, (unsigned)d->user);
+			    d->path ? d->path : "(definition)", d->user_mark.line,
+			    d->user_mark.column, (unsigned)d->user);
 		id.change = true;
 		id.uid = d->user;
 		id.gid = d->has_group ? d->group : d->user_name ? d->user_gid : getgid();
