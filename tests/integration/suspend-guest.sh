@@ -12,7 +12,7 @@ LOG=$SCRATCH/guest-kernel.log
 lib_skip_all=$(declare -f skip_all)
 . "$SRC/tests/guest/harness.sh"
 eval "$lib_skip_all" # the plan's, not the harness's one-test plan
-fail_all() { skip_all "$1"; }
+fail_all() { fail_rest "$1"; } # a harness failure fails the rest, never skips it
 guest_prereqs
 mkdir -p "$GUEST_CACHE"
 guest_kernel
