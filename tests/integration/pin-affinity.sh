@@ -88,10 +88,12 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$QL"; then
   vcpu_pinning: [ $PIN ]"
 	chmod 644 "$CONF/affrt.yml"
 	timeout -s KILL 30 setpriv --reuid=65534 --regid=65534 --clear-groups \
-		env QEMU_LAUNCHER_CONFIG_DIR="$CONF" "$QL" affrt >/dev/null 2>"$SCRATCH/affrt.err" </dev/null
+		env QEMU_LAUNCHER_CONFIG_DIR="$CONF" "$QL" -v affrt >/dev/null 2>"$SCRATCH/affrt.err" </dev/null
 	expect_eq "as nobody, SCHED_FIFO: exit 125" 125 $?
 	check "as nobody, SCHED_FIFO: the error names CAP_SYS_NICE" grep -q "setting SCHED_FIFO on vCPU 0 needs CAP_SYS_NICE (run as root)" "$SCRATCH/affrt.err"
-	check "as nobody, SCHED_FIFO: qemu is gone" bash -c "! pgrep -f 'name [a]ffrt,' >/dev/null"
+	# by its pid from this launcher's own -v log, not by its -name (another VM may have it)
+	RTQ=$(sed -n 's/.*qemu running as pid \([0-9]*\).*/\1/p' "$SCRATCH/affrt.err" | head -n1)
+	check "as nobody, SCHED_FIFO: qemu is gone" wait_until 5 pid_gone "$RTQ"
 else
 	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13; do skip "nobody cannot execute $QL (build dir not world-readable)"; done
 fi
