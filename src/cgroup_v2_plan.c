@@ -51,6 +51,17 @@ static int pick_cpu(const struct cpu_list *from, const struct cpu_list * not )
 	return -1;
 }
 
+/* Largest CPU of from that is not in not; -1 when none. The prefix's spare: the low CPUs usually
+ * do the host's housekeeping. */
+static int pick_highest_cpu(const struct cpu_list *from, const struct cpu_list * not )
+{
+	int found = -1;
+	for (int c = cpu_list_next(from, -1); c >= 0; c = cpu_list_next(from, c))
+		if (!not || !cpu_list_has(not, (unsigned)c))
+			found = c;
+	return found;
+}
+
 static void why_not(struct cg2_plan *p, const char *fmt, ...) _printf_(2, 3);
 static void why_not(struct cg2_plan *p, const char *fmt, ...)
 {
@@ -187,10 +198,7 @@ static bool partitions_possible(const struct cg2_host *h, struct cg2_plan *p,
 	/* The prefix keeps one CPU no VM partition takes: the highest free one, since the low
 	 * ones usually do the host's housekeeping. */
 	if (pick_cpu(pcpus, taken) < 0) {
-		int spare = -1;
-		for (int x = cpu_list_next(h->usable, -1); x >= 0; x = cpu_list_next(h->usable, x))
-			if (!cpu_list_has(pcpus, (unsigned)x))
-				spare = x;
+		int spare = pick_highest_cpu(h->usable, pcpus);
 		if (spare >= 0 && cpu_list_add(pcpus, (unsigned)spare) < 0)
 			return false;
 	}
@@ -292,13 +300,10 @@ static int emulator_for_partitions(const struct cg2_host *h, struct cg2_plan *p,
 	if (!free_cpus)
 		return ql_error_set(err, ENOMEM, "out of memory");
 	cpu_list_subtract(free_cpus, p->vcpus);
-	int root_keeps = cpu_list_next(free_cpus, -1), prefix_keeps = -1, emu = -1;
-	for (int x = root_keeps; x >= 0; x = cpu_list_next(free_cpus, x))
-		prefix_keeps = x;
-	for (int x = cpu_list_next(free_cpus, root_keeps); x >= 0 && x < prefix_keeps && emu < 0;
-	     x = cpu_list_next(free_cpus, x))
-		emu = x;
-	if (emu < 0)
+	int root_keeps = pick_cpu(free_cpus, NULL),
+	    prefix_keeps = pick_highest_cpu(free_cpus, NULL);
+	int emu = root_keeps < 0 ? -1 : cpu_list_next(free_cpus, root_keeps);
+	if (emu < 0 || emu >= prefix_keeps)
 		return 0;
 	_cleanup_cpu_list_ struct cpu_list *e = cpu_list_new(0), *vm = cpu_list_dup(p->vcpus);
 	if (!e || !vm || cpu_list_add(e, (unsigned)emu) < 0 || cpu_list_add(vm, (unsigned)emu) < 0)
@@ -366,11 +371,8 @@ int cg2_plan_shrunk_prefix(const struct cpu_list *cur, const struct cpu_list *co
 			return -ENOMEM;
 	}
 	/* the highest, as the prefix's spare was picked when it was made: it stays where it was,
-	 * and the low CPUs, which usually do the host's housekeeping, go back first */
-	int spare = -1;
-	for (int c = cpu_list_next(cur, -1); c >= 0; c = cpu_list_next(cur, c))
-		if (!cpu_list_has(keep, (unsigned)c))
-			spare = c;
+	 * and the low CPUs go back first */
+	int spare = pick_highest_cpu(cur, keep);
 	if (spare < 0)
 		return 0;
 	if (cpu_list_add(keep, (unsigned)spare) < 0)

@@ -55,12 +55,19 @@ void privileges_shield(void)
 		sigaction(terminal_stops[i], &ign, &shield.saved_stop[i]);
 }
 
+/* The terminal's stop signals as they were before the shield (system calls only: a vfork child
+ * runs it). */
+static void restore_stop_signals(void)
+{
+	for (size_t i = 0; i < ELEMENTSOF(terminal_stops); i++)
+		sigaction(terminal_stops[i], &shield.saved_stop[i], NULL);
+}
+
 void privileges_unshield(void)
 {
 	if (!shielded_here() || --shield.depth > 0)
 		return;
-	for (size_t i = 0; i < ELEMENTSOF(terminal_stops); i++)
-		sigaction(terminal_stops[i], &shield.saved_stop[i], NULL);
+	restore_stop_signals();
 	/* as euid 0 this cannot fail; the caller may signal its launcher again */
 	(void)setresuid(shield.ruid, (uid_t)-1, (uid_t)-1);
 }
@@ -69,8 +76,7 @@ void privileges_unshield_child(pid_t parent)
 {
 	if (shield.depth == 0 || shield.pid != parent)
 		return;
-	for (size_t i = 0; i < ELEMENTSOF(terminal_stops); i++)
-		sigaction(terminal_stops[i], &shield.saved_stop[i], NULL);
+	restore_stop_signals();
 }
 
 bool privileges_gained_by_file(void)

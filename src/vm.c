@@ -176,12 +176,12 @@ static int housekeeping_prepare(struct vm_plan *p, struct ql_error *err)
 /* rlimit_memlock: auto made a size, the preallocation threads placed (memlock.h, prealloc.h)
  * when the VM places threads on CPUs (vcpu_pinning or emulator_pinning: a scheduler alone
  * would give the context every CPU, which places nothing). */
-static int memory_prepare(struct vm_plan *p, bool pins, struct ql_error *err)
+static int memory_prepare(struct vm_plan *p, bool places, struct ql_error *err)
 {
 	const struct definition *d = p->o->def;
 	p->memlock = d->memlock;
 	p->memlock_bytes = d->memlock_bytes;
-	if (d->memlock != QL_MEMLOCK_AUTO && !pins)
+	if (d->memlock != QL_MEMLOCK_AUTO && !places)
 		return 0;
 	_cleanup_(mem_layout_done) struct mem_layout l = {0};
 	int r = mem_layout_parse(d, hugepages_hugetlbfs_page_kb, default_hugepage_kb(d), &l, err);
@@ -191,7 +191,7 @@ static int memory_prepare(struct vm_plan *p, bool pins, struct ql_error *err)
 		p->guest_ram = l.guest_ram;
 	}
 	/* setuid: the binary is not run before the privilege drop; thread-context is assumed */
-	if (r == 0 && pins)
+	if (r == 0 && places)
 		r = prealloc_plan_new(d, &l, !p->o->paths->setuid, &p->prealloc, err);
 	for (char **w = p->prealloc.warnings; r == 0 && w && *w; w++)
 		ql_log(p->o->log, QL_LOG_WARNING, "%s", *w);
